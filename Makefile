@@ -1,0 +1,41 @@
+# The project's verbs. `make run` and `make test` do all set-up from a fresh clone.
+SHELL := /bin/bash
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+PORT ?= 8000
+PYTEST_ARGS ?=
+
+.PHONY: run test lint format system-packages
+
+## run: install what is missing, migrate, and serve on http://127.0.0.1:$PORT (embedded defaults unless configured)
+run: system-packages $(VENV)/.runtime-installed
+	$(PYTHON) manage.py migrate --noinput
+	$(PYTHON) manage.py runserver 127.0.0.1:$(PORT)
+
+## test: the same set-up, then the whole test suite
+test: system-packages $(VENV)/.dev-installed
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+## lint: ruff (lint + format check) and missing migrations
+lint: $(VENV)/.dev-installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PYTHON) manage.py makemigrations --check --dry-run
+
+format: $(VENV)/.dev-installed
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+system-packages:
+	@scripts/system-packages.sh
+
+$(PYTHON):
+	python3 -m venv $(VENV)
+
+$(VENV)/.runtime-installed: requirements.txt | $(PYTHON)
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(PYTHON)
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@ $(VENV)/.runtime-installed

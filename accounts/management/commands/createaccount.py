@@ -1,0 +1,22 @@
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from accounts.models import PlanCode
+from accounts.services import account_create
+
+
+class Command(BaseCommand):
+    help = "Create a customer account (a user and its account) on a plan."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("email")
+        parser.add_argument("--plan", choices=PlanCode.values, default=PlanCode.FREE)
+        parser.add_argument("--password", help="Without one, the user sets it through password reset.")
+        parser.add_argument("--staff", action="store_true", help="May sign in to the admin (superuser).")
+
+    def handle(self, *args, email: str, plan: str, password: str | None, staff: bool, **options) -> None:
+        try:
+            account = account_create(email=email, password=password, plan_code=plan, is_staff=staff)
+        except ValidationError as error:
+            raise CommandError(" ".join(error.messages)) from None
+        self.stdout.write(f"Created {account.owner.email} on the {account.plan.name} plan.")

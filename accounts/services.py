@@ -1,0 +1,65 @@
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+
+from accounts.models import Account, Plan, PlanCode, User
+
+
+class Unchanged:
+    """Marks a keyword argument the caller does not want to change (None means "clear")."""
+
+
+UNCHANGED = Unchanged()
+
+
+@transaction.atomic
+def account_create(
+    *, email: str, password: str | None, plan_code: str = PlanCode.FREE, is_staff: bool = False
+) -> Account:
+    """Create a user and its account on `plan_code`. Without a password the user cannot sign in
+    until it resets one."""
+    email = User.objects.normalize_email(email)
+    validate_email(email)
+    plan = _plan_by_code(plan_code)
+    if User.objects.filter(email=email).exists():
+        raise ValidationError(f"An account for {email} already exists.", code="duplicate")
+    user = User.objects.create_user(email, password, is_staff=is_staff, is_superuser=is_staff)
+    account = user.account
+    if account.plan_id != plan.id:
+        account.plan = plan
+        account.save(update_fields=["plan"])
+    return account
+
+
+def account_set_plan(*, account: Account, plan_code: str) -> Account:
+    account.plan = _plan_by_code(plan_code)
+    account.save(update_fields=["plan"])
+    return account
+
+
+def account_set_overrides(
+    *,
+    account: Account,
+    monthly_limit: int | Unchanged | None = UNCHANGED,
+    rate_limit: int | Unchanged | None = UNCHANGED,
+) -> Account:
+    """Set or clear (None) the per-account overrides of the plan's limits."""
+    fields = []
+    for value, field in ((monthly_limit, "monthly_limit_override"), (rate_limit, "rate_limit_override")):
+        if isinstance(value, Unchanged):
+            continue
+        if value is not None and value < 0:
+            raise ValidationError(f"{field} cannot be negative.", code="negative")
+        setattr(account, field, value)
+        fields.append(field)
+    if fields:
+        account.save(update_fields=fields)
+    return account
+
+
+def _plan_by_code(plan_code: str) -> Plan:
+    try:
+        return Plan.objects.get(code=plan_code)
+    except Plan.DoesNotExist:
+        choices = ", ".join(PlanCode.values)
+        raise ValidationError(f"Unknown plan {plan_code!r}; choose one of {choices}.", code="plan") from None

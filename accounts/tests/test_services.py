@@ -1,0 +1,79 @@
+import pytest
+from django.core.exceptions import ValidationError
+
+from accounts.models import Account, PlanCode, User
+from accounts.selectors import account_limits
+from accounts.services import account_create, account_set_overrides, account_set_plan
+from accounts.tests.factories import AccountFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_every_user_gets_a_free_account():
+    user = User.objects.create_user("plain@example.com", "pw")
+
+    assert user.account.plan.code == PlanCode.FREE
+
+
+def test_superuser_gets_an_account_too():
+    user = User.objects.create_superuser("boss@example.com", "pw")
+
+    assert Account.objects.filter(owner=user).exists()
+
+
+def test_account_create_on_a_plan():
+    account = account_create(email="Agency@Example.com", password="pw-long-enough", plan_code=PlanCode.AGENCY)
+
+    assert account.owner.email == "agency@example.com"
+    assert account.plan.code == PlanCode.AGENCY
+    assert account.owner.check_password("pw-long-enough")
+
+
+@pytest.mark.parametrize(
+    ("email", "plan_code", "message"),
+    [
+        ("not-an-email", PlanCode.FREE, "valid email"),
+        ("ok@example.com", "platinum", "Unknown plan"),
+    ],
+)
+def test_account_create_refuses_bad_input(email, plan_code, message):
+    with pytest.raises(ValidationError, match=message):
+        account_create(email=email, password=None, plan_code=plan_code)
+    assert not User.objects.exists()
+
+
+def test_account_create_refuses_a_duplicate():
+    account_create(email="dup@example.com", password=None)
+
+    with pytest.raises(ValidationError, match="already exists"):
+        account_create(email="DUP@example.com", password=None)
+
+
+@pytest.mark.parametrize(
+    ("plan_code", "monthly", "rate", "api"),
+    [(PlanCode.FREE, 50, 10, False), (PlanCode.PRO, 10_000, 60, True), (PlanCode.AGENCY, None, 120, True)],
+)
+def test_plan_limits_come_from_the_seeded_plans(plan_code, monthly, rate, api):
+    account = account_set_plan(account=AccountFactory(), plan_code=plan_code)
+
+    limits = account_limits(account=account)
+
+    assert (limits.monthly_limit, limits.rate_limit_per_minute, limits.api_access) == (monthly, rate, api)
+
+
+def test_overrides_take_precedence_and_none_clears_them():
+    account = AccountFactory(pro=True)
+
+    account_set_overrides(account=account, monthly_limit=3, rate_limit=0)
+    assert account_limits(account=account).monthly_limit == 3
+    assert account_limits(account=account).rate_limit_per_minute == 0
+
+    account_set_overrides(account=account, monthly_limit=None)
+    account.refresh_from_db()
+    assert account_limits(account=account).monthly_limit == 10_000
+    assert account_limits(account=account).rate_limit_per_minute == 0
+
+
+def test_overrides_refuse_negative_numbers():
+    with pytest.raises(ValidationError):
+        account_set_overrides(account=AccountFactory(), monthly_limit=-1)

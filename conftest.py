@@ -1,0 +1,29 @@
+"""Fixtures shared by every app's tests."""
+
+import pytest
+from django.test import Client
+
+from accounts.models import Account
+from accounts.tests.factories import AccountFactory
+
+
+@pytest.fixture
+def free_account(db) -> Account:
+    return AccountFactory()
+
+
+@pytest.fixture
+def pro_account(db) -> Account:
+    return AccountFactory(pro=True)
+
+
+@pytest.fixture
+def agency_account(db) -> Account:
+    return AccountFactory(agency=True)
+
+
+@pytest.fixture
+def signed_in_client(client: Client, pro_account: Account) -> Client:
+    """A browser session signed in as the owner of `pro_account`."""
+    client.force_login(pro_account.owner)
+    return client

@@ -1,0 +1,66 @@
+"""Site-wide pages (landing, pricing, docs) and the health check."""
+
+import logging
+
+from django.core.cache import cache
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+
+from accounts.selectors import plan_list
+from smolpix.celery import app as celery_app
+
+logger = logging.getLogger(__name__)
+
+BROKER_TIMEOUT_SECONDS = 2
+
+
+def landing(request: HttpRequest) -> HttpResponse:
+    return render(request, "pages/landing.html", {"plans": plan_list()})
+
+
+def pricing(request: HttpRequest) -> HttpResponse:
+    return render(request, "pages/pricing.html", {"plans": plan_list()})
+
+
+def docs(request: HttpRequest) -> HttpResponse:
+    return render(request, "pages/docs.html", {"plans": plan_list()})
+
+
+def _check_database() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return "ok"
+
+
+def _check_cache() -> str:
+    cache.set("healthz", "ok", timeout=10)
+    if cache.get("healthz") != "ok":
+        raise RuntimeError("cache did not return what was stored")
+    return "ok"
+
+
+def _check_broker() -> str:
+    if celery_app.conf.task_always_eager:
+        return "eager"  # no broker configured: tasks run in-process
+    with celery_app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, interval_start=0, timeout=BROKER_TIMEOUT_SECONDS)
+    return "ok"
+
+
+CHECKS = {"database": _check_database, "cache": _check_cache, "broker": _check_broker}
+
+
+@never_cache
+def healthz(request: HttpRequest) -> JsonResponse:
+    """200 when every backing service answers, else 503 naming the one that does not."""
+    results = {}
+    for name, check in CHECKS.items():
+        try:
+            results[name] = check()
+        except Exception as error:
+            logger.warning("health check %s failed: %s", name, error)
+            results[name] = "down"
+    healthy = "down" not in results.values()
+    return JsonResponse({"status": "ok" if healthy else "down", **results}, status=200 if healthy else 503)
