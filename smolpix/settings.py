@@ -172,6 +172,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
     "UNAUTHENTICATED_USER": None,
+    "EXCEPTION_HANDLER": "smolpix.api.api_exception_handler",
 }
 
 # --- Image optimizer ----------------------------------------------------------------------
