@@ -273,7 +273,8 @@ def _read_body(response: urllib3.BaseHTTPResponse, *, policy: FetchPolicy, deadl
         raise SourceTooLarge.over(policy.max_bytes)
     body = bytearray()
     try:
-        for chunk in response.stream(CHUNK_SIZE, decode_content=False):
+        # read1 returns whatever one read brings, so a host dripping bytes meets the deadline.
+        while chunk := response.read1(CHUNK_SIZE, decode_content=False):
             body += chunk
             if len(body) > policy.max_bytes:
                 raise SourceTooLarge.over(policy.max_bytes)

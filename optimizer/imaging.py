@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
-from optimizer.magick import SRGB_PROFILE, Image, exceptions, library, new_image_reader
+from optimizer.magick import Image, convert_to_srgb_profile, exceptions, library, new_image_reader
 
 logger = logging.getLogger(__name__)
 
@@ -248,8 +248,7 @@ def prepare(data: bytes, *, max_width: int, max_pixels: int) -> PreparedImage:
 def _convert_to_srgb(image: Image) -> None:
     if "icc" in image.profiles:
         try:
-            # Assigning a profile to an image that has one converts its pixels between the two.
-            image.profiles["icc"] = SRGB_PROFILE
+            convert_to_srgb_profile(image)
         except exceptions.WandException as error:
             logger.info("ignoring an unusable embedded ICC profile: %s", error)
     if image.colorspace != "srgb":

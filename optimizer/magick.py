@@ -6,6 +6,7 @@ import, then proves the policy is in force (a denied coder must raise and the th
 ours); a process where that fails refuses to go on, rather than decode images unprotected.
 """
 
+import ctypes
 import os
 import sys
 from pathlib import Path
@@ -23,7 +24,11 @@ from wand.api import library  # noqa: E402
 from wand.image import Image  # noqa: E402
 from wand.resource import limits  # noqa: E402
 
-__all__ = ["SRGB_PROFILE", "Image", "exceptions", "library", "new_image_reader"]
+__all__ = ["SRGB_PROFILE", "Image", "convert_to_srgb_profile", "exceptions", "library", "new_image_reader"]
+
+# Wand's `profiles[...] = ...` only attaches a profile; converting pixels needs MagickProfileImage.
+library.MagickProfileImage.argtypes = (ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_size_t)
+library.MagickProfileImage.restype = ctypes.c_bool
 
 # A one-pixel PBM: a coder ImageMagick ships and the system policy allows, but ours denies.
 _DENIED_SAMPLE = (b"PBM", b"P1\n1 1\n0\n")
@@ -39,6 +44,12 @@ def new_image_reader(coder: str, *, first_frame_only: bool = True) -> Image:
     spec = f"{coder}:{'[0]' if first_frame_only else ''}"
     library.MagickSetFilename(image.wand, spec.encode())
     return image
+
+
+def convert_to_srgb_profile(image: Image) -> None:
+    """Convert the pixels from the image's embedded ICC profile (RGB, CMYK or grey) to sRGB."""
+    if not library.MagickProfileImage(image.wand, b"icc", SRGB_PROFILE, len(SRGB_PROFILE)):
+        image.raise_exception()
 
 
 def assert_policy_in_force() -> None:
