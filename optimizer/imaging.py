@@ -13,11 +13,12 @@ here: that is optimizer.compression.
 
 import logging
 import operator
+import struct
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
-from optimizer.magick import Image, convert_to_srgb_profile, exceptions, library, new_image_reader
+from optimizer.magick import Image, convert_to_srgb_profile, exceptions, library, limits, new_image_reader
 
 logger = logging.getLogger(__name__)
 
@@ -196,20 +197,32 @@ def _read(image: Image, data: bytes, *, ping: bool = False) -> None:
 
 def probe(data: bytes, *, max_pixels: int) -> SourceInfo:
     """Sniff the format and read the dimensions from the header alone; refuse images above
-    `max_pixels` before any pixel is decoded."""
+    `max_pixels`, or wider or taller than ImageMagick's limits, before any pixel is decoded."""
     source_format = sniff(data)
     with new_image_reader(source_format.value) as image:
-        _read(image, data, ping=True)
+        try:
+            _read(image, data, ping=True)
+        except UnsupportedImage:
+            # libpng refuses an image beyond the width/height limits without saying why.
+            if source_format is SourceFormat.PNG and data[12:16] == b"IHDR":
+                _check_size(*struct.unpack(">II", data[16:24]), max_pixels=max_pixels)
+            raise
         stored_width, stored_height = image.width, image.height
         turned = image.orientation in ("left_top", "right_top", "right_bottom", "left_bottom")
-    if stored_width * stored_height > max_pixels:
-        raise ImageTooLarge(
-            f"The image is {stored_width}x{stored_height} pixels; the limit is {max_pixels:,} pixels in total."
-        )
+    _check_size(stored_width, stored_height, max_pixels=max_pixels)
     width, height = (stored_height, stored_width) if turned else (stored_width, stored_height)
     return SourceInfo(
         format=source_format, width=width, height=height, stored_width=stored_width, stored_height=stored_height
     )
+
+
+def _check_size(width: int, height: int, *, max_pixels: int) -> None:
+    if width * height > max_pixels:
+        raise ImageTooLarge(f"The image is {width}x{height} pixels; the limit is {max_pixels:,} pixels in total.")
+    if width > limits["width"] or height > limits["height"]:
+        raise ImageTooLarge(
+            f"The image is {width}x{height} pixels; the limit is {limits['width']} pixels in either direction."
+        )
 
 
 def fit_width(width: int, height: int, max_width: int) -> tuple[int, int]:

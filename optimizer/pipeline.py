@@ -51,7 +51,7 @@ def optimize(source: bytes, options: OptimizeOptions, *, max_pixels: int) -> Opt
     prepared = prepare(source, max_width=options.max_width, max_pixels=max_pixels)
     choice = choose_encoding(prepared, format=options.format, quality=options.quality, smart=options.smart)
     encoded = choice.encoded
-    if len(encoded.data) > len(source) and _source_fits(prepared, options):
+    if len(encoded.data) > len(source) and _source_fits(prepared, options, returned=encoded.format):
         # Never grow: the source already is an acceptable answer, and a smaller one.
         return Optimized(
             data=source,
@@ -73,7 +73,8 @@ def optimize(source: bytes, options: OptimizeOptions, *, max_pixels: int) -> Opt
     )
 
 
-def _source_fits(prepared: PreparedImage, options: OptimizeOptions) -> bool:
-    """Whether the source could be returned as it is: in a requested format, within maxWidth."""
+def _source_fits(prepared: PreparedImage, options: OptimizeOptions, *, returned: OutputFormat) -> bool:
+    """Whether the source could be returned as it is: in an acceptable format, within maxWidth."""
     source = prepared.source
-    return OutputFormat.of_source(source.format) in options.format.candidates and source.width <= options.max_width
+    acceptable = {*options.format.candidates, returned}
+    return OutputFormat.of_source(source.format) in acceptable and source.width <= options.max_width

@@ -6,6 +6,7 @@ under the project policy) makes the two kinds Pillow cannot write: 16-bit RGB PN
 """
 
 import io
+import random
 import struct
 
 from PIL import Image, ImageDraw
@@ -14,12 +15,20 @@ from optimizer import magick
 
 
 def photo(width: int = 256, height: int = 192) -> Image.Image:
-    """Smooth gradients, fine detail and a little noise: compresses like a photograph."""
-    detail = Image.effect_mandelbrot((width, height), (-2.0, -1.2, 0.8, 1.2), 60)
-    gradient = Image.linear_gradient("L").resize((width, height))
-    across = Image.linear_gradient("L").transpose(Image.Transpose.ROTATE_90).resize((width, height))
-    noisy = Image.blend(across, Image.effect_noise((width, height), 24), 0.3)
-    return Image.merge("RGB", (detail, gradient, noisy))
+    """Smooth colour under fine detail and a little grain: compresses like a photograph."""
+    size = (width, height)
+    colour = Image.merge(
+        "RGB",
+        (
+            Image.linear_gradient("L").resize(size),
+            Image.linear_gradient("L").transpose(Image.Transpose.ROTATE_90).resize(size),
+            Image.radial_gradient("L").resize(size),
+        ),
+    )
+    detail = Image.effect_mandelbrot(size, (-2.0, -1.2, 0.8, 1.2), 60)
+    grain = Image.frombytes("L", size, random.Random(width * height).randbytes(width * height))
+    texture = Image.blend(detail, grain, 0.15).convert("RGB")
+    return Image.blend(colour, texture, 0.4)
 
 
 def graphic(width: int = 200, height: int = 120) -> Image.Image:
