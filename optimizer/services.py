@@ -98,9 +98,13 @@ def _client_error(code: ErrorCode, message: str, field: str) -> ApiError:
 def _run_in_worker(*, job_id: str, source: ImageSource, options: OptimizeOptions) -> dict[str, Any]:
     if source.upload is not None:
         transfer.put(job_id=job_id, part=SOURCE, data=source.upload)
+    # The limits travel in the message (the worker enforces them), and this process waits for
+    # as long as they allow plus the queue.
     wait_seconds = settings.CELERY_TASK_TIME_LIMIT + QUEUE_WAIT_SECONDS
     result = optimize_image_task.apply_async(
         kwargs={"job_id": job_id, "url": source.url, "options": asdict(options)},
+        soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT,
+        time_limit=settings.CELERY_TASK_TIME_LIMIT,
         expires=wait_seconds,  # a job nobody waits for any more is not worth running
     )
     try:

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from optimizer.api import OptimizeApi
 from smolpix import views
 
 urlpatterns = [
@@ -10,4 +11,5 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("", include("accounts.urls")),
+    path("api/v1/optimize", OptimizeApi.as_view(), name="api-optimize"),
 ]

@@ -1,5 +1,9 @@
-import pytest
+import json
 
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from optimizer.tests.api_checks import ENDPOINT
 from optimizer.tests.origin import Origin
 from smolpix.celery import app as celery_app
 
@@ -28,3 +32,20 @@ def eager_tasks():
     celery_app.conf.task_always_eager = True
     yield
     celery_app.conf.task_always_eager = previous
+
+
+@pytest.fixture
+def post(client, pro_api_key):
+    """POST to the endpoint as a Pro customer: JSON by default, multipart when `upload` is given."""
+
+    def send(body=None, *, upload=None, accept=None, key=pro_api_key, **headers):
+        if accept:
+            headers["HTTP_ACCEPT"] = accept
+        if key:
+            headers["HTTP_AUTHORIZATION"] = f"Bearer {key}"
+        if upload is not None:
+            form = {"file": SimpleUploadedFile("image", upload), **(body or {})}
+            return client.post(ENDPOINT, form, **headers)
+        return client.post(ENDPOINT, json.dumps(body), content_type="application/json", **headers)
+
+    return send
