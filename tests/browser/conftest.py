@@ -4,11 +4,12 @@ Playwright never downloads a browser here: it launches /usr/bin/chromium (instal
 `make test` through scripts/system-packages.sh).
 """
 
-import os
+import importlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.apps import apps
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -20,22 +21,30 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-
-# Playwright's sync API runs an event loop in the test thread; the test's own ORM calls are
-# still synchronous, so Django's async-safety guard must stand aside for these tests only.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+seed_plans = importlib.import_module("accounts.migrations.0002_seed_plans").seed_plans
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
     if not CHROMIUM.exists():
         pytest.skip("Debian's chromium is not installed (make test installs it)")
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
+    # Playwright's sync API runs an event loop in the test thread while the tests' own ORM calls
+    # stay synchronous, so Django's async-safety guard stands aside, for this module only.
+    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+@pytest.fixture(autouse=True)
+def plans(transactional_db) -> None:
+    # The live server needs committed data, so these tests flush the tables afterwards. Under
+    # Playwright's event loop Django cannot restore a serialized snapshot (its connection handler is
+    # context-local), so the plans are seeded again, exactly as the data migration does.
+    seed_plans(apps, None)
 
 
 class ConsoleErrors(list):
