@@ -5,7 +5,7 @@ PYTHON := $(VENV)/bin/python
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format system-packages
+.PHONY: run test lint format system-packages test-system-packages
 
 ## run: install what is missing, migrate, and serve on http://127.0.0.1:$PORT (embedded defaults unless configured)
 run: system-packages $(VENV)/.runtime-installed
@@ -13,7 +13,7 @@ run: system-packages $(VENV)/.runtime-installed
 	$(PYTHON) manage.py runserver 127.0.0.1:$(PORT)
 
 ## test: the same set-up, then the whole test suite
-test: system-packages $(VENV)/.dev-installed
+test: test-system-packages $(VENV)/.dev-installed
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 ## lint: ruff (lint + format check) and missing migrations
@@ -28,6 +28,10 @@ format: $(VENV)/.dev-installed
 
 system-packages:
 	@scripts/system-packages.sh
+
+# The browser tests drive Debian's Chromium; Playwright never downloads a browser.
+test-system-packages:
+	@scripts/system-packages.sh chromium
 
 $(PYTHON):
 	python3 -m venv $(VENV)

@@ -1,0 +1,67 @@
+"""Browser tests: Debian's Chromium driven by Playwright against Django's live server.
+
+Playwright never downloads a browser here: it launches /usr/bin/chromium (installed by
+`make test` through scripts/system-packages.sh).
+"""
+
+import importlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.apps import apps
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+seed_plans = importlib.import_module("accounts.migrations.0002_seed_plans").seed_plans
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (make test installs it)")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in the test thread while the tests' own ORM calls
+    # stay synchronous, so Django's async-safety guard stands aside, for this module only.
+    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(autouse=True)
+def plans(transactional_db) -> None:
+    # The live server needs committed data, so these tests flush the tables afterwards. Under
+    # Playwright's event loop Django cannot restore a serialized snapshot (its connection handler is
+    # context-local), so the plans are seeded again, exactly as the data migration does.
+    seed_plans(apps, None)
+
+
+class ConsoleErrors(list):
+    """Console errors and uncaught page exceptions seen while a test ran."""
+
+
+@pytest.fixture
+def console_errors() -> ConsoleErrors:
+    return ConsoleErrors()
+
+
+@pytest.fixture
+def page(browser, live_server, console_errors: ConsoleErrors) -> Iterator:
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    page.on("console", lambda message: message.type == "error" and console_errors.append(message.text))
+    page.on("pageerror", lambda error: console_errors.append(str(error)))
+    yield page
+    context.close()

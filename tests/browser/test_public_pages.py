@@ -1,0 +1,39 @@
+import pytest
+
+from accounts.models import User
+
+# The live server reads committed data: these tests use a transactional database.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.mark.parametrize("path", ["/", "/pricing/", "/docs/"])
+def test_public_pages_load_without_console_errors(page, console_errors, path):
+    response = page.goto(path)
+
+    assert response.status == 200
+    assert page.locator("h1").first.is_visible()
+    assert console_errors == []
+
+
+def test_docs_code_tabs_switch_with_the_keyboard(page):
+    page.goto("/docs/")
+    page.get_by_role("tab", name="Node.js").focus()
+
+    page.keyboard.press("ArrowRight")
+
+    assert page.get_by_role("tab", name="Python").get_attribute("aria-selected") == "true"
+    assert page.locator("#panel-python").is_visible()
+    assert page.locator("#panel-js").is_hidden()
+
+
+def test_sign_up_lands_on_the_dashboard(page):
+    page.goto("/")
+    page.get_by_role("link", name="Sign up free").click()
+    page.get_by_label("Email").fill("browser@example.com")
+    page.get_by_label("Password", exact=True).fill("a-long-unusual-pass")
+    page.get_by_label("Password confirmation").fill("a-long-unusual-pass")
+    page.get_by_role("button", name="Create account").click()
+
+    page.wait_for_url("**/dashboard/")
+    assert page.get_by_role("heading", name="Dashboard").is_visible()
+    assert User.objects.filter(email="browser@example.com").exists()
