@@ -12,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apikeys.authentication import ApiKeyAuthentication, HasApiAccess
 from optimizer.compression import RequestedFormat
 from optimizer.imaging import OutputFormat
 from optimizer.pipeline import Optimized, OptimizeOptions
@@ -129,6 +130,8 @@ class OptimizeApi(APIView):
     `LIMIT_REACHED`; 500 `SERVER_ERROR`.
     """
 
+    authentication_classes = [ApiKeyAuthentication]
+    permission_classes = [HasApiAccess]
     parser_classes = [JSONParser, MultiPartParser]
 
     def perform_content_negotiation(self, request: Request, force: bool = False):

@@ -6,6 +6,8 @@ import base64
 import pytest
 from PIL import Image
 
+from apikeys.keys import generate_key
+from apikeys.tests.factories import ApiKeyFactory
 from optimizer import pipeline
 from optimizer.tests import images
 from optimizer.tests.api_checks import ENDPOINT, SERVER_ERROR_BODY, assert_error, assert_reference_response
@@ -13,6 +15,41 @@ from optimizer.tests.test_fetch import LOOPBACK_SPELLINGS
 from optimizer.tests.test_imaging import orientation_exif, png_claiming
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_tasks")]
+
+# --- authentication -----------------------------------------------------------------------
+
+
+def test_without_a_key_is_401_before_anything_is_fetched(post, reachable_origin):
+    url = reachable_origin.serve("/photo.png", images.encode(images.photo(), "PNG"))
+
+    response = post({"url": url}, key=None)
+
+    assert response.status_code == 401
+    assert response.json() == {"error": "Missing or invalid API key", "code": "UNAUTHORIZED"}
+    assert reachable_origin.connections == 0
+
+
+def test_an_unknown_key_is_401(post):
+    assert_error(post({"url": "http://example.com/x.png"}, key="pk_live_" + "x" * 40), 401, "UNAUTHORIZED")
+
+
+def test_a_free_plan_key_is_403(post, free_account):
+    key = generate_key()
+    ApiKeyFactory(account=free_account, key=key)
+
+    body = assert_error(post({"url": "http://example.com/x.png"}, key=key), 403, "FORBIDDEN")
+
+    assert body["error"] == "API access requires Pro plan or higher"
+
+
+def test_an_agency_key_works(post, agency_account):
+    key = generate_key()
+    ApiKeyFactory(account=agency_account, key=key)
+
+    response = post({"format": "webp"}, upload=images.encode(images.graphic(), "PNG"), key=key)
+
+    assert response.status_code == 200
+
 
 # --- success ------------------------------------------------------------------------------
 
