@@ -16,7 +16,7 @@ import operator
 import struct
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Literal
+from typing import Literal, NoReturn
 
 from optimizer.magick import Image, convert_to_srgb_profile, exceptions, library, limits, new_image_reader
 
@@ -133,6 +133,8 @@ class Encoded:
 _AVIF_BRANDS = {b"avif", b"avis"}
 _HEIC_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx"}
 _BMP_HEADER_SIZES = {12, 40, 52, 56, 64, 108, 124}
+# How AVIF and HEIC files declare an alpha plane (an auxiliary image of this type).
+_HEIF_ALPHA_MARKERS = (b"urn:mpeg:mpegB:cicp:systems:auxiliary:alpha", b"urn:mpeg:hevc:2015:auxid:1")
 
 
 def sniff(data: bytes) -> SourceFormat:
@@ -174,7 +176,7 @@ def _heif_format(data: bytes) -> SourceFormat | None:
 # --- Reading ------------------------------------------------------------------------------
 
 
-def _raise_imaging_error(error: exceptions.WandException, what: str) -> None:
+def _raise_imaging_error(error: exceptions.WandException, what: str) -> NoReturn:
     logger.info("ImageMagick refused %s: %s", what, error)
     if isinstance(error, exceptions.ResourceLimitError):
         raise ImageTooLarge("The image is too large to process.") from error
@@ -225,6 +227,12 @@ def _check_size(width: int, height: int, *, max_pixels: int) -> None:
         )
 
 
+def _declares_alpha(data: bytes) -> bool:
+    """Whether an AVIF or HEIC file's metadata (near its start) declares an alpha plane."""
+    head = data[:65536]
+    return any(marker in head for marker in _HEIF_ALPHA_MARKERS)
+
+
 def fit_width(width: int, height: int, max_width: int) -> tuple[int, int]:
     """The size that fits `max_width` keeping the aspect ratio; never larger than the original."""
     if width <= max_width:
@@ -232,18 +240,31 @@ def fit_width(width: int, height: int, max_width: int) -> tuple[int, int]:
     return max_width, max(1, round(height * max_width / width))
 
 
+def jpeg_size_hint(source: SourceInfo, width: int, height: int) -> str | None:
+    """For a JPEG much larger than the target `width` x `height`, the size (as stored, before
+    orientation) libjpeg may decode it down to: memory and time then follow the target, not the
+    source."""
+    if source.format is not SourceFormat.JPEG or width * JPEG_SIZE_HINT_MARGIN >= source.width:
+        return None
+    hint_width, hint_height = width * JPEG_SIZE_HINT_MARGIN, height * JPEG_SIZE_HINT_MARGIN
+    if (source.width, source.height) != (source.stored_width, source.stored_height):
+        hint_width, hint_height = hint_height, hint_width
+    return f"{hint_width}x{hint_height}"
+
+
 def prepare(data: bytes, *, max_width: int, max_pixels: int) -> PreparedImage:
     """Decode the source (first frame only) into the pixels every encoding starts from: EXIF
     orientation applied, converted to sRGB (through its ICC profile when it has one, CMYK too),
     8 bits per sample, metadata gone, and resized down to `max_width` with a Lanczos filter."""
     source = probe(data, max_pixels=max_pixels)
+    if source.format in (SourceFormat.AVIF, SourceFormat.HEIC) and _declares_alpha(data):
+        # ImageMagick 6's HEIC coder reads colour planes only: the result would silently be opaque.
+        raise UnsupportedImage("Transparent AVIF and HEIC images are not supported yet; send a PNG or WebP.")
     width, height = fit_width(source.width, source.height, max_width)
     with new_image_reader(source.format.value) as image:
-        if source.format is SourceFormat.JPEG and width * JPEG_SIZE_HINT_MARGIN < source.width:
-            hint_width, hint_height = width * JPEG_SIZE_HINT_MARGIN, height * JPEG_SIZE_HINT_MARGIN
-            if (source.width, source.height) != (source.stored_width, source.stored_height):
-                hint_width, hint_height = hint_height, hint_width
-            image.options["jpeg:size"] = f"{hint_width}x{hint_height}"
+        size_hint = jpeg_size_hint(source, width, height)
+        if size_hint:
+            image.options["jpeg:size"] = size_hint
         _read(image, data)
         try:
             _convert_to_srgb(image)
@@ -327,7 +348,10 @@ def decode(data: bytes, format: OutputFormat) -> Pixels:
 
 
 def _check_transparency(pixels: Pixels, encoded: Encoded) -> None:
-    decoded = decode(encoded.data, encoded.format)
+    try:
+        decoded = decode(encoded.data, encoded.format)
+    except ImagingError as error:
+        raise TransparencyLost(f"{encoded.format} output could not be decoded again") from error
     if (decoded.width, decoded.height) != (pixels.width, pixels.height):
         raise TransparencyLost(f"{encoded.format} changed the size to {decoded.width}x{decoded.height}")
     expected, actual = pixels.alpha(), decoded.alpha()

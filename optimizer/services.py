@@ -61,14 +61,8 @@ def optimize_image(*, source: ImageSource, options: OptimizeOptions) -> Optimize
     naming the source's field, or 500 SERVER_ERROR when the worker crashed, timed out or could
     not be reached (details are logged, never returned).
     """
+    _check_before_queueing(source)
     job_id = uuid.uuid4().hex
-    try:
-        if source.url is not None:
-            fetch.parse_target(source.url, allowed_ports=frozenset(settings.OPTIMIZER_ALLOWED_PORTS))
-        elif len(source.upload) > settings.OPTIMIZER_MAX_SOURCE_BYTES:
-            raise fetch.SourceTooLarge.over(settings.OPTIMIZER_MAX_SOURCE_BYTES)
-    except fetch.FetchError as error:
-        raise _client_error(CLIENT_ERRORS[type(error)], str(error), source.field) from error
     try:
         outcome = _run_in_worker(job_id=job_id, source=source, options=options)
         if "error" in outcome:
@@ -89,6 +83,17 @@ def optimize_image(*, source: ImageSource, options: OptimizeOptions) -> Optimize
     finally:
         transfer.discard(job_id=job_id, part=SOURCE)
         transfer.discard(job_id=job_id, part=RESULT)
+
+
+def _check_before_queueing(source: ImageSource) -> None:
+    """What can be refused without the network or ImageMagick: the URL's syntax, the upload's size."""
+    try:
+        if source.url is not None:
+            fetch.parse_target(source.url, allowed_ports=frozenset(settings.OPTIMIZER_ALLOWED_PORTS))
+        elif len(source.upload) > settings.OPTIMIZER_MAX_SOURCE_BYTES:
+            raise fetch.SourceTooLarge.over(settings.OPTIMIZER_MAX_SOURCE_BYTES)
+    except fetch.FetchError as error:
+        raise _client_error(CLIENT_ERRORS[type(error)], str(error), source.field) from error
 
 
 def _client_error(code: ErrorCode, message: str, field: str) -> ApiError:

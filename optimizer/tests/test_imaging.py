@@ -6,8 +6,8 @@ import zlib
 import pytest
 from PIL import Image, ImageChops, ImageStat
 
-from optimizer import imaging
-from optimizer.imaging import OutputFormat, SourceFormat
+from optimizer import imaging, magick
+from optimizer.imaging import OutputFormat, SourceFormat, SourceInfo
 from optimizer.tests import images
 
 MAX_PIXELS = 10_000_000
@@ -210,6 +210,26 @@ def test_resizing_keeps_the_aspect_ratio_and_never_enlarges():
     assert (prepare(data, max_width=5000).pixels.width, prepare(data, max_width=5000).pixels.height) == (256, 192)
 
 
+@pytest.mark.parametrize(
+    ("source", "target", "hint"),
+    [
+        (SourceInfo(SourceFormat.JPEG, 2400, 1600, 2400, 1600), (300, 200), "600x400"),
+        (SourceInfo(SourceFormat.JPEG, 800, 1600, 1600, 800), (100, 200), "400x200"),  # turned by EXIF
+        (SourceInfo(SourceFormat.JPEG, 500, 400, 500, 400), (300, 240), None),  # not much larger
+        (SourceInfo(SourceFormat.PNG, 2400, 1600, 2400, 1600), (300, 200), None),
+    ],
+)
+def test_jpeg_size_hint(source, target, hint):
+    assert imaging.jpeg_size_hint(source, *target) == hint
+
+
+def test_imagemagick_decodes_a_jpeg_down_to_the_hint():
+    with magick.new_image_reader("JPEG") as image:
+        image.options["jpeg:size"] = "600x400"
+        image.read(blob=images.encode(images.photo(2400, 1600), "JPEG"))
+        assert image.size == (600, 400)
+
+
 def test_a_large_jpeg_is_resized_correctly_through_the_size_hint():
     big = images.photo(2400, 1600)
 
@@ -236,6 +256,12 @@ def test_transparency_is_kept_exactly():
 
     assert pixels.layout == "RGBA"
     assert pixels.alpha() == source.getchannel("A").tobytes()
+
+
+def test_a_transparent_avif_is_refused_rather_than_made_opaque():
+    """ImageMagick 6 reads AVIF/HEIC colour planes only; an opaque AVIF is fine (see above)."""
+    with pytest.raises(imaging.UnsupportedImage, match="Transparent AVIF"):
+        prepare(images.encode(images.transparent(), "AVIF"))
 
 
 def test_an_alpha_channel_that_is_opaque_everywhere_is_dropped():
