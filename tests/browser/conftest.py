@@ -27,12 +27,23 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
 @pytest.fixture(scope="session")
-def browser():
+def browser(django_db_setup):
     if not CHROMIUM.exists():
         pytest.skip("Debian's chromium is not installed (make test installs it)")
+    from django.db import connections
     from playwright.sync_api import sync_playwright
 
+    # Inside Playwright's sync API the tests run in another context, where Django hands out new
+    # connection objects. Carry over the snapshot serialized_rollback restores from, or a browser test
+    # that follows any other transactional test finds the seeded plans flushed away.
+    snapshots = {
+        conn.alias: conn._test_serialized_contents
+        for conn in connections.all()
+        if hasattr(conn, "_test_serialized_contents")
+    }
     with sync_playwright() as playwright:
+        for alias, snapshot in snapshots.items():
+            connections[alias]._test_serialized_contents = snapshot
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield browser
         browser.close()
