@@ -6,6 +6,9 @@ from django.test import Client
 from accounts.models import Account
 from accounts.tests.factories import AccountFactory
 
+# The local fake Stripe server and its `fake_stripe` fixture, for any test that touches billing.
+pytest_plugins = ["billing.tests.fake_stripe"]
+
 
 @pytest.fixture
 def free_account(db) -> Account:
