@@ -9,11 +9,11 @@ from billing import services
 
 logger = logging.getLogger(__name__)
 
-# Retry delays grow 30 s, 60 s, 120 s... up to an hour: a Stripe or database outage of a few hours
-# is ridden out here, and Stripe's own webhook retries (for three days) hand unprocessed events over again.
-EVENT_RETRY_BASE_SECONDS = 30
+# Retry delays double from 5 s to an hour (about three hours in all): a Stripe or database outage is
+# ridden out here, and Stripe's own webhook retries (for three days) hand unprocessed events over again.
+EVENT_RETRY_BASE_SECONDS = 5
 EVENT_RETRY_MAX_SECONDS = 3600
-EVENT_MAX_RETRIES = 10
+EVENT_MAX_RETRIES = 12
 
 
 @shared_task(bind=True, max_retries=EVENT_MAX_RETRIES, soft_time_limit=50, time_limit=60)

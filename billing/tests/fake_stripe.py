@@ -270,7 +270,7 @@ class FakeStripe:
         # Kept to pay the session later; Stripe does not echo them either.
         self.checkout_sessions[session_id] = {
             **session,
-            "line_items": params["line_items"],
+            "line_items": params.get("line_items", []),
             "subscription_data": params.get("subscription_data", {}),
         }
         return 200, session

@@ -185,6 +185,12 @@ def test_without_a_webhook_secret_every_event_is_refused(client, fake_stripe, se
     assert not StripeEvent.objects.exists()
 
 
+def test_the_webhook_needs_no_csrf_token(fake_stripe):
+    stripe_like = Client(enforce_csrf_checks=True)
+
+    assert _post(stripe_like, fake_stripe.event("customer.created", {"object": "customer"})).status_code == 200
+
+
 def test_the_webhook_only_takes_posts(client):
     assert client.get(reverse("billing:webhook")).status_code == 405
 
