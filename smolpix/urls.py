@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from accounts.api import UsageApi
 from smolpix import views
 
 urlpatterns = [
@@ -10,5 +11,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("", include("accounts.urls")),
+    path("dashboard/keys/", include("apikeys.urls")),
     path("billing/", include("billing.urls")),
+    path("api/v1/usage", UsageApi.as_view(), name="api-usage"),
 ]

@@ -14,6 +14,7 @@ from django.urls import reverse
 from accounts.models import Account
 from accounts.selectors import account_limits
 from accounts.tests.factories import AccountFactory
+from apikeys.services import api_key_create
 from billing.models import BillingEmail, StripeEvent, Subscription
 from billing.tests.fake_stripe import PRICE_AGENCY, PRICE_PRO, sign
 
@@ -49,20 +50,27 @@ def _signature(payload: bytes, **signing) -> dict[str, str]:
 
 def test_life_cycle_free_to_pro_to_agency_to_past_due_to_free(client, fake_stripe, send_event, mailoutbox):
     account = AccountFactory()
+    _, key = api_key_create(account=account, name="CI")
     client.force_login(account.owner)
+
+    def usage():
+        return Client().get(reverse("api-usage"), headers={"Authorization": f"Bearer {key}"})
+
+    assert usage().status_code == 403
 
     # The customer chooses Pro and pays; coming back to the success page changes nothing by itself.
     client.post(reverse("billing:checkout", args=["pro"]))
     (session_id,) = fake_stripe.checkout_sessions
     client.get(reverse("billing:success"))
     assert _plan(account) == "free"
-    assert account_limits(account=account).api_access is False
+    assert usage().json()["code"] == "FORBIDDEN"
 
     completed, created = fake_stripe.checkout_complete(session_id)
     assert send_event(completed).status_code == 200
     assert _plan(account) == "pro"
-    limits = account_limits(account=account)
-    assert (limits.api_access, limits.monthly_limit, limits.rate_limit_per_minute) == (True, 10_000, 60)
+    response = usage()
+    assert response.status_code == 200
+    assert response.json() == {"plan": "pro", "monthlyLimit": 10_000, "rateLimitPerMinute": 60}
     assert send_event(created).status_code == 200
     assert _plan(account) == "pro"
     subscription_id = fake_stripe.checkout_sessions[session_id]["subscription"]
@@ -71,22 +79,24 @@ def test_life_cycle_free_to_pro_to_agency_to_past_due_to_free(client, fake_strip
     upgraded = fake_stripe.subscription_update(subscription_id, price=PRICE_AGENCY)
     assert send_event(fake_stripe.event("customer.subscription.updated", upgraded)).status_code == 200
     assert _plan(account) == "agency"
-    limits = account_limits(account=account)
-    assert (limits.api_access, limits.monthly_limit, limits.rate_limit_per_minute) == (True, None, 120)
+    assert usage().json() == {"plan": "agency", "monthlyLimit": None, "rateLimitPerMinute": 120}
 
     # A renewal fails: past due, and the plan holds through the grace period.
     past_due = fake_stripe.subscription_update(subscription_id, status="past_due")
     assert send_event(fake_stripe.event("invoice.payment_failed", fake_stripe.invoice(past_due))).status_code == 200
     assert _plan(account) == "agency"
-    assert account_limits(account=account).api_access is True
+    assert usage().json()["plan"] == "agency"
     page = client.get(reverse("billing:home")).content.decode()
     assert "Past due" in page
     assert "Your last payment failed" in page
 
-    # Stripe gives up and cancels the subscription: back to Free, no API.
+    # Stripe gives up and cancels the subscription: back to Free, and the same key gets 403.
     canceled = fake_stripe.subscription_update(subscription_id, status="canceled")
     assert send_event(fake_stripe.event("customer.subscription.deleted", canceled)).status_code == 200
     assert _plan(account) == "free"
+    response = usage()
+    assert response.status_code == 403
+    assert response.json()["code"] == "FORBIDDEN"
     assert account_limits(account=account).api_access is False
     assert Subscription.objects.get(stripe_subscription_id=subscription_id).status == "canceled"
 

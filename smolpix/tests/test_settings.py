@@ -12,9 +12,7 @@ PRODUCTION = {"DEBUG": "false", "SECRET_KEY": "x" * 64 + "-production-secret", "
 
 
 def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
-    # Production's environment: none of the test run's own settings (the browser tests' async-unsafe flag).
-    ignored = {"SECRET_KEY", "ALLOWED_HOSTS", "DJANGO_ALLOW_ASYNC_UNSAFE"}
-    environment = {key: value for key, value in os.environ.items() if key not in ignored}
+    environment = {key: value for key, value in os.environ.items() if key not in {"SECRET_KEY", "ALLOWED_HOSTS"}}
     environment.update(env)
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60

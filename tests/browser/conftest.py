@@ -4,11 +4,12 @@ Playwright never downloads a browser here: it launches /usr/bin/chromium (instal
 `make test` through scripts/system-packages.sh).
 """
 
-import os
+import importlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.apps import apps
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -20,33 +21,30 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-
-# Playwright's sync API runs an event loop in the test thread; the test's own ORM calls are
-# still synchronous, so Django's async-safety guard must stand aside for these tests only.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+seed_plans = importlib.import_module("accounts.migrations.0002_seed_plans").seed_plans
 
 
-@pytest.fixture(scope="session")
-def browser(django_db_setup):
+@pytest.fixture(scope="module")
+def browser():
     if not CHROMIUM.exists():
         pytest.skip("Debian's chromium is not installed (make test installs it)")
-    from django.db import connections
     from playwright.sync_api import sync_playwright
 
-    # Inside Playwright's sync API the tests run in another context, where Django hands out new
-    # connection objects. Carry over the snapshot serialized_rollback restores from, or a browser test
-    # that follows any other transactional test finds the seeded plans flushed away.
-    snapshots = {
-        conn.alias: conn._test_serialized_contents
-        for conn in connections.all()
-        if hasattr(conn, "_test_serialized_contents")
-    }
-    with sync_playwright() as playwright:
-        for alias, snapshot in snapshots.items():
-            connections[alias]._test_serialized_contents = snapshot
+    # Playwright's sync API runs an event loop in the test thread while the tests' own ORM calls
+    # stay synchronous, so Django's async-safety guard stands aside, for this module only.
+    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+@pytest.fixture(autouse=True)
+def plans(transactional_db) -> None:
+    # The live server needs committed data, so these tests flush the tables afterwards. Under
+    # Playwright's event loop Django cannot restore a serialized snapshot (its connection handler is
+    # context-local), so the plans are seeded again, exactly as the data migration does.
+    seed_plans(apps, None)
 
 
 class ConsoleErrors(list):

@@ -2,8 +2,8 @@ import pytest
 
 from accounts.models import User
 
-# The live server commits for real; serialized rollback restores the seeded plans afterwards.
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+# The live server reads committed data: these tests use a transactional database.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.mark.parametrize("path", ["/", "/pricing/", "/docs/"])

@@ -1,0 +1,21 @@
+import factory
+from factory.django import DjangoModelFactory
+
+from accounts.tests.factories import AccountFactory
+from apikeys.keys import generate_key, hash_key, lookup_prefix
+from apikeys.models import ApiKey
+
+
+class ApiKeyFactory(DjangoModelFactory):
+    """A stored key. Pass `key=generate_key()` to know the full key the row stands for."""
+
+    class Meta:
+        model = ApiKey
+
+    class Params:
+        key = factory.LazyFunction(generate_key)
+
+    account = factory.SubFactory(AccountFactory, pro=True)
+    name = factory.Sequence(lambda n: f"Key {n}")
+    prefix = factory.LazyAttribute(lambda o: lookup_prefix(o.key))
+    key_hash = factory.LazyAttribute(lambda o: hash_key(o.key))
