@@ -12,7 +12,9 @@ creates an active subscription, delivers signed `checkout.session.completed` and
 `/billing/webhook/`), then redirects to the session's success URL, as Stripe does.
 
 Fixture: `fake_stripe` configures Stripe's settings to use the fake and empties it for each test.
-The root conftest registers this module as a plugin, so every test directory can use it.
+The root conftest registers this module as a plugin, so every test directory can use it. With a
+broker configured, the webhook queues processing for a worker: make tasks eager
+(`monkeypatch.setitem(celery_app.conf, "task_always_eager", True)`) or run one.
 """
 
 import hashlib
