@@ -118,6 +118,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_MAX_TASKS_PER_CHILD = env.int("CELERY_WORKER_MAX_TASKS_PER_CHILD", default=200)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+# Periodic tasks, run by `celery -A smolpix beat`.
+CELERY_BEAT_SCHEDULE = {
+    "billing-expire-past-due-grace": {"task": "billing.tasks.expire_past_due_grace", "schedule": 3600},
+}
 
 # --- Auth and accounts --------------------------------------------------------------------
 
@@ -194,6 +198,9 @@ STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 STRIPE_PRICE_PRO = env.str("STRIPE_PRICE_PRO", default="")
 STRIPE_PRICE_AGENCY = env.str("STRIPE_PRICE_AGENCY", default="")
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
+# A past-due subscription keeps its plan this many days while Stripe retries the card, then the
+# account drops to Free even if Stripe is still retrying (see README, "Billing with Stripe").
+BILLING_PAST_DUE_GRACE_DAYS = env.int("BILLING_PAST_DUE_GRACE_DAYS", default=7)
 
 # --- Production safety --------------------------------------------------------------------
 
