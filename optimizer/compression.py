@@ -15,7 +15,7 @@ with a perceptual search built on the same blocks (imaging.encode / imaging.deco
 from dataclasses import dataclass
 from enum import StrEnum
 
-from optimizer.imaging import Encoded, OutputFormat, PreparedImage, TransparencyLost, count_colours, encode
+from optimizer.imaging import Encoded, OutputFormat, Pixels, PreparedImage, TransparencyLost, count_colours, encode
 
 GRAPHIC_MAX_COLOURS = 1024
 # For lossless WebP the quality setting is compression effort; libwebp's default.
@@ -41,11 +41,11 @@ class Choice:
 
 
 def choose_encoding(prepared: PreparedImage, *, format: RequestedFormat, quality: int, smart: bool) -> Choice:
+    """The smallest acceptable encoding of `prepared` under the rules in this module's docstring."""
     pixels = prepared.pixels
     formats = format.candidates
     notice = None
-    candidates = [_encode_if_faithful(prepared, output, quality=quality) for output in formats]
-    candidates = [encoded for encoded in candidates if encoded]
+    candidates = [encoded for output in formats if (encoded := _encode_if_faithful(pixels, output, quality=quality))]
     if not candidates:
         formats = (OutputFormat.WEBP,)
         candidates = [encode(pixels, OutputFormat.WEBP, quality=quality)]
@@ -55,8 +55,8 @@ def choose_encoding(prepared: PreparedImage, *, format: RequestedFormat, quality
     return Choice(encoded=min(candidates, key=lambda encoded: len(encoded.data)), notice=notice)
 
 
-def _encode_if_faithful(prepared: PreparedImage, output: OutputFormat, *, quality: int) -> Encoded | None:
+def _encode_if_faithful(pixels: Pixels, output: OutputFormat, *, quality: int) -> Encoded | None:
     try:
-        return encode(prepared.pixels, output, quality=quality)
+        return encode(pixels, output, quality=quality)
     except TransparencyLost:
         return None

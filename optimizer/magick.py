@@ -16,8 +16,8 @@ SRGB_PROFILE = (POLICY_DIR / "sRGB.icc").read_bytes()  # LittleCMS's built-in sR
 
 if "wand.api" in sys.modules and os.environ.get("MAGICK_CONFIGURE_PATH", "").split(os.pathsep)[0] != str(POLICY_DIR):
     raise RuntimeError("Wand was imported before optimizer.magick: ImageMagick started without the project policy.")
-_others = os.environ.get("MAGICK_CONFIGURE_PATH")
-os.environ["MAGICK_CONFIGURE_PATH"] = os.pathsep.join([str(POLICY_DIR), *([_others] if _others else [])])
+_others = [path for path in os.environ.get("MAGICK_CONFIGURE_PATH", "").split(os.pathsep) if path != str(POLICY_DIR)]
+os.environ["MAGICK_CONFIGURE_PATH"] = os.pathsep.join([str(POLICY_DIR), *filter(None, _others)])
 
 from wand import exceptions  # noqa: E402
 from wand.api import library  # noqa: E402
@@ -31,7 +31,7 @@ library.MagickProfileImage.argtypes = (ctypes.c_void_p, ctypes.c_char_p, ctypes.
 library.MagickProfileImage.restype = ctypes.c_bool
 
 # A one-pixel PBM: a coder ImageMagick ships and the system policy allows, but ours denies.
-_DENIED_SAMPLE = (b"PBM", b"P1\n1 1\n0\n")
+_DENIED_CODER, _DENIED_SAMPLE = "PBM", b"P1\n1 1\n0\n"
 
 
 def new_image_reader(coder: str, *, first_frame_only: bool = True) -> Image:
@@ -54,14 +54,13 @@ def convert_to_srgb_profile(image: Image) -> None:
 
 def assert_policy_in_force() -> None:
     """Raise RuntimeError unless the project policy governs this process's ImageMagick."""
-    coder, sample = _DENIED_SAMPLE
-    with new_image_reader(coder.decode()) as probe:
+    with new_image_reader(_DENIED_CODER) as probe:
         try:
-            probe.read(blob=sample)
+            probe.read(blob=_DENIED_SAMPLE)
         except exceptions.PolicyError:
             pass
         else:
-            raise RuntimeError(f"ImageMagick policy not in force: the {coder.decode()} coder was not denied.")
+            raise RuntimeError(f"ImageMagick policy not in force: the {_DENIED_CODER} coder was not denied.")
     if limits["thread"] != 1:
         raise RuntimeError("ImageMagick policy not in force: the thread limit is not the project's.")
 
