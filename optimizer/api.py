@@ -19,6 +19,7 @@ from optimizer.pipeline import Optimized, OptimizeOptions
 from optimizer.services import ImageSource, optimize_image
 from smolpix.api import ApiError, ErrorCode
 
+QUALITY_METRIC = "ssimulacra2"
 # Room for the other form fields and the multipart boundaries around an upload.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
 
@@ -91,9 +92,15 @@ class OptimizeOutputSerializer(serializers.Serializer):
     contentType = serializers.CharField(source="format.content_type")
     lossless = serializers.BooleanField()
     notice = serializers.CharField(allow_null=True)
+    quality = serializers.SerializerMethodField()
 
     def get_success(self, result: Optimized) -> bool:
         return True
+
+    def get_quality(self, result: Optimized) -> dict[str, Any] | None:
+        if result.score is None:
+            return None
+        return {"metric": QUALITY_METRIC, "score": round(result.score, 1)}
 
     def get_data(self, result: Optimized) -> str:
         return base64.b64encode(result.data).decode("ascii")
@@ -111,13 +118,17 @@ class OptimizeApi(APIView):
     - `quality` (integer 1-100; default 80).
     - `maxWidth` (integer 1-16384; default 1920): wider images are scaled down, keeping their
       aspect ratio; narrower ones are never enlarged.
-    - `smart` (boolean; default true): content-aware compression. Flat graphics (logos, icons,
-      charts) are also tried as lossless WebP, and that is kept when it is smaller.
+    - `smart` (boolean; default true): content-aware compression. The quality is measured
+      (SSIMULACRA2) and never falls below the floor `quality` stands for; above it, more quality
+      is given where it costs few bytes. Flat graphics (logos, icons, charts) are also tried as
+      lossless WebP. With `smart: false`, the encoder simply runs at `quality`.
 
     The answer is JSON with `success`, `originalSize`, `optimizedSize`, `savings`,
     `savingsPercent` (0-100), `format`, `width`, `height`, `data` (the image, base64) and
-    `contentType`, plus `lossless` and `notice` (why the result differs from what was asked, or
-    null). Transparent images are never returned opaque: AVIF cannot carry transparency here, so
+    `contentType`, plus `lossless`, `notice` (why the result differs from what was asked, or
+    null) and `quality`: with `smart`, `{"metric": "ssimulacra2", "score": 76.2}`, the perceptual
+    score of the returned image against your resized image (100 = identical; at quality 80 it is
+    never below 72), else null. Transparent images are never returned opaque: AVIF cannot carry transparency here, so
     they come back as WebP (with a notice if AVIF was asked for). If the original is already in a
     suitable format and smaller than any re-encoding, it is returned unchanged (`savings` 0).
 
@@ -222,6 +233,9 @@ def _image_response(result: Optimized) -> HttpResponse:
         "Height": result.height,
         "Lossless": str(result.lossless).lower(),
     }
+    if result.score is not None:
+        figures["Quality-Metric"] = QUALITY_METRIC
+        figures["Quality-Score"] = f"{result.score:.1f}"
     if result.notice:
         figures["Notice"] = result.notice
     response = HttpResponse(result.data, content_type=result.format.content_type)

@@ -21,10 +21,22 @@ os.environ["MAGICK_CONFIGURE_PATH"] = os.pathsep.join([str(POLICY_DIR), *filter(
 
 from wand import exceptions  # noqa: E402
 from wand.api import library  # noqa: E402
+from wand.color import Color  # noqa: E402
+from wand.drawing import Drawing  # noqa: E402
 from wand.image import Image  # noqa: E402
 from wand.resource import limits  # noqa: E402
 
-__all__ = ["SRGB_PROFILE", "Image", "convert_to_srgb_profile", "exceptions", "library", "limits", "new_image_reader"]
+__all__ = [
+    "SRGB_PROFILE",
+    "Color",
+    "Drawing",
+    "Image",
+    "convert_to_srgb_profile",
+    "exceptions",
+    "library",
+    "limits",
+    "new_image_reader",
+]
 
 # Wand's `profiles[...] = ...` only attaches a profile; converting pixels needs MagickProfileImage.
 library.MagickProfileImage.argtypes = (ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_size_t)

@@ -29,6 +29,7 @@ class Optimized:
     original_size: int
     lossless: bool
     notice: str | None = None
+    score: float | None = None  # SSIMULACRA2 against the prepared image, measured (smart only)
 
     @property
     def optimized_size(self) -> int:
@@ -61,6 +62,8 @@ def optimize(source: bytes, options: OptimizeOptions, *, max_pixels: int) -> Opt
             original_size=len(source),
             lossless=False,
             notice=KEPT_SOURCE_NOTICE,
+            # The source is the image the score is measured against, exactly.
+            score=100.0 if options.smart else None,
         )
     return Optimized(
         data=encoded.data,
@@ -70,6 +73,7 @@ def optimize(source: bytes, options: OptimizeOptions, *, max_pixels: int) -> Opt
         original_size=len(source),
         lossless=encoded.lossless,
         notice=choice.notice,
+        score=choice.score,
     )
 
 

@@ -140,6 +140,7 @@ def optimization_job_run(*, job_id: str, url: str | None, options: dict[str, Any
             "original_size": optimized.original_size,
             "lossless": optimized.lossless,
             "notice": optimized.notice,
+            "score": optimized.score,
         }
     }
 

@@ -213,9 +213,10 @@ def test_resizing_keeps_the_aspect_ratio_and_never_enlarges():
 @pytest.mark.parametrize(
     ("source", "target", "hint"),
     [
-        (SourceInfo(SourceFormat.JPEG, 2400, 1600, 2400, 1600), (300, 200), "600x400"),
-        (SourceInfo(SourceFormat.JPEG, 800, 1600, 1600, 800), (100, 200), "400x200"),  # turned by EXIF
-        (SourceInfo(SourceFormat.JPEG, 500, 400, 500, 400), (300, 240), None),  # not much larger
+        (SourceInfo(SourceFormat.JPEG, 2400, 1600, 2400, 1600), (300, 200), "300x200"),
+        (SourceInfo(SourceFormat.JPEG, 800, 1600, 1600, 800), (100, 200), "200x100"),  # turned by EXIF
+        (SourceInfo(SourceFormat.JPEG, 5000, 3000, 5000, 3000), (1920, 1152), "1920x1152"),
+        (SourceInfo(SourceFormat.JPEG, 300, 240, 300, 240), (300, 240), None),  # not larger
         (SourceInfo(SourceFormat.PNG, 2400, 1600, 2400, 1600), (300, 200), None),
     ],
 )
@@ -223,11 +224,14 @@ def test_jpeg_size_hint(source, target, hint):
     assert imaging.jpeg_size_hint(source, *target) == hint
 
 
-def test_imagemagick_decodes_a_jpeg_down_to_the_hint():
+@pytest.mark.parametrize(
+    ("hint", "decoded"), [("600x400", (600, 400)), ("1920x1280", (2400, 1600)), ("900x600", (1200, 800))]
+)
+def test_imagemagick_decodes_a_jpeg_down_by_the_whole_factor_the_hint_allows(hint, decoded):
     with magick.new_image_reader("JPEG") as image:
-        image.options["jpeg:size"] = "600x400"
+        image.options["jpeg:size"] = hint
         image.read(blob=images.encode(images.photo(2400, 1600), "JPEG"))
-        assert image.size == (600, 400)
+        assert image.size == decoded
 
 
 def test_a_large_jpeg_is_resized_correctly_through_the_size_hint():

@@ -215,3 +215,10 @@ def test_the_validation_table_on_real_photos(name, coder, quality, ours, cpp):
     # blur's rounding noise feeds sigma^2 = E[x^2] - E[x]^2 (our FIR blur is the same filter).
     assert value == pytest.approx(cpp, abs=0.35)
     assert value == pytest.approx(ours, abs=0.01)
+
+
+def test_a_kept_reference_scores_many_images_exactly_like_the_function():
+    reference = ssimulacra2.Reference(PHOTO)
+
+    for _, _, distorted, _, _ in SYNTHETIC_PAIRS[:6]:
+        assert reference.score(distorted) == pytest.approx(score(PHOTO, distorted), abs=1e-9)
