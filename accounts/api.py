@@ -1,3 +1,4 @@
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -5,6 +6,7 @@ from rest_framework.views import APIView
 
 from accounts.selectors import account_limits
 from apikeys.authentication import ApiKeyAuthentication, HasApiAccess
+from smolpix.schema import error_responses
 
 
 class UsageApi(APIView):
@@ -28,6 +30,18 @@ class UsageApi(APIView):
         monthlyLimit = serializers.IntegerField(source="limits.monthly_limit", allow_null=True)
         rateLimitPerMinute = serializers.IntegerField(source="limits.rate_limit_per_minute")
 
+        class Meta:
+            ref_name = "Usage"
+
+    @extend_schema(
+        operation_id="usage",
+        summary="Your plan and usage",
+        tags=["Account"],
+        responses={
+            200: OpenApiResponse(OutputSerializer, description="The plan and limits of the key's account."),
+            **error_responses(401, 403),
+        },
+    )
     def get(self, request: Request) -> Response:
         account = request.auth.account
         usage = {"account": account, "limits": account_limits(account=account)}

@@ -33,3 +33,27 @@ def test_pages_load_no_third_party_assets(client):
         assert "https://cdn" not in body
         assert 'src="http' not in body
         assert 'href="http' not in body.replace('href="https://smolpix.co', "")
+
+
+def test_the_schema_is_served_as_openapi_3(client):
+    response = client.get(reverse("api-schema"), {"format": "json"})
+
+    assert response.status_code == 200
+    schema = response.json()
+    assert schema["openapi"].startswith("3.")
+    assert set(schema["paths"]) == {"/api/v1/optimize", "/api/v1/usage"}
+
+
+def test_the_api_explorer_loads_its_assets_from_our_static_files(client):
+    page = client.get(reverse("api-explorer"))
+    script = client.get(reverse("api-explorer"), {"script": ""})
+
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in body
+    assert "<script>" not in body  # the set-up script is a file of its own, not inline
+    assert 'src="http' not in body and 'href="http' not in body
+    assert reverse("docs") in body
+    assert script.status_code == 200
+    assert script["Content-Type"].startswith("application/javascript")
+    assert reverse("api-schema") in script.content.decode()
