@@ -5,7 +5,7 @@ PYTHON := $(VENV)/bin/python
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format system-packages test-system-packages
+.PHONY: run test lint format screenshots examples system-packages test-system-packages
 
 ## run: install what is missing, migrate, and serve on http://127.0.0.1:$PORT (embedded defaults unless configured)
 run: system-packages $(VENV)/.runtime-installed
@@ -21,6 +21,14 @@ lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PYTHON) manage.py makemigrations --check --dry-run
+
+## screenshots: the main pages at desktop and phone widths, into screenshots/ (git-ignored)
+screenshots: test-system-packages $(VENV)/.dev-installed
+	$(VENV)/bin/pytest tests/browser/screenshots.py -q -p no:cacheprovider
+
+## examples: remake the landing page's before/after images through the pipeline (static/img/examples/)
+examples: $(VENV)/.dev-installed
+	$(PYTHON) scripts/make_examples.py
 
 format: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check --fix .

@@ -4,7 +4,7 @@ import base64
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpResponse, QueryDict
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.utils.cache import patch_vary_headers
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
@@ -254,7 +254,7 @@ class OptimizeApi(APIView):
         examples=[OpenApiExample("From a URL", value=REFERENCE_EXAMPLE_REQUEST, request_only=True)],
     )
     def post(self, request: Request) -> HttpResponse:
-        _refuse_oversized_body(request)
+        refuse_oversized_body(request)
         serializer = OptimizeInputSerializer(data=request.data, context={"form": isinstance(request.data, QueryDict)})
         serializer.is_valid(raise_exception=True)
         fields = serializer.validated_data
@@ -273,7 +273,7 @@ class OptimizeApi(APIView):
         return response
 
 
-def _refuse_oversized_body(request: Request) -> None:
+def refuse_oversized_body(request: HttpRequest) -> None:
     """Refuse an upload by its declared length, before reading (and spooling) it."""
     declared = request.META.get("CONTENT_LENGTH") or "0"
     limit = settings.OPTIMIZER_MAX_SOURCE_BYTES

@@ -10,6 +10,7 @@ from django.views.decorators.cache import never_cache
 
 from accounts.selectors import plan_list
 from smolpix.celery import app as celery_app
+from smolpix.examples import example_list
 
 logger = logging.getLogger(__name__)
 
@@ -17,11 +18,11 @@ BROKER_TIMEOUT_SECONDS = 2
 
 
 def landing(request: HttpRequest) -> HttpResponse:
-    return render(request, "pages/landing.html", {"plans": plan_list()})
+    return render(request, "pages/landing.html", {"plans": plan_list(), "examples": example_list()})
 
 
 def pricing(request: HttpRequest) -> HttpResponse:
-    return render(request, "pages/pricing.html", {"plans": plan_list()})
+    return render(request, "pages/pricing.html", {"plans": plan_list(), "examples": example_list()})
 
 
 def docs(request: HttpRequest) -> HttpResponse:

@@ -1,0 +1,67 @@
+"""`make screenshots`: the product's pages at desktop and phone widths, into screenshots/.
+
+Not part of the suite (the file name does not start with test_); `make screenshots` runs it with
+pytest so it gets the live server and the browser of tests/browser/conftest.py. A Pro customer
+with two API keys signs in, and the try-it page optimizes the landing page's example photograph.
+"""
+
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from accounts.tests.factories import PASSWORD, AccountFactory
+from apikeys.services import api_key_create
+from smolpix.celery import app as celery_app
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+OUTPUT = Path(settings.BASE_DIR) / "screenshots"
+DEVICES = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
+EMAIL = "ada@example.com"
+PHOTO = Path(settings.BASE_DIR) / "static" / "img" / "examples" / "landscape.jpg"
+
+
+@pytest.fixture
+def customer(monkeypatch):
+    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)  # no worker runs here
+    account = AccountFactory(pro=True, owner__email=EMAIL)
+    api_key_create(account=account, name="Production")
+    api_key_create(account=account, name="CI pipeline")
+    return account
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_take_screenshots(browser, live_server, customer, device):
+    OUTPUT.mkdir(exist_ok=True)
+    context = browser.new_context(base_url=live_server.url, viewport=DEVICES[device])
+    context.set_default_timeout(30_000)
+    page = context.new_page()
+
+    def shoot(name: str) -> None:
+        page.wait_for_load_state("networkidle")
+        page.evaluate("window.scrollTo(0, 0)")
+        page.screenshot(path=OUTPUT / f"{name}-{device}.png", full_page=True)
+
+    for name, path in [("landing", "/"), ("pricing", "/pricing/"), ("docs", "/docs/")]:
+        page.goto(path)
+        shoot(name)
+
+    page.goto("/accounts/login/")
+    page.get_by_label("Email").fill(EMAIL)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/dashboard/")
+    shoot("dashboard")
+    page.goto("/dashboard/keys/")
+    shoot("api-keys")
+    page.goto("/api/explorer/")
+    page.locator(".opblock").first.wait_for()
+    shoot("api-explorer")
+    page.goto("/dashboard/try/")
+    shoot("try-it-empty")
+    page.locator('input[type="file"]').set_input_files(PHOTO)
+    page.get_by_role("button", name="Optimize image").click()
+    page.locator("[data-original]").wait_for(state="visible")
+    shoot("try-it")
+    context.close()
