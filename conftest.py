@@ -1,6 +1,7 @@
 """Fixtures shared by every app's tests."""
 
 import pytest
+from celery import result as celery_result
 from django.test import Client
 
 from accounts.models import Account
@@ -16,6 +17,15 @@ pytest_plugins = ["billing.tests.fake_stripe"]
 def fast_password_hashing(settings):
     """Tests create many users: hash their passwords cheaply (production keeps Django's default)."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def celery_join_flag_reset():
+    """Celery marks "inside a task" in one process-wide flag, set and restored around every eager
+    task. Eager tasks run by concurrent threads (the webhook concurrency tests) race on it and can
+    leave it set, and every later `result.get()` in the process would refuse to run."""
+    yield
+    celery_result._set_task_join_will_block(False)
 
 
 @pytest.fixture
