@@ -1,5 +1,7 @@
 """Fixtures shared by every app's tests."""
 
+import uuid
+
 import pytest
 from django.test import Client
 
@@ -7,6 +9,13 @@ from accounts.models import Account
 from accounts.tests.factories import AccountFactory
 from apikeys.keys import generate_key
 from apikeys.tests.factories import ApiKeyFactory
+
+
+@pytest.fixture(autouse=True)
+def separate_rate_limit_counts(settings):
+    """Each test counts rate limits afresh: a rolled-back test database hands out the same account
+    ids again, and the counts of a minute ago would otherwise still be in the cache."""
+    settings.RATELIMIT_CACHE_PREFIX = f"rl:test-{uuid.uuid4().hex}:"
 
 
 @pytest.fixture
