@@ -52,12 +52,13 @@ class QuotaReservation:
 # than the limit between them: PostgreSQL locks the account's row for the month and re-checks the
 # WHERE against the latest count (SQLite allows one writer at a time). No row comes back when the
 # limit is reached. Parameters: account id, month, then the limit four times (NULL: unlimited).
+# (The e-mail times are returned as they are: SQLite 3.40 gets `RETURNING column IS NULL` wrong.)
 _RESERVE_SQL = """
 INSERT INTO usage_monthlyusage (account_id, month, used)
 SELECT %s, %s, 1 WHERE CAST(%s AS integer) IS NULL OR CAST(%s AS integer) > 0
 ON CONFLICT (account_id, month) DO UPDATE SET used = usage_monthlyusage.used + 1
     WHERE CAST(%s AS integer) IS NULL OR usage_monthlyusage.used < CAST(%s AS integer)
-RETURNING id, used, warning_sent_at IS NULL, limit_reached_sent_at IS NULL
+RETURNING id, used, warning_sent_at, limit_reached_sent_at
 """
 
 
@@ -75,16 +76,14 @@ def quota_reserve(*, account: Account) -> QuotaReservation:
     if row is None:
         used = quota_used(account=account, month=month)
         raise QuotaExceeded(used=used, limit=limit, resets_at=next_month_start(month))
-    monthly_usage_id, used, warning_unsent, limit_reached_unsent = row
-    return QuotaReservation(
-        monthly_usage_id=monthly_usage_id,
+    monthly_usage_id, used, warning_sent_at, limit_reached_sent_at = row
+    notice = _due_notice(
         used=used,
         limit=limit,
-        notice_due=_due_notice(
-            used=used, limit=limit, warning_sent=not warning_unsent, limit_reached_sent=not limit_reached_unsent
-        )
-        is not None,
+        warning_sent=warning_sent_at is not None,
+        limit_reached_sent=limit_reached_sent_at is not None,
     )
+    return QuotaReservation(monthly_usage_id=monthly_usage_id, used=used, limit=limit, notice_due=notice is not None)
 
 
 def quota_refund(*, reservation: QuotaReservation) -> bool:
