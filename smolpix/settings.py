@@ -124,7 +124,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_MAX_TASKS_PER_CHILD = env.int("CELERY_WORKER_MAX_TASKS_PER_CHILD", default=200)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+# Periodic tasks, run by `celery -A smolpix beat`.
 CELERY_BEAT_SCHEDULE = {
+    "billing-expire-past-due-grace": {"task": "billing.tasks.expire_past_due_grace", "schedule": 3600},
     "prune-request-records": {"task": "usage.prune_request_records", "schedule": crontab(hour=3, minute=17)},
 }
 
@@ -203,6 +205,8 @@ OPTIMIZER_ALLOW_PRIVATE_NETWORKS = env.bool("OPTIMIZER_ALLOW_PRIVATE_NETWORKS", 
 OPTIMIZER_MAX_SOURCE_BYTES = env.int("OPTIMIZER_MAX_SOURCE_BYTES", default=32 * 1024 * 1024)
 OPTIMIZER_MAX_PIXELS = env.int("OPTIMIZER_MAX_PIXELS", default=100_000_000)
 OPTIMIZER_FETCH_TIMEOUT = env.float("OPTIMIZER_FETCH_TIMEOUT", default=10.0)
+# Ports customer URLs may use (SPEC §8: the default ports or explicitly allowed ones).
+OPTIMIZER_ALLOWED_PORTS = env.list("OPTIMIZER_ALLOWED_PORTS", cast=int, default=[80, 443])
 
 # --- Stripe -------------------------------------------------------------------------------
 
@@ -211,6 +215,9 @@ STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 STRIPE_PRICE_PRO = env.str("STRIPE_PRICE_PRO", default="")
 STRIPE_PRICE_AGENCY = env.str("STRIPE_PRICE_AGENCY", default="")
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
+# A past-due subscription keeps its plan this many days while Stripe retries the card, then the
+# account drops to Free even if Stripe is still retrying (see README, "Billing with Stripe").
+BILLING_PAST_DUE_GRACE_DAYS = env.int("BILLING_PAST_DUE_GRACE_DAYS", default=7)
 
 # --- Production safety --------------------------------------------------------------------
 
