@@ -9,6 +9,7 @@ from accounts.models import Account
 from accounts.tests.factories import AccountFactory
 from apikeys.keys import generate_key
 from apikeys.tests.factories import ApiKeyFactory
+from smolpix.celery import app as celery_app
 
 # The local fake Stripe server and its `fake_stripe` fixture, for any test that touches billing.
 pytest_plugins = ["billing.tests.fake_stripe"]
@@ -19,6 +20,16 @@ def separate_rate_limit_counts(settings):
     """Each test counts rate limits afresh: a rolled-back test database hands out the same account
     ids again, and the counts of a minute ago would otherwise still be in the cache."""
     settings.RATELIMIT_CACHE_PREFIX = f"rl:test-{uuid.uuid4().hex}:"
+
+
+@pytest.fixture
+def eager_tasks():
+    """Run Celery tasks in the test process even when a broker is configured, so tests see their
+    settings overrides. The real worker has tests of its own (each app's test_worker.py)."""
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = previous
 
 
 @pytest.fixture

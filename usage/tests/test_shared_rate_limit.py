@@ -12,7 +12,7 @@ from django.db import connection
 from accounts.tests.factories import AccountFactory
 from apikeys.keys import generate_key
 from apikeys.tests.factories import ApiKeyFactory
-from usage.tests import processes
+from tests import processes
 
 pytestmark = [
     pytest.mark.skipif(not settings.REDIS_URL, reason="needs Redis (REDIS_URL): the count the processes share"),

@@ -10,9 +10,9 @@ from django.utils import timezone
 
 from accounts.tests.factories import AccountFactory
 from smolpix.celery import app as celery_app
+from tests import processes
 from usage.models import MonthlyUsage, RequestRecord
 from usage.tasks import prune_request_records, send_quota_notice
-from usage.tests import processes
 from usage.tests.factories import MonthlyUsageFactory, RequestRecordFactory
 
 pytestmark = [
@@ -36,7 +36,7 @@ def mail_dir(tmp_path_factory):
 def worker(django_db_setup, mail_dir, tmp_path_factory):
     # filemail:// + an absolute path: django-environ drops the first slash of the path.
     env = processes.environment(EMAIL_URL=f"filemail:///{mail_dir}")
-    process, _ = processes.start_worker(env=env, log_path=tmp_path_factory.mktemp("worker") / "worker.log")
+    process = processes.start_worker(env=env, log_path=tmp_path_factory.mktemp("worker") / "worker.log")
     yield process
     processes.stop(process)
 

@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -17,15 +18,17 @@ from django.db import connection
 
 from smolpix.celery import app as celery_app
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 STARTUP_SECONDS = 90
 
 
 def environment(**overrides: str) -> dict[str, str]:
-    """This process's environment, with DATABASE_URL naming the test database."""
-    url = urlsplit(os.environ["DATABASE_URL"])
-    test_database = urlunsplit(url._replace(path="/" + connection.settings_dict["NAME"]))
-    return {**os.environ, "DATABASE_URL": test_database, **overrides}
+    """This process's environment, with DATABASE_URL (when set) naming the test database."""
+    env = {**os.environ, **overrides}
+    if "DATABASE_URL" in os.environ:
+        url = urlsplit(os.environ["DATABASE_URL"])
+        env["DATABASE_URL"] = urlunsplit(url._replace(path="/" + connection.settings_dict["NAME"]))
+    return env
 
 
 def start(command: list[str], *, env: dict[str, str], log_path: Path) -> subprocess.Popen:
@@ -44,14 +47,15 @@ def stop(process: subprocess.Popen) -> None:
         process.wait(timeout=30)
 
 
-def start_worker(*, env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen, str]:
-    """A Celery worker with one child; returns it and its node name once it answers pings."""
-    node = f"usage-test-{os.getpid()}-{time.monotonic_ns()}@localhost"
-    command = [sys.executable, "-m", "celery", "-A", "smolpix", "worker", "--pool", "prefork", "--concurrency", "1"]
-    command += ["-n", node, "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"]
+def start_worker(*, env: dict[str, str], log_path: Path, concurrency: int = 1) -> subprocess.Popen:
+    """A prefork Celery worker, returned once it answers pings."""
+    node = f"test-{uuid.uuid4().hex[:8]}@localhost"
+    command = [sys.executable, "-m", "celery", "-A", "smolpix", "worker", "--pool", "prefork"]
+    command += ["--concurrency", str(concurrency), "-n", node, "--loglevel", "INFO"]
+    command += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
     process = start(command, env=env, log_path=log_path)
     _wait(process, log_path, lambda: celery_app.control.ping(destination=[node], timeout=1.0))
-    return process, node
+    return process
 
 
 def free_port() -> int:
