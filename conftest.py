@@ -1,15 +1,16 @@
 """Fixtures shared by every app's tests."""
 
+import time
 import uuid
 
 import pytest
+import time_machine
 from celery.result import allow_join_result
 from django.test import Client
 
 from accounts.models import Account
 from accounts.tests.factories import AccountFactory
-from apikeys.keys import generate_key
-from apikeys.tests.factories import ApiKeyFactory
+from apikeys.tests.factories import full_key_for
 from smolpix.celery import app as celery_app
 
 # The local fake Stripe server and its `fake_stripe` fixture, for any test that touches billing.
@@ -67,6 +68,24 @@ def signed_in_client(client: Client, pro_account: Account) -> Client:
 @pytest.fixture
 def pro_api_key(pro_account: Account) -> str:
     """A valid API key (the full `pk_live_…` string) of `pro_account`."""
-    key = generate_key()
-    ApiKeyFactory(account=pro_account, key=key)
-    return key
+    return full_key_for(pro_account)
+
+
+@pytest.fixture
+def frozen_clock():
+    """Stop the clock at the present (a test may still travel elsewhere itself), so that all of a
+    test's requests fall in the same rate-limit minute."""
+    with time_machine.travel(time.time(), tick=False):
+        yield
+
+
+@pytest.fixture
+def unreachable_redis(settings):
+    """The cache is a Redis server that refuses connections (nothing listens on port 1)."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 1, "SOCKET_TIMEOUT": 1},
+        }
+    }

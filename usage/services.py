@@ -6,7 +6,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from functools import partial
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -21,6 +20,7 @@ from accounts.selectors import account_limits
 from apikeys.models import ApiKey
 from usage.models import MonthlyUsage, RequestRecord
 from usage.selectors import month_start, next_month_start, quota_used
+from usage.tasks import send_quota_notice
 
 WARNING_PERCENT = 80
 PRUNE_BATCH_SIZE = 5000
@@ -108,9 +108,12 @@ def quota_charge(*, account: Account) -> Iterator[QuotaReservation]:
         quota_refund(reservation=reservation)
         raise
     if reservation.notice_due:
-        from usage.tasks import send_quota_notice  # the task calls back into this module
 
-        transaction.on_commit(partial(send_quota_notice.delay, monthly_usage_id=reservation.monthly_usage_id))
+        def send_notice() -> None:
+            send_quota_notice.delay(monthly_usage_id=reservation.monthly_usage_id)
+
+        # robust: a broker that cannot take the task is logged; the optimization stays a success.
+        transaction.on_commit(send_notice, robust=True)
 
 
 def usage_reset(*, account: Account) -> None:

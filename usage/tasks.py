@@ -13,7 +13,7 @@ from celery import shared_task
 )
 def send_quota_notice(*, monthly_usage_id: int) -> str | None:
     """Send the 80 % or 100 % quota e-mail of one account's month, if due and not sent yet."""
-    from usage.services import quota_notice_send  # services dispatch this task
+    from usage.services import quota_notice_send  # services dispatch this task: imported here, not above
 
     notice = quota_notice_send(monthly_usage_id=monthly_usage_id)
     return notice.value if notice else None

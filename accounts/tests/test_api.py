@@ -4,8 +4,7 @@ import pytest
 import time_machine
 from django.urls import reverse
 
-from apikeys.keys import generate_key
-from apikeys.tests.factories import ApiKeyFactory
+from apikeys.tests.factories import full_key_for
 from usage.services import quota_reserve
 from usage.tests.factories import MonthlyUsageFactory
 
@@ -15,9 +14,7 @@ JUNE_15 = datetime(2031, 6, 15, 12, 30, tzinfo=UTC)
 
 
 def get_usage(client, account):
-    key = generate_key()
-    ApiKeyFactory(account=account, key=key)
-    return client.get(reverse("api-usage"), headers={"Authorization": f"Bearer {key}"})
+    return client.get(reverse("api-usage"), headers={"Authorization": f"Bearer {full_key_for(account)}"})
 
 
 @time_machine.travel(JUNE_15, tick=False)

@@ -2,15 +2,13 @@
 (charged for successes only, exact under concurrency), their headers and the request records.
 The metering itself is tested in usage/tests; here it is seen through the endpoint."""
 
-import time
 from datetime import UTC, date, datetime
 
 import pytest
 import time_machine
 
 from accounts.tests.factories import AccountFactory
-from apikeys.keys import generate_key
-from apikeys.tests.factories import ApiKeyFactory
+from apikeys.tests.factories import full_key_for
 from optimizer import pipeline
 from optimizer.tests import images
 from optimizer.tests.api_checks import SERVER_ERROR_BODY, assert_error
@@ -18,24 +16,11 @@ from usage.models import MonthlyUsage, RequestRecord
 from usage.services import usage_reset
 from usage.tests.factories import MonthlyUsageFactory
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_tasks")]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_tasks", "frozen_clock")]
 
 TINY_PNG = images.encode(images.graphic(32, 24), "PNG")
 FAST = {"format": "webp", "smart": "false"}  # the quickest real optimization
 QUOTA_BODY = {"error": "Monthly image limit reached", "code": "LIMIT_REACHED"}
-
-
-@pytest.fixture(autouse=True)
-def one_rate_limit_window():
-    """Freeze the clock (unless a test travels itself), so a test's requests share one minute."""
-    with time_machine.travel(time.time(), tick=False):
-        yield
-
-
-def key_of(account) -> str:
-    key = generate_key()
-    ApiKeyFactory(account=account, key=key)
-    return key
 
 
 def used(account) -> int:
@@ -59,7 +44,7 @@ def test_the_61st_request_in_a_minute_is_429_with_retry_after(post, pro_account)
 def test_two_keys_of_an_account_share_its_rate_limit(post, pro_account, pro_api_key):
     pro_account.rate_limit_override = 2
     pro_account.save()
-    other_key = key_of(pro_account)
+    other_key = full_key_for(pro_account)
 
     statuses = [post(FAST, upload=TINY_PNG, key=key).status_code for key in (pro_api_key, other_key, other_key)]
 
@@ -159,7 +144,7 @@ def test_the_accounts_monthly_override_takes_precedence_over_the_plan(post, plan
     account = AccountFactory(**{plan: True}, monthly_limit_override=override)
     MonthlyUsageFactory(account=account, used=2)
 
-    answer = post(FAST, upload=TINY_PNG, key=key_of(account))
+    answer = post(FAST, upload=TINY_PNG, key=full_key_for(account))
 
     assert answer["X-Quota-Limit"] == limit_header
     if override == 2:
@@ -211,17 +196,8 @@ def test_the_hot_path_makes_a_fixed_number_of_queries(post, django_assert_num_qu
 
 # --- Redis unreachable --------------------------------------------------------------------
 
-UNREACHABLE_REDIS = {
-    "default": {
-        "BACKEND": "django_redis.cache.RedisCache",
-        "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens on port 1: connections are refused
-        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 1, "SOCKET_TIMEOUT": 1},
-    }
-}
 
-
-def test_with_redis_unreachable_the_quota_still_holds_and_nothing_is_charged(post, pro_account, settings):
-    settings.CACHES = UNREACHABLE_REDIS
+def test_with_redis_unreachable_the_quota_still_holds_and_nothing_is_charged(post, pro_account, unreachable_redis):
     pro_account.rate_limit_override = 0  # would refuse everything, if it could be counted
     pro_account.monthly_limit_override = 1
     pro_account.save()

@@ -10,28 +10,14 @@ import time_machine
 from django.urls import reverse
 
 from accounts.tests.factories import AccountFactory
-from apikeys.keys import generate_key
 from apikeys.models import ApiKey
-from apikeys.tests.factories import ApiKeyFactory
+from apikeys.tests.factories import full_key_for
 from usage.models import RequestRecord
 from usage.tests.factories import MonthlyUsageFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
 
 USAGE_URL = reverse("api-usage")
-
-
-@pytest.fixture(autouse=True)
-def one_rate_limit_window():
-    """Freeze the clock, so that a test's requests all fall in one rate-limit minute."""
-    with time_machine.travel(time.time(), tick=False):
-        yield
-
-
-def key_of(account) -> str:
-    key = generate_key()
-    ApiKeyFactory(account=account, key=key)
-    return key
 
 
 def get_usage(client, key):
@@ -52,7 +38,7 @@ def test_a_success_carries_the_rate_limit_and_quota_headers(client, pro_account,
 
 
 def test_an_unlimited_quota_says_so(client, agency_account):
-    response = get_usage(client, key_of(agency_account))
+    response = get_usage(client, full_key_for(agency_account))
 
     assert (response["X-Quota-Used"], response["X-Quota-Limit"]) == ("0", "unlimited")
     assert response["X-RateLimit-Limit"] == "120"
@@ -90,8 +76,8 @@ def test_the_count_starts_again_the_next_minute(client, pro_api_key):
 def test_all_keys_of_an_account_share_its_limit(client, pro_account):
     pro_account.rate_limit_override = 5
     pro_account.save()
-    first, second = key_of(pro_account), key_of(pro_account)
-    someone_else = key_of(AccountFactory(pro=True))
+    first, second = full_key_for(pro_account), full_key_for(pro_account)
+    someone_else = full_key_for(AccountFactory(pro=True))
 
     statuses = [get_usage(client, key).status_code for key in (first, second, first, second, first)]
     refused = get_usage(client, second)
@@ -105,7 +91,7 @@ def test_all_keys_of_an_account_share_its_limit(client, pro_account):
 @pytest.mark.parametrize(("plan", "override", "limit"), [("pro", 2, 2), ("agency", 3, 3), ("pro", None, 60)])
 def test_the_accounts_override_takes_precedence_over_the_plan(client, plan, override, limit):
     account = AccountFactory(**{plan: True}, rate_limit_override=override)
-    key = key_of(account)
+    key = full_key_for(account)
 
     answers = [get_usage(client, key) for _ in range(limit + 1)]
 
@@ -115,7 +101,7 @@ def test_the_accounts_override_takes_precedence_over_the_plan(client, plan, over
 
 
 def test_a_plan_without_api_access_is_403_with_the_accounts_headers(client, free_account):
-    response = get_usage(client, key_of(free_account))
+    response = get_usage(client, full_key_for(free_account))
 
     assert response.status_code == 403
     assert (response["X-RateLimit-Limit"], response["X-RateLimit-Remaining"]) == ("10", "9")
@@ -133,7 +119,7 @@ def test_a_request_without_a_valid_key_has_no_account_headers_and_no_record(clie
 def test_every_answered_request_is_recorded(client, pro_account):
     pro_account.rate_limit_override = 1
     pro_account.save()
-    key = key_of(pro_account)
+    key = full_key_for(pro_account)
 
     get_usage(client, key)
     get_usage(client, key)
@@ -163,22 +149,12 @@ def test_a_failing_record_does_not_fail_the_request(client, pro_api_key, monkeyp
     assert "could not record API request" in caplog.text
 
 
-UNREACHABLE_REDIS = {
-    "default": {
-        "BACKEND": "django_redis.cache.RedisCache",
-        "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens on port 1: connections are refused
-        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 1, "SOCKET_TIMEOUT": 1},
-    }
-}
-
-
 def test_with_redis_unreachable_requests_pass_unlimited_by_the_minute_with_a_warning(
-    client, pro_account, settings, caplog
+    client, pro_account, unreachable_redis, caplog
 ):
-    settings.CACHES = UNREACHABLE_REDIS
     pro_account.rate_limit_override = 1
     pro_account.save()
-    key = key_of(pro_account)
+    key = full_key_for(pro_account)
     caplog.set_level(logging.WARNING, logger="usage.ratelimit")
 
     answers = [get_usage(client, key) for _ in range(3)]

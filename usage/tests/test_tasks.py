@@ -84,6 +84,21 @@ def test_falling_back_below_a_threshold_and_crossing_it_again_sends_nothing_new(
     assert len(mail.outbox) == 1
 
 
+def test_a_broker_that_cannot_take_the_e_mail_task_does_not_fail_the_charge(
+    ten_images, django_capture_on_commit_callbacks, monkeypatch, caplog
+):
+    MonthlyUsageFactory(account=ten_images, used=7)
+
+    def broker_down(**kwargs):
+        raise ConnectionError("broker unreachable")
+
+    monkeypatch.setattr(send_quota_notice, "delay", broker_down)
+    charge(ten_images, times=1, capture=django_capture_on_commit_callbacks)
+
+    assert MonthlyUsage.objects.get(account=ten_images).used == 8
+    assert "broker unreachable" in caplog.text
+
+
 def test_reaching_the_limit_without_the_warning_sends_only_the_limit_e_mail(pro_account):
     pro_account.monthly_limit_override = 1
     pro_account.save()
