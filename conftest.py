@@ -18,6 +18,12 @@ pytest_plugins = ["billing.tests.fake_stripe"]
 
 
 @pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Tests create many users: hash their passwords cheaply (production keeps Django's default)."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def separate_rate_limit_counts(settings):
     """Each test counts rate limits afresh: a rolled-back test database hands out the same account
     ids again, and the counts of a minute ago would otherwise still be in the cache."""

@@ -7,12 +7,6 @@ from optimizer.tests.api_checks import ENDPOINT
 from optimizer.tests.origin import Origin
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    """The accounts these tests create never sign in: hash their passwords cheaply."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def origin():
     server = Origin()
