@@ -23,6 +23,7 @@ import struct
 import sys
 import time
 import uuid
+import warnings
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -214,6 +215,8 @@ def main() -> None:
     # The optimization runs here, as with the embedded defaults, even when a broker is configured.
     celery_app.conf.task_always_eager = True
     logging.getLogger("celery").setLevel(logging.WARNING)  # not a line per task
+    logging.getLogger("kombu").setLevel(logging.ERROR)  # eager tasks without a broker
+    warnings.filterwarnings("ignore", message="No directory at")  # whitenoise: no collectstatic here
     setup_test_environment(debug=False)
     databases = setup_databases(verbosity=0, interactive=False)
     try:
