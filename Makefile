@@ -5,7 +5,7 @@ PYTHON := $(VENV)/bin/python
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format screenshots examples system-packages test-system-packages
+.PHONY: run test lint format bench-overhead screenshots examples system-packages test-system-packages
 
 ## run: install what is missing, migrate, and serve on http://127.0.0.1:$PORT (embedded defaults unless configured)
 run: system-packages $(VENV)/.runtime-installed
@@ -29,6 +29,10 @@ screenshots: test-system-packages $(VENV)/.dev-installed
 ## examples: remake the landing page's before/after images through the pipeline (static/img/examples/)
 examples: $(VENV)/.dev-installed
 	$(PYTHON) scripts/make_examples.py
+
+## bench-overhead: what API-key auth, rate limit, quota and request record add to one request (p50, p99)
+bench-overhead: system-packages $(VENV)/.runtime-installed
+	$(PYTHON) bench/overhead.py
 
 format: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check --fix .

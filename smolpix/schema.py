@@ -5,7 +5,8 @@ their errors with `error_responses(...)`, so every error documented is the contr
 `{"error", "code", ...}` body of `smolpix.api`.
 """
 
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 
 from smolpix.api import SERVER_ERROR_MESSAGE, UNAUTHORIZED_MESSAGE, ErrorCode
@@ -72,6 +73,25 @@ ERRORS: dict[int, tuple[str, list[OpenApiExample]]] = {
             )
         ],
     ),
+    429: (
+        "`LIMIT_REACHED`: the per-minute rate limit or the monthly image limit is reached, with `used` "
+        "and `limit`. Wait `Retry-After` seconds.",
+        [
+            _example(
+                "Rate limit",
+                {"error": "Rate limit exceeded", "code": ErrorCode.LIMIT_REACHED.value, "used": 61, "limit": 60},
+            ),
+            _example(
+                "Monthly limit",
+                {
+                    "error": "Monthly image limit reached",
+                    "code": ErrorCode.LIMIT_REACHED.value,
+                    "used": 10000,
+                    "limit": 10000,
+                },
+            ),
+        ],
+    ),
     500: (
         "The optimization failed on our side. Nothing is charged; you may retry.",
         [_example("Server error", {"error": SERVER_ERROR_MESSAGE, "code": ErrorCode.SERVER_ERROR.value})],
@@ -85,3 +105,22 @@ def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
         status: OpenApiResponse(ErrorSerializer, description=ERRORS[status][0], examples=ERRORS[status][1])
         for status in statuses
     }
+
+
+# The usage headers on every answer to a valid key (usage.metering), and Retry-After on a 429.
+USAGE_HEADERS = [
+    ("X-RateLimit-Limit", OpenApiTypes.INT, "Requests allowed per minute.", True),
+    ("X-RateLimit-Remaining", OpenApiTypes.INT, "Requests left in the current minute.", True),
+    ("X-RateLimit-Reset", OpenApiTypes.INT, "Unix time at which the minute's count starts again.", True),
+    ("X-Quota-Used", OpenApiTypes.INT, "Images optimized this month.", True),
+    ("X-Quota-Limit", OpenApiTypes.STR, "Images allowed this month, or `unlimited`.", True),
+    ("Retry-After", OpenApiTypes.INT, "Seconds to wait before retrying.", [429]),
+]
+
+
+def usage_headers() -> list[OpenApiParameter]:
+    """The usage headers, as response parameters for `extend_schema(parameters=...)`."""
+    return [
+        OpenApiParameter(name, kind, OpenApiParameter.HEADER, response=statuses, description=description)
+        for name, kind, description, statuses in USAGE_HEADERS
+    ]

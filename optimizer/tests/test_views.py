@@ -9,6 +9,8 @@ from django.urls import reverse
 
 from optimizer.tests import images
 from optimizer.tests.api_checks import assert_reference_response
+from usage.selectors import usage_this_month
+from usage.tests.factories import MonthlyUsageFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_tasks")]
 
@@ -49,7 +51,7 @@ def test_the_page_has_a_labelled_form_with_the_api_defaults(free_client):
     assert 'value="1920"' in body
     assert 'id="id_smart" checked' in body
     assert "csrfmiddlewaretoken" in body
-    assert "50 images a month (Free plan)" in body
+    assert "0</strong> of 50 images used this month" in body
 
 
 def test_an_upload_answers_the_apis_json(free_client):
@@ -160,3 +162,57 @@ def test_posting_needs_the_csrf_token(free_account):
     response = client.post(TRY_IT, form(file=upload()), **JSON)
 
     assert response.status_code == 403
+
+
+# --- the monthly allowance (the same quota service as the API) ----------------------------
+
+
+def test_an_optimization_counts_against_the_monthly_allowance(free_client, free_account):
+    response = free_client.post(TRY_IT, form(file=upload()), **JSON)
+
+    assert response.status_code == 200
+    assert usage_this_month(account=free_account).used == 1
+    assert (response["X-Quota-Used"], response["X-Quota-Limit"]) == ("1", "50")
+
+
+def test_a_failed_optimization_is_not_counted(free_client, free_account):
+    response = free_client.post(TRY_IT, form(file=upload(b"not an image", "notes.png")), **JSON)
+
+    assert response.status_code == 400
+    assert usage_this_month(account=free_account).used == 0
+    assert response["X-Quota-Used"] == "0"
+
+
+def test_the_fifty_first_image_of_a_free_month_is_refused_with_a_way_forward(free_client, free_account):
+    MonthlyUsageFactory(account=free_account, used=50)
+
+    response = free_client.post(TRY_IT, form(file=upload()), **JSON)
+
+    assert response.status_code == 429
+    body = response.json()
+    assert (body["code"], body["used"], body["limit"]) == ("LIMIT_REACHED", 50, 50)
+    assert body["error"].startswith("You have used all 50 images of your Free plan this month.")
+    assert "upgrade" in body["error"]
+    assert int(response["Retry-After"]) > 0
+    assert usage_this_month(account=free_account).used == 50
+
+
+def test_without_javascript_the_limit_links_to_the_upgrade(free_client, free_account):
+    MonthlyUsageFactory(account=free_account, used=50)
+
+    response = free_client.post(TRY_IT, form(file=upload()))
+
+    assert response.status_code == 429
+    body = response.content.decode()
+    assert "You have used all 50 images of your Free plan this month." in body
+    assert f'<a href="{reverse("pricing")}">Upgrade your plan</a>' in body
+    assert 'class="progress full"' in body
+
+
+def test_an_unlimited_plan_is_counted_without_a_limit(client, agency_account):
+    client.force_login(agency_account.owner)
+
+    response = client.post(TRY_IT, form(file=upload()), **JSON)
+
+    assert response.status_code == 200
+    assert (response["X-Quota-Used"], response["X-Quota-Limit"]) == ("1", "unlimited")

@@ -24,8 +24,7 @@ from apikeys.tests.factories import ApiKeyFactory
 from optimizer.tests import conftest as optimizer_fixtures
 from optimizer.tests import images
 
-# The optimizer's own fixtures: tasks run in this process, and a loopback origin serving images.
-eager_tasks = optimizer_fixtures.eager_tasks
+# The optimizer's loopback origin serving images.
 origin = optimizer_fixtures.origin
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_tasks")]
@@ -51,6 +50,7 @@ class Case:
     code: str | None = None  # the error code expected
     schema_accepts_request: bool = True
     settings: dict[str, Any] = field(default_factory=dict)
+    limits: dict[str, int] = field(default_factory=dict)  # overrides on the Pro account
     crash_pipeline: bool = False
 
     def body(self, origin_url: str) -> tuple[str, bytes]:
@@ -130,10 +130,14 @@ CASES = {
     "plain text body": Case(
         OPTIMIZE, "post", 415, raw=("text/plain", b"url=x"), code="BAD_REQUEST", schema_accepts_request=False
     ),
+    "monthly limit reached": Case(
+        OPTIMIZE, "post", 429, form={"file": PHOTO}, code="LIMIT_REACHED", limits={"monthly_limit_override": 0}
+    ),
     "pipeline crash": Case(OPTIMIZE, "post", 500, form={"file": PHOTO}, code="SERVER_ERROR", crash_pipeline=True),
     "usage": Case(USAGE, "get", 200),
     "usage without a key": Case(USAGE, "get", 401, key="none", code="UNAUTHORIZED", schema_accepts_request=False),
     "usage on the free plan": Case(USAGE, "get", 403, key="free", code="FORBIDDEN"),
+    "usage over the rate limit": Case(USAGE, "get", 429, code="LIMIT_REACHED", limits={"rate_limit_override": 0}),
 }
 
 
@@ -183,8 +187,13 @@ def test_every_operation_requires_the_bearer_key(schema):
 
 
 @pytest.mark.parametrize("name", CASES)
-def test_the_api_answers_as_documented(name, client, openapi, origin, settings, monkeypatch, free_account, pro_api_key):
+def test_the_api_answers_as_documented(
+    name, client, openapi, origin, settings, monkeypatch, free_account, pro_account, pro_api_key
+):
     case = CASES[name]
+    for limit, value in case.limits.items():
+        setattr(pro_account, limit, value)
+    pro_account.save()
     settings.OPTIMIZER_ALLOW_PRIVATE_NETWORKS = True
     settings.OPTIMIZER_ALLOWED_PORTS = [origin.port]
     for setting, value in case.settings.items():

@@ -150,6 +150,20 @@
     empty.hidden = true;
   };
 
+  // The month's usage, from the same X-Quota-* headers as the API's answers.
+  const showUsage = (used, limit) => {
+    if (used === null) return;
+    const count = $("[data-quota-used]");
+    if (count) count.textContent = Number(used).toLocaleString("en-US");
+    const bar = $("[data-quota-bar]");
+    if (bar && limit !== "unlimited") {
+      const percent = Number(limit) ? Math.min(100, Math.floor((Number(used) * 100) / Number(limit))) : 100;
+      bar.setAttribute("aria-valuenow", used);
+      bar.classList.toggle("full", percent >= 100);
+      bar.firstElementChild.style.width = `${percent}%`;
+    }
+  };
+
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     clearError();
@@ -172,6 +186,7 @@
         headers: { Accept: "application/json" },
         credentials: "same-origin",
       });
+      showUsage(response.headers.get("X-Quota-Used"), response.headers.get("X-Quota-Limit"));
       const data = await response.json().catch(() => null);
       if (!response.ok || !data || !data.success) {
         const message = (data && data.error) || "Something went wrong. Please try again.";
