@@ -2,17 +2,22 @@
 
 Not part of the suite (the file name does not start with test_); `make screenshots` runs it with
 pytest so it gets the live server and the browser of tests/browser/conftest.py. A Pro customer
-with two API keys signs in, and the try-it page optimizes the landing page's example photograph.
+with two API keys and a month of API traffic signs in, and the try-it page optimizes the landing
+page's example photograph.
 """
 
+import random
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.utils import timezone
 
 from accounts.tests.factories import PASSWORD, AccountFactory
 from apikeys.services import api_key_create
 from smolpix.celery import app as celery_app
+from usage.tests.factories import MonthlyUsageFactory, RequestRecordFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -26,9 +31,34 @@ PHOTO = Path(settings.BASE_DIR) / "static" / "img" / "examples" / "landscape.jpg
 def customer(monkeypatch):
     monkeypatch.setitem(celery_app.conf, "task_always_eager", True)  # no worker runs here
     account = AccountFactory(pro=True, owner__email=EMAIL)
-    api_key_create(account=account, name="Production")
-    api_key_create(account=account, name="CI pipeline")
+    production, _ = api_key_create(account=account, name="Production")
+    ci, _ = api_key_create(account=account, name="CI pipeline")
+    _traffic(account, keys=[production, ci])
     return account
+
+
+def _traffic(account, *, keys) -> None:
+    """A month of API requests, busier on weekdays, with a few refused ones."""
+    rng = random.Random(3)  # noqa: S311 - made-up traffic, repeatable
+    now = timezone.now()
+    optimized = 0
+    for days_ago in range(29, -1, -1):
+        day = now - timedelta(days=days_ago)
+        for _ in range(rng.randint(2, 6) if day.weekday() >= 5 else rng.randint(8, 18)):
+            status = rng.choices([200, 400, 429], weights=[92, 5, 3])[0]
+            source = rng.randint(80_000, 2_400_000)
+            RequestRecordFactory(
+                account=account,
+                api_key=rng.choice(keys),
+                created_at=day - timedelta(minutes=rng.randint(0, 600)),
+                status=status,
+                bytes_in=source if status == 200 else 0,
+                bytes_out=source * rng.randint(8, 30) // 100 if status == 200 else 0,
+                output_format=rng.choice(["webp", "avif"]) if status == 200 else "",
+                duration_ms=rng.randint(180, 1400),
+            )
+            optimized += status == 200 and day.month == now.month
+    MonthlyUsageFactory(account=account, used=optimized)
 
 
 @pytest.mark.parametrize("device", DEVICES)
