@@ -39,7 +39,7 @@ def customer(monkeypatch):
 
 def _traffic(account, *, keys) -> None:
     """A month of API requests, busier on weekdays, with a few refused ones."""
-    rng = random.Random(3)  # noqa: S311 - made-up traffic, repeatable
+    rng = random.Random(3)
     now = timezone.now()
     optimized = 0
     for days_ago in range(29, -1, -1):
