@@ -14,9 +14,9 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from accounts.tests.factories import PASSWORD, AccountFactory
+from accounts.tests.factories import AccountFactory
 from apikeys.services import api_key_create
-from smolpix.celery import app as celery_app
+from tests.browser.steps import sign_in
 from usage.tests.factories import MonthlyUsageFactory, RequestRecordFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -28,8 +28,7 @@ PHOTO = Path(settings.BASE_DIR) / "static" / "img" / "examples" / "landscape.jpg
 
 
 @pytest.fixture
-def customer(monkeypatch):
-    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)  # no worker runs here
+def customer(eager_tasks):  # the live server runs in this process, and its Celery tasks with it
     account = AccountFactory(pro=True, owner__email=EMAIL)
     production, _ = api_key_create(account=account, name="Production")
     ci, _ = api_key_create(account=account, name="CI pipeline")
@@ -77,11 +76,7 @@ def test_take_screenshots(browser, live_server, customer, device):
         page.goto(path)
         shoot(name)
 
-    page.goto("/accounts/login/")
-    page.get_by_label("Email").fill(EMAIL)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/dashboard/")
+    sign_in(page, customer)
     shoot("dashboard")
     page.goto("/dashboard/keys/")
     shoot("api-keys")

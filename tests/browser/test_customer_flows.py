@@ -7,38 +7,19 @@ import pytest
 from django.conf import settings
 from playwright.sync_api import expect
 
-from accounts.models import Account, PlanCode
-from accounts.tests.factories import PASSWORD, AccountFactory
-from smolpix.celery import app as celery_app
+from accounts.models import PlanCode
+from accounts.tests.factories import AccountFactory
+from tests.browser.steps import sign_in, sign_up
 
-# The live server reads committed data: these tests use a transactional database.
+# The live server reads committed data: these tests use a transactional database. It runs in this
+# process, so the tests that optimize run their Celery tasks here too (eager_tasks): no worker.
 pytestmark = pytest.mark.django_db(transaction=True)
 
 PHOTO = Path(settings.BASE_DIR) / "static" / "img" / "examples" / "landscape.jpg"
 
 
-@pytest.fixture
-def eager(monkeypatch):
-    """The live server runs in this process: its Celery tasks run here too (no worker is started)."""
-    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
-
-
-def sign_in(page, account: Account) -> None:
-    page.goto("/accounts/login/")
-    page.get_by_label("Email").fill(account.owner.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/dashboard/")
-
-
 def test_sign_up_create_a_key_see_it_once_then_only_its_prefix_then_revoke_it(page, console_errors):
-    page.goto("/")
-    page.get_by_role("link", name="Sign up free").click()
-    page.get_by_label("Email").fill("keys@example.com")
-    page.get_by_label("Password", exact=True).fill("a-long-unusual-pass")
-    page.get_by_label("Password confirmation").fill("a-long-unusual-pass")
-    page.get_by_role("button", name="Create account").click()
-    page.wait_for_url("**/dashboard/")
+    sign_up(page, "keys@example.com")
 
     page.get_by_role("link", name="Manage API keys").click()
     page.get_by_label("Name").fill("Production")
@@ -62,7 +43,7 @@ def test_sign_up_create_a_key_see_it_once_then_only_its_prefix_then_revoke_it(pa
     assert console_errors == []
 
 
-def test_try_it_shows_the_original_and_the_optimized_image_with_the_savings(page, console_errors, eager):
+def test_try_it_shows_the_original_and_the_optimized_image_with_the_savings(page, console_errors, eager_tasks):
     sign_in(page, AccountFactory())
     page.get_by_role("link", name="Try it").click()
     page.wait_for_url("**/dashboard/try/")  # and its scripts have run
@@ -92,7 +73,7 @@ def test_try_it_shows_the_original_and_the_optimized_image_with_the_savings(page
     assert console_errors == []
 
 
-def test_try_it_explains_an_unsupported_file(page, console_errors, eager, tmp_path):
+def test_try_it_explains_an_unsupported_file(page, console_errors, eager_tasks, tmp_path):
     sign_in(page, AccountFactory())
     page.goto("/dashboard/try/")
     text = tmp_path / "notes.png"
@@ -123,7 +104,7 @@ def test_the_docs_and_the_api_explorer_load_without_console_errors(page, console
 
 
 def test_upgrading_from_pricing_goes_through_checkout_and_the_webhook_changes_the_plan(
-    page, console_errors, live_server, fake_stripe, eager
+    page, console_errors, live_server, fake_stripe, eager_tasks
 ):
     fake_stripe.webhook_url = f"{live_server.url}/billing/webhook/"
     account = AccountFactory()
@@ -141,5 +122,5 @@ def test_upgrading_from_pricing_goes_through_checkout_and_the_webhook_changes_th
     account.refresh_from_db()
     assert account.plan.code == PlanCode.PRO
     page.goto("/dashboard/")
-    assert page.get_by_text("Pro plan").is_visible()
+    expect(page.get_by_role("region", name="Plan")).to_contain_text("Pro")
     assert console_errors == []
