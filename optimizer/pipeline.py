@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from optimizer.compression import RequestedFormat, choose_encoding
 from optimizer.imaging import OutputFormat, PreparedImage, prepare
 
+QUALITY_METRIC = "ssimulacra2"
 KEPT_SOURCE_NOTICE = "The original was already smaller than any re-encoding; it is returned unchanged."
 
 
@@ -34,6 +35,11 @@ class Optimized:
     @property
     def optimized_size(self) -> int:
         return len(self.data)
+
+    @property
+    def quality_score(self) -> dict[str, object] | None:
+        """The measured quality as the API reports it."""
+        return None if self.score is None else {"metric": QUALITY_METRIC, "score": round(self.score, 1)}
 
     @property
     def savings(self) -> int:

@@ -9,6 +9,7 @@ SQLite, a local-memory cache, Celery tasks run eagerly in-process and e-mail to 
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -40,10 +41,14 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_ratelimit",
     "accounts",
     "apikeys",
     "billing",
     "optimizer",
+    "usage",
 ]
 
 MIDDLEWARE = [
@@ -97,6 +102,9 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # django-ratelimit rightly warns that a local-memory cache is not shared between processes.
+    # The embedded defaults run one process, where it counts exactly; real deployments set REDIS_URL.
+    SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
 
 # --- Celery -------------------------------------------------------------------------------
 
@@ -121,6 +129,7 @@ CELERY_TIMEZONE = "UTC"
 # Periodic tasks, run by `celery -A smolpix beat`.
 CELERY_BEAT_SCHEDULE = {
     "billing-expire-past-due-grace": {"task": "billing.tasks.expire_past_due_grace", "schedule": 3600},
+    "prune-request-records": {"task": "usage.prune_request_records", "schedule": crontab(hour=3, minute=17)},
 }
 
 # --- Auth and accounts --------------------------------------------------------------------
@@ -138,6 +147,16 @@ AUTH_PASSWORD_VALIDATORS = [
 
 # API keys are stored as HMAC-SHA256(API_KEY_HASH_SECRET, key). Changing it invalidates every key.
 API_KEY_HASH_SECRET = env.str("API_KEY_HASH_SECRET", default="") or SECRET_KEY
+
+# --- Rate limits and usage (the `usage` app) -----------------------------------------------
+
+# Rate limits count in the default cache (Redis when REDIS_URL is set), shared by every process.
+# The prefix lets several deployments share one Redis database.
+RATELIMIT_CACHE_PREFIX = env.str("RATELIMIT_CACHE_PREFIX", default="rl:")
+# A count the cache could not keep lets the request through (see usage.ratelimit.rate_limit_hit).
+RATELIMIT_FAIL_OPEN = True
+# API request records older than this many days are deleted nightly (a Celery beat task).
+REQUEST_RECORD_RETENTION_DAYS = env.int("REQUEST_RECORD_RETENTION_DAYS", default=90)
 
 # --- E-mail -------------------------------------------------------------------------------
 
@@ -180,6 +199,29 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": [],
     "UNAUTHENTICATED_USER": None,
     "EXCEPTION_HANDLER": "smolpix.api.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+# The OpenAPI schema at /api/schema/, generated from the API views; its viewer's assets are served
+# from our own static files (drf-spectacular-sidecar), never from a CDN.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Smolpix API",
+    "VERSION": "1.0",
+    "DESCRIPTION": (
+        "Optimize images: WebP or AVIF, resized, with content-aware compression. "
+        "The readable reference, with examples, is at /docs/."
+    ),
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_GENERATE_CHOICE_DESCRIPTION": False,
+    "ENUM_NAME_OVERRIDES": {
+        "RequestedFormatEnum": "optimizer.api.REQUESTED_FORMATS",
+        "OutputFormatEnum": "optimizer.api.OUTPUT_FORMATS",
+        "ErrorCodeEnum": "smolpix.schema.ERROR_CODES",
+    },
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "defaultModelsExpandDepth": -1, "persistAuthorization": False},
 }
 
 # --- Image optimizer ----------------------------------------------------------------------
