@@ -295,18 +295,12 @@ def peak_memory(variant: str, path: Path) -> float:
     return int(out.stdout.split()[-1]) / 1024
 
 
-def describe(result) -> str:
-    if result.score is None:
-        return result.format.value
-    return f"{result.format.value}{' lossless' if result.lossless else ''}"
-
-
 def run(corpus: Path, reps: int, only: str) -> list[dict]:
     paths = sorted(p for p in corpus.iterdir() if p.is_file() and only in p.name)
     rows = []
     header = (
         f"{'image':36s} {'size':>9s} | {'base kB':>8s} {'s2':>5s} | {'smart kB':>8s} {'s2':>5s} {'claim':>5s} "
-        f"{'':>2s} {'chosen':18s} | {'fixed kB':>8s} {'s2':>5s} {'chosen':6s} | "
+        f"{'chosen':24s} | {'fixed kB':>8s} {'s2':>5s} {'chosen':10s} | "
         f"{'t base':>7s} {'smart':>6s} {'fixed':>6s}"
     )
     print(header)
@@ -336,10 +330,10 @@ def run(corpus: Path, reps: int, only: str) -> list[dict]:
             "smart_bytes": len(smart_result.data),
             "smart_score": smart_score,
             "smart_claim": smart_result.score,
-            "smart_chosen": describe(smart_result),
+            "smart_chosen": smart_result.encoding or "source",
             "fixed_bytes": len(fixed_result.data),
             "fixed_score": fixed_score,
-            "fixed_chosen": describe(fixed_result),
+            "fixed_chosen": fixed_result.encoding or "source",
             "transparency_kept": base_kept and smart_kept and fixed_kept,
             "baseline_seconds": times["baseline"],
             "smart_ratio": times["smart"] / times["baseline"],
@@ -349,8 +343,8 @@ def run(corpus: Path, reps: int, only: str) -> list[dict]:
         print(
             f"{path.name[:36]:36s} {size:>9s} | {row['baseline_bytes'] / 1000:8.1f} {base_score:5.1f} | "
             f"{row['smart_bytes'] / 1000:8.1f} {smart_score:5.1f} {smart_result.score:5.1f} "
-            f"{'':>2s} {row['smart_chosen'][:18]:18s} | {row['fixed_bytes'] / 1000:8.1f} {fixed_score:5.1f} "
-            f"{row['fixed_chosen'][:6]:6s} | {1000 * times['baseline']:5.0f}ms {row['smart_ratio']:5.2f}x "
+            f"{row['smart_chosen'][:24]:24s} | {row['fixed_bytes'] / 1000:8.1f} {fixed_score:5.1f} "
+            f"{row['fixed_chosen'][:10]:10s} | {1000 * times['baseline']:5.0f}ms {row['smart_ratio']:5.2f}x "
             f"{row['fixed_ratio']:5.2f}x" + ("" if row["transparency_kept"] else "  TRANSPARENCY LOST"),
             flush=True,
         )
@@ -366,8 +360,8 @@ def report(rows: list[dict], memory: dict[str, float] | None) -> bool:
     fixed_time = statistics.median(row["fixed_ratio"] for row in rows)
     print(
         f"{'TOTAL (bytes) / MEDIAN (score, time)':36s} {'':>9s} | {total['baseline'] / 1000:8.1f} "
-        f"{median['baseline']:5.1f} | {total['smart'] / 1000:8.1f} {median['smart']:5.1f} {'':5s} {'':2s} "
-        f"{'':18s} | {total['fixed'] / 1000:8.1f} {median['fixed']:5.1f} {'':6s} | {'':7s} {smart_time:5.2f}x "
+        f"{median['baseline']:5.1f} | {total['smart'] / 1000:8.1f} {median['smart']:5.1f} {'':5s} "
+        f"{'':24s} | {total['fixed'] / 1000:8.1f} {median['fixed']:5.1f} {'':10s} | {'':7s} {smart_time:5.2f}x "
         f"{fixed_time:5.2f}x"
     )
     print(

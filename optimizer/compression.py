@@ -25,11 +25,11 @@ images are WebP; if AVIF was asked for explicitly, WebP is returned with a notic
 
 import itertools
 import math
-import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
+from time import monotonic
 
 import numpy as np
 
@@ -47,6 +47,9 @@ from optimizer.perceptual import Reference, is_graphic, sampled_colours
 
 # For lossless WebP the quality setting is compression effort; libwebp's default.
 LOSSLESS_EFFORT = 75
+LOSSLESS_WEBP = EncoderSettings(OutputFormat.WEBP, LOSSLESS_EFFORT, lossless=True)
+# What the search falls back on when no trial met the floor within the budget.
+SAFE_WEBP = EncoderSettings(OutputFormat.WEBP, 95, sharp_yuv=True)
 PALETTE_COLOURS = 256
 
 # quality -> the SSIMULACRA2 floor (piecewise linear, monotone). The metric's own reading: 90
@@ -220,7 +223,7 @@ def _smart_choice(pixels: Pixels, *, format: RequestedFormat, quality: int, budg
     graphic = is_graphic(pixels)
     small = pixels.width * pixels.height < SMALL_IMAGE_PIXELS
     if OutputFormat.WEBP in formats and (graphic or target.floor >= 100):
-        lossless = [EncoderSettings(OutputFormat.WEBP, LOSSLESS_EFFORT, lossless=True)]
+        lossless = [LOSSLESS_WEBP]
         if target.floor < 100 and sampled_colours(pixels) > PALETTE_COLOURS:
             lossless.append(EncoderSettings(OutputFormat.WEBP, LOSSLESS_EFFORT, lossless=True, palette=PALETTE_COLOURS))
         search.run(lossless)
@@ -248,7 +251,7 @@ class _Search:
         self.target = target
         self.budget = budget
         self.reference = Reference(pixels)
-        self.deadline = time.monotonic() + budget.seconds_for(pixels)
+        self.deadline = monotonic() + budget.seconds_for(pixels)
         self.parallel = pixels.width * pixels.height <= PARALLEL_MAX_PIXELS
         self.trials: list[Trial] = []
         self._seconds_per_trial: dict[OutputFormat, float] = {}
@@ -256,7 +259,7 @@ class _Search:
     # -- trials --
 
     def _trial(self, pixels: Pixels, settings: EncoderSettings) -> Trial | None:
-        started = time.monotonic()
+        started = monotonic()
         encoded = _encode_if_faithful(pixels, settings)  # a palette can flatten soft alpha
         if encoded is None:
             return None
@@ -264,12 +267,12 @@ class _Search:
             score = 100.0  # exact (fully transparent pixels may change colour, invisible once flattened)
         else:
             score = self.reference.score(encoded.decoded or decode(encoded.data, settings.format))
-        return Trial(encoded=encoded, score=score, seconds=time.monotonic() - started)
+        return Trial(encoded=encoded, score=score, seconds=monotonic() - started)
 
     def affordable(self, format: OutputFormat, count: int = 1) -> bool:
         if len(self.trials) + count > self.budget.max_trials:
             return False
-        return time.monotonic() + self._seconds_per_trial.get(format, 0.0) <= self.deadline
+        return monotonic() + self._seconds_per_trial.get(format, 0.0) <= self.deadline
 
     def run(self, settings: Sequence[EncoderSettings]) -> list[Trial]:
         """Run the trials the budget allows (two at a time for small images), in order."""
@@ -320,7 +323,7 @@ class _Search:
             pending = [at_floor, at_aim]
         else:
             pending = [at_floor, _snap(levels, at_floor + 6 * _step(levels))]
-        while pending and len(tried) + len(pending) <= max_trials:
+        while pending := pending[: max_trials - len(tried)]:
             done = self.run([settings_for(level) for level in pending])
             tried.update((trial.encoded.quality, trial) for trial in done)
             if len(done) < len(pending):
@@ -367,10 +370,10 @@ class _Search:
         (exact, so it always meets the floor). AVIF alone (asked for explicitly) cannot promise
         that: its best attempt is returned with a notice."""
         if OutputFormat.WEBP in formats:
-            (safe,) = self._force([EncoderSettings(OutputFormat.WEBP, 95, sharp_yuv=True)])
+            (safe,) = self._force([SAFE_WEBP])
             if safe.score >= self.target.floor:
                 return safe, None
-            (lossless,) = self._force([EncoderSettings(OutputFormat.WEBP, LOSSLESS_EFFORT, lossless=True)])
+            (lossless,) = self._force([LOSSLESS_WEBP])
             return lossless, None
         attempts = self.trials or self._force([EncoderSettings(OutputFormat.AVIF, LEVELS[OutputFormat.AVIF][-1])])
         best = max(attempts, key=lambda t: t.score)

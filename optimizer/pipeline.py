@@ -31,6 +31,7 @@ class Optimized:
     lossless: bool
     notice: str | None = None
     score: float | None = None  # SSIMULACRA2 against the prepared image, measured (smart only)
+    encoding: str | None = None  # the encoder settings, e.g. "webp q77 sharp YUV" (for logs and benchmarks)
 
     @property
     def optimized_size(self) -> int:
@@ -80,6 +81,7 @@ def optimize(source: bytes, options: OptimizeOptions, *, max_pixels: int) -> Opt
         lossless=encoded.lossless,
         notice=choice.notice,
         score=choice.score,
+        encoding=str(encoded.settings),
     )
 
 

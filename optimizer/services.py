@@ -156,6 +156,7 @@ def optimization_job_run(*, job_id: str, url: str | None, options: dict[str, Any
             "lossless": optimized.lossless,
             "notice": optimized.notice,
             "score": optimized.score,
+            "encoding": optimized.encoding,
         }
     }
 

@@ -8,9 +8,10 @@ from PIL import Image
 
 from apikeys.keys import generate_key
 from apikeys.tests.factories import ApiKeyFactory
-from optimizer import pipeline
+from optimizer import imaging, pipeline
 from optimizer.tests import images
 from optimizer.tests.api_checks import ENDPOINT, SERVER_ERROR_BODY, assert_error, assert_reference_response
+from optimizer.tests.test_compression import recomputed_score
 from optimizer.tests.test_fetch import LOOPBACK_SPELLINGS
 from optimizer.tests.test_imaging import orientation_exif, png_claiming
 
@@ -195,6 +196,41 @@ def test_smart_sends_a_flat_graphic_lossless_when_that_is_smaller(post, reachabl
     assert smart["lossless"] is True and plain["lossless"] is False
     assert smart["optimizedSize"] < plain["optimizedSize"]
     assert assert_reference_response(smart).convert("RGB").tobytes() == images.graphic().tobytes()
+
+
+@pytest.mark.parametrize("source", [images.photo(), images.transparent()], ids=["photo", "transparent"])
+def test_smart_answers_carry_the_measured_quality_score(post, reachable_origin, source):
+    data = images.encode(source, "PNG")
+    url = reachable_origin.serve("/image.png", data)
+
+    body = post({"url": url, "quality": 80}).json()
+
+    assert_reference_response(body)
+    assert body["quality"]["metric"] == "ssimulacra2"
+    prepared = imaging.prepare(data, max_width=1920, max_pixels=10_000_000)
+    recomputed = recomputed_score(prepared, base64.b64decode(body["data"]))
+    assert body["quality"]["score"] == pytest.approx(recomputed, abs=0.051)  # rounded to 0.1
+    assert recomputed >= 72  # the floor of quality 80
+
+
+def test_without_smart_nothing_is_measured(post, reachable_origin):
+    url = reachable_origin.serve("/photo.png", images.encode(images.photo(), "PNG"))
+
+    body = post({"url": url, "smart": False}).json()
+    raw = post({"url": url, "smart": False}, accept="image/webp")
+
+    assert body["quality"] is None
+    assert "X-Smolpix-Quality-Score" not in raw
+
+
+def test_image_answers_carry_the_quality_score_in_headers(post, reachable_origin):
+    url = reachable_origin.serve("/photo.png", images.encode(images.photo(), "PNG"))
+
+    body = post({"url": url}).json()
+    raw = post({"url": url}, accept="image/webp")
+
+    assert raw["X-Smolpix-Quality-Metric"] == "ssimulacra2"
+    assert float(raw["X-Smolpix-Quality-Score"]) == pytest.approx(body["quality"]["score"], abs=0.051)
 
 
 # --- uploads ------------------------------------------------------------------------------

@@ -1,20 +1,63 @@
-"""The simple encoding decision (optimizer.compression)."""
+"""The encoding decision (optimizer.compression): fixed quality, and the smart search.
 
+Scores are recomputed here independently of the code under test: Pillow decodes the output (its
+own libwebp/libavif binding, not ImageMagick), numpy flattens it onto magenta, and the metric
+compares it with the prepared image.
+"""
+
+import itertools
+import threading
+
+import numpy as np
 import pytest
 
 from optimizer import imaging
-from optimizer.compression import GRAPHIC_MAX_COLOURS, RequestedFormat, choose_encoding
-from optimizer.imaging import OutputFormat
+from optimizer.compression import (
+    LOSSLESS_WEBP,
+    SAFE_WEBP,
+    SMALL_IMAGE_PIXELS,
+    Budget,
+    QualityTarget,
+    RequestedFormat,
+    choose_encoding,
+)
+from optimizer.imaging import EncoderSettings, OutputFormat
+from optimizer.ssimulacra2 import ssimulacra2
 from optimizer.tests import images
+
+MAGENTA = np.array([255, 0, 255], np.uint16)
 
 
 def prepared(image) -> imaging.PreparedImage:
     return imaging.prepare(images.encode(image, "PNG"), max_width=4096, max_pixels=10_000_000)
 
 
+def on_magenta(rgba: np.ndarray) -> np.ndarray:
+    if rgba.shape[2] == 3:
+        return rgba
+    alpha = rgba[..., 3:].astype(np.uint16)
+    return ((rgba[..., :3] * alpha + MAGENTA * (255 - alpha) + 127) // 255).astype(np.uint8)
+
+
+def recomputed_score(prepared_image: imaging.PreparedImage, data: bytes) -> float:
+    pixels = prepared_image.pixels
+    reference = np.frombuffer(pixels.data, np.uint8).reshape(pixels.height, pixels.width, len(pixels.layout))
+    decoded = images.decode(data)
+    decoded = np.asarray(decoded.convert("RGBA" if pixels.has_alpha else "RGB"))
+    return ssimulacra2(on_magenta(reference), on_magenta(decoded))
+
+
 @pytest.fixture(scope="module")
 def photo():
     return prepared(images.photo())
+
+
+@pytest.fixture(scope="module")
+def large_photo():
+    """Just above the size where `auto` tries AVIF too."""
+    image = prepared(images.photo(840, 600))
+    assert image.pixels.width * image.pixels.height >= SMALL_IMAGE_PIXELS
+    return image
 
 
 @pytest.fixture(scope="module")
@@ -27,22 +70,55 @@ def transparent():
     return prepared(images.transparent())
 
 
+# --- what quality means ---------------------------------------------------------------------------
+
+
+def test_quality_maps_to_a_monotone_floor_and_a_price_per_point():
+    targets = [QualityTarget.for_quality(quality) for quality in range(1, 101)]
+
+    floors = [target.floor for target in targets]
+    assert floors == sorted(floors)
+    assert QualityTarget.for_quality(80).floor == 72
+    assert QualityTarget.for_quality(100).floor == 100  # lossless
+    assert QualityTarget.for_quality(90).bytes_per_point == 2 * QualityTarget.for_quality(80).bytes_per_point
+
+
+@pytest.mark.parametrize("quality", [0, 101])
+def test_quality_must_be_1_to_100(quality):
+    with pytest.raises(ValueError, match="quality"):
+        QualityTarget.for_quality(quality)
+
+
+# --- smart: false -----------------------------------------------------------------------------------
+
+
 @pytest.mark.parametrize("output", OutputFormat)
 def test_an_explicit_format_is_encoded_at_the_requested_quality(photo, output):
     choice = choose_encoding(photo, format=RequestedFormat(output.value), quality=60, smart=False)
 
-    assert choice.encoded.data == imaging.encode(photo.pixels, output, quality=60).data
+    assert choice.encoded.data == imaging.encode(photo.pixels, EncoderSettings(output, 60)).data
     assert choice.notice is None
+    assert choice.score is None  # nothing is measured without smart
+    assert choice.trials == ()
 
 
 @pytest.mark.parametrize("quality", [1, 50, 100])
-def test_auto_returns_the_smaller_of_webp_and_avif(photo, quality):
-    sizes = {output: len(imaging.encode(photo.pixels, output, quality=quality).data) for output in OutputFormat}
+def test_auto_returns_the_smaller_of_webp_and_avif(large_photo, quality):
+    sizes = {
+        output: len(imaging.encode(large_photo.pixels, EncoderSettings(output, quality)).data)
+        for output in OutputFormat
+    }
 
-    choice = choose_encoding(photo, format=RequestedFormat.AUTO, quality=quality, smart=False)
+    choice = choose_encoding(large_photo, format=RequestedFormat.AUTO, quality=quality, smart=False)
 
     assert len(choice.encoded.data) == min(sizes.values())
     assert choice.encoded.format is min(sizes, key=sizes.get)
+
+
+def test_auto_does_not_try_avif_on_small_images(photo):
+    choice = choose_encoding(photo, format=RequestedFormat.AUTO, quality=80, smart=False)
+
+    assert choice.encoded.data == imaging.encode(photo.pixels, EncoderSettings(OutputFormat.WEBP, 80)).data
 
 
 def test_transparent_images_are_not_given_to_an_encoder_that_drops_alpha(transparent):
@@ -53,30 +129,113 @@ def test_transparent_images_are_not_given_to_an_encoder_that_drops_alpha(transpa
     assert images.decode(choice.encoded.data).getchannel("A").tobytes() == transparent.pixels.alpha()
 
 
-def test_asking_for_avif_with_transparency_returns_webp_and_says_why(transparent):
-    choice = choose_encoding(transparent, format=RequestedFormat.AVIF, quality=80, smart=False)
+@pytest.mark.parametrize("smart", [False, True])
+def test_asking_for_avif_with_transparency_returns_webp_and_says_why(transparent, smart):
+    choice = choose_encoding(transparent, format=RequestedFormat.AVIF, quality=80, smart=smart)
 
     assert choice.encoded.format is OutputFormat.WEBP
     assert "transparency" in choice.notice
     assert images.decode(choice.encoded.data).getchannel("A").tobytes() == transparent.pixels.alpha()
 
 
-def test_smart_keeps_lossless_webp_for_a_graphic_when_it_is_smaller(graphic):
-    assert imaging.count_colours(graphic.pixels) <= GRAPHIC_MAX_COLOURS
-    lossy = choose_encoding(graphic, format=RequestedFormat.WEBP, quality=80, smart=False).encoded
-
-    smart = choose_encoding(graphic, format=RequestedFormat.WEBP, quality=80, smart=True).encoded
-
-    assert smart.lossless
-    assert len(smart.data) < len(lossy.data)
-    assert images.decode(smart.data).convert("RGB").tobytes() == graphic.pixels.data
+# --- smart: true ----------------------------------------------------------------------------------
 
 
-def test_smart_encodes_photos_at_the_requested_quality(photo):
-    smart = choose_encoding(photo, format=RequestedFormat.WEBP, quality=80, smart=True).encoded
+@pytest.mark.parametrize("quality", [30, 80, 95])
+@pytest.mark.parametrize("kind", ["photo", "graphic", "transparent"])
+def test_the_search_meets_the_floor_and_reports_the_score_truthfully(request, kind, quality):
+    image = request.getfixturevalue(kind)
 
-    assert not smart.lossless
-    assert smart.data == imaging.encode(photo.pixels, OutputFormat.WEBP, quality=80).data
+    choice = choose_encoding(image, format=RequestedFormat.AUTO, quality=quality, smart=True)
+
+    score = recomputed_score(image, choice.encoded.data)
+    assert score == pytest.approx(choice.score, abs=0.01)
+    assert score >= QualityTarget.for_quality(quality).floor
+
+
+def test_the_returned_encoding_is_the_cheapest_trial_that_meets_the_floor(photo):
+    target = QualityTarget.for_quality(80)
+
+    choice = choose_encoding(photo, format=RequestedFormat.AUTO, quality=80, smart=True)
+
+    passing = [t for t in choice.trials if t.score >= target.floor]
+    assert choice.encoded == min(passing, key=lambda t: target.cost(t.size, t.score)).encoded
+
+
+def test_auto_searches_both_formats_and_picks_the_better_by_the_same_rule(large_photo):
+    target = QualityTarget.for_quality(80)
+
+    choice = choose_encoding(large_photo, format=RequestedFormat.AUTO, quality=80, smart=True)
+
+    assert {t.encoded.format for t in choice.trials} == set(OutputFormat)
+    passing = [t for t in choice.trials if t.score >= target.floor]
+    winner = min(passing, key=lambda t: target.cost(t.size, t.score))
+    assert choice.encoded == winner.encoded
+    for other in passing:
+        # Every other encoding that meets the floor is larger, or not better by as much as it costs.
+        assert other.size >= winner.size or other.score < winner.score
+        assert other.score - winner.score <= (other.size - winner.size) / target.bytes_per_point
+
+
+def test_a_flat_graphic_goes_lossless(graphic):
+    choice = choose_encoding(graphic, format=RequestedFormat.AUTO, quality=80, smart=True)
+
+    assert choice.encoded.lossless
+    assert choice.score == 100.0
+    assert images.decode(choice.encoded.data).convert("RGB").tobytes() == graphic.pixels.data
+
+
+def test_higher_quality_never_scores_lower(photo):
+    scores = [
+        choose_encoding(photo, format=RequestedFormat.WEBP, quality=quality, smart=True).score
+        for quality in (40, 70, 90)
+    ]
+
+    assert scores == sorted(scores)
+
+
+def test_quality_100_is_lossless(photo):
+    choice = choose_encoding(photo, format=RequestedFormat.AUTO, quality=100, smart=True)
+
+    assert choice.encoded.lossless
+    assert images.decode(choice.encoded.data).convert("RGB").tobytes() == photo.pixels.data
+
+
+def test_the_count_budget_is_respected(photo):
+    choice = choose_encoding(photo, format=RequestedFormat.WEBP, quality=80, smart=True, budget=Budget(max_trials=1))
+
+    search = [t for t in choice.trials if t.encoded.settings not in (SAFE_WEBP, LOSSLESS_WEBP)]
+    assert len(search) == 1
+    assert choice.score >= QualityTarget.for_quality(80).floor
+
+
+def test_with_no_time_left_the_safe_fallback_still_meets_the_floor(photo):
+    budget = Budget(seconds=0.0, seconds_per_megapixel=0.0)
+
+    choice = choose_encoding(photo, format=RequestedFormat.AUTO, quality=80, smart=True, budget=budget)
+
+    # No search trial could start: only the fallback ran (a high-quality WebP, then lossless).
+    assert [t.encoded.settings for t in choice.trials] in ([SAFE_WEBP], [SAFE_WEBP, LOSSLESS_WEBP])
+    assert recomputed_score(photo, choice.encoded.data) >= QualityTarget.for_quality(80).floor
+
+
+def test_the_time_budget_stops_the_search(photo, monkeypatch):
+    """A clock on which every reading is 10 s after the last: the first round (two trials, both
+    started before any was timed) fits in 25 s, and then no trial does."""
+    readings = itertools.count(0, 10)
+    lock = threading.Lock()
+
+    def clock():
+        with lock:  # trials run in two threads
+            return next(readings)
+
+    monkeypatch.setattr("optimizer.compression.monotonic", clock)
+    budget = Budget(max_trials=20, seconds=25.0, seconds_per_megapixel=0.0)
+
+    choice = choose_encoding(photo, format=RequestedFormat.WEBP, quality=80, smart=True, budget=budget)
+
+    search = [t for t in choice.trials if t.encoded.settings not in (SAFE_WEBP, LOSSLESS_WEBP)]
+    assert len(search) == 2
 
 
 def test_smart_respects_an_explicit_avif(graphic):
