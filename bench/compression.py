@@ -9,8 +9,9 @@ chart, a soft-alpha logo, a 5,000 x 3,000 camera JPEG), at quality 80:
       with Wand;
   (b) smart + auto, through the real pipeline (optimizer.pipeline.optimize);
   (c) smart: false + auto, through the same pipeline.
-Bytes, and SSIMULACRA2 of each output against the baseline's own pixels before encoding (decoded,
-oriented, stripped, fitted), both flattened onto magenta so that lost transparency shows. Wall
+Bytes, and SSIMULACRA2 of each output against the source as it looks (decoded, converted to sRGB through
+its ICC profile, oriented, fitted: the baseline's own pixels for the many images without a
+profile), both flattened onto magenta so that lost transparency shows. Wall
 times: the three runs interleaved, in a rotating order, `--reps` times; medians, relative to (a).
 Peak memory: each variant on the camera JPEG in a fresh worker-like process (Django set up, the
 Celery task module imported), as VmHWM. Then a PASS/FAIL line per target of the issue.
@@ -48,10 +49,14 @@ FONTS = Path("/usr/share/fonts/truetype/dejavu")
 # --- (a) the baseline, and the reference every output is scored against -----------------------
 
 
-def _fitted(data: bytes) -> magick.Image:
-    """The source decoded, oriented, stripped and fitted to MAX_WIDTH by hand (caller closes)."""
+def _fitted(data: bytes, *, colour_managed: bool = False) -> magick.Image:
+    """The source decoded, oriented, stripped and fitted to MAX_WIDTH by hand (caller closes).
+    `colour_managed`: converted to sRGB through its ICC profile first, as it looks (the
+    reference); the baseline strips the profile as it is, so its colours may shift."""
     image = magick.new_image_reader(imaging.sniff(data).value)
     image.read(blob=data)
+    if colour_managed and "icc" in image.profiles:
+        magick.convert_to_srgb_profile(image)
     image.auto_orient()
     image.strip()
     if image.width > MAX_WIDTH:
@@ -315,7 +320,7 @@ def run(corpus: Path, reps: int, only: str) -> list[dict]:
                 started = time.perf_counter()
                 outputs[name] = VARIANTS[name](data)
                 seconds[name].append(time.perf_counter() - started)
-        with _fitted(data) as reference:
+        with _fitted(data, colour_managed=True) as reference:
             size = f"{reference.width}x{reference.height}"
             base_score, base_kept = measure(reference, outputs["baseline"])
             smart_score, smart_kept = measure(reference, outputs["smart"].data)

@@ -27,7 +27,7 @@ import itertools
 import math
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from time import monotonic
 
@@ -43,11 +43,13 @@ from optimizer.imaging import (
     decode,
     encode,
 )
-from optimizer.perceptual import Reference, is_graphic, sampled_colours
+from optimizer.perceptual import Reference, detail, is_graphic, sampled_colours
 
-# For lossless WebP the quality setting is compression effort; libwebp's default.
+# For lossless WebP the quality setting is compression effort (libwebp's default, 75), and method 1
+# is 1.5-4x faster than the default 4 for the same bytes on the corpus' graphics (within 1%; +6%
+# on a large detailed logo, where lossy wins anyway).
 LOSSLESS_EFFORT = 75
-LOSSLESS_WEBP = EncoderSettings(OutputFormat.WEBP, LOSSLESS_EFFORT, lossless=True)
+LOSSLESS_WEBP = EncoderSettings(OutputFormat.WEBP, LOSSLESS_EFFORT, lossless=True, method=1)
 # What the search falls back on when no trial met the floor within the budget.
 SAFE_WEBP = EncoderSettings(OutputFormat.WEBP, 95, sharp_yuv=True)
 PALETTE_COLOURS = 256
@@ -158,9 +160,8 @@ def _alpha_notice(format: RequestedFormat) -> str:
 
 
 def _in_parallel(function: Callable, pixels: Pixels, settings: Sequence[EncoderSettings]) -> list:
-    """`function(pixels, s)` for each of `settings`, two at a time: ImageMagick (through
-    ctypes), libwebp, libaom, numpy and OpenCV release the GIL, so two trials take about the
-    wall time of one on two cores."""
+    """`function(pixels, s)` for each of `settings`, two at a time: encoders run in C through
+    ctypes, which releases the GIL, so WebP and AVIF encode at once on two cores."""
     if len(settings) == 1:
         return [function(pixels, settings[0])]
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -175,10 +176,16 @@ WEBP_PRIOR = ((5, 30.0), (30, 55.6), (40, 60.9), (50, 65.1), (60, 69.2), (65, 71
               (80, 78.0), (85, 82.4), (90, 86.5), (95, 90.0), (99, 93.0))  # fmt: skip
 AVIF_PRIOR = ((2, 15.0), (20, 29.0), (30, 46.0), (40, 56.0), (50, 67.4), (55, 73.1), (60, 76.0), (65, 77.3),
               (70, 77.6), (75, 79.4), (80, 81.1), (90, 83.9))  # fmt: skip
-# Corpus-median growth of the bytes per SSIMULACRA2 point (d ln bytes / d score, scores 65-85),
-# and bits per pixel at a score of 72: the prior for where an image's knee lies.
-PRIOR_SLOPE = {OutputFormat.WEBP: 0.044, OutputFormat.AVIF: 0.081}
-PRIOR_BITS_PER_PIXEL = {OutputFormat.WEBP: 0.8, OutputFormat.AVIF: 0.64}
+# Corpus-median growth of the bytes per SSIMULACRA2 point (d ln bytes / d score) by score: each
+# point costs more the higher the score. Each image's own measurements scale it.
+PRIOR_SLOPE = {
+    OutputFormat.WEBP: ((60, 0.032), (70, 0.038), (77.5, 0.048), (82.5, 0.057), (87.5, 0.080)),
+    OutputFormat.AVIF: ((55, 0.034), (62.5, 0.040), (67.5, 0.050), (72.5, 0.060), (77.5, 0.112)),
+}
+# Bits per pixel at a score of 72 = a * detail ** b, where detail is the mean luma step between
+# neighbouring pixels (perceptual.detail): fitted on the corpus' opaque images (log-log
+# correlation 0.95; residuals within a factor of 1.5 (WebP) to 2 (AVIF)).
+BITS_PER_PIXEL_AT_72 = {OutputFormat.WEBP: (0.091, 0.92), OutputFormat.AVIF: (0.048, 1.12)}
 
 
 def _avif_level(quality: int) -> int:
@@ -194,8 +201,9 @@ LEVELS = {
 PRIORS = {OutputFormat.WEBP: WEBP_PRIOR, OutputFormat.AVIF: AVIF_PRIOR}
 # Aim this far above the floor, so that a prediction a little off still passes.
 MARGIN = 1.0
-# A trial this close to the score the search aims for ends the search of its format.
-WINDOW = 2.0
+# A search ends when its next trial is expected to lower the cost by less than this many points'
+# worth of bytes (a trial costs about as much time as the whole fixed-quality encode).
+STOP_GAIN_POINTS = 2.0
 # Above 90 SSIMULACRA2 a lossy encoding is visually lossless: no point buying more. AVIF on this
 # stack (4:2:0, point-sampled chroma) tops out near 84.
 MAX_LOSSY_SCORE = {OutputFormat.WEBP: 90.0, OutputFormat.AVIF: 84.0}
@@ -203,13 +211,11 @@ MAX_LOSSY_SCORE = {OutputFormat.WEBP: 90.0, OutputFormat.AVIF: 84.0}
 MAX_STEP_UP = 15
 # AVIF trials cost 3-4 WebP trials here.
 MAX_AVIF_TRIALS = 3
-# Below this size a whole encode takes 10-30 ms, so the search is one round of two trials in
-# parallel, at WebP method 2 without sharp YUV (half the encode time of method 4, 2-4% more
-# bytes), and `auto` does not try AVIF (larger there for 14 of the corpus' 15 opaque images).
+# Below this size a whole encode takes 10-30 ms and a trial's score costs more than its encode:
+# WebP runs at method 2 without sharp YUV (half the encode time of method 4, 2-4% more bytes),
+# and `auto` does not try AVIF (larger there for 14 of the corpus' 15 opaque images).
 SMALL_IMAGE_PIXELS = 500_000
 SMALL_IMAGE_WEBP_METHOD = 2
-# Trials run two at a time up to this size; above, one at a time (memory: ~90 MB per score at 2 MP).
-PARALLEL_MAX_PIXELS = 1_000_000
 
 
 def _smart_choice(pixels: Pixels, *, format: RequestedFormat, quality: int, budget: Budget) -> Choice:
@@ -225,17 +231,17 @@ def _smart_choice(pixels: Pixels, *, format: RequestedFormat, quality: int, budg
     if OutputFormat.WEBP in formats and (graphic or target.floor >= 100):
         lossless = [LOSSLESS_WEBP]
         if target.floor < 100 and sampled_colours(pixels) > PALETTE_COLOURS:
-            lossless.append(EncoderSettings(OutputFormat.WEBP, LOSSLESS_EFFORT, lossless=True, palette=PALETTE_COLOURS))
-        search.run(lossless)
+            lossless.append(replace(LOSSLESS_WEBP, palette=PALETTE_COLOURS))
+        for settings in lossless:
+            search.run(settings)
     if target.floor < 100 and not search.lossy_cannot_win():
         if OutputFormat.AVIF in formats and (format is RequestedFormat.AVIF or _avif_can_win(pixels, lambda: graphic)):
-            search.lossy(lambda q: EncoderSettings(OutputFormat.AVIF, q), quick=small, max_trials=MAX_AVIF_TRIALS)
+            search.lossy(lambda q: EncoderSettings(OutputFormat.AVIF, q), max_trials=MAX_AVIF_TRIALS)
         if OutputFormat.WEBP in formats:
             method = SMALL_IMAGE_WEBP_METHOD if small else 4
             sharp = not (graphic or small)
             search.lossy(
                 lambda q: EncoderSettings(OutputFormat.WEBP, q, sharp_yuv=sharp, method=method),
-                quick=small,
                 max_trials=budget.max_trials,
             )
     best = search.best()
@@ -246,21 +252,27 @@ def _smart_choice(pixels: Pixels, *, format: RequestedFormat, quality: int, budg
 
 
 class _Search:
+    """Trials of one image against one target, within one budget.
+
+    Trials run one after another: on this two-core machine shared by other work, two trials in
+    two threads took 0.9-1.2x the time of running them in turn (the score's many small numpy
+    steps contend for the GIL), and a score at 2 MP holds ~90 MB.
+    """
+
     def __init__(self, pixels: Pixels, target: QualityTarget, budget: Budget) -> None:
         self.pixels = pixels
         self.target = target
         self.budget = budget
         self.reference = Reference(pixels)
         self.deadline = monotonic() + budget.seconds_for(pixels)
-        self.parallel = pixels.width * pixels.height <= PARALLEL_MAX_PIXELS
         self.trials: list[Trial] = []
         self._seconds_per_trial: dict[OutputFormat, float] = {}
 
     # -- trials --
 
-    def _trial(self, pixels: Pixels, settings: EncoderSettings) -> Trial | None:
+    def _trial(self, settings: EncoderSettings) -> Trial | None:
         started = monotonic()
-        encoded = _encode_if_faithful(pixels, settings)  # a palette can flatten soft alpha
+        encoded = _encode_if_faithful(self.pixels, settings)  # a palette can flatten soft alpha
         if encoded is None:
             return None
         if settings.lossless and not settings.palette:
@@ -269,25 +281,20 @@ class _Search:
             score = self.reference.score(encoded.decoded or decode(encoded.data, settings.format))
         return Trial(encoded=encoded, score=score, seconds=monotonic() - started)
 
-    def affordable(self, format: OutputFormat, count: int = 1) -> bool:
-        if len(self.trials) + count > self.budget.max_trials:
+    def affordable(self, format: OutputFormat) -> bool:
+        if len(self.trials) >= self.budget.max_trials:
             return False
         return monotonic() + self._seconds_per_trial.get(format, 0.0) <= self.deadline
 
-    def run(self, settings: Sequence[EncoderSettings]) -> list[Trial]:
-        """Run the trials the budget allows (two at a time for small images), in order."""
-        settings = [s for i, s in enumerate(settings) if self.affordable(s.format, i + 1)]
-        if not settings:
-            return []
-        if self.parallel:
-            done = _in_parallel(self._trial, self.pixels, settings)
-        else:
-            done = [self._trial(self.pixels, s) for s in settings]
-        done = [trial for trial in done if trial]
-        for trial in done:
-            self._seconds_per_trial[trial.encoded.format] = trial.seconds
-        self.trials.extend(done)
-        return done
+    def run(self, settings: EncoderSettings) -> Trial | None:
+        """One trial, if the budget allows it (and the encoding carries the image faithfully)."""
+        if not self.affordable(settings.format):
+            return None
+        trial = self._trial(settings)
+        if trial:
+            self._seconds_per_trial[settings.format] = trial.seconds
+            self.trials.append(trial)
+        return trial
 
     def best(self, trials: Iterable[Trial] | None = None) -> Trial | None:
         passing = [t for t in (self.trials if trials is None else trials) if t.score >= self.target.floor]
@@ -302,63 +309,46 @@ class _Search:
 
     # -- one lossy format --
 
-    def lossy(self, settings_for: Callable[[int], EncoderSettings], *, quick: bool, max_trials: int) -> None:
+    def lossy(self, settings_for: Callable[[int], EncoderSettings], *, max_trials: int) -> None:
         """Search the levels of one lossy format for the knee above the floor (module docstring),
-        with at most `max_trials` trials. The search ends when a trial meeting the floor lands
-        within WINDOW of the aim; `quick`, as soon as one meets the floor, unless a failing trial
-        below it shows the knee lies between them."""
+        with at most `max_trials` trials, one at a time: each lands where the image's own
+        measurements (else the corpus' priors) put the aim; the search ends when the next trial
+        is expected to save less than one point's worth of bytes."""
         format = settings_for(50).format
         levels, prior = LEVELS[format], PRIORS[format]
+        curve = _SizeCurve(format)
         rival = self.best()
+        factor, exponent = BITS_PER_PIXEL_AT_72[format]
+        bits_per_pixel = factor * max(detail(self.pixels), 0.1) ** exponent
+        aim = self._aim(curve, bits_per_pixel * self.pixels.width * self.pixels.height / 8, 72.0)
         tried: dict[int, Trial] = {}
-        # Before any measurement: where the floor is, and where the knee would be for an image
-        # of this size with the corpus-median bytes per pixel and slope.
-        at_floor = _prior_level(prior, levels, self.target.floor + MARGIN + (2.0 if quick else 0.0))
-        predicted_size = PRIOR_BITS_PER_PIXEL[format] * self.pixels.width * self.pixels.height / 8
-        aim = self._aim(format, predicted_size, self.target.floor, PRIOR_SLOPE[format])
-        at_aim = _prior_level(prior, levels, aim)
-        if not self.parallel:
-            pending = [at_aim]
-        elif at_aim - at_floor >= 3 * _step(levels):
-            pending = [at_floor, at_aim]
-        else:
-            pending = [at_floor, _snap(levels, at_floor + 6 * _step(levels))]
-        while pending := pending[: max_trials - len(tried)]:
-            done = self.run([settings_for(level) for level in pending])
-            tried.update((trial.encoded.quality, trial) for trial in done)
-            if len(done) < len(pending):
-                return  # out of budget (or the format cannot carry the image)
-            aim = self._aim_from(format, tried, aim)
+        level = _prior_level(prior, levels, aim)
+        while level is not None and len(tried) < max_trials and (trial := self.run(settings_for(level))):
+            tried[level] = trial
+            curve = _SizeCurve(format, tried.values(), aim)
+            nearest = min(tried.values(), key=lambda t: abs(t.score - aim))
+            aim = self._aim(curve, nearest.size, nearest.score)
             best = self.best(tried.values())
-            if best and (abs(best.score - aim) <= WINDOW or (quick and not _knee_between(tried, best, aim))):
+            if best and self._expected_gain(curve, best, aim) < STOP_GAIN_POINTS * self.target.bytes_per_point:
                 return
             if self._cannot_win(tried, rival):
                 return
             level = _next_level(tried, aim, prior, levels)
-            pending = [level] if level is not None else []
 
-    def _aim(self, format: OutputFormat, size: float, score: float, slope: float) -> float:
-        """The score where one more point costs `bytes_per_point`, on a curve through (size,
-        score) whose bytes grow by `slope` per point; never below the floor (plus MARGIN)."""
-        knee = score + math.log(self.target.bytes_per_point / (slope * size)) / slope
-        return min(max(knee, self.target.floor + MARGIN), MAX_LOSSY_SCORE[format])
+    def _aim(self, curve: "_SizeCurve", size: float, score: float) -> float:
+        """Where one more point costs `bytes_per_point`, on `curve` through (size, score); never
+        below the floor (plus MARGIN) nor above what is worth buying."""
+        knee = curve.knee(size, score, self.target.bytes_per_point)
+        return min(max(knee, self.target.floor + MARGIN), MAX_LOSSY_SCORE[curve.format])
 
-    def _aim_from(self, format: OutputFormat, tried: dict[int, Trial], aim: float) -> float:
-        """The aim again, from this image's measurements: through the trial nearest the last aim,
-        with the local slope of the two trials (adjacent in score) around it, else the prior's."""
-        by_score = sorted(tried.values(), key=lambda t: t.score)
-        nearest = min(by_score, key=lambda t: abs(t.score - aim))
-        slope = PRIOR_SLOPE[format]
-        pairs = [(low, high) for low, high in itertools.pairwise(by_score) if high.score - low.score > 0.5]
-        if pairs:
-            low, high = min(pairs, key=lambda pair: abs((pair[0].score + pair[1].score) / 2 - aim))
-            if high.size > low.size:
-                slope = min(max(math.log(high.size / low.size) / (high.score - low.score), 0.01), 0.3)
-        return self._aim(format, nearest.size, nearest.score, slope)
+    def _expected_gain(self, curve: "_SizeCurve", best: Trial, aim: float) -> float:
+        """How much lower the cost is expected to be at the aim than at `best` (in bytes)."""
+        size_at_aim = curve.size_at(best.size, best.score, aim)
+        return self.target.cost(best.size, best.score) - self.target.cost(size_at_aim, aim)
 
     def _cannot_win(self, tried: dict[int, Trial], rival: Trial | None) -> bool:
         """Another format's best is clearly better: this one's trials near its score are already
-        15% larger (and each point lower costs this format more than the floor allows)."""
+        15% larger."""
         if rival is None:
             return False
         return any(t.size > 1.15 * rival.size and t.score <= rival.score + 1.0 for t in tried.values())
@@ -370,31 +360,60 @@ class _Search:
         (exact, so it always meets the floor). AVIF alone (asked for explicitly) cannot promise
         that: its best attempt is returned with a notice."""
         if OutputFormat.WEBP in formats:
-            (safe,) = self._force([SAFE_WEBP])
+            safe = self._force(SAFE_WEBP)
             if safe.score >= self.target.floor:
                 return safe, None
-            (lossless,) = self._force([LOSSLESS_WEBP])
-            return lossless, None
-        attempts = self.trials or self._force([EncoderSettings(OutputFormat.AVIF, LEVELS[OutputFormat.AVIF][-1])])
+            return self._force(LOSSLESS_WEBP), None
+        attempts = self.trials or [self._force(EncoderSettings(OutputFormat.AVIF, LEVELS[OutputFormat.AVIF][-1]))]
         best = max(attempts, key=lambda t: t.score)
         return best, f"AVIF could not reach the quality floor ({self.target.floor:g}) on this image; this is its best."
 
-    def _force(self, settings: Sequence[EncoderSettings]) -> list[Trial]:
-        done = [self._trial(self.pixels, s) for s in settings]
-        self.trials.extend(done)
-        return done
+    def _force(self, settings: EncoderSettings) -> Trial:
+        trial = self._trial(settings)
+        self.trials.append(trial)
+        return trial
 
 
-def _knee_between(tried: dict[int, Trial], best: Trial, aim: float) -> bool:
-    """Whether the aim lies below `best` and above a measured trial: a level between them is
-    cheaper and still meets the floor."""
-    return best.score - aim > WINDOW and any(
-        t.score < best.score and t.encoded.quality < best.encoded.quality for t in tried.values()
-    )
+class _SizeCurve:
+    """How an image's bytes grow with its score in one format: the corpus' slope by score,
+    scaled to the image's own slope where two of its trials measure it."""
 
+    STEP = 0.25  # points
 
-def _step(levels: Sequence[int]) -> int:
-    return max(1, round((levels[-1] - levels[0]) / len(levels)))
+    def __init__(self, format: OutputFormat, trials: Iterable[Trial] = (), near: float = 0.0) -> None:
+        self.format = format
+        self.scale = 1.0
+        by_score = sorted(trials, key=lambda t: t.score)
+        pairs = [(low, high) for low, high in itertools.pairwise(by_score) if high.score - low.score > 0.5]
+        if pairs:
+            low, high = min(pairs, key=lambda pair: abs((pair[0].score + pair[1].score) / 2 - near))
+            if high.size > low.size:
+                measured = math.log(high.size / low.size) / (high.score - low.score)
+                self.scale = min(max(measured / self.slope((low.score + high.score) / 2), 0.25), 4.0)
+
+    def slope(self, score: float) -> float:
+        """d ln(bytes) / d score at `score`."""
+        scores, slopes = zip(*PRIOR_SLOPE[self.format], strict=True)
+        return self.scale * float(np.interp(score, scores, slopes))
+
+    def size_at(self, size: float, score: float, to_score: float) -> float:
+        """The size at `to_score`, from a point (size, score) of the curve."""
+        direction = 1 if to_score > score else -1
+        while abs(to_score - score) > self.STEP / 2:
+            step = direction * min(self.STEP, abs(to_score - score))
+            size *= math.exp(self.slope(score + step / 2) * step)
+            score += step
+        return size
+
+    def knee(self, size: float, score: float, bytes_per_point: float) -> float:
+        """The score where one more point costs `bytes_per_point`, walking from (size, score)."""
+        direction = 1 if self.slope(score) * size < bytes_per_point else -1
+        for _ in range(400):  # at most 100 points either way
+            if (self.slope(score) * size < bytes_per_point) != (direction > 0):
+                break
+            size *= math.exp(self.slope(score + direction * self.STEP / 2) * direction * self.STEP)
+            score += direction * self.STEP
+        return score
 
 
 def _snap(levels: Sequence[int], quality: float) -> int:
@@ -414,9 +433,10 @@ def _prior_score(prior: Sequence[tuple[int, float]], quality: float) -> float:
 def _next_level(
     tried: dict[int, Trial], aim: float, prior: Sequence[tuple[int, float]], levels: Sequence[int]
 ) -> int | None:
-    """The level expected to score `aim`: interpolated between the measured levels around it,
-    else the prior curve shifted through the nearest measurement. None when the levels around it
-    are already adjacent."""
+    """The level expected to score `aim`: interpolated between the measured levels around it;
+    else extrapolated from the two measured levels nearest it (when the score rises with the
+    level between them), or the prior curve shifted through the nearest measurement. None when
+    the levels around it are already adjacent."""
     above = [level for level, t in tried.items() if t.score >= aim]
     below = [level for level, t in tried.items() if t.score < aim]
     low = max(below, default=None)
@@ -425,11 +445,15 @@ def _next_level(
         inside = [level for level in levels if low < level < high]
         if not inside:
             return None
-        fraction = (aim - tried[low].score) / (tried[high].score - tried[low].score)
-        return _snap(inside, low + fraction * (high - low))
+        return _snap(inside, _towards(low, tried[low].score, high, tried[high].score, aim))
     nearest = high if high is not None else low
-    shift = tried[nearest].score - _prior_score(prior, nearest)
-    wanted = _prior_level(prior, levels, aim - shift)
+    side = sorted(above if high is not None else below, key=lambda level: abs(level - nearest))
+    if len(side) >= 2 and tried[side[0]].score != tried[side[1]].score:
+        wanted = _towards(side[0], tried[side[0]].score, side[1], tried[side[1]].score, aim)
+        if (wanted < nearest) != (high is not None):  # the measurements do not say which way: the prior does
+            wanted = _prior_level(prior, levels, aim - (tried[nearest].score - _prior_score(prior, nearest)))
+    else:
+        wanted = _prior_level(prior, levels, aim - (tried[nearest].score - _prior_score(prior, nearest)))
     index = levels.index(nearest)
     if high is not None:  # everything measured is above the aim: go down at least one level
         candidates = levels[:index]
@@ -437,3 +461,8 @@ def _next_level(
     candidates = levels[index + 1 :]  # everything below: go up at least two levels, at most MAX_STEP_UP
     wanted = min(max(wanted, levels[min(index + 2, len(levels) - 1)]), nearest + MAX_STEP_UP)
     return _snap(candidates, wanted) if candidates else None
+
+
+def _towards(level_a: int, score_a: float, level_b: int, score_b: float, aim: float) -> float:
+    """The level at which the line through two measurements reaches `aim`."""
+    return level_a + (aim - score_a) * (level_b - level_a) / (score_b - score_a)

@@ -217,7 +217,7 @@ def test_the_validation_table_on_real_photos(name, coder, quality, ours, cpp):
     assert value == pytest.approx(ours, abs=0.01)
 
 
-def test_a_kept_reference_scores_many_images_exactly_like_the_function():
+def test_a_reference_scores_many_images_exactly_like_the_function():
     reference = ssimulacra2.Reference(PHOTO)
 
     for _, _, distorted, _, _ in SYNTHETIC_PAIRS[:6]:
