@@ -137,11 +137,20 @@ def _fixed_choice(pixels: Pixels, *, format: RequestedFormat, quality: int) -> C
     formats = format.candidates
     if format is RequestedFormat.AUTO and not _avif_can_win(pixels, lambda: is_graphic(pixels)):
         formats = (OutputFormat.WEBP,)
-    settings = [EncoderSettings(output, quality) for output in formats]
+    settings = [_plain(pixels, output, quality) for output in formats]
     encodings = [encoded for encoded in _in_parallel(_encode_if_faithful, pixels, settings) if encoded]
     if encodings:
         return Choice(encoded=min(encodings, key=lambda encoded: len(encoded.data)))
-    return Choice(encoded=encode(pixels, EncoderSettings(OutputFormat.WEBP, quality)), notice=_alpha_notice(format))
+    return Choice(encoded=encode(pixels, _plain(pixels, OutputFormat.WEBP, quality)), notice=_alpha_notice(format))
+
+
+def _plain(pixels: Pixels, output: OutputFormat, quality: int) -> EncoderSettings:
+    """`output` at `quality`, at the WebP effort for the image's size."""
+    return EncoderSettings(output, quality, method=_webp_method(pixels))
+
+
+def _webp_method(pixels: Pixels) -> int:
+    return SMALL_IMAGE_WEBP_METHOD if pixels.width * pixels.height < SMALL_IMAGE_PIXELS else 4
 
 
 def _avif_can_win(pixels: Pixels, graphic: Callable[[], bool]) -> bool:
@@ -186,6 +195,10 @@ PRIOR_SLOPE = {
 # neighbouring pixels (perceptual.detail): fitted on the corpus' opaque images (log-log
 # correlation 0.95; residuals within a factor of 1.5 (WebP) to 2 (AVIF)).
 BITS_PER_PIXEL_AT_72 = {OutputFormat.WEBP: (0.091, 0.92), OutputFormat.AVIF: (0.048, 1.12)}
+# The factor that prediction is off by for most images; a format is not tried when, even this
+# much smaller than predicted, it would be 15% larger than another format's best (AVIF is tried
+# first, so this spares large photos a WebP trial where AVIF is far ahead).
+PREDICTION_ERROR = 1.5
 
 
 def _avif_level(quality: int) -> int:
@@ -212,8 +225,9 @@ MAX_STEP_UP = 15
 # AVIF trials cost 3-4 WebP trials here.
 MAX_AVIF_TRIALS = 3
 # Below this size a whole encode takes 10-30 ms and a trial's score costs more than its encode:
-# WebP runs at method 2 without sharp YUV (half the encode time of method 4, 2-4% more bytes),
-# and `auto` does not try AVIF (larger there for 14 of the corpus' 15 opaque images).
+# WebP runs at method 2 (half the encode time of method 4, 2-4% more bytes; with smart or not),
+# smart's WebP without sharp YUV (+40% encode time), and `auto` does not try AVIF (larger there
+# for 14 of the corpus' 15 opaque images).
 SMALL_IMAGE_PIXELS = 500_000
 SMALL_IMAGE_WEBP_METHOD = 2
 
@@ -238,10 +252,9 @@ def _smart_choice(pixels: Pixels, *, format: RequestedFormat, quality: int, budg
         if OutputFormat.AVIF in formats and (format is RequestedFormat.AVIF or _avif_can_win(pixels, lambda: graphic)):
             search.lossy(lambda q: EncoderSettings(OutputFormat.AVIF, q), max_trials=MAX_AVIF_TRIALS)
         if OutputFormat.WEBP in formats:
-            method = SMALL_IMAGE_WEBP_METHOD if small else 4
             sharp = not (graphic or small)
             search.lossy(
-                lambda q: EncoderSettings(OutputFormat.WEBP, q, sharp_yuv=sharp, method=method),
+                lambda q: EncoderSettings(OutputFormat.WEBP, q, sharp_yuv=sharp, method=_webp_method(pixels)),
                 max_trials=budget.max_trials,
             )
     best = search.best()
@@ -313,14 +326,16 @@ class _Search:
         """Search the levels of one lossy format for the knee above the floor (module docstring),
         with at most `max_trials` trials, one at a time: each lands where the image's own
         measurements (else the corpus' priors) put the aim; the search ends when the next trial
-        is expected to save less than one point's worth of bytes."""
+        is expected to lower the cost by less than STOP_GAIN_POINTS points' worth of bytes."""
         format = settings_for(50).format
         levels, prior = LEVELS[format], PRIORS[format]
         curve = _SizeCurve(format)
         rival = self.best()
-        factor, exponent = BITS_PER_PIXEL_AT_72[format]
-        bits_per_pixel = factor * max(detail(self.pixels), 0.1) ** exponent
-        aim = self._aim(curve, bits_per_pixel * self.pixels.width * self.pixels.height / 8, 72.0)
+        predicted_size = self._predicted_size(format)
+        if rival and curve.size_at(predicted_size, 72.0, rival.score) / PREDICTION_ERROR > 1.15 * rival.size:
+            return  # even 1.5x smaller than predicted, this format would be clearly larger
+        # The prediction is for opaque images; transparent ones start at the floor.
+        aim = self.target.floor + MARGIN if self.pixels.has_alpha else self._aim(curve, predicted_size, 72.0)
         tried: dict[int, Trial] = {}
         level = _prior_level(prior, levels, aim)
         while level is not None and len(tried) < max_trials and (trial := self.run(settings_for(level))):
@@ -334,6 +349,11 @@ class _Search:
             if self._cannot_win(tried, rival):
                 return
             level = _next_level(tried, aim, prior, levels)
+
+    def _predicted_size(self, format: OutputFormat) -> float:
+        """The bytes this image is expected to take in `format` at a score of 72."""
+        factor, exponent = BITS_PER_PIXEL_AT_72[format]
+        return factor * max(detail(self.pixels), 0.1) ** exponent * self.pixels.width * self.pixels.height / 8
 
     def _aim(self, curve: "_SizeCurve", size: float, score: float) -> float:
         """Where one more point costs `bytes_per_point`, on `curve` through (size, score); never

@@ -15,6 +15,7 @@ from optimizer.compression import (
     LOSSLESS_WEBP,
     SAFE_WEBP,
     SMALL_IMAGE_PIXELS,
+    SMALL_IMAGE_WEBP_METHOD,
     Budget,
     QualityTarget,
     RequestedFormat,
@@ -95,7 +96,8 @@ def test_quality_must_be_1_to_100(quality):
 def test_an_explicit_format_is_encoded_at_the_requested_quality(photo, output):
     choice = choose_encoding(photo, format=RequestedFormat(output.value), quality=60, smart=False)
 
-    assert choice.encoded.data == imaging.encode(photo.pixels, EncoderSettings(output, 60)).data
+    expected = EncoderSettings(output, 60, method=SMALL_IMAGE_WEBP_METHOD)  # the WebP effort for small images
+    assert choice.encoded.data == imaging.encode(photo.pixels, expected).data
     assert choice.notice is None
     assert choice.score is None  # nothing is measured without smart
     assert choice.trials == ()
@@ -117,7 +119,8 @@ def test_auto_returns_the_smaller_of_webp_and_avif(large_photo, quality):
 def test_auto_does_not_try_avif_on_small_images(photo):
     choice = choose_encoding(photo, format=RequestedFormat.AUTO, quality=80, smart=False)
 
-    assert choice.encoded.data == imaging.encode(photo.pixels, EncoderSettings(OutputFormat.WEBP, 80)).data
+    expected = EncoderSettings(OutputFormat.WEBP, 80, method=SMALL_IMAGE_WEBP_METHOD)
+    assert choice.encoded.data == imaging.encode(photo.pixels, expected).data
 
 
 def test_transparent_images_are_not_given_to_an_encoder_that_drops_alpha(transparent):
