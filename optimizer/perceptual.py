@@ -20,6 +20,7 @@ MAGENTA = (255, 0, 255)
 # 3-5x larger than lossy.
 GRAPHIC_FLATNESS = 0.5
 GRAPHIC_MAX_COLOURS = 4096
+KEEP_MAX_PIXELS = 1_000_000
 
 Rgb = npt.NDArray[np.uint8]
 
@@ -38,7 +39,11 @@ class Reference:
     """The prepared image, ready to score encodings against."""
 
     def __init__(self, pixels: Pixels) -> None:
-        self._metric = ssimulacra2.Reference(flattened(pixels))
+        # Keeping the reference's half of the metric's work makes every score after the first
+        # ~30% cheaper, for ~60 bytes per pixel: worth it where time is tight (small images, where
+        # a score costs more than an encode), not where memory is.
+        keep = pixels.width * pixels.height <= KEEP_MAX_PIXELS
+        self._metric = ssimulacra2.Reference(flattened(pixels), keep=keep)
 
     def score(self, decoded: Pixels) -> float:
         """SSIMULACRA2 of an encoding (decoded again) against this image."""

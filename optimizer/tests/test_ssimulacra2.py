@@ -217,8 +217,9 @@ def test_the_validation_table_on_real_photos(name, coder, quality, ours, cpp):
     assert value == pytest.approx(ours, abs=0.01)
 
 
-def test_a_reference_scores_many_images_exactly_like_the_function():
-    reference = ssimulacra2.Reference(PHOTO)
+@pytest.mark.parametrize("keep", [False, True])
+def test_a_reference_scores_many_images_exactly_like_the_function(keep):
+    reference = ssimulacra2.Reference(PHOTO, keep=keep)
 
     for _, _, distorted, _, _ in SYNTHETIC_PAIRS[:6]:
         assert reference.score(distorted) == pytest.approx(score(PHOTO, distorted), abs=1e-9)
