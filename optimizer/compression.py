@@ -50,6 +50,12 @@ from optimizer.perceptual import Reference, detail, is_graphic, sampled_colours
 # on a large detailed logo, where lossy wins anyway).
 LOSSLESS_EFFORT = 75
 LOSSLESS_WEBP = EncoderSettings(OutputFormat.WEBP, LOSSLESS_EFFORT, lossless=True, method=1)
+# Measuring costs ~24 bytes of memory per pixel (two linear-light copies) and ~50 ms per
+# megapixel; above this size (4K UHD fits) smart encodes at the requested quality unmeasured.
+SMART_MAX_PIXELS = 8_388_608
+TOO_LARGE_TO_MEASURE = (
+    "Smart compression measures images of up to 8 megapixels; this one was encoded at the requested quality."
+)
 # What the search falls back on when no trial met the floor within the budget.
 SAFE_WEBP = EncoderSettings(OutputFormat.WEBP, 95, sharp_yuv=True)
 PALETTE_COLOURS = 256
@@ -125,9 +131,13 @@ class Choice:
 def choose_encoding(
     prepared: PreparedImage, *, format: RequestedFormat, quality: int, smart: bool, budget: Budget = Budget()
 ) -> Choice:
+    pixels = prepared.pixels
+    if smart and pixels.width * pixels.height <= SMART_MAX_PIXELS:
+        return _smart_choice(pixels, format=format, quality=quality, budget=budget)
+    choice = _fixed_choice(pixels, format=format, quality=quality)
     if smart:
-        return _smart_choice(prepared.pixels, format=format, quality=quality, budget=budget)
-    return _fixed_choice(prepared.pixels, format=format, quality=quality)
+        return replace(choice, notice=choice.notice or TOO_LARGE_TO_MEASURE)
+    return choice
 
 
 # --- smart: false ---------------------------------------------------------------------------

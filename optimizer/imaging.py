@@ -12,7 +12,6 @@ here: that is optimizer.compression.
 """
 
 import logging
-import operator
 import struct
 from dataclasses import dataclass
 from enum import StrEnum
@@ -451,6 +450,6 @@ def _check_transparency(pixels: Pixels, decoded: Pixels, format: OutputFormat) -
     expected, actual = pixels.alpha(), decoded.alpha()
     if expected == actual:
         return
-    worst = max(map(abs, map(operator.sub, expected, actual)))
+    worst = int(np.abs(np.frombuffer(expected, np.uint8).astype(np.int16) - np.frombuffer(actual, np.uint8)).max())
     if worst > ALPHA_TOLERANCE:
         raise TransparencyLost(f"{format} changed alpha by up to {worst}")

@@ -236,6 +236,17 @@ def test_the_time_budget_stops_the_search(large_photo, monkeypatch):
     assert [t.encoded.settings for t in search] == [unlimited.trials[0].encoded.settings]
 
 
+def test_images_too_large_to_measure_are_encoded_at_the_requested_quality_and_say_so(photo, monkeypatch):
+    monkeypatch.setattr("optimizer.compression.SMART_MAX_PIXELS", photo.pixels.width * photo.pixels.height - 1)
+
+    choice = choose_encoding(photo, format=RequestedFormat.WEBP, quality=80, smart=True)
+
+    plain = choose_encoding(photo, format=RequestedFormat.WEBP, quality=80, smart=False)
+    assert choice.encoded.data == plain.encoded.data
+    assert choice.score is None
+    assert "8 megapixels" in choice.notice
+
+
 def test_smart_respects_an_explicit_avif(graphic):
     choice = choose_encoding(graphic, format=RequestedFormat.AVIF, quality=80, smart=True)
 
