@@ -4,7 +4,7 @@ import struct
 import zlib
 
 import pytest
-from PIL import Image, ImageChops, ImageStat
+from PIL import Image, ImageChops, ImageCms, ImageStat
 
 from optimizer import imaging, magick
 from optimizer.imaging import EncoderSettings, OutputFormat, SourceFormat, SourceInfo
@@ -178,6 +178,24 @@ def test_an_embedded_icc_profile_is_honoured():
 
     red, green, blue = as_pillow(pixels).getpixel((16, 16))
     assert green > 230 and red < 30 and blue < 30
+
+
+def test_srgb_profiles_are_recognised():
+    gamma_22 = images.icc_profile(images.SRGB_RED, images.SRGB_GREEN, images.SRGB_BLUE)  # sRGB primaries
+
+    assert imaging.is_srgb_profile(magick.SRGB_PROFILE)  # LittleCMS's, a parametric curve
+    assert imaging.is_srgb_profile(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    assert not imaging.is_srgb_profile(gamma_22)  # close, but not the sRGB tone curve
+    assert not imaging.is_srgb_profile(images.SWAPPED_PRIMARIES_PROFILE)
+    assert not imaging.is_srgb_profile(b"not a profile" * 10)
+
+
+def test_an_srgb_profile_changes_nothing():
+    stored = images.photo(64, 48)
+
+    with_profile = prepare(images.encode(stored, "PNG", icc_profile=magick.SRGB_PROFILE)).pixels
+
+    assert with_profile.data == prepare(images.encode(stored, "PNG")).pixels.data
 
 
 def test_a_broken_icc_profile_is_ignored():
