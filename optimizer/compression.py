@@ -160,7 +160,7 @@ def _plain(pixels: Pixels, output: OutputFormat, quality: int) -> EncoderSetting
 
 
 def _webp_method(pixels: Pixels) -> int:
-    return SMALL_IMAGE_WEBP_METHOD if pixels.width * pixels.height < SMALL_IMAGE_PIXELS else 4
+    return FAST_WEBP_METHOD if pixels.width * pixels.height < FAST_WEBP_MAX_PIXELS else 4
 
 
 def _avif_can_win(pixels: Pixels, graphic: Callable[[], bool]) -> bool:
@@ -235,11 +235,13 @@ MAX_STEP_UP = 15
 # AVIF trials cost 3-4 WebP trials here.
 MAX_AVIF_TRIALS = 3
 # Below this size a whole encode takes 10-30 ms and a trial's score costs more than its encode:
-# WebP runs at method 2 (half the encode time of method 4, 2-4% more bytes; with smart or not),
-# smart's WebP without sharp YUV (+40% encode time), and `auto` does not try AVIF (larger there
-# for 14 of the corpus' 15 opaque images).
+# smart's WebP runs without sharp YUV (+40% encode time), and `auto` does not try AVIF (larger
+# there for 14 of the corpus' 15 opaque images).
 SMALL_IMAGE_PIXELS = 500_000
-SMALL_IMAGE_WEBP_METHOD = 2
+# Below this size WebP runs at method 2, with smart or not: half the encode time of method 4 for
+# 2-4% more bytes.
+FAST_WEBP_MAX_PIXELS = 1_000_000
+FAST_WEBP_METHOD = 2
 
 
 def _smart_choice(pixels: Pixels, *, format: RequestedFormat, quality: int, budget: Budget) -> Choice:
@@ -344,8 +346,10 @@ class _Search:
         predicted_size = self._predicted_size(format)
         if rival and curve.size_at(predicted_size, 72.0, rival.score) / PREDICTION_ERROR > 1.15 * rival.size:
             return  # even 1.5x smaller than predicted, this format would be clearly larger
-        # The prediction is for opaque images; transparent ones start at the floor.
-        aim = self.target.floor + MARGIN if self.pixels.has_alpha else self._aim(curve, predicted_size, 72.0)
+        # The prediction is for opaque images: large transparent ones, whose bytes are mostly
+        # their (lossless) alpha, start at the floor.
+        large = self.pixels.width * self.pixels.height >= SMALL_IMAGE_PIXELS
+        aim = self.target.floor + MARGIN if self.pixels.has_alpha and large else self._aim(curve, predicted_size, 72.0)
         tried: dict[int, Trial] = {}
         level = _prior_level(prior, levels, aim)
         while level is not None and len(tried) < max_trials and (trial := self.run(settings_for(level))):

@@ -236,8 +236,8 @@ def _power_sums(err: F32) -> npt.NDArray[np.float64]:
 
 
 # Each scale is processed in horizontal bands of about _BAND_PIXELS pixels, each read with
-# _HALO extra rows above and below (the blur's reach; zero rows beyond the image, as the
-# reference's zero border): the result is exactly that of the whole image, but memory holds a few
+# _HALO extra rows above and below (the blur's reach; beyond the image, the blur's own zero
+# border, as the reference's): the result is exactly that of the whole image, but memory holds a few
 # band-sized float32 arrays instead of a dozen full-size ones (about 250 MB at 1920x1152). Inside
 # a band the error maps are evaluated in strips of about _STRIP_PIXELS, which stay in cache
 # (~25% faster than full-size temporaries at 1080p).
@@ -247,13 +247,15 @@ _HALO = len(_TAPS) // 2
 
 
 def _band_xyb(lin: F32, top: int, bottom: int) -> F32:
-    """Positive XYB of rows [top - _HALO, bottom + _HALO), zero rows outside the image."""
-    h = lin.shape[0]
-    xyb = _positive_xyb(lin[max(0, top - _HALO) : min(h, bottom + _HALO)])
-    pad_top, pad_bottom = max(0, _HALO - top), max(0, bottom + _HALO - h)
-    if pad_top or pad_bottom:
-        xyb = cv2.copyMakeBorder(xyb, pad_top, pad_bottom, 0, 0, cv2.BORDER_CONSTANT, value=(0.0, 0.0, 0.0))
-    return xyb
+    """Positive XYB of rows [top - _HALO, bottom + _HALO), cut at the image's edges (where the
+    blur's zero border stands for the rows beyond)."""
+    return _positive_xyb(lin[max(0, top - _HALO) : min(lin.shape[0], bottom + _HALO)])
+
+
+def _inner(top: int, bottom: int) -> slice:
+    """Where rows [top, bottom) lie in their band read by _band_xyb."""
+    start = min(top, _HALO)
+    return slice(start, start + bottom - top)
 
 
 # A band of the reference at one scale: rows [top, bottom), its XYB with the halo, and its
@@ -266,7 +268,7 @@ def _reference_bands(lin1: F32) -> Iterator[_ReferenceBand]:
     band_rows = max(1, _BAND_PIXELS // w)
     for top in range(0, h, band_rows):
         bottom = min(h, top + band_rows)
-        inner = slice(_HALO, _HALO + bottom - top)
+        inner = _inner(top, bottom)
         padded1 = _band_xyb(lin1, top, bottom)
         yield top, bottom, padded1, _blur(padded1)[inner], _blur(padded1 * padded1)[inner]
 
@@ -281,7 +283,7 @@ def _scale_features(bands: Iterable[_ReferenceBand], lin2: F32) -> npt.NDArray[n
     strip_rows = max(1, _STRIP_PIXELS // w)
     sums = np.zeros((3, 2, 3))  # (map, power, channel)
     for top, bottom, padded1, mu1, s11 in bands:
-        inner = slice(_HALO, _HALO + bottom - top)
+        inner = _inner(top, bottom)
         padded2 = _band_xyb(lin2, top, bottom)
         mu2 = _blur(padded2)[inner]
         s22 = _blur(padded2 * padded2)[inner]

@@ -12,10 +12,10 @@ import pytest
 
 from optimizer import imaging
 from optimizer.compression import (
+    FAST_WEBP_METHOD,
     LOSSLESS_WEBP,
     SAFE_WEBP,
     SMALL_IMAGE_PIXELS,
-    SMALL_IMAGE_WEBP_METHOD,
     Budget,
     QualityTarget,
     RequestedFormat,
@@ -96,7 +96,7 @@ def test_quality_must_be_1_to_100(quality):
 def test_an_explicit_format_is_encoded_at_the_requested_quality(photo, output):
     choice = choose_encoding(photo, format=RequestedFormat(output.value), quality=60, smart=False)
 
-    expected = EncoderSettings(output, 60, method=SMALL_IMAGE_WEBP_METHOD)  # the WebP effort for small images
+    expected = EncoderSettings(output, 60, method=FAST_WEBP_METHOD)  # the WebP effort below 1 MP
     assert choice.encoded.data == imaging.encode(photo.pixels, expected).data
     assert choice.notice is None
     assert choice.score is None  # nothing is measured without smart
@@ -105,8 +105,9 @@ def test_an_explicit_format_is_encoded_at_the_requested_quality(photo, output):
 
 @pytest.mark.parametrize("quality", [1, 50, 100])
 def test_auto_returns_the_smaller_of_webp_and_avif(large_photo, quality):
+    pixels = large_photo.pixels  # under FAST_WEBP_MAX_PIXELS
     sizes = {
-        output: len(imaging.encode(large_photo.pixels, EncoderSettings(output, quality)).data)
+        output: len(imaging.encode(pixels, EncoderSettings(output, quality, method=FAST_WEBP_METHOD)).data)
         for output in OutputFormat
     }
 
@@ -119,7 +120,7 @@ def test_auto_returns_the_smaller_of_webp_and_avif(large_photo, quality):
 def test_auto_does_not_try_avif_on_small_images(photo):
     choice = choose_encoding(photo, format=RequestedFormat.AUTO, quality=80, smart=False)
 
-    expected = EncoderSettings(OutputFormat.WEBP, 80, method=SMALL_IMAGE_WEBP_METHOD)
+    expected = EncoderSettings(OutputFormat.WEBP, 80, method=FAST_WEBP_METHOD)
     assert choice.encoded.data == imaging.encode(photo.pixels, expected).data
 
 
