@@ -7,7 +7,7 @@ from django.conf import settings
 from django.http import HttpResponse, QueryDict
 from django.utils.cache import patch_vary_headers
 from rest_framework import serializers
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -17,7 +17,7 @@ from optimizer.compression import RequestedFormat
 from optimizer.imaging import OutputFormat
 from optimizer.pipeline import Optimized, OptimizeOptions
 from optimizer.services import ImageSource, optimize_image
-from smolpix.api import ApiError, ErrorCode
+from smolpix.api import ApiError, ErrorCode, JSONParser
 
 # Room for the other form fields and the multipart boundaries around an upload.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024

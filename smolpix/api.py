@@ -10,8 +10,9 @@ from enum import StrEnum
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent, TooManyFilesSent
 from django.http import Http404
-from rest_framework import exceptions, status
+from rest_framework import exceptions, parsers, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
@@ -57,6 +58,17 @@ class ApiError(Exception):
         self.extra = extra
 
 
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser, with nesting too deep for Python's decoder (a body of thousands of `[`)
+    answered as the malformed body it is rather than a RecursionError."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise exceptions.ParseError("JSON parse error - nested too deeply") from None
+
+
 def error_response(error: ApiError) -> Response:
     body = {"error": error.message, "code": str(error.code), **error.extra}
     return Response(body, status=error.status_code, headers=error.headers)
@@ -81,6 +93,10 @@ def _as_api_error(exc: Exception) -> ApiError:
         )
     if isinstance(exc, exceptions.PermissionDenied | DjangoPermissionDenied):
         return ApiError(_detail(exc, "Forbidden"), code=ErrorCode.FORBIDDEN, status_code=status.HTTP_403_FORBIDDEN)
+    if isinstance(exc, SuspiciousOperation):
+        # Django's own limits on request bodies (DATA_UPLOAD_MAX_MEMORY_SIZE and the field and
+        # file counts), met while DRF reads the body.
+        return ApiError(_OVERSIZED_BODY_MESSAGES.get(type(exc), "Bad request"))
     if isinstance(exc, exceptions.ParseError):
         return ApiError(f"Malformed request body: {_detail(exc, 'could not be parsed')}")
     if isinstance(exc, exceptions.ValidationError):
@@ -107,6 +123,13 @@ def _as_api_error(exc: Exception) -> ApiError:
     return ApiError(
         SERVER_ERROR_MESSAGE, code=ErrorCode.SERVER_ERROR, status_code=status.HTTP_500_INTERNAL_SERVER_ERROR
     )
+
+
+_OVERSIZED_BODY_MESSAGES = {
+    RequestDataTooBig: "The request body is too large: send the image as a multipart file, or its url.",
+    TooManyFieldsSent: "The request has too many form fields.",
+    TooManyFilesSent: "The request has too many files; send one, as file.",
+}
 
 
 def _detail(exc: Exception, default: str) -> str:
