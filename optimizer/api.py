@@ -127,7 +127,8 @@ class OptimizeApi(APIView):
 
     Errors are JSON `{"error", "code", "field"}`: 400 `BAD_REQUEST`, `INVALID_URL`, `FETCH_FAILED`,
     `UNSUPPORTED_IMAGE` or `IMAGE_TOO_LARGE`; 401 `UNAUTHORIZED`; 403 `FORBIDDEN`; 429
-    `LIMIT_REACHED`; 500 `SERVER_ERROR`.
+    `LIMIT_REACHED`; 500 `SERVER_ERROR`; 503 `SERVICE_UNAVAILABLE` (with `Retry-After`) while a
+    backing service is unreachable: retry later.
     """
 
     authentication_classes = [ApiKeyAuthentication]

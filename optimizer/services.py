@@ -19,7 +19,7 @@ from optimizer.compression import RequestedFormat
 from optimizer.imaging import ImageTooLarge, OutputFormat, UnsupportedImage
 from optimizer.pipeline import Optimized, OptimizeOptions, optimize
 from optimizer.tasks import optimize_image_task
-from smolpix.api import SERVER_ERROR_MESSAGE, ApiError, ErrorCode
+from smolpix.api import SERVER_ERROR_MESSAGE, ApiError, ErrorCode, service_unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -58,8 +58,9 @@ def optimize_image(*, source: ImageSource, options: OptimizeOptions) -> Optimize
     """Optimize one image in a worker and return the result.
 
     Raises ApiError: 400 with INVALID_URL, FETCH_FAILED, UNSUPPORTED_IMAGE or IMAGE_TOO_LARGE
-    naming the source's field, or 500 SERVER_ERROR when the worker crashed, timed out or could
-    not be reached (details are logged, never returned).
+    naming the source's field, 503 SERVICE_UNAVAILABLE when Redis (the queue, the results and the
+    cache) cannot be reached, or 500 SERVER_ERROR when the worker crashed or timed out (details
+    are logged, never returned).
     """
     _check_before_queueing(source)
     job_id = uuid.uuid4().hex
@@ -75,6 +76,9 @@ def optimize_image(*, source: ImageSource, options: OptimizeOptions) -> Optimize
         return Optimized(data=data, format=OutputFormat(facts.pop("format")), **facts)
     except ApiError:
         raise
+    except transfer.BACKEND_DOWN:
+        logger.warning("optimization job %s: the queue or the cache is unreachable", job_id, exc_info=True)
+        raise service_unavailable() from None
     except Exception:
         logger.exception("optimization job %s failed", job_id)
         raise ApiError(

@@ -9,6 +9,7 @@ import logging
 from enum import StrEnum
 from typing import Any
 
+from django import db
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent, TooManyFilesSent
 from django.http import Http404
@@ -36,6 +37,8 @@ class ErrorCode(StrEnum):
 
 UNAUTHORIZED_MESSAGE = "Missing or invalid API key"
 SERVER_ERROR_MESSAGE = "Internal server error during optimization"
+SERVICE_UNAVAILABLE_MESSAGE = "The service is briefly unavailable; please try again in a minute."
+RETRY_AFTER_SECONDS = 30
 
 
 class ApiError(Exception):
@@ -56,6 +59,17 @@ class ApiError(Exception):
         self.status_code = status_code
         self.headers = headers or {}
         self.extra = extra
+
+
+def service_unavailable() -> ApiError:
+    """A 503 for a backing service (database, cache, queue) that cannot be reached: nothing the
+    client did wrong, and worth retrying."""
+    return ApiError(
+        SERVICE_UNAVAILABLE_MESSAGE,
+        code=ErrorCode.SERVICE_UNAVAILABLE,
+        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
 
 
 class JSONParser(parsers.JSONParser):
@@ -93,6 +107,9 @@ def _as_api_error(exc: Exception) -> ApiError:
         )
     if isinstance(exc, exceptions.PermissionDenied | DjangoPermissionDenied):
         return ApiError(_detail(exc, "Forbidden"), code=ErrorCode.FORBIDDEN, status_code=status.HTTP_403_FORBIDDEN)
+    if isinstance(exc, db.OperationalError | db.InterfaceError):
+        logger.warning("database unreachable during an API request", exc_info=exc)
+        return service_unavailable()
     if isinstance(exc, SuspiciousOperation):
         # Django's own limits on request bodies (DATA_UPLOAD_MAX_MEMORY_SIZE and the field and
         # file counts), met while DRF reads the body.
