@@ -5,12 +5,16 @@ PYTHON := $(VENV)/bin/python
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format system-packages test-system-packages
+.PHONY: run serve test lint format system-packages test-system-packages
 
 ## run: install what is missing, migrate, and serve on http://127.0.0.1:$PORT (embedded defaults unless configured)
 run: system-packages $(VENV)/.runtime-installed
 	$(PYTHON) manage.py migrate --noinput
 	$(PYTHON) manage.py runserver 127.0.0.1:$(PORT)
+
+## serve: the production stack (gunicorn, Celery worker, Celery beat from the Procfile) on PostgreSQL and Redis (DATABASE_URL, REDIS_URL); migrates and collects static files first
+serve: system-packages $(VENV)/.runtime-installed
+	@scripts/serve.sh
 
 ## test: the same set-up, then the whole test suite
 test: test-system-packages $(VENV)/.dev-installed
