@@ -8,6 +8,9 @@ from accounts.tests.factories import AccountFactory
 from apikeys.keys import generate_key
 from apikeys.tests.factories import ApiKeyFactory
 
+# The local fake Stripe server and its `fake_stripe` fixture, for any test that touches billing.
+pytest_plugins = ["billing.tests.fake_stripe"]
+
 
 @pytest.fixture
 def free_account(db) -> Account:

@@ -128,6 +128,7 @@ CELERY_TIMEZONE = "UTC"
 # run missed or repeated (beat restarted, a worker lost) does no harm.
 CELERY_BEAT_SCHEDULE = {
     "clear-expired-sessions": {"task": "smolpix.tasks.clear_expired_sessions", "schedule": crontab(hour=3, minute=0)},
+    "billing-expire-past-due-grace": {"task": "billing.tasks.expire_past_due_grace", "schedule": 3600},
 }
 # Where beat remembers when each job last ran (a local file on beat's machine).
 CELERY_BEAT_SCHEDULE_FILENAME = env.str("CELERY_BEAT_SCHEDULE_FILENAME", default=str(BASE_DIR / "celerybeat-schedule"))
@@ -207,6 +208,9 @@ STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 STRIPE_PRICE_PRO = env.str("STRIPE_PRICE_PRO", default="")
 STRIPE_PRICE_AGENCY = env.str("STRIPE_PRICE_AGENCY", default="")
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
+# A past-due subscription keeps its plan this many days while Stripe retries the card, then the
+# account drops to Free even if Stripe is still retrying (see README, "Billing with Stripe").
+BILLING_PAST_DUE_GRACE_DAYS = env.int("BILLING_PAST_DUE_GRACE_DAYS", default=7)
 
 # --- Production safety --------------------------------------------------------------------
 

@@ -12,5 +12,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("accounts.urls")),
     path("dashboard/keys/", include("apikeys.urls")),
+    path("billing/", include("billing.urls")),
     path("api/v1/usage", UsageApi.as_view(), name="api-usage"),
 ]

@@ -1,7 +1,6 @@
 import pytest
+from celery import Celery
 from django.core.cache import caches
-
-from smolpix.celery import app as celery_app
 
 pytestmark = pytest.mark.django_db
 
@@ -39,13 +38,14 @@ def test_healthz_is_503_when_the_cache_is_unreachable(client, settings):
 
 
 def test_healthz_is_503_when_the_broker_is_unreachable(client, monkeypatch):
-    monkeypatch.setitem(celery_app.conf, "task_always_eager", False)
-    monkeypatch.setitem(celery_app.conf, "broker_url", UNREACHABLE_REDIS)
-    celery_app.pool.force_close_all()
+    # A throwaway app aimed at the dead broker: closing the real app's connection pools instead would
+    # leave them closed, and every later task (even an eager one) would fail to acquire a producer.
+    dead_broker_app = Celery("dead-broker", broker=UNREACHABLE_REDIS, set_as_current=False)
+    monkeypatch.setattr("smolpix.views.celery_app", dead_broker_app)
     try:
         response = client.get("/healthz")
     finally:
-        celery_app.pool.force_close_all()  # do not leave a pool aimed at the dead broker
+        dead_broker_app.close()
 
     assert response.status_code == 503
     assert response.json()["broker"] == "down"

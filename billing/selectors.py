@@ -1,0 +1,48 @@
+from datetime import datetime
+
+from django.conf import settings
+from django.utils import timezone
+
+from accounts.models import Account, PlanCode
+from billing.models import Subscription
+
+PAID_PLAN_CODES = (PlanCode.PRO, PlanCode.AGENCY)
+
+
+def billing_configured() -> bool:
+    """Whether this server can sell plans through Stripe: an API key, the webhook secret and both prices."""
+    return all(
+        (
+            settings.STRIPE_SECRET_KEY,
+            settings.STRIPE_WEBHOOK_SECRET,
+            settings.STRIPE_PRICE_PRO,
+            settings.STRIPE_PRICE_AGENCY,
+        )
+    )
+
+
+def plan_price_id(*, plan_code: str) -> str | None:
+    """The Stripe price id that sells `plan_code`; None for Free and unknown codes."""
+    return {PlanCode.PRO: settings.STRIPE_PRICE_PRO, PlanCode.AGENCY: settings.STRIPE_PRICE_AGENCY}.get(plan_code)
+
+
+def price_plan_code(*, price_id: str) -> str | None:
+    """The plan a Stripe price id sells; None for a price Smolpix does not know."""
+    for plan_code in PAID_PLAN_CODES:
+        if price_id and price_id == plan_price_id(plan_code=plan_code):
+            return plan_code
+    return None
+
+
+def subscription_granting(*, account: Account, now: datetime | None = None) -> Subscription | None:
+    """The subscription that decides the account's plan: of those granting access, the one with the
+    best plan (an account normally has one; two checkouts in a row can leave two). None: Free."""
+    now = now or timezone.now()
+    granting = [s for s in account.subscriptions.select_related("plan") if s.plan and s.grants_access(now=now)]
+    return max(granting, key=lambda s: s.plan.price_cents, default=None)
+
+
+def subscription_current(*, account: Account) -> Subscription | None:
+    """The subscription the billing page shows: the one granting access, else the most recently
+    updated one (e.g. canceled); None when the account never subscribed."""
+    return subscription_granting(account=account) or account.subscriptions.select_related("plan").first()

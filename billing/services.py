@@ -1,0 +1,294 @@
+"""Billing's business rules: selling plans through Stripe Checkout and the customer portal, and keeping
+every account's plan true to its Stripe subscriptions as their webhook events arrive."""
+
+import logging
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.db.models import QuerySet
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import dateformat, timezone
+
+from accounts.models import Account, Plan, PlanCode
+from accounts.services import account_set_plan
+from billing import stripe_client, tasks
+from billing.models import ACCESS_STATUSES, BillingEmail, StripeEvent, Subscription, SubscriptionStatus
+from billing.selectors import plan_price_id, price_plan_code, subscription_granting
+
+logger = logging.getLogger(__name__)
+
+# Event types that can change a subscription. Every other type is stored and acknowledged, nothing more.
+SUBSCRIPTION_EVENT_TYPES = frozenset(
+    {
+        "checkout.session.completed",
+        "customer.subscription.created",
+        "customer.subscription.updated",
+        "customer.subscription.deleted",
+        "invoice.paid",
+        "invoice.payment_failed",
+    }
+)
+STRIPE_DOWN_MESSAGE = "We could not reach our payment provider. Please try again in a minute."
+EMAIL_SUBJECTS = {
+    BillingEmail.Kind.PAYMENT_FAILED: "Your Smolpix payment failed",
+    BillingEmail.Kind.PLAN_CHANGED: "Your Smolpix plan has changed",
+}
+
+
+class BillingError(Exception):
+    """A billing action that cannot go ahead; the message is written for the customer."""
+
+
+# --- Selling: Checkout and the customer portal ---------------------------------------------------
+
+
+def checkout_session_create(*, account: Account, plan_code: str, success_url: str, cancel_url: str) -> str:
+    """Start Stripe Checkout for `plan_code` with the account's Stripe customer; returns its URL.
+
+    The plan does not change here: only the webhook, once Stripe confirms the subscription, changes it.
+    """
+    price_id = plan_price_id(plan_code=plan_code)
+    if not price_id:
+        raise BillingError("Choose the Pro or the Agency plan.")
+    subscription = subscription_granting(account=account)
+    if subscription is not None:
+        # A second Checkout would start a second subscription; plan changes go through the portal.
+        raise BillingError(
+            f"You already subscribe to {subscription.plan.name}: change or cancel it with “Manage subscription”."
+        )
+    try:
+        customer_id = stripe_customer_ensure(account=account)
+        return stripe_client.checkout_session_create(
+            customer_id=customer_id,
+            price_id=price_id,
+            account_id=account.pk,
+            success_url=success_url,
+            cancel_url=cancel_url,
+        )
+    except stripe_client.StripeUnavailable as error:
+        raise BillingError(STRIPE_DOWN_MESSAGE) from error
+
+
+def stripe_customer_ensure(*, account: Account) -> str:
+    """The account's Stripe customer id, creating the customer (account id in its metadata) the first
+    time. The account row stays locked meanwhile, so two browser tabs cannot create two customers."""
+    with transaction.atomic():
+        locked = Account.objects.select_for_update(of=("self",)).select_related("owner").get(pk=account.pk)
+        if not locked.stripe_customer_id:
+            locked.stripe_customer_id = stripe_client.customer_create(email=locked.owner.email, account_id=locked.pk)
+            locked.save(update_fields=["stripe_customer_id"])
+    account.stripe_customer_id = locked.stripe_customer_id
+    return account.stripe_customer_id
+
+
+def portal_session_create(*, account: Account, return_url: str) -> str:
+    """Open the Stripe customer portal for the account (change plan, update card, cancel); returns its URL."""
+    if not account.stripe_customer_id:
+        raise BillingError("You have no subscription to manage yet: choose a plan on the pricing page.")
+    try:
+        return stripe_client.portal_session_create(customer_id=account.stripe_customer_id, return_url=return_url)
+    except stripe_client.StripeUnavailable as error:
+        raise BillingError(STRIPE_DOWN_MESSAGE) from error
+
+
+# --- Webhook events ------------------------------------------------------------------------------
+
+
+def stripe_event_receive(*, payload: dict[str, Any]) -> StripeEvent:
+    """Store a verified event once by its id and hand it to a worker, unless it was processed already.
+
+    A copy of an event that is stored but not processed yet (its worker failed, or is still busy) is
+    handed over again; processing locks the event, so it still applies once.
+    """
+    event, _ = StripeEvent.objects.get_or_create(
+        stripe_id=payload["id"],
+        defaults={
+            "type": payload["type"],
+            "created": datetime.fromtimestamp(payload["created"], tz=UTC),
+            "payload": payload,
+        },
+    )
+    if event.processed_at is None:
+        transaction.on_commit(partial(tasks.process_stripe_event.delay, event.pk))
+    return event
+
+
+def stripe_event_process(*, event_id: int) -> bool:
+    """Apply a stored event in one transaction, at most once; returns whether it was applied now.
+
+    The event row stays locked while it applies, so concurrent copies wait, then find it processed.
+    A failure rolls the whole event back, is recorded on it and raised again (the task retries).
+    """
+    try:
+        with transaction.atomic():
+            event = StripeEvent.objects.select_for_update().get(pk=event_id)
+            if event.processed_at is not None:
+                return False
+            if event.type in SUBSCRIPTION_EVENT_TYPES:
+                _subscription_event_apply(event)
+            event.processed_at = timezone.now()
+            event.error = ""
+            event.save(update_fields=["processed_at", "error"])
+            return True
+    except Exception as error:
+        StripeEvent.objects.filter(pk=event_id).update(error=f"{type(error).__name__}: {error}")
+        raise
+
+
+@transaction.atomic
+def stripe_events_reprocess(*, events: QuerySet[StripeEvent]) -> int:
+    """Apply stored events again (the admin's action), e.g. once what made them fail is fixed. Applying
+    an event asks Stripe for the subscription's state now, so doing it twice is harmless."""
+    event_ids = list(events.values_list("pk", flat=True))
+    StripeEvent.objects.filter(pk__in=event_ids).update(processed_at=None)
+    for event_id in event_ids:
+        transaction.on_commit(partial(tasks.process_stripe_event.delay, event_id))
+    return len(event_ids)
+
+
+def _subscription_event_apply(event: StripeEvent) -> None:
+    reference = stripe_client.event_subscription_reference(event.payload)
+    if reference is None:
+        return  # e.g. a one-off payment: no subscription involved
+    account = _account_for_customer(customer_id=reference.customer_id, account_id=reference.account_id)
+    if account is None:
+        logger.info("Stripe event %s is about customer %s, no Smolpix account: ignored.", event, reference.customer_id)
+        return
+    subscription = subscription_sync(account=account, stripe_subscription_id=reference.subscription_id, event=event)
+    if event.type == "invoice.payment_failed":
+        grace_ends_at = subscription.grace_ends_at
+        email, created = BillingEmail.objects.get_or_create(
+            event=event,
+            kind=BillingEmail.Kind.PAYMENT_FAILED,
+            defaults={
+                "account": account,
+                "context": {
+                    "plan": subscription.plan.name if subscription.plan else "",
+                    "access_until": dateformat.format(grace_ends_at, "j F Y") if grace_ends_at else "",
+                },
+            },
+        )
+        if created:
+            _email_send_later(email)
+
+
+def _account_for_customer(*, customer_id: str, account_id: int | None) -> Account | None:
+    """The account linked to a Stripe customer, locked until the transaction ends, so the events of
+    one account apply one at a time. A customer not linked yet is linked to the account Smolpix named
+    to Stripe (`client_reference_id`, subscription metadata) when that account has no customer yet."""
+    accounts = Account.objects.select_for_update()
+    account = accounts.filter(stripe_customer_id=customer_id).first()
+    if account is None and account_id is not None:
+        account = accounts.filter(pk=account_id, stripe_customer_id="").first()
+        if account is not None:
+            account.stripe_customer_id = customer_id
+            account.save(update_fields=["stripe_customer_id"])
+    return account
+
+
+def subscription_sync(
+    *, account: Account, stripe_subscription_id: str, event: StripeEvent | None = None
+) -> Subscription:
+    """Copy a subscription's state from Stripe now and give the account the plan it grants.
+
+    Asking Stripe, rather than trusting the event's copy, is what makes late and reordered events
+    harmless: whatever order they arrive in, each one applies the latest state. Call it with the
+    account locked (see `_account_for_customer`).
+    """
+    snapshot = stripe_client.subscription_retrieve(subscription_id=stripe_subscription_id)
+    if snapshot.customer_id != account.stripe_customer_id:
+        raise ValueError(f"Subscription {snapshot.id} belongs to customer {snapshot.customer_id}, not to {account}.")
+    price_id, plan_code = _plan_price(snapshot.price_ids)
+    if plan_code is None and (snapshot.status in ACCESS_STATUSES or snapshot.status == SubscriptionStatus.PAST_DUE):
+        # Never take a paying customer's plan away over a price nobody told Smolpix about.
+        raise ValueError(f"Price {price_id!r} is neither STRIPE_PRICE_PRO nor STRIPE_PRICE_AGENCY.")
+
+    subscription = Subscription.objects.filter(stripe_subscription_id=snapshot.id).first() or Subscription(
+        account=account, stripe_subscription_id=snapshot.id
+    )
+    subscription.status = snapshot.status
+    subscription.price_id = price_id
+    subscription.plan = Plan.objects.get(code=plan_code) if plan_code else None
+    subscription.current_period_end = snapshot.current_period_end
+    subscription.cancel_at_period_end = snapshot.cancel_at_period_end
+    if snapshot.status == SubscriptionStatus.PAST_DUE:
+        subscription.past_due_since = subscription.past_due_since or timezone.now()
+    else:
+        subscription.past_due_since = None
+    subscription.save()
+    account_plan_refresh(account=account, event=event)
+    return subscription
+
+
+def _plan_price(price_ids: tuple[str, ...]) -> tuple[str, str | None]:
+    """The subscription's price that sells a plan, and that plan; else its first price and None."""
+    for price_id in price_ids:
+        plan_code = price_plan_code(price_id=price_id)
+        if plan_code:
+            return price_id, plan_code
+    return (price_ids[0] if price_ids else ""), None
+
+
+def account_plan_refresh(*, account: Account, event: StripeEvent | None = None) -> bool:
+    """Put the account on the plan its subscriptions grant now (Free when none does) and queue the
+    plan-changed e-mail if that is a change. Returns whether the plan changed."""
+    granting = subscription_granting(account=account)
+    plan_code = granting.plan.code if granting else PlanCode.FREE
+    previous_plan = account.plan
+    if previous_plan.code == plan_code:
+        return False
+    account_set_plan(account=account, plan_code=plan_code)
+    email = BillingEmail.objects.create(
+        account=account,
+        kind=BillingEmail.Kind.PLAN_CHANGED,
+        event=event,
+        context={"previous_plan": previous_plan.name, "plan": account.plan.name},
+    )
+    _email_send_later(email)
+    return True
+
+
+def past_due_grace_expire() -> int:
+    """Move to Free the accounts whose past-due subscription outlived the grace period (no Stripe event
+    marks that moment). Returns how many accounts changed plan."""
+    cutoff = timezone.now() - timedelta(days=settings.BILLING_PAST_DUE_GRACE_DAYS)
+    account_ids = set(
+        Subscription.objects.filter(status=SubscriptionStatus.PAST_DUE, past_due_since__lte=cutoff)
+        .exclude(account__plan__code=PlanCode.FREE)
+        .values_list("account_id", flat=True)
+    )
+    changed = 0
+    for account_id in account_ids:
+        with transaction.atomic():
+            account = Account.objects.select_for_update().get(pk=account_id)
+            changed += account_plan_refresh(account=account)
+    return changed
+
+
+# --- E-mails -------------------------------------------------------------------------------------
+
+
+def _email_send_later(email: BillingEmail) -> None:
+    transaction.on_commit(partial(tasks.send_billing_email.delay, email.pk))
+
+
+@transaction.atomic
+def billing_email_send(*, email_id: int) -> bool:
+    """Send a billing e-mail unless it went out already, so a retried or duplicated task sends it once.
+    Returns whether it was sent now."""
+    email = BillingEmail.objects.select_for_update(of=("self",)).select_related("account__owner").get(pk=email_id)
+    if email.sent_at is not None:
+        return False
+    body = render_to_string(
+        f"billing/email/{email.kind}.txt",
+        {**email.context, "billing_url": settings.SITE_URL.rstrip("/") + reverse("billing:home")},
+    )
+    send_mail(EMAIL_SUBJECTS[email.kind], body, None, [email.account.owner.email])
+    email.sent_at = timezone.now()
+    email.save(update_fields=["sent_at"])
+    return True

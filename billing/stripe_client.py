@@ -1,0 +1,165 @@
+"""The only code that talks to Stripe, through the official `stripe` library.
+
+Callers get plain values (ids, URLs, `SubscriptionSnapshot`) and two exceptions, never Stripe
+objects, so the rest of the app does not depend on the library's types. `STRIPE_API_BASE` points
+the client at another server (stripe-mock, the tests' local fake).
+"""
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import stripe
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+# Connect and read timeouts in seconds: a customer waits on checkout and portal redirects.
+TIMEOUT = (5, 20)
+MAX_NETWORK_RETRIES = 2
+
+
+class StripeUnavailable(Exception):
+    """Stripe could not be reached or refused the request; the message is for logs, not customers."""
+
+
+class InvalidWebhook(Exception):
+    """A webhook whose signature is missing, wrong or too old, or whose body is not a Stripe event."""
+
+
+@dataclass(frozen=True)
+class SubscriptionSnapshot:
+    """What Smolpix needs to know about a subscription, as Stripe says it is now."""
+
+    id: str
+    customer_id: str
+    status: str
+    price_ids: tuple[str, ...]
+    current_period_end: datetime | None
+    cancel_at_period_end: bool
+
+
+def _client() -> stripe.StripeClient:
+    base_addresses = {"api": settings.STRIPE_API_BASE} if settings.STRIPE_API_BASE else None
+    return stripe.StripeClient(
+        settings.STRIPE_SECRET_KEY,
+        base_addresses=base_addresses,
+        max_network_retries=MAX_NETWORK_RETRIES,
+        http_client=stripe.RequestsClient(timeout=TIMEOUT),
+    )
+
+
+def customer_create(*, email: str, account_id: int) -> str:
+    """Create the account's Stripe customer; its metadata carries the account id. Returns its id."""
+    # The library gives every POST its own idempotency key, so its retries create one customer. Keys
+    # derived from the account id would collide across databases sharing one Stripe test account.
+    params = {"email": email, "metadata": {"account_id": str(account_id)}}
+    return _call(lambda client: client.v1.customers.create(params=params)).id
+
+
+def checkout_session_create(
+    *, customer_id: str, price_id: str, account_id: int, success_url: str, cancel_url: str
+) -> str:
+    """Start a subscription Checkout for one price; returns the URL to send the customer to."""
+    params = {
+        "mode": "subscription",
+        "customer": customer_id,
+        "client_reference_id": str(account_id),
+        "line_items": [{"price": price_id, "quantity": 1}],
+        "subscription_data": {"metadata": {"account_id": str(account_id)}},
+        "success_url": success_url,
+        "cancel_url": cancel_url,
+    }
+    return _call(lambda client: client.v1.checkout.sessions.create(params=params)).url
+
+
+def portal_session_create(*, customer_id: str, return_url: str) -> str:
+    """Open the customer portal (change plan, update card, cancel); returns its URL."""
+    params = {"customer": customer_id, "return_url": return_url}
+    return _call(lambda client: client.v1.billing_portal.sessions.create(params=params)).url
+
+
+def subscription_retrieve(*, subscription_id: str) -> SubscriptionSnapshot:
+    """The subscription as Stripe has it now (a canceled subscription is still retrievable)."""
+    subscription = _call(lambda client: client.v1.subscriptions.retrieve(subscription_id)).to_dict()
+    items = subscription["items"]["data"]
+    # Since API version 2025-03-31 the billing period lives on the items, not the subscription.
+    period_ends = [item["current_period_end"] for item in items if item.get("current_period_end")]
+    return SubscriptionSnapshot(
+        id=subscription["id"],
+        customer_id=_id(subscription["customer"]),
+        status=subscription["status"],
+        price_ids=tuple(item["price"]["id"] for item in items),
+        current_period_end=datetime.fromtimestamp(min(period_ends), tz=UTC) if period_ends else None,
+        cancel_at_period_end=bool(subscription.get("cancel_at_period_end")),
+    )
+
+
+def webhook_event_parse(*, payload: bytes, signature: str | None) -> dict[str, Any]:
+    """Verify a webhook's `Stripe-Signature` against STRIPE_WEBHOOK_SECRET (with the library's
+    default tolerance on its timestamp) and return the event as a plain dict."""
+    try:
+        # verify_header checks the timestamp only when given a tolerance (construct_event passes this one).
+        stripe.WebhookSignature.verify_header(
+            payload, signature, settings.STRIPE_WEBHOOK_SECRET, tolerance=stripe.Webhook.DEFAULT_TOLERANCE
+        )
+        event = json.loads(payload)
+    except (stripe.SignatureVerificationError, ValueError) as error:
+        raise InvalidWebhook(str(error)) from error
+    if not isinstance(event, dict) or event.get("object") != "event":
+        raise InvalidWebhook("The body is not a Stripe event.")
+    if not all(isinstance(event.get(key), str) for key in ("id", "type")) or not isinstance(event.get("created"), int):
+        raise InvalidWebhook("The event has no id, type or created time.")
+    if not isinstance(event.get("data"), dict) or not isinstance(event["data"].get("object"), dict):
+        raise InvalidWebhook("The event carries no object.")
+    return event
+
+
+@dataclass(frozen=True)
+class SubscriptionReference:
+    """Which subscription an event is about, whose customer it is, and the account id Smolpix gave
+    Stripe for it (Checkout's `client_reference_id`, the subscription's metadata), when present."""
+
+    subscription_id: str
+    customer_id: str
+    account_id: int | None
+
+
+def event_subscription_reference(event: dict[str, Any]) -> SubscriptionReference | None:
+    """The subscription a Checkout Session, subscription or invoice event is about; None when its
+    object belongs to no subscription (a one-off payment) or is of another kind."""
+    obj = event["data"]["object"]
+    kind = obj.get("object")
+    if kind == "checkout.session":
+        subscription_id, account_id = obj.get("subscription"), obj.get("client_reference_id")
+    elif kind == "subscription":
+        subscription_id, account_id = obj.get("id"), (obj.get("metadata") or {}).get("account_id")
+    elif kind == "invoice":
+        # API versions since 2025-03-31 name the subscription under `parent`; older ones at the top.
+        details = (obj.get("parent") or {}).get("subscription_details") or {}
+        subscription_id = details.get("subscription") or obj.get("subscription")
+        account_id = (details.get("metadata") or {}).get("account_id")
+    else:
+        return None
+    if not subscription_id or not obj.get("customer"):
+        return None
+    return SubscriptionReference(
+        subscription_id=_id(subscription_id),
+        customer_id=_id(obj["customer"]),
+        account_id=int(account_id) if str(account_id or "").isdigit() else None,
+    )
+
+
+def _id(value: str | dict[str, Any]) -> str:
+    """An expandable field's id, whether Stripe sent the id or the expanded object."""
+    return value if isinstance(value, str) else value["id"]
+
+
+def _call(request):
+    try:
+        return request(_client())
+    except stripe.StripeError as error:
+        logger.warning("Stripe request failed: %r", error)
+        raise StripeUnavailable(str(error)) from error

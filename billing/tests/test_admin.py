@@ -1,0 +1,86 @@
+import pytest
+from django.urls import reverse
+
+from accounts.models import Plan, PlanCode
+from accounts.tests.factories import AccountFactory
+from billing.models import BillingEmail
+from billing.tests.factories import StripeEventFactory, SubscriptionFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize("model", ["subscription", "stripeevent", "billingemail"])
+def test_staff_see_the_billing_lists(admin_client, model):
+    subscription = SubscriptionFactory()
+    StripeEventFactory(error="StripeUnavailable: boom")
+    BillingEmail.objects.create(account=subscription.account, kind=BillingEmail.Kind.PLAN_CHANGED)
+
+    response = admin_client.get(reverse(f"admin:billing_{model}_changelist"))
+
+    assert response.status_code == 200
+
+
+def test_the_events_list_shows_type_times_and_error(admin_client):
+    StripeEventFactory(type="invoice.payment_failed", error="StripeUnavailable: Stripe is down")
+
+    body = admin_client.get(reverse("admin:billing_stripeevent_changelist")).content.decode()
+
+    assert "invoice.payment_failed" in body
+    assert "StripeUnavailable: Stripe is down" in body
+    assert "Re-process the selected events" in body
+
+
+def test_stripe_mirrors_cannot_be_edited_in_the_admin(admin_client):
+    subscription = SubscriptionFactory()
+
+    response = admin_client.post(
+        reverse("admin:billing_subscription_change", args=[subscription.pk]), {"status": "active"}
+    )
+
+    assert response.status_code == 403
+    assert admin_client.get(reverse("admin:billing_subscription_add")).status_code == 403
+
+
+def test_the_reprocess_action_applies_a_failed_event_once_its_cause_is_fixed(
+    admin_client, fake_stripe, settings, django_capture_on_commit_callbacks
+):
+    account = AccountFactory(stripe_customer_id="cus_linked")
+    held = fake_stripe.subscription_put(customer="cus_linked", price="price_agency_new")
+    payload = fake_stripe.event("customer.subscription.created", held)
+    event = StripeEventFactory(
+        stripe_id=payload["id"], type=payload["type"], payload=payload, error="ValueError: Price 'price_agency_new'..."
+    )
+    settings.STRIPE_PRICE_AGENCY = "price_agency_new"  # the operator fixes the configuration
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            reverse("admin:billing_stripeevent_changelist"),
+            {"action": "reprocess", "_selected_action": [event.pk]},
+            follow=True,
+        )
+
+    assert "1 event(s) handed over for processing again." in response.content.decode()
+    event.refresh_from_db()
+    assert (event.processed_at is not None, event.error) == (True, "")
+    account.refresh_from_db()
+    assert account.plan.code == PlanCode.AGENCY
+
+
+def test_customers_do_not_get_into_the_admin(client, free_account):
+    client.force_login(free_account.owner)
+
+    response = client.get(reverse("admin:billing_stripeevent_changelist"))
+
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("admin:login"))
+
+
+def test_without_stripe_staff_still_set_plans_in_the_admin(admin_client, free_account):
+    response = admin_client.post(
+        reverse("admin:accounts_account_change", args=[free_account.pk]),
+        {"plan": Plan.objects.get(code=PlanCode.AGENCY).pk, "stripe_customer_id": ""},
+    )
+
+    assert response.status_code == 302
+    free_account.refresh_from_db()
+    assert free_account.plan.code == PlanCode.AGENCY

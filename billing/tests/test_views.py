@@ -1,0 +1,237 @@
+"""The billing pages and the pricing buttons, through the HTTP client, against the local fake Stripe."""
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from accounts.tests.factories import AccountFactory
+from billing.tests.factories import SubscriptionFactory
+from billing.tests.fake_stripe import PRICE_AGENCY
+
+pytestmark = pytest.mark.django_db
+
+NOT_CONFIGURED = "Billing is not configured on this server"
+
+
+@pytest.fixture
+def free_client(client, free_account):
+    client.force_login(free_account.owner)
+    return client
+
+
+def _messages(response) -> list[str]:
+    return [str(message) for message in response.context["messages"]]
+
+
+# --- Pricing buttons ---------------------------------------------------------------------------------
+
+
+def test_signed_out_visitors_choose_a_plan_by_signing_up(client, fake_stripe):
+    body = client.get(reverse("pricing")).content.decode()
+
+    assert f'href="{reverse("signup")}">Choose Pro<' in body
+    assert f'href="{reverse("signup")}">Choose Agency<' in body
+    assert reverse("billing:checkout", args=["pro"]) not in body
+
+
+def test_signed_in_users_get_checkout_buttons_for_the_other_paid_plans(free_client, fake_stripe):
+    body = free_client.get(reverse("pricing")).content.decode()
+
+    for plan_code in ("pro", "agency"):
+        assert f'<form method="post" action="{reverse("billing:checkout", args=[plan_code])}">' in body
+    assert "csrfmiddlewaretoken" in body
+    assert NOT_CONFIGURED not in body
+
+
+def test_the_current_plan_is_marked_instead_of_sold(client, pro_account, fake_stripe):
+    client.force_login(pro_account.owner)
+
+    body = client.get(reverse("pricing")).content.decode()
+
+    assert reverse("billing:checkout", args=["pro"]) not in body
+    assert ">Your plan<" in body
+    assert reverse("billing:checkout", args=["agency"]) in body
+
+
+def test_without_stripe_the_buttons_are_disabled_and_say_why(free_client):
+    body = free_client.get(reverse("pricing")).content.decode()
+
+    assert reverse("billing:checkout", args=["pro"]) not in body
+    assert body.count("disabled") == 2
+    assert NOT_CONFIGURED in body
+
+
+# --- Checkout ----------------------------------------------------------------------------------------
+
+
+def test_checkout_redirects_to_a_stripe_session_for_the_plan(free_client, free_account, fake_stripe):
+    response = free_client.post(reverse("billing:checkout", args=["agency"]))
+
+    assert response.status_code == 303
+    (session,) = fake_stripe.checkout_sessions.values()
+    assert response["Location"] == session["url"]
+    free_account.refresh_from_db()
+    assert free_account.stripe_customer_id == session["customer"]
+    assert fake_stripe.customers[session["customer"]]["metadata"] == {"account_id": str(free_account.pk)}
+    (request,) = fake_stripe.api_requests("POST", "/v1/checkout/sessions")
+    assert request.params["line_items"] == [{"price": PRICE_AGENCY, "quantity": "1"}]
+    assert request.params["client_reference_id"] == str(free_account.pk)
+    assert request.params["subscription_data"] == {"metadata": {"account_id": str(free_account.pk)}}
+    assert request.params["success_url"] == "http://testserver" + reverse("billing:success")
+    assert request.params["cancel_url"] == "http://testserver" + reverse("billing:cancel")
+    assert free_account.plan.code == "free"  # only the webhook changes the plan
+
+
+def test_checkout_creates_the_stripe_customer_once(free_client, free_account, fake_stripe):
+    free_client.post(reverse("billing:checkout", args=["pro"]))
+    free_client.post(reverse("billing:checkout", args=["agency"]))
+
+    assert len(fake_stripe.api_requests("POST", "/v1/customers")) == 1
+    free_account.refresh_from_db()
+    assert {s["customer"] for s in fake_stripe.checkout_sessions.values()} == {free_account.stripe_customer_id}
+
+
+def test_checkout_reuses_a_customer_linked_before(free_client, free_account, fake_stripe):
+    free_client.post(reverse("billing:checkout", args=["pro"]))
+    fake_stripe.requests.clear()
+
+    free_client.post(reverse("billing:checkout", args=["pro"]))
+
+    assert fake_stripe.api_requests("POST", "/v1/customers") == []
+
+
+def test_checkout_is_refused_while_a_subscription_grants_a_plan(client, fake_stripe):
+    account = AccountFactory(pro=True, stripe_customer_id="cus_paying")
+    SubscriptionFactory(account=account)
+    client.force_login(account.owner)
+
+    response = client.post(reverse("billing:checkout", args=["agency"]), follow=True)
+
+    assert response.redirect_chain == [(reverse("billing:home"), 302)]
+    assert "You already subscribe to Pro" in _messages(response)[0]
+    assert fake_stripe.requests == []
+
+
+@pytest.mark.parametrize("plan_code", ["free", "platinum"])
+def test_checkout_only_sells_paid_plans(free_client, fake_stripe, plan_code):
+    response = free_client.post(reverse("billing:checkout", args=[plan_code]), follow=True)
+
+    assert _messages(response) == ["Choose the Pro or the Agency plan."]
+    assert fake_stripe.requests == []
+
+
+def test_checkout_when_stripe_is_down_says_so(free_client, fake_stripe):
+    fake_stripe.failing_status = 500
+
+    response = free_client.post(reverse("billing:checkout", args=["pro"]), follow=True)
+
+    assert response.status_code == 200
+    assert "could not reach our payment provider" in _messages(response)[0]
+
+
+def test_checkout_without_stripe_configured_goes_nowhere(free_client):
+    response = free_client.post(reverse("billing:checkout", args=["pro"]), follow=True)
+
+    assert response.redirect_chain == [(reverse("billing:home"), 302)]
+    assert NOT_CONFIGURED in _messages(response)[0]
+
+
+def test_checkout_needs_a_signed_in_user_and_a_post(free_client, fake_stripe):
+    url = reverse("billing:checkout", args=["pro"])
+    assert Client().post(url)["Location"].startswith(reverse("login"))
+    assert free_client.get(url).status_code == 405
+    assert fake_stripe.requests == []
+
+
+def test_success_page_says_the_plan_updates_shortly(free_client):
+    body = free_client.get(reverse("billing:success")).content.decode()
+
+    assert "will update shortly" in body
+    assert "Free" in body
+
+
+def test_cancel_page(free_client):
+    body = free_client.get(reverse("billing:cancel")).content.decode()
+
+    assert "have not been charged" in body
+
+
+# --- The billing page and the portal ----------------------------------------------------------------
+
+
+def test_billing_page_shows_plan_status_renewal_and_the_portal_button(client, fake_stripe):
+    account = AccountFactory(pro=True, stripe_customer_id="cus_paying")
+    subscription = SubscriptionFactory(account=account)
+    client.force_login(account.owner)
+
+    body = client.get(reverse("billing:home")).content.decode()
+
+    assert "Active" in body
+    assert f"Next renewal: <strong>{subscription.current_period_end:%-d %B %Y}</strong>" in body
+    assert f'action="{reverse("billing:portal")}"' in body
+    assert NOT_CONFIGURED not in body
+
+
+def test_billing_page_says_when_a_canceled_subscription_ends(client, fake_stripe):
+    account = AccountFactory(pro=True, stripe_customer_id="cus_paying")
+    subscription = SubscriptionFactory(account=account, cancel_at_period_end=True)
+    client.force_login(account.owner)
+
+    body = client.get(reverse("billing:home")).content.decode()
+
+    assert f"Ends on <strong>{subscription.current_period_end:%-d %B %Y}</strong>" in body
+
+
+def test_billing_page_for_a_free_account_offers_the_plans(free_client, fake_stripe):
+    body = free_client.get(reverse("billing:home")).content.decode()
+
+    assert "No subscription" in body
+    assert f'href="{reverse("pricing")}">Choose a plan<' in body
+    assert reverse("billing:portal") not in body
+
+
+def test_billing_page_without_stripe_configured_says_so(free_client):
+    body = free_client.get(reverse("billing:home")).content.decode()
+
+    assert NOT_CONFIGURED in body
+    assert "Staff can set your plan in the admin" in body
+    assert reverse("billing:portal") not in body
+    assert reverse("pricing") + '">Choose a plan' not in body
+
+
+def test_billing_page_needs_a_signed_in_user(client):
+    assert client.get(reverse("billing:home"))["Location"].startswith(reverse("login"))
+
+
+def test_portal_redirects_to_a_stripe_portal_session_for_the_customer(client, fake_stripe):
+    account = AccountFactory(pro=True)
+    client.force_login(account.owner)
+    client.post(reverse("billing:checkout", args=["pro"]))  # links a Stripe customer
+    account.refresh_from_db()
+
+    response = client.post(reverse("billing:portal"))
+
+    assert response.status_code == 303
+    (session,) = fake_stripe.portal_sessions.values()
+    assert response["Location"] == session["url"]
+    (request,) = fake_stripe.api_requests("POST", "/v1/billing_portal/sessions")
+    assert request.params == {
+        "customer": account.stripe_customer_id,
+        "return_url": "http://testserver" + reverse("billing:home"),
+    }
+
+
+def test_portal_without_a_customer_says_so(free_client, fake_stripe):
+    response = free_client.post(reverse("billing:portal"), follow=True)
+
+    assert "no subscription to manage" in _messages(response)[0]
+    assert fake_stripe.requests == []
+
+
+def test_portal_without_stripe_configured_goes_nowhere(client):
+    account = AccountFactory(pro=True, stripe_customer_id="cus_paying")
+    client.force_login(account.owner)
+
+    response = client.post(reverse("billing:portal"), follow=True)
+
+    assert NOT_CONFIGURED in _messages(response)[0]

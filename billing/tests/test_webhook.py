@@ -1,0 +1,406 @@
+"""`POST /billing/webhook/`: events signed as Stripe signs them, the subscriptions held by the local fake
+Stripe (which the webhook asks for the current state), tasks run eagerly."""
+
+import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from django.db import OperationalError, connection
+from django.test import Client
+from django.urls import reverse
+
+from accounts.models import Account
+from accounts.selectors import account_limits
+from accounts.tests.factories import AccountFactory
+from apikeys.services import api_key_create
+from billing.models import BillingEmail, StripeEvent, Subscription
+from billing.tests.fake_stripe import PRICE_AGENCY, PRICE_PRO, sign
+
+pytestmark = pytest.mark.django_db
+
+# Tests whose webhook must commit for real (concurrency, failures answered 503): the flush after each
+# one would also empty the plans the migrations seeded, so the database is restored instead.
+committing = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+
+
+def _plan(account: Account) -> str:
+    account.refresh_from_db()
+    return account.plan.code
+
+
+def _linked_account(**fields) -> Account:
+    return AccountFactory(stripe_customer_id="cus_linked", **fields)
+
+
+def _post(client: Client, event: dict, **signing):
+    payload = json.dumps(event).encode()
+    return client.post(
+        reverse("billing:webhook"), payload, content_type="application/json", headers=_signature(payload, **signing)
+    )
+
+
+def _signature(payload: bytes, **signing) -> dict[str, str]:
+    return {"Stripe-Signature": sign(payload, **signing)}
+
+
+# --- The life cycle ----------------------------------------------------------------------------------
+
+
+def test_life_cycle_free_to_pro_to_agency_to_past_due_to_free(client, fake_stripe, send_event, mailoutbox):
+    account = AccountFactory()
+    _, key = api_key_create(account=account, name="CI")
+    client.force_login(account.owner)
+
+    def usage():
+        return Client().get(reverse("api-usage"), headers={"Authorization": f"Bearer {key}"})
+
+    assert usage().status_code == 403
+
+    # The customer chooses Pro and pays; coming back to the success page changes nothing by itself.
+    client.post(reverse("billing:checkout", args=["pro"]))
+    (session_id,) = fake_stripe.checkout_sessions
+    client.get(reverse("billing:success"))
+    assert _plan(account) == "free"
+    assert usage().json()["code"] == "FORBIDDEN"
+
+    completed, created = fake_stripe.checkout_complete(session_id)
+    assert send_event(completed).status_code == 200
+    assert _plan(account) == "pro"
+    response = usage()
+    assert response.status_code == 200
+    assert response.json() == {"plan": "pro", "monthlyLimit": 10_000, "rateLimitPerMinute": 60}
+    assert send_event(created).status_code == 200
+    assert _plan(account) == "pro"
+    subscription_id = fake_stripe.checkout_sessions[session_id]["subscription"]
+
+    # In the portal they move up to Agency: the limits follow.
+    upgraded = fake_stripe.subscription_update(subscription_id, price=PRICE_AGENCY)
+    assert send_event(fake_stripe.event("customer.subscription.updated", upgraded)).status_code == 200
+    assert _plan(account) == "agency"
+    assert usage().json() == {"plan": "agency", "monthlyLimit": None, "rateLimitPerMinute": 120}
+
+    # A renewal fails: past due, and the plan holds through the grace period.
+    past_due = fake_stripe.subscription_update(subscription_id, status="past_due")
+    assert send_event(fake_stripe.event("invoice.payment_failed", fake_stripe.invoice(past_due))).status_code == 200
+    assert _plan(account) == "agency"
+    assert usage().json()["plan"] == "agency"
+    page = client.get(reverse("billing:home")).content.decode()
+    assert "Past due" in page
+    assert "Your last payment failed" in page
+
+    # Stripe gives up and cancels the subscription: back to Free, and the same key gets 403.
+    canceled = fake_stripe.subscription_update(subscription_id, status="canceled")
+    assert send_event(fake_stripe.event("customer.subscription.deleted", canceled)).status_code == 200
+    assert _plan(account) == "free"
+    response = usage()
+    assert response.status_code == 403
+    assert response.json()["code"] == "FORBIDDEN"
+    assert account_limits(account=account).api_access is False
+    assert Subscription.objects.get(stripe_subscription_id=subscription_id).status == "canceled"
+
+    assert [m.subject for m in mailoutbox] == [
+        "Your Smolpix plan has changed",
+        "Your Smolpix plan has changed",
+        "Your Smolpix payment failed",
+        "Your Smolpix plan has changed",
+    ]
+    assert "from Free to Pro" in mailoutbox[0].body
+    assert "from Pro to Agency" in mailoutbox[1].body
+    assert "keep the Agency plan until" in mailoutbox[2].body
+    assert "from Agency to Free" in mailoutbox[3].body
+    assert {tuple(m.to) for m in mailoutbox} == {(account.owner.email,)}
+
+
+def test_a_paid_invoice_ends_past_due(fake_stripe, send_event):
+    account = _linked_account(agency=True)
+    subscription = fake_stripe.subscription_put(customer="cus_linked", price=PRICE_AGENCY, status="past_due")
+    send_event(fake_stripe.event("invoice.payment_failed", fake_stripe.invoice(subscription)))
+    assert Subscription.objects.get().past_due_since is not None
+
+    paid = fake_stripe.subscription_update(subscription["id"], status="active")
+    send_event(fake_stripe.event("invoice.paid", fake_stripe.invoice(paid)))
+
+    stored = Subscription.objects.get()
+    assert (stored.status, stored.past_due_since) == ("active", None)
+    assert _plan(account) == "agency"
+
+
+@pytest.mark.parametrize("status", ["unpaid", "incomplete_expired", "canceled", "paused"])
+def test_statuses_without_access_return_the_account_to_free(fake_stripe, send_event, status):
+    account = _linked_account(pro=True)
+    subscription = fake_stripe.subscription_put(customer="cus_linked", price=PRICE_PRO, status=status)
+
+    send_event(fake_stripe.event("customer.subscription.updated", subscription))
+
+    assert _plan(account) == "free"
+
+
+def test_a_trial_grants_the_plan(fake_stripe, send_event):
+    account = _linked_account()
+    subscription = fake_stripe.subscription_put(customer="cus_linked", price=PRICE_AGENCY, status="trialing")
+
+    send_event(fake_stripe.event("customer.subscription.created", subscription))
+
+    assert _plan(account) == "agency"
+
+
+def test_an_incomplete_checkout_grants_nothing_yet(fake_stripe, send_event):
+    account = _linked_account()
+    subscription = fake_stripe.subscription_put(customer="cus_linked", price=PRICE_PRO, status="incomplete")
+
+    send_event(fake_stripe.event("customer.subscription.created", subscription))
+
+    assert _plan(account) == "free"
+    assert Subscription.objects.get().status == "incomplete"
+
+
+# --- Signatures --------------------------------------------------------------------------------------
+
+
+def test_unsigned_events_are_refused_and_nothing_is_stored(client, fake_stripe):
+    event = fake_stripe.event("customer.subscription.created", {"object": "subscription"})
+
+    response = client.post(reverse("billing:webhook"), event, content_type="application/json")
+
+    assert response.status_code == 400
+    assert "No Stripe-Signature header" in response.json()["error"]
+    assert not StripeEvent.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "signing",
+    [{"secret": "whsec_someone_else"}, {"timestamp": int(time.time()) - 600}],
+    ids=["wrong secret", "stale"],
+)
+def test_wrongly_signed_or_stale_events_are_refused(client, fake_stripe, signing):
+    account = _linked_account()
+    subscription = fake_stripe.subscription_put(customer="cus_linked", price=PRICE_PRO)
+
+    response = _post(client, fake_stripe.event("customer.subscription.created", subscription), **signing)
+
+    assert response.status_code == 400
+    assert not StripeEvent.objects.exists()
+    assert _plan(account) == "free"
+    assert fake_stripe.requests == []
+
+
+def test_without_a_webhook_secret_every_event_is_refused(client, fake_stripe, settings):
+    settings.STRIPE_WEBHOOK_SECRET = ""
+
+    response = _post(client, fake_stripe.event("customer.created", {"object": "customer"}))
+
+    assert response.status_code == 400
+    assert not StripeEvent.objects.exists()
+
+
+def test_the_webhook_needs_no_csrf_token(fake_stripe):
+    stripe_like = Client(enforce_csrf_checks=True)
+
+    assert _post(stripe_like, fake_stripe.event("customer.created", {"object": "customer"})).status_code == 200
+
+
+def test_the_webhook_only_takes_posts(client):
+    assert client.get(reverse("billing:webhook")).status_code == 405
+
+
+# --- Replays, duplicates, order ----------------------------------------------------------------------
+
+
+def test_a_replayed_event_is_stored_and_applied_once(fake_stripe, send_event, mailoutbox):
+    account = _linked_account()
+    subscription = fake_stripe.subscription_put(customer="cus_linked", price=PRICE_PRO)
+    event = fake_stripe.event("customer.subscription.created", subscription)
+
+    responses = [send_event(event) for _ in range(3)]
+
+    assert [r.status_code for r in responses] == [200, 200, 200]
+    assert StripeEvent.objects.get().processed_at is not None
+    assert len(fake_stripe.api_requests("GET", f"/v1/subscriptions/{subscription['id']}")) == 1
+    assert _plan(account) == "pro"
+    assert len(mailoutbox) == 1
+
+
+@committing
+def test_ten_concurrent_copies_are_applied_once(fake_stripe, mailoutbox):
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: SQLite has no row locks and serializes writers")
+    account = _linked_account()
+    subscription = fake_stripe.subscription_put(customer="cus_linked", price=PRICE_PRO)
+    payload = json.dumps(fake_stripe.event("customer.subscription.created", subscription)).encode()
+    copies = 10
+    start = threading.Barrier(copies)
+
+    def deliver(_) -> int:
+        try:
+            start.wait(timeout=60)
+            return (
+                Client()
+                .post(reverse("billing:webhook"), payload, content_type="application/json", headers=_signature(payload))
+                .status_code
+            )
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=copies) as pool:
+        statuses = list(pool.map(deliver, range(copies)))
+
+    assert statuses == [200] * copies
+    assert StripeEvent.objects.count() == 1
+    assert len(fake_stripe.api_requests("GET", f"/v1/subscriptions/{subscription['id']}")) == 1
+    assert BillingEmail.objects.count() == 1
+    assert len(mailoutbox) == 1
+    assert _plan(account) == "pro"
+
+
+def test_an_older_event_arriving_late_cannot_roll_the_plan_back(fake_stripe, send_event):
+    account = _linked_account()
+    subscription = fake_stripe.subscription_put(customer="cus_linked", price=PRICE_PRO)
+    created = fake_stripe.event("customer.subscription.created", subscription, created=int(time.time()) - 60)
+    upgraded = fake_stripe.subscription_update(subscription["id"], price=PRICE_AGENCY)
+    updated = fake_stripe.event("customer.subscription.updated", upgraded)
+
+    send_event(updated)
+    send_event(created)  # says Pro, but Stripe now says Agency
+
+    assert _plan(account) == "agency"
+    assert Subscription.objects.get().price_id == PRICE_AGENCY
+
+
+def test_an_update_arriving_after_the_deletion_cannot_revive_the_plan(fake_stripe, send_event):
+    account = _linked_account()
+    subscription = fake_stripe.subscription_put(customer="cus_linked", price=PRICE_PRO)
+    updated = fake_stripe.event("customer.subscription.updated", subscription)
+    send_event(fake_stripe.event("customer.subscription.created", subscription))
+    canceled = fake_stripe.subscription_update(subscription["id"], status="canceled")
+
+    send_event(fake_stripe.event("customer.subscription.deleted", canceled))
+    send_event(updated)  # an "active" copy from before the cancellation
+
+    assert _plan(account) == "free"
+    assert Subscription.objects.get().status == "canceled"
+
+
+def test_subscription_events_before_checkout_completed_still_apply(client, fake_stripe, send_event):
+    account = AccountFactory()
+    client.force_login(account.owner)
+    client.post(reverse("billing:checkout", args=["pro"]))
+    (session_id,) = fake_stripe.checkout_sessions
+    completed, created = fake_stripe.checkout_complete(session_id)
+
+    send_event(created)
+    assert _plan(account) == "pro"
+    send_event(completed)
+
+    assert _plan(account) == "pro"
+    assert Subscription.objects.count() == 1
+
+
+# --- Unknown types and customers ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("event_type", ["customer.created", "charge.refunded", "product.updated"])
+def test_unknown_event_types_are_acknowledged_and_change_nothing(fake_stripe, send_event, event_type):
+    account = _linked_account(pro=True)
+
+    response = send_event(fake_stripe.event(event_type, {"id": "x_1", "object": "customer", "customer": "cus_linked"}))
+
+    assert response.status_code == 200
+    assert StripeEvent.objects.get().processed_at is not None
+    assert fake_stripe.requests == []
+    assert _plan(account) == "pro"
+
+
+def test_events_about_unknown_customers_are_acknowledged_and_change_nothing(fake_stripe, send_event):
+    bystander = _linked_account()
+    subscription = fake_stripe.subscription_put(customer="cus_stranger", price=PRICE_AGENCY)
+
+    response = send_event(fake_stripe.event("customer.subscription.created", subscription))
+
+    assert response.status_code == 200
+    assert StripeEvent.objects.get().processed_at is not None
+    assert not Subscription.objects.exists()
+    assert _plan(bystander) == "free"
+
+
+def test_an_account_id_in_metadata_does_not_take_over_an_account_linked_to_another_customer(fake_stripe, send_event):
+    account = _linked_account()
+    subscription = fake_stripe.subscription_put(
+        customer="cus_stranger", price=PRICE_AGENCY, metadata={"account_id": str(account.pk)}
+    )
+
+    assert send_event(fake_stripe.event("customer.subscription.created", subscription)).status_code == 200
+
+    account.refresh_from_db()
+    assert (account.stripe_customer_id, account.plan.code) == ("cus_linked", "free")
+
+
+def test_a_subscription_made_by_hand_links_through_its_account_id_metadata(fake_stripe, send_event):
+    # What the README tells operators: a subscription created in the Dashboard with metadata.account_id.
+    account = AccountFactory()
+    subscription = fake_stripe.subscription_put(
+        customer="cus_by_hand", price=PRICE_PRO, metadata={"account_id": str(account.pk)}
+    )
+
+    send_event(fake_stripe.event("customer.subscription.created", subscription))
+
+    account.refresh_from_db()
+    assert (account.stripe_customer_id, account.plan.code) == ("cus_by_hand", "pro")
+
+
+def test_a_one_off_invoice_changes_nothing(fake_stripe, send_event):
+    account = _linked_account(pro=True)
+    invoice = {"id": "in_1", "object": "invoice", "customer": "cus_linked", "parent": None}
+
+    assert send_event(fake_stripe.event("invoice.paid", invoice)).status_code == 200
+
+    assert _plan(account) == "pro"
+    assert fake_stripe.requests == []
+
+
+# --- Failures: Stripe retries ------------------------------------------------------------------------
+
+
+@committing
+def test_when_stripe_cannot_be_asked_the_webhook_answers_503_and_the_retry_applies(client, fake_stripe):
+    account = _linked_account()
+    subscription = fake_stripe.subscription_put(customer="cus_linked", price=PRICE_PRO)
+    event = fake_stripe.event("customer.subscription.created", subscription)
+    fake_stripe.failing_status = 500
+
+    assert _post(client, event).status_code == 503
+    stored = StripeEvent.objects.get()
+    assert stored.processed_at is None
+    assert "StripeUnavailable" in stored.error
+    assert _plan(account) == "free"
+
+    fake_stripe.failing_status = None
+    assert _post(client, event).status_code == 200  # Stripe's retry hands the stored event over again
+
+    stored.refresh_from_db()
+    assert (stored.processed_at is not None, stored.error) == (True, "")
+    assert _plan(account) == "pro"
+
+
+@committing
+def test_an_unknown_price_fails_the_event_and_keeps_the_plan(client, fake_stripe):
+    account = _linked_account(agency=True)
+    subscription = fake_stripe.subscription_put(customer="cus_linked", price="price_nobody_configured")
+
+    assert _post(client, fake_stripe.event("customer.subscription.updated", subscription)).status_code == 503
+
+    assert "price_nobody_configured" in StripeEvent.objects.get().error
+    assert not Subscription.objects.exists()
+    assert _plan(account) == "agency"
+
+
+def test_when_the_database_is_unreachable_the_webhook_answers_503(client, fake_stripe):
+    def unreachable(execute, sql, params, many, context):
+        raise OperationalError("connection to server at 127.0.0.1, port 5432 failed: Connection refused")
+
+    with connection.execute_wrapper(unreachable):
+        response = _post(client, fake_stripe.event("customer.created", {"object": "customer"}))
+
+    assert response.status_code == 503
+    assert not StripeEvent.objects.exists()

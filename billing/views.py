@@ -1,0 +1,107 @@
+"""Billing pages (overview, Checkout start and return, customer portal) and Stripe's webhook."""
+
+import logging
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from billing import services, stripe_client
+from billing.selectors import billing_configured, subscription_current
+
+logger = logging.getLogger(__name__)
+
+NOT_CONFIGURED_MESSAGE = "Billing is not configured on this server, so plans cannot be bought here."
+
+
+class HttpResponseSeeOther(HttpResponseRedirect):
+    """After a POST, send the browser to Stripe with a GET."""
+
+    status_code = 303
+    allowed_schemes = ["http", "https"]
+
+
+@login_required
+def overview(request: HttpRequest) -> HttpResponse:
+    account = request.user.account
+    subscription = subscription_current(account=account)
+    return render(
+        request,
+        "billing/overview.html",
+        {
+            "account": account,
+            "subscription": subscription,
+            "has_access": subscription is not None and subscription.grants_access(now=timezone.now()),
+            "configured": billing_configured(),
+        },
+    )
+
+
+@login_required
+@require_POST
+def checkout(request: HttpRequest, plan_code: str) -> HttpResponse:
+    if not billing_configured():
+        messages.error(request, NOT_CONFIGURED_MESSAGE)
+        return redirect("billing:home")
+    try:
+        url = services.checkout_session_create(
+            account=request.user.account,
+            plan_code=plan_code,
+            success_url=request.build_absolute_uri(reverse("billing:success")),
+            cancel_url=request.build_absolute_uri(reverse("billing:cancel")),
+        )
+    except services.BillingError as error:
+        messages.error(request, str(error))
+        return redirect("billing:home")
+    return HttpResponseSeeOther(url)
+
+
+@login_required
+@require_POST
+def portal(request: HttpRequest) -> HttpResponse:
+    if not billing_configured():
+        messages.error(request, NOT_CONFIGURED_MESSAGE)
+        return redirect("billing:home")
+    try:
+        url = services.portal_session_create(
+            account=request.user.account, return_url=request.build_absolute_uri(reverse("billing:home"))
+        )
+    except services.BillingError as error:
+        messages.error(request, str(error))
+        return redirect("billing:home")
+    return HttpResponseSeeOther(url)
+
+
+@login_required
+def checkout_success(request: HttpRequest) -> HttpResponse:
+    # Coming back here proves nothing: the plan changes when Stripe's webhook confirms the subscription.
+    return render(request, "billing/success.html", {"account": request.user.account})
+
+
+@login_required
+def checkout_cancel(request: HttpRequest) -> HttpResponse:
+    return render(request, "billing/cancel.html")
+
+
+@csrf_exempt
+@require_POST
+def webhook(request: HttpRequest) -> JsonResponse:
+    """Stripe's webhook: 400 unless the body is signed with STRIPE_WEBHOOK_SECRET; 200 once the event
+    is stored (or was already); 503 when it cannot be stored or handed over, so Stripe sends it again."""
+    try:
+        payload = stripe_client.webhook_event_parse(
+            payload=request.body, signature=request.headers.get("Stripe-Signature")
+        )
+    except stripe_client.InvalidWebhook as error:
+        return JsonResponse({"error": f"Invalid webhook: {error}"}, status=400)
+    try:
+        services.stripe_event_receive(payload=payload)
+    except Exception:
+        logger.exception("Could not take Stripe event %s; Stripe will send it again.", payload["id"])
+        return JsonResponse({"error": "The event could not be stored now; send it again later."}, status=503)
+    return JsonResponse({"received": True})
