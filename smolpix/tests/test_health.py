@@ -2,20 +2,35 @@ import pytest
 from celery import Celery
 from django.core.cache import caches
 
+from smolpix.celery import app as celery_app
+
 pytestmark = pytest.mark.django_db
 
 UNREACHABLE_REDIS = "redis://127.0.0.1:9/0"  # the discard port: nothing listens there
 
 
-def test_healthz_reports_every_service(client):
+def test_healthz_reports_every_service_with_tasks_run_eagerly(client, monkeypatch):
+    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)  # as with no broker configured
+
     response = client.get("/healthz")
 
     assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok", "cache": "ok", "broker": "eager", "worker": "eager"}
+
+
+def test_healthz_is_503_when_no_worker_answers(client, monkeypatch):
+    # A broker that works but that no worker consumes from: kombu's in-process transport. (The stack
+    # test in tests/stack/ sees "worker": "ok" with a real worker.)
+    lonely_app = Celery("no-worker", broker="memory://", set_as_current=False)
+    monkeypatch.setattr("smolpix.views.celery_app", lonely_app)
+    try:
+        response = client.get("/healthz")
+    finally:
+        lonely_app.close()
+
+    assert response.status_code == 503
     body = response.json()
-    assert body["status"] == "ok"
-    assert body["database"] == "ok"
-    assert body["cache"] == "ok"
-    assert body["broker"] in {"ok", "eager"}
+    assert (body["status"], body["broker"], body["worker"]) == ("down", "ok", "down")
 
 
 def test_healthz_is_503_when_the_cache_is_unreachable(client, settings):
@@ -49,3 +64,4 @@ def test_healthz_is_503_when_the_broker_is_unreachable(client, monkeypatch):
 
     assert response.status_code == 503
     assert response.json()["broker"] == "down"
+    assert response.json()["worker"] == "down"  # not asked: no worker is reachable without a broker
