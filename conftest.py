@@ -12,6 +12,12 @@ from apikeys.tests.factories import ApiKeyFactory
 pytest_plugins = ["billing.tests.fake_stripe"]
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Tests create many users: hash their passwords cheaply (production keeps Django's default)."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def free_account(db) -> Account:
     return AccountFactory()

@@ -200,6 +200,8 @@ OPTIMIZER_ALLOW_PRIVATE_NETWORKS = env.bool("OPTIMIZER_ALLOW_PRIVATE_NETWORKS", 
 OPTIMIZER_MAX_SOURCE_BYTES = env.int("OPTIMIZER_MAX_SOURCE_BYTES", default=32 * 1024 * 1024)
 OPTIMIZER_MAX_PIXELS = env.int("OPTIMIZER_MAX_PIXELS", default=100_000_000)
 OPTIMIZER_FETCH_TIMEOUT = env.float("OPTIMIZER_FETCH_TIMEOUT", default=10.0)
+# Ports customer URLs may use (SPEC §8: the default ports or explicitly allowed ones).
+OPTIMIZER_ALLOWED_PORTS = env.list("OPTIMIZER_ALLOWED_PORTS", cast=int, default=[80, 443])
 
 # --- Stripe -------------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from accounts.api import UsageApi
+from optimizer.api import OptimizeApi
 from smolpix import views
 
 urlpatterns = [
@@ -14,4 +15,5 @@ urlpatterns = [
     path("dashboard/keys/", include("apikeys.urls")),
     path("billing/", include("billing.urls")),
     path("api/v1/usage", UsageApi.as_view(), name="api-usage"),
+    path("api/v1/optimize", OptimizeApi.as_view(), name="api-optimize"),
 ]

@@ -1,0 +1,231 @@
+"""POST /api/v1/optimize: the view and its input and output serializers."""
+
+import base64
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpResponse, QueryDict
+from django.utils.cache import patch_vary_headers
+from rest_framework import serializers
+from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apikeys.authentication import ApiKeyAuthentication, HasApiAccess
+from optimizer.compression import RequestedFormat
+from optimizer.imaging import OutputFormat
+from optimizer.pipeline import Optimized, OptimizeOptions
+from optimizer.services import ImageSource, optimize_image
+from smolpix.api import ApiError, ErrorCode
+
+# Room for the other form fields and the multipart boundaries around an upload.
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
+
+
+class _FromForm:
+    """Form fields arrive as strings; JSON values must already have the right type."""
+
+    def _is_form(self) -> bool:
+        return bool(self.context.get("form"))
+
+
+class StrictIntegerField(_FromForm, serializers.IntegerField):
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or (isinstance(data, str) and not self._is_form()):
+            self.fail("invalid")
+        if isinstance(data, float) and not data.is_integer():
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictBooleanField(_FromForm, serializers.BooleanField):
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool) and not self._is_form():
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictCharField(serializers.CharField):
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class OptimizeInputSerializer(serializers.Serializer):
+    url = StrictCharField(required=False, trim_whitespace=False)
+    file = serializers.FileField(required=False, allow_empty_file=False)
+    format = serializers.ChoiceField(choices=[choice.value for choice in RequestedFormat], default="auto")
+    quality = StrictIntegerField(min_value=1, max_value=100, default=80)
+    maxWidth = StrictIntegerField(min_value=1, max_value=16384, default=1920)  # the API's names are camelCase
+    smart = StrictBooleanField(default=True)
+
+    default_error_messages = {"invalid": "Send a JSON object."}
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        if hasattr(data, "keys"):
+            unknown = sorted(set(data.keys()) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({unknown[0]: ["Unknown field."]})
+        return super().to_internal_value(data)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if "url" in attrs and "file" in attrs:
+            raise serializers.ValidationError({"file": ["Send either url or file, not both."]})
+        if "url" not in attrs and "file" not in attrs:
+            raise serializers.ValidationError({"url": ["This field is required (or upload the image as file)."]})
+        return attrs
+
+
+class OptimizeOutputSerializer(serializers.Serializer):
+    success = serializers.SerializerMethodField()
+    originalSize = serializers.IntegerField(source="original_size")
+    optimizedSize = serializers.IntegerField(source="optimized_size")
+    savings = serializers.IntegerField()
+    savingsPercent = serializers.IntegerField(source="savings_percent")
+    format = serializers.CharField()
+    width = serializers.IntegerField()
+    height = serializers.IntegerField()
+    data = serializers.SerializerMethodField()
+    contentType = serializers.CharField(source="format.content_type")
+    lossless = serializers.BooleanField()
+    notice = serializers.CharField(allow_null=True)
+
+    def get_success(self, result: Optimized) -> bool:
+        return True
+
+    def get_data(self, result: Optimized) -> str:
+        return base64.b64encode(result.data).decode("ascii")
+
+
+class OptimizeApi(APIView):
+    """Optimize an image: fetch it from `url` (or take the uploaded `file`), resize it and return
+    it as WebP or AVIF.
+
+    Send JSON, or `multipart/form-data` with the image in `file` and the same options as form fields:
+
+    - `url` (string, required unless `file` is sent): http or https, at most 2048 characters, on
+      port 80 or 443, and on the public internet.
+    - `format` (`auto`, `webp` or `avif`; default `auto`): `auto` returns whichever is smaller.
+    - `quality` (integer 1-100; default 80).
+    - `maxWidth` (integer 1-16384; default 1920): wider images are scaled down, keeping their
+      aspect ratio; narrower ones are never enlarged.
+    - `smart` (boolean; default true): content-aware compression. Flat graphics (logos, icons,
+      charts) are also tried as lossless WebP, and that is kept when it is smaller.
+
+    The answer is JSON with `success`, `originalSize`, `optimizedSize`, `savings`,
+    `savingsPercent` (0-100), `format`, `width`, `height`, `data` (the image, base64) and
+    `contentType`, plus `lossless` and `notice` (why the result differs from what was asked, or
+    null). Transparent images are never returned opaque: AVIF cannot carry transparency here, so
+    they come back as WebP (with a notice if AVIF was asked for). If the original is already in a
+    suitable format and smaller than any re-encoding, it is returned unchanged (`savings` 0).
+
+    With `Accept: image/webp`, `image/avif` or `image/*` the image bytes are the response body
+    and the figures are in `X-Smolpix-*` headers. With `format: auto`, an Accept header naming only
+    one of WebP or AVIF picks that one.
+
+    Errors are JSON `{"error", "code", "field"}`: 400 `BAD_REQUEST`, `INVALID_URL`, `FETCH_FAILED`,
+    `UNSUPPORTED_IMAGE` or `IMAGE_TOO_LARGE`; 401 `UNAUTHORIZED`; 403 `FORBIDDEN`; 429
+    `LIMIT_REACHED`; 500 `SERVER_ERROR`.
+    """
+
+    authentication_classes = [ApiKeyAuthentication]
+    permission_classes = [HasApiAccess]
+    parser_classes = [JSONParser, MultiPartParser]
+
+    def perform_content_negotiation(self, request: Request, force: bool = False):
+        # Images are answered outside DRF's renderers; everything else, errors included, is JSON.
+        return super().perform_content_negotiation(request, force=True)
+
+    def post(self, request: Request) -> HttpResponse:
+        _refuse_oversized_body(request)
+        serializer = OptimizeInputSerializer(data=request.data, context={"form": isinstance(request.data, QueryDict)})
+        serializer.is_valid(raise_exception=True)
+        fields = serializer.validated_data
+        accepted = AcceptedImages.from_header(request.headers.get("Accept", ""))
+        options = OptimizeOptions(
+            format=accepted.narrow(RequestedFormat(fields["format"])),
+            quality=fields["quality"],
+            max_width=fields["maxWidth"],
+            smart=fields["smart"],
+        )
+        upload = fields.get("file")
+        source = ImageSource(upload=upload.read()) if upload else ImageSource(url=fields["url"])
+        result = optimize_image(source=source, options=options)
+        response = _image_response(result) if accepted.wants_image else Response(OptimizeOutputSerializer(result).data)
+        patch_vary_headers(response, ["Accept"])
+        return response
+
+
+def _refuse_oversized_body(request: Request) -> None:
+    """Refuse an upload by its declared length, before reading (and spooling) it."""
+    declared = request.META.get("CONTENT_LENGTH") or "0"
+    limit = settings.OPTIMIZER_MAX_SOURCE_BYTES
+    if declared.isdigit() and int(declared) > limit + MULTIPART_OVERHEAD_BYTES:
+        raise ApiError(
+            f"file: The image is larger than the {limit:,}-byte limit.", code=ErrorCode.IMAGE_TOO_LARGE, field="file"
+        )
+
+
+class AcceptedImages:
+    """What an Accept header says about getting image bytes instead of JSON."""
+
+    def __init__(self, qualities: dict[str, float]) -> None:
+        self._qualities = qualities
+
+    @classmethod
+    def from_header(cls, header: str) -> "AcceptedImages":
+        qualities: dict[str, float] = {}
+        for part in header.split(","):
+            media_type, *parameters = (piece.strip() for piece in part.split(";"))
+            quality = 1.0
+            for parameter in parameters:
+                name, _, value = parameter.partition("=")
+                if name.strip().lower() == "q":
+                    try:
+                        quality = float(value)
+                    except ValueError:
+                        quality = 0.0
+            if media_type:
+                qualities[media_type.lower()] = quality
+        return cls(qualities)
+
+    def _quality(self, *media_types: str) -> float:
+        return max((self._qualities.get(media_type, 0.0) for media_type in media_types), default=0.0)
+
+    def _accepts(self, output: OutputFormat) -> bool:
+        return self._quality(output.content_type, "image/*") > 0
+
+    @property
+    def wants_image(self) -> bool:
+        """An image type we serve is asked for, and preferred at least as much as JSON."""
+        image = self._quality(*(output.content_type for output in OutputFormat), "image/*")
+        return image > 0 and image >= self._quality("application/json", "application/*", "*/*")
+
+    def narrow(self, requested: RequestedFormat) -> RequestedFormat:
+        """`auto` limited to the one image format the client accepts, if it names only one."""
+        if requested is not RequestedFormat.AUTO or not self.wants_image:
+            return requested
+        accepted = [output for output in OutputFormat if self._accepts(output)]
+        return RequestedFormat(accepted[0].value) if len(accepted) == 1 else requested
+
+
+def _image_response(result: Optimized) -> HttpResponse:
+    figures = {
+        "Original-Size": result.original_size,
+        "Optimized-Size": result.optimized_size,
+        "Savings": result.savings,
+        "Savings-Percent": result.savings_percent,
+        "Format": result.format.value,
+        "Width": result.width,
+        "Height": result.height,
+        "Lossless": str(result.lossless).lower(),
+    }
+    if result.notice:
+        figures["Notice"] = result.notice
+    response = HttpResponse(result.data, content_type=result.format.content_type)
+    for name, value in figures.items():
+        response[f"X-Smolpix-{name}"] = str(value)
+    response["Content-Disposition"] = f'inline; filename="optimized.{result.format.value}"'
+    return response

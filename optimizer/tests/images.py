@@ -1,0 +1,129 @@
+"""Test images, made in the tests.
+
+Pillow makes and checks them: an encoder and decoder independent of the ImageMagick pipeline under
+test, so a test cannot pass by the pipeline agreeing with itself. Wand (through optimizer.magick,
+under the project policy) makes the two kinds Pillow cannot write: 16-bit RGB PNG and HEIC.
+"""
+
+import io
+import random
+import struct
+
+from PIL import Image, ImageDraw
+
+from optimizer import magick
+
+
+def photo(width: int = 256, height: int = 192) -> Image.Image:
+    """Smooth colour under fine detail and a little grain: compresses like a photograph."""
+    size = (width, height)
+    colour = Image.merge(
+        "RGB",
+        (
+            Image.linear_gradient("L").resize(size),
+            Image.linear_gradient("L").transpose(Image.Transpose.ROTATE_90).resize(size),
+            Image.radial_gradient("L").resize(size),
+        ),
+    )
+    detail = Image.effect_mandelbrot(size, (-2.0, -1.2, 0.8, 1.2), 60)
+    grain = Image.frombytes("L", size, random.Random(width * height).randbytes(width * height))
+    texture = Image.blend(detail, grain, 0.15).convert("RGB")
+    return Image.blend(colour, texture, 0.4)
+
+
+def graphic(width: int = 200, height: int = 120) -> Image.Image:
+    """A flat, few-colour drawing: a logo or a chart."""
+    image = Image.new("RGB", (width, height), (255, 255, 255))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((10, 10, width // 2, height // 2), fill=(220, 40, 60))
+    draw.ellipse((width // 2, height // 3, width - 10, height - 10), fill=(30, 90, 200))
+    draw.line((0, height - 1, width, 0), fill=(20, 20, 20), width=3)
+    return image
+
+
+def transparent(width: int = 96, height: int = 64) -> Image.Image:
+    """Alpha of every kind: a left-to-right gradient, a fully transparent band and an opaque one."""
+    image = photo(width, height).convert("RGBA")
+    alpha = Image.linear_gradient("L").rotate(90).resize((width, height))
+    draw = ImageDraw.Draw(alpha)
+    draw.rectangle((0, 0, width, height // 6), fill=0)
+    draw.rectangle((0, height - height // 6, width, height), fill=255)
+    image.putalpha(alpha)
+    return image
+
+
+def encode(image: Image.Image, format: str, **params) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format, **params)
+    return buffer.getvalue()
+
+
+def decode(data: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image
+
+
+def gif_frames(*colours: tuple[int, int, int], size: tuple[int, int] = (40, 30)) -> bytes:
+    frames = [Image.new("RGB", size, colour) for colour in colours]
+    return encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100)
+
+
+def png_16bit(width: int = 64, height: int = 48) -> bytes:
+    """A 16-bit-per-sample RGB PNG: red rising left to right with values that need 16 bits."""
+    samples = bytearray()
+    for _ in range(height):
+        for x in range(width):
+            samples += struct.pack("<HHH", x * 65535 // (width - 1), 0x1234, 0xFEDC)
+    with magick.Image(blob=bytes(samples), format="RGB", width=width, height=height, depth=16) as image:
+        image.format = "PNG"
+        return image.make_blob()
+
+
+def heic(width: int = 64, height: int = 48) -> bytes:
+    with magick.Image(blob=encode(photo(width, height), "PNG"), format="PNG") as image:
+        image.format = "HEIC"
+        return image.make_blob()
+
+
+def icc_profile(red_xyz, green_xyz, blue_xyz) -> bytes:
+    """A minimal ICC v2 RGB matrix/TRC display profile with the given (D50) primaries and gamma 2.2."""
+
+    def s15(value: float) -> bytes:
+        return struct.pack(">i", round(value * 65536))
+
+    def xyz(values) -> bytes:
+        return b"XYZ \0\0\0\0" + b"".join(s15(value) for value in values)
+
+    description = b"Smolpix test profile\0"
+    description_tag = b"desc\0\0\0\0" + struct.pack(">I", len(description)) + description + bytes(4 + 4 + 2 + 1 + 67)
+    gamma = b"curv\0\0\0\0" + struct.pack(">IH", 1, round(2.2 * 256)) + b"\0\0"
+    tags = [
+        (b"desc", description_tag),
+        (b"wtpt", xyz((0.9642, 1.0, 0.8249))),
+        (b"rXYZ", xyz(red_xyz)),
+        (b"gXYZ", xyz(green_xyz)),
+        (b"bXYZ", xyz(blue_xyz)),
+        (b"rTRC", gamma),
+        (b"gTRC", gamma),
+        (b"bTRC", gamma),
+        (b"cprt", b"text\0\0\0\0No copyright\0"),
+    ]
+    offset = 128 + 4 + 12 * len(tags)
+    table, data = b"", b""
+    for signature, body in tags:
+        body += bytes(-len(body) % 4)
+        table += signature + struct.pack(">II", offset + len(data), len(body))
+        data += body
+    header = bytearray(128)
+    header[0:4] = struct.pack(">I", offset + len(data))
+    header[8:12] = bytes((2, 0x10, 0, 0))
+    header[12:24] = b"mntrRGB XYZ "
+    header[36:40] = b"acsp"
+    header[68:80] = s15(0.9642) + s15(1.0) + s15(0.8249)
+    return bytes(header) + struct.pack(">I", len(tags)) + table + data
+
+
+SRGB_RED, SRGB_GREEN, SRGB_BLUE = (0.4361, 0.2225, 0.0139), (0.3851, 0.7169, 0.0971), (0.1431, 0.0606, 0.7141)
+# A profile in which the first channel is sRGB's green and the second sRGB's red.
+SWAPPED_PRIMARIES_PROFILE = icc_profile(SRGB_GREEN, SRGB_RED, SRGB_BLUE)

@@ -1,0 +1,104 @@
+"""A loopback HTTP server playing a customer's image host, counting every connection it accepts."""
+
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Route:
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str | None] = field(default_factory=dict)
+    # Seconds between the bytes of the body, to play a slow host; None sends it at once.
+    drip_seconds: float | None = None
+    # Send the headers and the first bytes, then hold the connection until Origin.release is set.
+    stall: bool = False
+    # Called (in the server's thread) when the request arrives, before anything is answered.
+    on_request: Callable[[], None] | None = None
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self, address, origin: "Origin", family: socket.AddressFamily) -> None:
+        self.address_family = family
+        self.origin = origin
+        super().__init__(address, _Handler)
+
+    def verify_request(self, request, client_address) -> bool:
+        with self.origin.lock:
+            self.origin.connections += 1
+        return True
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def do_GET(self) -> None:
+        origin = self.server.origin
+        with origin.lock:
+            origin.requests.append((self.path, dict(self.headers)))
+        route = origin.routes.get(self.path.split("?")[0], Route(status=404, body=b"not found"))
+        if route.on_request:
+            route.on_request()
+        self.send_response(route.status)
+        headers = {"Content-Length": str(len(route.body)), **route.headers}
+        for name, value in headers.items():
+            if value is not None:  # None leaves a header out, e.g. Content-Length
+                self.send_header(name, value)
+        self.end_headers()
+        try:
+            if route.stall:
+                self.wfile.write(route.body[:16])
+                self.wfile.flush()
+                origin.release.wait(timeout=60)
+            elif route.drip_seconds is not None:
+                for index in range(len(route.body)):
+                    self.wfile.write(route.body[index : index + 1])
+                    self.wfile.flush()
+                    time.sleep(route.drip_seconds)
+            else:
+                self.wfile.write(route.body)
+        except OSError:
+            pass  # the client gave up, as it should
+
+    def log_message(self, format: str, *args) -> None:
+        pass
+
+
+class Origin:
+    """Serves `routes` on 127.0.0.1 and [::1], on one port."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, Route] = {}
+        self.requests: list[tuple[str, dict[str, str]]] = []
+        self.connections = 0
+        self.lock = threading.Lock()
+        self.release = threading.Event()
+        self._servers = [_Server(("127.0.0.1", 0), self, socket.AF_INET)]
+        self.port = self._servers[0].server_address[1]
+        self._servers.append(_Server(("::1", self.port), self, socket.AF_INET6))
+        for server in self._servers:
+            threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def url(self, path: str, host: str = "127.0.0.1") -> str:
+        return f"http://{host}:{self.port}{path}"
+
+    def serve(self, path: str, body: bytes, **route) -> str:
+        self.routes[path] = Route(body=body, **route)
+        return self.url(path)
+
+    def redirect(self, path: str, location: str, status: int = 302) -> str:
+        self.routes[path] = Route(status=status, headers={"Location": location})
+        return self.url(path)
+
+    def close(self) -> None:
+        self.release.set()
+        for server in self._servers:
+            server.shutdown()
+            server.server_close()

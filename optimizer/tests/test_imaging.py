@@ -1,0 +1,363 @@
+"""The ImageMagick building blocks, checked with Pillow as an independent decoder."""
+
+import struct
+import zlib
+
+import pytest
+from PIL import Image, ImageChops, ImageStat
+
+from optimizer import imaging, magick
+from optimizer.imaging import OutputFormat, SourceFormat, SourceInfo
+from optimizer.tests import images
+
+MAX_PIXELS = 10_000_000
+
+
+def prepare(data: bytes, max_width: int = 4096) -> imaging.PreparedImage:
+    return imaging.prepare(data, max_width=max_width, max_pixels=MAX_PIXELS)
+
+
+def as_pillow(pixels: imaging.Pixels) -> Image.Image:
+    return Image.frombytes(pixels.layout, (pixels.width, pixels.height), pixels.data)
+
+
+def mean_difference(first: Image.Image, second: Image.Image) -> float:
+    """Mean absolute difference per RGB sample, 0-255."""
+    difference = ImageChops.difference(first.convert("RGB"), second.convert("RGB"))
+    return sum(ImageStat.Stat(difference).mean) / 3
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A PNG whose header claims `width` x `height` but which holds almost no data: a bomb."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+
+
+SOURCES = {
+    SourceFormat.JPEG: lambda: images.encode(images.photo(), "JPEG", quality=90),
+    SourceFormat.PNG: lambda: images.encode(images.photo(), "PNG"),
+    SourceFormat.GIF: lambda: images.encode(images.photo(), "GIF"),
+    SourceFormat.WEBP: lambda: images.encode(images.photo(), "WEBP", quality=90),
+    SourceFormat.AVIF: lambda: images.encode(images.photo(), "AVIF", quality=90),
+    SourceFormat.HEIC: lambda: images.heic(256, 192),
+    SourceFormat.TIFF: lambda: images.encode(images.photo(), "TIFF"),
+    SourceFormat.BMP: lambda: images.encode(images.photo(), "BMP"),
+}
+
+
+# --- sniff --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("source_format", SOURCES)
+def test_sniff_names_every_accepted_format(source_format):
+    assert imaging.sniff(SOURCES[source_format]()) is source_format
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'<svg xmlns="http://www.w3.org/2000/svg"><image href="file:///etc/passwd"/></svg>',
+        b'<?xml version="1.0"?><svg/>',
+        b"%PDF-1.7\n",
+        b"%!PS-Adobe-3.0\n",
+        b"push graphic-context\nviewbox 0 0 640 480\nimage over 0,0 0,0 'https://example.com/x'\npop graphic-context",
+        b"<!DOCTYPE html><html></html>",
+        b"just some text",
+        b"",
+        b"PK\x03\x04zip",
+        b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2",  # an MP4 video
+        b"BMnot really a bitmap",
+        b"\x00\x00\x01\x00\x01\x00",  # ICO
+    ],
+)
+def test_sniff_refuses_everything_else(data):
+    with pytest.raises(imaging.UnsupportedImage):
+        imaging.sniff(data)
+
+
+def test_bytes_are_decoded_as_the_sniffed_format_only():
+    """An SVG behind a PNG signature is not rendered as SVG: the PNG coder fails on it."""
+    disguised = b"\x89PNG\r\n\x1a\n" + b'<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"/>'
+
+    with pytest.raises(imaging.UnsupportedImage):
+        prepare(disguised)
+
+
+@pytest.mark.parametrize("source_format", [SourceFormat.JPEG, SourceFormat.PNG, SourceFormat.GIF])
+def test_a_truncated_file_is_unsupported_or_partial_never_a_crash(source_format):
+    data = SOURCES[source_format]()[:60]
+
+    with pytest.raises(imaging.ImagingError):
+        prepare(data)
+
+
+# --- probe and size limits ----------------------------------------------------------------
+
+
+def test_a_pixel_bomb_is_refused_from_its_header_before_decoding():
+    with pytest.raises(imaging.ImageTooLarge, match="30000x30000"):
+        prepare(png_claiming(30_000, 30_000))
+
+
+def test_the_pixel_limit_is_the_configured_one():
+    data = images.encode(images.photo(100, 100), "PNG")
+
+    with pytest.raises(imaging.ImageTooLarge):
+        imaging.prepare(data, max_width=1920, max_pixels=9_999)
+    assert imaging.prepare(data, max_width=1920, max_pixels=10_000).pixels.width == 100
+
+
+@pytest.mark.parametrize("format", ["PNG", "JPEG", "GIF", "BMP", "TIFF"])
+def test_an_image_wider_than_imagemagick_allows_is_too_large(format):
+    with pytest.raises(imaging.ImageTooLarge):
+        prepare(images.encode(Image.new("RGB", (17_000, 4)), format))
+
+
+def test_probe_reports_the_displayed_size_of_a_rotated_jpeg():
+    stored = images.encode(images.photo(80, 40), "JPEG", exif=orientation_exif(6))
+
+    info = imaging.probe(stored, max_pixels=MAX_PIXELS)
+
+    assert (info.width, info.height, info.stored_width, info.stored_height) == (40, 80, 80, 40)
+
+
+# --- prepare ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("source_format", SOURCES)
+def test_every_accepted_format_decodes_to_the_same_picture(source_format):
+    prepared = prepare(SOURCES[source_format]())
+
+    assert prepared.source.format is source_format
+    assert (prepared.pixels.width, prepared.pixels.height) == (256, 192)
+    # Lossy sources (and GIF's 256 colours) differ a little from the original, never a lot.
+    assert mean_difference(as_pillow(prepared.pixels), images.photo()) < 8
+
+
+def orientation_exif(orientation: int) -> Image.Exif:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return exif
+
+
+def test_exif_orientation_6_is_applied():
+    """Stored 80x40, red left and blue right; orientation 6 shows it turned clockwise: 40x80,
+    red on top and blue below."""
+    stored = Image.new("RGB", (80, 40), (255, 0, 0))
+    stored.paste((0, 0, 255), (40, 0, 80, 40))
+
+    pixels = prepare(images.encode(stored, "JPEG", quality=95, exif=orientation_exif(6))).pixels
+
+    shown = as_pillow(pixels)
+    assert shown.size == (40, 80)
+    red, _, blue = shown.getpixel((20, 10))
+    assert red > 200 > 50 > blue
+    red, _, blue = shown.getpixel((20, 70))
+    assert blue > 200 > 50 > red
+
+
+def test_cmyk_jpeg_is_converted_to_srgb():
+    cmyk_red = Image.new("CMYK", (32, 32), (0, 255, 255, 0))
+
+    pixels = prepare(images.encode(cmyk_red, "JPEG", quality=95)).pixels
+
+    assert pixels.layout == "RGB"
+    red, green, blue = as_pillow(pixels).getpixel((16, 16))
+    assert red > 230 and green < 30 and blue < 30
+
+
+def test_an_embedded_icc_profile_is_honoured():
+    """Under a profile whose first channel is sRGB's green, (255, 0, 0) is green."""
+    stored = Image.new("RGB", (32, 32), (255, 0, 0))
+
+    pixels = prepare(images.encode(stored, "JPEG", quality=95, icc_profile=images.SWAPPED_PRIMARIES_PROFILE)).pixels
+
+    red, green, blue = as_pillow(pixels).getpixel((16, 16))
+    assert green > 230 and red < 30 and blue < 30
+
+
+def test_a_broken_icc_profile_is_ignored():
+    stored = Image.new("RGB", (32, 32), (255, 0, 0))
+
+    pixels = prepare(images.encode(stored, "JPEG", quality=95, icc_profile=b"not a profile" * 10)).pixels
+
+    red, green, blue = as_pillow(pixels).getpixel((16, 16))
+    assert red > 230 and green < 30 and blue < 30
+
+
+def test_16_bit_png_becomes_8_bit():
+    pixels = prepare(images.png_16bit(64, 48)).pixels
+
+    assert len(pixels.data) == 64 * 48 * 3
+    assert as_pillow(pixels).getpixel((63, 0)) == (255, 0x12, 0xFE)
+    assert as_pillow(pixels).getpixel((0, 0)) == (0, 0x12, 0xFE)
+
+
+def test_only_the_first_gif_frame_is_used():
+    pixels = prepare(images.gif_frames((255, 0, 0), (0, 255, 0), (0, 0, 255))).pixels
+
+    assert as_pillow(pixels).getpixel((5, 5)) == (255, 0, 0)
+
+
+def test_resizing_keeps_the_aspect_ratio_and_never_enlarges():
+    data = images.encode(images.photo(256, 192), "PNG")
+
+    assert (prepare(data, max_width=100).pixels.width, prepare(data, max_width=100).pixels.height) == (100, 75)
+    assert (prepare(data, max_width=5000).pixels.width, prepare(data, max_width=5000).pixels.height) == (256, 192)
+
+
+@pytest.mark.parametrize(
+    ("source", "target", "hint"),
+    [
+        (SourceInfo(SourceFormat.JPEG, 2400, 1600, 2400, 1600), (300, 200), "600x400"),
+        (SourceInfo(SourceFormat.JPEG, 800, 1600, 1600, 800), (100, 200), "400x200"),  # turned by EXIF
+        (SourceInfo(SourceFormat.JPEG, 500, 400, 500, 400), (300, 240), None),  # not much larger
+        (SourceInfo(SourceFormat.PNG, 2400, 1600, 2400, 1600), (300, 200), None),
+    ],
+)
+def test_jpeg_size_hint(source, target, hint):
+    assert imaging.jpeg_size_hint(source, *target) == hint
+
+
+def test_imagemagick_decodes_a_jpeg_down_to_the_hint():
+    with magick.new_image_reader("JPEG") as image:
+        image.options["jpeg:size"] = "600x400"
+        image.read(blob=images.encode(images.photo(2400, 1600), "JPEG"))
+        assert image.size == (600, 400)
+
+
+def test_a_large_jpeg_is_resized_correctly_through_the_size_hint():
+    big = images.photo(2400, 1600)
+
+    pixels = prepare(images.encode(big, "JPEG", quality=90), max_width=300).pixels
+
+    assert (pixels.width, pixels.height) == (300, 200)
+    assert mean_difference(as_pillow(pixels), big.resize((300, 200), Image.Resampling.LANCZOS)) < 6
+
+
+def test_a_rotated_large_jpeg_is_hinted_in_its_stored_orientation():
+    big = images.photo(1600, 800)
+
+    pixels = prepare(images.encode(big, "JPEG", quality=90, exif=orientation_exif(6)), max_width=100).pixels
+
+    assert (pixels.width, pixels.height) == (100, 200)
+    expected = big.transpose(Image.Transpose.ROTATE_270).resize((100, 200), Image.Resampling.LANCZOS)
+    assert mean_difference(as_pillow(pixels), expected) < 8
+
+
+def test_transparency_is_kept_exactly():
+    source = images.transparent()
+
+    pixels = prepare(images.encode(source, "PNG")).pixels
+
+    assert pixels.layout == "RGBA"
+    assert pixels.alpha() == source.getchannel("A").tobytes()
+
+
+def test_a_transparent_avif_is_refused_rather_than_made_opaque():
+    """ImageMagick 6 reads AVIF/HEIC colour planes only; an opaque AVIF is fine (see above)."""
+    with pytest.raises(imaging.UnsupportedImage, match="Transparent AVIF"):
+        prepare(images.encode(images.transparent(), "AVIF"))
+
+
+def test_an_alpha_channel_that_is_opaque_everywhere_is_dropped():
+    opaque = images.photo(64, 48).convert("RGBA")
+
+    assert prepare(images.encode(opaque, "PNG")).pixels.layout == "RGB"
+
+
+# --- encode and decode --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def photo_pixels() -> imaging.Pixels:
+    return imaging.prepare(images.encode(images.photo(), "PNG"), max_width=4096, max_pixels=MAX_PIXELS).pixels
+
+
+@pytest.mark.parametrize("output", OutputFormat)
+def test_each_format_encodes_at_the_lowest_and_highest_quality(photo_pixels, output):
+    lowest = imaging.encode(photo_pixels, output, quality=1)
+    highest = imaging.encode(photo_pixels, output, quality=100)
+
+    for encoded in (lowest, highest):
+        decoded = images.decode(encoded.data)
+        assert decoded.format == output.name
+        assert decoded.size == (256, 192)
+        assert not encoded.lossless
+    assert len(lowest.data) < len(highest.data)
+    assert mean_difference(images.decode(highest.data), images.photo()) < 3
+    assert mean_difference(images.decode(highest.data), images.photo()) < mean_difference(
+        images.decode(lowest.data), images.photo()
+    )
+
+
+def test_lossless_webp_is_pixel_exact(photo_pixels):
+    encoded = imaging.encode(photo_pixels, OutputFormat.WEBP, quality=75, lossless=True)
+
+    assert encoded.lossless
+    assert images.decode(encoded.data).convert("RGB").tobytes() == photo_pixels.data
+
+
+def test_webp_at_quality_100_is_still_lossy_unless_lossless_is_asked_for(photo_pixels):
+    lossy = imaging.encode(photo_pixels, OutputFormat.WEBP, quality=100)
+
+    assert images.decode(lossy.data).convert("RGB").tobytes() != photo_pixels.data
+
+
+def test_avif_has_no_lossless_mode_here(photo_pixels):
+    with pytest.raises(ValueError, match="only available for WebP"):
+        imaging.encode(photo_pixels, OutputFormat.AVIF, quality=80, lossless=True)
+
+
+@pytest.mark.parametrize("quality", [0, 101])
+def test_quality_must_be_1_to_100(photo_pixels, quality):
+    with pytest.raises(ValueError, match="quality"):
+        imaging.encode(photo_pixels, OutputFormat.WEBP, quality=quality)
+
+
+@pytest.mark.parametrize("lossless", [False, True])
+def test_webp_carries_varied_alpha(lossless):
+    source = images.transparent()
+    pixels = prepare(images.encode(source, "PNG")).pixels
+
+    encoded = imaging.encode(pixels, OutputFormat.WEBP, quality=50, lossless=lossless)
+
+    decoded = images.decode(encoded.data)
+    assert decoded.mode == "RGBA"
+    assert decoded.getchannel("A").tobytes() == source.getchannel("A").tobytes()
+
+
+def test_avif_that_drops_alpha_is_caught_by_decoding_it():
+    pixels = prepare(images.encode(images.transparent(), "PNG")).pixels
+
+    with pytest.raises(imaging.TransparencyLost):
+        imaging.encode(pixels, OutputFormat.AVIF, quality=80)
+
+
+def test_metadata_is_stripped():
+    exif = orientation_exif(1)
+    exif[0x010F] = "Camera Maker"  # Make
+    exif[0x8825] = {2: (52.0, 31.0, 0.0)}  # GPS latitude
+    pixels = prepare(images.encode(images.photo(), "JPEG", exif=exif, comment=b"secret")).pixels
+
+    for output in OutputFormat:
+        data = imaging.encode(pixels, output, quality=80).data
+        assert b"Exif" not in data and b"Camera Maker" not in data and b"secret" not in data
+        assert not images.decode(data).info.get("exif")
+
+
+@pytest.mark.parametrize("output", OutputFormat)
+def test_decode_reads_our_encodings_back(photo_pixels, output):
+    decoded = imaging.decode(imaging.encode(photo_pixels, output, quality=90).data, output)
+
+    assert (decoded.width, decoded.height, decoded.layout) == (256, 192, "RGB")
+    assert mean_difference(as_pillow(decoded), as_pillow(photo_pixels)) < 4
+
+
+def test_colour_count(photo_pixels):
+    assert imaging.count_colours(prepare(images.encode(images.graphic(), "PNG")).pixels) <= 8
+    assert imaging.count_colours(photo_pixels) > 1000

@@ -1,0 +1,74 @@
+"""The whole pure pipeline: resize, encode, never grow."""
+
+from optimizer.compression import RequestedFormat
+from optimizer.imaging import OutputFormat
+from optimizer.pipeline import KEPT_SOURCE_NOTICE, Optimized, OptimizeOptions, optimize
+from optimizer.tests import images
+
+MAX_PIXELS = 10_000_000
+
+
+def test_a_photo_is_resized_and_shrunk():
+    source = images.encode(images.photo(1024, 768), "JPEG", quality=95)
+
+    result = optimize(source, OptimizeOptions(max_width=512), max_pixels=MAX_PIXELS)
+
+    assert (result.width, result.height) == (512, 384)
+    assert images.decode(result.data).size == (512, 384)
+    assert result.original_size == len(source)
+    assert 0 < result.optimized_size < len(source)
+    assert result.savings == len(source) - result.optimized_size
+    assert result.savings_percent == result.savings * 100 // len(source)
+
+
+def test_never_grow_returns_a_smaller_source_already_in_the_returned_format():
+    source = images.encode(images.photo(), "WEBP", quality=5)
+
+    result = optimize(
+        source, OptimizeOptions(format=RequestedFormat.WEBP, quality=100, smart=False), max_pixels=MAX_PIXELS
+    )
+
+    assert result.data == source
+    assert (result.format, result.width, result.height) == (OutputFormat.WEBP, 256, 192)
+    assert (result.savings, result.savings_percent) == (0, 0)
+    assert result.notice == KEPT_SOURCE_NOTICE
+
+
+def test_never_grow_applies_to_auto_too():
+    source = images.encode(images.photo(), "AVIF", quality=5)
+
+    result = optimize(source, OptimizeOptions(quality=100, smart=False), max_pixels=MAX_PIXELS)
+
+    assert result.data == source
+    assert result.format is OutputFormat.AVIF
+
+
+def test_a_source_in_another_format_is_converted_even_when_that_is_larger():
+    source = images.encode(images.photo(), "WEBP", quality=5)
+
+    result = optimize(
+        source, OptimizeOptions(format=RequestedFormat.AVIF, quality=100, smart=False), max_pixels=MAX_PIXELS
+    )
+
+    assert result.format is OutputFormat.AVIF
+    assert result.optimized_size > result.original_size
+    assert (result.savings, result.savings_percent) == (0, 0)
+
+
+def test_a_source_wider_than_max_width_is_never_returned_as_it_is():
+    source = images.encode(images.photo(), "WEBP", quality=5)
+
+    result = optimize(
+        source,
+        OptimizeOptions(format=RequestedFormat.WEBP, quality=100, max_width=250, smart=False),
+        max_pixels=MAX_PIXELS,
+    )
+
+    assert (result.width, result.height) == (250, 188)
+    assert result.data != source
+
+
+def test_savings_percent_is_a_whole_number_from_0_to_100():
+    result = Optimized(data=b"x" * 333, format=OutputFormat.WEBP, width=1, height=1, original_size=1000, lossless=False)
+
+    assert (result.savings, result.savings_percent) == (667, 66)

@@ -1,0 +1,34 @@
+"""Image bytes between the web process and the Celery workers.
+
+Uploads and results travel under short-lived, size-capped keys of the shared cache (Redis when
+REDIS_URL is set; with the embedded defaults the cache is process-local, which is right because
+tasks then run in the same process). Task messages and results carry only the key's job id.
+"""
+
+from django.conf import settings
+from django.core.cache import cache
+
+# Long enough for a job to wait in the queue and run to its hard time limit, then be picked up.
+EXTRA_SECONDS = 60
+
+
+def _key(job_id: str, part: str) -> str:
+    return f"optimizer:job:{job_id}:{part}"
+
+
+def put(*, job_id: str, part: str, data: bytes) -> None:
+    if len(data) > settings.OPTIMIZER_MAX_SOURCE_BYTES:
+        raise ValueError(f"{len(data)} bytes is over the {settings.OPTIMIZER_MAX_SOURCE_BYTES}-byte transfer cap")
+    cache.set(_key(job_id, part), data, timeout=settings.CELERY_TASK_TIME_LIMIT + EXTRA_SECONDS)
+
+
+def take(*, job_id: str, part: str) -> bytes | None:
+    """The bytes stored under the job's key, removed from the cache; None once expired."""
+    key = _key(job_id, part)
+    data = cache.get(key)
+    cache.delete(key)
+    return data
+
+
+def discard(*, job_id: str, part: str) -> None:
+    cache.delete(_key(job_id, part))
