@@ -27,11 +27,14 @@ from urllib.parse import quote, urlencode
 import pytest
 from django.conf import settings
 from django.contrib.sessions.models import Session
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection, transaction
+from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
 from django.utils import timezone
 
 from apikeys.keys import generate_key
 from apikeys.tests.factories import ApiKeyFactory
+from optimizer.tests import images
 from smolpix.celery import app as celery_app
 from smolpix.logging import request_id
 
@@ -178,6 +181,34 @@ def test_an_api_request_is_logged_in_one_line_with_its_request_id_and_never_the_
     assert line["bytes"] > 0
     assert line["duration_ms"] > 0
     assert key[: len(api_key.prefix)] not in stack.text()
+
+
+def test_an_image_is_optimized_in_the_worker_under_the_request_id(stack, pro_account):
+    key = generate_key()
+    ApiKeyFactory(account=pro_account, key=key)
+    upload = SimpleUploadedFile("photo.png", images.encode(images.photo(), "PNG"))
+
+    status, headers, body = stack.request(
+        "POST",
+        "/api/v1/optimize",
+        body=encode_multipart(BOUNDARY, {"file": upload, "format": "webp"}),
+        headers={
+            "Authorization": f"Bearer {key}",
+            "Content-Type": MULTIPART_CONTENT,
+            "X-Request-ID": "stack-test-optimize-0001",
+        },
+    )
+
+    assert status == 200, body
+    assert headers["X-Request-ID"] == "stack-test-optimize-0001"
+    answer = json.loads(body)
+    assert (answer["success"], answer["format"], answer["width"]) == (True, "webp", 256)
+    request_line = stack.wait_for(
+        lambda: stack.log_line(request_id="stack-test-optimize-0001", path="/api/v1/optimize"), "the request's line"
+    )
+    assert (request_line["status"], request_line["bytes"]) == (200, len(body))
+    task_line = stack.log_line(request_id="stack-test-optimize-0001", logger="smolpix.task")
+    assert (task_line["task"], task_line["state"]) == ("optimizer.optimize_image", "SUCCESS")
 
 
 def test_a_generated_request_id_comes_back_in_the_header(stack):
