@@ -18,15 +18,21 @@ def test_healthz_reports_every_service_with_tasks_run_eagerly(client, monkeypatc
     assert response.json() == {"status": "ok", "database": "ok", "cache": "ok", "broker": "eager", "worker": "eager"}
 
 
+def _healthz_with_broker(client, monkeypatch, broker_url: str):
+    # A throwaway app aimed at that broker: closing the real app's connection pools instead would
+    # leave them closed, and every later task (even an eager one) would fail to acquire a producer.
+    throwaway_app = Celery("health-test", broker=broker_url, set_as_current=False)
+    monkeypatch.setattr("smolpix.views.celery_app", throwaway_app)
+    try:
+        return client.get("/healthz")
+    finally:
+        throwaway_app.close()
+
+
 def test_healthz_is_503_when_no_worker_answers(client, monkeypatch):
     # A broker that works but that no worker consumes from: kombu's in-process transport. (The stack
     # test in tests/stack/ sees "worker": "ok" with a real worker.)
-    lonely_app = Celery("no-worker", broker="memory://", set_as_current=False)
-    monkeypatch.setattr("smolpix.views.celery_app", lonely_app)
-    try:
-        response = client.get("/healthz")
-    finally:
-        lonely_app.close()
+    response = _healthz_with_broker(client, monkeypatch, "memory://")
 
     assert response.status_code == 503
     body = response.json()
@@ -53,14 +59,7 @@ def test_healthz_is_503_when_the_cache_is_unreachable(client, settings):
 
 
 def test_healthz_is_503_when_the_broker_is_unreachable(client, monkeypatch):
-    # A throwaway app aimed at the dead broker: closing the real app's connection pools instead would
-    # leave them closed, and every later task (even an eager one) would fail to acquire a producer.
-    dead_broker_app = Celery("dead-broker", broker=UNREACHABLE_REDIS, set_as_current=False)
-    monkeypatch.setattr("smolpix.views.celery_app", dead_broker_app)
-    try:
-        response = client.get("/healthz")
-    finally:
-        dead_broker_app.close()
+    response = _healthz_with_broker(client, monkeypatch, UNREACHABLE_REDIS)
 
     assert response.status_code == 503
     assert response.json()["broker"] == "down"
