@@ -8,6 +8,8 @@ from django.views.decorators.http import require_http_methods
 from accounts.forms import SignUpForm
 from accounts.selectors import account_limits
 from accounts.tasks import send_welcome_email
+from usage.charts import daily_chart
+from usage.selectors import request_record_recent, usage_daily_counts, usage_this_month
 
 
 @require_http_methods(["GET", "POST"])
@@ -31,5 +33,11 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "accounts/dashboard.html",
-        {"account": account, "limits": account_limits(account=account)},
+        {
+            "account": account,
+            "limits": account_limits(account=account),
+            "usage": usage_this_month(account=account),
+            "chart": daily_chart(usage_daily_counts(account=account)),
+            "recent_requests": request_record_recent(account=account),
+        },
     )

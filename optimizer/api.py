@@ -10,14 +10,13 @@ from rest_framework import serializers
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from apikeys.authentication import ApiKeyAuthentication, HasApiAccess
 from optimizer.compression import RequestedFormat
 from optimizer.imaging import OutputFormat
 from optimizer.pipeline import Optimized, OptimizeOptions
 from optimizer.services import ImageSource, optimize_image
 from smolpix.api import ApiError, ErrorCode
+from usage.metering import MeteredApiView
 
 # Room for the other form fields and the multipart boundaries around an upload.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
@@ -99,7 +98,7 @@ class OptimizeOutputSerializer(serializers.Serializer):
         return base64.b64encode(result.data).decode("ascii")
 
 
-class OptimizeApi(APIView):
+class OptimizeApi(MeteredApiView):
     """Optimize an image: fetch it from `url` (or take the uploaded `file`), resize it and return
     it as WebP or AVIF.
 
@@ -127,11 +126,15 @@ class OptimizeApi(APIView):
 
     Errors are JSON `{"error", "code", "field"}`: 400 `BAD_REQUEST`, `INVALID_URL`, `FETCH_FAILED`,
     `UNSUPPORTED_IMAGE` or `IMAGE_TOO_LARGE`; 401 `UNAUTHORIZED`; 403 `FORBIDDEN`; 429
-    `LIMIT_REACHED`; 500 `SERVER_ERROR`.
+    `LIMIT_REACHED` with `used` and `limit` (over the per-minute rate limit, or the month's images
+    used up); 500 `SERVER_ERROR`.
+
+    Each successful optimization counts one image towards the month's quota (UTC calendar
+    month); failed ones are not counted. Every answer carries `X-RateLimit-Limit`,
+    `X-RateLimit-Remaining`, `X-RateLimit-Reset`, `X-Quota-Used` and `X-Quota-Limit`, and a 429
+    also `Retry-After` (seconds).
     """
 
-    authentication_classes = [ApiKeyAuthentication]
-    permission_classes = [HasApiAccess]
     parser_classes = [JSONParser, MultiPartParser]
 
     def perform_content_negotiation(self, request: Request, force: bool = False):
@@ -152,7 +155,10 @@ class OptimizeApi(APIView):
         )
         upload = fields.get("file")
         source = ImageSource(upload=upload.read()) if upload else ImageSource(url=fields["url"])
-        result = optimize_image(source=source, options=options)
+        result = optimize_image(account=self.metering.account, source=source, options=options)
+        self.metering.note_image(
+            bytes_in=result.original_size, bytes_out=result.optimized_size, output_format=result.format.value
+        )
         response = _image_response(result) if accepted.wants_image else Response(OptimizeOutputSerializer(result).data)
         patch_vary_headers(response, ["Accept"])
         return response

@@ -41,10 +41,12 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
+    "django_ratelimit",
     "accounts",
     "apikeys",
     "billing",
     "optimizer",
+    "usage",
 ]
 
 MIDDLEWARE = [
@@ -99,6 +101,9 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # django-ratelimit rightly warns that a local-memory cache is not shared between processes.
+    # The embedded defaults run one process, where it counts exactly; real deployments set REDIS_URL.
+    SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
 
 # --- Celery -------------------------------------------------------------------------------
 
@@ -129,6 +134,7 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "clear-expired-sessions": {"task": "smolpix.tasks.clear_expired_sessions", "schedule": crontab(hour=3, minute=0)},
     "billing-expire-past-due-grace": {"task": "billing.tasks.expire_past_due_grace", "schedule": 3600},
+    "prune-request-records": {"task": "usage.prune_request_records", "schedule": crontab(hour=3, minute=17)},
 }
 # Where beat remembers when each job last ran (a local file on beat's machine).
 CELERY_BEAT_SCHEDULE_FILENAME = env.str("CELERY_BEAT_SCHEDULE_FILENAME", default=str(BASE_DIR / "celerybeat-schedule"))
@@ -148,6 +154,16 @@ AUTH_PASSWORD_VALIDATORS = [
 
 # API keys are stored as HMAC-SHA256(API_KEY_HASH_SECRET, key). Changing it invalidates every key.
 API_KEY_HASH_SECRET = env.str("API_KEY_HASH_SECRET", default="") or SECRET_KEY
+
+# --- Rate limits and usage (the `usage` app) -----------------------------------------------
+
+# Rate limits count in the default cache (Redis when REDIS_URL is set), shared by every process.
+# The prefix lets several deployments share one Redis database.
+RATELIMIT_CACHE_PREFIX = env.str("RATELIMIT_CACHE_PREFIX", default="rl:")
+# A count the cache could not keep lets the request through (see usage.ratelimit.rate_limit_hit).
+RATELIMIT_FAIL_OPEN = True
+# API request records older than this many days are deleted nightly (a Celery beat task).
+REQUEST_RECORD_RETENTION_DAYS = env.int("REQUEST_RECORD_RETENTION_DAYS", default=90)
 
 # --- E-mail -------------------------------------------------------------------------------
 

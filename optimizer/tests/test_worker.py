@@ -8,9 +8,7 @@ time limit, is a clean 500 and the next request succeeds.
 import os
 import signal
 import subprocess
-import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -20,16 +18,15 @@ from optimizer.tests import images
 from optimizer.tests.api_checks import SERVER_ERROR_BODY, assert_error, assert_reference_response
 from optimizer.tests.origin import Origin, Route
 from smolpix.celery import app as celery_app
+from tests import processes
 
 pytestmark = [
     pytest.mark.django_db,
     pytest.mark.skipif(not settings.CELERY_BROKER_URL, reason="no Celery broker configured"),
 ]
 
-REPO = Path(__file__).resolve().parents[2]
 SOFT_TIME_LIMIT = 5
 HARD_TIME_LIMIT = 7
-STARTUP_SECONDS = 90
 
 
 @pytest.fixture(scope="module")
@@ -42,44 +39,14 @@ def worker_origin():
 @pytest.fixture(scope="module")
 def worker(worker_origin, tmp_path_factory):
     """A prefork worker with one child, allowed to reach the loopback origin."""
-    node = f"optimizer-test-{uuid.uuid4().hex[:8]}@localhost"
-    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
-    env = {
-        **os.environ,
-        "OPTIMIZER_ALLOW_PRIVATE_NETWORKS": "true",
-        "OPTIMIZER_ALLOWED_PORTS": str(worker_origin.port),
-        "OPTIMIZER_FETCH_TIMEOUT": "60",  # longer than a task may run: the time limit must end it
-    }
-    command = [sys.executable, "-m", "celery", "-A", "smolpix", "worker", "--pool", "prefork", "--concurrency", "1"]
-    command += ["-n", node, "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    try:
-        _wait_until_ready(process, node, log_path)
-        yield process
-    finally:
-        _stop(process)
-
-
-def _wait_until_ready(process: subprocess.Popen, node: str, log_path: Path) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"the worker exited at start-up:\n{log_path.read_text()[-3000:]}")
-        if celery_app.control.ping(destination=[node], timeout=1.0):
-            return
-    pytest.fail(f"the worker did not answer within {STARTUP_SECONDS}s:\n{log_path.read_text()[-3000:]}")
-
-
-def _stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)  # the group this test started: the worker and its children
-        process.wait(timeout=30)
+    env = processes.environment(
+        OPTIMIZER_ALLOW_PRIVATE_NETWORKS="true",
+        OPTIMIZER_ALLOWED_PORTS=str(worker_origin.port),
+        OPTIMIZER_FETCH_TIMEOUT="60",  # longer than a task may run: the time limit must end it
+    )
+    process = processes.start_worker(env=env, log_path=tmp_path_factory.mktemp("worker") / "worker.log")
+    yield process
+    processes.stop(process)
 
 
 def _pool_children(worker: subprocess.Popen) -> list[int]:

@@ -27,6 +27,13 @@ def test_docs_carry_the_reference_examples(client):
         assert fragment in body
 
 
+def test_docs_describe_the_usage_endpoint_and_headers(client):
+    body = client.get(reverse("docs")).content.decode()
+
+    for fragment in ("/api/v1/usage", "resetsAt", "X-RateLimit-Remaining", "X-Quota-Limit", "Retry-After"):
+        assert fragment in body
+
+
 def test_pages_load_no_third_party_assets(client):
     for name in ("landing", "pricing", "docs"):
         body = client.get(reverse(name)).content.decode()
