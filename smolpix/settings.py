@@ -134,7 +134,12 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "clear-expired-sessions": {"task": "smolpix.tasks.clear_expired_sessions", "schedule": crontab(hour=3, minute=0)},
     "billing-expire-past-due-grace": {"task": "billing.tasks.expire_past_due_grace", "schedule": 3600},
+    "billing-retry-stale-stripe-events": {
+        "task": "billing.tasks.retry_stale_stripe_events",
+        "schedule": crontab(hour=4, minute=7),
+    },
     "prune-request-records": {"task": "usage.prune_request_records", "schedule": crontab(hour=3, minute=17)},
+    "catch-up-quota-notices": {"task": "usage.catch_up_quota_notices", "schedule": crontab(minute=41)},
 }
 # Where beat remembers when each job last ran (a local file on beat's machine).
 CELERY_BEAT_SCHEDULE_FILENAME = env.str("CELERY_BEAT_SCHEDULE_FILENAME", default=str(BASE_DIR / "celerybeat-schedule"))

@@ -6,7 +6,6 @@ from django.urls import reverse
 
 from accounts.models import PlanCode, User
 from accounts.tests.factories import PASSWORD, UserFactory
-from smolpix.celery import app as celery_app
 
 pytestmark = pytest.mark.django_db
 
@@ -25,10 +24,8 @@ def test_sign_up_creates_a_free_account_and_signs_in(client):
     assert client.get(reverse("dashboard")).status_code == 200
 
 
-def test_sign_up_sends_one_welcome_email_once_the_account_is_committed(
-    client, monkeypatch, django_capture_on_commit_callbacks
-):
-    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)  # the task runs here, not in a worker
+@pytest.mark.usefixtures("eager_tasks")  # the task runs here, not in a worker
+def test_sign_up_sends_one_welcome_email_once_the_account_is_committed(client, django_capture_on_commit_callbacks):
     data = {"email": "welcome@example.com", "password1": "a-long-unusual-pass", "password2": "a-long-unusual-pass"}
 
     with django_capture_on_commit_callbacks() as callbacks:

@@ -2,15 +2,12 @@ import pytest
 from celery import Celery
 from django.core.cache import caches
 
-from smolpix.celery import app as celery_app
-
 pytestmark = pytest.mark.django_db
 
 UNREACHABLE_REDIS = "redis://127.0.0.1:9/0"  # the discard port: nothing listens there
 
 
-def test_healthz_reports_every_service_with_tasks_run_eagerly(client, monkeypatch):
-    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)  # as with no broker configured
+def test_healthz_reports_every_service_with_tasks_run_eagerly(client, eager_tasks):  # as with no broker
 
     response = client.get("/healthz")
 

@@ -134,8 +134,7 @@ def test_a_signed_in_browser_request_logs_the_user(signed_in_client, pro_account
     assert line["account_id"] is None  # only API keys name the account without a query
 
 
-def test_a_task_logs_one_line_with_the_request_id_of_its_caller(log_lines, monkeypatch):
-    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
+def test_a_task_logs_one_line_with_the_request_id_of_its_caller(log_lines, eager_tasks):
     token = request_id.set("caller-request-0001")
     try:
         log_something.delay()
@@ -153,8 +152,7 @@ def test_a_task_logs_one_line_with_the_request_id_of_its_caller(log_lines, monke
     assert request_id.get() is None
 
 
-def test_a_failing_task_logs_its_state(log_lines, monkeypatch):
-    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
+def test_a_failing_task_logs_its_state(log_lines, eager_tasks, monkeypatch):
     monkeypatch.setitem(celery_app.conf, "task_eager_propagates", False)
 
     result = fail.delay()

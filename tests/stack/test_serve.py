@@ -14,7 +14,6 @@ import os
 import re
 import shelve
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 import pytest
 from django.apps import apps
@@ -39,6 +38,7 @@ from apikeys.tests.factories import ApiKeyFactory
 from optimizer.tests import images
 from smolpix.celery import app as celery_app
 from smolpix.logging import request_id
+from tests import processes
 
 ROOT = Path(__file__).resolve().parents[2]
 WAIT_SECONDS = 120  # generous: the machine is shared and small
@@ -47,7 +47,10 @@ PERIODIC_TASK = settings.CELERY_BEAT_SCHEDULE["clear-expired-sessions"]["task"]
 
 pytestmark = [
     pytest.mark.skipif(not settings.CELERY_BROKER_URL, reason="no broker configured (REDIS_URL): tasks run eagerly"),
-    pytest.mark.skipif(connection.vendor != "postgresql", reason="the stack needs PostgreSQL (DATABASE_URL)"),
+    pytest.mark.skipif(
+        connection.vendor != "postgresql" or "DATABASE_URL" not in os.environ,
+        reason="the stack needs PostgreSQL, named by DATABASE_URL in the environment",
+    ),
     # The stack's processes see only committed rows.
     pytest.mark.django_db(transaction=True),
 ]
@@ -105,58 +108,34 @@ class Stack:
         return next((line for line in self.lines() if fields.items() <= line.items()), None)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _test_database_url() -> str:
-    """DATABASE_URL of the database pytest-django created for this run (test_<name>)."""
-    db = connection.settings_dict
-    credentials = quote(db["USER"] or "", safe="") + (f":{quote(db['PASSWORD'], safe='')}" if db["PASSWORD"] else "")
-    return f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
 @pytest.fixture(scope="module")
 def stack(django_db_setup, tmp_path_factory) -> Iterator[Stack]:
     folder = tmp_path_factory.mktemp("stack")
-    environment = {
-        **os.environ,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        "DATABASE_URL": _test_database_url(),
-        "REDIS_URL": settings.REDIS_URL,
-        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-        "DEBUG": "false",
-        "SECRET_KEY": "stack-test-secret-key-not-for-production",
-        "API_KEY_HASH_SECRET": settings.API_KEY_HASH_SECRET,  # keys made here must verify there
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "SECURE_SSL_REDIRECT": "false",  # no TLS proxy in front of the test stack
-        "GUNICORN_BIND": f"127.0.0.1:{(port := _free_port())}",
-        "WEB_CONCURRENCY": "1",
-        "GUNICORN_THREADS": "4",
-        "CELERY_WORKER_CONCURRENCY": "1",  # one task at a time, so a second one waits in the queue
-        "STATIC_ROOT": str(folder / "static"),
-        "CELERY_BEAT_SCHEDULE_FILENAME": str(folder / "beat-schedule"),
-        "EMAIL_URL": f"filemail:///{folder / 'mail'}",
-    }
+    port = processes.free_port()
+    environment = processes.environment(
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        DEBUG="false",
+        SECRET_KEY="stack-test-secret-key-not-for-production",
+        API_KEY_HASH_SECRET=settings.API_KEY_HASH_SECRET,  # keys made here must verify there
+        ALLOWED_HOSTS="127.0.0.1",
+        SECURE_SSL_REDIRECT="false",  # no TLS proxy in front of the test stack
+        GUNICORN_BIND=f"127.0.0.1:{port}",
+        WEB_CONCURRENCY="1",
+        GUNICORN_THREADS="4",
+        CELERY_WORKER_CONCURRENCY="1",  # one task at a time, so a second one waits in the queue
+        STATIC_ROOT=str(folder / "static"),
+        CELERY_BEAT_SCHEDULE_FILENAME=str(folder / "beat-schedule"),
+        EMAIL_URL=f"filemail:///{folder / 'mail'}",
+    )
     output = folder / "output.log"
-    with output.open("w") as sink:
-        process = subprocess.Popen(
-            [str(ROOT / "scripts" / "serve.sh")], cwd=ROOT, env=environment, stdout=sink, stderr=subprocess.STDOUT
-        )
+    process = processes.start([str(ROOT / "scripts" / "serve.sh")], env=environment, log_path=output)
     running = Stack(process=process, port=port, output=output, environment=environment)
     try:
         running.wait_for(lambda: _healthy(running), "the stack answering /healthz with 200")
         yield running
     finally:
         if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=WAIT_SECONDS)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            processes.stop(process)
 
 
 def _healthy(stack: Stack) -> bool:
@@ -339,19 +318,10 @@ def _beat_knew_the_schedule(schedule_file: Path) -> None:
 
 
 def _run_worker_until_done(stack: Stack, task_id: str) -> None:
-    output = stack.output.with_name("worker.log")
-    with output.open("w") as sink:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "--app", "smolpix", "worker", "--pool", "solo", "--without-mingle"],
-            cwd=ROOT,
-            env=stack.environment,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    after = Stack(process=worker, port=stack.port, output=output, environment=stack.environment)
+    worker = processes.start_worker(env=stack.environment, log_path=stack.output.with_name("worker.log"))
+    after = Stack(process=worker, port=stack.port, output=stack.output.with_name("worker.log"), environment={})
     try:
         line = after.wait_for(lambda: after.log_line(logger="smolpix.task", task_id=task_id), "the queued task's run")
         assert line["state"] == "SUCCESS"
     finally:
-        worker.terminate()
-        worker.wait(timeout=WAIT_SECONDS)
+        processes.stop(worker)
