@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 BENCH_CORPUS ?= bench-corpus
 BENCH_CORPUS_SCRIPT ?= /work/shared/bench-corpus.sh
 
-.PHONY: run serve test lint format bench-throughput bench-overhead system-packages test-system-packages
+.PHONY: run serve test lint format bench-throughput bench-overhead screenshots examples system-packages test-system-packages
 
 ## run: install what is missing, migrate, and serve on http://127.0.0.1:$PORT (embedded defaults unless configured)
 run: system-packages $(VENV)/.runtime-installed
@@ -35,6 +35,14 @@ lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PYTHON) manage.py makemigrations --check --dry-run
+
+## screenshots: the main pages at desktop and phone widths, into screenshots/ (git-ignored)
+screenshots: test-system-packages $(VENV)/.dev-installed
+	$(VENV)/bin/pytest tests/browser/screenshots.py -q -p no:cacheprovider
+
+## examples: remake the landing page's before/after images through the pipeline (static/img/examples/)
+examples: $(VENV)/.dev-installed
+	$(PYTHON) scripts/make_examples.py
 
 ## bench-overhead: what API-key auth, rate limit, quota and request record add to one request (p50, p99)
 bench-overhead: system-packages $(VENV)/.runtime-installed

@@ -1,9 +1,19 @@
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from smolpix.schema import error_responses, usage_headers
 from usage.metering import MeteredApiView
 from usage.selectors import usage_this_month
+
+
+@extend_schema_field({"type": "string", "pattern": r"^\d{4}-\d{2}$", "example": "2025-06"})
+class MonthField(serializers.DateField):
+    """A calendar month, written "2025-06"."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(format="%Y-%m", **kwargs)
 
 
 class UsageApi(MeteredApiView):
@@ -32,10 +42,25 @@ class UsageApi(MeteredApiView):
         monthlyLimit = serializers.IntegerField(source="usage.limit", allow_null=True)
         used = serializers.IntegerField(source="usage.used")
         remaining = serializers.IntegerField(source="usage.remaining", allow_null=True)
-        month = serializers.DateField(source="usage.month", format="%Y-%m")
+        month = MonthField(source="usage.month")
         resetsAt = serializers.DateTimeField(source="usage.resets_at")
         rateLimitPerMinute = serializers.IntegerField(source="rate_limit_per_minute")
 
+        class Meta:
+            ref_name = "Usage"
+
+    @extend_schema(
+        operation_id="usage",
+        summary="Your plan and usage",
+        tags=["Account"],
+        responses={
+            200: OpenApiResponse(
+                OutputSerializer, description="The plan, limits and this month's usage of the account."
+            ),
+            **error_responses(401, 403, 429),
+        },
+        parameters=usage_headers(),
+    )
     def get(self, request: Request) -> Response:
         account = self.metering.account
         usage = usage_this_month(account=account)

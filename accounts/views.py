@@ -8,6 +8,7 @@ from django.views.decorators.http import require_http_methods
 from accounts.forms import SignUpForm
 from accounts.selectors import account_limits
 from accounts.tasks import send_welcome_email
+from apikeys.selectors import api_key_list
 from usage.charts import daily_chart
 from usage.selectors import request_record_recent, usage_daily_counts, usage_this_month
 
@@ -39,5 +40,6 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "usage": usage_this_month(account=account),
             "chart": daily_chart(usage_daily_counts(account=account)),
             "recent_requests": request_record_recent(account=account),
+            "keys": api_key_list(account=account),
         },
     )

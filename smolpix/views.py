@@ -2,6 +2,7 @@
 
 import logging
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -9,7 +10,9 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
 from accounts.selectors import plan_list
+from apikeys.selectors import api_key_list
 from smolpix.celery import app as celery_app
+from smolpix.examples import example_list
 
 logger = logging.getLogger(__name__)
 
@@ -18,15 +21,23 @@ WORKER_PING_TIMEOUT_SECONDS = 1
 
 
 def landing(request: HttpRequest) -> HttpResponse:
-    return render(request, "pages/landing.html", {"plans": plan_list()})
+    return render(request, "pages/landing.html", {"plans": plan_list(), "examples": example_list()})
 
 
 def pricing(request: HttpRequest) -> HttpResponse:
-    return render(request, "pages/pricing.html", {"plans": plan_list()})
+    return render(request, "pages/pricing.html", {"plans": plan_list(), "examples": example_list()})
 
 
 def docs(request: HttpRequest) -> HttpResponse:
-    return render(request, "pages/docs.html", {"plans": plan_list()})
+    """The API reference. A signed-in reader sees their newest key's prefix in the examples."""
+    newest_key = None
+    if request.user.is_authenticated:
+        newest_key = next(iter(api_key_list(account=request.user.account)), None)
+    return render(
+        request,
+        "pages/docs.html",
+        {"plans": plan_list(), "newest_key": newest_key, "max_source_bytes": settings.OPTIMIZER_MAX_SOURCE_BYTES},
+    )
 
 
 def _check_database() -> str:

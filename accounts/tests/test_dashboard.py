@@ -116,3 +116,14 @@ def test_the_dashboard_queries_do_not_grow_with_the_requests(client, pro_account
 
     with django_assert_max_num_queries(8):
         assert client.get(reverse("dashboard")).status_code == 200
+
+
+def test_the_cards_count_the_active_keys_and_lead_to_try_it(client, pro_account):
+    ApiKeyFactory(account=pro_account)
+    ApiKeyFactory(account=pro_account, revoked_at=NOW)
+
+    body = dashboard(client, pro_account)
+
+    assert '<p class="stat">1 <small class="muted">active</small></p>' in body
+    assert f'href="{reverse("try-it")}"' in body
+    assert f'href="{reverse("billing:home")}"' in body
