@@ -4,13 +4,27 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 PORT ?= 8000
 PYTEST_ARGS ?=
+BENCH_CORPUS ?= bench-corpus
+BENCH_CORPUS_SCRIPT ?= /work/shared/bench-corpus.sh
 
-.PHONY: run test lint format system-packages test-system-packages
+.PHONY: run serve test lint format bench-throughput bench-overhead screenshots examples system-packages test-system-packages
 
 ## run: install what is missing, migrate, and serve on http://127.0.0.1:$PORT (embedded defaults unless configured)
 run: system-packages $(VENV)/.runtime-installed
 	$(PYTHON) manage.py migrate --noinput
 	$(PYTHON) manage.py runserver 127.0.0.1:$(PORT)
+
+## serve: the production stack (gunicorn, Celery worker, Celery beat from the Procfile) on PostgreSQL and Redis (DATABASE_URL, REDIS_URL); migrates and collects static files first
+serve: system-packages $(VENV)/.runtime-installed
+	@scripts/serve.sh
+
+## bench-throughput: the stack's images/s and p50/p99 latency at concurrency 1, 2, 4 next to the bare pipeline (needs DATABASE_URL and REDIS_URL, like serve)
+bench-throughput: system-packages $(VENV)/.runtime-installed $(BENCH_CORPUS)
+	$(PYTHON) bench/throughput.py --corpus $(BENCH_CORPUS)
+
+# The development image corpus (never committed): public sample images, built once.
+$(BENCH_CORPUS):
+	$(BENCH_CORPUS_SCRIPT) $(BENCH_CORPUS)
 
 ## test: the same set-up, then the whole test suite
 test: test-system-packages $(VENV)/.dev-installed
@@ -21,6 +35,18 @@ lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PYTHON) manage.py makemigrations --check --dry-run
+
+## screenshots: the main pages at desktop and phone widths, into screenshots/ (git-ignored)
+screenshots: test-system-packages $(VENV)/.dev-installed
+	$(VENV)/bin/pytest tests/browser/screenshots.py -q -p no:cacheprovider
+
+## examples: remake the landing page's before/after images through the pipeline (static/img/examples/)
+examples: $(VENV)/.dev-installed
+	$(PYTHON) scripts/make_examples.py
+
+## bench-overhead: what API-key auth, rate limit, quota and request record add to one request (p50, p99)
+bench-overhead: system-packages $(VENV)/.runtime-installed
+	$(PYTHON) bench/overhead.py
 
 format: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check --fix .

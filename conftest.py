@@ -1,12 +1,17 @@
 """Fixtures shared by every app's tests."""
 
+import time
+import uuid
+
 import pytest
+import time_machine
+from celery.result import allow_join_result
 from django.test import Client
 
 from accounts.models import Account
 from accounts.tests.factories import AccountFactory
-from apikeys.keys import generate_key
-from apikeys.tests.factories import ApiKeyFactory
+from apikeys.tests.factories import full_key_for
+from smolpix.celery import app as celery_app
 
 # The local fake Stripe server and its `fake_stripe` fixture, for any test that touches billing.
 pytest_plugins = ["billing.tests.fake_stripe"]
@@ -16,6 +21,32 @@ pytest_plugins = ["billing.tests.fake_stripe"]
 def fast_password_hashing(settings):
     """Tests create many users: hash their passwords cheaply (production keeps Django's default)."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def separate_rate_limit_counts(settings):
+    """Each test counts rate limits afresh: a rolled-back test database hands out the same account
+    ids again, and the counts of a minute ago would otherwise still be in the cache."""
+    settings.RATELIMIT_CACHE_PREFIX = f"rl:test-{uuid.uuid4().hex}:"
+
+
+@pytest.fixture(autouse=True)
+def celery_results_can_be_awaited():
+    """Each test starts able to wait for a task's result. Eager tasks run from several threads at
+    once (concurrency tests) can leave Celery's process-wide "waiting would block" flag set, since
+    its save-and-restore is not thread-safe; every later wait for a result would then fail."""
+    with allow_join_result():
+        yield
+
+
+@pytest.fixture
+def eager_tasks():
+    """Run Celery tasks in the test process even when a broker is configured, so tests see their
+    settings overrides. The real worker has tests of its own (each app's test_worker.py)."""
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = previous
 
 
 @pytest.fixture
@@ -43,6 +74,24 @@ def signed_in_client(client: Client, pro_account: Account) -> Client:
 @pytest.fixture
 def pro_api_key(pro_account: Account) -> str:
     """A valid API key (the full `pk_live_…` string) of `pro_account`."""
-    key = generate_key()
-    ApiKeyFactory(account=pro_account, key=key)
-    return key
+    return full_key_for(pro_account)
+
+
+@pytest.fixture
+def frozen_clock():
+    """Stop the clock at the present (a test may still travel elsewhere itself), so that all of a
+    test's requests fall in the same rate-limit minute."""
+    with time_machine.travel(time.time(), tick=False):
+        yield
+
+
+@pytest.fixture
+def unreachable_redis(settings):
+    """The cache is a Redis server that refuses connections (nothing listens on port 1)."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 1, "SOCKET_TIMEOUT": 1},
+        }
+    }

@@ -1,8 +1,15 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
 
 from accounts.models import Account, Plan, User
+from accounts.selectors import account_limits
+from usage.selectors import account_annotate_month_used
+from usage.services import usage_reset
 
 
 class AccountInline(admin.StackedInline):
@@ -44,12 +51,39 @@ class UserAdmin(DjangoUserAdmin):
 
 @admin.register(Account)
 class AccountAdmin(admin.ModelAdmin):
-    list_display = ("owner", "plan", "monthly_limit_override", "rate_limit_override", "created_at")
+    list_display = ("owner", "plan", "month_usage", "monthly_limit_override", "rate_limit_override", "created_at")
     list_filter = ("plan",)
     list_select_related = ("owner", "plan")
     search_fields = ("owner__email", "stripe_customer_id")
-    fields = ("owner", "plan", "monthly_limit_override", "rate_limit_override", "stripe_customer_id", "created_at")
-    readonly_fields = ("owner", "created_at")
+    fields = (
+        "owner",
+        "plan",
+        "month_usage",
+        "monthly_limit_override",
+        "rate_limit_override",
+        "stripe_customer_id",
+        "created_at",
+    )
+    readonly_fields = ("owner", "month_usage", "created_at")
+    actions = ["reset_month_usage"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Account]:
+        return account_annotate_month_used(accounts=super().get_queryset(request))
+
+    @admin.display(description="images this month", ordering="month_used")
+    def month_usage(self, account: Account) -> str:
+        limit = account_limits(account=account).monthly_limit
+        used = f"{account.month_used or 0:,}"
+        records = reverse("admin:usage_requestrecord_changelist") + f"?account={account.pk}"
+        return format_html(
+            '{} of {} (<a href="{}">requests</a>)', used, "unlimited" if limit is None else f"{limit:,}", records
+        )
+
+    @admin.action(description="Reset this month's image count of the selected accounts", permissions=["change"])
+    def reset_month_usage(self, request: HttpRequest, queryset: QuerySet[Account]) -> None:
+        for account in queryset:
+            usage_reset(account=account)
+        self.message_user(request, f"Reset this month's count of {len(queryset)} account(s).", messages.SUCCESS)
 
     def has_add_permission(self, request) -> bool:
         return False  # accounts come with their users

@@ -4,23 +4,61 @@ import base64
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpResponse, QueryDict
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.utils.cache import patch_vary_headers
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from apikeys.authentication import ApiKeyAuthentication, HasApiAccess
 from optimizer.compression import RequestedFormat
 from optimizer.imaging import OutputFormat
 from optimizer.pipeline import Optimized, OptimizeOptions
 from optimizer.services import ImageSource, optimize_image
-from smolpix.api import ApiError, ErrorCode, JSONParser
+from smolpix.api import ApiError, ErrorCode
+from smolpix.parsers import JSONParser
+from smolpix.schema import error_responses, usage_headers
+from usage.metering import MeteredApiView
 
 # Room for the other form fields and the multipart boundaries around an upload.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
+
+# The figures of an image answer, in X-Smolpix-<name> headers (see _image_response).
+IMAGE_HEADERS = [
+    ("Original-Size", OpenApiTypes.INT, "Original file size in bytes"),
+    ("Optimized-Size", OpenApiTypes.INT, "Optimized file size in bytes"),
+    ("Savings", OpenApiTypes.INT, "Bytes saved"),
+    ("Savings-Percent", OpenApiTypes.INT, "Percentage saved (0-100)"),
+    ("Format", OpenApiTypes.STR, "`webp` or `avif`"),
+    ("Width", OpenApiTypes.INT, "Output width in pixels"),
+    ("Height", OpenApiTypes.INT, "Output height in pixels"),
+    ("Lossless", OpenApiTypes.STR, "`true` or `false`"),
+    ("Notice", OpenApiTypes.STR, "Why the result differs from what was asked, when it does"),
+]
+# The API reference's own examples.
+REFERENCE_EXAMPLE_REQUEST = {
+    "url": "https://example.com/photo.jpg",
+    "format": "auto",
+    "quality": 80,
+    "maxWidth": 1920,
+    "smart": True,
+}
+REFERENCE_EXAMPLE_RESPONSE = {
+    "success": True,
+    "originalSize": 1234567,
+    "optimizedSize": 234567,
+    "savings": 1000000,
+    "savingsPercent": 81,
+    "format": "avif",
+    "width": 1920,
+    "height": 1080,
+    "data": "AAAAIGZ0eXBhdmlmAAAAAGF2aWZtaWYx...",
+    "contentType": "image/avif",
+    "lossless": False,
+    "notice": None,
+}
 
 
 class _FromForm:
@@ -53,13 +91,28 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+REQUESTED_FORMATS = [choice.value for choice in RequestedFormat]
+OUTPUT_FORMATS = [output.value for output in OutputFormat]
+URL_HELP = "URL of the image to optimize: http or https, on port 80 or 443, on the public internet."
+FILE_HELP = "The image itself (JPEG, PNG, GIF, WebP, AVIF/HEIC, TIFF or BMP), instead of a URL."
+
+
 class OptimizeInputSerializer(serializers.Serializer):
-    url = StrictCharField(required=False, trim_whitespace=False)
-    file = serializers.FileField(required=False, allow_empty_file=False)
-    format = serializers.ChoiceField(choices=[choice.value for choice in RequestedFormat], default="auto")
-    quality = StrictIntegerField(min_value=1, max_value=100, default=80)
-    maxWidth = StrictIntegerField(min_value=1, max_value=16384, default=1920)  # the API's names are camelCase
-    smart = StrictBooleanField(default=True)
+    url = StrictCharField(required=False, trim_whitespace=False, help_text=URL_HELP)
+    file = serializers.FileField(required=False, allow_empty_file=False, help_text=FILE_HELP)
+    format = serializers.ChoiceField(
+        choices=REQUESTED_FORMATS,
+        default="auto",
+        help_text="Output format: `auto` returns whichever of WebP and AVIF is smaller.",
+    )
+    quality = StrictIntegerField(min_value=1, max_value=100, default=80, help_text="Compression quality (1-100).")
+    maxWidth = StrictIntegerField(  # the API's names are camelCase
+        min_value=1,
+        max_value=16384,
+        default=1920,
+        help_text="Maximum width in pixels; the aspect ratio is kept and images are never enlarged.",
+    )
+    smart = StrictBooleanField(default=True, help_text="Use smart compression based on the image's content.")
 
     default_error_messages = {"invalid": "Send a JSON object."}
 
@@ -78,19 +131,50 @@ class OptimizeInputSerializer(serializers.Serializer):
         return attrs
 
 
+class OptimizeJsonRequest(OptimizeInputSerializer):
+    """The JSON body, as the schema documents it (OptimizeInputSerializer parses every body)."""
+
+    url = StrictCharField(max_length=2048, help_text=URL_HELP)
+    file = None
+
+    class Meta:
+        ref_name = "OptimizeJson"
+
+
+class OptimizeUploadRequest(OptimizeInputSerializer):
+    """The multipart/form-data body, as the schema documents it: the image in `file`."""
+
+    url = None
+    file = serializers.FileField(help_text=FILE_HELP)
+
+    class Meta:
+        ref_name = "OptimizeUpload"
+
+
 class OptimizeOutputSerializer(serializers.Serializer):
-    success = serializers.SerializerMethodField()
-    originalSize = serializers.IntegerField(source="original_size")
-    optimizedSize = serializers.IntegerField(source="optimized_size")
-    savings = serializers.IntegerField()
-    savingsPercent = serializers.IntegerField(source="savings_percent")
-    format = serializers.CharField()
-    width = serializers.IntegerField()
-    height = serializers.IntegerField()
-    data = serializers.SerializerMethodField()
-    contentType = serializers.CharField(source="format.content_type")
-    lossless = serializers.BooleanField()
-    notice = serializers.CharField(allow_null=True)
+    success = serializers.SerializerMethodField(help_text="Whether optimization succeeded: always true here.")
+    originalSize = serializers.IntegerField(source="original_size", help_text="Original file size in bytes.")
+    optimizedSize = serializers.IntegerField(source="optimized_size", help_text="Optimized file size in bytes.")
+    savings = serializers.IntegerField(min_value=0, help_text="Bytes saved; never negative.")
+    savingsPercent = serializers.IntegerField(
+        source="savings_percent", min_value=0, max_value=100, help_text="Percentage saved (0-100)."
+    )
+    format = serializers.ChoiceField(choices=OUTPUT_FORMATS, help_text="The format returned: `webp` or `avif`.")
+    width = serializers.IntegerField(help_text="Output width in pixels.")
+    height = serializers.IntegerField(help_text="Output height in pixels.")
+    data = serializers.SerializerMethodField(help_text="The optimized image, base64-encoded.")
+    contentType = serializers.ChoiceField(
+        source="format.content_type",
+        choices=[output.content_type for output in OutputFormat],
+        help_text="MIME type of `data`.",
+    )
+    lossless = serializers.BooleanField(help_text="Whether the image was encoded losslessly.")
+    notice = serializers.CharField(
+        allow_null=True, help_text="Why the result differs from what was asked (e.g. WebP for a transparent image)."
+    )
+
+    class Meta:
+        ref_name = "OptimizeResult"
 
     def get_success(self, result: Optimized) -> bool:
         return True
@@ -99,7 +183,7 @@ class OptimizeOutputSerializer(serializers.Serializer):
         return base64.b64encode(result.data).decode("ascii")
 
 
-class OptimizeApi(APIView):
+class OptimizeApi(MeteredApiView):
     """Optimize an image: fetch it from `url` (or take the uploaded `file`), resize it and return
     it as WebP or AVIF.
 
@@ -127,20 +211,56 @@ class OptimizeApi(APIView):
 
     Errors are JSON `{"error", "code", "field"}`: 400 `BAD_REQUEST`, `INVALID_URL`, `FETCH_FAILED`,
     `UNSUPPORTED_IMAGE` or `IMAGE_TOO_LARGE`; 401 `UNAUTHORIZED`; 403 `FORBIDDEN`; 429
-    `LIMIT_REACHED`; 500 `SERVER_ERROR`; 503 `SERVICE_UNAVAILABLE` (with `Retry-After`) while a
-    backing service is unreachable: retry later.
+    `LIMIT_REACHED` with `used` and `limit` (over the per-minute rate limit, or the month's images
+    used up); 500 `SERVER_ERROR`; 503 `SERVICE_UNAVAILABLE` (with `Retry-After`) while a backing
+    service is unreachable: retry later.
+
+    Each successful optimization counts one image towards the month's quota (UTC calendar
+    month); failed ones are not counted. Every answer carries `X-RateLimit-Limit`,
+    `X-RateLimit-Remaining`, `X-RateLimit-Reset`, `X-Quota-Used` and `X-Quota-Limit`, and a 429
+    also `Retry-After` (seconds).
     """
 
-    authentication_classes = [ApiKeyAuthentication]
-    permission_classes = [HasApiAccess]
     parser_classes = [JSONParser, MultiPartParser]
 
     def perform_content_negotiation(self, request: Request, force: bool = False):
         # Images are answered outside DRF's renderers; everything else, errors included, is JSON.
         return super().perform_content_negotiation(request, force=True)
 
+    @extend_schema(
+        operation_id="optimize",
+        summary="Optimize an image",
+        tags=["Images"],
+        request={"application/json": OptimizeJsonRequest, "multipart/form-data": OptimizeUploadRequest},
+        responses={
+            (200, "application/json"): OpenApiResponse(
+                OptimizeOutputSerializer,
+                description="The optimized image (base64 in `data`) and its figures.",
+                examples=[OpenApiExample("Optimized", value=REFERENCE_EXAMPLE_RESPONSE, response_only=True)],
+            ),
+            (200, "image/webp"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="With `Accept: image/webp` or `image/*`: the image bytes."
+            ),
+            (200, "image/avif"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="With `Accept: image/avif` or `image/*`: the image bytes."
+            ),
+            **error_responses(400, 401, 403, 415, 429, 500),
+        },
+        parameters=[
+            OpenApiParameter(
+                f"X-Smolpix-{name}",
+                kind,
+                OpenApiParameter.HEADER,
+                response=[200],
+                description=f"{description} (on image answers only).",
+            )
+            for name, kind, description in IMAGE_HEADERS
+        ]
+        + usage_headers(),
+        examples=[OpenApiExample("From a URL", value=REFERENCE_EXAMPLE_REQUEST, request_only=True)],
+    )
     def post(self, request: Request) -> HttpResponse:
-        _refuse_oversized_body(request)
+        refuse_oversized_body(request)
         serializer = OptimizeInputSerializer(data=request.data, context={"form": isinstance(request.data, QueryDict)})
         serializer.is_valid(raise_exception=True)
         fields = serializer.validated_data
@@ -153,13 +273,16 @@ class OptimizeApi(APIView):
         )
         upload = fields.get("file")
         source = ImageSource(upload=upload.read()) if upload else ImageSource(url=fields["url"])
-        result = optimize_image(source=source, options=options)
+        result = optimize_image(account=self.metering.account, source=source, options=options)
+        self.metering.note_image(
+            bytes_in=result.original_size, bytes_out=result.optimized_size, output_format=result.format.value
+        )
         response = _image_response(result) if accepted.wants_image else Response(OptimizeOutputSerializer(result).data)
         patch_vary_headers(response, ["Accept"])
         return response
 
 
-def _refuse_oversized_body(request: Request) -> None:
+def refuse_oversized_body(request: HttpRequest) -> None:
     """Refuse an upload by its declared length, before reading (and spooling) it."""
     declared = request.META.get("CONTENT_LENGTH") or "0"
     limit = settings.OPTIMIZER_MAX_SOURCE_BYTES

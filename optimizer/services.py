@@ -14,12 +14,15 @@ from typing import Any
 from django.conf import settings
 from rest_framework import status
 
+from accounts.models import Account
 from optimizer import fetch, transfer
 from optimizer.compression import RequestedFormat
 from optimizer.imaging import ImageTooLarge, OutputFormat, UnsupportedImage
 from optimizer.pipeline import Optimized, OptimizeOptions, optimize
 from optimizer.tasks import optimize_image_task
 from smolpix.api import SERVER_ERROR_MESSAGE, ApiError, ErrorCode, service_unavailable
+from usage.metering import quota_exceeded_error
+from usage.services import QuotaExceeded, quota_charge
 
 logger = logging.getLogger(__name__)
 
@@ -54,15 +57,26 @@ class ImageSource:
         return "url" if self.url is not None else "file"
 
 
-def optimize_image(*, source: ImageSource, options: OptimizeOptions) -> Optimized:
-    """Optimize one image in a worker and return the result.
+def optimize_image(*, account: Account, source: ImageSource, options: OptimizeOptions) -> Optimized:
+    """Optimize one image in a worker, for `account`, and return the result.
+
+    The image is charged to the account's monthly quota before the job is queued, and refunded if
+    the optimization fails: only successes count.
 
     Raises ApiError: 400 with INVALID_URL, FETCH_FAILED, UNSUPPORTED_IMAGE or IMAGE_TOO_LARGE
-    naming the source's field, 503 SERVICE_UNAVAILABLE when Redis (the queue, the results and the
-    cache) cannot be reached, or 500 SERVER_ERROR when the worker crashed or timed out (details
-    are logged, never returned).
+    naming the source's field; 429 LIMIT_REACHED when the month's images are used up; 503
+    SERVICE_UNAVAILABLE when Redis (the queue, the results and the cache) cannot be reached; or
+    500 SERVER_ERROR when the worker crashed or timed out (details are logged, never returned).
     """
     _check_before_queueing(source)
+    try:
+        with quota_charge(account=account):
+            return _optimize_in_worker(source=source, options=options)
+    except QuotaExceeded as exceeded:
+        raise quota_exceeded_error(exceeded) from None
+
+
+def _optimize_in_worker(*, source: ImageSource, options: OptimizeOptions) -> Optimized:
     job_id = uuid.uuid4().hex
     try:
         outcome = _run_in_worker(job_id=job_id, source=source, options=options)

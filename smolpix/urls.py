@@ -1,7 +1,9 @@
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from accounts.api import UsageApi
+from optimizer import views as optimizer_views
 from optimizer.api import OptimizeApi
 from smolpix import views
 
@@ -13,7 +15,17 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("accounts.urls")),
     path("dashboard/keys/", include("apikeys.urls")),
+    path("dashboard/try/", optimizer_views.try_it, name="try-it"),
     path("billing/", include("billing.urls")),
     path("api/v1/usage", UsageApi.as_view(), name="api-usage"),
     path("api/v1/optimize", OptimizeApi.as_view(), name="api-optimize"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    # The viewer's script is a separate file (not inline), and its assets are our own static files.
+    path(
+        "api/explorer/",
+        SpectacularSwaggerSplitView.as_view(
+            url_name="api-schema", template_name="pages/api_explorer.html", title="API explorer — Smolpix"
+        ),
+        name="api-explorer",
+    ),
 ]

@@ -2,6 +2,7 @@
 
 import logging
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -9,23 +10,34 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
 from accounts.selectors import plan_list
+from apikeys.selectors import api_key_list
 from smolpix.celery import app as celery_app
+from smolpix.examples import example_list
 
 logger = logging.getLogger(__name__)
 
 BROKER_TIMEOUT_SECONDS = 2
+WORKER_PING_TIMEOUT_SECONDS = 1
 
 
 def landing(request: HttpRequest) -> HttpResponse:
-    return render(request, "pages/landing.html", {"plans": plan_list()})
+    return render(request, "pages/landing.html", {"plans": plan_list(), "examples": example_list()})
 
 
 def pricing(request: HttpRequest) -> HttpResponse:
-    return render(request, "pages/pricing.html", {"plans": plan_list()})
+    return render(request, "pages/pricing.html", {"plans": plan_list(), "examples": example_list()})
 
 
 def docs(request: HttpRequest) -> HttpResponse:
-    return render(request, "pages/docs.html", {"plans": plan_list()})
+    """The API reference. A signed-in reader sees their newest key's prefix in the examples."""
+    newest_key = None
+    if request.user.is_authenticated:
+        newest_key = next(iter(api_key_list(account=request.user.account)), None)
+    return render(
+        request,
+        "pages/docs.html",
+        {"plans": plan_list(), "newest_key": newest_key, "max_source_bytes": settings.OPTIMIZER_MAX_SOURCE_BYTES},
+    )
 
 
 def _check_database() -> str:
@@ -49,14 +61,27 @@ def _check_broker() -> str:
     return "ok"
 
 
-CHECKS = {"database": _check_database, "cache": _check_cache, "broker": _check_broker}
+def _check_worker() -> str:
+    if celery_app.conf.task_always_eager:
+        return "eager"  # no broker configured: tasks run in-process, no worker is needed
+    # Answers as soon as one worker replies; an empty list after the timeout means none is alive.
+    if not celery_app.control.ping(timeout=WORKER_PING_TIMEOUT_SECONDS, limit=1):
+        raise RuntimeError(f"no Celery worker answered a ping within {WORKER_PING_TIMEOUT_SECONDS} s")
+    return "ok"
+
+
+CHECKS = {"database": _check_database, "cache": _check_cache, "broker": _check_broker, "worker": _check_worker}
 
 
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
-    """200 when every backing service answers, else 503 naming the one that does not."""
+    """200 when every backing service answers and a Celery worker is alive, else 503 naming what is
+    down."""
     results = {}
     for name, check in CHECKS.items():
+        if name == "worker" and results["broker"] == "down":
+            results[name] = "down"  # no worker is reachable without the broker; asking would only retry
+            continue
         try:
             results[name] = check()
         except Exception as error:

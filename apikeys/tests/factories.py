@@ -19,3 +19,10 @@ class ApiKeyFactory(DjangoModelFactory):
     name = factory.Sequence(lambda n: f"Key {n}")
     prefix = factory.LazyAttribute(lambda o: lookup_prefix(o.key))
     key_hash = factory.LazyAttribute(lambda o: hash_key(o.key))
+
+
+def full_key_for(account) -> str:
+    """Store a new key for `account` and return the full key (`pk_live_…`) it stands for."""
+    key = generate_key()
+    ApiKeyFactory(account=account, key=key)
+    return key

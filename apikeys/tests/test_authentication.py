@@ -122,11 +122,12 @@ def test_a_session_is_no_substitute_for_a_key(signed_in_client):
 def test_last_used_is_written_once_a_minute_not_on_every_request(client, pro_api_key, django_assert_num_queries):
     authorization = f"Bearer {pro_api_key}"
 
-    # The key with its account, plan and owner in one query, then the time of use.
-    with django_assert_num_queries(2):
+    # The key with its account, plan and owner in one query, then the time of use; and the usage
+    # endpoint's own two: this month's count and the request record.
+    with django_assert_num_queries(4):
         assert get_usage(client, authorization).status_code == 200
     first_use = ApiKey.objects.get().last_used_at
-    with django_assert_num_queries(1):
+    with django_assert_num_queries(3):
         assert get_usage(client, authorization).status_code == 200
 
     assert first_use is not None

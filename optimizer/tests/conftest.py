@@ -5,8 +5,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from optimizer.tests.api_checks import ENDPOINT
 from optimizer.tests.origin import Origin
-from optimizer.tests.worker import HARD_TIME_LIMIT, SOFT_TIME_LIMIT, running_worker
-from smolpix.celery import app as celery_app
+from optimizer.tests.worker import post_to_worker, worker, worker_origin  # noqa: F401 (fixtures)
 
 
 @pytest.fixture
@@ -26,16 +25,6 @@ def reachable_origin(origin: Origin, settings) -> Origin:
 
 
 @pytest.fixture
-def eager_tasks():
-    """Run Celery tasks in the test process even when a broker is configured, so tests see their
-    settings overrides. The real worker has tests of its own (test_worker.py)."""
-    previous = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = previous
-
-
-@pytest.fixture
 def post(client, pro_api_key):
     """POST to the endpoint as a Pro customer: JSON by default, multipart when `upload` is given."""
 
@@ -50,35 +39,3 @@ def post(client, pro_api_key):
         return client.post(ENDPOINT, json.dumps(body), content_type="application/json", **headers)
 
     return send
-
-
-@pytest.fixture(scope="module")
-def worker_origin():
-    origin = Origin()
-    yield origin
-    origin.close()
-
-
-@pytest.fixture(scope="module")
-def worker(worker_origin, tmp_path_factory):
-    """A prefork worker with one child, allowed to reach the loopback origin."""
-    env = {
-        "OPTIMIZER_ALLOW_PRIVATE_NETWORKS": "true",
-        "OPTIMIZER_ALLOWED_PORTS": str(worker_origin.port),
-        "OPTIMIZER_FETCH_TIMEOUT": "60",  # longer than a task may run: the time limit must end it
-    }
-    with running_worker(tmp_path_factory.mktemp("worker") / "worker.log", env=env) as process:
-        yield process
-
-
-@pytest.fixture
-def post_to_worker(post, worker, worker_origin, settings):
-    """POST with tasks going to the worker, with short time limits (they travel in the task
-    message). This process may not reach private networks, so only the worker can fetch from the
-    origin."""
-    assert not celery_app.conf.task_always_eager
-    assert not settings.OPTIMIZER_ALLOW_PRIVATE_NETWORKS
-    settings.OPTIMIZER_ALLOWED_PORTS = [worker_origin.port]  # the syntax check happens here too
-    settings.CELERY_TASK_SOFT_TIME_LIMIT = SOFT_TIME_LIMIT
-    settings.CELERY_TASK_TIME_LIMIT = HARD_TIME_LIMIT
-    return post

@@ -15,7 +15,8 @@ from django.conf import settings
 from optimizer.tests import images
 from optimizer.tests.api_checks import SERVER_ERROR_BODY, assert_error, assert_reference_response
 from optimizer.tests.origin import Route
-from optimizer.tests.worker import SOFT_TIME_LIMIT, pool_children
+from optimizer.tests.worker import SOFT_TIME_LIMIT
+from tests.processes import pool_children
 
 pytestmark = [
     pytest.mark.django_db,

@@ -1,17 +1,10 @@
 """Fixtures of the adversarial suite: the optimizer's own test fixtures (a loopback origin that
-counts connections, POST as a Pro customer, eager tasks), and a modest Hypothesis profile."""
+counts connections, POST as a Pro customer, a real worker), and a modest Hypothesis profile."""
 
 from hypothesis import HealthCheck, settings
 
-from optimizer.tests.conftest import (  # noqa: F401 (fixtures)
-    eager_tasks,
-    origin,
-    post,
-    post_to_worker,
-    reachable_origin,
-    worker,
-    worker_origin,
-)
+from optimizer.tests.conftest import origin, post, reachable_origin  # noqa: F401 (fixtures)
+from optimizer.tests.worker import post_to_worker, worker, worker_origin  # noqa: F401 (fixtures)
 
 # Few examples and no deadline: the suite runs on two shared cores, and a property that fails
 # usually fails within the first few dozen examples. No example database in the work tree.

@@ -11,11 +11,8 @@ port, with a web server (gunicorn) and a Celery worker started here against it.
 """
 
 import json
-import os
 import shutil
-import socket
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -29,7 +26,7 @@ from django.db import connection
 from billing.models import StripeEvent
 from billing.tests.fake_stripe import sign
 from optimizer.tests import images
-from optimizer.tests.worker import REPO, running_worker
+from tests import processes
 
 # Transactional: the web server and the worker started here must see the rows a test creates, and
 # the database must be restored afterwards (the plans are seeded by a migration).
@@ -45,13 +42,6 @@ SERVICE_UNAVAILABLE = {
 PHOTO = images.encode(images.photo(64, 48), "PNG")
 
 
-def _free_port() -> int:
-    """A loopback port nothing listens on (the kernel just handed it out and it was closed again)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 # --- PostgreSQL out of reach --------------------------------------------------------------
 
 
@@ -63,7 +53,7 @@ class DatabaseSwitch:
 
     def cut(self) -> None:
         connection.close()
-        connection.settings_dict.update(HOST="127.0.0.1", PORT=str(_free_port()))
+        connection.settings_dict.update(HOST="127.0.0.1", PORT=str(processes.free_port()))
 
     def restore(self) -> None:
         connection.close()
@@ -129,7 +119,7 @@ class PrivateRedis:
     """A redis-server of this test's own, on a spare loopback port, that can be stopped."""
 
     def __init__(self, directory: Path) -> None:
-        self.port = _free_port()
+        self.port = processes.free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self._directory = directory
         self._process: subprocess.Popen | None = None
@@ -153,25 +143,11 @@ class PrivateRedis:
 
 
 class WebServer:
-    """gunicorn serving the project on a spare loopback port."""
+    """The site under gunicorn, on a spare loopback port."""
 
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.url = f"http://127.0.0.1:{_free_port()}"
-        command = [sys.executable, "-m", "gunicorn", "smolpix.wsgi", "--bind", self.url.removeprefix("http://")]
-        command += ["--workers", "1", "--threads", "4", "--timeout", "120"]
-        with log_path.open("wb") as log:
-            self._process = subprocess.Popen(
-                command, cwd=REPO, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
-            )
+        self.process, self.url = processes.start_server(env=env, log_path=log_path)
         self._http = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=5, read=120))
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if self.get("/healthz").status == 200:
-                    return
-            except urllib3.exceptions.HTTPError:
-                time.sleep(0.3)
-        pytest.fail(f"gunicorn did not come up:\n{log_path.read_text()[-3000:]}")
 
     def get(self, path: str) -> urllib3.BaseHTTPResponse:
         return self._http.request("GET", self.url + path)
@@ -184,17 +160,6 @@ class WebServer:
             headers={"Authorization": f"Bearer {key}"},
         )
 
-    def stop(self) -> None:
-        self._process.terminate()
-        self._process.wait(timeout=30)
-
-
-def _test_database_url() -> str:
-    database = connection.settings_dict
-    return (
-        f"postgres://{database['USER']}:{database['PASSWORD']}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
-    )
-
 
 @pytest.fixture(scope="module")
 def stack(django_db_setup, django_db_blocker, tmp_path_factory):
@@ -205,23 +170,18 @@ def stack(django_db_setup, django_db_blocker, tmp_path_factory):
     private_redis = PrivateRedis(directory)
     private_redis.start()
     with django_db_blocker.unblock():
-        env = {
-            "DATABASE_URL": _test_database_url(),
-            "REDIS_URL": private_redis.url,
-            "CELERY_BROKER_URL": private_redis.url,
-            "CELERY_RESULT_BACKEND": private_redis.url,
-            "DEBUG": "true",
-            "CONN_MAX_AGE": "0",
-        }
-    try:
-        with running_worker(directory / "worker.log", env=env, broker_url=private_redis.url):
-            web = WebServer(env, directory / "web.log")
-            try:
-                yield private_redis, web
-            finally:
-                web.stop()
-    finally:
-        private_redis.stop()
+        env = processes.environment(
+            REDIS_URL=private_redis.url,
+            CELERY_BROKER_URL=private_redis.url,
+            CELERY_RESULT_BACKEND=private_redis.url,
+            CONN_MAX_AGE="0",
+        )
+    worker = processes.start_worker(env=env, log_path=directory / "worker.log", broker_url=private_redis.url)
+    web = WebServer(env, directory / "web.log")
+    yield private_redis, web
+    processes.stop(web.process)
+    processes.stop(worker)
+    private_redis.stop()
 
 
 def _until_ok(call, seconds: float):

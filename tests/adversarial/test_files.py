@@ -15,9 +15,9 @@ from django.conf import settings
 
 from optimizer.tests import images
 from optimizer.tests.api_checks import assert_reference_response
-from optimizer.tests.worker import pool_children
 from tests.adversarial import memory
 from tests.adversarial.hostile_files import HOSTILE_FILES, HostileFile
+from tests.processes import pool_children
 
 pytestmark = pytest.mark.django_db
 

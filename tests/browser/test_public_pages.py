@@ -1,6 +1,7 @@
 import pytest
 
 from accounts.models import User
+from tests.browser.steps import sign_up
 
 # The live server reads committed data: these tests use a transactional database.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -27,13 +28,7 @@ def test_docs_code_tabs_switch_with_the_keyboard(page):
 
 
 def test_sign_up_lands_on_the_dashboard(page):
-    page.goto("/")
-    page.get_by_role("link", name="Sign up free").click()
-    page.get_by_label("Email").fill("browser@example.com")
-    page.get_by_label("Password", exact=True).fill("a-long-unusual-pass")
-    page.get_by_label("Password confirmation").fill("a-long-unusual-pass")
-    page.get_by_role("button", name="Create account").click()
+    sign_up(page, "browser@example.com")
 
-    page.wait_for_url("**/dashboard/")
     assert page.get_by_role("heading", name="Dashboard").is_visible()
     assert User.objects.filter(email="browser@example.com").exists()

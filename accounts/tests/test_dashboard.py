@@ -1,0 +1,129 @@
+"""The dashboard's usage: this month's count, the 30-day chart and the recent requests."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from django.urls import reverse
+
+from accounts.tests.factories import AccountFactory
+from apikeys.tests.factories import ApiKeyFactory
+from usage.tests.factories import MonthlyUsageFactory, RequestRecordFactory
+
+pytestmark = pytest.mark.django_db
+
+NOW = datetime(2031, 6, 15, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def mid_june():
+    with time_machine.travel(NOW, tick=False):
+        yield
+
+
+def dashboard(client, account) -> str:
+    client.force_login(account.owner)
+    response = client.get(reverse("dashboard"))
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_this_months_usage_with_a_progress_bar(client, pro_account):
+    MonthlyUsageFactory(account=pro_account, used=8_342)
+
+    body = dashboard(client, pro_account)
+
+    assert '8,342 <small class="muted">of 10,000</small>' in body
+    assert 'role="progressbar"' in body
+    assert 'aria-valuenow="8342"' in body and 'aria-valuemax="10000"' in body
+    assert 'style="width: 83%"' in body
+    assert "1,658 images left until July 1, 00:00 UTC." in body
+    assert "Get more images" in body
+
+
+def test_a_reached_limit_shows_a_full_bar(client, pro_account):
+    MonthlyUsageFactory(account=pro_account, used=10_000)
+
+    body = dashboard(client, pro_account)
+
+    assert 'class="progress full"' in body
+    assert "Limit reached: new optimizations are refused" in body
+
+
+def test_an_unlimited_plan_shows_the_count_without_a_bar(client, agency_account):
+    MonthlyUsageFactory(account=agency_account, used=123_456)
+
+    body = dashboard(client, agency_account)
+
+    assert "123,456" in body
+    assert "no limit on your plan" in body
+    assert 'role="progressbar"' not in body
+
+
+def test_the_30_day_chart_comes_with_a_table(client, pro_account):
+    RequestRecordFactory.create_batch(3, account=pro_account, created_at=NOW - timedelta(days=2))
+    RequestRecordFactory(account=pro_account, created_at=NOW - timedelta(days=2), status=429)
+    RequestRecordFactory(account=pro_account, created_at=NOW - timedelta(days=30))  # before the 30 days
+
+    body = dashboard(client, pro_account)
+
+    assert "4 requests, 1 refused or failed" in body
+    assert '<svg class="chart"' in body and 'role="img"' in body
+    assert body.count('<rect class="ok"') == 1 and body.count('<rect class="failed"') == 1
+    assert "the busiest day was June 13 with 4 requests" in body
+    assert '<time datetime="2031-06-13">Fri, Jun 13</time></th><td>4</td><td>3</td><td>1</td>' in body
+    assert body.count('<tr><th scope="row">') == 30
+
+
+def test_without_requests_there_is_no_chart(client, pro_account):
+    body = dashboard(client, pro_account)
+
+    assert "No API requests in the last 30 days." in body
+    assert "<svg" not in body
+
+
+def test_recent_requests_are_listed_newest_first(client, pro_account):
+    api_key = ApiKeyFactory(account=pro_account, name="CI pipeline")
+    RequestRecordFactory(
+        account=pro_account, api_key=api_key, created_at=NOW - timedelta(minutes=5), bytes_in=2_000_000
+    )
+    RequestRecordFactory(
+        account=pro_account,
+        api_key=api_key,
+        created_at=NOW - timedelta(minutes=1),
+        endpoint="GET /api/v1/usage",
+        status=429,
+        bytes_in=0,
+        bytes_out=0,
+        output_format="",
+        duration_ms=3,
+    )
+    RequestRecordFactory(account=AccountFactory(pro=True), endpoint="POST /api/v1/someone-elses")
+
+    body = dashboard(client, pro_account)
+
+    assert body.index("GET /api/v1/usage") < body.index("POST /api/v1/optimize")
+    assert "someone-elses" not in body
+    assert f"<code>{api_key.display_prefix}</code> CI pipeline" in body
+    assert "1.9\xa0MB → 29.3\xa0KB" in body
+    assert '<span class="badge bad">429</span>' in body
+
+
+def test_the_dashboard_queries_do_not_grow_with_the_requests(client, pro_account, django_assert_max_num_queries):
+    client.force_login(pro_account.owner)
+    api_key = ApiKeyFactory(account=pro_account)
+    RequestRecordFactory.create_batch(12, account=pro_account, api_key=api_key)
+
+    with django_assert_max_num_queries(8):
+        assert client.get(reverse("dashboard")).status_code == 200
+
+
+def test_the_cards_count_the_active_keys_and_lead_to_try_it(client, pro_account):
+    ApiKeyFactory(account=pro_account)
+    ApiKeyFactory(account=pro_account, revoked_at=NOW)
+
+    body = dashboard(client, pro_account)
+
+    assert '<p class="stat">1 <small class="muted">active</small></p>' in body
+    assert f'href="{reverse("try-it")}"' in body
+    assert f'href="{reverse("billing:home")}"' in body

@@ -1,0 +1,55 @@
+"""The web "try it" form: the API's options, for a person in a browser."""
+
+from django import forms
+
+from optimizer.compression import RequestedFormat
+from optimizer.pipeline import OptimizeOptions
+from optimizer.services import ImageSource
+
+FORMAT_CHOICES = [
+    (RequestedFormat.AUTO.value, "Auto — the smaller of WebP and AVIF"),
+    (RequestedFormat.WEBP.value, "WebP"),
+    (RequestedFormat.AVIF.value, "AVIF"),
+]
+DEFAULTS = OptimizeOptions()
+
+
+class TryItForm(forms.Form):
+    file = forms.FileField(
+        required=False,
+        label="Image",
+        widget=forms.ClearableFileInput(attrs={"accept": "image/*"}),
+    )
+    url = forms.CharField(
+        required=False,
+        max_length=2048,
+        label="Or an image URL",
+        widget=forms.URLInput(attrs={"placeholder": "https://example.com/photo.jpg", "spellcheck": "false"}),
+    )
+    format = forms.ChoiceField(choices=FORMAT_CHOICES, initial=DEFAULTS.format.value, widget=forms.RadioSelect)
+    quality = forms.IntegerField(min_value=1, max_value=100, initial=DEFAULTS.quality)
+    max_width = forms.IntegerField(min_value=1, max_value=16384, initial=DEFAULTS.max_width, label="Max width")
+    smart = forms.BooleanField(required=False, initial=DEFAULTS.smart, label="Smart compression")
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        upload, url = cleaned.get("file"), (cleaned.get("url") or "").strip()
+        if upload and url:
+            raise forms.ValidationError("Choose a file or paste a URL, not both.", code="both")
+        if not upload and not url and "file" not in self.errors and "url" not in self.errors:
+            raise forms.ValidationError("Choose an image, drop one here, or paste its URL.", code="missing")
+        cleaned["url"] = url
+        return cleaned
+
+    def source(self) -> ImageSource:
+        upload = self.cleaned_data["file"]
+        return ImageSource(upload=upload.read()) if upload else ImageSource(url=self.cleaned_data["url"])
+
+    def options(self) -> OptimizeOptions:
+        data = self.cleaned_data
+        return OptimizeOptions(
+            format=RequestedFormat(data["format"]),
+            quality=data["quality"],
+            max_width=data["max_width"],
+            smart=data["smart"],
+        )

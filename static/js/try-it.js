@@ -1,0 +1,205 @@
+// The "try it" page: drop or choose an image (or paste a URL), send it with fetch, and show the
+// original and the optimized image side by side. Without JavaScript the form posts normally and
+// the server renders the result. compare.js moves the comparison's divider.
+(() => {
+  const form = document.querySelector("[data-try-it]");
+  if (!form) return;
+
+  const $ = (selector) => document.querySelector(selector);
+  const fileInput = form.querySelector('input[type="file"]');
+  const urlInput = form.querySelector('input[name="url"]');
+  const dropzone = form.querySelector("[data-dropzone]");
+  const chosen = form.querySelector("[data-file-chosen]");
+  const submit = form.querySelector("[data-submit]");
+  const quality = form.querySelector('input[name="quality"]');
+  const qualityOutput = form.querySelector("[data-quality-output]");
+  const maxBytes = Number(form.dataset.maxBytes);
+  const errorBox = $("[data-error]");
+  const busy = $("[data-busy]");
+  const empty = $("[data-empty]");
+  const output = $("[data-output]");
+  const compare = $("[data-compare]");
+  const original = $("[data-original]");
+  const originalTag = $("[data-original-tag]");
+  const originalNote = $("[data-original-note]");
+  const optimized = $("[data-optimized]");
+  const range = $("[data-compare-range]");
+  const download = $("[data-download]");
+  let originalUrl = null;
+  let optimizedUrl = null;
+
+  const formatBytes = (bytes) => {
+    if (bytes < 1024) return `${bytes} bytes`;
+    const units = ["KB", "MB", "GB"];
+    let value = bytes / 1024;
+    let unit = 0;
+    while (value >= 1024 && unit < units.length - 1) {
+      value /= 1024;
+      unit += 1;
+    }
+    return `${value.toFixed(1)} ${units[unit]}`;
+  };
+
+  const showError = (message, { upgrade = false } = {}) => {
+    errorBox.textContent = message;
+    if (upgrade) {
+      const link = document.createElement("a");
+      link.href = form.dataset.pricingUrl;
+      link.textContent = "Upgrade your plan";
+      errorBox.append(" ", link);
+    }
+    errorBox.hidden = false;
+    empty.hidden = true;
+  };
+
+  const clearError = () => {
+    errorBox.hidden = true;
+    errorBox.textContent = "";
+  };
+
+  const describeFile = (file) => {
+    chosen.textContent = file ? `${file.name} — ${formatBytes(file.size)}` : "";
+    dropzone.classList.toggle("has-file", Boolean(file));
+  };
+
+  const takeFile = (file) => {
+    clearError();
+    describeFile(file);
+    if (!file) return;
+    urlInput.value = "";
+    if (file.size > maxBytes) {
+      showError(`This file is ${formatBytes(file.size)}; the most we take is ${formatBytes(maxBytes)}.`);
+    } else if (file.type && !file.type.startsWith("image/")) {
+      showError("That file is not an image. Choose a JPEG, PNG, GIF, WebP, AVIF, HEIC, TIFF or BMP file.");
+    }
+  };
+
+  fileInput.addEventListener("change", () => takeFile(fileInput.files[0]));
+  urlInput.addEventListener("input", () => {
+    if (urlInput.value && fileInput.files.length) {
+      fileInput.value = "";
+      describeFile(null);
+    }
+  });
+  quality.addEventListener("input", () => {
+    qualityOutput.textContent = quality.value;
+  });
+
+  ["dragenter", "dragover"].forEach((type) =>
+    dropzone.addEventListener(type, (event) => {
+      event.preventDefault();
+      dropzone.classList.add("dragging");
+    }),
+  );
+  ["dragleave", "drop"].forEach((type) =>
+    dropzone.addEventListener(type, () => dropzone.classList.remove("dragging")),
+  );
+  dropzone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    const [file] = event.dataTransfer.files;
+    if (!file) return;
+    const files = new DataTransfer();
+    files.items.add(file);
+    fileInput.files = files.files;
+    takeFile(file);
+  });
+
+  const showOriginal = (source) => {
+    if (originalUrl) URL.revokeObjectURL(originalUrl);
+    originalUrl = source instanceof Blob ? URL.createObjectURL(source) : null;
+    const shown = (visible) => {
+      original.hidden = !visible;
+      originalTag.hidden = !visible;
+      range.hidden = !visible;
+      originalNote.hidden = visible;
+      compare.classList.toggle("comparing", visible);
+    };
+    original.onload = () => shown(true);
+    original.onerror = () => shown(false);
+    original.src = originalUrl || source;
+  };
+
+  const showResult = (data, name) => {
+    const bytes = Uint8Array.from(atob(data.data), (character) => character.charCodeAt(0));
+    if (optimizedUrl) URL.revokeObjectURL(optimizedUrl);
+    optimizedUrl = URL.createObjectURL(new Blob([bytes], { type: data.contentType }));
+    optimized.src = optimizedUrl;
+    optimized.width = data.width;
+    optimized.height = data.height;
+    const stats = {
+      originalSize: formatBytes(data.originalSize),
+      optimizedSize: formatBytes(data.optimizedSize),
+      savingsPercent: String(data.savingsPercent),
+      savings: formatBytes(data.savings),
+      format: { webp: "WebP", avif: "AVIF" }[data.format] || data.format,
+      dimensions: `${data.width} × ${data.height}`,
+    };
+    Object.entries(stats).forEach(([key, value]) => {
+      $(`[data-stat="${key}"]`).textContent = value;
+    });
+    // Smart compression adds `quality: {metric, score}`; older answers have no such field.
+    $("[data-quality]").hidden = !data.quality;
+    if (data.quality) $('[data-stat="quality"]').textContent = `${data.quality.score} (${data.quality.metric})`;
+    $("[data-notice]").hidden = !data.notice;
+    $("[data-notice]").textContent = data.notice || "";
+    download.href = optimizedUrl;
+    download.download = `${name.replace(/\.[^.]*$/, "") || "optimized"}.${data.format}`;
+    range.value = 50;
+    compare.style.setProperty("--position", "50%");
+    output.hidden = false;
+    empty.hidden = true;
+  };
+
+  // The month's usage, from the same X-Quota-* headers as the API's answers.
+  const showUsage = (used, limit) => {
+    if (used === null) return;
+    const count = $("[data-quota-used]");
+    if (count) count.textContent = Number(used).toLocaleString("en-US");
+    const bar = $("[data-quota-bar]");
+    if (bar && limit !== "unlimited") {
+      const percent = Number(limit) ? Math.min(100, Math.floor((Number(used) * 100) / Number(limit))) : 100;
+      bar.setAttribute("aria-valuenow", used);
+      bar.classList.toggle("full", percent >= 100);
+      bar.firstElementChild.style.width = `${percent}%`;
+    }
+  };
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearError();
+    const file = fileInput.files[0];
+    const url = urlInput.value.trim();
+    if (!file && !url) {
+      showError("Choose an image, drop one here, or paste its URL.");
+      return;
+    }
+    if (file && file.size > maxBytes) {
+      showError(`This file is ${formatBytes(file.size)}; the most we take is ${formatBytes(maxBytes)}.`);
+      return;
+    }
+    submit.disabled = true;
+    busy.hidden = false;
+    try {
+      const response = await fetch(form.action || window.location.href, {
+        method: "POST",
+        body: new FormData(form),
+        headers: { Accept: "application/json" },
+        credentials: "same-origin",
+      });
+      showUsage(response.headers.get("X-Quota-Used"), response.headers.get("X-Quota-Limit"));
+      const data = await response.json().catch(() => null);
+      if (!response.ok || !data || !data.success) {
+        const message = (data && data.error) || "Something went wrong. Please try again.";
+        showError(message, { upgrade: Boolean(data && data.code === "LIMIT_REACHED") });
+        return;
+      }
+      showResult(data, file ? file.name : new URL(url, window.location.href).pathname.split("/").pop());
+      showOriginal(file || url);
+    } catch {
+      showError("Could not reach Smolpix. Check your connection and try again.");
+    } finally {
+      submit.disabled = false;
+      busy.hidden = true;
+    }
+  });
+})();

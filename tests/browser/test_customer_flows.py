@@ -1,0 +1,126 @@
+"""The customer's flows in a real browser: API keys, try it, the API explorer, upgrading."""
+
+import re
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from playwright.sync_api import expect
+
+from accounts.models import PlanCode
+from accounts.tests.factories import AccountFactory
+from tests.browser.steps import sign_in, sign_up
+
+# The live server reads committed data: these tests use a transactional database. It runs in this
+# process, so the tests that optimize run their Celery tasks here too (eager_tasks): no worker.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PHOTO = Path(settings.BASE_DIR) / "static" / "img" / "examples" / "landscape.jpg"
+
+
+def test_sign_up_create_a_key_see_it_once_then_only_its_prefix_then_revoke_it(page, console_errors):
+    sign_up(page, "keys@example.com")
+
+    page.get_by_role("link", name="Manage API keys").click()
+    page.get_by_label("Name").fill("Production")
+    page.get_by_role("button", name="Create key").click()
+
+    key = page.get_by_label("API key").input_value()
+    assert re.fullmatch(r"pk_live_[0-9A-Za-z]{38}", key)
+    expect(page.get_by_role("button", name="Copy")).to_be_visible()  # once copy.js has run
+    prefix = page.locator("td code").first.inner_text()
+    assert prefix.endswith("…") and key.startswith(prefix.removesuffix("…"))
+
+    page.reload()
+    assert page.get_by_label("API key").count() == 0
+    assert key not in page.content()
+    assert page.locator("td code").first.inner_text() == prefix
+
+    page.get_by_role("link", name="Revoke Production").click()
+    page.get_by_role("button", name="Revoke key").click()
+    assert page.get_by_text("No active keys yet").is_visible()
+    assert page.get_by_text(f"Revoked “Production” ({prefix})").is_visible()
+    assert console_errors == []
+
+
+def test_try_it_shows_the_original_and_the_optimized_image_with_the_savings(page, console_errors, eager_tasks):
+    sign_in(page, AccountFactory())
+    page.get_by_role("link", name="Try it").click()
+    page.wait_for_url("**/dashboard/try/")  # and its scripts have run
+
+    page.locator('input[type="file"]').set_input_files(PHOTO)
+    assert page.get_by_text(f"landscape.jpg — {PHOTO.stat().st_size / 1024:.1f} KB").is_visible()
+    page.get_by_text("WebP", exact=True).click()  # the segmented control's label
+    expect(page.get_by_label("WebP")).to_be_checked()
+    page.get_by_role("button", name="Optimize image").click()
+
+    original = page.get_by_role("img", name="The original image")
+    optimized = page.get_by_role("img", name="The optimized image")
+    original.wait_for(state="visible")
+    assert optimized.is_visible()
+    for image in (original, optimized):  # both decoded by the browser, not broken
+        assert image.evaluate("image => image.complete && image.naturalWidth") == 960
+    saved = int(page.locator('[data-stat="savingsPercent"]').inner_text())
+    assert 0 < saved < 100
+    assert page.locator('[data-stat="format"]').inner_text() == "WebP"
+    download = page.get_by_role("link", name="Download the optimized image")
+    assert download.get_attribute("download") == "landscape.webp"
+
+    # The comparison slider works from the keyboard.
+    page.get_by_label(re.compile("^Comparison")).focus()
+    page.keyboard.press("Home")
+    assert page.locator("[data-compare]").evaluate("figure => figure.style.getPropertyValue('--position')") == "0%"
+    assert console_errors == []
+
+
+def test_try_it_explains_an_unsupported_file(page, console_errors, eager_tasks, tmp_path):
+    sign_in(page, AccountFactory())
+    page.goto("/dashboard/try/")
+    text = tmp_path / "notes.png"
+    text.write_text("this is not a picture")
+
+    page.locator('input[type="file"]').set_input_files(text)
+    page.get_by_role("button", name="Optimize image").click()
+
+    alert = page.get_by_role("alert")
+    alert.wait_for()
+    assert "not a supported image" in alert.inner_text()
+    # The browser's console reports the failed request (a 400); nothing else may go wrong.
+    assert [error for error in console_errors if "400" not in error] == []
+
+
+@pytest.mark.parametrize("path", ["/docs/", "/api/explorer/"])
+def test_the_docs_and_the_api_explorer_load_without_console_errors(page, console_errors, path):
+    page.goto(path)
+
+    if path == "/api/explorer/":
+        page.locator(".opblock-summary-path", has_text="/api/v1/optimize").wait_for()
+        assert page.get_by_role("link", name="Back to the API reference").is_visible()
+    else:
+        page.get_by_role("link", name="Open the API explorer").click()
+        page.wait_for_url("**/api/explorer/")
+        page.locator(".opblock").first.wait_for()
+    assert console_errors == []
+
+
+def test_upgrading_from_pricing_goes_through_checkout_and_the_webhook_changes_the_plan(
+    page, console_errors, live_server, fake_stripe, eager_tasks
+):
+    fake_stripe.webhook_url = f"{live_server.url}/billing/webhook/"
+    account = AccountFactory()
+    sign_in(page, account)
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Pricing").click()
+    page.get_by_role("button", name="Choose Pro").click()
+    page.wait_for_url(f"{fake_stripe.url}/checkout/**")
+    assert console_errors == []
+    assert page.get_by_text("price_fake_pro").is_visible()
+    page.get_by_role("button", name="Pay").click()
+
+    page.wait_for_url("**/billing/success/")
+    console_errors.clear()  # the fake Checkout page has no favicon: its 404 is not ours
+    account.refresh_from_db()
+    assert account.plan.code == PlanCode.PRO
+    page.goto("/dashboard/")
+    expect(page.get_by_role("region", name="Plan")).to_contain_text("Pro")
+    assert console_errors == []

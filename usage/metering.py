@@ -1,0 +1,156 @@
+"""What every /api/v1/ view does around its own work: authenticate the key, count the request
+against the account's rate limit, put the usage headers on the answer and record the request.
+
+Every API view derives from `MeteredApiView`; the view itself only does its operation, and tells
+the metering what it learned (`metering.quota_used`, `metering.note_image(...)`).
+"""
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.http import HttpRequest, HttpResponseBase
+from django.utils import timezone
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from accounts.models import Account
+from accounts.selectors import AccountLimits, account_limits
+from apikeys.authentication import ApiKeyAuthentication, HasApiAccess
+from apikeys.models import ApiKey
+from smolpix.api import ApiError, ErrorCode
+from usage.ratelimit import RateLimitState, rate_limit_hit
+from usage.selectors import month_start, quota_used
+from usage.services import QuotaExceeded, request_record_create
+
+logger = logging.getLogger(__name__)
+
+RATE_LIMIT_MESSAGE = "Rate limit exceeded"
+QUOTA_MESSAGE = "Monthly image limit reached"
+UNLIMITED = "unlimited"
+
+
+@dataclass
+class Metering:
+    """One API request of a known account (its key was valid)."""
+
+    api_key: ApiKey
+    limits: AccountLimits
+    rate: RateLimitState | None = None  # None: not counted (the cache was unreachable)
+    quota_used: int | None = None  # this month's images, when the view already knows them
+    bytes_in: int = 0
+    bytes_out: int = 0
+    output_format: str = ""
+
+    @property
+    def account(self) -> Account:
+        return self.api_key.account
+
+    def note_image(self, *, bytes_in: int, bytes_out: int, output_format: str) -> None:
+        """Record the sizes of the source and optimized images and the format returned."""
+        self.bytes_in, self.bytes_out, self.output_format = bytes_in, bytes_out, output_format
+
+    def headers(self) -> dict[str, str]:
+        used = self.quota_used
+        if used is None:
+            used = quota_used(account=self.account, month=month_start(timezone.now()))
+        monthly_limit = self.limits.monthly_limit
+        headers = {
+            "X-RateLimit-Limit": str(self.limits.rate_limit_per_minute),
+            "X-Quota-Used": str(used),
+            "X-Quota-Limit": UNLIMITED if monthly_limit is None else str(monthly_limit),
+        }
+        if self.rate is not None:  # without a count there is nothing true to say about the minute
+            headers["X-RateLimit-Remaining"] = str(self.rate.remaining)
+            headers["X-RateLimit-Reset"] = str(self.rate.resets_at)
+        return headers
+
+
+def quota_exceeded_error(exceeded: QuotaExceeded) -> ApiError:
+    """The 429 answer to a request the monthly quota refuses."""
+    retry_after = max(int((exceeded.resets_at - timezone.now()).total_seconds()), 1)
+    return ApiError(
+        QUOTA_MESSAGE,
+        code=ErrorCode.LIMIT_REACHED,
+        status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+        headers={"Retry-After": str(retry_after)},
+        used=exceeded.used,
+        limit=exceeded.limit,
+    )
+
+
+class MeteredApiView(APIView):
+    """Base of every /api/v1/ view.
+
+    - A valid key is required (401) on a plan with API access (403): `request.auth` is the ApiKey.
+    - Every request with a valid key counts towards its account's per-minute rate limit, refused
+      ones included; over it, the answer is 429 with Retry-After and the view does not run.
+    - Every answer to a valid key, errors included, carries X-RateLimit-Limit/-Remaining/-Reset and
+      X-Quota-Used/-Limit (a request without a valid key has no account to speak of).
+    - Every such request is recorded (usage.models.RequestRecord) once it is answered.
+    """
+
+    authentication_classes = [ApiKeyAuthentication]
+    permission_classes = [HasApiAccess]
+    metering: Metering | None = None
+
+    def dispatch(self, request: HttpRequest, *args, **kwargs) -> HttpResponseBase:
+        arrived_at, started = timezone.now(), time.perf_counter()
+        self.metering = None
+        response = super().dispatch(request, *args, **kwargs)
+        if self.metering is not None:
+            duration_ms = round((time.perf_counter() - started) * 1000)
+            self._record(request, response, arrived_at=arrived_at, duration_ms=duration_ms)
+        return response
+
+    def check_permissions(self, request: Request) -> None:
+        # Runs right after authentication: the rate limit is counted before the plan is checked,
+        # so that every answer to a valid key, a 403 included, has the account's headers.
+        if isinstance(request.auth, ApiKey):
+            self.metering = Metering(api_key=request.auth, limits=account_limits(account=request.auth.account))
+            self._limit_rate(request)
+        super().check_permissions(request)
+
+    def finalize_response(self, request: Request, response: HttpResponseBase, *args, **kwargs) -> HttpResponseBase:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if self.metering is not None:
+            for name, value in self.metering.headers().items():
+                response[name] = value
+        return response
+
+    def _limit_rate(self, request: Request) -> None:
+        metering = self.metering
+        limit = metering.limits.rate_limit_per_minute
+        metering.rate = rate_limit_hit(request=request, account=metering.account, limit=limit)
+        if metering.rate is not None and metering.rate.exceeded:
+            raise ApiError(
+                RATE_LIMIT_MESSAGE,
+                code=ErrorCode.LIMIT_REACHED,
+                status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+                headers={"Retry-After": str(metering.rate.retry_after)},
+                used=metering.rate.used,
+                limit=limit,
+            )
+
+    def _record(
+        self, request: HttpRequest, response: HttpResponseBase, *, arrived_at: datetime, duration_ms: int
+    ) -> None:
+        metering = self.metering
+        try:
+            request_record_create(
+                account=metering.account,
+                api_key=metering.api_key,
+                created_at=arrived_at,
+                endpoint=f"{request.method} {request.path}",
+                status=response.status_code,
+                duration_ms=duration_ms,
+                bytes_in=metering.bytes_in,
+                bytes_out=metering.bytes_out,
+                output_format=metering.output_format,
+            )
+        except Exception:
+            # The answer is already decided (and a quota possibly charged): a missing record is
+            # the lesser harm.
+            logger.exception("could not record API request of account %s", metering.account.pk)

@@ -1,0 +1,57 @@
+"""The per-minute rate limit of an account, counted by django-ratelimit in the default cache
+(Redis in production), so all of the account's keys and all server processes share one count."""
+
+import logging
+import time
+from dataclasses import dataclass
+
+from django.http import HttpRequest
+from django_ratelimit.core import get_usage
+
+from accounts.models import Account
+
+logger = logging.getLogger(__name__)
+
+GROUP = "api"
+
+
+@dataclass(frozen=True)
+class RateLimitState:
+    limit: int  # requests per minute
+    used: int  # requests in the current minute, this one (and any refused) included
+    resets_at: int  # Unix time at which the count starts again
+
+    @property
+    def exceeded(self) -> bool:
+        return self.used > self.limit
+
+    @property
+    def remaining(self) -> int:
+        return max(self.limit - self.used, 0)
+
+    @property
+    def retry_after(self) -> int:
+        """Seconds until the count starts again."""
+        return max(self.resets_at - int(time.time()), 1)
+
+
+def rate_limit_hit(*, request: HttpRequest, account: Account, limit: int) -> RateLimitState | None:
+    """Count one request of `account` against `limit` requests a minute and return the count.
+
+    Returns None when the cache cannot count (Redis unreachable): the request is then let through
+    ("fail open") with a logged warning. Refusing every customer's requests because the cache is
+    down would turn a degraded service into an outage, and the monthly quota, which is what is
+    paid for, is still enforced exactly by the database.
+    """
+    try:
+        usage = get_usage(
+            request, group=GROUP, key=lambda group, request: str(account.pk), rate=f"{limit}/m", increment=True
+        )
+    except Exception:
+        logger.warning("cache unavailable: rate limit of account %s not enforced", account.pk, exc_info=True)
+        return None
+    if usage is None:  # counting failed inside django-ratelimit (RATELIMIT_FAIL_OPEN)
+        logger.warning("cache could not count: rate limit of account %s not enforced", account.pk)
+        return None
+    # django-ratelimit's window includes its last second: the count starts again one second later.
+    return RateLimitState(limit=limit, used=usage["count"], resets_at=int(time.time()) + usage["time_left"] + 1)

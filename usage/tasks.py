@@ -1,0 +1,35 @@
+"""Celery tasks of metering: thin, the work is in usage.services."""
+
+from celery import shared_task
+
+
+@shared_task(
+    name="usage.send_quota_notice",
+    autoretry_for=(Exception,),
+    retry_backoff=60,
+    max_retries=5,
+    soft_time_limit=30,
+    time_limit=45,
+)
+def send_quota_notice(*, monthly_usage_id: int) -> str | None:
+    """Send the 80 % or 100 % quota e-mail of one account's month, if due and not sent yet."""
+    from usage.services import quota_notice_send  # services dispatch this task: imported here, not above
+
+    notice = quota_notice_send(monthly_usage_id=monthly_usage_id)
+    return notice.value if notice else None
+
+
+@shared_task(name="usage.prune_request_records", soft_time_limit=600, time_limit=660)
+def prune_request_records() -> int:
+    """Delete the API request records past their retention period (run nightly by beat)."""
+    from usage.services import request_records_prune
+
+    return request_records_prune()
+
+
+@shared_task(name="usage.catch_up_quota_notices", ignore_result=True, soft_time_limit=240, time_limit=300)
+def catch_up_quota_notices() -> int:
+    """Queue the quota e-mails that are due but did not go out (run hourly by beat)."""
+    from usage.services import quota_notices_catch_up
+
+    return quota_notices_catch_up()

@@ -1,0 +1,97 @@
+"""The monthly quota under concurrency, at the service level. It rests on PostgreSQL's row locks
+(INSERT … ON CONFLICT … DO UPDATE … WHERE), so it runs there; the endpoint has its own such test."""
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from django.core import mail
+from django.db import connection, connections
+
+from accounts.tests.factories import AccountFactory
+from usage.models import MonthlyUsage
+from usage.services import QuotaExceeded, quota_charge, quota_notice_send, quota_reserve
+from usage.tests.factories import MonthlyUsageFactory
+
+# At most this many connections at once: the PostgreSQL server is shared.
+THREADS = 25
+
+pytestmark = [
+    pytest.mark.skipif(
+        connection.vendor != "postgresql",
+        reason="needs PostgreSQL (DATABASE_URL): SQLite has no row locks and its in-memory test database "
+        "cannot be shared by threads",
+    ),
+    # Threads need committed rows, hence transactional tests; they flush the tables afterwards, and
+    # serialized_rollback restores the plans the migrations seeded for the tests that follow.
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
+
+
+def in_parallel(work, count: int) -> list:
+    """Run work(i) for i in range(count) on THREADS threads, started together."""
+    start_together = threading.Barrier(min(count, THREADS), timeout=60)
+
+    def run(number: int):
+        try:
+            if number < THREADS:
+                start_together.wait()
+            return work(number)
+        finally:
+            connections.close_all()  # each thread has its own connection
+
+    with ThreadPoolExecutor(max_workers=THREADS) as pool:
+        return list(pool.map(run, range(count)))
+
+
+def reserve(account) -> str:
+    try:
+        quota_reserve(account=account)
+        return "reserved"
+    except QuotaExceeded:
+        return "refused"
+
+
+def test_200_parallel_reservations_with_20_remaining_let_exactly_20_through():
+    account = AccountFactory(pro=True, monthly_limit_override=1000)
+    MonthlyUsageFactory(account=account, used=980)
+
+    outcomes = in_parallel(lambda number: reserve(account), 200)
+
+    assert outcomes.count("reserved") == 20
+    assert outcomes.count("refused") == 180
+    assert MonthlyUsage.objects.get(account=account).used == 1000
+
+
+def test_parallel_first_reservations_of_a_month_at_a_limit_of_one_let_one_through():
+    account = AccountFactory(pro=True, monthly_limit_override=1)  # no row yet: they race to create it
+
+    outcomes = in_parallel(lambda number: reserve(account), 50)
+
+    assert outcomes.count("reserved") == 1
+    assert MonthlyUsage.objects.get(account=account).used == 1
+
+
+def test_parallel_charges_count_only_the_successes():
+    account = AccountFactory(agency=True)
+
+    def charge(number: int) -> None:
+        try:
+            with quota_charge(account=account):
+                if number % 2:
+                    raise ValueError("this optimization fails")
+        except ValueError:
+            pass
+
+    in_parallel(charge, 100)
+
+    assert MonthlyUsage.objects.get(account=account).used == 50
+
+
+def test_a_quota_e_mail_sent_from_many_places_at_once_goes_out_once(settings):
+    account = AccountFactory(pro=True, monthly_limit_override=10)
+    usage = MonthlyUsageFactory(account=account, used=8)
+
+    in_parallel(lambda number: quota_notice_send(monthly_usage_id=usage.pk), 20)
+
+    assert len(mail.outbox) == 1

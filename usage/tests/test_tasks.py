@@ -1,0 +1,187 @@
+"""The quota e-mails and the pruning of request records, with tasks run in this process."""
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+import time_machine
+from django.core import mail
+from django.utils import timezone
+
+from accounts.tests.factories import AccountFactory
+from usage.models import MonthlyUsage, RequestRecord
+from usage.services import QuotaNotice, quota_charge, quota_notice_send, quota_refund, quota_reserve
+from usage.tasks import catch_up_quota_notices, prune_request_records, send_quota_notice
+from usage.tests.factories import MonthlyUsageFactory, RequestRecordFactory
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_tasks")]
+
+
+@pytest.fixture
+def ten_images(pro_account):
+    pro_account.monthly_limit_override = 10
+    pro_account.save()
+    return pro_account
+
+
+def charge(account, *, times: int, capture) -> None:
+    for _ in range(times):
+        with capture(execute=True), quota_charge(account=account):
+            pass
+
+
+def test_the_80_percent_e_mail_goes_out_once_when_the_eighth_of_ten_images_is_charged(
+    ten_images, django_capture_on_commit_callbacks
+):
+    charge(ten_images, times=7, capture=django_capture_on_commit_callbacks)
+    assert mail.outbox == []
+
+    charge(ten_images, times=2, capture=django_capture_on_commit_callbacks)
+
+    assert len(mail.outbox) == 1
+    message = mail.outbox[0]
+    assert message.to == [ten_images.owner.email]
+    assert message.subject == "You have used 80 % of your Smolpix images this month"
+    assert "used 8 of its 10 images this month (80 %)" in message.body
+    assert "http://127.0.0.1:8000/dashboard/" in message.body
+
+
+def test_the_100_percent_e_mail_goes_out_once_at_the_limit(ten_images, django_capture_on_commit_callbacks):
+    charge(ten_images, times=10, capture=django_capture_on_commit_callbacks)
+
+    assert [message.subject for message in mail.outbox] == [
+        "You have used 80 % of your Smolpix images this month",
+        "You have used all of your Smolpix images this month",
+    ]
+    assert "used all 10 of its images this month" in mail.outbox[1].body
+    usage = MonthlyUsage.objects.get(account=ten_images)
+    assert usage.warning_sent_at is not None
+    assert usage.limit_reached_sent_at is not None
+
+
+def test_a_failed_optimization_sends_no_e_mail(ten_images, django_capture_on_commit_callbacks):
+    MonthlyUsageFactory(account=ten_images, used=7)
+
+    with (
+        django_capture_on_commit_callbacks(execute=True),
+        pytest.raises(RuntimeError),
+        quota_charge(account=ten_images),
+    ):
+        raise RuntimeError("the optimization failed")
+
+    assert mail.outbox == []
+    assert MonthlyUsage.objects.get(account=ten_images).used == 7
+
+
+def test_falling_back_below_a_threshold_and_crossing_it_again_sends_nothing_new(
+    ten_images, django_capture_on_commit_callbacks
+):
+    MonthlyUsageFactory(account=ten_images, used=7)
+    charge(ten_images, times=1, capture=django_capture_on_commit_callbacks)
+    quota_refund(reservation=quota_reserve(account=ten_images))  # a reservation at 9 that failed
+    MonthlyUsage.objects.update(used=7)  # staff corrected the count by hand
+
+    charge(ten_images, times=1, capture=django_capture_on_commit_callbacks)
+
+    assert len(mail.outbox) == 1
+
+
+def test_a_broker_that_cannot_take_the_e_mail_task_does_not_fail_the_charge(
+    ten_images, django_capture_on_commit_callbacks, monkeypatch, caplog
+):
+    MonthlyUsageFactory(account=ten_images, used=7)
+
+    def broker_down(**kwargs):
+        raise ConnectionError("broker unreachable")
+
+    monkeypatch.setattr(send_quota_notice, "delay", broker_down)
+    charge(ten_images, times=1, capture=django_capture_on_commit_callbacks)
+
+    assert MonthlyUsage.objects.get(account=ten_images).used == 8
+    assert "broker unreachable" in caplog.text
+
+
+def test_reaching_the_limit_without_the_warning_sends_only_the_limit_e_mail(pro_account):
+    pro_account.monthly_limit_override = 1
+    pro_account.save()
+    usage = MonthlyUsageFactory(account=pro_account, used=1)
+
+    assert send_quota_notice.delay(monthly_usage_id=usage.pk).get() == "limit_reached"
+    assert send_quota_notice.delay(monthly_usage_id=usage.pk).get() is None
+
+    assert [message.subject for message in mail.outbox] == ["You have used all of your Smolpix images this month"]
+
+
+def test_unlimited_plans_get_no_quota_e_mails(agency_account, django_capture_on_commit_callbacks):
+    MonthlyUsageFactory(account=agency_account, used=1_000_000)
+
+    charge(agency_account, times=1, capture=django_capture_on_commit_callbacks)
+
+    assert quota_notice_send(monthly_usage_id=MonthlyUsage.objects.get().pk) is None
+    assert mail.outbox == []
+
+
+def test_last_months_news_is_not_sent(pro_account):
+    usage = MonthlyUsageFactory(account=pro_account, month=date(2000, 1, 1), used=10_000)
+
+    assert quota_notice_send(monthly_usage_id=usage.pk) is None
+    assert mail.outbox == []
+
+
+def test_an_e_mail_that_could_not_be_sent_is_sent_by_the_retry(ten_images, monkeypatch):
+    usage = MonthlyUsageFactory(account=ten_images, used=8)
+    monkeypatch.setattr("usage.services.send_mail", lambda *args, **kwargs: (_ for _ in ()).throw(OSError("down")))
+
+    with pytest.raises(OSError):
+        quota_notice_send(monthly_usage_id=usage.pk)
+    assert MonthlyUsage.objects.get().warning_sent_at is None
+
+    monkeypatch.undo()
+    assert quota_notice_send(monthly_usage_id=usage.pk) is QuotaNotice.WARNING
+    assert len(mail.outbox) == 1
+
+
+def test_a_notice_for_a_vanished_month_is_a_no_op():
+    assert quota_notice_send(monthly_usage_id=123_456) is None
+
+
+@time_machine.travel(datetime(2031, 6, 15, 3, 17, tzinfo=UTC), tick=False)
+def test_pruning_deletes_the_records_past_the_retention_period(settings, pro_account, monkeypatch):
+    settings.REQUEST_RECORD_RETENTION_DAYS = 90
+    monkeypatch.setattr("usage.services.PRUNE_BATCH_SIZE", 2)  # several batches
+    cutoff = timezone.now() - timedelta(days=90)
+    old = RequestRecordFactory.create_batch(5, account=pro_account, created_at=cutoff - timedelta(seconds=1))
+    kept = RequestRecordFactory.create_batch(2, account=pro_account, created_at=cutoff)
+
+    assert prune_request_records.delay().get() == len(old)
+
+    assert set(RequestRecord.objects.values_list("pk", flat=True)) == {record.pk for record in kept}
+
+
+def test_the_hourly_catch_up_sends_the_e_mails_a_lost_dispatch_left_unsent(ten_images, agency_account):
+    # Reached by requests whose e-mail task never ran (the broker refused it, or it ran out of retries).
+    at_limit = MonthlyUsageFactory(account=ten_images, used=10)
+    near_limit = MonthlyUsageFactory(account=AccountFactory(pro=True, monthly_limit_override=10), used=8)
+    MonthlyUsageFactory(account=AccountFactory(pro=True, monthly_limit_override=10), used=7)  # not yet
+    MonthlyUsageFactory(account=agency_account, used=1_000_000)  # unlimited
+    MonthlyUsageFactory(account=ten_images, month=date(2000, 1, 1), used=10)  # a month gone by
+
+    assert catch_up_quota_notices.delay().get() == 2
+
+    assert sorted((message.to[0], message.subject) for message in mail.outbox) == sorted(
+        [
+            (at_limit.account.owner.email, "You have used all of your Smolpix images this month"),
+            (near_limit.account.owner.email, "You have used 80 % of your Smolpix images this month"),
+        ]
+    )
+    assert catch_up_quota_notices.delay().get() == 0  # nothing is sent twice
+    assert len(mail.outbox) == 2
+
+
+def test_the_catch_up_sends_the_limit_e_mail_after_the_warning(ten_images, django_capture_on_commit_callbacks):
+    charge(ten_images, times=8, capture=django_capture_on_commit_callbacks)  # the warning goes out
+    MonthlyUsage.objects.update(used=10)  # the 100 % e-mail's dispatch was lost
+
+    assert catch_up_quota_notices.delay().get() == 1
+
+    assert [message.subject for message in mail.outbox][-1] == "You have used all of your Smolpix images this month"
+    assert catch_up_quota_notices.delay().get() == 0
