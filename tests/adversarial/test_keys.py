@@ -145,3 +145,21 @@ def test_claiming_to_be_local_earns_no_trust(client, header):
     response = client.post(ENDPOINT, b"{}", content_type="application/json", **{header: value})
 
     assert response.status_code == 401
+
+
+@pytest.mark.parametrize("header", ["HTTP_X_FORWARDED_FOR", "HTTP_X_REAL_IP", "HTTP_FORWARDED"])
+def test_rotating_forwarding_headers_does_not_escape_the_rate_limit_or_the_quota(post, pro_account, header):
+    """Limits belong to the account, whatever address the request claims to come from."""
+    pro_account.rate_limit_override = 2
+    pro_account.monthly_limit_override = 3
+    pro_account.save()
+    upload = images.encode(images.graphic(32, 24), "PNG")
+
+    rate = [post({"smart": "false"}, upload=upload, **{header: f"203.0.113.{n}"}) for n in range(3)]
+    pro_account.rate_limit_override = 100
+    pro_account.save()
+    quota = [post({"smart": "false"}, upload=upload, **{header: f"198.51.100.{n}"}) for n in range(2)]
+
+    assert [response.status_code for response in rate] == [200, 200, 429]
+    assert [response.status_code for response in quota] == [200, 429]
+    assert quota[1].json() == {"error": "Monthly image limit reached", "code": "LIMIT_REACHED", "used": 3, "limit": 3}
