@@ -5,7 +5,8 @@ PYTHON := $(VENV)/bin/python
 PORT ?= 8000
 PYTEST_ARGS ?=
 BENCH_CORPUS ?= bench-corpus
-BENCH_CORPUS_SCRIPT ?= /work/shared/bench-corpus.sh
+# The corpus builder ships beside the repository (../shared), as the project docs describe.
+BENCH_CORPUS_SCRIPT ?= $(abspath $(CURDIR)/../shared/bench-corpus.sh)
 
 .PHONY: run serve test lint format bench-throughput bench-overhead screenshots examples system-packages test-system-packages
 
