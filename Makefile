@@ -4,13 +4,28 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 PORT ?= 8000
 PYTEST_ARGS ?=
+BENCH_CORPUS ?= bench-corpus
+# The corpus builder ships beside the repository (../shared), as the project docs describe.
+BENCH_CORPUS_SCRIPT ?= $(abspath $(CURDIR)/../shared/bench-corpus.sh)
 
-.PHONY: run test lint format bench-overhead bench-compression screenshots examples system-packages test-system-packages
+.PHONY: run serve test lint format bench-throughput bench-overhead bench-compression screenshots examples system-packages test-system-packages
 
 ## run: install what is missing, migrate, and serve on http://127.0.0.1:$PORT (embedded defaults unless configured)
 run: system-packages $(VENV)/.runtime-installed
 	$(PYTHON) manage.py migrate --noinput
 	$(PYTHON) manage.py runserver 127.0.0.1:$(PORT)
+
+## serve: the production stack (gunicorn, Celery worker, Celery beat from the Procfile) on PostgreSQL and Redis (DATABASE_URL, REDIS_URL); migrates and collects static files first
+serve: system-packages $(VENV)/.runtime-installed
+	@scripts/serve.sh
+
+## bench-throughput: the stack's images/s and p50/p99 latency at concurrency 1, 2, 4 next to the bare pipeline (needs DATABASE_URL and REDIS_URL, like serve)
+bench-throughput: system-packages $(VENV)/.runtime-installed $(BENCH_CORPUS)
+	$(PYTHON) bench/throughput.py --corpus $(BENCH_CORPUS)
+
+# The development image corpus (never committed): public sample images, built once.
+$(BENCH_CORPUS):
+	$(BENCH_CORPUS_SCRIPT) $(BENCH_CORPUS)
 
 ## test: the same set-up, then the whole test suite
 test: test-system-packages $(VENV)/.dev-installed
@@ -35,12 +50,8 @@ bench-overhead: system-packages $(VENV)/.runtime-installed
 	$(PYTHON) bench/overhead.py
 
 ## bench-compression: smart + auto against ImageMagick WebP q80 on the corpus: bytes, SSIMULACRA2, time, memory, PASS/FAIL per target
-# The corpus (bench-corpus.sh, from the shared folder beside the repository) goes into the
-# git-ignored bench-corpus/, once; the benchmark adds its four extra images there.
-BENCH_CORPUS ?= bench-corpus
-BENCH_CORPUS_SCRIPT ?= $(firstword $(wildcard ../shared/bench-corpus.sh /work/shared/bench-corpus.sh))
-bench-compression: system-packages $(VENV)/.runtime-installed
-	@[ -d $(BENCH_CORPUS) ] || bash $(BENCH_CORPUS_SCRIPT) $(BENCH_CORPUS)
+# The benchmark adds its four extra images to the (git-ignored) corpus folder.
+bench-compression: system-packages $(VENV)/.runtime-installed $(BENCH_CORPUS)
 	$(PYTHON) bench/compression.py --corpus $(BENCH_CORPUS) $(BENCH_ARGS)
 
 format: $(VENV)/.dev-installed

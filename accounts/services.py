@@ -1,8 +1,10 @@
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.models import Account, Plan, PlanCode, User
+from smolpix.emails import send_templated_email
 
 
 class Unchanged:
@@ -55,6 +57,23 @@ def account_set_overrides(
     if fields:
         account.save(update_fields=fields)
     return account
+
+
+@transaction.atomic
+def welcome_email_send(*, user_id: int) -> bool:
+    """Send the welcome e-mail to a new user unless it went out already, so a retried or redelivered
+    task sends it once. Returns whether it was sent now (not when the user is gone meanwhile)."""
+    account = (
+        Account.objects.select_for_update(of=("self",)).select_related("owner", "plan").filter(owner_id=user_id).first()
+    )
+    if account is None or account.welcome_email_sent_at is not None:
+        return False
+    send_templated_email(
+        to=account.owner.email, template="welcome", context={"email": account.owner.email, "plan": account.plan.name}
+    )
+    account.welcome_email_sent_at = timezone.now()
+    account.save(update_fields=["welcome_email_sent_at"])
+    return True
 
 
 def _plan_by_code(plan_code: str) -> Plan:

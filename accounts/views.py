@@ -7,6 +7,7 @@ from django.views.decorators.http import require_http_methods
 
 from accounts.forms import SignUpForm
 from accounts.selectors import account_limits
+from accounts.tasks import send_welcome_email
 from apikeys.selectors import api_key_list
 from usage.charts import daily_chart
 from usage.selectors import request_record_recent, usage_daily_counts, usage_this_month
@@ -20,6 +21,8 @@ def signup(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         with transaction.atomic():
             user = form.save()
+            # robust: the account exists whatever happens to the e-mail's dispatch (logged if it fails).
+            transaction.on_commit(lambda: send_welcome_email.delay(user.pk), robust=True)
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         return redirect("dashboard")
     return render(request, "accounts/signup.html", {"form": form})

@@ -33,6 +33,10 @@ SUBSCRIPTION_EVENT_TYPES = frozenset(
         "invoice.payment_failed",
     }
 )
+# A task's own retries last about three and a half hours (billing.tasks); an event still unprocessed
+# after this long is tried again by the daily catch-up, as long as Stripe would still resend it.
+STALE_EVENT_AFTER = timedelta(hours=6)
+STALE_EVENT_GIVE_UP_AFTER = timedelta(days=3)
 STRIPE_DOWN_MESSAGE = "We could not reach our payment provider. Please try again in a minute."
 EMAIL_SUBJECTS = {
     BillingEmail.Kind.PAYMENT_FAILED: "Your Smolpix payment failed",
@@ -149,6 +153,19 @@ def stripe_events_reprocess(*, events: QuerySet[StripeEvent]) -> int:
     for event_id in event_ids:
         transaction.on_commit(partial(tasks.process_stripe_event.delay, event_id))
     return len(event_ids)
+
+
+def stripe_events_retry_stale() -> int:
+    """Hand over again the events still unprocessed STALE_EVENT_AFTER after they arrived (their task
+    ran out of retries, or was lost), while Stripe would still resend them itself
+    (STALE_EVENT_GIVE_UP_AFTER); older ones wait for staff. Run daily by beat; returns how many."""
+    now = timezone.now()
+    stale = StripeEvent.objects.filter(
+        processed_at__isnull=True,
+        received_at__lt=now - STALE_EVENT_AFTER,
+        received_at__gte=now - STALE_EVENT_GIVE_UP_AFTER,
+    )
+    return stripe_events_reprocess(events=stale)
 
 
 def _subscription_event_apply(event: StripeEvent) -> None:

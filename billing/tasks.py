@@ -40,3 +40,9 @@ def send_billing_email(email_id: int) -> bool:
 def expire_past_due_grace() -> int:
     """Hourly (Celery beat): move accounts whose past-due grace period ended to Free."""
     return services.past_due_grace_expire()
+
+
+@shared_task(ignore_result=True, soft_time_limit=250, time_limit=300)
+def retry_stale_stripe_events() -> int:
+    """Daily (Celery beat): hand over again the Stripe events left unprocessed after their retries."""
+    return services.stripe_events_retry_stale()

@@ -9,7 +9,7 @@ from django.utils.cache import patch_vary_headers
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -18,6 +18,7 @@ from optimizer.imaging import OutputFormat
 from optimizer.pipeline import QUALITY_METRIC, Optimized, OptimizeOptions
 from optimizer.services import ImageSource, optimize_image
 from smolpix.api import ApiError, ErrorCode
+from smolpix.parsers import JSONParser
 from smolpix.schema import error_responses, usage_headers
 from usage.metering import MeteredApiView
 
@@ -235,7 +236,8 @@ class OptimizeApi(MeteredApiView):
     Errors are JSON `{"error", "code", "field"}`: 400 `BAD_REQUEST`, `INVALID_URL`, `FETCH_FAILED`,
     `UNSUPPORTED_IMAGE` or `IMAGE_TOO_LARGE`; 401 `UNAUTHORIZED`; 403 `FORBIDDEN`; 429
     `LIMIT_REACHED` with `used` and `limit` (over the per-minute rate limit, or the month's images
-    used up); 500 `SERVER_ERROR`.
+    used up); 500 `SERVER_ERROR`; 503 `SERVICE_UNAVAILABLE` (with `Retry-After`) while a backing
+    service is unreachable: retry later.
 
     Each successful optimization counts one image towards the month's quota (UTC calendar
     month); failed ones are not counted. Every answer carries `X-RateLimit-Limit`,

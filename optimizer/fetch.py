@@ -8,9 +8,12 @@
   connection goes to that checked address, so a second lookup cannot answer differently.
 - At most MAX_REDIRECTS redirects, each one parsed, resolved and checked again.
 - The body is streamed with a byte cap, never decompressed, under connect, read and total
-  timeouts, with a User-Agent naming Smolpix.
+  timeouts, with a User-Agent naming Smolpix. The total timeout covers the headers too: a host
+  trickling them a byte at a time never trips a read timeout, so the connection is shut when the
+  fetch's time is up.
 """
 
+import contextlib
 import ipaddress
 import socket
 import threading
@@ -19,6 +22,7 @@ from dataclasses import dataclass
 from urllib.parse import urljoin
 
 import urllib3
+from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.exceptions import (
     ConnectTimeoutError,
     HTTPError,
@@ -199,6 +203,7 @@ def fetch(url: str, *, policy: FetchPolicy) -> bytes:
     for redirects in range(MAX_REDIRECTS + 1):
         response, pool = _request(target, policy=policy, deadline=deadline)
         try:
+            _remaining(deadline)  # headers cut short by the deadline are no answer
             location = response.headers.get("Location")
             if response.status in REDIRECT_STATUSES and location:
                 if redirects == MAX_REDIRECTS:
@@ -212,6 +217,44 @@ def fetch(url: str, *, policy: FetchPolicy) -> bytes:
             response.close()
             pool.close()
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+class _DeadlineMixin:
+    """A connection whose socket is shut down when the fetch's deadline passes. Read timeouts only
+    bound each wait for bytes; this bounds the whole exchange, headers included."""
+
+    def __init__(self, *args, deadline: float, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), self._time_up)
+        self._watchdog.daemon = True
+        self._watchdog.start()
+
+    def _time_up(self) -> None:
+        sock = self.sock
+        if sock is not None:
+            # The plain socket's shutdown, under any TLS layer: a blocked read returns at once.
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        self._watchdog.cancel()
+        super().close()
+
+
+class _DeadlineHTTPConnection(_DeadlineMixin, HTTPConnection):
+    pass
+
+
+class _DeadlineHTTPSConnection(_DeadlineMixin, HTTPSConnection):
+    pass
+
+
+class _HTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _DeadlineHTTPConnection
+
+
+class _HTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _DeadlineHTTPSConnection
 
 
 def _remaining(deadline: float) -> float:
@@ -232,11 +275,17 @@ def _request(
         if target.scheme == "https":
             # Connect to the checked address but verify the certificate (and send SNI) for the name.
             hostname = target.host.strip("[]")
-            pool = urllib3.HTTPSConnectionPool(
-                address, target.port, timeout=timeout, retries=False, server_hostname=hostname, assert_hostname=hostname
+            pool = _HTTPSPool(
+                address,
+                target.port,
+                timeout=timeout,
+                retries=False,
+                server_hostname=hostname,
+                assert_hostname=hostname,
+                deadline=deadline,
             )
         else:
-            pool = urllib3.HTTPConnectionPool(address, target.port, timeout=timeout, retries=False)
+            pool = _HTTPPool(address, target.port, timeout=timeout, retries=False, deadline=deadline)
         try:
             response = pool.urlopen(
                 "GET",
@@ -258,7 +307,7 @@ def _request(
             if isinstance(error, NewConnectionError | ConnectTimeoutError):
                 continue  # the next address, e.g. IPv4 after an unreachable IPv6 one
             if isinstance(error, HTTPError | OSError):
-                raise _as_fetch_failed(error) from error
+                raise _as_fetch_failed(error, deadline=deadline) from error
             raise
         return response, pool
     raise FetchFailed("Could not connect to the URL's host.")
@@ -280,12 +329,13 @@ def _read_body(response: urllib3.BaseHTTPResponse, *, policy: FetchPolicy, deadl
                 raise SourceTooLarge.over(policy.max_bytes)
             _remaining(deadline)
     except (HTTPError, OSError) as error:
-        raise _as_fetch_failed(error) from error
+        raise _as_fetch_failed(error, deadline=deadline) from error
+    _remaining(deadline)  # a body cut short by the deadline is not the whole body
     return bytes(body)
 
 
-def _as_fetch_failed(error: HTTPError | OSError) -> FetchFailed:
-    if isinstance(error, ReadTimeoutError | TimeoutError):
+def _as_fetch_failed(error: HTTPError | OSError, *, deadline: float) -> FetchFailed:
+    if isinstance(error, ReadTimeoutError | TimeoutError) or time.monotonic() >= deadline:
         return FetchFailed("Timed out waiting for the URL's host.")
     if isinstance(error, SSLError):
         return FetchFailed("The TLS connection to the URL's host failed (certificate or protocol).")

@@ -32,6 +32,13 @@ ALPHA_TOLERANCE = 3
 # (30 MB of pixel cache instead of 120 MB); with a margin of 2 it would not be scaled at all.
 JPEG_SIZE_HINT_MARGIN = 1
 RESIZE_FILTER = "lanczos"
+# Progressive JPEGs from real encoders have about ten scans. Thousands of tiny scans each make the
+# decoder pass over every block again; ImageMagick gives up silently after 1,024 with a partial
+# image. libjpeg-turbo suggests a limit of 500 for untrusted input.
+MAX_JPEG_SCANS = 500
+# PNG chunks that only carry text, metadata the pipeline strips anyway. A compressed one can
+# inflate a thousandfold, and libpng as ImageMagick 6 sets it up puts no limit on that.
+PNG_TEXT_CHUNKS = frozenset({b"tEXt", b"zTXt", b"iTXt"})
 
 
 class ImagingError(Exception):
@@ -240,10 +247,37 @@ def _read(image: Image, data: bytes, *, ping: bool = False) -> None:
         raise UnsupportedImage("The image could not be decoded; it may be damaged or not what its type says.")
 
 
+def _defused(source_format: SourceFormat, data: bytes) -> bytes:
+    """The bytes ImageMagick is given: PNG text chunks removed, JPEGs with too many scans refused."""
+    if source_format is SourceFormat.PNG:
+        return without_png_text(data)
+    if source_format is SourceFormat.JPEG:
+        # A scan starts with an SOS marker; entropy-coded data never holds 0xFF 0xDA (bytes are stuffed).
+        scans = data.count(b"\xff\xda")
+        if scans > MAX_JPEG_SCANS:
+            raise UnsupportedImage(f"The JPEG has {scans:,} scans; at most {MAX_JPEG_SCANS} are accepted.")
+    return data
+
+
+def without_png_text(data: bytes) -> bytes:
+    """A PNG without its tEXt, zTXt and iTXt chunks; whatever cannot be parsed as chunks is kept
+    for libpng to judge."""
+    kept = [data[:8]]
+    index = 8
+    while index + 12 <= len(data):
+        end = index + 12 + int.from_bytes(data[index : index + 4], "big")
+        if data[index + 4 : index + 8] not in PNG_TEXT_CHUNKS:
+            kept.append(data[index:end])
+        index = end
+    kept.append(data[index:])
+    return b"".join(kept)
+
+
 def probe(data: bytes, *, max_pixels: int) -> SourceInfo:
     """Sniff the format and read the dimensions from the header alone; refuse images above
     `max_pixels`, or wider or taller than ImageMagick's limits, before any pixel is decoded."""
     source_format = sniff(data)
+    data = _defused(source_format, data)
     with new_image_reader(source_format.value) as image:
         try:
             _read(image, data, ping=True)
@@ -308,7 +342,7 @@ def prepare(data: bytes, *, max_width: int, max_pixels: int) -> PreparedImage:
         size_hint = jpeg_size_hint(source, width, height)
         if size_hint:
             image.options["jpeg:size"] = size_hint
-        _read(image, data)
+        _read(image, _defused(source.format, data))
         try:
             _convert_to_srgb(image)
             image.auto_orient()

@@ -20,7 +20,7 @@ from optimizer.compression import RequestedFormat
 from optimizer.imaging import ImageTooLarge, OutputFormat, UnsupportedImage
 from optimizer.pipeline import Optimized, OptimizeOptions, optimize
 from optimizer.tasks import optimize_image_task
-from smolpix.api import SERVER_ERROR_MESSAGE, ApiError, ErrorCode
+from smolpix.api import SERVER_ERROR_MESSAGE, ApiError, ErrorCode, service_unavailable
 from usage.metering import quota_exceeded_error
 from usage.services import QuotaExceeded, quota_charge
 
@@ -64,9 +64,9 @@ def optimize_image(*, account: Account, source: ImageSource, options: OptimizeOp
     the optimization fails: only successes count.
 
     Raises ApiError: 400 with INVALID_URL, FETCH_FAILED, UNSUPPORTED_IMAGE or IMAGE_TOO_LARGE
-    naming the source's field; 429 LIMIT_REACHED when the month's images are used up; or 500
-    SERVER_ERROR when the worker crashed, timed out or could not be reached (details are logged,
-    never returned).
+    naming the source's field; 429 LIMIT_REACHED when the month's images are used up; 503
+    SERVICE_UNAVAILABLE when Redis (the queue, the results and the cache) cannot be reached; or
+    500 SERVER_ERROR when the worker crashed or timed out (details are logged, never returned).
     """
     _check_before_queueing(source)
     try:
@@ -90,6 +90,9 @@ def _optimize_in_worker(*, source: ImageSource, options: OptimizeOptions) -> Opt
         return Optimized(data=data, format=OutputFormat(facts.pop("format")), **facts)
     except ApiError:
         raise
+    except transfer.BACKEND_DOWN:
+        logger.warning("optimization job %s: the queue or the cache is unreachable", job_id, exc_info=True)
+        raise service_unavailable() from None
     except Exception:
         logger.exception("optimization job %s failed", job_id)
         raise ApiError(

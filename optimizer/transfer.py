@@ -5,9 +5,17 @@ REDIS_URL is set; with the embedded defaults the cache is process-local, which i
 tasks then run in the same process). Task messages and results carry only the key's job id.
 """
 
+import contextlib
+
 from django.conf import settings
 from django.core.cache import cache
+from django_redis.exceptions import ConnectionInterrupted
+from kombu.exceptions import OperationalError as BrokerUnreachable
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
+# What Redis being unreachable looks like, as the cache, the queue or the result backend.
+BACKEND_DOWN = (ConnectionInterrupted, BrokerUnreachable, RedisConnectionError, RedisTimeoutError)
 # Long enough for a job to wait in the queue and run to its hard time limit, then be picked up.
 EXTRA_SECONDS = 60
 
@@ -31,4 +39,6 @@ def take(*, job_id: str, part: str) -> bytes | None:
 
 
 def discard(*, job_id: str, part: str) -> None:
-    cache.delete(_key(job_id, part))
+    """Best effort: with the cache unreachable the bytes simply expire."""
+    with contextlib.suppress(*BACKEND_DOWN):
+        cache.delete(_key(job_id, part))

@@ -1,7 +1,8 @@
 """The web "try it" page: a signed-in customer optimizes one image in the browser.
 
 It goes through the same service as the API (`optimizer.services.optimize_image`), which charges
-the image to the account's monthly quota (refunded if it fails), and answers in the API's shapes:
+the image to the account's monthly quota (refunded if it fails), counts against the same per-minute
+rate limit as the account's API calls, and answers in the API's shapes:
 with `Accept: application/json` (the page's script) the API's JSON body or error body, with the
 month's usage in `X-Quota-Used`/`X-Quota-Limit`; otherwise (no JavaScript) the page again, with
 the result or the error on it.
@@ -16,11 +17,13 @@ from django.views.decorators.http import require_http_methods
 from rest_framework import status
 
 from accounts.models import Account
+from accounts.selectors import account_limits
 from optimizer.api import OptimizeOutputSerializer, refuse_oversized_body
 from optimizer.forms import TryItForm
 from optimizer.services import optimize_image
 from smolpix.api import ApiError, ErrorCode
-from usage.metering import UNLIMITED
+from usage.metering import RATE_LIMIT_MESSAGE, UNLIMITED, rate_limit_exceeded_error
+from usage.ratelimit import rate_limit_hit
 from usage.selectors import usage_this_month
 
 # The form's field names as the API names them, for error bodies.
@@ -34,11 +37,16 @@ def try_it(request: HttpRequest) -> HttpResponse:
         return _page(request, TryItForm())
     form = None
     try:
+        account = request.user.account
+        limit = account_limits(account=account).rate_limit_per_minute
+        rate = rate_limit_hit(request=request, account=account, limit=limit)
+        if rate is not None and rate.exceeded:
+            raise rate_limit_exceeded_error(rate=rate, limit=limit)
         refuse_oversized_body(request)
         form = TryItForm(request.POST, request.FILES)
         if not form.is_valid():
             raise _form_error(form)
-        result = optimize_image(account=request.user.account, source=form.source(), options=form.options())
+        result = optimize_image(account=account, source=form.source(), options=form.options())
     except ApiError as error:
         return _error(request, error, form or TryItForm())
     body = OptimizeOutputSerializer(result).data
@@ -74,6 +82,9 @@ def _error(request: HttpRequest, error: ApiError, form: TryItForm) -> HttpRespon
 
 def _message(error: ApiError, *, account: Account) -> str:
     """The API's message, for a person: without the "file: " or "url: " prefix."""
+    if error.message == RATE_LIMIT_MESSAGE:
+        used, limit, wait = error.extra["used"], error.extra["limit"], error.headers["Retry-After"]
+        return f"That is {used} images this minute, more than your plan's {limit}. Try again in {wait} seconds."
     if error.code is ErrorCode.LIMIT_REACHED:
         usage = usage_this_month(account=account)
         return (

@@ -9,7 +9,9 @@ import logging
 from enum import StrEnum
 from typing import Any
 
+from django import db
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent, TooManyFilesSent
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -35,6 +37,8 @@ class ErrorCode(StrEnum):
 
 UNAUTHORIZED_MESSAGE = "Missing or invalid API key"
 SERVER_ERROR_MESSAGE = "Internal server error during optimization"
+SERVICE_UNAVAILABLE_MESSAGE = "The service is briefly unavailable; please try again in a minute."
+RETRY_AFTER_SECONDS = 30
 
 
 class ApiError(Exception):
@@ -55,6 +59,17 @@ class ApiError(Exception):
         self.status_code = status_code
         self.headers = headers or {}
         self.extra = extra
+
+
+def service_unavailable() -> ApiError:
+    """A 503 for a backing service (database, cache, queue) that cannot be reached: nothing the
+    client did wrong, and worth retrying."""
+    return ApiError(
+        SERVICE_UNAVAILABLE_MESSAGE,
+        code=ErrorCode.SERVICE_UNAVAILABLE,
+        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
 
 
 def error_response(error: ApiError) -> Response:
@@ -81,6 +96,13 @@ def _as_api_error(exc: Exception) -> ApiError:
         )
     if isinstance(exc, exceptions.PermissionDenied | DjangoPermissionDenied):
         return ApiError(_detail(exc, "Forbidden"), code=ErrorCode.FORBIDDEN, status_code=status.HTTP_403_FORBIDDEN)
+    if isinstance(exc, db.OperationalError | db.InterfaceError):
+        logger.warning("database unreachable during an API request", exc_info=exc)
+        return service_unavailable()
+    if isinstance(exc, SuspiciousOperation):
+        # Django's own limits on request bodies (DATA_UPLOAD_MAX_MEMORY_SIZE and the field and
+        # file counts), met while DRF reads the body.
+        return ApiError(_OVERSIZED_BODY_MESSAGES.get(type(exc), "Bad request"))
     if isinstance(exc, exceptions.ParseError):
         return ApiError(f"Malformed request body: {_detail(exc, 'could not be parsed')}")
     if isinstance(exc, exceptions.ValidationError):
@@ -107,6 +129,13 @@ def _as_api_error(exc: Exception) -> ApiError:
     return ApiError(
         SERVER_ERROR_MESSAGE, code=ErrorCode.SERVER_ERROR, status_code=status.HTTP_500_INTERNAL_SERVER_ERROR
     )
+
+
+_OVERSIZED_BODY_MESSAGES = {
+    RequestDataTooBig: "The request body is too large: send the image as a multipart file, or its url.",
+    TooManyFieldsSent: "The request has too many form fields.",
+    TooManyFilesSent: "The request has too many files; send one, as file.",
+}
 
 
 def _detail(exc: Exception, default: str) -> str:

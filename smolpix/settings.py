@@ -52,6 +52,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "smolpix.middleware.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -124,13 +125,26 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_MAX_TASKS_PER_CHILD = env.int("CELERY_WORKER_MAX_TASKS_PER_CHILD", default=200)
+# Worker processes per `celery worker` (prefork pool); unset means one per CPU core.
+CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=None)
+# A task that lost its broker connection cannot be acknowledged and will be delivered again: stop it.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
-# Periodic tasks, run by `celery -A smolpix beat`.
+# Periodic jobs, sent by the one `celery -A smolpix beat` process. Each task is idempotent, so a
+# run missed or repeated (beat restarted, a worker lost) does no harm.
 CELERY_BEAT_SCHEDULE = {
+    "clear-expired-sessions": {"task": "smolpix.tasks.clear_expired_sessions", "schedule": crontab(hour=3, minute=0)},
     "billing-expire-past-due-grace": {"task": "billing.tasks.expire_past_due_grace", "schedule": 3600},
+    "billing-retry-stale-stripe-events": {
+        "task": "billing.tasks.retry_stale_stripe_events",
+        "schedule": crontab(hour=4, minute=7),
+    },
     "prune-request-records": {"task": "usage.prune_request_records", "schedule": crontab(hour=3, minute=17)},
+    "catch-up-quota-notices": {"task": "usage.catch_up_quota_notices", "schedule": crontab(minute=41)},
 }
+# Where beat remembers when each job last ran (a local file on beat's machine).
+CELERY_BEAT_SCHEDULE_FILENAME = env.str("CELERY_BEAT_SCHEDULE_FILENAME", default=str(BASE_DIR / "celerybeat-schedule"))
 
 # --- Auth and accounts --------------------------------------------------------------------
 
@@ -163,12 +177,14 @@ REQUEST_RECORD_RETENTION_DAYS = env.int("REQUEST_RECORD_RETENTION_DAYS", default
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Smolpix <hello@smolpix.co>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Seconds before an SMTP connection gives up, so a stuck mail server fails the task (which retries).
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
 
 # --- Static files -------------------------------------------------------------------------
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -191,7 +207,7 @@ USE_TZ = True
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        "smolpix.parsers.JSONParser",
         "rest_framework.parsers.MultiPartParser",
         "rest_framework.parsers.FormParser",
     ],
@@ -263,9 +279,14 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 
+# One JSON object per line on stdout (see smolpix.logging), for every process: web, worker, beat.
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "formatters": {"json": {"()": "smolpix.logging.JsonFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    # Django's own loggers print plain text to the console in DEBUG: send them through the root instead.
+    "loggers": {"django": {"handlers": [], "level": LOG_LEVEL, "propagate": True}},
 }

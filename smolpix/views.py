@@ -17,6 +17,7 @@ from smolpix.examples import example_list
 logger = logging.getLogger(__name__)
 
 BROKER_TIMEOUT_SECONDS = 2
+WORKER_PING_TIMEOUT_SECONDS = 1
 
 
 def landing(request: HttpRequest) -> HttpResponse:
@@ -60,14 +61,27 @@ def _check_broker() -> str:
     return "ok"
 
 
-CHECKS = {"database": _check_database, "cache": _check_cache, "broker": _check_broker}
+def _check_worker() -> str:
+    if celery_app.conf.task_always_eager:
+        return "eager"  # no broker configured: tasks run in-process, no worker is needed
+    # Answers as soon as one worker replies; an empty list after the timeout means none is alive.
+    if not celery_app.control.ping(timeout=WORKER_PING_TIMEOUT_SECONDS, limit=1):
+        raise RuntimeError(f"no Celery worker answered a ping within {WORKER_PING_TIMEOUT_SECONDS} s")
+    return "ok"
+
+
+CHECKS = {"database": _check_database, "cache": _check_cache, "broker": _check_broker, "worker": _check_worker}
 
 
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
-    """200 when every backing service answers, else 503 naming the one that does not."""
+    """200 when every backing service answers and a Celery worker is alive, else 503 naming what is
+    down."""
     results = {}
     for name, check in CHECKS.items():
+        if name == "worker" and results["broker"] == "down":
+            results[name] = "down"  # no worker is reachable without the broker; asking would only retry
+            continue
         try:
             results[name] = check()
         except Exception as error:

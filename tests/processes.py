@@ -14,6 +14,7 @@ import uuid
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from celery import Celery
 from django.db import connection
 
 from smolpix.celery import app as celery_app
@@ -47,15 +48,39 @@ def stop(process: subprocess.Popen) -> None:
         process.wait(timeout=30)
 
 
-def start_worker(*, env: dict[str, str], log_path: Path, concurrency: int = 1) -> subprocess.Popen:
-    """A prefork Celery worker, returned once it answers pings."""
+def start_worker(
+    *, env: dict[str, str], log_path: Path, concurrency: int = 1, broker_url: str | None = None
+) -> subprocess.Popen:
+    """A prefork Celery worker, returned once it answers pings (through `broker_url` when it is not
+    this process's broker)."""
     node = f"test-{uuid.uuid4().hex[:8]}@localhost"
     command = [sys.executable, "-m", "celery", "-A", "smolpix", "worker", "--pool", "prefork"]
     command += ["--concurrency", str(concurrency), "-n", node, "--loglevel", "INFO"]
     command += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
     process = start(command, env=env, log_path=log_path)
-    _wait(process, log_path, lambda: celery_app.control.ping(destination=[node], timeout=1.0))
+    ping_app = Celery("ping", broker=broker_url, set_as_current=False) if broker_url else celery_app
+    try:
+        _wait(process, log_path, lambda: ping_app.control.ping(destination=[node], timeout=1.0))
+    finally:
+        if ping_app is not celery_app:
+            ping_app.close()
     return process
+
+
+def pool_children(worker: subprocess.Popen) -> list[int]:
+    """The pids of a worker's pool processes (its direct children)."""
+    children = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent == worker.pid:
+            children.append(int(entry.name))
+    return children
 
 
 def free_port() -> int:

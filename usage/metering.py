@@ -81,6 +81,18 @@ def quota_exceeded_error(exceeded: QuotaExceeded) -> ApiError:
     )
 
 
+def rate_limit_exceeded_error(*, rate: RateLimitState, limit: int) -> ApiError:
+    """The 429 answer to a request over the account's per-minute rate limit."""
+    return ApiError(
+        RATE_LIMIT_MESSAGE,
+        code=ErrorCode.LIMIT_REACHED,
+        status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+        headers={"Retry-After": str(rate.retry_after)},
+        used=rate.used,
+        limit=limit,
+    )
+
+
 class MeteredApiView(APIView):
     """Base of every /api/v1/ view.
 
@@ -125,14 +137,7 @@ class MeteredApiView(APIView):
         limit = metering.limits.rate_limit_per_minute
         metering.rate = rate_limit_hit(request=request, account=metering.account, limit=limit)
         if metering.rate is not None and metering.rate.exceeded:
-            raise ApiError(
-                RATE_LIMIT_MESSAGE,
-                code=ErrorCode.LIMIT_REACHED,
-                status_code=status.HTTP_429_TOO_MANY_REQUESTS,
-                headers={"Retry-After": str(metering.rate.retry_after)},
-                used=metering.rate.used,
-                limit=limit,
-            )
+            raise rate_limit_exceeded_error(rate=metering.rate, limit=limit)
 
     def _record(
         self, request: HttpRequest, response: HttpResponseBase, *, arrived_at: datetime, duration_ms: int

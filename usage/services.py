@@ -10,7 +10,8 @@ from enum import StrEnum
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -216,6 +217,25 @@ def quota_notice_send(*, monthly_usage_id: int) -> QuotaNotice | None:
         # Whoever reached the limit needs no warning that they are close to it any more.
         MonthlyUsage.objects.filter(pk=usage.pk, warning_sent_at__isnull=True).update(warning_sent_at=now)
     return notice
+
+
+def quota_notices_catch_up() -> int:
+    """Queue the quota e-mail of every account that reached 80 % or all of this month's images
+    without its e-mail going out: a dispatch the broker refused, a task out of retries, a limit that
+    staff lowered. (At the limit no further request can queue it.) Run hourly by beat; returns how
+    many were queued. The candidates are a cheap superset: `quota_notice_send` decides exactly, and
+    sends each e-mail at most once, however often it is queued."""
+    candidates = (
+        MonthlyUsage.objects.filter(month=month_start(timezone.now()), limit_reached_sent_at__isnull=True)
+        .annotate(limit=Coalesce("account__monthly_limit_override", "account__plan__monthly_limit"))
+        .filter(limit__gt=0, used__gte=F("limit") * WARNING_PERCENT / 100)
+        .filter(Q(used__gte=F("limit")) | Q(warning_sent_at__isnull=True))
+        .values_list("pk", flat=True)
+    )
+    monthly_usage_ids = list(candidates)
+    for monthly_usage_id in monthly_usage_ids:
+        send_quota_notice.delay(monthly_usage_id=monthly_usage_id)
+    return len(monthly_usage_ids)
 
 
 def _send_quota_e_mail(*, usage: MonthlyUsage, limit: int, notice: QuotaNotice) -> None:

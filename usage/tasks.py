@@ -25,3 +25,11 @@ def prune_request_records() -> int:
     from usage.services import request_records_prune
 
     return request_records_prune()
+
+
+@shared_task(name="usage.catch_up_quota_notices", ignore_result=True, soft_time_limit=240, time_limit=300)
+def catch_up_quota_notices() -> int:
+    """Queue the quota e-mails that are due but did not go out (run hourly by beat)."""
+    from usage.services import quota_notices_catch_up
+
+    return quota_notices_catch_up()

@@ -24,6 +24,30 @@ def test_sign_up_creates_a_free_account_and_signs_in(client):
     assert client.get(reverse("dashboard")).status_code == 200
 
 
+@pytest.mark.usefixtures("eager_tasks")  # the task runs here, not in a worker
+def test_sign_up_sends_one_welcome_email_once_the_account_is_committed(client, django_capture_on_commit_callbacks):
+    data = {"email": "welcome@example.com", "password1": "a-long-unusual-pass", "password2": "a-long-unusual-pass"}
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        client.post(reverse("signup"), data)
+    assert mail.outbox == []  # nothing is sent while the transaction may still roll back
+
+    for callback in callbacks:
+        callback()
+    [email] = mail.outbox
+    assert email.to == ["welcome@example.com"]
+    assert email.subject == "Welcome to Smolpix"
+    assert User.objects.get().account.welcome_email_sent_at is not None
+
+
+def test_a_refused_sign_up_sends_no_email(client, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        client.post(reverse("signup"), {"email": "a@example.com", "password1": "a-long-pass", "password2": "other"})
+
+    assert callbacks == []
+    assert mail.outbox == []
+
+
 def test_sign_up_refuses_an_existing_email_in_any_case(client):
     UserFactory(email="taken@example.com")
 

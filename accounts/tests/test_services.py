@@ -1,9 +1,12 @@
+from smtplib import SMTPException
+
 import pytest
+from django.core import mail
 from django.core.exceptions import ValidationError
 
 from accounts.models import Account, PlanCode, User
 from accounts.selectors import account_limits
-from accounts.services import account_create, account_set_overrides, account_set_plan
+from accounts.services import account_create, account_set_overrides, account_set_plan, welcome_email_send
 from accounts.tests.factories import AccountFactory
 
 pytestmark = pytest.mark.django_db
@@ -77,3 +80,44 @@ def test_overrides_take_precedence_and_none_clears_them():
 def test_overrides_refuse_negative_numbers():
     with pytest.raises(ValidationError):
         account_set_overrides(account=AccountFactory(), monthly_limit=-1)
+
+
+def test_welcome_email_is_sent_once():
+    account = AccountFactory(owner__email="new@example.com")
+
+    assert welcome_email_send(user_id=account.owner_id) is True
+    assert welcome_email_send(user_id=account.owner_id) is False  # a retried or redelivered task
+
+    [email] = mail.outbox
+    assert email.to == ["new@example.com"]
+    assert email.subject == "Welcome to Smolpix"
+    assert "new@example.com" in email.body
+    assert "on the Free plan" in email.body
+    assert "http://127.0.0.1:8000/dashboard/" in email.body
+    account.refresh_from_db()
+    assert account.welcome_email_sent_at is not None
+
+
+def test_welcome_email_is_not_marked_sent_when_the_mail_server_fails(settings):
+    account = AccountFactory()
+    # Nothing listens on the discard port: the SMTP connection is refused.
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 9, 2
+
+    with pytest.raises((SMTPException, OSError)):
+        welcome_email_send(user_id=account.owner_id)
+
+    account.refresh_from_db()
+    assert account.welcome_email_sent_at is None
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    assert welcome_email_send(user_id=account.owner_id) is True  # the task's retry
+    assert len(mail.outbox) == 1
+
+
+def test_welcome_email_for_a_user_deleted_meanwhile_is_skipped():
+    user = User.objects.create_user("gone@example.com", "pw")
+    user_id = user.pk
+    user.delete()
+
+    assert welcome_email_send(user_id=user_id) is False
+    assert mail.outbox == []

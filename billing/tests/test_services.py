@@ -149,3 +149,24 @@ def test_reprocessing_applies_stored_events_again(fake_stripe, django_capture_on
     event.refresh_from_db()
     assert (event.processed_at is not None, event.error) == (True, "")
     assert _plan(account) == PlanCode.PRO
+
+
+def test_the_daily_catch_up_applies_events_left_unprocessed_after_their_retries(
+    fake_stripe, django_capture_on_commit_callbacks
+):
+    account = AccountFactory(stripe_customer_id="cus_linked")
+    held = fake_stripe.subscription_put(customer="cus_linked", price=PRICE_PRO)
+    payload = fake_stripe.event("customer.subscription.updated", held)
+    stale = StripeEventFactory(stripe_id=payload["id"], type=payload["type"], payload=payload, error="Stripe down")
+    recent, too_old = StripeEventFactory(), StripeEventFactory()
+    processed = StripeEventFactory(processed_at=_days_ago(1))
+    for event, hours in ((stale, 7), (recent, 1), (too_old, 24 * 4), (processed, 7)):
+        StripeEvent.objects.filter(pk=event.pk).update(received_at=timezone.now() - timedelta(hours=hours))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.stripe_events_retry_stale() == 1
+
+    stale.refresh_from_db()
+    assert (stale.processed_at is not None, stale.error) == (True, "")
+    assert _plan(account) == PlanCode.PRO
+    assert StripeEvent.objects.filter(processed_at__isnull=True).count() == 2  # the recent and the too old

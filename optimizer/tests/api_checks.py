@@ -43,7 +43,7 @@ def assert_reference_response(body: dict) -> Image.Image:
 def assert_error(response, status: int, code: str, field: str | None = None) -> dict:
     assert response.status_code == status, response.content
     body = response.json()
-    assert body["code"] == code
+    assert body["code"] == code, body
     assert isinstance(body["error"], str) and body["error"]
     if field:
         assert body["field"] == field

@@ -5,6 +5,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from optimizer.tests.api_checks import ENDPOINT
 from optimizer.tests.origin import Origin
+from optimizer.tests.worker import post_to_worker, worker, worker_origin  # noqa: F401 (fixtures)
 
 
 @pytest.fixture

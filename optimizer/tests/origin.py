@@ -17,6 +17,9 @@ class Route:
     drip_seconds: float | None = None
     # Send the headers and the first bytes, then hold the connection until Origin.release is set.
     stall: bool = False
+    # Seconds between the bytes of the status line and headers, which never end: a host that
+    # trickles its headers (no single read ever waits long enough to time out).
+    header_drip_seconds: float | None = None
     # Called (in the server's thread) when the request arrives, before anything is answered.
     on_request: Callable[[], None] | None = None
 
@@ -46,6 +49,9 @@ class _Handler(BaseHTTPRequestHandler):
         route = origin.routes.get(self.path.split("?")[0], Route(status=404, body=b"not found"))
         if route.on_request:
             route.on_request()
+        if route.header_drip_seconds is not None:
+            self._drip_headers_until_released(route.header_drip_seconds)
+            return
         self.send_response(route.status)
         headers = {"Content-Length": str(len(route.body)), **route.headers}
         for name, value in headers.items():
@@ -67,27 +73,44 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             pass  # the client gave up, as it should
 
+    def _drip_headers_until_released(self, seconds: float) -> None:
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nX-Filler: "
+        try:
+            for index in range(len(head)):
+                self.wfile.write(head[index : index + 1])
+                self.wfile.flush()
+                time.sleep(seconds)
+            while not self.server.origin.release.wait(seconds):
+                self.wfile.write(b"a")
+                self.wfile.flush()
+        except OSError:
+            pass  # the client gave up, as it should
+
     def log_message(self, format: str, *args) -> None:
         pass
 
 
 class Origin:
-    """Serves `routes` on 127.0.0.1 and [::1], on one port."""
+    """Serves `routes` on `hosts` (127.0.0.1 and [::1] unless told), on one port (a free one unless told)."""
 
-    def __init__(self) -> None:
+    def __init__(self, hosts: tuple[str, ...] = ("127.0.0.1", "::1"), port: int = 0) -> None:
         self.routes: dict[str, Route] = {}
         self.requests: list[tuple[str, dict[str, str]]] = []
         self.connections = 0
         self.lock = threading.Lock()
         self.release = threading.Event()
-        self._servers = [_Server(("127.0.0.1", 0), self, socket.AF_INET)]
-        self.port = self._servers[0].server_address[1]
-        self._servers.append(_Server(("::1", self.port), self, socket.AF_INET6))
+        self._servers = []
+        for host in hosts:
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            self._servers.append(_Server((host, port), self, family))
+            port = self._servers[0].server_address[1]
+        self.port = port
+        self.host = f"[{hosts[0]}]" if ":" in hosts[0] else hosts[0]
         for server in self._servers:
             threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
 
-    def url(self, path: str, host: str = "127.0.0.1") -> str:
-        return f"http://{host}:{self.port}{path}"
+    def url(self, path: str, host: str | None = None) -> str:
+        return f"http://{host or self.host}:{self.port}{path}"
 
     def serve(self, path: str, body: bytes, **route) -> str:
         self.routes[path] = Route(body=body, **route)

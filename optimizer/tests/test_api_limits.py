@@ -202,12 +202,12 @@ def test_with_redis_unreachable_the_quota_still_holds_and_nothing_is_charged(pos
     pro_account.monthly_limit_override = 1
     pro_account.save()
 
-    # The image cannot travel to a worker without Redis: a clean 500, not charged.
+    # The image cannot travel to a worker without Redis: a 503 to retry later, not charged.
     failed = post(FAST, upload=TINY_PNG)
     MonthlyUsage.objects.filter(account=pro_account).update(used=1)  # the month's one image, used elsewhere
     refused = post(FAST, upload=TINY_PNG)
 
-    assert (failed.status_code, failed.json()) == (500, SERVER_ERROR_BODY)
+    assert (failed.status_code, failed.json()["code"], failed["Retry-After"]) == (503, "SERVICE_UNAVAILABLE", "30")
     assert failed["X-Quota-Used"] == "0"
     assert refused.json() == {**QUOTA_BODY, "used": 1, "limit": 1}
     assert "X-RateLimit-Remaining" not in refused

@@ -274,6 +274,17 @@ def test_a_host_that_drips_bytes_is_stopped_by_the_total_timeout(origin):
         fetch.fetch(url, policy=development_policy(origin, timeout=0.5))
 
 
+def test_a_host_that_trickles_its_headers_is_stopped_by_the_total_timeout(origin):
+    """Each header byte arrives well within the read timeout; only the total deadline ends it."""
+    origin.serve("/cat.png", b"")
+    origin.routes["/cat.png"].header_drip_seconds = 0.05
+    started = time.monotonic()
+
+    with pytest.raises(fetch.FetchFailed, match="Timed out"):
+        fetch.fetch(origin.url("/cat.png"), policy=development_policy(origin, timeout=0.5))
+    assert time.monotonic() - started < 10  # not until the host stops on its own
+
+
 @pytest.mark.parametrize(
     ("url", "message"),
     [

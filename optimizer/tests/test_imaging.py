@@ -5,6 +5,7 @@ import zlib
 
 import pytest
 from PIL import Image, ImageChops, ImageCms, ImageStat
+from PIL.PngImagePlugin import PngInfo
 
 from optimizer import imaging, magick
 from optimizer.imaging import EncoderSettings, OutputFormat, SourceFormat, SourceInfo
@@ -93,6 +94,31 @@ def test_a_truncated_file_is_unsupported_or_partial_never_a_crash(source_format)
 
     with pytest.raises(imaging.ImagingError):
         prepare(data)
+
+
+def test_png_text_chunks_are_dropped_before_decoding():
+    """Compressed text can inflate a thousandfold inside libpng; it is metadata we strip anyway."""
+    text = PngInfo()
+    text.add_text("Comment", "x" * 100_000, zip=True)
+    text.add_itxt("Title", "y" * 1000, zip=True)
+    text.add_text("Author", "z")
+    data = images.encode(images.photo(64, 48), "PNG", pnginfo=text)
+
+    defused = imaging.without_png_text(data)
+
+    assert all(kind not in defused for kind in (b"tEXt", b"zTXt", b"iTXt"))
+    assert images.decode(defused).tobytes() == images.decode(data).tobytes()
+    assert prepare(data).pixels.width == 64
+
+
+def test_a_jpeg_with_more_scans_than_the_limit_is_refused(monkeypatch):
+    progressive = images.encode(images.photo(), "JPEG", progressive=True)
+    assert progressive.count(b"\xff\xda") > 3
+    monkeypatch.setattr(imaging, "MAX_JPEG_SCANS", 3)
+
+    with pytest.raises(imaging.UnsupportedImage, match="scans"):
+        prepare(progressive)
+    assert prepare(images.encode(images.photo(), "JPEG")).pixels.width == 256  # one scan
 
 
 # --- probe and size limits ----------------------------------------------------------------

@@ -216,3 +216,19 @@ def test_an_unlimited_plan_is_counted_without_a_limit(client, agency_account):
 
     assert response.status_code == 200
     assert (response["X-Quota-Used"], response["X-Quota-Limit"]) == ("1", "unlimited")
+
+
+def test_the_page_shares_the_accounts_per_minute_rate_limit(free_client, free_account):
+    free_account.rate_limit_override = 2
+    free_account.save(update_fields=["rate_limit_override"])
+    for _ in range(2):
+        assert free_client.post(TRY_IT, form(url="ftp://example.com/a.png"), **JSON).status_code == 400
+
+    response = free_client.post(TRY_IT, form(file=upload()), **JSON)
+
+    assert response.status_code == 429
+    body = response.json()
+    assert (body["code"], body["used"], body["limit"]) == ("LIMIT_REACHED", 3, 2)
+    assert body["error"].startswith("That is 3 images this minute, more than your plan's 2.")
+    assert 0 < int(response["Retry-After"]) <= 60
+    assert usage_this_month(account=free_account).used == 0

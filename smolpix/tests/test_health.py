@@ -7,15 +7,33 @@ pytestmark = pytest.mark.django_db
 UNREACHABLE_REDIS = "redis://127.0.0.1:9/0"  # the discard port: nothing listens there
 
 
-def test_healthz_reports_every_service(client):
+def test_healthz_reports_every_service_with_tasks_run_eagerly(client, eager_tasks):  # as with no broker
+
     response = client.get("/healthz")
 
     assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok", "cache": "ok", "broker": "eager", "worker": "eager"}
+
+
+def _healthz_with_broker(client, monkeypatch, broker_url: str):
+    # A throwaway app aimed at that broker: closing the real app's connection pools instead would
+    # leave them closed, and every later task (even an eager one) would fail to acquire a producer.
+    throwaway_app = Celery("health-test", broker=broker_url, set_as_current=False)
+    monkeypatch.setattr("smolpix.views.celery_app", throwaway_app)
+    try:
+        return client.get("/healthz")
+    finally:
+        throwaway_app.close()
+
+
+def test_healthz_is_503_when_no_worker_answers(client, monkeypatch):
+    # A broker that works but that no worker consumes from: kombu's in-process transport. (The stack
+    # test in tests/stack/ sees "worker": "ok" with a real worker.)
+    response = _healthz_with_broker(client, monkeypatch, "memory://")
+
+    assert response.status_code == 503
     body = response.json()
-    assert body["status"] == "ok"
-    assert body["database"] == "ok"
-    assert body["cache"] == "ok"
-    assert body["broker"] in {"ok", "eager"}
+    assert (body["status"], body["broker"], body["worker"]) == ("down", "ok", "down")
 
 
 def test_healthz_is_503_when_the_cache_is_unreachable(client, settings):
@@ -38,14 +56,8 @@ def test_healthz_is_503_when_the_cache_is_unreachable(client, settings):
 
 
 def test_healthz_is_503_when_the_broker_is_unreachable(client, monkeypatch):
-    # A throwaway app aimed at the dead broker: closing the real app's connection pools instead would
-    # leave them closed, and every later task (even an eager one) would fail to acquire a producer.
-    dead_broker_app = Celery("dead-broker", broker=UNREACHABLE_REDIS, set_as_current=False)
-    monkeypatch.setattr("smolpix.views.celery_app", dead_broker_app)
-    try:
-        response = client.get("/healthz")
-    finally:
-        dead_broker_app.close()
+    response = _healthz_with_broker(client, monkeypatch, UNREACHABLE_REDIS)
 
     assert response.status_code == 503
     assert response.json()["broker"] == "down"
+    assert response.json()["worker"] == "down"  # not asked: no worker is reachable without a broker

@@ -7,9 +7,10 @@ import time_machine
 from django.core import mail
 from django.utils import timezone
 
+from accounts.tests.factories import AccountFactory
 from usage.models import MonthlyUsage, RequestRecord
 from usage.services import QuotaNotice, quota_charge, quota_notice_send, quota_refund, quota_reserve
-from usage.tasks import prune_request_records, send_quota_notice
+from usage.tasks import catch_up_quota_notices, prune_request_records, send_quota_notice
 from usage.tests.factories import MonthlyUsageFactory, RequestRecordFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_tasks")]
@@ -154,3 +155,33 @@ def test_pruning_deletes_the_records_past_the_retention_period(settings, pro_acc
     assert prune_request_records.delay().get() == len(old)
 
     assert set(RequestRecord.objects.values_list("pk", flat=True)) == {record.pk for record in kept}
+
+
+def test_the_hourly_catch_up_sends_the_e_mails_a_lost_dispatch_left_unsent(ten_images, agency_account):
+    # Reached by requests whose e-mail task never ran (the broker refused it, or it ran out of retries).
+    at_limit = MonthlyUsageFactory(account=ten_images, used=10)
+    near_limit = MonthlyUsageFactory(account=AccountFactory(pro=True, monthly_limit_override=10), used=8)
+    MonthlyUsageFactory(account=AccountFactory(pro=True, monthly_limit_override=10), used=7)  # not yet
+    MonthlyUsageFactory(account=agency_account, used=1_000_000)  # unlimited
+    MonthlyUsageFactory(account=ten_images, month=date(2000, 1, 1), used=10)  # a month gone by
+
+    assert catch_up_quota_notices.delay().get() == 2
+
+    assert sorted((message.to[0], message.subject) for message in mail.outbox) == sorted(
+        [
+            (at_limit.account.owner.email, "You have used all of your Smolpix images this month"),
+            (near_limit.account.owner.email, "You have used 80 % of your Smolpix images this month"),
+        ]
+    )
+    assert catch_up_quota_notices.delay().get() == 0  # nothing is sent twice
+    assert len(mail.outbox) == 2
+
+
+def test_the_catch_up_sends_the_limit_e_mail_after_the_warning(ten_images, django_capture_on_commit_callbacks):
+    charge(ten_images, times=8, capture=django_capture_on_commit_callbacks)  # the warning goes out
+    MonthlyUsage.objects.update(used=10)  # the 100 % e-mail's dispatch was lost
+
+    assert catch_up_quota_notices.delay().get() == 1
+
+    assert [message.subject for message in mail.outbox][-1] == "You have used all of your Smolpix images this month"
+    assert catch_up_quota_notices.delay().get() == 0

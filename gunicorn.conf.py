@@ -1,0 +1,66 @@
+"""gunicorn settings for Smolpix's web processes: `gunicorn -c gunicorn.conf.py` (see Procfile).
+
+Every value can be changed through the environment variable named next to it (or the `.env` file,
+read here as the Django settings read it).
+"""
+
+import os
+from pathlib import Path
+
+import environ
+
+environ.Env.read_env(Path(__file__).resolve().parent / ".env")
+
+
+def _setting(name: str, default: str) -> str:
+    return os.environ.get(name) or default  # set but empty counts as unset
+
+
+wsgi_app = "smolpix.wsgi:application"
+bind = _setting("GUNICORN_BIND", f"0.0.0.0:{_setting('PORT', '8000')}")
+
+# Worker class: threads. The web process serves two kinds of requests: short ones (pages, API keys,
+# usage: milliseconds of CPU and a few queries) and optimizations, which spend seconds waiting for a
+# Celery worker to fetch and encode the image (ImageMagick never runs in the web process). A sync worker
+# would be held by each of those waits; a thread waiting on Redis or PostgreSQL releases the GIL, so
+# a few processes with several threads each keep answering short requests while others wait, at a
+# fraction of the memory of as many processes. gevent would give more waiting slots still, but
+# monkey-patches psycopg, redis and Celery's result waiting, a risk this load does not call for.
+worker_class = "gthread"
+# Processes: one per core is enough, since the CPU-heavy work is done by Celery workers.
+workers = int(_setting("WEB_CONCURRENCY", str(os.cpu_count() or 2)))
+# Threads per process: how many requests one process handles at once. Each thread may keep a
+# PostgreSQL connection open (CONN_MAX_AGE), so workers * threads counts against max_connections.
+threads = int(_setting("GUNICORN_THREADS", "8"))
+
+# An optimization waits at most the task's hard time limit (CELERY_TASK_TIME_LIMIT, 60 s) plus 15 s for
+# the queue. On SIGTERM (a deploy, a scale-in) gunicorn stops accepting connections and gives the
+# requests in flight this long to finish before it stops the workers.
+graceful_timeout = int(_setting("GUNICORN_GRACEFUL_TIMEOUT", "90"))
+# A worker whose main loop has not reported for this long is hung, and is replaced. (With threads the
+# main loop keeps reporting while requests wait, so this is not a request timeout.)
+timeout = int(_setting("GUNICORN_TIMEOUT", "60"))
+# Kept-alive connections from the load balancer.
+keepalive = int(_setting("GUNICORN_KEEPALIVE", "5"))
+# Replace each worker after about this many requests, so slow memory growth cannot accumulate.
+max_requests = int(_setting("GUNICORN_MAX_REQUESTS", "1000"))
+max_requests_jitter = max_requests // 10
+# The workers' heartbeat files on tmpfs, not on a disk that may stall.
+worker_tmp_dir = "/dev/shm"  # noqa: S108
+# X-Forwarded-Proto is believed only from these addresses (gunicorn reads FORWARDED_ALLOW_IPS too).
+forwarded_allow_ips = _setting("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+
+# Requests are logged by smolpix.middleware.RequestLogMiddleware (one JSON line each, with the
+# request id and account), so no access log here; gunicorn's own messages are JSON lines too.
+accesslog = None
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "smolpix.logging.JsonFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}},
+    "loggers": {"gunicorn.error": {"handlers": ["console"], "level": "INFO", "propagate": False}},
+}
+
+# gunicorn's control socket lives at one path per user, which two instances on a machine would share;
+# signals (TERM, HUP, TTIN/TTOU) are all Smolpix needs.
+control_socket_disable = True

@@ -1,0 +1,66 @@
+import logging
+import time
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
+
+from apikeys.models import ApiKey
+from smolpix.logging import REQUEST_ID_HEADER, request_id, request_id_for
+
+logger = logging.getLogger("smolpix.request")
+
+
+class RequestLogMiddleware:
+    """Gives every request an id (a well-formed incoming `X-Request-ID`, or a new one), returns it in
+    the `X-Request-ID` response header and writes one log line per request.
+
+    First in MIDDLEWARE, so the line covers static files and every other middleware. The path is
+    logged without its query string; of an API key, only its display prefix.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        token = request_id.set(request_id_for(request.headers.get(REQUEST_ID_HEADER)))
+        started = time.perf_counter()
+        try:
+            response = self.get_response(request)
+            response[REQUEST_ID_HEADER] = request_id.get()
+            logger.info(
+                "request",
+                extra={
+                    "fields": {
+                        **_caller(request),
+                        "method": request.method,
+                        "path": request.path,
+                        "status": response.status_code,
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                        "bytes": _body_size(response),
+                    }
+                },
+            )
+            return response
+        finally:
+            request_id.reset(token)
+
+
+def _caller(request: HttpRequest) -> dict[str, int | str | None]:
+    """Who made the request: the account and key prefix of an API key (DRF leaves the key in
+    `request.auth` once it authenticated it) and the user (the key's owner, or a browser session's)."""
+    api_key = getattr(request, "auth", None)
+    if not isinstance(api_key, ApiKey):
+        api_key = None
+    user = getattr(request, "user", None)  # absent for static files: whitenoise answers before auth
+    return {
+        "account_id": api_key.account_id if api_key else None,
+        "key_prefix": api_key.display_prefix if api_key else None,
+        "user_id": user.pk if user is not None and user.is_authenticated else None,
+    }
+
+
+def _body_size(response: HttpResponse) -> int | None:
+    if response.streaming:  # whitenoise's files: the length is known, the body is not read here
+        length = response.get("Content-Length")
+        return int(length) if length else None
+    return len(response.content)

@@ -1,0 +1,268 @@
+"""Faults of the services Smolpix stands on, for real: PostgreSQL out of reach, Redis stopped and
+started again, a worker left idle. The API answers as documented (503 SERVICE_UNAVAILABLE with
+Retry-After, never a 500 or a traceback), /healthz says what is down, Stripe's webhook answers
+non-2xx so Stripe sends the event again, nothing is half-written, and all recovers.
+
+A worker killed mid-task and a task over its hard time limit are in optimizer/tests/test_worker.py.
+
+The shared PostgreSQL and Redis are never stopped: this process's database connection is pointed
+at a port where nothing listens, and Redis faults use a private redis-server on a spare loopback
+port, with a web server (gunicorn) and a Celery worker started here against it.
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import redis
+import urllib3
+from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+
+from billing.models import StripeEvent
+from billing.tests.fake_stripe import sign
+from optimizer.tests import images
+from optimizer.tests.origin import Route
+from tests import processes
+
+# Transactional: the web server and the worker started here must see the rows a test creates, and
+# the database must be restored afterwards (the plans are seeded by a migration).
+committed = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+needs_postgresql = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="needs PostgreSQL (DATABASE_URL): other processes share its data"
+)
+
+SERVICE_UNAVAILABLE = {
+    "error": "The service is briefly unavailable; please try again in a minute.",
+    "code": "SERVICE_UNAVAILABLE",
+}
+PHOTO = images.encode(images.photo(64, 48), "PNG")
+
+
+# --- PostgreSQL out of reach --------------------------------------------------------------
+
+
+class DatabaseSwitch:
+    """Points this process's database connection at a port where nothing listens, and back."""
+
+    def __init__(self) -> None:
+        self._real = {name: connection.settings_dict[name] for name in ("HOST", "PORT")}
+
+    def cut(self) -> None:
+        connection.close()
+        connection.settings_dict.update(HOST="127.0.0.1", PORT=str(processes.free_port()))
+
+    def restore(self) -> None:
+        connection.close()
+        connection.settings_dict.update(self._real)
+
+
+@pytest.fixture
+def database():
+    switch = DatabaseSwitch()
+    yield switch
+    switch.restore()
+
+
+def _webhook(client, event: dict):
+    payload = json.dumps(event).encode()
+    return client.post(
+        "/billing/webhook/", payload, content_type="application/json", headers={"Stripe-Signature": sign(payload)}
+    )
+
+
+@committed
+@needs_postgresql
+@pytest.mark.usefixtures("eager_tasks", "fake_stripe")
+def test_with_postgresql_unreachable_the_api_healthz_and_webhook_answer_503_then_recover(client, pro_api_key, database):
+    event = {
+        "id": f"evt_{uuid.uuid4().hex}",
+        "object": "event",
+        "type": "customer.created",
+        "created": int(time.time()),
+        "data": {"object": {"id": "cus_fault", "object": "customer"}},
+    }
+
+    def optimize():
+        upload = SimpleUploadedFile("photo.png", PHOTO)
+        return client.post("/api/v1/optimize", {"file": upload}, HTTP_AUTHORIZATION=f"Bearer {pro_api_key}")
+
+    database.cut()
+    api, health, webhook = optimize(), client.get("/healthz"), _webhook(client, event)
+    database.restore()
+
+    assert (api.status_code, api.json(), api["Retry-After"]) == (503, SERVICE_UNAVAILABLE, "30")
+    assert (health.status_code, health.json()["database"]) == (503, "down")
+    assert webhook.status_code == 503, webhook.content  # non-2xx: Stripe sends the event again
+    assert not StripeEvent.objects.filter(stripe_id=event["id"]).exists()  # nothing half-written
+    # Back: Stripe's retry is stored once and acknowledged, and the API works again.
+    assert _webhook(client, event).status_code == 200
+    assert _webhook(client, event).status_code == 200
+    assert StripeEvent.objects.filter(stripe_id=event["id"]).count() == 1
+    assert optimize().status_code == 200
+    assert client.get("/healthz").status_code == 200
+
+
+# --- Redis stopped, and a worker left idle: a whole stack on a private Redis ----------------
+
+# Redis closes connections idle this long: by the end of IDLE_SECONDS every connection a process
+# left idle is gone, as after minutes behind a NAT or a firewall that forgets idle flows.
+REDIS_IDLE_TIMEOUT = 5
+IDLE_SECONDS = 40
+RECOVERY_SECONDS = 90
+
+
+class PrivateRedis:
+    """A redis-server of this test's own, on a spare loopback port, that can be stopped."""
+
+    def __init__(self, directory: Path) -> None:
+        self.port = processes.free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._directory = directory
+        self._process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        command += ["--timeout", str(REDIS_IDLE_TIMEOUT), "--dir", str(self._directory)]
+        self._process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = redis.Redis(port=self.port, socket_connect_timeout=1)
+        for _ in range(100):
+            try:
+                client.ping()
+                return
+            except redis.ConnectionError:
+                time.sleep(0.1)
+        pytest.fail("the private redis-server did not start")
+
+    def stop(self) -> None:
+        self._process.terminate()
+        self._process.wait(timeout=30)
+
+
+class WebServer:
+    """The site under gunicorn, on a spare loopback port."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.process, self.url = processes.start_server(env=env, log_path=log_path)
+        self._http = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=5, read=120))
+
+    def get(self, path: str) -> urllib3.BaseHTTPResponse:
+        return self._http.request("GET", self.url + path)
+
+    def optimize(self, key: str) -> urllib3.BaseHTTPResponse:
+        return self._http.request(
+            "POST",
+            self.url + "/api/v1/optimize",
+            fields={"file": ("photo.png", PHOTO, "image/png"), "maxWidth": "32"},
+            headers={"Authorization": f"Bearer {key}"},
+        )
+
+
+@pytest.fixture(scope="module")
+def stack(django_db_setup, django_db_blocker, tmp_path_factory):
+    """A private Redis, a Celery worker and gunicorn, all on it and on the test database."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    directory = tmp_path_factory.mktemp("stack")
+    private_redis = PrivateRedis(directory)
+    private_redis.start()
+    with django_db_blocker.unblock():
+        env = processes.environment(
+            REDIS_URL=private_redis.url,
+            CELERY_BROKER_URL=private_redis.url,
+            CELERY_RESULT_BACKEND=private_redis.url,
+            CONN_MAX_AGE="0",
+        )
+    worker = processes.start_worker(env=env, log_path=directory / "worker.log", broker_url=private_redis.url)
+    web = WebServer(env, directory / "web.log")
+    yield private_redis, web
+    processes.stop(web.process)
+    processes.stop(worker)
+    private_redis.stop()
+
+
+def _until_ok(call, seconds: float):
+    """The first 200 `call` answers within `seconds`, or its last answer."""
+    deadline = time.monotonic() + seconds
+    while True:
+        response = call()
+        if response.status == 200 or time.monotonic() > deadline:
+            return response
+        time.sleep(1)
+
+
+@pytest.mark.slow
+@committed
+@needs_postgresql
+def test_a_worker_left_idle_then_given_a_tiny_job_succeeds(stack, pro_api_key):
+    """Long enough idle that Redis has closed every connection the web process and the worker
+    left unused (REDIS_IDLE_TIMEOUT): the next job must reconnect, not fail."""
+    _, web = stack
+    assert web.optimize(pro_api_key).status == 200
+
+    time.sleep(IDLE_SECONDS)
+
+    response = web.optimize(pro_api_key)
+    assert response.status == 200, response.data
+    assert json.loads(response.data)["width"] == 32
+
+
+@pytest.mark.slow
+@committed
+@needs_postgresql
+def test_with_redis_stopped_the_api_answers_503_and_recovers_when_it_returns(stack, pro_api_key):
+    private_redis, web = stack
+    assert web.optimize(pro_api_key).status == 200
+
+    private_redis.stop()
+    try:
+        down = web.optimize(pro_api_key)
+        health = web.get("/healthz")
+    finally:
+        private_redis.start()
+
+    assert (down.status, json.loads(down.data), down.headers["Retry-After"]) == (503, SERVICE_UNAVAILABLE, "30")
+    assert health.status == 503
+    checks = json.loads(health.data)
+    assert (checks["status"], checks["database"], checks["cache"], checks["broker"]) == ("down", "ok", "down", "down")
+    recovered = _until_ok(lambda: web.optimize(pro_api_key), RECOVERY_SECONDS)
+    assert recovered.status == 200, recovered.data
+    assert _until_ok(lambda: web.get("/healthz"), RECOVERY_SECONDS).status == 200
+
+
+# --- A worker dying or overrunning: the image is refunded, once ------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not settings.CELERY_BROKER_URL, reason="no Celery broker configured")
+@pytest.mark.parametrize("fault", ["killed", "over its time limit"])
+def test_a_failed_job_is_refunded_exactly_once_and_the_next_request_counts(
+    post_to_worker, worker, worker_origin, fault
+):
+    def kill_the_pool_child() -> None:
+        for pid in processes.pool_children(worker):
+            os.kill(pid, signal.SIGKILL)
+
+    route = (
+        Route(body=b"x" * 1000, stall=True, on_request=kill_the_pool_child)
+        if fault == "killed"
+        else Route(body=b"x" * 1000, drip_seconds=0.5)  # never a read timeout: the time limit ends it
+    )
+    path = "/" + fault.replace(" ", "-") + ".png"
+    worker_origin.routes[path] = route
+    good = worker_origin.serve("/photo.png", PHOTO)
+
+    assert post_to_worker({"url": good})["X-Quota-Used"] == "1"
+    failed = post_to_worker({"url": worker_origin.url(path)})
+    after = post_to_worker({"url": good})
+
+    assert (failed.status_code, failed.json()["code"], failed["X-Quota-Used"]) == (500, "SERVER_ERROR", "1")
+    assert (after.status_code, after["X-Quota-Used"]) == (200, "2")
+    assert worker.poll() is None

@@ -1,0 +1,97 @@
+"""Hostile files (SPEC §7) through POST /api/v1/optimize: uploaded and fetched, in this process
+and in a real Celery worker. Each is answered within seconds with its 400 (or, for a legitimate
+image with a hostile part, a 200), memory stays bounded, nothing the file asks for is fetched or
+written, and the worker is alive afterwards.
+
+The building blocks have their own tests in optimizer/tests (sniffing, the ImageMagick policy,
+pixel limits); this suite throws whole attacks at the service.
+"""
+
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from optimizer.tests import images
+from optimizer.tests.api_checks import assert_reference_response
+from tests.adversarial import memory
+from tests.adversarial.hostile_files import HOSTILE_FILES, HostileFile
+from tests.processes import pool_children
+
+pytestmark = pytest.mark.django_db
+
+# Far above what refusing a file costs, far below what decoding a flood or a bomb would take.
+MEMORY_BOUND = 96 * memory.MIB
+# Generous on two shared cores: what matters is seconds, not the minutes a bomb would take.
+SECONDS_BOUND = 30
+MSL_TARGET = Path("/tmp/smolpix-msl-pwned.png")
+
+
+def _check_answer(response, hostile: HostileFile, field: str, data: bytes) -> None:
+    if not hostile.codes:
+        assert response.status_code == 200, response.content
+        assert_reference_response(response.json())
+        return
+    assert response.status_code == 400, response.content
+    body = response.json()
+    expected = {"BAD_REQUEST"} if field == "file" and not data else hostile.codes  # an empty upload
+    assert body["code"] in expected, body
+    assert body["field"] == field
+
+
+@pytest.mark.usefixtures("eager_tasks")
+@pytest.mark.parametrize("source", ["file", "url"])
+@pytest.mark.parametrize("hostile", HOSTILE_FILES, ids=repr)
+def test_a_hostile_file_is_answered_quickly_with_bounded_memory(post, reachable_origin, hostile, source):
+    data = hostile.make(reachable_origin.url("/callback"))
+    body = {"url": reachable_origin.serve("/hostile", data)} if source == "url" else None
+    upload = data if source == "file" else None
+    memory.reset_peak()
+    before = memory.resident()
+    started = time.monotonic()
+
+    response = post(body, upload=upload)
+
+    elapsed, growth = time.monotonic() - started, memory.peak() - before
+    _check_answer(response, hostile, source, data)
+    assert elapsed < SECONDS_BOUND, f"{elapsed:.1f} s"
+    assert growth < MEMORY_BOUND, f"memory grew by {growth // memory.MIB} MiB"
+    assert [path for path, _ in reachable_origin.requests] == (["/hostile"] if source == "url" else [])
+    assert not MSL_TARGET.exists()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not settings.CELERY_BROKER_URL, reason="no Celery broker configured")
+def test_hostile_files_in_a_real_worker_leave_it_alive_with_bounded_memory(post_to_worker, worker, worker_origin):
+    """Every hostile file through one worker (one pool child, as in production each child takes
+    one job at a time): the child's peak memory is measured per file, and after the whole lot the
+    same worker still optimizes an image."""
+    failures = []
+    for hostile in HOSTILE_FILES:
+        data = hostile.make(worker_origin.url("/callback"))
+        if not data:
+            continue  # an empty upload never reaches the worker
+        (child,) = pool_children(worker)
+        memory.reset_peak(child)
+        before = memory.resident(child)
+        started = time.monotonic()
+
+        response = post_to_worker(upload=data)
+
+        elapsed = time.monotonic() - started
+        try:
+            _check_answer(response, hostile, "file", data)
+            growth = memory.peak(child) - before
+            assert growth < MEMORY_BOUND, f"memory grew by {growth // memory.MIB} MiB"
+            assert elapsed < SECONDS_BOUND, f"{elapsed:.1f} s"
+            assert pool_children(worker) == [child], "the pool child was replaced"
+        except AssertionError as error:
+            failures.append(f"{hostile.name}: {error}")
+
+    assert not failures, "\n".join(failures)
+    assert worker.poll() is None
+    assert not [path for path, _ in worker_origin.requests if path == "/callback"]
+    assert not MSL_TARGET.exists()
+    response = post_to_worker({"maxWidth": 64}, upload=images.encode(images.photo(), "PNG"))
+    assert response.status_code == 200
