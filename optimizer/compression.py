@@ -156,13 +156,15 @@ def _fixed_choice(pixels: Pixels, *, format: RequestedFormat, quality: int) -> C
 
 def _plain(pixels: Pixels, output: OutputFormat, quality: int) -> EncoderSettings:
     """`output` at `quality`, at the WebP effort for the image's size."""
-    return EncoderSettings(output, quality, method=_webp_method(pixels))
+    return EncoderSettings(output, quality, method=_webp_method(pixels, smart=False))
 
 
-def _webp_method(pixels: Pixels) -> int:
+def _webp_method(pixels: Pixels, *, smart: bool) -> int:
     if pixels.width * pixels.height >= FAST_WEBP_MAX_PIXELS:
         return 4
-    return FAST_TRANSPARENT_WEBP_METHOD if pixels.has_alpha else FAST_WEBP_METHOD
+    if pixels.has_alpha:
+        return 4 if smart else FAST_TRANSPARENT_WEBP_METHOD
+    return FAST_WEBP_METHOD
 
 
 def _avif_can_win(pixels: Pixels, graphic: Callable[[], bool]) -> bool:
@@ -240,9 +242,10 @@ MAX_AVIF_TRIALS = 3
 # smart's WebP runs without sharp YUV (+40% encode time), and `auto` does not try AVIF (larger
 # there for 14 of the corpus' 15 opaque images).
 SMALL_IMAGE_PIXELS = 500_000
-# Below this size WebP runs at a lower effort, with smart or not: method 2 for opaque images (half
-# the encode time of method 4 for 2-4% more bytes), 3 for transparent ones (whose lossless alpha
-# plane takes 15-20% more bytes at 2; at 3, 0-13% more for 20-30% less time).
+# Below this size WebP runs at a lower effort: method 2 for opaque images, with smart or not (half
+# the encode time of method 4 for 2-4% more bytes); for transparent ones, whose lossless alpha
+# plane takes 15-20% more bytes at 2, method 3 without smart (0-13% more bytes for 20-30% less
+# time) and 4 with it (bytes first).
 FAST_WEBP_MAX_PIXELS = 1_000_000
 FAST_WEBP_METHOD = 2
 FAST_TRANSPARENT_WEBP_METHOD = 3
@@ -270,7 +273,7 @@ def _smart_choice(pixels: Pixels, *, format: RequestedFormat, quality: int, budg
         if OutputFormat.WEBP in formats:
             sharp = not (graphic or small)
             search.lossy(
-                lambda q: EncoderSettings(OutputFormat.WEBP, q, sharp_yuv=sharp, method=_webp_method(pixels)),
+                lambda q: EncoderSettings(OutputFormat.WEBP, q, sharp_yuv=sharp, method=_webp_method(pixels, smart=True)),
                 max_trials=budget.max_trials,
             )
     best = search.best()
