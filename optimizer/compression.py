@@ -271,9 +271,9 @@ def _smart_choice(pixels: Pixels, *, format: RequestedFormat, quality: int, budg
         if OutputFormat.AVIF in formats and (format is RequestedFormat.AVIF or _avif_can_win(pixels, lambda: graphic)):
             search.lossy(lambda q: EncoderSettings(OutputFormat.AVIF, q), max_trials=MAX_AVIF_TRIALS)
         if OutputFormat.WEBP in formats:
-            sharp = not (graphic or small)
+            sharp, method = not (graphic or small), _webp_method(pixels, smart=True)
             search.lossy(
-                lambda q: EncoderSettings(OutputFormat.WEBP, q, sharp_yuv=sharp, method=_webp_method(pixels, smart=True)),
+                lambda q: EncoderSettings(OutputFormat.WEBP, q, sharp_yuv=sharp, method=method),
                 max_trials=budget.max_trials,
             )
     best = search.best()
