@@ -151,6 +151,32 @@ def test_probe_reports_the_displayed_size_of_a_rotated_jpeg():
     assert (info.width, info.height, info.stored_width, info.stored_height) == (40, 80, 80, 40)
 
 
+WEBP_KINDS = {
+    "lossy (VP8)": lambda: images.encode(images.photo(301, 167), "WEBP", quality=80),
+    "lossless (VP8L)": lambda: images.encode(images.photo(301, 167), "WEBP", lossless=True),
+    "extended (VP8X)": lambda: images.encode(images.photo(301, 167).convert("RGBA"), "WEBP", exif=orientation_exif(6)),
+}
+
+
+@pytest.mark.parametrize("kind", WEBP_KINDS)
+def test_probe_reads_a_webps_size_from_its_header_as_imagemagick_decodes_it(kind):
+    data = WEBP_KINDS[kind]()
+
+    info = imaging.probe(data, max_pixels=MAX_PIXELS)
+
+    # ImageMagick 6 ignores EXIF orientation in WebP, so the stored size is the displayed one.
+    assert (info.width, info.height, info.stored_width, info.stored_height) == (301, 167, 301, 167)
+    assert (prepare(data).pixels.width, prepare(data).pixels.height) == (301, 167)
+
+
+def test_a_webp_declaring_too_many_pixels_is_refused_before_decoding():
+    header = images.encode(Image.new("RGB", (16, 16)), "WEBP", lossless=True)[:25]
+    declared = (16383 | 16383 << 14).to_bytes(4, "little")  # 16384 x 16384, the format's largest
+
+    with pytest.raises(imaging.ImageTooLarge):
+        imaging.probe(header[:21] + declared, max_pixels=MAX_PIXELS)
+
+
 # --- prepare ------------------------------------------------------------------------------
 
 
