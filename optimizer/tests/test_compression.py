@@ -9,6 +9,7 @@ import itertools
 
 import numpy as np
 import pytest
+from PIL import Image, ImageDraw
 
 from optimizer import imaging
 from optimizer.compression import (
@@ -68,6 +69,17 @@ def graphic():
 @pytest.fixture(scope="module")
 def transparent():
     return prepared(images.transparent())
+
+
+@pytest.fixture(scope="module")
+def faint_glow():
+    """A large photo under a faint radial alpha (mean about 0.1), like a soft glow or shadow:
+    flattened, its coding errors mostly hide."""
+    image = images.photo(840, 600).convert("RGBA")
+    image.putalpha(Image.radial_gradient("L").resize(image.size).point(lambda distance: (255 - distance) // 5))
+    glow = prepared(image)
+    assert glow.pixels.width * glow.pixels.height >= SMALL_IMAGE_PIXELS
+    return glow
 
 
 # --- what quality means ---------------------------------------------------------------------------
@@ -186,6 +198,33 @@ def test_a_flat_graphic_goes_lossless(graphic):
     assert choice.encoded.lossless
     assert choice.score == 100.0
     assert images.decode(choice.encoded.data).convert("RGB").tobytes() == graphic.pixels.data
+
+
+def test_a_faint_transparent_image_starts_its_search_where_its_errors_hide(faint_glow):
+    """An opaque image's first guess (about WebP 74 for a floor of 72) scores near 95 here; the
+    search starts much lower and stops within two trials, at the floor or above, without sharp
+    YUV (time and bytes for nothing under faint alpha)."""
+    choice = choose_encoding(faint_glow, format=RequestedFormat.AUTO, quality=80, smart=True)
+
+    assert len(choice.trials) <= 2
+    assert choice.trials[0].encoded.settings.quality <= 30
+    assert not any(trial.encoded.settings.sharp_yuv for trial in choice.trials)
+    assert recomputed_score(faint_glow, choice.encoded.data) >= QualityTarget.for_quality(80).floor
+
+
+def test_the_palette_is_tried_only_on_graphics_with_a_few_hundred_colours():
+    def palette_tried(colours: int) -> bool:
+        image = Image.new("RGB", (400, 300), (255, 255, 255))
+        draw = ImageDraw.Draw(image)
+        for index in range(colours):  # a flat 20 x 5 cell of each colour: every cell is sampled
+            left, top = index % 20 * 20, index // 20 * 5
+            draw.rectangle((left, top, left + 19, top + 4), fill=(index % 256, index // 256 * 40, 128))
+        trials = choose_encoding(prepared(image), format=RequestedFormat.AUTO, quality=80, smart=True).trials
+        return any(trial.encoded.settings.palette for trial in trials)
+
+    assert not palette_tried(200)  # lossless WebP already stores a palette itself
+    assert palette_tried(400)
+    assert not palette_tried(1200)
 
 
 def test_higher_quality_never_scores_lower(photo):
