@@ -372,8 +372,10 @@ def prepare(data: bytes, *, max_width: int, max_pixels: int) -> PreparedImage:
             image.options["jpeg:size"] = size_hint
         _read(image, _defused(source.format, data))
         try:
-            # A matrix/TRC profile is applied last, in numpy: to the resized pixels, ~7x cheaper each.
-            deferred_profile = _convert_to_srgb(image)
+            # Without a resize, a matrix/TRC profile is applied last, in numpy (~7x cheaper); a
+            # resize must average in sRGB (the source's curve differs most in dark detail).
+            resized = (image.width, image.height) not in ((width, height), (height, width))
+            deferred_profile = _convert_to_srgb(image, may_defer=not resized)
             image.auto_orient()
             if (image.width, image.height) != (width, height):
                 image.resize(width, height, filter=RESIZE_FILTER)
@@ -387,14 +389,15 @@ def prepare(data: bytes, *, max_width: int, max_pixels: int) -> PreparedImage:
     return PreparedImage(pixels=pixels, source=source)
 
 
-def _convert_to_srgb(image: Image) -> "MatrixShaperProfile | None":
-    """Convert the image to sRGB through its ICC profile, except from a matrix/TRC RGB profile
-    (other than sRGB): that one is returned, for `_to_srgb` to apply to the final 8-bit pixels."""
+def _convert_to_srgb(image: Image, *, may_defer: bool) -> "MatrixShaperProfile | None":
+    """Convert the image to sRGB through its ICC profile, except, when `may_defer`, from a
+    matrix/TRC RGB profile (other than sRGB): that one is returned, for `_to_srgb` to apply to
+    the final 8-bit pixels."""
     data = image.profiles["icc"]  # None when there is none (`in` is always true for Wand's profiles)
     profile = matrix_shaper_profile(data) if data else None
     if profile and profile.is_srgb:
         data = None  # converting would change nothing
-    elif profile and image.colorspace == "srgb" and image.rendering_intent != "absolute":
+    elif may_defer and profile and image.colorspace == "srgb" and image.rendering_intent != "absolute":
         return profile
     if data:
         try:

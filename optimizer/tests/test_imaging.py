@@ -302,6 +302,17 @@ def test_a_matrix_shaper_profile_is_converted_as_littlecms_does(stored, profile,
         assert pixels.alpha() == stored.getchannel("A").tobytes()
 
 
+def test_an_image_to_be_resized_is_converted_by_littlecms_first(monkeypatch):
+    """A resize averages neighbouring pixels: in sRGB, as before any other step, not in the
+    source's tone curve."""
+    littlecms = Mock(wraps=magick.convert_to_srgb_profile)
+    monkeypatch.setattr(imaging, "convert_to_srgb_profile", littlecms)
+
+    prepare(images.encode(images.photo(), "PNG", icc_profile=images.ADOBE_RGB_PROFILE), max_width=128)
+
+    littlecms.assert_called_once()
+
+
 def test_out_of_gamut_colours_are_clipped():
     """Adobe RGB's pure green is outside sRGB: it becomes sRGB's most saturated green."""
     stored = Image.new("RGB", (16, 16), (0, 255, 0))
