@@ -6,6 +6,7 @@ under the project policy) makes the two kinds Pillow cannot write: 16-bit RGB PN
 """
 
 import io
+import itertools
 import random
 import struct
 
@@ -86,8 +87,13 @@ def heic(width: int = 64, height: int = 48) -> bytes:
         return image.make_blob()
 
 
-def icc_profile(red_xyz, green_xyz, blue_xyz) -> bytes:
-    """A minimal ICC v2 RGB matrix/TRC display profile with the given (D50) primaries and gamma 2.2."""
+def icc_profile(red_xyz, green_xyz, blue_xyz, *, gamma=2.2, table_size=0, lut_primaries=None) -> bytes:
+    """A minimal ICC v2 RGB matrix/TRC display profile with the given (D50) primaries and gamma,
+    stored as one exponent or, with `table_size`, as a table of that many samples.
+
+    With `lut_primaries` (red, green, blue XYZ) it also has an A2B0 lookup table, which LittleCMS
+    uses instead of the matrix and curves: device values straight to those primaries, no curve.
+    """
 
     def s15(value: float) -> bytes:
         return struct.pack(">i", round(value * 65536))
@@ -97,18 +103,24 @@ def icc_profile(red_xyz, green_xyz, blue_xyz) -> bytes:
 
     description = b"Smolpix test profile\0"
     description_tag = b"desc\0\0\0\0" + struct.pack(">I", len(description)) + description + bytes(4 + 4 + 2 + 1 + 67)
-    gamma = b"curv\0\0\0\0" + struct.pack(">IH", 1, round(2.2 * 256)) + b"\0\0"
+    if table_size:
+        samples = [round((index / (table_size - 1)) ** gamma * 65535) for index in range(table_size)]
+        curve = b"curv\0\0\0\0" + struct.pack(f">I{table_size}H", table_size, *samples)
+    else:
+        curve = b"curv\0\0\0\0" + struct.pack(">IH", 1, round(gamma * 256))
     tags = [
         (b"desc", description_tag),
         (b"wtpt", xyz((0.9642, 1.0, 0.8249))),
         (b"rXYZ", xyz(red_xyz)),
         (b"gXYZ", xyz(green_xyz)),
         (b"bXYZ", xyz(blue_xyz)),
-        (b"rTRC", gamma),
-        (b"gTRC", gamma),
-        (b"bTRC", gamma),
+        (b"rTRC", curve),
+        (b"gTRC", curve),
+        (b"bTRC", curve),
         (b"cprt", b"text\0\0\0\0No copyright\0"),
     ]
+    if lut_primaries:
+        tags.append((b"A2B0", _lut(lut_primaries)))
     offset = 128 + 4 + 12 * len(tags)
     table, data = b"", b""
     for signature, body in tags:
@@ -124,6 +136,21 @@ def icc_profile(red_xyz, green_xyz, blue_xyz) -> bytes:
     return bytes(header) + struct.pack(">I", len(tags)) + table + data
 
 
+def _lut(primaries) -> bytes:
+    """An 'mft2' tag: identity input and output curves, and a 2x2x2 grid of XYZ (1.0 = 0x8000)."""
+    identity = struct.pack(">2H", 0, 65535) * 3
+    grid = b""
+    for switched_on in itertools.product((0, 1), repeat=3):  # red varies slowest, as the grid is stored
+        xyz = [sum(on * primary[axis] for on, primary in zip(switched_on, primaries, strict=True)) for axis in range(3)]
+        grid += struct.pack(">3H", *(round(value * 0x8000) for value in xyz))
+    matrix = b"".join(struct.pack(">i", 65536 if row == column else 0) for row in range(3) for column in range(3))
+    return b"mft2\0\0\0\0" + bytes((3, 3, 2, 0)) + matrix + struct.pack(">2H", 2, 2) + identity + grid + identity
+
+
 SRGB_RED, SRGB_GREEN, SRGB_BLUE = (0.4361, 0.2225, 0.0139), (0.3851, 0.7169, 0.0971), (0.1431, 0.0606, 0.7141)
+SRGB_PRIMARIES = (SRGB_RED, SRGB_GREEN, SRGB_BLUE)
 # A profile in which the first channel is sRGB's green and the second sRGB's red.
 SWAPPED_PRIMARIES_PROFILE = icc_profile(SRGB_GREEN, SRGB_RED, SRGB_BLUE)
+# Adobe RGB (1998): a wider gamut than sRGB, with primaries adapted to D50 as ICC profiles store them.
+ADOBE_RGB_PRIMARIES = (0.6097, 0.3111, 0.0195), (0.2053, 0.6257, 0.0609), (0.1492, 0.0632, 0.7446)
+ADOBE_RGB_PROFILE = icc_profile(*ADOBE_RGB_PRIMARIES)

@@ -2,7 +2,9 @@
 
 import struct
 import zlib
+from unittest.mock import Mock
 
+import numpy as np
 import pytest
 from PIL import Image, ImageChops, ImageCms, ImageStat
 from PIL.PngImagePlugin import PngInfo
@@ -233,13 +235,22 @@ def test_an_embedded_icc_profile_is_honoured():
 
 
 def test_srgb_profiles_are_recognised():
-    gamma_22 = images.icc_profile(images.SRGB_RED, images.SRGB_GREEN, images.SRGB_BLUE)  # sRGB primaries
+    gamma_22 = images.icc_profile(*images.SRGB_PRIMARIES)
 
-    assert imaging.is_srgb_profile(magick.SRGB_PROFILE)  # LittleCMS's, a parametric curve
-    assert imaging.is_srgb_profile(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
-    assert not imaging.is_srgb_profile(gamma_22)  # close, but not the sRGB tone curve
-    assert not imaging.is_srgb_profile(images.SWAPPED_PRIMARIES_PROFILE)
-    assert not imaging.is_srgb_profile(b"not a profile" * 10)
+    assert imaging.matrix_shaper_profile(magick.SRGB_PROFILE).is_srgb  # LittleCMS's, a parametric curve
+    assert imaging.matrix_shaper_profile(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()).is_srgb
+    assert not imaging.matrix_shaper_profile(gamma_22).is_srgb  # close, but not the sRGB tone curve
+    assert not imaging.matrix_shaper_profile(images.SWAPPED_PRIMARIES_PROFILE).is_srgb
+
+
+def test_only_matrix_shaper_rgb_profiles_are_parsed():
+    lut_based = images.icc_profile(*images.SRGB_PRIMARIES, lut_primaries=images.SRGB_PRIMARIES)
+    lab = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()
+
+    assert imaging.matrix_shaper_profile(images.ADOBE_RGB_PROFILE)
+    assert imaging.matrix_shaper_profile(lut_based) is None
+    assert imaging.matrix_shaper_profile(lab) is None
+    assert imaging.matrix_shaper_profile(b"not a profile" * 10) is None
 
 
 def test_an_srgb_profile_changes_nothing():
@@ -255,6 +266,74 @@ def test_a_broken_icc_profile_is_ignored():
 
     pixels = prepare(images.encode(stored, "JPEG", quality=95, icc_profile=b"not a profile" * 10)).pixels
 
+    red, green, blue = as_pillow(pixels).getpixel((16, 16))
+    assert red > 230 and green < 30 and blue < 30
+
+
+def converted_by_littlecms(data: bytes) -> bytes:
+    """The samples ImageMagick's own conversion through the embedded profile gives."""
+    with magick.Image(blob=data) as image:
+        magick.convert_to_srgb_profile(image)
+        image.depth = 8
+        return image.make_blob("RGBA" if image.alpha_channel else "RGB")
+
+
+def largest_difference(first: bytes, second: bytes) -> int:
+    return int(np.abs(np.frombuffer(first, np.uint8).astype(np.int16) - np.frombuffer(second, np.uint8)).max())
+
+
+@pytest.mark.parametrize(
+    "profile",
+    [images.ADOBE_RGB_PROFILE, images.icc_profile(*images.ADOBE_RGB_PRIMARIES, gamma=1.8, table_size=1024)],
+    ids=["gamma", "table"],
+)
+@pytest.mark.parametrize("stored", [images.photo(), images.transparent()], ids=["RGB", "RGBA"])
+def test_a_matrix_shaper_profile_is_converted_as_littlecms_does(stored, profile, monkeypatch):
+    """Converted in numpy on the final 8-bit pixels, it agrees with LittleCMS within rounding."""
+    data = images.encode(stored, "PNG", icc_profile=profile)
+    monkeypatch.setattr(imaging, "convert_to_srgb_profile", None)  # not called on this path
+
+    pixels = prepare(data).pixels
+
+    assert pixels.layout == stored.mode
+    assert largest_difference(pixels.data, converted_by_littlecms(data)) <= 1
+    assert largest_difference(pixels.data, stored.tobytes()) > 30  # the conversion did something
+    if stored.mode == "RGBA":
+        assert pixels.alpha() == stored.getchannel("A").tobytes()
+
+
+def test_an_image_to_be_resized_is_converted_by_littlecms_first(monkeypatch):
+    """A resize averages neighbouring pixels: in sRGB, as before any other step, not in the
+    source's tone curve."""
+    littlecms = Mock(wraps=magick.convert_to_srgb_profile)
+    monkeypatch.setattr(imaging, "convert_to_srgb_profile", littlecms)
+
+    prepare(images.encode(images.photo(), "PNG", icc_profile=images.ADOBE_RGB_PROFILE), max_width=128)
+
+    littlecms.assert_called_once()
+
+
+def test_out_of_gamut_colours_are_clipped():
+    """Adobe RGB's pure green is outside sRGB: it becomes sRGB's most saturated green."""
+    stored = Image.new("RGB", (16, 16), (0, 255, 0))
+
+    pixels = prepare(images.encode(stored, "PNG", icc_profile=images.ADOBE_RGB_PROFILE)).pixels
+
+    assert as_pillow(pixels).getpixel((8, 8)) == (0, 255, 0)
+
+
+def test_a_lut_based_profile_is_left_to_imagemagick(monkeypatch):
+    """LittleCMS prefers a profile's lookup table to its matrix: here sRGB's primaries, where the
+    matrix says the first channel is green."""
+    profile = images.icc_profile(
+        images.SRGB_GREEN, images.SRGB_RED, images.SRGB_BLUE, lut_primaries=images.SRGB_PRIMARIES
+    )
+    littlecms = Mock(wraps=magick.convert_to_srgb_profile)
+    monkeypatch.setattr(imaging, "convert_to_srgb_profile", littlecms)
+
+    pixels = prepare(images.encode(Image.new("RGB", (32, 32), (255, 0, 0)), "PNG", icc_profile=profile)).pixels
+
+    littlecms.assert_called_once()
     red, green, blue = as_pillow(pixels).getpixel((16, 16))
     assert red > 230 and green < 30 and blue < 30
 
