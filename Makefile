@@ -68,10 +68,10 @@ test-system-packages:
 $(PYTHON):
 	python3 -m venv $(VENV)
 
-$(VENV)/.runtime-installed: requirements.txt | $(PYTHON)
-	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+$(VENV)/.runtime-installed: requirements.txt constraints.txt | $(PYTHON)
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
 	touch $@
 
-$(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(PYTHON)
-	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+$(VENV)/.dev-installed: requirements.txt requirements-dev.txt constraints.txt | $(PYTHON)
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	touch $@ $(VENV)/.runtime-installed
