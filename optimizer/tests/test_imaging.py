@@ -179,6 +179,16 @@ def test_a_webp_declaring_too_many_pixels_is_refused_before_decoding():
         imaging.probe(header[:21] + declared, max_pixels=MAX_PIXELS)
 
 
+def test_a_webp_whose_header_understates_its_frame_is_refused():
+    """The size check trusts the header; libwebp refuses a frame larger than the declared canvas."""
+    data = bytearray(images.encode(Image.new("RGB", (4000, 4000)), "WEBP", exif=orientation_exif(1)))
+    assert data[12:16] == b"VP8X"
+    data[24:30] = (15).to_bytes(3, "little") * 2  # a 16 x 16 canvas
+
+    with pytest.raises(imaging.UnsupportedImage):
+        imaging.prepare(bytes(data), max_width=1920, max_pixels=1_000_000)
+
+
 # --- prepare ------------------------------------------------------------------------------
 
 
