@@ -1,5 +1,6 @@
 """Site-wide pages (landing, pricing, docs) and the health check."""
 
+import json
 import logging
 
 from django.conf import settings
@@ -11,6 +12,7 @@ from django.views.decorators.cache import never_cache
 
 from accounts.selectors import plan_list
 from apikeys.selectors import api_key_list
+from optimizer.api import REFERENCE_EXAMPLE_RESPONSE
 from smolpix.celery import app as celery_app
 from smolpix.examples import example_list
 
@@ -36,7 +38,13 @@ def docs(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "pages/docs.html",
-        {"plans": plan_list(), "newest_key": newest_key, "max_source_bytes": settings.OPTIMIZER_MAX_SOURCE_BYTES},
+        {
+            "plans": plan_list(),
+            "newest_key": newest_key,
+            "max_source_bytes": settings.OPTIMIZER_MAX_SOURCE_BYTES,
+            # The OpenAPI schema's example too: one source for both.
+            "example_response": json.dumps(REFERENCE_EXAMPLE_RESPONSE, indent=2),
+        },
     )
 
 

@@ -1,7 +1,12 @@
+import html
+import json
+import re
+
 import pytest
 from django.urls import reverse
 
 from apikeys.services import api_key_create
+from optimizer.api import REFERENCE_EXAMPLE_RESPONSE
 from smolpix.examples import example_list
 
 pytestmark = pytest.mark.django_db
@@ -28,6 +33,13 @@ def test_docs_carry_the_reference_examples(client):
     assert "/api/v1/optimize" in body
     for fragment in ("maxWidth", "savingsPercent", "LIMIT_REACHED", "curl -X POST", "import requests", "curl_init"):
         assert fragment in body
+
+
+def test_docs_example_response_is_the_schemas(client):
+    body = client.get(reverse("docs")).content.decode()
+
+    shown = re.search(r"Example response</h3>\s*<pre><code>(.*?)</code></pre>", body, re.DOTALL).group(1)
+    assert json.loads(html.unescape(shown)) == REFERENCE_EXAMPLE_RESPONSE
 
 
 def test_docs_describe_the_usage_endpoint_and_headers(client):
