@@ -20,9 +20,11 @@ from optimizer.compression import (
     Budget,
     QualityTarget,
     RequestedFormat,
+    Trial,
+    _Search,
     choose_encoding,
 )
-from optimizer.imaging import EncoderSettings, OutputFormat
+from optimizer.imaging import Encoded, EncoderSettings, OutputFormat
 from optimizer.ssimulacra2 import ssimulacra2
 from optimizer.tests import images
 
@@ -210,6 +212,21 @@ def test_a_faint_transparent_image_starts_its_search_where_its_errors_hide(faint
     assert choice.trials[0].encoded.settings.quality <= 30
     assert not any(trial.encoded.settings.sharp_yuv for trial in choice.trials)
     assert recomputed_score(faint_glow, choice.encoded.data) >= QualityTarget.for_quality(80).floor
+
+
+def test_a_format_stops_once_a_trial_below_the_floor_already_loses_to_the_rival(photo):
+    """Bytes grow with the level: every level that meets the floor is at least as large as a trial
+    that missed it, so at 2,000 bytes a point and 90 at best, 42 kB against lossless 60 kB at 100
+    cannot win (42,000 - 180,000 > 60,000 - 200,000); 38 kB still might."""
+    search = _Search(photo.pixels, QualityTarget.for_quality(80), Budget())
+    lossless = Trial(Encoded(bytes(60_000), LOSSLESS_WEBP), score=100.0, seconds=0.0)
+
+    def lossy(size: int, score: float) -> dict[int, Trial]:
+        return {30: Trial(Encoded(bytes(size), EncoderSettings(OutputFormat.WEBP, 30)), score=score, seconds=0.0)}
+
+    assert search._cannot_win(lossy(42_000, 70.4), lossless)
+    assert not search._cannot_win(lossy(38_000, 70.4), lossless)
+    assert not search._cannot_win(lossy(42_000, 75.0), lossless)  # above the floor it bounds nothing
 
 
 def test_the_palette_is_tried_only_on_graphics_with_a_few_hundred_colours():
