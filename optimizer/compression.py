@@ -56,6 +56,9 @@ SMART_MAX_PIXELS = 8_388_608
 TOO_LARGE_TO_MEASURE = (
     "Smart compression measures images of up to 8 megapixels; this one was encoded at the requested quality."
 )
+# WebP and AVIF are encoded at once only up to this size: above it, libaom's and libwebp's copies
+# of the pixels together would take a worker past its memory ceiling (see optimizer.budget).
+MAX_PARALLEL_PIXELS = 12_000_000
 # What the search falls back on when no trial met the floor within the budget.
 SAFE_WEBP = EncoderSettings(OutputFormat.WEBP, 95, sharp_yuv=True)
 PALETTE_COLOURS = 256
@@ -189,9 +192,10 @@ def _alpha_notice(format: RequestedFormat) -> str:
 
 def _in_parallel(function: Callable, pixels: Pixels, settings: Sequence[EncoderSettings]) -> list:
     """`function(pixels, s)` for each of `settings`, two at a time: encoders run in C through
-    ctypes, which releases the GIL, so WebP and AVIF encode at once on two cores."""
-    if len(settings) == 1:
-        return [function(pixels, settings[0])]
+    ctypes, which releases the GIL, so WebP and AVIF encode at once on two cores. Large images
+    go one at a time: two encoders' copies of their pixels would not fit in a worker's memory."""
+    if len(settings) == 1 or pixels.width * pixels.height > MAX_PARALLEL_PIXELS:
+        return [function(pixels, one) for one in settings]
     with ThreadPoolExecutor(max_workers=2) as pool:
         return list(pool.map(function, [pixels] * len(settings), settings))
 
@@ -390,7 +394,7 @@ class _Search:
         100 shrinks with the image's mean alpha."""
         if not self.pixels.has_alpha:
             return score
-        mean_alpha = float(np.frombuffer(self.pixels.alpha(), np.uint8).mean()) / 255
+        mean_alpha = float(self.pixels.alpha_samples().mean()) / 255
         shown = min(1.0, ERROR_SHOWN_PER_ALPHA * mean_alpha)
         return 100.0 - (100.0 - score) / max(shown, 0.01)
 

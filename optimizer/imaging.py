@@ -11,6 +11,7 @@ runs under the project policy (optimizer.magick). Deciding *which* encoding to r
 here: that is optimizer.compression.
 """
 
+import io
 import logging
 import struct
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from enum import StrEnum
 from typing import Literal, NoReturn
 
 import numpy as np
+from PIL import Image as PillowImage
 
 from optimizer.magick import (
     SRGB_PROFILE,
@@ -40,6 +42,9 @@ ALPHA_TOLERANCE = 3
 # (30 MB of pixel cache instead of 120 MB); with a margin of 2 it would not be scaled at all.
 JPEG_SIZE_HINT_MARGIN = 1
 RESIZE_FILTER = "lanczos"
+# libaom's speed for AVIF (0 slowest, 10 fastest): 6 is libavif's default, and the speed the
+# smart search's corpus curves (compression.AVIF_PRIOR) were measured at.
+AVIF_SPEED = 6
 # Progressive JPEGs from real encoders have about ten scans. Thousands of tiny scans each make the
 # decoder pass over every block again; ImageMagick gives up silently after 1,024 with a partial
 # image. libjpeg-turbo suggests a limit of 500 for untrusted input.
@@ -119,9 +124,12 @@ class Pixels:
     def layout(self) -> Literal["RGB", "RGBA"]:
         return "RGBA" if self.has_alpha else "RGB"
 
-    def alpha(self) -> bytes:
-        """The alpha sample of every pixel (255 everywhere for opaque images)."""
-        return self.data[3::4] if self.has_alpha else b"\xff" * (self.width * self.height)
+    def alpha_samples(self) -> np.ndarray:
+        """The alpha sample of every pixel (255 everywhere for opaque images), as a view of the
+        data where there is alpha: no copy."""
+        if self.has_alpha:
+            return np.frombuffer(self.data, np.uint8)[3::4]
+        return np.broadcast_to(np.uint8(255), (self.width * self.height,))
 
     def __repr__(self) -> str:
         return f"Pixels({self.layout} {self.width}x{self.height})"
@@ -574,49 +582,38 @@ def _encode_webp(pixels: Pixels, settings: EncoderSettings) -> bytes:
 
 
 def _encode_avif(pixels: Pixels, quality: int) -> bytes:
-    """AVIF through ImageMagick 6's HEIC coder, with the chroma averaged first.
-
-    The coder converts to YCbCr itself, then keeps only the top-left chroma sample of every 2x2
-    block (4:2:0 by point sampling), which aliases colour edges. Given an image that is already
-    YCbCr it skips its own conversion; so the conversion is done here and each 2x2 block's chroma
-    replaced by its mean, and the point sample becomes a proper average: the same bytes or fewer
-    and a higher SSIMULACRA2 (+0.5 to +6 on the benchmark corpus). The coder writes no alpha.
-    """
-    with _image_of(pixels) as image:
-        image.alpha_channel = False
-        image.transform_colorspace("ycbcr")
-        image.colorspace = "srgb"  # a relabel only: the raw export below keeps Y, Cb and Cr
-        image.depth = 16
-        planes = np.frombuffer(image.make_blob("RGB"), np.uint16).reshape(pixels.height, pixels.width, 3)
-    averaged = planes.astype(np.float32)
-    averaged[..., 1:] = _block_means(averaged[..., 1:])
-    with Image(
-        blob=np.rint(averaged).astype(np.uint16).tobytes(),
-        format="RGB",
-        width=pixels.width,
-        height=pixels.height,
-        depth=16,
-    ) as image:
-        image.colorspace = "ycbcr"  # a relabel: the HEIC coder takes these planes as they are
-        image.format = "AVIF"
-        image.compression_quality = quality
-        return image.make_blob()
-
-
-def _block_means(planes: np.ndarray) -> np.ndarray:
-    """Each 2x2 block's mean, repeated over the block (edge samples repeated for odd sizes)."""
-    height, width = planes.shape[:2]
-    even = np.pad(planes, ((0, height % 2), (0, width % 2), (0, 0)), mode="edge")
-    means = even.reshape(even.shape[0] // 2, 2, even.shape[1] // 2, 2, -1).mean(axis=(1, 3))
-    return means.repeat(2, axis=0).repeat(2, axis=1)[:height, :width]
+    """AVIF through libavif (Pillow's binding), from the pixels ImageMagick produced: never from
+    customer bytes. ImageMagick 6's own writer (through libheif) runs libaom at its slowest
+    useful speed, drops alpha and point-samples the chroma of each 2x2 block; libavif averages it
+    and keeps alpha."""
+    image = PillowImage.frombuffer(
+        pixels.layout, (pixels.width, pixels.height), pixels.data, "raw", pixels.layout, 0, 1
+    )
+    output = io.BytesIO()
+    image.save(
+        output,
+        "AVIF",
+        quality=quality,
+        speed=AVIF_SPEED,
+        subsampling="4:2:0",
+        max_threads=1,  # workers scale by processes, as ImageMagick does (policy.xml)
+        autotiling=False,  # one tile: the fewest bytes; decoders need no parallelism at these sizes
+    )
+    return output.getvalue()
 
 
 def decode(data: bytes, format: OutputFormat) -> Pixels:
-    """Decode one of our own encodings back to 8-bit sRGB pixels (alpha kept if it has any)."""
+    """Decode one of our own encodings back to 8-bit sRGB pixels (alpha kept if it has any).
+    AVIF is decoded by libavif, the library that wrote it (ImageMagick 6 reads no AVIF alpha)."""
+    if format is OutputFormat.AVIF:
+        with PillowImage.open(io.BytesIO(data), formats=["AVIF"]) as image:
+            image.load()
+            layout = "RGBA" if image.mode == "RGBA" and image.getchannel("A").getextrema()[0] < 255 else "RGB"
+            return Pixels(
+                data=image.convert(layout).tobytes(), width=image.width, height=image.height, has_alpha=layout == "RGBA"
+            )
     with new_image_reader(format.coder) as image:
         _read(image, data)
-        if image.colorspace != "srgb":
-            image.transform_colorspace("srgb")  # the HEIC coder hands back YCbCr
         image.depth = 8
         return _pixels_of(image)
 
@@ -624,9 +621,17 @@ def decode(data: bytes, format: OutputFormat) -> Pixels:
 def _check_transparency(pixels: Pixels, decoded: Pixels, format: OutputFormat) -> None:
     if (decoded.width, decoded.height) != (pixels.width, pixels.height):
         raise TransparencyLost(f"{format} changed the size to {decoded.width}x{decoded.height}")
-    expected, actual = pixels.alpha(), decoded.alpha()
-    if expected == actual:
-        return
-    worst = int(np.abs(np.frombuffer(expected, np.uint8).astype(np.int16) - np.frombuffer(actual, np.uint8)).max())
+    worst = _largest_alpha_difference(pixels, decoded)
     if worst > ALPHA_TOLERANCE:
         raise TransparencyLost(f"{format} changed alpha by up to {worst}")
+
+
+def _largest_alpha_difference(a: Pixels, b: Pixels) -> int:
+    """Compared a chunk at a time: full-size working copies of a large image's alpha would cost
+    the worker several bytes a pixel."""
+    worst = 0
+    for start in range(0, a.width * a.height, _CHUNK_PIXELS):
+        chunk = slice(start, start + _CHUNK_PIXELS)
+        difference = np.abs(a.alpha_samples()[chunk].astype(np.int16) - b.alpha_samples()[chunk])
+        worst = max(worst, int(difference.max()))
+    return worst

@@ -6,8 +6,9 @@ Celery task runs it on bytes it fetched or was handed.
 
 from dataclasses import dataclass
 
+from optimizer import budget
 from optimizer.compression import RequestedFormat, choose_encoding
-from optimizer.imaging import OutputFormat, PreparedImage, prepare
+from optimizer.imaging import OutputFormat, PreparedImage, fit_width, prepare, probe
 
 QUALITY_METRIC = "ssimulacra2"
 KEPT_SOURCE_NOTICE = "The original was already smaller than any re-encoding; it is returned unchanged."
@@ -56,8 +57,15 @@ class Optimized:
 
 
 def optimize(source: bytes, options: OptimizeOptions, *, max_pixels: int) -> Optimized:
+    # What the image will cost is known from its header: refuse it before decoding, not half-way.
+    info = probe(source, max_pixels=max_pixels)
+    width, height = fit_width(info.width, info.height, options.max_width)
+    format = budget.affordable_format(options.format, width=width, height=height)
+    budget.check_caches(info, width, height)
     prepared = prepare(source, max_width=options.max_width, max_pixels=max_pixels)
-    choice = choose_encoding(prepared, format=options.format, quality=options.quality, smart=options.smart)
+    if prepared.pixels.has_alpha:  # transparency costs the encoders more
+        format = budget.affordable_format(format, width=width, height=height, transparent=True)
+    choice = choose_encoding(prepared, format=format, quality=options.quality, smart=options.smart)
     encoded = choice.encoded
     if len(encoded.data) > len(source) and _source_fits(prepared, options, returned=encoded.format):
         # Never grow: the source already is an acceptable answer, and a smaller one.

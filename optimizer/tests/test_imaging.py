@@ -309,7 +309,7 @@ def test_a_matrix_shaper_profile_is_converted_as_littlecms_does(stored, profile,
     assert largest_difference(pixels.data, converted_by_littlecms(data)) <= 1
     assert largest_difference(pixels.data, stored.tobytes()) > 30  # the conversion did something
     if stored.mode == "RGBA":
-        assert pixels.alpha() == stored.getchannel("A").tobytes()
+        assert pixels.alpha_samples().tobytes() == stored.getchannel("A").tobytes()
 
 
 def test_an_image_to_be_resized_is_converted_by_littlecms_first(monkeypatch):
@@ -418,7 +418,7 @@ def test_transparency_is_kept_exactly():
     pixels = prepare(images.encode(source, "PNG")).pixels
 
     assert pixels.layout == "RGBA"
-    assert pixels.alpha() == source.getchannel("A").tobytes()
+    assert pixels.alpha_samples().tobytes() == source.getchannel("A").tobytes()
 
 
 def test_a_transparent_avif_is_refused_rather_than_made_opaque():
@@ -493,7 +493,7 @@ def test_webp_carries_varied_alpha(lossless):
     assert decoded.mode == "RGBA"
     assert decoded.getchannel("A").tobytes() == source.getchannel("A").tobytes()
     # The check's own decode is handed on, for scoring without decoding twice.
-    assert encoded.decoded.alpha() == decoded.getchannel("A").tobytes()
+    assert encoded.decoded.alpha_samples().tobytes() == decoded.getchannel("A").tobytes()
 
 
 def test_avif_that_drops_alpha_is_caught_by_decoding_it():
