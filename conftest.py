@@ -5,7 +5,6 @@ import uuid
 
 import pytest
 import time_machine
-from celery.result import allow_join_result
 from django.test import Client
 
 from accounts.models import Account
@@ -28,15 +27,6 @@ def separate_rate_limit_counts(settings):
     """Each test counts rate limits afresh: a rolled-back test database hands out the same account
     ids again, and the counts of a minute ago would otherwise still be in the cache."""
     settings.RATELIMIT_CACHE_PREFIX = f"rl:test-{uuid.uuid4().hex}:"
-
-
-@pytest.fixture(autouse=True)
-def celery_results_can_be_awaited():
-    """Each test starts able to wait for a task's result. Eager tasks run from several threads at
-    once (concurrency tests) can leave Celery's process-wide "waiting would block" flag set, since
-    its save-and-restore is not thread-safe; every later wait for a result would then fail."""
-    with allow_join_result():
-        yield
 
 
 @pytest.fixture

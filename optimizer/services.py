@@ -1,43 +1,57 @@
-"""Optimizing an image, as the API (and the web "try it" page) ask for it.
+"""Optimizing an image, as the API (and the web "try it" page) ask for it: the web process's half.
 
-`optimize_image` runs in the web process: it checks what it can without the network or
-ImageMagick, hands the job to a Celery worker and waits for the answer. `optimization_job_run`
-is the worker's half: fetch or take the source, run the pipeline, hand the result back.
-ImageMagick never runs in the web process unless tasks run eagerly (the embedded defaults).
+`optimize_image` checks what it can without the network or ImageMagick, charges the image, hands
+the job to a Celery worker and waits for the answer, watching that a worker takes the job and
+stays alive (optimizer.jobs). The worker's half is optimizer.worker. ImageMagick never runs in the
+web process unless tasks run eagerly (the embedded defaults), and then one image at a time, as
+in a worker's child process.
 """
 
+import contextlib
 import logging
+import threading
 import uuid
 from dataclasses import asdict, dataclass
+from time import monotonic
 from typing import Any
 
+from celery.exceptions import TimeoutError as ResultNotReady
 from django.conf import settings
-from rest_framework import status
 
 from accounts.models import Account
-from optimizer import fetch, transfer
-from optimizer.compression import RequestedFormat
-from optimizer.imaging import ImageTooLarge, OutputFormat, UnsupportedImage
-from optimizer.pipeline import Optimized, OptimizeOptions, optimize
+from optimizer import fetch, jobs, transfer
+from optimizer.imaging import OutputFormat
+from optimizer.pipeline import Optimized, OptimizeOptions
 from optimizer.tasks import optimize_image_task
-from smolpix.api import SERVER_ERROR_MESSAGE, ApiError, ErrorCode, service_unavailable
+from optimizer.worker import CLIENT_ERRORS, RESULT, SOURCE
+from smolpix.api import ApiError, ErrorCode, server_error_answer, service_unavailable
+from smolpix.outages import REDIS_DOWN
 from usage.metering import quota_exceeded_error
 from usage.services import QuotaExceeded, quota_charge
 
 logger = logging.getLogger(__name__)
 
-# How long the web process waits beyond the task's hard time limit, for the queue and the result.
-QUEUE_WAIT_SECONDS = 15
-SOURCE, RESULT = "source", "result"
+# How often the waiting web process looks at its job's state between waits for the result.
+POLL_SECONDS = 1.0
+# Eager tasks (the embedded defaults) run one image at a time in the web process, as each child
+# of a worker does: ImageMagick's resource limits are counted per process.
+_ONE_IMAGE_AT_A_TIME = threading.BoundedSemaphore(1)
 
-# The customer's mistakes (a 400 each), from the fetcher and the pipeline.
-CLIENT_ERRORS: dict[type[Exception], ErrorCode] = {
-    fetch.InvalidUrl: ErrorCode.INVALID_URL,
-    fetch.FetchFailed: ErrorCode.FETCH_FAILED,
-    fetch.SourceTooLarge: ErrorCode.IMAGE_TOO_LARGE,
-    UnsupportedImage: ErrorCode.UNSUPPORTED_IMAGE,
-    ImageTooLarge: ErrorCode.IMAGE_TOO_LARGE,
-}
+
+# Seconds a client is told to wait when no worker is alive: long enough for one to be restarted.
+RETRY_AFTER_NO_WORKER = 30
+
+
+class WorkerLost(Exception):
+    """The worker running the job died, or it ran past every time limit."""
+
+
+class NoCapacity(Exception):
+    """No worker took the job in time: none is alive, or all are busy."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -79,7 +93,7 @@ def optimize_image(*, account: Account, source: ImageSource, options: OptimizeOp
 def _optimize_in_worker(*, source: ImageSource, options: OptimizeOptions) -> Optimized:
     job_id = uuid.uuid4().hex
     try:
-        outcome = _run_in_worker(job_id=job_id, source=source, options=options)
+        outcome = _run_job(job_id=job_id, source=source, options=options)
         if "error" in outcome:
             error = outcome["error"]
             raise _client_error(ErrorCode(error["code"]), error["message"], source.field)
@@ -90,14 +104,15 @@ def _optimize_in_worker(*, source: ImageSource, options: OptimizeOptions) -> Opt
         return Optimized(data=data, format=OutputFormat(facts.pop("format")), **facts)
     except ApiError:
         raise
-    except transfer.BACKEND_DOWN:
+    except NoCapacity as busy:
+        logger.warning("optimization job %s not taken: %s", job_id, busy)
+        raise service_unavailable(retry_after=busy.retry_after) from None
+    except REDIS_DOWN:
         logger.warning("optimization job %s: the queue or the cache is unreachable", job_id, exc_info=True)
         raise service_unavailable() from None
     except Exception:
         logger.exception("optimization job %s failed", job_id)
-        raise ApiError(
-            SERVER_ERROR_MESSAGE, code=ErrorCode.SERVER_ERROR, status_code=status.HTTP_500_INTERNAL_SERVER_ERROR
-        ) from None
+        raise server_error_answer() from None
     finally:
         transfer.discard(job_id=job_id, part=SOURCE)
         transfer.discard(job_id=job_id, part=RESULT)
@@ -111,81 +126,67 @@ def _check_before_queueing(source: ImageSource) -> None:
         elif len(source.upload) > settings.OPTIMIZER_MAX_SOURCE_BYTES:
             raise fetch.SourceTooLarge.over(settings.OPTIMIZER_MAX_SOURCE_BYTES)
     except fetch.FetchError as error:
-        raise _client_error(CLIENT_ERRORS[type(error)], str(error), source.field) from error
+        raise _client_error(ErrorCode(CLIENT_ERRORS[type(error)]), str(error), source.field) from error
 
 
 def _client_error(code: ErrorCode, message: str, field: str) -> ApiError:
     return ApiError(f"{field}: {message}", code=code, field=field)
 
 
-def _run_in_worker(*, job_id: str, source: ImageSource, options: OptimizeOptions) -> dict[str, Any]:
-    if source.upload is not None:
-        transfer.put(job_id=job_id, part=SOURCE, data=source.upload)
-    # The limits travel in the message (the worker enforces them), and this process waits for
-    # as long as they allow plus the queue.
-    wait_seconds = settings.CELERY_TASK_TIME_LIMIT + QUEUE_WAIT_SECONDS
+def _run_job(*, job_id: str, source: ImageSource, options: OptimizeOptions) -> dict[str, Any]:
+    task_options = {"kwargs": {"job_id": job_id, "url": source.url, "options": asdict(options)}}
+    if optimize_image_task.app.conf.task_always_eager:
+        if not _ONE_IMAGE_AT_A_TIME.acquire(timeout=settings.OPTIMIZER_QUEUE_TIMEOUT):
+            raise NoCapacity("the images before it took too long", retry_after=settings.OPTIMIZER_QUEUE_TIMEOUT)
+        try:
+            _put_upload(job_id=job_id, source=source)
+            # The web process is not a task, so waiting cannot deadlock a pool: no sync-subtask check
+            # (it reads a process-wide flag that eager tasks in other threads set and reset).
+            return optimize_image_task.apply(**task_options).get(disable_sync_subtasks=False)
+        finally:
+            _ONE_IMAGE_AT_A_TIME.release()
+    if not jobs.workers_alive():
+        raise NoCapacity("no worker is alive", retry_after=RETRY_AFTER_NO_WORKER)
+    _put_upload(job_id=job_id, source=source)
     result = optimize_image_task.apply_async(
-        kwargs={"job_id": job_id, "url": source.url, "options": asdict(options)},
+        **task_options,
+        # The limits travel in the message, so the worker enforces what this process waits for.
         soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT,
         time_limit=settings.CELERY_TASK_TIME_LIMIT,
-        expires=wait_seconds,  # a job nobody waits for any more is not worth running
+        expires=settings.OPTIMIZER_QUEUE_TIMEOUT,  # a job nobody waits for is not worth running
     )
     try:
-        outcome = result.get(timeout=wait_seconds, propagate=False)
-        if not result.successful():
-            raise RuntimeError(f"job {job_id} ended in {result.state}: {outcome!r}")
-        return outcome
+        return _await(result, job_id=job_id)
     finally:
         result.forget()
+        jobs.job_forget(job_id=job_id)
 
 
-def optimization_job_run(*, job_id: str, url: str | None, options: dict[str, Any]) -> dict[str, Any]:
-    """The worker's half of a job: returns {"result": facts} with the bytes stored for the web
-    process, or {"error": {"code", "message"}} for a problem with the customer's image or URL."""
-    try:
-        source = _source_bytes(job_id=job_id, url=url)
-        optimized = optimize(source, _options(options), max_pixels=settings.OPTIMIZER_MAX_PIXELS)
-        if optimized.optimized_size > settings.OPTIMIZER_MAX_SOURCE_BYTES:
-            raise ImageTooLarge("The optimized image would be larger than the size limit; try a smaller maxWidth.")
-    except tuple(CLIENT_ERRORS) as error:
-        return {"error": {"code": CLIENT_ERRORS[type(error)], "message": str(error)}}
-    transfer.put(job_id=job_id, part=RESULT, data=optimized.data)
-    return {
-        "result": {
-            "format": optimized.format,
-            "width": optimized.width,
-            "height": optimized.height,
-            "original_size": optimized.original_size,
-            "lossless": optimized.lossless,
-            "notice": optimized.notice,
-            "score": optimized.score,
-            "encoding": optimized.encoding,
-        }
-    }
+def _put_upload(*, job_id: str, source: ImageSource) -> None:
+    if source.upload is not None:
+        transfer.put(job_id=job_id, part=SOURCE, data=source.upload)
 
 
-def _source_bytes(*, job_id: str, url: str | None) -> bytes:
-    if url is not None:
-        return fetch.fetch(url, policy=fetch_policy())
-    data = transfer.take(job_id=job_id, part=SOURCE)
-    if data is None:
-        raise RuntimeError(f"job {job_id}: the upload expired before a worker took it")
-    return data
-
-
-def _options(options: dict[str, Any]) -> OptimizeOptions:
-    return OptimizeOptions(
-        format=RequestedFormat(options["format"]),
-        quality=int(options["quality"]),
-        max_width=int(options["max_width"]),
-        smart=bool(options["smart"]),
-    )
-
-
-def fetch_policy() -> fetch.FetchPolicy:
-    return fetch.FetchPolicy(
-        max_bytes=settings.OPTIMIZER_MAX_SOURCE_BYTES,
-        timeout=settings.OPTIMIZER_FETCH_TIMEOUT,
-        allowed_ports=frozenset(settings.OPTIMIZER_ALLOWED_PORTS),
-        exempt_networks=fetch.EVERY_ADDRESS if settings.OPTIMIZER_ALLOW_PRIVATE_NETWORKS else (),
-    )
+def _await(result, *, job_id: str) -> dict[str, Any]:
+    """The job's outcome, as soon as it is there; WorkerLost as soon as the worker running it
+    stopped beating; NoCapacity when no worker took it within OPTIMIZER_QUEUE_TIMEOUT (or none is
+    alive any more), after which no worker will start it."""
+    queued_until = monotonic() + settings.OPTIMIZER_QUEUE_TIMEOUT
+    running_until = None
+    while True:
+        with contextlib.suppress(ResultNotReady):
+            # Not a task either: see _run_job.
+            outcome = result.get(timeout=POLL_SECONDS, propagate=False, disable_sync_subtasks=False)
+            if not result.successful():
+                raise RuntimeError(f"job {job_id} ended in {result.state}: {outcome!r}")
+            return outcome
+        if jobs.job_started(job_id=job_id):
+            running_until = running_until or monotonic() + settings.CELERY_TASK_TIME_LIMIT + jobs.RESULT_GRACE_SECONDS
+            if not jobs.job_alive(job_id=job_id):
+                raise WorkerLost(f"job {job_id}: the worker running it stopped")
+            if monotonic() > running_until:
+                raise WorkerLost(f"job {job_id}: no result long after its time limit")
+        elif not jobs.workers_alive() and jobs.job_abandon(job_id=job_id):
+            raise NoCapacity("the workers stopped", retry_after=RETRY_AFTER_NO_WORKER)
+        elif monotonic() > queued_until and jobs.job_abandon(job_id=job_id):
+            raise NoCapacity("every worker is busy", retry_after=settings.OPTIMIZER_QUEUE_TIMEOUT)

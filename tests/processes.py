@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from celery import Celery
+from django.conf import settings
 from django.db import connection
 
 from smolpix.celery import app as celery_app
@@ -24,8 +25,16 @@ STARTUP_SECONDS = 90
 
 
 def environment(**overrides: str) -> dict[str, str]:
-    """This process's environment, with DATABASE_URL (when set) naming the test database."""
-    env = {**os.environ, **overrides}
+    """This process's environment, with DATABASE_URL (when set) naming the test database, and the
+    settings of production (DEBUG off), with a secret that verifies the API keys tests make."""
+    production = {
+        "DEBUG": "false",
+        "SECRET_KEY": "test-processes-secret-key-not-for-production",
+        "API_KEY_HASH_SECRET": settings.API_KEY_HASH_SECRET,
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SECURE_SSL_REDIRECT": "false",  # no TLS proxy in front of test servers
+    }
+    env = {**os.environ, **production, **overrides}
     if "DATABASE_URL" in os.environ:
         url = urlsplit(os.environ["DATABASE_URL"])
         env["DATABASE_URL"] = urlunsplit(url._replace(path="/" + connection.settings_dict["NAME"]))

@@ -4,8 +4,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from optimizer.tests.api_checks import ENDPOINT
+from optimizer.tests.celery_worker import post_to_worker, worker, worker_origin  # noqa: F401 (fixtures)
 from optimizer.tests.origin import Origin
-from optimizer.tests.worker import post_to_worker, worker, worker_origin  # noqa: F401 (fixtures)
 
 
 @pytest.fixture

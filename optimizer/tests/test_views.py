@@ -145,7 +145,7 @@ def test_a_crash_in_the_pipeline_is_a_plain_apology(free_client, monkeypatch):
     def crash(*args, **kwargs):
         raise RuntimeError("ImageMagick fell over at /usr/lib/secret")
 
-    monkeypatch.setattr("optimizer.services.optimize", crash)
+    monkeypatch.setattr("optimizer.worker.optimize", crash)
 
     response = free_client.post(TRY_IT, form(file=upload()), **JSON)
 

@@ -14,8 +14,8 @@ from django.conf import settings
 
 from optimizer.tests import images
 from optimizer.tests.api_checks import SERVER_ERROR_BODY, assert_error, assert_reference_response
+from optimizer.tests.celery_worker import SOFT_TIME_LIMIT
 from optimizer.tests.origin import Route
-from optimizer.tests.worker import SOFT_TIME_LIMIT
 from tests.processes import pool_children
 
 pytestmark = [

@@ -199,7 +199,7 @@ def test_the_api_answers_as_documented(
     for setting, value in case.settings.items():
         setattr(settings, setting, value)
     if case.crash_pipeline:
-        monkeypatch.setattr("optimizer.services.optimize", _crash)
+        monkeypatch.setattr("optimizer.worker.optimize", _crash)
     origin_url = origin.serve("/photo.jpg", PHOTO).removesuffix("/photo.jpg")
     headers = {"Accept": case.accept or JSON}
     if case.key != "none":

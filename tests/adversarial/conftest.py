@@ -3,8 +3,8 @@ counts connections, POST as a Pro customer, a real worker), and a modest Hypothe
 
 from hypothesis import HealthCheck, settings
 
+from optimizer.tests.celery_worker import post_to_worker, worker, worker_origin  # noqa: F401 (fixtures)
 from optimizer.tests.conftest import origin, post, reachable_origin  # noqa: F401 (fixtures)
-from optimizer.tests.worker import post_to_worker, worker, worker_origin  # noqa: F401 (fixtures)
 
 # Few examples and no deadline: the suite runs on two shared cores, and a property that fails
 # usually fails within the first few dozen examples. No example database in the work tree.

@@ -13,7 +13,7 @@ import zlib
 
 import pytest
 
-from optimizer import fetch, services
+from optimizer import fetch, worker
 from optimizer.tests import images
 from optimizer.tests.api_checks import assert_error, assert_reference_response
 from optimizer.tests.origin import Origin, Route
@@ -208,9 +208,9 @@ def public_origin(settings, monkeypatch) -> Origin:
     customer's host on the internet); the rest of 127/8 and ::1 stays refused as in production."""
     server = Origin(hosts=("127.0.0.2",))
     settings.OPTIMIZER_ALLOWED_PORTS = [server.port]
-    production_policy = services.fetch_policy
+    production_policy = worker.fetch_policy
     monkeypatch.setattr(
-        services,
+        worker,
         "fetch_policy",
         lambda: dataclasses.replace(production_policy(), exempt_networks=(ipaddress.ip_network("127.0.0.2/32"),)),
     )

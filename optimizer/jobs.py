@@ -1,0 +1,108 @@
+"""How the web process and a Celery worker hand one optimization over, through the shared cache
+(Redis), so that the web process learns within seconds, not at the time limit, that no worker is
+alive, that the queue is too long, or that the worker running its job died.
+
+- Workers say they are alive: each worker's main process refreshes WORKERS_ALIVE_KEY every
+  second; the key expires a few seconds after the last worker stopped (or hung).
+- A job is claimed once, by whoever comes first (`cache.add` is atomic): the worker when it
+  starts the job, or the web process when it stops waiting for a start. A job the web process
+  gave up on is skipped by the worker, so it never runs for nobody.
+- While it runs, the worker keeps the job's heartbeat fresh from a thread: a heartbeat that
+  stops means the worker died.
+"""
+
+import contextlib
+import logging
+import threading
+from collections.abc import Iterator
+
+from django.core.cache import cache
+
+logger = logging.getLogger(__name__)
+
+WORKERS_ALIVE_KEY = "optimizer:workers-alive"
+WORKER_HEARTBEAT_SECONDS = 1.0
+# A worker or a job is taken for dead this long after its last heartbeat: several beats, so one
+# slow beat on a busy machine is not a death.
+HEARTBEAT_EXPIRY_SECONDS = 5
+# After the job's function returns, Celery still stores its result; the heartbeat outlives the job
+# by this much, so that a result on its way is never mistaken for a lost worker.
+RESULT_GRACE_SECONDS = 30
+CLAIM_SECONDS = 3600  # longer than any job waits or runs
+WORKER, ABANDONED = "worker", "abandoned"
+
+
+def _claim_key(job_id: str) -> str:
+    return f"optimizer:job:{job_id}:claim"
+
+
+def _heartbeat_key(job_id: str) -> str:
+    return f"optimizer:job:{job_id}:alive"
+
+
+# --- the worker's side ----------------------------------------------------------------------
+
+
+def announce_worker_alive() -> None:
+    """Called every WORKER_HEARTBEAT_SECONDS by each worker's main process."""
+    try:
+        cache.set(WORKERS_ALIVE_KEY, True, timeout=HEARTBEAT_EXPIRY_SECONDS)
+    except Exception:
+        logger.warning("cache unavailable: could not say this worker is alive", exc_info=True)
+
+
+def job_claim(*, job_id: str) -> bool:
+    """Take the job for this worker; False when the web process already gave up on it."""
+    cache.set(_heartbeat_key(job_id), True, timeout=HEARTBEAT_EXPIRY_SECONDS)  # alive before claimed
+    if cache.add(_claim_key(job_id), WORKER, timeout=CLAIM_SECONDS):
+        return True
+    cache.delete(_heartbeat_key(job_id))
+    return False
+
+
+@contextlib.contextmanager
+def job_heartbeat(*, job_id: str) -> Iterator[None]:
+    """Keep the claimed job's heartbeat fresh while the block runs, and for RESULT_GRACE_SECONDS
+    after it."""
+    stopped = threading.Event()
+
+    def beat() -> None:
+        while not stopped.wait(WORKER_HEARTBEAT_SECONDS):
+            with contextlib.suppress(Exception):  # a missed beat or two is what the expiry allows for
+                cache.touch(_heartbeat_key(job_id), HEARTBEAT_EXPIRY_SECONDS)
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{job_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stopped.set()
+        thread.join()
+        with contextlib.suppress(Exception):
+            cache.set(_heartbeat_key(job_id), True, timeout=RESULT_GRACE_SECONDS)
+
+
+# --- the web process's side -------------------------------------------------------------------
+
+
+def workers_alive() -> bool:
+    return bool(cache.get(WORKERS_ALIVE_KEY))
+
+
+def job_abandon(*, job_id: str) -> bool:
+    """Stop waiting for a job no worker has started: True if no worker will run it now; False
+    if a worker claimed it meanwhile (it is running: keep waiting)."""
+    return cache.add(_claim_key(job_id), ABANDONED, timeout=CLAIM_SECONDS)
+
+
+def job_started(*, job_id: str) -> bool:
+    return cache.get(_claim_key(job_id)) == WORKER
+
+
+def job_alive(*, job_id: str) -> bool:
+    return bool(cache.get(_heartbeat_key(job_id)))
+
+
+def job_forget(*, job_id: str) -> None:
+    with contextlib.suppress(Exception):
+        cache.delete_many([_claim_key(job_id), _heartbeat_key(job_id)])

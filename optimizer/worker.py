@@ -1,0 +1,102 @@
+"""The worker's half of an optimization job (run by the Celery task optimizer.optimize_image):
+claim the job, fetch or take the source, run the pipeline, hand the result back.
+
+The web process's half, which queues the job and waits for it, is optimizer.services.
+"""
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+
+from optimizer import fetch, jobs, magick, transfer
+from optimizer.compression import RequestedFormat
+from optimizer.imaging import ImageTooLarge, UnsupportedImage
+from optimizer.pipeline import OptimizeOptions, optimize
+
+logger = logging.getLogger(__name__)
+
+SOURCE, RESULT = "source", "result"
+# Left in the process's own ImageMagick folder when ImageMagick leaked caches: the worker's main
+# process then replaces this child (optimizer.tasks.OptimizationRequest).
+RECYCLE_MARKER = "recycle"
+# The customer's mistakes: the worker reports them, by code, for the web process to answer.
+CLIENT_ERRORS: dict[type[Exception], str] = {
+    fetch.InvalidUrl: "INVALID_URL",
+    fetch.FetchFailed: "FETCH_FAILED",
+    fetch.SourceTooLarge: "IMAGE_TOO_LARGE",
+    UnsupportedImage: "UNSUPPORTED_IMAGE",
+    ImageTooLarge: "IMAGE_TOO_LARGE",
+}
+
+
+def optimization_job_run(*, job_id: str, url: str | None, options: dict[str, Any]) -> dict[str, Any]:
+    """Run one job: {"result": facts} with the bytes stored for the web process,
+    {"error": {"code", "message"}} for a problem with the customer's image or URL, or
+    {"abandoned": True} when the web process stopped waiting before the job started."""
+    if not jobs.job_claim(job_id=job_id):
+        logger.info("optimization job %s skipped: nobody waits for it any more", job_id)
+        return {"abandoned": True}
+    try:
+        with jobs.job_heartbeat(job_id=job_id):
+            optimized = optimize(
+                _source_bytes(job_id=job_id, url=url), _options(options), max_pixels=settings.OPTIMIZER_MAX_PIXELS
+            )
+            if optimized.optimized_size > settings.OPTIMIZER_MAX_SOURCE_BYTES:
+                raise ImageTooLarge("The optimized image would be larger than the size limit; try a smaller maxWidth.")
+            transfer.put(job_id=job_id, part=RESULT, data=optimized.data)
+    except tuple(CLIENT_ERRORS) as error:
+        return {"error": {"code": CLIENT_ERRORS[type(error)], "message": str(error)}}
+    finally:
+        _check_for_leaked_caches(job_id)
+    return {
+        "result": {
+            "format": optimized.format,
+            "width": optimized.width,
+            "height": optimized.height,
+            "original_size": optimized.original_size,
+            "lossless": optimized.lossless,
+            "notice": optimized.notice,
+            "score": optimized.score,
+            "encoding": optimized.encoding,
+        }
+    }
+
+
+def _check_for_leaked_caches(job_id: str) -> None:
+    """Every image of the job is closed: ImageMagick should hold no cache. If it does (it leaked
+    on an error path), this process would refuse images it could take, until it ends: ask to be
+    replaced."""
+    leaked = magick.caches_in_use()
+    if leaked:
+        logger.error("ImageMagick holds %d bytes of caches after job %s; replacing this process", leaked, job_id)
+        (Path(os.environ["MAGICK_TEMPORARY_PATH"]) / RECYCLE_MARKER).touch()
+
+
+def _source_bytes(*, job_id: str, url: str | None) -> bytes:
+    if url is not None:
+        return fetch.fetch(url, policy=fetch_policy())
+    data = transfer.take(job_id=job_id, part=SOURCE)
+    if data is None:
+        raise RuntimeError(f"job {job_id}: the upload expired before a worker took it")
+    return data
+
+
+def _options(options: dict[str, Any]) -> OptimizeOptions:
+    return OptimizeOptions(
+        format=RequestedFormat(options["format"]),
+        quality=int(options["quality"]),
+        max_width=int(options["max_width"]),
+        smart=bool(options["smart"]),
+    )
+
+
+def fetch_policy() -> fetch.FetchPolicy:
+    return fetch.FetchPolicy(
+        max_bytes=settings.OPTIMIZER_MAX_SOURCE_BYTES,
+        timeout=settings.OPTIMIZER_FETCH_TIMEOUT,
+        allowed_ports=frozenset(settings.OPTIMIZER_ALLOWED_PORTS),
+        exempt_networks=fetch.EVERY_ADDRESS if settings.OPTIMIZER_ALLOW_PRIVATE_NETWORKS else (),
+    )
