@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
@@ -5,6 +7,9 @@ from django.utils import timezone
 
 from accounts.models import Account, Plan, PlanCode, User
 from smolpix.emails import send_templated_email
+
+# A welcome that could not go out is still sent this long after the sign-up; later it would be odd.
+WELCOME_CATCH_UP_DAYS = 3
 
 
 class Unchanged:
@@ -74,6 +79,23 @@ def welcome_email_send(*, user_id: int) -> bool:
     account.welcome_email_sent_at = timezone.now()
     account.save(update_fields=["welcome_email_sent_at"])
     return True
+
+
+def welcome_emails_catch_up() -> int:
+    """Queue the welcome e-mail of every account of the last WELCOME_CATCH_UP_DAYS days that did not
+    get one: its task could not be queued (Redis down at sign-up) or ran out of retries. Run by
+    beat; returns how many were queued. Sending stays once per account (welcome_email_send)."""
+    from accounts.tasks import send_welcome_email  # the task calls this module
+
+    since = timezone.now() - timedelta(days=WELCOME_CATCH_UP_DAYS)
+    owners = list(
+        Account.objects.filter(welcome_email_sent_at__isnull=True, created_at__gte=since).values_list(
+            "owner_id", flat=True
+        )
+    )
+    for owner_id in owners:
+        send_welcome_email.delay(owner_id)
+    return len(owners)
 
 
 def _plan_by_code(plan_code: str) -> Plan:

@@ -18,3 +18,9 @@ from accounts import services
 def send_welcome_email(user_id: int) -> bool:
     """Welcome a new user by e-mail, once; retried with backoff while the mail server fails."""
     return services.welcome_email_send(user_id=user_id)
+
+
+@shared_task(name="accounts.catch_up_welcome_emails", ignore_result=True, soft_time_limit=240, time_limit=300)
+def catch_up_welcome_emails() -> int:
+    """Queue the welcome e-mails that did not go out (run by beat every 10 minutes)."""
+    return services.welcome_emails_catch_up()

@@ -13,6 +13,7 @@ from apikeys.forms import ApiKeyCreateForm
 from apikeys.models import ApiKey
 from apikeys.selectors import api_key_get, api_key_list
 from apikeys.services import MAX_ACTIVE_KEYS, api_key_create, api_key_revoke
+from smolpix.outages import REDIS_DOWN
 
 # How long a new key waits for the page that shows it (the redirect right after creating it).
 NEW_KEY_DISPLAY_WINDOW_SECONDS = 300
@@ -78,9 +79,13 @@ def _hold_new_key(request: HttpRequest, *, api_key: ApiKey, key: str) -> None:
 
 
 def _take_new_key(request: HttpRequest) -> dict | None:
-    """The key created just before, once: taking it removes it."""
+    """The key created just before, once: taking it removes it. With the cache out of reach there
+    is none to show (none could have been created: see key_list), and the page works without it."""
     cache_key = _new_key_cache_key(request)
-    new_key = cache.get(cache_key)
-    if new_key is not None:
-        cache.delete(cache_key)
+    try:
+        new_key = cache.get(cache_key)
+        if new_key is not None:
+            cache.delete(cache_key)
+    except REDIS_DOWN:
+        return None
     return new_key

@@ -9,13 +9,14 @@ import logging
 from enum import StrEnum
 from typing import Any
 
-from django import db
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent, TooManyFilesSent
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
+
+from smolpix.outages import OUTAGES, RETRY_AFTER_SECONDS
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +39,6 @@ class ErrorCode(StrEnum):
 UNAUTHORIZED_MESSAGE = "Missing or invalid API key"
 SERVER_ERROR_MESSAGE = "Internal server error during optimization"
 SERVICE_UNAVAILABLE_MESSAGE = "The service is briefly unavailable; please try again in a minute."
-RETRY_AFTER_SECONDS = 30
 
 
 class ApiError(Exception):
@@ -61,20 +61,30 @@ class ApiError(Exception):
         self.extra = extra
 
 
-def service_unavailable() -> ApiError:
-    """A 503 for a backing service (database, cache, queue) that cannot be reached: nothing the
-    client did wrong, and worth retrying."""
+def service_unavailable(*, retry_after: int = RETRY_AFTER_SECONDS) -> ApiError:
+    """A 503 for a backing service (database, cache, queue, workers) that cannot be reached or is
+    full: nothing the client did wrong, and worth retrying after `retry_after` seconds."""
     return ApiError(
         SERVICE_UNAVAILABLE_MESSAGE,
         code=ErrorCode.SERVICE_UNAVAILABLE,
         status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
-        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        headers={"Retry-After": str(retry_after)},
     )
 
 
+def server_error_answer() -> ApiError:
+    """The 500 for anything unexpected: no detail reaches the client (it is logged)."""
+    return ApiError(
+        SERVER_ERROR_MESSAGE, code=ErrorCode.SERVER_ERROR, status_code=status.HTTP_500_INTERNAL_SERVER_ERROR
+    )
+
+
+def error_body(error: ApiError) -> dict[str, Any]:
+    return {"error": error.message, "code": str(error.code), **error.extra}
+
+
 def error_response(error: ApiError) -> Response:
-    body = {"error": error.message, "code": str(error.code), **error.extra}
-    return Response(body, status=error.status_code, headers=error.headers)
+    return Response(error_body(error), status=error.status_code, headers=error.headers)
 
 
 def api_exception_handler(exc: Exception, context: dict) -> Response:
@@ -96,8 +106,8 @@ def _as_api_error(exc: Exception) -> ApiError:
         )
     if isinstance(exc, exceptions.PermissionDenied | DjangoPermissionDenied):
         return ApiError(_detail(exc, "Forbidden"), code=ErrorCode.FORBIDDEN, status_code=status.HTTP_403_FORBIDDEN)
-    if isinstance(exc, db.OperationalError | db.InterfaceError):
-        logger.warning("database unreachable during an API request", exc_info=exc)
+    if isinstance(exc, OUTAGES):
+        logger.warning("a backing service is unreachable during an API request", exc_info=exc)
         return service_unavailable()
     if isinstance(exc, SuspiciousOperation):
         # Django's own limits on request bodies (DATA_UPLOAD_MAX_MEMORY_SIZE and the field and
@@ -126,9 +136,7 @@ def _as_api_error(exc: Exception) -> ApiError:
     if isinstance(exc, exceptions.APIException) and exc.status_code < 500:
         return ApiError(_detail(exc, "Bad request"), status_code=exc.status_code)
     logger.exception("unexpected error in an API view", exc_info=exc)
-    return ApiError(
-        SERVER_ERROR_MESSAGE, code=ErrorCode.SERVER_ERROR, status_code=status.HTTP_500_INTERNAL_SERVER_ERROR
-    )
+    return server_error_answer()
 
 
 _OVERSIZED_BODY_MESSAGES = {

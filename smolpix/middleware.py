@@ -6,6 +6,7 @@ from django.http import HttpRequest, HttpResponse
 
 from apikeys.models import ApiKey
 from smolpix.logging import REQUEST_ID_HEADER, request_id, request_id_for
+from smolpix.outages import DATABASE_DOWN
 
 logger = logging.getLogger("smolpix.request")
 
@@ -51,12 +52,19 @@ def _caller(request: HttpRequest) -> dict[str, int | str | None]:
     api_key = getattr(request, "auth", None)
     if not isinstance(api_key, ApiKey):
         api_key = None
-    user = getattr(request, "user", None)  # absent for static files: whitenoise answers before auth
     return {
         "account_id": api_key.account_id if api_key else None,
         "key_prefix": api_key.display_prefix if api_key else None,
-        "user_id": user.pk if user is not None and user.is_authenticated else None,
+        "user_id": _user_id(request),
     }
+
+
+def _user_id(request: HttpRequest) -> int | None:
+    user = getattr(request, "user", None)  # absent for static files: whitenoise answers before auth
+    try:
+        return user.pk if user is not None and user.is_authenticated else None
+    except DATABASE_DOWN:
+        return None  # the session could not be read: the line is still written
 
 
 def _body_size(response: HttpResponse) -> int | None:

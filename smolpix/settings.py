@@ -86,6 +86,16 @@ TEMPLATES = [
 DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # runserver answers in threads, and SQLite has one writer at a time: a writer waits for the
+    # lock (timeout, seconds) instead of failing with "database is locked"; transactions take the
+    # write lock when they begin, so two cannot both read and then both want to write; WAL lets
+    # readers go on while one writes.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL;",
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
@@ -130,6 +140,18 @@ CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=None)
 # A task that lost its broker connection cannot be acknowledged and will be delivered again: stop it.
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Redis that hangs (accepts connections, never answers) must cost seconds, not minutes: socket
+# timeouts on the broker, the result store and every connection attempt, and few publish retries.
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_timeout": 5, "socket_connect_timeout": 2, "visibility_timeout": 3600}
+CELERY_REDIS_SOCKET_TIMEOUT = 5
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 2
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
+# A child whose memory stayed above this after a task (KiB) is replaced before its next one. Every
+# accepted image keeps a child under 1 GiB while it runs (optimizer/budget.py); what a large image
+# leaves behind (fragmented heap, library caches) should not stay with the child for later images,
+# while the ~150-300 MB of an idle child that has run ordinary images stays below it.
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = env.int("CELERY_WORKER_MAX_MEMORY_PER_CHILD", default=600_000)
 CELERY_TIMEZONE = "UTC"
 # Periodic jobs, sent by the one `celery -A smolpix beat` process. Each task is idempotent, so a
 # run missed or repeated (beat restarted, a worker lost) does no harm.
@@ -142,6 +164,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "prune-request-records": {"task": "usage.prune_request_records", "schedule": crontab(hour=3, minute=17)},
     "catch-up-quota-notices": {"task": "usage.catch_up_quota_notices", "schedule": crontab(minute=41)},
+    "catch-up-welcome-emails": {"task": "accounts.catch_up_welcome_emails", "schedule": 600},
 }
 # Where beat remembers when each job last ran (a local file on beat's machine).
 CELERY_BEAT_SCHEDULE_FILENAME = env.str("CELERY_BEAT_SCHEDULE_FILENAME", default=str(BASE_DIR / "celerybeat-schedule"))
@@ -246,6 +269,8 @@ OPTIMIZER_ALLOW_PRIVATE_NETWORKS = env.bool("OPTIMIZER_ALLOW_PRIVATE_NETWORKS", 
 OPTIMIZER_MAX_SOURCE_BYTES = env.int("OPTIMIZER_MAX_SOURCE_BYTES", default=32 * 1024 * 1024)
 OPTIMIZER_MAX_PIXELS = env.int("OPTIMIZER_MAX_PIXELS", default=100_000_000)
 OPTIMIZER_FETCH_TIMEOUT = env.float("OPTIMIZER_FETCH_TIMEOUT", default=10.0)
+# Seconds a job may wait for a worker to start it; then the API answers 503 with Retry-After.
+OPTIMIZER_QUEUE_TIMEOUT = env.int("OPTIMIZER_QUEUE_TIMEOUT", default=10)
 # Ports customer URLs may use (SPEC §8: the default ports or explicitly allowed ones).
 OPTIMIZER_ALLOWED_PORTS = env.list("OPTIMIZER_ALLOWED_PORTS", cast=int, default=[80, 443])
 

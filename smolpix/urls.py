@@ -29,3 +29,6 @@ urlpatterns = [
         name="api-explorer",
     ),
 ]
+
+# An unexpected error is the branded 500 page; an outage of PostgreSQL or Redis a 503 (JSON on the API).
+handler500 = "smolpix.views.server_error"

@@ -2,8 +2,14 @@
 
 import json
 import logging
+import sys
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from time import monotonic
 
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -12,14 +18,17 @@ from django.views.decorators.cache import never_cache
 
 from accounts.selectors import plan_list
 from apikeys.selectors import api_key_list
+from optimizer import jobs
 from optimizer.api import REFERENCE_EXAMPLE_RESPONSE
+from smolpix.api import error_body, server_error_answer, service_unavailable
 from smolpix.celery import app as celery_app
 from smolpix.examples import example_list
+from smolpix.outages import OUTAGES, RETRY_AFTER_SECONDS
 
 logger = logging.getLogger(__name__)
 
-BROKER_TIMEOUT_SECONDS = 2
-WORKER_PING_TIMEOUT_SECONDS = 1
+# How long each health probe may take: a load balancer's check must answer in seconds.
+PROBE_SECONDS = 2
 
 
 def landing(request: HttpRequest) -> HttpResponse:
@@ -49,8 +58,13 @@ def docs(request: HttpRequest) -> HttpResponse:
 
 
 def _check_database() -> str:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
+    # Runs in a probe thread, which has its own connection: open it afresh each time, and close it,
+    # so that a restarted PostgreSQL is seen at once and no connection is left behind.
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    finally:
+        connection.close()
     return "ok"
 
 
@@ -65,35 +79,79 @@ def _check_broker() -> str:
     if celery_app.conf.task_always_eager:
         return "eager"  # no broker configured: tasks run in-process
     with celery_app.connection_for_write() as conn:
-        conn.ensure_connection(max_retries=1, interval_start=0, timeout=BROKER_TIMEOUT_SECONDS)
+        conn.ensure_connection(max_retries=1, interval_start=0, timeout=PROBE_SECONDS)
     return "ok"
 
 
 def _check_worker() -> str:
     if celery_app.conf.task_always_eager:
         return "eager"  # no broker configured: tasks run in-process, no worker is needed
-    # Answers as soon as one worker replies; an empty list after the timeout means none is alive.
-    if not celery_app.control.ping(timeout=WORKER_PING_TIMEOUT_SECONDS, limit=1):
-        raise RuntimeError(f"no Celery worker answered a ping within {WORKER_PING_TIMEOUT_SECONDS} s")
+    if not jobs.workers_alive():  # each worker says so every second (optimizer.jobs)
+        raise RuntimeError(f"no Celery worker said it was alive in the last {jobs.HEARTBEAT_EXPIRY_SECONDS} s")
     return "ok"
 
 
-CHECKS = {"database": _check_database, "cache": _check_cache, "broker": _check_broker, "worker": _check_worker}
+class _Probe:
+    """One check, run in a thread of its own so that a service that hangs (accepts connections
+    but never answers) costs the health check PROBE_SECONDS, not a socket's whole timeout. While
+    a hung check is still running, the next request does not start another: it is "down"."""
+
+    _threads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="healthz")
+
+    def __init__(self, check: Callable[[], str]) -> None:
+        self.check = check
+        self.running: Future | None = None
+        self.lock = threading.Lock()
+
+    def start(self) -> Future | None:
+        with self.lock:
+            if self.running is not None and not self.running.done():
+                return None
+            self.running = self._threads.submit(self.check)
+            return self.running
+
+
+PROBES = {
+    "database": _Probe(_check_database),
+    "cache": _Probe(_check_cache),
+    "broker": _Probe(_check_broker),
+    "worker": _Probe(_check_worker),
+}
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """Django's handler for an exception no view answered (called while it is being handled).
+
+    An outage of PostgreSQL or Redis is not a bug: 503 with Retry-After, worth retrying; the API's
+    paths answer in the API's JSON. The page is rendered as for a signed-out visitor without
+    messages, since both are read from the session, which may be in the very database that is down."""
+    outage = isinstance(sys.exception(), OUTAGES)
+    if request.path.startswith("/api/"):
+        error = service_unavailable() if outage else server_error_answer()
+        return JsonResponse(error_body(error), status=error.status_code, headers=error.headers)
+    context = {"user": AnonymousUser(), "messages": (), "outage": outage}
+    response = render(request, "500.html", context, status=503 if outage else 500)
+    if outage:
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
 
 
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
     """200 when every backing service answers and a Celery worker is alive, else 503 naming what is
-    down."""
+    down. Answers within PROBE_SECONDS (plus a little), whatever hangs: the probes run at once."""
+    started = {name: probe.start() for name, probe in PROBES.items()}
+    deadline = monotonic() + PROBE_SECONDS
     results = {}
-    for name, check in CHECKS.items():
-        if name == "worker" and results["broker"] == "down":
-            results[name] = "down"  # no worker is reachable without the broker; asking would only retry
-            continue
+    for name, future in started.items():
         try:
-            results[name] = check()
+            if future is None:
+                raise RuntimeError("its previous check has not finished")
+            results[name] = future.result(timeout=max(deadline - monotonic(), 0))
         except Exception as error:
-            logger.warning("health check %s failed: %s", name, error)
+            logger.warning("health check %s failed: %r", name, error)
             results[name] = "down"
+    if results["broker"] == "down":
+        results["worker"] = "down"  # a worker that cannot get jobs does none
     healthy = "down" not in results.values()
     return JsonResponse({"status": "ok" if healthy else "down", **results}, status=200 if healthy else 503)

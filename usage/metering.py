@@ -21,6 +21,7 @@ from accounts.selectors import AccountLimits, account_limits
 from apikeys.authentication import ApiKeyAuthentication, HasApiAccess
 from apikeys.models import ApiKey
 from smolpix.api import ApiError, ErrorCode
+from smolpix.outages import DATABASE_DOWN
 from usage.ratelimit import RateLimitState, rate_limit_hit
 from usage.selectors import month_start, quota_used
 from usage.services import QuotaExceeded, request_record_create
@@ -53,15 +54,19 @@ class Metering:
         self.bytes_in, self.bytes_out, self.output_format = bytes_in, bytes_out, output_format
 
     def headers(self) -> dict[str, str]:
+        headers = {"X-RateLimit-Limit": str(self.limits.rate_limit_per_minute)}
         used = self.quota_used
         if used is None:
-            used = quota_used(account=self.account, month=month_start(timezone.now()))
-        monthly_limit = self.limits.monthly_limit
-        headers = {
-            "X-RateLimit-Limit": str(self.limits.rate_limit_per_minute),
-            "X-Quota-Used": str(used),
-            "X-Quota-Limit": UNLIMITED if monthly_limit is None else str(monthly_limit),
-        }
+            try:
+                used = quota_used(account=self.account, month=month_start(timezone.now()))
+            except DATABASE_DOWN:
+                # The answer is decided (maybe an image charged and returned): it goes out, without
+                # the count it cannot tell.
+                logger.warning("database unreachable: quota headers left out for account %s", self.account.pk)
+        if used is not None:
+            monthly_limit = self.limits.monthly_limit
+            headers["X-Quota-Used"] = str(used)
+            headers["X-Quota-Limit"] = UNLIMITED if monthly_limit is None else str(monthly_limit)
         if self.rate is not None:  # without a count there is nothing true to say about the minute
             headers["X-RateLimit-Remaining"] = str(self.rate.remaining)
             headers["X-RateLimit-Reset"] = str(self.rate.resets_at)

@@ -1,6 +1,7 @@
 """Metering: the monthly quota (reserved before an optimization runs, refunded if it fails), the
 API request records, the quota e-mails and the pruning of old records."""
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,9 +20,12 @@ from django.utils import timezone
 from accounts.models import Account
 from accounts.selectors import account_limits
 from apikeys.models import ApiKey
+from smolpix.outages import DATABASE_DOWN, REDIS_DOWN
 from usage.models import MonthlyUsage, RequestRecord
 from usage.selectors import month_start, next_month_start, quota_used
-from usage.tasks import send_quota_notice
+from usage.tasks import refund_quota, send_quota_notice
+
+logger = logging.getLogger(__name__)
 
 WARNING_PERCENT = 80
 PRUNE_BATCH_SIZE = 5000
@@ -91,8 +95,7 @@ def quota_refund(*, reservation: QuotaReservation) -> bool:
     """Give a reserved image back. Returns False, and changes nothing, if it was already refunded."""
     if reservation.refunded:
         return False
-    # used > 0: staff may have reset the month's count since the reservation.
-    MonthlyUsage.objects.filter(pk=reservation.monthly_usage_id, used__gt=0).update(used=F("used") - 1)
+    quota_give_back(monthly_usage_id=reservation.monthly_usage_id)
     reservation.refunded = True
     return True
 
@@ -106,7 +109,7 @@ def quota_charge(*, account: Account) -> Iterator[QuotaReservation]:
     try:
         yield reservation
     except BaseException:
-        quota_refund(reservation=reservation)
+        _refund_now_or_later(reservation)
         raise
     if reservation.notice_due:
 
@@ -115,6 +118,30 @@ def quota_charge(*, account: Account) -> Iterator[QuotaReservation]:
 
         # robust: a broker that cannot take the task is logged; the optimization stays a success.
         transaction.on_commit(send_notice, robust=True)
+
+
+def _refund_now_or_later(reservation: QuotaReservation) -> None:
+    """Refund a failed image; with the database out of reach (the very reason the work may have
+    failed), a task retries the refund until it is back. A failed image is never charged."""
+    try:
+        quota_refund(reservation=reservation)
+    except DATABASE_DOWN:
+        if refund_quota.app.conf.task_always_eager:
+            logger.error("database unreachable: image of usage row %s not refunded", reservation.monthly_usage_id)
+            return
+        logger.warning("database unreachable: refund of usage row %s queued", reservation.monthly_usage_id)
+        try:
+            refund_quota.apply_async(kwargs={"monthly_usage_id": reservation.monthly_usage_id}, countdown=2)
+        except REDIS_DOWN:
+            logger.error(
+                "database and broker unreachable: image of usage row %s not refunded", reservation.monthly_usage_id
+            )
+
+
+def quota_give_back(*, monthly_usage_id: int) -> None:
+    """One image back to a month's count (by a refund, or later by the task usage.refund_quota)."""
+    # used > 0: staff may have reset the month's count since the reservation.
+    MonthlyUsage.objects.filter(pk=monthly_usage_id, used__gt=0).update(used=F("used") - 1)
 
 
 def usage_reset(*, account: Account) -> None:

@@ -33,3 +33,19 @@ def catch_up_quota_notices() -> int:
     from usage.services import quota_notices_catch_up
 
     return quota_notices_catch_up()
+
+
+@shared_task(
+    name="usage.refund_quota",
+    autoretry_for=(Exception,),
+    retry_backoff=2,
+    retry_backoff_max=60,
+    max_retries=120,  # about two hours of a database outage
+    soft_time_limit=30,
+    time_limit=45,
+)
+def refund_quota(*, monthly_usage_id: int) -> None:
+    """Give back the image of a failed optimization whose refund met the database down."""
+    from usage.services import quota_give_back
+
+    quota_give_back(monthly_usage_id=monthly_usage_id)
