@@ -11,6 +11,12 @@ import environ
 
 environ.Env.read_env(Path(__file__).resolve().parent / ".env")
 
+# gunicorn serves production, where Django's debug pages (settings, paths, code) must never be
+# shown: here DEBUG is off unless set, and on is refused. (`make run` is for debugging.)
+os.environ.setdefault("DEBUG", "false")
+if environ.Env().bool("DEBUG"):
+    raise SystemExit("gunicorn refuses to serve with DEBUG on: set DEBUG=false (or leave it unset).")
+
 
 def _setting(name: str, default: str) -> str:
     return os.environ.get(name) or default  # set but empty counts as unset

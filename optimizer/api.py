@@ -14,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from optimizer.compression import RequestedFormat
+from optimizer.fetch import declared_length
 from optimizer.imaging import OutputFormat
 from optimizer.pipeline import QUALITY_METRIC, Optimized, OptimizeOptions
 from optimizer.services import ImageSource, optimize_image
@@ -308,9 +309,9 @@ class OptimizeApi(MeteredApiView):
 
 def refuse_oversized_body(request: HttpRequest) -> None:
     """Refuse an upload by its declared length, before reading (and spooling) it."""
-    declared = request.META.get("CONTENT_LENGTH") or "0"
+    declared = declared_length(request.META.get("CONTENT_LENGTH"))
     limit = settings.OPTIMIZER_MAX_SOURCE_BYTES
-    if declared.isdigit() and int(declared) > limit + MULTIPART_OVERHEAD_BYTES:
+    if declared is not None and declared > limit + MULTIPART_OVERHEAD_BYTES:
         raise ApiError(
             f"file: The image is larger than the {limit:,}-byte limit.", code=ErrorCode.IMAGE_TOO_LARGE, field="file"
         )

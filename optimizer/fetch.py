@@ -313,12 +313,20 @@ def _request(
     raise FetchFailed("Could not connect to the URL's host.")
 
 
+def declared_length(header: str | None) -> int | None:
+    """A Content-Length header's value, or None when it is absent or not a plain decimal number.
+    ASCII digits only: str.isdigit() also accepts "²" and other digits int() refuses."""
+    if header is None or not (header.isascii() and header.isdigit()):
+        return None
+    return int(header)
+
+
 def _read_body(response: urllib3.BaseHTTPResponse, *, policy: FetchPolicy, deadline: float) -> bytes:
     encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
     if encoding not in ("", "identity"):
         raise FetchFailed(f"The URL sent a compressed ({encoding}) body; images must be served uncompressed.")
-    declared = response.headers.get("Content-Length", "")
-    if declared.isdigit() and int(declared) > policy.max_bytes:
+    declared = declared_length(response.headers.get("Content-Length"))
+    if declared is not None and declared > policy.max_bytes:
         raise SourceTooLarge.over(policy.max_bytes)
     body = bytearray()
     try:

@@ -9,13 +9,9 @@ import contextlib
 
 from django.conf import settings
 from django.core.cache import cache
-from django_redis.exceptions import ConnectionInterrupted
-from kombu.exceptions import OperationalError as BrokerUnreachable
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
-# What Redis being unreachable looks like, as the cache, the queue or the result backend.
-BACKEND_DOWN = (ConnectionInterrupted, BrokerUnreachable, RedisConnectionError, RedisTimeoutError)
+from smolpix.outages import REDIS_DOWN
+
 # Long enough for a job to wait in the queue and run to its hard time limit, then be picked up.
 EXTRA_SECONDS = 60
 
@@ -40,5 +36,5 @@ def take(*, job_id: str, part: str) -> bytes | None:
 
 def discard(*, job_id: str, part: str) -> None:
     """Best effort: with the cache unreachable the bytes simply expire."""
-    with contextlib.suppress(*BACKEND_DOWN):
+    with contextlib.suppress(*REDIS_DOWN):
         cache.delete(_key(job_id, part))

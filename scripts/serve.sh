@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The production stack on one machine, in the foreground (what `make serve` runs): checks that
-# PostgreSQL and Redis are configured, migrates, collects static files, then runs every process of
-# the Procfile (gunicorn, the Celery worker, Celery beat) until one of them exits or a SIGTERM/SIGINT
-# comes. The signal is passed on to each process, and the script waits for all of them: gunicorn
-# finishes the requests in flight, the worker finishes its running tasks and returns the ones it had
-# reserved to the queue.
+# PostgreSQL and Redis are configured and DEBUG is off, migrates, collects static files, then runs
+# every process of the Procfile (gunicorn, the Celery worker, Celery beat), each under a small
+# supervisor that restarts it when it dies (after 1 s, doubling to at most 30 s while it keeps
+# dying), so that one process lost is not an outage of the others. A SIGTERM/SIGINT is passed on to
+# each process, and the script waits for all of them: gunicorn finishes the requests in flight, the
+# worker finishes its running tasks and returns the ones it had reserved to the queue.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -d .venv ] && export PATH="$PWD/.venv/bin:$PATH"
@@ -15,6 +16,8 @@ import sys
 from smolpix import settings
 
 problems = []
+if settings.DEBUG:
+    problems.append("DEBUG=false (Django's debug pages show settings and paths to anyone)")
 if settings.DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     problems.append("DATABASE_URL (PostgreSQL, e.g. postgres://postgres@127.0.0.1:5432/smolpix)")
 if not settings.CELERY_BROKER_URL:
@@ -26,27 +29,42 @@ EOF
 python manage.py migrate --noinput
 python manage.py collectstatic --noinput --verbosity 0
 
-pids=()
+# Runs one Procfile entry until told to stop, restarting it whenever it exits.
+supervise() {
+  local name=$1 command=$2 delay=1 child status stopping=""
+  trap 'stopping=yes; [ -n "${child:-}" ] && kill -TERM "$child" 2>/dev/null' TERM INT
+  while :; do
+    echo "serve: starting $name: $command"
+    bash -c "exec $command" &
+    child=$!
+    status=0
+    wait "$child" || status=$?
+    # A trapped signal interrupts `wait`: wait again, for the process to finish its shutdown.
+    while kill -0 "$child" 2>/dev/null; do wait "$child" || status=$?; done
+    [ -n "$stopping" ] && return 0
+    echo "serve: $name exited with status $status; restarting it in ${delay} s"
+    sleep "$delay" & wait $! || true
+    [ -n "$stopping" ] && return 0
+    delay=$((delay * 2 > 30 ? 30 : delay * 2))
+  done
+}
+
+supervisors=()
 while IFS= read -r line; do
   [[ $line =~ ^([A-Za-z0-9_]+):[[:space:]]*(.+)$ ]] || continue
-  echo "serve: starting ${BASH_REMATCH[1]}: ${BASH_REMATCH[2]}"
-  bash -c "exec ${BASH_REMATCH[2]}" &
-  pids+=($!)
+  supervise "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}" &
+  supervisors+=($!)
 done < Procfile
 
-stopping=""
 stop() {
-  [ -n "$stopping" ] && return
-  stopping=yes
   echo "serve: stopping (gunicorn finishes its requests, the worker its tasks)"
-  kill -TERM "${pids[@]}" 2>/dev/null || true
+  kill -TERM "${supervisors[@]}" 2>/dev/null || true
 }
 trap stop TERM INT
 
-wait -n || true  # returns when a process exits, or when a signal has run `stop`
-stop
-status=0
-for pid in "${pids[@]}"; do
-  wait "$pid" || status=$?
+# Supervisors end only when stopped; a signal interrupts `wait` (running `stop`): wait again until
+# every supervisor has seen its process out.
+for pid in "${supervisors[@]}"; do
+  while kill -0 "$pid" 2>/dev/null; do wait "$pid" || true; done
 done
-exit "$status"
+echo "serve: stopped"
