@@ -8,7 +8,7 @@ BENCH_CORPUS ?= bench-corpus
 # The corpus builder ships beside the repository (../shared), as the project docs describe.
 BENCH_CORPUS_SCRIPT ?= $(abspath $(CURDIR)/../shared/bench-corpus.sh)
 
-.PHONY: run serve test lint format bench-throughput bench-overhead bench-compression screenshots examples system-packages test-system-packages
+.PHONY: run serve test lint format bench-throughput bench-overhead bench-compression bench-memory screenshots examples system-packages test-system-packages
 
 ## run: install what is missing, migrate, and serve on http://127.0.0.1:$PORT (embedded defaults unless configured)
 run: system-packages $(VENV)/.runtime-installed
@@ -53,6 +53,10 @@ bench-overhead: system-packages $(VENV)/.runtime-installed
 # The benchmark adds its four extra images to the (git-ignored) corpus folder.
 bench-compression: system-packages $(VENV)/.runtime-installed $(BENCH_CORPUS)
 	$(PYTHON) bench/compression.py --corpus $(BENCH_CORPUS) $(BENCH_ARGS)
+
+## bench-memory: a worker's peak memory per input size (12-100 MP; WebP, AVIF; smart on/off), against the 1 GiB ceiling
+bench-memory: system-packages $(VENV)/.runtime-installed
+	$(PYTHON) bench/memory.py $(BENCH_ARGS)
 
 format: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check --fix .

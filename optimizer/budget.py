@@ -72,13 +72,14 @@ def check_caches(source: SourceInfo, width: int, height: int) -> None:
 
 def _cache_bytes(source: SourceInfo, width: int, height: int) -> int:
     """The most pixel cache that preparing `source` at `width` x `height` holds at once: the decoded
-    image and its oriented copy; then the one oriented, the resize's intermediate image (it filters
-    one direction at a time) and the result."""
+    image and its oriented copy; then, when it is resized, the oriented one, the resize's
+    intermediate image (it filters one direction at a time) and the result."""
     decoded = _decoded_pixels(source, width, height)
     turned = (source.width, source.height) != (source.stored_width, source.stored_height)
-    resized = width * height
-    intermediate = max(width * source.height, source.width * height) if width < source.width else 0
-    pixels = max(decoded * (2 if turned else 1), decoded + intermediate + resized)
+    pixels = decoded * (2 if turned else 1)
+    if width < source.width:
+        intermediate = max(width * source.height, source.width * height)
+        pixels = max(pixels, decoded + intermediate + width * height)
     return CACHE_BYTES_PER_PIXEL * pixels
 
 
