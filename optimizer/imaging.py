@@ -314,7 +314,8 @@ def probe(data: bytes, *, max_pixels: int) -> SourceInfo:
                 _check_size(*struct.unpack(">II", data[16:24]), max_pixels=max_pixels)
             raise
         stored_width, stored_height = _shown_size(image, source_format)
-        turned = image.orientation in ("left_top", "right_top", "right_bottom", "left_bottom")
+        orientation = png_orientation(data) if source_format is SourceFormat.PNG else image.orientation
+        turned = orientation in ("left_top", "right_top", "right_bottom", "left_bottom")
     _check_size(stored_width, stored_height, max_pixels=max_pixels)
     width, height = (stored_height, stored_width) if turned else (stored_width, stored_height)
     return SourceInfo(
@@ -340,6 +341,47 @@ def _on_gif_screen(image: Image) -> None:
         image.background_color = Color("transparent")
         image.extent(width, height, x=-left, y=-top)
     image.reset_coords()
+
+
+# EXIF's orientations, 1 to 8, as Wand names them.
+EXIF_ORIENTATIONS = (
+    "top_left",
+    "top_right",
+    "bottom_right",
+    "bottom_left",
+    "left_top",
+    "right_top",
+    "right_bottom",
+    "left_bottom",
+)
+
+
+def png_orientation(data: bytes) -> str | None:
+    """The orientation a PNG's eXIf chunk gives (as Wand names it), None without one: Chromium
+    applies it, ImageMagick 6 does not read the chunk."""
+    for kind, start, end in _png_chunks(data):
+        if kind == b"IDAT":
+            break  # as Chromium, only before the image data
+        if kind == b"eXIf":
+            return _exif_orientation(data[start + 8 : end - 4])
+    return None
+
+
+def _exif_orientation(exif: bytes) -> str | None:
+    """Tag 0x0112 of EXIF's first directory (a TIFF structure), if it is a valid orientation."""
+    order = {b"II": "<", b"MM": ">"}.get(exif[:2])
+    if not order:
+        return None
+    try:
+        (directory,) = struct.unpack_from(order + "I", exif, 4)
+        (count,) = struct.unpack_from(order + "H", exif, directory)
+        for index in range(count):
+            tag, kind, _, value = struct.unpack_from(order + "HHIH", exif, directory + 2 + 12 * index)
+            if tag == 0x0112 and kind == 3 and 1 <= value <= len(EXIF_ORIENTATIONS):  # one SHORT
+                return EXIF_ORIENTATIONS[value - 1]
+    except struct.error:
+        return None
+    return None
 
 
 def _webp_size(data: bytes) -> tuple[int, int] | None:
@@ -407,6 +449,9 @@ def prepare(data: bytes, *, max_width: int, max_pixels: int) -> PreparedImage:
         try:
             if source.format is SourceFormat.GIF:
                 _on_gif_screen(image)
+            if source.format is SourceFormat.PNG:
+                # Browsers orient a PNG by its eXIf chunk alone (ImageMagick by an orNT chunk of its own).
+                image.orientation = png_orientation(data) or "top_left"
             # Without a resize, a matrix/TRC profile is applied last, in numpy on 8-bit samples
             # (~7x cheaper); a resize must average in sRGB (the source's curve differs most in dark
             # detail), and 16-bit samples keep their precision through LittleCMS.

@@ -410,6 +410,17 @@ def add_pngs(corpus: Corpus) -> None:
                     "iCCP: a grey profile with a linear tone curve",
                 )
     picture = png_picture(2, 8)
+    shown = Image.fromarray(to8(picture.rgb01), "RGB")
+    for orientation in (3, 6, 8):
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        stored = shown.transpose(EXIF_TRANSPOSE[orientation])
+        corpus.valid(
+            f"png/exif-orientation-{orientation}.png",
+            encoded(stored, "PNG", exif=exif),
+            np.array(shown),
+            f"eXIf orientation {orientation} (Chromium applies it; ImageMagick 6 does not read eXIf)",
+        )
     damaged_phys = bytearray(png_chunk(b"pHYs", struct.pack(">IIB", 2835, 2835, 1)))
     damaged_phys[-1] ^= 0xFF
     corpus.valid(
@@ -671,14 +682,14 @@ def add_heifs(corpus: Corpus) -> None:
         "10bit-420": (deep, ["-d", "10", "-y", "420"], SUBSAMPLED_TOLERANCE),
         "12bit-444": (deep, ["-d", "12", "-y", "444"], FULL_CHROMA_TOLERANCE),
         "irot-90": (opaque, ["-y", "420", "--irot", "1"], SUBSAMPLED_TOLERANCE),
+        "imir-left-right": (opaque, ["-y", "420", "--imir", "1"], SUBSAMPLED_TOLERANCE),
     }
     for label, (source, options, tolerance) in avifs.items():
         data = through_files(
             ["avifenc", "-s", "8", "--min", "10", "--max", "10", *options, "IN", "OUT"], source, ".png", ".avif"
         )
-        shown = (
-            np.rot90(avifdec(data)) if "--irot" in options else avifdec(data)
-        )  # avifdec ignores irot; browsers turn it
+        shown = avifdec(data)  # as stored: avifdec ignores irot and imir, browsers apply them
+        shown = np.rot90(shown) if "--irot" in options else np.fliplr(shown) if "--imir" in options else shown
         corpus.valid(f"avif/{label}.avif", data, shown, f"avifenc {' '.join(options)}", tolerance=tolerance)
     clear = through_files(
         ["avifenc", "-s", "8", "IN", "OUT"],

@@ -265,15 +265,17 @@ def orientation_exif(orientation: int) -> Image.Exif:
     return exif
 
 
-def test_exif_orientation_6_is_applied():
+@pytest.mark.parametrize("format", ["JPEG", "PNG"])
+def test_exif_orientation_6_is_applied(format):
     """Stored 80x40, red left and blue right; orientation 6 shows it turned clockwise: 40x80,
-    red on top and blue below."""
+    red on top and blue below. (ImageMagick 6 does not read a PNG's eXIf chunk; Chromium does.)"""
     stored = Image.new("RGB", (80, 40), (255, 0, 0))
     stored.paste((0, 0, 255), (40, 0, 80, 40))
 
-    pixels = prepare(images.encode(stored, "JPEG", quality=95, exif=orientation_exif(6))).pixels
+    prepared = prepare(images.encode(stored, format, exif=orientation_exif(6)))
 
-    shown = as_pillow(pixels)
+    assert (prepared.source.width, prepared.source.height) == (40, 80)
+    shown = as_pillow(prepared.pixels)
     assert shown.size == (40, 80)
     red, _, blue = shown.getpixel((20, 10))
     assert red > 200 > 50 > blue
