@@ -600,7 +600,7 @@ def png_colour_profile(data: bytes) -> bytes | None:
 def _colorants(chromaticities: tuple[int, ...]) -> np.ndarray | None:
     """The D50 XYZ of the primaries a cHRM chunk names (white, red, green, blue; each x and y
     times 100,000), as columns, Bradford-adapted as ICC profiles are; None if they make no
-    colour space."""
+    colour space an ICC profile can hold."""
     xy = np.array(chromaticities, dtype=float).reshape(4, 2) / 100_000
     if (xy[:, 1] <= 0).any():
         return None
@@ -610,7 +610,8 @@ def _colorants(chromaticities: tuple[int, ...]) -> np.ndarray | None:
         return None
     to_xyz = primaries * np.linalg.solve(primaries, white)  # scaled so that R = G = B = 1 is the white
     adaptation = np.linalg.inv(_BRADFORD) @ np.diag(_BRADFORD @ _D50 / (_BRADFORD @ white)) @ _BRADFORD
-    return adaptation @ to_xyz
+    colorants = adaptation @ to_xyz
+    return colorants if np.isfinite(colorants).all() and np.abs(colorants).max() < 32768 else None  # s15Fixed16
 
 
 def _gamma_profile(exponent: float, colorants: np.ndarray | None) -> bytes | None:
