@@ -20,6 +20,7 @@ for embedded ICC profiles. Needs the Debian packages scripts/system-packages.sh 
 
 import io
 import json
+import os
 import struct
 import subprocess
 import sys
@@ -33,6 +34,9 @@ import png
 from PIL import Image, ImageCms, ImageOps
 
 CONVERT = "/usr/bin/convert-im6.q16"  # another `convert` may come first on PATH
+# The tools run under the system's ImageMagick policy, not the project's (which a test process that
+# imported optimizer.magick would hand down, and which denies PPM and others the corpus needs).
+TOOLS_ENV = {name: value for name, value in os.environ.items() if name != "MAGICK_CONFIGURE_PATH"}
 CMYK_PROFILE = Path("/usr/share/color/icc/ghostscript/default_cmyk.icc")  # a LUT-based CMYK profile
 ADOBE_RGB_PROFILE = Path("/usr/share/color/icc/ghostscript/a98.icc")
 SRGB = ImageCms.createProfile("sRGB")
@@ -132,7 +136,7 @@ def encoded(image: Image.Image, format: str, **params) -> bytes:
 
 
 def run(command: list[str], data: bytes = b"") -> bytes:
-    return subprocess.run(command, input=data, capture_output=True, check=True).stdout
+    return subprocess.run(command, input=data, capture_output=True, check=True, env=TOOLS_ENV).stdout
 
 
 def through_files(command: list[str], data: bytes, suffix: str, out_suffix: str) -> bytes:
@@ -140,7 +144,7 @@ def through_files(command: list[str], data: bytes, suffix: str, out_suffix: str)
     with tempfile.TemporaryDirectory() as folder:
         paths = {"IN": Path(folder) / f"in{suffix}", "OUT": Path(folder) / f"out{out_suffix}"}
         paths["IN"].write_bytes(data)
-        subprocess.run([str(paths.get(word, word)) for word in command], capture_output=True, check=True)
+        subprocess.run([str(paths.get(word, word)) for word in command], capture_output=True, check=True, env=TOOLS_ENV)
         return paths["OUT"].read_bytes()
 
 

@@ -108,7 +108,9 @@ class Site:
 def corpus(tmp_path_factory) -> Corpus:
     folder = tmp_path_factory.mktemp("conformance-corpus")
     script = REPO / "scripts" / "conformance-corpus.py"
-    subprocess.run([sys.executable, str(script), str(folder)], check=True, capture_output=True)
+    built = subprocess.run([sys.executable, str(script), str(folder)], capture_output=True, text=True)
+    if built.returncode:
+        pytest.fail(f"{script.name} failed:\n{built.stderr[-3000:]}")
     manifest = json.loads((folder / "manifest.json").read_text())
     return Corpus(folder, [Expected(**entry) for entry in manifest])
 
