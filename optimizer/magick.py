@@ -9,6 +9,7 @@ ours); a process where that fails refuses to go on, rather than decode images un
 import ctypes
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 POLICY_DIR = Path(__file__).resolve().parent
@@ -50,7 +51,7 @@ libmagick.GetImageException.argtypes = (ctypes.c_void_p, ctypes.c_void_p)
 libmagick.GetImageException.restype = None
 
 
-def _enum_property(wand_property: property, read_value, names: tuple[str, ...]) -> property:
+def _enum_property(wand_property: property, read_value: Callable[[int], int], names: tuple[str, ...]) -> property:
     """Wand's enum property, except that a value missing from Wand's table reads as
     "unlisted-<value>" instead of raising IndexError: ImageMagick adds values (6.9.10's linear
     grey colourspace, 35, which PNGs with a gAMA of 1.0 get, is beyond Wand 0.7's table)."""
