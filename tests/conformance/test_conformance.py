@@ -31,8 +31,14 @@ REFUSAL_SECONDS = 5.0
 CHROMIUM_SLACK = 1.0
 # Canvas read-back un-premultiplies alpha: colours under low alpha come back coarse.
 CHROMIUM_OPAQUE_ENOUGH = 128
-MIME_TYPES = {"png": "image/png", "jpg": "image/jpeg", "gif": "image/gif", "webp": "image/webp", "avif": "image/avif"}
-MIME_TYPES["bmp"] = "image/bmp"
+MIME_TYPES = {
+    "png": "image/png",
+    "jpg": "image/jpeg",
+    "gif": "image/gif",
+    "webp": "image/webp",
+    "avif": "image/avif",
+    "bmp": "image/bmp",
+}
 DRAW_ON_CANVAS = """async (url) => {
     const image = new Image();
     image.src = url;
