@@ -7,8 +7,12 @@ PYTEST_ARGS ?=
 BENCH_CORPUS ?= bench-corpus
 # The corpus builder ships beside the repository (../shared), as the project docs describe.
 BENCH_CORPUS_SCRIPT ?= $(abspath $(CURDIR)/../shared/bench-corpus.sh)
+CONFORMANCE_CORPUS ?= conformance-corpus
+# What scripts/conformance-corpus.py makes images with: libjpeg-turbo's, libwebp's, libavif's and
+# libheif's command-line tools, and Ghostscript's CMYK profile.
+CONFORMANCE_PACKAGES := libjpeg-turbo-progs webp libavif-bin libheif-examples libgs-common
 
-.PHONY: run serve test lint format bench-throughput bench-overhead bench-compression bench-memory screenshots examples system-packages test-system-packages
+.PHONY: run serve test lint format bench-throughput bench-overhead bench-compression bench-memory screenshots examples conformance-corpus system-packages test-system-packages
 
 ## run: install what is missing, migrate, and serve on http://127.0.0.1:$PORT (embedded defaults unless configured)
 run: system-packages $(VENV)/.runtime-installed
@@ -41,6 +45,10 @@ lint: $(VENV)/.dev-installed
 screenshots: test-system-packages $(VENV)/.dev-installed
 	$(VENV)/bin/pytest tests/browser/screenshots.py -q -p no:cacheprovider
 
+## conformance-corpus: build the input-conformance corpus (images, browser references, manifest; git-ignored) that tests/conformance/ sends through the API
+conformance-corpus: test-system-packages $(VENV)/.dev-installed
+	$(PYTHON) scripts/conformance-corpus.py $(CONFORMANCE_CORPUS)
+
 ## examples: remake the landing page's before/after images through the pipeline (static/img/examples/)
 examples: $(VENV)/.dev-installed
 	$(PYTHON) scripts/make_examples.py
@@ -65,9 +73,10 @@ format: $(VENV)/.dev-installed
 system-packages:
 	@scripts/system-packages.sh
 
-# The browser tests drive Debian's Chromium; Playwright never downloads a browser.
+# The browser tests drive Debian's Chromium (Playwright never downloads a browser); the
+# conformance tests build their corpus with the conformance packages.
 test-system-packages:
-	@scripts/system-packages.sh chromium
+	@scripts/system-packages.sh chromium $(CONFORMANCE_PACKAGES)
 
 $(PYTHON):
 	python3 -m venv $(VENV)

@@ -191,7 +191,8 @@ class OptimizeOutputSerializer(serializers.Serializer):
         source="quality_score",
         allow_null=True,
         help_text="With `smart`: the measured perceptual quality of the returned image against the resized "
-        "original. Null with `smart: false` (nothing is measured then).",
+        "original. Null with `smart: false` (nothing is measured then), and where the metric cannot measure: "
+        "images under 8x8 pixels (returned losslessly) or over 8 megapixels; `notice` then says why.",
     )
 
     class Meta:
@@ -226,7 +227,8 @@ class OptimizeApi(MeteredApiView):
     `contentType`, plus `lossless`, `notice` (why the result differs from what was asked, or
     null) and `quality`: with `smart`, `{"metric": "ssimulacra2", "score": 76.2}`, the perceptual
     score of the returned image against your resized image (100 = identical; at quality 80 it is
-    never below 72), else null. Transparent images are never returned opaque: AVIF cannot carry
+    never below 72), else null (also for images under 8x8 pixels, which come back lossless, and over
+    8 megapixels: `notice` says why). Transparent images are never returned opaque: AVIF cannot carry
     transparency here, so they come back as WebP (with a notice if AVIF was asked for). If the original is already in a
     suitable format and smaller than any re-encoding, it is returned unchanged (`savings` 0).
 

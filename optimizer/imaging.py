@@ -14,6 +14,7 @@ here: that is optimizer.compression.
 import io
 import logging
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal, NoReturn
@@ -23,12 +24,14 @@ from PIL import Image as PillowImage
 
 from optimizer.magick import (
     SRGB_PROFILE,
+    Color,
     Image,
     convert_to_srgb_profile,
     exceptions,
     library,
     limits,
     new_image_reader,
+    read_problem,
 )
 
 logger = logging.getLogger(__name__)
@@ -52,6 +55,7 @@ MAX_JPEG_SCANS = 500
 # PNG chunks that only carry text, metadata the pipeline strips anyway. A compressed one can
 # inflate a thousandfold, and libpng as ImageMagick 6 sets it up puts no limit on that.
 PNG_TEXT_CHUNKS = frozenset({b"tEXt", b"zTXt", b"iTXt"})
+UNDECODABLE = "The image could not be decoded; it may be damaged or not what its type says."
 
 
 class ImagingError(Exception):
@@ -246,21 +250,23 @@ def _raise_imaging_error(error: exceptions.WandException, what: str) -> NoReturn
     logger.info("ImageMagick refused %s: %s", what, error)
     if isinstance(error, exceptions.ResourceLimitError):
         raise ImageTooLarge("The image is too large to process.") from error
-    raise UnsupportedImage("The image could not be decoded; it may be damaged or not what its type says.") from error
+    raise UnsupportedImage(UNDECODABLE) from error
 
 
 def _read(image: Image, data: bytes, *, ping: bool = False) -> None:
-    try:
-        if ping:
-            if not library.MagickPingImageBlob(image.wand, data, len(data)):
-                image.raise_exception()
-        else:
-            image.read(blob=data)
-    except exceptions.WandException as error:
-        _raise_imaging_error(error, "a source")
-    if not (image.width and image.height):
+    """Read (or ping) `data` into `image`; a damaged image is UnsupportedImage, even when
+    ImageMagick only warns: libjpeg fills what a cut JPEG lacks with grey, and says so with a
+    corrupt-data warning. Other warnings (libpng or libtiff about metadata) leave the pixels whole."""
+    read = library.MagickPingImageBlob if ping else library.MagickReadImageBlob
+    whole = read(image.wand, data, len(data))
+    problem = read_problem(image)
+    if isinstance(problem, exceptions.BaseWarning) and not isinstance(problem, exceptions.CorruptImageWarning):
+        logger.info("ImageMagick warned about a source: %s", problem)
+    elif problem:
+        _raise_imaging_error(problem, "a source")
+    if not (whole and image.width and image.height):
         # Some coders report failure as an empty image rather than an exception.
-        raise UnsupportedImage("The image could not be decoded; it may be damaged or not what its type says.")
+        raise UnsupportedImage(UNDECODABLE)
 
 
 def _defused(source_format: SourceFormat, data: bytes) -> bytes:
@@ -275,17 +281,24 @@ def _defused(source_format: SourceFormat, data: bytes) -> bytes:
     return data
 
 
-def without_png_text(data: bytes) -> bytes:
-    """A PNG without its tEXt, zTXt and iTXt chunks; whatever cannot be parsed as chunks is kept
-    for libpng to judge."""
-    kept = [data[:8]]
+def _png_chunks(data: bytes) -> Iterator[tuple[bytes, int, int]]:
+    """The kind, start and end of each chunk after a PNG's signature, as far as lengths can be read."""
     index = 8
     while index + 12 <= len(data):
         end = index + 12 + int.from_bytes(data[index : index + 4], "big")
-        if data[index + 4 : index + 8] not in PNG_TEXT_CHUNKS:
-            kept.append(data[index:end])
+        yield data[index + 4 : index + 8], index, end
         index = end
-    kept.append(data[index:])
+
+
+def without_png_text(data: bytes) -> bytes:
+    """A PNG without its tEXt, zTXt and iTXt chunks; whatever cannot be parsed as chunks is kept
+    for libpng to judge."""
+    kept, last = [data[:8]], 8
+    for kind, start, end in _png_chunks(data):
+        if kind not in PNG_TEXT_CHUNKS:
+            kept.append(data[start:end])
+        last = end
+    kept.append(data[last:])
     return b"".join(kept)
 
 
@@ -305,16 +318,78 @@ def probe(data: bytes, *, max_pixels: int) -> SourceInfo:
             _read(image, data, ping=True)
         except UnsupportedImage:
             # libpng refuses an image beyond the width/height limits without saying why.
-            if source_format is SourceFormat.PNG and data[12:16] == b"IHDR":
+            if source_format is SourceFormat.PNG and data[12:16] == b"IHDR" and len(data) >= 24:
                 _check_size(*struct.unpack(">II", data[16:24]), max_pixels=max_pixels)
             raise
-        stored_width, stored_height = image.width, image.height
-        turned = image.orientation in ("left_top", "right_top", "right_bottom", "left_bottom")
+        stored_width, stored_height = _shown_size(image, source_format)
+        orientation = png_orientation(data) if source_format is SourceFormat.PNG else image.orientation
+        turned = orientation in ("left_top", "right_top", "right_bottom", "left_bottom")
     _check_size(stored_width, stored_height, max_pixels=max_pixels)
     width, height = (stored_height, stored_width) if turned else (stored_width, stored_height)
     return SourceInfo(
         format=source_format, width=width, height=height, stored_width=stored_width, stored_height=stored_height
     )
+
+
+def _shown_size(image: Image, source_format: SourceFormat) -> tuple[int, int]:
+    """The size of what is shown: a GIF's first frame sits on the GIF's logical screen, enlarged
+    to hold the frame if need be, as browsers show it. (Other formats' page offsets, such as a
+    PNG's oFFs, are not shown.)"""
+    if source_format is not SourceFormat.GIF:
+        return image.width, image.height
+    screen_width, screen_height, left, top = image.page
+    return max(screen_width, left + image.width), max(screen_height, top + image.height)
+
+
+def _on_gif_screen(image: Image) -> None:
+    """Place a GIF's first frame on its logical screen; browsers leave the rest transparent."""
+    width, height = _shown_size(image, SourceFormat.GIF)
+    _, _, left, top = image.page
+    if (width, height) != (image.width, image.height):
+        image.background_color = Color("transparent")
+        image.extent(width, height, x=-left, y=-top)
+    image.reset_coords()
+
+
+# EXIF's orientations, 1 to 8, as Wand names them.
+EXIF_ORIENTATIONS = (
+    "top_left",
+    "top_right",
+    "bottom_right",
+    "bottom_left",
+    "left_top",
+    "right_top",
+    "right_bottom",
+    "left_bottom",
+)
+
+
+def png_orientation(data: bytes) -> str | None:
+    """The orientation a PNG's eXIf chunk gives (as Wand names it), None without one: Chromium
+    applies it, ImageMagick 6 does not read the chunk."""
+    for kind, start, end in _png_chunks(data):
+        if kind == b"IDAT":
+            break  # as Chromium, only before the image data
+        if kind == b"eXIf":
+            return _exif_orientation(data[start + 8 : end - 4])
+    return None
+
+
+def _exif_orientation(exif: bytes) -> str | None:
+    """Tag 0x0112 of EXIF's first directory (a TIFF structure), if it is a valid orientation."""
+    order = {b"II": "<", b"MM": ">"}.get(exif[:2])
+    if not order:
+        return None
+    try:
+        (directory,) = struct.unpack_from(order + "I", exif, 4)
+        (count,) = struct.unpack_from(order + "H", exif, directory)
+        for index in range(count):
+            tag, kind, _, value = struct.unpack_from(order + "HHIH", exif, directory + 2 + 12 * index)
+            if tag == 0x0112 and kind == 3 and 1 <= value <= len(EXIF_ORIENTATIONS):  # one SHORT
+                return EXIF_ORIENTATIONS[value - 1]
+    except struct.error:
+        return None
+    return None
 
 
 def _webp_size(data: bytes) -> tuple[int, int] | None:
@@ -380,10 +455,17 @@ def prepare(data: bytes, *, max_width: int, max_pixels: int) -> PreparedImage:
             image.options["jpeg:size"] = size_hint
         _read(image, _defused(source.format, data))
         try:
-            # Without a resize, a matrix/TRC profile is applied last, in numpy (~7x cheaper); a
-            # resize must average in sRGB (the source's curve differs most in dark detail).
+            if source.format is SourceFormat.GIF:
+                _on_gif_screen(image)
+            if source.format is SourceFormat.PNG:
+                # Browsers orient a PNG by its eXIf chunk alone (ImageMagick by an orNT chunk of its own).
+                image.orientation = png_orientation(data) or "top_left"
+            # Without a resize, a matrix/TRC profile is applied last, in numpy on 8-bit samples
+            # (~7x cheaper); a resize must average in sRGB (the source's curve differs most in dark
+            # detail), and 16-bit samples keep their precision through LittleCMS.
             resized = (image.width, image.height) not in ((width, height), (height, width))
-            deferred_profile = _convert_to_srgb(image, may_defer=not resized)
+            implied = png_colour_profile(data) if source.format is SourceFormat.PNG else None
+            deferred_profile = _convert_to_srgb(image, may_defer=not resized and image.depth <= 8, implied=implied)
             image.auto_orient()
             if (image.width, image.height) != (width, height):
                 image.resize(width, height, filter=RESIZE_FILTER)
@@ -397,15 +479,17 @@ def prepare(data: bytes, *, max_width: int, max_pixels: int) -> PreparedImage:
     return PreparedImage(pixels=pixels, source=source)
 
 
-def _convert_to_srgb(image: Image, *, may_defer: bool) -> "MatrixShaperProfile | None":
-    """Convert the image to sRGB through its ICC profile, except, when `may_defer`, from a
-    matrix/TRC RGB profile (other than sRGB): that one is returned, for `_to_srgb` to apply to
-    the final 8-bit pixels."""
+def _convert_to_srgb(image: Image, *, may_defer: bool, implied: bytes | None = None) -> "MatrixShaperProfile | None":
+    """Convert the image to sRGB through its ICC profile, or the `implied` one (a PNG's gAMA and
+    cHRM), except, when `may_defer`, from a matrix/TRC RGB profile (other than sRGB): that one is
+    returned, for `_to_srgb` to apply to the final 8-bit pixels."""
     data = image.profiles["icc"]  # None when there is none (`in` is always true for Wand's profiles)
+    if implied and not data:
+        image.profiles["icc"] = data = implied
     profile = matrix_shaper_profile(data) if data else None
     if profile and profile.is_srgb:
         data = None  # converting would change nothing
-    elif may_defer and profile and image.colorspace == "srgb" and image.rendering_intent != "absolute":
+    elif may_defer and profile and image.colorspace == "srgb":
         return profile
     if data:
         try:
@@ -486,6 +570,83 @@ def _tone_curve(tag: bytes, x: np.ndarray) -> np.ndarray:
 
 
 _SRGB = matrix_shaper_profile(SRGB_PROFILE)
+
+# --- PNG colour chunks --------------------------------------------------------------------------
+
+# Chromium reads a gAMA within 5% of 1/2.2, without cHRM, as plain sRGB (Skia, after libpng).
+NEUTRAL_PNG_GAMMA = (0.95 / 2.2, 1.05 / 2.2)
+_D50 = np.array([0.9642, 1.0, 0.8249])
+_BRADFORD = np.array([[0.8951, 0.2664, -0.1614], [-0.7502, 1.7135, 0.0367], [0.0389, -0.0685, 1.0296]])
+
+
+def png_colour_profile(data: bytes) -> bytes | None:
+    """The ICC profile a PNG's gAMA (and cHRM) chunks stand for, read as Chromium reads them: an
+    iCCP or sRGB chunk takes precedence (ImageMagick applies those), cHRM counts only with gAMA,
+    and a gAMA near 1/2.2 alone is sRGB. None when the chunks say nothing beyond sRGB.
+    ImageMagick 6 ignores gAMA and cHRM, but for marking a gAMA of 1.0 as linear."""
+    chunks: dict[bytes, bytes] = {}
+    for kind, start, end in _png_chunks(data):
+        if kind in (b"PLTE", b"IDAT"):
+            break  # colour chunks come before these
+        chunks.setdefault(kind, data[start + 8 : end - 4])
+    if b"iCCP" in chunks or b"sRGB" in chunks or len(chunks.get(b"gAMA", b"")) != 4:
+        return None
+    gamma = int.from_bytes(chunks[b"gAMA"], "big") / 100_000
+    chromaticities = chunks.get(b"cHRM", b"")
+    if len(chromaticities) == 32:
+        colorants = _colorants(struct.unpack(">8I", chromaticities))
+    elif NEUTRAL_PNG_GAMMA[0] < gamma < NEUTRAL_PNG_GAMMA[1]:
+        return None
+    else:
+        colorants = _SRGB.colorants
+    if not gamma or colorants is None:
+        return None  # as Chromium does with a zero gamma or a cHRM that makes no colour space
+    grey = chunks.get(b"IHDR", b"")[9:10] in (b"\0", b"\4")  # colour types 0 and 4
+    return _gamma_profile(1 / gamma, None if grey else colorants)
+
+
+def _colorants(chromaticities: tuple[int, ...]) -> np.ndarray | None:
+    """The D50 XYZ of the primaries a cHRM chunk names (white, red, green, blue; each x and y
+    times 100,000), as columns, Bradford-adapted as ICC profiles are; None if they make no
+    colour space an ICC profile can hold."""
+    xy = np.array(chromaticities, dtype=float).reshape(4, 2) / 100_000
+    if (xy[:, 1] <= 0).any():
+        return None
+    white, *primaries = (np.array([x / y, 1.0, (1 - x - y) / y]) for x, y in xy)
+    primaries = np.column_stack(primaries)
+    if abs(np.linalg.det(primaries)) < 1e-9:
+        return None
+    to_xyz = primaries * np.linalg.solve(primaries, white)  # scaled so that R = G = B = 1 is the white
+    adaptation = np.linalg.inv(_BRADFORD) @ np.diag(_BRADFORD @ _D50 / (_BRADFORD @ white)) @ _BRADFORD
+    colorants = adaptation @ to_xyz
+    return colorants if np.isfinite(colorants).all() and np.abs(colorants).max() < 32768 else None  # s15Fixed16
+
+
+def _gamma_profile(exponent: float, colorants: np.ndarray | None) -> bytes | None:
+    """A minimal ICC v2 display profile: samples decoded as x ** exponent, through `colorants`
+    (3x3, D50, as columns) or, without them, grey. None for an exponent a profile cannot hold."""
+    step = round(exponent * 256)  # a one-entry curve holds the exponent as u8Fixed8
+    if not 0 < step < 65536:
+        return None
+
+    def xyz(values: np.ndarray) -> bytes:
+        return b"XYZ \0\0\0\0" + struct.pack(">3i", *(round(value * 65536) for value in values))
+
+    curve = b"curv\0\0\0\0" + struct.pack(">IH2x", 1, step)
+    tags = {b"wtpt": xyz(_D50)}
+    if colorants is None:
+        tags[b"kTRC"] = curve
+    else:
+        tags |= dict(zip((b"rXYZ", b"gXYZ", b"bXYZ"), map(xyz, colorants.T), strict=True))
+        tags |= {b"rTRC": curve, b"gTRC": curve, b"bTRC": curve}
+    table, body = b"", b""
+    for name, tag in tags.items():
+        table += struct.pack(">4sII", name, 128 + 4 + 12 * len(tags) + len(body), len(tag))
+        body += tag
+    size = 128 + 4 + len(table) + len(body)
+    colour_space = b"GRAY" if colorants is None else b"RGB "
+    header = struct.pack(">I4sI4s4s4s12s4s24xI", size, b"", 0x02100000, b"mntr", colour_space, b"XYZ ", b"", b"acsp", 0)
+    return (header + xyz(_D50)[8:]).ljust(128, b"\0") + struct.pack(">I", len(tags)) + table + body
 
 
 def _srgb_lut(steps: int) -> np.ndarray:

@@ -18,6 +18,7 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 POLICY_DIR = Path(__file__).resolve().parent
@@ -29,10 +30,10 @@ _others = [path for path in os.environ.get("MAGICK_CONFIGURE_PATH", "").split(os
 os.environ["MAGICK_CONFIGURE_PATH"] = os.pathsep.join([str(POLICY_DIR), *filter(None, _others)])
 
 from wand import exceptions  # noqa: E402
-from wand.api import library  # noqa: E402
+from wand import image as wand_image  # noqa: E402
+from wand.api import libmagick, library  # noqa: E402
 from wand.color import Color  # noqa: E402
 from wand.drawing import Drawing  # noqa: E402
-from wand.image import Image  # noqa: E402
 from wand.resource import limits  # noqa: E402
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "library",
     "limits",
     "new_image_reader",
+    "read_problem",
     "remove_own_cache_folder",
     "use_own_cache_folder",
 ]
@@ -56,6 +58,85 @@ library.MagickProfileImage.restype = ctypes.c_bool
 
 # Where every process's own folder for ImageMagick's disk caches lives (see use_own_cache_folder).
 CACHE_ROOT = Path(tempfile.gettempdir()) / "smolpix-imagemagick"
+
+# What `read_problem` needs beyond Wand's declarations.
+library.GetImageFromMagickWand.argtypes = (ctypes.c_void_p,)
+library.GetImageFromMagickWand.restype = ctypes.c_void_p
+libmagick.GetImageException.argtypes = (ctypes.c_void_p, ctypes.c_void_p)
+libmagick.GetImageException.restype = None
+
+
+def _enum_property(wand_property: property, read_value: Callable[[int], int], names: tuple[str, ...]) -> property:
+    """Wand's enum property, except that a value missing from Wand's table reads as
+    "unlisted-<value>" instead of raising IndexError: ImageMagick adds values (6.9.10's linear
+    grey colourspace, 35, which PNGs with a gAMA of 1.0 get, is beyond Wand 0.7's table)."""
+
+    def read(image: "Image") -> str:
+        value = read_value(image.wand)
+        return names[value] if 0 <= value < len(names) else f"unlisted-{value}"
+
+    return property(read, wand_property.fset, doc=wand_property.__doc__)
+
+
+class Image(wand_image.Image):
+    """Wand's Image with every enum property that looks its value up in a table made safe (Wand
+    already guards `orientation` and `dispose`)."""
+
+    colorspace = _enum_property(
+        wand_image.Image.colorspace, library.MagickGetImageColorspace, wand_image.COLORSPACE_TYPES
+    )
+    compression = _enum_property(
+        wand_image.Image.compression, library.MagickGetImageCompression, wand_image.COMPRESSION_TYPES
+    )
+    gravity = _enum_property(wand_image.Image.gravity, library.MagickGetGravity, wand_image.GRAVITY_TYPES)
+    interlace_scheme = _enum_property(
+        wand_image.Image.interlace_scheme, library.MagickGetImageInterlaceScheme, wand_image.INTERLACE_TYPES
+    )
+    rendering_intent = _enum_property(
+        wand_image.Image.rendering_intent, library.MagickGetImageRenderingIntent, wand_image.RENDERING_INTENT_TYPES
+    )
+    type = _enum_property(wand_image.Image.type, library.MagickGetImageType, wand_image.IMAGE_TYPES)
+    units = _enum_property(wand_image.Image.units, library.MagickGetImageUnits, wand_image.UNIT_TYPES)
+
+
+class _ExceptionInfo(ctypes.Structure):
+    """The leading fields of MagickCore's ExceptionInfo (the same in ImageMagick 6 and 7)."""
+
+    _fields_ = (
+        ("severity", ctypes.c_int),
+        ("error_number", ctypes.c_int),
+        ("reason", ctypes.c_char_p),
+        ("description", ctypes.c_char_p),
+    )
+
+
+def read_problem(image: Image) -> exceptions.WandException | None:
+    """The worst problem ImageMagick reported while reading into `image` (a warning too), as
+    Wand's exception, and cleared; None if there was none.
+
+    Coders report some problems on the image rather than on the wand, where Wand never looks:
+    libjpeg's "Premature end of JPEG file" is a warning on the image, and the grey-filled picture
+    would pass for a whole one. Reading the severity here, rather than turning Wand's Python
+    warnings into errors, keeps to this image: `warnings` filters are process-wide.
+    """
+    severity = ctypes.c_int()
+    description = library.MagickGetException(image.wand, ctypes.byref(severity))
+    worst, message = severity.value, ctypes.string_at(description) if description else b""
+    if description:
+        library.MagickRelinquishMemory(description)
+    library.MagickClearException(image.wand)
+    if library.MagickGetNumberImages(image.wand):  # an empty wand would note an error of its own
+        info = libmagick.AcquireExceptionInfo()
+        libmagick.GetImageException(library.GetImageFromMagickWand(image.wand), info)  # worst, cleared
+        details = ctypes.cast(info, ctypes.POINTER(_ExceptionInfo)).contents
+        if details.severity > worst:
+            worst, message = details.severity, details.reason or b""
+        libmagick.DestroyExceptionInfo(info)
+    if not worst:
+        return None
+    fallback = exceptions.BaseWarning if worst < 400 else exceptions.BaseError  # a severity Wand does not list
+    return exceptions.TYPE_MAP.get(worst, fallback)(message.decode(errors="replace"))
+
 
 # A one-pixel PBM: a coder ImageMagick ships and the system policy allows, but ours denies.
 _DENIED_CODER, _DENIED_SAMPLE = "PBM", b"P1\n1 1\n0\n"
@@ -74,7 +155,10 @@ def new_image_reader(coder: str, *, first_frame_only: bool = True) -> Image:
 
 
 def convert_to_srgb_profile(image: Image) -> None:
-    """Convert the pixels from the image's embedded ICC profile (RGB, CMYK or grey) to sRGB."""
+    """Convert the pixels from the image's embedded ICC profile (RGB, CMYK or grey) to sRGB,
+    relative colorimetric whatever intent the file names, as Chromium does (for LUT-based
+    profiles, CMYK ones above all, perceptual reads other tables)."""
+    image.rendering_intent = "relative"
     if not library.MagickProfileImage(image.wand, b"icc", SRGB_PROFILE, len(SRGB_PROFILE)):
         image.raise_exception()
 

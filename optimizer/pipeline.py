@@ -7,11 +7,18 @@ Celery task runs it on bytes it fetched or was handed.
 from dataclasses import dataclass
 
 from optimizer import budget
-from optimizer.compression import RequestedFormat, choose_encoding
-from optimizer.imaging import OutputFormat, PreparedImage, fit_width, prepare, probe
+from optimizer.compression import LOSSLESS_WEBP, Choice, RequestedFormat, choose_encoding
+from optimizer.imaging import OutputFormat, PreparedImage, encode, fit_width, prepare, probe
 
 QUALITY_METRIC = "ssimulacra2"
 KEPT_SOURCE_NOTICE = "The original was already smaller than any re-encoding; it is returned unchanged."
+# SSIMULACRA2 compares images at six scales, each half the last; libjxl's reference refuses images
+# under 8x8, and below that a lossy encoding of a few pixels can be far off and still score 100.
+MEASURABLE_SIDE = 8
+TOO_SMALL_TO_MEASURE = (
+    "Images under 8x8 pixels cannot be scored (SSIMULACRA2 is not defined there); this one was encoded "
+    "losslessly, as WebP."
+)
 
 
 @dataclass(frozen=True)
@@ -65,7 +72,12 @@ def optimize(source: bytes, options: OptimizeOptions, *, max_pixels: int) -> Opt
     prepared = prepare(source, max_width=options.max_width, max_pixels=max_pixels)
     if prepared.pixels.has_alpha:  # transparency costs the encoders more
         format = budget.affordable_format(format, width=width, height=height, transparent=True)
-    choice = choose_encoding(prepared, format=format, quality=options.quality, smart=options.smart)
+    measurable = min(prepared.pixels.width, prepared.pixels.height) >= MEASURABLE_SIDE
+    if measurable:
+        choice = choose_encoding(prepared, format=format, quality=options.quality, smart=options.smart)
+    else:
+        # Too small to measure, and a few bytes either way: exact, so nothing is claimed unmeasured.
+        choice = Choice(encoded=encode(prepared.pixels, LOSSLESS_WEBP), notice=TOO_SMALL_TO_MEASURE)
     encoded = choice.encoded
     if len(encoded.data) > len(source) and _source_fits(prepared, options, returned=encoded.format):
         # Never grow: the source already is an acceptable answer, and a smaller one.
@@ -78,7 +90,7 @@ def optimize(source: bytes, options: OptimizeOptions, *, max_pixels: int) -> Opt
             lossless=False,
             notice=KEPT_SOURCE_NOTICE,
             # The source is the image the score is measured against, exactly.
-            score=100.0 if options.smart else None,
+            score=100.0 if options.smart and measurable else None,
         )
     return Optimized(
         data=encoded.data,

@@ -2,14 +2,17 @@
 
 Pillow makes and checks them: an encoder and decoder independent of the ImageMagick pipeline under
 test, so a test cannot pass by the pipeline agreeing with itself. Wand (through optimizer.magick,
-under the project policy) makes the two kinds Pillow cannot write: 16-bit RGB PNG and HEIC.
+under the project policy) makes the two kinds Pillow cannot write: 16-bit RGB PNG and HEIC; pypng
+writes PNGs of every colour type and bit depth, with whatever colour chunks a test needs.
 """
 
 import io
 import itertools
 import random
 import struct
+import zlib
 
+import png as pypng
 from PIL import Image, ImageDraw
 
 from optimizer import magick
@@ -71,14 +74,34 @@ def gif_frames(*colours: tuple[int, int, int], size: tuple[int, int] = (40, 30))
 
 
 def png_16bit(width: int = 64, height: int = 48) -> bytes:
-    """A 16-bit-per-sample RGB PNG: red rising left to right with values that need 16 bits."""
+    """A 16-bit-per-sample RGB PNG without colour chunks: red rising left to right with values
+    that need 16 bits. (ImageMagick's writer would add gAMA and cHRM chunks, which browsers, and
+    so the pipeline, read as a pure 2.2 power curve rather than sRGB.)"""
     samples = bytearray()
     for _ in range(height):
         for x in range(width):
             samples += struct.pack("<HHH", x * 65535 // (width - 1), 0x1234, 0xFEDC)
     with magick.Image(blob=bytes(samples), format="RGB", width=width, height=height, depth=16) as image:
         image.format = "PNG"
+        image.options["png:exclude-chunk"] = "gAMA,cHRM"
         return image.make_blob()
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def iccp_chunk(profile: bytes) -> bytes:
+    return png_chunk(b"iCCP", b"profile\0\0" + zlib.compress(profile))
+
+
+def png(rows: list[list[int]], width: int, height: int, *, chunks: bytes = b"", **writer) -> bytes:
+    """A PNG of `rows` of samples, written by pypng with `writer`'s options (greyscale, alpha,
+    bitdepth, gamma, ...), with `chunks` inserted right after IHDR (where colour chunks go)."""
+    buffer = io.BytesIO()
+    pypng.Writer(width, height, **writer).write(buffer, rows)
+    data = buffer.getvalue()
+    return data[:33] + chunks + data[33:]
 
 
 def heic(width: int = 64, height: int = 48) -> bytes:

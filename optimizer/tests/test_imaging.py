@@ -1,7 +1,9 @@
 """The ImageMagick building blocks, checked with Pillow as an independent decoder."""
 
+import io
 import struct
 import zlib
+from pathlib import Path
 from unittest.mock import Mock
 
 import numpy as np
@@ -96,6 +98,61 @@ def test_a_truncated_file_is_unsupported_or_partial_never_a_crash(source_format)
 
     with pytest.raises(imaging.ImagingError):
         prepare(data)
+
+
+def test_a_png_that_ends_inside_its_header_is_unsupported():
+    """It used to be a 500: the size check read the header's width and height from too few bytes."""
+    with pytest.raises(imaging.UnsupportedImage):
+        prepare(images.encode(images.photo(8, 8), "PNG")[:20])
+
+
+@pytest.mark.parametrize("cut", [0.5, 0.99], ids=["half", "last-bytes"])
+def test_a_jpeg_cut_short_is_refused_though_libjpeg_only_warns(cut):
+    """libjpeg fills what is missing with grey and warns "Premature end of JPEG file" on the image,
+    where Wand never looks: the grey-filled picture used to be returned, and charged."""
+    whole = images.encode(images.photo(512, 384), "JPEG", quality=90)
+
+    with pytest.raises(imaging.UnsupportedImage):
+        prepare(whole[: int(len(whole) * cut)])
+    assert prepare(whole).pixels.width == 512
+
+
+def png_with_a_damaged_phys_chunk() -> bytes:
+    phys = bytearray(images.png_chunk(b"pHYs", struct.pack(">IIB", 2835, 2835, 1)))
+    phys[-1] ^= 0xFF
+    return images.png([[0, 128, 255] * 8] * 8, 8, 8, greyscale=False, chunks=bytes(phys))
+
+
+@pytest.mark.parametrize(
+    ("make", "width"),
+    [(png_with_a_damaged_phys_chunk, 8), (lambda: images.encode(images.photo(), "TIFF", tiffinfo={65000: "x"}), 256)],
+    ids=["png-bad-crc-in-phys", "tiff-unknown-tag"],
+)
+def test_a_file_that_only_draws_a_harmless_warning_is_accepted(make, width):
+    """libpng drops an ancillary chunk with a bad CRC and libtiff skips a tag it does not know; the
+    pixels are whole, so these warnings are not damage."""
+    data = make()
+    with magick.new_image_reader(imaging.sniff(data).value) as image:
+        magick.library.MagickReadImageBlob(image.wand, data, len(data))
+        assert isinstance(magick.read_problem(image), magick.exceptions.CoderWarning)
+
+    assert prepare(data).pixels.width == width
+
+
+def test_a_gif_frame_is_shown_on_its_logical_screen():
+    """A first frame smaller than the GIF's screen sits at its offset, the rest transparent, as
+    browsers show it."""
+    with magick.Image(width=8, height=6, background=magick.Color("red")) as frame:
+        frame.page = (16, 12, 3, 2)
+        frame.format = "GIF"
+        data = frame.make_blob()
+
+    prepared = prepare(data)
+
+    assert (prepared.source.width, prepared.source.height) == (16, 12)
+    shown = np.frombuffer(prepared.pixels.data, np.uint8).reshape(12, 16, 4)
+    assert (shown[2:8, 3:11] == (255, 0, 0, 255)).all()
+    assert shown[..., 3].sum() == 255 * 8 * 6
 
 
 def test_png_text_chunks_are_dropped_before_decoding():
@@ -208,15 +265,17 @@ def orientation_exif(orientation: int) -> Image.Exif:
     return exif
 
 
-def test_exif_orientation_6_is_applied():
+@pytest.mark.parametrize("format", ["JPEG", "PNG"])
+def test_exif_orientation_6_is_applied(format):
     """Stored 80x40, red left and blue right; orientation 6 shows it turned clockwise: 40x80,
-    red on top and blue below."""
+    red on top and blue below. (ImageMagick 6 does not read a PNG's eXIf chunk; Chromium does.)"""
     stored = Image.new("RGB", (80, 40), (255, 0, 0))
     stored.paste((0, 0, 255), (40, 0, 80, 40))
 
-    pixels = prepare(images.encode(stored, "JPEG", quality=95, exif=orientation_exif(6))).pixels
+    prepared = prepare(images.encode(stored, format, exif=orientation_exif(6)))
 
-    shown = as_pillow(pixels)
+    assert (prepared.source.width, prepared.source.height) == (40, 80)
+    shown = as_pillow(prepared.pixels)
     assert shown.size == (40, 80)
     red, _, blue = shown.getpixel((20, 10))
     assert red > 200 > 50 > blue
@@ -278,6 +337,97 @@ def test_a_broken_icc_profile_is_ignored():
 
     red, green, blue = as_pillow(pixels).getpixel((16, 16))
     assert red > 230 and green < 30 and blue < 30
+
+
+# --- PNG colour chunks, as Chromium reads them ------------------------------------------------
+
+GREY_RAMP = [value * 17 for value in range(16)]
+# What Chromium 156 shows of GREY_RAMP under each gAMA (a 16x1 greyscale PNG drawn on a canvas).
+CHROMIUM_GREY = {
+    1.0: [0, 73, 102, 124, 141, 156, 170, 182, 193, 203, 213, 222, 231, 239, 247, 255],
+    1 / 1.8: [0, 21, 45, 66, 86, 104, 121, 138, 154, 169, 184, 199, 214, 228, 241, 255],
+    1 / 2.2: GREY_RAMP,  # near 1/2.2, without cHRM: plain sRGB
+}
+
+
+def red_samples(pixels: imaging.Pixels) -> list[int]:
+    return list(pixels.data[:: len(pixels.layout)])
+
+
+@pytest.mark.parametrize("depth", [8, 16])
+@pytest.mark.parametrize("alpha", [False, True], ids=["grey", "grey-alpha"])
+@pytest.mark.parametrize("gamma", CHROMIUM_GREY, ids=["1.0", "1-1.8", "1-2.2"])
+def test_a_greyscale_png_with_a_gamma_is_shown_as_chromium_shows_it(gamma, alpha, depth):
+    """A gAMA of 1.0 (linear) used to be a 500 at every bit depth: ImageMagick marks such images
+    linear grey, a colourspace Wand's table does not list. Other gammas were ignored."""
+    scale = 257 if depth == 16 else 1
+    row = [sample * scale for value in GREY_RAMP for sample in ((value, 255) if alpha else (value,))]
+
+    pixels = prepare(images.png([row], 16, 1, greyscale=True, alpha=alpha, bitdepth=depth, gamma=gamma)).pixels
+
+    assert np.abs(np.array(red_samples(pixels)) - CHROMIUM_GREY[gamma]).max() <= 1
+
+
+RGB_RAMP = [sample for x in range(0, 16, 3) for sample in (x * 17, 255 - x * 17, 128)]
+WIDE_CHRM = images.png_chunk(b"cHRM", struct.pack(">8I", 31270, 32900, 73470, 26530, 21000, 71000, 14000, 8000))
+SRGB_CHRM = images.png_chunk(b"cHRM", struct.pack(">8I", 31270, 32900, 64000, 33000, 30000, 60000, 15000, 6000))
+SRGB_CHUNK = images.png_chunk(b"sRGB", b"\0")
+# What Chromium 156 shows of RGB_RAMP's six pixels under these chunks.
+CHROMIUM_RGB = {
+    "wide cHRM + gAMA 1/2.2": (
+        1 / 2.2,
+        WIDE_CHRM,
+        [(0, 255, 119), (0, 216, 124), (58, 160, 128), (173, 92, 130), (243, 0, 130), (255, 0, 130)],
+    ),
+    "sRGB cHRM + gAMA 1/2.2, a pure power curve": (
+        1 / 2.2,
+        SRGB_CHRM,
+        [(0, 255, 129), (47, 205, 129), (102, 154, 129), (154, 102, 129), (205, 48, 129), (255, 0, 129)],
+    ),
+    "gAMA 1.0": (
+        1.0,
+        b"",
+        [(0, 255, 188), (124, 231, 188), (170, 203, 188), (203, 170, 188), (231, 124, 188), (255, 0, 188)],
+    ),
+    "cHRM alone, ignored": (None, WIDE_CHRM, [tuple(RGB_RAMP[index : index + 3]) for index in range(0, 18, 3)]),
+    "sRGB over gAMA 1.0": (1.0, SRGB_CHUNK, [tuple(RGB_RAMP[index : index + 3]) for index in range(0, 18, 3)]),
+}
+
+
+@pytest.mark.parametrize(("gamma", "chunks", "shown"), CHROMIUM_RGB.values(), ids=CHROMIUM_RGB)
+def test_png_colour_chunks_are_read_as_chromium_reads_them(gamma, chunks, shown):
+    pixels = prepare(images.png([RGB_RAMP], 6, 1, greyscale=False, gamma=gamma, chunks=chunks)).pixels
+
+    assert np.abs(np.frombuffer(pixels.data, np.uint8).reshape(6, 3).astype(int) - shown).max() <= 1
+
+
+def test_16_bit_samples_go_through_their_profile_before_losing_bits():
+    """Under a linear profile, 100/65535 of full light is sRGB level 5; rounded to 8 bits first it
+    would be black."""
+    linear = images.icc_profile(*images.SRGB_PRIMARIES, gamma=1.0)
+    data = images.png([[100] * 12], 4, 1, greyscale=False, bitdepth=16, chunks=images.iccp_chunk(linear))
+
+    assert set(prepare(data).pixels.data) == {5}
+
+
+def test_a_cmyk_profile_is_applied_relative_colorimetric_as_browsers_apply_it():
+    """ImageMagick's default, perceptual, reads other tables of a LUT-based profile: ~3 levels off
+    what Chromium shows of this CMYK JPEG."""
+    profile = Path("/usr/share/color/icc/ghostscript/default_cmyk.icc").read_bytes()  # make test installs it
+    data = images.encode(images.photo(64, 48).convert("CMYK"), "JPEG", quality=95, icc_profile=profile)
+    stored, source, srgb = (
+        images.decode(data),
+        ImageCms.ImageCmsProfile(io.BytesIO(profile)),
+        ImageCms.createProfile("sRGB"),
+    )
+
+    shown = as_pillow(prepare(data).pixels)
+
+    relative, perceptual = (
+        ImageCms.profileToProfile(stored, source, srgb, renderingIntent=intent, outputMode="RGB")
+        for intent in (ImageCms.Intent.RELATIVE_COLORIMETRIC, ImageCms.Intent.PERCEPTUAL)
+    )
+    assert mean_difference(shown, relative) < 0.5 < 2 < mean_difference(shown, perceptual)
 
 
 def converted_by_littlecms(data: bytes) -> bytes:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from optimizer import magick
+from optimizer.tests import images
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -89,3 +90,61 @@ def test_a_process_that_imported_wand_first_refuses_to_go_on():
 
     assert result.returncode != 0
     assert "imported before optimizer.magick" in result.stderr
+
+
+# Each enum property of an image, and the ImageMagick call that sets its raw value.
+ENUM_PROPERTIES = {
+    "colorspace": "MagickSetImageColorspace",
+    "compression": "MagickSetImageCompression",
+    "dispose": "MagickSetImageDispose",
+    "gravity": "MagickSetGravity",
+    "interlace_scheme": "MagickSetImageInterlaceScheme",
+    "orientation": "MagickSetImageOrientation",
+    "rendering_intent": "MagickSetImageRenderingIntent",
+    "type": "MagickSetImageType",
+    "units": "MagickSetImageUnits",
+}
+
+
+@pytest.mark.parametrize(("name", "setter"), ENUM_PROPERTIES.items())
+def test_no_enum_property_raises_on_a_value_wands_table_does_not_list(name, setter):
+    """ImageMagick adds enum values Wand's tables do not list (6.9.10's linear grey colourspace,
+    35, is a PNG with a gAMA of 1.0): Wand looked them up and raised IndexError."""
+    with magick.Image(width=2, height=2) as image:
+        for value in range(64):
+            getattr(magick.library, setter)(image.wand, value)
+            assert isinstance(getattr(image, name), str)
+
+
+def test_an_unlisted_colourspace_names_its_value_and_can_still_be_set():
+    with magick.Image(width=2, height=2) as image:
+        magick.library.MagickSetImageColorspace(image.wand, 35)
+
+        assert image.colorspace == "unlisted-35"
+        image.colorspace = "srgb"
+        assert image.colorspace == "srgb"
+
+
+def read_with_problem(coder: str, data: bytes) -> magick.exceptions.WandException | None:
+    with magick.new_image_reader(coder) as image:
+        magick.library.MagickReadImageBlob(image.wand, data, len(data))
+        problem = magick.read_problem(image)
+        assert magick.read_problem(image) is None  # cleared
+        return problem
+
+
+def test_a_warning_a_coder_leaves_on_the_image_is_read():
+    """libjpeg's "Premature end of JPEG file" reaches the image, not the wand Wand looks at."""
+    whole = images.encode(images.photo(), "JPEG")
+
+    problem = read_with_problem("JPEG", whole[: len(whole) // 2])
+
+    assert isinstance(problem, magick.exceptions.CorruptImageWarning)
+    assert "Premature end of JPEG file" in str(problem)
+    assert read_with_problem("JPEG", whole) is None
+
+
+def test_an_error_on_the_wand_is_read():
+    whole = images.encode(images.photo(), "GIF")
+
+    assert isinstance(read_with_problem("GIF", whole[: len(whole) // 2]), magick.exceptions.CorruptImageError)

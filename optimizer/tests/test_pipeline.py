@@ -1,8 +1,10 @@
 """The whole pure pipeline: resize, encode, never grow."""
 
+import pytest
+
 from optimizer.compression import RequestedFormat
 from optimizer.imaging import OutputFormat
-from optimizer.pipeline import KEPT_SOURCE_NOTICE, Optimized, OptimizeOptions, optimize
+from optimizer.pipeline import KEPT_SOURCE_NOTICE, TOO_SMALL_TO_MEASURE, Optimized, OptimizeOptions, optimize
 from optimizer.tests import images
 
 MAX_PIXELS = 10_000_000
@@ -72,3 +74,26 @@ def test_savings_percent_is_a_whole_number_from_0_to_100():
     result = Optimized(data=b"x" * 333, format=OutputFormat.WEBP, width=1, height=1, original_size=1000, lossless=False)
 
     assert (result.savings, result.savings_percent) == (667, 66)
+
+
+@pytest.mark.parametrize("smart", [True, False])
+@pytest.mark.parametrize("size", [(2, 1), (7, 7), (1, 40)])
+def test_an_image_under_8x8_comes_back_exact_without_a_score(size, smart):
+    """A 2x1 palette PNG used to come back lossy, 38 levels off per pixel, with a score of 100:
+    SSIMULACRA2 is not defined below 8x8."""
+    picture = images.photo(*size)
+
+    result = optimize(
+        images.encode(picture, "PNG"), OptimizeOptions(format=RequestedFormat.AVIF, smart=smart), max_pixels=MAX_PIXELS
+    )
+
+    assert (result.score, result.quality_score) == (None, None)
+    assert (result.format, result.lossless, result.notice) == (OutputFormat.WEBP, True, TOO_SMALL_TO_MEASURE)
+    assert images.decode(result.data).convert("RGB").tobytes() == picture.tobytes()
+
+
+def test_an_image_of_8x8_is_scored():
+    result = optimize(images.encode(images.photo(8, 8), "PNG"), OptimizeOptions(), max_pixels=MAX_PIXELS)
+
+    assert result.score is not None
+    assert result.notice != TOO_SMALL_TO_MEASURE

@@ -125,6 +125,21 @@ def exif_loop_jpeg() -> bytes:
     return source[:2] + b"\xff\xe1" + struct.pack(">H", len(exif) + 2) + exif + source[2:]
 
 
+def gif_on_a_screen_of(width: int, height: int) -> bytes:
+    """A small GIF whose logical screen, on which its frame is shown, is `width` x `height`."""
+    data = bytearray(images.encode(images.photo(64, 48), "GIF"))
+    data[6:10] = struct.pack("<HH", width, height)
+    return bytes(data)
+
+
+def png_with_absurd_colour_chunks() -> bytes:
+    """A PNG whose gAMA, cHRM and eXIf chunks (read by our own code) make no sense: a gamma of
+    1/100,000, all primaries on one point, an EXIF directory far beyond its chunk."""
+    chunks = _chunk(b"gAMA", struct.pack(">I", 1)) + _chunk(b"cHRM", struct.pack(">8I", *[31270, 32900] * 4))
+    chunks += _chunk(b"eXIf", b"MM\x00*" + struct.pack(">I", 0xFFFFFFF0))
+    return images.png([[0, 128, 255] * 8] * 8, 8, 8, greyscale=False, chunks=chunks)
+
+
 SVG_NAMESPACES = 'xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink"'
 
 
@@ -205,6 +220,11 @@ HOSTILE_FILES = [
     HostileFile("truncated jpeg", lambda url: images.encode(images.photo(), "JPEG")[:300], UNSUPPORTED),
     HostileFile("truncated gif", lambda url: images.encode(images.photo(), "GIF")[:300], UNSUPPORTED),
     HostileFile("truncated webp", lambda url: images.encode(images.photo(), "WEBP")[:200], UNSUPPORTED),
+    # libjpeg only warns, and fills the rest with grey: once returned, and charged.
+    HostileFile(
+        "jpeg cut mid-scan", lambda url: images.encode(images.photo(640, 480), "JPEG", quality=95)[:30_000], UNSUPPORTED
+    ),
+    HostileFile("png cut inside its header", lambda url: images.encode(images.photo(), "PNG")[:20], UNSUPPORTED),
     HostileFile("png with a bad crc", lambda url: png_with_bad_crc(), UNSUPPORTED),
     HostileFile("zero bytes", lambda url: b"", UNSUPPORTED),
     HostileFile("random bytes", lambda url: random.Random(3).randbytes(4096), UNSUPPORTED),
@@ -216,10 +236,17 @@ HOSTILE_FILES = [
     HostileFile("real png 15000x15000", lambda url: real_png(15_000, 15_000), TOO_LARGE),
     HostileFile("jpeg claiming 65000x65000", lambda url: jpeg_claiming(65_000, 65_000), TOO_LARGE),
     HostileFile("jpeg claiming 12000x12000", lambda url: jpeg_claiming(12_000, 12_000), TOO_LARGE),
+    HostileFile("gif frame on a 60000x60000 screen", lambda url: gif_on_a_screen_of(60_000, 60_000), TOO_LARGE),
     # Legitimate images with a hostile part that must stay cheap.
     HostileFile("gif of 1000 frames", lambda url: gif_of_frames(1000), ACCEPTED),
     HostileFile("png with a 256 MiB text bomb", lambda url: text_chunk_bomb(256), ACCEPTED),
     HostileFile("jpeg with an exif loop", lambda url: exif_loop_jpeg(), ACCEPTED),
+    HostileFile("png with absurd colour chunks", lambda url: png_with_absurd_colour_chunks(), ACCEPTED),
+    HostileFile(
+        "greyscale png with a gamma of 1.0",  # a colourspace Wand does not list: once a 500
+        lambda url: images.png([list(range(0, 256, 16))] * 4, 16, 4, greyscale=True, gamma=1.0),
+        ACCEPTED,
+    ),
     # A progressive JPEG with thousands of scans: refused, not decoded until the decoder gives up.
     HostileFile("jpeg with 5000 progressive scans", lambda url: jpeg_with_scans(5000), UNSUPPORTED),
 ]

@@ -7,12 +7,16 @@ The building blocks have their own tests in optimizer/tests (sniffing, the Image
 pixel limits); this suite throws whole attacks at the service.
 """
 
+import struct
 import time
 from pathlib import Path
 
 import pytest
 from django.conf import settings
+from hypothesis import example, given
+from hypothesis import strategies as st
 
+from optimizer import imaging
 from optimizer.tests import images
 from optimizer.tests.api_checks import assert_reference_response
 from tests.adversarial import memory
@@ -95,3 +99,25 @@ def test_hostile_files_in_a_real_worker_leave_it_alive_with_bounded_memory(post_
     assert not MSL_TARGET.exists()
     response = post_to_worker({"maxWidth": 64}, upload=images.encode(images.photo(), "PNG"))
     assert response.status_code == 200
+
+
+@given(
+    st.binary(min_size=4, max_size=4) | st.binary(max_size=8),
+    st.sampled_from([b"cHRM", b"eXIf", b"sRGB", b"iCCP", b"PLTE"]),
+    st.binary(min_size=32, max_size=32) | st.binary(max_size=64),
+    st.sampled_from([0, 2, 3, 4, 6]),
+)
+@example(  # primaries so far apart that their XYZ overflowed the profile's fixed-point numbers
+    struct.pack(">I", 45455), b"cHRM", struct.pack(">8I", 31270, 1, 31270, 32900, 1713078217, 32900, 1366758933, 1), 2
+)
+def test_our_readers_of_png_colour_and_orientation_chunks_never_raise(gamma, kind, body, colour_type):
+    """gAMA, cHRM and eXIf are read by our own code (ImageMagick ignores them): whatever they
+    hold, a profile ImageMagick can use, or nothing."""
+    header = struct.pack(">IIBBBBB", 8, 8, 8, colour_type, 0, 0, 0)
+    data = b"\x89PNG\r\n\x1a\n" + images.png_chunk(b"IHDR", header) + images.png_chunk(b"gAMA", gamma)
+    data += images.png_chunk(kind, body) + images.png_chunk(b"IDAT", b"")
+
+    profile = imaging.png_colour_profile(data)
+
+    assert profile is None or profile[16:20] in (b"RGB ", b"GRAY")
+    assert imaging.png_orientation(data) in (None, *imaging.EXIF_ORIENTATIONS)
