@@ -1,34 +1,24 @@
 """Celery tasks of the optimizer: thin, the work is in optimizer.worker.
 
-Also the worker's side of the hand-over (optimizer.jobs): the main process says it is alive, and
-replaces a child that ImageMagick left with leaked caches; each child keeps its disk caches in a
-folder of its own.
+Also the worker's side of the hand-over (optimizer.jobs): every second the main process says it
+is alive and replaces the idle children that ImageMagick left with leaked caches; each child
+keeps its disk caches in a folder of its own.
 """
 
 import os
 import signal
+from pathlib import Path
 from typing import Any
 
 from celery import shared_task, signals
-from celery.worker.request import Request
+from celery.worker import state as worker_state
 
 # Importing the ImageMagick gateway proves its security policy is in force, at worker start-up.
 from optimizer import jobs, magick
 from optimizer.worker import RECYCLE_MARKER, optimization_job_run
 
 
-class OptimizationRequest(Request):
-    """Runs in the worker's main process when a child reports a job done. A child that left the
-    recycle marker is stopped here, before it is handed another job; the pool starts a fresh one."""
-
-    def on_success(self, failed__retval__runtime, **kwargs) -> None:
-        super().on_success(failed__retval__runtime, **kwargs)
-        marker = magick.CACHE_ROOT / str(self.worker_pid) / RECYCLE_MARKER
-        if self.worker_pid and marker.exists():
-            os.kill(self.worker_pid, signal.SIGTERM)
-
-
-@shared_task(name="optimizer.optimize_image", acks_late=False, Request=OptimizationRequest)
+@shared_task(name="optimizer.optimize_image", acks_late=False)
 def optimize_image_task(*, job_id: str, url: str | None, options: dict[str, Any]) -> dict[str, Any]:
     """Fetch (or take the upload of) one image and optimize it. Runs under the hard time limit
     CELERY_TASK_TIME_LIMIT; acknowledged on receipt, so an image that crashes or hangs a worker
@@ -37,11 +27,35 @@ def optimize_image_task(*, job_id: str, url: str | None, options: dict[str, Any]
 
 
 @signals.worker_ready.connect
-def announce_while_alive(sender, **kwargs) -> None:
-    """Each worker's main process says it is alive every second, from its own event loop: a
-    worker killed, hung or cut off from Redis stops saying so (see optimizer.jobs)."""
-    jobs.announce_worker_alive()
-    sender.timer.call_repeatedly(jobs.WORKER_HEARTBEAT_SECONDS, jobs.announce_worker_alive)
+def look_after_the_pool(sender, **kwargs) -> None:
+    """Every second, from the worker's main process and its own event loop: say the worker is
+    alive (a worker killed, hung or cut off from Redis stops saying so, see optimizer.jobs), and
+    replace the children that asked for it."""
+
+    def every_second() -> None:
+        jobs.announce_worker_alive()
+        _replace_children_that_asked()
+
+    every_second()
+    sender.timer.call_repeatedly(jobs.WORKER_HEARTBEAT_SECONDS, every_second)
+
+
+def _replace_children_that_asked() -> None:
+    """Stop the children of this worker that left the recycle marker (optimizer.worker), once they
+    are idle; the pool starts fresh ones. An idle child has no job a stop could lose: a job only
+    written to its queue is handed to another child when it ends."""
+    busy = {request.worker_pid for request in worker_state.active_requests}
+    for marker in magick.CACHE_ROOT.glob(f"*/{RECYCLE_MARKER}"):
+        pid = int(marker.parent.name)
+        if pid not in busy and _parent_of(pid) == os.getpid():
+            os.kill(pid, signal.SIGTERM)  # it removes its folder, the marker with it, as it ends
+
+
+def _parent_of(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 @signals.worker_process_init.connect

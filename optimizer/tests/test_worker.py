@@ -2,20 +2,25 @@
 
 The worker, not this process, must do the work: it alone may reach private networks, so a
 fetched loopback image proves the job ran there. A worker killed mid-task, or a task over its hard
-time limit, is a clean 500 and the next request succeeds.
+time limit, is a clean 500 and the next request succeeds; a worker gone, or one busy past
+OPTIMIZER_QUEUE_TIMEOUT, is a quick 503; a child that leaked ImageMagick caches is replaced.
 """
 
 import os
 import signal
 import time
+import uuid
 
 import pytest
 from django.conf import settings
 
+from optimizer import magick
+from optimizer.tasks import optimize_image_task
 from optimizer.tests import images
 from optimizer.tests.api_checks import SERVER_ERROR_BODY, assert_error, assert_reference_response
 from optimizer.tests.celery_worker import SOFT_TIME_LIMIT
 from optimizer.tests.origin import Route
+from optimizer.worker import RECYCLE_MARKER
 from tests.processes import pool_children
 
 pytestmark = [
@@ -76,3 +81,42 @@ def test_a_task_over_its_time_limit_is_a_clean_500_and_the_next_request_succeeds
     assert response.json() == SERVER_ERROR_BODY
     assert time.monotonic() - started >= SOFT_TIME_LIMIT
     assert post_to_worker({"url": good}).status_code == 200
+
+
+def test_a_child_that_reports_leaked_caches_is_replaced_before_its_next_job(post_to_worker, worker, worker_origin):
+    url = worker_origin.serve("/photo.png", images.encode(images.photo(), "PNG"))
+    assert post_to_worker({"url": url}).status_code == 200
+    (child,) = pool_children(worker)
+    # What the child itself leaves when ImageMagick still holds caches after a job (optimizer.worker).
+    (magick.CACHE_ROOT / str(child) / RECYCLE_MARKER).touch()
+
+    assert post_to_worker({"url": url}).status_code == 200  # the job that finds the marker completes
+    deadline = time.monotonic() + 30
+    while pool_children(worker) in ([child], []) and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+    (replacement,) = pool_children(worker)
+    assert replacement != child
+    assert not (magick.CACHE_ROOT / str(child)).exists()  # it left nothing behind
+    assert post_to_worker({"url": url}).status_code == 200
+
+
+def test_a_job_no_worker_takes_in_time_is_503_and_never_runs(post_to_worker, worker_origin, settings):
+    # The one child is busy with a job stalled at its origin; the next waits for it in the queue.
+    worker_origin.routes["/busy.png"] = Route(body=b"x" * 1000, stall=True)
+    busy = optimize_image_task.apply_async(
+        kwargs={"job_id": "busy-" + uuid.uuid4().hex, "url": worker_origin.url("/busy.png"), "options": {}},
+        soft_time_limit=SOFT_TIME_LIMIT,
+    )
+    settings.OPTIMIZER_QUEUE_TIMEOUT = 2
+    late = worker_origin.serve("/late.png", images.encode(images.photo(), "PNG"))
+
+    started = time.monotonic()
+    response = post_to_worker({"url": late})
+
+    assert_error(response, 503, "SERVICE_UNAVAILABLE")
+    assert response["Retry-After"] == "2"
+    assert time.monotonic() - started < 2 + 3
+    busy.get(timeout=30, propagate=False)  # the stalled job ends at its time limit ...
+    time.sleep(1)
+    assert "/late.png" not in [path for path, _ in worker_origin.requests]  # ... and the late one never ran
