@@ -1,12 +1,22 @@
+from datetime import timedelta
 from smtplib import SMTPException
 
 import pytest
+import time_machine
 from django.core import mail
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from accounts.models import Account, PlanCode, User
 from accounts.selectors import account_limits
-from accounts.services import account_create, account_set_overrides, account_set_plan, welcome_email_send
+from accounts.services import (
+    WELCOME_CATCH_UP_DAYS,
+    account_create,
+    account_set_overrides,
+    account_set_plan,
+    welcome_email_send,
+    welcome_emails_catch_up,
+)
 from accounts.tests.factories import AccountFactory
 
 pytestmark = pytest.mark.django_db
@@ -121,3 +131,19 @@ def test_welcome_email_for_a_user_deleted_meanwhile_is_skipped():
 
     assert welcome_email_send(user_id=user_id) is False
     assert mail.outbox == []
+
+
+def test_welcome_emails_that_did_not_go_out_are_caught_up_once(eager_tasks):
+    # Redis was down when these signed up, so their welcome e-mail was never queued.
+    missed = [AccountFactory(owner__email=f"missed{number}@example.com") for number in range(2)]
+    AccountFactory(owner__email="welcomed@example.com", welcome_email_sent_at=timezone.now())
+    with time_machine.travel(timezone.now() - timedelta(days=WELCOME_CATCH_UP_DAYS, hours=1)):
+        AccountFactory(owner__email="long-ago@example.com")  # too late for a welcome now
+
+    assert welcome_emails_catch_up() == 2
+    assert welcome_emails_catch_up() == 0
+
+    assert sorted(email.to[0] for email in mail.outbox) == ["missed0@example.com", "missed1@example.com"]
+    for account in missed:
+        account.refresh_from_db()
+        assert account.welcome_email_sent_at is not None

@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from apikeys.keys import KEY_PATTERN
 from apikeys.models import ApiKey
-from apikeys.services import MAX_ACTIVE_KEYS
+from apikeys.services import MAX_ACTIVE_KEYS, api_key_create
 from apikeys.tests.factories import ApiKeyFactory
 
 pytestmark = pytest.mark.django_db
@@ -155,3 +155,12 @@ def test_every_form_is_protected_against_csrf(pro_account):
 
 def test_the_dashboard_links_to_the_keys(signed_in_client):
     assert f'href="{LIST_URL}"' in signed_in_client.get(reverse("dashboard")).content.decode()
+
+
+def test_the_keys_page_works_with_the_cache_out_of_reach(signed_in_client, pro_account, unreachable_redis):
+    api_key_create(account=pro_account, name="ci")
+
+    response = signed_in_client.get(reverse("apikeys:list"))
+
+    assert response.status_code == 200
+    assert "ci" in response.content.decode()

@@ -4,6 +4,7 @@ origin (tasks run in this process; test_worker.py runs them in a real Celery wor
 import base64
 
 import pytest
+from celery._state import _set_task_join_will_block
 from PIL import Image
 
 from apikeys.keys import generate_key
@@ -465,3 +466,21 @@ def test_a_crash_in_the_pipeline_is_a_plain_500_and_the_next_request_works(post,
     assert response.status_code == 500
     assert response.json() == SERVER_ERROR_BODY
     assert post({"url": url}).status_code == 200
+
+
+def test_a_process_wide_celery_flag_another_thread_left_set_poisons_nothing(post):
+    # Eager tasks run from runserver's threads set and reset Celery's process-wide "waiting would
+    # block" flag without a lock, and can leave it set: every later wait for a result failed (500).
+    _set_task_join_will_block(True)
+    try:
+        responses = [post({"maxWidth": 64}, upload=images.encode(images.photo(), "PNG")) for _ in range(2)]
+    finally:
+        _set_task_join_will_block(False)
+
+    assert [response.status_code for response in responses] == [200, 200]
+
+
+def test_a_content_length_in_other_digits_is_a_client_error(post):
+    response = post({"maxWidth": 64}, upload=images.encode(images.photo(), "PNG"), CONTENT_LENGTH="²")
+
+    assert 400 <= response.status_code < 500

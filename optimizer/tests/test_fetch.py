@@ -7,7 +7,7 @@ import time
 import pytest
 
 from optimizer import fetch
-from optimizer.tests.origin import Origin
+from optimizer.tests.origin import Origin, Route
 
 CAP = 64 * 1024
 
@@ -313,3 +313,22 @@ def test_internationalised_names_and_paths_are_encoded():
     target = fetch.parse_target("https://bücher.example/a%20b?x=1#top", allowed_ports=frozenset({443}))
 
     assert target.url == "https://xn--bcher-kva.example/a%20b?x=1"
+
+
+@pytest.mark.parametrize(
+    ("header", "length"),
+    [("1234", 1234), ("0", 0), (None, None), ("", None), ("²", None), ("١٢", None), ("12 ", None), ("-1", None)],
+)
+def test_a_declared_length_is_plain_ascii_digits_or_nothing(header, length):
+    # "²".isdigit() is true and int("²") raises: a header an origin sends must never crash the fetch.
+    assert fetch.declared_length(header) == length
+
+
+def test_an_origin_declaring_a_length_in_other_digits_is_read_up_to_the_cap(origin):
+    origin.routes["/odd.png"] = Route(body=b"image bytes", headers={"Content-Length": "²"})
+
+    assert fetch.fetch(origin.url("/odd.png"), policy=development_policy(origin)) == b"image bytes"
+
+    origin.routes["/huge.png"] = Route(body=b"x" * (CAP + 1), headers={"Content-Length": "²"})
+    with pytest.raises(fetch.SourceTooLarge):
+        fetch.fetch(origin.url("/huge.png"), policy=development_policy(origin))

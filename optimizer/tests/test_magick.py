@@ -148,3 +148,29 @@ def test_an_error_on_the_wand_is_read():
     whole = images.encode(images.photo(), "GIF")
 
     assert isinstance(read_with_problem("GIF", whole[: len(whole) // 2]), magick.exceptions.CorruptImageError)
+
+
+def test_each_process_keeps_its_disk_caches_in_its_own_folder_and_the_gone_ones_are_removed():
+    code = "from optimizer import magick, tasks; import os; print(os.environ['MAGICK_TEMPORARY_PATH'])"
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "smolpix.settings", "PYTHONPATH": str(REPO)}
+    # A process killed before it could clean up leaves its folder, with a cache file in it.
+    killed = subprocess.Popen(
+        [sys.executable, "-c", code + "; open(os.environ['MAGICK_TEMPORARY_PATH'] + '/magick-x', 'w'); os._exit(0)"],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    left_behind = Path(killed.communicate()[0].strip())
+    assert (left_behind / "magick-x").exists()
+
+    own = magick.use_own_cache_folder()
+
+    assert own == magick.CACHE_ROOT / str(os.getpid())
+    assert os.environ["MAGICK_TEMPORARY_PATH"] == str(own)
+    assert not left_behind.exists()
+
+
+def test_no_cache_stays_taken_once_an_image_is_closed():
+    with magick.Image(width=100, height=100):
+        assert magick.caches_in_use() > 0
+    assert magick.caches_in_use() == 0

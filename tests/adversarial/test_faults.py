@@ -145,6 +145,13 @@ class PrivateRedis:
         self._process.terminate()
         self._process.wait(timeout=30)
 
+    def hang(self) -> None:
+        """Frozen, not gone: connections are still accepted (by the kernel), nothing is answered."""
+        self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self._process.send_signal(signal.SIGCONT)
+
 
 class WebServer:
     """The site under gunicorn, on a spare loopback port."""
@@ -234,6 +241,36 @@ def test_with_redis_stopped_the_api_answers_503_and_recovers_when_it_returns(sta
     assert (checks["status"], checks["database"], checks["cache"], checks["broker"]) == ("down", "ok", "down", "down")
     recovered = _until_ok(lambda: web.optimize(pro_api_key), RECOVERY_SECONDS)
     assert recovered.status == 200, recovered.data
+    assert _until_ok(lambda: web.get("/healthz"), RECOVERY_SECONDS).status == 200
+
+
+@pytest.mark.slow
+@committed
+@needs_postgresql
+def test_with_redis_hung_healthz_and_the_api_answer_within_seconds_then_recover(stack, pro_api_key):
+    private_redis, web = stack
+    assert web.optimize(pro_api_key).status == 200
+
+    private_redis.hang()
+    try:
+        started = time.monotonic()
+        health = web.get("/healthz")
+        health_seconds = time.monotonic() - started
+        started = time.monotonic()
+        down = web.optimize(pro_api_key)
+        optimize_seconds = time.monotonic() - started
+    finally:
+        private_redis.resume()
+
+    assert health.status == 503
+    assert health_seconds < 4  # every probe is bounded (the broker's ping once took 100 s)
+    assert (down.status, json.loads(down.data)["code"], down.headers["Retry-After"]) == (
+        503,
+        "SERVICE_UNAVAILABLE",
+        "30",
+    )
+    assert optimize_seconds < 10
+    assert _until_ok(lambda: web.optimize(pro_api_key), RECOVERY_SECONDS).status == 200
     assert _until_ok(lambda: web.get("/healthz"), RECOVERY_SECONDS).status == 200
 
 

@@ -1,0 +1,52 @@
+"""Production cannot start in debug by accident: gunicorn (the production web server) and
+`make serve` refuse DEBUG; Django's debug pages would show settings and paths to anyone."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+PRODUCTION = {"SECRET_KEY": "production-settings-test", "ALLOWED_HOSTS": "example.com"}
+
+
+def gunicorn_config_check(**env: str) -> subprocess.CompletedProcess:
+    environment = {key: value for key, value in os.environ.items() if key != "DEBUG"} | PRODUCTION | env
+    return subprocess.run(
+        [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "--check-config", "smolpix.wsgi"],
+        cwd=REPO,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_gunicorn_refuses_debug():
+    checked = gunicorn_config_check(DEBUG="true")
+
+    assert checked.returncode != 0
+    assert "DEBUG" in checked.stdout + checked.stderr
+
+
+@pytest.mark.parametrize("debug", [None, "false"], ids=["unset", "off"])
+def test_gunicorn_starts_with_debug_unset_or_off(debug):
+    checked = gunicorn_config_check(**({"DEBUG": debug} if debug else {}))
+
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+@pytest.mark.parametrize("debug", [None, "true"], ids=["unset", "on"])
+def test_make_serve_refuses_debug(debug, tmp_path):
+    env = {key: value for key, value in os.environ.items() if key != "DEBUG"} | PRODUCTION
+    env |= {"DATABASE_URL": "postgres://nobody@127.0.0.1:9/none", "REDIS_URL": "redis://127.0.0.1:9/0"}
+    env |= {"DEBUG": debug} if debug else {}
+
+    served = subprocess.run(
+        [str(REPO / "scripts" / "serve.sh")], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
+    )
+
+    assert served.returncode != 0
+    assert "DEBUG=false" in served.stderr
