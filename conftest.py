@@ -5,6 +5,7 @@ import uuid
 
 import pytest
 import time_machine
+from celery.result import allow_join_result
 from django.test import Client
 
 from accounts.models import Account
@@ -27,6 +28,16 @@ def separate_rate_limit_counts(settings):
     """Each test counts rate limits afresh: a rolled-back test database hands out the same account
     ids again, and the counts of a minute ago would otherwise still be in the cache."""
     settings.RATELIMIT_CACHE_PREFIX = f"rl:test-{uuid.uuid4().hex}:"
+
+
+@pytest.fixture(autouse=True)
+def celery_results_can_be_awaited():
+    """Each test starts able to wait for a task's result itself (a real worker's, in
+    test_worker.py). Eager tasks run from other threads (live servers in this process) set and
+    reset Celery's process-wide "waiting would block" flag without a lock and can leave it set.
+    The product's own waits do not read it (optimizer.services)."""
+    with allow_join_result():
+        yield
 
 
 @pytest.fixture
