@@ -72,6 +72,6 @@ $(VENV)/.runtime-installed: requirements.txt constraints.txt | $(PYTHON)
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
 	touch $@
 
-$(VENV)/.dev-installed: requirements.txt requirements-dev.txt constraints.txt | $(PYTHON)
+$(VENV)/.dev-installed: requirements.txt requirements-dev.txt constraints.txt clients/python/pyproject.toml | $(PYTHON)
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	touch $@ $(VENV)/.runtime-installed

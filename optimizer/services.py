@@ -131,7 +131,10 @@ def _run_in_worker(*, job_id: str, source: ImageSource, options: OptimizeOptions
         expires=wait_seconds,  # a job nobody waits for any more is not worth running
     )
     try:
-        outcome = result.get(timeout=wait_seconds, propagate=False)
+        # This process is never inside a task, but with the embedded defaults tasks run eagerly in
+        # the request threads, and Celery's process-wide "inside a task" flag (set and restored by
+        # each eager task without a lock) would make a concurrent request's wait refuse to block.
+        outcome = result.get(timeout=wait_seconds, propagate=False, disable_sync_subtasks=False)
         if not result.successful():
             raise RuntimeError(f"job {job_id} ended in {result.state}: {outcome!r}")
         return outcome
