@@ -89,7 +89,8 @@ class Pacer:
     several at once it stays a few requests under the limit rather than over it.
     """
 
-    # While the window is unknown and every request left is in flight: how often to look again.
+    # While waiting for an answer in flight to tell more (the limit, or when the window ends): how
+    # often to look again.
     _POLL_SECONDS = 0.1
 
     def __init__(self) -> None:
@@ -99,11 +100,14 @@ class Pacer:
         self._resets_at: float | None = None  # time.monotonic() at which the window ends
         self._window: int | None = None  # the server's X-RateLimit-Reset of the latest window seen
         self._in_flight = 0
+        self._answered = False  # until the first answer tells the limit, one request at a time
 
     def pause(self) -> float:
         """Seconds to wait before sending; 0.0 means send now (the request then counts as in flight)."""
         with self._lock:
             now = time.monotonic()
+            if not self._answered and self._in_flight:
+                return self._POLL_SECONDS
             if self._resets_at is not None and now >= self._resets_at:
                 self._remaining, self._resets_at = self._limit, None  # a new window, counted from zero
             if self._remaining is not None and self._remaining - self._in_flight <= 0:
@@ -120,6 +124,7 @@ class Pacer:
             self._in_flight -= 1
             if response is None:
                 return
+            self._answered = True
             headers = response.headers
             limit, remaining, reset = (
                 _integer(headers.get(f"X-RateLimit-{name}")) for name in ("Limit", "Remaining", "Reset")
