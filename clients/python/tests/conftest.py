@@ -18,7 +18,6 @@ from tests.processes import free_port, start, stop
 
 REPO = Path(__file__).resolve().parents[3]
 MANAGE = [sys.executable, str(REPO / "manage.py")]
-SMOLPIX = str(Path(sys.executable).parent / "smolpix")  # the installed console script
 STARTUP_SECONDS = 60
 
 
@@ -103,6 +102,12 @@ def photo(path: Path, *, width: int, height: int) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(images.encode(images.photo(width, height), "PNG" if path.suffix == ".png" else "JPEG", quality=95))
     return path
+
+
+@pytest.fixture
+def make_photo():
+    """`make_photo(path, width=..., height=...)`: see `photo`."""
+    return photo
 
 
 @pytest.fixture
