@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import html
 import io
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
+import httpx
 import pytest
 from PIL import Image
 
@@ -225,3 +231,27 @@ def test_either_a_url_or_a_file(client, tmp_path: Path):
         client.optimize()
     with pytest.raises(ValueError, match="either"):
         client.optimize(url="https://example.com/a.jpg", file=b"...")
+
+
+def test_the_python_example_of_the_docs_page_runs(site, pro_key, tmp_path):
+    page = httpx.get(f"{site.base_url}/docs/").text
+    example = html.unescape(re.search(r'id="panel-python".*?<pre><code>(.*?)</code></pre>', page, re.DOTALL)[1])
+    source = images.encode(images.photo(96, 64), "JPEG", quality=95)
+    url = site.origin.serve("/docs-example.jpg", source)
+    placeholders = {"pk_live_xxxxxxxxxxxxxxxxxxxxx": pro_key, "https://example.com/image.jpg": url}
+    assert all(placeholder in example for placeholder in placeholders)
+    for placeholder, value in placeholders.items():
+        example = example.replace(placeholder, value)
+
+    run = subprocess.run(
+        [sys.executable, "-c", example],
+        cwd=tmp_path,
+        env={**os.environ, "SMOLPIX_BASE_URL": site.base_url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert run.returncode == 0, run.stderr
+    [saved] = tmp_path.glob("optimized.*")
+    assert run.stdout.endswith(f" - {len(source)} → {saved.stat().st_size}: {saved.name}\n")

@@ -54,28 +54,24 @@ class PlanRequired(SmolpixError):
     """403: the account's plan has no API access (Pro or Agency needed)."""
 
 
-class RateLimited(SmolpixError):
+class LimitReached(SmolpixError):
+    """429 LIMIT_REACHED: `used` of `limit` (requests this minute, or images this month)."""
+
+    @property
+    def used(self) -> int | None:
+        return self.body.get("used")
+
+    @property
+    def limit(self) -> int | None:
+        return self.body.get("limit")
+
+
+class RateLimited(LimitReached):
     """429: more requests this minute than the plan allows; `retry_after` says when to try again."""
 
-    @property
-    def used(self) -> int | None:
-        return self.body.get("used")
 
-    @property
-    def limit(self) -> int | None:
-        return self.body.get("limit")
-
-
-class QuotaExceeded(SmolpixError):
-    """429: the month's images are used up (`used` of `limit`); never retried."""
-
-    @property
-    def used(self) -> int | None:
-        return self.body.get("used")
-
-    @property
-    def limit(self) -> int | None:
-        return self.body.get("limit")
+class QuotaExceeded(LimitReached):
+    """429: the month's images are used up; never retried (`retry_after` is the start of next month)."""
 
 
 class InvalidRequest(SmolpixError):
