@@ -8,7 +8,7 @@ BENCH_CORPUS ?= bench-corpus
 # The corpus builder ships beside the repository (../shared), as the project docs describe.
 BENCH_CORPUS_SCRIPT ?= $(abspath $(CURDIR)/../shared/bench-corpus.sh)
 
-.PHONY: run serve test lint format bench-throughput bench-overhead bench-compression screenshots examples system-packages test-system-packages
+.PHONY: run serve test lint format bench-throughput bench-overhead bench-compression bench-client screenshots examples system-packages test-system-packages
 
 ## run: install what is missing, migrate, and serve on http://127.0.0.1:$PORT (embedded defaults unless configured)
 run: system-packages $(VENV)/.runtime-installed
@@ -53,6 +53,10 @@ bench-overhead: system-packages $(VENV)/.runtime-installed
 # The benchmark adds its four extra images to the (git-ignored) corpus folder.
 bench-compression: system-packages $(VENV)/.runtime-installed $(BENCH_CORPUS)
 	$(PYTHON) bench/compression.py --corpus $(BENCH_CORPUS) $(BENCH_ARGS)
+
+## bench-client: the smolpix command on 200 small images at concurrency 1, 2, 4 against make run's server (make serve's stack with DATABASE_URL and REDIS_URL), next to a naive loop and the pipeline's ceiling
+bench-client: system-packages $(VENV)/.dev-installed
+	$(PYTHON) bench/client.py $(BENCH_ARGS)
 
 format: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check --fix .

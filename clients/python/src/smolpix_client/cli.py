@@ -162,6 +162,6 @@ def _usage(arguments: argparse.Namespace, console: Console) -> int:
             "This month", f"{usage.used:,} of {usage.monthly_limit:,} images ({usage.month}), {usage.remaining:,} left"
         )
     table.add_row("Starts again", f"{usage.resets_at:%Y-%m-%d %H:%M} UTC")
-    table.add_row("Rate limit", f"{usage.rate_limit_per_minute} requests a minute")
+    table.add_row("Rate limit", f"{usage.rate_limit_per_minute:,} requests a minute")
     console.print(table)
     return 0
