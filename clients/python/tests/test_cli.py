@@ -108,6 +108,33 @@ def test_an_interrupted_run_resumes_without_doing_any_image_twice(site, photos, 
     assert len((tmp_path / "small" / ".smolpix-manifest.jsonl").read_text().splitlines()) == 20
 
 
+def test_a_run_killed_outright_leaves_no_half_file_and_redoes_at_most_those_in_flight(site, photos, tmp_path):
+    key = site.api_key("cli-killed@example.com")
+    photos(20)
+    command = [SMOLPIX, "optimize", "photos", "--out", "small", "--concurrency", "2", "--json"]
+
+    first = subprocess.Popen(command, cwd=tmp_path, env=environment(site, key), stdout=subprocess.PIPE, text=True)
+    for count, _ in enumerate(first.stdout, start=1):
+        if count == 3:
+            first.kill()  # SIGKILL: nothing is finished nor recorded
+            break
+    first.wait(timeout=60)
+    first.stdout.close()
+    second = smolpix(site, key, *command[1:], cwd=tmp_path)
+    _, summary = parsed(second.stdout.splitlines())
+
+    assert second.returncode == 0, second.stderr
+    assert summary["skipped"] >= 3 and summary["skipped"] + summary["done"] == 20
+    outputs = list((tmp_path / "small").rglob("*.webp"))
+    assert len(outputs) == 20
+    for output in outputs:
+        with Image.open(output) as image:
+            image.load()  # whole, never half-written
+    assert not list((tmp_path / "small").rglob(".smolpix-partial-*"))
+    # Only the images in flight when it was killed (at most the concurrency) were optimized again.
+    assert 20 <= used_this_month(site, key) <= 22
+
+
 def test_failures_are_reported_and_the_rest_is_done(site, photos, tmp_path):
     key = site.api_key("cli-failures@example.com")
     folder = photos(4)

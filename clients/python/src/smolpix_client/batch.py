@@ -15,10 +15,11 @@ from urllib.parse import unquote, urlsplit
 
 from smolpix_client.client import AsyncClient
 from smolpix_client.errors import PlanRequired, QuotaExceeded, SmolpixError, Unauthorized
-from smolpix_client.files import IMAGE_EXTENSIONS, is_image, write_atomically
+from smolpix_client.files import IMAGE_EXTENSIONS, is_image, write_partial
 
 MANIFEST_NAME = ".smolpix-manifest.jsonl"
 OUTPUT_FORMATS = ("webp", "avif")
+NOT_AN_IMAGE = "not an image (by its name and first bytes: JPEG, PNG, GIF, WebP, AVIF, HEIC, TIFF or BMP)"
 # Errors about the account rather than the image: every later request would fail the same way.
 ACCOUNT_ERRORS = (Unauthorized, PlanRequired, QuotaExceeded)
 
@@ -82,9 +83,9 @@ class Outcome:
 
 
 class Manifest:
-    """What runs into one output folder finished: a JSON line per image, appended once its output is
-    in place, so an interrupted run leaves every finished image on record (and at worst a torn last
-    line, which is ignored)."""
+    """What runs into one output folder finished: a JSON line per image, appended as its output is
+    put in place, so an interrupted run leaves every finished image on record (and at worst a torn
+    last line, which is ignored). A record whose output is missing does not count as done."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -199,13 +200,20 @@ def _jobs(argument: str, *, out: Path | None, into: Plan) -> list[Job]:
         into.refused.append(Outcome(argument, "failed", reason="no such file or folder"))
         return []
     root = out or path.resolve().parent
-    if not is_image(path):
-        into.refused.append(Outcome(argument, "failed", reason=_NOT_AN_IMAGE))
+    refusal = _not_an_image(path)
+    if refusal:
+        into.refused.append(Outcome(argument, "failed", reason=refusal))
         return []
     return [_file_job(path, label=argument, root=root, out_dir=root)]
 
 
-_NOT_AN_IMAGE = "not an image (by its name and first bytes: JPEG, PNG, GIF, WebP, AVIF, HEIC, TIFF or BMP)"
+def _not_an_image(path: Path) -> str | None:
+    """Why `path` is not sent as an image, if it is not one (or cannot be read)."""
+    try:
+        image = is_image(path)
+    except OSError as error:
+        return f"{type(error).__name__}: {error}"
+    return None if image else NOT_AN_IMAGE
 
 
 def _folder_jobs(folder: Path, *, out: Path | None, into: Plan) -> list[Job]:
@@ -224,8 +232,8 @@ def _folder_jobs(folder: Path, *, out: Path | None, into: Plan) -> list[Job]:
                 continue
             if path.suffix.lower() not in IMAGE_EXTENSIONS:
                 into.ignored += 1
-            elif not is_image(path):
-                into.refused.append(Outcome(str(path), "failed", reason=_NOT_AN_IMAGE))
+            elif refusal := _not_an_image(path):
+                into.refused.append(Outcome(str(path), "failed", reason=refusal))
             else:
                 out_dir = root / here.relative_to(folder) if out else here.resolve()
                 jobs.append(_file_job(path, label=str(path), root=root, out_dir=out_dir))
@@ -330,7 +338,23 @@ async def _optimize(
         source = await asyncio.to_thread(job.path.read_bytes) if job.path else None
         result = await client.optimize(url=job.url, file=source, **options.as_arguments())
         output = job.target(result.format)
-        await asyncio.to_thread(write_atomically, output, result.data)
+        outcome = Outcome(
+            job.label,
+            "done",
+            output=output,
+            original_size=result.original_size,
+            optimized_size=result.optimized_size,
+            format=result.format,
+        )
+        partial = await asyncio.to_thread(write_partial, output, result.data)
+        try:
+            # Recorded before it is in place: a run killed in between leaves the output missing (so
+            # it is done again) rather than present without a record (and refused as someone else's).
+            manifest.record(job.key(options), job, output, outcome)
+            os.replace(partial, output)
+        except OSError:
+            partial.unlink(missing_ok=True)
+            raise
     except ACCOUNT_ERRORS as error:
         account_error.append(error)
         return Outcome(job.label, "failed", reason=str(error))
@@ -338,15 +362,6 @@ async def _optimize(
         return Outcome(job.label, "failed", reason=str(error))
     except OSError as error:  # reading the source or writing the output
         return Outcome(job.label, "failed", reason=f"{type(error).__name__}: {error}")
-    outcome = Outcome(
-        job.label,
-        "done",
-        output=output,
-        original_size=result.original_size,
-        optimized_size=result.optimized_size,
-        format=result.format,
-    )
-    manifest.record(job.key(options), job, output, outcome)
     return outcome
 
 

@@ -37,8 +37,13 @@ def looks_like_image(head: bytes) -> bool:
 
 
 def write_atomically(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so that `path` is either absent, the old file or the whole new one:
-    a temporary file beside it, flushed to disk, then renamed over it."""
+    """Write `data` to `path` so that `path` is either absent, the old file or the whole new one."""
+    os.replace(write_partial(path, data), path)
+
+
+def write_partial(path: Path, data: bytes) -> Path:
+    """Write `data` into a new temporary file beside `path`, flushed to disk, and return it: renamed
+    over `path` (os.replace), it puts the whole file there at once."""
     path.parent.mkdir(parents=True, exist_ok=True)
     # Not tempfile.mkstemp: its files are private (0600), and this one becomes the result.
     partial = path.with_name(f"{PARTIAL_PREFIX}{secrets.token_hex(8)}-{path.name}")
@@ -47,7 +52,7 @@ def write_atomically(path: Path, data: bytes) -> None:
             file.write(data)
             file.flush()
             os.fsync(file.fileno())
-        os.replace(partial, path)
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
+    return partial
