@@ -225,8 +225,19 @@ def test_usage_shows_the_months_use_and_limits(site, tmp_path):
     assert json.loads(as_json.stdout)["monthly_limit"] == 500
 
 
-def test_a_wrong_key_is_said_once(site, tmp_path):
+def test_a_wrong_key_is_said_once_on_stderr(site, tmp_path):
     run = smolpix(site, "pk_live_" + "b" * 38, "usage", cwd=tmp_path)
 
     assert run.returncode == 1
-    assert run.stdout.strip() == "401 UNAUTHORIZED: Missing or invalid API key"
+    assert (run.stdout, run.stderr.strip()) == ("", "401 UNAUTHORIZED: Missing or invalid API key")
+
+
+def test_without_a_key_it_says_where_to_put_one(tmp_path):
+    environment = {name: value for name, value in os.environ.items() if name != "SMOLPIX_API_KEY"}
+
+    run = subprocess.run(
+        [SMOLPIX, "optimize", "photos"], cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=60
+    )
+
+    assert run.returncode == 2
+    assert "No API key: give one (api_key=..., or smolpix --api-key) or set SMOLPIX_API_KEY." in run.stderr

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from smolpix_client import batch
@@ -34,15 +35,16 @@ def main(argv: list[str] | None = None) -> int:
     else:
         arguments = parser.parse_args(argv)
     console = Console(stderr=arguments.json)  # with --json, stdout carries JSON only
+    errors = Console(stderr=True, soft_wrap=True)  # a message stays one line, whatever the width
     try:
         if arguments.command == "optimize":
             return asyncio.run(_optimize(arguments, console))
         return _usage(arguments, console)
     except MissingApiKey as error:
-        console.print(f"[red]{error}[/]")
+        errors.print(f"[red]{escape(str(error))}[/]")
         return EXIT_USAGE
     except SmolpixError as error:
-        console.print(f"[red]{error}[/]")
+        errors.print(f"[red]{escape(str(error))}[/]")
         return EXIT_FAILED
     except KeyboardInterrupt:  # a second Ctrl-C
         return EXIT_INTERRUPTED

@@ -150,7 +150,7 @@ class Requests:
     def __init__(self, api_key: str | None, base_url: str | None) -> None:
         key = api_key or os.environ.get("SMOLPIX_API_KEY")
         if not key:
-            raise MissingApiKey("No API key: pass api_key=... or set SMOLPIX_API_KEY.")
+            raise MissingApiKey("No API key: give one (api_key=..., or smolpix --api-key) or set SMOLPIX_API_KEY.")
         self.base_url = (base_url or os.environ.get("SMOLPIX_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
         self._headers = {"Authorization": f"Bearer {key}", "User-Agent": USER_AGENT}
 
