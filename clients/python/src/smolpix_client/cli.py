@@ -53,8 +53,10 @@ def main(argv: list[str] | None = None) -> int:
 def _parsers() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     """The command's parser, and its `optimize` subcommand's."""
     server = argparse.ArgumentParser(add_help=False)
-    server.add_argument("--api-key", help="the API key (default: $SMOLPIX_API_KEY)")
-    server.add_argument("--base-url", help="the server (default: $SMOLPIX_BASE_URL or https://smolpix.co)")
+    server.add_argument("--api-key", metavar="KEY", help="the API key (default: $SMOLPIX_API_KEY)")
+    server.add_argument(
+        "--base-url", metavar="URL", help="the server (default: $SMOLPIX_BASE_URL or https://smolpix.co)"
+    )
     server.add_argument("--json", action="store_true", help="print JSON lines instead of the display")
 
     parser = argparse.ArgumentParser(prog="smolpix", description="Optimize images with the Smolpix API.")
@@ -71,7 +73,9 @@ def _parsers() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     )
     optimize.add_argument("paths", nargs="+", metavar="PATH", help="an image file, a folder or an http(s) URL")
     optimize.add_argument("--out", type=Path, metavar="DIR", help="write the results here")
-    optimize.add_argument("--format", choices=["auto", "webp", "avif"], default="auto")
+    optimize.add_argument(
+        "--format", choices=["auto", "webp", "avif"], default="auto", help="auto: the smaller of WebP and AVIF"
+    )
     optimize.add_argument("--quality", type=_ranged(1, 100), metavar="N", help="1-100 (the API's default: 80)")
     optimize.add_argument("--max-width", type=_ranged(1, 16384), metavar="N", help="pixels (default: 1920)")
     optimize.add_argument("--no-smart", action="store_true", help="encode at --quality, without measuring")
