@@ -12,7 +12,7 @@ CONFORMANCE_CORPUS ?= conformance-corpus
 # libheif's command-line tools, and Ghostscript's CMYK profile.
 CONFORMANCE_PACKAGES := libjpeg-turbo-progs webp libavif-bin libheif-examples libgs-common
 
-.PHONY: run serve test lint format bench-throughput bench-overhead bench-compression bench-memory screenshots examples conformance-corpus system-packages test-system-packages
+.PHONY: run serve test lint format bench-throughput bench-overhead bench-compression bench-memory bench-client screenshots examples conformance-corpus system-packages test-system-packages
 
 ## run: install what is missing, migrate, and serve on http://127.0.0.1:$PORT (embedded defaults unless configured)
 run: system-packages $(VENV)/.runtime-installed
@@ -66,6 +66,10 @@ bench-compression: system-packages $(VENV)/.runtime-installed $(BENCH_CORPUS)
 bench-memory: system-packages $(VENV)/.runtime-installed
 	$(PYTHON) bench/memory.py $(BENCH_ARGS)
 
+## bench-client: the smolpix command on 200 small images at concurrency 1, 2, 4 against make run's server (make serve's stack with DATABASE_URL and REDIS_URL), next to a naive loop and the pipeline's ceiling
+bench-client: system-packages $(VENV)/.dev-installed
+	$(PYTHON) bench/client.py $(BENCH_ARGS)
+
 format: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
@@ -85,6 +89,6 @@ $(VENV)/.runtime-installed: requirements.txt constraints.txt | $(PYTHON)
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
 	touch $@
 
-$(VENV)/.dev-installed: requirements.txt requirements-dev.txt constraints.txt | $(PYTHON)
+$(VENV)/.dev-installed: requirements.txt requirements-dev.txt constraints.txt clients/python/pyproject.toml | $(PYTHON)
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	touch $@ $(VENV)/.runtime-installed

@@ -31,7 +31,7 @@ def test_docs_carry_the_reference_examples(client):
     body = client.get(reverse("docs")).content.decode()
 
     assert "/api/v1/optimize" in body
-    for fragment in ("maxWidth", "savingsPercent", "LIMIT_REACHED", "curl -X POST", "import requests", "curl_init"):
+    for fragment in ("maxWidth", "savingsPercent", "LIMIT_REACHED", "curl -X POST", "from smolpix_client", "curl_init"):
         assert fragment in body
 
 
@@ -89,7 +89,8 @@ def test_docs_show_a_signed_in_readers_newest_key_prefix_in_every_example(client
     body = client.get(reverse("docs")).content.decode()
 
     examples = body.split('id="examples"', 1)[1]
-    assert examples.count(f"Bearer {newest.display_prefix}") == 4
+    assert examples.count(f"Bearer {newest.display_prefix}") == 3  # Node.js, cURL, PHP
+    assert f"Client(api_key='{newest.display_prefix}')" in examples  # Python
     assert "pk_live_xxxxxxxxxxxxxxxxxxxxx" not in body
     assert "“Production”" in body
 

@@ -1,0 +1,51 @@
+"""The official Python client of the Smolpix image-optimization API, and the `smolpix` command.
+
+from smolpix_client import Client
+
+with Client() as client:  # the key from $SMOLPIX_API_KEY
+    result = client.optimize(file="photo.jpg")
+    result.save("photo")  # photo.webp or photo.avif, whichever the API returned
+"""
+
+from smolpix_client.client import AsyncClient, Client
+from smolpix_client.errors import (
+    ConnectionFailed,
+    FetchFailed,
+    ImageTooLarge,
+    InvalidRequest,
+    LimitReached,
+    MissingApiKey,
+    PlanRequired,
+    QuotaExceeded,
+    RateLimited,
+    ServerError,
+    ServiceUnavailable,
+    SmolpixError,
+    Unauthorized,
+    UnsupportedImage,
+)
+from smolpix_client.protocol import Retries
+from smolpix_client.results import OptimizeResult, QualityScore, Usage
+
+__all__ = [
+    "AsyncClient",
+    "Client",
+    "ConnectionFailed",
+    "FetchFailed",
+    "ImageTooLarge",
+    "InvalidRequest",
+    "LimitReached",
+    "MissingApiKey",
+    "OptimizeResult",
+    "PlanRequired",
+    "QualityScore",
+    "QuotaExceeded",
+    "RateLimited",
+    "Retries",
+    "ServerError",
+    "ServiceUnavailable",
+    "SmolpixError",
+    "Unauthorized",
+    "UnsupportedImage",
+    "Usage",
+]

@@ -1,0 +1,395 @@
+"""`smolpix optimize`'s work: which images to send and where each result goes (`plan`), what earlier
+runs finished (`Manifest`), and sending them, several at once (`run`)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, Callable, Protocol
+from urllib.parse import unquote, urlsplit
+
+from smolpix_client.client import AsyncClient
+from smolpix_client.errors import PlanRequired, QuotaExceeded, SmolpixError, Unauthorized
+from smolpix_client.files import IMAGE_EXTENSIONS, is_image, write_partial
+
+MANIFEST_NAME = ".smolpix-manifest.jsonl"
+OUTPUT_FORMATS = ("webp", "avif")
+NOT_AN_IMAGE = "not an image (by its name and first bytes: JPEG, PNG, GIF, WebP, AVIF, HEIC, TIFF or BMP)"
+# Errors about the account rather than the image: every later request would fail the same way.
+ACCOUNT_ERRORS = (Unauthorized, PlanRequired, QuotaExceeded)
+
+
+@dataclass(frozen=True)
+class Options:
+    """The API options of a run; part of what makes a file "done" (other options redo it)."""
+
+    format: str = "auto"
+    quality: int | None = None  # None: the API's default
+    max_width: int | None = None
+    smart: bool = True
+
+    def as_arguments(self) -> dict[str, Any]:
+        return {"format": self.format, "quality": self.quality, "max_width": self.max_width, "smart": self.smart}
+
+    def possible_formats(self) -> tuple[str, ...]:
+        return OUTPUT_FORMATS if self.format == "auto" else (self.format,)
+
+
+@dataclass
+class Job:
+    """One image to send."""
+
+    label: str  # how the source is shown: the path as given, or the URL
+    source: str  # what identifies it: the absolute path, or the URL
+    path: Path | None  # None for a URL
+    root: Path  # the folder whose manifest records it; its output is below
+    out_dir: Path
+    name: str  # the source's file name
+    stem: str = ""  # the output's name without its extension (see _name_outputs)
+    size: int | None = None
+    mtime_ns: int | None = None
+
+    @property
+    def url(self) -> str | None:
+        return None if self.path else self.source
+
+    def target(self, format: str) -> Path:
+        return self.out_dir / f"{self.stem}.{format}"
+
+    def key(self, options: Options) -> str:
+        """The same source (path, size and modification time, or URL) with the same options."""
+        identity = [self.source, self.size, self.mtime_ns, options.as_arguments()]
+        return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    label: str
+    status: str  # "done", "skipped" (done by an earlier run) or "failed"
+    output: Path | None = None
+    original_size: int = 0
+    optimized_size: int = 0
+    format: str | None = None
+    reason: str | None = None  # why it failed
+
+    @property
+    def savings(self) -> int:
+        return self.original_size - self.optimized_size
+
+
+class Manifest:
+    """What runs into one output folder finished: a JSON line per image, appended as its output is
+    put in place, so an interrupted run leaves every finished image on record (and at worst a torn
+    last line, which is ignored). A record whose output is missing does not count as done."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.path = root / MANIFEST_NAME
+        self._done: dict[str, dict[str, Any]] = {}
+        self._outputs: set[Path] = set()
+        self._file: Any = None
+        if self.path.exists():
+            for line in self.path.read_text(encoding="utf-8").splitlines():
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    continue  # the line a killed run was writing
+                self._done[entry["key"]] = entry
+                self._outputs.add(root / entry["output"])
+
+    def finished(self, key: str) -> dict[str, Any] | None:
+        """The record of a run that did this job, if its output is still there."""
+        entry = self._done.get(key)
+        return entry if entry and (self.root / entry["output"]).exists() else None
+
+    def is_output(self, path: Path) -> bool:
+        """Whether `path` was written by a run (and is not a source, nor someone else's file)."""
+        return path in self._outputs
+
+    def record(self, key: str, job: Job, output: Path, outcome: Outcome) -> None:
+        if self._file is None:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self._file = self.path.open("a", encoding="utf-8")
+        entry = {
+            "key": key,
+            "source": job.source,
+            "output": output.relative_to(self.root).as_posix(),
+            "format": outcome.format,
+            "originalSize": outcome.original_size,
+            "optimizedSize": outcome.optimized_size,
+        }
+        self._file.write(json.dumps(entry) + "\n")
+        self._file.flush()
+        self._done[key] = entry
+        self._outputs.add(output)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
+@dataclass
+class Plan:
+    jobs: list[Job] = field(default_factory=list)  # to send
+    skipped: list[Outcome] = field(default_factory=list)  # done by an earlier run, unchanged since
+    refused: list[Outcome] = field(default_factory=list)  # failed without being sent
+    ignored: int = 0  # files in the folders that are not named like images
+    manifests: dict[Path, Manifest] = field(default_factory=dict)
+
+    def manifest(self, root: Path) -> Manifest:
+        if root not in self.manifests:
+            self.manifests[root] = Manifest(root)
+        return self.manifests[root]
+
+
+def plan(arguments: list[str], *, out: Path | None, options: Options, overwrite: bool) -> Plan:
+    """What to do with each file, folder (recursively) and URL named on the command line.
+
+    Outputs go under `out`, keeping the folders' structure, or else beside each source (URLs: in the
+    current folder), named after the source with the returned format's extension.
+    """
+    result = Plan()
+    out = out.resolve() if out else None
+    seen: set[str] = set()
+    for argument in arguments:
+        for job in _jobs(argument, out=out, into=result):
+            if job.source not in seen:  # a file named twice, or inside a folder also named
+                seen.add(job.source)
+                result.jobs.append(job)
+    _name_outputs(result.jobs)
+    to_send = []
+    for job in result.jobs:
+        manifest = result.manifest(job.root)
+        entry = manifest.finished(job.key(options))
+        if entry:
+            output = manifest.root / entry["output"]
+            result.skipped.append(
+                Outcome(
+                    job.label,
+                    "skipped",
+                    output=output,
+                    original_size=entry["originalSize"],
+                    optimized_size=entry["optimizedSize"],
+                    format=entry["format"],
+                )
+            )
+            continue
+        refusal = None if overwrite else _overwrite_refusal(job, options, manifest)
+        if refusal:
+            result.refused.append(Outcome(job.label, "failed", reason=refusal))
+        else:
+            to_send.append(job)
+    result.jobs = to_send
+    return result
+
+
+def _jobs(argument: str, *, out: Path | None, into: Plan) -> list[Job]:
+    if argument.lower().startswith(("http://", "https://")):
+        folder = out or Path.cwd()
+        name = _url_file_name(argument)
+        return [Job(label=argument, source=argument, path=None, root=folder, out_dir=folder, name=name)]
+    path = Path(argument)
+    if path.is_dir():
+        return _folder_jobs(path, out=out, into=into)
+    if not path.is_file():
+        into.refused.append(Outcome(argument, "failed", reason="no such file or folder"))
+        return []
+    root = out or path.resolve().parent
+    refusal = _not_an_image(path)
+    if refusal:
+        into.refused.append(Outcome(argument, "failed", reason=refusal))
+        return []
+    return [_file_job(path, label=argument, root=root, out_dir=root)]
+
+
+def _not_an_image(path: Path) -> str | None:
+    """Why `path` is not sent as an image, if it is not one (or cannot be read)."""
+    try:
+        image = is_image(path)
+    except OSError as error:
+        return f"{type(error).__name__}: {error}"
+    return None if image else NOT_AN_IMAGE
+
+
+def _folder_jobs(folder: Path, *, out: Path | None, into: Plan) -> list[Job]:
+    root = out or folder.resolve()
+    manifest = into.manifest(root)
+    jobs = []
+    for directory, subdirectories, files in os.walk(folder):
+        here = Path(directory)
+        # Hidden folders are not photos; the output folder may be inside the one being read.
+        subdirectories[:] = sorted(
+            name for name in subdirectories if not name.startswith(".") and (here / name).resolve() != out
+        )
+        for name in sorted(files):
+            path = here / name
+            if name.startswith(".") or manifest.is_output(path.resolve()):
+                continue
+            if path.suffix.lower() not in IMAGE_EXTENSIONS:
+                into.ignored += 1
+            elif refusal := _not_an_image(path):
+                into.refused.append(Outcome(str(path), "failed", reason=refusal))
+            else:
+                out_dir = root / here.relative_to(folder) if out else here.resolve()
+                jobs.append(_file_job(path, label=str(path), root=root, out_dir=out_dir))
+    return jobs
+
+
+def _file_job(path: Path, *, label: str, root: Path, out_dir: Path) -> Job:
+    stat = path.stat()
+    source = path.resolve()
+    return Job(
+        label=label,
+        source=str(source),
+        path=source,
+        root=root,
+        out_dir=out_dir,
+        name=path.name,
+        size=stat.st_size,
+        mtime_ns=stat.st_mtime_ns,
+    )
+
+
+def _url_file_name(url: str) -> str:
+    name = unquote(PurePosixPath(urlsplit(url).path).name).replace("\\", "_").replace("/", "_")
+    return name if name not in ("", ".", "..") else "image"
+
+
+def _name_outputs(jobs: list[Job]) -> None:
+    """Each output is named after its source's stem (photo.jpg -> photo.webp). Sources that would
+    share an output name keep their extension in it (photo.jpg.webp, photo.png.webp), and if that
+    is not enough either, a digest of the source (two URLs ending in the same name)."""
+    for job in jobs:
+        job.stem = Path(job.name).stem or job.name
+    renames: list[Callable[[Job], str]] = [
+        lambda job: job.name,
+        lambda job: f"{job.name}-{hashlib.sha256(job.source.encode()).hexdigest()[:8]}",
+    ]
+    for rename in renames:
+        groups: dict[tuple[Path, str], list[Job]] = defaultdict(list)
+        for job in jobs:
+            groups[(job.out_dir, job.stem.casefold())].append(job)
+        for group in groups.values():
+            if len(group) > 1:
+                for job in group:
+                    job.stem = rename(job)
+
+
+def _overwrite_refusal(job: Job, options: Options, manifest: Manifest) -> str | None:
+    """Why `job` may not write its output without --overwrite: it would replace its own source, or a
+    file no run wrote. Checked for every format the API may return, before anything is sent."""
+    for format in options.possible_formats():
+        target = job.target(format)
+        if target == job.path:
+            return f"the {format.upper()} result would replace the source (use --out DIR, or --overwrite)"
+        if target.exists() and not manifest.is_output(target):
+            return f"{target} exists and was not written by smolpix (use --overwrite to replace it)"
+    return None
+
+
+class Reporter(Protocol):
+    def started(self, job: Job) -> None: ...
+
+    def finished(self, outcome: Outcome) -> None: ...
+
+
+async def run(
+    work: Plan,
+    client: AsyncClient,
+    options: Options,
+    *,
+    concurrency: int,
+    reporter: Reporter,
+    stopping: asyncio.Event,
+) -> list[Outcome]:
+    """Send the planned jobs, `concurrency` at a time, writing each output and recording it in its
+    manifest as it arrives. Once `stopping` is set no new job starts (those in flight finish). An
+    error about the account (key, plan, monthly quota) fails the jobs not yet sent."""
+    outcomes: list[Outcome] = []
+    pending = iter(work.jobs)
+    account_error: list[SmolpixError] = []
+
+    async def worker() -> None:
+        for job in pending:
+            if account_error:
+                outcome = Outcome(job.label, "failed", reason=f"not sent: {account_error[0]}")
+            else:
+                reporter.started(job)
+                outcome = await _optimize(job, client, options, work.manifest(job.root), account_error)
+            outcomes.append(outcome)
+            reporter.finished(outcome)
+            if stopping.is_set():
+                return
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return outcomes
+
+
+async def _optimize(
+    job: Job, client: AsyncClient, options: Options, manifest: Manifest, account_error: list[SmolpixError]
+) -> Outcome:
+    try:
+        # Read in a thread: a large file would hold up the other uploads.
+        source = await asyncio.to_thread(job.path.read_bytes) if job.path else None
+        result = await client.optimize(url=job.url, file=source, **options.as_arguments())
+        output = job.target(result.format)
+        outcome = Outcome(
+            job.label,
+            "done",
+            output=output,
+            original_size=result.original_size,
+            optimized_size=result.optimized_size,
+            format=result.format,
+        )
+        partial = await asyncio.to_thread(write_partial, output, result.data)
+        try:
+            # Recorded before it is in place: a run killed in between leaves the output missing (so
+            # it is done again) rather than present without a record (and refused as someone else's).
+            manifest.record(job.key(options), job, output, outcome)
+            os.replace(partial, output)
+        except OSError:
+            partial.unlink(missing_ok=True)
+            raise
+    except ACCOUNT_ERRORS as error:
+        account_error.append(error)
+        return Outcome(job.label, "failed", reason=str(error))
+    except SmolpixError as error:
+        return Outcome(job.label, "failed", reason=str(error))
+    except OSError as error:  # reading the source or writing the output
+        return Outcome(job.label, "failed", reason=f"{type(error).__name__}: {error}")
+    return outcome
+
+
+@dataclass(frozen=True)
+class Summary:
+    outcomes: list[Outcome]  # every file of the run: done, skipped and failed
+    not_started: int  # left for the next run by an interruption
+    ignored: int
+    seconds: float
+    interrupted: bool
+
+    def count(self, status: str) -> int:
+        return sum(outcome.status == status for outcome in self.outcomes)
+
+    @property
+    def failures(self) -> list[Outcome]:
+        return [outcome for outcome in self.outcomes if outcome.status == "failed"]
+
+    @property
+    def original_size(self) -> int:
+        """Of the images optimized in this run."""
+        return sum(outcome.original_size for outcome in self.outcomes if outcome.status == "done")
+
+    @property
+    def optimized_size(self) -> int:
+        return sum(outcome.optimized_size for outcome in self.outcomes if outcome.status == "done")
+
+    @property
+    def savings_percent(self) -> int:
+        saved = self.original_size - self.optimized_size
+        return round(100 * saved / self.original_size) if self.original_size else 0

@@ -1,0 +1,180 @@
+"""What `smolpix optimize` shows: a live progress display (rich) or JSON lines (`--json`)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from rich.console import Console, Group
+from rich.filesize import decimal
+from rich.live import Live
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from smolpix_client.batch import Job, Outcome, Plan, Summary
+
+
+def shown(path: Path) -> str:
+    """A path as short as it can be said: relative to the current folder when it is below it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+class JsonReporter:
+    """One JSON object per file on stdout, as each is known, then one `{"summary": ...}` line."""
+
+    def __init__(self, stream: TextIO = sys.stdout) -> None:
+        self._stream = stream
+
+    def begin(self, work: Plan) -> None:
+        for outcome in work.refused + work.skipped:
+            self.finished(outcome)
+
+    def started(self, job: Job) -> None:
+        pass  # a line per file once its outcome is known
+
+    def finished(self, outcome: Outcome) -> None:
+        self._write(
+            {
+                "file": outcome.label,
+                "status": outcome.status,
+                "output": shown(outcome.output) if outcome.output else None,
+                "format": outcome.format,
+                "originalSize": outcome.original_size,
+                "optimizedSize": outcome.optimized_size,
+                "savings": outcome.savings,
+                "error": outcome.reason,
+            }
+        )
+
+    def stopping(self) -> None:
+        pass  # the summary says so
+
+    def end(self, summary: Summary) -> None:
+        self._write(
+            {
+                "summary": {
+                    "files": len(summary.outcomes) + summary.not_started,
+                    "done": summary.count("done"),
+                    "skipped": summary.count("skipped"),
+                    "failed": summary.count("failed"),
+                    "notStarted": summary.not_started,
+                    "ignored": summary.ignored,
+                    "originalSize": summary.original_size,
+                    "optimizedSize": summary.optimized_size,
+                    "savings": summary.original_size - summary.optimized_size,
+                    "savingsPercent": summary.savings_percent,
+                    "seconds": round(summary.seconds, 3),
+                    "interrupted": summary.interrupted,
+                }
+            }
+        )
+
+    def _write(self, line: dict[str, Any]) -> None:
+        self._stream.write(json.dumps(line) + "\n")
+        self._stream.flush()
+
+
+class RichReporter:
+    """A line per finished file above a live display: the files being optimized, then the overall
+    bar with the bytes saved so far and the time left; a summary table at the end."""
+
+    def __init__(self, console: Console) -> None:
+        self._console = console
+        self._files = Progress(SpinnerColumn(), TextColumn("{task.description}"), console=console)
+        self._overall = Progress(
+            TextColumn("[bold]Optimizing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[saved]}"),
+            TimeRemainingColumn(),
+            console=console,
+        )
+        self._live = Live(Group(self._files, self._overall), console=console, refresh_per_second=8)
+        self._overall_task = self._overall.add_task("", total=0, saved="")
+        self._rows: dict[str, TaskID] = {}
+        self._before = self._after = 0
+
+    def begin(self, work: Plan) -> None:
+        for outcome in work.refused:
+            self._print(outcome)
+        if work.skipped:
+            self._console.print(
+                f"Skipping {len(work.skipped)} image(s) done by an earlier run (unchanged, same options)."
+            )
+        if work.ignored:
+            self._console.print(f"Ignoring {work.ignored} file(s) in the folders that are not images.")
+        self._overall.update(self._overall_task, total=len(work.jobs))
+        if self._console.is_terminal:  # elsewhere (a log, a pipe) the lines alone say it
+            self._live.start()
+
+    def started(self, job: Job) -> None:
+        self._rows[job.label] = self._files.add_task(escape(job.label))
+
+    def finished(self, outcome: Outcome) -> None:
+        row = self._rows.pop(outcome.label, None)
+        if row is not None:
+            self._files.remove_task(row)
+        self._print(outcome)
+        if outcome.status == "done":
+            self._before += outcome.original_size
+            self._after += outcome.optimized_size
+        saved = self._before - self._after
+        percent = round(100 * saved / self._before) if self._before else 0
+        self._overall.update(self._overall_task, advance=1, saved=f"saved {decimal(saved)} ({percent}%)")
+
+    def stopping(self) -> None:
+        self._console.print("[yellow]Stopping: finishing the images in flight (press Ctrl-C again to stop at once).")
+
+    def end(self, summary: Summary) -> None:
+        self._live.stop()
+        table = Table(title="Summary")
+        for heading in ("Files", "Done", "Skipped", "Failed", "Before → after", "Saved", "Time"):
+            table.add_column(heading, justify="right")
+        saved = summary.original_size - summary.optimized_size
+        table.add_row(
+            str(len(summary.outcomes) + summary.not_started),
+            str(summary.count("done")),
+            str(summary.count("skipped")),
+            str(summary.count("failed")),
+            f"{decimal(summary.original_size)} → {decimal(summary.optimized_size)}",
+            f"{decimal(saved)} ({summary.savings_percent}%)",
+            f"{summary.seconds:.1f} s",
+        )
+        self._console.print(table)
+        if summary.failures:
+            failures = Table(title="Failures", title_style="bold red")
+            failures.add_column("File", overflow="fold")
+            failures.add_column("Reason", overflow="fold")
+            for outcome in summary.failures:
+                failures.add_row(escape(outcome.label), escape(outcome.reason or ""))
+            self._console.print(failures)
+        if summary.interrupted:
+            self._console.print(
+                f"[yellow]Interrupted: {summary.not_started} image(s) not started. "
+                "Run the same command again to go on where it stopped."
+            )
+
+    def _print(self, outcome: Outcome) -> None:
+        label = escape(outcome.label)
+        if outcome.status == "failed":
+            self._console.print(f"[red]✗[/] {label}: {escape(outcome.reason or '')}")
+        elif outcome.output is not None:
+            change = round(100 * -outcome.savings / outcome.original_size) if outcome.original_size else 0
+            self._console.print(
+                f"[green]✓[/] {label} → {escape(shown(outcome.output))}  "
+                f"{decimal(outcome.original_size)} → {decimal(outcome.optimized_size)} ({change:+d}%)"
+            )

@@ -1,0 +1,152 @@
+"""The API's errors as exceptions: one class per kind of answer, all under `SmolpixError`.
+
+Each carries what the API said: the HTTP status, the machine `code`, the human `message`, the whole
+JSON `body` and, where the server sent one, `retry_after` (seconds).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+# The two 429 answers share a code; their messages tell them apart (see the API's README).
+QUOTA_MESSAGE = "Monthly image limit reached"
+
+
+class MissingApiKey(ValueError):
+    """No API key was given, nor found in $SMOLPIX_API_KEY."""
+
+
+class SmolpixError(Exception):
+    """Anything the API refused or failed to do, or a server that could not be reached."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        body: dict[str, Any] | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status  # None: no answer came (ConnectionFailed)
+        self.code = code
+        self.body = body or {}
+        self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        prefix = " ".join(str(part) for part in (self.status, self.code) if part is not None)
+        return f"{prefix}: {self.message}" if prefix else self.message
+
+
+class ConnectionFailed(SmolpixError):
+    """The server could not be reached, or the connection broke, after the retries."""
+
+
+class Unauthorized(SmolpixError):
+    """401: the API key is missing, malformed, unknown or revoked."""
+
+
+class PlanRequired(SmolpixError):
+    """403: the account's plan has no API access (Pro or Agency needed)."""
+
+
+class LimitReached(SmolpixError):
+    """429 LIMIT_REACHED: `used` of `limit` (requests this minute, or images this month)."""
+
+    @property
+    def used(self) -> int | None:
+        return self.body.get("used")
+
+    @property
+    def limit(self) -> int | None:
+        return self.body.get("limit")
+
+
+class RateLimited(LimitReached):
+    """429: more requests this minute than the plan allows; `retry_after` says when to try again."""
+
+
+class QuotaExceeded(LimitReached):
+    """429: the month's images are used up; never retried (`retry_after` is the start of next month)."""
+
+
+class InvalidRequest(SmolpixError):
+    """400 (and other refusals of the request itself): `field` names the parameter at fault."""
+
+    @property
+    def field(self) -> str | None:
+        return self.body.get("field")
+
+
+class FetchFailed(InvalidRequest):
+    """400 FETCH_FAILED: the server could not download the image at `url`."""
+
+
+class UnsupportedImage(InvalidRequest):
+    """400 UNSUPPORTED_IMAGE: not a JPEG, PNG, GIF, WebP, AVIF/HEIC, TIFF or BMP image, or damaged."""
+
+
+class ImageTooLarge(InvalidRequest):
+    """400 IMAGE_TOO_LARGE: too many bytes or pixels."""
+
+
+class ServerError(SmolpixError):
+    """500 (or another 5xx): the optimization failed on the server; nothing was charged."""
+
+
+class ServiceUnavailable(ServerError):
+    """503: a backing service of the API is briefly down; worth retrying after `retry_after`."""
+
+
+_BY_CODE: dict[str, type[SmolpixError]] = {
+    "FETCH_FAILED": FetchFailed,
+    "UNSUPPORTED_IMAGE": UnsupportedImage,
+    "IMAGE_TOO_LARGE": ImageTooLarge,
+}
+
+
+def error_from_response(response: httpx.Response) -> SmolpixError:
+    """The exception for an answer that is not a success."""
+    body = _json_object(response)
+    status = response.status_code
+    code = body.get("code")
+    message = body.get("error") or response.reason_phrase or f"HTTP {status}"
+    return _error_class(status, code, message)(
+        message, status=status, code=code, body=body, retry_after=retry_after(response)
+    )
+
+
+def _error_class(status: int, code: str | None, message: str) -> type[SmolpixError]:
+    if status == 401:
+        return Unauthorized
+    if status == 403:
+        return PlanRequired
+    if status == 429:
+        return QuotaExceeded if message == QUOTA_MESSAGE else RateLimited
+    if status == 503:
+        return ServiceUnavailable
+    if status >= 500:
+        return ServerError
+    if code in _BY_CODE:
+        return _BY_CODE[code]
+    if code in ("BAD_REQUEST", "INVALID_URL"):
+        return InvalidRequest
+    return SmolpixError  # 404, 405...: a wrong base URL or an API this client does not know
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """The Retry-After header in seconds (the API sends whole seconds, never a date)."""
+    value = response.headers.get("Retry-After", "")
+    return float(value) if value.strip().isdigit() else None
+
+
+def _json_object(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:  # a proxy's HTML page, an empty body
+        return {}
+    return body if isinstance(body, dict) else {}
