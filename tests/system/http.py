@@ -37,7 +37,8 @@ class Answer:
         return self.json().get("code") if self.content_type.startswith("application/json") else None
 
     def __str__(self) -> str:
-        body = self.body[:600].decode(errors="replace")
+        title = re.search(rb"<title>(.*?)</title>", self.body, re.DOTALL)
+        body = f"a page titled {title.group(1).strip()!r}" if title else self.body[:600].decode(errors="replace")
         return f"{self.status} {self.content_type!r} after {self.seconds:.1f} s: {body}"
 
 

@@ -250,7 +250,10 @@ class ServeStack(Stack):
                 del self.environment[name]  # unset, as if never configured
 
     def start(self) -> None:
-        self.redis.clear()  # no job left queued by an earlier stack (or a failed test) runs in this one
+        # Nothing of an earlier run (a failed test's, say) is met by this one: no job queued, no file.
+        self.redis.clear()
+        shutil.rmtree(self.temporary)
+        self.temporary.mkdir()
         super().start()
 
     def web(self) -> procs.Proc:
