@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from optimizer.tests.origin import Origin
-from tests.system.services import Postgres, Redis
+from tests.system.services import Postgres, Redis, Service
 from tests.system.stack import START_SECONDS, RunStack, ServeStack, Stack, base_environment, fresh_copy
 
 FAILED = pytest.StashKey[bool]()
@@ -57,24 +57,22 @@ def installed(checkout) -> Path:
     return checkout
 
 
+def _running(service: Service) -> Iterator[Service]:
+    try:
+        service.start()
+        yield service
+    finally:
+        service.close()
+
+
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[Postgres]:
-    cluster = Postgres()
-    try:
-        cluster.start()
-        yield cluster
-    finally:
-        cluster.close()
+    yield from _running(Postgres())
 
 
 @pytest.fixture(scope="session")
 def redis(tmp_path_factory) -> Iterator[Redis]:
-    server = Redis(tmp_path_factory.mktemp("redis"))
-    try:
-        server.start()
-        yield server
-    finally:
-        server.close()
+    yield from _running(Redis(tmp_path_factory.mktemp("redis")))
 
 
 @pytest.fixture(scope="session")
@@ -84,7 +82,7 @@ def origin() -> Iterator[Origin]:
     host.close()
 
 
-def _for_one_test(stack: Stack, request: pytest.FixtureRequest, *services: Postgres | Redis) -> Iterator[Stack]:
+def _for_one_test(stack: Stack, request: pytest.FixtureRequest, *services: Service) -> Iterator[Stack]:
     """The stack up and healthy for a test, with the services running before and after it; stopped
     after a failure, so that the next test starts it afresh."""
     for service in services:

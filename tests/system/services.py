@@ -26,11 +26,49 @@ def _wait(ready, what: str, seconds: float = START_SECONDS) -> None:
         time.sleep(0.1)
 
 
-class Postgres:
+class Service:
+    """What the tests do to a backing service: start it, stop it, hang it and let it go on."""
+
+    name = ""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def pause(self) -> None:
+        raise NotImplementedError
+
+    def resume(self) -> None:
+        raise NotImplementedError
+
+    def running(self) -> bool:
+        raise NotImplementedError
+
+    def answers(self) -> bool:
+        raise NotImplementedError
+
+    def ensure_running(self) -> None:
+        """Back to running and answering, whatever a test left it in (stopped, or hung)."""
+        self.resume()
+        if not self.running():
+            self.start()
+        _wait(self.answers, f"{self.name} did not answer")
+
+    def close(self) -> None:
+        self.resume()
+        if self.running():
+            self.stop()
+
+
+class Postgres(Service):
     """A PostgreSQL 15 cluster: trust authentication, listening on 127.0.0.1 and a free port.
 
     As root the server runs as the `postgres` user, which owns the (world-traversable) folder the
     cluster lives in: a pytest temporary folder is root's alone."""
+
+    name = "PostgreSQL"
 
     def __init__(self) -> None:
         self.folder = Path(tempfile.mkdtemp(prefix="smolpix-system-postgres-"))
@@ -61,13 +99,6 @@ class Postgres:
     def running(self) -> bool:
         return (self.data / "postmaster.pid").exists()
 
-    def ensure_running(self) -> None:
-        """Back to running and answering, whatever a test left it in (stopped, or hung)."""
-        self.resume()
-        if not self.running():
-            self.start()
-        _wait(self.answers, "PostgreSQL did not answer")
-
     def answers(self) -> bool:
         try:
             with psycopg.connect(self.url("postgres"), connect_timeout=2) as connection:
@@ -94,14 +125,14 @@ class Postgres:
             procs.signal_all(self._pids(), signal.SIGCONT)
 
     def close(self) -> None:
-        self.resume()
-        if self.running():
-            self.stop()
+        super().close()
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-class Redis:
+class Redis(Service):
     """A redis-server on 127.0.0.1 and a free port, with no persistence."""
+
+    name = "Redis"
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -142,19 +173,8 @@ class Redis:
         if self.running():
             self.process.send_signal(signal.SIGCONT)
 
-    def ensure_running(self) -> None:
-        self.resume()
-        if not self.running():
-            self.start()
-        _wait(self.answers, "Redis did not answer")
-
     def clear(self) -> None:
         """Every key of every database gone: queued tasks, results, cached values."""
         with procs.connect(self.port, timeout=5) as connection:
             connection.sendall(b"FLUSHALL\r\n")
             assert connection.recv(16).startswith(b"+OK")
-
-    def close(self) -> None:
-        if self.running():
-            self.resume()
-            self.stop()
