@@ -12,17 +12,18 @@ HOLD_SECONDS = 4
 
 
 class HeldImage:
-    """An image URL whose answer waits for `release()` (at most HOLD_SECONDS): once `fetched()`,
-    the job that asked for it is running in a worker, and stays there until released."""
+    """An image URL whose answer waits for `release()` (for `hold_seconds` at most): once
+    `fetched()`, the job that asked for it is running in a worker, and stays there until released."""
 
-    def __init__(self, origin: Origin, body: bytes) -> None:
+    def __init__(self, origin: Origin, body: bytes, *, hold_seconds: float = HOLD_SECONDS) -> None:
         self._arrived = threading.Event()
         self._released = threading.Event()
+        self._hold_seconds = hold_seconds
         self.url = origin.serve(f"/held-{uuid.uuid4().hex}.png", body, on_request=self._hold)
 
     def _hold(self) -> None:
         self._arrived.set()
-        self._released.wait(HOLD_SECONDS)
+        self._released.wait(self._hold_seconds)
 
     def fetched(self, timeout: float = 60) -> None:
         assert self._arrived.wait(timeout), f"no worker fetched {self.url} within {timeout} s"

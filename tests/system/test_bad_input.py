@@ -32,7 +32,7 @@ def test_a_request_with_a_non_ascii_content_length_is_a_4xx(request, stack_name)
 
     status, answer = raw(stack.port, optimize_request(api.api_key, content_length=SUPERSCRIPT_TWO.encode("latin-1")))
 
-    assert 400 <= status < 500, answer[:600]
+    assert 400 <= status < 500, f"got {status}: {answer[:600]!r}"
 
 
 def test_a_truncated_jpeg_is_refused_as_unsupported_and_not_charged(serve):
