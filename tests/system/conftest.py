@@ -1,6 +1,6 @@
 """Fixtures of the system tests: one fresh copy of the repository, one PostgreSQL cluster, one
-Redis and one loopback image host per run, all the tests' own; `make serve` and `make run` each started
-once and shared (and restarted after a test that failed, since a failure may leave one broken)."""
+Redis and one loopback image host per run, all the tests' own; `make serve` started once and shared,
+`make run` once per module (each restarted after a test that failed: a failure may leave it broken)."""
 
 import signal
 import subprocess
@@ -110,7 +110,9 @@ def serve(serve_stack, postgres, redis, request) -> Iterator[ServeStack]:
     yield from _for_one_test(serve_stack, request, postgres, redis)
 
 
-@pytest.fixture(scope="session")
+# Per module: runserver's reloader checks every source file each second, CPU the other stack's
+# timed tests should not lose to it.
+@pytest.fixture(scope="module")
 def run_stack(checkout, tmp_path_factory) -> Iterator[RunStack]:
     stack = RunStack(checkout, tmp_path_factory.mktemp("run"))
     yield stack
