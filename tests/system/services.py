@@ -14,7 +14,8 @@ import psycopg
 
 from tests.system import procs
 
-POSTGRES_BIN = Path("/usr/lib/postgresql/15/bin")
+# Debian's PostgreSQL server programs (15 on this machine), the newest version installed.
+POSTGRES_BIN = max(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda path: float(path.parent.name), default=None)
 START_SECONDS = 60
 
 
@@ -71,6 +72,7 @@ class Postgres(Service):
     name = "PostgreSQL"
 
     def __init__(self) -> None:
+        assert POSTGRES_BIN, "no PostgreSQL server programs in /usr/lib/postgresql (apt-get install postgresql)"
         self.folder = Path(tempfile.mkdtemp(prefix="smolpix-system-postgres-"))
         self.data, self.sockets, self.log = self.folder / "data", self.folder / "sockets", self.folder / "server.log"
         self.sockets.mkdir()
