@@ -12,7 +12,8 @@ pytestmark = MARKS
 
 BURST = 8
 KEYS_PAGE = "/dashboard/keys/"
-KEY_CREATIONS = 10
+KEY_CREATIONS = 10  # for each account
+ACCOUNTS = 3
 MAX_KEYS = 5
 REFUSAL = b"the most an account can have"
 
@@ -31,18 +32,23 @@ def test_a_burst_of_parallel_uploads_all_succeed_and_so_do_the_next_ones(run):
 
 
 def test_parallel_key_creations_make_exactly_five_keys_and_refuse_the_rest(run):
-    browser = run.browser()
-    browser.sign_in(run.account(), PASSWORD)
-    token = csrf_token(browser.get(KEYS_PAGE))
+    """Ten creations at once for each of three accounts, all at the same time."""
+    browsers = [run.browser() for _ in range(ACCOUNTS)]
+    for browser in browsers:
+        browser.sign_in(run.account(), PASSWORD)
+    tokens = [csrf_token(browser.get(KEYS_PAGE)) for browser in browsers]
     since = run.mark()
 
-    with ThreadPoolExecutor(KEY_CREATIONS) as pool:
-        answers = list(
-            pool.map(lambda n: browser.post_form(KEYS_PAGE, {"name": f"key {n}"}, token=token), range(KEY_CREATIONS))
-        )
+    with ThreadPoolExecutor(ACCOUNTS * KEY_CREATIONS) as pool:
+        pending = [
+            [pool.submit(browser.post_form, KEYS_PAGE, {"name": f"key {n}"}, token=token) for n in range(KEY_CREATIONS)]
+            for browser, token in zip(browsers, tokens, strict=True)
+        ]
 
-    created = [answer for answer in answers if answer.status == 302]
-    refused = [answer for answer in answers if answer.status == 200 and REFUSAL in answer.body]
-    assert (len(created), len(refused)) == (MAX_KEYS, KEY_CREATIONS - MAX_KEYS), summary(answers)
-    assert f"({MAX_KEYS} of {MAX_KEYS})".encode() in browser.get(KEYS_PAGE).body
+    for browser, futures in zip(browsers, pending, strict=True):
+        answers = [future.result() for future in futures]
+        created = [answer for answer in answers if answer.status == 302]
+        refused = [answer for answer in answers if answer.status == 200 and REFUSAL in answer.body]
+        assert (len(created), len(refused)) == (MAX_KEYS, KEY_CREATIONS - MAX_KEYS), summary(answers)
+        assert f"({MAX_KEYS} of {MAX_KEYS})".encode() in browser.get(KEYS_PAGE).body
     assert "Traceback" not in run.output(since)
