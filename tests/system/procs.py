@@ -84,15 +84,6 @@ def peak_memory(pid: int) -> int | None:
     return _status(pid, "VmHWM")
 
 
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU time the process has used so far; 0 once it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
