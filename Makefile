@@ -12,7 +12,7 @@ CONFORMANCE_CORPUS ?= conformance-corpus
 # libheif's command-line tools, and Ghostscript's CMYK profile.
 CONFORMANCE_PACKAGES := libjpeg-turbo-progs webp libavif-bin libheif-examples libgs-common
 
-.PHONY: run serve test lint format bench-throughput bench-overhead bench-compression bench-memory bench-client screenshots examples conformance-corpus system-packages test-system-packages
+.PHONY: run serve test lint format bench-throughput bench-overhead bench-compression bench-memory bench-client screenshots examples conformance-corpus system-packages test-system-packages bench-system-packages
 
 ## run: install what is missing, migrate, and serve on http://127.0.0.1:$PORT (embedded defaults unless configured)
 run: system-packages $(VENV)/.runtime-installed
@@ -59,7 +59,7 @@ bench-overhead: system-packages $(VENV)/.runtime-installed
 
 ## bench-compression: smart + auto against ImageMagick WebP q80 on the corpus: bytes, SSIMULACRA2, time, memory, PASS/FAIL per target
 # The benchmark adds its four extra images to the (git-ignored) corpus folder.
-bench-compression: system-packages $(VENV)/.runtime-installed $(BENCH_CORPUS)
+bench-compression: bench-system-packages $(VENV)/.dev-installed $(BENCH_CORPUS)
 	$(PYTHON) bench/compression.py --corpus $(BENCH_CORPUS) $(BENCH_ARGS)
 
 ## bench-memory: a worker's peak memory per input size (12-100 MP; WebP, AVIF; smart on/off), against the 1 GiB ceiling
@@ -81,6 +81,10 @@ system-packages:
 # conformance tests build their corpus with the conformance packages.
 test-system-packages:
 	@scripts/system-packages.sh chromium $(CONFORMANCE_PACKAGES)
+
+# The compression benchmark's corpus draws diagrams with Graphviz and screenshots with Chromium.
+bench-system-packages:
+	@scripts/system-packages.sh chromium graphviz
 
 $(PYTHON):
 	python3 -m venv $(VENV)

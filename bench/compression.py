@@ -32,6 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "smolpix.settings")
 
+import corpus  # noqa: E402  (bench/corpus.py: the images beyond bench-corpus.sh)
+
 from optimizer import imaging, magick  # noqa: E402
 from optimizer.compression import QualityTarget, RequestedFormat  # noqa: E402
 from optimizer.pipeline import OptimizeOptions, optimize  # noqa: E402
@@ -43,7 +45,6 @@ MAX_PIXELS = 100_000_000
 MAGENTA = "#ff00ff"
 CAMERA = "extra-camera-5000x3000.jpg"
 RESULTS = ROOT / "bench" / "results"
-FONTS = Path("/usr/share/fonts/truetype/dejavu")
 
 
 # --- (a) the baseline, and the reference every output is scored against -----------------------
@@ -117,170 +118,6 @@ def fixed(data: bytes):
 
 
 VARIANTS = {"baseline": baseline, "smart": smart, "fixed": fixed}
-
-
-# --- the extra images -----------------------------------------------------------------------
-
-
-def _text(draw, x, y, text, size, colour, font="DejaVuSans.ttf"):
-    draw.font = str(FONTS / font)
-    draw.font_size = size
-    draw.fill_color = magick.Color(colour)
-    draw.stroke_color = magick.Color("none")
-    draw.text(x, y, text)
-
-
-def _box(draw, left, top, right, bottom, fill, radius=0, stroke="none"):
-    draw.fill_color = magick.Color(fill)
-    draw.stroke_color = magick.Color(stroke)
-    draw.stroke_width = 1
-    if radius:
-        draw.rectangle(left=left, top=top, right=right, bottom=bottom, radius=radius)
-    else:
-        draw.rectangle(left=left, top=top, right=right, bottom=bottom)
-
-
-def make_screenshot(path: Path) -> None:
-    """1600x1000 dashboard: flat panels, buttons, antialiased text, a table, code and a chart."""
-    width, height = 1600, 1000
-    with magick.Image(width=width, height=height, background=magick.Color("#f6f7f9")) as image, magick.Drawing() as d:
-        _box(d, 0, 0, width, 44, "#2b2f36")
-        for i, colour in enumerate(("#ff5f56", "#ffbd2e", "#27c93f")):
-            d.fill_color = magick.Color(colour)
-            d.circle((22 + 22 * i, 22), (28 + 22 * i, 22))
-        _text(d, 640, 29, "smolpix - dashboard", 16, "#e6e6e6")
-        _box(d, 0, 44, 260, height, "#20242b")
-        for i, item in enumerate(["Overview", "Images", "API keys", "Usage", "Billing", "Settings", "Docs", "Support"]):
-            if i == 1:
-                _box(d, 8, 70 + 44 * i, 252, 106 + 44 * i, "#3a6df0", radius=6)
-            _text(d, 28, 95 + 44 * i, item, 17, "#ffffff" if i == 1 else "#b8bec9")
-        _text(d, 300, 100, "Images", 30, "#1d2330", "DejaVuSans-Bold.ttf")
-        _text(d, 300, 130, "Optimise JPEG, PNG, WebP and AVIF with a perceptual quality floor.", 15, "#5b6472")
-        for i, label in enumerate(("Upload", "Compress all", "Export")):
-            x = 300 + 150 * i
-            _box(d, x, 160, x + 136, 198, "#3a6df0" if i == 0 else "#ffffff", radius=8, stroke="#c9ced8")
-            _text(d, x + 22, 185, label, 15, "#ffffff" if i == 0 else "#1d2330")
-        _box(d, 300, 230, 1560, 560, "#ffffff", radius=10, stroke="#dde1e8")
-        columns = [330, 700, 860, 1010, 1160, 1320]
-        for x, title in zip(columns, ["File", "Format", "Before", "After", "Saved", "SSIMULACRA2"], strict=True):
-            _text(d, x, 268, title, 14, "#7a8391", "DejaVuSans-Bold.ttf")
-        rng = np.random.default_rng(7)
-        for row in range(7):
-            y = 310 + 36 * row
-            _box(d, 316, y - 24, 1544, y + 10, "#f3f6fb" if row % 2 else "#ffffff")
-            before = int(rng.integers(80, 4000))
-            after = int(before * rng.uniform(0.2, 0.7))
-            cells = [f"IMG_{4210 + row * 17}.jpg", ("webp", "avif")[row % 2], f"{before} KB", f"{after} KB",
-                     f"{100 - 100 * after // before}%", f"{rng.uniform(72, 88):.1f}"]  # fmt: skip
-            for x, cell in zip(columns, cells, strict=True):
-                _text(d, x, y, cell, 15, "#1d2330", "DejaVuSans.ttf" if x == 330 else "DejaVuSansMono.ttf")
-        _box(d, 300, 590, 920, 960, "#ffffff", radius=10, stroke="#dde1e8")
-        code = ["curl -X POST https://smolpix.co/api/v1/optimize \\", "  -H 'Authorization: Bearer pk_live_...' \\",
-                "  -d '{\"url\": \"https://example.com/photo.jpg\"}'", "", "{", '  "format": "avif",',
-                '  "optimizedSize": 184213,', '  "quality": {"metric": "ssimulacra2", "score": 76.2}', "}"]  # fmt: skip
-        for i, line in enumerate(code):
-            if line:
-                _text(
-                    d,
-                    320,
-                    625 + 26 * i,
-                    line,
-                    14,
-                    "#2a7a3b" if line.startswith('  "') else "#303846",
-                    "DejaVuSansMono.ttf",
-                )
-        _box(d, 950, 590, 1560, 960, "#ffffff", radius=10, stroke="#dde1e8")
-        _text(d, 975, 625, "Bytes saved per day", 16, "#1d2330", "DejaVuSans-Bold.ttf")
-        for i in range(14):
-            bar = int(40 + 220 * abs(np.sin(i * 0.7 + 0.3)))
-            _box(d, 980 + 40 * i, 930 - bar, 1008 + 40 * i, 930, "#3a6df0" if i % 3 else "#27c93f")
-        d.stroke_color = magick.Color("#c9ced8")
-        d.line((975, 931), (1540, 931))
-        d(image)
-        image.format = "PNG"
-        image.save(filename=str(path))
-
-
-def make_chart(path: Path) -> None:
-    """900x600 bar chart in four colours on white: a flat graphic."""
-    with magick.Image(width=900, height=600, background=magick.Color("white")) as image, magick.Drawing() as d:
-        _text(d, 40, 50, "Quarterly revenue", 28, "#222222", "DejaVuSans-Bold.ttf")
-        colours = ["#e4572e", "#17bebb", "#ffc914", "#76b041"]
-        for quarter in range(4):
-            for series in range(4):
-                bar = 60 + 70 * ((quarter * 3 + series * 5) % 6)
-                x = 80 + quarter * 200 + series * 40
-                _box(d, x, 540 - bar, x + 32, 540, colours[series])
-            _text(d, 120 + quarter * 200, 575, f"Q{quarter + 1}", 18, "#444444")
-        d.stroke_color = magick.Color("#444444")
-        d.stroke_width = 2
-        d.line((60, 541), (860, 541))
-        d(image)
-        image.type = "palette"
-        image.format = "PNG"
-        image.save(filename=str(path))
-
-
-def make_logo(path: Path) -> None:
-    """1200x700 RGBA logo: a gradient disc, text, a blurred drop shadow (soft alpha edges)."""
-    width, height = 1200, 700
-    y, x = np.mgrid[0:420, 0:420].astype(np.float32)
-    radius = np.hypot(x - 209.5, y - 209.5)
-    t = np.clip(radius / 200.0, 0, 1)[..., None]
-    rgb = (1 - t) * np.array([255, 216, 77], np.float32) + t * np.array([224, 64, 106], np.float32)
-    alpha = np.clip(200.5 - radius, 0, 1) * 255
-    disc_pixels = np.dstack([rgb, alpha]).round().astype(np.uint8)
-    with magick.Image(width=width, height=height, background=magick.Color("transparent")) as art:
-        with magick.Image(blob=disc_pixels.tobytes(), format="RGBA", width=420, height=420, depth=8) as disc:
-            art.composite(disc, left=90, top=140)
-        with magick.Drawing() as d:
-            _text(d, 560, 330, "smol", 150, "#1e2a78", "DejaVuSans-Bold.ttf")
-            _text(d, 560, 470, "pix", 150, "#e0406a", "DejaVuSans-Bold.ttf")
-            d.fill_color = magick.Color("#ffffff")
-            d.circle((300, 350), (300, 280))
-            d(art)
-        with art.clone() as shadow:
-            shadow.background_color = magick.Color("#101030")
-            shadow.shadow(alpha=60.0, sigma=18.0, x=0, y=0)
-            with magick.Image(width=width, height=height, background=magick.Color("transparent")) as canvas:
-                canvas.composite(shadow, left=14, top=22)
-                canvas.composite(art, left=0, top=0)
-                canvas.format = "PNG"
-                canvas.save(filename=str(path))
-
-
-def make_camera(path: Path, corpus: Path) -> None:
-    """5000x3000 JPEG q92 4:2:0: four corpus photos upscaled and tiled, with sensor-like grain."""
-    tiles = ["skimage-motorcycle_left.png", "skimage-coffee.png", "skimage-rocket.jpg", "skimage-chelsea.png"]
-    with magick.Image(width=5000, height=3000, background=magick.Color("black")) as canvas:
-        for i, name in enumerate(tiles):
-            with magick.Image(filename=str(corpus / name)) as tile:
-                tile.alpha_channel = False
-                tile.resize(2500, 1500, filter="lanczos")
-                canvas.composite(tile, left=2500 * (i % 2), top=1500 * (i // 2))
-        canvas.depth = 8
-        rgb = np.frombuffer(canvas.make_blob("RGB"), np.uint8).reshape(3000, 5000, 3)
-    grain = np.random.default_rng(42).normal(0.0, 3.5, size=(3000, 5000, 1)).astype(np.float32)
-    noisy = np.clip(rgb.astype(np.float32) + grain, 0, 255).astype(np.uint8)
-    with magick.Image(blob=noisy.tobytes(), format="RGB", width=5000, height=3000, depth=8) as image:
-        image.unsharp_mask(radius=0, sigma=1.0, amount=0.6, threshold=0)
-        image.format = "JPEG"
-        image.compression_quality = 92
-        image.options["jpeg:sampling-factor"] = "2x2"
-        path.write_bytes(image.make_blob())  # by blob: the policy allows the JPEG coder, not "JPG"
-
-
-def make_extra_images(corpus: Path) -> None:
-    makers = {
-        "extra-screenshot-ui.png": make_screenshot,
-        "extra-chart-flat.png": make_chart,
-        "extra-logo-softalpha.png": make_logo,
-        CAMERA: lambda path: make_camera(path, corpus),
-    }
-    for name, make in makers.items():
-        if not (corpus / name).exists():
-            make(corpus / name)
-            print(f"made {name}", flush=True)
 
 
 # --- running ----------------------------------------------------------------------------------
@@ -404,7 +241,7 @@ def main() -> None:
     parser.add_argument("--only", default="", help="only images whose name contains this")
     parser.add_argument("--no-memory", action="store_true")
     args = parser.parse_args()
-    make_extra_images(args.corpus)
+    corpus.build(args.corpus)
     import django
 
     django.setup()

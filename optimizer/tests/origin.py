@@ -15,6 +15,8 @@ class Route:
     headers: dict[str, str | None] = field(default_factory=dict)
     # Seconds between the bytes of the body, to play a slow host; None sends it at once.
     drip_seconds: float | None = None
+    # How many bytes each drip sends (a big body in a few slow pieces).
+    drip_bytes: int = 1
     # Send the headers and the first bytes, then hold the connection until Origin.release is set.
     stall: bool = False
     # Seconds between the bytes of the status line and headers, which never end: a host that
@@ -64,8 +66,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.flush()
                 origin.release.wait(timeout=60)
             elif route.drip_seconds is not None:
-                for index in range(len(route.body)):
-                    self.wfile.write(route.body[index : index + 1])
+                for index in range(0, len(route.body), route.drip_bytes):
+                    self.wfile.write(route.body[index : index + route.drip_bytes])
                     self.wfile.flush()
                     time.sleep(route.drip_seconds)
             else:

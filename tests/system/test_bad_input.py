@@ -1,0 +1,44 @@
+"""Bytes no one should send (issue 14, items 8 and 9): an image host's Content-Length written in
+non-ASCII digits, a request's, a truncated JPEG. Each is a 4xx naming the problem, never a 500, and
+nothing is charged for it."""
+
+import pytest
+
+from tests.system import pictures
+from tests.system.http import assert_error, optimize_request, raw
+from tests.system.stack import MARKS
+
+pytestmark = MARKS
+
+# "²" in a header, as the byte ISO-8859-1 gives it (how HTTP headers are decoded): str.isdigit()
+# says it is a digit, int() refuses it.
+SUPERSCRIPT_TWO = "\u00b2"
+
+
+def test_an_image_host_answering_a_non_ascii_content_length_is_a_fetch_failure(serve, origin):
+    _, api = serve.customer()
+    url = origin.serve("/superscript-length.png", pictures.small(), headers={"Content-Length": SUPERSCRIPT_TWO})
+
+    answer = api.optimize_url(url)
+
+    assert_error(answer, 400, "FETCH_FAILED")
+    assert api.used() == 0
+
+
+@pytest.mark.parametrize("stack_name", ["run", "serve"])
+def test_a_request_with_a_non_ascii_content_length_is_a_4xx(request, stack_name):
+    stack = request.getfixturevalue(stack_name)
+    _, api = stack.customer()
+
+    status, answer = raw(stack.port, optimize_request(api.api_key, content_length=SUPERSCRIPT_TWO.encode("latin-1")))
+
+    assert 400 <= status < 500, f"got {status}: {answer[:600]!r}"
+
+
+def test_a_truncated_jpeg_is_refused_as_unsupported_and_not_charged(serve):
+    _, api = serve.customer()
+
+    answer = api.optimize(pictures.truncated_jpeg())
+
+    assert_error(answer, 400, "UNSUPPORTED_IMAGE")
+    assert api.used() == 0

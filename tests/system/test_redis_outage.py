@@ -1,0 +1,75 @@
+"""Redis stopped, and hung (issue 14, item 6): the API answers JSON 503 with Retry-After quickly,
+what does not need Redis keeps working (usage, the keys page, signing up), /healthz answers in
+time, a welcome e-mail due meanwhile is sent once Redis is back, and everything recovers without
+restarting the stack."""
+
+import uuid
+
+from tests.system import pictures
+from tests.system.http import assert_unavailable, request
+from tests.system.stack import MARKS, PASSWORD, ServeStack
+
+pytestmark = MARKS
+
+ANSWER_SECONDS = 10
+HEALTH_SECONDS = 5
+RECOVERY_SECONDS = 60
+
+
+def test_while_redis_is_stopped_the_api_refuses_optimizations_and_the_rest_works(serve, redis):
+    email, api = serve.customer()
+    browser = serve.browser()
+    browser.sign_in(email, PASSWORD)
+
+    redis.stop()
+    optimize = api.optimize(pictures.small(), timeout=ANSWER_SECONDS)
+    usage = api.get("/api/v1/usage", timeout=ANSWER_SECONDS)
+    keys = browser.get("/dashboard/keys/", timeout=ANSWER_SECONDS)
+
+    assert_unavailable(optimize, within=ANSWER_SECONDS)
+    assert usage.status == 200, str(usage)
+    assert keys.status == 200, str(keys)
+
+    redis.start()
+    serve.wait_until(serve.healthy, "/healthz answering 200 again", RECOVERY_SECONDS)
+    assert api.optimize(pictures.small()).status == 200
+
+
+def test_a_sign_up_while_redis_is_stopped_gets_its_welcome_email_once_redis_is_back(serve, redis):
+    email = f"newcomer-{uuid.uuid4().hex[:10]}@example.com"
+    browser = serve.browser()
+
+    redis.stop()
+    signed_up = browser.submit(
+        "/accounts/signup/", {"email": email, "password1": PASSWORD, "password2": PASSWORD}, timeout=ANSWER_SECONDS
+    )
+    dashboard = browser.get("/dashboard/", timeout=ANSWER_SECONDS)
+
+    assert (signed_up.status, signed_up.headers["Location"]) == (302, "/dashboard/"), str(signed_up)
+    assert dashboard.status == 200, str(dashboard)
+    redis.start()
+    serve.wait_until(serve.healthy, "/healthz answering 200 again", RECOVERY_SECONDS)
+    catch_up = serve.celery("call", "accounts.catch_up_welcome_emails")
+    assert catch_up.returncode == 0, catch_up.stderr
+    serve.wait_until(lambda: _welcomes(serve, email), f"the welcome e-mail to {email} arriving", RECOVERY_SECONDS)
+    assert len(_welcomes(serve, email)) == 1
+
+
+def _welcomes(stack: ServeStack, email: str) -> list[str]:
+    return [mail for mail in stack.mails() if f"To: {email}" in mail and "Welcome to Smolpix" in mail]
+
+
+def test_while_redis_hangs_health_check_and_api_answer_in_time_and_recover(serve, redis):
+    _, api = serve.customer()
+
+    redis.pause()
+    health = request(serve.port, "GET", "/healthz", timeout=HEALTH_SECONDS)
+    optimize = api.optimize(pictures.small(), timeout=ANSWER_SECONDS)
+
+    assert health.status == 503, str(health)
+    assert "down" in (health.json()["cache"], health.json()["broker"]), str(health)
+    assert_unavailable(optimize, within=ANSWER_SECONDS)
+
+    redis.resume()
+    serve.wait_until(serve.healthy, "/healthz answering 200 again", RECOVERY_SECONDS)
+    assert api.optimize(pictures.small()).status == 200
