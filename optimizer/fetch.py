@@ -325,7 +325,11 @@ def _read_body(response: urllib3.BaseHTTPResponse, *, policy: FetchPolicy, deadl
     encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
     if encoding not in ("", "identity"):
         raise FetchFailed(f"The URL sent a compressed ({encoding}) body; images must be served uncompressed.")
-    declared = declared_length(response.headers.get("Content-Length"))
+    header = response.headers.get("Content-Length")
+    declared = declared_length(header)
+    if header is not None and declared is None:
+        # RFC 9112: an invalid Content-Length makes the message's framing unknowable.
+        raise FetchFailed("The URL answered with an invalid Content-Length.")
     if declared is not None and declared > policy.max_bytes:
         raise SourceTooLarge.over(policy.max_bytes)
     body = bytearray()

@@ -21,6 +21,8 @@ from django.core.cache import cache
 logger = logging.getLogger(__name__)
 
 WORKERS_ALIVE_KEY = "optimizer:workers-alive"
+# Set when a job waited OPTIMIZER_QUEUE_TIMEOUT without a worker taking it: the workers are behind.
+OVERLOADED_KEY = "optimizer:overloaded"
 WORKER_HEARTBEAT_SECONDS = 1.0
 # A worker or a job is taken for dead this long after its last heartbeat: several beats, so one
 # slow beat on a busy machine is not a death.
@@ -87,6 +89,17 @@ def job_heartbeat(*, job_id: str) -> Iterator[None]:
 
 def workers_alive() -> bool:
     return bool(cache.get(WORKERS_ALIVE_KEY))
+
+
+def overload_noticed(*, seconds: int) -> None:
+    """A job waited its whole time in the queue: for `seconds`, the next jobs are refused at once
+    instead of each waiting out the same time to be refused."""
+    with contextlib.suppress(Exception):
+        cache.set(OVERLOADED_KEY, True, timeout=seconds)
+
+
+def overloaded() -> bool:
+    return bool(cache.get(OVERLOADED_KEY))
 
 
 def job_abandon(*, job_id: str) -> bool:

@@ -147,6 +147,8 @@ def _run_job(*, job_id: str, source: ImageSource, options: OptimizeOptions) -> d
             _ONE_IMAGE_AT_A_TIME.release()
     if not jobs.workers_alive():
         raise NoCapacity("no worker is alive", retry_after=RETRY_AFTER_NO_WORKER)
+    if jobs.overloaded():
+        raise NoCapacity("jobs just before it waited in vain", retry_after=settings.OPTIMIZER_QUEUE_TIMEOUT)
     _put_upload(job_id=job_id, source=source)
     result = optimize_image_task.apply_async(
         **task_options,
@@ -189,4 +191,6 @@ def _await(result, *, job_id: str) -> dict[str, Any]:
         elif not jobs.workers_alive() and jobs.job_abandon(job_id=job_id):
             raise NoCapacity("the workers stopped", retry_after=RETRY_AFTER_NO_WORKER)
         elif monotonic() > queued_until and jobs.job_abandon(job_id=job_id):
+            # The requests that came with this one would each wait as long to be refused.
+            jobs.overload_noticed(seconds=max(settings.OPTIMIZER_QUEUE_TIMEOUT // 2, 1))
             raise NoCapacity("every worker is busy", retry_after=settings.OPTIMIZER_QUEUE_TIMEOUT)

@@ -13,8 +13,9 @@ import uuid
 
 import pytest
 from django.conf import settings
+from django.core.cache import cache
 
-from optimizer import magick
+from optimizer import jobs, magick
 from optimizer.tasks import optimize_image_task
 from optimizer.tests import images
 from optimizer.tests.api_checks import SERVER_ERROR_BODY, assert_error, assert_reference_response
@@ -117,6 +118,11 @@ def test_a_job_no_worker_takes_in_time_is_503_and_never_runs(post_to_worker, wor
     assert_error(response, 503, "SERVICE_UNAVAILABLE")
     assert response["Retry-After"] == "2"
     assert time.monotonic() - started < 2 + 3
+    # Right after, the next is refused at once, not after a wait of its own.
+    started = time.monotonic()
+    assert_error(post_to_worker({"url": late}), 503, "SERVICE_UNAVAILABLE")
+    assert time.monotonic() - started < 1
+    cache.delete(jobs.OVERLOADED_KEY)  # not for the tests after this one
     busy.get(timeout=30, propagate=False)  # the stalled job ends at its time limit ...
     time.sleep(1)
     assert "/late.png" not in [path for path, _ in worker_origin.requests]  # ... and the late one never ran
