@@ -129,6 +129,7 @@ def test_docs_examples_save_under_the_returned_formats_extension(client):
 def test_docs_reference_the_quality_field_and_the_415_and_503_answers(client):
     body = client.get(reverse("docs")).content.decode()
 
+    body = re.sub(r' data-label="[^"]*"', "", body)  # the column names cells carry for phones
     response_table = body.split('id="response"', 1)[1].split("</table>", 1)[0]
     errors_table = body.split('id="errors"', 1)[1].split("</table>", 1)[0]
     assert "<tr><td><code>quality</code></td><td>object or null</td>" in response_table

@@ -147,7 +147,12 @@
     });
     // Smart compression adds `quality: {metric, score}`; older answers have no such field.
     $("[data-quality]").hidden = !data.quality;
-    if (data.quality) $('[data-stat="quality"]').textContent = `${data.quality.score} (${data.quality.metric})`;
+    if (data.quality) {
+      // As the server draws it: the metric's name is small, so that it fits the box on a phone.
+      const metric = document.createElement("small");
+      metric.textContent = data.quality.metric;
+      $('[data-stat="quality"]').replaceChildren(`${data.quality.score} `, metric);
+    }
     $("[data-notice]").hidden = !data.notice;
     $("[data-notice]").textContent = data.notice || "";
     download.href = optimizedUrl;
