@@ -162,7 +162,7 @@ def test_the_checkout_page_of_the_current_plan_sells_nothing(client, pro_account
     body = client.get(reverse("billing:checkout", args=["pro"])).content.decode()
 
     assert "You are on the Pro plan already." in body
-    assert "<form method=\"post\">" not in body
+    assert '<form method="post">' not in body
 
 
 @pytest.mark.parametrize("plan_code", ["free", "platinum"])
