@@ -11,6 +11,8 @@ CONFORMANCE_CORPUS ?= conformance-corpus
 # What scripts/conformance-corpus.py makes images with: libjpeg-turbo's, libwebp's, libavif's and
 # libheif's command-line tools, and Ghostscript's CMYK profile.
 CONFORMANCE_PACKAGES := libjpeg-turbo-progs webp libavif-bin libheif-examples libgs-common
+# What tests/browser/ runs the docs' code examples with (Python is .venv's).
+DOCS_EXAMPLE_PACKAGES := curl nodejs php-cli php-curl
 
 .PHONY: run serve test lint format bench-throughput bench-overhead bench-compression bench-memory bench-client screenshots examples conformance-corpus system-packages test-system-packages bench-system-packages
 
@@ -77,10 +79,10 @@ format: $(VENV)/.dev-installed
 system-packages:
 	@scripts/system-packages.sh
 
-# The browser tests drive Debian's Chromium (Playwright never downloads a browser); the
-# conformance tests build their corpus with the conformance packages.
+# The browser tests drive Debian's Chromium (Playwright never downloads a browser) and run the
+# docs' examples; the conformance tests build their corpus with the conformance packages.
 test-system-packages:
-	@scripts/system-packages.sh chromium $(CONFORMANCE_PACKAGES)
+	@scripts/system-packages.sh chromium $(CONFORMANCE_PACKAGES) $(DOCS_EXAMPLE_PACKAGES)
 
 # The compression benchmark's corpus draws diagrams with Graphviz and screenshots with Chromium.
 bench-system-packages:

@@ -3,6 +3,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils.html import format_html
 
@@ -51,7 +52,9 @@ class UserAdmin(DjangoUserAdmin):
 
 @admin.register(Account)
 class AccountAdmin(admin.ModelAdmin):
-    list_display = ("owner", "plan", "month_usage", "monthly_limit_override", "rate_limit_override", "created_at")
+    # Four columns: beside the admin's navigation and the filter, the list must fit 1280 px
+    # (when each account was created is on its page).
+    list_display = ("owner", "plan", "month_usage", "overrides")
     list_filter = ("plan",)
     list_select_related = ("owner", "plan")
     search_fields = ("owner__email", "stripe_customer_id")
@@ -75,9 +78,18 @@ class AccountAdmin(admin.ModelAdmin):
         limit = account_limits(account=account).monthly_limit
         used = f"{account.month_used or 0:,}"
         records = reverse("admin:usage_requestrecord_changelist") + f"?account={account.pk}"
-        return format_html(
-            '{} of {} (<a href="{}">requests</a>)', used, "unlimited" if limit is None else f"{limit:,}", records
-        )
+        if limit is None:
+            return format_html('{} images, no limit · <a href="{}">request log</a>', used, records)
+        return format_html('{} of {} images · <a href="{}">request log</a>', used, f"{limit:,}", records)
+
+    @admin.display(description="limit overrides")
+    def overrides(self, account: Account) -> str:
+        overrides = []
+        if account.monthly_limit_override is not None:
+            overrides.append(f"{account.monthly_limit_override:,} images a month")
+        if account.rate_limit_override is not None:
+            overrides.append(f"{account.rate_limit_override:,} requests a minute")
+        return ", ".join(overrides) or "—"
 
     @admin.action(description="Reset this month's image count of the selected accounts", permissions=["change"])
     def reset_month_usage(self, request: HttpRequest, queryset: QuerySet[Account]) -> None:
@@ -91,8 +103,25 @@ class AccountAdmin(admin.ModelAdmin):
 
 @admin.register(Plan)
 class PlanAdmin(admin.ModelAdmin):
-    list_display = ("name", "code", "price_cents", "monthly_limit", "rate_limit_per_minute", "api_access")
-    list_editable = ("monthly_limit", "rate_limit_per_minute", "api_access")
+    """Not editable in the list: one click there would change every customer's limits. The change
+    page says how many accounts a change reaches before it is saved."""
+
+    list_display = ("name", "price", "monthly_limit", "rate_limit_per_minute", "api_access")
+
+    @admin.display(description="price", ordering="price_cents")
+    def price(self, plan: Plan) -> str:
+        return f"${plan.price_cents / 100:,.2f} a month"
+
+    def get_fieldsets(self, request: HttpRequest, obj: Plan | None = None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None:
+            return fieldsets
+        accounts = obj.accounts.count()
+        warning = (
+            f"Saving changes the limits of every account on the {obj.name} plan at once: {accounts:,} "
+            f"account{pluralize(accounts)} (except the limits an account overrides)."
+        )
+        return [(None, {**fieldsets[0][1], "description": warning})]
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # code refers to the plans by their codes

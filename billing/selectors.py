@@ -3,7 +3,7 @@ from datetime import datetime
 from django.conf import settings
 from django.utils import timezone
 
-from accounts.models import Account, PlanCode
+from accounts.models import Account, Plan, PlanCode
 from billing.models import Subscription
 
 PAID_PLAN_CODES = (PlanCode.PRO, PlanCode.AGENCY)
@@ -19,6 +19,11 @@ def billing_configured() -> bool:
             settings.STRIPE_PRICE_AGENCY,
         )
     )
+
+
+def paid_plan_get(*, plan_code: str) -> Plan:
+    """The plan `plan_code` names if Checkout sells it. Raises Plan.DoesNotExist for Free and unknown codes."""
+    return Plan.objects.get(code=plan_code, code__in=PAID_PLAN_CODES)
 
 
 def plan_price_id(*, plan_code: str) -> str | None:

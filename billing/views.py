@@ -4,15 +4,17 @@ import logging
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
+from accounts.models import Plan
+from accounts.selectors import account_limits
 from billing import services, stripe_client
-from billing.selectors import billing_configured, subscription_current
+from billing.selectors import billing_configured, paid_plan_get, subscription_current
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +37,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         "billing/overview.html",
         {
             "account": account,
+            "limits": account_limits(account=account),
             "subscription": subscription,
             "has_access": subscription is not None and subscription.grants_access(now=timezone.now()),
             "configured": billing_configured(),
@@ -43,11 +46,19 @@ def overview(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def checkout(request: HttpRequest, plan_code: str) -> HttpResponse:
+    """GET asks to confirm the plan: it is where pricing's "Choose Pro" leads a visitor through
+    sign-up or log-in (`?next=` carries a GET). POST starts Stripe Checkout."""
     if not billing_configured():
         messages.error(request, NOT_CONFIGURED_MESSAGE)
         return redirect("billing:home")
+    if request.method == "GET":
+        try:
+            plan = paid_plan_get(plan_code=plan_code)
+        except Plan.DoesNotExist:
+            raise Http404("No such paid plan.") from None
+        return render(request, "billing/checkout.html", {"plan": plan, "account": request.user.account})
     try:
         url = services.checkout_session_create(
             account=request.user.account,

@@ -120,7 +120,8 @@ def _as_api_error(exc: Exception) -> ApiError:
         return ApiError(f"{field}: {message}", field=field) if field else ApiError(message)
     if isinstance(exc, exceptions.UnsupportedMediaType):
         return ApiError(
-            "Send JSON (Content-Type: application/json) or a multipart/form-data upload.",
+            "Send JSON (Content-Type: application/json) with a url, or the image as a multipart/form-data "
+            "upload in a field named file (curl -F file=@photo.jpg): a raw image body is not accepted.",
             status_code=status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
         )
     if isinstance(exc, exceptions.NotFound | Http404):

@@ -62,12 +62,14 @@ ERRORS: dict[int, tuple[str, list[OpenApiExample]]] = {
         [_example("Forbidden", {"error": "API access requires Pro plan or higher", "code": ErrorCode.FORBIDDEN.value})],
     ),
     415: (
-        "The body is neither JSON nor multipart/form-data.",
+        "The body is neither JSON nor multipart/form-data (raw image bytes, a form-encoded body).",
         [
             _example(
                 "Unsupported media type",
                 {
-                    "error": "Send JSON (Content-Type: application/json) or a multipart/form-data upload.",
+                    "error": "Send JSON (Content-Type: application/json) with a url, or the image as a "
+                    "multipart/form-data upload in a field named file (curl -F file=@photo.jpg): a raw image "
+                    "body is not accepted.",
                     "code": ErrorCode.BAD_REQUEST.value,
                 },
             )

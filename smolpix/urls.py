@@ -12,6 +12,7 @@ urlpatterns = [
     path("pricing/", views.pricing, name="pricing"),
     path("docs/", views.docs, name="docs"),
     path("healthz", views.healthz, name="healthz"),
+    path("status/", views.status, name="status"),
     path("admin/", admin.site.urls),
     path("", include("accounts.urls")),
     path("dashboard/keys/", include("apikeys.urls")),
@@ -29,6 +30,8 @@ urlpatterns = [
         name="api-explorer",
     ),
 ]
+
+admin.site.site_header = admin.site.site_title = "Smolpix administration"
 
 # An unexpected error is the branded 500 page; an outage of PostgreSQL or Redis a 503 (JSON on the API).
 handler500 = "smolpix.views.server_error"

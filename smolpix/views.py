@@ -1,4 +1,4 @@
-"""Site-wide pages (landing, pricing, docs) and the health check."""
+"""Site-wide pages (landing, pricing, docs, status) and the health check."""
 
 import json
 import logging
@@ -14,6 +14,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
 from accounts.selectors import plan_list
@@ -40,7 +41,8 @@ def pricing(request: HttpRequest) -> HttpResponse:
 
 
 def docs(request: HttpRequest) -> HttpResponse:
-    """The API reference. A signed-in reader sees their newest key's prefix in the examples."""
+    """The API reference. Its examples read the key from SMOLPIX_API_KEY (a key is shown only once,
+    on the keys page, with the line that sets it); a signed-in reader is told which key is newest."""
     newest_key = None
     if request.user.is_authenticated:
         newest_key = next(iter(api_key_list(account=request.user.account)), None)
@@ -136,10 +138,9 @@ def server_error(request: HttpRequest) -> HttpResponse:
     return response
 
 
-@never_cache
-def healthz(request: HttpRequest) -> JsonResponse:
-    """200 when every backing service answers and a Celery worker is alive, else 503 naming what is
-    down. Answers within PROBE_SECONDS (plus a little), whatever hangs: the probes run at once."""
+def _health() -> dict[str, str]:
+    """Each backing service's state: "ok", "eager" (no broker: tasks run in the web process) or
+    "down". Answers within PROBE_SECONDS (plus a little), whatever hangs: the probes run at once."""
     started = {name: probe.start() for name, probe in PROBES.items()}
     deadline = monotonic() + PROBE_SECONDS
     results = {}
@@ -153,5 +154,39 @@ def healthz(request: HttpRequest) -> JsonResponse:
             results[name] = "down"
     if results["broker"] == "down":
         results["worker"] = "down"  # a worker that cannot get jobs does none
+    return results
+
+
+@never_cache
+def healthz(request: HttpRequest) -> JsonResponse:
+    """For load balancers: 200 when every backing service answers and a Celery worker is alive,
+    else 503 naming what is down."""
+    results = _health()
     healthy = "down" not in results.values()
     return JsonResponse({"status": "ok" if healthy else "down", **results}, status=200 if healthy else 503)
+
+
+# What each health check stands for, in the status page's words.
+STATUS_SERVICES = {
+    "database": ("Database", "Accounts, API keys and this month's counts"),
+    "cache": ("Cache", "Rate limits, and images on their way to the workers"),
+    "broker": ("Job queue", "Hands each image to a worker"),
+    "worker": ("Image workers", "Optimize the images"),
+}
+
+
+@never_cache
+def status(request: HttpRequest) -> HttpResponse:
+    """The health checks for people. Always 200: a proxy may replace a 503's page with its own,
+    which would hide this one just when it is needed."""
+    results = _health()
+    services = [
+        {"name": name, "purpose": purpose, "state": results[key]} for key, (name, purpose) in STATUS_SERVICES.items()
+    ]
+    context = {
+        "services": services,
+        "healthy": "down" not in results.values(),
+        "eager": "eager" in results.values(),
+        "checked_at": timezone.now(),
+    }
+    return render(request, "pages/status.html", context)

@@ -1,4 +1,7 @@
-"""The dashboard's chart of daily requests, drawn on the server as SVG geometry (no JavaScript)."""
+"""The dashboard's chart of daily requests, drawn on the server as SVG geometry (no JavaScript).
+
+The page stretches the drawing to its width and a height of its own (phones draw it narrow, not
+flat), so the drawing holds no text: the dates and the scale are HTML around it."""
 
 from dataclasses import dataclass
 from datetime import date
@@ -6,9 +9,9 @@ from datetime import date
 from usage.selectors import DailyCount
 
 WIDTH = 1000
-HEIGHT = 220
-LABEL_ROOM = 22  # below the bars, for the first and last dates
-TOP_ROOM = 22  # above the highest bar, for the peak's label
+HEIGHT = 200
+AXIS_ROOM = 2  # below the bars, for the axis line
+TOP_ROOM = 4  # above the highest bar
 BAR_SHARE = 0.7  # of each day's slot; the rest is the gap between bars
 
 
@@ -30,7 +33,7 @@ class DailyChart:
     peak: int  # the most requests on one day
     width: int = WIDTH
     height: int = HEIGHT
-    baseline: int = HEIGHT - LABEL_ROOM
+    baseline: int = HEIGHT - AXIS_ROOM
 
     @property
     def first_day(self) -> date:
@@ -55,7 +58,7 @@ class DailyChart:
 
 def daily_chart(counts: list[DailyCount]) -> DailyChart:
     """Stacked bars, one a day: succeeded requests below, failed ones above, scaled to the peak."""
-    baseline = HEIGHT - LABEL_ROOM
+    baseline = HEIGHT - AXIS_ROOM
     peak = max((count.requests for count in counts), default=0)
     slot = WIDTH / max(len(counts), 1)
     scale = (baseline - TOP_ROOM) / peak if peak else 0

@@ -24,6 +24,42 @@ def test_sign_up_creates_a_free_account_and_signs_in(client):
     assert client.get(reverse("dashboard")).status_code == 200
 
 
+SIGN_UP = {"email": "chooser@example.com", "password1": "a-long-unusual-pass", "password2": "a-long-unusual-pass"}
+
+
+def test_the_plan_chosen_on_pricing_survives_sign_up_to_its_checkout_page(client):
+    checkout = reverse("billing:checkout", args=["pro"])
+
+    page = client.get(reverse("signup"), {"next": checkout}).content.decode()
+    response = client.post(f"{reverse('signup')}?next={checkout}", SIGN_UP)
+
+    assert "You chose the <strong>Pro</strong> plan." in page
+    assert f'<input type="hidden" name="next" value="{checkout}">' in page
+    assert f'href="{reverse("login")}?next={checkout}"' in page
+    assert (response.status_code, response.url) == (302, checkout)
+
+
+def test_sign_up_carries_next_in_its_form_too(client):
+    response = client.post(reverse("signup"), {**SIGN_UP, "next": reverse("apikeys:list")})
+
+    assert response.url == reverse("apikeys:list")
+
+
+@pytest.mark.parametrize("next_url", ["https://evil.example/billing/checkout/pro/", "//evil.example/", "javascript:x"])
+def test_sign_up_never_sends_anyone_to_another_site(client, next_url):
+    page = client.get(reverse("signup"), {"next": next_url}).content.decode()
+    response = client.post(f"{reverse('signup')}?next={next_url}", SIGN_UP)
+
+    assert "evil.example" not in page and "javascript" not in page
+    assert response.url == reverse("dashboard")
+
+
+def test_sign_up_names_no_plan_for_other_next_pages(client):
+    for next_url in (reverse("billing:checkout", args=["free"]), reverse("apikeys:list")):
+        page = client.get(reverse("signup"), {"next": next_url}).content.decode()
+        assert "You chose" not in page
+
+
 @pytest.mark.usefixtures("eager_tasks")  # the task runs here, not in a worker
 def test_sign_up_sends_one_welcome_email_once_the_account_is_committed(client, django_capture_on_commit_callbacks):
     data = {"email": "welcome@example.com", "password1": "a-long-unusual-pass", "password2": "a-long-unusual-pass"}

@@ -29,14 +29,18 @@ def test_create_show_once_list_revoke_flow(signed_in_client, pro_account):
     assert response.status_code == 302
     assert response.url == LIST_URL
 
-    # The next display shows the full key, once, with a warning and a copy button, uncached.
+    # The next display shows the full key, once, with a warning and a copy button, uncached, and
+    # ready-to-run commands with the key in them (for this host).
     page = signed_in_client.get(LIST_URL)
     assert page.status_code == 200
-    [key] = keys_in(page)
+    key, *in_commands = keys_in(page)
     body = page.content.decode()
     assert "Your new key “Production”" in body
     assert "it will not be shown again" in body
     assert 'data-copy="new-key-value"' in body
+    assert in_commands == [key, key]
+    assert f"export SMOLPIX_API_KEY='{key}'" in body
+    assert "curl -X POST http://testserver/api/v1/optimize" in body
     assert "no-store" in page["Cache-Control"]
     api_key = ApiKey.objects.get(account=pro_account)
 
@@ -72,7 +76,7 @@ def test_the_new_key_never_reaches_the_database(signed_in_client):
     signed_in_client.post(LIST_URL, {"name": "Production"})
     sessions = [session.get_decoded() for session in Session.objects.all()]
 
-    [key] = keys_in(signed_in_client.get(LIST_URL))
+    [key] = set(keys_in(signed_in_client.get(LIST_URL)))
 
     assert sessions and all(key not in str(data) for data in sessions)
     assert all(key not in str(row) for row in ApiKey.objects.values_list())

@@ -26,12 +26,12 @@ def _messages(response) -> list[str]:
 # --- Pricing buttons ---------------------------------------------------------------------------------
 
 
-def test_signed_out_visitors_choose_a_plan_by_signing_up(client, fake_stripe):
+def test_signed_out_visitors_choose_a_plan_by_signing_up_then_going_to_its_checkout(client, fake_stripe):
     body = client.get(reverse("pricing")).content.decode()
 
-    assert f'href="{reverse("signup")}">Choose Pro<' in body
-    assert f'href="{reverse("signup")}">Choose Agency<' in body
-    assert reverse("billing:checkout", args=["pro"]) not in body
+    assert f'href="{reverse("signup")}?next=/billing/checkout/pro/">Choose Pro<' in body
+    assert f'href="{reverse("signup")}?next=/billing/checkout/agency/">Choose Agency<' in body
+    assert "<form" not in body.split('id="plan-pro"', 1)[1]  # no Checkout without an account
 
 
 def test_signed_in_users_get_checkout_buttons_for_the_other_paid_plans(free_client, fake_stripe):
@@ -136,11 +136,45 @@ def test_checkout_without_stripe_configured_goes_nowhere(free_client):
     assert NOT_CONFIGURED in _messages(response)[0]
 
 
-def test_checkout_needs_a_signed_in_user_and_a_post(free_client, fake_stripe):
+def test_checkout_needs_a_signed_in_user(free_client, fake_stripe):
     url = reverse("billing:checkout", args=["pro"])
-    assert Client().post(url)["Location"].startswith(reverse("login"))
-    assert free_client.get(url).status_code == 405
+
+    for response in (Client().post(url), Client().get(url)):
+        assert response["Location"] == f"{reverse('login')}?next={url}"
     assert fake_stripe.requests == []
+
+
+def test_checkout_asks_to_confirm_the_plan_on_a_get_without_calling_stripe(free_client, fake_stripe):
+    url = reverse("billing:checkout", args=["agency"])
+
+    response = free_client.get(url)
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "The Agency plan" in body and "$149" in body and "Unlimited images" in body
+    assert '<form method="post">' in body and "Continue to secure checkout" in body
+    assert fake_stripe.requests == []
+
+
+def test_the_checkout_page_of_the_current_plan_sells_nothing(client, pro_account, fake_stripe):
+    client.force_login(pro_account.owner)
+
+    body = client.get(reverse("billing:checkout", args=["pro"])).content.decode()
+
+    assert "You are on the Pro plan already." in body
+    assert '<form method="post">' not in body
+
+
+@pytest.mark.parametrize("plan_code", ["free", "platinum"])
+def test_the_checkout_page_exists_for_paid_plans_only(free_client, fake_stripe, plan_code):
+    assert free_client.get(reverse("billing:checkout", args=[plan_code])).status_code == 404
+
+
+def test_the_checkout_page_without_stripe_configured_goes_to_billing(free_client):
+    response = free_client.get(reverse("billing:checkout", args=["pro"]), follow=True)
+
+    assert response.redirect_chain == [(reverse("billing:home"), 302)]
+    assert NOT_CONFIGURED in _messages(response)[0]
 
 
 def test_success_page_says_the_plan_updates_shortly(free_client):
@@ -186,6 +220,7 @@ def test_billing_page_for_a_free_account_offers_the_plans(free_client, fake_stri
     body = free_client.get(reverse("billing:home")).content.decode()
 
     assert "No subscription" in body
+    assert "50 images a month, no API access." in body
     assert f'href="{reverse("pricing")}">Choose a plan<' in body
     assert reverse("billing:portal") not in body
 

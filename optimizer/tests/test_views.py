@@ -137,7 +137,7 @@ def test_without_javascript_errors_are_shown_on_the_page(free_client):
 
     assert response.status_code == 400
     body = response.content.decode()
-    assert 'role="alert" data-error>Only http and https URLs can be fetched.' in body
+    assert 'role="alert" tabindex="-1" data-error>Only http and https URLs can be fetched.' in body
     assert 'value="ftp://example.com/a.png"' in body
 
 

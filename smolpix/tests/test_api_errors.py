@@ -1,7 +1,9 @@
 """The error contract every API view shares (smolpix.api)."""
 
 import pytest
+from django.conf import settings
 from django.http import Http404
+from django.urls import reverse
 from rest_framework import exceptions, serializers
 from rest_framework.decorators import api_view
 from rest_framework.test import APIRequestFactory
@@ -84,3 +86,17 @@ def test_an_unexpected_exception_is_a_plain_500_without_internals(caplog):
     assert response.status_code == 500
     assert response.data == {"error": "Internal server error during optimization", "code": "SERVER_ERROR"}
     assert "unexpected error in an API view" in caplog.text
+
+
+@pytest.mark.django_db
+def test_a_raw_image_body_is_415_with_how_to_send_it(client, pro_api_key):
+    # Tinify's way: curl --data-binary @photo.jpg -H "Content-Type: image/jpeg".
+    photo = (settings.BASE_DIR / "static" / "img" / "examples" / "landscape.jpg").read_bytes()
+
+    response = client.post(
+        reverse("api-optimize"), photo, content_type="image/jpeg", headers={"Authorization": f"Bearer {pro_api_key}"}
+    )
+
+    assert response.status_code == 415
+    assert response.json()["code"] == "BAD_REQUEST"
+    assert "multipart/form-data upload in a field named file (curl -F file=@photo.jpg)" in response.json()["error"]

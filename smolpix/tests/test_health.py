@@ -1,8 +1,10 @@
+import re
 import uuid
 
 import pytest
 from celery import Celery
 from django.core.cache import cache, caches
+from django.urls import reverse
 
 from optimizer import jobs
 
@@ -78,3 +80,44 @@ def test_healthz_is_503_when_the_broker_is_unreachable(client, monkeypatch):
     assert response.status_code == 503
     assert response.json()["broker"] == "down"
     assert response.json()["worker"] == "down"  # not asked: no worker is reachable without a broker
+
+
+def _status_badges(body: str) -> dict[str, str]:
+    """Each service's name on the status page, with what its badge says."""
+    return dict(re.findall(r'<strong>([^<]+)</strong>.*?<span class="badge[^"]*">([^<]+)</span>', body, re.DOTALL))
+
+
+def test_the_status_page_says_in_words_what_healthz_says_in_json(client, eager_tasks):
+    response = client.get(reverse("status"))
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/html")
+    assert "no-cache" in response["Cache-Control"]
+    assert "Everything is working" in body
+    assert _status_badges(body) == {
+        "Database": "Working",
+        "Cache": "Working",
+        "Job queue": "Not used here",
+        "Image workers": "Not used here",
+    }
+    assert "optimizes images in its web process" in body
+    assert '"broker"' not in body and "eager" not in body
+
+
+def test_the_status_page_names_what_is_down_and_still_answers_200(client, unreachable_redis):
+    response = client.get(reverse("status"))
+
+    body = response.content.decode()
+    assert response.status_code == 200  # a proxy may put its own page in place of a 503's
+    assert "Something is down" in body
+    assert "may fail for now with a <code>503</code>" in body
+    assert _status_badges(body)["Cache"] == "Down"
+    assert _status_badges(body)["Database"] == "Working"
+
+
+def test_the_footer_links_the_status_page_not_the_json(client):
+    body = client.get(reverse("landing")).content.decode()
+
+    assert f'<a href="{reverse("status")}">Status</a>' in body
+    assert 'href="/healthz"' not in body

@@ -81,25 +81,73 @@ def test_the_api_explorer_loads_its_assets_from_our_static_files(client):
     assert reverse("api-schema") in script.content.decode()
 
 
-def test_docs_show_a_signed_in_readers_newest_key_prefix_in_every_example(client, pro_account):
+def _examples(body: str) -> dict[str, list[str]]:
+    """The code blocks of the docs' examples, by language tab."""
+    panels = re.findall(r'role="tabpanel" id="panel-(\w+)"(.*?)(?=role="tabpanel"|</article>)', body, re.DOTALL)
+    assert [language for language, _ in panels] == ["curl", "python", "js", "php"]
+    return {
+        language: [html.unescape(code) for code in re.findall(r"<pre><code>(.*?)</code></pre>", panel, re.DOTALL)]
+        for language, panel in panels
+    }
+
+
+def test_docs_examples_call_the_host_being_viewed_with_the_key_from_the_environment(client):
+    body = client.get(reverse("docs"), secure=True).content.decode()
+
+    examples = _examples(body)
+    key_readers = {
+        "curl": 'Bearer $SMOLPIX_API_KEY"',
+        "python": "the key from SMOLPIX_API_KEY",
+        "js": "Bearer ${process.env.SMOLPIX_API_KEY}",
+        "php": "'Authorization: Bearer ' . getenv('SMOLPIX_API_KEY')",
+    }
+    for language, (from_url, upload) in examples.items():
+        for code in (from_url, upload):
+            assert "https://testserver/api/v1/optimize" in code or "Client(base_url='https://testserver')" in code
+            assert key_readers[language] in code
+            assert "pk_live_" not in code
+        assert "https://testserver/static/img/examples/landscape.jpg" in from_url
+        assert "photo.jpg" in upload
+    assert "smolpix.co" not in body
+    assert "<pre><code>export SMOLPIX_API_KEY='&lt;your API key&gt;'</code></pre>" in body
+
+
+def test_docs_examples_save_under_the_returned_formats_extension(client):
+    examples = _examples(client.get(reverse("docs")).content.decode())
+
+    saves = {
+        "curl": "-OJ",  # the name Content-Disposition gives: optimized.webp or optimized.avif
+        "python": "result.save('optimized')",  # the client adds the format's extension
+        "js": "await writeFile(`optimized.${data.format}`",
+        "php": "file_put_contents(\"optimized.{$data['format']}\"",
+    }
+    for language, blocks in examples.items():
+        assert all(saves[language] in code for code in blocks)
+        assert all("optimized.webp'" not in code and 'optimized.webp"' not in code for code in blocks)
+
+
+def test_docs_reference_the_quality_field_and_the_415_and_503_answers(client):
+    body = client.get(reverse("docs")).content.decode()
+
+    body = re.sub(r' data-label="[^"]*"', "", body)  # the column names cells carry for phones
+    response_table = body.split('id="response"', 1)[1].split("</table>", 1)[0]
+    errors_table = body.split('id="errors"', 1)[1].split("</table>", 1)[0]
+    assert "<tr><td><code>quality</code></td><td>object or null</td>" in response_table
+    assert "<tr><td>415</td><td><code>BAD_REQUEST</code></td>" in errors_table
+    assert "<tr><td>503</td><td><code>SERVICE_UNAVAILABLE</code></td>" in errors_table
+    assert "X-Smolpix-Quality-Score" in body
+
+
+def test_docs_name_a_signed_in_readers_newest_key_but_never_a_key(client, pro_account):
     api_key_create(account=pro_account, name="Old")
-    newest, _ = api_key_create(account=pro_account, name="Production")
+    newest, key = api_key_create(account=pro_account, name="Production")
     client.force_login(pro_account.owner)
 
     body = client.get(reverse("docs")).content.decode()
 
-    examples = body.split('id="examples"', 1)[1]
-    assert examples.count(f"Bearer {newest.display_prefix}") == 3  # Node.js, cURL, PHP
-    assert f"Client(api_key='{newest.display_prefix}')" in examples  # Python
-    assert "pk_live_xxxxxxxxxxxxxxxxxxxxx" not in body
-    assert "“Production”" in body
-
-
-def test_docs_show_a_placeholder_key_to_visitors(client):
-    body = client.get(reverse("docs")).content.decode()
-
-    assert body.count("Bearer pk_live_xxxxxxxxxxxxxxxxxxxxx") >= 4
-    assert reverse("api-explorer") in body
+    assert f"Your newest key is “Production” (<code>{newest.display_prefix}</code>)" in body
+    assert key[:16] not in body
+    assert all("pk_live_" not in code for blocks in _examples(body).values() for code in blocks)
 
 
 def test_docs_tell_a_signed_in_reader_without_keys_where_to_create_one(client, free_account):
@@ -107,7 +155,7 @@ def test_docs_tell_a_signed_in_reader_without_keys_where_to_create_one(client, f
 
     body = client.get(reverse("docs")).content.decode()
 
-    assert "and its prefix will appear in these examples" in body
+    assert f'<a href="{reverse("apikeys:list")}">Create an API key</a>: the page shows this line' in body
 
 
 def test_landing_shows_the_examples_with_their_real_figures(client):

@@ -15,6 +15,7 @@
   const qualityOutput = form.querySelector("[data-quality-output]");
   const maxBytes = Number(form.dataset.maxBytes);
   const errorBox = $("[data-error]");
+  const heading = $("#result-heading");
   const busy = $("[data-busy]");
   const empty = $("[data-empty]");
   const output = $("[data-output]");
@@ -50,6 +51,13 @@
     }
     errorBox.hidden = false;
     empty.hidden = true;
+  };
+
+  // After "Optimize", the answer takes the focus, which scrolls it into view: on a phone the
+  // result card is below the form.
+  const fail = (message, options) => {
+    showError(message, options);
+    errorBox.focus();
   };
 
   const clearError = () => {
@@ -139,7 +147,12 @@
     });
     // Smart compression adds `quality: {metric, score}`; older answers have no such field.
     $("[data-quality]").hidden = !data.quality;
-    if (data.quality) $('[data-stat="quality"]').textContent = `${data.quality.score} (${data.quality.metric})`;
+    if (data.quality) {
+      // As the server draws it: the metric's name is small, so that it fits the box on a phone.
+      const metric = document.createElement("small");
+      metric.textContent = data.quality.metric;
+      $('[data-stat="quality"]').replaceChildren(`${data.quality.score} `, metric);
+    }
     $("[data-notice]").hidden = !data.notice;
     $("[data-notice]").textContent = data.notice || "";
     download.href = optimizedUrl;
@@ -170,11 +183,11 @@
     const file = fileInput.files[0];
     const url = urlInput.value.trim();
     if (!file && !url) {
-      showError("Choose an image, drop one here, or paste its URL.");
+      fail("Choose an image, drop one here, or paste its URL.");
       return;
     }
     if (file && file.size > maxBytes) {
-      showError(`This file is ${formatBytes(file.size)}; the most we take is ${formatBytes(maxBytes)}.`);
+      fail(`This file is ${formatBytes(file.size)}; the most we take is ${formatBytes(maxBytes)}.`);
       return;
     }
     submit.disabled = true;
@@ -190,13 +203,14 @@
       const data = await response.json().catch(() => null);
       if (!response.ok || !data || !data.success) {
         const message = (data && data.error) || "Something went wrong. Please try again.";
-        showError(message, { upgrade: Boolean(data && data.code === "LIMIT_REACHED") });
+        fail(message, { upgrade: Boolean(data && data.code === "LIMIT_REACHED") });
         return;
       }
       showResult(data, file ? file.name : new URL(url, window.location.href).pathname.split("/").pop());
       showOriginal(file || url);
+      heading.focus();
     } catch {
-      showError("Could not reach Smolpix. Check your connection and try again.");
+      fail("Could not reach Smolpix. Check your connection and try again.");
     } finally {
       submit.disabled = false;
       busy.hidden = true;

@@ -10,6 +10,13 @@ from pathlib import Path
 
 import pytest
 from django.apps import apps
+from django.utils import timezone
+
+from accounts.models import Account
+from accounts.tests.factories import AccountFactory
+from apikeys.models import ApiKey
+from apikeys.services import api_key_create
+from tests.browser.steps import api_traffic
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -65,3 +72,27 @@ def page(browser, live_server, console_errors: ConsoleErrors) -> Iterator:
     page.on("pageerror", lambda error: console_errors.append(str(error)))
     yield page
     context.close()
+
+
+@pytest.fixture
+def customer(eager_tasks) -> Account:  # the live server runs in this process, and its Celery tasks with it
+    """A Pro customer with two API keys, one of them used a minute ago, and a month of API traffic."""
+    account = AccountFactory(pro=True, owner__email="ada@example.com")
+    production, _ = api_key_create(account=account, name="Production")
+    ci, _ = api_key_create(account=account, name="CI pipeline")
+    ApiKey.objects.filter(pk=production.pk).update(last_used_at=timezone.now())
+    api_traffic(account, keys=[production, ci])
+    return account
+
+
+@pytest.fixture
+def staff() -> Account:
+    """Staff, on an account with limits of its own (the admin's overrides column)."""
+    return AccountFactory(
+        agency=True,
+        owner__email="operations.lead@example.com",
+        owner__is_staff=True,
+        owner__is_superuser=True,
+        monthly_limit_override=250_000,
+        rate_limit_override=600,
+    )

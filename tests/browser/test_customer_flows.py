@@ -7,7 +7,7 @@ import pytest
 from django.conf import settings
 from playwright.sync_api import expect
 
-from accounts.models import PlanCode
+from accounts.models import Account, PlanCode
 from accounts.tests.factories import AccountFactory
 from tests.browser.steps import sign_in, sign_up
 
@@ -27,7 +27,7 @@ def test_sign_up_create_a_key_see_it_once_then_only_its_prefix_then_revoke_it(pa
 
     key = page.get_by_label("API key").input_value()
     assert re.fullmatch(r"pk_live_[0-9A-Za-z]{38}", key)
-    expect(page.get_by_role("button", name="Copy")).to_be_visible()  # once copy.js has run
+    expect(page.get_by_role("button", name="Copy the key")).to_be_visible()  # once copy.js has run
     prefix = page.locator("td code").first.inner_text()
     assert prefix.endswith("…") and key.startswith(prefix.removesuffix("…"))
 
@@ -73,7 +73,11 @@ def test_try_it_shows_the_original_and_the_optimized_image_with_the_savings(page
     assert console_errors == []
 
 
-def test_try_it_explains_an_unsupported_file(page, console_errors, eager_tasks, tmp_path):
+@pytest.mark.parametrize(
+    "viewport", [{"width": 1280, "height": 900}, {"width": 390, "height": 844}], ids=["desktop", "phone"]
+)
+def test_try_it_explains_an_unsupported_file_where_it_is_seen(page, console_errors, eager_tasks, tmp_path, viewport):
+    page.set_viewport_size(viewport)
     sign_in(page, AccountFactory())
     page.goto("/dashboard/try/")
     text = tmp_path / "notes.png"
@@ -85,6 +89,9 @@ def test_try_it_explains_an_unsupported_file(page, console_errors, eager_tasks, 
     alert = page.get_by_role("alert")
     alert.wait_for()
     assert "not a supported image" in alert.inner_text()
+    # On a phone the result card is below the form: the error takes the focus, which scrolls it into view.
+    expect(alert).to_be_focused()
+    expect(alert).to_be_in_viewport(ratio=1)
     # The browser's console reports the failed request (a 400); nothing else may go wrong.
     assert [error for error in console_errors if "400" not in error] == []
 
@@ -125,3 +132,27 @@ def test_upgrading_from_pricing_goes_through_checkout_and_the_webhook_changes_th
     page.goto("/dashboard/")
     expect(page.get_by_role("region", name="Plan")).to_contain_text("Pro")
     assert console_errors == []
+
+
+def test_a_plan_chosen_on_pricing_while_signed_out_survives_sign_up_to_checkout(
+    page, console_errors, live_server, fake_stripe, eager_tasks
+):
+    fake_stripe.webhook_url = f"{live_server.url}/billing/webhook/"
+    page.goto("/pricing/")
+
+    page.get_by_role("link", name="Choose Agency").click()
+    expect(page.get_by_text("You chose the Agency plan.")).to_be_visible()
+    page.get_by_label("Email").fill("agency@example.com")
+    page.get_by_label("Password", exact=True).fill("a-long-unusual-pass")
+    page.get_by_label("Password confirmation").fill("a-long-unusual-pass")
+    page.get_by_role("button", name="Create account").click()
+
+    page.wait_for_url("**/billing/checkout/agency/")
+    assert console_errors == []
+    page.get_by_role("button", name="Continue to secure checkout").click()
+    page.wait_for_url(f"{fake_stripe.url}/checkout/**")
+    assert page.get_by_text("price_fake_agency").is_visible()
+    page.get_by_role("button", name="Pay").click()
+
+    page.wait_for_url("**/billing/success/")
+    assert Account.objects.get(owner__email="agency@example.com").plan.code == PlanCode.AGENCY

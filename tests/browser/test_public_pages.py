@@ -18,13 +18,13 @@ def test_public_pages_load_without_console_errors(page, console_errors, path):
 
 def test_docs_code_tabs_switch_with_the_keyboard(page):
     page.goto("/docs/")
-    page.get_by_role("tab", name="Node.js").focus()
+    page.get_by_role("tab", name="cURL").focus()
 
     page.keyboard.press("ArrowRight")
 
     assert page.get_by_role("tab", name="Python").get_attribute("aria-selected") == "true"
     assert page.locator("#panel-python").is_visible()
-    assert page.locator("#panel-js").is_hidden()
+    assert page.locator("#panel-curl").is_hidden()
 
 
 def test_sign_up_lands_on_the_dashboard(page):
@@ -32,3 +32,13 @@ def test_sign_up_lands_on_the_dashboard(page):
 
     assert page.get_by_role("heading", name="Dashboard").is_visible()
     assert User.objects.filter(email="browser@example.com").exists()
+
+
+@pytest.mark.parametrize("path", ["/", "/docs/"])
+def test_every_code_block_has_a_copy_button(page, path):
+    page.goto(path)
+
+    blocks = page.locator("pre")
+    assert blocks.count() > 0
+    assert page.locator(".code-block > pre").count() == blocks.count()
+    assert page.locator(".code-block > .code-bar > button.copy-button").count() == blocks.count()

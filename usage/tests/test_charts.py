@@ -1,9 +1,9 @@
 from datetime import date, timedelta
 
-from usage.charts import HEIGHT, LABEL_ROOM, TOP_ROOM, WIDTH, daily_chart
+from usage.charts import AXIS_ROOM, HEIGHT, TOP_ROOM, WIDTH, daily_chart
 from usage.selectors import DailyCount
 
-BASELINE = HEIGHT - LABEL_ROOM
+BASELINE = HEIGHT - AXIS_ROOM
 TALLEST = BASELINE - TOP_ROOM
 
 
