@@ -1,32 +1,32 @@
 """The encoding decision: which format, which settings, and (smart) how good the result is.
 
-`smart: false` encodes at the requested quality. `format: auto` returns the smaller of WebP and
-AVIF; AVIF is tried where it can win (opaque, not a graphic, at least SMALL_IMAGE_PIXELS): on
-the benchmark corpus, AVIF at the same quality number was larger for 14 of the 15 opaque images
-below that size, and an AVIF encode costs 3-4 WebP encodes on this stack.
+`smart: false` encodes at the requested quality: `webp` or `avif` that format, `auto` both at
+once, keeping the smaller.
 
-`smart: true` searches, per image, for the encoding that gives the most visible quality per
-byte, with a promise (QualityTarget):
-- never below the floor: the returned encoding scores at least `floor` SSIMULACRA2 against the
-  prepared (resized) image, measured, not predicted. Quality 80 means a floor of 72.
-- above the floor, quality is bought only while it is cheap: among the encodings that meet the
-  floor, the one with the least `bytes - bytes_per_point * score` wins, i.e. one more point is
-  worth `bytes_per_point` bytes (2,000 at quality 80) and no more. That is the knee of the
-  image's rate-distortion curve: easy and small images land well above the floor for a few
-  hundred bytes, hard large photos sit near it. The same rule compares formats (`auto`),
-  lossless and palette encodings of graphics, and the levels of each format.
-The search is bounded by a count of trial encodes and a time budget; if no trial meets the floor
-within it, a safe high-quality WebP (then lossless) is returned, so the floor holds whenever WebP
-is allowed.
+`smart: true` promises a perceptual quality and spends no more bytes than it takes: the result is
+the smallest encoding whose SSIMULACRA2 against the prepared image, measured on the decoded
+result, reaches the target `quality` stands for (QualityTarget). One rule judges every candidate,
+lossless, palette and lossy alike, WebP and AVIF alike: nothing wins by default, and no byte buys
+quality nobody asked for. The search is bounded (trials and seconds); what it does, in turn:
+- the exact candidates that need no score: lossless WebP, for graphics (and for quality 100);
+- each lossy format that can win for this kind of image, as a "lane" of quality levels: the
+  first trial at the level a prediction puts at the target, the next ones corrected by what the
+  trials measured, until a trial lands just above the target, two adjacent levels bracket it, or
+  the lane can no longer beat the best so far;
+- if no trial reached the target, lossless WebP (exact), so the target holds whenever WebP may
+  be returned; AVIF alone (asked for explicitly) returns its best attempt, with a notice.
+A result larger than the source (`max_bytes`) is not given up on at once: the search goes down
+to the quality's floor for something smaller, and says so in the notice when nothing is.
 
-Transparency is never dropped: ImageMagick 6's AVIF writer cannot carry alpha, so transparent
-images are WebP; if AVIF was asked for explicitly, WebP is returned with a notice.
+AVIF is encoded by libavif at libaom's speed 9 here: 10-15x faster than its default speed for
+~15-20% more bytes at the same score, which the time a score takes (0.1 s at 2 megapixels, more
+than the encode) makes the right trade: a search of two or three trials costs what one plain
+WebP encode does.
 """
 
-import itertools
 import math
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from time import monotonic
@@ -46,10 +46,10 @@ from optimizer.imaging import (
 from optimizer.perceptual import Reference, detail, is_graphic, sampled_colours
 
 # For lossless WebP the quality setting is compression effort (libwebp's default, 75), and method 1
-# is 1.5-4x faster than the default 4 for the same bytes on the corpus' graphics (within 1%; +6%
-# on a large detailed logo, where lossy wins anyway).
+# is 1.5-4x faster than the default 4 for the same bytes on the corpus' graphics (within 1%).
 LOSSLESS_EFFORT = 75
 LOSSLESS_WEBP = EncoderSettings(OutputFormat.WEBP, LOSSLESS_EFFORT, lossless=True, method=1)
+PALETTE_COLOURS = 256
 # Measuring costs ~24 bytes of memory per pixel (two linear-light copies) and ~50 ms per
 # megapixel; above this size (4K UHD fits) smart encodes at the requested quality unmeasured.
 SMART_MAX_PIXELS = 8_388_608
@@ -59,37 +59,42 @@ TOO_LARGE_TO_MEASURE = (
 # WebP and AVIF are encoded at once only up to this size: above it, libaom's and libwebp's copies
 # of the pixels together would take a worker past its memory ceiling (see optimizer.budget).
 MAX_PARALLEL_PIXELS = 12_000_000
-# What the search falls back on when no trial met the floor within the budget.
-SAFE_WEBP = EncoderSettings(OutputFormat.WEBP, 95, sharp_yuv=True)
-PALETTE_COLOURS = 256
-# A palette is tried only for graphics with at most this many colours in the sample: beyond it,
-# quantizing costs 4-6 points (the corpus' UI screenshot and 627-colour logo: 95.8 and 93.7),
-# more than the bytes it saves are worth, and the trial (quantize, encode, score) costs 1.5-3x
-# the whole fixed-quality encode.
-PALETTE_MAX_SAMPLED_COLOURS = 512
+# libaom's speed for every AVIF here (see the module's docstring).
+AVIF_SPEED = 9
+CAREFUL_AVIF_SPEED = 7
+# When nothing reached the target: the top of each lossy format, before lossless.
+LAST_TRIES = (
+    EncoderSettings(OutputFormat.AVIF, 90, speed=AVIF_SPEED, full_chroma=True),
+    EncoderSettings(OutputFormat.WEBP, 95, sharp_yuv=True),
+)
+# libwebp's effort for lossy WebP. Opaque images: method 2, in 0.45x the time of the default 4 for
+# 4% more bytes (the corpus' median; at most 10%), which WebP's share of the time in smart:false
+# (3x an AVIF encode at speed 9) makes the right trade. Transparent ones keep 4: their lossless
+# alpha plane costs 12-27% more bytes at methods 2 and 3.
+OPAQUE_WEBP_METHOD = 2
+TRANSPARENT_WEBP_METHOD = 4
 
-# quality -> the SSIMULACRA2 floor (piecewise linear, monotone). The metric's own reading: 90
-# visually lossless, 70 high, 50 medium, 30 low quality. 100 means lossless.
-FLOOR_ANCHORS = ((1, 10.0), (30, 40.0), (50, 55.0), (70, 67.0), (80, 72.0), (90, 80.0), (95, 86.0), (99, 92.0))
-# Bytes one SSIMULACRA2 point above the floor is worth at quality 80; doubles every 10 quality.
-BYTES_PER_POINT_AT_80 = 2000.0
+# quality -> the SSIMULACRA2 no smart result is below (piecewise linear, monotone): about what
+# libwebp gives a typical photograph at that quality (the corpus' median, bench/compression.py).
+# The metric's own reading: 90 visually lossless, 70 high, 50 medium, 30 low. 100 means lossless.
+TARGET_ANCHORS = ((1, 10.0), (30, 51.0), (50, 63.0), (70, 71.0), (80, 75.0), (90, 82.0), (95, 87.0), (99, 93.0))
+# What smart may go down to, below the target, for a result smaller than the source.
+FLOOR_BELOW_TARGET = 4.0
 
 
 @dataclass(frozen=True)
 class QualityTarget:
-    floor: float
-    bytes_per_point: float
+    score: float  # the SSIMULACRA2 every result reaches (100: lossless)
+    floor: float  # as low as a result may go to stay smaller than its source
 
     @classmethod
     def for_quality(cls, quality: int) -> "QualityTarget":
         if not 1 <= quality <= 100:
             raise ValueError(f"quality must be 1-100, not {quality}")
-        floor = 100.0 if quality == 100 else float(np.interp(quality, *zip(*FLOOR_ANCHORS, strict=True)))
-        return cls(floor=floor, bytes_per_point=BYTES_PER_POINT_AT_80 * 2 ** ((quality - 80) / 10))
-
-    def cost(self, size: int, score: float) -> float:
-        """What the search minimises among encodings that meet the floor."""
-        return size - self.bytes_per_point * score
+        if quality == 100:
+            return cls(score=100.0, floor=100.0)
+        score = float(np.interp(quality, *zip(*TARGET_ANCHORS, strict=True)))
+        return cls(score=score, floor=score - FLOOR_BELOW_TARGET)
 
 
 @dataclass(frozen=True)
@@ -97,7 +102,7 @@ class Budget:
     """At most `max_trials` scored trial encodes, and no trial started after
     `seconds + seconds_per_megapixel * megapixels` (the fallback encode aside)."""
 
-    max_trials: int = 7
+    max_trials: int = 6
     seconds: float = 1.0
     seconds_per_megapixel: float = 1.5
 
@@ -137,11 +142,18 @@ class Choice:
 
 
 def choose_encoding(
-    prepared: PreparedImage, *, format: RequestedFormat, quality: int, smart: bool, budget: Budget = Budget()
+    prepared: PreparedImage,
+    *,
+    format: RequestedFormat,
+    quality: int,
+    smart: bool,
+    max_bytes: int | None = None,
+    budget: Budget = Budget(),
 ) -> Choice:
+    """`max_bytes`: the source's size, which smart tries not to exceed (see the module docstring)."""
     pixels = prepared.pixels
     if smart and pixels.width * pixels.height <= SMART_MAX_PIXELS:
-        return _smart_choice(pixels, format=format, quality=quality, budget=budget)
+        return _smart_choice(pixels, format=format, quality=quality, max_bytes=max_bytes, budget=budget)
     choice = _fixed_choice(pixels, format=format, quality=quality)
     if smart:
         return replace(choice, notice=choice.notice or TOO_LARGE_TO_MEASURE)
@@ -152,10 +164,7 @@ def choose_encoding(
 
 
 def _fixed_choice(pixels: Pixels, *, format: RequestedFormat, quality: int) -> Choice:
-    formats = format.candidates
-    if format is RequestedFormat.AUTO and not _avif_can_win(pixels, lambda: is_graphic(pixels)):
-        formats = (OutputFormat.WEBP,)
-    settings = [_plain(pixels, output, quality) for output in formats]
+    settings = [_plain(pixels, output, quality) for output in format.candidates]
     encodings = [encoded for encoded in _in_parallel(_encode_if_faithful, pixels, settings) if encoded]
     if encodings:
         return Choice(encoded=min(encodings, key=lambda encoded: len(encoded.data)))
@@ -163,20 +172,14 @@ def _fixed_choice(pixels: Pixels, *, format: RequestedFormat, quality: int) -> C
 
 
 def _plain(pixels: Pixels, output: OutputFormat, quality: int) -> EncoderSettings:
-    """`output` at `quality`, at the WebP effort for the image's size."""
-    return EncoderSettings(output, quality, method=_webp_method(pixels, smart=False))
+    """`output` at `quality`, at the WebP effort for the image or AVIF's speed."""
+    if output is OutputFormat.AVIF:
+        return EncoderSettings(output, quality, speed=AVIF_SPEED)
+    return EncoderSettings(output, quality, method=_webp_method(pixels))
 
 
-def _webp_method(pixels: Pixels, *, smart: bool) -> int:
-    if pixels.width * pixels.height >= FAST_WEBP_MAX_PIXELS:
-        return 4
-    if pixels.has_alpha:
-        return 4 if smart else FAST_TRANSPARENT_WEBP_METHOD
-    return FAST_WEBP_METHOD
-
-
-def _avif_can_win(pixels: Pixels, graphic: Callable[[], bool]) -> bool:
-    return not pixels.has_alpha and pixels.width * pixels.height >= SMALL_IMAGE_PIXELS and not graphic()
+def _webp_method(pixels: Pixels) -> int:
+    return TRANSPARENT_WEBP_METHOD if pixels.has_alpha else OPAQUE_WEBP_METHOD
 
 
 def _encode_if_faithful(pixels: Pixels, settings: EncoderSettings) -> Encoded | None:
@@ -187,13 +190,13 @@ def _encode_if_faithful(pixels: Pixels, settings: EncoderSettings) -> Encoded | 
 
 
 def _alpha_notice(format: RequestedFormat) -> str:
-    return f"{format.value.upper()} cannot carry this image's transparency here; returned WebP instead."
+    return f"{format.value.upper()} could not carry this image's transparency; returned WebP instead."
 
 
 def _in_parallel(function: Callable, pixels: Pixels, settings: Sequence[EncoderSettings]) -> list:
-    """`function(pixels, s)` for each of `settings`, two at a time: encoders run in C through
-    ctypes, which releases the GIL, so WebP and AVIF encode at once on two cores. Large images
-    go one at a time: two encoders' copies of their pixels would not fit in a worker's memory."""
+    """`function(pixels, s)` for each of `settings`, two at a time: the encoders release the GIL,
+    so WebP and AVIF encode at once on two cores. Large images go one at a time: two encoders'
+    copies of their pixels would not fit in a worker's memory."""
     if len(settings) == 1 or pixels.width * pixels.height > MAX_PARALLEL_PIXELS:
         return [function(pixels, one) for one in settings]
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -202,132 +205,178 @@ def _in_parallel(function: Callable, pixels: Pixels, settings: Sequence[EncoderS
 
 # --- smart: true ----------------------------------------------------------------------------
 
-# The corpus-median SSIMULACRA2 of each encoder quality (opaque images of the benchmark corpus,
-# fitted to 1920 px): the search's prior, shifted onto each image's own measurements.
-WEBP_PRIOR = ((5, 30.0), (30, 55.6), (40, 60.9), (50, 65.1), (60, 69.2), (65, 71.0), (70, 71.8), (75, 73.5),
-              (80, 78.0), (85, 82.4), (90, 86.5), (95, 90.0), (99, 93.0))  # fmt: skip
-AVIF_PRIOR = ((2, 15.0), (20, 29.0), (30, 46.0), (40, 56.0), (50, 67.4), (55, 73.1), (60, 76.0), (65, 77.3),
-              (70, 77.6), (75, 79.4), (80, 81.1), (90, 83.9))  # fmt: skip
-# Corpus-median growth of the bytes per SSIMULACRA2 point (d ln bytes / d score) by score: each
-# point costs more the higher the score. Each image's own measurements scale it.
-PRIOR_SLOPE = {
-    OutputFormat.WEBP: ((60, 0.032), (70, 0.038), (77.5, 0.048), (82.5, 0.057), (87.5, 0.080)),
-    OutputFormat.AVIF: ((55, 0.034), (62.5, 0.040), (67.5, 0.050), (72.5, 0.060), (77.5, 0.112)),
-}
-# Bits per pixel at a score of 72 = a * detail ** b, where detail is the mean luma step between
-# neighbouring pixels (perceptual.detail): fitted on the corpus' opaque images (log-log
-# correlation 0.95; residuals within a factor of 1.5 (WebP) to 2 (AVIF)).
-BITS_PER_PIXEL_AT_72 = {OutputFormat.WEBP: (0.091, 0.92), OutputFormat.AVIF: (0.048, 1.12)}
-# The factor that prediction is off by for most images; a format is not tried when, even this
-# much smaller than predicted, it would be 15% larger than another format's best (AVIF is tried
-# first, so this spares large photos a WebP trial where AVIF is far ahead).
-PREDICTION_ERROR = 1.5
+
+@dataclass(frozen=True)
+class Lane:
+    """One lossy way to encode, over its quality levels: bytes and score both grow with the level."""
+
+    settings: Callable[[int], EncoderSettings]
+    # The corpus' median SSIMULACRA2 by quality level (opaque images, fitted to 1920 px): the
+    # first guess, and the slope that corrects each next one until the image's own trials say more.
+    prior: tuple[tuple[int, float], ...]
+    levels: tuple[int, ...] = tuple(range(5, 100))
+    max_trials: int = 3
+    # Searched only when a first trial missed its aim by more than FAR_MISS points (see _lanes).
+    after_a_far_miss: bool = False
+
+    @property
+    def format(self) -> OutputFormat:
+        return self.settings(50).format
 
 
-def _avif_level(quality: int) -> int:
-    """libheif 1.15's aom cq-level for an ImageMagick quality: 64 distinct levels."""
-    return ((100 - quality) * 63 + 50) // 100
-
-
-LEVELS = {
-    OutputFormat.WEBP: tuple(range(5, 100)),  # 100 is lossless in ImageMagick
-    # One quality per distinct AVIF level; above 90 the 4:2:0 ceiling gives < 2 points for 2-5x the bytes.
-    OutputFormat.AVIF: tuple(sorted({_avif_level(q): q for q in range(90, 0, -1)}.values())),
-}
-PRIORS = {OutputFormat.WEBP: WEBP_PRIOR, OutputFormat.AVIF: AVIF_PRIOR}
+AVIF_PRIOR = ((20, 39.9), (30, 53.1), (40, 62.1), (45, 67.2), (50, 71.4), (55, 74.5), (60, 77.3), (65, 79.3),
+              (70, 81.4), (75, 83.1), (80, 84.5), (85, 85.9), (90, 87.3), (95, 89.2))  # fmt: skip
+AVIF_GRAPHIC_PRIOR = ((30, 58.0), (40, 67.8), (50, 75.5), (60, 82.1), (70, 87.1), (80, 89.8), (90, 92.5))
+WEBP_PRIOR = ((5, 40.0), (30, 57.1), (40, 62.2), (50, 65.5), (60, 68.1), (65, 69.5), (70, 70.7), (75, 72.2),
+              (80, 74.8), (85, 78.0), (90, 81.8), (95, 85.7))  # fmt: skip
+WEBP_GRAPHIC_PRIOR = ((5, 55.0), (30, 71.9), (40, 75.1), (50, 77.4), (60, 79.7), (70, 81.5), (80, 83.6),
+                      (85, 85.7), (90, 86.7), (95, 87.4))  # fmt: skip
+# The level an image needs grows with its texture: ~5 levels per e-fold of the mean luma step
+# between neighbours (perceptual.detail), around the corpus' median step.
+LEVELS_PER_E_FOLD_OF_DETAIL = 5.0
+MEDIAN_DETAIL = 4.0
+# A lane's first trial aims this far above the target: the prior misses by ~3 points either way,
+# and a trial that misses costs another, while each point above costs ~4% of the bytes. Its next
+# trials, corrected by what it measured, aim closer. A passing trial this close above the target
+# ends the lane: one more would save ~4% a point, for the time of a whole trial (about what a plain
+# WebP encode takes).
+FIRST_AIM_ABOVE = 3.0
+AIM_ABOVE = 0.5
+CLOSE_ENOUGH = 6.0
+# A first trial that misses its aim by more than this is not the prior's usual error (~3 points):
+# libaom's speed 9 fails this image (see _lanes).
+FAR_MISS = 12.0
+# A trial whose encoding is this much larger than the best result so far is not scored, and ends
+# its lane: even at the target, a few levels lower, it would not be smaller.
+NO_CHANCE = 1.25
 # How much of an opaque image's coding error a transparent image shows, per unit of mean alpha
 # (0-1): the corpus' soft glows and logos (mean alpha 0.09-0.23) lose 2.3-2.8 x their mean alpha
-# of what an opaque image loses at the same encoder quality. 2 errs towards low qualities, where
-# such images' scores hardly move (the glow: 92 at WebP 5, 96 at 92).
+# of what an opaque image loses at the same quality; 2 errs towards low qualities.
 ERROR_SHOWN_PER_ALPHA = 2.0
-# Aim this far above the floor, so that a prediction a little off still passes.
-MARGIN = 1.0
-# A search ends when its next trial is expected to lower the cost by less than this many points'
-# worth of bytes (a trial costs about as much time as the whole fixed-quality encode). At 2 the
-# corpus' textures (grass, gravel) took a second trial for 1-2 points' worth.
-STOP_GAIN_POINTS = 3.0
-# Above 90 SSIMULACRA2 a lossy encoding is visually lossless: no point buying more. AVIF on this
-# stack (4:2:0, point-sampled chroma) tops out near 84.
-MAX_LOSSY_SCORE = {OutputFormat.WEBP: 90.0, OutputFormat.AVIF: 84.0}
-# The furthest one step of a search moves up (curves can be flat, then steep: AVIF on gradients).
-MAX_STEP_UP = 15
-# AVIF trials cost 3-4 WebP trials here.
-MAX_AVIF_TRIALS = 3
-# Below this size a whole encode takes 10-30 ms and a trial's score costs more than its encode:
-# smart's WebP runs without sharp YUV (+40% encode time), and `auto` does not try AVIF (larger
-# there for 14 of the corpus' 15 opaque images).
-SMALL_IMAGE_PIXELS = 500_000
-# Below this size WebP runs at a lower effort: method 2 for opaque images, with smart or not (half
-# the encode time of method 4 for 2-4% more bytes); for transparent ones, whose lossless alpha
-# plane takes 15-20% more bytes at 2, method 3 without smart (0-13% more bytes for 20-30% less
-# time) and 4 with it (bytes first).
-FAST_WEBP_MAX_PIXELS = 1_000_000
-FAST_WEBP_METHOD = 2
-FAST_TRANSPARENT_WEBP_METHOD = 3
+# Score levels per quality level are never taken below this, and one step moves at most this many
+# levels: flat stretches of a curve would send the next trial far off.
+MIN_SLOPE = 0.15
+MAX_STEP = 15
 
 
-def _smart_choice(pixels: Pixels, *, format: RequestedFormat, quality: int, budget: Budget) -> Choice:
-    target = QualityTarget.for_quality(quality)
-    search = _Search(pixels, target, budget)
-    formats = format.candidates
-    notice = None
-    if pixels.has_alpha and OutputFormat.AVIF in formats:
-        formats = (OutputFormat.WEBP,)
-        notice = None if format is RequestedFormat.AUTO else _alpha_notice(format)
+def _smart_choice(
+    pixels: Pixels, *, format: RequestedFormat, quality: int, max_bytes: int | None, budget: Budget
+) -> Choice:
     graphic = is_graphic(pixels)
-    small = pixels.width * pixels.height < SMALL_IMAGE_PIXELS
-    if OutputFormat.WEBP in formats and (graphic or target.floor >= 100):
-        lossless = [LOSSLESS_WEBP]
-        if target.floor < 100 and PALETTE_COLOURS < sampled_colours(pixels) <= PALETTE_MAX_SAMPLED_COLOURS:
-            lossless.append(replace(LOSSLESS_WEBP, palette=PALETTE_COLOURS))
-        for settings in lossless:
-            search.run(settings)
-    if target.floor < 100 and not search.lossy_cannot_win():
-        if OutputFormat.AVIF in formats and (format is RequestedFormat.AVIF or _avif_can_win(pixels, lambda: graphic)):
-            search.lossy(lambda q: EncoderSettings(OutputFormat.AVIF, q), max_trials=MAX_AVIF_TRIALS)
-        if OutputFormat.WEBP in formats:
-            # Sharp YUV for large opaque photos only: on the corpus' transparent glows and logos it
-            # took 20-35% more time for the same or 5% more bytes at the same score.
-            sharp, method = not (graphic or small or pixels.has_alpha), _webp_method(pixels, smart=True)
-            search.lossy(
-                lambda q: EncoderSettings(OutputFormat.WEBP, q, sharp_yuv=sharp, method=method),
-                max_trials=budget.max_trials,
-            )
+    target = QualityTarget.for_quality(quality)
+    search = _Search(pixels, target.score, budget)
+    formats = format.candidates
+    lanes = _lanes(pixels, formats, graphic=graphic) if target.score < 100 else []
+    plain = [_plain(pixels, output, quality) for output in formats] if target.score < 100 else []
+    lossless = OutputFormat.WEBP in formats and (graphic or target.score >= 100)
+    parallel = pixels.width * pixels.height <= MAX_PARALLEL_PIXELS
+    with ThreadPoolExecutor(max_workers=1) as side:
+        # The second core encodes, meanwhile, what needs no score or no trial of a lane: for
+        # graphics lossless WebP (exact: often the smallest, always a fallback), else smart:false's
+        # WebP, which a photograph's search (AVIF first) rarely reaches (see _Search.rivals).
+        exact = side.submit(_encode_if_faithful, pixels, LOSSLESS_WEBP) if lossless and parallel else None
+        early = {}
+        if not lossless and parallel and lanes and lanes[0].format is OutputFormat.AVIF:
+            early = {s: side.submit(_encode_if_faithful, pixels, s) for s in plain if s.format is OutputFormat.WEBP}
+        if lossless and not parallel:
+            search.exact(_encode_if_faithful(pixels, LOSSLESS_WEBP))
+        for lane in lanes:
+            # For photographs and art AVIF is 20-50% smaller than WebP at the same score (the
+            # corpus): a WebP lane after AVIF reached the target would spend trials for nothing.
+            if search.best() is not None and not graphic:
+                break
+            if lane.after_a_far_miss and not search.far_miss:
+                continue
+            search.lane(lane)
+            if exact:  # in before the next lane, which it may make pointless (NO_CHANCE)
+                search.exact(exact.result())
+                exact = None
+            if graphic and lane.format is OutputFormat.WEBP and sampled_colours(pixels) > PALETTE_COLOURS:
+                # After WebP's lossy best, a palette (quantized: lossy, so scored) only if it could
+                # win (NO_CHANCE); with 256 colours or fewer, lossless WebP already stores one.
+                search.run(replace(LOSSLESS_WEBP, palette=PALETTE_COLOURS))
+        if exact:
+            search.exact(exact.result())
+        search.rivals(plain, early)
     best = search.best()
+    notice = None
+    if best is not None and max_bytes is not None and best.size > max_bytes:
+        best, notice = search.below(target.floor, max_bytes, lanes) or (best, _larger_notice(max_bytes))
     if best is None:
-        best, shortfall = search.fallback(formats)
-        notice = notice or shortfall
+        best, notice = search.fallback(formats)
     return Choice(encoded=best.encoded, score=best.score, notice=notice, trials=tuple(search.trials))
 
 
-class _Search:
-    """Trials of one image against one target, within one budget.
+def _lanes(pixels: Pixels, formats: Sequence[OutputFormat], *, graphic: bool) -> list[Lane]:
+    """The lossy formats worth a search for this image, the likeliest winner first.
 
-    Trials run one after another: on this two-core machine shared by other work, two trials in
-    two threads took 0.9-1.2x the time of running them in turn (the score's many small numpy
-    steps contend for the GIL), and a score at 2 MP holds ~90 MB.
+    Photographs, art and transparent images: AVIF (20-50% smaller than WebP at the same score);
+    if it could not reach the target, AVIF at libaom's speed 7 when its first trial missed far
+    (smooth gradients, which speed 9 bands: the corpus' MATE wallpaper scores 54 at speed 9 and 73
+    at 7, for less bytes, and 5x the encode time), then AVIF with full-resolution colour
+    (colourful gradients), then WebP. Graphics: WebP, then AVIF with full-resolution colour
+    (coloured text and lines)."""
+    method = _webp_method(pixels)
+    webp = Lane(
+        lambda q: EncoderSettings(OutputFormat.WEBP, q, method=method),
+        WEBP_GRAPHIC_PRIOR if graphic else WEBP_PRIOR,
+        max_trials=2,
+    )
+    avif = Lane(lambda q: EncoderSettings(OutputFormat.AVIF, q, speed=AVIF_SPEED), AVIF_PRIOR)
+    avif_full_chroma = Lane(
+        lambda q: EncoderSettings(OutputFormat.AVIF, q, speed=AVIF_SPEED, full_chroma=True),
+        AVIF_GRAPHIC_PRIOR,
+        max_trials=2,
+    )
+    avif_careful = Lane(
+        lambda q: EncoderSettings(OutputFormat.AVIF, q, speed=CAREFUL_AVIF_SPEED),
+        AVIF_PRIOR,
+        max_trials=2,
+        after_a_far_miss=True,
+    )
+    lanes = [webp, avif_full_chroma] if graphic else [avif, avif_careful, avif_full_chroma, webp]
+    return [lane for lane in lanes if lane.format in formats]
+
+
+def _larger_notice(max_bytes: int) -> str:
+    return (
+        f"No encoding of this image at this quality is smaller than the original ({max_bytes:,} bytes); "
+        "this is the smallest that keeps the quality."
+    )
+
+
+class _Search:
+    """Trials of one image against one target score, within one budget.
+
+    Trials run one after another: two in two threads took as long as in turn on a busy
+    two-core machine (the score's numpy steps contend for the GIL), for twice the memory.
     """
 
-    def __init__(self, pixels: Pixels, target: QualityTarget, budget: Budget) -> None:
+    def __init__(self, pixels: Pixels, target: float, budget: Budget) -> None:
         self.pixels = pixels
         self.target = target
         self.budget = budget
         self.reference = Reference(pixels)
         self.deadline = monotonic() + budget.seconds_for(pixels)
+        # Where the first trial of a lane goes, from the prior, for this image's texture.
+        self.detail_shift = LEVELS_PER_E_FOLD_OF_DETAIL * math.log(max(detail(pixels), 0.1) / MEDIAN_DETAIL)
         self.trials: list[Trial] = []
+        self.far_miss = False  # a lane's first trial missed its aim by more than FAR_MISS
         self._seconds_per_trial: dict[OutputFormat, float] = {}
 
     # -- trials --
 
-    def _trial(self, settings: EncoderSettings) -> Trial | None:
+    def _trial(self, settings: EncoderSettings, *, unless_over: int | None = None) -> Trial | None:
+        """None if the encoding is unfaithful (a palette can flatten soft alpha), or larger than
+        `unless_over` bytes (then its score, the costly part, is not worth taking)."""
         started = monotonic()
-        encoded = _encode_if_faithful(self.pixels, settings)  # a palette can flatten soft alpha
-        if encoded is None:
+        encoded = _encode_if_faithful(self.pixels, settings)
+        if encoded is None or (unless_over is not None and len(encoded.data) > unless_over):
             return None
-        if settings.lossless and not settings.palette:
-            score = 100.0  # exact (fully transparent pixels may change colour, invisible once flattened)
-        else:
-            score = self.reference.score(encoded.decoded or decode(encoded.data, settings.format))
+        return self._scored(encoded, started)
+
+    def _scored(self, encoded: Encoded, started: float) -> Trial:
+        score = self.reference.score(encoded.decoded or decode(encoded.data, encoded.format))
         return Trial(encoded=encoded, score=score, seconds=monotonic() - started)
 
     def affordable(self, format: OutputFormat) -> bool:
@@ -336,208 +385,211 @@ class _Search:
         return monotonic() + self._seconds_per_trial.get(format, 0.0) <= self.deadline
 
     def run(self, settings: EncoderSettings) -> Trial | None:
-        """One trial, if the budget allows it (and the encoding carries the image faithfully)."""
+        """One trial, if the budget allows it, the encoding carries the image faithfully, and it
+        has a chance against the best result so far (NO_CHANCE)."""
         if not self.affordable(settings.format):
             return None
-        trial = self._trial(settings)
+        best = self.best()
+        trial = self._trial(settings, unless_over=round(best.size * NO_CHANCE) if best else None)
         if trial:
             self._seconds_per_trial[settings.format] = trial.seconds
             self.trials.append(trial)
         return trial
 
-    def best(self, trials: Iterable[Trial] | None = None) -> Trial | None:
-        passing = [t for t in (self.trials if trials is None else trials) if t.score >= self.target.floor]
-        return min(passing, key=lambda t: self.target.cost(t.size, t.score), default=None)
-
-    def lossy_cannot_win(self) -> bool:
-        """No lossy encoding can cost less than `-bytes_per_point * 90` (0 bytes at the highest
-        score worth buying): a lossless or palette encoding already below that wins."""
-        best = self.best()
-        ceiling = max(MAX_LOSSY_SCORE.values())
-        return best is not None and self.target.cost(best.size, best.score) <= -self.target.bytes_per_point * ceiling
-
-    # -- one lossy format --
-
-    def lossy(self, settings_for: Callable[[int], EncoderSettings], *, max_trials: int) -> None:
-        """Search the levels of one lossy format for the knee above the floor (module docstring),
-        with at most `max_trials` trials, one at a time: each lands where the image's own
-        measurements (else the corpus' priors) put the aim; the search ends when the next trial
-        is expected to lower the cost by less than STOP_GAIN_POINTS points' worth of bytes."""
-        format = settings_for(50).format
-        levels, prior = LEVELS[format], PRIORS[format]
-        curve = _SizeCurve(format)
-        rival = self.best()
-        predicted_size = self._predicted_size(format)
-        if rival and curve.size_at(predicted_size, 72.0, rival.score) / PREDICTION_ERROR > 1.15 * rival.size:
-            return  # even 1.5x smaller than predicted, this format would be clearly larger
-        # The prediction is for opaque images: large transparent ones, whose bytes are mostly
-        # their (lossless) alpha, start at the floor.
-        large = self.pixels.width * self.pixels.height >= SMALL_IMAGE_PIXELS
-        aim = self.target.floor + MARGIN if self.pixels.has_alpha and large else self._aim(curve, predicted_size, 72.0)
-        tried: dict[int, Trial] = {}
-        level = _prior_level(prior, levels, self._as_if_opaque(aim))
-        while level is not None and len(tried) < max_trials and (trial := self.run(settings_for(level))):
-            tried[level] = trial
-            curve = _SizeCurve(format, tried.values(), aim)
-            nearest = min(tried.values(), key=lambda t: abs(t.score - aim))
-            aim = self._aim(curve, nearest.size, nearest.score)
-            best = self.best(tried.values())
-            if best and self._expected_gain(curve, best, aim) < STOP_GAIN_POINTS * self.target.bytes_per_point:
-                return
-            if self._cannot_win(tried, rival):
-                return
-            level = _next_level(tried, aim, prior, levels)
-
-    def _as_if_opaque(self, score: float) -> float:
-        """The score an opaque image would need for its encoding to score `score` flattened as
-        this one is: a pixel's coding error shows only as much as its alpha, so the distance from
-        100 shrinks with the image's mean alpha."""
-        if not self.pixels.has_alpha:
-            return score
-        mean_alpha = float(self.pixels.alpha_samples().mean()) / 255
-        shown = min(1.0, ERROR_SHOWN_PER_ALPHA * mean_alpha)
-        return 100.0 - (100.0 - score) / max(shown, 0.01)
-
-    def _predicted_size(self, format: OutputFormat) -> float:
-        """The bytes this image is expected to take in `format` at a score of 72."""
-        factor, exponent = BITS_PER_PIXEL_AT_72[format]
-        return factor * max(detail(self.pixels), 0.1) ** exponent * self.pixels.width * self.pixels.height / 8
-
-    def _aim(self, curve: "_SizeCurve", size: float, score: float) -> float:
-        """Where one more point costs `bytes_per_point`, on `curve` through (size, score); never
-        below the floor (plus MARGIN) nor above what is worth buying."""
-        knee = curve.knee(size, score, self.target.bytes_per_point)
-        return min(max(knee, self.target.floor + MARGIN), MAX_LOSSY_SCORE[curve.format])
-
-    def _expected_gain(self, curve: "_SizeCurve", best: Trial, aim: float) -> float:
-        """How much lower the cost is expected to be at the aim than at `best` (in bytes)."""
-        size_at_aim = curve.size_at(best.size, best.score, aim)
-        return self.target.cost(best.size, best.score) - self.target.cost(size_at_aim, aim)
-
-    def _cannot_win(self, tried: dict[int, Trial], rival: Trial | None) -> bool:
-        """Another encoding's best is clearly better: this format's trials near its score are
-        already 15% larger; or, since bytes and score both grow with the level, every level that
-        meets the floor is at least as large as a trial that missed it, and even at the highest
-        score worth buying, that many bytes cost more than the rival."""
-        if rival is None:
-            return False
-        if any(t.size > 1.15 * rival.size and t.score <= rival.score + 1.0 for t in tried.values()):
-            return True
-        smallest = max((t.size for t in tried.values() if t.score < self.target.floor), default=0)
-        format = next(iter(tried.values())).encoded.format
-        best_possible = self.target.cost(smallest, MAX_LOSSY_SCORE[format])
-        return best_possible >= self.target.cost(rival.size, rival.score)
-
-    # -- the guarantee --
-
-    def fallback(self, formats: Sequence[OutputFormat]) -> tuple[Trial, str | None]:
-        """Nothing met the floor within the budget: a safe high-quality WebP, then lossless WebP
-        (exact, so it always meets the floor). AVIF alone (asked for explicitly) cannot promise
-        that: its best attempt is returned with a notice."""
-        if OutputFormat.WEBP in formats:
-            safe = self._force(SAFE_WEBP)
-            if safe.score >= self.target.floor:
-                return safe, None
-            return self._force(LOSSLESS_WEBP), None
-        attempts = self.trials or [self._force(EncoderSettings(OutputFormat.AVIF, LEVELS[OutputFormat.AVIF][-1]))]
-        best = max(attempts, key=lambda t: t.score)
-        return best, f"AVIF could not reach the quality floor ({self.target.floor:g}) on this image; this is its best."
-
-    def _force(self, settings: EncoderSettings) -> Trial:
-        trial = self._trial(settings)
+    def exact(self, encoded: Encoded | None) -> Trial | None:
+        """A lossless encoding: the pixels themselves (fully transparent ones may change colour,
+        unseen), so nothing to measure and not counted against the trials."""
+        if encoded is None:
+            return None
+        trial = Trial(encoded=encoded, score=100.0, seconds=0.0)
         self.trials.append(trial)
         return trial
 
+    def best(self, trials: Iterable[Trial] | None = None, *, at_least: float | None = None) -> Trial | None:
+        at_least = self.target if at_least is None else at_least
+        passing = [t for t in (self.trials if trials is None else trials) if t.score >= at_least]
+        return min(passing, key=lambda t: t.size, default=None)
 
-class _SizeCurve:
-    """How an image's bytes grow with its score in one format: the corpus' slope by score,
-    scaled to the image's own slope where two of its trials measure it."""
+    # -- one lossy lane --
 
-    STEP = 0.25  # points
+    def lane(self, lane: Lane) -> None:
+        """Search the lane for its lowest level that reaches the target (module docstring)."""
+        tried: dict[int, Trial] = {}
+        aim = self.target + FIRST_AIM_ABOVE
+        level = _snap(lane.levels, _prior_level(lane.prior, self._as_if_opaque(aim)) + self.detail_shift)
+        while level is not None and len(tried) < lane.max_trials and (trial := self.run(lane.settings(level))):
+            tried[level] = trial
+            if len(tried) == 1 and trial.score < aim - FAR_MISS and not lane.after_a_far_miss:
+                self.far_miss = True
+                return  # these settings fail this image: the lanes for such images take over
+            if trial.score < self.target and any(t.score >= self.target for t in tried.values()):
+                return  # a step down from a pass missed: the pass stands (another trial costs more than it saves)
+            rival = self.best(t for t in self.trials if t not in tried.values())
+            if trial.score >= self.target and trial.score - self.target <= CLOSE_ENOUGH:
+                return
+            if rival and self._cannot_win(tried, rival):
+                return
+            level = _next_level(tried, self.target + AIM_ABOVE, lane)
 
-    def __init__(self, format: OutputFormat, trials: Iterable[Trial] = (), near: float = 0.0) -> None:
-        self.format = format
-        self.scale = 1.0
-        by_score = sorted(trials, key=lambda t: t.score)
-        pairs = [(low, high) for low, high in itertools.pairwise(by_score) if high.score - low.score > 0.5]
-        if pairs:
-            low, high = min(pairs, key=lambda pair: abs((pair[0].score + pair[1].score) / 2 - near))
-            if high.size > low.size:
-                measured = math.log(high.size / low.size) / (high.score - low.score)
-                self.scale = min(max(measured / self.slope((low.score + high.score) / 2), 0.25), 4.0)
+    def _as_if_opaque(self, score: float) -> float:
+        """The score an opaque image would need for its encoding to score `score` composited as
+        this one is: a pixel's coding error shows only as much as its alpha, so the distance from
+        100 shrinks with the image's mean alpha (ERROR_SHOWN_PER_ALPHA)."""
+        if not self.pixels.has_alpha:
+            return score
+        shown = min(1.0, ERROR_SHOWN_PER_ALPHA * float(self.pixels.alpha_samples().mean()) / 255)
+        return 100.0 - (100.0 - score) / max(shown, 0.01)
 
-    def slope(self, score: float) -> float:
-        """d ln(bytes) / d score at `score`."""
-        scores, slopes = zip(*PRIOR_SLOPE[self.format], strict=True)
-        return self.scale * float(np.interp(score, scores, slopes))
+    def _cannot_win(self, tried: dict[int, Trial], rival: Trial) -> bool:
+        """Every level that reaches the target is at least as large as any trial below it (bytes
+        grow with the level), and that is already no smaller than the best so far."""
+        missed = [t.size for t in tried.values() if t.score < self.target]
+        return bool(missed) and max(missed) >= rival.size
 
-    def size_at(self, size: float, score: float, to_score: float) -> float:
-        """The size at `to_score`, from a point (size, score) of the curve."""
-        direction = 1 if to_score > score else -1
-        while abs(to_score - score) > self.STEP / 2:
-            step = direction * min(self.STEP, abs(to_score - score))
-            size *= math.exp(self.slope(score + step / 2) * step)
-            score += step
-        return size
+    # -- smaller than the source, the guarantee --
 
-    def knee(self, size: float, score: float, bytes_per_point: float) -> float:
-        """The score where one more point costs `bytes_per_point`, walking from (size, score)."""
-        direction = 1 if self.slope(score) * size < bytes_per_point else -1
-        for _ in range(400):  # at most 100 points either way
-            if (self.slope(score) * size < bytes_per_point) != (direction > 0):
-                break
-            size *= math.exp(self.slope(score + direction * self.STEP / 2) * direction * self.STEP)
-            score += direction * self.STEP
-        return score
+    def below(self, floor: float, max_bytes: int, lanes: Sequence[Lane]) -> tuple[Trial, str] | None:
+        """The best result no larger than `max_bytes` that still reaches `floor`: among the trials
+        so far, else from the lanes searched again for the floor. With a notice saying so."""
+
+        def fitting() -> Trial | None:
+            smaller = [t for t in self.trials if t.score >= floor and t.size <= max_bytes]
+            return max(smaller, key=lambda t: t.score, default=None)
+
+        found = fitting()
+        if found is None:
+            target, self.target = self.target, floor
+            for lane in lanes:
+                self.lane(replace(lane, max_trials=2))
+            self.target = target
+            found = fitting()
+        if found is None:
+            return None
+        return found, (
+            f"To stay smaller than the original, this image was compressed to a score of {found.score:.1f} "
+            f"(the target at this quality is {self.target:g})."
+        )
+
+    def fallback(self, formats: Sequence[OutputFormat]) -> tuple[Trial, str | None]:
+        """Nothing reached the target within the budget. Past the budget, the settings that came
+        closest go on up (two more trials along their measured slope); then a last try at the top
+        of each lossy format (AVIF with full-resolution colour, which colourful gradients need,
+        and WebP); then lossless WebP (exact), so the target holds whenever WebP may be returned.
+        AVIF alone (asked for explicitly) cannot promise that: its best attempt is returned, with
+        a notice."""
+        lossy = [t for t in self.trials if not t.encoded.lossless]
+        if lossy:
+            # The settings expected to reach the target in the fewest bytes (~5% a point).
+            closest = min(lossy, key=lambda t: t.size * math.exp(0.05 * (self.target - t.score))).encoded.settings
+            family = {
+                t.encoded.quality: t
+                for t in lossy
+                if replace(t.encoded.settings, quality=0) == replace(closest, quality=0)
+            }
+            lane = Lane(
+                lambda q: replace(closest, quality=q), AVIF_PRIOR if closest.format is OutputFormat.AVIF else WEBP_PRIOR
+            )
+            for _ in range(2):
+                level = _next_level(family, self.target + AIM_ABOVE, lane)
+                if level is None or self.best():
+                    break
+                self._force(lane.settings(level))
+                family[level] = self.trials[-1]
+        for settings in LAST_TRIES:
+            if settings.format in formats and not self.best():
+                self._force(settings)
+        if best := self.best():
+            return best, None
+        if OutputFormat.WEBP in formats:
+            return self.exact(encode(self.pixels, LOSSLESS_WEBP)), None
+        best = max(self.trials, key=lambda t: t.score)
+        return best, f"AVIF could not reach the quality target ({self.target:g}) on this image; this is its best."
+
+    # -- never larger than smart: false --
+
+    def rivals(self, plain: Sequence[EncoderSettings], early: dict[EncoderSettings, Future]) -> None:
+        """smart:false's encodings (`plain`; some encoded `early`), each scored if it is smaller
+        than the best result so far, unless the trials already settled it (_settled)."""
+        for settings in plain:
+            future = early.get(settings)
+            if self._settled(settings):
+                if future:
+                    future.cancel()
+                continue
+            started = monotonic()
+            encoded = future.result() if future else _encode_if_faithful(self.pixels, settings)
+            best = self.best()
+            if encoded is not None and (best is None or len(encoded.data) < best.size):
+                self.trials.append(self._scored(encoded, started))
+
+    def _settled(self, settings: EncoderSettings) -> bool:
+        """Whether a trial of the same settings at another level already decides `settings`: one
+        at its level or below that reached the target and is no smaller than the best result (it
+        has at least those bytes: bytes grow with the level), or one at its level or above that
+        missed the target (so does it: the score grows with the level)."""
+        family = replace(settings, quality=0)
+        best = self.best()
+        for trial in self.trials:
+            if replace(trial.encoded.settings, quality=0) != family:
+                continue
+            if trial.score >= self.target and trial.encoded.quality <= settings.quality and trial.size >= best.size:
+                return True
+            if trial.score < self.target and trial.encoded.quality >= settings.quality:
+                return True
+        return False
+
+    def _force(self, settings: EncoderSettings) -> None:
+        """One trial whatever the budget says (none if these settings were tried already)."""
+        if any(t.encoded.settings == settings for t in self.trials):
+            return
+        if trial := self._trial(settings):
+            self.trials.append(trial)
 
 
-def _snap(levels: Sequence[int], quality: float) -> int:
-    return min(levels, key=lambda level: (abs(level - quality), level))
+def _snap(levels: Sequence[int], level: float) -> int:
+    return min(levels, key=lambda candidate: (abs(candidate - level), candidate))
 
 
-def _prior_level(prior: Sequence[tuple[int, float]], levels: Sequence[int], score: float) -> int:
+def _prior_level(prior: Sequence[tuple[int, float]], score: float) -> float:
     qualities, scores = zip(*prior, strict=True)
-    return _snap(levels, float(np.interp(score, scores, qualities)))
+    return float(np.interp(score, scores, qualities))
 
 
-def _prior_score(prior: Sequence[tuple[int, float]], quality: float) -> float:
+def _prior_slope(prior: Sequence[tuple[int, float]], level: float) -> float:
+    """Score points per quality level of the prior curve at `level`."""
     qualities, scores = zip(*prior, strict=True)
-    return float(np.interp(quality, qualities, scores))
+    step = 5
+    rise = np.interp(level + step, qualities, scores) - np.interp(level - step, qualities, scores)
+    return max(float(rise) / (2 * step), MIN_SLOPE)
 
 
-def _next_level(
-    tried: dict[int, Trial], aim: float, prior: Sequence[tuple[int, float]], levels: Sequence[int]
-) -> int | None:
-    """The level expected to score `aim`: interpolated between the measured levels around it;
-    else extrapolated from the two measured levels nearest it (when the score rises with the
-    level between them), or the prior curve shifted through the nearest measurement. None when
-    the levels around it are already adjacent."""
-    above = [level for level, t in tried.items() if t.score >= aim]
+def _next_level(tried: dict[int, Trial], aim: float, lane: Lane) -> int | None:
+    """The level expected to score `aim`: between the highest level below it and the lowest above
+    it, when both were tried (None when they are adjacent); else from the nearest trial along the
+    slope that the trials measured, or the prior's."""
     below = [level for level, t in tried.items() if t.score < aim]
-    low = max(below, default=None)
-    high = min((level for level in above if low is None or level > low), default=None)
-    if low is not None and high is not None:
-        inside = [level for level in levels if low < level < high]
+    above = [level for level, t in tried.items() if t.score >= aim]
+    low, high = max(below, default=None), min(above, default=None)
+    if low is not None and high is not None and low < high:
+        inside = [level for level in lane.levels if low < level < high]
         if not inside:
             return None
-        return _snap(inside, _towards(low, tried[low].score, high, tried[high].score, aim))
+        a, b = tried[low], tried[high]
+        return _snap(inside, low + (aim - a.score) * (high - low) / max(b.score - a.score, 1e-6))
     nearest = high if high is not None else low
-    side = sorted(above if high is not None else below, key=lambda level: abs(level - nearest))
-    if len(side) >= 2 and tried[side[0]].score != tried[side[1]].score:
-        wanted = _towards(side[0], tried[side[0]].score, side[1], tried[side[1]].score, aim)
-        if (wanted < nearest) != (high is not None):  # the measurements do not say which way: the prior does
-            wanted = _prior_level(prior, levels, aim - (tried[nearest].score - _prior_score(prior, nearest)))
-    else:
-        wanted = _prior_level(prior, levels, aim - (tried[nearest].score - _prior_score(prior, nearest)))
-    index = levels.index(nearest)
-    if high is not None:  # everything measured is above the aim: go down at least one level
-        candidates = levels[:index]
-        return _snap(candidates, min(wanted, levels[index - 1])) if candidates else None
-    candidates = levels[index + 1 :]  # everything below: go up at least two levels, at most MAX_STEP_UP
-    wanted = min(max(wanted, levels[min(index + 2, len(levels) - 1)]), nearest + MAX_STEP_UP)
-    return _snap(candidates, wanted) if candidates else None
+    slope = _measured_slope(tried) or _prior_slope(lane.prior, nearest)
+    wanted = nearest + (aim - tried[nearest].score) / slope
+    if high is not None:  # everything passes: go down, at least one level
+        candidates = [level for level in lane.levels if level < nearest]
+        return _snap(candidates, max(min(wanted, nearest - 1), nearest - MAX_STEP)) if candidates else None
+    candidates = [level for level in lane.levels if level > nearest]  # everything misses: go up, two levels or more
+    return _snap(candidates, min(max(wanted, nearest + 2), nearest + MAX_STEP)) if candidates else None
 
 
-def _towards(level_a: int, score_a: float, level_b: int, score_b: float, aim: float) -> float:
-    """The level at which the line through two measurements reaches `aim`."""
-    return level_a + (aim - score_a) * (level_b - level_a) / (score_b - score_a)
+def _measured_slope(tried: dict[int, Trial]) -> float | None:
+    """Score points per level between the two trials of a lane, when they rise with the level."""
+    if len(tried) < 2:
+        return None
+    (low, a), (high, b) = sorted(tried.items())[-2:]
+    slope = (b.score - a.score) / (high - low)
+    return slope if slope >= MIN_SLOPE else None

@@ -73,8 +73,17 @@ def optimize(source: bytes, options: OptimizeOptions, *, max_pixels: int) -> Opt
     if prepared.pixels.has_alpha:  # transparency costs the encoders more
         format = budget.affordable_format(format, width=width, height=height, transparent=True)
     measurable = min(prepared.pixels.width, prepared.pixels.height) >= MEASURABLE_SIDE
+    # Never grow: a source that may be returned as it is answers for itself (below); any other
+    # source's size is what smart tries to stay under.
+    returnable = _source_fits(prepared, options, returned=None)
     if measurable:
-        choice = choose_encoding(prepared, format=format, quality=options.quality, smart=options.smart)
+        choice = choose_encoding(
+            prepared,
+            format=format,
+            quality=options.quality,
+            smart=options.smart,
+            max_bytes=None if returnable else len(source),
+        )
     else:
         # Too small to measure, and a few bytes either way: exact, so nothing is claimed unmeasured.
         choice = Choice(encoded=encode(prepared.pixels, LOSSLESS_WEBP), notice=TOO_SMALL_TO_MEASURE)
@@ -105,8 +114,9 @@ def optimize(source: bytes, options: OptimizeOptions, *, max_pixels: int) -> Opt
     )
 
 
-def _source_fits(prepared: PreparedImage, options: OptimizeOptions, *, returned: OutputFormat) -> bool:
-    """Whether the source could be returned as it is: in an acceptable format, within maxWidth."""
+def _source_fits(prepared: PreparedImage, options: OptimizeOptions, *, returned: OutputFormat | None) -> bool:
+    """Whether the source could be returned as it is: in an acceptable format (one asked for, or
+    the one the result is in), within maxWidth."""
     source = prepared.source
     acceptable = {*options.format.candidates, returned}
     return OutputFormat.of_source(source.format) in acceptable and source.width <= options.max_width

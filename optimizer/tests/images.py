@@ -45,6 +45,24 @@ def graphic(width: int = 200, height: int = 120) -> Image.Image:
     return image
 
 
+def diagram(width: int = 480, height: int = 360) -> Image.Image:
+    """Boxes, lines and text on white: a class diagram, as people save them (then as JPEG)."""
+    image = Image.new("RGB", (width, height), (255, 255, 255))
+    draw = ImageDraw.Draw(image)
+    for row in range(3):
+        for column in range(3):
+            left, top = 15 + column * width // 3, 15 + row * height // 3
+            right, bottom = left + width // 3 - 40, top + height // 3 - 40
+            draw.rectangle((left, top, right, bottom), fill=(255, 250, 220), outline=(60, 60, 60), width=2)
+            draw.line((left, top + 22, right, top + 22), fill=(60, 60, 60), width=1)
+            draw.text((left + 6, top + 6), f"Class{row}{column}", fill=(0, 0, 0))
+            for line in range(3):
+                draw.text((left + 6, top + 28 + 12 * line), f"+ field_{line}: int", fill=(40, 40, 160))
+            if column:
+                draw.line((left - 25, (top + bottom) // 2, left, (top + bottom) // 2), fill=(0, 0, 0), width=2)
+    return image
+
+
 def transparent(width: int = 96, height: int = 64) -> Image.Image:
     """Alpha of every kind: a left-to-right gradient, a fully transparent band and an opaque one."""
     image = photo(width, height).convert("RGBA")

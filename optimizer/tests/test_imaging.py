@@ -646,11 +646,74 @@ def test_webp_carries_varied_alpha(lossless):
     assert encoded.decoded.alpha_samples().tobytes() == decoded.getchannel("A").tobytes()
 
 
-def test_avif_that_drops_alpha_is_caught_by_decoding_it():
-    pixels = prepare(images.encode(images.transparent(), "PNG")).pixels
+@pytest.mark.parametrize("full_chroma", [False, True])
+def test_avif_carries_varied_alpha(full_chroma):
+    source = images.transparent()
+    pixels = prepare(images.encode(source, "PNG")).pixels
 
-    with pytest.raises(imaging.TransparencyLost):
+    encoded = imaging.encode(pixels, EncoderSettings(OutputFormat.AVIF, 80, speed=9, full_chroma=full_chroma))
+
+    decoded = images.decode(encoded.data)  # Pillow's own libavif binding
+    assert decoded.format == "AVIF" and decoded.mode == "RGBA"
+    alpha = np.asarray(decoded.getchannel("A"), np.int16)
+    assert np.abs(alpha - np.asarray(source.getchannel("A"), np.int16)).mean() <= imaging.ALPHA_MEAN_TOLERANCE
+    assert encoded.decoded.has_alpha
+
+
+def test_an_encoding_returned_opaque_is_caught_by_decoding_it(monkeypatch):
+    pixels = prepare(images.encode(images.transparent(), "PNG")).pixels
+    opaque = images.encode(images.transparent().convert("RGB"), "AVIF")
+    monkeypatch.setattr(imaging, "_encode_avif", lambda pixels, settings: opaque)
+
+    with pytest.raises(imaging.TransparencyLost, match="opaque"):
         imaging.encode(pixels, EncoderSettings(OutputFormat.AVIF, 80))
+
+
+def test_an_encoding_that_changes_alpha_on_average_is_caught(monkeypatch):
+    source = images.transparent()
+    pixels = prepare(images.encode(source, "PNG")).pixels
+    faded = source.copy()
+    faded.putalpha(source.getchannel("A").point(lambda alpha: alpha * 3 // 4))
+    monkeypatch.setattr(imaging, "_encode_avif", lambda pixels, settings: images.encode(faded, "AVIF", quality=100))
+
+    with pytest.raises(imaging.TransparencyLost, match="on average"):
+        imaging.encode(pixels, EncoderSettings(OutputFormat.AVIF, 80))
+
+
+def test_the_encoders_see_only_pixels_imagemagick_produced(monkeypatch):
+    """Customer bytes are read by ImageMagick alone, under its policy: libavif and libwebp's
+    Pillow bindings get ImageMagick's pixels to encode and our own encodings to decode, never
+    the source."""
+    source = images.encode(images.photo(), "JPEG")
+    opened, encoded_from = [], []
+    real_open, real_frombuffer = imaging.PillowImage.open, imaging.PillowImage.frombuffer
+
+    def spied_open(file, *args, **kwargs):
+        opened.append(file.getvalue())
+        return real_open(file, *args, **kwargs)
+
+    def spied_frombuffer(mode, size, data, *args):
+        encoded_from.append(bytes(data))
+        return real_frombuffer(mode, size, data, *args)
+
+    monkeypatch.setattr(imaging.PillowImage, "open", spied_open)
+    monkeypatch.setattr(imaging.PillowImage, "frombuffer", spied_frombuffer)
+    pixels = prepare(source).pixels
+
+    outputs = [imaging.encode(pixels, EncoderSettings(output, 80)).data for output in OutputFormat]
+    for output, data in zip(OutputFormat, outputs, strict=True):
+        imaging.decode(data, output)
+
+    assert source not in opened
+    assert set(opened) <= set(outputs)
+    assert encoded_from == [pixels.data]  # AVIF: Pillow is handed ImageMagick's pixels
+
+
+def test_avif_speed_reaches_libavif(photo_pixels):
+    slow = imaging.encode(photo_pixels, EncoderSettings(OutputFormat.AVIF, 60, speed=6)).data
+    fast = imaging.encode(photo_pixels, EncoderSettings(OutputFormat.AVIF, 60, speed=9)).data
+
+    assert slow != fast
 
 
 def test_metadata_is_stripped():
@@ -693,15 +756,26 @@ def test_a_palette_encoding_keeps_at_most_that_many_colours_and_the_alpha(photo_
     assert mean_difference(decoded, as_pillow(photo_pixels)) < 12
 
 
-def test_avif_chroma_is_averaged_over_each_2x2_block_not_point_sampled():
-    """ImageMagick's HEIC writer keeps the top-left chroma sample of each 2x2 block. We hand it
-    YCbCr whose chroma is already averaged: a red/blue checkerboard (red at every block's top
-    left) must come back purple, not red."""
+def red_blue_checkerboard() -> imaging.Pixels:
+    """Red at every 2x2 block's top left, blue beside it."""
     checkerboard = Image.new("RGB", (64, 64))
     checkerboard.putdata([(255, 0, 0) if (x + y) % 2 == 0 else (0, 0, 255) for y in range(64) for x in range(64)])
-    pixels = prepare(images.encode(checkerboard, "PNG")).pixels
+    return prepare(images.encode(checkerboard, "PNG")).pixels
 
-    decoded = imaging.decode(imaging.encode(pixels, EncoderSettings(OutputFormat.AVIF, 90)).data, OutputFormat.AVIF)
 
-    red, _, blue = (sum(as_pillow(decoded).getchannel(c).tobytes()) / 64**2 for c in "RGB")
+def test_avif_chroma_is_averaged_over_each_2x2_block_not_point_sampled():
+    """ImageMagick's HEIC writer kept the top-left chroma sample of each 2x2 block; libavif
+    averages it: a red/blue checkerboard must come back purple, not red."""
+    encoded = imaging.encode(red_blue_checkerboard(), EncoderSettings(OutputFormat.AVIF, 90))
+
+    red, _, blue = (sum(images.decode(encoded.data).getchannel(c).tobytes()) / 64**2 for c in "RGB")
     assert abs(red - blue) < 25, (red, blue)
+
+
+def test_full_chroma_avif_keeps_each_pixels_colour():
+    encoded = imaging.encode(red_blue_checkerboard(), EncoderSettings(OutputFormat.AVIF, 90, full_chroma=True))
+
+    decoded = images.decode(encoded.data).convert("RGB")
+    top_left, beside = decoded.getpixel((0, 0)), decoded.getpixel((1, 0))
+    assert top_left[0] > 200 > top_left[2]  # red
+    assert beside[2] > 200 > beside[0]  # blue

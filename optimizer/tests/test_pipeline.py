@@ -97,3 +97,16 @@ def test_an_image_of_8x8_is_scored():
 
     assert result.score is not None
     assert result.notice != TOO_SMALL_TO_MEASURE
+
+
+def test_a_diagram_saved_as_jpeg_comes_back_smaller_than_its_source_and_than_smart_false():
+    """Text and boxes as a quality-60 JPEG: lossless WebP (the pixels, JPEG noise and all) is
+    larger than the source; smart must find a lossy or palette encoding at the target instead."""
+    source = images.encode(images.diagram(), "JPEG", quality=60)
+
+    smart = optimize(source, OptimizeOptions(smart=True), max_pixels=MAX_PIXELS)
+    fixed = optimize(source, OptimizeOptions(smart=False), max_pixels=MAX_PIXELS)
+
+    assert smart.optimized_size < len(source)
+    assert smart.optimized_size < fixed.optimized_size
+    assert smart.score >= 75
