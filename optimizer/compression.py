@@ -298,12 +298,11 @@ def _smart_choice(
         if exact:
             search.exact(exact.result())
         search.rivals(plain, early)
-    best = search.best()
-    notice = None
-    if best is not None and max_bytes is not None and best.size > max_bytes:
-        best, notice = search.below(target.floor, max_bytes, lanes) or (best, _larger_notice(max_bytes))
+    best, notice = search.best(), None
     if best is None:
         best, notice = search.fallback(formats)
+    if max_bytes is not None and best.size > max_bytes:
+        best, notice = search.below(target.floor, max_bytes, lanes) or (best, _larger_notice(max_bytes))
     return Choice(encoded=best.encoded, score=best.score, notice=notice, trials=tuple(search.trials))
 
 

@@ -118,5 +118,5 @@ def _source_fits(prepared: PreparedImage, options: OptimizeOptions, *, returned:
     """Whether the source could be returned as it is: in an acceptable format (one asked for, or
     the one the result is in), within maxWidth."""
     source = prepared.source
-    acceptable = {*options.format.candidates, returned}
+    acceptable = {*options.format.candidates, returned} - {None}
     return OutputFormat.of_source(source.format) in acceptable and source.width <= options.max_width

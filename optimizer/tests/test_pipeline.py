@@ -2,6 +2,7 @@
 
 import pytest
 
+from optimizer import pipeline
 from optimizer.compression import RequestedFormat
 from optimizer.imaging import OutputFormat
 from optimizer.pipeline import KEPT_SOURCE_NOTICE, TOO_SMALL_TO_MEASURE, Optimized, OptimizeOptions, optimize
@@ -110,3 +111,20 @@ def test_a_diagram_saved_as_jpeg_comes_back_smaller_than_its_source_and_than_sma
     assert smart.optimized_size < len(source)
     assert smart.optimized_size < fixed.optimized_size
     assert smart.score >= 75
+
+
+@pytest.mark.parametrize(
+    ("format", "max_width", "bound"),
+    [("PNG", 4096, True), ("JPEG", 4096, True), ("WEBP", 4096, False), ("WEBP", 100, True)],
+)
+def test_smart_stays_under_the_size_of_a_source_that_cannot_answer_for_itself(monkeypatch, format, max_width, bound):
+    """A source that may be returned as it is (in a format asked for, within maxWidth) needs no
+    bound: the pipeline returns it when it is smaller. Any other source's size bounds the search."""
+    source = images.encode(images.photo(), format)
+    bounds = []
+    real = pipeline.choose_encoding
+    monkeypatch.setattr(pipeline, "choose_encoding", lambda *a, **k: bounds.append(k["max_bytes"]) or real(*a, **k))
+
+    optimize(source, OptimizeOptions(max_width=max_width), max_pixels=MAX_PIXELS)
+
+    assert bounds == [len(source) if bound else None]
