@@ -158,8 +158,9 @@ class OptimizeUploadRequest(OptimizeInputSerializer):
 class QualityScoreSerializer(serializers.Serializer):
     metric = serializers.ChoiceField(choices=[QUALITY_METRIC], help_text="The perceptual metric: SSIMULACRA 2.1.")
     score = serializers.FloatField(
-        help_text="100 means identical; 90 visually lossless, 70 high, 50 medium quality. With `smart` it is "
-        "never below the floor `quality` stands for (72 at quality 80)."
+        help_text="100 means identical; 90 visually lossless, 70 high, 50 medium quality. With `smart` it "
+        "reaches the target `quality` stands for (75 at quality 80), or at most 4 points less where that "
+        "keeps the result smaller than the original (`notice` says so)."
     )
 
     class Meta:
@@ -217,10 +218,10 @@ class OptimizeApi(MeteredApiView):
     - `quality` (integer 1-100; default 80).
     - `maxWidth` (integer 1-16384; default 1920): wider images are scaled down, keeping their
       aspect ratio; narrower ones are never enlarged.
-    - `smart` (boolean; default true): content-aware compression. The quality is measured
-      (SSIMULACRA2) and never falls below the floor `quality` stands for; above it, more quality
-      is given where it costs few bytes. Flat graphics (logos, icons, charts) are also tried as
-      lossless WebP. With `smart: false`, the encoder simply runs at `quality`.
+    - `smart` (boolean; default true): content-aware compression: the smallest encoding found
+      whose measured quality (SSIMULACRA2) reaches the target `quality` stands for, lossy or
+      lossless, WebP or AVIF, and never larger than `smart: false` where that reaches it too.
+      With `smart: false`, the encoder simply runs at `quality`.
 
     The answer is JSON with `success`, `originalSize`, `optimizedSize`, `savings`,
     `savingsPercent` (0-100), `format`, `width`, `height`, `data` (the image, base64) and
