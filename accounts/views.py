@@ -1,31 +1,105 @@
-from django.contrib.auth import login
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.db import transaction
+from django.contrib.auth.forms import PasswordResetForm, SetPasswordForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
+from accounts import throttles
 from accounts.forms import SignUpForm
+from accounts.models import User
 from accounts.selectors import account_limits
-from accounts.tasks import send_welcome_email
+from accounts.services import (
+    VerificationLinkInvalid,
+    account_sign_up,
+    email_verify,
+    password_reset_complete,
+    password_reset_request,
+    verification_email_request,
+)
 from apikeys.selectors import api_key_list
+from smolpix.proxies import client_address
 from usage.charts import daily_chart
 from usage.selectors import request_record_recent, usage_daily_counts, usage_this_month
+
+SIGN_UP_EMAIL_SESSION_KEY = "sign_up_email"
+TOO_MANY = "Too many requests from your network. Please try again in an hour."
 
 
 @require_http_methods(["GET", "POST"])
 def signup(request: HttpRequest) -> HttpResponse:
+    """The answer is the same whether or not the address has an account (see account_sign_up)."""
     if request.user.is_authenticated:
         return redirect("dashboard")
     form = SignUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        with transaction.atomic():
-            user = form.save()
-            # robust: the account exists whatever happens to the e-mail's dispatch (logged if it fails).
-            transaction.on_commit(lambda: send_welcome_email.delay(user.pk), robust=True)
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        return redirect("dashboard")
+        if throttles.throttled(request, (throttles.SIGN_UPS_PER_CLIENT, client_address(request))):
+            form.add_error(None, TOO_MANY)
+            return render(request, "accounts/signup.html", {"form": form}, status=429)
+        account_sign_up(email=form.cleaned_data["email"], password=form.cleaned_data["password1"])
+        request.session[SIGN_UP_EMAIL_SESSION_KEY] = form.cleaned_data["email"]
+        return redirect("signup_done")
     return render(request, "accounts/signup.html", {"form": form})
+
+
+def signup_done(request: HttpRequest) -> HttpResponse:
+    return render(request, "accounts/signup_done.html", {"email": request.session.get(SIGN_UP_EMAIL_SESSION_KEY)})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def verify_email_needed(request: HttpRequest) -> HttpResponse:
+    """ "Check your e-mail": where the pages that need a verified address send the others, with a
+    button that sends the link again (POST, a few times an hour)."""
+    if request.user.email_verified:
+        return redirect("dashboard")
+    if request.method == "POST":
+        if throttles.throttled(request, (throttles.VERIFICATION_EMAILS_PER_USER, str(request.user.pk))):
+            messages.error(request, "We sent you several links in the last hour already. Please try again later.")
+        else:
+            verification_email_request(user=request.user)
+            messages.success(request, f"We sent a new link to {request.user.email}.")
+        return redirect("verify_email_needed")
+    return render(request, "accounts/verify_email.html")
+
+
+@login_required
+def verify_email(request: HttpRequest, token: str) -> HttpResponse:
+    """The link of a verification e-mail. Signed in as its account only, so an address is verified
+    by someone who has both the mailbox and the password, never by a mailbox alone."""
+    try:
+        email_verify(user=request.user, token=token)
+    except VerificationLinkInvalid:
+        return render(request, "accounts/verify_email.html", {"invalid_link": True}, status=400)
+    messages.success(request, "Thank you: your e-mail address is verified.")
+    return redirect("dashboard")
+
+
+@require_http_methods(["GET", "POST"])
+def password_reset(request: HttpRequest) -> HttpResponse:
+    """Asks for an address; the answer is the same whether or not it has an account. A few e-mails
+    an hour per address and per client address, so nobody can bomb a mailbox through us."""
+    form = PasswordResetForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        email = form.cleaned_data["email"]
+        if throttles.throttled(
+            request,
+            (throttles.PASSWORD_RESETS_PER_ADDRESS, User.objects.normalize_email(email)),
+            (throttles.PASSWORD_RESETS_PER_CLIENT, client_address(request)),
+        ):
+            form.add_error(None, TOO_MANY)
+            return render(request, "registration/password_reset_form.html", {"form": form}, status=429)
+        password_reset_request(email=email)
+        return redirect("password_reset_done")
+    return render(request, "registration/password_reset_form.html", {"form": form})
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    def form_valid(self, form: SetPasswordForm) -> HttpResponse:
+        response = super().form_valid(form)
+        password_reset_complete(user=form.user)
+        return response
 
 
 @login_required

@@ -2,24 +2,39 @@ import factory
 from factory.django import DjangoModelFactory
 
 from accounts.models import Account, Plan, PlanCode, User
+from accounts.services import account_create
 
 PASSWORD = "correct-horse-battery-staple"
 
 
 class UserFactory(DjangoModelFactory):
+    """A user, made as every user is made: by accounts.services.account_create, with its (Free)
+    account and a verified address (`email_verified=False` for a fresh sign-up). Other fields given
+    (is_superuser, is_active, date_joined...) are set afterwards."""
+
     class Meta:
         model = User
-        skip_postgeneration_save = True
 
     email = factory.Sequence(lambda n: f"customer{n}@example.com")
-    password = factory.django.Password(PASSWORD)
+    password = PASSWORD
+    is_staff = False
+    email_verified = True
+
+    @classmethod
+    def _create(cls, model_class, *, email: str, password: str, is_staff: bool, email_verified: bool, **fields) -> User:
+        user = account_create(email=email, password=password, is_staff=is_staff, email_verified=email_verified).owner
+        if fields:
+            for name, value in fields.items():
+                setattr(user, name, value)
+            user.save(update_fields=list(fields))
+        return user
 
 
 class AccountFactory(DjangoModelFactory):
     """An account on a plan (Free unless `plan__code` or `plan` says otherwise).
 
-    Accounts come into being with their users, so this factory creates the user and then
-    adjusts the account it was given.
+    Accounts come into being with their users (UserFactory), so this factory creates the user and
+    then adjusts the account it was given.
     """
 
     class Meta:
