@@ -200,16 +200,18 @@ AUTH_PASSWORD_VALIDATORS = [
 
 # Failed sign-ins, counted by django-axes in the database (PostgreSQL: shared by every process, and
 # working while Redis is down, as sign-in itself does). After 5 failures for one account, or 20 from
-# one client address (offices share one), within 15 minutes of the last, sign-in is refused, even
-# with the right password, until 15 minutes pass without a failure or a password reset (see
-# accounts.signin). A success does not wipe the count: that would let an attacker with an account of
-# their own reset their address's count between guesses.
+# one client address (offices share one), within 15 minutes, sign-in is refused, even with the right
+# password, for 15 minutes or until a password reset (see accounts.signin). A success does not wipe
+# the count: that would let an attacker with an account of their own reset it between guesses.
 AXES_HANDLER = "accounts.signin.SignInAttempts"
 AXES_FAILURE_LIMIT = 5
 AXES_ADDRESS_FAILURE_LIMIT = 20
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_COOLOFF_TIME = timedelta(minutes=15)
 AXES_RESET_ON_SUCCESS = False
+# Attempts during a lockout do not extend it: it ends 15 minutes after the failure that caused it
+# (an attacker gets no more guesses either way, and the owner is not kept out for good).
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_USERNAME_CALLABLE = "accounts.signin.attempted_email"
 AXES_CLIENT_IP_CALLABLE = "smolpix.proxies.client_address"
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
