@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 PHOTO = Path(settings.BASE_DIR) / "static" / "img" / "examples" / "landscape.jpg"
 
 
-def test_sign_up_create_a_key_see_it_once_then_only_its_prefix_then_revoke_it(page, console_errors):
+def test_sign_up_create_a_key_see_it_once_then_only_its_prefix_then_revoke_it(page, console_errors, eager_tasks):
     sign_up(page, "keys@example.com")
 
     page.get_by_role("link", name="Manage API keys").click()
