@@ -22,6 +22,11 @@ def sign_in(client, email: str, password: str, **extra):
     return client.post(LOGIN, {"username": email, "password": password}, **extra)
 
 
+def fail(client, email: str, times: int, **extra) -> None:
+    for _ in range(times):
+        sign_in(client, email, "wrong", **extra)
+
+
 def signed_in(response) -> bool:
     return response.status_code == 302 and response.url == reverse("dashboard")
 
@@ -50,8 +55,7 @@ def test_the_account_is_counted_whatever_the_case_of_its_address(client):
 
 def test_a_lockout_ends_fifteen_minutes_after_the_failure_that_caused_it(client):
     UserFactory(email="victim@example.com")
-    for _ in range(5):
-        sign_in(client, "victim@example.com", "wrong")
+    fail(client, "victim@example.com", 5)
 
     with time_machine.travel(timezone.now() + timedelta(minutes=14)):
         assert sign_in(client, "victim@example.com", PASSWORD).status_code == 429  # tries meanwhile do not extend it
@@ -62,8 +66,7 @@ def test_a_lockout_ends_fifteen_minutes_after_the_failure_that_caused_it(client)
 def test_other_accounts_still_sign_in_from_the_same_address(client):
     UserFactory(email="victim@example.com")
     colleague = UserFactory(email="colleague@example.com")
-    for _ in range(5):
-        sign_in(client, "victim@example.com", "wrong", REMOTE_ADDR=ATTACKER)
+    fail(client, "victim@example.com", 5, REMOTE_ADDR=ATTACKER)
 
     assert signed_in(sign_in(client, colleague.email, PASSWORD, REMOTE_ADDR=ATTACKER))
 
@@ -105,8 +108,7 @@ def test_a_success_does_not_wipe_the_count(client):
     """Or an attacker with an account of their own would sign in to it between guesses."""
     UserFactory(email="victim@example.com")
     own = UserFactory(email="attacker@example.com")
-    for _ in range(4):
-        sign_in(client, "victim@example.com", "wrong", REMOTE_ADDR=ATTACKER)
+    fail(client, "victim@example.com", 4, REMOTE_ADDR=ATTACKER)
     assert signed_in(sign_in(client, own.email, PASSWORD, REMOTE_ADDR=ATTACKER))
 
     assert sign_in(client, "victim@example.com", "wrong", REMOTE_ADDR=ATTACKER).status_code == 429
@@ -114,8 +116,7 @@ def test_a_success_does_not_wipe_the_count(client):
 
 def test_a_password_reset_lifts_the_lockout(client, django_capture_on_commit_callbacks, eager_tasks):
     user = UserFactory(email="victim@example.com")
-    for _ in range(5):
-        sign_in(client, "victim@example.com", "wrong", REMOTE_ADDR=ATTACKER)
+    fail(client, "victim@example.com", 5, REMOTE_ADDR=ATTACKER)
 
     with django_capture_on_commit_callbacks(execute=True):
         client.post(reverse("password_reset"), {"email": user.email})
