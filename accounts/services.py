@@ -103,7 +103,7 @@ def account_sign_up(*, email: str, password: str) -> None:
         account_create(email=email, password=password, email_verified=False)
         return
     make_password(password)  # the time a new account's password takes to hash, so both answers take as long
-    transaction.on_commit(partial(tasks.send_sign_up_notice.delay, owner_id), robust=True)
+    transaction.on_commit(partial(tasks.send_sign_up_notice.delay, owner_id), robust=True)  # as account_open
 
 
 def account_set_plan(*, account: Account, plan_code: str) -> Account:
@@ -229,6 +229,7 @@ def password_reset_request(*, email: str) -> None:
     password (active, with a usable password). Nothing tells the caller which it was."""
     user = User.objects.filter(email=User.objects.normalize_email(email), is_active=True).first()
     if user is not None and user.has_usable_password():
+        # robust: a broker outage is logged, not answered, or the answer would tell the address has an account.
         transaction.on_commit(partial(tasks.send_password_reset_email.delay, user.pk), robust=True)
 
 
