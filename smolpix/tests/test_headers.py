@@ -49,4 +49,3 @@ def test_the_admin_has_no_inline_script_or_style_either(admin_client):
         page = admin_client.get(path).content.decode()
         assert not re.search(r"<script(?![^>]*\bsrc=)(?![^>]*application/json)[^>]*>", page), path
         assert "<style" not in page and " style=" not in page, path
-
