@@ -1,4 +1,6 @@
 import factory
+from django.db import transaction
+from django.utils import timezone
 from factory.django import DjangoModelFactory
 
 from accounts.models import Account, Plan, PlanCode, User
@@ -9,8 +11,9 @@ PASSWORD = "correct-horse-battery-staple"
 
 class UserFactory(DjangoModelFactory):
     """A user, made as every user is made: by accounts.services.account_create, with its (Free)
-    account and a verified address (`email_verified=False` for a fresh sign-up). Other fields given
-    (is_superuser, is_active, date_joined...) are set afterwards."""
+    account. An existing customer's by default: a verified address, the welcome e-mail sent long
+    ago (so its queued task sends nothing); `email_verified=False` for a fresh sign-up, whose welcome
+    is still due. Other fields given (is_superuser, is_active, date_joined...) are set afterwards."""
 
     class Meta:
         model = User
@@ -19,10 +22,18 @@ class UserFactory(DjangoModelFactory):
     password = PASSWORD
     is_staff = False
     email_verified = True
+    welcomed = factory.SelfAttribute("email_verified")
 
     @classmethod
-    def _create(cls, model_class, *, email: str, password: str, is_staff: bool, email_verified: bool, **fields) -> User:
-        user = account_create(email=email, password=password, is_staff=is_staff, email_verified=email_verified).owner
+    @transaction.atomic  # the welcome's task is queued on commit: after `welcomed` is recorded
+    def _create(
+        cls, model_class, *, email: str, password: str, is_staff: bool, email_verified: bool, welcomed: bool, **fields
+    ) -> User:
+        account = account_create(email=email, password=password, is_staff=is_staff, email_verified=email_verified)
+        if welcomed:
+            account.welcome_email_sent_at = timezone.now()
+            account.save(update_fields=["welcome_email_sent_at"])
+        user = account.owner
         if fields:
             for name, value in fields.items():
                 setattr(user, name, value)

@@ -96,7 +96,7 @@ def test_overrides_refuse_negative_numbers():
 
 
 def test_welcome_email_is_sent_once():
-    account = AccountFactory(owner__email="new@example.com")
+    account = AccountFactory(owner__email="new@example.com", owner__welcomed=False)
 
     assert welcome_email_send(user_id=account.owner_id) is True
     assert welcome_email_send(user_id=account.owner_id) is False  # a retried or redelivered task
@@ -112,7 +112,7 @@ def test_welcome_email_is_sent_once():
 
 
 def test_welcome_email_is_not_marked_sent_when_the_mail_server_fails(settings):
-    account = AccountFactory()
+    account = AccountFactory(owner__welcomed=False)
     # Nothing listens on the discard port: the SMTP connection is refused.
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 9, 2
@@ -138,10 +138,10 @@ def test_welcome_email_for_a_user_deleted_meanwhile_is_skipped():
 
 def test_welcome_emails_that_did_not_go_out_are_caught_up_once(eager_tasks):
     # Redis was down when these signed up, so their welcome e-mail was never queued.
-    missed = [AccountFactory(owner__email=f"missed{number}@example.com") for number in range(2)]
+    missed = [AccountFactory(owner__email=f"missed{number}@example.com", owner__welcomed=False) for number in range(2)]
     AccountFactory(owner__email="welcomed@example.com", welcome_email_sent_at=timezone.now())
     with time_machine.travel(timezone.now() - timedelta(days=WELCOME_CATCH_UP_DAYS, hours=1)):
-        AccountFactory(owner__email="long-ago@example.com")  # too late for a welcome now
+        AccountFactory(owner__email="long-ago@example.com", owner__welcomed=False)  # too late for a welcome now
 
     assert welcome_emails_catch_up() == 2
     assert welcome_emails_catch_up() == 0

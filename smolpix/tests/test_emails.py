@@ -1,12 +1,10 @@
 """One helper sends every templated e-mail; its links start at SITE_URL, or else at the host the
 customer reached us at, carried from the request into the task that sends the e-mail."""
 
-import importlib
 import re
 from types import SimpleNamespace
 
 import pytest
-from django.apps import apps
 from django.core import mail
 from django.urls import reverse
 
@@ -14,14 +12,9 @@ from smolpix.celery import add_context_headers, start_task_log, write_task_log
 from smolpix.emails import request_site_url, send_templated_email, site_url
 
 SIGN_UP = {"password1": "a-long-unusual-pass", "password2": "a-long-unusual-pass"}
-seed_plans = importlib.import_module("accounts.migrations.0002_seed_plans").seed_plans
-
-
-@pytest.fixture
-def plans(transactional_db) -> None:
-    """Committed rows, as a request commits them (the sign-up's e-mail is queued on commit, within
-    the request); the tables start empty, so the plans are seeded as the data migration does."""
-    seed_plans(apps, None)
+# The sign-up's e-mail is queued when its transaction commits, within the request: these tests commit
+# (serialized_rollback restores the seeded plans afterwards, as pytest.ini's order expects).
+committing = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
 def test_site_url_wins_over_the_request(settings):
@@ -37,7 +30,8 @@ def test_without_site_url_or_a_request_links_go_to_make_runs_address():
     assert site_url() == "http://127.0.0.1:8000"
 
 
-@pytest.mark.usefixtures("plans", "eager_tasks")
+@committing
+@pytest.mark.usefixtures("eager_tasks")
 def test_without_site_url_the_links_go_to_the_host_the_sign_up_came_to(client, settings):
     settings.ALLOWED_HOSTS = ["smolpix.example"]
 
@@ -47,7 +41,8 @@ def test_without_site_url_the_links_go_to_the_host_the_sign_up_came_to(client, s
     assert re.search(r"http://smolpix\.example:8443/accounts/verify/\S+/", email.body)
 
 
-@pytest.mark.usefixtures("plans", "eager_tasks")
+@committing
+@pytest.mark.usefixtures("eager_tasks")
 def test_a_host_outside_allowed_hosts_never_reaches_an_e_mail(client, settings):
     settings.ALLOWED_HOSTS = ["smolpix.example"]
 
