@@ -24,7 +24,7 @@ from usage.charts import daily_chart
 from usage.selectors import request_record_recent, usage_daily_counts, usage_this_month
 
 SIGN_UP_EMAIL_SESSION_KEY = "sign_up_email"
-TOO_MANY = "Too many requests from your network. Please try again in an hour."
+TOO_MANY = "Too many requests: please try again in an hour."
 
 
 @require_http_methods(["GET", "POST"])

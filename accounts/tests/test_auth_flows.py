@@ -217,3 +217,12 @@ def test_completing_a_password_reset_verifies_the_address(client, reset):
 
     user.refresh_from_db()
     assert user.email_verified
+
+
+def test_with_redis_unreachable_password_reset_still_answers(client, reset, unreachable_redis):
+    """The throttle cannot count (logged) and lets the request through rather than refuse everyone."""
+    UserFactory(email="forgetful@example.com")
+
+    response = reset("forgetful@example.com")
+
+    assert (response.status_code, response.url) == (302, reverse("password_reset_done"))

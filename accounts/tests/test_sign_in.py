@@ -142,3 +142,11 @@ def test_sign_ins_failures_and_lockouts_are_logged_with_the_account_and_the_addr
         ("sign-in locked out", {**victim, "address": ATTACKER}),  # axes hears of the 5th failure first
         ("sign-in failed", {**victim, "address": ATTACKER}),
     ]
+
+
+def test_with_redis_unreachable_lockouts_still_hold(client, unreachable_redis):
+    """Failures are counted in the database, which sign-in needs anyway: no cache involved."""
+    UserFactory(email="victim@example.com")
+    fail(client, "victim@example.com", 5, REMOTE_ADDR=ATTACKER)
+
+    assert sign_in(client, "victim@example.com", PASSWORD).status_code == 429
