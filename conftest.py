@@ -7,6 +7,8 @@ import pytest
 import time_machine
 from celery.result import allow_join_result
 from django.test import Client
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import Account
 from accounts.tests.factories import AccountFactory
@@ -69,6 +71,18 @@ def agency_account(db) -> Account:
 def signed_in_client(client: Client, pro_account: Account) -> Client:
     """A browser session signed in as the owner of `pro_account`."""
     client.force_login(pro_account.owner)
+    return client
+
+
+@pytest.fixture
+def admin_client(client: Client, admin_user) -> Client:
+    """pytest-django's staff session, signed in as the admin asks: with a second factor too (a TOTP
+    device of the user's, as django-otp records it in the session when a code was accepted)."""
+    device = TOTPDevice.objects.create(user=admin_user, name="Authenticator app")
+    client.force_login(admin_user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
     return client
 
 

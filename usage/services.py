@@ -9,17 +9,15 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
-from django.template.loader import render_to_string
-from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Account
 from accounts.selectors import account_limits
 from apikeys.models import ApiKey
+from smolpix.emails import send_templated_email
 from smolpix.outages import DATABASE_DOWN, REDIS_DOWN
 from usage.models import MonthlyUsage, RequestRecord
 from usage.selectors import month_start, next_month_start, quota_used
@@ -266,18 +264,14 @@ def quota_notices_catch_up() -> int:
 
 
 def _send_quota_e_mail(*, usage: MonthlyUsage, limit: int, notice: QuotaNotice) -> None:
-    context = {
-        "used": usage.used,
-        "limit": limit,
-        "percent": usage.used * 100 // limit,
-        "plan": usage.account.plan,
-        "resets_at": next_month_start(usage.month),
-        "dashboard_url": settings.SITE_URL.rstrip("/") + reverse("dashboard"),
-        "pricing_url": settings.SITE_URL.rstrip("/") + reverse("pricing"),
-    }
-    subject = {
-        QuotaNotice.WARNING: f"You have used {context['percent']} % of your Smolpix images this month",
-        QuotaNotice.LIMIT_REACHED: "You have used all of your Smolpix images this month",
-    }[notice]
-    body = render_to_string(f"usage/email/quota_{notice.value}.txt", context)
-    send_mail(subject, body, None, [usage.account.owner.email])
+    send_templated_email(
+        to=usage.account.owner.email,
+        template=f"quota_{notice.value}",
+        context={
+            "used": usage.used,
+            "limit": limit,
+            "percent": usage.used * 100 // limit,
+            "plan": usage.account.plan,
+            "resets_at": next_month_start(usage.month),
+        },
+    )

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 PHOTO = Path(settings.BASE_DIR) / "static" / "img" / "examples" / "landscape.jpg"
 
 
-def test_sign_up_create_a_key_see_it_once_then_only_its_prefix_then_revoke_it(page, console_errors):
+def test_sign_up_create_a_key_see_it_once_then_only_its_prefix_then_revoke_it(page, console_errors, eager_tasks):
     sign_up(page, "keys@example.com")
 
     page.get_by_role("link", name="Manage API keys").click()
@@ -146,6 +146,11 @@ def test_a_plan_chosen_on_pricing_while_signed_out_survives_sign_up_to_checkout(
     page.get_by_label("Password", exact=True).fill("a-long-unusual-pass")
     page.get_by_label("Password confirmation").fill("a-long-unusual-pass")
     page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_role("heading", name="Check your e-mail")).to_be_visible()
+    page.get_by_role("main").get_by_role("link", name="Log in").click()
+    page.get_by_label("Email").fill("agency@example.com")
+    page.get_by_label("Password").fill("a-long-unusual-pass")
+    page.get_by_role("button", name="Log in").click()
 
     page.wait_for_url("**/billing/checkout/agency/")
     assert console_errors == []

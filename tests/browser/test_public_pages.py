@@ -27,7 +27,7 @@ def test_docs_code_tabs_switch_with_the_keyboard(page):
     assert page.locator("#panel-curl").is_hidden()
 
 
-def test_sign_up_lands_on_the_dashboard(page):
+def test_sign_up_lands_on_the_dashboard(page, eager_tasks):
     sign_up(page, "browser@example.com")
 
     assert page.get_by_role("heading", name="Dashboard").is_visible()
