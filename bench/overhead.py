@@ -46,14 +46,14 @@ from rest_framework.response import Response  # noqa: E402
 from rest_framework.views import APIView  # noqa: E402
 
 from accounts.services import account_create, account_set_overrides  # noqa: E402
-from apikeys.authentication import ApiKeyAuthentication, HasApiAccess  # noqa: E402
+from api.authentication import ApiKeyAuthentication, HasApiAccess  # noqa: E402
+from api.metering import MeteredApiView  # noqa: E402
+from api.optimize import OptimizeApi, OptimizeOutputSerializer  # noqa: E402
 from apikeys.services import api_key_create  # noqa: E402
 from optimizer import services as optimizer_services  # noqa: E402
-from optimizer.api import OptimizeApi, OptimizeOutputSerializer  # noqa: E402
 from optimizer.compression import RequestedFormat  # noqa: E402
 from optimizer.pipeline import OptimizeOptions  # noqa: E402
 from smolpix.celery import app as celery_app  # noqa: E402
-from usage.metering import MeteredApiView  # noqa: E402
 from usage.services import quota_charge  # noqa: E402
 
 TARGET_ADDED_P50_MS = 10.0

@@ -19,14 +19,14 @@ from celery.exceptions import TimeoutError as ResultNotReady
 from django.conf import settings
 
 from accounts.models import Account
+from api.errors import ApiError, ErrorCode, server_error_answer, service_unavailable
+from api.metering import quota_exceeded_error
 from optimizer import fetch, jobs, transfer
 from optimizer.imaging import OutputFormat
 from optimizer.pipeline import Optimized, OptimizeOptions
 from optimizer.tasks import optimize_image_task
 from optimizer.worker import CLIENT_ERRORS, RESULT, SOURCE
-from smolpix.api import ApiError, ErrorCode, server_error_answer, service_unavailable
 from smolpix.outages import REDIS_DOWN
-from usage.metering import quota_exceeded_error
 from usage.services import QuotaExceeded, quota_charge
 
 logger = logging.getLogger(__name__)

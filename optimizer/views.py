@@ -18,11 +18,11 @@ from rest_framework import status
 
 from accounts.models import Account
 from accounts.selectors import account_limits
-from optimizer.api import OptimizeOutputSerializer, refuse_oversized_body
+from api.errors import ApiError, ErrorCode
+from api.metering import RATE_LIMIT_MESSAGE, UNLIMITED, rate_limit_exceeded_error
+from api.optimize import OptimizeOutputSerializer, refuse_oversized_body
 from optimizer.forms import TryItForm
 from optimizer.services import optimize_image
-from smolpix.api import ApiError, ErrorCode
-from usage.metering import RATE_LIMIT_MESSAGE, UNLIMITED, rate_limit_exceeded_error
 from usage.ratelimit import rate_limit_hit
 from usage.selectors import usage_this_month
 

@@ -17,10 +17,10 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
 from accounts.selectors import plan_list
+from api.errors import error_body, server_error_answer, service_unavailable
+from api.optimize import REFERENCE_EXAMPLE_RESPONSE
 from apikeys.selectors import api_key_list
 from optimizer import jobs
-from optimizer.api import REFERENCE_EXAMPLE_RESPONSE
-from smolpix.api import error_body, server_error_answer, service_unavailable
 from smolpix.celery import app as celery_app
 from smolpix.examples import example_list
 from smolpix.outages import OUTAGES, RETRY_AFTER_SECONDS

@@ -1,4 +1,4 @@
-"""The error contract every API view shares (smolpix.api)."""
+"""The error contract every API view shares (api.errors)."""
 
 import pytest
 from django.http import Http404
@@ -6,7 +6,7 @@ from rest_framework import exceptions, serializers
 from rest_framework.decorators import api_view
 from rest_framework.test import APIRequestFactory
 
-from smolpix.api import ApiError, ErrorCode
+from api.errors import ApiError, ErrorCode
 
 factory = APIRequestFactory()
 

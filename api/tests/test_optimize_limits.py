@@ -1,6 +1,6 @@
 """POST /api/v1/optimize under the account's limits: the per-minute rate limit, the monthly quota
 (charged for successes only, exact under concurrency), their headers and the request records.
-The metering itself is tested in usage/tests; here it is seen through the endpoint."""
+The metering itself is tested in test_metering.py; here it is seen through the endpoint."""
 
 from datetime import UTC, date, datetime
 
@@ -8,10 +8,10 @@ import pytest
 import time_machine
 
 from accounts.tests.factories import AccountFactory
+from api.tests.checks import SERVER_ERROR_BODY, assert_error
 from apikeys.tests.factories import full_key_for
 from optimizer import pipeline
 from optimizer.tests import images
-from optimizer.tests.api_checks import SERVER_ERROR_BODY, assert_error
 from usage.models import MonthlyUsage, RequestRecord
 from usage.services import usage_reset
 from usage.tests.factories import MonthlyUsageFactory

@@ -1,15 +1,17 @@
-"""What every API view's OpenAPI description shares: the error body and its answers.
+"""What every API view's OpenAPI description shares: the error body and its answers, the usage
+headers, and how the key is sent.
 
 The schema at /api/schema/ is generated from the API views by drf-spectacular; views describe
 their errors with `error_responses(...)`, so every error documented is the contract's
-`{"error", "code", ...}` body of `smolpix.api`.
+`{"error", "code", ...}` body of `api.errors`.
 """
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 
-from smolpix.api import SERVER_ERROR_MESSAGE, UNAUTHORIZED_MESSAGE, ErrorCode
+from api.errors import SERVER_ERROR_MESSAGE, UNAUTHORIZED_MESSAGE, ErrorCode
 
 ERROR_CODES = [code.value for code in ErrorCode]
 
@@ -107,7 +109,7 @@ def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
     }
 
 
-# The usage headers on every answer to a valid key (usage.metering), and Retry-After on a 429.
+# The usage headers on every answer to a valid key (api.metering), and Retry-After on a 429.
 USAGE_HEADERS = [
     ("X-RateLimit-Limit", OpenApiTypes.INT, "Requests allowed per minute.", True),
     ("X-RateLimit-Remaining", OpenApiTypes.INT, "Requests left in the current minute.", True),
@@ -124,3 +126,20 @@ def usage_headers() -> list[OpenApiParameter]:
         OpenApiParameter(name, kind, OpenApiParameter.HEADER, response=statuses, description=description)
         for name, kind, description, statuses in USAGE_HEADERS
     ]
+
+
+class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
+    """API key authentication, `Authorization: Bearer pk_live_…`. drf-spectacular finds this
+    extension by its target class: every API view imports this module for its error answers."""
+
+    target_class = "api.authentication.ApiKeyAuthentication"
+    name = "ApiKey"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "pk_live_…",
+            "description": "An API key from your dashboard, sent as `Authorization: Bearer pk_live_…`. "
+            "Never put a key in a URL: such requests are refused.",
+        }

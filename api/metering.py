@@ -18,9 +18,9 @@ from rest_framework.views import APIView
 
 from accounts.models import Account
 from accounts.selectors import AccountLimits, account_limits
-from apikeys.authentication import ApiKeyAuthentication, HasApiAccess
+from api.authentication import ApiKeyAuthentication, HasApiAccess
+from api.errors import ApiError, ErrorCode
 from apikeys.models import ApiKey
-from smolpix.api import ApiError, ErrorCode
 from smolpix.outages import DATABASE_DOWN
 from usage.ratelimit import RateLimitState, rate_limit_hit
 from usage.selectors import month_start, quota_used

@@ -13,15 +13,15 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from api.errors import ApiError, ErrorCode
+from api.metering import MeteredApiView
+from api.parsers import JSONParser
+from api.schema import error_responses, usage_headers
 from optimizer.compression import RequestedFormat
 from optimizer.fetch import declared_length
 from optimizer.imaging import OutputFormat
 from optimizer.pipeline import QUALITY_METRIC, Optimized, OptimizeOptions
 from optimizer.services import ImageSource, optimize_image
-from smolpix.api import ApiError, ErrorCode
-from smolpix.parsers import JSONParser
-from smolpix.schema import error_responses, usage_headers
-from usage.metering import MeteredApiView
 
 # Room for the other form fields and the multipart boundaries around an upload.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024

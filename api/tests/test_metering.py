@@ -141,7 +141,7 @@ def test_a_failing_record_does_not_fail_the_request(client, pro_api_key, monkeyp
     def broken_insert(**fields):
         raise RuntimeError("database hiccup")
 
-    monkeypatch.setattr("usage.metering.request_record_create", broken_insert)
+    monkeypatch.setattr("api.metering.request_record_create", broken_insert)
 
     response = get_usage(client, pro_api_key)
 
