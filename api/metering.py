@@ -12,24 +12,20 @@ from datetime import datetime
 
 from django.http import HttpRequest, HttpResponseBase
 from django.utils import timezone
-from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from accounts.models import Account
 from accounts.selectors import AccountLimits, account_limits
 from api.authentication import ApiKeyAuthentication, HasApiAccess
-from api.errors import ApiError, ErrorCode
 from apikeys.models import ApiKey
 from smolpix.outages import DATABASE_DOWN
-from usage.ratelimit import RateLimitState, rate_limit_hit
+from usage.ratelimit import RateLimited, RateLimitState, rate_limit_hit
 from usage.selectors import month_start, quota_used
-from usage.services import QuotaExceeded, request_record_create
+from usage.services import request_record_create
 
 logger = logging.getLogger(__name__)
 
-RATE_LIMIT_MESSAGE = "Rate limit exceeded"
-QUOTA_MESSAGE = "Monthly image limit reached"
 UNLIMITED = "unlimited"
 
 
@@ -71,31 +67,6 @@ class Metering:
             headers["X-RateLimit-Remaining"] = str(self.rate.remaining)
             headers["X-RateLimit-Reset"] = str(self.rate.resets_at)
         return headers
-
-
-def quota_exceeded_error(exceeded: QuotaExceeded) -> ApiError:
-    """The 429 answer to a request the monthly quota refuses."""
-    retry_after = max(int((exceeded.resets_at - timezone.now()).total_seconds()), 1)
-    return ApiError(
-        QUOTA_MESSAGE,
-        code=ErrorCode.LIMIT_REACHED,
-        status_code=status.HTTP_429_TOO_MANY_REQUESTS,
-        headers={"Retry-After": str(retry_after)},
-        used=exceeded.used,
-        limit=exceeded.limit,
-    )
-
-
-def rate_limit_exceeded_error(*, rate: RateLimitState, limit: int) -> ApiError:
-    """The 429 answer to a request over the account's per-minute rate limit."""
-    return ApiError(
-        RATE_LIMIT_MESSAGE,
-        code=ErrorCode.LIMIT_REACHED,
-        status_code=status.HTTP_429_TOO_MANY_REQUESTS,
-        headers={"Retry-After": str(rate.retry_after)},
-        used=rate.used,
-        limit=limit,
-    )
 
 
 class MeteredApiView(APIView):
@@ -140,9 +111,11 @@ class MeteredApiView(APIView):
     def _limit_rate(self, request: Request) -> None:
         metering = self.metering
         limit = metering.limits.rate_limit_per_minute
-        metering.rate = rate_limit_hit(request=request, account=metering.account, limit=limit)
-        if metering.rate is not None and metering.rate.exceeded:
-            raise rate_limit_exceeded_error(rate=metering.rate, limit=limit)
+        try:
+            metering.rate = rate_limit_hit(request=request, account=metering.account, limit=limit)
+        except RateLimited as limited:
+            metering.rate = limited.rate  # the refusal's answer has the minute's headers too
+            raise
 
     def _record(
         self, request: HttpRequest, response: HttpResponseBase, *, arrived_at: datetime, duration_ms: int

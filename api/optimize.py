@@ -13,12 +13,11 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from api.errors import ApiError, ErrorCode
 from api.metering import MeteredApiView
 from api.parsers import JSONParser
 from api.schema import error_responses, usage_headers
 from optimizer.compression import RequestedFormat
-from optimizer.fetch import declared_length
+from optimizer.fetch import SourceTooLarge, declared_length
 from optimizer.imaging import OutputFormat
 from optimizer.pipeline import QUALITY_METRIC, Optimized, OptimizeOptions
 from optimizer.services import ImageSource, optimize_image
@@ -314,9 +313,7 @@ def refuse_oversized_body(request: HttpRequest) -> None:
     declared = declared_length(request.META.get("CONTENT_LENGTH"))
     limit = settings.OPTIMIZER_MAX_SOURCE_BYTES
     if declared is not None and declared > limit + MULTIPART_OVERHEAD_BYTES:
-        raise ApiError(
-            f"file: The image is larger than the {limit:,}-byte limit.", code=ErrorCode.IMAGE_TOO_LARGE, field="file"
-        )
+        raise SourceTooLarge.over(limit).concerning("file")
 
 
 class AcceptedImages:

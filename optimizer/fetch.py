@@ -33,6 +33,8 @@ from urllib3.exceptions import (
 )
 from urllib3.util import parse_url
 
+from smolpix.errors import SourceRefused
+
 USER_AGENT = "Smolpix/1.0 (image optimizer; +https://smolpix.co/docs/)"
 MAX_URL_LENGTH = 2048
 MAX_REDIRECTS = 3
@@ -85,7 +87,7 @@ NON_PUBLIC_NETWORKS: tuple[IPNetwork, ...] = tuple(
 EVERY_ADDRESS: tuple[IPNetwork, ...] = (ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0"))
 
 
-class FetchError(Exception):
+class FetchError(SourceRefused):
     """A URL that could not be fetched; the message is safe to show to the customer (it never
     names an address the host resolved to)."""
 

@@ -9,6 +9,7 @@ from django.http import HttpRequest
 from django_ratelimit.core import get_usage
 
 from accounts.models import Account
+from smolpix.errors import SmolpixError
 
 logger = logging.getLogger(__name__)
 
@@ -35,8 +36,17 @@ class RateLimitState:
         return max(self.resets_at - int(time.time()), 1)
 
 
+class RateLimited(SmolpixError):
+    """Over the account's per-minute rate limit: `rate` is the minute's count, this request included."""
+
+    def __init__(self, *, rate: RateLimitState) -> None:
+        super().__init__(f"rate limit exceeded: {rate.used} requests this minute, {rate.limit} allowed")
+        self.rate = rate
+
+
 def rate_limit_hit(*, request: HttpRequest, account: Account, limit: int) -> RateLimitState | None:
-    """Count one request of `account` against `limit` requests a minute and return the count.
+    """Count one request of `account` against `limit` requests a minute and return the count, or
+    raise RateLimited when it is over the limit.
 
     Returns None when the cache cannot count (Redis unreachable): the request is then let through
     ("fail open") with a logged warning. Refusing every customer's requests because the cache is
@@ -54,4 +64,7 @@ def rate_limit_hit(*, request: HttpRequest, account: Account, limit: int) -> Rat
         logger.warning("cache could not count: rate limit of account %s not enforced", account.pk)
         return None
     # django-ratelimit's window includes its last second: the count starts again one second later.
-    return RateLimitState(limit=limit, used=usage["count"], resets_at=int(time.time()) + usage["time_left"] + 1)
+    rate = RateLimitState(limit=limit, used=usage["count"], resets_at=int(time.time()) + usage["time_left"] + 1)
+    if rate.exceeded:
+        raise RateLimited(rate=rate)
+    return rate

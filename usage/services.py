@@ -20,6 +20,7 @@ from django.utils import timezone
 from accounts.models import Account
 from accounts.selectors import account_limits
 from apikeys.models import ApiKey
+from smolpix.errors import SmolpixError
 from smolpix.outages import DATABASE_DOWN, REDIS_DOWN
 from usage.models import MonthlyUsage, RequestRecord
 from usage.selectors import month_start, next_month_start, quota_used
@@ -31,14 +32,19 @@ WARNING_PERCENT = 80
 PRUNE_BATCH_SIZE = 5000
 
 
-class QuotaExceeded(Exception):
-    """The account has used its images for this month."""
+class QuotaExceeded(SmolpixError):
+    """The account has used its images for this month; the count starts again at `resets_at`."""
 
     def __init__(self, *, used: int, limit: int, resets_at: datetime) -> None:
         super().__init__(f"monthly limit reached: {used} of {limit}")
         self.used = used
         self.limit = limit
         self.resets_at = resets_at
+
+    @property
+    def retry_after(self) -> int:
+        """Seconds until the count starts again."""
+        return max(int((self.resets_at - timezone.now()).total_seconds()), 1)
 
 
 @dataclass
