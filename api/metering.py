@@ -26,7 +26,11 @@ from usage.services import request_record_create
 
 logger = logging.getLogger(__name__)
 
-UNLIMITED = "unlimited"
+
+def quota_headers(*, used: int, limit: int | None) -> dict[str, str]:
+    """The month's count and limit (None: unlimited), as every answer about an account states them:
+    the API's, and the try-it page's."""
+    return {"X-Quota-Used": str(used), "X-Quota-Limit": "unlimited" if limit is None else str(limit)}
 
 
 @dataclass
@@ -60,9 +64,7 @@ class Metering:
                 # the count it cannot tell.
                 logger.warning("database unreachable: quota headers left out for account %s", self.account.pk)
         if used is not None:
-            monthly_limit = self.limits.monthly_limit
-            headers["X-Quota-Used"] = str(used)
-            headers["X-Quota-Limit"] = UNLIMITED if monthly_limit is None else str(monthly_limit)
+            headers.update(quota_headers(used=used, limit=self.limits.monthly_limit))
         if self.rate is not None:  # without a count there is nothing true to say about the minute
             headers["X-RateLimit-Remaining"] = str(self.rate.remaining)
             headers["X-RateLimit-Reset"] = str(self.rate.resets_at)
@@ -98,7 +100,7 @@ class MeteredApiView(APIView):
         # so that every answer to a valid key, a 403 included, has the account's headers.
         if isinstance(request.auth, ApiKey):
             self.metering = Metering(api_key=request.auth, limits=account_limits(account=request.auth.account))
-            self._limit_rate(request)
+            self._limit_rate()
         super().check_permissions(request)
 
     def finalize_response(self, request: Request, response: HttpResponseBase, *args, **kwargs) -> HttpResponseBase:
@@ -108,11 +110,10 @@ class MeteredApiView(APIView):
                 response[name] = value
         return response
 
-    def _limit_rate(self, request: Request) -> None:
+    def _limit_rate(self) -> None:
         metering = self.metering
-        limit = metering.limits.rate_limit_per_minute
         try:
-            metering.rate = rate_limit_hit(request=request, account=metering.account, limit=limit)
+            metering.rate = rate_limit_hit(account=metering.account)
         except RateLimited as limited:
             metering.rate = limited.rate  # the refusal's answer has the minute's headers too
             raise

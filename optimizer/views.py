@@ -17,9 +17,8 @@ from django.views.decorators.http import require_http_methods
 from rest_framework import status
 
 from accounts.models import Account
-from accounts.selectors import account_limits
 from api.errors import ErrorAnswer, error_answer
-from api.metering import UNLIMITED
+from api.metering import quota_headers
 from api.optimize import OptimizeOutputSerializer, refuse_oversized_body
 from optimizer.forms import TryItForm
 from optimizer.services import OptimizationFailed, optimize_image
@@ -40,7 +39,7 @@ def try_it(request: HttpRequest) -> HttpResponse:
     account = request.user.account
     form = None
     try:
-        rate_limit_hit(request=request, account=account, limit=account_limits(account=account).rate_limit_per_minute)
+        rate_limit_hit(account=account)
         refuse_oversized_body(request)
         form = TryItForm(request.POST, request.FILES)
         if not form.is_valid():
@@ -57,7 +56,7 @@ def try_it(request: HttpRequest) -> HttpResponse:
 
 def _usage_headers(request: HttpRequest) -> dict[str, str]:
     usage = usage_this_month(account=request.user.account)
-    return {"X-Quota-Used": str(usage.used), "X-Quota-Limit": UNLIMITED if usage.limit is None else str(usage.limit)}
+    return quota_headers(used=usage.used, limit=usage.limit)
 
 
 def _wants_json(request: HttpRequest) -> bool:

@@ -1,14 +1,15 @@
-"""The per-minute rate limit of an account, counted by django-ratelimit in the default cache
-(Redis in production), so all of the account's keys and all server processes share one count."""
+"""The per-minute rate limit of an account, the one service the API and the try-it page count
+requests with: django-ratelimit counts in the default cache (Redis in production), so all of the
+account's keys and all server processes share one count."""
 
 import logging
 import time
 from dataclasses import dataclass
 
-from django.http import HttpRequest
 from django_ratelimit.core import get_usage
 
 from accounts.models import Account
+from accounts.selectors import account_limits
 from smolpix.errors import SmolpixError
 
 logger = logging.getLogger(__name__)
@@ -44,18 +45,20 @@ class RateLimited(SmolpixError):
         self.rate = rate
 
 
-def rate_limit_hit(*, request: HttpRequest, account: Account, limit: int) -> RateLimitState | None:
-    """Count one request of `account` against `limit` requests a minute and return the count, or
-    raise RateLimited when it is over the limit.
+def rate_limit_hit(*, account: Account) -> RateLimitState | None:
+    """Count one request of `account` against its limit per minute and return the count, or raise
+    RateLimited when it is over the limit.
 
     Returns None when the cache cannot count (Redis unreachable): the request is then let through
     ("fail open") with a logged warning. Refusing every customer's requests because the cache is
     down would turn a degraded service into an outage, and the monthly quota, which is what is
     paid for, is still enforced exactly by the database.
     """
+    limit = account_limits(account=account).rate_limit_per_minute
     try:
+        # Keyed by the account, for every method: django-ratelimit has no use for a request.
         usage = get_usage(
-            request, group=GROUP, key=lambda group, request: str(account.pk), rate=f"{limit}/m", increment=True
+            None, group=GROUP, key=lambda group, request: str(account.pk), rate=f"{limit}/m", increment=True
         )
     except Exception:
         logger.warning("cache unavailable: rate limit of account %s not enforced", account.pk, exc_info=True)
