@@ -12,13 +12,12 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.db import connection, transaction
 from django.db.models import F, Q
-from django.db.models.functions import Coalesce
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Account
-from accounts.selectors import account_limits
+from accounts.selectors import account_limit_in_sql, account_limits
 from apikeys.models import ApiKey
 from smolpix.errors import SmolpixError
 from smolpix.outages import DATABASE_DOWN, REDIS_DOWN
@@ -260,7 +259,7 @@ def quota_notices_catch_up() -> int:
     sends each e-mail at most once, however often it is queued."""
     candidates = (
         MonthlyUsage.objects.filter(month=month_start(timezone.now()), limit_reached_sent_at__isnull=True)
-        .annotate(limit=Coalesce("account__monthly_limit_override", "account__plan__monthly_limit"))
+        .annotate(limit=account_limit_in_sql("monthly_limit", account="account__"))
         .filter(limit__gt=0, used__gte=F("limit") * WARNING_PERCENT / 100)
         .filter(Q(used__gte=F("limit")) | Q(warning_sent_at__isnull=True))
         .values_list("pk", flat=True)
