@@ -17,10 +17,10 @@ from api.metering import MeteredApiView
 from api.parsers import JSONParser
 from api.schema import error_responses, usage_headers
 from optimizer.compression import RequestedFormat
-from optimizer.fetch import SourceTooLarge, declared_length
+from optimizer.fetch import MAX_URL_LENGTH, SourceTooLarge, declared_length
 from optimizer.imaging import OutputFormat
 from optimizer.pipeline import QUALITY_METRIC, Optimized, OptimizeOptions
-from optimizer.services import ImageSource, optimize_image
+from optimizer.services import DEFAULT_OPTIONS, MAX_WIDTH_BOUNDS, QUALITY_BOUNDS, ImageSource, optimize_image
 
 # Room for the other form fields and the multipart boundaries around an upload.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
@@ -105,17 +105,24 @@ class OptimizeInputSerializer(serializers.Serializer):
     file = serializers.FileField(required=False, allow_empty_file=False, help_text=FILE_HELP)
     format = serializers.ChoiceField(
         choices=REQUESTED_FORMATS,
-        default="auto",
+        default=DEFAULT_OPTIONS.format.value,
         help_text="Output format: `auto` returns whichever of WebP and AVIF is smaller.",
     )
-    quality = StrictIntegerField(min_value=1, max_value=100, default=80, help_text="Compression quality (1-100).")
+    quality = StrictIntegerField(
+        min_value=QUALITY_BOUNDS.min,
+        max_value=QUALITY_BOUNDS.max,
+        default=DEFAULT_OPTIONS.quality,
+        help_text=f"Compression quality ({QUALITY_BOUNDS.min}-{QUALITY_BOUNDS.max}).",
+    )
     maxWidth = StrictIntegerField(  # the API's names are camelCase
-        min_value=1,
-        max_value=16384,
-        default=1920,
+        min_value=MAX_WIDTH_BOUNDS.min,
+        max_value=MAX_WIDTH_BOUNDS.max,
+        default=DEFAULT_OPTIONS.max_width,
         help_text="Maximum width in pixels; the aspect ratio is kept and images are never enlarged.",
     )
-    smart = StrictBooleanField(default=True, help_text="Use smart compression based on the image's content.")
+    smart = StrictBooleanField(
+        default=DEFAULT_OPTIONS.smart, help_text="Use smart compression based on the image's content."
+    )
 
     default_error_messages = {"invalid": "Send a JSON object."}
 
@@ -137,7 +144,7 @@ class OptimizeInputSerializer(serializers.Serializer):
 class OptimizeJsonRequest(OptimizeInputSerializer):
     """The JSON body, as the schema documents it (OptimizeInputSerializer parses every body)."""
 
-    url = StrictCharField(max_length=2048, help_text=URL_HELP)
+    url = StrictCharField(max_length=MAX_URL_LENGTH, help_text=URL_HELP)
     file = None
 
     class Meta:

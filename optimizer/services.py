@@ -41,6 +41,19 @@ _ONE_IMAGE_AT_A_TIME = threading.BoundedSemaphore(1)
 RETRY_AFTER_NO_WORKER = 30
 
 
+@dataclass(frozen=True)
+class Bounds:
+    min: int
+    max: int
+
+
+# What a request may ask for, and gets when it does not say: the API's serializer and the try-it
+# form both hold requests to these (a URL's length is the fetcher's, fetch.MAX_URL_LENGTH).
+DEFAULT_OPTIONS = OptimizeOptions()
+QUALITY_BOUNDS = Bounds(min=1, max=100)
+MAX_WIDTH_BOUNDS = Bounds(min=1, max=16384)
+
+
 class OptimizationFailed(SmolpixError):
     """The optimization failed on our side: the worker crashed or ran past its time limit, the
     result went missing, or a bug. Nothing the customer did; the details are logged, never shown,
