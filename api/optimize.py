@@ -306,7 +306,9 @@ class OptimizeApi(MeteredApiView):
         )
         upload = fields.get("file")
         source = ImageSource(upload=upload.read()) if upload else ImageSource(url=fields["url"])
-        result = optimize_image(account=self.metering.account, source=source, options=options)
+        optimization = optimize_image(account=self.metering.account, source=source, options=options)
+        result = optimization.image
+        self.metering.quota_used = optimization.quota_used
         self.metering.note_image(
             bytes_in=result.original_size, bytes_out=result.optimized_size, output_format=result.format.value
         )

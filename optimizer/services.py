@@ -85,7 +85,15 @@ class ImageSource:
         return "url" if self.url is not None else "file"
 
 
-def optimize_image(*, account: Account, source: ImageSource, options: OptimizeOptions) -> Optimized:
+@dataclass(frozen=True)
+class Optimization:
+    """An image optimized for an account, and the account's count of images this month with it."""
+
+    image: Optimized
+    quota_used: int
+
+
+def optimize_image(*, account: Account, source: ImageSource, options: OptimizeOptions) -> Optimization:
     """Optimize one image in a worker, for `account`, and return the result.
 
     The image is charged to the account's monthly quota before the job is queued, and refunded if
@@ -98,8 +106,9 @@ def optimize_image(*, account: Account, source: ImageSource, options: OptimizeOp
     OptimizationFailed when the worker crashed, was lost or timed out (the details are logged only).
     """
     _check_before_queueing(source)
-    with quota_charge(account=account):
-        return _optimize_in_worker(source=source, options=options)
+    with quota_charge(account=account) as reservation:
+        image = _optimize_in_worker(source=source, options=options)
+    return Optimization(image=image, quota_used=reservation.used)
 
 
 def _optimize_in_worker(*, source: ImageSource, options: OptimizeOptions) -> Optimized:

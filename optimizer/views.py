@@ -17,6 +17,7 @@ from django.views.decorators.http import require_http_methods
 from rest_framework import status
 
 from accounts.models import Account
+from accounts.selectors import account_limits
 from api.errors import ErrorAnswer, error_answer
 from api.metering import quota_headers
 from api.optimize import OptimizeOutputSerializer, refuse_oversized_body
@@ -44,13 +45,14 @@ def try_it(request: HttpRequest) -> HttpResponse:
         form = TryItForm(request.POST, request.FILES)
         if not form.is_valid():
             return _form_error(request, form)
-        result = optimize_image(account=account, source=form.source(), options=form.options())
+        optimization = optimize_image(account=account, source=form.source(), options=form.options())
     except SmolpixError as refused:
         answer = error_answer(refused)  # the API's code, status and facts; the page's own words
         return _error(request, form or TryItForm(), answer, _in_words(refused, answer, account=account))
-    body = OptimizeOutputSerializer(result).data
+    body = OptimizeOutputSerializer(optimization.image).data
     if _wants_json(request):
-        return JsonResponse(body, headers=_usage_headers(request))
+        monthly_limit = account_limits(account=account).monthly_limit
+        return JsonResponse(body, headers=quota_headers(used=optimization.quota_used, limit=monthly_limit))
     return _page(request, form, result=body)
 
 
