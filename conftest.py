@@ -1,18 +1,22 @@
 """Fixtures shared by every app's tests."""
 
+import json
 import time
 import uuid
 
 import pytest
 import time_machine
 from celery.result import allow_join_result
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import Account
 from accounts.tests.factories import AccountFactory
+from api.tests.checks import ENDPOINT
 from apikeys.tests.factories import full_key_for
+from optimizer.tests.origin import Origin
 from smolpix.celery import app as celery_app
 
 # The local fake Stripe server and its `fake_stripe` fixture, for any test that touches billing.
@@ -110,3 +114,36 @@ def unreachable_redis(settings):
             "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 1, "SOCKET_TIMEOUT": 1},
         }
     }
+
+
+@pytest.fixture
+def origin():
+    server = Origin()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def reachable_origin(origin: Origin, settings) -> Origin:
+    """The origin with the fetcher allowed to reach it: private networks allowed (as in local
+    development) and its port allowed."""
+    settings.OPTIMIZER_ALLOW_PRIVATE_NETWORKS = True
+    settings.OPTIMIZER_ALLOWED_PORTS = [origin.port]
+    return origin
+
+
+@pytest.fixture
+def post(client, pro_api_key):
+    """POST to the optimize endpoint as a Pro customer: JSON by default, multipart when `upload` is given."""
+
+    def send(body=None, *, upload=None, accept=None, key=pro_api_key, **headers):
+        if accept:
+            headers["HTTP_ACCEPT"] = accept
+        if key:
+            headers["HTTP_AUTHORIZATION"] = f"Bearer {key}"
+        if upload is not None:
+            form = {"file": SimpleUploadedFile("image", upload), **(body or {})}
+            return client.post(ENDPOINT, form, **headers)
+        return client.post(ENDPOINT, json.dumps(body), content_type="application/json", **headers)
+
+    return send

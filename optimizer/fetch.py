@@ -33,6 +33,8 @@ from urllib3.exceptions import (
 )
 from urllib3.util import parse_url
 
+from smolpix.errors import SourceRefused
+
 USER_AGENT = "Smolpix/1.0 (image optimizer; +https://smolpix.co/docs/)"
 MAX_URL_LENGTH = 2048
 MAX_REDIRECTS = 3
@@ -90,7 +92,7 @@ EVERY_ADDRESS: tuple[IPNetwork, ...] = (ipaddress.ip_network("0.0.0.0/0"), ipadd
 HOST_REFUSED = "The URL's host does not resolve to a public address, so it cannot be fetched."
 
 
-class FetchError(Exception):
+class FetchError(SourceRefused):
     """A URL that could not be fetched; the message is safe to show to the customer (it never
     names an address the host resolved to)."""
 

@@ -11,13 +11,13 @@ from enum import StrEnum
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, Q
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import Account
-from accounts.selectors import account_limits
+from accounts.selectors import account_limit_in_sql, account_limits
 from apikeys.models import ApiKey
 from smolpix.emails import send_templated_email
+from smolpix.errors import SmolpixError
 from smolpix.outages import DATABASE_DOWN, REDIS_DOWN
 from usage.models import MonthlyUsage, RequestRecord
 from usage.selectors import month_start, next_month_start, quota_used
@@ -29,14 +29,19 @@ WARNING_PERCENT = 80
 PRUNE_BATCH_SIZE = 5000
 
 
-class QuotaExceeded(Exception):
-    """The account has used its images for this month."""
+class QuotaExceeded(SmolpixError):
+    """The account has used its images for this month; the count starts again at `resets_at`."""
 
     def __init__(self, *, used: int, limit: int, resets_at: datetime) -> None:
         super().__init__(f"monthly limit reached: {used} of {limit}")
         self.used = used
         self.limit = limit
         self.resets_at = resets_at
+
+    @property
+    def retry_after(self) -> int:
+        """Seconds until the count starts again."""
+        return max(int((self.resets_at - timezone.now()).total_seconds()), 1)
 
 
 @dataclass
@@ -252,7 +257,7 @@ def quota_notices_catch_up() -> int:
     sends each e-mail at most once, however often it is queued."""
     candidates = (
         MonthlyUsage.objects.filter(month=month_start(timezone.now()), limit_reached_sent_at__isnull=True)
-        .annotate(limit=Coalesce("account__monthly_limit_override", "account__plan__monthly_limit"))
+        .annotate(limit=account_limit_in_sql("monthly_limit", account="account__"))
         .filter(limit__gt=0, used__gte=F("limit") * WARNING_PERCENT / 100)
         .filter(Q(used__gte=F("limit")) | Q(warning_sent_at__isnull=True))
         .values_list("pk", flat=True)

@@ -7,8 +7,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
+from api.tests.checks import assert_reference_response
 from optimizer.tests import images
-from optimizer.tests.api_checks import assert_reference_response
 from usage.selectors import usage_this_month
 from usage.tests.factories import MonthlyUsageFactory
 

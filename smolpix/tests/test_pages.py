@@ -5,8 +5,8 @@ import re
 import pytest
 from django.urls import reverse
 
+from api.optimize import REFERENCE_EXAMPLE_RESPONSE
 from apikeys.services import api_key_create
-from optimizer.api import REFERENCE_EXAMPLE_RESPONSE
 from smolpix.examples import example_list
 
 pytestmark = pytest.mark.django_db

@@ -13,9 +13,9 @@ import zlib
 
 import pytest
 
+from api.tests.checks import assert_error, assert_reference_response
 from optimizer import fetch, worker
 from optimizer.tests import images
-from optimizer.tests.api_checks import assert_error, assert_reference_response
 from optimizer.tests.origin import Origin, Route
 from optimizer.tests.test_fetch import LOOPBACK_SPELLINGS, OTHER_NON_PUBLIC_SPELLINGS
 

@@ -1,15 +1,24 @@
-"""What every API view's OpenAPI description shares: the error body and its answers.
+"""What every API view's OpenAPI description shares: the error body and its answers, the usage
+headers, and how the key is sent.
 
 The schema at /api/schema/ is generated from the API views by drf-spectacular; views describe
 their errors with `error_responses(...)`, so every error documented is the contract's
-`{"error", "code", ...}` body of `smolpix.api`.
+`{"error", "code", ...}` body, and each example is what `api.errors` answers to an exception.
 """
 
+from datetime import UTC, datetime
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
-from rest_framework import serializers
+from rest_framework import exceptions, serializers
 
-from smolpix.api import SERVER_ERROR_MESSAGE, UNAUTHORIZED_MESSAGE, ErrorCode
+from api.authentication import NO_API_ACCESS_MESSAGE
+from api.errors import ErrorCode, error_answer
+from optimizer.imaging import UnsupportedImage, sniff
+from optimizer.services import QUALITY_BOUNDS, OptimizationFailed
+from usage.ratelimit import RateLimited, RateLimitState
+from usage.services import QuotaExceeded
 
 ERROR_CODES = [code.value for code in ErrorCode]
 
@@ -25,9 +34,27 @@ class ErrorSerializer(serializers.Serializer):
         ref_name = "Error"
 
 
-def _example(name: str, body: dict) -> OpenApiExample:
-    return OpenApiExample(name, value=body, response_only=True)
+def _example(name: str, exc: Exception) -> OpenApiExample:
+    """An example body: the mapping's answer to `exc`, so documentation and answers cannot drift."""
+    return OpenApiExample(name, value=error_answer(exc).body, response_only=True)
 
+
+def _not_an_image() -> UnsupportedImage:
+    """What the pipeline says of a file that is no image (an SVG)."""
+    try:
+        sniff(b"<svg xmlns='http://www.w3.org/2000/svg'/>")
+    except UnsupportedImage as refused:
+        return refused
+    raise AssertionError("an SVG passed for an image")
+
+
+def _over_the_maximum(maximum: int) -> str:
+    """What DRF says of a number over an integer field's maximum."""
+    return serializers.IntegerField.default_error_messages["max_value"].format(max_value=maximum)
+
+
+# What the example refusals of a limit carry besides their counts (not part of the body).
+_NEXT_MONTH = datetime(2025, 7, 1, tzinfo=UTC)
 
 # Each status an API view may answer with an error: what it means, and what its body looks like.
 ERRORS: dict[int, tuple[str, list[OpenApiExample]]] = {
@@ -37,66 +64,34 @@ ERRORS: dict[int, tuple[str, list[OpenApiExample]]] = {
         [
             _example(
                 "Invalid field",
-                {
-                    "error": "quality: Ensure this value is less than or equal to 100.",
-                    "code": ErrorCode.BAD_REQUEST.value,
-                    "field": "quality",
-                },
+                exceptions.ValidationError({"quality": [_over_the_maximum(QUALITY_BOUNDS.max)]}),
             ),
-            _example(
-                "Unsupported image",
-                {
-                    "error": "url: The file is not a supported image (JPEG, PNG, GIF, WebP, AVIF, HEIC, TIFF or BMP).",
-                    "code": ErrorCode.UNSUPPORTED_IMAGE.value,
-                    "field": "url",
-                },
-            ),
+            _example("Unsupported image", _not_an_image().concerning("url")),
         ],
     ),
     401: (
         "Missing or invalid API key (the same answer for every reason).",
-        [_example("Unauthorized", {"error": UNAUTHORIZED_MESSAGE, "code": ErrorCode.UNAUTHORIZED.value})],
+        [_example("Unauthorized", exceptions.NotAuthenticated())],
     ),
     403: (
         "The key's plan has no API access (Free).",
-        [_example("Forbidden", {"error": "API access requires Pro plan or higher", "code": ErrorCode.FORBIDDEN.value})],
+        [_example("Forbidden", exceptions.PermissionDenied(NO_API_ACCESS_MESSAGE))],
     ),
     415: (
         "The body is neither JSON nor multipart/form-data (raw image bytes, a form-encoded body).",
-        [
-            _example(
-                "Unsupported media type",
-                {
-                    "error": "Send JSON (Content-Type: application/json) with a url, or the image as a "
-                    "multipart/form-data upload in a field named file (curl -F file=@photo.jpg): a raw image "
-                    "body is not accepted.",
-                    "code": ErrorCode.BAD_REQUEST.value,
-                },
-            )
-        ],
+        [_example("Unsupported media type", exceptions.UnsupportedMediaType("image/jpeg"))],
     ),
     429: (
         "`LIMIT_REACHED`: the per-minute rate limit or the monthly image limit is reached, with `used` "
         "and `limit`. Wait `Retry-After` seconds.",
         [
-            _example(
-                "Rate limit",
-                {"error": "Rate limit exceeded", "code": ErrorCode.LIMIT_REACHED.value, "used": 61, "limit": 60},
-            ),
-            _example(
-                "Monthly limit",
-                {
-                    "error": "Monthly image limit reached",
-                    "code": ErrorCode.LIMIT_REACHED.value,
-                    "used": 10000,
-                    "limit": 10000,
-                },
-            ),
+            _example("Rate limit", RateLimited(rate=RateLimitState(limit=60, used=61, resets_at=0))),
+            _example("Monthly limit", QuotaExceeded(used=10_000, limit=10_000, resets_at=_NEXT_MONTH)),
         ],
     ),
     500: (
         "The optimization failed on our side. Nothing is charged; you may retry.",
-        [_example("Server error", {"error": SERVER_ERROR_MESSAGE, "code": ErrorCode.SERVER_ERROR.value})],
+        [_example("Server error", OptimizationFailed("the worker crashed"))],
     ),
 }
 
@@ -109,7 +104,7 @@ def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
     }
 
 
-# The usage headers on every answer to a valid key (usage.metering), and Retry-After on a 429.
+# The usage headers on every answer to a valid key (api.metering), and Retry-After on a 429.
 USAGE_HEADERS = [
     ("X-RateLimit-Limit", OpenApiTypes.INT, "Requests allowed per minute.", True),
     ("X-RateLimit-Remaining", OpenApiTypes.INT, "Requests left in the current minute.", True),
@@ -126,3 +121,20 @@ def usage_headers() -> list[OpenApiParameter]:
         OpenApiParameter(name, kind, OpenApiParameter.HEADER, response=statuses, description=description)
         for name, kind, description, statuses in USAGE_HEADERS
     ]
+
+
+class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
+    """API key authentication, `Authorization: Bearer pk_live_…`. drf-spectacular finds this
+    extension by its target class: every API view imports this module for its error answers."""
+
+    target_class = "api.authentication.ApiKeyAuthentication"
+    name = "ApiKey"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "pk_live_…",
+            "description": "An API key from your dashboard, sent as `Authorization: Bearer pk_live_…`. "
+            "Never put a key in a URL: such requests are refused.",
+        }

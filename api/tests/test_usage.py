@@ -1,3 +1,5 @@
+"""GET /api/v1/usage: the key's account, its plan, limits and this month's count."""
+
 from datetime import UTC, date, datetime
 
 import pytest

@@ -7,6 +7,7 @@ import time
 
 import pytest
 import time_machine
+from django import db
 from django.urls import reverse
 
 from accounts.tests.factories import AccountFactory
@@ -141,12 +142,30 @@ def test_a_failing_record_does_not_fail_the_request(client, pro_api_key, monkeyp
     def broken_insert(**fields):
         raise RuntimeError("database hiccup")
 
-    monkeypatch.setattr("usage.metering.request_record_create", broken_insert)
+    monkeypatch.setattr("api.metering.request_record_create", broken_insert)
 
     response = get_usage(client, pro_api_key)
 
     assert response.status_code == 200
     assert "could not record API request" in caplog.text
+
+
+def test_a_database_lost_mid_request_is_a_503_with_the_headers_it_can_still_tell(
+    client, pro_api_key, monkeypatch, caplog
+):
+    def unreachable(**kwargs):
+        raise db.OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr("api.usage.usage_this_month", unreachable)  # the view's own read
+    monkeypatch.setattr("api.metering.quota_used", unreachable)  # the error answer's count
+
+    response = get_usage(client, pro_api_key)
+
+    assert response.status_code == 503
+    assert response.json()["code"] == "SERVICE_UNAVAILABLE"
+    assert (response["X-RateLimit-Limit"], response["X-RateLimit-Remaining"]) == ("60", "59")
+    assert "X-Quota-Used" not in response and "X-Quota-Limit" not in response
+    assert "quota headers left out" in caplog.text
 
 
 def test_with_redis_unreachable_requests_pass_unlimited_by_the_minute_with_a_warning(

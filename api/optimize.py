@@ -13,15 +13,14 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from api.metering import MeteredApiView
+from api.parsers import JSONParser
+from api.schema import error_responses, usage_headers
 from optimizer.compression import RequestedFormat
-from optimizer.fetch import declared_length
+from optimizer.fetch import MAX_URL_LENGTH, SourceTooLarge, declared_length
 from optimizer.imaging import OutputFormat
 from optimizer.pipeline import QUALITY_METRIC, Optimized, OptimizeOptions
-from optimizer.services import ImageSource, optimize_image
-from smolpix.api import ApiError, ErrorCode
-from smolpix.parsers import JSONParser
-from smolpix.schema import error_responses, usage_headers
-from usage.metering import MeteredApiView
+from optimizer.services import DEFAULT_OPTIONS, MAX_WIDTH_BOUNDS, QUALITY_BOUNDS, ImageSource, optimize_image
 
 # Room for the other form fields and the multipart boundaries around an upload.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
@@ -106,17 +105,24 @@ class OptimizeInputSerializer(serializers.Serializer):
     file = serializers.FileField(required=False, allow_empty_file=False, help_text=FILE_HELP)
     format = serializers.ChoiceField(
         choices=REQUESTED_FORMATS,
-        default="auto",
+        default=DEFAULT_OPTIONS.format.value,
         help_text="Output format: `auto` returns whichever of WebP and AVIF is smaller.",
     )
-    quality = StrictIntegerField(min_value=1, max_value=100, default=80, help_text="Compression quality (1-100).")
+    quality = StrictIntegerField(
+        min_value=QUALITY_BOUNDS.min,
+        max_value=QUALITY_BOUNDS.max,
+        default=DEFAULT_OPTIONS.quality,
+        help_text=f"Compression quality ({QUALITY_BOUNDS.min}-{QUALITY_BOUNDS.max}).",
+    )
     maxWidth = StrictIntegerField(  # the API's names are camelCase
-        min_value=1,
-        max_value=16384,
-        default=1920,
+        min_value=MAX_WIDTH_BOUNDS.min,
+        max_value=MAX_WIDTH_BOUNDS.max,
+        default=DEFAULT_OPTIONS.max_width,
         help_text="Maximum width in pixels; the aspect ratio is kept and images are never enlarged.",
     )
-    smart = StrictBooleanField(default=True, help_text="Use smart compression based on the image's content.")
+    smart = StrictBooleanField(
+        default=DEFAULT_OPTIONS.smart, help_text="Use smart compression based on the image's content."
+    )
 
     default_error_messages = {"invalid": "Send a JSON object."}
 
@@ -138,7 +144,7 @@ class OptimizeInputSerializer(serializers.Serializer):
 class OptimizeJsonRequest(OptimizeInputSerializer):
     """The JSON body, as the schema documents it (OptimizeInputSerializer parses every body)."""
 
-    url = StrictCharField(max_length=2048, help_text=URL_HELP)
+    url = StrictCharField(max_length=MAX_URL_LENGTH, help_text=URL_HELP)
     file = None
 
     class Meta:
@@ -300,7 +306,9 @@ class OptimizeApi(MeteredApiView):
         )
         upload = fields.get("file")
         source = ImageSource(upload=upload.read()) if upload else ImageSource(url=fields["url"])
-        result = optimize_image(account=self.metering.account, source=source, options=options)
+        optimization = optimize_image(account=self.metering.account, source=source, options=options)
+        result = optimization.image
+        self.metering.quota_used = optimization.quota_used
         self.metering.note_image(
             bytes_in=result.original_size, bytes_out=result.optimized_size, output_format=result.format.value
         )
@@ -314,9 +322,7 @@ def refuse_oversized_body(request: HttpRequest) -> None:
     declared = declared_length(request.META.get("CONTENT_LENGTH"))
     limit = settings.OPTIMIZER_MAX_SOURCE_BYTES
     if declared is not None and declared > limit + MULTIPART_OVERHEAD_BYTES:
-        raise ApiError(
-            f"file: The image is larger than the {limit:,}-byte limit.", code=ErrorCode.IMAGE_TOO_LARGE, field="file"
-        )
+        raise SourceTooLarge.over(limit).concerning("file")
 
 
 class AcceptedImages:

@@ -6,7 +6,7 @@ Every API view under /api/v1/ declares
     permission_classes = [HasApiAccess]
 
 and then finds the key in `request.auth` (with its account and plan already loaded) and the
-account's owner in `request.user`. Every refusal becomes the one 401 body of `smolpix.api`; a valid
+account's owner in `request.user`. Every refusal becomes the one 401 body of `api.errors`; a valid
 key on a plan without API access is a 403.
 """
 

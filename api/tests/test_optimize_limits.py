@@ -1,6 +1,6 @@
 """POST /api/v1/optimize under the account's limits: the per-minute rate limit, the monthly quota
 (charged for successes only, exact under concurrency), their headers and the request records.
-The metering itself is tested in usage/tests; here it is seen through the endpoint."""
+The metering itself is tested in test_metering.py; here it is seen through the endpoint."""
 
 from datetime import UTC, date, datetime
 
@@ -8,10 +8,10 @@ import pytest
 import time_machine
 
 from accounts.tests.factories import AccountFactory
+from api.tests.checks import SERVER_ERROR_BODY, assert_error
 from apikeys.tests.factories import full_key_for
 from optimizer import pipeline
 from optimizer.tests import images
-from optimizer.tests.api_checks import SERVER_ERROR_BODY, assert_error
 from usage.models import MonthlyUsage, RequestRecord
 from usage.services import usage_reset
 from usage.tests.factories import MonthlyUsageFactory
@@ -186,12 +186,15 @@ def test_every_request_is_recorded_with_its_image_sizes(post, pro_account):
 
 
 def test_the_hot_path_makes_a_fixed_number_of_queries(post, django_assert_num_queries):
-    post(FAST, upload=TINY_PNG)  # the key's time of last use is written once a minute
-
-    # The key with its account, plan and owner; the reservation; this month's count for the
-    # headers; the request record.
+    # The key with its account, plan and owner; the reservation (whose count the headers give);
+    # the request record. The key's time of last use is written too, once a minute.
     with django_assert_num_queries(4):
-        assert post(FAST, upload=TINY_PNG).status_code == 200
+        first = post(FAST, upload=TINY_PNG)
+    with django_assert_num_queries(3):
+        second = post(FAST, upload=TINY_PNG)
+
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert (first["X-Quota-Used"], second["X-Quota-Used"]) == ("1", "2")
 
 
 # --- Redis unreachable --------------------------------------------------------------------

@@ -1,14 +1,24 @@
-"""The error contract every API view shares (smolpix.api)."""
+"""The error contract every API view shares (api.errors)."""
+
+import time
+from datetime import timedelta
 
 import pytest
 from django.conf import settings
 from django.http import Http404
+from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 from rest_framework import exceptions, serializers
 from rest_framework.decorators import api_view
 from rest_framework.test import APIRequestFactory
 
-from smolpix.api import ApiError, ErrorCode
+from optimizer.fetch import FetchFailed, InvalidUrl, SourceTooLarge
+from optimizer.imaging import ImageTooLarge, UnsupportedImage
+from optimizer.services import NoCapacity, OptimizationFailed, WorkerLost
+from smolpix.errors import ServiceUnavailable
+from usage.ratelimit import RateLimited, RateLimitState
+from usage.services import QuotaExceeded
 
 factory = APIRequestFactory()
 
@@ -25,13 +35,65 @@ class Options(serializers.Serializer):
     quality = serializers.IntegerField(min_value=1, max_value=100)
 
 
-def test_api_error_carries_its_code_status_and_extra_fields():
-    response = respond_with(
-        ApiError("Monthly image limit reached", code=ErrorCode.LIMIT_REACHED, status_code=429, used=3, limit=3)
-    )
+@pytest.mark.parametrize(
+    ("refusal", "code"),
+    [
+        (InvalidUrl, "INVALID_URL"),
+        (FetchFailed, "FETCH_FAILED"),
+        (SourceTooLarge, "IMAGE_TOO_LARGE"),
+        (UnsupportedImage, "UNSUPPORTED_IMAGE"),
+        (ImageTooLarge, "IMAGE_TOO_LARGE"),
+    ],
+)
+def test_a_refused_source_is_400_with_its_code_naming_its_field(refusal, code):
+    response = respond_with(refusal("It will not do.").concerning("url"))
+
+    assert response.status_code == 400
+    assert response.data == {"error": "url: It will not do.", "code": code, "field": "url"}
+
+
+def test_the_monthly_quota_is_429_with_the_count_and_the_wait_until_the_next_month():
+    resets_at = timezone.now() + timedelta(hours=2)
+
+    response = respond_with(QuotaExceeded(used=3, limit=3, resets_at=resets_at))
 
     assert response.status_code == 429
     assert response.data == {"error": "Monthly image limit reached", "code": "LIMIT_REACHED", "used": 3, "limit": 3}
+    assert 7190 <= int(response["Retry-After"]) <= 7200
+
+
+def test_the_rate_limit_is_429_with_the_minutes_count_and_the_wait():
+    rate = RateLimitState(limit=60, used=61, resets_at=int(time.time()) + 20)
+
+    response = respond_with(RateLimited(rate=rate))
+
+    assert response.status_code == 429
+    assert response.data == {"error": "Rate limit exceeded", "code": "LIMIT_REACHED", "used": 61, "limit": 60}
+    assert 19 <= int(response["Retry-After"]) <= 20
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [ServiceUnavailable("redis is down", retry_after=12), NoCapacity("every worker is busy", retry_after=12)],
+)
+def test_an_unavailable_service_is_503_to_retry(exc):
+    response = respond_with(exc)
+
+    assert response.status_code == 503
+    assert response.data == {
+        "error": "The service is briefly unavailable; please try again in a minute.",
+        "code": "SERVICE_UNAVAILABLE",
+    }
+    assert response["Retry-After"] == "12"
+
+
+@pytest.mark.parametrize("exc", [OptimizationFailed("job 1 failed"), WorkerLost("job 1: the worker stopped")])
+def test_a_failed_optimization_is_a_plain_500(exc, caplog):
+    response = respond_with(exc)
+
+    assert response.status_code == 500
+    assert response.data == {"error": "Internal server error during optimization", "code": "SERVER_ERROR"}
+    assert "unexpected error" not in caplog.text  # the service logged what happened
 
 
 @pytest.mark.parametrize("exc", [exceptions.NotAuthenticated(), exceptions.AuthenticationFailed("revoked key")])
@@ -86,6 +148,20 @@ def test_an_unexpected_exception_is_a_plain_500_without_internals(caplog):
     assert response.status_code == 500
     assert response.data == {"error": "Internal server error during optimization", "code": "SERVER_ERROR"}
     assert "unexpected error in an API view" in caplog.text
+
+
+@pytest.mark.django_db
+def test_a_crash_outside_the_views_under_api_is_answered_by_the_same_mapping(monkeypatch):
+    # Met in a middleware, outside the API view's own error handling: Django's handler answers.
+    def crash(request):
+        raise RuntimeError("secret path /etc/smolpix")
+
+    monkeypatch.setattr("smolpix.middleware._caller", crash)
+
+    response = Client(raise_request_exception=False).get("/api/v1/usage")
+
+    assert response.status_code == 500
+    assert response.json() == {"error": "Internal server error during optimization", "code": "SERVER_ERROR"}
 
 
 @pytest.mark.django_db

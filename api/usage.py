@@ -1,10 +1,12 @@
+"""GET /api/v1/usage: the view and its output serializer."""
+
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from smolpix.schema import error_responses, usage_headers
-from usage.metering import MeteredApiView
+from api.metering import MeteredApiView
+from api.schema import error_responses, usage_headers
 from usage.selectors import usage_this_month
 
 

@@ -21,11 +21,7 @@ from openapi_core.testing import MockRequest, MockResponse
 
 from apikeys.keys import generate_key
 from apikeys.tests.factories import ApiKeyFactory
-from optimizer.tests import conftest as optimizer_fixtures
 from optimizer.tests import images
-
-# The optimizer's loopback origin serving images.
-origin = optimizer_fixtures.origin
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_tasks")]
 

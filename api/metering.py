@@ -2,7 +2,8 @@
 against the account's rate limit, put the usage headers on the answer and record the request.
 
 Every API view derives from `MeteredApiView`; the view itself only does its operation, and tells
-the metering what it learned (`metering.quota_used`, `metering.note_image(...)`).
+the metering what it learned (`metering.quota_used`, `metering.note_image(...)`); an error tells
+it what it carries (`Metering.note_error`).
 """
 
 import logging
@@ -12,25 +13,25 @@ from datetime import datetime
 
 from django.http import HttpRequest, HttpResponseBase
 from django.utils import timezone
-from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from accounts.models import Account
 from accounts.selectors import AccountLimits, account_limits
-from apikeys.authentication import ApiKeyAuthentication, HasApiAccess
+from api.authentication import ApiKeyAuthentication, HasApiAccess
 from apikeys.models import ApiKey
-from smolpix.api import ApiError, ErrorCode
 from smolpix.outages import DATABASE_DOWN
-from usage.ratelimit import RateLimitState, rate_limit_hit
+from usage.ratelimit import RateLimited, RateLimitState, rate_limit_hit
 from usage.selectors import month_start, quota_used
 from usage.services import QuotaExceeded, request_record_create
 
 logger = logging.getLogger(__name__)
 
-RATE_LIMIT_MESSAGE = "Rate limit exceeded"
-QUOTA_MESSAGE = "Monthly image limit reached"
-UNLIMITED = "unlimited"
+
+def quota_headers(*, used: int, limit: int | None) -> dict[str, str]:
+    """The month's count and limit (None: unlimited), as every answer about an account states them:
+    the API's, and the try-it page's."""
+    return {"X-Quota-Used": str(used), "X-Quota-Limit": "unlimited" if limit is None else str(limit)}
 
 
 @dataclass
@@ -40,7 +41,7 @@ class Metering:
     api_key: ApiKey
     limits: AccountLimits
     rate: RateLimitState | None = None  # None: not counted (the cache was unreachable)
-    quota_used: int | None = None  # this month's images, when the view already knows them
+    quota_used: int | None = None  # this month's images, once known (None: the database was down)
     bytes_in: int = 0
     bytes_out: int = 0
     output_format: str = ""
@@ -53,49 +54,29 @@ class Metering:
         """Record the sizes of the source and optimized images and the format returned."""
         self.bytes_in, self.bytes_out, self.output_format = bytes_in, bytes_out, output_format
 
+    def note_error(self, exc: Exception) -> None:
+        """Learn what the headers of an error answer need: the counts a refusal carries, else this
+        month's count, read again."""
+        if isinstance(exc, RateLimited):
+            self.rate = exc.rate
+        if isinstance(exc, QuotaExceeded):
+            self.quota_used = exc.used
+        if self.quota_used is None:
+            try:
+                self.quota_used = quota_used(account=self.account, month=month_start(timezone.now()))
+            except DATABASE_DOWN:
+                # The answer is decided (an outage's 503, or a refused image refunded): it goes out,
+                # without the count it cannot tell.
+                logger.warning("database unreachable: quota headers left out for account %s", self.account.pk)
+
     def headers(self) -> dict[str, str]:
         headers = {"X-RateLimit-Limit": str(self.limits.rate_limit_per_minute)}
-        used = self.quota_used
-        if used is None:
-            try:
-                used = quota_used(account=self.account, month=month_start(timezone.now()))
-            except DATABASE_DOWN:
-                # The answer is decided (maybe an image charged and returned): it goes out, without
-                # the count it cannot tell.
-                logger.warning("database unreachable: quota headers left out for account %s", self.account.pk)
-        if used is not None:
-            monthly_limit = self.limits.monthly_limit
-            headers["X-Quota-Used"] = str(used)
-            headers["X-Quota-Limit"] = UNLIMITED if monthly_limit is None else str(monthly_limit)
+        if self.quota_used is not None:
+            headers.update(quota_headers(used=self.quota_used, limit=self.limits.monthly_limit))
         if self.rate is not None:  # without a count there is nothing true to say about the minute
             headers["X-RateLimit-Remaining"] = str(self.rate.remaining)
             headers["X-RateLimit-Reset"] = str(self.rate.resets_at)
         return headers
-
-
-def quota_exceeded_error(exceeded: QuotaExceeded) -> ApiError:
-    """The 429 answer to a request the monthly quota refuses."""
-    retry_after = max(int((exceeded.resets_at - timezone.now()).total_seconds()), 1)
-    return ApiError(
-        QUOTA_MESSAGE,
-        code=ErrorCode.LIMIT_REACHED,
-        status_code=status.HTTP_429_TOO_MANY_REQUESTS,
-        headers={"Retry-After": str(retry_after)},
-        used=exceeded.used,
-        limit=exceeded.limit,
-    )
-
-
-def rate_limit_exceeded_error(*, rate: RateLimitState, limit: int) -> ApiError:
-    """The 429 answer to a request over the account's per-minute rate limit."""
-    return ApiError(
-        RATE_LIMIT_MESSAGE,
-        code=ErrorCode.LIMIT_REACHED,
-        status_code=status.HTTP_429_TOO_MANY_REQUESTS,
-        headers={"Retry-After": str(rate.retry_after)},
-        used=rate.used,
-        limit=limit,
-    )
 
 
 class MeteredApiView(APIView):
@@ -105,7 +86,10 @@ class MeteredApiView(APIView):
     - Every request with a valid key counts towards its account's per-minute rate limit, refused
       ones included; over it, the answer is 429 with Retry-After and the view does not run.
     - Every answer to a valid key, errors included, carries X-RateLimit-Limit/-Remaining/-Reset and
-      X-Quota-Used/-Limit (a request without a valid key has no account to speak of).
+      X-Quota-Used/-Limit (a request without a valid key has no account to speak of). A view that
+      succeeds sets `metering.quota_used` from what its work learned; for an error, the count is
+      learned within DRF's exception handling (`handle_exception`), so nothing is read from the
+      database once the answer is decided.
     - Every such request is recorded (usage.models.RequestRecord) once it is answered.
     """
 
@@ -127,8 +111,13 @@ class MeteredApiView(APIView):
         # so that every answer to a valid key, a 403 included, has the account's headers.
         if isinstance(request.auth, ApiKey):
             self.metering = Metering(api_key=request.auth, limits=account_limits(account=request.auth.account))
-            self._limit_rate(request)
+            self.metering.rate = rate_limit_hit(account=self.metering.account)
         super().check_permissions(request)
+
+    def handle_exception(self, exc: Exception) -> HttpResponseBase:
+        if self.metering is not None:
+            self.metering.note_error(exc)
+        return super().handle_exception(exc)
 
     def finalize_response(self, request: Request, response: HttpResponseBase, *args, **kwargs) -> HttpResponseBase:
         response = super().finalize_response(request, response, *args, **kwargs)
@@ -136,13 +125,6 @@ class MeteredApiView(APIView):
             for name, value in self.metering.headers().items():
                 response[name] = value
         return response
-
-    def _limit_rate(self, request: Request) -> None:
-        metering = self.metering
-        limit = metering.limits.rate_limit_per_minute
-        metering.rate = rate_limit_hit(request=request, account=metering.account, limit=limit)
-        if metering.rate is not None and metering.rate.exceeded:
-            raise rate_limit_exceeded_error(rate=metering.rate, limit=limit)
 
     def _record(
         self, request: HttpRequest, response: HttpResponseBase, *, arrived_at: datetime, duration_ms: int

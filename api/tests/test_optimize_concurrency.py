@@ -13,10 +13,10 @@ from django.conf import settings
 from django.db import connection
 
 from accounts.tests.factories import AccountFactory
+from api.tests.checks import ENDPOINT
 from apikeys.keys import generate_key
 from apikeys.tests.factories import ApiKeyFactory
 from optimizer.tests import images
-from optimizer.tests.api_checks import ENDPOINT
 from tests import processes
 from usage.models import MonthlyUsage, RequestRecord
 from usage.tests.factories import MonthlyUsageFactory

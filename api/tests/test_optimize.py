@@ -7,11 +7,11 @@ import pytest
 from celery._state import _set_task_join_will_block
 from PIL import Image
 
+from api.tests.checks import ENDPOINT, SERVER_ERROR_BODY, assert_error, assert_reference_response
 from apikeys.keys import generate_key
 from apikeys.tests.factories import ApiKeyFactory
 from optimizer import imaging, pipeline
 from optimizer.tests import images
-from optimizer.tests.api_checks import ENDPOINT, SERVER_ERROR_BODY, assert_error, assert_reference_response
 from optimizer.tests.test_compression import recomputed_score
 from optimizer.tests.test_fetch import LOOPBACK_SPELLINGS
 from optimizer.tests.test_imaging import orientation_exif, png_claiming
