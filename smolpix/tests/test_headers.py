@@ -10,8 +10,25 @@ from accounts.tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
-PUBLIC = ["/", "/pricing/", "/docs/", "/accounts/login/", "/accounts/signup/", "/accounts/password_reset/"]
-SIGNED_IN = ["/dashboard/", "/dashboard/keys/", "/dashboard/try/", "/billing/", "/accounts/password_change/"]
+PUBLIC = [
+    "/",
+    "/pricing/",
+    "/docs/",
+    "/status/",
+    "/accounts/login/",
+    "/accounts/signup/",
+    "/accounts/signup/?next=/billing/checkout/agency/",
+    "/accounts/signup/done/",
+    "/accounts/password_reset/",
+]
+SIGNED_IN = [
+    "/dashboard/",
+    "/dashboard/keys/",
+    "/dashboard/try/",
+    "/billing/",
+    "/billing/checkout/agency/",
+    "/accounts/password_change/",
+]
 OTHER = ["/api/explorer/", "/admin/login/", "/healthz", "/api/v1/usage", "/no-such-page/"]
 
 
@@ -29,11 +46,20 @@ def test_every_response_carries_the_policy_and_the_other_security_headers(client
         assert response["X-Content-Type-Options"] == "nosniff", path
 
 
-def test_no_page_has_inline_script_or_style(client, pro_account):
+def test_no_page_has_inline_script_or_style(client, pro_account, fake_stripe):
+    pages = {path: client.get(path) for path in PUBLIC}  # signed out: signed in, sign-up is a redirect
     client.force_login(pro_account.owner)
+    pages |= {path: client.get(path) for path in [*SIGNED_IN, "/api/explorer/"]}
+    pages["the new key's panel"] = client.post(reverse("apikeys:list"), {"name": "CSP"}, follow=True)
 
-    for path in PUBLIC + SIGNED_IN + ["/api/explorer/"]:
-        page = client.get(path).content.decode()
+    assert "export SMOLPIX_API_KEY=" in pages["the new key's panel"].content.decode()
+    assert (
+        "You chose the <strong>Agency</strong> plan."
+        in pages["/accounts/signup/?next=/billing/checkout/agency/"].content.decode()
+    )
+    for path, response in pages.items():
+        page = response.content.decode()
+        assert response.status_code == 200 and "<main" in page, path  # the page itself, not a redirect
         assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", page), path
         assert "<style" not in page and " style=" not in page, path
         assert not re.search(r"\son[a-z]+=", page), path  # onclick= and the like

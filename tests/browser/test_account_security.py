@@ -1,7 +1,11 @@
 """Accounts that resist abuse, in Chromium: verification before try-it, lockouts, the admin's second
 factor, and a Content-Security-Policy that no page (nor the API explorer) violates."""
 
+import re
+from pathlib import Path
+
 import pytest
+from django.conf import settings
 from playwright.sync_api import expect
 
 from accounts.models import User
@@ -11,6 +15,7 @@ from tests.browser.steps import (
     SIGN_UP_PASSWORD,
     admin_log_in,
     admin_second_factor,
+    create_key,
     log_in,
     sign_in,
     verification_link,
@@ -18,6 +23,8 @@ from tests.browser.steps import (
 
 # The live server reads committed data: these tests use a transactional database.
 pytestmark = pytest.mark.django_db(transaction=True)
+
+PHOTO = Path(settings.BASE_DIR) / "static" / "img" / "examples" / "landscape.jpg"
 
 # Every Content-Security-Policy violation the page reports, kept where the test can read it.
 RECORD_CSP_VIOLATIONS = """
@@ -94,22 +101,74 @@ def test_the_admin_asks_staff_for_a_code_from_their_authenticator_app(page):
     assert csp_violations(page) == []  # (Django's admin pages ask for a /favicon.ico we do not have: a 404)
 
 
-def test_the_pages_and_the_api_explorer_render_without_a_content_security_policy_violation(page, console_errors):
+# Every page, as each kind of visitor sees it, with the states its scripts draw.
+SIGNED_OUT_PAGES = [
+    "/",
+    "/pricing/",
+    "/docs/",
+    "/status/",
+    "/accounts/signup/",
+    "/accounts/signup/?next=/billing/checkout/pro/",  # the plan chosen on pricing
+    "/accounts/signup/done/",
+    "/accounts/login/",
+    "/accounts/password_reset/",
+]
+CUSTOMER_PAGES = [
+    "/dashboard/",  # the 30-day chart and the recent requests
+    "/dashboard/keys/",
+    "/dashboard/try/",
+    "/billing/",
+    "/billing/checkout/agency/",  # the plan's confirmation page
+    "/docs/",  # with the reader's newest key
+    "/status/",
+    "/api/explorer/",
+]
+UNVERIFIED_PAGES = ["/dashboard/", "/accounts/verify/"]
+
+
+@pytest.mark.parametrize(
+    "viewport", [{"width": 1280, "height": 900}, {"width": 390, "height": 844}], ids=["desktop", "phone"]
+)
+def test_no_page_violates_the_content_security_policy_nor_what_its_scripts_do(
+    page, console_errors, customer, fake_stripe, viewport
+):
+    page.set_viewport_size(viewport)
     page.add_init_script(RECORD_CSP_VIOLATIONS)
     seen: dict[str, list[str]] = {}
 
-    for path in ["/", "/pricing/", "/docs/", "/accounts/signup/", "/accounts/password_reset/"]:
-        page.goto(path)
-        page.wait_for_load_state("load")
-        seen[path] = csp_violations(page)
-    sign_in(page, AccountFactory(pro=True))
-    for path in ["/dashboard/", "/dashboard/keys/", "/dashboard/try/", "/billing/", "/api/explorer/"]:
+    def visit(path: str, *, who: str) -> None:
         page.goto(path)
         page.wait_for_load_state("load")
         if path == "/api/explorer/":  # Swagger UI ran: it fetched the schema and drew the operations
             page.locator(".opblock-summary-path", has_text="/api/v1/optimize").click()
             expect(page.get_by_role("button", name="Try it out")).to_be_visible()
-        seen[path] = csp_violations(page)
+        seen[f"{who}: {path}"] = csp_violations(page)
 
-    assert seen == {path: [] for path in seen}
+    for path in SIGNED_OUT_PAGES:
+        visit(path, who="signed out")
+    sign_in(page, customer)
+    for path in CUSTOMER_PAGES:
+        visit(path, who="customer")
+
+    # What the scripts draw: the copy buttons, the new key's panel, try-it's result and its slider.
+    page.goto("/docs/")
+    page.get_by_role("button", name="Copy").first.click()
+    seen["docs: Copy"] = csp_violations(page)
+    create_key(page, "CSP")
+    page.get_by_role("button", name="Copy").first.click()
+    seen["keys: the new key's panel"] = csp_violations(page)
+    page.goto("/dashboard/try/")
+    page.locator('input[type="file"]').set_input_files(PHOTO)
+    page.get_by_role("button", name="Optimize image").click()
+    page.get_by_role("img", name="The original image").wait_for(state="visible")
+    page.get_by_label(re.compile("^Comparison")).focus()
+    page.keyboard.press("Home")
+    seen["try-it: the result and its slider"] = csp_violations(page)
+
+    page.get_by_role("button", name="Log out").click()
+    log_in(page, UserFactory(email="unverified@example.com", email_verified=False).email, PASSWORD)
+    for path in UNVERIFIED_PAGES:
+        visit(path, who="unverified")
+
+    assert seen == {step: [] for step in seen}
     assert console_errors == []

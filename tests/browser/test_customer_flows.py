@@ -65,6 +65,8 @@ def test_try_it_shows_the_original_and_the_optimized_image_with_the_savings(page
     assert page.locator('[data-stat="format"]').inner_text() == "WebP"
     download = page.get_by_role("link", name="Download the optimized image")
     assert download.get_attribute("download") == "landscape.webp"
+    # The month's bar follows the count: 1 of the Free plan's 50 images (an SVG width, as drawn).
+    assert page.locator("[data-quota-bar] svg").get_attribute("width") == "2%"
 
     # The comparison slider works from the keyboard.
     page.get_by_label(re.compile("^Comparison")).focus()
