@@ -3,7 +3,7 @@ from typing import Literal
 
 from django.db.models.functions import Coalesce
 
-from accounts.models import Account, Plan
+from accounts.models import Account, Plan, User
 
 Limit = Literal["monthly_limit", "rate_limit_per_minute"]
 # The rule for every limit: the account's override where it is set, else its plan's value. Each
@@ -25,6 +25,11 @@ class AccountLimits:
 def account_get_by_email(*, email: str) -> Account:
     """The account whose owner signs in with `email` (any case). Raises Account.DoesNotExist."""
     return Account.objects.select_related("owner", "plan").get(owner__email=email.strip().lower())
+
+
+def account_get_for_owner(*, user: User) -> Account:
+    """The signed-in user's account with its plan, in one query."""
+    return Account.objects.select_related("plan").get(owner=user)
 
 
 def account_limits(*, account: Account) -> AccountLimits:

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_http_methods
 from accounts import throttles
 from accounts.forms import SignUpForm
 from accounts.models import Plan, User
-from accounts.selectors import account_limits, plan_list
+from accounts.selectors import account_get_for_owner, account_limits, plan_list
 from accounts.services import (
     VerificationLinkInvalid,
     account_sign_up,
@@ -135,7 +135,7 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
 
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    account = request.user.account
+    account = account_get_for_owner(user=request.user)
     return render(
         request,
         "accounts/dashboard.html",

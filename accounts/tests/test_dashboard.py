@@ -114,9 +114,9 @@ def test_the_dashboard_queries_do_not_grow_with_the_requests(client, pro_account
     api_key = ApiKeyFactory(account=pro_account)
     RequestRecordFactory.create_batch(12, account=pro_account, api_key=api_key)
 
-    # The session, its user, the account, its plan; this month's count, the 30 days' counts, the
-    # recent requests with their keys, the keys.
-    with django_assert_num_queries(8):
+    # The session, its user, the account with its plan; this month's count, the 30 days' counts,
+    # the recent requests with their keys, the keys.
+    with django_assert_num_queries(7):
         assert client.get(reverse("dashboard")).status_code == 200
 
 
