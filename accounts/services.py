@@ -7,6 +7,7 @@ from base64 import b32encode
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
+from typing import Any
 
 from axes.utils import reset as axes_reset
 from django.contrib.auth.hashers import make_password
@@ -24,6 +25,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import tasks
 from accounts.models import Account, Plan, PlanCode, User
+from accounts.next_url import plan_checked_out_at, with_next
 from smolpix.emails import send_templated_email
 
 # A welcome that could not go out is still sent this long after the sign-up; later it would be odd.
@@ -65,6 +67,7 @@ def account_create(
     plan_code: str = PlanCode.FREE,
     is_staff: bool = False,
     email_verified: bool = True,
+    next_path: str = "",
 ) -> Account:
     """Create a user and its account on `plan_code` (see account_open). Without a password the user
     cannot sign in until it resets one. Raises ValidationError for a bad address or plan, or an
@@ -76,34 +79,39 @@ def account_create(
         raise ValidationError(f"An account for {email} already exists.", code="duplicate")
     user = User(email=email, is_staff=is_staff, is_superuser=is_staff)
     user.set_password(password)
-    return account_open(user=user, plan=plan, email_verified=email_verified)
+    return account_open(user=user, plan=plan, email_verified=email_verified, next_path=next_path)
 
 
 @transaction.atomic
-def account_open(*, user: User, plan: Plan | None = None, email_verified: bool = True) -> Account:
+def account_open(*, user: User, plan: Plan | None = None, email_verified: bool = True, next_path: str = "") -> Account:
     """Save the new `user` (built by account_create, or by the admin's form) with its account on
     `plan` (Free unless given), and queue its welcome e-mail for when the transaction commits: with
-    a link to verify the address unless `email_verified` (accounts made by staff and operators)."""
+    a link to verify the address unless `email_verified` (accounts made by staff and operators),
+    which goes on to `next_path` (a path of this site, sign-up's `next`; see accounts.next_url)."""
     user.email_verified_at = timezone.now() if email_verified else None
     user.save()
     account = Account.objects.create(owner=user, plan=plan or _plan_by_code(PlanCode.FREE))
     # robust: the account exists whatever happens to the e-mail's dispatch (logged; beat catches up).
-    transaction.on_commit(partial(tasks.send_welcome_email.delay, user.pk), robust=True)
+    welcome = partial(tasks.send_welcome_email.delay, user.pk, next_path=next_path)
+    transaction.on_commit(welcome, robust=True)
     return account
 
 
 @transaction.atomic
-def account_sign_up(*, email: str, password: str) -> None:
+def account_sign_up(*, email: str, password: str, next_path: str = "") -> None:
     """Sign up `email` without telling the caller whether it has an account already: a new address
     gets an unverified account and the welcome e-mail with its verification link; the owner of an
-    existing one gets an e-mail saying so instead, with links to log in and to reset the password."""
+    existing one gets an e-mail saying so instead, with links to log in and to reset the password.
+    Either e-mail's link (verification, log-in) goes on to `next_path`, the page the visitor was on
+    its way to (a path of this site: the caller checks it, see accounts.next_url)."""
     email = User.objects.normalize_email(email)
     owner_id = User.objects.filter(email=email).values_list("pk", flat=True).first()
     if owner_id is None:
-        account_create(email=email, password=password, email_verified=False)
+        account_create(email=email, password=password, email_verified=False, next_path=next_path)
         return
     make_password(password)  # the time a new account's password takes to hash, so both answers take as long
-    transaction.on_commit(partial(tasks.send_sign_up_notice.delay, owner_id), robust=True)  # as account_open
+    notice = partial(tasks.send_sign_up_notice.delay, owner_id, next_path=next_path)
+    transaction.on_commit(notice, robust=True)  # as account_open
 
 
 def account_set_plan(*, account: Account, plan_code: str) -> Account:
@@ -133,10 +141,10 @@ def account_set_overrides(
 
 
 @transaction.atomic
-def welcome_email_send(*, user_id: int) -> bool:
+def welcome_email_send(*, user_id: int, next_path: str = "") -> bool:
     """Send the welcome e-mail to a new user unless it went out already, so a retried or redelivered
-    task sends it once: with the link to verify the address while it is not verified. Returns whether
-    it was sent now (not when the user is gone meanwhile)."""
+    task sends it once: with the link to verify the address while it is not verified, which goes on
+    to `next_path`. Returns whether it was sent now (not when the user is gone meanwhile)."""
     account = (
         Account.objects.select_for_update(of=("self",)).select_related("owner", "plan").filter(owner_id=user_id).first()
     )
@@ -148,7 +156,9 @@ def welcome_email_send(*, user_id: int) -> bool:
         send_templated_email(to=user.email, template="welcome", context=context)
     else:
         send_templated_email(
-            to=user.email, template="verify_email", context={**context, "verify_path": _verification_path(user)}
+            to=user.email,
+            template="verify_email",
+            context={**context, **_verification_context(user, next_path=next_path)},
         )
     account.welcome_email_sent_at = timezone.now()
     account.save(update_fields=["welcome_email_sent_at"])
@@ -170,20 +180,21 @@ def welcome_emails_catch_up() -> int:
     return len(owners)
 
 
-def verification_email_request(*, user: User) -> None:
+def verification_email_request(*, user: User, next_path: str = "") -> None:
     """Queue another e-mail with a link to verify the user's address (the welcome went astray, or
-    its link expired); nothing for a verified address. Callers throttle it."""
+    its link expired), going on to `next_path`; nothing for a verified address. Callers throttle it."""
     if not user.email_verified:
-        transaction.on_commit(partial(tasks.send_verification_email.delay, user.pk))
+        transaction.on_commit(partial(tasks.send_verification_email.delay, user.pk, next_path=next_path))
 
 
-def verification_email_send(*, user_id: int) -> bool:
-    """Send the user a link to verify its address, if it still needs one. Returns whether it was sent."""
+def verification_email_send(*, user_id: int, next_path: str = "") -> bool:
+    """Send the user a link to verify its address, going on to `next_path`, if it still needs one.
+    Returns whether it was sent."""
     user = User.objects.filter(pk=user_id, email_verified_at__isnull=True).first()
     if user is None:
         return False
     send_templated_email(
-        to=user.email, template="verify_email_again", context={"verify_path": _verification_path(user)}
+        to=user.email, template="verify_email_again", context=_verification_context(user, next_path=next_path)
     )
     return True
 
@@ -201,12 +212,14 @@ def email_verify(*, user: User, token: str) -> None:
     _mark_verified(user)
 
 
-def sign_up_notice_send(*, user_id: int) -> bool:
-    """Tell the owner of an address that someone signed up with it again. Returns whether it was sent."""
+def sign_up_notice_send(*, user_id: int, next_path: str = "") -> bool:
+    """Tell the owner of an address that someone signed up with it again, with a link to log in that
+    goes on to `next_path`. Returns whether it was sent."""
     user = User.objects.filter(pk=user_id).first()
     if user is None:
         return False
-    send_templated_email(to=user.email, template="sign_up_existing", context={"email": user.email})
+    context = {"email": user.email, "next_path": next_path}
+    send_templated_email(to=user.email, template="sign_up_existing", context=context)
     return True
 
 
@@ -281,9 +294,14 @@ def _mark_verified(user: User) -> None:
         user.save(update_fields=["email_verified_at"])
 
 
-def _verification_path(user: User) -> str:
+def _verification_context(user: User, *, next_path: str) -> dict[str, Any]:
+    """What a verification e-mail says: its link (going on to `next_path`) and the plan it leads to."""
     token = signing.dumps({"user": user.pk, "email": user.email}, salt=VERIFICATION_SALT)
-    return reverse("verify_email", args=[token])
+    return {
+        "verify_path": with_next(reverse("verify_email", args=[token]), next_path),
+        "next_path": next_path,
+        "chosen_plan": plan_checked_out_at(next_path),
+    }
 
 
 def _plan_by_code(plan_code: str) -> Plan:

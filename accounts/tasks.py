@@ -18,21 +18,23 @@ email_task = shared_task(
 
 
 @email_task
-def send_welcome_email(user_id: int) -> bool:
-    """Welcome a new user by e-mail, once (with the link to verify its address, if it needs one)."""
-    return services.welcome_email_send(user_id=user_id)
+def send_welcome_email(user_id: int, next_path: str = "") -> bool:
+    """Welcome a new user by e-mail, once (with the link to verify its address, if it needs one,
+    going on to `next_path`)."""
+    return services.welcome_email_send(user_id=user_id, next_path=next_path)
 
 
 @email_task
-def send_verification_email(user_id: int) -> bool:
-    """Send another link to verify the user's address, if it still needs one."""
-    return services.verification_email_send(user_id=user_id)
+def send_verification_email(user_id: int, next_path: str = "") -> bool:
+    """Send another link to verify the user's address (going on to `next_path`), if it still needs one."""
+    return services.verification_email_send(user_id=user_id, next_path=next_path)
 
 
 @email_task
-def send_sign_up_notice(user_id: int) -> bool:
-    """Tell the owner of an address that someone signed up with it again."""
-    return services.sign_up_notice_send(user_id=user_id)
+def send_sign_up_notice(user_id: int, next_path: str = "") -> bool:
+    """Tell the owner of an address that someone signed up with it again (its log-in link going on
+    to `next_path`)."""
+    return services.sign_up_notice_send(user_id=user_id, next_path=next_path)
 
 
 @email_task

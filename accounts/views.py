@@ -2,16 +2,16 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import PasswordResetForm, SetPasswordForm
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
 from accounts import throttles
 from accounts.forms import SignUpForm
-from accounts.models import Plan, User
-from accounts.selectors import account_get_for_owner, account_limits, plan_list
+from accounts.models import User
+from accounts.next_url import next_url, plan_checked_out_at, with_next
+from accounts.selectors import account_get_for_owner, account_limits
 from accounts.services import (
     VerificationLinkInvalid,
     account_sign_up,
@@ -32,49 +32,31 @@ TOO_MANY = "Too many requests: please try again in an hour."
 @require_http_methods(["GET", "POST"])
 def signup(request: HttpRequest) -> HttpResponse:
     """The answer is the same whether or not the address has an account (see account_sign_up).
-    `?next=` is where the new customer goes once signed in: pricing's "Choose Pro" sends a visitor
-    here with `next` = that plan's checkout page, so the plan chosen survives signing up."""
-    next_url = _next_url(request)
+    `?next=` is where the new customer goes on to (accounts.next_url): pricing's "Choose Pro" sends
+    a visitor here with `next` = that plan's checkout page, and the e-mail's link carries it on."""
+    next_path = next_url(request)
     if request.user.is_authenticated:
-        return redirect(next_url or "dashboard")
+        return redirect(next_path or "dashboard")
     form = SignUpForm(request.POST or None)
-    context = {"form": form, "next": next_url, "chosen_plan": _plan_checked_out_at(next_url)}
+    context = {"form": form, "next": next_path, "chosen_plan": plan_checked_out_at(next_path)}
     if request.method == "POST" and form.is_valid():
         if throttles.throttled(request, (throttles.SIGN_UPS_PER_CLIENT, client_address(request))):
             form.add_error(None, TOO_MANY)
             return render(request, "accounts/signup.html", context, status=429)
-        account_sign_up(email=form.cleaned_data["email"], password=form.cleaned_data["password1"])
+        account_sign_up(email=form.cleaned_data["email"], password=form.cleaned_data["password1"], next_path=next_path)
         request.session[SIGN_UP_EMAIL_SESSION_KEY] = form.cleaned_data["email"]
-        return redirect(_with_next(reverse("signup_done"), next_url))
+        return redirect(with_next(reverse("signup_done"), next_path))
     return render(request, "accounts/signup.html", context)
 
 
-def _next_url(request: HttpRequest) -> str:
-    """The `next` parameter (form or query string) if it stays on this site, as the login's does."""
-    next_url = request.POST.get("next") or request.GET.get("next") or ""
-    host = request.get_host()
-    safe = url_has_allowed_host_and_scheme(next_url, allowed_hosts={host}, require_https=request.is_secure())
-    return next_url if safe else ""
-
-
-def _with_next(url: str, next_url: str) -> str:
-    """`url` with `?next=next_url` (as the login's redirects write it), or alone without one."""
-    if not next_url:
-        return url
-    query = QueryDict(mutable=True)
-    query["next"] = next_url
-    return f"{url}?{query.urlencode(safe='/')}"
-
-
-def _plan_checked_out_at(next_url: str) -> Plan | None:
-    """The plan whose checkout page `next_url` is, if it is one: sign-up says it is remembered."""
-    paid = (plan for plan in plan_list() if plan.price_cents)
-    return next((plan for plan in paid if next_url == reverse("billing:checkout", args=[plan.code])), None)
-
-
 def signup_done(request: HttpRequest) -> HttpResponse:
-    """ "Check your e-mail", with a way to log in that goes on to sign-up's `next`."""
-    context = {"email": request.session.get(SIGN_UP_EMAIL_SESSION_KEY), "next": _next_url(request)}
+    """ "Check your e-mail", naming the plan the link leads on to, with a way to log in that does too."""
+    next_path = next_url(request)
+    context = {
+        "email": request.session.get(SIGN_UP_EMAIL_SESSION_KEY),
+        "next": next_path,
+        "chosen_plan": plan_checked_out_at(next_path),
+    }
     return render(request, "accounts/signup_done.html", context)
 
 
@@ -82,29 +64,32 @@ def signup_done(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def verify_email_needed(request: HttpRequest) -> HttpResponse:
     """ "Check your e-mail": where the pages that need a verified address send the others, with a
-    button that sends the link again (POST, a few times an hour)."""
+    button that sends the link again (POST, a few times an hour), which keeps the page's `next`."""
+    next_path = next_url(request)
     if request.user.email_verified:
-        return redirect("dashboard")
+        return redirect(next_path or "dashboard")
     if request.method == "POST":
         if throttles.throttled(request, (throttles.VERIFICATION_EMAILS_PER_USER, str(request.user.pk))):
             messages.error(request, "We sent you several links in the last hour already. Please try again later.")
         else:
-            verification_email_request(user=request.user)
+            verification_email_request(user=request.user, next_path=next_path)
             messages.success(request, f"We sent a new link to {request.user.email}.")
-        return redirect("verify_email_needed")
-    return render(request, "accounts/verify_email.html")
+        return redirect(with_next(reverse("verify_email_needed"), next_path))
+    return render(request, "accounts/verify_email.html", {"next": next_path})
 
 
 @login_required
 def verify_email(request: HttpRequest, token: str) -> HttpResponse:
     """The link of a verification e-mail. Signed in as its account only, so an address is verified
-    by someone who has both the mailbox and the password, never by a mailbox alone."""
+    by someone who has both the mailbox and the password, never by a mailbox alone. Goes on to the
+    link's `next` (sign-up's: e.g. the checkout page of the plan chosen on pricing), if on this site."""
+    next_path = next_url(request)
     try:
         email_verify(user=request.user, token=token)
     except VerificationLinkInvalid:
-        return render(request, "accounts/verify_email.html", {"invalid_link": True}, status=400)
+        return render(request, "accounts/verify_email.html", {"invalid_link": True, "next": next_path}, status=400)
     messages.success(request, "Thank you: your e-mail address is verified.")
-    return redirect("dashboard")
+    return redirect(next_path or "dashboard")
 
 
 @require_http_methods(["GET", "POST"])

@@ -58,15 +58,67 @@ def test_sign_up_carries_next_in_its_form_too(client):
     assert response.url == f"{reverse('signup_done')}?next={reverse('apikeys:list')}"
 
 
-@pytest.mark.parametrize("next_url", ["https://evil.example/billing/checkout/pro/", "//evil.example/", "javascript:x"])
-def test_sign_up_never_sends_anyone_to_another_site(client, next_url):
+@pytest.mark.usefixtures("eager_tasks")
+def test_the_plan_chosen_on_pricing_survives_sign_up_and_verification_into_stripe_checkout(
+    client, fake_stripe, django_capture_on_commit_callbacks
+):
+    checkout = reverse("billing:checkout", args=["pro"])
+    choose_pro = re.search(r'href="([^"]+)">Choose Pro<', client.get(reverse("pricing")).content.decode()).group(1)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        signed_up = client.post(choose_pro, CHOOSER)
+    [welcome] = mail.outbox
+    link = link_in(welcome, "/accounts/verify/")
+    # The link is followed from the mailbox, signed out: log in first, then on through the link.
+    to_log_in = client.get(link)
+    logged_in = client.post(to_log_in.url, {"username": CHOOSER["email"], "password": CHOOSER["password1"]})
+    verified = client.get(logged_in.url)
+    confirmation = client.get(verified.url).content.decode()
+    to_stripe = client.post(checkout)
+
+    assert choose_pro == f"{reverse('signup')}?next={checkout}"
+    assert signed_up.url == f"{reverse('signup_done')}?next={checkout}"
+    assert link.endswith(f"/?next={checkout}")
+    assert "takes you on to the Pro plan you chose" in welcome.body
+    assert to_log_in.url.startswith(f"{reverse('login')}?next=")
+    assert logged_in.url == link
+    assert (verified.status_code, verified.url) == (302, checkout)
+    assert User.objects.get(email=CHOOSER["email"]).email_verified
+    assert "The Pro plan" in confirmation and "Continue to secure checkout" in confirmation
+    (session,) = fake_stripe.checkout_sessions.values()
+    assert (to_stripe.status_code, to_stripe["Location"]) == (303, session["url"])
+    assert session["line_items"][0]["price"] == "price_fake_pro"
+
+
+@pytest.mark.usefixtures("eager_tasks")
+def test_an_address_with_an_account_is_told_so_with_a_log_in_link_that_goes_on_to_the_plan(
+    client, django_capture_on_commit_callbacks
+):
+    UserFactory(email="chooser@example.com")
+    checkout = reverse("billing:checkout", args=["agency"])
+
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(f"{reverse('signup')}?next={checkout}", CHOOSER)
+
+    [notice] = mail.outbox
+    assert link_in(notice, "/accounts/login/") == f"{reverse('login')}?next={checkout}"
+
+
+@pytest.mark.usefixtures("eager_tasks")
+@pytest.mark.parametrize(
+    "next_url", ["https://evil.example/billing/checkout/pro/", "//evil.example/", "/\\evil.example/", "javascript:x"]
+)
+def test_sign_up_never_sends_anyone_to_another_site(client, next_url, django_capture_on_commit_callbacks):
     page = client.get(reverse("signup"), {"next": next_url}).content.decode()
-    response = client.post(f"{reverse('signup')}?next={next_url}", CHOOSER)
-    done = client.get(f"{reverse('signup_done')}?next={next_url}").content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("signup"), {**CHOOSER, "next": next_url})
+    done = client.get(reverse("signup_done"), {"next": next_url}).content.decode()
 
     assert "evil.example" not in page and "javascript" not in page
     assert response.url == reverse("signup_done")
     assert "evil.example" not in done and "javascript" not in done
+    [welcome] = mail.outbox
+    assert "next=" not in welcome.body and "evil.example" not in welcome.body
 
 
 def test_sign_up_names_no_plan_for_other_next_pages(client):

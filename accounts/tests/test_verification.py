@@ -76,6 +76,35 @@ def test_the_link_asks_to_sign_in_first(client, newcomer):
     assert not newcomer.email_verified
 
 
+@pytest.mark.parametrize("next_url", ["https://evil.example/", "//evil.example/", "/\\evil.example/", "javascript:x"])
+def test_a_link_goes_on_to_a_page_of_this_site_only(client, newcomer, next_url):
+    link = verification_link(newcomer)
+
+    response = client.get(link, {"next": next_url})
+
+    assert (response.status_code, response.url) == (302, reverse("dashboard"))
+    newcomer.refresh_from_db()
+    assert newcomer.email_verified
+
+
+def test_a_link_sent_again_goes_on_where_the_first_did(
+    client, newcomer, eager_tasks, django_capture_on_commit_callbacks
+):
+    checkout = reverse("billing:checkout", args=["pro"])
+    expired = client.get(reverse("verify_email", args=["expired"]), {"next": checkout})
+
+    with django_capture_on_commit_callbacks(execute=True):
+        sent = client.post(VERIFY_NEEDED, {"next": checkout})
+    link = re.search(r"https?://[^/\s]+(/accounts/verify/\S+)", mail.outbox[-1].body).group(1)
+
+    assert expired.status_code == 400
+    assert f'<input type="hidden" name="next" value="{checkout}">' in expired.content.decode()
+    assert sent.url == f"{VERIFY_NEEDED}?next={checkout}"
+    assert link.endswith(f"/?next={checkout}")
+    assert "the Pro plan you chose" in mail.outbox[-1].body
+    assert (client.get(link).url) == checkout
+
+
 def test_a_link_works_for_its_own_account_only(client, newcomer):
     link = verification_link(newcomer)
     other = UserFactory(email_verified=False)

@@ -39,7 +39,7 @@ def verification_link(email: str) -> str:
     [*_, message] = [
         message for message in mail.outbox if message.to == [email] and "/accounts/verify/" in message.body
     ]
-    return re.search(r"https?://\S+/accounts/verify/\S+/", message.body).group(0)
+    return re.search(r"https?://\S+/accounts/verify/\S+", message.body).group(0)
 
 
 def log_in(page, email: str, password: str) -> None:
