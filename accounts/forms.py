@@ -16,5 +16,7 @@ class SignUpForm(SetPasswordMixin, forms.Form):
 
     def clean(self) -> dict:
         self.validate_passwords()
-        self.validate_password_for_user(User(email=self.cleaned_data.get("email", "")))
+        # Errors go under the Password field, whose help lists the rules (Django's default is under
+        # the confirmation): the second argument is the field's name.
+        self.validate_password_for_user(User(email=self.cleaned_data.get("email", "")), "password1")
         return super().clean()

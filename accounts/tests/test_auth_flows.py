@@ -183,6 +183,28 @@ def test_sign_up_refuses_mismatched_passwords(client):
     assert not User.objects.exists()
 
 
+def test_sign_up_errors_stand_under_their_fields_tied_to_them_with_unique_ids_and_no_style(client):
+    response = client.post(reverse("signup"), {"email": "not-an-address", "password1": "abc", "password2": "abd"})
+
+    page = response.content.decode()
+    ids = re.findall(r'\sid="([^"]+)"', page)
+    assert response.status_code == 200
+    assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
+    for field, message in [
+        ("email", "Enter a valid email address."),
+        ("password1", "This password is too short."),  # under Password, whose help lists the rules
+        ("password2", "The two password fields didn"),
+    ]:
+        tag = re.search(rf'<input[^>]* name="{field}"[^>]*>', page).group(0)
+        described_by = re.search(r'aria-describedby="([^"]+)"', tag).group(1).split()
+        errors = re.search(rf'<ul class="errorlist" id="id_{field}_error">(.*?)</ul>', page).group(1)
+        assert 'aria-invalid="true"' in tag and f"id_{field}_error" in described_by, tag
+        assert set(described_by) <= set(ids), described_by  # each names an element of the page
+        assert message in errors
+    assert "This password is too short." not in page.split('id="id_password2_error"')[1]
+    assert " style=" not in page
+
+
 def test_sign_ups_are_throttled_per_client_address(client):
     answers = [sign_up(client, f"person{number}@example.com").status_code for number in range(11)]
 
