@@ -1,16 +1,22 @@
 """Fixtures shared by every app's tests."""
 
+import json
 import time
 import uuid
 
 import pytest
 import time_machine
 from celery.result import allow_join_result
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import Account
 from accounts.tests.factories import AccountFactory
+from api.tests.checks import ENDPOINT
 from apikeys.tests.factories import full_key_for
+from optimizer.tests.origin import Origin
 from smolpix.celery import app as celery_app
 
 # The local fake Stripe server and its `fake_stripe` fixture, for any test that touches billing.
@@ -73,6 +79,18 @@ def signed_in_client(client: Client, pro_account: Account) -> Client:
 
 
 @pytest.fixture
+def admin_client(client: Client, admin_user) -> Client:
+    """pytest-django's staff session, signed in as the admin asks: with a second factor too (a TOTP
+    device of the user's, as django-otp records it in the session when a code was accepted)."""
+    device = TOTPDevice.objects.create(user=admin_user, name="Authenticator app")
+    client.force_login(admin_user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return client
+
+
+@pytest.fixture
 def pro_api_key(pro_account: Account) -> str:
     """A valid API key (the full `pk_live_…` string) of `pro_account`."""
     return full_key_for(pro_account)
@@ -96,3 +114,36 @@ def unreachable_redis(settings):
             "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 1, "SOCKET_TIMEOUT": 1},
         }
     }
+
+
+@pytest.fixture
+def origin():
+    server = Origin()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def reachable_origin(origin: Origin, settings) -> Origin:
+    """The origin with the fetcher allowed to reach it: private networks allowed (as in local
+    development) and its port allowed."""
+    settings.OPTIMIZER_ALLOW_PRIVATE_NETWORKS = True
+    settings.OPTIMIZER_ALLOWED_PORTS = [origin.port]
+    return origin
+
+
+@pytest.fixture
+def post(client, pro_api_key):
+    """POST to the optimize endpoint as a Pro customer: JSON by default, multipart when `upload` is given."""
+
+    def send(body=None, *, upload=None, accept=None, key=pro_api_key, **headers):
+        if accept:
+            headers["HTTP_ACCEPT"] = accept
+        if key:
+            headers["HTTP_AUTHORIZATION"] = f"Bearer {key}"
+        if upload is not None:
+            form = {"file": SimpleUploadedFile("image", upload), **(body or {})}
+            return client.post(ENDPOINT, form, **headers)
+        return client.post(ENDPOINT, json.dumps(body), content_type="application/json", **headers)
+
+    return send

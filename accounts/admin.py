@@ -9,6 +9,7 @@ from django.utils.html import format_html
 
 from accounts.models import Account, Plan, User
 from accounts.selectors import account_limits
+from accounts.services import account_open
 from usage.selectors import account_annotate_month_used
 from usage.services import usage_reset
 
@@ -36,14 +37,20 @@ class UserAdmin(DjangoUserAdmin):
     inlines = [AccountInline]
     ordering = ("email",)
     search_fields = ("email",)
-    list_display = ("email", "is_staff", "is_active", "date_joined")
+    list_display = ("email", "is_staff", "is_active", "date_joined", "email_verified_at")
     list_filter = ("is_staff", "is_superuser", "is_active")
     fieldsets = (
         (None, {"fields": ("email", "password")}),
         ("Permissions", {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
-        ("Dates", {"fields": ("last_login", "date_joined")}),
+        ("Dates", {"fields": ("last_login", "date_joined", "email_verified_at")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "usable_password", "password1", "password2")}),)
+
+    def save_model(self, request: HttpRequest, obj: User, form, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+        else:  # a new user: with its account, by the service that makes every user (verified: staff made it)
+            account_open(user=obj)
 
     def get_inlines(self, request, obj):
         # The account is created with the user; it can only be edited once it exists.

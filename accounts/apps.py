@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 
 
 class AccountsConfig(AppConfig):
@@ -7,3 +8,10 @@ class AccountsConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts import signals  # noqa: F401  (connects the receivers)
+
+
+class AdminConfig(admin_apps.AdminConfig):
+    """django.contrib.admin, whose site asks staff for a second factor (INSTALLED_APPS names it)."""
+
+    default = False
+    default_site = "accounts.admin_site.SecondFactorAdminSite"

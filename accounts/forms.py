@@ -1,15 +1,22 @@
-from django.contrib.auth.forms import UserCreationForm
+from django import forms
+from django.contrib.auth.forms import SetPasswordMixin
 
 from accounts.models import User
 
 
-class SignUpForm(UserCreationForm):
-    class Meta:
-        model = User
-        fields = ("email",)
+class SignUpForm(SetPasswordMixin, forms.Form):
+    """An address and a password, checked as Django checks new passwords. Deliberately not a
+    ModelForm: it never says whether the address has an account (accounts.services.account_sign_up)."""
+
+    email = forms.EmailField(label="Email", max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"}))
+    password1, password2 = SetPasswordMixin.create_password_fields()
 
     def clean_email(self) -> str:
-        email = User.objects.normalize_email(self.cleaned_data["email"])
-        if User.objects.filter(email=email).exists():
-            self.add_error("email", "An account with this e-mail address already exists. Log in instead?")
-        return email
+        return User.objects.normalize_email(self.cleaned_data["email"])
+
+    def clean(self) -> dict:
+        self.validate_passwords()
+        # Errors go under the Password field, whose help lists the rules (Django's default is under
+        # the confirmation): the second argument is the field's name.
+        self.validate_password_for_user(User(email=self.cleaned_data.get("email", "")), "password1")
+        return super().clean()

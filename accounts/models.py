@@ -15,17 +15,15 @@ class UserManager(BaseUserManager["User"]):
     def get_by_natural_key(self, username: str | None) -> "User":
         return self.get(email=self.normalize_email(username))
 
-    def create_user(self, email: str, password: str | None = None, **extra_fields) -> "User":
-        if not email:
-            raise ValueError("An e-mail address is required.")
-        user = self.model(email=self.normalize_email(email), **extra_fields)
-        user.set_password(password)
-        user.save(using=self._db)
-        return user
+    # Django's own ways to make users (createsuperuser, and any code calling these) go through the
+    # service that creates every user with its account: accounts.services.account_create.
+    def create_user(self, email: str, password: str | None = None, *, is_staff: bool = False) -> "User":
+        from accounts.services import account_create  # the service imports this module
 
-    def create_superuser(self, email: str, password: str | None = None, **extra_fields) -> "User":
-        extra_fields.update(is_staff=True, is_superuser=True)
-        return self.create_user(email, password, **extra_fields)
+        return account_create(email=email, password=password, is_staff=is_staff).owner
+
+    def create_superuser(self, email: str, password: str | None = None) -> "User":
+        return self.create_user(email, password, is_staff=True)
 
 
 class User(AbstractBaseUser, PermissionsMixin):
@@ -35,6 +33,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_staff = models.BooleanField(default=False, help_text="Can sign in to the admin.")
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=timezone.now)
+    # Set when the owner of the address followed the link we sent there (or when staff or an
+    # operator made the account). Until then the account cannot use try-it or create API keys.
+    email_verified_at = models.DateTimeField(null=True, blank=True)
 
     objects = UserManager()
 
@@ -44,6 +45,10 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def __str__(self) -> str:
         return self.email
+
+    @property
+    def email_verified(self) -> bool:
+        return self.email_verified_at is not None
 
 
 class PlanCode(models.TextChoices):

@@ -4,6 +4,12 @@ from accounts import views
 
 urlpatterns = [
     path("accounts/signup/", views.signup, name="signup"),
+    path("accounts/signup/done/", views.signup_done, name="signup_done"),
+    path("accounts/verify/", views.verify_email_needed, name="verify_email_needed"),
+    path("accounts/verify/<str:token>/", views.verify_email, name="verify_email"),
+    # Before Django's own views of the same names (its sign-in is throttled by django-axes).
+    path("accounts/password_reset/", views.password_reset, name="password_reset"),
+    path("accounts/reset/<uidb64>/<token>/", views.PasswordResetConfirmView.as_view(), name="password_reset_confirm"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("dashboard/", views.dashboard, name="dashboard"),
 ]

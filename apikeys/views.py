@@ -1,5 +1,4 @@
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -8,6 +7,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
+from accounts.decorators import verified_email_required
 from accounts.selectors import account_limits
 from apikeys.forms import ApiKeyCreateForm
 from apikeys.models import ApiKey
@@ -20,7 +20,7 @@ NEW_KEY_DISPLAY_WINDOW_SECONDS = 300
 
 
 @never_cache  # the page that shows a new key must not stay in the browser's cache or history
-@login_required
+@verified_email_required
 @require_http_methods(["GET", "POST"])
 def key_list(request: HttpRequest) -> HttpResponse:
     """The account's keys and the form to create one. After a creation (post/redirect/get), the
@@ -52,7 +52,7 @@ def key_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
+@verified_email_required
 @require_http_methods(["GET", "POST"])
 def key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     """GET asks for confirmation (no JavaScript needed); POST revokes."""

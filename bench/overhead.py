@@ -46,14 +46,15 @@ from rest_framework.response import Response  # noqa: E402
 from rest_framework.views import APIView  # noqa: E402
 
 from accounts.services import account_create, account_set_overrides  # noqa: E402
-from apikeys.authentication import ApiKeyAuthentication, HasApiAccess  # noqa: E402
+from api.authentication import ApiKeyAuthentication, HasApiAccess  # noqa: E402
+from api.metering import MeteredApiView  # noqa: E402
+from api.optimize import OptimizeApi, OptimizeOutputSerializer  # noqa: E402
 from apikeys.services import api_key_create  # noqa: E402
 from optimizer import services as optimizer_services  # noqa: E402
-from optimizer.api import OptimizeApi, OptimizeOutputSerializer  # noqa: E402
 from optimizer.compression import RequestedFormat  # noqa: E402
 from optimizer.pipeline import OptimizeOptions  # noqa: E402
 from smolpix.celery import app as celery_app  # noqa: E402
-from usage.metering import MeteredApiView  # noqa: E402
+from usage.selectors import usage_this_month  # noqa: E402
 from usage.services import quota_charge  # noqa: E402
 
 TARGET_ADDED_P50_MS = 10.0
@@ -78,9 +79,11 @@ class KeyOnly(APIView):
 
 
 class Metered(MeteredApiView):
-    """Authentication, rate limit, usage headers and the request record (as GET /api/v1/usage)."""
+    """Authentication, rate limit, usage headers and the request record (as GET /api/v1/usage,
+    which reads this month's count for its answer and its headers)."""
 
     def get(self, request: Request) -> Response:
+        self.metering.quota_used = usage_this_month(account=self.metering.account).used
         return Response(ANSWER)
 
 
@@ -88,7 +91,8 @@ class MeteredAndCharged(MeteredApiView):
     """All of the above and an image of the monthly quota, as POST /api/v1/optimize pays."""
 
     def get(self, request: Request) -> Response:
-        with quota_charge(account=self.metering.account):
+        with quota_charge(account=self.metering.account) as reservation:
+            self.metering.quota_used = reservation.used
             return Response(ANSWER)
 
 

@@ -7,11 +7,8 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import QuerySet
-from django.template.loader import render_to_string
-from django.urls import reverse
 from django.utils import dateformat, timezone
 
 from accounts.models import Account, Plan, PlanCode
@@ -19,6 +16,7 @@ from accounts.services import account_set_plan
 from billing import stripe_client, tasks
 from billing.models import ACCESS_STATUSES, BillingEmail, StripeEvent, Subscription, SubscriptionStatus
 from billing.selectors import plan_price_id, price_plan_code, subscription_granting
+from smolpix.emails import send_templated_email
 
 logger = logging.getLogger(__name__)
 
@@ -38,10 +36,6 @@ SUBSCRIPTION_EVENT_TYPES = frozenset(
 STALE_EVENT_AFTER = timedelta(hours=6)
 STALE_EVENT_GIVE_UP_AFTER = timedelta(days=3)
 STRIPE_DOWN_MESSAGE = "We could not reach our payment provider. Please try again in a minute."
-EMAIL_SUBJECTS = {
-    BillingEmail.Kind.PAYMENT_FAILED: "Your Smolpix payment failed",
-    BillingEmail.Kind.PLAN_CHANGED: "Your Smolpix plan has changed",
-}
 
 
 class BillingError(Exception):
@@ -301,11 +295,7 @@ def billing_email_send(*, email_id: int) -> bool:
     email = BillingEmail.objects.select_for_update(of=("self",)).select_related("account__owner").get(pk=email_id)
     if email.sent_at is not None:
         return False
-    body = render_to_string(
-        f"billing/email/{email.kind}.txt",
-        {**email.context, "billing_url": settings.SITE_URL.rstrip("/") + reverse("billing:home")},
-    )
-    send_mail(EMAIL_SUBJECTS[email.kind], body, None, [email.account.owner.email])
+    send_templated_email(to=email.account.owner.email, template=email.kind, context=email.context)
     email.sent_at = timezone.now()
     email.save(update_fields=["sent_at"])
     return True

@@ -33,6 +33,8 @@ from urllib3.exceptions import (
 )
 from urllib3.util import parse_url
 
+from smolpix.errors import SourceRefused
+
 USER_AGENT = "Smolpix/1.0 (image optimizer; +https://smolpix.co/docs/)"
 MAX_URL_LENGTH = 2048
 MAX_REDIRECTS = 3
@@ -85,7 +87,12 @@ NON_PUBLIC_NETWORKS: tuple[IPNetwork, ...] = tuple(
 EVERY_ADDRESS: tuple[IPNetwork, ...] = (ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0"))
 
 
-class FetchError(Exception):
+# One answer for every host that is refused or does not resolve, with one code (INVALID_URL): were
+# they told apart, anyone could probe which names resolve inside our network.
+HOST_REFUSED = "The URL's host does not resolve to a public address, so it cannot be fetched."
+
+
+class FetchError(SourceRefused):
     """A URL that could not be fetched; the message is safe to show to the customer (it never
     names an address the host resolved to)."""
 
@@ -164,14 +171,15 @@ def parse_target(url: str, *, allowed_ports: frozenset[int]) -> Target:
 
 
 def resolve(target: Target, *, policy: FetchPolicy, timeout: float) -> list[str]:
-    """The addresses of the target's host, once, all of them checked. Raises InvalidUrl when any
-    is not allowed, FetchFailed when the name does not resolve in time."""
+    """The addresses of the target's host, once, all of them checked. Raises InvalidUrl when the
+    name does not resolve or any address is not allowed (HOST_REFUSED either way), FetchFailed when
+    the resolver does not answer in time."""
     infos = _getaddrinfo(target.host.strip("[]"), target.port, timeout=timeout)
     addresses = list(dict.fromkeys(info[4][0] for info in infos if info[0] in (socket.AF_INET, socket.AF_INET6)))
     if not addresses:
-        raise FetchFailed("The URL's host has no address.")
+        raise InvalidUrl(HOST_REFUSED)
     if not all(policy.allows_address(ipaddress.ip_address(address)) for address in addresses):
-        raise InvalidUrl("The URL's host is a private, local or reserved address, which cannot be fetched.")
+        raise InvalidUrl(HOST_REFUSED)
     return addresses
 
 
@@ -191,7 +199,7 @@ def _getaddrinfo(host: str, port: int, *, timeout: float) -> list:
     if "infos" in outcome:
         return outcome["infos"]
     if "error" in outcome:
-        raise FetchFailed("The URL's host name could not be resolved.")
+        raise InvalidUrl(HOST_REFUSED)
     raise FetchFailed("Timed out resolving the URL's host name.")
 
 

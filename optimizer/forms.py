@@ -3,15 +3,15 @@
 from django import forms
 
 from optimizer.compression import RequestedFormat
+from optimizer.fetch import MAX_URL_LENGTH
 from optimizer.pipeline import OptimizeOptions
-from optimizer.services import ImageSource
+from optimizer.services import DEFAULT_OPTIONS, MAX_WIDTH_BOUNDS, QUALITY_BOUNDS, ImageSource
 
 FORMAT_CHOICES = [
     (RequestedFormat.AUTO.value, "Auto — the smaller of WebP and AVIF"),
     (RequestedFormat.WEBP.value, "WebP"),
     (RequestedFormat.AVIF.value, "AVIF"),
 ]
-DEFAULTS = OptimizeOptions()
 
 
 class TryItForm(forms.Form):
@@ -22,14 +22,21 @@ class TryItForm(forms.Form):
     )
     url = forms.CharField(
         required=False,
-        max_length=2048,
+        max_length=MAX_URL_LENGTH,
         label="Or an image URL",
         widget=forms.URLInput(attrs={"placeholder": "https://example.com/photo.jpg", "spellcheck": "false"}),
     )
-    format = forms.ChoiceField(choices=FORMAT_CHOICES, initial=DEFAULTS.format.value, widget=forms.RadioSelect)
-    quality = forms.IntegerField(min_value=1, max_value=100, initial=DEFAULTS.quality)
-    max_width = forms.IntegerField(min_value=1, max_value=16384, initial=DEFAULTS.max_width, label="Max width")
-    smart = forms.BooleanField(required=False, initial=DEFAULTS.smart, label="Smart compression")
+    format = forms.ChoiceField(choices=FORMAT_CHOICES, initial=DEFAULT_OPTIONS.format.value, widget=forms.RadioSelect)
+    quality = forms.IntegerField(
+        min_value=QUALITY_BOUNDS.min, max_value=QUALITY_BOUNDS.max, initial=DEFAULT_OPTIONS.quality
+    )
+    max_width = forms.IntegerField(
+        min_value=MAX_WIDTH_BOUNDS.min,
+        max_value=MAX_WIDTH_BOUNDS.max,
+        initial=DEFAULT_OPTIONS.max_width,
+        label="Max width",
+    )
+    smart = forms.BooleanField(required=False, initial=DEFAULT_OPTIONS.smart, label="Smart compression")
 
     def clean(self) -> dict:
         cleaned = super().clean()

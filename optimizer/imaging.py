@@ -33,6 +33,7 @@ from optimizer.magick import (
     new_image_reader,
     read_problem,
 )
+from smolpix.errors import SourceRefused
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ PNG_TEXT_CHUNKS = frozenset({b"tEXt", b"zTXt", b"iTXt"})
 UNDECODABLE = "The image could not be decoded; it may be damaged or not what its type says."
 
 
-class ImagingError(Exception):
+class ImagingError(SourceRefused):
     """A problem with the image itself; the message is safe to show to the customer."""
 
 

@@ -23,11 +23,10 @@ from optimizer import fetch, jobs, transfer
 from optimizer.imaging import OutputFormat
 from optimizer.pipeline import Optimized, OptimizeOptions
 from optimizer.tasks import optimize_image_task
-from optimizer.worker import CLIENT_ERRORS, RESULT, SOURCE
-from smolpix.api import ApiError, ErrorCode, server_error_answer, service_unavailable
-from smolpix.outages import REDIS_DOWN
-from usage.metering import quota_exceeded_error
-from usage.services import QuotaExceeded, quota_charge
+from optimizer.worker import RESULT, SOURCE, SOURCE_REFUSALS
+from smolpix.errors import ServiceUnavailable, SmolpixError, SourceRefused
+from smolpix.outages import REDIS_DOWN, RETRY_AFTER_SECONDS
+from usage.services import quota_charge
 
 logger = logging.getLogger(__name__)
 
@@ -42,16 +41,31 @@ _ONE_IMAGE_AT_A_TIME = threading.BoundedSemaphore(1)
 RETRY_AFTER_NO_WORKER = 30
 
 
-class WorkerLost(Exception):
+@dataclass(frozen=True)
+class Bounds:
+    min: int
+    max: int
+
+
+# What a request may ask for, and gets when it does not say: the API's serializer and the try-it
+# form both hold requests to these (a URL's length is the fetcher's, fetch.MAX_URL_LENGTH).
+DEFAULT_OPTIONS = OptimizeOptions()
+QUALITY_BOUNDS = Bounds(min=1, max=100)
+MAX_WIDTH_BOUNDS = Bounds(min=1, max=16384)
+
+
+class OptimizationFailed(SmolpixError):
+    """The optimization failed on our side: the worker crashed or ran past its time limit, the
+    result went missing, or a bug. Nothing the customer did; the details are logged, never shown,
+    and the image is not charged."""
+
+
+class WorkerLost(OptimizationFailed):
     """The worker running the job died, or it ran past every time limit."""
 
 
-class NoCapacity(Exception):
+class NoCapacity(ServiceUnavailable):
     """No worker took the job in time: none is alive, or all are busy."""
-
-    def __init__(self, message: str, *, retry_after: int) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -71,23 +85,30 @@ class ImageSource:
         return "url" if self.url is not None else "file"
 
 
-def optimize_image(*, account: Account, source: ImageSource, options: OptimizeOptions) -> Optimized:
+@dataclass(frozen=True)
+class Optimization:
+    """An image optimized for an account, and the account's count of images this month with it."""
+
+    image: Optimized
+    quota_used: int
+
+
+def optimize_image(*, account: Account, source: ImageSource, options: OptimizeOptions) -> Optimization:
     """Optimize one image in a worker, for `account`, and return the result.
 
     The image is charged to the account's monthly quota before the job is queued, and refunded if
     the optimization fails: only successes count.
 
-    Raises ApiError: 400 with INVALID_URL, FETCH_FAILED, UNSUPPORTED_IMAGE or IMAGE_TOO_LARGE
-    naming the source's field; 429 LIMIT_REACHED when the month's images are used up; 503
-    SERVICE_UNAVAILABLE when Redis (the queue, the results and the cache) cannot be reached; or
-    500 SERVER_ERROR when the worker crashed or timed out (details are logged, never returned).
+    Raises SourceRefused (fetch.InvalidUrl, fetch.FetchFailed, fetch.SourceTooLarge,
+    imaging.UnsupportedImage or imaging.ImageTooLarge) concerning the source's field;
+    usage.services.QuotaExceeded when the month's images are used up; ServiceUnavailable when
+    Redis (the queue, the results and the cache) cannot be reached or no worker takes the job; or
+    OptimizationFailed when the worker crashed, was lost or timed out (the details are logged only).
     """
     _check_before_queueing(source)
-    try:
-        with quota_charge(account=account):
-            return _optimize_in_worker(source=source, options=options)
-    except QuotaExceeded as exceeded:
-        raise quota_exceeded_error(exceeded) from None
+    with quota_charge(account=account) as reservation:
+        image = _optimize_in_worker(source=source, options=options)
+    return Optimization(image=image, quota_used=reservation.used)
 
 
 def _optimize_in_worker(*, source: ImageSource, options: OptimizeOptions) -> Optimized:
@@ -95,24 +116,27 @@ def _optimize_in_worker(*, source: ImageSource, options: OptimizeOptions) -> Opt
     try:
         outcome = _run_job(job_id=job_id, source=source, options=options)
         if "error" in outcome:
-            error = outcome["error"]
-            raise _client_error(ErrorCode(error["code"]), error["message"], source.field)
+            refused = outcome["error"]
+            raise SOURCE_REFUSALS[refused["kind"]](refused["message"], field=source.field)
         data = transfer.take(job_id=job_id, part=RESULT)
         if data is None:
             raise RuntimeError(f"job {job_id}: the result expired before it was collected")
         facts = outcome["result"]
         return Optimized(data=data, format=OutputFormat(facts.pop("format")), **facts)
-    except ApiError:
+    except SourceRefused:
         raise
     except NoCapacity as busy:
         logger.warning("optimization job %s not taken: %s", job_id, busy)
-        raise service_unavailable(retry_after=busy.retry_after) from None
+        raise
     except REDIS_DOWN:
         logger.warning("optimization job %s: the queue or the cache is unreachable", job_id, exc_info=True)
-        raise service_unavailable() from None
-    except Exception:
+        raise ServiceUnavailable("the queue or the cache is unreachable", retry_after=RETRY_AFTER_SECONDS) from None
+    except Exception as error:
+        # A crash, a time limit, a lost worker or a bug: the details are for the logs only.
         logger.exception("optimization job %s failed", job_id)
-        raise server_error_answer() from None
+        if isinstance(error, OptimizationFailed):
+            raise
+        raise OptimizationFailed(f"optimization job {job_id} failed") from error
     finally:
         transfer.discard(job_id=job_id, part=SOURCE)
         transfer.discard(job_id=job_id, part=RESULT)
@@ -125,12 +149,8 @@ def _check_before_queueing(source: ImageSource) -> None:
             fetch.parse_target(source.url, allowed_ports=frozenset(settings.OPTIMIZER_ALLOWED_PORTS))
         elif len(source.upload) > settings.OPTIMIZER_MAX_SOURCE_BYTES:
             raise fetch.SourceTooLarge.over(settings.OPTIMIZER_MAX_SOURCE_BYTES)
-    except fetch.FetchError as error:
-        raise _client_error(ErrorCode(CLIENT_ERRORS[type(error)]), str(error), source.field) from error
-
-
-def _client_error(code: ErrorCode, message: str, field: str) -> ApiError:
-    return ApiError(f"{field}: {message}", code=code, field=field)
+    except fetch.FetchError as refused:
+        raise refused.concerning(source.field) from None
 
 
 def _run_job(*, job_id: str, source: ImageSource, options: OptimizeOptions) -> dict[str, Any]:

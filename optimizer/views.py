@@ -18,13 +18,15 @@ from rest_framework import status
 
 from accounts.models import Account
 from accounts.selectors import account_limits
-from optimizer.api import OptimizeOutputSerializer, refuse_oversized_body
+from api.errors import ErrorAnswer, error_answer
+from api.metering import quota_headers
+from api.optimize import OptimizeOutputSerializer, refuse_oversized_body
 from optimizer.forms import TryItForm
-from optimizer.services import optimize_image
-from smolpix.api import ApiError, ErrorCode
-from usage.metering import RATE_LIMIT_MESSAGE, UNLIMITED, rate_limit_exceeded_error
-from usage.ratelimit import rate_limit_hit
+from optimizer.services import OptimizationFailed, optimize_image
+from smolpix.errors import SmolpixError, SourceRefused
+from usage.ratelimit import RateLimited, rate_limit_hit
 from usage.selectors import usage_this_month
+from usage.services import QuotaExceeded
 
 # The form's field names as the API names them, for error bodies.
 API_FIELD_NAMES = {"max_width": "maxWidth"}
@@ -35,68 +37,69 @@ API_FIELD_NAMES = {"max_width": "maxWidth"}
 def try_it(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
         return _page(request, TryItForm())
+    account = request.user.account
     form = None
     try:
-        account = request.user.account
-        limit = account_limits(account=account).rate_limit_per_minute
-        rate = rate_limit_hit(request=request, account=account, limit=limit)
-        if rate is not None and rate.exceeded:
-            raise rate_limit_exceeded_error(rate=rate, limit=limit)
+        rate_limit_hit(account=account)
         refuse_oversized_body(request)
         form = TryItForm(request.POST, request.FILES)
         if not form.is_valid():
-            raise _form_error(form)
-        result = optimize_image(account=account, source=form.source(), options=form.options())
-    except ApiError as error:
-        return _error(request, error, form or TryItForm())
-    body = OptimizeOutputSerializer(result).data
+            return _form_error(request, form)
+        optimization = optimize_image(account=account, source=form.source(), options=form.options())
+    except SmolpixError as refused:
+        answer = error_answer(refused)  # the API's code, status and facts; the page's own words
+        return _error(request, form or TryItForm(), answer, _in_words(refused, answer, account=account))
+    body = OptimizeOutputSerializer(optimization.image).data
     if _wants_json(request):
-        return JsonResponse(body, headers=_usage_headers(request))
+        monthly_limit = account_limits(account=account).monthly_limit
+        return JsonResponse(body, headers=quota_headers(used=optimization.quota_used, limit=monthly_limit))
     return _page(request, form, result=body)
 
 
 def _usage_headers(request: HttpRequest) -> dict[str, str]:
     usage = usage_this_month(account=request.user.account)
-    return {"X-Quota-Used": str(usage.used), "X-Quota-Limit": UNLIMITED if usage.limit is None else str(usage.limit)}
+    return quota_headers(used=usage.used, limit=usage.limit)
 
 
 def _wants_json(request: HttpRequest) -> bool:
     return request.get_preferred_type(["text/html", "application/json"]) == "application/json"
 
 
-def _form_error(form: TryItForm) -> ApiError:
+def _form_error(request: HttpRequest, form: TryItForm) -> HttpResponse:
     field, errors = next(iter(form.errors.items()))
     if field == "__all__":
-        return ApiError(errors[0])
+        return _error(request, form, ErrorAnswer.bad_request(errors[0]), errors[0])
     label = form.fields[field].label or field.replace("_", " ").capitalize()
-    return ApiError(f"{label}: {errors[0]}", field=API_FIELD_NAMES.get(field, field))
+    answer = ErrorAnswer.bad_request(errors[0], field=API_FIELD_NAMES.get(field, field))
+    return _error(request, form, answer, f"{label}: {errors[0]}")
 
 
-def _error(request: HttpRequest, error: ApiError, form: TryItForm) -> HttpResponse:
-    message = _message(error, account=request.user.account)
+def _error(request: HttpRequest, form: TryItForm, answer: ErrorAnswer, message: str) -> HttpResponse:
+    """The API's error answer with the page's `message`: as JSON for the page's script, else the page."""
     if _wants_json(request):
-        body = {"error": message, "code": str(error.code), **error.extra}
-        return JsonResponse(body, status=error.status_code, headers={**error.headers, **_usage_headers(request)})
-    return _page(request, form, error=message, error_code=str(error.code), status_code=error.status_code)
+        body = {**answer.body, "error": message}
+        return JsonResponse(body, status=answer.status, headers={**answer.headers, **_usage_headers(request)})
+    return _page(request, form, error=message, error_code=str(answer.code), status_code=answer.status)
 
 
-def _message(error: ApiError, *, account: Account) -> str:
-    """The API's message, for a person: without the "file: " or "url: " prefix."""
-    if error.message == RATE_LIMIT_MESSAGE:
-        used, limit, wait = error.extra["used"], error.extra["limit"], error.headers["Retry-After"]
-        return f"That is {used} images this minute, more than your plan's {limit}. Try again in {wait} seconds."
-    if error.code is ErrorCode.LIMIT_REACHED:
-        usage = usage_this_month(account=account)
+def _in_words(error: SmolpixError, answer: ErrorAnswer, *, account: Account) -> str:
+    """What the page tells a person about `error`."""
+    if isinstance(error, RateLimited):
+        rate = error.rate
         return (
-            f"You have used all {usage.limit:,} images of your {account.plan.name} plan this month. "
-            f"The count starts again on {date_format(usage.resets_at, 'F j')}; upgrade for more images now."
+            f"That is {rate.used} images this minute, more than your plan's {rate.limit}. "
+            f"Try again in {rate.retry_after} seconds."
         )
-    field = error.extra.get("field")
-    if field in ("file", "url") and error.message.startswith(f"{field}: "):
-        return error.message.removeprefix(f"{field}: ")
-    if error.code is ErrorCode.SERVER_ERROR:
+    if isinstance(error, QuotaExceeded):
+        return (
+            f"You have used all {error.limit:,} images of your {account.plan.name} plan this month. "
+            f"The count starts again on {date_format(error.resets_at, 'F j')}; upgrade for more images now."
+        )
+    if isinstance(error, SourceRefused):
+        return error.message  # the form shows which field it is about
+    if isinstance(error, OptimizationFailed):
         return "Something went wrong on our side while optimizing this image. It was not counted; please try again."
-    return error.message
+    return answer.message
 
 
 def _page(

@@ -15,6 +15,7 @@ from optimizer import fetch, jobs, magick, transfer
 from optimizer.compression import RequestedFormat
 from optimizer.imaging import ImageTooLarge, UnsupportedImage
 from optimizer.pipeline import OptimizeOptions, optimize
+from smolpix.errors import SourceRefused
 
 logger = logging.getLogger(__name__)
 
@@ -22,19 +23,17 @@ SOURCE, RESULT = "source", "result"
 # Left in the process's own ImageMagick folder when ImageMagick leaked caches: the worker's main
 # process then replaces this child (optimizer.tasks.OptimizationRequest).
 RECYCLE_MARKER = "recycle"
-# The customer's mistakes: the worker reports them, by code, for the web process to answer.
-CLIENT_ERRORS: dict[type[Exception], str] = {
-    fetch.InvalidUrl: "INVALID_URL",
-    fetch.FetchFailed: "FETCH_FAILED",
-    fetch.SourceTooLarge: "IMAGE_TOO_LARGE",
-    UnsupportedImage: "UNSUPPORTED_IMAGE",
-    ImageTooLarge: "IMAGE_TOO_LARGE",
+# What the customer's image or URL can be refused as. The worker reports a refusal as data, its
+# kind (the class's name) and message, and the web process raises it again (optimizer.services).
+SOURCE_REFUSALS: dict[str, type[SourceRefused]] = {
+    refusal.__name__: refusal
+    for refusal in (fetch.InvalidUrl, fetch.FetchFailed, fetch.SourceTooLarge, UnsupportedImage, ImageTooLarge)
 }
 
 
 def optimization_job_run(*, job_id: str, url: str | None, options: dict[str, Any]) -> dict[str, Any]:
     """Run one job: {"result": facts} with the bytes stored for the web process,
-    {"error": {"code", "message"}} for a problem with the customer's image or URL, or
+    {"error": {"kind", "message"}} for a problem with the customer's image or URL, or
     {"abandoned": True} when the web process stopped waiting before the job started."""
     if not jobs.job_claim(job_id=job_id):
         logger.info("optimization job %s skipped: nobody waits for it any more", job_id)
@@ -47,8 +46,8 @@ def optimization_job_run(*, job_id: str, url: str | None, options: dict[str, Any
             if optimized.optimized_size > settings.OPTIMIZER_MAX_SOURCE_BYTES:
                 raise ImageTooLarge("The optimized image would be larger than the size limit; try a smaller maxWidth.")
             transfer.put(job_id=job_id, part=RESULT, data=optimized.data)
-    except tuple(CLIENT_ERRORS) as error:
-        return {"error": {"code": CLIENT_ERRORS[type(error)], "message": str(error)}}
+    except tuple(SOURCE_REFUSALS.values()) as refused:
+        return {"error": {"kind": type(refused).__name__, "message": refused.message}}
     finally:
         _check_for_leaked_caches(job_id)
     return {

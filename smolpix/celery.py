@@ -1,16 +1,19 @@
 """The Celery application. Its configuration is the CELERY_* names in smolpix.settings.
 
-The signal handlers below give tasks the same structured logs as requests: the id of the request
-that queued a task travels in the task message's headers, and every task run writes one line.
+The signal handlers below give tasks the context of the request that queued them: its id, for the
+same structured logs as requests, and the address it reached us at, for the links in e-mails
+(smolpix.emails.site_url). Both travel in the task message's headers; every task run writes one line.
 """
 
 import logging
 import os
 import time
+from contextvars import ContextVar, Token
 from logging.config import dictConfig
 
 from celery import Celery, signals
 
+from smolpix.emails import request_site_url
 from smolpix.logging import request_id
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "smolpix.settings")
@@ -21,10 +24,11 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 logger = logging.getLogger("smolpix.task")
-REQUEST_ID_MESSAGE_HEADER = "request_id"
+# Message header → the context variable it carries from the request into the task.
+CARRIED_CONTEXT: dict[str, ContextVar[str | None]] = {"request_id": request_id, "site_url": request_site_url}
 
-# task id → (start time, token restoring the request id) for the runs in progress in this process.
-_runs: dict[str, tuple[float, object]] = {}
+# task id → (start time, tokens restoring the carried context) for the runs in progress in this process.
+_runs: dict[str, tuple[float, list[tuple[ContextVar, Token]]]] = {}
 
 
 @signals.setup_logging.connect
@@ -36,16 +40,20 @@ def use_django_logging(**kwargs) -> None:
 
 
 @signals.before_task_publish.connect
-def add_request_id_header(headers: dict, **kwargs) -> None:
-    if (current := request_id.get()) is not None:
-        headers[REQUEST_ID_MESSAGE_HEADER] = current
+def add_context_headers(headers: dict, **kwargs) -> None:
+    for header, variable in CARRIED_CONTEXT.items():
+        if (current := variable.get()) is not None:
+            headers[header] = current
 
 
 @signals.task_prerun.connect
 def start_task_log(task_id: str, task, **kwargs) -> None:
-    # A task run eagerly has no message: it keeps the request id of the code that called it.
-    incoming = getattr(task.request, REQUEST_ID_MESSAGE_HEADER, None) or request_id.get()
-    _runs[task_id] = (time.perf_counter(), request_id.set(incoming))
+    # A task run eagerly has no message: it keeps the context of the code that called it.
+    tokens = [
+        (variable, variable.set(getattr(task.request, header, None) or variable.get()))
+        for header, variable in CARRIED_CONTEXT.items()
+    ]
+    _runs[task_id] = (time.perf_counter(), tokens)
 
 
 @signals.task_postrun.connect
@@ -53,7 +61,7 @@ def write_task_log(task_id: str, task, state: str | None = None, **kwargs) -> No
     run = _runs.pop(task_id, None)
     if run is None:
         return
-    started, token = run
+    started, tokens = run
     logger.info(
         "task",
         extra={
@@ -65,4 +73,5 @@ def write_task_log(task_id: str, task, state: str | None = None, **kwargs) -> No
             }
         },
     )
-    request_id.reset(token)
+    for variable, token in tokens:
+        variable.reset(token)

@@ -2,9 +2,12 @@ import logging
 import time
 from collections.abc import Callable
 
+from django.conf import settings
+from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse
 
 from apikeys.models import ApiKey
+from smolpix.emails import request_site_url
 from smolpix.logging import REQUEST_ID_HEADER, request_id, request_id_for
 from smolpix.outages import DATABASE_DOWN
 
@@ -72,3 +75,43 @@ def _body_size(response: HttpResponse) -> int | None:
         length = response.get("Content-Length")
         return int(length) if length else None
     return len(response.content)
+
+
+class SiteUrlMiddleware:
+    """Remembers where the request reached us (scheme and host), for the links of the e-mails it
+    leads to when SITE_URL is not set (smolpix.emails.site_url)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        token = request_site_url.set(_site_url(request))
+        try:
+            return self.get_response(request)
+        finally:
+            request_site_url.reset(token)
+
+
+def _site_url(request: HttpRequest) -> str | None:
+    try:
+        return f"{request.scheme}://{request.get_host()}"
+    except DisallowedHost:
+        return None  # a host outside ALLOWED_HOSTS: CommonMiddleware answers 400
+
+
+class ContentSecurityPolicyMiddleware:
+    """Sends SECURE_CSP as the Content-Security-Policy header of every response that has none.
+
+    Django 5.2 has no CSP support of its own, and one fixed policy needs no more than this (no
+    nonces: no page has inline script or style). SECURE_CSP is shaped as Django 6.0's setting of the
+    same name, so moving to Django 6.0 means removing this class and naming Django's middleware.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        self.policy = "; ".join(" ".join([directive, *sources]) for directive, sources in settings.SECURE_CSP.items())
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        response.headers.setdefault("Content-Security-Policy", self.policy)
+        return response

@@ -6,6 +6,7 @@ SQLite, a local-memory cache, Celery tasks run eagerly in-process and e-mail to 
 `.env.example` lists every variable.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -32,7 +33,7 @@ if not DEBUG and not ALLOWED_HOSTS:
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "accounts.apps.AdminConfig",  # django.contrib.admin, with a second factor for staff
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -44,6 +45,10 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_ratelimit",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "accounts",
     "apikeys",
     "billing",
@@ -54,13 +59,18 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "smolpix.middleware.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "smolpix.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "smolpix.middleware.SiteUrlMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "smolpix.urls"
@@ -166,6 +176,10 @@ CELERY_BEAT_SCHEDULE = {
     "prune-request-records": {"task": "usage.prune_request_records", "schedule": crontab(hour=3, minute=17)},
     "catch-up-quota-notices": {"task": "usage.catch_up_quota_notices", "schedule": crontab(minute=41)},
     "catch-up-welcome-emails": {"task": "accounts.catch_up_welcome_emails", "schedule": 600},
+    "delete-unverified-accounts": {
+        "task": "accounts.delete_unverified_accounts",
+        "schedule": crontab(hour=3, minute=29),
+    },
 }
 # Where beat remembers when each job last ran (a local file on beat's machine).
 CELERY_BEAT_SCHEDULE_FILENAME = env.str("CELERY_BEAT_SCHEDULE_FILENAME", default=str(BASE_DIR / "celerybeat-schedule"))
@@ -173,6 +187,8 @@ CELERY_BEAT_SCHEDULE_FILENAME = env.str("CELERY_BEAT_SCHEDULE_FILENAME", default
 # --- Auth and accounts --------------------------------------------------------------------
 
 AUTH_USER_MODEL = "accounts.User"
+# django-axes' backend first: it refuses a locked-out sign-in before any password is checked.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "landing"
@@ -182,6 +198,36 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Failed sign-ins, counted by django-axes in the database (PostgreSQL: shared by every process, and
+# working while Redis is down, as sign-in itself does). After 5 failures for one account, or 20 from
+# one client address (offices share one), within 15 minutes, sign-in is refused, even with the right
+# password, for 15 minutes or until a password reset (see accounts.signin). A success does not wipe
+# the count: that would let an attacker with an account of their own reset it between guesses.
+AXES_HANDLER = "accounts.signin.SignInAttempts"
+AXES_FAILURE_LIMIT = 5
+AXES_ADDRESS_FAILURE_LIMIT = 20
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_RESET_ON_SUCCESS = False
+# Attempts during a lockout do not extend it: it ends 15 minutes after the failure that caused it
+# (an attacker gets no more guesses either way, and the owner is not kept out for good).
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_USERNAME_CALLABLE = "accounts.signin.attempted_email"
+AXES_CLIENT_IP_CALLABLE = "smolpix.proxies.client_address"
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# Sign-ins are logged as JSON lines by accounts.signals; the table of every success would only grow.
+AXES_DISABLE_ACCESS_LOG = True
+# Masked in the failed attempts axes stores (it masks passwords itself).
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "otp_token", "csrfmiddlewaretoken"]
+# The proxies whose X-Forwarded-For is believed (gunicorn reads the same variable for X-Forwarded-Proto):
+# the client's address is the last one they add (smolpix.proxies).
+FORWARDED_ALLOW_IPS = env.list("FORWARDED_ALLOW_IPS", default=["127.0.0.1", "::1"])
+if "*" in FORWARDED_ALLOW_IPS:
+    raise ImproperlyConfigured("FORWARDED_ALLOW_IPS must list the proxies' addresses: with * any client picks its own.")
+
+# Staff sign in to the admin with a password and a TOTP code (django-otp), or a backup code.
+OTP_TOTP_ISSUER = "Smolpix"
 
 # API keys are stored as HMAC-SHA256(API_KEY_HASH_SECRET, key). Changing it invalidates every key.
 API_KEY_HASH_SECRET = env.str("API_KEY_HASH_SECRET", default="") or SECRET_KEY
@@ -203,7 +249,8 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Smolpix <hello@smolp
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # Seconds before an SMTP connection gives up, so a stuck mail server fails the task (which retries).
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
-SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
+# The base of links in e-mails; unset, the host the request reached us at (see smolpix.emails).
+SITE_URL = env.str("SITE_URL", default="")
 
 # --- Static files -------------------------------------------------------------------------
 
@@ -231,14 +278,14 @@ USE_TZ = True
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "smolpix.parsers.JSONParser",
+        "api.parsers.JSONParser",
         "rest_framework.parsers.MultiPartParser",
         "rest_framework.parsers.FormParser",
     ],
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
     "UNAUTHENTICATED_USER": None,
-    "EXCEPTION_HANDLER": "smolpix.api.api_exception_handler",
+    "EXCEPTION_HANDLER": "api.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 
@@ -255,9 +302,9 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_GENERATE_CHOICE_DESCRIPTION": False,
     "ENUM_NAME_OVERRIDES": {
-        "RequestedFormatEnum": "optimizer.api.REQUESTED_FORMATS",
-        "OutputFormatEnum": "optimizer.api.OUTPUT_FORMATS",
-        "ErrorCodeEnum": "smolpix.schema.ERROR_CODES",
+        "RequestedFormatEnum": "api.optimize.REQUESTED_FORMATS",
+        "OutputFormatEnum": "api.optimize.OUTPUT_FORMATS",
+        "ErrorCodeEnum": "api.schema.ERROR_CODES",
     },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -304,6 +351,21 @@ SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy of every response (smolpix.middleware.ContentSecurityPolicyMiddleware): our
+# own scripts, styles, images and fonts only, no inline script or style. Images also from data: and
+# blob: URLs (try-it shows the original and the result from memory; Swagger UI's icons), and no
+# framing, plugins or <base>. No form-action: Checkout's form goes on to Stripe by a redirect.
+SECURE_CSP = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'"],
+    "img-src": ["'self'", "data:", "blob:"],
+    "font-src": ["'self'"],
+    "connect-src": ["'self'"],
+    "object-src": ["'none'"],
+    "base-uri": ["'none'"],
+    "frame-ancestors": ["'none'"],
+}
 
 # One JSON object per line on stdout (see smolpix.logging), for every process: web, worker, beat.
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
@@ -314,5 +376,9 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     # Django's own loggers print plain text to the console in DEBUG: send them through the root instead.
-    "loggers": {"django": {"handlers": [], "level": LOG_LEVEL, "propagate": True}},
+    "loggers": {
+        "django": {"handlers": [], "level": LOG_LEVEL, "propagate": True},
+        # django-axes' own lines mask the account and address; accounts.signals logs sign-ins in full.
+        "axes": {"handlers": [], "level": "WARNING", "propagate": True},
+    },
 }

@@ -2,9 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from accounts.api import UsageApi
+from accounts.decorators import verified_email_required
 from optimizer import views as optimizer_views
-from optimizer.api import OptimizeApi
 from smolpix import views
 
 urlpatterns = [
@@ -16,10 +15,10 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("accounts.urls")),
     path("dashboard/keys/", include("apikeys.urls")),
-    path("dashboard/try/", optimizer_views.try_it, name="try-it"),
+    # Try-it sends customers' images through the pipeline: only from a verified address.
+    path("dashboard/try/", verified_email_required(optimizer_views.try_it), name="try-it"),
     path("billing/", include("billing.urls")),
-    path("api/v1/usage", UsageApi.as_view(), name="api-usage"),
-    path("api/v1/optimize", OptimizeApi.as_view(), name="api-optimize"),
+    path("api/v1/", include("api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The viewer's script is a separate file (not inline), and its assets are our own static files.
     path(

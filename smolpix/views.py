@@ -18,10 +18,10 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
 from accounts.selectors import plan_list
+from api.errors import SERVER_ERROR, error_answer
+from api.optimize import REFERENCE_EXAMPLE_RESPONSE
 from apikeys.selectors import api_key_list
 from optimizer import jobs
-from optimizer.api import REFERENCE_EXAMPLE_RESPONSE
-from smolpix.api import error_body, server_error_answer, service_unavailable
 from smolpix.celery import app as celery_app
 from smolpix.examples import example_list
 from smolpix.outages import OUTAGES, RETRY_AFTER_SECONDS
@@ -125,12 +125,14 @@ def server_error(request: HttpRequest) -> HttpResponse:
     """Django's handler for an exception no view answered (called while it is being handled).
 
     An outage of PostgreSQL or Redis is not a bug: 503 with Retry-After, worth retrying; the API's
-    paths answer in the API's JSON. The page is rendered as for a signed-out visitor without
-    messages, since both are read from the session, which may be in the very database that is down."""
-    outage = isinstance(sys.exception(), OUTAGES)
+    paths answer as its views do (api.errors.error_answer). The page is rendered as for a signed-out
+    visitor without messages, since both are read from the session, which may be in the very
+    database that is down."""
+    exc = sys.exception()
     if request.path.startswith("/api/"):
-        error = service_unavailable() if outage else server_error_answer()
-        return JsonResponse(error_body(error), status=error.status_code, headers=error.headers)
+        answer = SERVER_ERROR if exc is None else error_answer(exc)
+        return JsonResponse(answer.body, status=answer.status, headers=answer.headers)
+    outage = isinstance(exc, OUTAGES)
     context = {"user": AnonymousUser(), "messages": (), "outage": outage}
     response = render(request, "500.html", context, status=503 if outage else 500)
     if outage:

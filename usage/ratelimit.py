@@ -1,14 +1,16 @@
-"""The per-minute rate limit of an account, counted by django-ratelimit in the default cache
-(Redis in production), so all of the account's keys and all server processes share one count."""
+"""The per-minute rate limit of an account, the one service the API and the try-it page count
+requests with: django-ratelimit counts in the default cache (Redis in production), so all of the
+account's keys and all server processes share one count."""
 
 import logging
 import time
 from dataclasses import dataclass
 
-from django.http import HttpRequest
 from django_ratelimit.core import get_usage
 
 from accounts.models import Account
+from accounts.selectors import account_limits
+from smolpix.errors import SmolpixError
 
 logger = logging.getLogger(__name__)
 
@@ -35,17 +37,28 @@ class RateLimitState:
         return max(self.resets_at - int(time.time()), 1)
 
 
-def rate_limit_hit(*, request: HttpRequest, account: Account, limit: int) -> RateLimitState | None:
-    """Count one request of `account` against `limit` requests a minute and return the count.
+class RateLimited(SmolpixError):
+    """Over the account's per-minute rate limit: `rate` is the minute's count, this request included."""
+
+    def __init__(self, *, rate: RateLimitState) -> None:
+        super().__init__(f"rate limit exceeded: {rate.used} requests this minute, {rate.limit} allowed")
+        self.rate = rate
+
+
+def rate_limit_hit(*, account: Account) -> RateLimitState | None:
+    """Count one request of `account` against its limit per minute and return the count, or raise
+    RateLimited when it is over the limit.
 
     Returns None when the cache cannot count (Redis unreachable): the request is then let through
     ("fail open") with a logged warning. Refusing every customer's requests because the cache is
     down would turn a degraded service into an outage, and the monthly quota, which is what is
     paid for, is still enforced exactly by the database.
     """
+    limit = account_limits(account=account).rate_limit_per_minute
     try:
+        # Keyed by the account, for every method: django-ratelimit has no use for a request.
         usage = get_usage(
-            request, group=GROUP, key=lambda group, request: str(account.pk), rate=f"{limit}/m", increment=True
+            None, group=GROUP, key=lambda group, request: str(account.pk), rate=f"{limit}/m", increment=True
         )
     except Exception:
         logger.warning("cache unavailable: rate limit of account %s not enforced", account.pk, exc_info=True)
@@ -54,4 +67,7 @@ def rate_limit_hit(*, request: HttpRequest, account: Account, limit: int) -> Rat
         logger.warning("cache could not count: rate limit of account %s not enforced", account.pk)
         return None
     # django-ratelimit's window includes its last second: the count starts again one second later.
-    return RateLimitState(limit=limit, used=usage["count"], resets_at=int(time.time()) + usage["time_left"] + 1)
+    rate = RateLimitState(limit=limit, used=usage["count"], resets_at=int(time.time()) + usage["time_left"] + 1)
+    if rate.exceeded:
+        raise RateLimited(rate=rate)
+    return rate

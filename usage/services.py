@@ -9,17 +9,15 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import connection, transaction
 from django.db.models import F, Q
-from django.db.models.functions import Coalesce
-from django.template.loader import render_to_string
-from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Account
-from accounts.selectors import account_limits
+from accounts.selectors import account_limit_in_sql, account_limits
 from apikeys.models import ApiKey
+from smolpix.emails import send_templated_email
+from smolpix.errors import SmolpixError
 from smolpix.outages import DATABASE_DOWN, REDIS_DOWN
 from usage.models import MonthlyUsage, RequestRecord
 from usage.selectors import month_start, next_month_start, quota_used
@@ -31,14 +29,19 @@ WARNING_PERCENT = 80
 PRUNE_BATCH_SIZE = 5000
 
 
-class QuotaExceeded(Exception):
-    """The account has used its images for this month."""
+class QuotaExceeded(SmolpixError):
+    """The account has used its images for this month; the count starts again at `resets_at`."""
 
     def __init__(self, *, used: int, limit: int, resets_at: datetime) -> None:
         super().__init__(f"monthly limit reached: {used} of {limit}")
         self.used = used
         self.limit = limit
         self.resets_at = resets_at
+
+    @property
+    def retry_after(self) -> int:
+        """Seconds until the count starts again."""
+        return max(int((self.resets_at - timezone.now()).total_seconds()), 1)
 
 
 @dataclass
@@ -254,7 +257,7 @@ def quota_notices_catch_up() -> int:
     sends each e-mail at most once, however often it is queued."""
     candidates = (
         MonthlyUsage.objects.filter(month=month_start(timezone.now()), limit_reached_sent_at__isnull=True)
-        .annotate(limit=Coalesce("account__monthly_limit_override", "account__plan__monthly_limit"))
+        .annotate(limit=account_limit_in_sql("monthly_limit", account="account__"))
         .filter(limit__gt=0, used__gte=F("limit") * WARNING_PERCENT / 100)
         .filter(Q(used__gte=F("limit")) | Q(warning_sent_at__isnull=True))
         .values_list("pk", flat=True)
@@ -266,18 +269,14 @@ def quota_notices_catch_up() -> int:
 
 
 def _send_quota_e_mail(*, usage: MonthlyUsage, limit: int, notice: QuotaNotice) -> None:
-    context = {
-        "used": usage.used,
-        "limit": limit,
-        "percent": usage.used * 100 // limit,
-        "plan": usage.account.plan,
-        "resets_at": next_month_start(usage.month),
-        "dashboard_url": settings.SITE_URL.rstrip("/") + reverse("dashboard"),
-        "pricing_url": settings.SITE_URL.rstrip("/") + reverse("pricing"),
-    }
-    subject = {
-        QuotaNotice.WARNING: f"You have used {context['percent']} % of your Smolpix images this month",
-        QuotaNotice.LIMIT_REACHED: "You have used all of your Smolpix images this month",
-    }[notice]
-    body = render_to_string(f"usage/email/quota_{notice.value}.txt", context)
-    send_mail(subject, body, None, [usage.account.owner.email])
+    send_templated_email(
+        to=usage.account.owner.email,
+        template=f"quota_{notice.value}",
+        context={
+            "used": usage.used,
+            "limit": limit,
+            "percent": usage.used * 100 // limit,
+            "plan": usage.account.plan,
+            "resets_at": next_month_start(usage.month),
+        },
+    )

@@ -9,49 +9,116 @@ from accounts.tests.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
 
+SIGN_UP = {"password1": "a-long-unusual-pass", "password2": "a-long-unusual-pass"}
 
-def test_sign_up_creates_a_free_account_and_signs_in(client):
-    response = client.post(
-        reverse("signup"),
-        {"email": "New.Person@Example.com", "password1": "a-long-unusual-pass", "password2": "a-long-unusual-pass"},
-    )
+
+def sign_up(client, email: str):
+    return client.post(reverse("signup"), {"email": email, **SIGN_UP})
+
+
+def link_in(message, path: str) -> str:
+    return re.search(rf"https?://[^/\s]+({re.escape(path)}\S+)", message.body).group(1)
+
+
+def test_sign_up_creates_an_unverified_free_account_and_asks_to_check_the_email(client):
+    response = client.post(reverse("signup"), {"email": "New.Person@Example.com", **SIGN_UP})
 
     assert response.status_code == 302
-    assert response.url == reverse("dashboard")
+    assert response.url == reverse("signup_done")
     user = User.objects.get()
     assert user.email == "new.person@example.com"
     assert user.account.plan.code == PlanCode.FREE
-    assert client.get(reverse("dashboard")).status_code == 200
+    assert not user.email_verified
+    assert "_auth_user_id" not in client.session  # signing in would tell a new address from a customer's
+    page = client.get(response.url).content.decode()
+    assert "Check your e-mail" in page and "new.person@example.com" in page
 
 
-SIGN_UP = {"email": "chooser@example.com", "password1": "a-long-unusual-pass", "password2": "a-long-unusual-pass"}
+CHOOSER = {"email": "chooser@example.com", **SIGN_UP}
 
 
 def test_the_plan_chosen_on_pricing_survives_sign_up_to_its_checkout_page(client):
     checkout = reverse("billing:checkout", args=["pro"])
 
     page = client.get(reverse("signup"), {"next": checkout}).content.decode()
-    response = client.post(f"{reverse('signup')}?next={checkout}", SIGN_UP)
+    response = client.post(f"{reverse('signup')}?next={checkout}", CHOOSER)
+    done = client.get(response.url).content.decode()
 
     assert "You chose the <strong>Pro</strong> plan." in page
     assert f'<input type="hidden" name="next" value="{checkout}">' in page
     assert f'href="{reverse("login")}?next={checkout}"' in page
-    assert (response.status_code, response.url) == (302, checkout)
+    # Signed out on "check your e-mail" (see above), whose log-in goes on to the plan.
+    assert (response.status_code, response.url) == (302, f"{reverse('signup_done')}?next={checkout}")
+    assert f'href="{reverse("login")}?next={checkout}"' in done
 
 
 def test_sign_up_carries_next_in_its_form_too(client):
-    response = client.post(reverse("signup"), {**SIGN_UP, "next": reverse("apikeys:list")})
+    response = client.post(reverse("signup"), {**CHOOSER, "next": reverse("apikeys:list")})
 
-    assert response.url == reverse("apikeys:list")
+    assert response.url == f"{reverse('signup_done')}?next={reverse('apikeys:list')}"
 
 
-@pytest.mark.parametrize("next_url", ["https://evil.example/billing/checkout/pro/", "//evil.example/", "javascript:x"])
-def test_sign_up_never_sends_anyone_to_another_site(client, next_url):
+@pytest.mark.usefixtures("eager_tasks")
+def test_the_plan_chosen_on_pricing_survives_sign_up_and_verification_into_stripe_checkout(
+    client, fake_stripe, django_capture_on_commit_callbacks
+):
+    checkout = reverse("billing:checkout", args=["pro"])
+    choose_pro = re.search(r'href="([^"]+)">Choose Pro<', client.get(reverse("pricing")).content.decode()).group(1)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        signed_up = client.post(choose_pro, CHOOSER)
+    [welcome] = mail.outbox
+    link = link_in(welcome, "/accounts/verify/")
+    # The link is followed from the mailbox, signed out: log in first, then on through the link.
+    to_log_in = client.get(link)
+    logged_in = client.post(to_log_in.url, {"username": CHOOSER["email"], "password": CHOOSER["password1"]})
+    verified = client.get(logged_in.url)
+    confirmation = client.get(verified.url).content.decode()
+    to_stripe = client.post(checkout)
+
+    assert choose_pro == f"{reverse('signup')}?next={checkout}"
+    assert signed_up.url == f"{reverse('signup_done')}?next={checkout}"
+    assert link.endswith(f"/?next={checkout}")
+    assert "takes you on to the Pro plan you chose" in welcome.body
+    assert to_log_in.url.startswith(f"{reverse('login')}?next=")
+    assert logged_in.url == link
+    assert (verified.status_code, verified.url) == (302, checkout)
+    assert User.objects.get(email=CHOOSER["email"]).email_verified
+    assert "The Pro plan" in confirmation and "Continue to secure checkout" in confirmation
+    (session,) = fake_stripe.checkout_sessions.values()
+    assert (to_stripe.status_code, to_stripe["Location"]) == (303, session["url"])
+    assert session["line_items"][0]["price"] == "price_fake_pro"
+
+
+@pytest.mark.usefixtures("eager_tasks")
+def test_an_address_with_an_account_is_told_so_with_a_log_in_link_that_goes_on_to_the_plan(
+    client, django_capture_on_commit_callbacks
+):
+    UserFactory(email="chooser@example.com")
+    checkout = reverse("billing:checkout", args=["agency"])
+
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(f"{reverse('signup')}?next={checkout}", CHOOSER)
+
+    [notice] = mail.outbox
+    assert link_in(notice, "/accounts/login/") == f"{reverse('login')}?next={checkout}"
+
+
+@pytest.mark.usefixtures("eager_tasks")
+@pytest.mark.parametrize(
+    "next_url", ["https://evil.example/billing/checkout/pro/", "//evil.example/", "/\\evil.example/", "javascript:x"]
+)
+def test_sign_up_never_sends_anyone_to_another_site(client, next_url, django_capture_on_commit_callbacks):
     page = client.get(reverse("signup"), {"next": next_url}).content.decode()
-    response = client.post(f"{reverse('signup')}?next={next_url}", SIGN_UP)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("signup"), {**CHOOSER, "next": next_url})
+    done = client.get(reverse("signup_done"), {"next": next_url}).content.decode()
 
     assert "evil.example" not in page and "javascript" not in page
-    assert response.url == reverse("dashboard")
+    assert response.url == reverse("signup_done")
+    assert "evil.example" not in done and "javascript" not in done
+    [welcome] = mail.outbox
+    assert "next=" not in welcome.body and "evil.example" not in welcome.body
 
 
 def test_sign_up_names_no_plan_for_other_next_pages(client):
@@ -61,18 +128,19 @@ def test_sign_up_names_no_plan_for_other_next_pages(client):
 
 
 @pytest.mark.usefixtures("eager_tasks")  # the task runs here, not in a worker
-def test_sign_up_sends_one_welcome_email_once_the_account_is_committed(client, django_capture_on_commit_callbacks):
-    data = {"email": "welcome@example.com", "password1": "a-long-unusual-pass", "password2": "a-long-unusual-pass"}
-
+def test_sign_up_sends_one_welcome_email_with_the_verification_link_once_committed(
+    client, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks() as callbacks:
-        client.post(reverse("signup"), data)
+        sign_up(client, "welcome@example.com")
     assert mail.outbox == []  # nothing is sent while the transaction may still roll back
 
     for callback in callbacks:
         callback()
     [email] = mail.outbox
     assert email.to == ["welcome@example.com"]
-    assert email.subject == "Welcome to Smolpix"
+    assert email.subject == "Welcome to Smolpix: confirm your e-mail address"
+    assert "/accounts/verify/" in email.body
     assert User.objects.get().account.welcome_email_sent_at is not None
 
 
@@ -84,17 +152,26 @@ def test_a_refused_sign_up_sends_no_email(client, django_capture_on_commit_callb
     assert mail.outbox == []
 
 
-def test_sign_up_refuses_an_existing_email_in_any_case(client):
+@pytest.mark.usefixtures("eager_tasks")
+def test_sign_up_answers_an_existing_address_exactly_as_a_new_one_and_tells_its_owner(
+    client, django_capture_on_commit_callbacks
+):
     UserFactory(email="taken@example.com")
 
-    response = client.post(
-        reverse("signup"),
-        {"email": "TAKEN@example.com", "password1": "a-long-unusual-pass", "password2": "a-long-unusual-pass"},
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        new = sign_up(client, "fresh@example.com")
+    client.cookies.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        taken = sign_up(client, "TAKEN@example.com")
 
-    assert response.status_code == 200
-    assert "already exists" in response.content.decode()
-    assert User.objects.count() == 1
+    assert (taken.status_code, taken.url) == (new.status_code, new.url) == (302, reverse("signup_done"))
+    assert "already" not in client.get(taken.url).content.decode()
+    assert User.objects.filter(email="taken@example.com").count() == 1
+    notice = next(email for email in mail.outbox if email.to == ["taken@example.com"])
+    assert notice.subject == "Your Smolpix account"
+    assert "There is one already" in notice.body
+    assert link_in(notice, "/accounts/") in (reverse("login"), reverse("password_reset"))
+    assert "/accounts/verify/" not in notice.body  # no way into the account from this e-mail
 
 
 def test_sign_up_refuses_mismatched_passwords(client):
@@ -104,6 +181,38 @@ def test_sign_up_refuses_mismatched_passwords(client):
 
     assert response.status_code == 200
     assert not User.objects.exists()
+
+
+def test_sign_up_errors_stand_under_their_fields_tied_to_them_with_unique_ids_and_no_style(client):
+    response = client.post(reverse("signup"), {"email": "not-an-address", "password1": "abc", "password2": "abd"})
+
+    page = response.content.decode()
+    ids = re.findall(r'\sid="([^"]+)"', page)
+    assert response.status_code == 200
+    assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
+    for field, message in [
+        ("email", "Enter a valid email address."),
+        ("password1", "This password is too short."),  # under Password, whose help lists the rules
+        ("password2", "The two password fields didn"),
+    ]:
+        tag = re.search(rf'<input[^>]* name="{field}"[^>]*>', page).group(0)
+        described_by = re.search(r'aria-describedby="([^"]+)"', tag).group(1).split()
+        errors = re.search(rf'<ul class="errorlist" id="id_{field}_error">(.*?)</ul>', page).group(1)
+        assert 'aria-invalid="true"' in tag and f"id_{field}_error" in described_by, tag
+        assert set(described_by) <= set(ids), described_by  # each names an element of the page
+        assert message in errors
+    assert "This password is too short." not in page.split('id="id_password2_error"')[1]
+    assert " style=" not in page
+
+
+def test_sign_ups_are_throttled_per_client_address(client):
+    answers = [sign_up(client, f"person{number}@example.com").status_code for number in range(11)]
+
+    assert answers == [302] * 10 + [429]
+    assert User.objects.count() == 10
+    # Another address is counted on its own.
+    other = client.post(reverse("signup"), {"email": "other@example.com", **SIGN_UP}, REMOTE_ADDR="203.0.113.9")
+    assert other.status_code == 302
 
 
 def test_log_in_with_email_in_any_case_and_log_out(client):
@@ -158,14 +267,26 @@ def test_password_change(client):
     assert user.check_password("another-long-pass-9")
 
 
-def test_password_reset_sends_a_link_that_sets_a_new_password(client):
+@pytest.fixture
+def reset(client, django_capture_on_commit_callbacks, eager_tasks):
+    """Ask for a password reset as a browser does; the e-mail's task runs here once it commits."""
+
+    def ask(email: str, **extra):
+        with django_capture_on_commit_callbacks(execute=True):
+            return client.post(reverse("password_reset"), {"email": email}, **extra)
+
+    return ask
+
+
+def test_password_reset_sends_a_link_that_sets_a_new_password(client, reset):
     user = UserFactory(email="forgetful@example.com")
 
-    response = client.post(reverse("password_reset"), {"email": "forgetful@example.com"})
+    response = reset("forgetful@example.com")
     assert response.status_code == 302
-    assert len(mail.outbox) == 1
-    assert mail.outbox[0].to == ["forgetful@example.com"]
-    link = re.search(r"https?://[^/]+(/accounts/reset/\S+)", mail.outbox[0].body).group(1)
+    [email] = mail.outbox
+    assert email.to == ["forgetful@example.com"]
+    assert email.subject == "Reset your Smolpix password"
+    link = link_in(email, "/accounts/reset/")
 
     # Django swaps the token for a session value and redirects to the form.
     form_url = client.get(link).url
@@ -177,8 +298,46 @@ def test_password_reset_sends_a_link_that_sets_a_new_password(client):
     assert client.post(reverse("login"), {"username": user.email, "password": "brand-new-pass-42"}).status_code == 302
 
 
-def test_password_reset_for_an_unknown_email_sends_nothing_and_reveals_nothing(client):
-    response = client.post(reverse("password_reset"), {"email": "nobody@example.com"})
+def test_password_reset_answers_the_same_for_an_unknown_address_and_sends_nothing(client, reset):
+    UserFactory(email="known@example.com")
 
-    assert response.status_code == 302
-    assert mail.outbox == []
+    known, unknown = reset("known@example.com"), reset("nobody@example.com")
+
+    assert (unknown.status_code, unknown.url) == (known.status_code, known.url) == (302, reverse("password_reset_done"))
+    assert [email.to for email in mail.outbox] == [["known@example.com"]]
+
+
+def test_password_reset_mails_an_address_at_most_three_times_an_hour(client, reset):
+    UserFactory(email="target@example.com")
+
+    answers = [reset("TARGET@example.com", REMOTE_ADDR=f"203.0.113.{number}").status_code for number in range(5)]
+
+    assert answers == [302, 302, 302, 429, 429]
+    assert len(mail.outbox) == 3
+    assert "Too many requests" in reset("target@example.com", REMOTE_ADDR="203.0.113.99").content.decode()
+
+
+def test_password_reset_is_throttled_per_client_whatever_the_addresses(client, reset):
+    answers = [reset(f"someone{number}@example.com").status_code for number in range(11)]
+
+    assert answers == [302] * 10 + [429]
+
+
+def test_completing_a_password_reset_verifies_the_address(client, reset):
+    user = UserFactory(email="late@example.com", email_verified=False)
+    reset("late@example.com")
+
+    form_url = client.get(link_in(mail.outbox[0], "/accounts/reset/")).url
+    client.post(form_url, {"new_password1": "brand-new-pass-42", "new_password2": "brand-new-pass-42"})
+
+    user.refresh_from_db()
+    assert user.email_verified
+
+
+def test_with_redis_unreachable_password_reset_still_answers(client, reset, unreachable_redis):
+    """The throttle cannot count (logged) and lets the request through rather than refuse everyone."""
+    UserFactory(email="forgetful@example.com")
+
+    response = reset("forgetful@example.com")
+
+    assert (response.status_code, response.url) == (302, reverse("password_reset_done"))

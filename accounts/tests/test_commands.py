@@ -21,6 +21,7 @@ def test_createaccount_creates_a_signed_in_capable_account():
     user = User.objects.get(email="ops@example.com")
     assert user.account.plan.code == PlanCode.PRO
     assert user.check_password("pw-long-enough")
+    assert user.email_verified  # an operator made it: no e-mail to confirm
     assert not user.is_staff
     assert "ops@example.com" in output
 

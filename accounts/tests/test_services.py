@@ -1,10 +1,13 @@
 from datetime import timedelta
+from io import StringIO
 from smtplib import SMTPException
 
 import pytest
 import time_machine
 from django.core import mail
 from django.core.exceptions import ValidationError
+from django.core.management import call_command
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Account, PlanCode, User
@@ -93,7 +96,7 @@ def test_overrides_refuse_negative_numbers():
 
 
 def test_welcome_email_is_sent_once():
-    account = AccountFactory(owner__email="new@example.com")
+    account = AccountFactory(owner__email="new@example.com", owner__welcomed=False)
 
     assert welcome_email_send(user_id=account.owner_id) is True
     assert welcome_email_send(user_id=account.owner_id) is False  # a retried or redelivered task
@@ -109,7 +112,7 @@ def test_welcome_email_is_sent_once():
 
 
 def test_welcome_email_is_not_marked_sent_when_the_mail_server_fails(settings):
-    account = AccountFactory()
+    account = AccountFactory(owner__welcomed=False)
     # Nothing listens on the discard port: the SMTP connection is refused.
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 9, 2
@@ -135,10 +138,10 @@ def test_welcome_email_for_a_user_deleted_meanwhile_is_skipped():
 
 def test_welcome_emails_that_did_not_go_out_are_caught_up_once(eager_tasks):
     # Redis was down when these signed up, so their welcome e-mail was never queued.
-    missed = [AccountFactory(owner__email=f"missed{number}@example.com") for number in range(2)]
+    missed = [AccountFactory(owner__email=f"missed{number}@example.com", owner__welcomed=False) for number in range(2)]
     AccountFactory(owner__email="welcomed@example.com", welcome_email_sent_at=timezone.now())
     with time_machine.travel(timezone.now() - timedelta(days=WELCOME_CATCH_UP_DAYS, hours=1)):
-        AccountFactory(owner__email="long-ago@example.com")  # too late for a welcome now
+        AccountFactory(owner__email="long-ago@example.com", owner__welcomed=False)  # too late for a welcome now
 
     assert welcome_emails_catch_up() == 2
     assert welcome_emails_catch_up() == 0
@@ -147,3 +150,43 @@ def test_welcome_emails_that_did_not_go_out_are_caught_up_once(eager_tasks):
     for account in missed:
         account.refresh_from_db()
         assert account.welcome_email_sent_at is not None
+
+
+# --- Every way of making a user goes through account_create / account_open -------------------
+
+
+def test_createsuperuser_makes_a_verified_staff_user_with_its_account(monkeypatch):
+    monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "a-long-unusual-pass")
+
+    call_command("createsuperuser", "--noinput", "--email", "Root@Example.com", stdout=StringIO())
+
+    user = User.objects.get(email="root@example.com")
+    assert user.is_staff and user.is_superuser and user.email_verified
+    assert user.account.plan.code == PlanCode.FREE
+
+
+def test_a_user_added_in_the_admin_comes_with_its_account(admin_client):
+    response = admin_client.post(
+        reverse("admin:accounts_user_add"),
+        {
+            "email": "added@example.com",
+            "usable_password": "true",
+            "password1": "a-long-pass-9",
+            "password2": "a-long-pass-9",
+        },
+    )
+
+    assert response.status_code == 302
+    user = User.objects.get(email="added@example.com")
+    assert user.account.plan.code == PlanCode.FREE
+    assert user.email_verified and user.check_password("a-long-pass-9")
+
+
+def test_account_create_queues_the_welcome_email_once_committed(django_capture_on_commit_callbacks, eager_tasks):
+    with django_capture_on_commit_callbacks() as callbacks:
+        account_create(email="queued@example.com", password="pw")
+    assert mail.outbox == []
+
+    for callback in callbacks:
+        callback()
+    assert [email.subject for email in mail.outbox] == ["Welcome to Smolpix"]

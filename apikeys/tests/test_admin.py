@@ -1,7 +1,6 @@
 import pytest
 from django.urls import reverse
 
-from accounts.tests.factories import UserFactory
 from apikeys.keys import generate_key
 from apikeys.models import ApiKey
 from apikeys.tests.factories import ApiKeyFactory
@@ -12,9 +11,8 @@ CHANGELIST_URL = reverse("admin:apikeys_apikey_changelist")
 
 
 @pytest.fixture
-def staff_client(client):
-    client.force_login(UserFactory(is_staff=True, is_superuser=True))
-    return client
+def staff_client(admin_client):
+    return admin_client
 
 
 def test_staff_see_keys_with_their_prefix_never_the_secret_or_its_hash(staff_client):

@@ -7,8 +7,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
+from api.tests.checks import assert_reference_response
 from optimizer.tests import images
-from optimizer.tests.api_checks import assert_reference_response
 from usage.selectors import usage_this_month
 from usage.tests.factories import MonthlyUsageFactory
 
@@ -92,7 +92,7 @@ def test_without_javascript_the_page_shows_the_result(free_client):
         ({}, "BAD_REQUEST", None, "Choose an image, drop one here, or paste its URL."),
         ({"url": "https://example.com/a.png", "file": "UPLOAD"}, "BAD_REQUEST", None, "not both"),
         ({"url": "ftp://example.com/a.png"}, "INVALID_URL", "url", "Only http and https URLs can be fetched."),
-        ({"url": "http://127.0.0.1/a.png"}, "INVALID_URL", "url", "private, local or reserved address"),
+        ({"url": "http://127.0.0.1/a.png"}, "INVALID_URL", "url", "does not resolve to a public address"),
         ({"file": "SVG"}, "UNSUPPORTED_IMAGE", "file", "The file is not a supported image"),
         ({"file": "UPLOAD", "quality": "0"}, "BAD_REQUEST", "quality", "Quality: Ensure this value is greater"),
         ({"file": "UPLOAD", "max_width": "wide"}, "BAD_REQUEST", "maxWidth", "Max width: Enter a whole number."),

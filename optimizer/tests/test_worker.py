@@ -15,10 +15,10 @@ import pytest
 from django.conf import settings
 from django.core.cache import cache
 
+from api.tests.checks import SERVER_ERROR_BODY, assert_error, assert_reference_response
 from optimizer import jobs, magick
 from optimizer.tasks import optimize_image_task
 from optimizer.tests import images
-from optimizer.tests.api_checks import SERVER_ERROR_BODY, assert_error, assert_reference_response
 from optimizer.tests.celery_worker import SOFT_TIME_LIMIT
 from optimizer.tests.origin import Route
 from optimizer.worker import RECYCLE_MARKER

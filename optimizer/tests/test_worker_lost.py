@@ -8,9 +8,9 @@ import time
 import pytest
 from django.conf import settings
 
+from api.tests.checks import assert_error
 from optimizer import jobs
 from optimizer.tests import images
-from optimizer.tests.api_checks import assert_error
 from tests import processes
 
 pytestmark = [

@@ -5,8 +5,9 @@ import re
 import pytest
 from django.urls import reverse
 
+from api.optimize import REFERENCE_EXAMPLE_RESPONSE
 from apikeys.services import api_key_create
-from optimizer.api import REFERENCE_EXAMPLE_RESPONSE
+from optimizer.fetch import HOST_REFUSED
 from smolpix.examples import example_list
 
 pytestmark = pytest.mark.django_db
@@ -136,6 +137,16 @@ def test_docs_reference_the_quality_field_and_the_415_and_503_answers(client):
     assert "<tr><td>415</td><td><code>BAD_REQUEST</code></td>" in errors_table
     assert "<tr><td>503</td><td><code>SERVICE_UNAVAILABLE</code></td>" in errors_table
     assert "X-Smolpix-Quality-Score" in body
+
+
+def test_docs_say_a_private_host_and_one_that_does_not_resolve_are_both_invalid_url(client):
+    """As the fetcher answers them: one code and one message (fetch.HOST_REFUSED) for both."""
+    body = re.sub(r' data-label="[^"]*"', "", client.get(reverse("docs")).content.decode())
+    errors_table = body.split('id="errors"', 1)[1].split("</table>", 1)[0]
+
+    [row] = [row for row in errors_table.split("<tr>") if "<code>INVALID_URL</code>" in row]
+    assert "its host is private, or does not resolve" in row
+    assert "does not resolve to a public address" in HOST_REFUSED
 
 
 def test_docs_name_a_signed_in_readers_newest_key_but_never_a_key(client, pro_account):

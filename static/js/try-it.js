@@ -173,7 +173,8 @@
       const percent = Number(limit) ? Math.min(100, Math.floor((Number(used) * 100) / Number(limit))) : 100;
       bar.setAttribute("aria-valuenow", used);
       bar.classList.toggle("full", percent >= 100);
-      bar.firstElementChild.style.width = `${percent}%`;
+      // The bar is an SVG whose width attribute the page drew (a style attribute would break the CSP).
+      bar.firstElementChild.setAttribute("width", `${percent}%`);
     }
   };
 

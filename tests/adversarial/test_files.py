@@ -16,9 +16,9 @@ from django.conf import settings
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from api.tests.checks import assert_reference_response
 from optimizer import imaging
 from optimizer.tests import images
-from optimizer.tests.api_checks import assert_reference_response
 from tests.adversarial import memory
 from tests.adversarial.hostile_files import HOSTILE_FILES, HostileFile
 from tests.processes import pool_children

@@ -12,12 +12,12 @@ import pytest
 from django.db import connection
 
 from accounts.tests.factories import AccountFactory
+from api.tests.checks import ENDPOINT
 from apikeys.keys import LOOKUP_PREFIX_LENGTH, checksum, generate_key
 from apikeys.services import api_key_revoke
 from apikeys.tests.factories import ApiKeyFactory
 from optimizer import pipeline
 from optimizer.tests import images
-from optimizer.tests.api_checks import ENDPOINT
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_tasks")]
 

@@ -15,12 +15,12 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from rest_framework.exceptions import ValidationError
 
+from api.errors import api_exception_handler
+from api.optimize import OptimizeInputSerializer
+from api.tests.checks import ENDPOINT, assert_error
 from optimizer import fetch
-from optimizer.api import OptimizeInputSerializer
 from optimizer.tests import images
-from optimizer.tests.api_checks import ENDPOINT, assert_error
 from optimizer.tests.origin import Origin
-from smolpix.api import api_exception_handler
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_tasks")]
 

@@ -13,9 +13,9 @@ import zlib
 
 import pytest
 
+from api.tests.checks import assert_error, assert_reference_response
 from optimizer import fetch, worker
 from optimizer.tests import images
-from optimizer.tests.api_checks import assert_error, assert_reference_response
 from optimizer.tests.origin import Origin, Route
 from optimizer.tests.test_fetch import LOOPBACK_SPELLINGS, OTHER_NON_PUBLIC_SPELLINGS
 
@@ -67,7 +67,7 @@ def test_every_spelling_of_this_machine_is_refused_and_never_connected_to(post, 
     response = post({"url": url})
 
     assert response.status_code == 400
-    assert response.json()["code"] in ("INVALID_URL", "FETCH_FAILED")  # refused, or a name that does not resolve
+    assert response.json()["code"] == "INVALID_URL"  # refused, or a name that does not resolve: one answer
     assert response.json()["field"] == "url"
     assert refusing_origin.connections == 0
 
@@ -113,6 +113,28 @@ def test_a_name_that_resolves_to_the_metadata_address_is_refused(post, monkeypat
     monkeypatch.setattr(socket, "getaddrinfo", cloud_resolver)
 
     _refused(post, "http://metadata.google.internal/computeMetadata/v1/")
+
+
+def test_a_name_inside_our_network_and_a_name_that_does_not_resolve_get_the_same_answer(post, monkeypatch):
+    """Probing internal DNS names: `db.internal` resolves (to a private address) on our side and
+    `nothing.internal` does not; the caller must not be able to tell which, from body or status."""
+    real_getaddrinfo = socket.getaddrinfo
+
+    def internal_resolver(host, port, *args, **kwargs):
+        if host == "db.internal":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.1.2.3", port))]
+        if host == "nothing.internal":
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real_getaddrinfo(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", internal_resolver)
+
+    resolves = post({"url": "http://db.internal/a.png"})
+    does_not = post({"url": "http://nothing.internal/a.png"})
+
+    assert resolves.status_code == does_not.status_code == 400
+    assert resolves.json() == does_not.json()
+    assert resolves.json() == {"error": f"url: {fetch.HOST_REFUSED}", "code": "INVALID_URL", "field": "url"}
 
 
 # --- Syntax tricks ------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import pytest
 from django.conf import settings
 
 from accounts.models import Plan, PlanCode
-from tests.browser.steps import create_key, sign_in
+from tests.browser.steps import create_key, sign_in, sign_in_to_admin
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -81,7 +81,7 @@ def test_take_screenshots(browser, live_server, customer, staff, fake_stripe, tm
 
     context = browser.new_context(base_url=live_server.url, viewport=DEVICES[device])
     page = context.new_page()
-    sign_in(page, staff)
+    sign_in_to_admin(page, staff)
     for name, path in [
         ("admin-accounts", "/admin/accounts/account/"),
         ("admin-plans", "/admin/accounts/plan/"),

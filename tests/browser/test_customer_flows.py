@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 
 from accounts.models import Account, PlanCode
 from accounts.tests.factories import AccountFactory
-from tests.browser.steps import sign_in, sign_up
+from tests.browser.steps import sign_in, sign_up, verification_link
 
 # The live server reads committed data: these tests use a transactional database. It runs in this
 # process, so the tests that optimize run their Celery tasks here too (eager_tasks): no worker.
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 PHOTO = Path(settings.BASE_DIR) / "static" / "img" / "examples" / "landscape.jpg"
 
 
-def test_sign_up_create_a_key_see_it_once_then_only_its_prefix_then_revoke_it(page, console_errors):
+def test_sign_up_create_a_key_see_it_once_then_only_its_prefix_then_revoke_it(page, console_errors, eager_tasks):
     sign_up(page, "keys@example.com")
 
     page.get_by_role("link", name="Manage API keys").click()
@@ -65,6 +65,8 @@ def test_try_it_shows_the_original_and_the_optimized_image_with_the_savings(page
     assert page.locator('[data-stat="format"]').inner_text() == "WebP"
     download = page.get_by_role("link", name="Download the optimized image")
     assert download.get_attribute("download") == "landscape.webp"
+    # The month's bar follows the count: 1 of the Free plan's 50 images (an SVG width, as drawn).
+    assert page.locator("[data-quota-bar] svg").get_attribute("width") == "2%"
 
     # The comparison slider works from the keyboard.
     page.get_by_label(re.compile("^Comparison")).focus()
@@ -134,7 +136,7 @@ def test_upgrading_from_pricing_goes_through_checkout_and_the_webhook_changes_th
     assert console_errors == []
 
 
-def test_a_plan_chosen_on_pricing_while_signed_out_survives_sign_up_to_checkout(
+def test_a_plan_chosen_on_pricing_while_signed_out_survives_sign_up_and_verification_to_checkout(
     page, console_errors, live_server, fake_stripe, eager_tasks
 ):
     fake_stripe.webhook_url = f"{live_server.url}/billing/webhook/"
@@ -146,8 +148,17 @@ def test_a_plan_chosen_on_pricing_while_signed_out_survives_sign_up_to_checkout(
     page.get_by_label("Password", exact=True).fill("a-long-unusual-pass")
     page.get_by_label("Password confirmation").fill("a-long-unusual-pass")
     page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_role("heading", name="Check your e-mail")).to_be_visible()
+    expect(page.get_by_text("takes you on to the Agency plan you chose")).to_be_visible()
 
+    # The link of the welcome e-mail, opened signed out (from a mail client): log in, then on.
+    page.goto(verification_link("agency@example.com"))
+    page.get_by_label("Email").fill("agency@example.com")
+    page.get_by_label("Password").fill("a-long-unusual-pass")
+    page.get_by_role("button", name="Log in").click()
     page.wait_for_url("**/billing/checkout/agency/")
+    expect(page.get_by_text("your e-mail address is verified")).to_be_visible()
+    expect(page.get_by_role("heading", name="The Agency plan")).to_be_visible()
     assert console_errors == []
     page.get_by_role("button", name="Continue to secure checkout").click()
     page.wait_for_url(f"{fake_stripe.url}/checkout/**")

@@ -4,7 +4,7 @@ came for are on screen without scrolling sideways."""
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.steps import sign_in
+from tests.browser.steps import sign_in, sign_in_to_admin
 
 # The live server reads committed data: these tests use a transactional database.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -113,7 +113,7 @@ def test_the_docs_contents_leave_room_for_the_reference_on_a_phones_first_screen
 def test_the_admin_account_list_fits_1280_px(browser, live_server, customer, staff):
     context = browser.new_context(base_url=live_server.url, viewport=DESKTOP)
     page = context.new_page()
-    sign_in(page, staff)
+    sign_in_to_admin(page, staff)
     page.goto("/admin/accounts/account/")
 
     visible = page.locator("#changelist .results").bounding_box()

@@ -1,4 +1,7 @@
+import re
+
 import pytest
+from playwright.sync_api import expect
 
 from accounts.models import User
 from tests.browser.steps import sign_up
@@ -27,7 +30,7 @@ def test_docs_code_tabs_switch_with_the_keyboard(page):
     assert page.locator("#panel-curl").is_hidden()
 
 
-def test_sign_up_lands_on_the_dashboard(page):
+def test_sign_up_lands_on_the_dashboard(page, eager_tasks):
     sign_up(page, "browser@example.com")
 
     assert page.get_by_role("heading", name="Dashboard").is_visible()
@@ -42,3 +45,33 @@ def test_every_code_block_has_a_copy_button(page, path):
     assert blocks.count() > 0
     assert page.locator(".code-block > pre").count() == blocks.count()
     assert page.locator(".code-block > .code-bar > button.copy-button").count() == blocks.count()
+
+
+@pytest.mark.parametrize(
+    "viewport", [{"width": 1280, "height": 900}, {"width": 390, "height": 844}], ids=["desktop", "phone"]
+)
+def test_sign_up_shows_each_error_under_its_field_in_the_sites_error_colour(page, console_errors, viewport):
+    page.set_viewport_size(viewport)
+    page.goto("/accounts/signup/")
+    page.get_by_label("Email").fill("not-an-address")
+    page.get_by_label("Password", exact=True).fill("abc")
+    page.get_by_label("Password confirmation").fill("abd")
+    page.get_by_role("button", name="Create account").click()
+
+    email, password = page.get_by_label("Email"), page.get_by_label("Password", exact=True)
+    expect(email).to_have_accessible_description("Enter a valid email address.")
+    expect(password).to_have_accessible_description(re.compile(r"^Your password can.t be too similar.*too short"))
+    expect(page.get_by_label("Password confirmation")).to_have_accessible_description(
+        re.compile("^Enter the same password as before.*didn.t match")
+    )
+    error, help_text = page.locator("#id_email_error"), page.locator("#id_password1_helptext")
+    colour = "getComputedStyle(element).color"
+    site_error_colour = page.evaluate("getComputedStyle(document.documentElement).getPropertyValue('--bad')")
+    assert site_error_colour.strip() == "#b42318"
+    assert error.evaluate(f"element => {colour}") == "rgb(180, 35, 24)"  # the site's --bad, not the help's grey
+    assert help_text.evaluate(f"element => {colour}") != "rgb(180, 35, 24)"
+    assert email.evaluate("element => getComputedStyle(element).borderTopColor") == "rgb(180, 35, 24)"
+    box, field = error.bounding_box(), email.bounding_box()
+    assert field["y"] + field["height"] <= box["y"] < field["y"] + field["height"] + 40  # right under its input
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert console_errors == []

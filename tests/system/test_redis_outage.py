@@ -43,10 +43,10 @@ def test_a_sign_up_while_redis_is_stopped_gets_its_welcome_email_once_redis_is_b
     signed_up = browser.submit(
         "/accounts/signup/", {"email": email, "password1": PASSWORD, "password2": PASSWORD}, timeout=ANSWER_SECONDS
     )
-    dashboard = browser.get("/dashboard/", timeout=ANSWER_SECONDS)
+    check_your_email = browser.get("/accounts/signup/done/", timeout=ANSWER_SECONDS)
 
-    assert (signed_up.status, signed_up.headers["Location"]) == (302, "/dashboard/"), str(signed_up)
-    assert dashboard.status == 200, str(dashboard)
+    assert (signed_up.status, signed_up.headers["Location"]) == (302, "/accounts/signup/done/"), str(signed_up)
+    assert check_your_email.status == 200, str(check_your_email)
     redis.start()
     serve.wait_until(serve.healthy, "/healthz answering 200 again", RECOVERY_SECONDS)
     catch_up = serve.celery("call", "accounts.catch_up_welcome_emails")

@@ -129,7 +129,7 @@ def test_last_months_news_is_not_sent(pro_account):
 
 def test_an_e_mail_that_could_not_be_sent_is_sent_by_the_retry(ten_images, monkeypatch):
     usage = MonthlyUsageFactory(account=ten_images, used=8)
-    monkeypatch.setattr("usage.services.send_mail", lambda *args, **kwargs: (_ for _ in ()).throw(OSError("down")))
+    monkeypatch.setattr("smolpix.emails.send_mail", lambda *args, **kwargs: (_ for _ in ()).throw(OSError("down")))
 
     with pytest.raises(OSError):
         quota_notice_send(monthly_usage_id=usage.pk)

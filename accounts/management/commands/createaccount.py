@@ -6,7 +6,7 @@ from accounts.services import account_create
 
 
 class Command(BaseCommand):
-    help = "Create a customer account (a user and its account) on a plan."
+    help = "Create a customer account (a user and its account, its address verified) on a plan."
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("email")
@@ -20,3 +20,8 @@ class Command(BaseCommand):
         except ValidationError as error:
             raise CommandError(" ".join(error.messages)) from None
         self.stdout.write(f"Created {account.owner.email} on the {account.plan.name} plan.")
+        if staff:
+            self.stdout.write(
+                "The admin asks staff for a second factor too. Enrol one (an authenticator app and backup codes) "
+                f"with:\n  python manage.py secondfactor {account.owner.email}"
+            )

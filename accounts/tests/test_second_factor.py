@@ -1,0 +1,128 @@
+"""The admin asks every staff member for a second factor (django-otp): a TOTP code or a backup code."""
+
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.urls import reverse
+from django_otp.models import Device
+from django_otp.oath import totp
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts.services import BACKUP_CODES, staff_second_factor_reset
+from accounts.tests.factories import PASSWORD, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+ADMIN = reverse("admin:index")
+ADMIN_LOGIN = reverse("admin:login")
+
+
+@pytest.fixture
+def staff():
+    return UserFactory(email="staff@example.com", is_staff=True)
+
+
+def admin_sign_in(client, otp_token: str = "", device: Device | None = None):
+    """The admin's sign-in form, as staff fill it in: e-mail, password, then the device they use
+    (offered once the password is right: authenticator app or backup codes) and its code."""
+    form = {"username": "staff@example.com", "password": PASSWORD, "otp_token": otp_token, "next": ADMIN}
+    if device is not None:
+        form["otp_device"] = device.persistent_id
+    return client.post(f"{ADMIN_LOGIN}?next={ADMIN}", form)
+
+
+def app(user) -> TOTPDevice:
+    return TOTPDevice.objects.get(user=user)
+
+
+def backup(user) -> StaticDevice:
+    return StaticDevice.objects.get(user=user)
+
+
+def current_code(user) -> str:
+    device = app(user)
+    return f"{totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits):06d}"
+
+
+def test_a_staff_password_alone_does_not_open_the_admin(client, staff):
+    staff_second_factor_reset(user=staff)
+
+    response = admin_sign_in(client, device=app(staff))
+
+    assert response.status_code == 200  # the sign-in page again
+    assert "_auth_user_id" not in client.session
+    assert client.get(ADMIN).status_code == 302
+
+
+def test_staff_signed_in_to_the_site_are_asked_for_the_second_factor_by_the_admin(client, staff):
+    staff_second_factor_reset(user=staff)
+    client.post(reverse("login"), {"username": staff.email, "password": PASSWORD})
+
+    response = client.get(ADMIN)
+
+    assert (response.status_code, response.url) == (302, f"{ADMIN_LOGIN}?next={ADMIN}")
+    assert 'name="otp_token"' in client.get(response.url).content.decode()
+
+
+def test_a_wrong_code_does_not_open_the_admin(client, staff):
+    staff_second_factor_reset(user=staff)
+    wrong = f"{(int(current_code(staff)) + 1) % 1_000_000:06d}"
+
+    admin_sign_in(client, wrong, app(staff))
+
+    assert client.get(ADMIN).status_code == 302
+
+
+def test_the_password_and_a_code_from_the_authenticator_app_open_the_admin(client, staff):
+    staff_second_factor_reset(user=staff)
+
+    response = admin_sign_in(client, current_code(staff), app(staff))
+
+    assert (response.status_code, response.url) == (302, ADMIN)
+    assert client.get(ADMIN).status_code == 200
+
+
+def test_each_backup_code_opens_the_admin_once(client, staff):
+    code = staff_second_factor_reset(user=staff).backup_codes[0]
+
+    assert admin_sign_in(client, code, backup(staff)).status_code == 302
+    client.logout()
+    assert admin_sign_in(client, code, backup(staff)).status_code == 200
+
+
+def test_staff_without_a_second_factor_cannot_open_the_admin(client, staff):
+    admin_sign_in(client, "123456")
+
+    assert client.get(ADMIN).status_code == 302
+
+
+def test_the_secondfactor_command_enrols_and_replaces_a_staff_members_second_factor(client, staff):
+    old_code = staff_second_factor_reset(user=staff).backup_codes[0]
+    out = StringIO()
+
+    call_command("secondfactor", "Staff@Example.com", stdout=out)
+
+    output = out.getvalue()
+    device = TOTPDevice.objects.get(user=staff)
+    assert device.config_url in output
+    assert output.count("\n  ") >= BACKUP_CODES + 2
+    assert admin_sign_in(client, old_code, backup(staff)).status_code == 200  # the old codes no longer work
+    assert admin_sign_in(client, current_code(staff), app(staff)).status_code == 302
+
+
+@pytest.mark.parametrize(("email", "error"), [("nobody@example.com", "No user"), ("customer@example.com", "not staff")])
+def test_the_secondfactor_command_refuses_unknown_users_and_customers(email, error):
+    UserFactory(email="customer@example.com")
+
+    with pytest.raises(CommandError, match=error):
+        call_command("secondfactor", email, stdout=StringIO())
+
+
+def test_createaccount_staff_says_how_to_enrol_a_second_factor():
+    out = StringIO()
+
+    call_command("createaccount", "ops@example.com", "--staff", stdout=out)
+
+    assert "python manage.py secondfactor ops@example.com" in out.getvalue()

@@ -1,0 +1,152 @@
+"""Sign-in throttling (django-axes, accounts/signin.py): per account and per client address, the
+right password refused during a lockout, and every sign-in and lockout in the logs."""
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.core import mail
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.tests.factories import PASSWORD, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+LOGIN = reverse("login")
+ATTACKER = "203.0.113.66"  # a client connecting directly: not one of our proxies
+
+
+def sign_in(client, email: str, password: str, **extra):
+    client.cookies.clear()
+    return client.post(LOGIN, {"username": email, "password": password}, **extra)
+
+
+def fail(client, email: str, times: int, **extra) -> None:
+    for _ in range(times):
+        sign_in(client, email, "wrong", **extra)
+
+
+def signed_in(response) -> bool:
+    return response.status_code == 302 and response.url == reverse("dashboard")
+
+
+def test_five_wrong_passwords_lock_the_account_and_then_the_right_one_fails_too(client):
+    UserFactory(email="victim@example.com")
+
+    answers = [sign_in(client, "victim@example.com", "wrong", REMOTE_ADDR=ATTACKER).status_code for _ in range(5)]
+    right = sign_in(client, "victim@example.com", PASSWORD)  # from another address, too
+
+    assert answers == [200, 200, 200, 200, 429]
+    assert right.status_code == 429
+    assert "_auth_user_id" not in client.session
+    page = right.content.decode()
+    assert "even the right password is refused" in page
+    assert f'href="{reverse("password_reset")}"' in page
+
+
+def test_the_account_is_counted_whatever_the_case_of_its_address(client):
+    UserFactory(email="victim@example.com")
+    for spelling in ("Victim@example.com", "VICTIM@EXAMPLE.COM", " victim@example.com", "victim@Example.com"):
+        sign_in(client, spelling, "wrong", REMOTE_ADDR=ATTACKER)
+
+    assert sign_in(client, "victim@example.com", "wrong", REMOTE_ADDR=ATTACKER).status_code == 429
+
+
+def test_a_lockout_ends_fifteen_minutes_after_the_failure_that_caused_it(client):
+    UserFactory(email="victim@example.com")
+    fail(client, "victim@example.com", 5)
+
+    with time_machine.travel(timezone.now() + timedelta(minutes=14)):
+        assert sign_in(client, "victim@example.com", PASSWORD).status_code == 429  # tries meanwhile do not extend it
+    with time_machine.travel(timezone.now() + timedelta(minutes=16)):
+        assert signed_in(sign_in(client, "victim@example.com", PASSWORD))
+
+
+def test_other_accounts_still_sign_in_from_the_same_address(client):
+    UserFactory(email="victim@example.com")
+    colleague = UserFactory(email="colleague@example.com")
+    fail(client, "victim@example.com", 5, REMOTE_ADDR=ATTACKER)
+
+    assert signed_in(sign_in(client, colleague.email, PASSWORD, REMOTE_ADDR=ATTACKER))
+
+
+def test_twenty_failures_from_one_address_lock_that_address_for_every_account(client):
+    """Password spraying: one guess per account, from one address."""
+    customer = UserFactory(email="customer@example.com")
+    for number in range(20):
+        sign_in(client, f"someone{number}@example.com", "Summer2024!", REMOTE_ADDR=ATTACKER)
+
+    assert sign_in(client, customer.email, PASSWORD, REMOTE_ADDR=ATTACKER).status_code == 429
+    assert signed_in(sign_in(client, customer.email, PASSWORD, REMOTE_ADDR="198.51.100.7"))
+
+
+@pytest.mark.parametrize("header", ["HTTP_X_FORWARDED_FOR", "HTTP_X_REAL_IP", "HTTP_FORWARDED"])
+def test_rotating_forwarding_headers_does_not_escape_the_address_limit(client, header):
+    customer = UserFactory(email="customer@example.com")
+    for number in range(20):
+        value = f"for=192.0.2.{number}" if header == "HTTP_FORWARDED" else f"192.0.2.{number}"
+        sign_in(client, f"someone{number}@example.com", "guess", REMOTE_ADDR=ATTACKER, **{header: value})
+
+    assert sign_in(client, customer.email, PASSWORD, REMOTE_ADDR=ATTACKER).status_code == 429
+
+
+def test_behind_our_proxy_the_address_it_saw_is_counted_not_what_the_client_wrote(client, settings):
+    """The proxy appends the address it saw; what the client wrote in the header comes before it."""
+    settings.FORWARDED_ALLOW_IPS = ["10.0.0.5"]
+    customer = UserFactory(email="customer@example.com")
+    for number in range(20):
+        forwarded = f"192.0.2.{number}, {ATTACKER}"  # client-written, then our proxy's
+        sign_in(client, f"someone{number}@example.com", "guess", REMOTE_ADDR="10.0.0.5", HTTP_X_FORWARDED_FOR=forwarded)
+
+    via_proxy = {"REMOTE_ADDR": "10.0.0.5"}
+    assert sign_in(client, customer.email, PASSWORD, HTTP_X_FORWARDED_FOR=ATTACKER, **via_proxy).status_code == 429
+    assert signed_in(sign_in(client, customer.email, PASSWORD, HTTP_X_FORWARDED_FOR="198.51.100.7", **via_proxy))
+
+
+def test_a_success_does_not_wipe_the_count(client):
+    """Or an attacker with an account of their own would sign in to it between guesses."""
+    UserFactory(email="victim@example.com")
+    own = UserFactory(email="attacker@example.com")
+    fail(client, "victim@example.com", 4, REMOTE_ADDR=ATTACKER)
+    assert signed_in(sign_in(client, own.email, PASSWORD, REMOTE_ADDR=ATTACKER))
+
+    assert sign_in(client, "victim@example.com", "wrong", REMOTE_ADDR=ATTACKER).status_code == 429
+
+
+def test_a_password_reset_lifts_the_lockout(client, django_capture_on_commit_callbacks, eager_tasks):
+    user = UserFactory(email="victim@example.com")
+    fail(client, "victim@example.com", 5, REMOTE_ADDR=ATTACKER)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("password_reset"), {"email": user.email})
+    link = next(line for line in mail.outbox[0].body.split() if "/accounts/reset/" in line)
+    form_url = client.get(link.split("testserver", 1)[-1].split("8000", 1)[-1]).url
+    client.post(form_url, {"new_password1": "brand-new-pass-42", "new_password2": "brand-new-pass-42"})
+
+    assert signed_in(sign_in(client, user.email, "brand-new-pass-42"))
+
+
+def test_sign_ins_failures_and_lockouts_are_logged_with_the_account_and_the_address(client, caplog):
+    user = UserFactory(email="victim@example.com")
+
+    sign_in(client, "victim@example.com", PASSWORD, REMOTE_ADDR="198.51.100.7")
+    for _ in range(5):
+        sign_in(client, "Victim@example.com", "wrong", REMOTE_ADDR=ATTACKER)
+
+    logged = [(record.getMessage(), record.fields) for record in caplog.records if record.name == "smolpix.auth"]
+    victim = {"email": "victim@example.com", "user_id": user.pk}
+    assert logged == [
+        ("sign-in", {**victim, "address": "198.51.100.7"}),
+        *[("sign-in failed", {**victim, "address": ATTACKER})] * 4,
+        ("sign-in locked out", {**victim, "address": ATTACKER}),  # axes hears of the 5th failure first
+        ("sign-in failed", {**victim, "address": ATTACKER}),
+    ]
+
+
+def test_with_redis_unreachable_lockouts_still_hold(client, unreachable_redis):
+    """Failures are counted in the database, which sign-in needs anyway: no cache involved."""
+    UserFactory(email="victim@example.com")
+    fail(client, "victim@example.com", 5, REMOTE_ADDR=ATTACKER)
+
+    assert sign_in(client, "victim@example.com", PASSWORD).status_code == 429

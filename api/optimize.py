@@ -1,0 +1,392 @@
+"""POST /api/v1/optimize: the view and its input and output serializers."""
+
+import base64
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, QueryDict
+from django.utils.cache import patch_vary_headers
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.parsers import MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from api.metering import MeteredApiView
+from api.parsers import JSONParser
+from api.schema import error_responses, usage_headers
+from optimizer.compression import RequestedFormat
+from optimizer.fetch import MAX_URL_LENGTH, SourceTooLarge, declared_length
+from optimizer.imaging import OutputFormat
+from optimizer.pipeline import QUALITY_METRIC, Optimized, OptimizeOptions
+from optimizer.services import DEFAULT_OPTIONS, MAX_WIDTH_BOUNDS, QUALITY_BOUNDS, ImageSource, optimize_image
+
+# Room for the other form fields and the multipart boundaries around an upload.
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
+
+# The figures of an image answer, in X-Smolpix-<name> headers (see _image_response).
+IMAGE_HEADERS = [
+    ("Original-Size", OpenApiTypes.INT, "Original file size in bytes"),
+    ("Optimized-Size", OpenApiTypes.INT, "Optimized file size in bytes"),
+    ("Savings", OpenApiTypes.INT, "Bytes saved"),
+    ("Savings-Percent", OpenApiTypes.INT, "Percentage saved (0-100)"),
+    ("Format", OpenApiTypes.STR, "`webp` or `avif`"),
+    ("Width", OpenApiTypes.INT, "Output width in pixels"),
+    ("Height", OpenApiTypes.INT, "Output height in pixels"),
+    ("Lossless", OpenApiTypes.STR, "`true` or `false`"),
+    ("Notice", OpenApiTypes.STR, "Why the result differs from what was asked, when it does"),
+    ("Quality-Metric", OpenApiTypes.STR, "`ssimulacra2`, with `smart`"),
+    ("Quality-Score", OpenApiTypes.NUMBER, "The measured SSIMULACRA2 score, with `smart`"),
+]
+# The API reference's own examples.
+REFERENCE_EXAMPLE_REQUEST = {
+    "url": "https://example.com/photo.jpg",
+    "format": "auto",
+    "quality": 80,
+    "maxWidth": 1920,
+    "smart": True,
+}
+REFERENCE_EXAMPLE_RESPONSE = {
+    "success": True,
+    "originalSize": 1234567,
+    "optimizedSize": 234567,
+    "savings": 1000000,
+    "savingsPercent": 81,
+    "format": "avif",
+    "width": 1920,
+    "height": 1080,
+    "data": "AAAAIGZ0eXBhdmlmAAAAAGF2aWZtaWYx...",
+    "contentType": "image/avif",
+    "lossless": False,
+    "notice": None,
+    "quality": {"metric": "ssimulacra2", "score": 76.2},
+}
+
+
+class _FromForm:
+    """Form fields arrive as strings; JSON values must already have the right type."""
+
+    def _is_form(self) -> bool:
+        return bool(self.context.get("form"))
+
+
+class StrictIntegerField(_FromForm, serializers.IntegerField):
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or (isinstance(data, str) and not self._is_form()):
+            self.fail("invalid")
+        if isinstance(data, float) and not data.is_integer():
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictBooleanField(_FromForm, serializers.BooleanField):
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool) and not self._is_form():
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictCharField(serializers.CharField):
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+REQUESTED_FORMATS = [choice.value for choice in RequestedFormat]
+OUTPUT_FORMATS = [output.value for output in OutputFormat]
+URL_HELP = "URL of the image to optimize: http or https, on port 80 or 443, on the public internet."
+FILE_HELP = "The image itself (JPEG, PNG, GIF, WebP, AVIF/HEIC, TIFF or BMP), instead of a URL."
+
+
+class OptimizeInputSerializer(serializers.Serializer):
+    url = StrictCharField(required=False, trim_whitespace=False, help_text=URL_HELP)
+    file = serializers.FileField(required=False, allow_empty_file=False, help_text=FILE_HELP)
+    format = serializers.ChoiceField(
+        choices=REQUESTED_FORMATS,
+        default=DEFAULT_OPTIONS.format.value,
+        help_text="Output format: `auto` returns whichever of WebP and AVIF is smaller.",
+    )
+    quality = StrictIntegerField(
+        min_value=QUALITY_BOUNDS.min,
+        max_value=QUALITY_BOUNDS.max,
+        default=DEFAULT_OPTIONS.quality,
+        help_text=f"Compression quality ({QUALITY_BOUNDS.min}-{QUALITY_BOUNDS.max}).",
+    )
+    maxWidth = StrictIntegerField(  # the API's names are camelCase
+        min_value=MAX_WIDTH_BOUNDS.min,
+        max_value=MAX_WIDTH_BOUNDS.max,
+        default=DEFAULT_OPTIONS.max_width,
+        help_text="Maximum width in pixels; the aspect ratio is kept and images are never enlarged.",
+    )
+    smart = StrictBooleanField(
+        default=DEFAULT_OPTIONS.smart, help_text="Use smart compression based on the image's content."
+    )
+
+    default_error_messages = {"invalid": "Send a JSON object."}
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        if hasattr(data, "keys"):
+            unknown = sorted(set(data.keys()) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({unknown[0]: ["Unknown field."]})
+        return super().to_internal_value(data)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if "url" in attrs and "file" in attrs:
+            raise serializers.ValidationError({"file": ["Send either url or file, not both."]})
+        if "url" not in attrs and "file" not in attrs:
+            raise serializers.ValidationError({"url": ["This field is required (or upload the image as file)."]})
+        return attrs
+
+
+class OptimizeJsonRequest(OptimizeInputSerializer):
+    """The JSON body, as the schema documents it (OptimizeInputSerializer parses every body)."""
+
+    url = StrictCharField(max_length=MAX_URL_LENGTH, help_text=URL_HELP)
+    file = None
+
+    class Meta:
+        ref_name = "OptimizeJson"
+
+
+class OptimizeUploadRequest(OptimizeInputSerializer):
+    """The multipart/form-data body, as the schema documents it: the image in `file`."""
+
+    url = None
+    file = serializers.FileField(help_text=FILE_HELP)
+
+    class Meta:
+        ref_name = "OptimizeUpload"
+
+
+class QualityScoreSerializer(serializers.Serializer):
+    metric = serializers.ChoiceField(choices=[QUALITY_METRIC], help_text="The perceptual metric: SSIMULACRA 2.1.")
+    score = serializers.FloatField(
+        help_text="100 means identical; 90 visually lossless, 70 high, 50 medium quality. With `smart` it "
+        "reaches the target `quality` stands for (75 at quality 80), or at most 4 points less where that "
+        "keeps the result smaller than the original (`notice` says so)."
+    )
+
+    class Meta:
+        ref_name = "QualityScore"
+
+
+class OptimizeOutputSerializer(serializers.Serializer):
+    success = serializers.SerializerMethodField(help_text="Whether optimization succeeded: always true here.")
+    originalSize = serializers.IntegerField(source="original_size", help_text="Original file size in bytes.")
+    optimizedSize = serializers.IntegerField(source="optimized_size", help_text="Optimized file size in bytes.")
+    savings = serializers.IntegerField(min_value=0, help_text="Bytes saved; never negative.")
+    savingsPercent = serializers.IntegerField(
+        source="savings_percent", min_value=0, max_value=100, help_text="Percentage saved (0-100)."
+    )
+    format = serializers.ChoiceField(choices=OUTPUT_FORMATS, help_text="The format returned: `webp` or `avif`.")
+    width = serializers.IntegerField(help_text="Output width in pixels.")
+    height = serializers.IntegerField(help_text="Output height in pixels.")
+    data = serializers.SerializerMethodField(help_text="The optimized image, base64-encoded.")
+    contentType = serializers.ChoiceField(
+        source="format.content_type",
+        choices=[output.content_type for output in OutputFormat],
+        help_text="MIME type of `data`.",
+    )
+    lossless = serializers.BooleanField(help_text="Whether the image was encoded losslessly.")
+    notice = serializers.CharField(
+        allow_null=True, help_text="Why the result differs from what was asked (e.g. WebP for a transparent image)."
+    )
+    quality = QualityScoreSerializer(
+        source="quality_score",
+        allow_null=True,
+        help_text="With `smart`: the measured perceptual quality of the returned image against the resized "
+        "original. Null with `smart: false` (nothing is measured then), and where the metric cannot measure: "
+        "images under 8x8 pixels (returned losslessly) or over 8 megapixels; `notice` then says why.",
+    )
+
+    class Meta:
+        ref_name = "OptimizeResult"
+
+    def get_success(self, result: Optimized) -> bool:
+        return True
+
+    def get_data(self, result: Optimized) -> str:
+        return base64.b64encode(result.data).decode("ascii")
+
+
+class OptimizeApi(MeteredApiView):
+    """Optimize an image: fetch it from `url` (or take the uploaded `file`), resize it and return
+    it as WebP or AVIF.
+
+    Send JSON, or `multipart/form-data` with the image in `file` and the same options as form fields:
+
+    - `url` (string, required unless `file` is sent): http or https, at most 2048 characters, on
+      port 80 or 443, and on the public internet.
+    - `format` (`auto`, `webp` or `avif`; default `auto`): `auto` returns whichever is smaller.
+    - `quality` (integer 1-100; default 80).
+    - `maxWidth` (integer 1-16384; default 1920): wider images are scaled down, keeping their
+      aspect ratio; narrower ones are never enlarged.
+    - `smart` (boolean; default true): content-aware compression: the smallest encoding found
+      whose measured quality (SSIMULACRA2) reaches the target `quality` stands for, lossy or
+      lossless, WebP or AVIF, and never larger than `smart: false` where that reaches it too.
+      With `smart: false`, the encoder simply runs at `quality`.
+
+    The answer is JSON with `success`, `originalSize`, `optimizedSize`, `savings`,
+    `savingsPercent` (0-100), `format`, `width`, `height`, `data` (the image, base64) and
+    `contentType`, plus `lossless`, `notice` (why the result differs from what was asked, or
+    null) and `quality`: with `smart`, `{"metric": "ssimulacra2", "score": 76.2}`, the perceptual
+    score of the returned image against your resized image (100 = identical; at quality 80 it is
+    never below 72), else null (also for images under 8x8 pixels, which come back lossless, and over
+    8 megapixels: `notice` says why). Transparent images are never returned opaque: AVIF cannot carry
+    transparency here, so they come back as WebP (with a notice if AVIF was asked for). If the original is already in a
+    suitable format and smaller than any re-encoding, it is returned unchanged (`savings` 0).
+
+    With `Accept: image/webp`, `image/avif` or `image/*` the image bytes are the response body
+    and the figures are in `X-Smolpix-*` headers. With `format: auto`, an Accept header naming only
+    one of WebP or AVIF picks that one.
+
+    Errors are JSON `{"error", "code", "field"}`: 400 `BAD_REQUEST`, `INVALID_URL`, `FETCH_FAILED`,
+    `UNSUPPORTED_IMAGE` or `IMAGE_TOO_LARGE`; 401 `UNAUTHORIZED`; 403 `FORBIDDEN`; 429
+    `LIMIT_REACHED` with `used` and `limit` (over the per-minute rate limit, or the month's images
+    used up); 500 `SERVER_ERROR`; 503 `SERVICE_UNAVAILABLE` (with `Retry-After`) while a backing
+    service is unreachable: retry later.
+
+    Each successful optimization counts one image towards the month's quota (UTC calendar
+    month); failed ones are not counted. Every answer carries `X-RateLimit-Limit`,
+    `X-RateLimit-Remaining`, `X-RateLimit-Reset`, `X-Quota-Used` and `X-Quota-Limit`, and a 429
+    also `Retry-After` (seconds).
+    """
+
+    parser_classes = [JSONParser, MultiPartParser]
+
+    def perform_content_negotiation(self, request: Request, force: bool = False):
+        # Images are answered outside DRF's renderers; everything else, errors included, is JSON.
+        return super().perform_content_negotiation(request, force=True)
+
+    @extend_schema(
+        operation_id="optimize",
+        summary="Optimize an image",
+        tags=["Images"],
+        request={"application/json": OptimizeJsonRequest, "multipart/form-data": OptimizeUploadRequest},
+        responses={
+            (200, "application/json"): OpenApiResponse(
+                OptimizeOutputSerializer,
+                description="The optimized image (base64 in `data`) and its figures.",
+                examples=[OpenApiExample("Optimized", value=REFERENCE_EXAMPLE_RESPONSE, response_only=True)],
+            ),
+            (200, "image/webp"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="With `Accept: image/webp` or `image/*`: the image bytes."
+            ),
+            (200, "image/avif"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="With `Accept: image/avif` or `image/*`: the image bytes."
+            ),
+            **error_responses(400, 401, 403, 415, 429, 500),
+        },
+        parameters=[
+            OpenApiParameter(
+                f"X-Smolpix-{name}",
+                kind,
+                OpenApiParameter.HEADER,
+                response=[200],
+                description=f"{description} (on image answers only).",
+            )
+            for name, kind, description in IMAGE_HEADERS
+        ]
+        + usage_headers(),
+        examples=[OpenApiExample("From a URL", value=REFERENCE_EXAMPLE_REQUEST, request_only=True)],
+    )
+    def post(self, request: Request) -> HttpResponse:
+        refuse_oversized_body(request)
+        serializer = OptimizeInputSerializer(data=request.data, context={"form": isinstance(request.data, QueryDict)})
+        serializer.is_valid(raise_exception=True)
+        fields = serializer.validated_data
+        accepted = AcceptedImages.from_header(request.headers.get("Accept", ""))
+        options = OptimizeOptions(
+            format=accepted.narrow(RequestedFormat(fields["format"])),
+            quality=fields["quality"],
+            max_width=fields["maxWidth"],
+            smart=fields["smart"],
+        )
+        upload = fields.get("file")
+        source = ImageSource(upload=upload.read()) if upload else ImageSource(url=fields["url"])
+        optimization = optimize_image(account=self.metering.account, source=source, options=options)
+        result = optimization.image
+        self.metering.quota_used = optimization.quota_used
+        self.metering.note_image(
+            bytes_in=result.original_size, bytes_out=result.optimized_size, output_format=result.format.value
+        )
+        response = _image_response(result) if accepted.wants_image else Response(OptimizeOutputSerializer(result).data)
+        patch_vary_headers(response, ["Accept"])
+        return response
+
+
+def refuse_oversized_body(request: HttpRequest) -> None:
+    """Refuse an upload by its declared length, before reading (and spooling) it."""
+    declared = declared_length(request.META.get("CONTENT_LENGTH"))
+    limit = settings.OPTIMIZER_MAX_SOURCE_BYTES
+    if declared is not None and declared > limit + MULTIPART_OVERHEAD_BYTES:
+        raise SourceTooLarge.over(limit).concerning("file")
+
+
+class AcceptedImages:
+    """What an Accept header says about getting image bytes instead of JSON."""
+
+    def __init__(self, qualities: dict[str, float]) -> None:
+        self._qualities = qualities
+
+    @classmethod
+    def from_header(cls, header: str) -> "AcceptedImages":
+        qualities: dict[str, float] = {}
+        for part in header.split(","):
+            media_type, *parameters = (piece.strip() for piece in part.split(";"))
+            quality = 1.0
+            for parameter in parameters:
+                name, _, value = parameter.partition("=")
+                if name.strip().lower() == "q":
+                    try:
+                        quality = float(value)
+                    except ValueError:
+                        quality = 0.0
+            if media_type:
+                qualities[media_type.lower()] = quality
+        return cls(qualities)
+
+    def _quality(self, *media_types: str) -> float:
+        return max((self._qualities.get(media_type, 0.0) for media_type in media_types), default=0.0)
+
+    def _accepts(self, output: OutputFormat) -> bool:
+        return self._quality(output.content_type, "image/*") > 0
+
+    @property
+    def wants_image(self) -> bool:
+        """An image type we serve is asked for, and preferred at least as much as JSON."""
+        image = self._quality(*(output.content_type for output in OutputFormat), "image/*")
+        return image > 0 and image >= self._quality("application/json", "application/*", "*/*")
+
+    def narrow(self, requested: RequestedFormat) -> RequestedFormat:
+        """`auto` limited to the one image format the client accepts, if it names only one."""
+        if requested is not RequestedFormat.AUTO or not self.wants_image:
+            return requested
+        accepted = [output for output in OutputFormat if self._accepts(output)]
+        return RequestedFormat(accepted[0].value) if len(accepted) == 1 else requested
+
+
+def _image_response(result: Optimized) -> HttpResponse:
+    figures = {
+        "Original-Size": result.original_size,
+        "Optimized-Size": result.optimized_size,
+        "Savings": result.savings,
+        "Savings-Percent": result.savings_percent,
+        "Format": result.format.value,
+        "Width": result.width,
+        "Height": result.height,
+        "Lossless": str(result.lossless).lower(),
+    }
+    if result.score is not None:
+        figures["Quality-Metric"] = QUALITY_METRIC
+        figures["Quality-Score"] = f"{result.score:.1f}"
+    if result.notice:
+        figures["Notice"] = result.notice
+    response = HttpResponse(result.data, content_type=result.format.content_type)
+    for name, value in figures.items():
+        response[f"X-Smolpix-{name}"] = str(value)
+    response["Content-Disposition"] = f'inline; filename="optimized.{result.format.value}"'
+    return response

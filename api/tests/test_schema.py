@@ -1,0 +1,253 @@
+"""The OpenAPI schema at /api/schema/ and the API agree.
+
+Every answer the schema documents (operation, status, content type) is produced here by a real
+request through the real views and pipeline, and both the request and the answer are validated
+against the served schema with openapi-core. JSON requests the API refuses as malformed must be
+refused by the schema too, and those it accepts must be valid for it (multipart requests are not
+checked: openapi-core does not cast form fields).
+"""
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
+from django.urls import reverse
+from openapi_core import OpenAPI
+from openapi_core.exceptions import OpenAPIError
+from openapi_core.testing import MockRequest, MockResponse
+
+from apikeys.keys import generate_key
+from apikeys.tests.factories import ApiKeyFactory
+from optimizer.tests import images
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_tasks")]
+
+OPTIMIZE, USAGE = "/api/v1/optimize", "/api/v1/usage"
+JSON = "application/json"
+ORIGIN = "ORIGIN"  # in a case's URL: the loopback origin serving PHOTO at /photo.jpg
+
+
+@dataclass(frozen=True)
+class Case:
+    """One request, the answer it must get, and whether the schema accepts the request."""
+
+    path: str
+    method: str
+    status: int
+    answer_type: str = JSON
+    json: dict | None = None
+    form: dict | None = None  # multipart/form-data; {"file": bytes} becomes an upload
+    raw: tuple[str, bytes] | None = None  # (content type, body)
+    accept: str | None = None
+    key: str = "pro"  # "pro", "free" or "none"
+    code: str | None = None  # the error code expected
+    schema_accepts_request: bool = True
+    settings: dict[str, Any] = field(default_factory=dict)
+    limits: dict[str, int] = field(default_factory=dict)  # overrides on the Pro account
+    crash_pipeline: bool = False
+
+    def body(self, origin_url: str) -> tuple[str, bytes]:
+        """The content type and the bytes sent, with ORIGIN in a URL standing for the test origin."""
+        if self.json is not None:
+            fields = {**self.json}
+            if "url" in fields:
+                fields["url"] = fields["url"].replace(ORIGIN, origin_url)
+            return JSON, json.dumps(fields).encode()
+        if self.form is not None:
+            form = {
+                name: SimpleUploadedFile("image", value) if isinstance(value, bytes) else value
+                for name, value in self.form.items()
+            }
+            return MULTIPART_CONTENT, encode_multipart(BOUNDARY, form)
+        if self.raw is not None:
+            return self.raw
+        return JSON, b""
+
+
+PHOTO = images.encode(images.photo(160, 120), "JPEG", quality=95)
+CASES = {
+    "json from a url": Case(OPTIMIZE, "post", 200, json={"url": "ORIGIN/photo.jpg", "quality": 70}),
+    "upload": Case(OPTIMIZE, "post", 200, form={"file": PHOTO, "format": "webp", "maxWidth": "100"}),
+    "webp bytes": Case(OPTIMIZE, "post", 200, "image/webp", form={"file": PHOTO}, accept="image/webp"),
+    "avif bytes": Case(OPTIMIZE, "post", 200, "image/avif", form={"file": PHOTO, "format": "avif"}, accept="image/*"),
+    "quality out of range": Case(
+        OPTIMIZE,
+        "post",
+        400,
+        json={"url": "ORIGIN/photo.jpg", "quality": 101},
+        code="BAD_REQUEST",
+        schema_accepts_request=False,
+    ),
+    "quality as a string": Case(
+        OPTIMIZE,
+        "post",
+        400,
+        json={"url": "ORIGIN/photo.jpg", "quality": "80"},
+        code="BAD_REQUEST",
+        schema_accepts_request=False,
+    ),
+    "unknown format": Case(
+        OPTIMIZE,
+        "post",
+        400,
+        json={"url": "ORIGIN/photo.jpg", "format": "png"},
+        code="BAD_REQUEST",
+        schema_accepts_request=False,
+    ),
+    "no url": Case(OPTIMIZE, "post", 400, json={"quality": 80}, code="BAD_REQUEST", schema_accepts_request=False),
+    "ftp url": Case(OPTIMIZE, "post", 400, json={"url": "ftp://example.com/a.png"}, code="INVALID_URL"),
+    "url answering 404": Case(OPTIMIZE, "post", 400, json={"url": "ORIGIN/missing.png"}, code="FETCH_FAILED"),
+    "not an image": Case(
+        OPTIMIZE, "post", 400, form={"file": b"<svg xmlns='http://www.w3.org/2000/svg'/>"}, code="UNSUPPORTED_IMAGE"
+    ),
+    "upload too large": Case(
+        OPTIMIZE,
+        "post",
+        400,
+        form={"file": PHOTO},
+        code="IMAGE_TOO_LARGE",
+        settings={"OPTIMIZER_MAX_SOURCE_BYTES": 100},
+    ),
+    "optimize without a key": Case(
+        OPTIMIZE,
+        "post",
+        401,
+        json={"url": "ORIGIN/photo.jpg"},
+        key="none",
+        code="UNAUTHORIZED",
+        schema_accepts_request=False,
+    ),
+    "optimize on the free plan": Case(
+        OPTIMIZE, "post", 403, json={"url": "ORIGIN/photo.jpg"}, key="free", code="FORBIDDEN"
+    ),
+    "plain text body": Case(
+        OPTIMIZE, "post", 415, raw=("text/plain", b"url=x"), code="BAD_REQUEST", schema_accepts_request=False
+    ),
+    "monthly limit reached": Case(
+        OPTIMIZE, "post", 429, form={"file": PHOTO}, code="LIMIT_REACHED", limits={"monthly_limit_override": 0}
+    ),
+    "pipeline crash": Case(OPTIMIZE, "post", 500, form={"file": PHOTO}, code="SERVER_ERROR", crash_pipeline=True),
+    "usage": Case(USAGE, "get", 200),
+    "usage without a key": Case(USAGE, "get", 401, key="none", code="UNAUTHORIZED", schema_accepts_request=False),
+    "usage on the free plan": Case(USAGE, "get", 403, key="free", code="FORBIDDEN"),
+    "usage over the rate limit": Case(USAGE, "get", 429, code="LIMIT_REACHED", limits={"rate_limit_override": 0}),
+}
+
+
+@pytest.fixture(scope="module")
+def schema(django_db_blocker) -> dict:
+    from django.test import Client
+
+    with django_db_blocker.unblock():
+        response = Client().get(reverse("api-schema"), {"format": "json"})
+    assert response.status_code == 200
+    return response.json()
+
+
+@pytest.fixture(scope="module")
+def openapi(schema) -> OpenAPI:
+    return OpenAPI.from_dict(schema)  # also validates the document against the OpenAPI 3 spec
+
+
+def documented_answers(schema: dict) -> set[tuple[str, str, int, str]]:
+    return {
+        (path, method, int(status), content_type)
+        for path, operations in schema["paths"].items()
+        for method, operation in operations.items()
+        for status, response in operation["responses"].items()
+        for content_type in response.get("content", {})
+    }
+
+
+def test_every_documented_answer_is_exercised_here_and_nothing_else(schema):
+    exercised = {(case.path, case.method, case.status, case.answer_type) for case in CASES.values()}
+
+    assert exercised == documented_answers(schema)
+
+
+def test_every_operation_requires_the_bearer_key(schema):
+    assert schema["components"]["securitySchemes"] == {
+        "ApiKey": {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "pk_live_…",
+            "description": schema["components"]["securitySchemes"]["ApiKey"]["description"],
+        }
+    }
+    for operations in schema["paths"].values():
+        for operation in operations.values():
+            assert operation["security"] == [{"ApiKey": []}]
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_the_api_answers_as_documented(
+    name, client, openapi, origin, settings, monkeypatch, free_account, pro_account, pro_api_key
+):
+    case = CASES[name]
+    for limit, value in case.limits.items():
+        setattr(pro_account, limit, value)
+    pro_account.save()
+    settings.OPTIMIZER_ALLOW_PRIVATE_NETWORKS = True
+    settings.OPTIMIZER_ALLOWED_PORTS = [origin.port]
+    for setting, value in case.settings.items():
+        setattr(settings, setting, value)
+    if case.crash_pipeline:
+        monkeypatch.setattr("optimizer.worker.optimize", _crash)
+    origin_url = origin.serve("/photo.jpg", PHOTO).removesuffix("/photo.jpg")
+    headers = {"Accept": case.accept or JSON}
+    if case.key != "none":
+        headers["Authorization"] = f"Bearer {_free_key(free_account) if case.key == 'free' else pro_api_key}"
+    content_type, body = case.body(origin_url)
+
+    response = client.generic(case.method.upper(), case.path, body, content_type=content_type, headers=headers)
+
+    assert response.status_code == case.status, response.content[:300]
+    assert response["Content-Type"].split(";")[0] == case.answer_type
+    if case.code:
+        assert response.json()["code"] == case.code
+    request = MockRequest(
+        "http://testserver", case.method, case.path, headers=headers, data=body, content_type=content_type
+    )
+    if content_type == MULTIPART_CONTENT:
+        pass  # openapi-core does not cast multipart form fields ("80" stays a string): answers only
+    elif case.schema_accepts_request:
+        openapi.validate_request(request)
+    else:
+        with pytest.raises(OpenAPIError):
+            openapi.validate_request(request)
+    openapi.validate_response(
+        request,
+        MockResponse(
+            response.content,
+            status_code=response.status_code,
+            headers=dict(response.items()),
+            content_type=case.answer_type,
+        ),
+    )
+
+
+def test_image_answers_carry_only_documented_headers(client, schema, pro_api_key):
+    documented = set(schema["paths"][OPTIMIZE]["post"]["responses"]["200"]["headers"])
+
+    response = client.post(
+        OPTIMIZE,
+        {"file": SimpleUploadedFile("photo.jpg", PHOTO)},
+        headers={"Authorization": f"Bearer {pro_api_key}", "Accept": "image/webp"},
+    )
+
+    assert response.status_code == 200
+    sent = {name for name, _ in response.items() if name.startswith("X-Smolpix-")}
+    assert sent and sent <= documented
+
+
+def _crash(*args, **kwargs):
+    raise RuntimeError("ImageMagick fell over")
+
+
+def _free_key(account) -> str:
+    key = generate_key()
+    ApiKeyFactory(account=account, key=key)
+    return key
