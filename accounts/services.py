@@ -6,7 +6,6 @@ are removed. Every e-mail goes out through smolpix.emails, from a Celery task (a
 from base64 import b32encode
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import partial
 from typing import Any
 
 from axes.utils import reset as axes_reset
@@ -92,8 +91,8 @@ def account_open(*, user: User, plan: Plan | None = None, email_verified: bool =
     user.save()
     account = Account.objects.create(owner=user, plan=plan or _plan_by_code(PlanCode.FREE))
     # robust: the account exists whatever happens to the e-mail's dispatch (logged; beat catches up).
-    welcome = partial(tasks.send_welcome_email.delay, user.pk, next_path=next_path)
-    transaction.on_commit(welcome, robust=True)
+    # Lambdas, not partials: Django names a robust callback that failed by its __qualname__.
+    transaction.on_commit(lambda: tasks.send_welcome_email.delay(user.pk, next_path=next_path), robust=True)
     return account
 
 
@@ -110,8 +109,8 @@ def account_sign_up(*, email: str, password: str, next_path: str = "") -> None:
         account_create(email=email, password=password, email_verified=False, next_path=next_path)
         return
     make_password(password)  # the time a new account's password takes to hash, so both answers take as long
-    notice = partial(tasks.send_sign_up_notice.delay, owner_id, next_path=next_path)
-    transaction.on_commit(notice, robust=True)  # as account_open
+    # robust, as account_open's
+    transaction.on_commit(lambda: tasks.send_sign_up_notice.delay(owner_id, next_path=next_path), robust=True)
 
 
 def account_set_plan(*, account: Account, plan_code: str) -> Account:
@@ -184,7 +183,7 @@ def verification_email_request(*, user: User, next_path: str = "") -> None:
     """Queue another e-mail with a link to verify the user's address (the welcome went astray, or
     its link expired), going on to `next_path`; nothing for a verified address. Callers throttle it."""
     if not user.email_verified:
-        transaction.on_commit(partial(tasks.send_verification_email.delay, user.pk, next_path=next_path))
+        transaction.on_commit(lambda: tasks.send_verification_email.delay(user.pk, next_path=next_path))
 
 
 def verification_email_send(*, user_id: int, next_path: str = "") -> bool:
@@ -243,7 +242,7 @@ def password_reset_request(*, email: str) -> None:
     user = User.objects.filter(email=User.objects.normalize_email(email), is_active=True).first()
     if user is not None and user.has_usable_password():
         # robust: a broker outage is logged, not answered, or the answer would tell the address has an account.
-        transaction.on_commit(partial(tasks.send_password_reset_email.delay, user.pk), robust=True)
+        transaction.on_commit(lambda: tasks.send_password_reset_email.delay(user.pk), robust=True)
 
 
 def password_reset_email_send(*, user_id: int) -> bool:

@@ -9,7 +9,9 @@ from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
+from kombu.exceptions import OperationalError
 
+from accounts import tasks
 from accounts.models import Account, PlanCode, User
 from accounts.selectors import account_limits
 from accounts.services import (
@@ -17,6 +19,8 @@ from accounts.services import (
     account_create,
     account_set_overrides,
     account_set_plan,
+    account_sign_up,
+    password_reset_request,
     welcome_email_send,
     welcome_emails_catch_up,
 )
@@ -190,3 +194,34 @@ def test_account_create_queues_the_welcome_email_once_committed(django_capture_o
     for callback in callbacks:
         callback()
     assert [email.subject for email in mail.outbox] == ["Welcome to Smolpix"]
+
+
+def broker_down(*args, **kwargs):
+    raise OperationalError("Error 111 connecting to the broker")
+
+
+# Real commits: Django runs robust on_commit hooks itself (the capturing fixture ignores robust).
+committed = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+
+
+@committed
+@pytest.mark.parametrize("existing", [False, True], ids=["new address", "existing address"])
+def test_a_sign_up_while_the_broker_is_down_still_answers_and_logs_the_lost_email(existing, monkeypatch, caplog):
+    if existing:
+        account_create(email="down@example.com", password="pw")
+
+    monkeypatch.setattr(tasks.send_welcome_email, "delay", broker_down)
+    monkeypatch.setattr(tasks.send_sign_up_notice, "delay", broker_down)
+    account_sign_up(email="down@example.com", password="a long new password")
+
+    assert User.objects.filter(email="down@example.com").count() == 1
+    assert "Error 111 connecting to the broker" in caplog.text
+
+
+@committed
+def test_a_password_reset_while_the_broker_is_down_answers_as_usual(monkeypatch, caplog):
+    account_create(email="reset@example.com", password="pw")
+    monkeypatch.setattr(tasks.send_password_reset_email, "delay", broker_down)
+    password_reset_request(email="reset@example.com")
+
+    assert "Error 111 connecting to the broker" in caplog.text
