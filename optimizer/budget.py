@@ -13,8 +13,8 @@ every accepted image finishes within the worker's memory and ImageMagick's polic
 
 import math
 
-from optimizer.compression import RequestedFormat
-from optimizer.imaging import ImageTooLarge, OutputFormat, SourceFormat, SourceInfo
+from optimizer.formats import OutputFormat, RequestedFormat, SourceFormat
+from optimizer.imaging import ImageTooLarge, SourceInfo
 from optimizer.magick import limits
 
 MIB = 2**20

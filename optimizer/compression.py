@@ -28,21 +28,12 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from enum import StrEnum
 from time import monotonic
 
 import numpy as np
 
-from optimizer.imaging import (
-    Encoded,
-    EncoderSettings,
-    OutputFormat,
-    Pixels,
-    PreparedImage,
-    TransparencyLost,
-    decode,
-    encode,
-)
+from optimizer.formats import OutputFormat, RequestedFormat
+from optimizer.imaging import Encoded, EncoderSettings, Pixels, PreparedImage, TransparencyLost, decode, encode
 from optimizer.perceptual import Reference, detail, is_graphic, sampled_colours
 
 # For lossless WebP the quality setting is compression effort (libwebp's default, 75), and method 1
@@ -108,18 +99,6 @@ class Budget:
 
     def seconds_for(self, pixels: Pixels) -> float:
         return self.seconds + self.seconds_per_megapixel * pixels.width * pixels.height / 1e6
-
-
-class RequestedFormat(StrEnum):
-    AUTO = "auto"
-    WEBP = "webp"
-    AVIF = "avif"
-
-    @property
-    def candidates(self) -> tuple[OutputFormat, ...]:
-        if self is RequestedFormat.AUTO:
-            return (OutputFormat.WEBP, OutputFormat.AVIF)
-        return (OutputFormat(self.value),)
 
 
 @dataclass(frozen=True)

@@ -16,12 +16,12 @@ import logging
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Literal, NoReturn
 
 import numpy as np
 from PIL import Image as PillowImage
 
+from optimizer.formats import OutputFormat, SourceFormat
 from optimizer.magick import (
     SRGB_PROFILE,
     Color,
@@ -72,37 +72,6 @@ class ImageTooLarge(ImagingError):
 
 class TransparencyLost(Exception):
     """An encoder returned an image without the source's transparency (AVIF on ImageMagick 6)."""
-
-
-class SourceFormat(StrEnum):
-    """Accepted source formats; each value is the ImageMagick coder that decodes it."""
-
-    JPEG = "JPEG"
-    PNG = "PNG"
-    GIF = "GIF"
-    WEBP = "WEBP"
-    AVIF = "AVIF"
-    HEIC = "HEIC"
-    TIFF = "TIFF"
-    BMP = "BMP"
-
-
-class OutputFormat(StrEnum):
-    WEBP = "webp"
-    AVIF = "avif"
-
-    @property
-    def content_type(self) -> str:
-        return f"image/{self.value}"
-
-    @property
-    def coder(self) -> str:
-        return self.value.upper()
-
-    @classmethod
-    def of_source(cls, source: SourceFormat) -> "OutputFormat | None":
-        """The output format a source already is, if any."""
-        return {SourceFormat.WEBP: cls.WEBP, SourceFormat.AVIF: cls.AVIF}.get(source)
 
 
 @dataclass(frozen=True)

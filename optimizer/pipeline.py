@@ -7,8 +7,9 @@ Celery task runs it on bytes it fetched or was handed.
 from dataclasses import dataclass
 
 from optimizer import budget
-from optimizer.compression import LOSSLESS_WEBP, Choice, RequestedFormat, choose_encoding
-from optimizer.imaging import OutputFormat, PreparedImage, encode, fit_width, prepare, probe
+from optimizer.compression import LOSSLESS_WEBP, Choice, choose_encoding
+from optimizer.formats import OutputFormat, RequestedFormat
+from optimizer.imaging import PreparedImage, encode, fit_width, prepare, probe
 
 QUALITY_METRIC = "ssimulacra2"
 KEPT_SOURCE_NOTICE = "The original was already smaller than any re-encoding; it is returned unchanged."

@@ -20,7 +20,7 @@ from django.conf import settings
 
 from accounts.models import Account
 from optimizer import fetch, jobs, transfer
-from optimizer.imaging import OutputFormat
+from optimizer.formats import OutputFormat
 from optimizer.pipeline import Optimized, OptimizeOptions
 from optimizer.tasks import optimize_image_task
 from optimizer.worker import RESULT, SOURCE, SOURCE_REFUSALS

@@ -12,7 +12,7 @@ from typing import Any
 from django.conf import settings
 
 from optimizer import fetch, jobs, magick, transfer
-from optimizer.compression import RequestedFormat
+from optimizer.formats import RequestedFormat
 from optimizer.imaging import ImageTooLarge, UnsupportedImage
 from optimizer.pipeline import OptimizeOptions, optimize
 from smolpix.errors import SourceRefused

@@ -6,8 +6,8 @@ import pytest
 from PIL import Image
 
 from optimizer import budget, magick
-from optimizer.compression import RequestedFormat
-from optimizer.imaging import ImageTooLarge, SourceFormat, SourceInfo
+from optimizer.formats import RequestedFormat, SourceFormat
+from optimizer.imaging import ImageTooLarge, SourceInfo
 from optimizer.pipeline import OptimizeOptions, optimize
 from optimizer.tests import images
 

@@ -20,13 +20,13 @@ from optimizer.compression import (
     Budget,
     Lane,
     QualityTarget,
-    RequestedFormat,
     Trial,
     _next_level,
     _Search,
     choose_encoding,
 )
-from optimizer.imaging import Encoded, EncoderSettings, OutputFormat
+from optimizer.formats import OutputFormat, RequestedFormat
+from optimizer.imaging import Encoded, EncoderSettings
 from optimizer.ssimulacra2 import ssimulacra2
 from optimizer.tests import images
 

@@ -12,7 +12,8 @@ from PIL import Image, ImageChops, ImageCms, ImageStat
 from PIL.PngImagePlugin import PngInfo
 
 from optimizer import imaging, magick
-from optimizer.imaging import EncoderSettings, OutputFormat, SourceFormat, SourceInfo
+from optimizer.formats import OutputFormat, SourceFormat
+from optimizer.imaging import EncoderSettings, SourceInfo
 from optimizer.tests import images
 
 MAX_PIXELS = 10_000_000
