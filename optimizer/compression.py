@@ -33,8 +33,9 @@ from time import monotonic
 import numpy as np
 
 from optimizer.formats import OutputFormat, RequestedFormat
-from optimizer.imaging import Encoded, EncoderSettings, Pixels, PreparedImage, TransparencyLost, decode, encode
+from optimizer.imaging import Encoded, EncoderSettings, PreparedImage, TransparencyLost, decode, encode
 from optimizer.perceptual import Reference, detail, is_graphic, sampled_colours
+from optimizer.pixels import Pixels
 
 # For lossless WebP the quality setting is compression effort (libwebp's default, 75), and method 1
 # is 1.5-4x faster than the default 4 for the same bytes on the corpus' graphics (within 1%).

@@ -16,7 +16,7 @@ import logging
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Literal, NoReturn
+from typing import NoReturn
 
 import numpy as np
 from PIL import Image as PillowImage
@@ -33,6 +33,7 @@ from optimizer.magick import (
     new_image_reader,
     read_problem,
 )
+from optimizer.pixels import CHUNK_PIXELS, Pixels
 from smolpix.errors import SourceRefused
 
 logger = logging.getLogger(__name__)
@@ -81,31 +82,6 @@ class SourceInfo:
     height: int
     stored_width: int  # as stored in the file
     stored_height: int
-
-
-@dataclass(frozen=True, repr=False)
-class Pixels:
-    """8-bit sRGB samples, row by row, without metadata: `RGBA` when any pixel is not fully
-    opaque, else `RGB`."""
-
-    data: bytes
-    width: int
-    height: int
-    has_alpha: bool
-
-    @property
-    def layout(self) -> Literal["RGB", "RGBA"]:
-        return "RGBA" if self.has_alpha else "RGB"
-
-    def alpha_samples(self) -> np.ndarray:
-        """The alpha sample of every pixel (255 everywhere for opaque images), as a view of the
-        data where there is alpha: no copy."""
-        if self.has_alpha:
-            return np.frombuffer(self.data, np.uint8)[3::4]
-        return np.broadcast_to(np.uint8(255), (self.width * self.height,))
-
-    def __repr__(self) -> str:
-        return f"Pixels({self.layout} {self.width}x{self.height})"
 
 
 @dataclass(frozen=True)
@@ -636,8 +612,6 @@ def _srgb_lut(steps: int) -> np.ndarray:
 
 _SRGB_STEPS = 65536
 _LINEAR_TO_SRGB = _srgb_lut(_SRGB_STEPS)
-# Pixels converted at a time: float32 working copies of ~3 MB, whatever the image size.
-_CHUNK_PIXELS = 1 << 18
 
 
 def _to_srgb(pixels: Pixels, profile: MatrixShaperProfile) -> Pixels:
@@ -648,10 +622,10 @@ def _to_srgb(pixels: Pixels, profile: MatrixShaperProfile) -> Pixels:
     samples = np.frombuffer(pixels.data, np.uint8).reshape(-1, 4 if pixels.has_alpha else 3)
     converted = samples.copy()
     channels = np.arange(3)
-    for start in range(0, len(samples), _CHUNK_PIXELS):
-        linear = profile.to_linear[channels, samples[start : start + _CHUNK_PIXELS, :3]] @ to_srgb
+    for start in range(0, len(samples), CHUNK_PIXELS):
+        linear = profile.to_linear[channels, samples[start : start + CHUNK_PIXELS, :3]] @ to_srgb
         steps = np.clip(linear * (_SRGB_STEPS - 1) + 0.5, 0, _SRGB_STEPS - 1).astype(np.uint16)
-        converted[start : start + _CHUNK_PIXELS, :3] = _LINEAR_TO_SRGB[steps]
+        converted[start : start + CHUNK_PIXELS, :3] = _LINEAR_TO_SRGB[steps]
     return Pixels(data=converted.tobytes(), width=pixels.width, height=pixels.height, has_alpha=pixels.has_alpha)
 
 
@@ -769,7 +743,7 @@ def _mean_alpha_difference(a: Pixels, b: Pixels) -> float:
     """Compared a chunk at a time: full-size working copies of a large image's alpha would cost
     the worker several bytes a pixel."""
     total = 0
-    for start in range(0, a.width * a.height, _CHUNK_PIXELS):
-        chunk = slice(start, start + _CHUNK_PIXELS)
+    for start in range(0, a.width * a.height, CHUNK_PIXELS):
+        chunk = slice(start, start + CHUNK_PIXELS)
         total += int(np.abs(a.alpha_samples()[chunk].astype(np.int16) - b.alpha_samples()[chunk]).sum())
     return total / (a.width * a.height)

@@ -14,6 +14,7 @@ from PIL.PngImagePlugin import PngInfo
 from optimizer import imaging, magick
 from optimizer.formats import OutputFormat, SourceFormat
 from optimizer.imaging import EncoderSettings, SourceInfo
+from optimizer.pixels import Pixels
 from optimizer.tests import images
 
 MAX_PIXELS = 10_000_000
@@ -23,7 +24,7 @@ def prepare(data: bytes, max_width: int = 4096) -> imaging.PreparedImage:
     return imaging.prepare(data, max_width=max_width, max_pixels=MAX_PIXELS)
 
 
-def as_pillow(pixels: imaging.Pixels) -> Image.Image:
+def as_pillow(pixels: Pixels) -> Image.Image:
     return Image.frombytes(pixels.layout, (pixels.width, pixels.height), pixels.data)
 
 
@@ -351,7 +352,7 @@ CHROMIUM_GREY = {
 }
 
 
-def red_samples(pixels: imaging.Pixels) -> list[int]:
+def red_samples(pixels: Pixels) -> list[int]:
     return list(pixels.data[:: len(pixels.layout)])
 
 
@@ -588,7 +589,7 @@ def test_an_alpha_channel_that_is_opaque_everywhere_is_dropped():
 
 
 @pytest.fixture(scope="module")
-def photo_pixels() -> imaging.Pixels:
+def photo_pixels() -> Pixels:
     return imaging.prepare(images.encode(images.photo(), "PNG"), max_width=4096, max_pixels=MAX_PIXELS).pixels
 
 
@@ -757,7 +758,7 @@ def test_a_palette_encoding_keeps_at_most_that_many_colours_and_the_alpha(photo_
     assert mean_difference(decoded, as_pillow(photo_pixels)) < 12
 
 
-def red_blue_checkerboard() -> imaging.Pixels:
+def red_blue_checkerboard() -> Pixels:
     """Red at every 2x2 block's top left, blue beside it."""
     checkerboard = Image.new("RGB", (64, 64))
     checkerboard.putdata([(255, 0, 0) if (x + y) % 2 == 0 else (0, 0, 255) for y in range(64) for x in range(64)])
