@@ -14,8 +14,8 @@ every accepted image finishes within the worker's memory and ImageMagick's polic
 import math
 
 from optimizer.formats import OutputFormat, RequestedFormat, SourceFormat
-from optimizer.imaging import ImageTooLarge, SourceInfo
 from optimizer.magick import limits
+from optimizer.probe import ImageTooLarge, SourceInfo
 
 MIB = 2**20
 # Every accepted image keeps a worker process under this peak (resident memory).

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from optimizer import budget
 from optimizer.compression import LOSSLESS_WEBP, Choice, choose_encoding
 from optimizer.formats import OutputFormat, RequestedFormat
-from optimizer.imaging import PreparedImage, encode, fit_width, prepare, probe
+from optimizer.imaging import PreparedImage, encode, fit_width, prepare
+from optimizer.probe import probe
 
 QUALITY_METRIC = "ssimulacra2"
 KEPT_SOURCE_NOTICE = "The original was already smaller than any re-encoding; it is returned unchanged."

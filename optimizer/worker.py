@@ -13,8 +13,8 @@ from django.conf import settings
 
 from optimizer import fetch, jobs, magick, transfer
 from optimizer.formats import RequestedFormat
-from optimizer.imaging import ImageTooLarge, UnsupportedImage
 from optimizer.pipeline import OptimizeOptions, optimize
+from optimizer.probe import ImageTooLarge, UnsupportedImage
 from smolpix.errors import SourceRefused
 
 logger = logging.getLogger(__name__)

@@ -16,7 +16,8 @@ from optimizer.imaging import ALPHA_MEAN_TOLERANCE
 from optimizer.tests import images
 from optimizer.tests.test_compression import recomputed_score
 from optimizer.tests.test_fetch import LOOPBACK_SPELLINGS
-from optimizer.tests.test_imaging import orientation_exif, png_claiming
+from optimizer.tests.test_imaging import orientation_exif
+from optimizer.tests.test_probe import png_claiming
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_tasks")]
 

@@ -7,8 +7,8 @@ from PIL import Image
 
 from optimizer import budget, magick
 from optimizer.formats import RequestedFormat, SourceFormat
-from optimizer.imaging import ImageTooLarge, SourceInfo
 from optimizer.pipeline import OptimizeOptions, optimize
+from optimizer.probe import ImageTooLarge, SourceInfo
 from optimizer.tests import images
 
 MAX_PIXELS = 100_000_000

@@ -3,7 +3,7 @@
 import pytest
 
 from optimizer.formats import OutputFormat, SourceFormat
-from optimizer.imaging import sniff
+from optimizer.probe import sniff
 from optimizer.tests import images
 from smolpix.examples import EXAMPLES_DIR, example_list
 
