@@ -35,7 +35,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "smolpix.settings")
 
 import corpus  # noqa: E402  (bench/corpus.py: the images beyond bench-corpus.sh)
 
-from optimizer import imaging, magick, probe  # noqa: E402
+from optimizer import encoders, imaging, magick, probe  # noqa: E402
 from optimizer.compression import QualityTarget  # noqa: E402
 from optimizer.formats import OutputFormat, RequestedFormat  # noqa: E402
 from optimizer.perceptual import is_graphic  # noqa: E402
@@ -98,7 +98,7 @@ def measure(reference: magick.Image, output: bytes) -> tuple[float, bool]:
     """SSIMULACRA2 of `output` against `reference`, both on magenta; and whether the output kept
     the reference's transparency. The output is decoded by the library that wrote it (libwebp or
     libavif): ImageMagick 6 reads no AVIF alpha."""
-    pixels = imaging.decode(output, OutputFormat.of_source(probe.sniff(output)))
+    pixels = encoders.decode(output, OutputFormat.of_source(probe.sniff(output)))
     with magick.Image(
         blob=pixels.data, format=pixels.layout, width=pixels.width, height=pixels.height, depth=8
     ) as decoded:

@@ -32,8 +32,9 @@ from time import monotonic
 
 import numpy as np
 
+from optimizer.encoders import Encoded, EncoderSettings, TransparencyLost, decode, encode
 from optimizer.formats import OutputFormat, RequestedFormat
-from optimizer.imaging import Encoded, EncoderSettings, PreparedImage, TransparencyLost, decode, encode
+from optimizer.imaging import PreparedImage
 from optimizer.perceptual import Reference, detail, is_graphic, sampled_colours
 from optimizer.pixels import Pixels
 

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 
 from optimizer import budget
 from optimizer.compression import LOSSLESS_WEBP, Choice, choose_encoding
+from optimizer.encoders import encode
 from optimizer.formats import OutputFormat, RequestedFormat
-from optimizer.imaging import PreparedImage, encode, fit_width, prepare
+from optimizer.imaging import PreparedImage, fit_width, prepare
 from optimizer.probe import probe
 
 QUALITY_METRIC = "ssimulacra2"

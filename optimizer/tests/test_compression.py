@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from optimizer import compression, imaging
+from optimizer import compression, encoders, imaging
 from optimizer.compression import (
     AVIF_SPEED,
     LOSSLESS_WEBP,
@@ -25,8 +25,8 @@ from optimizer.compression import (
     _Search,
     choose_encoding,
 )
+from optimizer.encoders import Encoded, EncoderSettings
 from optimizer.formats import OutputFormat, RequestedFormat
-from optimizer.imaging import Encoded, EncoderSettings
 from optimizer.ssimulacra2 import ssimulacra2
 from optimizer.tests import images
 
@@ -121,7 +121,7 @@ def test_an_explicit_format_is_encoded_at_the_requested_quality(photo, output):
     choice = choose_encoding(photo, format=RequestedFormat(output.value), quality=60, smart=False)
 
     expected = EncoderSettings(output, 60, method=OPAQUE_WEBP_METHOD, speed=AVIF_SPEED)
-    assert choice.encoded.data == imaging.encode(photo.pixels, expected).data
+    assert choice.encoded.data == encoders.encode(photo.pixels, expected).data
     assert choice.notice is None
     assert choice.score is None  # nothing is measured without smart
     assert choice.trials == ()
@@ -130,7 +130,7 @@ def test_an_explicit_format_is_encoded_at_the_requested_quality(photo, output):
 @pytest.mark.parametrize("quality", [1, 50, 100])
 def test_auto_returns_the_smaller_of_webp_and_avif(large_photo, quality):
     sizes = {
-        output: len(imaging.encode(large_photo.pixels, EncoderSettings(output, quality, method=2, speed=9)).data)
+        output: len(encoders.encode(large_photo.pixels, EncoderSettings(output, quality, method=2, speed=9)).data)
         for output in OutputFormat
     }
 
@@ -147,7 +147,7 @@ def test_transparency_survives_every_format(transparent, format, smart):
 
     assert choice.encoded.format in format.candidates
     assert choice.notice is None
-    assert mean_alpha_difference(transparent, choice.encoded.data) <= imaging.ALPHA_MEAN_TOLERANCE
+    assert mean_alpha_difference(transparent, choice.encoded.data) <= encoders.ALPHA_MEAN_TOLERANCE
 
 
 # --- smart: true ----------------------------------------------------------------------------------
