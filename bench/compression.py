@@ -36,10 +36,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "smolpix.settings")
 import corpus  # noqa: E402  (bench/corpus.py: the images beyond bench-corpus.sh)
 
 from optimizer import encoders, imaging, magick, probe  # noqa: E402
-from optimizer.compression import QualityTarget  # noqa: E402
 from optimizer.formats import OutputFormat, RequestedFormat  # noqa: E402
 from optimizer.perceptual import is_graphic  # noqa: E402
 from optimizer.pipeline import OptimizeOptions, optimize  # noqa: E402
+from optimizer.smart import QualityTarget  # noqa: E402
 from optimizer.ssimulacra2 import ssimulacra2  # noqa: E402
 
 QUALITY = 80

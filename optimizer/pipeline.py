@@ -7,7 +7,8 @@ Celery task runs it on bytes it fetched or was handed.
 from dataclasses import dataclass
 
 from optimizer import budget
-from optimizer.compression import LOSSLESS_WEBP, Choice, choose_encoding
+from optimizer.choice import LOSSLESS_WEBP, Choice
+from optimizer.compression import choose_encoding
 from optimizer.encoders import encode
 from optimizer.formats import OutputFormat, RequestedFormat
 from optimizer.imaging import PreparedImage, fit_width, prepare
