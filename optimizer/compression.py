@@ -36,7 +36,7 @@ def choose_encoding(
     max_bytes: int | None = None,
     budget: Budget = Budget(),
 ) -> Choice:
-    """`max_bytes`: the source's size, which smart tries not to exceed (see the module docstring)."""
+    """`max_bytes`: the source's size, which smart tries not to exceed (see optimizer.smart)."""
     pixels = prepared.pixels
     if smart and pixels.width * pixels.height <= SMART_MAX_PIXELS:
         return smart_choice(pixels, format=format, quality=quality, max_bytes=max_bytes, budget=budget)
