@@ -20,7 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
 from optimizer.fetch import FetchFailed, InvalidUrl, SourceTooLarge
-from optimizer.imaging import ImageTooLarge, UnsupportedImage
+from optimizer.probe import ImageTooLarge, UnsupportedImage
 from optimizer.services import OptimizationFailed
 from smolpix.errors import ServiceUnavailable, SmolpixError, SourceRefused
 from smolpix.outages import OUTAGES, RETRY_AFTER_SECONDS

@@ -16,9 +16,8 @@ from rest_framework.response import Response
 from api.metering import MeteredApiView
 from api.parsers import JSONParser
 from api.schema import error_responses, usage_headers
-from optimizer.compression import RequestedFormat
 from optimizer.fetch import MAX_URL_LENGTH, SourceTooLarge, declared_length
-from optimizer.imaging import OutputFormat
+from optimizer.formats import OutputFormat, RequestedFormat
 from optimizer.pipeline import QUALITY_METRIC, Optimized, OptimizeOptions
 from optimizer.services import DEFAULT_OPTIONS, MAX_WIDTH_BOUNDS, QUALITY_BOUNDS, ImageSource, optimize_image
 

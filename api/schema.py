@@ -15,7 +15,7 @@ from rest_framework import exceptions, serializers
 
 from api.authentication import NO_API_ACCESS_MESSAGE
 from api.errors import ErrorCode, error_answer
-from optimizer.imaging import UnsupportedImage, sniff
+from optimizer.probe import UnsupportedImage, sniff
 from optimizer.services import QUALITY_BOUNDS, OptimizationFailed
 from usage.ratelimit import RateLimited, RateLimitState
 from usage.services import QuotaExceeded

@@ -35,10 +35,11 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "smolpix.settings")
 
 import corpus  # noqa: E402  (bench/corpus.py: the images beyond bench-corpus.sh)
 
-from optimizer import imaging, magick  # noqa: E402
-from optimizer.compression import QualityTarget, RequestedFormat  # noqa: E402
+from optimizer import encoders, imaging, magick, probe  # noqa: E402
+from optimizer.formats import OutputFormat, RequestedFormat  # noqa: E402
 from optimizer.perceptual import is_graphic  # noqa: E402
 from optimizer.pipeline import OptimizeOptions, optimize  # noqa: E402
+from optimizer.smart import QualityTarget  # noqa: E402
 from optimizer.ssimulacra2 import ssimulacra2  # noqa: E402
 
 QUALITY = 80
@@ -56,7 +57,7 @@ def _fitted(data: bytes, *, colour_managed: bool = False) -> magick.Image:
     """The source decoded, oriented, stripped and fitted to MAX_WIDTH by hand (caller closes).
     `colour_managed`: converted to sRGB through its ICC profile first, as it looks (the
     reference); the baseline strips the profile as it is, so its colours may shift."""
-    image = magick.new_image_reader(imaging.sniff(data).value)
+    image = magick.new_image_reader(probe.sniff(data).value)
     image.read(blob=data)
     if colour_managed and "icc" in image.profiles:
         magick.convert_to_srgb_profile(image)
@@ -97,7 +98,7 @@ def measure(reference: magick.Image, output: bytes) -> tuple[float, bool]:
     """SSIMULACRA2 of `output` against `reference`, both on magenta; and whether the output kept
     the reference's transparency. The output is decoded by the library that wrote it (libwebp or
     libavif): ImageMagick 6 reads no AVIF alpha."""
-    pixels = imaging.decode(output, imaging.OutputFormat.of_source(imaging.sniff(output)))
+    pixels = encoders.decode(output, OutputFormat.of_source(probe.sniff(output)))
     with magick.Image(
         blob=pixels.data, format=pixels.layout, width=pixels.width, height=pixels.height, depth=8
     ) as decoded:

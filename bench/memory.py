@@ -41,8 +41,8 @@ import django
 django.setup()
 import optimizer.tasks  # what a Celery worker imports at start-up
 from django.conf import settings
-from optimizer.compression import RequestedFormat
-from optimizer.imaging import ImagingError
+from optimizer.formats import RequestedFormat
+from optimizer.probe import ImagingError
 from optimizer.pipeline import OptimizeOptions, optimize
 
 def status(field):

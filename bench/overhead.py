@@ -51,7 +51,7 @@ from api.metering import MeteredApiView  # noqa: E402
 from api.optimize import OptimizeApi, OptimizeOutputSerializer  # noqa: E402
 from apikeys.services import api_key_create  # noqa: E402
 from optimizer import services as optimizer_services  # noqa: E402
-from optimizer.compression import RequestedFormat  # noqa: E402
+from optimizer.formats import RequestedFormat  # noqa: E402
 from optimizer.pipeline import OptimizeOptions  # noqa: E402
 from smolpix.celery import app as celery_app  # noqa: E402
 from usage.selectors import usage_this_month  # noqa: E402

@@ -7,7 +7,7 @@ concurrency C:
 
 - service: C client threads POST the images to /api/v1/optimize (multipart upload, default
   options, JSON answer), each request timed from sending to the last byte of the answer;
-- ceiling: C processes run the pipeline (optimizer.pipeline.optimize over optimizer/imaging.py)
+- ceiling: C processes run the pipeline (optimizer.pipeline.optimize)
   directly on the same images: no HTTP, no database, no Redis.
 
 The images are a realistic mix from the development corpus (/work/shared/bench-corpus.sh):

@@ -13,9 +13,9 @@ every accepted image finishes within the worker's memory and ImageMagick's polic
 
 import math
 
-from optimizer.compression import RequestedFormat
-from optimizer.imaging import ImageTooLarge, OutputFormat, SourceFormat, SourceInfo
+from optimizer.formats import OutputFormat, RequestedFormat, SourceFormat
 from optimizer.magick import limits
+from optimizer.probe import ImageTooLarge, SourceInfo
 
 MIB = 2**20
 # Every accepted image keeps a worker process under this peak (resident memory).

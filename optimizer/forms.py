@@ -2,8 +2,8 @@
 
 from django import forms
 
-from optimizer.compression import RequestedFormat
 from optimizer.fetch import MAX_URL_LENGTH
+from optimizer.formats import RequestedFormat
 from optimizer.pipeline import OptimizeOptions
 from optimizer.services import DEFAULT_OPTIONS, MAX_WIDTH_BOUNDS, QUALITY_BOUNDS, ImageSource
 

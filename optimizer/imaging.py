@@ -1,142 +1,47 @@
-"""ImageMagick building blocks of the pipeline: bytes in, bytes and facts out. No ORM, no network.
+"""Preparation: a source's bytes decoded into the pixels every encoding starts from. No ORM, no
+network.
 
-    sniff(data)                        -> SourceFormat       what the magic bytes say, or UnsupportedImage
-    probe(data, max_pixels=...)        -> SourceInfo         dimensions from the header only
-    prepare(data, max_width=..., ...)  -> PreparedImage      decoded, oriented, sRGB, 8-bit, resized pixels
-    encode(pixels, settings)           -> Encoded            one WebP or AVIF encoding
-    decode(data, format)               -> Pixels             an encoding decoded again, for checks
+    prepare(data, max_width=..., max_pixels=...)  -> PreparedImage   decoded, oriented, sRGB, 8-bit, resized
 
-Every decode names its coder explicitly, so ImageMagick never guesses a format from the bytes, and
-runs under the project policy (optimizer.magick). Deciding *which* encoding to return is not done
-here: that is optimizer.compression.
+The source is sniffed, probed and read into ImageMagick by optimizer.probe: every decode names its
+coder explicitly, so ImageMagick never guesses a format from the bytes, and runs under the project
+policy (optimizer.magick). Profiles are read and applied with optimizer.colour. Encoding the pixels
+is optimizer.encoders; deciding *which* encoding to return is optimizer.compression.
 """
 
-import io
 import logging
-import struct
-from collections.abc import Iterator
 from dataclasses import dataclass
-from enum import StrEnum
-from typing import Literal, NoReturn
 
-import numpy as np
-from PIL import Image as PillowImage
-
+from optimizer.colour import MatrixShaperProfile, matrix_shaper_profile, png_colour_profile, to_srgb
+from optimizer.formats import SourceFormat
 from optimizer.magick import (
-    SRGB_PROFILE,
     Color,
     Image,
     convert_to_srgb_profile,
     exceptions,
-    library,
-    limits,
     new_image_reader,
-    read_problem,
 )
-from smolpix.errors import SourceRefused
+from optimizer.pixels import Pixels
+from optimizer.probe import (
+    SourceInfo,
+    UnsupportedImage,
+    declares_alpha,
+    defused,
+    png_orientation,
+    probe,
+    raise_imaging_error,
+    read_source,
+    shown_size,
+)
 
 logger = logging.getLogger(__name__)
 
-# What an encoding may do to a transparent image's alpha and still carry its transparency: stay
-# transparent (an encoder that drops alpha returns an opaque image), and change a pixel's alpha by
-# at most this much on average (of 255). How the result looks, what its alpha lost included, is
-# what smart compression's score measures (on magenta, perceptual.py).
-ALPHA_MEAN_TOLERANCE = 2.0
 # Large JPEGs are decoded at no less than this multiple of the target size: ImageMagick 6 asks
 # libjpeg to scale by 1/floor(source / hint) while decoding (in the DCT, nearly free), and the
 # Lanczos resize does the rest. A 5000x3000 photo for 1920 px is then decoded at 2500x1500
 # (30 MB of pixel cache instead of 120 MB); with a margin of 2 it would not be scaled at all.
 JPEG_SIZE_HINT_MARGIN = 1
 RESIZE_FILTER = "lanczos"
-# Progressive JPEGs from real encoders have about ten scans. Thousands of tiny scans each make the
-# decoder pass over every block again; ImageMagick gives up silently after 1,024 with a partial
-# image. libjpeg-turbo suggests a limit of 500 for untrusted input.
-MAX_JPEG_SCANS = 500
-# PNG chunks that only carry text, metadata the pipeline strips anyway. A compressed one can
-# inflate a thousandfold, and libpng as ImageMagick 6 sets it up puts no limit on that.
-PNG_TEXT_CHUNKS = frozenset({b"tEXt", b"zTXt", b"iTXt"})
-UNDECODABLE = "The image could not be decoded; it may be damaged or not what its type says."
-
-
-class ImagingError(SourceRefused):
-    """A problem with the image itself; the message is safe to show to the customer."""
-
-
-class UnsupportedImage(ImagingError):
-    pass
-
-
-class ImageTooLarge(ImagingError):
-    pass
-
-
-class TransparencyLost(Exception):
-    """An encoder returned an image without the source's transparency (AVIF on ImageMagick 6)."""
-
-
-class SourceFormat(StrEnum):
-    """Accepted source formats; each value is the ImageMagick coder that decodes it."""
-
-    JPEG = "JPEG"
-    PNG = "PNG"
-    GIF = "GIF"
-    WEBP = "WEBP"
-    AVIF = "AVIF"
-    HEIC = "HEIC"
-    TIFF = "TIFF"
-    BMP = "BMP"
-
-
-class OutputFormat(StrEnum):
-    WEBP = "webp"
-    AVIF = "avif"
-
-    @property
-    def content_type(self) -> str:
-        return f"image/{self.value}"
-
-    @property
-    def coder(self) -> str:
-        return self.value.upper()
-
-    @classmethod
-    def of_source(cls, source: SourceFormat) -> "OutputFormat | None":
-        """The output format a source already is, if any."""
-        return {SourceFormat.WEBP: cls.WEBP, SourceFormat.AVIF: cls.AVIF}.get(source)
-
-
-@dataclass(frozen=True)
-class SourceInfo:
-    format: SourceFormat
-    width: int  # as displayed, i.e. after EXIF orientation
-    height: int
-    stored_width: int  # as stored in the file
-    stored_height: int
-
-
-@dataclass(frozen=True, repr=False)
-class Pixels:
-    """8-bit sRGB samples, row by row, without metadata: `RGBA` when any pixel is not fully
-    opaque, else `RGB`."""
-
-    data: bytes
-    width: int
-    height: int
-    has_alpha: bool
-
-    @property
-    def layout(self) -> Literal["RGB", "RGBA"]:
-        return "RGBA" if self.has_alpha else "RGB"
-
-    def alpha_samples(self) -> np.ndarray:
-        """The alpha sample of every pixel (255 everywhere for opaque images), as a view of the
-        data where there is alpha: no copy."""
-        if self.has_alpha:
-            return np.frombuffer(self.data, np.uint8)[3::4]
-        return np.broadcast_to(np.uint8(255), (self.width * self.height,))
-
-    def __repr__(self) -> str:
-        return f"Pixels({self.layout} {self.width}x{self.height})"
 
 
 @dataclass(frozen=True)
@@ -147,286 +52,14 @@ class PreparedImage:
     source: SourceInfo
 
 
-@dataclass(frozen=True)
-class EncoderSettings:
-    """One way to encode: what `encode` hands the encoder besides the pixels.
-
-    `quality` is 1-100; for lossless WebP it is the compression effort (libwebp's meaning).
-    `sharp_yuv` uses libwebp's sharper RGB->YUV conversion (lossy WebP: crisper colour edges, a
-    few % more bytes at the same quality number and more at the same perceptual score).
-    `palette` first reduces the image to at most that many colours (without dithering), which
-    WebP lossless then stores as a palette: near-lossless for flat graphics.
-    `method` is libwebp's effort, 0-6 (4, its default, is what ImageMagick uses).
-    `speed` is libaom's for AVIF, 0-10 (faster is larger at the same quality number).
-    `full_chroma` keeps AVIF's colour at full resolution (4:4:4) instead of 4:2:0: coloured text
-    and lines stay crisp, at more bytes.
-    """
-
-    format: "OutputFormat"
-    quality: int
-    lossless: bool = False
-    sharp_yuv: bool = False
-    palette: int = 0
-    method: int = 4
-    speed: int = 6
-    full_chroma: bool = False
-
-    def __str__(self) -> str:
-        if self.lossless:
-            kind = f"lossless, palette of {self.palette}" if self.palette else "lossless"
-        else:
-            kind = f"q{self.quality}" + (" sharp YUV" if self.sharp_yuv else "")
-        if self.format is OutputFormat.AVIF:
-            effort = f" s{self.speed}" + (" 4:4:4" if self.full_chroma else "")
-        else:
-            effort = f" m{self.method}" if self.method != 4 else ""
-        return f"{self.format.value} {kind}{effort}"
-
-
-@dataclass(frozen=True, repr=False)
-class Encoded:
-    data: bytes
-    settings: EncoderSettings
-    # The encoding decoded again, when encoding already had to (to verify transparency).
-    decoded: "Pixels | None" = None
-
-    @property
-    def format(self) -> OutputFormat:
-        return self.settings.format
-
-    @property
-    def quality(self) -> int:
-        return self.settings.quality
-
-    @property
-    def lossless(self) -> bool:
-        return self.settings.lossless
-
-    def __repr__(self) -> str:
-        return f"Encoded({self.settings}, {len(self.data)} bytes)"
-
-
-# --- Sniffing -----------------------------------------------------------------------------
-
-_AVIF_BRANDS = {b"avif", b"avis"}
-_HEIC_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx"}
-_BMP_HEADER_SIZES = {12, 40, 52, 56, 64, 108, 124}
-# How AVIF and HEIC files declare an alpha plane (an auxiliary image of this type).
-_HEIF_ALPHA_MARKERS = (b"urn:mpeg:mpegB:cicp:systems:auxiliary:alpha", b"urn:mpeg:hevc:2015:auxid:1")
-
-
-def sniff(data: bytes) -> SourceFormat:
-    """The format the magic bytes declare; anything outside the accepted formats (SVG, PDF,
-    PostScript, MVG, text, HTML, ...) is UnsupportedImage."""
-    if data.startswith(b"\xff\xd8\xff"):
-        return SourceFormat.JPEG
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return SourceFormat.PNG
-    if data[:6] in (b"GIF87a", b"GIF89a"):
-        return SourceFormat.GIF
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return SourceFormat.WEBP
-    if data[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
-        return SourceFormat.TIFF
-    if data[:2] == b"BM" and len(data) >= 18 and int.from_bytes(data[14:18], "little") in _BMP_HEADER_SIZES:
-        return SourceFormat.BMP
-    if data[4:8] == b"ftyp":
-        heif = _heif_format(data)
-        if heif:
-            return heif
-    raise UnsupportedImage("The file is not a supported image (JPEG, PNG, GIF, WebP, AVIF, HEIC, TIFF or BMP).")
-
-
-def _heif_format(data: bytes) -> SourceFormat | None:
-    """AVIF or HEIC from an ISO-BMFF `ftyp` box: its major brand, then its compatible brands."""
-    box_size = int.from_bytes(data[:4], "big")
-    if not 16 <= box_size <= min(len(data), 4096):
-        return None
-    brands = [data[8:12]] + [data[i : i + 4] for i in range(16, box_size - 3, 4)]
-    for brand in brands:
-        if brand in _AVIF_BRANDS:
-            return SourceFormat.AVIF
-        if brand in _HEIC_BRANDS:
-            return SourceFormat.HEIC
-    return None
-
-
-# --- Reading ------------------------------------------------------------------------------
-
-
-def _raise_imaging_error(error: exceptions.WandException, what: str) -> NoReturn:
-    logger.info("ImageMagick refused %s: %s", what, error)
-    if isinstance(error, exceptions.ResourceLimitError):
-        raise ImageTooLarge("The image is too large to process.") from error
-    raise UnsupportedImage(UNDECODABLE) from error
-
-
-def _read(image: Image, data: bytes, *, ping: bool = False) -> None:
-    """Read (or ping) `data` into `image`; a damaged image is UnsupportedImage, even when
-    ImageMagick only warns: libjpeg fills what a cut JPEG lacks with grey, and says so with a
-    corrupt-data warning. Other warnings (libpng or libtiff about metadata) leave the pixels whole."""
-    read = library.MagickPingImageBlob if ping else library.MagickReadImageBlob
-    whole = read(image.wand, data, len(data))
-    problem = read_problem(image)
-    if isinstance(problem, exceptions.BaseWarning) and not isinstance(problem, exceptions.CorruptImageWarning):
-        logger.info("ImageMagick warned about a source: %s", problem)
-    elif problem:
-        _raise_imaging_error(problem, "a source")
-    if not (whole and image.width and image.height):
-        # Some coders report failure as an empty image rather than an exception.
-        raise UnsupportedImage(UNDECODABLE)
-
-
-def _defused(source_format: SourceFormat, data: bytes) -> bytes:
-    """The bytes ImageMagick is given: PNG text chunks removed, JPEGs with too many scans refused."""
-    if source_format is SourceFormat.PNG:
-        return without_png_text(data)
-    if source_format is SourceFormat.JPEG:
-        # A scan starts with an SOS marker; entropy-coded data never holds 0xFF 0xDA (bytes are stuffed).
-        scans = data.count(b"\xff\xda")
-        if scans > MAX_JPEG_SCANS:
-            raise UnsupportedImage(f"The JPEG has {scans:,} scans; at most {MAX_JPEG_SCANS} are accepted.")
-    return data
-
-
-def _png_chunks(data: bytes) -> Iterator[tuple[bytes, int, int]]:
-    """The kind, start and end of each chunk after a PNG's signature, as far as lengths can be read."""
-    index = 8
-    while index + 12 <= len(data):
-        end = index + 12 + int.from_bytes(data[index : index + 4], "big")
-        yield data[index + 4 : index + 8], index, end
-        index = end
-
-
-def without_png_text(data: bytes) -> bytes:
-    """A PNG without its tEXt, zTXt and iTXt chunks; whatever cannot be parsed as chunks is kept
-    for libpng to judge."""
-    kept, last = [data[:8]], 8
-    for kind, start, end in _png_chunks(data):
-        if kind not in PNG_TEXT_CHUNKS:
-            kept.append(data[start:end])
-        last = end
-    kept.append(data[last:])
-    return b"".join(kept)
-
-
-def probe(data: bytes, *, max_pixels: int) -> SourceInfo:
-    """Sniff the format and read the dimensions from the header alone; refuse images above
-    `max_pixels`, or wider or taller than ImageMagick's limits, before any pixel is decoded."""
-    source_format = sniff(data)
-    data = _defused(source_format, data)
-    webp_size = _webp_size(data) if source_format is SourceFormat.WEBP else None
-    if webp_size:
-        # ImageMagick 6 ignores EXIF orientation in WebP: as stored is as displayed.
-        _check_size(*webp_size, max_pixels=max_pixels)
-        width, height = webp_size
-        return SourceInfo(source_format, width=width, height=height, stored_width=width, stored_height=height)
-    with new_image_reader(source_format.value) as image:
-        try:
-            _read(image, data, ping=True)
-        except UnsupportedImage:
-            # libpng refuses an image beyond the width/height limits without saying why.
-            if source_format is SourceFormat.PNG and data[12:16] == b"IHDR" and len(data) >= 24:
-                _check_size(*struct.unpack(">II", data[16:24]), max_pixels=max_pixels)
-            raise
-        stored_width, stored_height = _shown_size(image, source_format)
-        orientation = png_orientation(data) if source_format is SourceFormat.PNG else image.orientation
-        turned = orientation in ("left_top", "right_top", "right_bottom", "left_bottom")
-    _check_size(stored_width, stored_height, max_pixels=max_pixels)
-    width, height = (stored_height, stored_width) if turned else (stored_width, stored_height)
-    return SourceInfo(
-        format=source_format, width=width, height=height, stored_width=stored_width, stored_height=stored_height
-    )
-
-
-def _shown_size(image: Image, source_format: SourceFormat) -> tuple[int, int]:
-    """The size of what is shown: a GIF's first frame sits on the GIF's logical screen, enlarged
-    to hold the frame if need be, as browsers show it. (Other formats' page offsets, such as a
-    PNG's oFFs, are not shown.)"""
-    if source_format is not SourceFormat.GIF:
-        return image.width, image.height
-    screen_width, screen_height, left, top = image.page
-    return max(screen_width, left + image.width), max(screen_height, top + image.height)
-
-
 def _on_gif_screen(image: Image) -> None:
     """Place a GIF's first frame on its logical screen; browsers leave the rest transparent."""
-    width, height = _shown_size(image, SourceFormat.GIF)
+    width, height = shown_size(image, SourceFormat.GIF)
     _, _, left, top = image.page
     if (width, height) != (image.width, image.height):
         image.background_color = Color("transparent")
         image.extent(width, height, x=-left, y=-top)
     image.reset_coords()
-
-
-# EXIF's orientations, 1 to 8, as Wand names them.
-EXIF_ORIENTATIONS = (
-    "top_left",
-    "top_right",
-    "bottom_right",
-    "bottom_left",
-    "left_top",
-    "right_top",
-    "right_bottom",
-    "left_bottom",
-)
-
-
-def png_orientation(data: bytes) -> str | None:
-    """The orientation a PNG's eXIf chunk gives (as Wand names it), None without one: Chromium
-    applies it, ImageMagick 6 does not read the chunk."""
-    for kind, start, end in _png_chunks(data):
-        if kind == b"IDAT":
-            break  # as Chromium, only before the image data
-        if kind == b"eXIf":
-            return _exif_orientation(data[start + 8 : end - 4])
-    return None
-
-
-def _exif_orientation(exif: bytes) -> str | None:
-    """Tag 0x0112 of EXIF's first directory (a TIFF structure), if it is a valid orientation."""
-    order = {b"II": "<", b"MM": ">"}.get(exif[:2])
-    if not order:
-        return None
-    try:
-        (directory,) = struct.unpack_from(order + "I", exif, 4)
-        (count,) = struct.unpack_from(order + "H", exif, directory)
-        for index in range(count):
-            tag, kind, _, value = struct.unpack_from(order + "HHIH", exif, directory + 2 + 12 * index)
-            if tag == 0x0112 and kind == 3 and 1 <= value <= len(EXIF_ORIENTATIONS):  # one SHORT
-                return EXIF_ORIENTATIONS[value - 1]
-    except struct.error:
-        return None
-    return None
-
-
-def _webp_size(data: bytes) -> tuple[int, int] | None:
-    """The canvas size a WebP's first chunk declares (VP8X, VP8L or VP8), None if it is not one
-    of those: ImageMagick 6's WebP coder decodes every pixel even to ping (0.3 s at 4096 x 4096)."""
-    chunk = data[12:16]
-    if chunk == b"VP8X" and len(data) >= 30:
-        return 1 + int.from_bytes(data[24:27], "little"), 1 + int.from_bytes(data[27:30], "little")
-    if chunk == b"VP8L" and len(data) >= 25 and data[20] == 0x2F:
-        bits = int.from_bytes(data[21:25], "little")
-        return 1 + (bits & 0x3FFF), 1 + (bits >> 14 & 0x3FFF)
-    if chunk == b"VP8 " and len(data) >= 30 and data[23:26] == b"\x9d\x01\x2a":
-        return int.from_bytes(data[26:28], "little") & 0x3FFF, int.from_bytes(data[28:30], "little") & 0x3FFF
-    return None
-
-
-def _check_size(width: int, height: int, *, max_pixels: int) -> None:
-    if width * height > max_pixels:
-        raise ImageTooLarge(f"The image is {width}x{height} pixels; the limit is {max_pixels:,} pixels in total.")
-    if width > limits["width"] or height > limits["height"]:
-        raise ImageTooLarge(
-            f"The image is {width}x{height} pixels; the limit is {limits['width']} pixels in either direction."
-        )
-
-
-def _declares_alpha(data: bytes) -> bool:
-    """Whether an AVIF or HEIC file's metadata (near its start) declares an alpha plane."""
-    head = data[:65536]
-    return any(marker in head for marker in _HEIF_ALPHA_MARKERS)
 
 
 def fit_width(width: int, height: int, max_width: int) -> tuple[int, int]:
@@ -453,7 +86,7 @@ def prepare(data: bytes, *, max_width: int, max_pixels: int) -> PreparedImage:
     orientation applied, converted to sRGB (through its ICC profile when it has one, CMYK too),
     8 bits per sample, metadata gone, and resized down to `max_width` with a Lanczos filter."""
     source = probe(data, max_pixels=max_pixels)
-    if source.format in (SourceFormat.AVIF, SourceFormat.HEIC) and _declares_alpha(data):
+    if source.format in (SourceFormat.AVIF, SourceFormat.HEIC) and declares_alpha(data):
         # ImageMagick 6's HEIC coder reads colour planes only: the result would silently be opaque.
         raise UnsupportedImage("Transparent AVIF and HEIC images are not supported yet; send a PNG or WebP.")
     width, height = fit_width(source.width, source.height, max_width)
@@ -461,7 +94,7 @@ def prepare(data: bytes, *, max_width: int, max_pixels: int) -> PreparedImage:
         size_hint = jpeg_size_hint(source, width, height)
         if size_hint:
             image.options["jpeg:size"] = size_hint
-        _read(image, _defused(source.format, data))
+        read_source(image, defused(source.format, data))
         try:
             if source.format is SourceFormat.GIF:
                 _on_gif_screen(image)
@@ -481,16 +114,16 @@ def prepare(data: bytes, *, max_width: int, max_pixels: int) -> PreparedImage:
             image.depth = 8
             pixels = _pixels_of(image)
         except exceptions.WandException as error:
-            _raise_imaging_error(error, "to process a source")
+            raise_imaging_error(error, "to process a source")
     if deferred_profile:
-        pixels = _to_srgb(pixels, deferred_profile)
+        pixels = to_srgb(pixels, deferred_profile)
     return PreparedImage(pixels=pixels, source=source)
 
 
 def _convert_to_srgb(image: Image, *, may_defer: bool, implied: bytes | None = None) -> "MatrixShaperProfile | None":
     """Convert the image to sRGB through its ICC profile, or the `implied` one (a PNG's gAMA and
     cHRM), except, when `may_defer`, from a matrix/TRC RGB profile (other than sRGB): that one is
-    returned, for `_to_srgb` to apply to the final 8-bit pixels."""
+    returned, for `to_srgb` to apply to the final 8-bit pixels."""
     data = image.profiles["icc"]  # None when there is none (`in` is always true for Wand's profiles)
     if implied and not data:
         image.profiles["icc"] = data = implied
@@ -509,183 +142,6 @@ def _convert_to_srgb(image: Image, *, may_defer: bool, implied: bytes | None = N
     return None
 
 
-@dataclass(frozen=True, repr=False)
-class MatrixShaperProfile:
-    """What LittleCMS uses of an RGB profile made of three primaries and three tone curves
-    ("matrix/TRC" or "matrix-shaper"): Adobe RGB, Display P3 and nearly all camera and display
-    profiles."""
-
-    colorants: np.ndarray  # 3x3: the (D50) XYZ of the red, green and blue primaries, as columns
-    to_linear: np.ndarray  # 3x256 float32: each channel's 8-bit values in linear light
-
-    @property
-    def is_srgb(self) -> bool:
-        """sRGB itself, within rounding: most camera and editor files carry one ("sRGB
-        IEC61966-2.1", "GIMP built-in sRGB"), and converting through it would change nothing."""
-        return bool(
-            np.abs(self.colorants - _SRGB.colorants).max() <= 0.002
-            and np.abs(self.to_linear - _SRGB.to_linear).max() <= 0.002
-        )
-
-
-# Tags LittleCMS prefers to the matrix and tone curves when a profile has them.
-_LUT_TAGS = frozenset({b"A2B0", b"A2B1", b"A2B2", b"D2B0", b"D2B1", b"D2B2"})
-_CODES = np.arange(256) / 255
-
-
-def matrix_shaper_profile(profile: bytes) -> MatrixShaperProfile | None:
-    """The primaries and tone curves of a matrix/TRC RGB profile; None for any other (LUT-based,
-    grey, CMYK, Lab connection space) and for one that cannot be parsed."""
-    if profile[16:24] != b"RGB XYZ ":  # the data colour space, then the connection space
-        return None
-    try:
-        tags = {}
-        (count,) = struct.unpack_from(">I", profile, 128)
-        for index in range(count):
-            signature, offset, size = struct.unpack_from(">4sII", profile, 132 + 12 * index)
-            tags[signature] = profile[offset : offset + size]
-        if tags.keys() & _LUT_TAGS:
-            return None
-        colorants = [struct.unpack_from(">3i", tags[signature], 8) for signature in (b"rXYZ", b"gXYZ", b"bXYZ")]
-        with np.errstate(all="ignore"):  # absurd parameters give inf or nan, refused below
-            to_linear = np.array([_tone_curve(tags[signature], _CODES) for signature in (b"rTRC", b"gTRC", b"bTRC")])
-    except (KeyError, struct.error, ValueError):
-        return None
-    if not np.isfinite(to_linear).all():
-        return None
-    return MatrixShaperProfile(colorants=np.array(colorants).T / 65536, to_linear=to_linear.astype(np.float32))
-
-
-def _tone_curve(tag: bytes, x: np.ndarray) -> np.ndarray:
-    """An ICC tone curve ('curv' table or gamma, 'para' function 0, 3 or 4) at x in [0, 1]."""
-    if tag[:4] == b"curv":
-        (count,) = struct.unpack_from(">I", tag, 8)
-        if count == 0:
-            return x
-        if count == 1:
-            return x ** (struct.unpack_from(">H", tag, 12)[0] / 256)
-        table = np.array(struct.unpack_from(f">{count}H", tag, 12)) / 65535
-        return np.interp(x, np.linspace(0, 1, count), table)
-    if tag[:4] == b"para":
-        (function,) = struct.unpack_from(">H", tag, 8)
-        arity = {0: 1, 3: 5, 4: 7}[function]  # KeyError for the others: rare, left to ImageMagick
-        parameters = [value / 65536 for value in struct.unpack_from(f">{arity}i", tag, 12)]
-        g, a, b, c, d, e, f = parameters + [0.0] * (7 - arity)
-        if function == 0:
-            return x**g
-        return np.where(x >= d, np.maximum(a * x + b, 0) ** g + e, c * x + f)
-    raise ValueError("unknown tone curve type")
-
-
-_SRGB = matrix_shaper_profile(SRGB_PROFILE)
-
-# --- PNG colour chunks --------------------------------------------------------------------------
-
-# Chromium reads a gAMA within 5% of 1/2.2, without cHRM, as plain sRGB (Skia, after libpng).
-NEUTRAL_PNG_GAMMA = (0.95 / 2.2, 1.05 / 2.2)
-_D50 = np.array([0.9642, 1.0, 0.8249])
-_BRADFORD = np.array([[0.8951, 0.2664, -0.1614], [-0.7502, 1.7135, 0.0367], [0.0389, -0.0685, 1.0296]])
-
-
-def png_colour_profile(data: bytes) -> bytes | None:
-    """The ICC profile a PNG's gAMA (and cHRM) chunks stand for, read as Chromium reads them: an
-    iCCP or sRGB chunk takes precedence (ImageMagick applies those), cHRM counts only with gAMA,
-    and a gAMA near 1/2.2 alone is sRGB. None when the chunks say nothing beyond sRGB.
-    ImageMagick 6 ignores gAMA and cHRM, but for marking a gAMA of 1.0 as linear."""
-    chunks: dict[bytes, bytes] = {}
-    for kind, start, end in _png_chunks(data):
-        if kind in (b"PLTE", b"IDAT"):
-            break  # colour chunks come before these
-        chunks.setdefault(kind, data[start + 8 : end - 4])
-    if b"iCCP" in chunks or b"sRGB" in chunks or len(chunks.get(b"gAMA", b"")) != 4:
-        return None
-    gamma = int.from_bytes(chunks[b"gAMA"], "big") / 100_000
-    chromaticities = chunks.get(b"cHRM", b"")
-    if len(chromaticities) == 32:
-        colorants = _colorants(struct.unpack(">8I", chromaticities))
-    elif NEUTRAL_PNG_GAMMA[0] < gamma < NEUTRAL_PNG_GAMMA[1]:
-        return None
-    else:
-        colorants = _SRGB.colorants
-    if not gamma or colorants is None:
-        return None  # as Chromium does with a zero gamma or a cHRM that makes no colour space
-    grey = chunks.get(b"IHDR", b"")[9:10] in (b"\0", b"\4")  # colour types 0 and 4
-    return _gamma_profile(1 / gamma, None if grey else colorants)
-
-
-def _colorants(chromaticities: tuple[int, ...]) -> np.ndarray | None:
-    """The D50 XYZ of the primaries a cHRM chunk names (white, red, green, blue; each x and y
-    times 100,000), as columns, Bradford-adapted as ICC profiles are; None if they make no
-    colour space an ICC profile can hold."""
-    xy = np.array(chromaticities, dtype=float).reshape(4, 2) / 100_000
-    if (xy[:, 1] <= 0).any():
-        return None
-    white, *primaries = (np.array([x / y, 1.0, (1 - x - y) / y]) for x, y in xy)
-    primaries = np.column_stack(primaries)
-    if abs(np.linalg.det(primaries)) < 1e-9:
-        return None
-    to_xyz = primaries * np.linalg.solve(primaries, white)  # scaled so that R = G = B = 1 is the white
-    adaptation = np.linalg.inv(_BRADFORD) @ np.diag(_BRADFORD @ _D50 / (_BRADFORD @ white)) @ _BRADFORD
-    colorants = adaptation @ to_xyz
-    return colorants if np.isfinite(colorants).all() and np.abs(colorants).max() < 32768 else None  # s15Fixed16
-
-
-def _gamma_profile(exponent: float, colorants: np.ndarray | None) -> bytes | None:
-    """A minimal ICC v2 display profile: samples decoded as x ** exponent, through `colorants`
-    (3x3, D50, as columns) or, without them, grey. None for an exponent a profile cannot hold."""
-    step = round(exponent * 256)  # a one-entry curve holds the exponent as u8Fixed8
-    if not 0 < step < 65536:
-        return None
-
-    def xyz(values: np.ndarray) -> bytes:
-        return b"XYZ \0\0\0\0" + struct.pack(">3i", *(round(value * 65536) for value in values))
-
-    curve = b"curv\0\0\0\0" + struct.pack(">IH2x", 1, step)
-    tags = {b"wtpt": xyz(_D50)}
-    if colorants is None:
-        tags[b"kTRC"] = curve
-    else:
-        tags |= dict(zip((b"rXYZ", b"gXYZ", b"bXYZ"), map(xyz, colorants.T), strict=True))
-        tags |= {b"rTRC": curve, b"gTRC": curve, b"bTRC": curve}
-    table, body = b"", b""
-    for name, tag in tags.items():
-        table += struct.pack(">4sII", name, 128 + 4 + 12 * len(tags) + len(body), len(tag))
-        body += tag
-    size = 128 + 4 + len(table) + len(body)
-    colour_space = b"GRAY" if colorants is None else b"RGB "
-    header = struct.pack(">I4sI4s4s4s12s4s24xI", size, b"", 0x02100000, b"mntr", colour_space, b"XYZ ", b"", b"acsp", 0)
-    return (header + xyz(_D50)[8:]).ljust(128, b"\0") + struct.pack(">I", len(tags)) + table + body
-
-
-def _srgb_lut(steps: int) -> np.ndarray:
-    """Linear light in `steps` even steps from 0 to 1, encoded as 8-bit sRGB. Near black one
-    8-bit level spans 1/3300 of linear light, so the steps must be finer than that."""
-    linear = np.linspace(0, 1, steps)
-    encoded = np.where(linear <= 0.0031308, linear * 12.92, 1.055 * linear ** (1 / 2.4) - 0.055)
-    return np.rint(encoded * 255).astype(np.uint8)
-
-
-_SRGB_STEPS = 65536
-_LINEAR_TO_SRGB = _srgb_lut(_SRGB_STEPS)
-# Pixels converted at a time: float32 working copies of ~3 MB, whatever the image size.
-_CHUNK_PIXELS = 1 << 18
-
-
-def _to_srgb(pixels: Pixels, profile: MatrixShaperProfile) -> Pixels:
-    """`pixels` read through `profile`, converted to sRGB the way LittleCMS converts between
-    matrix/TRC profiles (relative colorimetric, out-of-gamut colours clipped), alpha untouched:
-    ~30 ns a pixel, where ImageMagick 6 takes ~200."""
-    to_srgb = (np.linalg.inv(_SRGB.colorants) @ profile.colorants).T.astype(np.float32)
-    samples = np.frombuffer(pixels.data, np.uint8).reshape(-1, 4 if pixels.has_alpha else 3)
-    converted = samples.copy()
-    channels = np.arange(3)
-    for start in range(0, len(samples), _CHUNK_PIXELS):
-        linear = profile.to_linear[channels, samples[start : start + _CHUNK_PIXELS, :3]] @ to_srgb
-        steps = np.clip(linear * (_SRGB_STEPS - 1) + 0.5, 0, _SRGB_STEPS - 1).astype(np.uint16)
-        converted[start : start + _CHUNK_PIXELS, :3] = _LINEAR_TO_SRGB[steps]
-    return Pixels(data=converted.tobytes(), width=pixels.width, height=pixels.height, has_alpha=pixels.has_alpha)
-
-
 def _pixels_of(image: Image) -> Pixels:
     """Export 8-bit samples, with alpha only when some pixel is not fully opaque."""
     width, height = image.width, image.height
@@ -695,112 +151,3 @@ def _pixels_of(image: Image) -> Pixels:
             return Pixels(data=rgba, width=width, height=height, has_alpha=True)
         image.alpha_channel = False
     return Pixels(data=image.make_blob("RGB"), width=width, height=height, has_alpha=False)
-
-
-# --- Encoding -----------------------------------------------------------------------------
-
-
-def _image_of(pixels: Pixels) -> Image:
-    image = new_image_reader(pixels.layout, first_frame_only=False)
-    library.MagickSetSize(image.wand, pixels.width, pixels.height)
-    library.MagickSetDepth(image.wand, 8)
-    image.read(blob=pixels.data)
-    return image
-
-
-def encode(pixels: Pixels, settings: EncoderSettings) -> Encoded:
-    """Encode `pixels` as `settings` say. AVIF has no lossless mode on this stack (ValueError).
-
-    Raises TransparencyLost when the encoding, decoded again, does not carry the alpha of
-    `pixels` (ALPHA_MEAN_TOLERANCE): a transparent image is never returned opaque. That decode is
-    kept in `Encoded.decoded`, for scoring without decoding twice.
-    """
-    if not 1 <= settings.quality <= 100:
-        raise ValueError(f"quality must be 1-100, not {settings.quality}")
-    if settings.format is OutputFormat.AVIF:
-        if settings.lossless:
-            raise ValueError("Lossless encoding is only available for WebP.")
-        data = _encode_avif(pixels, settings)
-    else:
-        data = _encode_webp(pixels, settings)
-    if not pixels.has_alpha:
-        return Encoded(data=data, settings=settings)
-    try:
-        decoded = decode(data, settings.format)
-    except ImagingError as error:
-        raise TransparencyLost(f"{settings.format} output could not be decoded again") from error
-    _check_transparency(pixels, decoded, settings.format)
-    return Encoded(data=data, settings=settings, decoded=decoded)
-
-
-def _encode_webp(pixels: Pixels, settings: EncoderSettings) -> bytes:
-    with _image_of(pixels) as image:
-        if settings.palette:
-            image.quantize(settings.palette, colorspace_type="srgb", treedepth=0, dither=False, measure_error=False)
-        image.format = "WEBP"
-        image.compression_quality = settings.quality
-        # Explicit both ways: ImageMagick 6 silently switches to lossless at quality 100.
-        image.options["webp:lossless"] = "true" if settings.lossless else "false"
-        image.options["webp:alpha-quality"] = "100"
-        image.options["webp:method"] = str(settings.method)
-        if settings.sharp_yuv:
-            # An integer: ImageMagick 6 parses "true" as 0 and silently ignores it.
-            image.options["webp:use-sharp-yuv"] = "1"
-        image.strip()
-        return image.make_blob()
-
-
-def _encode_avif(pixels: Pixels, settings: EncoderSettings) -> bytes:
-    """AVIF through libavif (Pillow's binding), from the pixels ImageMagick produced: never from
-    customer bytes. ImageMagick 6's own writer (through libheif) runs libaom at its slowest
-    useful speed, drops alpha and point-samples the chroma of each 2x2 block; libavif averages it
-    and keeps alpha, at the colour's quality (lossy: a transparent image is scored composited, so
-    what the alpha plane loses is measured with the rest)."""
-    image = PillowImage.frombuffer(
-        pixels.layout, (pixels.width, pixels.height), pixels.data, "raw", pixels.layout, 0, 1
-    )
-    output = io.BytesIO()
-    image.save(
-        output,
-        "AVIF",
-        quality=settings.quality,
-        speed=settings.speed,
-        subsampling="4:4:4" if settings.full_chroma else "4:2:0",
-        codec="aom",
-        max_threads=1,  # workers scale by processes, as ImageMagick does (policy.xml)
-        autotiling=False,  # one tile: the fewest bytes; decoders need no parallelism at these sizes
-    )
-    return output.getvalue()
-
-
-def decode(data: bytes, format: OutputFormat) -> Pixels:
-    """Decode one of our own encodings back to 8-bit sRGB pixels (alpha kept if it has any), by
-    libwebp or libavif through Pillow: the bytes are ours, not a customer's, and these decoders
-    are several times faster than ImageMagick 6's (which reads no AVIF alpha at all)."""
-    with PillowImage.open(io.BytesIO(data), formats=[format.coder]) as image:
-        image.load()
-        transparent = image.mode == "RGBA" and image.getchannel("A").getextrema()[0] < 255
-        layout = "RGBA" if transparent else "RGB"
-        return Pixels(
-            data=image.convert(layout).tobytes(), width=image.width, height=image.height, has_alpha=transparent
-        )
-
-
-def _check_transparency(pixels: Pixels, decoded: Pixels, format: OutputFormat) -> None:
-    if (decoded.width, decoded.height) != (pixels.width, pixels.height):
-        raise TransparencyLost(f"{format} changed the size to {decoded.width}x{decoded.height}")
-    if not decoded.has_alpha:
-        raise TransparencyLost(f"{format} returned the image opaque")
-    difference = _mean_alpha_difference(pixels, decoded)
-    if difference > ALPHA_MEAN_TOLERANCE:
-        raise TransparencyLost(f"{format} changed alpha by {difference:.1f} on average")
-
-
-def _mean_alpha_difference(a: Pixels, b: Pixels) -> float:
-    """Compared a chunk at a time: full-size working copies of a large image's alpha would cost
-    the worker several bytes a pixel."""
-    total = 0
-    for start in range(0, a.width * a.height, _CHUNK_PIXELS):
-        chunk = slice(start, start + _CHUNK_PIXELS)
-        total += int(np.abs(a.alpha_samples()[chunk].astype(np.int16) - b.alpha_samples()[chunk]).sum())
-    return total / (a.width * a.height)

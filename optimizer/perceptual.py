@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from optimizer import ssimulacra2
-from optimizer.imaging import Pixels
+from optimizer.pixels import Pixels
 
 MAGENTA = (255, 0, 255)
 # A graphic (logo, chart, screenshot, icon): at least this share of its pixels equal to their

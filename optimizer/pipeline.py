@@ -7,8 +7,12 @@ Celery task runs it on bytes it fetched or was handed.
 from dataclasses import dataclass
 
 from optimizer import budget
-from optimizer.compression import LOSSLESS_WEBP, Choice, RequestedFormat, choose_encoding
-from optimizer.imaging import OutputFormat, PreparedImage, encode, fit_width, prepare, probe
+from optimizer.choice import LOSSLESS_WEBP, Choice
+from optimizer.compression import choose_encoding
+from optimizer.encoders import encode
+from optimizer.formats import OutputFormat, RequestedFormat
+from optimizer.imaging import PreparedImage, fit_width, prepare
+from optimizer.probe import probe
 
 QUALITY_METRIC = "ssimulacra2"
 KEPT_SOURCE_NOTICE = "The original was already smaller than any re-encoding; it is returned unchanged."

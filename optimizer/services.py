@@ -20,7 +20,7 @@ from django.conf import settings
 
 from accounts.models import Account
 from optimizer import fetch, jobs, transfer
-from optimizer.imaging import OutputFormat
+from optimizer.formats import OutputFormat
 from optimizer.pipeline import Optimized, OptimizeOptions
 from optimizer.tasks import optimize_image_task
 from optimizer.worker import RESULT, SOURCE, SOURCE_REFUSALS
@@ -100,7 +100,7 @@ def optimize_image(*, account: Account, source: ImageSource, options: OptimizeOp
     the optimization fails: only successes count.
 
     Raises SourceRefused (fetch.InvalidUrl, fetch.FetchFailed, fetch.SourceTooLarge,
-    imaging.UnsupportedImage or imaging.ImageTooLarge) concerning the source's field;
+    probe.UnsupportedImage or probe.ImageTooLarge) concerning the source's field;
     usage.services.QuotaExceeded when the month's images are used up; ServiceUnavailable when
     Redis (the queue, the results and the cache) cannot be reached or no worker takes the job; or
     OptimizationFailed when the worker crashed, was lost or timed out (the details are logged only).

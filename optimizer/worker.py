@@ -12,9 +12,9 @@ from typing import Any
 from django.conf import settings
 
 from optimizer import fetch, jobs, magick, transfer
-from optimizer.compression import RequestedFormat
-from optimizer.imaging import ImageTooLarge, UnsupportedImage
+from optimizer.formats import RequestedFormat
 from optimizer.pipeline import OptimizeOptions, optimize
+from optimizer.probe import ImageTooLarge, UnsupportedImage
 from smolpix.errors import SourceRefused
 
 logger = logging.getLogger(__name__)

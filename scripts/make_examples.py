@@ -19,7 +19,7 @@ from PIL import Image, ImageDraw, ImageFilter
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from optimizer.compression import RequestedFormat  # noqa: E402
+from optimizer.formats import RequestedFormat  # noqa: E402
 from optimizer.pipeline import OptimizeOptions, optimize  # noqa: E402
 
 OUT = ROOT / "static" / "img" / "examples"

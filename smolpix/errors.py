@@ -3,7 +3,7 @@
 Each carries the facts a caller needs as attributes. The API turns each kind into its JSON body,
 status and headers in one place (`api.errors`); the pages say the same in their own words. The
 kinds that belong to one app live next to the service that raises them: `usage.services`
-(`QuotaExceeded`), `usage.ratelimit` (`RateLimited`), `optimizer.fetch` and `optimizer.imaging`
+(`QuotaExceeded`), `usage.ratelimit` (`RateLimited`), `optimizer.fetch` and `optimizer.probe`
 (the source refusals), `optimizer.services` (`OptimizationFailed`, `WorkerLost`, `NoCapacity`).
 """
 

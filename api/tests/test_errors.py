@@ -14,7 +14,7 @@ from rest_framework.decorators import api_view
 from rest_framework.test import APIRequestFactory
 
 from optimizer.fetch import FetchFailed, InvalidUrl, SourceTooLarge
-from optimizer.imaging import ImageTooLarge, UnsupportedImage
+from optimizer.probe import ImageTooLarge, UnsupportedImage
 from optimizer.services import NoCapacity, OptimizationFailed, WorkerLost
 from smolpix.errors import ServiceUnavailable
 from usage.ratelimit import RateLimited, RateLimitState

@@ -12,11 +12,12 @@ from api.tests.checks import ENDPOINT, SERVER_ERROR_BODY, assert_error, assert_r
 from apikeys.keys import generate_key
 from apikeys.tests.factories import ApiKeyFactory
 from optimizer import imaging, pipeline
-from optimizer.imaging import ALPHA_MEAN_TOLERANCE
+from optimizer.encoders import ALPHA_MEAN_TOLERANCE
 from optimizer.tests import images
 from optimizer.tests.test_compression import recomputed_score
 from optimizer.tests.test_fetch import LOOPBACK_SPELLINGS
-from optimizer.tests.test_imaging import orientation_exif, png_claiming
+from optimizer.tests.test_imaging import orientation_exif
+from optimizer.tests.test_probe import png_claiming
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_tasks")]
 

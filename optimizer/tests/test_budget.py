@@ -6,9 +6,9 @@ import pytest
 from PIL import Image
 
 from optimizer import budget, magick
-from optimizer.compression import RequestedFormat
-from optimizer.imaging import ImageTooLarge, SourceFormat, SourceInfo
+from optimizer.formats import RequestedFormat, SourceFormat
 from optimizer.pipeline import OptimizeOptions, optimize
+from optimizer.probe import ImageTooLarge, SourceInfo
 from optimizer.tests import images
 
 MAX_PIXELS = 100_000_000

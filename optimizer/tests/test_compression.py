@@ -1,37 +1,23 @@
-"""The encoding decision (optimizer.compression): fixed quality, and the smart search.
+"""The encoding decision (optimizer.compression): fixed quality, and images too large for smart
+compression to measure. The smart search itself is test_smart.py.
 
 Scores are recomputed here independently of the code under test: Pillow decodes the output (its
 own libwebp/libavif binding), numpy flattens it onto magenta, and the metric compares it with the
 prepared image.
 """
 
-import itertools
-from dataclasses import replace
-
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
 
-from optimizer import compression, imaging
-from optimizer.compression import (
-    AVIF_SPEED,
-    LOSSLESS_WEBP,
-    OPAQUE_WEBP_METHOD,
-    Budget,
-    Lane,
-    QualityTarget,
-    RequestedFormat,
-    Trial,
-    _next_level,
-    _Search,
-    choose_encoding,
-)
-from optimizer.imaging import Encoded, EncoderSettings, OutputFormat
+from optimizer import encoders, imaging
+from optimizer.choice import AVIF_SPEED, OPAQUE_WEBP_METHOD
+from optimizer.compression import choose_encoding
+from optimizer.encoders import EncoderSettings
+from optimizer.formats import OutputFormat, RequestedFormat
 from optimizer.ssimulacra2 import ssimulacra2
 from optimizer.tests import images
 
 MAGENTA = np.array([255, 0, 255], np.uint16)
-KINDS = ["photo", "graphic", "transparent", "jpeg_diagram"]
 
 
 def prepared(image, format: str = "PNG", **params) -> imaging.PreparedImage:
@@ -58,61 +44,6 @@ def mean_alpha_difference(prepared_image: imaging.PreparedImage, data: bytes) ->
     return float(np.abs(alpha - prepared_image.pixels.alpha_samples()).mean())
 
 
-@pytest.fixture(scope="module")
-def photo():
-    return prepared(images.photo())
-
-
-@pytest.fixture(scope="module")
-def large_photo():
-    return prepared(images.photo(840, 600))
-
-
-@pytest.fixture(scope="module")
-def graphic():
-    return prepared(images.graphic())
-
-
-@pytest.fixture(scope="module")
-def transparent():
-    return prepared(images.transparent())
-
-
-@pytest.fixture(scope="module")
-def jpeg_diagram():
-    """Text and boxes saved as a quality-60 JPEG: a graphic whose JPEG noise makes lossless WebP
-    larger than the source."""
-    return prepared(images.diagram(), "JPEG", quality=60)
-
-
-@pytest.fixture(scope="module")
-def faint_glow():
-    """A photo under a faint radial alpha (mean about 0.1), like a soft glow or shadow:
-    flattened, its coding errors mostly hide."""
-    image = images.photo(840, 600).convert("RGBA")
-    image.putalpha(Image.radial_gradient("L").resize(image.size).point(lambda distance: (255 - distance) // 5))
-    return prepared(image)
-
-
-# --- what quality means ---------------------------------------------------------------------------
-
-
-def test_quality_maps_to_a_monotone_target_with_a_floor_below_it():
-    targets = [QualityTarget.for_quality(quality) for quality in range(1, 101)]
-
-    scores = [target.score for target in targets]
-    assert scores == sorted(scores)
-    assert QualityTarget.for_quality(80) == QualityTarget(score=75.0, floor=71.0)
-    assert QualityTarget.for_quality(100) == QualityTarget(score=100.0, floor=100.0)  # lossless
-    assert all(target.floor < target.score for target in targets[:-1])
-
-
-@pytest.mark.parametrize("quality", [0, 101])
-def test_quality_must_be_1_to_100(quality):
-    with pytest.raises(ValueError, match="quality"):
-        QualityTarget.for_quality(quality)
-
-
 # --- smart: false -----------------------------------------------------------------------------------
 
 
@@ -121,7 +52,7 @@ def test_an_explicit_format_is_encoded_at_the_requested_quality(photo, output):
     choice = choose_encoding(photo, format=RequestedFormat(output.value), quality=60, smart=False)
 
     expected = EncoderSettings(output, 60, method=OPAQUE_WEBP_METHOD, speed=AVIF_SPEED)
-    assert choice.encoded.data == imaging.encode(photo.pixels, expected).data
+    assert choice.encoded.data == encoders.encode(photo.pixels, expected).data
     assert choice.notice is None
     assert choice.score is None  # nothing is measured without smart
     assert choice.trials == ()
@@ -130,7 +61,7 @@ def test_an_explicit_format_is_encoded_at_the_requested_quality(photo, output):
 @pytest.mark.parametrize("quality", [1, 50, 100])
 def test_auto_returns_the_smaller_of_webp_and_avif(large_photo, quality):
     sizes = {
-        output: len(imaging.encode(large_photo.pixels, EncoderSettings(output, quality, method=2, speed=9)).data)
+        output: len(encoders.encode(large_photo.pixels, EncoderSettings(output, quality, method=2, speed=9)).data)
         for output in OutputFormat
     }
 
@@ -147,176 +78,7 @@ def test_transparency_survives_every_format(transparent, format, smart):
 
     assert choice.encoded.format in format.candidates
     assert choice.notice is None
-    assert mean_alpha_difference(transparent, choice.encoded.data) <= imaging.ALPHA_MEAN_TOLERANCE
-
-
-# --- smart: true ----------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("quality", [30, 80, 95])
-@pytest.mark.parametrize("kind", KINDS)
-def test_the_search_reaches_the_target_and_reports_the_score_truthfully(request, kind, quality):
-    image = request.getfixturevalue(kind)
-
-    choice = choose_encoding(image, format=RequestedFormat.AUTO, quality=quality, smart=True)
-
-    score = recomputed_score(image, choice.encoded.data)
-    assert score == pytest.approx(choice.score, abs=0.01)
-    assert score >= QualityTarget.for_quality(quality).score
-
-
-@pytest.mark.parametrize("kind", KINDS)
-def test_the_result_is_the_smallest_trial_that_reaches_the_target(request, kind):
-    target = QualityTarget.for_quality(80).score
-
-    choice = choose_encoding(request.getfixturevalue(kind), format=RequestedFormat.AUTO, quality=80, smart=True)
-
-    passing = [t for t in choice.trials if t.score >= target]
-    assert choice.encoded == min(passing, key=lambda t: t.size).encoded
-
-
-@pytest.mark.parametrize("quality", [50, 80, 90])
-@pytest.mark.parametrize("kind", KINDS)
-def test_never_larger_than_smart_false_where_that_reaches_the_target(request, kind, quality):
-    image = request.getfixturevalue(kind)
-    fixed = choose_encoding(image, format=RequestedFormat.AUTO, quality=quality, smart=False).encoded
-
-    smart = choose_encoding(image, format=RequestedFormat.AUTO, quality=quality, smart=True).encoded
-
-    if recomputed_score(image, fixed.data) >= QualityTarget.for_quality(quality).score:
-        assert len(smart.data) <= len(fixed.data)
-
-
-def test_lossless_loses_to_lossy_when_lossy_is_smaller_at_the_target(jpeg_diagram):
-    choice = choose_encoding(jpeg_diagram, format=RequestedFormat.AUTO, quality=80, smart=True)
-
-    lossless = [t for t in choice.trials if t.encoded.settings == LOSSLESS_WEBP]
-    assert lossless, "a graphic's lossless encoding is a candidate"
-    assert choice.encoded.settings != LOSSLESS_WEBP
-    assert len(choice.encoded.data) < lossless[0].size
-
-
-def test_lossless_wins_when_it_is_the_smallest(graphic):
-    choice = choose_encoding(graphic, format=RequestedFormat.AUTO, quality=80, smart=True)
-
-    assert choice.encoded.settings == LOSSLESS_WEBP
-    assert choice.score == 100.0
-    assert images.decode(choice.encoded.data).convert("RGB").tobytes() == graphic.pixels.data
-    assert all(t.size >= len(choice.encoded.data) for t in choice.trials if t.score >= 75)
-
-
-def test_a_faint_transparent_image_starts_its_search_where_its_errors_hide(faint_glow):
-    """Its first trial aims as an opaque image would have to for the same score composited (far
-    lower), and the search ends within two trials, at the target or above."""
-    opaque = choose_encoding(
-        prepared(images.photo(840, 600)), format=RequestedFormat.AUTO, quality=80, smart=True
-    ).trials[0]
-
-    choice = choose_encoding(faint_glow, format=RequestedFormat.AUTO, quality=80, smart=True)
-
-    first = choice.trials[0].encoded.settings
-    assert first.format is opaque.encoded.format and first.quality < opaque.encoded.quality - 20
-    assert len(choice.trials) <= 2
-    assert recomputed_score(faint_glow, choice.encoded.data) >= QualityTarget.for_quality(80).score
-
-
-def test_the_palette_is_tried_only_on_graphics_with_more_colours_than_it_holds(monkeypatch):
-    encoded = []
-    real = compression._encode_if_faithful
-    monkeypatch.setattr(compression, "_encode_if_faithful", lambda pixels, s: encoded.append(s) or real(pixels, s))
-
-    def palette_tried(colours: int) -> bool:
-        image = Image.new("RGB", (400, 300), (255, 255, 255))
-        draw = ImageDraw.Draw(image)
-        for index in range(colours):  # a flat 20 x 5 cell of each colour: every cell is sampled
-            left, top = index % 20 * 20, index // 20 * 5
-            draw.rectangle((left, top, left + 19, top + 4), fill=(index % 256, index // 256 * 40, 128))
-        encoded.clear()
-        choose_encoding(prepared(image), format=RequestedFormat.AUTO, quality=80, smart=True)
-        return any(settings.palette for settings in encoded)
-
-    assert not palette_tried(200)  # lossless WebP already stores a palette itself
-    assert palette_tried(400)
-
-
-def test_higher_quality_never_scores_lower(photo):
-    scores = [
-        choose_encoding(photo, format=RequestedFormat.WEBP, quality=quality, smart=True).score
-        for quality in (40, 70, 90)
-    ]
-
-    assert scores == sorted(scores)
-
-
-def test_quality_100_is_lossless(photo):
-    choice = choose_encoding(photo, format=RequestedFormat.AUTO, quality=100, smart=True)
-
-    assert choice.encoded.lossless
-    assert images.decode(choice.encoded.data).convert("RGB").tobytes() == photo.pixels.data
-
-
-def test_smart_respects_an_explicit_avif(graphic):
-    choice = choose_encoding(graphic, format=RequestedFormat.AVIF, quality=80, smart=True)
-
-    assert choice.encoded.format is OutputFormat.AVIF
-    assert choice.score >= QualityTarget.for_quality(80).score
-
-
-# --- smaller than the source ----------------------------------------------------------------------
-
-
-def test_a_result_larger_than_the_source_goes_down_to_the_floor_and_says_so(large_photo):
-    target = QualityTarget.for_quality(80)
-    unbounded = choose_encoding(large_photo, format=RequestedFormat.AUTO, quality=80, smart=True)
-
-    choice = choose_encoding(
-        large_photo, format=RequestedFormat.AUTO, quality=80, smart=True, max_bytes=len(unbounded.encoded.data) - 1
-    )
-
-    assert len(choice.encoded.data) < len(unbounded.encoded.data)
-    assert target.floor <= recomputed_score(large_photo, choice.encoded.data) < target.score
-    assert "smaller than the original" in choice.notice
-
-
-def test_when_nothing_at_the_floor_is_smaller_than_the_source_the_result_says_so(large_photo):
-    choice = choose_encoding(large_photo, format=RequestedFormat.AUTO, quality=80, smart=True, max_bytes=100)
-
-    assert recomputed_score(large_photo, choice.encoded.data) >= QualityTarget.for_quality(80).score
-    assert "No encoding of this image at this quality is smaller than the original (100 bytes)" in choice.notice
-
-
-# --- the budget -----------------------------------------------------------------------------------
-
-
-def test_the_count_budget_is_respected(photo):
-    choice = choose_encoding(photo, format=RequestedFormat.WEBP, quality=80, smart=True, budget=Budget(max_trials=1))
-
-    assert choice.trials[0].encoded.format is OutputFormat.WEBP
-    assert choice.score >= QualityTarget.for_quality(80).score
-
-
-def test_with_no_time_left_the_fallback_still_reaches_the_target(photo):
-    budget = Budget(seconds=0.0, seconds_per_megapixel=0.0)
-
-    choice = choose_encoding(photo, format=RequestedFormat.AUTO, quality=80, smart=True, budget=budget)
-
-    assert recomputed_score(photo, choice.encoded.data) >= QualityTarget.for_quality(80).score
-
-
-def test_the_time_budget_stops_the_search(large_photo, monkeypatch):
-    """On a clock where every reading is 10 s after the last, a budget of 25 s has room for the
-    first trial and no other, where an unlimited budget runs several."""
-    generous = Budget(max_trials=20, seconds=1000.0)
-    unlimited = choose_encoding(large_photo, format=RequestedFormat.AVIF, quality=80, smart=True, budget=generous)
-    readings = itertools.count(0, 10)
-    monkeypatch.setattr("optimizer.compression.monotonic", lambda: next(readings))
-    budget = Budget(max_trials=20, seconds=25.0, seconds_per_megapixel=0.0)
-
-    choice = choose_encoding(large_photo, format=RequestedFormat.AVIF, quality=80, smart=True, budget=budget)
-
-    assert len(unlimited.trials) >= 2
-    assert choice.trials[0].encoded.settings == unlimited.trials[0].encoded.settings
-    assert unlimited.trials[1].encoded.settings not in [t.encoded.settings for t in choice.trials]
+    assert mean_alpha_difference(transparent, choice.encoded.data) <= encoders.ALPHA_MEAN_TOLERANCE
 
 
 def test_images_too_large_to_measure_are_encoded_at_the_requested_quality_and_say_so(photo, monkeypatch):
@@ -328,51 +90,3 @@ def test_images_too_large_to_measure_are_encoded_at_the_requested_quality_and_sa
     assert choice.encoded.data == plain.encoded.data
     assert choice.score is None
     assert "8 megapixels" in choice.notice
-
-
-# --- the search's steps ---------------------------------------------------------------------------
-
-
-SOME_WEBP = EncoderSettings(OutputFormat.WEBP, 30)
-
-
-def trial(size: int, score: float, settings: EncoderSettings = SOME_WEBP) -> Trial:
-    return Trial(Encoded(bytes(size), settings), score=score, seconds=0.0)
-
-
-def test_the_next_level_lies_between_a_miss_and_a_pass_and_none_when_they_are_adjacent():
-    lane = Lane(lambda q: EncoderSettings(OutputFormat.AVIF, q), prior=((0, 0.0), (100, 100.0)))
-
-    between = _next_level({50: trial(1, 70.0), 60: trial(2, 80.0)}, 75.5, lane)
-    adjacent = _next_level({50: trial(1, 70.0), 51: trial(2, 80.0)}, 75.5, lane)
-    upwards = _next_level({50: trial(1, 70.0)}, 75.5, lane)
-
-    assert between in (55, 56)
-    assert adjacent is None
-    assert 52 <= upwards <= 65  # at least two levels up, at most MAX_STEP
-
-
-def test_a_lane_stops_once_a_trial_that_missed_is_already_no_smaller_than_the_rival(photo):
-    """Bytes grow with the level: every level that reaches the target is at least as large as a
-    trial that missed it."""
-    search = _Search(photo.pixels, 75.0, Budget())
-    rival = trial(40_000, 100.0, LOSSLESS_WEBP)
-
-    assert search._cannot_win({30: trial(42_000, 70.4)}, rival)
-    assert not search._cannot_win({30: trial(38_000, 70.4)}, rival)
-    assert not search._cannot_win({30: trial(42_000, 76.0)}, rival)  # a pass bounds nothing
-
-
-def test_smart_false_encodings_are_skipped_only_when_a_trial_already_settled_them(photo):
-    search = _Search(photo.pixels, 75.0, Budget())
-    webp = EncoderSettings(OutputFormat.WEBP, 60, method=OPAQUE_WEBP_METHOD)
-    search.trials = [trial(30_000, 76.0, webp), trial(20_000, 70.0, replace(webp, quality=50))]
-
-    def settled(**settings) -> bool:
-        return search._settled(replace(webp, **settings))
-
-    assert settled(quality=80)  # at least as large as the passing q60, the best
-    assert settled(quality=45)  # misses, as q50 did
-    assert not settled(quality=55)  # might pass, smaller
-    assert not settled(quality=80, method=4)  # other settings
-    assert not settled(quality=80, format=OutputFormat.AVIF)

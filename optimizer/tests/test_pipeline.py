@@ -3,8 +3,7 @@
 import pytest
 
 from optimizer import pipeline
-from optimizer.compression import RequestedFormat
-from optimizer.imaging import OutputFormat
+from optimizer.formats import OutputFormat, RequestedFormat
 from optimizer.pipeline import KEPT_SOURCE_NOTICE, TOO_SMALL_TO_MEASURE, Optimized, OptimizeOptions, optimize
 from optimizer.tests import images
 

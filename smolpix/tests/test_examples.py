@@ -2,7 +2,8 @@
 
 import pytest
 
-from optimizer.imaging import OutputFormat, SourceFormat, sniff
+from optimizer.formats import OutputFormat, SourceFormat
+from optimizer.probe import sniff
 from optimizer.tests import images
 from smolpix.examples import EXAMPLES_DIR, example_list
 

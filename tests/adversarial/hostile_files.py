@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from PIL import Image
 
 from optimizer.tests import images
-from optimizer.tests.test_imaging import png_claiming
+from optimizer.tests.test_probe import png_claiming
 
 UNSUPPORTED = frozenset({"UNSUPPORTED_IMAGE"})
 TOO_LARGE = frozenset({"IMAGE_TOO_LARGE"})

@@ -17,7 +17,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from api.tests.checks import assert_reference_response
-from optimizer import imaging
+from optimizer import colour, probe
 from optimizer.tests import images
 from tests.adversarial import memory
 from tests.adversarial.hostile_files import HOSTILE_FILES, HostileFile
@@ -117,7 +117,7 @@ def test_our_readers_of_png_colour_and_orientation_chunks_never_raise(gamma, kin
     data = b"\x89PNG\r\n\x1a\n" + images.png_chunk(b"IHDR", header) + images.png_chunk(b"gAMA", gamma)
     data += images.png_chunk(kind, body) + images.png_chunk(b"IDAT", b"")
 
-    profile = imaging.png_colour_profile(data)
+    profile = colour.png_colour_profile(data)
 
     assert profile is None or profile[16:20] in (b"RGB ", b"GRAY")
-    assert imaging.png_orientation(data) in (None, *imaging.EXIF_ORIENTATIONS)
+    assert probe.png_orientation(data) in (None, *probe.EXIF_ORIENTATIONS)

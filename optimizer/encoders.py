@@ -1,0 +1,193 @@
+"""The encoders and decoders of our outputs: pixels in, one WebP or AVIF encoding out (encode),
+and an encoding decoded again (decode), for the transparency check and the perceptual score.
+WebP through ImageMagick, AVIF through libavif (Pillow's binding); never from customer bytes.
+
+    encode(pixels, settings)           -> Encoded            one WebP or AVIF encoding
+    decode(data, format)               -> Pixels             an encoding decoded again, for checks
+"""
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image as PillowImage
+
+from optimizer.formats import OutputFormat
+from optimizer.magick import Image, library, new_image_reader
+from optimizer.pixels import CHUNK_PIXELS, Pixels
+from optimizer.probe import ImagingError
+
+# What an encoding may do to a transparent image's alpha and still carry its transparency: stay
+# transparent (an encoder that drops alpha returns an opaque image), and change a pixel's alpha by
+# at most this much on average (of 255). How the result looks, what its alpha lost included, is
+# what smart compression's score measures (on magenta, perceptual.py).
+ALPHA_MEAN_TOLERANCE = 2.0
+
+
+class TransparencyLost(Exception):
+    """An encoder returned an image without the source's transparency (AVIF on ImageMagick 6)."""
+
+
+@dataclass(frozen=True)
+class EncoderSettings:
+    """One way to encode: what `encode` hands the encoder besides the pixels.
+
+    `quality` is 1-100; for lossless WebP it is the compression effort (libwebp's meaning).
+    `sharp_yuv` uses libwebp's sharper RGB->YUV conversion (lossy WebP: crisper colour edges, a
+    few % more bytes at the same quality number and more at the same perceptual score).
+    `palette` first reduces the image to at most that many colours (without dithering), which
+    WebP lossless then stores as a palette: near-lossless for flat graphics.
+    `method` is libwebp's effort, 0-6 (4, its default, is what ImageMagick uses).
+    `speed` is libaom's for AVIF, 0-10 (faster is larger at the same quality number).
+    `full_chroma` keeps AVIF's colour at full resolution (4:4:4) instead of 4:2:0: coloured text
+    and lines stay crisp, at more bytes.
+    """
+
+    format: "OutputFormat"
+    quality: int
+    lossless: bool = False
+    sharp_yuv: bool = False
+    palette: int = 0
+    method: int = 4
+    speed: int = 6
+    full_chroma: bool = False
+
+    def __str__(self) -> str:
+        if self.lossless:
+            kind = f"lossless, palette of {self.palette}" if self.palette else "lossless"
+        else:
+            kind = f"q{self.quality}" + (" sharp YUV" if self.sharp_yuv else "")
+        if self.format is OutputFormat.AVIF:
+            effort = f" s{self.speed}" + (" 4:4:4" if self.full_chroma else "")
+        else:
+            effort = f" m{self.method}" if self.method != 4 else ""
+        return f"{self.format.value} {kind}{effort}"
+
+
+@dataclass(frozen=True, repr=False)
+class Encoded:
+    data: bytes
+    settings: EncoderSettings
+    # The encoding decoded again, when encoding already had to (to verify transparency).
+    decoded: "Pixels | None" = None
+
+    @property
+    def format(self) -> OutputFormat:
+        return self.settings.format
+
+    @property
+    def quality(self) -> int:
+        return self.settings.quality
+
+    @property
+    def lossless(self) -> bool:
+        return self.settings.lossless
+
+    def __repr__(self) -> str:
+        return f"Encoded({self.settings}, {len(self.data)} bytes)"
+
+
+def _image_of(pixels: Pixels) -> Image:
+    image = new_image_reader(pixels.layout, first_frame_only=False)
+    library.MagickSetSize(image.wand, pixels.width, pixels.height)
+    library.MagickSetDepth(image.wand, 8)
+    image.read(blob=pixels.data)
+    return image
+
+
+def encode(pixels: Pixels, settings: EncoderSettings) -> Encoded:
+    """Encode `pixels` as `settings` say. AVIF has no lossless mode on this stack (ValueError).
+
+    Raises TransparencyLost when the encoding, decoded again, does not carry the alpha of
+    `pixels` (ALPHA_MEAN_TOLERANCE): a transparent image is never returned opaque. That decode is
+    kept in `Encoded.decoded`, for scoring without decoding twice.
+    """
+    if not 1 <= settings.quality <= 100:
+        raise ValueError(f"quality must be 1-100, not {settings.quality}")
+    if settings.format is OutputFormat.AVIF:
+        if settings.lossless:
+            raise ValueError("Lossless encoding is only available for WebP.")
+        data = _encode_avif(pixels, settings)
+    else:
+        data = _encode_webp(pixels, settings)
+    if not pixels.has_alpha:
+        return Encoded(data=data, settings=settings)
+    try:
+        decoded = decode(data, settings.format)
+    except ImagingError as error:
+        raise TransparencyLost(f"{settings.format} output could not be decoded again") from error
+    _check_transparency(pixels, decoded, settings.format)
+    return Encoded(data=data, settings=settings, decoded=decoded)
+
+
+def _encode_webp(pixels: Pixels, settings: EncoderSettings) -> bytes:
+    with _image_of(pixels) as image:
+        if settings.palette:
+            image.quantize(settings.palette, colorspace_type="srgb", treedepth=0, dither=False, measure_error=False)
+        image.format = "WEBP"
+        image.compression_quality = settings.quality
+        # Explicit both ways: ImageMagick 6 silently switches to lossless at quality 100.
+        image.options["webp:lossless"] = "true" if settings.lossless else "false"
+        image.options["webp:alpha-quality"] = "100"
+        image.options["webp:method"] = str(settings.method)
+        if settings.sharp_yuv:
+            # An integer: ImageMagick 6 parses "true" as 0 and silently ignores it.
+            image.options["webp:use-sharp-yuv"] = "1"
+        image.strip()
+        return image.make_blob()
+
+
+def _encode_avif(pixels: Pixels, settings: EncoderSettings) -> bytes:
+    """AVIF through libavif (Pillow's binding), from the pixels ImageMagick produced: never from
+    customer bytes. ImageMagick 6's own writer (through libheif) runs libaom at its slowest
+    useful speed, drops alpha and point-samples the chroma of each 2x2 block; libavif averages it
+    and keeps alpha, at the colour's quality (lossy: a transparent image is scored composited, so
+    what the alpha plane loses is measured with the rest)."""
+    image = PillowImage.frombuffer(
+        pixels.layout, (pixels.width, pixels.height), pixels.data, "raw", pixels.layout, 0, 1
+    )
+    output = io.BytesIO()
+    image.save(
+        output,
+        "AVIF",
+        quality=settings.quality,
+        speed=settings.speed,
+        subsampling="4:4:4" if settings.full_chroma else "4:2:0",
+        codec="aom",
+        max_threads=1,  # workers scale by processes, as ImageMagick does (policy.xml)
+        autotiling=False,  # one tile: the fewest bytes; decoders need no parallelism at these sizes
+    )
+    return output.getvalue()
+
+
+def decode(data: bytes, format: OutputFormat) -> Pixels:
+    """Decode one of our own encodings back to 8-bit sRGB pixels (alpha kept if it has any), by
+    libwebp or libavif through Pillow: the bytes are ours, not a customer's, and these decoders
+    are several times faster than ImageMagick 6's (which reads no AVIF alpha at all)."""
+    with PillowImage.open(io.BytesIO(data), formats=[format.coder]) as image:
+        image.load()
+        transparent = image.mode == "RGBA" and image.getchannel("A").getextrema()[0] < 255
+        layout = "RGBA" if transparent else "RGB"
+        return Pixels(
+            data=image.convert(layout).tobytes(), width=image.width, height=image.height, has_alpha=transparent
+        )
+
+
+def _check_transparency(pixels: Pixels, decoded: Pixels, format: OutputFormat) -> None:
+    if (decoded.width, decoded.height) != (pixels.width, pixels.height):
+        raise TransparencyLost(f"{format} changed the size to {decoded.width}x{decoded.height}")
+    if not decoded.has_alpha:
+        raise TransparencyLost(f"{format} returned the image opaque")
+    difference = _mean_alpha_difference(pixels, decoded)
+    if difference > ALPHA_MEAN_TOLERANCE:
+        raise TransparencyLost(f"{format} changed alpha by {difference:.1f} on average")
+
+
+def _mean_alpha_difference(a: Pixels, b: Pixels) -> float:
+    """Compared a chunk at a time: full-size working copies of a large image's alpha would cost
+    the worker several bytes a pixel."""
+    total = 0
+    for start in range(0, a.width * a.height, CHUNK_PIXELS):
+        chunk = slice(start, start + CHUNK_PIXELS)
+        total += int(np.abs(a.alpha_samples()[chunk].astype(np.int16) - b.alpha_samples()[chunk]).sum())
+    return total / (a.width * a.height)

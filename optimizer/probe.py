@@ -1,0 +1,260 @@
+"""What a source is, from its bytes, before any pixel is decoded: its format (sniff, from the magic
+bytes), its size and orientation (probe, from the header; PNG chunks, EXIF, WebP's VP8 headers),
+and the refusals (UnsupportedImage, ImageTooLarge) that follow. Also how a source reaches
+ImageMagick (defused, then read_source), which preparation uses too.
+"""
+
+import logging
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import NoReturn
+
+from optimizer.formats import SourceFormat
+from optimizer.magick import Image, exceptions, library, limits, new_image_reader, read_problem
+from smolpix.errors import SourceRefused
+
+logger = logging.getLogger(__name__)
+
+# Progressive JPEGs from real encoders have about ten scans. Thousands of tiny scans each make the
+# decoder pass over every block again; ImageMagick gives up silently after 1,024 with a partial
+# image. libjpeg-turbo suggests a limit of 500 for untrusted input.
+MAX_JPEG_SCANS = 500
+# PNG chunks that only carry text, metadata the pipeline strips anyway. A compressed one can
+# inflate a thousandfold, and libpng as ImageMagick 6 sets it up puts no limit on that.
+PNG_TEXT_CHUNKS = frozenset({b"tEXt", b"zTXt", b"iTXt"})
+UNDECODABLE = "The image could not be decoded; it may be damaged or not what its type says."
+
+
+class ImagingError(SourceRefused):
+    """A problem with the image itself; the message is safe to show to the customer."""
+
+
+class UnsupportedImage(ImagingError):
+    pass
+
+
+class ImageTooLarge(ImagingError):
+    pass
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    format: SourceFormat
+    width: int  # as displayed, i.e. after EXIF orientation
+    height: int
+    stored_width: int  # as stored in the file
+    stored_height: int
+
+
+# --- Sniffing -----------------------------------------------------------------------------
+
+_AVIF_BRANDS = {b"avif", b"avis"}
+_HEIC_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx"}
+_BMP_HEADER_SIZES = {12, 40, 52, 56, 64, 108, 124}
+# How AVIF and HEIC files declare an alpha plane (an auxiliary image of this type).
+_HEIF_ALPHA_MARKERS = (b"urn:mpeg:mpegB:cicp:systems:auxiliary:alpha", b"urn:mpeg:hevc:2015:auxid:1")
+
+
+def sniff(data: bytes) -> SourceFormat:
+    """The format the magic bytes declare; anything outside the accepted formats (SVG, PDF,
+    PostScript, MVG, text, HTML, ...) is UnsupportedImage."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return SourceFormat.JPEG
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return SourceFormat.PNG
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return SourceFormat.GIF
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return SourceFormat.WEBP
+    if data[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return SourceFormat.TIFF
+    if data[:2] == b"BM" and len(data) >= 18 and int.from_bytes(data[14:18], "little") in _BMP_HEADER_SIZES:
+        return SourceFormat.BMP
+    if data[4:8] == b"ftyp":
+        heif = _heif_format(data)
+        if heif:
+            return heif
+    raise UnsupportedImage("The file is not a supported image (JPEG, PNG, GIF, WebP, AVIF, HEIC, TIFF or BMP).")
+
+
+def _heif_format(data: bytes) -> SourceFormat | None:
+    """AVIF or HEIC from an ISO-BMFF `ftyp` box: its major brand, then its compatible brands."""
+    box_size = int.from_bytes(data[:4], "big")
+    if not 16 <= box_size <= min(len(data), 4096):
+        return None
+    brands = [data[8:12]] + [data[i : i + 4] for i in range(16, box_size - 3, 4)]
+    for brand in brands:
+        if brand in _AVIF_BRANDS:
+            return SourceFormat.AVIF
+        if brand in _HEIC_BRANDS:
+            return SourceFormat.HEIC
+    return None
+
+
+# --- Reading ------------------------------------------------------------------------------
+
+
+def raise_imaging_error(error: exceptions.WandException, what: str) -> NoReturn:
+    logger.info("ImageMagick refused %s: %s", what, error)
+    if isinstance(error, exceptions.ResourceLimitError):
+        raise ImageTooLarge("The image is too large to process.") from error
+    raise UnsupportedImage(UNDECODABLE) from error
+
+
+def read_source(image: Image, data: bytes, *, ping: bool = False) -> None:
+    """Read (or ping) `data` into `image`; a damaged image is UnsupportedImage, even when
+    ImageMagick only warns: libjpeg fills what a cut JPEG lacks with grey, and says so with a
+    corrupt-data warning. Other warnings (libpng or libtiff about metadata) leave the pixels whole."""
+    read = library.MagickPingImageBlob if ping else library.MagickReadImageBlob
+    whole = read(image.wand, data, len(data))
+    problem = read_problem(image)
+    if isinstance(problem, exceptions.BaseWarning) and not isinstance(problem, exceptions.CorruptImageWarning):
+        logger.info("ImageMagick warned about a source: %s", problem)
+    elif problem:
+        raise_imaging_error(problem, "a source")
+    if not (whole and image.width and image.height):
+        # Some coders report failure as an empty image rather than an exception.
+        raise UnsupportedImage(UNDECODABLE)
+
+
+def defused(source_format: SourceFormat, data: bytes) -> bytes:
+    """The bytes ImageMagick is given: PNG text chunks removed, JPEGs with too many scans refused."""
+    if source_format is SourceFormat.PNG:
+        return without_png_text(data)
+    if source_format is SourceFormat.JPEG:
+        # A scan starts with an SOS marker; entropy-coded data never holds 0xFF 0xDA (bytes are stuffed).
+        scans = data.count(b"\xff\xda")
+        if scans > MAX_JPEG_SCANS:
+            raise UnsupportedImage(f"The JPEG has {scans:,} scans; at most {MAX_JPEG_SCANS} are accepted.")
+    return data
+
+
+def png_chunks(data: bytes) -> Iterator[tuple[bytes, int, int]]:
+    """The kind, start and end of each chunk after a PNG's signature, as far as lengths can be read."""
+    index = 8
+    while index + 12 <= len(data):
+        end = index + 12 + int.from_bytes(data[index : index + 4], "big")
+        yield data[index + 4 : index + 8], index, end
+        index = end
+
+
+def without_png_text(data: bytes) -> bytes:
+    """A PNG without its tEXt, zTXt and iTXt chunks; whatever cannot be parsed as chunks is kept
+    for libpng to judge."""
+    kept, last = [data[:8]], 8
+    for kind, start, end in png_chunks(data):
+        if kind not in PNG_TEXT_CHUNKS:
+            kept.append(data[start:end])
+        last = end
+    kept.append(data[last:])
+    return b"".join(kept)
+
+
+def probe(data: bytes, *, max_pixels: int) -> SourceInfo:
+    """Sniff the format and read the dimensions from the header alone; refuse images above
+    `max_pixels`, or wider or taller than ImageMagick's limits, before any pixel is decoded."""
+    source_format = sniff(data)
+    data = defused(source_format, data)
+    webp_size = _webp_size(data) if source_format is SourceFormat.WEBP else None
+    if webp_size:
+        # ImageMagick 6 ignores EXIF orientation in WebP: as stored is as displayed.
+        _check_size(*webp_size, max_pixels=max_pixels)
+        width, height = webp_size
+        return SourceInfo(source_format, width=width, height=height, stored_width=width, stored_height=height)
+    with new_image_reader(source_format.value) as image:
+        try:
+            read_source(image, data, ping=True)
+        except UnsupportedImage:
+            # libpng refuses an image beyond the width/height limits without saying why.
+            if source_format is SourceFormat.PNG and data[12:16] == b"IHDR" and len(data) >= 24:
+                _check_size(*struct.unpack(">II", data[16:24]), max_pixels=max_pixels)
+            raise
+        stored_width, stored_height = shown_size(image, source_format)
+        orientation = png_orientation(data) if source_format is SourceFormat.PNG else image.orientation
+        turned = orientation in ("left_top", "right_top", "right_bottom", "left_bottom")
+    _check_size(stored_width, stored_height, max_pixels=max_pixels)
+    width, height = (stored_height, stored_width) if turned else (stored_width, stored_height)
+    return SourceInfo(
+        format=source_format, width=width, height=height, stored_width=stored_width, stored_height=stored_height
+    )
+
+
+def shown_size(image: Image, source_format: SourceFormat) -> tuple[int, int]:
+    """The size of what is shown: a GIF's first frame sits on the GIF's logical screen, enlarged
+    to hold the frame if need be, as browsers show it. (Other formats' page offsets, such as a
+    PNG's oFFs, are not shown.)"""
+    if source_format is not SourceFormat.GIF:
+        return image.width, image.height
+    screen_width, screen_height, left, top = image.page
+    return max(screen_width, left + image.width), max(screen_height, top + image.height)
+
+
+# EXIF's orientations, 1 to 8, as Wand names them.
+EXIF_ORIENTATIONS = (
+    "top_left",
+    "top_right",
+    "bottom_right",
+    "bottom_left",
+    "left_top",
+    "right_top",
+    "right_bottom",
+    "left_bottom",
+)
+
+
+def png_orientation(data: bytes) -> str | None:
+    """The orientation a PNG's eXIf chunk gives (as Wand names it), None without one: Chromium
+    applies it, ImageMagick 6 does not read the chunk."""
+    for kind, start, end in png_chunks(data):
+        if kind == b"IDAT":
+            break  # as Chromium, only before the image data
+        if kind == b"eXIf":
+            return _exif_orientation(data[start + 8 : end - 4])
+    return None
+
+
+def _exif_orientation(exif: bytes) -> str | None:
+    """Tag 0x0112 of EXIF's first directory (a TIFF structure), if it is a valid orientation."""
+    order = {b"II": "<", b"MM": ">"}.get(exif[:2])
+    if not order:
+        return None
+    try:
+        (directory,) = struct.unpack_from(order + "I", exif, 4)
+        (count,) = struct.unpack_from(order + "H", exif, directory)
+        for index in range(count):
+            tag, kind, _, value = struct.unpack_from(order + "HHIH", exif, directory + 2 + 12 * index)
+            if tag == 0x0112 and kind == 3 and 1 <= value <= len(EXIF_ORIENTATIONS):  # one SHORT
+                return EXIF_ORIENTATIONS[value - 1]
+    except struct.error:
+        return None
+    return None
+
+
+def _webp_size(data: bytes) -> tuple[int, int] | None:
+    """The canvas size a WebP's first chunk declares (VP8X, VP8L or VP8), None if it is not one
+    of those: ImageMagick 6's WebP coder decodes every pixel even to ping (0.3 s at 4096 x 4096)."""
+    chunk = data[12:16]
+    if chunk == b"VP8X" and len(data) >= 30:
+        return 1 + int.from_bytes(data[24:27], "little"), 1 + int.from_bytes(data[27:30], "little")
+    if chunk == b"VP8L" and len(data) >= 25 and data[20] == 0x2F:
+        bits = int.from_bytes(data[21:25], "little")
+        return 1 + (bits & 0x3FFF), 1 + (bits >> 14 & 0x3FFF)
+    if chunk == b"VP8 " and len(data) >= 30 and data[23:26] == b"\x9d\x01\x2a":
+        return int.from_bytes(data[26:28], "little") & 0x3FFF, int.from_bytes(data[28:30], "little") & 0x3FFF
+    return None
+
+
+def _check_size(width: int, height: int, *, max_pixels: int) -> None:
+    if width * height > max_pixels:
+        raise ImageTooLarge(f"The image is {width}x{height} pixels; the limit is {max_pixels:,} pixels in total.")
+    if width > limits["width"] or height > limits["height"]:
+        raise ImageTooLarge(
+            f"The image is {width}x{height} pixels; the limit is {limits['width']} pixels in either direction."
+        )
+
+
+def declares_alpha(data: bytes) -> bool:
+    """Whether an AVIF or HEIC file's metadata (near its start) declares an alpha plane."""
+    head = data[:65536]
+    return any(marker in head for marker in _HEIF_ALPHA_MARKERS)

@@ -1,0 +1,475 @@
+"""Smart compression (`smart: true`): the search for the smallest encoding that reaches a
+perceptual quality.
+
+It promises a perceptual quality and spends no more bytes than it takes: the result is
+the smallest encoding whose SSIMULACRA2 against the prepared image, measured on the decoded
+result, reaches the target `quality` stands for (QualityTarget). One rule judges every candidate,
+lossless, palette and lossy alike, WebP and AVIF alike: nothing wins by default, and no byte buys
+quality nobody asked for. The search is bounded (trials and seconds); what it does, in turn:
+- the exact candidates that need no score: lossless WebP, for graphics (and for quality 100);
+- each lossy format that can win for this kind of image, as a "lane" of quality levels: the
+  first trial at the level a prediction puts at the target, the next ones corrected by what the
+  trials measured, until a trial lands just above the target, two adjacent levels bracket it, or
+  the lane can no longer beat the best so far;
+- if no trial reached the target, lossless WebP (exact), so the target holds whenever WebP may
+  be returned; AVIF alone (asked for explicitly) returns its best attempt, with a notice.
+A result larger than the source (`max_bytes`) is not given up on at once: the search goes down
+to the quality's floor for something smaller, and says so in the notice when nothing is.
+
+Whether to search at all is optimizer.compression's decision (choose_encoding).
+"""
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from time import monotonic
+
+import numpy as np
+
+from optimizer.choice import (
+    AVIF_SPEED,
+    LOSSLESS_WEBP,
+    MAX_PARALLEL_PIXELS,
+    Choice,
+    Trial,
+    encode_if_faithful,
+    plain_settings,
+    webp_method,
+)
+from optimizer.encoders import Encoded, EncoderSettings, decode, encode
+from optimizer.formats import OutputFormat, RequestedFormat
+from optimizer.perceptual import Reference, detail, is_graphic, sampled_colours
+from optimizer.pixels import Pixels
+
+PALETTE_COLOURS = 256
+
+CAREFUL_AVIF_SPEED = 7
+# When nothing reached the target: the top of each lossy format, before lossless.
+LAST_TRIES = (
+    EncoderSettings(OutputFormat.AVIF, 90, speed=AVIF_SPEED, full_chroma=True),
+    EncoderSettings(OutputFormat.WEBP, 95, sharp_yuv=True),
+)
+
+# quality -> the SSIMULACRA2 no smart result is below (piecewise linear, monotone): about what
+# libwebp gives a typical photograph at that quality (the corpus' median, bench/compression.py).
+# The metric's own reading: 90 visually lossless, 70 high, 50 medium, 30 low. 100 means lossless.
+TARGET_ANCHORS = ((1, 10.0), (30, 51.0), (50, 63.0), (70, 71.0), (80, 75.0), (90, 82.0), (95, 87.0), (99, 93.0))
+# What smart may go down to, below the target, for a result smaller than the source.
+FLOOR_BELOW_TARGET = 4.0
+
+
+@dataclass(frozen=True)
+class QualityTarget:
+    score: float  # the SSIMULACRA2 every result reaches (100: lossless)
+    floor: float  # as low as a result may go to stay smaller than its source
+
+    @classmethod
+    def for_quality(cls, quality: int) -> "QualityTarget":
+        if not 1 <= quality <= 100:
+            raise ValueError(f"quality must be 1-100, not {quality}")
+        if quality == 100:
+            return cls(score=100.0, floor=100.0)
+        score = float(np.interp(quality, *zip(*TARGET_ANCHORS, strict=True)))
+        return cls(score=score, floor=score - FLOOR_BELOW_TARGET)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """At most `max_trials` scored trial encodes, and no trial started after
+    `seconds + seconds_per_megapixel * megapixels` (the fallback encode aside)."""
+
+    max_trials: int = 6
+    seconds: float = 1.0
+    seconds_per_megapixel: float = 1.5
+
+    def seconds_for(self, pixels: Pixels) -> float:
+        return self.seconds + self.seconds_per_megapixel * pixels.width * pixels.height / 1e6
+
+
+@dataclass(frozen=True)
+class Lane:
+    """One lossy way to encode, over its quality levels: bytes and score both grow with the level."""
+
+    settings: Callable[[int], EncoderSettings]
+    # The corpus' median SSIMULACRA2 by quality level (opaque images, fitted to 1920 px): the
+    # first guess, and the slope that corrects each next one until the image's own trials say more.
+    prior: tuple[tuple[int, float], ...]
+    levels: tuple[int, ...] = tuple(range(5, 100))
+    max_trials: int = 3
+    # Searched only when a first trial missed its aim by more than FAR_MISS points (see _lanes).
+    after_a_far_miss: bool = False
+
+    @property
+    def format(self) -> OutputFormat:
+        return self.settings(50).format
+
+
+AVIF_PRIOR = ((20, 39.9), (30, 53.1), (40, 62.1), (45, 67.2), (50, 71.4), (55, 74.5), (60, 77.3), (65, 79.3),
+              (70, 81.4), (75, 83.1), (80, 84.5), (85, 85.9), (90, 87.3), (95, 89.2))  # fmt: skip
+AVIF_GRAPHIC_PRIOR = ((30, 58.0), (40, 67.8), (50, 75.5), (60, 82.1), (70, 87.1), (80, 89.8), (90, 92.5))
+WEBP_PRIOR = ((5, 40.0), (30, 57.1), (40, 62.2), (50, 65.5), (60, 68.1), (65, 69.5), (70, 70.7), (75, 72.2),
+              (80, 74.8), (85, 78.0), (90, 81.8), (95, 85.7))  # fmt: skip
+WEBP_GRAPHIC_PRIOR = ((5, 55.0), (30, 71.9), (40, 75.1), (50, 77.4), (60, 79.7), (70, 81.5), (80, 83.6),
+                      (85, 85.7), (90, 86.7), (95, 87.4))  # fmt: skip
+# The level an image needs grows with its texture: ~5 levels per e-fold of the mean luma step
+# between neighbours (perceptual.detail), around the corpus' median step.
+LEVELS_PER_E_FOLD_OF_DETAIL = 5.0
+MEDIAN_DETAIL = 4.0
+# A lane's first trial aims this far above the target: the prior misses by ~3 points either way,
+# and a trial that misses costs another, while each point above costs ~4% of the bytes. Its next
+# trials, corrected by what it measured, aim closer. A passing trial this close above the target
+# ends the lane: one more would save ~4% a point, for the time of a whole trial (about what a plain
+# WebP encode takes).
+FIRST_AIM_ABOVE = 3.0
+AIM_ABOVE = 0.5
+CLOSE_ENOUGH = 6.0
+# A first trial that misses its aim by more than this is not the prior's usual error (~3 points):
+# libaom's speed 9 fails this image (see _lanes).
+FAR_MISS = 12.0
+# A trial whose encoding is this much larger than the best result so far is not scored, and ends
+# its lane: even at the target, a few levels lower, it would not be smaller.
+NO_CHANCE = 1.25
+# How much of an opaque image's coding error a transparent image shows, per unit of mean alpha
+# (0-1): the corpus' soft glows and logos (mean alpha 0.09-0.23) lose 2.3-2.8 x their mean alpha
+# of what an opaque image loses at the same quality; 2 errs towards low qualities.
+ERROR_SHOWN_PER_ALPHA = 2.0
+# Score levels per quality level are never taken below this, and one step moves at most this many
+# levels: flat stretches of a curve would send the next trial far off.
+MIN_SLOPE = 0.15
+MAX_STEP = 15
+
+
+def smart_choice(
+    pixels: Pixels, *, format: RequestedFormat, quality: int, max_bytes: int | None, budget: Budget
+) -> Choice:
+    graphic = is_graphic(pixels)
+    target = QualityTarget.for_quality(quality)
+    search = _Search(pixels, target.score, budget)
+    formats = format.candidates
+    lanes = _lanes(pixels, formats, graphic=graphic) if target.score < 100 else []
+    plain = [plain_settings(pixels, output, quality) for output in formats] if target.score < 100 else []
+    lossless = OutputFormat.WEBP in formats and (graphic or target.score >= 100)
+    parallel = pixels.width * pixels.height <= MAX_PARALLEL_PIXELS
+    with ThreadPoolExecutor(max_workers=1) as side:
+        # The second core encodes, meanwhile, what needs no score or no trial of a lane: for
+        # graphics lossless WebP (exact: often the smallest, always a fallback), else smart:false's
+        # WebP, which a photograph's search (AVIF first) rarely reaches (see _Search.rivals).
+        exact = side.submit(encode_if_faithful, pixels, LOSSLESS_WEBP) if lossless and parallel else None
+        early = {}
+        if not lossless and parallel and lanes and lanes[0].format is OutputFormat.AVIF:
+            early = {s: side.submit(encode_if_faithful, pixels, s) for s in plain if s.format is OutputFormat.WEBP}
+        if lossless and not parallel:
+            search.exact(encode_if_faithful(pixels, LOSSLESS_WEBP))
+        for lane in lanes:
+            # For photographs and art AVIF is 20-50% smaller than WebP at the same score (the
+            # corpus): a WebP lane after AVIF reached the target would spend trials for nothing.
+            if search.best() is not None and not graphic:
+                break
+            if lane.after_a_far_miss and not search.far_miss:
+                continue
+            search.lane(lane)
+            if exact:  # in before the next lane, which it may make pointless (NO_CHANCE)
+                search.exact(exact.result())
+                exact = None
+            if graphic and lane.format is OutputFormat.WEBP and sampled_colours(pixels) > PALETTE_COLOURS:
+                # After WebP's lossy best, a palette (quantized: lossy, so scored) only if it could
+                # win (NO_CHANCE); with 256 colours or fewer, lossless WebP already stores one.
+                search.run(replace(LOSSLESS_WEBP, palette=PALETTE_COLOURS))
+        if exact:
+            search.exact(exact.result())
+        search.rivals(plain, early)
+    best, notice = search.best(), None
+    if best is None:
+        best, notice = search.fallback(formats)
+    if max_bytes is not None and best.size > max_bytes:
+        best, notice = search.below(target.floor, max_bytes, lanes) or (best, _larger_notice(max_bytes))
+    return Choice(encoded=best.encoded, score=best.score, notice=notice, trials=tuple(search.trials))
+
+
+def _lanes(pixels: Pixels, formats: Sequence[OutputFormat], *, graphic: bool) -> list[Lane]:
+    """The lossy formats worth a search for this image, the likeliest winner first.
+
+    Photographs, art and transparent images: AVIF (20-50% smaller than WebP at the same score);
+    if it could not reach the target, AVIF at libaom's speed 7 when its first trial missed far
+    (smooth gradients, which speed 9 bands: the corpus' MATE wallpaper scores 54 at speed 9 and 73
+    at 7, for less bytes, and 5x the encode time), then AVIF with full-resolution colour
+    (colourful gradients), then WebP. Graphics: WebP, then AVIF with full-resolution colour
+    (coloured text and lines)."""
+    method = webp_method(pixels)
+    webp = Lane(
+        lambda q: EncoderSettings(OutputFormat.WEBP, q, method=method),
+        WEBP_GRAPHIC_PRIOR if graphic else WEBP_PRIOR,
+        max_trials=2,
+    )
+    avif = Lane(lambda q: EncoderSettings(OutputFormat.AVIF, q, speed=AVIF_SPEED), AVIF_PRIOR)
+    avif_full_chroma = Lane(
+        lambda q: EncoderSettings(OutputFormat.AVIF, q, speed=AVIF_SPEED, full_chroma=True),
+        AVIF_GRAPHIC_PRIOR,
+        max_trials=2,
+    )
+    avif_careful = Lane(
+        lambda q: EncoderSettings(OutputFormat.AVIF, q, speed=CAREFUL_AVIF_SPEED),
+        AVIF_PRIOR,
+        max_trials=2,
+        after_a_far_miss=True,
+    )
+    lanes = [webp, avif_full_chroma] if graphic else [avif, avif_careful, avif_full_chroma, webp]
+    return [lane for lane in lanes if lane.format in formats]
+
+
+def _larger_notice(max_bytes: int) -> str:
+    return (
+        f"No encoding of this image at this quality is smaller than the original ({max_bytes:,} bytes); "
+        "this is the smallest that keeps the quality."
+    )
+
+
+class _Search:
+    """Trials of one image against one target score, within one budget.
+
+    Trials run one after another: two in two threads took as long as in turn on a busy
+    two-core machine (the score's numpy steps contend for the GIL), for twice the memory.
+    """
+
+    def __init__(self, pixels: Pixels, target: float, budget: Budget) -> None:
+        self.pixels = pixels
+        self.target = target
+        self.budget = budget
+        self.reference = Reference(pixels)
+        self.deadline = monotonic() + budget.seconds_for(pixels)
+        # Where the first trial of a lane goes, from the prior, for this image's texture.
+        self.detail_shift = LEVELS_PER_E_FOLD_OF_DETAIL * math.log(max(detail(pixels), 0.1) / MEDIAN_DETAIL)
+        self.trials: list[Trial] = []
+        self.far_miss = False  # a lane's first trial missed its aim by more than FAR_MISS
+        self._seconds_per_trial: dict[OutputFormat, float] = {}
+
+    # -- trials --
+
+    def _trial(self, settings: EncoderSettings, *, unless_over: int | None = None) -> Trial | None:
+        """None if the encoding is unfaithful (a palette can flatten soft alpha), or larger than
+        `unless_over` bytes (then its score, the costly part, is not worth taking)."""
+        started = monotonic()
+        encoded = encode_if_faithful(self.pixels, settings)
+        if encoded is None or (unless_over is not None and len(encoded.data) > unless_over):
+            return None
+        return self._scored(encoded, started)
+
+    def _scored(self, encoded: Encoded, started: float) -> Trial:
+        score = self.reference.score(encoded.decoded or decode(encoded.data, encoded.format))
+        return Trial(encoded=encoded, score=score, seconds=monotonic() - started)
+
+    def affordable(self, format: OutputFormat) -> bool:
+        if len(self.trials) >= self.budget.max_trials:
+            return False
+        return monotonic() + self._seconds_per_trial.get(format, 0.0) <= self.deadline
+
+    def run(self, settings: EncoderSettings) -> Trial | None:
+        """One trial, if the budget allows it, the encoding carries the image faithfully, and it
+        has a chance against the best result so far (NO_CHANCE)."""
+        if not self.affordable(settings.format):
+            return None
+        best = self.best()
+        trial = self._trial(settings, unless_over=round(best.size * NO_CHANCE) if best else None)
+        if trial:
+            self._seconds_per_trial[settings.format] = trial.seconds
+            self.trials.append(trial)
+        return trial
+
+    def exact(self, encoded: Encoded | None) -> Trial | None:
+        """A lossless encoding: the pixels themselves (fully transparent ones may change colour,
+        unseen), so nothing to measure and not counted against the trials."""
+        if encoded is None:
+            return None
+        trial = Trial(encoded=encoded, score=100.0, seconds=0.0)
+        self.trials.append(trial)
+        return trial
+
+    def best(self, trials: Iterable[Trial] | None = None, *, at_least: float | None = None) -> Trial | None:
+        at_least = self.target if at_least is None else at_least
+        passing = [t for t in (self.trials if trials is None else trials) if t.score >= at_least]
+        return min(passing, key=lambda t: t.size, default=None)
+
+    # -- one lossy lane --
+
+    def lane(self, lane: Lane) -> None:
+        """Search the lane for its lowest level that reaches the target (module docstring)."""
+        tried: dict[int, Trial] = {}
+        aim = self.target + FIRST_AIM_ABOVE
+        level = _snap(lane.levels, _prior_level(lane.prior, self._as_if_opaque(aim)) + self.detail_shift)
+        while level is not None and len(tried) < lane.max_trials and (trial := self.run(lane.settings(level))):
+            tried[level] = trial
+            if len(tried) == 1 and trial.score < aim - FAR_MISS and not lane.after_a_far_miss:
+                self.far_miss = True
+                return  # these settings fail this image: the lanes for such images take over
+            if trial.score < self.target and any(t.score >= self.target for t in tried.values()):
+                return  # a step down from a pass missed: the pass stands (another trial costs more than it saves)
+            rival = self.best(t for t in self.trials if t not in tried.values())
+            if trial.score >= self.target and trial.score - self.target <= CLOSE_ENOUGH:
+                return
+            if rival and self._cannot_win(tried, rival):
+                return
+            level = _next_level(tried, self.target + AIM_ABOVE, lane)
+
+    def _as_if_opaque(self, score: float) -> float:
+        """The score an opaque image would need for its encoding to score `score` composited as
+        this one is: a pixel's coding error shows only as much as its alpha, so the distance from
+        100 shrinks with the image's mean alpha (ERROR_SHOWN_PER_ALPHA)."""
+        if not self.pixels.has_alpha:
+            return score
+        shown = min(1.0, ERROR_SHOWN_PER_ALPHA * float(self.pixels.alpha_samples().mean()) / 255)
+        return 100.0 - (100.0 - score) / max(shown, 0.01)
+
+    def _cannot_win(self, tried: dict[int, Trial], rival: Trial) -> bool:
+        """Every level that reaches the target is at least as large as any trial below it (bytes
+        grow with the level), and that is already no smaller than the best so far."""
+        missed = [t.size for t in tried.values() if t.score < self.target]
+        return bool(missed) and max(missed) >= rival.size
+
+    # -- smaller than the source, the guarantee --
+
+    def below(self, floor: float, max_bytes: int, lanes: Sequence[Lane]) -> tuple[Trial, str] | None:
+        """The best result no larger than `max_bytes` that still reaches `floor`: among the trials
+        so far, else from the lanes searched again for the floor. With a notice saying so."""
+
+        def fitting() -> Trial | None:
+            smaller = [t for t in self.trials if t.score >= floor and t.size <= max_bytes]
+            return max(smaller, key=lambda t: t.score, default=None)
+
+        found = fitting()
+        if found is None:
+            target, self.target = self.target, floor
+            for lane in lanes:
+                self.lane(replace(lane, max_trials=2))
+            self.target = target
+            found = fitting()
+        if found is None:
+            return None
+        return found, (
+            f"To stay smaller than the original, this image was compressed to a score of {found.score:.1f} "
+            f"(the target at this quality is {self.target:g})."
+        )
+
+    def fallback(self, formats: Sequence[OutputFormat]) -> tuple[Trial, str | None]:
+        """Nothing reached the target within the budget. Past the budget, the settings that came
+        closest go on up (two more trials along their measured slope); then a last try at the top
+        of each lossy format (AVIF with full-resolution colour, which colourful gradients need,
+        and WebP); then lossless WebP (exact), so the target holds whenever WebP may be returned.
+        AVIF alone (asked for explicitly) cannot promise that: its best attempt is returned, with
+        a notice."""
+        lossy = [t for t in self.trials if not t.encoded.lossless]
+        if lossy:
+            # The settings expected to reach the target in the fewest bytes (~5% a point).
+            closest = min(lossy, key=lambda t: t.size * math.exp(0.05 * (self.target - t.score))).encoded.settings
+            family = {
+                t.encoded.quality: t
+                for t in lossy
+                if replace(t.encoded.settings, quality=0) == replace(closest, quality=0)
+            }
+            lane = Lane(
+                lambda q: replace(closest, quality=q), AVIF_PRIOR if closest.format is OutputFormat.AVIF else WEBP_PRIOR
+            )
+            for _ in range(2):
+                level = _next_level(family, self.target + AIM_ABOVE, lane)
+                if level is None or self.best():
+                    break
+                self._force(lane.settings(level))
+                family[level] = self.trials[-1]
+        for settings in LAST_TRIES:
+            if settings.format in formats and not self.best():
+                self._force(settings)
+        if best := self.best():
+            return best, None
+        if OutputFormat.WEBP in formats:
+            return self.exact(encode(self.pixels, LOSSLESS_WEBP)), None
+        best = max(self.trials, key=lambda t: t.score)
+        return best, f"AVIF could not reach the quality target ({self.target:g}) on this image; this is its best."
+
+    # -- never larger than smart: false --
+
+    def rivals(self, plain: Sequence[EncoderSettings], early: dict[EncoderSettings, Future]) -> None:
+        """smart:false's encodings (`plain`; some encoded `early`), each scored if it is smaller
+        than the best result so far, unless the trials already settled it (_settled)."""
+        for settings in plain:
+            future = early.get(settings)
+            if self._settled(settings):
+                if future:
+                    future.cancel()
+                continue
+            started = monotonic()
+            encoded = future.result() if future else encode_if_faithful(self.pixels, settings)
+            best = self.best()
+            if encoded is not None and (best is None or len(encoded.data) < best.size):
+                self.trials.append(self._scored(encoded, started))
+
+    def _settled(self, settings: EncoderSettings) -> bool:
+        """Whether a trial of the same settings at another level already decides `settings`: one
+        at its level or below that reached the target and is no smaller than the best result (it
+        has at least those bytes: bytes grow with the level), or one at its level or above that
+        missed the target (so does it: the score grows with the level)."""
+        family = replace(settings, quality=0)
+        best = self.best()
+        for trial in self.trials:
+            if replace(trial.encoded.settings, quality=0) != family:
+                continue
+            if trial.score >= self.target and trial.encoded.quality <= settings.quality and trial.size >= best.size:
+                return True
+            if trial.score < self.target and trial.encoded.quality >= settings.quality:
+                return True
+        return False
+
+    def _force(self, settings: EncoderSettings) -> None:
+        """One trial whatever the budget says (none if these settings were tried already)."""
+        if any(t.encoded.settings == settings for t in self.trials):
+            return
+        if trial := self._trial(settings):
+            self.trials.append(trial)
+
+
+def _snap(levels: Sequence[int], level: float) -> int:
+    return min(levels, key=lambda candidate: (abs(candidate - level), candidate))
+
+
+def _prior_level(prior: Sequence[tuple[int, float]], score: float) -> float:
+    qualities, scores = zip(*prior, strict=True)
+    return float(np.interp(score, scores, qualities))
+
+
+def _prior_slope(prior: Sequence[tuple[int, float]], level: float) -> float:
+    """Score points per quality level of the prior curve at `level`."""
+    qualities, scores = zip(*prior, strict=True)
+    step = 5
+    rise = np.interp(level + step, qualities, scores) - np.interp(level - step, qualities, scores)
+    return max(float(rise) / (2 * step), MIN_SLOPE)
+
+
+def _next_level(tried: dict[int, Trial], aim: float, lane: Lane) -> int | None:
+    """The level expected to score `aim`: between the highest level below it and the lowest above
+    it, when both were tried (None when they are adjacent); else from the nearest trial along the
+    slope that the trials measured, or the prior's."""
+    below = [level for level, t in tried.items() if t.score < aim]
+    above = [level for level, t in tried.items() if t.score >= aim]
+    low, high = max(below, default=None), min(above, default=None)
+    if low is not None and high is not None and low < high:
+        inside = [level for level in lane.levels if low < level < high]
+        if not inside:
+            return None
+        a, b = tried[low], tried[high]
+        return _snap(inside, low + (aim - a.score) * (high - low) / max(b.score - a.score, 1e-6))
+    nearest = high if high is not None else low
+    slope = _measured_slope(tried) or _prior_slope(lane.prior, nearest)
+    wanted = nearest + (aim - tried[nearest].score) / slope
+    if high is not None:  # everything passes: go down, at least one level
+        candidates = [level for level in lane.levels if level < nearest]
+        return _snap(candidates, max(min(wanted, nearest - 1), nearest - MAX_STEP)) if candidates else None
+    candidates = [level for level in lane.levels if level > nearest]  # everything misses: go up, two levels or more
+    return _snap(candidates, min(max(wanted, nearest + 2), nearest + MAX_STEP)) if candidates else None
+
+
+def _measured_slope(tried: dict[int, Trial]) -> float | None:
+    """Score points per level between the two trials of a lane, when they rise with the level."""
+    if len(tried) < 2:
+        return None
+    (low, a), (high, b) = sorted(tried.items())[-2:]
+    slope = (b.score - a.score) / (high - low)
+    return slope if slope >= MIN_SLOPE else None

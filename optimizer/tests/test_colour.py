@@ -1,0 +1,231 @@
+"""Colour management (optimizer.colour, and how prepare applies it): ICC profiles, PNG colour
+chunks as Chromium reads them, and the numpy conversion checked against LittleCMS and Pillow."""
+
+import io
+import struct
+from pathlib import Path
+from unittest.mock import Mock
+
+import numpy as np
+import pytest
+from PIL import Image, ImageCms
+
+from optimizer import colour, imaging, magick
+from optimizer.pixels import Pixels
+from optimizer.tests import images
+from optimizer.tests.test_imaging import as_pillow, mean_difference, prepare
+
+
+def test_cmyk_jpeg_is_converted_to_srgb():
+    cmyk_red = Image.new("CMYK", (32, 32), (0, 255, 255, 0))
+
+    pixels = prepare(images.encode(cmyk_red, "JPEG", quality=95)).pixels
+
+    assert pixels.layout == "RGB"
+    red, green, blue = as_pillow(pixels).getpixel((16, 16))
+    assert red > 230 and green < 30 and blue < 30
+
+
+def test_an_embedded_icc_profile_is_honoured():
+    """Under a profile whose first channel is sRGB's green, (255, 0, 0) is green."""
+    stored = Image.new("RGB", (32, 32), (255, 0, 0))
+
+    pixels = prepare(images.encode(stored, "JPEG", quality=95, icc_profile=images.SWAPPED_PRIMARIES_PROFILE)).pixels
+
+    red, green, blue = as_pillow(pixels).getpixel((16, 16))
+    assert green > 230 and red < 30 and blue < 30
+
+
+def test_srgb_profiles_are_recognised():
+    gamma_22 = images.icc_profile(*images.SRGB_PRIMARIES)
+
+    assert colour.matrix_shaper_profile(magick.SRGB_PROFILE).is_srgb  # LittleCMS's, a parametric curve
+    assert colour.matrix_shaper_profile(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()).is_srgb
+    assert not colour.matrix_shaper_profile(gamma_22).is_srgb  # close, but not the sRGB tone curve
+    assert not colour.matrix_shaper_profile(images.SWAPPED_PRIMARIES_PROFILE).is_srgb
+
+
+def test_only_matrix_shaper_rgb_profiles_are_parsed():
+    lut_based = images.icc_profile(*images.SRGB_PRIMARIES, lut_primaries=images.SRGB_PRIMARIES)
+    lab = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()
+
+    assert colour.matrix_shaper_profile(images.ADOBE_RGB_PROFILE)
+    assert colour.matrix_shaper_profile(lut_based) is None
+    assert colour.matrix_shaper_profile(lab) is None
+    assert colour.matrix_shaper_profile(b"not a profile" * 10) is None
+
+
+def test_an_srgb_profile_changes_nothing():
+    stored = images.photo(64, 48)
+
+    with_profile = prepare(images.encode(stored, "PNG", icc_profile=magick.SRGB_PROFILE)).pixels
+
+    assert with_profile.data == prepare(images.encode(stored, "PNG")).pixels.data
+
+
+def test_a_broken_icc_profile_is_ignored():
+    stored = Image.new("RGB", (32, 32), (255, 0, 0))
+
+    pixels = prepare(images.encode(stored, "JPEG", quality=95, icc_profile=b"not a profile" * 10)).pixels
+
+    red, green, blue = as_pillow(pixels).getpixel((16, 16))
+    assert red > 230 and green < 30 and blue < 30
+
+
+# --- PNG colour chunks, as Chromium reads them ------------------------------------------------
+
+GREY_RAMP = [value * 17 for value in range(16)]
+# What Chromium 156 shows of GREY_RAMP under each gAMA (a 16x1 greyscale PNG drawn on a canvas).
+CHROMIUM_GREY = {
+    1.0: [0, 73, 102, 124, 141, 156, 170, 182, 193, 203, 213, 222, 231, 239, 247, 255],
+    1 / 1.8: [0, 21, 45, 66, 86, 104, 121, 138, 154, 169, 184, 199, 214, 228, 241, 255],
+    1 / 2.2: GREY_RAMP,  # near 1/2.2, without cHRM: plain sRGB
+}
+
+
+def red_samples(pixels: Pixels) -> list[int]:
+    return list(pixels.data[:: len(pixels.layout)])
+
+
+@pytest.mark.parametrize("depth", [8, 16])
+@pytest.mark.parametrize("alpha", [False, True], ids=["grey", "grey-alpha"])
+@pytest.mark.parametrize("gamma", CHROMIUM_GREY, ids=["1.0", "1-1.8", "1-2.2"])
+def test_a_greyscale_png_with_a_gamma_is_shown_as_chromium_shows_it(gamma, alpha, depth):
+    """A gAMA of 1.0 (linear) used to be a 500 at every bit depth: ImageMagick marks such images
+    linear grey, a colourspace Wand's table does not list. Other gammas were ignored."""
+    scale = 257 if depth == 16 else 1
+    row = [sample * scale for value in GREY_RAMP for sample in ((value, 255) if alpha else (value,))]
+
+    pixels = prepare(images.png([row], 16, 1, greyscale=True, alpha=alpha, bitdepth=depth, gamma=gamma)).pixels
+
+    assert np.abs(np.array(red_samples(pixels)) - CHROMIUM_GREY[gamma]).max() <= 1
+
+
+RGB_RAMP = [sample for x in range(0, 16, 3) for sample in (x * 17, 255 - x * 17, 128)]
+WIDE_CHRM = images.png_chunk(b"cHRM", struct.pack(">8I", 31270, 32900, 73470, 26530, 21000, 71000, 14000, 8000))
+SRGB_CHRM = images.png_chunk(b"cHRM", struct.pack(">8I", 31270, 32900, 64000, 33000, 30000, 60000, 15000, 6000))
+SRGB_CHUNK = images.png_chunk(b"sRGB", b"\0")
+# What Chromium 156 shows of RGB_RAMP's six pixels under these chunks.
+CHROMIUM_RGB = {
+    "wide cHRM + gAMA 1/2.2": (
+        1 / 2.2,
+        WIDE_CHRM,
+        [(0, 255, 119), (0, 216, 124), (58, 160, 128), (173, 92, 130), (243, 0, 130), (255, 0, 130)],
+    ),
+    "sRGB cHRM + gAMA 1/2.2, a pure power curve": (
+        1 / 2.2,
+        SRGB_CHRM,
+        [(0, 255, 129), (47, 205, 129), (102, 154, 129), (154, 102, 129), (205, 48, 129), (255, 0, 129)],
+    ),
+    "gAMA 1.0": (
+        1.0,
+        b"",
+        [(0, 255, 188), (124, 231, 188), (170, 203, 188), (203, 170, 188), (231, 124, 188), (255, 0, 188)],
+    ),
+    "cHRM alone, ignored": (None, WIDE_CHRM, [tuple(RGB_RAMP[index : index + 3]) for index in range(0, 18, 3)]),
+    "sRGB over gAMA 1.0": (1.0, SRGB_CHUNK, [tuple(RGB_RAMP[index : index + 3]) for index in range(0, 18, 3)]),
+}
+
+
+@pytest.mark.parametrize(("gamma", "chunks", "shown"), CHROMIUM_RGB.values(), ids=CHROMIUM_RGB)
+def test_png_colour_chunks_are_read_as_chromium_reads_them(gamma, chunks, shown):
+    pixels = prepare(images.png([RGB_RAMP], 6, 1, greyscale=False, gamma=gamma, chunks=chunks)).pixels
+
+    assert np.abs(np.frombuffer(pixels.data, np.uint8).reshape(6, 3).astype(int) - shown).max() <= 1
+
+
+def test_16_bit_samples_go_through_their_profile_before_losing_bits():
+    """Under a linear profile, 100/65535 of full light is sRGB level 5; rounded to 8 bits first it
+    would be black."""
+    linear = images.icc_profile(*images.SRGB_PRIMARIES, gamma=1.0)
+    data = images.png([[100] * 12], 4, 1, greyscale=False, bitdepth=16, chunks=images.iccp_chunk(linear))
+
+    assert set(prepare(data).pixels.data) == {5}
+
+
+def test_a_cmyk_profile_is_applied_relative_colorimetric_as_browsers_apply_it():
+    """ImageMagick's default, perceptual, reads other tables of a LUT-based profile: ~3 levels off
+    what Chromium shows of this CMYK JPEG."""
+    profile = Path("/usr/share/color/icc/ghostscript/default_cmyk.icc").read_bytes()  # make test installs it
+    data = images.encode(images.photo(64, 48).convert("CMYK"), "JPEG", quality=95, icc_profile=profile)
+    stored, source, srgb = (
+        images.decode(data),
+        ImageCms.ImageCmsProfile(io.BytesIO(profile)),
+        ImageCms.createProfile("sRGB"),
+    )
+
+    shown = as_pillow(prepare(data).pixels)
+
+    relative, perceptual = (
+        ImageCms.profileToProfile(stored, source, srgb, renderingIntent=intent, outputMode="RGB")
+        for intent in (ImageCms.Intent.RELATIVE_COLORIMETRIC, ImageCms.Intent.PERCEPTUAL)
+    )
+    assert mean_difference(shown, relative) < 0.5 < 2 < mean_difference(shown, perceptual)
+
+
+def converted_by_littlecms(data: bytes) -> bytes:
+    """The samples ImageMagick's own conversion through the embedded profile gives."""
+    with magick.Image(blob=data) as image:
+        magick.convert_to_srgb_profile(image)
+        image.depth = 8
+        return image.make_blob("RGBA" if image.alpha_channel else "RGB")
+
+
+def largest_difference(first: bytes, second: bytes) -> int:
+    return int(np.abs(np.frombuffer(first, np.uint8).astype(np.int16) - np.frombuffer(second, np.uint8)).max())
+
+
+@pytest.mark.parametrize(
+    "profile",
+    [images.ADOBE_RGB_PROFILE, images.icc_profile(*images.ADOBE_RGB_PRIMARIES, gamma=1.8, table_size=1024)],
+    ids=["gamma", "table"],
+)
+@pytest.mark.parametrize("stored", [images.photo(), images.transparent()], ids=["RGB", "RGBA"])
+def test_a_matrix_shaper_profile_is_converted_as_littlecms_does(stored, profile, monkeypatch):
+    """Converted in numpy on the final 8-bit pixels, it agrees with LittleCMS within rounding."""
+    data = images.encode(stored, "PNG", icc_profile=profile)
+    monkeypatch.setattr(imaging, "convert_to_srgb_profile", None)  # not called on this path
+
+    pixels = prepare(data).pixels
+
+    assert pixels.layout == stored.mode
+    assert largest_difference(pixels.data, converted_by_littlecms(data)) <= 1
+    assert largest_difference(pixels.data, stored.tobytes()) > 30  # the conversion did something
+    if stored.mode == "RGBA":
+        assert pixels.alpha_samples().tobytes() == stored.getchannel("A").tobytes()
+
+
+def test_an_image_to_be_resized_is_converted_by_littlecms_first(monkeypatch):
+    """A resize averages neighbouring pixels: in sRGB, as before any other step, not in the
+    source's tone curve."""
+    littlecms = Mock(wraps=magick.convert_to_srgb_profile)
+    monkeypatch.setattr(imaging, "convert_to_srgb_profile", littlecms)
+
+    prepare(images.encode(images.photo(), "PNG", icc_profile=images.ADOBE_RGB_PROFILE), max_width=128)
+
+    littlecms.assert_called_once()
+
+
+def test_out_of_gamut_colours_are_clipped():
+    """Adobe RGB's pure green is outside sRGB: it becomes sRGB's most saturated green."""
+    stored = Image.new("RGB", (16, 16), (0, 255, 0))
+
+    pixels = prepare(images.encode(stored, "PNG", icc_profile=images.ADOBE_RGB_PROFILE)).pixels
+
+    assert as_pillow(pixels).getpixel((8, 8)) == (0, 255, 0)
+
+
+def test_a_lut_based_profile_is_left_to_imagemagick(monkeypatch):
+    """LittleCMS prefers a profile's lookup table to its matrix: here sRGB's primaries, where the
+    matrix says the first channel is green."""
+    profile = images.icc_profile(
+        images.SRGB_GREEN, images.SRGB_RED, images.SRGB_BLUE, lut_primaries=images.SRGB_PRIMARIES
+    )
+    littlecms = Mock(wraps=magick.convert_to_srgb_profile)
+    monkeypatch.setattr(imaging, "convert_to_srgb_profile", littlecms)
+
+    pixels = prepare(images.encode(Image.new("RGB", (32, 32), (255, 0, 0)), "PNG", icc_profile=profile)).pixels
+
+    littlecms.assert_called_once()
+    red, green, blue = as_pillow(pixels).getpixel((16, 16))
+    assert red > 230 and green < 30 and blue < 30

@@ -1,0 +1,208 @@
+"""The encoders and decoders of our outputs (optimizer.encoders), checked with Pillow as an
+independent decoder, on pixels prepared from real images."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from optimizer import encoders, imaging
+from optimizer.encoders import EncoderSettings
+from optimizer.formats import OutputFormat
+from optimizer.pixels import Pixels
+from optimizer.tests import images
+from optimizer.tests.test_imaging import MAX_PIXELS, as_pillow, mean_difference, orientation_exif, prepare
+
+
+@pytest.fixture(scope="module")
+def photo_pixels() -> Pixels:
+    return imaging.prepare(images.encode(images.photo(), "PNG"), max_width=4096, max_pixels=MAX_PIXELS).pixels
+
+
+@pytest.mark.parametrize("output", OutputFormat)
+def test_each_format_encodes_at_the_lowest_and_highest_quality(photo_pixels, output):
+    lowest = encoders.encode(photo_pixels, EncoderSettings(output, 1))
+    highest = encoders.encode(photo_pixels, EncoderSettings(output, 100))
+
+    for encoded in (lowest, highest):
+        decoded = images.decode(encoded.data)
+        assert decoded.format == output.name
+        assert decoded.size == (256, 192)
+        assert not encoded.lossless
+    assert len(lowest.data) < len(highest.data)
+    assert mean_difference(images.decode(highest.data), images.photo()) < 3
+    assert mean_difference(images.decode(highest.data), images.photo()) < mean_difference(
+        images.decode(lowest.data), images.photo()
+    )
+
+
+def test_lossless_webp_is_pixel_exact(photo_pixels):
+    encoded = encoders.encode(photo_pixels, EncoderSettings(OutputFormat.WEBP, 75, lossless=True))
+
+    assert encoded.lossless
+    assert images.decode(encoded.data).convert("RGB").tobytes() == photo_pixels.data
+
+
+def test_webp_at_quality_100_is_still_lossy_unless_lossless_is_asked_for(photo_pixels):
+    lossy = encoders.encode(photo_pixels, EncoderSettings(OutputFormat.WEBP, 100))
+
+    assert images.decode(lossy.data).convert("RGB").tobytes() != photo_pixels.data
+
+
+def test_avif_has_no_lossless_mode_here(photo_pixels):
+    with pytest.raises(ValueError, match="only available for WebP"):
+        encoders.encode(photo_pixels, EncoderSettings(OutputFormat.AVIF, 80, lossless=True))
+
+
+@pytest.mark.parametrize("quality", [0, 101])
+def test_quality_must_be_1_to_100(photo_pixels, quality):
+    with pytest.raises(ValueError, match="quality"):
+        encoders.encode(photo_pixels, EncoderSettings(OutputFormat.WEBP, quality))
+
+
+@pytest.mark.parametrize("lossless", [False, True])
+def test_webp_carries_varied_alpha(lossless):
+    source = images.transparent()
+    pixels = prepare(images.encode(source, "PNG")).pixels
+
+    encoded = encoders.encode(pixels, EncoderSettings(OutputFormat.WEBP, 50, lossless=lossless))
+
+    decoded = images.decode(encoded.data)
+    assert decoded.mode == "RGBA"
+    assert decoded.getchannel("A").tobytes() == source.getchannel("A").tobytes()
+    # The check's own decode is handed on, for scoring without decoding twice.
+    assert encoded.decoded.alpha_samples().tobytes() == decoded.getchannel("A").tobytes()
+
+
+@pytest.mark.parametrize("full_chroma", [False, True])
+def test_avif_carries_varied_alpha(full_chroma):
+    source = images.transparent()
+    pixels = prepare(images.encode(source, "PNG")).pixels
+
+    encoded = encoders.encode(pixels, EncoderSettings(OutputFormat.AVIF, 80, speed=9, full_chroma=full_chroma))
+
+    decoded = images.decode(encoded.data)  # Pillow's own libavif binding
+    assert decoded.format == "AVIF" and decoded.mode == "RGBA"
+    alpha = np.asarray(decoded.getchannel("A"), np.int16)
+    assert np.abs(alpha - np.asarray(source.getchannel("A"), np.int16)).mean() <= encoders.ALPHA_MEAN_TOLERANCE
+    assert encoded.decoded.has_alpha
+
+
+def test_an_encoding_returned_opaque_is_caught_by_decoding_it(monkeypatch):
+    pixels = prepare(images.encode(images.transparent(), "PNG")).pixels
+    opaque = images.encode(images.transparent().convert("RGB"), "AVIF")
+    monkeypatch.setattr(encoders, "_encode_avif", lambda pixels, settings: opaque)
+
+    with pytest.raises(encoders.TransparencyLost, match="opaque"):
+        encoders.encode(pixels, EncoderSettings(OutputFormat.AVIF, 80))
+
+
+def test_an_encoding_that_changes_alpha_on_average_is_caught(monkeypatch):
+    source = images.transparent()
+    pixels = prepare(images.encode(source, "PNG")).pixels
+    faded = source.copy()
+    faded.putalpha(source.getchannel("A").point(lambda alpha: alpha * 3 // 4))
+    monkeypatch.setattr(encoders, "_encode_avif", lambda pixels, settings: images.encode(faded, "AVIF", quality=100))
+
+    with pytest.raises(encoders.TransparencyLost, match="on average"):
+        encoders.encode(pixels, EncoderSettings(OutputFormat.AVIF, 80))
+
+
+def test_the_encoders_see_only_pixels_imagemagick_produced(monkeypatch):
+    """Customer bytes are read by ImageMagick alone, under its policy: libavif and libwebp's
+    Pillow bindings get ImageMagick's pixels to encode and our own encodings to decode, never
+    the source."""
+    source = images.encode(images.photo(), "JPEG")
+    opened, encoded_from = [], []
+    real_open, real_frombuffer = encoders.PillowImage.open, encoders.PillowImage.frombuffer
+
+    def spied_open(file, *args, **kwargs):
+        opened.append(file.getvalue())
+        return real_open(file, *args, **kwargs)
+
+    def spied_frombuffer(mode, size, data, *args):
+        encoded_from.append(bytes(data))
+        return real_frombuffer(mode, size, data, *args)
+
+    monkeypatch.setattr(encoders.PillowImage, "open", spied_open)
+    monkeypatch.setattr(encoders.PillowImage, "frombuffer", spied_frombuffer)
+    pixels = prepare(source).pixels
+
+    outputs = [encoders.encode(pixels, EncoderSettings(output, 80)).data for output in OutputFormat]
+    for output, data in zip(OutputFormat, outputs, strict=True):
+        encoders.decode(data, output)
+
+    assert source not in opened
+    assert set(opened) <= set(outputs)
+    assert encoded_from == [pixels.data]  # AVIF: Pillow is handed ImageMagick's pixels
+
+
+def test_avif_speed_reaches_libavif(photo_pixels):
+    slow = encoders.encode(photo_pixels, EncoderSettings(OutputFormat.AVIF, 60, speed=6)).data
+    fast = encoders.encode(photo_pixels, EncoderSettings(OutputFormat.AVIF, 60, speed=9)).data
+
+    assert slow != fast
+
+
+def test_metadata_is_stripped():
+    exif = orientation_exif(1)
+    exif[0x010F] = "Camera Maker"  # Make
+    exif[0x8825] = {2: (52.0, 31.0, 0.0)}  # GPS latitude
+    pixels = prepare(images.encode(images.photo(), "JPEG", exif=exif, comment=b"secret")).pixels
+
+    for output in OutputFormat:
+        data = encoders.encode(pixels, EncoderSettings(output, 80)).data
+        assert b"Exif" not in data and b"Camera Maker" not in data and b"secret" not in data
+        assert not images.decode(data).info.get("exif")
+
+
+@pytest.mark.parametrize("output", OutputFormat)
+def test_decode_reads_our_encodings_back(photo_pixels, output):
+    decoded = encoders.decode(encoders.encode(photo_pixels, EncoderSettings(output, 90)).data, output)
+
+    assert (decoded.width, decoded.height, decoded.layout) == (256, 192, "RGB")
+    assert mean_difference(as_pillow(decoded), as_pillow(photo_pixels)) < 4
+
+
+def test_sharp_yuv_and_the_method_reach_libwebp(photo_pixels):
+    """ImageMagick 6 reads webp:use-sharp-yuv as an integer: "true" would be silently ignored."""
+    plain = encoders.encode(photo_pixels, EncoderSettings(OutputFormat.WEBP, 80)).data
+
+    sharp = encoders.encode(photo_pixels, EncoderSettings(OutputFormat.WEBP, 80, sharp_yuv=True)).data
+    fast = encoders.encode(photo_pixels, EncoderSettings(OutputFormat.WEBP, 80, method=0)).data
+
+    assert sharp != plain
+    assert fast != plain
+    assert len(fast) > len(plain)  # less effort, more bytes
+
+
+def test_a_palette_encoding_keeps_at_most_that_many_colours_and_the_alpha(photo_pixels):
+    encoded = encoders.encode(photo_pixels, EncoderSettings(OutputFormat.WEBP, 75, lossless=True, palette=16))
+
+    decoded = images.decode(encoded.data).convert("RGB")
+    assert len(decoded.getcolors(maxcolors=1000)) <= 16
+    assert mean_difference(decoded, as_pillow(photo_pixels)) < 12
+
+
+def red_blue_checkerboard() -> Pixels:
+    """Red at every 2x2 block's top left, blue beside it."""
+    checkerboard = Image.new("RGB", (64, 64))
+    checkerboard.putdata([(255, 0, 0) if (x + y) % 2 == 0 else (0, 0, 255) for y in range(64) for x in range(64)])
+    return prepare(images.encode(checkerboard, "PNG")).pixels
+
+
+def test_avif_chroma_is_averaged_over_each_2x2_block_not_point_sampled():
+    """ImageMagick's HEIC writer kept the top-left chroma sample of each 2x2 block; libavif
+    averages it: a red/blue checkerboard must come back purple, not red."""
+    encoded = encoders.encode(red_blue_checkerboard(), EncoderSettings(OutputFormat.AVIF, 90))
+
+    red, _, blue = (sum(images.decode(encoded.data).getchannel(c).tobytes()) / 64**2 for c in "RGB")
+    assert abs(red - blue) < 25, (red, blue)
+
+
+def test_full_chroma_avif_keeps_each_pixels_colour():
+    encoded = encoders.encode(red_blue_checkerboard(), EncoderSettings(OutputFormat.AVIF, 90, full_chroma=True))
+
+    decoded = images.decode(encoded.data).convert("RGB")
+    top_left, beside = decoded.getpixel((0, 0)), decoded.getpixel((1, 0))
+    assert top_left[0] > 200 > top_left[2]  # red
+    assert beside[2] > 200 > beside[0]  # blue

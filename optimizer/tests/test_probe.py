@@ -1,0 +1,200 @@
+"""Sniffing, header parsing and the refusals before decoding (optimizer.probe), checked with
+Pillow as an independent decoder and through prepare, which reads every source this way."""
+
+import struct
+import zlib
+
+import pytest
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
+
+from optimizer import imaging, magick, probe
+from optimizer.formats import SourceFormat
+from optimizer.tests import images
+from optimizer.tests.test_imaging import MAX_PIXELS, SOURCES, orientation_exif, prepare
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A PNG whose header claims `width` x `height` but which holds almost no data: a bomb."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+
+
+# --- sniff --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("source_format", SOURCES)
+def test_sniff_names_every_accepted_format(source_format):
+    assert probe.sniff(SOURCES[source_format]()) is source_format
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'<svg xmlns="http://www.w3.org/2000/svg"><image href="file:///etc/passwd"/></svg>',
+        b'<?xml version="1.0"?><svg/>',
+        b"%PDF-1.7\n",
+        b"%!PS-Adobe-3.0\n",
+        b"push graphic-context\nviewbox 0 0 640 480\nimage over 0,0 0,0 'https://example.com/x'\npop graphic-context",
+        b"<!DOCTYPE html><html></html>",
+        b"just some text",
+        b"",
+        b"PK\x03\x04zip",
+        b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2",  # an MP4 video
+        b"BMnot really a bitmap",
+        b"\x00\x00\x01\x00\x01\x00",  # ICO
+    ],
+)
+def test_sniff_refuses_everything_else(data):
+    with pytest.raises(probe.UnsupportedImage):
+        probe.sniff(data)
+
+
+def test_bytes_are_decoded_as_the_sniffed_format_only():
+    """An SVG behind a PNG signature is not rendered as SVG: the PNG coder fails on it."""
+    disguised = b"\x89PNG\r\n\x1a\n" + b'<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"/>'
+
+    with pytest.raises(probe.UnsupportedImage):
+        prepare(disguised)
+
+
+@pytest.mark.parametrize("source_format", [SourceFormat.JPEG, SourceFormat.PNG, SourceFormat.GIF])
+def test_a_truncated_file_is_unsupported_or_partial_never_a_crash(source_format):
+    data = SOURCES[source_format]()[:60]
+
+    with pytest.raises(probe.ImagingError):
+        prepare(data)
+
+
+def test_a_png_that_ends_inside_its_header_is_unsupported():
+    """It used to be a 500: the size check read the header's width and height from too few bytes."""
+    with pytest.raises(probe.UnsupportedImage):
+        prepare(images.encode(images.photo(8, 8), "PNG")[:20])
+
+
+@pytest.mark.parametrize("cut", [0.5, 0.99], ids=["half", "last-bytes"])
+def test_a_jpeg_cut_short_is_refused_though_libjpeg_only_warns(cut):
+    """libjpeg fills what is missing with grey and warns "Premature end of JPEG file" on the image,
+    where Wand never looks: the grey-filled picture used to be returned, and charged."""
+    whole = images.encode(images.photo(512, 384), "JPEG", quality=90)
+
+    with pytest.raises(probe.UnsupportedImage):
+        prepare(whole[: int(len(whole) * cut)])
+    assert prepare(whole).pixels.width == 512
+
+
+def png_with_a_damaged_phys_chunk() -> bytes:
+    phys = bytearray(images.png_chunk(b"pHYs", struct.pack(">IIB", 2835, 2835, 1)))
+    phys[-1] ^= 0xFF
+    return images.png([[0, 128, 255] * 8] * 8, 8, 8, greyscale=False, chunks=bytes(phys))
+
+
+@pytest.mark.parametrize(
+    ("make", "width"),
+    [(png_with_a_damaged_phys_chunk, 8), (lambda: images.encode(images.photo(), "TIFF", tiffinfo={65000: "x"}), 256)],
+    ids=["png-bad-crc-in-phys", "tiff-unknown-tag"],
+)
+def test_a_file_that_only_draws_a_harmless_warning_is_accepted(make, width):
+    """libpng drops an ancillary chunk with a bad CRC and libtiff skips a tag it does not know; the
+    pixels are whole, so these warnings are not damage."""
+    data = make()
+    with magick.new_image_reader(probe.sniff(data).value) as image:
+        magick.library.MagickReadImageBlob(image.wand, data, len(data))
+        assert isinstance(magick.read_problem(image), magick.exceptions.CoderWarning)
+
+    assert prepare(data).pixels.width == width
+
+
+def test_png_text_chunks_are_dropped_before_decoding():
+    """Compressed text can inflate a thousandfold inside libpng; it is metadata we strip anyway."""
+    text = PngInfo()
+    text.add_text("Comment", "x" * 100_000, zip=True)
+    text.add_itxt("Title", "y" * 1000, zip=True)
+    text.add_text("Author", "z")
+    data = images.encode(images.photo(64, 48), "PNG", pnginfo=text)
+
+    defused = probe.without_png_text(data)
+
+    assert all(kind not in defused for kind in (b"tEXt", b"zTXt", b"iTXt"))
+    assert images.decode(defused).tobytes() == images.decode(data).tobytes()
+    assert prepare(data).pixels.width == 64
+
+
+def test_a_jpeg_with_more_scans_than_the_limit_is_refused(monkeypatch):
+    progressive = images.encode(images.photo(), "JPEG", progressive=True)
+    assert progressive.count(b"\xff\xda") > 3
+    monkeypatch.setattr(probe, "MAX_JPEG_SCANS", 3)
+
+    with pytest.raises(probe.UnsupportedImage, match="scans"):
+        prepare(progressive)
+    assert prepare(images.encode(images.photo(), "JPEG")).pixels.width == 256  # one scan
+
+
+# --- probe and size limits ----------------------------------------------------------------
+
+
+def test_a_pixel_bomb_is_refused_from_its_header_before_decoding():
+    with pytest.raises(probe.ImageTooLarge, match="30000x30000"):
+        prepare(png_claiming(30_000, 30_000))
+
+
+def test_the_pixel_limit_is_the_configured_one():
+    data = images.encode(images.photo(100, 100), "PNG")
+
+    with pytest.raises(probe.ImageTooLarge):
+        imaging.prepare(data, max_width=1920, max_pixels=9_999)
+    assert imaging.prepare(data, max_width=1920, max_pixels=10_000).pixels.width == 100
+
+
+@pytest.mark.parametrize("format", ["PNG", "JPEG", "GIF", "BMP", "TIFF"])
+def test_an_image_wider_than_imagemagick_allows_is_too_large(format):
+    with pytest.raises(probe.ImageTooLarge):
+        prepare(images.encode(Image.new("RGB", (17_000, 4)), format))
+
+
+def test_probe_reports_the_displayed_size_of_a_rotated_jpeg():
+    stored = images.encode(images.photo(80, 40), "JPEG", exif=orientation_exif(6))
+
+    info = probe.probe(stored, max_pixels=MAX_PIXELS)
+
+    assert (info.width, info.height, info.stored_width, info.stored_height) == (40, 80, 80, 40)
+
+
+WEBP_KINDS = {
+    "lossy (VP8)": lambda: images.encode(images.photo(301, 167), "WEBP", quality=80),
+    "lossless (VP8L)": lambda: images.encode(images.photo(301, 167), "WEBP", lossless=True),
+    "extended (VP8X)": lambda: images.encode(images.photo(301, 167).convert("RGBA"), "WEBP", exif=orientation_exif(6)),
+}
+
+
+@pytest.mark.parametrize("kind", WEBP_KINDS)
+def test_probe_reads_a_webps_size_from_its_header_as_imagemagick_decodes_it(kind):
+    data = WEBP_KINDS[kind]()
+
+    info = probe.probe(data, max_pixels=MAX_PIXELS)
+
+    # ImageMagick 6 ignores EXIF orientation in WebP, so the stored size is the displayed one.
+    assert (info.width, info.height, info.stored_width, info.stored_height) == (301, 167, 301, 167)
+    assert (prepare(data).pixels.width, prepare(data).pixels.height) == (301, 167)
+
+
+def test_a_webp_declaring_too_many_pixels_is_refused_before_decoding():
+    header = images.encode(Image.new("RGB", (16, 16)), "WEBP", lossless=True)[:25]
+    declared = (16383 | 16383 << 14).to_bytes(4, "little")  # 16384 x 16384, the format's largest
+
+    with pytest.raises(probe.ImageTooLarge):
+        probe.probe(header[:21] + declared, max_pixels=MAX_PIXELS)
+
+
+def test_a_webp_whose_header_understates_its_frame_is_refused():
+    """The size check trusts the header; libwebp refuses a frame larger than the declared canvas."""
+    data = bytearray(images.encode(Image.new("RGB", (4000, 4000)), "WEBP", exif=orientation_exif(1)))
+    assert data[12:16] == b"VP8X"
+    data[24:30] = (15).to_bytes(3, "little") * 2  # a 16 x 16 canvas
+
+    with pytest.raises(probe.UnsupportedImage):
+        imaging.prepare(bytes(data), max_width=1920, max_pixels=1_000_000)
