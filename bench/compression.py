@@ -10,7 +10,7 @@ chart, a soft-alpha logo, a 5,000 x 3,000 camera JPEG), at quality 80:
   (b) smart + auto, through the real pipeline (optimizer.pipeline.optimize);
   (c) smart: false + auto, through the same pipeline.
 Bytes, and SSIMULACRA2 of each output against the source as it looks (decoded, converted to sRGB through
-its ICC profile, oriented, fitted: the baseline's own pixels for the many images without a
+its ICC profile or a PNG's gAMA and cHRM, oriented, fitted: the baseline's own pixels for the many images without a
 profile), both flattened onto magenta so that lost transparency shows. Wall
 times: the three runs interleaved, in a rotating order, `--reps` times; medians, relative to (a).
 Peak memory: each variant on the camera JPEG in a fresh worker-like process (Django set up, the
@@ -35,8 +35,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "smolpix.settings")
 
 import corpus  # noqa: E402  (bench/corpus.py: the images beyond bench-corpus.sh)
 
-from optimizer import encoders, imaging, magick, probe  # noqa: E402
-from optimizer.formats import OutputFormat, RequestedFormat  # noqa: E402
+from optimizer import colour, encoders, imaging, magick, probe  # noqa: E402
+from optimizer.formats import OutputFormat, RequestedFormat, SourceFormat  # noqa: E402
 from optimizer.perceptual import is_graphic  # noqa: E402
 from optimizer.pipeline import OptimizeOptions, optimize  # noqa: E402
 from optimizer.smart import QualityTarget  # noqa: E402
@@ -55,11 +55,16 @@ RESULTS = ROOT / "bench" / "results"
 
 def _fitted(data: bytes, *, colour_managed: bool = False) -> magick.Image:
     """The source decoded, oriented, stripped and fitted to MAX_WIDTH by hand (caller closes).
-    `colour_managed`: converted to sRGB through its ICC profile first, as it looks (the
-    reference); the baseline strips the profile as it is, so its colours may shift."""
-    image = magick.new_image_reader(probe.sniff(data).value)
+    `colour_managed`: converted to sRGB through its ICC profile (a PNG's: or the one its gAMA and
+    cHRM chunks stand for) first, by LittleCMS, as it looks in a browser (the reference); the
+    baseline strips the profile as it is, so its colours may shift."""
+    source_format = probe.sniff(data)
+    image = magick.new_image_reader(source_format.value)
     image.read(blob=data)
-    if colour_managed and "icc" in image.profiles:
+    implied = colour.png_colour_profile(data) if source_format is SourceFormat.PNG else None
+    if colour_managed and implied and not image.profiles["icc"]:
+        image.profiles["icc"] = implied
+    if colour_managed and image.profiles["icc"]:
         magick.convert_to_srgb_profile(image)
     image.auto_orient()
     image.strip()
