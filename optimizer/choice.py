@@ -5,8 +5,8 @@ gives up on an encoder that loses the image's transparency.
 
 AVIF is encoded by libavif at libaom's speed 9 here: 10-15x faster than its default speed for
 ~15-20% more bytes at the same score, which the time a score takes (0.1 s at 2 megapixels, more
-than the encode) makes the right trade: a search of two or three trials costs what one plain
-WebP encode does.
+than the encode) makes the right trade: the encodes of a search of two or three trials cost what
+one plain WebP encode does (their scores cost more).
 """
 
 from dataclasses import dataclass
