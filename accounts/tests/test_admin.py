@@ -83,9 +83,12 @@ def test_the_admin_names_smolpix_and_its_sections_readably(admin_client):
     assert "<title>Site administration | Smolpix administration</title>" in body
     assert "Smolpix administration</a></div>" in body or ">Smolpix administration<" in body
     assert "Django administration" not in body
-    for section in ("API keys", "Accounts", "Billing", "Usage"):
+    sections = ("API keys", "Accounts", "Billing", "Usage", "Sign-in attempts")
+    sections += ("Second factor: authenticator apps", "Second factor: backup codes")
+    for section in sections:
         assert f'title="Models in the {section} application">{section}</a>' in body
-    assert "Apikeys" not in body
+    for raw_name in ("Apikeys", "Axes", "Otp_Totp", "Otp_Static"):
+        assert raw_name not in body
 
 
 def test_plans_are_not_edited_in_the_list_and_their_page_says_whom_a_change_reaches(admin_client):
