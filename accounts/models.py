@@ -90,6 +90,9 @@ class Account(models.Model):
     stripe_customer_id = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     welcome_email_sent_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Where the sign-up was on its way to (a path of this site: accounts.next_url), kept for the
+    # welcome e-mail's link, also when beat sends it late (the broker was down at sign-up).
+    sign_up_next_path = models.TextField(blank=True, editable=False)
 
     class Meta:
         constraints = [

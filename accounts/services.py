@@ -89,10 +89,10 @@ def account_open(*, user: User, plan: Plan | None = None, email_verified: bool =
     which goes on to `next_path` (a path of this site, sign-up's `next`; see accounts.next_url)."""
     user.email_verified_at = timezone.now() if email_verified else None
     user.save()
-    account = Account.objects.create(owner=user, plan=plan or _plan_by_code(PlanCode.FREE))
+    account = Account.objects.create(owner=user, plan=plan or _plan_by_code(PlanCode.FREE), sign_up_next_path=next_path)
     # robust: the account exists whatever happens to the e-mail's dispatch (logged; beat catches up).
     # Lambdas, not partials: Django names a robust callback that failed by its __qualname__.
-    transaction.on_commit(lambda: tasks.send_welcome_email.delay(user.pk, next_path=next_path), robust=True)
+    transaction.on_commit(lambda: tasks.send_welcome_email.delay(user.pk), robust=True)
     return account
 
 
@@ -140,10 +140,11 @@ def account_set_overrides(
 
 
 @transaction.atomic
-def welcome_email_send(*, user_id: int, next_path: str = "") -> bool:
+def welcome_email_send(*, user_id: int) -> bool:
     """Send the welcome e-mail to a new user unless it went out already, so a retried or redelivered
     task sends it once: with the link to verify the address while it is not verified, which goes on
-    to `next_path`. Returns whether it was sent now (not when the user is gone meanwhile)."""
+    to where the sign-up was going. Returns whether it was sent now (not when the user is gone
+    meanwhile)."""
     account = (
         Account.objects.select_for_update(of=("self",)).select_related("owner", "plan").filter(owner_id=user_id).first()
     )
@@ -157,7 +158,7 @@ def welcome_email_send(*, user_id: int, next_path: str = "") -> bool:
         send_templated_email(
             to=user.email,
             template="verify_email",
-            context={**context, **_verification_context(user, next_path=next_path)},
+            context={**context, **_verification_context(user, next_path=account.sign_up_next_path)},
         )
     account.welcome_email_sent_at = timezone.now()
     account.save(update_fields=["welcome_email_sent_at"])

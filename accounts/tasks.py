@@ -18,10 +18,10 @@ email_task = shared_task(
 
 
 @email_task
-def send_welcome_email(user_id: int, next_path: str = "") -> bool:
+def send_welcome_email(user_id: int) -> bool:
     """Welcome a new user by e-mail, once (with the link to verify its address, if it needs one,
-    going on to `next_path`)."""
-    return services.welcome_email_send(user_id=user_id, next_path=next_path)
+    going on to where the sign-up was going)."""
+    return services.welcome_email_send(user_id=user_id)
 
 
 @email_task

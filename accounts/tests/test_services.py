@@ -156,6 +156,19 @@ def test_welcome_emails_that_did_not_go_out_are_caught_up_once(eager_tasks):
         assert account.welcome_email_sent_at is not None
 
 
+def test_a_welcome_caught_up_late_still_leads_on_to_the_plan_chosen_at_sign_up(eager_tasks):
+    checkout = reverse("billing:checkout", args=["pro"])
+    AccountFactory(
+        owner__email="late@example.com", owner__welcomed=False, owner__email_verified=False, sign_up_next_path=checkout
+    )
+
+    assert welcome_emails_catch_up() == 1
+
+    [welcome] = mail.outbox
+    assert "/accounts/verify/" in welcome.body
+    assert f"/?next={checkout}" in welcome.body
+
+
 # --- Every way of making a user goes through account_create / account_open -------------------
 
 
