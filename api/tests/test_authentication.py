@@ -5,10 +5,10 @@ import logging
 import pytest
 from django.urls import reverse
 
-from apikeys.keys import checksum, generate_key
+from apikeys.keys import generate_key
 from apikeys.models import ApiKey
 from apikeys.services import api_key_revoke
-from apikeys.tests.factories import ApiKeyFactory
+from apikeys.tests.factories import ApiKeyFactory, bad_checksum, unknown_key
 
 pytestmark = pytest.mark.django_db
 
@@ -25,15 +25,6 @@ def assert_unauthorized(response) -> None:
     assert response.status_code == 401
     assert response.json() == UNAUTHORIZED
     assert response["WWW-Authenticate"] == 'Bearer realm="api"'
-
-
-def bad_checksum(key: str) -> str:
-    return key[:-1] + ("A" if key[-1] != "A" else "B")
-
-
-def unknown_key() -> str:
-    body = "pk_live_" + "Z" * 32
-    return body + checksum(body)
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,7 @@ import factory
 from factory.django import DjangoModelFactory
 
 from accounts.tests.factories import AccountFactory
-from apikeys.keys import generate_key, hash_key, lookup_prefix
+from apikeys.keys import checksum, generate_key, hash_key, lookup_prefix
 from apikeys.models import ApiKey
 
 
@@ -26,3 +26,14 @@ def full_key_for(account) -> str:
     key = generate_key()
     ApiKeyFactory(account=account, key=key)
     return key
+
+
+def bad_checksum(key: str) -> str:
+    """`key` with its last character changed (never to itself): the typo its checksum catches."""
+    return key[:-1] + ("A" if key[-1] != "A" else "B")
+
+
+def unknown_key() -> str:
+    """A well-formed key (correct checksum) that no row stands for."""
+    body = "pk_live_" + "Z" * 32
+    return body + checksum(body)

@@ -7,7 +7,7 @@ from apikeys.keys import hash_key, lookup_prefix
 from apikeys.models import ApiKey
 from apikeys.selectors import api_key_get, api_key_list, api_key_verify
 from apikeys.services import MAX_ACTIVE_KEYS, api_key_create, api_key_record_use, api_key_revoke
-from apikeys.tests.factories import ApiKeyFactory
+from apikeys.tests.factories import ApiKeyFactory, bad_checksum
 
 pytestmark = pytest.mark.django_db
 
@@ -81,10 +81,8 @@ def test_verify_finds_an_active_key_with_its_account_and_plan_in_one_query(
 
 
 def test_verify_refuses_a_bad_checksum_without_a_query(pro_api_key, django_assert_num_queries):
-    typo = pro_api_key[:-1] + ("A" if pro_api_key[-1] != "A" else "B")
-
     with django_assert_num_queries(0):
-        assert api_key_verify(key=typo) is None
+        assert api_key_verify(key=bad_checksum(pro_api_key)) is None
 
 
 def test_verify_refuses_an_unknown_key(pro_api_key):
