@@ -21,7 +21,7 @@ Whether to search at all is optimizer.compression's decision (choose_encoding).
 
 import math
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from time import monotonic
 
@@ -143,22 +143,27 @@ MAX_STEP = 15
 def smart_choice(
     pixels: Pixels, *, format: RequestedFormat, quality: int, max_bytes: int | None, budget: Budget
 ) -> Choice:
-    graphic = is_graphic(pixels)
     target = QualityTarget.for_quality(quality)
-    search = _Search(pixels, target.score, budget)
-    formats = format.candidates
-    lanes = _lanes(pixels, formats, graphic=graphic) if target.score < 100 else []
-    plain = [plain_settings(pixels, output, quality) for output in formats] if target.score < 100 else []
-    lossless = OutputFormat.WEBP in formats and (graphic or target.score >= 100)
-    parallel = pixels.width * pixels.height <= MAX_PARALLEL_PIXELS
     with ThreadPoolExecutor(max_workers=1) as side:
-        # The second core encodes, meanwhile, what needs no score or no trial of a lane: for
-        # graphics lossless WebP (exact: often the smallest, always a fallback), else smart:false's
-        # WebP, which a photograph's search (AVIF first) rarely reaches (see _Search.rivals).
+        # The second core prepares the reference for scoring first (if anything is to be scored),
+        # then encodes, meanwhile, what needs no score or no trial of a lane (below).
+        search = _Search(pixels, target.score, budget, side if target.score < 100 else None)
+        graphic = is_graphic(pixels)
+        formats = format.candidates
+        lanes = _lanes(pixels, formats, graphic=graphic) if target.score < 100 else []
+        plain = [plain_settings(pixels, output, quality) for output in formats] if target.score < 100 else []
+        lossless = OutputFormat.WEBP in formats and (graphic or target.score >= 100)
+        parallel = pixels.width * pixels.height <= MAX_PARALLEL_PIXELS
+        # For graphics lossless WebP (exact: often the smallest, always a fallback); then
+        # smart:false's encodings that the first lane cannot settle (see _Search.rivals): for a
+        # photograph WebP (its search, AVIF first, rarely reaches WebP), for a graphic AVIF.
         exact = side.submit(encode_if_faithful, pixels, LOSSLESS_WEBP) if lossless and parallel else None
-        early = {}
-        if not lossless and parallel and lanes and lanes[0].format is OutputFormat.AVIF:
-            early = {s: side.submit(encode_if_faithful, pixels, s) for s in plain if s.format is OutputFormat.WEBP}
+        first_lane = replace(lanes[0].settings(quality), quality=0) if lanes else None
+        early = {
+            s: side.submit(encode_if_faithful, pixels, s)
+            for s in plain
+            if parallel and replace(s, quality=0) != first_lane
+        }
         if lossless and not parallel:
             search.exact(encode_if_faithful(pixels, LOSSLESS_WEBP))
         for lane in lanes:
@@ -169,7 +174,7 @@ def smart_choice(
             if lane.after_a_far_miss and not search.far_miss:
                 continue
             search.lane(lane)
-            if exact:  # in before the next lane, which it may make pointless (NO_CHANCE)
+            if exact and exact.done():  # in before the next lane, which it may make pointless (NO_CHANCE)
                 search.exact(exact.result())
                 exact = None
             if graphic and lane.format is OutputFormat.WEBP and sampled_colours(pixels) > PALETTE_COLOURS:
@@ -232,11 +237,14 @@ class _Search:
     two-core machine (the score's numpy steps contend for the GIL), for twice the memory.
     """
 
-    def __init__(self, pixels: Pixels, target: float, budget: Budget) -> None:
+    def __init__(self, pixels: Pixels, target: float, budget: Budget, side: Executor | None = None) -> None:
+        """`side`: an executor on another core, to prepare the reference on."""
         self.pixels = pixels
         self.target = target
         self.budget = budget
         self.reference = Reference(pixels)
+        if side:
+            self.reference.prepare_on(side)
         self.deadline = monotonic() + budget.seconds_for(pixels)
         # Where the first trial of a lane goes, from the prior, for this image's texture.
         self.detail_shift = LEVELS_PER_E_FOLD_OF_DETAIL * math.log(max(detail(pixels), 0.1) / MEDIAN_DETAIL)

@@ -4,13 +4,14 @@ test (optimizer.tests.test_compression.recomputed_score).
 """
 
 import itertools
+import threading
 from dataclasses import replace
 
 import pytest
 from PIL import Image, ImageDraw
 
 from optimizer import smart
-from optimizer.choice import LOSSLESS_WEBP, OPAQUE_WEBP_METHOD, Trial
+from optimizer.choice import LOSSLESS_WEBP, OPAQUE_WEBP_METHOD, Trial, plain_settings
 from optimizer.compression import choose_encoding
 from optimizer.encoders import Encoded, EncoderSettings
 from optimizer.formats import OutputFormat, RequestedFormat
@@ -207,6 +208,54 @@ def test_the_time_budget_stops_the_search(large_photo, monkeypatch):
     assert len(unlimited.trials) >= 2
     assert choice.trials[0].encoded.settings == unlimited.trials[0].encoded.settings
     assert unlimited.trials[1].encoded.settings not in [t.encoded.settings for t in choice.trials]
+
+
+# --- the second core -------------------------------------------------------------------------------
+
+
+def _search_recording_threads(pixels, monkeypatch, *, hold_lossless: threading.Event | None = None):
+    """smart_choice on `pixels`, recording the thread each encoding ran on; with `hold_lossless`,
+    lossless WebP waits (up to 5 s) for the event, and whether it came is recorded too."""
+    threads, lossless_waited = {}, []
+    real = smart.encode_if_faithful
+
+    def recording(pixels, settings):
+        threads.setdefault(settings, threading.current_thread())
+        if hold_lossless and settings == LOSSLESS_WEBP:
+            lossless_waited.append(hold_lossless.wait(timeout=5))
+        return real(pixels, settings)
+
+    monkeypatch.setattr(smart, "encode_if_faithful", recording)
+    choice = smart.smart_choice(pixels, format=RequestedFormat.AUTO, quality=80, max_bytes=None, budget=Budget())
+    return choice, threads, lossless_waited
+
+
+@pytest.mark.parametrize(("kind", "early"), [("photo", OutputFormat.WEBP), ("graphic", OutputFormat.AVIF)])
+def test_smart_false_encodings_the_first_lane_cannot_settle_are_encoded_on_the_second_core(
+    kind, early, request, monkeypatch
+):
+    pixels = request.getfixturevalue(kind).pixels
+
+    _, threads, _ = _search_recording_threads(pixels, monkeypatch)
+
+    assert threads[plain_settings(pixels, early, 80)] is not threading.main_thread()
+
+
+def test_a_graphic_search_goes_on_to_its_next_lane_while_lossless_webp_is_encoded(graphic, monkeypatch):
+    next_lane = threading.Event()
+    real_lane = _Search.lane
+
+    def lane(search, lane):
+        if lane.format is OutputFormat.AVIF:
+            next_lane.set()
+        real_lane(search, lane)
+
+    monkeypatch.setattr(_Search, "lane", lane)
+
+    choice, _, lossless_waited = _search_recording_threads(graphic.pixels, monkeypatch, hold_lossless=next_lane)
+
+    assert lossless_waited == [True]  # the AVIF lane began before lossless WebP was done...
+    assert any(t.encoded.settings == LOSSLESS_WEBP for t in choice.trials)  # ...which still competed
 
 
 # --- the search's steps ---------------------------------------------------------------------------

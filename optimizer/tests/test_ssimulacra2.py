@@ -223,3 +223,26 @@ def test_a_reference_scores_many_images_exactly_like_the_function(keep):
 
     for _, _, distorted, _, _ in SYNTHETIC_PAIRS[:6]:
         assert reference.score(distorted) == pytest.approx(score(PHOTO, distorted), abs=1e-9)
+
+
+@pytest.mark.parametrize("label", ["noise 12", "box blur", "37x61 noise", "13x9 blocks"])
+def test_leaving_out_the_ssim_maps_of_weight_zero_changes_no_score(label, monkeypatch):
+    """Only the channels whose SSIM' map has a weight get its blurred squares: at full size only
+    Y's; the maps left out count for nothing (small images shift the weights: checked too)."""
+    _, reference, distorted, _, _ = next(pair for pair in SYNTHETIC_PAIRS if pair[0] == label)
+    skipping = score(reference, distorted)
+    assert ssimulacra2._ssim_channels(0, 6) == [1]
+
+    monkeypatch.setattr(ssimulacra2, "_ssim_channels", lambda scale, num_scales: [0, 1, 2])
+
+    assert score(reference, distorted) == pytest.approx(skipping, abs=1e-6)  # float32 rounding only
+
+
+def test_bands_scored_in_two_threads_add_up_as_in_one(monkeypatch):
+    reference, distorted = PHOTO, noisy(PHOTO, 12)
+    monkeypatch.setattr(ssimulacra2, "_BAND_PIXELS", 7 * PHOTO.shape[1])  # many bands to share out
+    shared = score(reference, distorted)
+
+    monkeypatch.setattr(ssimulacra2, "SCORE_THREADS", 1)
+
+    assert score(reference, distorted) == shared  # the same sums, added in the same order
