@@ -250,8 +250,11 @@ def _power_sums(err: F32) -> npt.NDArray[np.float64]:
 _BAND_PIXELS = 262144
 _STRIP_PIXELS = 32768
 _HALO = len(_TAPS) // 2
-# Bands are scored by this many threads at once (a worker's machine has two cores or more).
+# Bands are scored by this many threads at once (a worker's machine has two cores or more), and
+# a scale of at least _SHARED_PIXELS is cut into that many bands at least: below, a thread costs
+# more than it saves (measured).
 SCORE_THREADS = 2
+_SHARED_PIXELS = 65536
 
 
 def _band_xyb(lin: F32, top: int, bottom: int) -> F32:
@@ -299,7 +302,10 @@ def _blur_channels(img: F32) -> F32:
 
 
 def _band_rows(height: int, width: int) -> list[tuple[int, int]]:
+    """Bands of about _BAND_PIXELS, and (from _SHARED_PIXELS) at least one for each thread."""
     band_rows = max(1, _BAND_PIXELS // width)
+    if height * width >= _SHARED_PIXELS:
+        band_rows = min(band_rows, -(-height // SCORE_THREADS))
     return [(top, min(height, top + band_rows)) for top in range(0, height, band_rows)]
 
 
@@ -353,8 +359,9 @@ def _scale_features(
         reference = kept[index] if kept else _reference_band(lin1, top, bottom, ssim_channels)
         return _band_sums(reference, lin2, ssim_channels)
 
-    rows = _band_rows(h, w)
-    sums = sum(pool.map(band, range(len(rows)), *zip(*rows, strict=True)))
+    rows = [(band.top, band.bottom) for band in kept] if kept else _band_rows(h, w)
+    # A lone band is scored here: a thread would cost more than it saves.
+    sums = sum(pool.map(band, range(len(rows)), *zip(*rows, strict=True)) if len(rows) > 1 else [band(0, *rows[0])])
     means = sums / (h * w)
     means[:, 1] = np.sqrt(np.sqrt(means[:, 1]))  # 4-norm
     return means.transpose(2, 1, 0)
