@@ -159,11 +159,7 @@ def smart_choice(
         # photograph WebP (its search, AVIF first, rarely reaches WebP), for a graphic AVIF.
         exact = side.submit(encode_if_faithful, pixels, LOSSLESS_WEBP) if lossless and parallel else None
         first_lane = replace(lanes[0].settings(quality), quality=0) if lanes else None
-        early = {
-            s: side.submit(encode_if_faithful, pixels, s)
-            for s in plain
-            if parallel and replace(s, quality=0) != first_lane
-        }
+        early = {s: side.submit(search.rival, s) for s in plain if parallel and replace(s, quality=0) != first_lane}
         if lossless and not parallel:
             search.exact(encode_if_faithful(pixels, LOSSLESS_WEBP))
         for lane in lanes:
@@ -249,6 +245,7 @@ class _Search:
         # Where the first trial of a lane goes, from the prior, for this image's texture.
         self.detail_shift = LEVELS_PER_E_FOLD_OF_DETAIL * math.log(max(detail(pixels), 0.1) / MEDIAN_DETAIL)
         self.trials: list[Trial] = []
+        self._scoring: Encoded | None = None  # the trial being scored now (see rival)
         self.far_miss = False  # a lane's first trial missed its aim by more than FAR_MISS
         self._seconds_per_trial: dict[OutputFormat, float] = {}
 
@@ -261,7 +258,11 @@ class _Search:
         encoded = encode_if_faithful(self.pixels, settings)
         if encoded is None or (unless_over is not None and len(encoded.data) > unless_over):
             return None
-        return self._scored(encoded, started)
+        self._scoring = encoded
+        try:
+            return self._scored(encoded, started)
+        finally:
+            self._scoring = None
 
     def _scored(self, encoded: Encoded, started: float) -> Trial:
         score = self.reference.score(encoded.decoded or decode(encoded.data, encoded.format))
@@ -395,9 +396,22 @@ class _Search:
 
     # -- never larger than smart: false --
 
+    def rival(self, settings: EncoderSettings) -> tuple[Encoded | None, Trial | None]:
+        """smart:false's encoding at `settings`, on the second core while the search goes on; and
+        its trial too if it is smaller than every encoding of the search that may reach the
+        target, the one being scored included (then rivals will most likely need its score)."""
+        started = monotonic()
+        encoded = encode_if_faithful(self.pixels, settings)
+        scoring = self._scoring
+        hopeful = [t.size for t in self.trials if t.score >= self.target] + ([len(scoring.data)] if scoring else [])
+        if encoded is None or not hopeful or len(encoded.data) >= min(hopeful):
+            return encoded, None
+        return encoded, self._scored(encoded, started)
+
     def rivals(self, plain: Sequence[EncoderSettings], early: dict[EncoderSettings, Future]) -> None:
-        """smart:false's encodings (`plain`; some encoded `early`), each scored if it is smaller
-        than the best result so far, unless the trials already settled it (_settled)."""
+        """smart:false's encodings (`plain`; some encoded, perhaps scored, `early` by `rival`), each
+        scored if it is smaller than the best result so far, unless the trials already settled it
+        (_settled)."""
         for settings in plain:
             future = early.get(settings)
             if self._settled(settings):
@@ -405,10 +419,10 @@ class _Search:
                     future.cancel()
                 continue
             started = monotonic()
-            encoded = future.result() if future else encode_if_faithful(self.pixels, settings)
+            encoded, trial = future.result() if future else (encode_if_faithful(self.pixels, settings), None)
             best = self.best()
             if encoded is not None and (best is None or len(encoded.data) < best.size):
-                self.trials.append(self._scored(encoded, started))
+                self.trials.append(trial or self._scored(encoded, started))
 
     def _settled(self, settings: EncoderSettings) -> bool:
         """Whether a trial of the same settings at another level already decides `settings`: one

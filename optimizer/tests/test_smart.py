@@ -258,6 +258,28 @@ def test_a_graphic_search_goes_on_to_its_next_lane_while_lossless_webp_is_encode
     assert any(t.encoded.settings == LOSSLESS_WEBP for t in choice.trials)  # ...which still competed
 
 
+def test_a_rival_is_scored_ahead_only_when_smaller_than_every_encoding_that_may_reach_the_target(photo):
+    """The second core scores smart:false's encoding as soon as it is encoded if rivals will most
+    likely need its score: it is smaller than the trial being scored and than every pass."""
+    search = _Search(photo.pixels, 75.0, Budget())
+    webp = plain_settings(photo.pixels, OutputFormat.WEBP, 80)
+    size = len(smart.encode_if_faithful(photo.pixels, webp).data)
+    avif = EncoderSettings(OutputFormat.AVIF, 60, speed=9)
+
+    def scored_ahead(*, scoring: int | None = None, passes: tuple[int, ...] = ()) -> bool:
+        search._scoring = Encoded(b"x" * scoring, avif) if scoring else None
+        search.trials = [trial(bytes_, 76.0, avif) for bytes_ in passes]
+        encoded, ahead = search.rival(webp)
+        assert encoded is not None and len(encoded.data) == size
+        return ahead is not None
+
+    assert scored_ahead(scoring=size + 1)
+    assert scored_ahead(passes=(size + 1,))
+    assert not scored_ahead()  # nothing to compare with yet
+    assert not scored_ahead(scoring=size - 1)
+    assert not scored_ahead(scoring=size + 1, passes=(size - 1,))
+
+
 # --- the search's steps ---------------------------------------------------------------------------
 
 
