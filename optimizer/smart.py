@@ -20,6 +20,7 @@ Whether to search at all is optimizer.compression's decision (choose_encoding).
 """
 
 import math
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -144,10 +145,12 @@ def smart_choice(
     pixels: Pixels, *, format: RequestedFormat, quality: int, max_bytes: int | None, budget: Budget
 ) -> Choice:
     target = QualityTarget.for_quality(quality)
-    with ThreadPoolExecutor(max_workers=1) as side:
-        # The second core prepares the reference for scoring first (if anything is to be scored),
-        # then encodes, meanwhile, what needs no score or no trial of a lane (below).
-        search = _Search(pixels, target.score, budget, side if target.score < 100 else None)
+    # The second core prepares the reference for scoring first (if anything is to be scored), then
+    # encodes, meanwhile, what needs no score or no trial of a lane (below).
+    with (
+        ThreadPoolExecutor(max_workers=1) as side,
+        _Search(pixels, target.score, budget, side if target.score < 100 else None) as search,
+    ):
         graphic = is_graphic(pixels)
         formats = format.candidates
         lanes = _lanes(pixels, formats, graphic=graphic) if target.score < 100 else []
@@ -246,8 +249,18 @@ class _Search:
         self.detail_shift = LEVELS_PER_E_FOLD_OF_DETAIL * math.log(max(detail(pixels), 0.1) / MEDIAN_DETAIL)
         self.trials: list[Trial] = []
         self._scoring: Encoded | None = None  # the trial being scored now (see rival)
+        self._comparable = threading.Event()  # a trial is being scored, or the lanes are done
         self.far_miss = False  # a lane's first trial missed its aim by more than FAR_MISS
         self._seconds_per_trial: dict[OutputFormat, float] = {}
+
+    def __enter__(self) -> "_Search":
+        return self
+
+    def __exit__(self, *exception: object) -> None:
+        self.lanes_done()  # whatever ended the search (an error too), the second core waits no more
+
+    def lanes_done(self) -> None:
+        self._comparable.set()
 
     # -- trials --
 
@@ -259,6 +272,7 @@ class _Search:
         if encoded is None or (unless_over is not None and len(encoded.data) > unless_over):
             return None
         self._scoring = encoded
+        self._comparable.set()
         try:
             return self._scored(encoded, started)
         finally:
@@ -399,9 +413,12 @@ class _Search:
     def rival(self, settings: EncoderSettings) -> tuple[Encoded | None, Trial | None]:
         """smart:false's encoding at `settings`, on the second core while the search goes on; and
         its trial too if it is smaller than every encoding of the search that may reach the
-        target, the one being scored included (then rivals will most likely need its score)."""
+        target, the one being scored included (then rivals will most likely need its score).
+        Compared once there is something to compare with: a trial being scored, or the end of the
+        lanes."""
         started = monotonic()
         encoded = encode_if_faithful(self.pixels, settings)
+        self._comparable.wait()
         scoring = self._scoring
         hopeful = [t.size for t in self.trials if t.score >= self.target] + ([len(scoring.data)] if scoring else [])
         if encoded is None or not hopeful or len(encoded.data) >= min(hopeful):
@@ -412,6 +429,7 @@ class _Search:
         """smart:false's encodings (`plain`; some encoded, perhaps scored, `early` by `rival`), each
         scored if it is smaller than the best result so far, unless the trials already settled it
         (_settled)."""
+        self.lanes_done()
         for settings in plain:
             future = early.get(settings)
             if self._settled(settings):

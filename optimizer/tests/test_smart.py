@@ -262,6 +262,7 @@ def test_a_rival_is_scored_ahead_only_when_smaller_than_every_encoding_that_may_
     """The second core scores smart:false's encoding as soon as it is encoded if rivals will most
     likely need its score: it is smaller than the trial being scored and than every pass."""
     search = _Search(photo.pixels, 75.0, Budget())
+    search.lanes_done()  # else rival waits for a trial to be scored
     webp = plain_settings(photo.pixels, OutputFormat.WEBP, 80)
     size = len(smart.encode_if_faithful(photo.pixels, webp).data)
     avif = EncoderSettings(OutputFormat.AVIF, 60, speed=9)
