@@ -14,7 +14,8 @@ its ICC profile or a PNG's gAMA and cHRM, oriented, fitted: the baseline's own p
 profile), both flattened onto magenta so that lost transparency shows. Wall
 times: the three runs interleaved, in a rotating order, `--reps` times; medians, relative to (a).
 Peak memory: each variant on the camera JPEG in a fresh worker-like process (Django set up, the
-Celery task module imported), as VmHWM. Then a PASS/FAIL line per target of the issue.
+Celery task module imported, the Procfile worker's environment), as VmHWM. Then a PASS/FAIL line
+per target of the issue.
 """
 
 import argparse
@@ -34,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "smolpix.settings")
 
 import corpus  # noqa: E402  (bench/corpus.py: the images beyond bench-corpus.sh)
+from procfile import worker_environment  # noqa: E402
 
 from optimizer import colour, encoders, imaging, magick, probe  # noqa: E402
 from optimizer.formats import OutputFormat, RequestedFormat, SourceFormat  # noqa: E402
@@ -144,7 +146,9 @@ def peak_memory(variant: str, path: Path) -> float:
         f"compression.VARIANTS[{variant!r}](open({str(path)!r}, 'rb').read())\n"
         "print(next(line.split()[1] for line in open('/proc/self/status') if line.startswith('VmHWM')))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT, env=worker_environment()
+    )
     return int(out.stdout.split()[-1]) / 1024
 
 

@@ -18,7 +18,6 @@ a FAIL; a refusal must come before the decode, so it is quick and cheap.
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from procfile import worker_environment
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -105,7 +105,7 @@ def run_one(path: Path, format: str, max_width: int, smart: bool) -> dict:
         capture_output=True,
         text=True,
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**worker_environment(), "PYTHONPATH": str(ROOT)},
     )
     if process.returncode != 0:
         return {"baseline": 0, "peak": 0, "seconds": 0.0, "outcome": f"CRASHED ({process.stderr.strip()[-200:]})"}
