@@ -57,9 +57,9 @@ class Reference:
         return self._metric.score(flattened(decoded))
 
     def _prepare(self) -> ssimulacra2.Reference:
-        # Keeping the reference's half of the metric's work makes every score after the first
-        # ~30% cheaper, for ~60 bytes per pixel: up to 1920 x 1280 (150 MB), where a score costs
-        # more than an AVIF encode; not for larger images, where memory is tight.
+        # Keeping the reference's half of the metric's work makes every score ~30% cheaper, for
+        # ~50 bytes per pixel: up to 2.5 megapixels (125 MB), where a score costs about what an
+        # AVIF encode does; not for larger images, where memory is tight.
         keep = self._pixels.width * self._pixels.height <= KEEP_MAX_PIXELS
         metric = ssimulacra2.Reference(flattened(self._pixels), keep=keep)
         metric.prepare()

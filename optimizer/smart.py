@@ -232,8 +232,9 @@ def _larger_notice(max_bytes: int) -> str:
 class _Search:
     """Trials of one image against one target score, within one budget.
 
-    Trials run one after another: two in two threads took as long as in turn on a busy
-    two-core machine (the score's numpy steps contend for the GIL), for twice the memory.
+    Trials run one after another, each score on both cores (optimizer.ssimulacra2); the second
+    core meanwhile prepares the reference and encodes (and, when they will most likely be needed,
+    scores) smart:false's encodings, which no trial decides (rival).
     """
 
     def __init__(self, pixels: Pixels, target: float, budget: Budget, side: Executor | None = None) -> None:

@@ -459,7 +459,7 @@ class Reference:
 
     With `keep`, the reference's half of the work (its XYB, blurred mean and square, band by band
     at every scale) is done once, by `prepare` or else the first score, and kept instead of its
-    linear image: each later score costs about 30% less, for about 40 bytes per pixel of memory
+    linear image: each later score costs about 30% less, for about 50 bytes per pixel of memory
     (12 without).
     """
 
