@@ -22,6 +22,11 @@ from optimizer.probe import ImagingError
 # at most this much on average (of 255). How the result looks, what its alpha lost included, is
 # what smart compression's score measures (on magenta, perceptual.py).
 ALPHA_MEAN_TOLERANCE = 2.0
+# libaom's threads for one AVIF encode. At speed 9 its row-based multithreading gives the same bytes
+# as one thread (tested; at speed 7 a hair different), in ~0.7x the time at 1-3 megapixels: a smart
+# search runs its trials one after another, and its second core (which scores share too,
+# optimizer.ssimulacra2) is often free meanwhile.
+AVIF_THREADS = 2
 
 
 class TransparencyLost(Exception):
@@ -154,7 +159,7 @@ def _encode_avif(pixels: Pixels, settings: EncoderSettings) -> bytes:
         speed=settings.speed,
         subsampling="4:4:4" if settings.full_chroma else "4:2:0",
         codec="aom",
-        max_threads=1,  # workers scale by processes, as ImageMagick does (policy.xml)
+        max_threads=AVIF_THREADS,
         autotiling=False,  # one tile: the fewest bytes; decoders need no parallelism at these sizes
     )
     return output.getvalue()

@@ -206,3 +206,14 @@ def test_full_chroma_avif_keeps_each_pixels_colour():
     top_left, beside = decoded.getpixel((0, 0)), decoded.getpixel((1, 0))
     assert top_left[0] > 200 > top_left[2]  # red
     assert beside[2] > 200 > beside[0]  # blue
+
+
+def test_avif_encodes_the_same_bytes_on_one_thread_as_on_several(monkeypatch):
+    """libaom's threads (AVIF_THREADS) only make AVIF faster: what the search measures and returns
+    is what a single-threaded encoder gives."""
+    pixels = imaging.prepare(images.encode(images.photo(840, 600), "PNG"), max_width=4096, max_pixels=MAX_PIXELS).pixels
+    settings = EncoderSettings(OutputFormat.AVIF, 60, speed=9)
+    threaded = encoders.encode(pixels, settings).data
+    monkeypatch.setattr(encoders, "AVIF_THREADS", 1)
+
+    assert encoders.encode(pixels, settings).data == threaded
