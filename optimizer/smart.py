@@ -173,6 +173,11 @@ def smart_choice(
             if lane.after_a_far_miss and not search.far_miss:
                 continue
             search.lane(lane)
+            if lane is lanes[0] and parallel:
+                # What the first lane left unsettled of smart:false's encodings, its own kind's
+                # too (a miss, or a pass above the requested quality), the second core encodes
+                # while the next lanes run.
+                early |= {s: side.submit(search.rival, s) for s in plain if s not in early and not search.settled(s)}
             if exact and exact.done():  # in before the next lane, which it may make pointless (NO_CHANCE)
                 search.exact(exact.result())
                 exact = None
@@ -180,9 +185,7 @@ def smart_choice(
                 # After WebP's lossy best, a palette (quantized: lossy, so scored) only if it could
                 # win (NO_CHANCE); with 256 colours or fewer, lossless WebP already stores one.
                 search.run(replace(LOSSLESS_WEBP, palette=PALETTE_COLOURS))
-        if exact:
-            search.exact(exact.result())
-        search.rivals(plain, early)
+        search.rivals(plain, early, exact)
     best, notice = search.best(), None
     if best is None:
         best, notice = search.fallback(formats)
@@ -426,24 +429,34 @@ class _Search:
             return encoded, None
         return encoded, self._scored(encoded, started)
 
-    def rivals(self, plain: Sequence[EncoderSettings], early: dict[EncoderSettings, Future]) -> None:
+    def rivals(
+        self, plain: Sequence[EncoderSettings], early: dict[EncoderSettings, Future], exact: Future | None
+    ) -> None:
         """smart:false's encodings (`plain`; some encoded, perhaps scored, `early` by `rival`), each
-        scored if it is smaller than the best result so far, unless the trials already settled it
-        (_settled)."""
+        scored if it is smaller than the best result so far, lossless WebP (`exact`, still on the
+        second core) included, unless the trials already settled it (settled). An early one the
+        second core has not started yet is encoded here, while that core finishes its work."""
         self.lanes_done()
+        encodings = []
         for settings in plain:
             future = early.get(settings)
-            if self._settled(settings):
+            if self.settled(settings):
                 if future:
                     future.cancel()
                 continue
+            if future and future.cancel():
+                future = None
             started = monotonic()
-            encoded, trial = future.result() if future else (encode_if_faithful(self.pixels, settings), None)
+            encoding = future.result() if future else (encode_if_faithful(self.pixels, settings), None)
+            encodings.append((encoding, started))
+        if exact:
+            self.exact(exact.result())
+        for (encoded, trial), started in encodings:
             best = self.best()
             if encoded is not None and (best is None or len(encoded.data) < best.size):
                 self.trials.append(trial or self._scored(encoded, started))
 
-    def _settled(self, settings: EncoderSettings) -> bool:
+    def settled(self, settings: EncoderSettings) -> bool:
         """Whether a trial of the same settings at another level already decides `settings`: one
         at its level or below that reached the target and is no smaller than the best result (it
         has at least those bytes: bytes grow with the level), or one at its level or above that

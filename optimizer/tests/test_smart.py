@@ -213,21 +213,28 @@ def test_the_time_budget_stops_the_search(large_photo, monkeypatch):
 # --- the second core -------------------------------------------------------------------------------
 
 
-def _search_recording_threads(pixels, monkeypatch, *, hold_lossless: threading.Event | None = None):
-    """smart_choice on `pixels`, recording the thread each encoding ran on; with `hold_lossless`,
-    lossless WebP waits (up to 5 s) for the event, and whether it came is recorded too."""
-    threads, lossless_waited = {}, []
+def _search_recording_threads(pixels, monkeypatch, before=lambda settings: None):
+    """smart_choice on `pixels`, recording the thread each encoding ran on; `before(settings)` runs
+    first, on that thread (to hold one thread until the other got somewhere)."""
+    threads = {}
     real = smart.encode_if_faithful
 
     def recording(pixels, settings):
         threads.setdefault(settings, threading.current_thread())
-        if hold_lossless and settings == LOSSLESS_WEBP:
-            lossless_waited.append(hold_lossless.wait(timeout=5))
+        before(settings)
         return real(pixels, settings)
 
     monkeypatch.setattr(smart, "encode_if_faithful", recording)
     choice = smart.smart_choice(pixels, format=RequestedFormat.AUTO, quality=80, max_bytes=None, budget=Budget())
-    return choice, threads, lossless_waited
+    return choice, threads
+
+
+def _on_the_search_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+# A thread held for another waits at most this long (seconds): the test fails then, without hanging.
+HOLD = 3
 
 
 @pytest.mark.parametrize(("kind", "early"), [("photo", OutputFormat.WEBP), ("graphic", OutputFormat.AVIF)])
@@ -235,10 +242,46 @@ def test_smart_false_encodings_the_first_lane_cannot_settle_are_encoded_on_the_s
     kind, early, request, monkeypatch
 ):
     pixels = request.getfixturevalue(kind).pixels
+    rival = plain_settings(pixels, early, 80)
+    begun = threading.Event()
 
-    _, threads, _ = _search_recording_threads(pixels, monkeypatch)
+    def before(settings):
+        if settings == rival:
+            begun.set()
+        elif _on_the_search_thread() and not settings.lossless:
+            begun.wait(timeout=HOLD)  # the search's trials leave the second core time to begin it
 
-    assert threads[plain_settings(pixels, early, 80)] is not threading.main_thread()
+    _, threads = _search_recording_threads(pixels, monkeypatch, before)
+
+    assert threads[rival] is not threading.main_thread()
+
+
+def test_smart_false_encoding_of_the_first_lanes_kind_goes_to_the_second_core_when_that_lane_left_it_unsettled(
+    photo, monkeypatch
+):
+    avif = plain_settings(photo.pixels, OutputFormat.AVIF, 80)
+    missed = replace(avif, quality=5)
+    real_lane = _Search.lane
+
+    def lane(search, lane):
+        if lane.settings(80) == avif:  # the first lane: one trial, far below the target, settles nothing at q80
+            search.run(missed)
+        else:
+            real_lane(search, lane)
+
+    begun = threading.Event()
+
+    def before(settings):
+        if settings == avif:
+            begun.set()
+        elif _on_the_search_thread() and settings != missed and not settings.lossless:
+            begun.wait(timeout=HOLD)
+
+    monkeypatch.setattr(_Search, "lane", lane)
+
+    _, threads = _search_recording_threads(photo.pixels, monkeypatch, before)
+
+    assert threads[avif] is not threading.main_thread()
 
 
 def test_a_graphic_search_goes_on_to_its_next_lane_while_lossless_webp_is_encoded(graphic, monkeypatch):
@@ -250,12 +293,38 @@ def test_a_graphic_search_goes_on_to_its_next_lane_while_lossless_webp_is_encode
             next_lane.set()
         real_lane(search, lane)
 
+    lossless_waited = []
+
+    def before(settings):
+        if settings == LOSSLESS_WEBP:
+            lossless_waited.append(next_lane.wait(timeout=HOLD))
+
     monkeypatch.setattr(_Search, "lane", lane)
 
-    choice, _, lossless_waited = _search_recording_threads(graphic.pixels, monkeypatch, hold_lossless=next_lane)
+    choice, _ = _search_recording_threads(graphic.pixels, monkeypatch, before)
 
     assert lossless_waited == [True]  # the AVIF lane began before lossless WebP was done...
     assert any(t.encoded.settings == LOSSLESS_WEBP for t in choice.trials)  # ...which still competed
+
+
+def test_a_smart_false_encoding_the_busy_second_core_has_not_begun_is_encoded_by_the_search_itself(
+    graphic, monkeypatch
+):
+    rival = plain_settings(graphic.pixels, OutputFormat.AVIF, 80)  # queued behind lossless WebP
+    taken_over = threading.Event()
+    lossless_waited = []
+
+    def before(settings):
+        if settings == LOSSLESS_WEBP:
+            lossless_waited.append(taken_over.wait(timeout=HOLD))  # the second core stays busy
+        elif settings == rival and _on_the_search_thread():
+            taken_over.set()
+
+    choice, threads = _search_recording_threads(graphic.pixels, monkeypatch, before)
+
+    assert threads[rival] is threading.main_thread()
+    assert lossless_waited == [True]
+    assert any(t.encoded.settings == LOSSLESS_WEBP for t in choice.trials)  # lossless still competed
 
 
 def test_a_rival_is_scored_ahead_only_when_smaller_than_every_encoding_that_may_reach_the_target(photo):
@@ -320,7 +389,7 @@ def test_smart_false_encodings_are_skipped_only_when_a_trial_already_settled_the
     search.trials = [trial(30_000, 76.0, webp), trial(20_000, 70.0, replace(webp, quality=50))]
 
     def settled(**settings) -> bool:
-        return search._settled(replace(webp, **settings))
+        return search.settled(replace(webp, **settings))
 
     assert settled(quality=80)  # at least as large as the passing q60, the best
     assert settled(quality=45)  # misses, as q50 did
