@@ -98,7 +98,8 @@ class Lane:
     prior: tuple[tuple[int, float], ...]
     levels: tuple[int, ...] = tuple(range(5, 100))
     max_trials: int = 3
-    # Searched only when a first trial missed its aim by more than FAR_MISS points (see _lanes).
+    # Searched only when a first trial missed its aim by more than FAR_MISS points (see _lanes),
+    # starting up from that trial's level: slower settings score at least what it did there.
     after_a_far_miss: bool = False
 
     @property
@@ -200,7 +201,8 @@ def _lanes(pixels: Pixels, formats: Sequence[OutputFormat], *, graphic: bool) ->
     Photographs, art and transparent images: AVIF (20-50% smaller than WebP at the same score);
     if it could not reach the target, AVIF at libaom's speed 7 when its first trial missed far
     (smooth gradients, which speed 9 bands: the corpus' MATE wallpaper scores 54 at speed 9 and 73
-    at 7, for less bytes, and 5x the encode time), then AVIF with full-resolution colour
+    at 7, for less bytes, and 5x the encode time; speed 8 bands as 9 does), starting above the
+    level that missed, then AVIF with full-resolution colour
     (colourful gradients), then WebP. Graphics: WebP, then AVIF with full-resolution colour
     (coloured text and lines)."""
     method = webp_method(pixels)
@@ -254,7 +256,7 @@ class _Search:
         self.trials: list[Trial] = []
         self._scoring: Encoded | None = None  # the trial being scored now (see rival)
         self._comparable = threading.Event()  # a trial is being scored, or the lanes are done
-        self.far_miss = False  # a lane's first trial missed its aim by more than FAR_MISS
+        self.far_miss: Trial | None = None  # a lane's first trial that missed its aim by more than FAR_MISS
         self._seconds_per_trial: dict[OutputFormat, float] = {}
 
     def __enter__(self) -> "_Search":
@@ -323,11 +325,15 @@ class _Search:
         """Search the lane for its lowest level that reaches the target (module docstring)."""
         tried: dict[int, Trial] = {}
         aim = self.target + FIRST_AIM_ABOVE
-        level = _snap(lane.levels, _prior_level(lane.prior, self._as_if_opaque(aim)) + self.detail_shift)
+        if lane.after_a_far_miss and self.far_miss:
+            # Up from the far miss, along the slope (Lane.after_a_far_miss), not back where it missed.
+            level = _next_level({self.far_miss.encoded.quality: self.far_miss}, aim, lane)
+        else:
+            level = _snap(lane.levels, _prior_level(lane.prior, self._as_if_opaque(aim)) + self.detail_shift)
         while level is not None and len(tried) < lane.max_trials and (trial := self.run(lane.settings(level))):
             tried[level] = trial
             if len(tried) == 1 and trial.score < aim - FAR_MISS and not lane.after_a_far_miss:
-                self.far_miss = True
+                self.far_miss = trial
                 return  # these settings fail this image: the lanes for such images take over
             if trial.score < self.target and any(t.score >= self.target for t in tried.values()):
                 return  # a step down from a pass missed: the pass stands (another trial costs more than it saves)

@@ -360,6 +360,23 @@ def trial(size: int, score: float, settings: EncoderSettings = SOME_WEBP) -> Tri
     return Trial(Encoded(bytes(size), settings), score=score, seconds=0.0)
 
 
+def test_after_a_far_miss_the_slower_lane_starts_up_from_the_level_that_missed(photo, monkeypatch):
+    """Speed 7 scores at least what speed 9 did at the same level: its first trial goes up from
+    the far miss along the slope (at most MAX_STEP), not back to where the prior put it."""
+    search = _Search(photo.pixels, 75.0, Budget())
+    missed_at = 80
+    search.far_miss = trial(10_000, 50.0, EncoderSettings(OutputFormat.AVIF, missed_at, speed=9))
+    levels = []
+    monkeypatch.setattr(search, "run", lambda settings: levels.append(settings.quality))  # no trial: the lane ends
+    careful = next(
+        lane for lane in smart._lanes(photo.pixels, [OutputFormat.AVIF], graphic=False) if lane.after_a_far_miss
+    )
+
+    search.lane(careful)
+
+    assert missed_at < levels[0] <= missed_at + smart.MAX_STEP
+
+
 def test_the_next_level_lies_between_a_miss_and_a_pass_and_none_when_they_are_adjacent():
     lane = Lane(lambda q: EncoderSettings(OutputFormat.AVIF, q), prior=((0, 0.0), (100, 100.0)))
 
