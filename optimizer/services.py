@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from time import monotonic
 from typing import Any
 
+from celery import states
 from celery.exceptions import TimeoutError as ResultNotReady
 from django.conf import settings
 
@@ -192,13 +193,16 @@ def _put_upload(*, job_id: str, source: ImageSource) -> None:
 def _await(result, *, job_id: str) -> dict[str, Any]:
     """The job's outcome, as soon as it is there; WorkerLost as soon as the worker running it
     stopped beating; NoCapacity when no worker took it within OPTIMIZER_QUEUE_TIMEOUT (or none is
-    alive any more), after which no worker will start it."""
+    alive any more), after which no worker will start it: whether this process gives up first or a
+    worker drops the expired message first (the message's clock starts a moment earlier)."""
     queued_until = monotonic() + settings.OPTIMIZER_QUEUE_TIMEOUT
     running_until = None
     while True:
         with contextlib.suppress(ResultNotReady):
             # Not a task either: see _run_job.
             outcome = result.get(timeout=POLL_SECONDS, propagate=False, disable_sync_subtasks=False)
+            if result.state == states.REVOKED:  # expired in the queue: nothing of it ran
+                raise _busy()
             if not result.successful():
                 raise RuntimeError(f"job {job_id} ended in {result.state}: {outcome!r}")
             return outcome
@@ -211,6 +215,11 @@ def _await(result, *, job_id: str) -> dict[str, Any]:
         elif not jobs.workers_alive() and jobs.job_abandon(job_id=job_id):
             raise NoCapacity("the workers stopped", retry_after=RETRY_AFTER_NO_WORKER)
         elif monotonic() > queued_until and jobs.job_abandon(job_id=job_id):
-            # The requests that came with this one would each wait as long to be refused.
-            jobs.overload_noticed(seconds=max(settings.OPTIMIZER_QUEUE_TIMEOUT // 2, 1))
-            raise NoCapacity("every worker is busy", retry_after=settings.OPTIMIZER_QUEUE_TIMEOUT)
+            raise _busy()
+
+
+def _busy() -> NoCapacity:
+    """No worker took the job in time; the requests that came with it would each wait as long to be
+    refused, so they are refused at once for a while."""
+    jobs.overload_noticed(seconds=max(settings.OPTIMIZER_QUEUE_TIMEOUT // 2, 1))
+    return NoCapacity("every worker is busy", retry_after=settings.OPTIMIZER_QUEUE_TIMEOUT)

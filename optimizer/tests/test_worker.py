@@ -10,6 +10,7 @@ import os
 import signal
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.conf import settings
@@ -126,3 +127,20 @@ def test_a_job_no_worker_takes_in_time_is_503_and_never_runs(post_to_worker, wor
     busy.get(timeout=30, propagate=False)  # the stalled job ends at its time limit ...
     time.sleep(1)
     assert "/late.png" not in [path for path, _ in worker_origin.requests]  # ... and the late one never ran
+
+
+def test_a_job_whose_message_expired_in_the_queue_is_503_even_before_the_wait_runs_out(
+    post_to_worker, worker_origin, monkeypatch
+):
+    """The message's expiry starts a moment before this process's wait: a worker may drop the
+    expired job (its result: revoked) just before the wait runs out. Busy, not an error."""
+    queue = optimize_image_task.apply_async
+    expired = datetime.now(UTC) - timedelta(seconds=1)  # by the time a worker reads the message
+    monkeypatch.setattr(optimize_image_task, "apply_async", lambda **options: queue(**{**options, "expires": expired}))
+    url = worker_origin.serve("/expired.png", images.encode(images.photo(), "PNG"))
+
+    response = post_to_worker({"url": url})
+
+    assert_error(response, 503, "SERVICE_UNAVAILABLE")
+    cache.delete(jobs.OVERLOADED_KEY)  # not for the tests after this one
+    assert "/expired.png" not in [path for path, _ in worker_origin.requests]  # it never ran
