@@ -161,7 +161,8 @@ def smart_choice(
         # For graphics lossless WebP (exact: often the smallest, always a fallback); then
         # smart:false's encodings that the first lane cannot settle (see _Search.rivals): for a
         # photograph WebP (its search, AVIF first, rarely reaches WebP), for a graphic AVIF.
-        exact = side.submit(encode_if_faithful, pixels, LOSSLESS_WEBP) if lossless and parallel else None
+        if lossless and parallel:
+            search.exact_when_done(side.submit(encode_if_faithful, pixels, LOSSLESS_WEBP))
         first_lane = replace(lanes[0].settings(quality), quality=0) if lanes else None
         early = {s: side.submit(search.rival, s) for s in plain if parallel and replace(s, quality=0) != first_lane}
         if lossless and not parallel:
@@ -179,14 +180,11 @@ def smart_choice(
                 # too (a miss, or a pass above the requested quality), the second core encodes
                 # while the next lanes run.
                 early |= {s: side.submit(search.rival, s) for s in plain if s not in early and not search.settled(s)}
-            if exact and exact.done():  # in before the next lane, which it may make pointless (NO_CHANCE)
-                search.exact(exact.result())
-                exact = None
             if graphic and lane.format is OutputFormat.WEBP and sampled_colours(pixels) > PALETTE_COLOURS:
                 # After WebP's lossy best, a palette (quantized: lossy, so scored) only if it could
                 # win (NO_CHANCE); with 256 colours or fewer, lossless WebP already stores one.
                 search.run(replace(LOSSLESS_WEBP, palette=PALETTE_COLOURS))
-        search.rivals(plain, early, exact)
+        search.rivals(plain, early)
     best, notice = search.best(), None
     if best is None:
         best, notice = search.fallback(formats)
@@ -257,6 +255,7 @@ class _Search:
         self._scoring: Encoded | None = None  # the trial being scored now (see rival)
         self._comparable = threading.Event()  # a trial is being scored, or the lanes are done
         self.far_miss: Trial | None = None  # a lane's first trial that missed its aim by more than FAR_MISS
+        self._exact_pending: Future[Encoded | None] | None = None  # lossless WebP, on the second core
         self._seconds_per_trial: dict[OutputFormat, float] = {}
 
     def __enter__(self) -> "_Search":
@@ -270,12 +269,17 @@ class _Search:
 
     # -- trials --
 
-    def _trial(self, settings: EncoderSettings, *, unless_over: int | None = None) -> Trial | None:
-        """None if the encoding is unfaithful (a palette can flatten soft alpha), or larger than
-        `unless_over` bytes (then its score, the costly part, is not worth taking)."""
+    def _trial(self, settings: EncoderSettings, *, with_a_chance: bool = False) -> Trial | None:
+        """None if the encoding is unfaithful (a palette can flatten soft alpha), or, `with_a_chance`,
+        if it has none against the best result so far (NO_CHANCE: its score, the costly part, is not
+        worth taking)."""
         started = monotonic()
         encoded = encode_if_faithful(self.pixels, settings)
-        if encoded is None or (unless_over is not None and len(encoded.data) > unless_over):
+        if encoded is None:
+            return None
+        self._take_exact()
+        best = self.best()
+        if with_a_chance and best and len(encoded.data) > round(best.size * NO_CHANCE):
             return None
         self._scoring = encoded
         self._comparable.set()
@@ -298,12 +302,22 @@ class _Search:
         has a chance against the best result so far (NO_CHANCE)."""
         if not self.affordable(settings.format):
             return None
-        best = self.best()
-        trial = self._trial(settings, unless_over=round(best.size * NO_CHANCE) if best else None)
+        trial = self._trial(settings, with_a_chance=True)
         if trial:
             self._seconds_per_trial[settings.format] = trial.seconds
             self.trials.append(trial)
         return trial
+
+    def exact_when_done(self, encoding: Future[Encoded | None]) -> None:
+        """Lossless WebP, encoding on the second core: it competes from the first trial after it is
+        done (which it may make pointless: NO_CHANCE), at the latest in rivals."""
+        self._exact_pending = encoding
+
+    def _take_exact(self, *, wait: bool = False) -> None:
+        pending = self._exact_pending
+        if pending and (wait or pending.done()):
+            self._exact_pending = None
+            self.exact(pending.result())
 
     def exact(self, encoded: Encoded | None) -> Trial | None:
         """A lossless encoding: the pixels themselves (fully transparent ones may change colour,
@@ -435,11 +449,9 @@ class _Search:
             return encoded, None
         return encoded, self._scored(encoded, started)
 
-    def rivals(
-        self, plain: Sequence[EncoderSettings], early: dict[EncoderSettings, Future], exact: Future | None
-    ) -> None:
+    def rivals(self, plain: Sequence[EncoderSettings], early: dict[EncoderSettings, Future]) -> None:
         """smart:false's encodings (`plain`; some encoded, perhaps scored, `early` by `rival`), each
-        scored if it is smaller than the best result so far, lossless WebP (`exact`, still on the
+        scored if it is smaller than the best result so far, lossless WebP (perhaps still on the
         second core) included, unless the trials already settled it (settled). An early one the
         second core has not started yet is encoded here, while that core finishes its work."""
         self.lanes_done()
@@ -455,8 +467,7 @@ class _Search:
             started = monotonic()
             encoding = future.result() if future else (encode_if_faithful(self.pixels, settings), None)
             encodings.append((encoding, started))
-        if exact:
-            self.exact(exact.result())
+        self._take_exact(wait=True)
         for (encoded, trial), started in encodings:
             best = self.best()
             if encoded is not None and (best is None or len(encoded.data) < best.size):

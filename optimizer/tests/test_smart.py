@@ -307,6 +307,28 @@ def test_a_graphic_search_goes_on_to_its_next_lane_while_lossless_webp_is_encode
     assert any(t.encoded.settings == LOSSLESS_WEBP for t in choice.trials)  # ...which still competed
 
 
+def test_lossless_webp_done_during_a_trial_competes_before_that_trial_is_scored(graphic, monkeypatch):
+    encodings = []
+    real_exact_when_done = _Search.exact_when_done
+
+    def exact_when_done(search, encoding):
+        encodings.append(encoding)
+        real_exact_when_done(search, encoding)
+
+    def before(settings):
+        if _on_the_search_thread() and not settings.lossless:
+            encodings[0].result(timeout=HOLD)  # lossless WebP is done before this trial's encode
+
+    monkeypatch.setattr(_Search, "exact_when_done", exact_when_done)
+
+    choice, threads = _search_recording_threads(graphic.pixels, monkeypatch, before)
+
+    lossless = next(t for t in choice.trials if t.encoded.settings == LOSSLESS_WEBP)
+    assert any(s.format is OutputFormat.WEBP and not s.lossless for s in threads)  # the WebP lane's first trial
+    # Every lossy encoding larger than NO_CHANCE times lossless WebP went unscored.
+    assert all(t.size <= round(lossless.size * smart.NO_CHANCE) for t in choice.trials if not t.encoded.lossless)
+
+
 def test_a_smart_false_encoding_the_busy_second_core_has_not_begun_is_encoded_by_the_search_itself(
     graphic, monkeypatch
 ):
