@@ -10,7 +10,9 @@ optimized in a fresh worker-like process (Django set up, the Celery task module 
 as a worker child starts) through
 the real pipeline, as WebP and as AVIF, at the default maxWidth (1920) with smart on and off, and
 at full width (maxWidth = the image's width; smart makes no difference there, since images above
-8 megapixels are not measured). It prints the process's peak resident memory (VmHWM), its
+8 megapixels are not measured); then with either format allowed (`auto`: both encoders at once),
+smart at the largest result it scores keeping the metric's reference between trials (5 MP) and
+at the largest it scores at all (8.4 MP). It prints the process's peak resident memory (VmHWM), its
 resident memory before the image (the baseline, measured in the same process), the time, and the
 outcome: the format returned, or the 4xx code of a refusal. An accepted image over the ceiling is
 a FAIL; a refusal must come before the decode, so it is quick and cheap.
@@ -18,6 +20,7 @@ a FAIL; a refusal must come before the decode, so it is quick and cheap.
 
 import argparse
 import json
+import math
 import subprocess
 import sys
 import tempfile
@@ -29,6 +32,12 @@ from PIL import Image
 from procfile import worker_environment
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from optimizer.compression import SMART_MAX_PIXELS  # noqa: E402
+from optimizer.imaging import fit_width  # noqa: E402
+from optimizer.perceptual import KEEP_MAX_PIXELS  # noqa: E402
+
 RESULTS = ROOT / "bench" / "results"
 # Width x height for each size; 100 MP is the default OPTIMIZER_MAX_PIXELS.
 SIZES = {12: (4000, 3000), 24: (6000, 4000), 48: (8000, 6000), 100: (10000, 10000)}
@@ -88,11 +97,24 @@ def make_sources(folder: Path, megapixels: int) -> list[Path]:
     return [photo, smooth, transparent]
 
 
-def variants(width: int) -> list[tuple[str, int, bool]]:
+def variants(width: int, height: int) -> list[tuple[str, int, bool]]:
     """(format, maxWidth, smart): the default width with smart on and off, and the full width
-    (where smart changes nothing: images above 8 megapixels are not measured)."""
-    return [(format, max_width, smart) for format in ("webp", "avif") for max_width, smart in
-            ((1920, True), (1920, False), (width, False))]  # fmt: skip
+    (where smart changes nothing: images above 8 megapixels are not measured); then the smart
+    search's own worst cases, with both formats allowed (both encoders at once): the largest result
+    it measures keeping the metric's reference between trials, and the largest it measures."""
+    plain = [(format, max_width, smart) for format in ("webp", "avif") for max_width, smart in
+             ((1920, True), (1920, False), (width, False))]  # fmt: skip
+    return plain + [
+        ("auto", _largest_width(width, height, pixels), True) for pixels in (KEEP_MAX_PIXELS, SMART_MAX_PIXELS)
+    ]
+
+
+def _largest_width(width: int, height: int, pixels: int) -> int:
+    """The largest maxWidth whose result has at most `pixels`."""
+    max_width = math.isqrt(pixels * width // height)
+    while math.prod(fit_width(width, height, max_width)) > pixels:
+        max_width -= 1
+    return max_width
 
 
 def _accepted(row: dict) -> bool:
@@ -127,7 +149,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="smolpix-bench-memory-") as folder:
         for megapixels in sizes:
             for path in make_sources(Path(folder), megapixels):
-                for format, max_width, smart in variants(SIZES[megapixels][0]):
+                for format, max_width, smart in variants(*SIZES[megapixels]):
                     row = {"source": path.name, "format": format, "max_width": max_width, "smart": smart}
                     row |= run_one(path, format, max_width, smart)
                     row["fail"] = row["outcome"].startswith("CRASHED") or (
