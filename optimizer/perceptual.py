@@ -22,7 +22,7 @@ MAGENTA = (255, 0, 255)
 # 3-5x larger than lossy.
 GRAPHIC_FLATNESS = 0.5
 GRAPHIC_MAX_COLOURS = 4096
-KEEP_MAX_PIXELS = 2_500_000
+KEEP_MAX_PIXELS = 5_000_000
 
 Rgb = npt.NDArray[np.uint8]
 
@@ -58,8 +58,9 @@ class Reference:
 
     def _prepare(self) -> ssimulacra2.Reference:
         # Keeping the reference's half of the metric's work makes every score ~30% cheaper, for
-        # ~50 bytes per pixel: up to 2.5 megapixels (125 MB), where a score costs about what an
-        # AVIF encode does; not for larger images, where memory is tight.
+        # ~38 bytes per pixel more: up to 5 megapixels (190 MB), where a worker's peak stays within
+        # what the largest accepted AVIF takes (bench/memory.py: up to ~840 MB, of the 1 GiB
+        # ceiling); not for larger images, where memory is tight.
         keep = self._pixels.width * self._pixels.height <= KEEP_MAX_PIXELS
         metric = ssimulacra2.Reference(flattened(self._pixels), keep=keep)
         metric.prepare()
