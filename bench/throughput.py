@@ -272,8 +272,9 @@ def main() -> None:
 
     django.setup()
     from django.conf import settings
+    from django.db import connection
 
-    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql" or not settings.CELERY_BROKER_URL:
+    if connection.vendor != "postgresql" or not settings.CELERY_BROKER_URL:
         sys.exit("The benchmark runs the production stack: set DATABASE_URL (PostgreSQL) and REDIS_URL.")
     mix = load_mix(arguments.corpus)
     arguments.log.parent.mkdir(parents=True, exist_ok=True)

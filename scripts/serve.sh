@@ -26,7 +26,8 @@ if problems:
     sys.exit("make serve runs the production stack, which needs " + " and ".join(problems) + ".")
 EOF
 
-python manage.py migrate --noinput
+# Without DATABASE_TIMEOUT's bound: a migration may legitimately wait minutes for PostgreSQL.
+DATABASE_TIMEOUT=0 python manage.py migrate --noinput
 python manage.py collectstatic --noinput --verbosity 0
 
 # Runs one Procfile entry until told to stop, restarting it whenever it exits.

@@ -6,6 +6,7 @@ SQLite, a local-memory cache, Celery tasks run eagerly in-process and e-mail to 
 `.env.example` lists every variable.
 """
 
+import math
 from datetime import timedelta
 from pathlib import Path
 
@@ -97,6 +98,16 @@ TEMPLATES = [
 DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Seconds a process waits for one answer from PostgreSQL, and to connect to it (0: as long as it
+# takes): one that accepts connections and never answers costs a request that long, then a 503,
+# not every request and thread until it is back (smolpix/postgresql).
+DATABASE_TIMEOUT = env.float("DATABASE_TIMEOUT", default=5.0)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["ENGINE"] = "smolpix.postgresql"
+    if DATABASE_TIMEOUT:  # libpq's connect_timeout: whole seconds, at least 2
+        DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+            "connect_timeout", max(2, math.ceil(DATABASE_TIMEOUT))
+        )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # runserver answers in threads, and SQLite has one writer at a time: a writer waits for the
     # lock (timeout, seconds) instead of failing with "database is locked"; transactions take the

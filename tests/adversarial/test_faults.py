@@ -1,23 +1,27 @@
-"""Faults of the services Smolpix stands on, for real: PostgreSQL out of reach, Redis stopped and
-started again, a worker left idle. The API answers as documented (503 SERVICE_UNAVAILABLE with
+"""Faults of the services Smolpix stands on, for real: PostgreSQL out of reach or hung, Redis stopped
+and started again or hung, a worker left idle. The API answers as documented (503 SERVICE_UNAVAILABLE with
 Retry-After, never a 500 or a traceback), /healthz says what is down, Stripe's webhook answers
 non-2xx so Stripe sends the event again, nothing is half-written, and all recovers.
 
 A worker killed mid-task and a task over its hard time limit are in optimizer/tests/test_worker.py.
 
 The shared PostgreSQL and Redis are never stopped: this process's database connection is pointed
-at a port where nothing listens, and Redis faults use a private redis-server on a spare loopback
-port, with a web server (gunicorn) and a Celery worker started here against it.
+at a port where nothing listens, a hung PostgreSQL is a proxy in front of it that stops passing
+anything on, and Redis faults use a private redis-server on a spare loopback port, with a web
+server (gunicorn) and a Celery worker started here against it.
 """
 
 import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
+import threading
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis
@@ -110,6 +114,91 @@ def test_with_postgresql_unreachable_the_api_healthz_and_webhook_answer_503_then
     assert client.get("/healthz").status_code == 200
 
 
+# --- PostgreSQL hung: a web server on the test database through a proxy that can freeze ------
+
+
+class FreezableProxy:
+    """A TCP proxy to PostgreSQL that can freeze as a hung server does: connections are still
+    accepted and nothing gets through either way, until it thaws (what was held then goes on)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self._upstream = (host, port)
+        self._flowing = threading.Event()
+        self._flowing.set()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+                upstream = socket.create_connection(self._upstream)
+            except OSError:
+                return
+            for source, destination in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(source, destination), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, destination: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                self._flowing.wait()
+                destination.sendall(data)
+        except OSError:
+            pass
+        finally:
+            destination.close()
+
+    def freeze(self) -> None:
+        self._flowing.clear()
+
+    def thaw(self) -> None:
+        self._flowing.set()
+
+    def close(self) -> None:
+        self._listener.close()
+
+
+@pytest.mark.slow
+@committed
+@needs_postgresql
+def test_with_postgresql_hung_the_api_and_healthz_answer_within_seconds_then_recover(pro_api_key, tmp_path):
+    proxy = FreezableProxy(connection.settings_dict["HOST"] or "127.0.0.1", int(connection.settings_dict["PORT"]))
+    env = processes.environment(DATABASE_TIMEOUT="2", CONN_MAX_AGE="60")  # a kept connection hangs too
+    url = urlsplit(env["DATABASE_URL"])
+    env["DATABASE_URL"] = urlunsplit(url._replace(netloc=f"{url.username}@127.0.0.1:{proxy.port}"))
+    # Without a bound the requests below would wait until the proxy thaws, after them: this fails.
+    web = WebServer(env, tmp_path / "web.log", read_timeout=30)
+    try:
+        assert web.get("/api/v1/usage", pro_api_key).status == 200
+
+        proxy.freeze()
+        try:
+            started = time.monotonic()
+            health = web.get("/healthz")
+            health_seconds = time.monotonic() - started
+            started = time.monotonic()
+            down = web.get("/api/v1/usage", pro_api_key)
+            usage_seconds = time.monotonic() - started
+        finally:
+            proxy.thaw()
+
+        assert (health.status, json.loads(health.data)["database"]) == (503, "down")
+        assert health_seconds < 4
+        assert (down.status, json.loads(down.data), down.headers["Retry-After"]) == (503, SERVICE_UNAVAILABLE, "30")
+        assert usage_seconds < 10  # the kept connection's check (2 s), then a new connection (2 s)
+        assert _until_ok(lambda: web.get("/api/v1/usage", pro_api_key), RECOVERY_SECONDS).status == 200
+        health = _until_ok(lambda: web.get("/healthz"), RECOVERY_SECONDS, ok=_database_ok)
+        assert json.loads(health.data)["database"] == "ok"  # (no worker runs here: its status stays 503)
+    finally:
+        processes.stop(web.process)
+        proxy.close()
+
+
+def _database_ok(health: urllib3.BaseHTTPResponse) -> bool:
+    return json.loads(health.data)["database"] == "ok"
+
+
 # --- Redis stopped, and a worker left idle: a whole stack on a private Redis ----------------
 
 # Redis closes connections idle this long: by the end of IDLE_SECONDS every connection a process
@@ -156,12 +245,13 @@ class PrivateRedis:
 class WebServer:
     """The site under gunicorn, on a spare loopback port."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, *, read_timeout: float = 120) -> None:
         self.process, self.url = processes.start_server(env=env, log_path=log_path)
-        self._http = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=5, read=120))
+        self._http = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=5, read=read_timeout))
 
-    def get(self, path: str) -> urllib3.BaseHTTPResponse:
-        return self._http.request("GET", self.url + path)
+    def get(self, path: str, key: str | None = None) -> urllib3.BaseHTTPResponse:
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        return self._http.request("GET", self.url + path, headers=headers)
 
     def optimize(self, key: str) -> urllib3.BaseHTTPResponse:
         return self._http.request(
@@ -195,12 +285,12 @@ def stack(django_db_setup, django_db_blocker, tmp_path_factory):
     private_redis.stop()
 
 
-def _until_ok(call, seconds: float):
-    """The first 200 `call` answers within `seconds`, or its last answer."""
+def _until_ok(call, seconds: float, ok=lambda response: response.status == 200):
+    """The first answer of `call` that is `ok` (200) within `seconds`, or its last answer."""
     deadline = time.monotonic() + seconds
     while True:
         response = call()
-        if response.status == 200 or time.monotonic() > deadline:
+        if ok(response) or time.monotonic() > deadline:
             return response
         time.sleep(1)
 
