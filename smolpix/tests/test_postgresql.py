@@ -39,4 +39,3 @@ def test_a_database_timeout_of_0_waits_as_long_as_it_takes(settings):
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_sleep(0.8), 1")
         assert cursor.fetchone()[1] == 1
-
