@@ -10,7 +10,8 @@ from django.db import OperationalError, connection
 pytestmark = [
     pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL (DATABASE_URL)"),
     # Not inside a test transaction: the connection a timeout leaves mid-query is closed after it.
-    pytest.mark.django_db(transaction=True),
+    # (Restoring what the migrations seeded afterwards, as the other transactional tests expect.)
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ]
 
 

@@ -174,12 +174,8 @@ def test_with_postgresql_hung_the_api_and_healthz_answer_within_seconds_then_rec
 
         proxy.freeze()
         try:
-            started = time.monotonic()
-            health = web.get("/healthz")
-            health_seconds = time.monotonic() - started
-            started = time.monotonic()
-            down = web.get("/api/v1/usage", pro_api_key)
-            usage_seconds = time.monotonic() - started
+            health, health_seconds = _timed(lambda: web.get("/healthz"))
+            down, usage_seconds = _timed(lambda: web.get("/api/v1/usage", pro_api_key))
         finally:
             proxy.thaw()
 
@@ -285,6 +281,12 @@ def stack(django_db_setup, django_db_blocker, tmp_path_factory):
     private_redis.stop()
 
 
+def _timed(call):
+    """What `call()` answers, and the seconds it took."""
+    started = time.monotonic()
+    return call(), time.monotonic() - started
+
+
 def _until_ok(call, seconds: float, ok=lambda response: response.status == 200):
     """The first answer of `call` that is `ok` (200) within `seconds`, or its last answer."""
     deadline = time.monotonic() + seconds
@@ -343,12 +345,8 @@ def test_with_redis_hung_healthz_and_the_api_answer_within_seconds_then_recover(
 
     private_redis.hang()
     try:
-        started = time.monotonic()
-        health = web.get("/healthz")
-        health_seconds = time.monotonic() - started
-        started = time.monotonic()
-        down = web.optimize(pro_api_key)
-        optimize_seconds = time.monotonic() - started
+        health, health_seconds = _timed(lambda: web.get("/healthz"))
+        down, optimize_seconds = _timed(lambda: web.optimize(pro_api_key))
     finally:
         private_redis.resume()
 
