@@ -235,7 +235,7 @@ def test_leaving_out_the_ssim_maps_of_weight_zero_changes_no_score(label, monkey
 
     monkeypatch.setattr(ssimulacra2, "_ssim_channels", lambda scale, num_scales: [0, 1, 2])
 
-    assert score(reference, distorted) == pytest.approx(skipping, abs=1e-6)  # float32 rounding only
+    assert score(reference, distorted) == pytest.approx(skipping, abs=1e-5)  # float32 rounding only
 
 
 def test_bands_scored_in_two_threads_add_up_as_in_one(monkeypatch):
