@@ -163,8 +163,8 @@ def smart_choice(
         # photograph WebP (its search, AVIF first, rarely reaches WebP), for a graphic AVIF.
         if lossless and parallel:
             search.exact_when_done(side.submit(encode_if_faithful, pixels, LOSSLESS_WEBP))
-        first_lane = replace(lanes[0].settings(quality), quality=0) if lanes else None
-        early = {s: side.submit(search.rival, s) for s in plain if parallel and replace(s, quality=0) != first_lane}
+        first_lane = _family(lanes[0].settings(quality)) if lanes else None
+        early = {s: side.submit(search.rival, s) for s in plain if parallel and _family(s) != first_lane}
         if lossless and not parallel:
             search.exact(encode_if_faithful(pixels, LOSSLESS_WEBP))
         for lane in lanes:
@@ -256,7 +256,8 @@ class _Search:
         self._comparable = threading.Event()  # a trial is being scored, or the lanes are done
         self.far_miss: Trial | None = None  # a lane's first trial that missed its aim by more than FAR_MISS
         self._exact_pending: Future[Encoded | None] | None = None  # lossless WebP, on the second core
-        self._seconds_per_trial: dict[OutputFormat, float] = {}
+        # What a trial took, by its settings but the level (a speed-7 AVIF trial takes ~4x a speed-9 one).
+        self._seconds_per_trial: dict[EncoderSettings, float] = {}
 
     def __enter__(self) -> "_Search":
         return self
@@ -292,19 +293,21 @@ class _Search:
         score = self.reference.score(encoded.decoded or decode(encoded.data, encoded.format))
         return Trial(encoded=encoded, score=score, seconds=monotonic() - started)
 
-    def affordable(self, format: OutputFormat) -> bool:
+    def affordable(self, settings: EncoderSettings) -> bool:
+        """Whether a trial of `settings` fits in the budget: if it would take what the last of the
+        same settings (but the level) did, it ends before the deadline."""
         if len(self.trials) >= self.budget.max_trials:
             return False
-        return monotonic() + self._seconds_per_trial.get(format, 0.0) <= self.deadline
+        return monotonic() + self._seconds_per_trial.get(_family(settings), 0.0) <= self.deadline
 
     def run(self, settings: EncoderSettings) -> Trial | None:
         """One trial, if the budget allows it, the encoding carries the image faithfully, and it
         has a chance against the best result so far (NO_CHANCE)."""
-        if not self.affordable(settings.format):
+        if not self.affordable(settings):
             return None
         trial = self._trial(settings, with_a_chance=True)
         if trial:
-            self._seconds_per_trial[settings.format] = trial.seconds
+            self._seconds_per_trial[_family(settings)] = trial.seconds
             self.trials.append(trial)
         return trial
 
@@ -408,11 +411,7 @@ class _Search:
         if lossy:
             # The settings expected to reach the target in the fewest bytes (~5% a point).
             closest = min(lossy, key=lambda t: t.size * math.exp(0.05 * (self.target - t.score))).encoded.settings
-            family = {
-                t.encoded.quality: t
-                for t in lossy
-                if replace(t.encoded.settings, quality=0) == replace(closest, quality=0)
-            }
+            family = {t.encoded.quality: t for t in lossy if _family(t.encoded.settings) == _family(closest)}
             lane = Lane(
                 lambda q: replace(closest, quality=q), AVIF_PRIOR if closest.format is OutputFormat.AVIF else WEBP_PRIOR
             )
@@ -478,10 +477,10 @@ class _Search:
         at its level or below that reached the target and is no smaller than the best result (it
         has at least those bytes: bytes grow with the level), or one at its level or above that
         missed the target (so does it: the score grows with the level)."""
-        family = replace(settings, quality=0)
+        family = _family(settings)
         best = self.best()
         for trial in self.trials:
-            if replace(trial.encoded.settings, quality=0) != family:
+            if _family(trial.encoded.settings) != family:
                 continue
             if trial.score >= self.target and trial.encoded.quality <= settings.quality and trial.size >= best.size:
                 return True
@@ -495,6 +494,11 @@ class _Search:
             return
         if trial := self._trial(settings):
             self.trials.append(trial)
+
+
+def _family(settings: EncoderSettings) -> EncoderSettings:
+    """`settings` but the level: what one trial tells of the others of its lane."""
+    return replace(settings, quality=0)
 
 
 def _snap(levels: Sequence[int], level: float) -> int:

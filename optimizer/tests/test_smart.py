@@ -210,6 +210,25 @@ def test_the_time_budget_stops_the_search(large_photo, monkeypatch):
     assert unlimited.trials[1].encoded.settings not in [t.encoded.settings for t in choice.trials]
 
 
+def test_a_trial_is_afforded_on_what_its_own_settings_took_not_the_slowest_of_its_format(photo, monkeypatch):
+    """A slow speed-7 AVIF trial says nothing of how long a speed-9 one takes: after 8 s of one,
+    2 s before the deadline, another speed-7 trial would end past it, a speed-9 one may still run."""
+    clock = [0.0]
+    monkeypatch.setattr("optimizer.smart.monotonic", lambda: clock[0])
+    search = _Search(photo.pixels, 75.0, Budget(seconds=10.0, seconds_per_megapixel=0.0))
+    careful = EncoderSettings(OutputFormat.AVIF, 80, speed=7)
+
+    def eight_seconds(settings: EncoderSettings, **_) -> Trial:
+        clock[0] += 8.0
+        return Trial(Encoded(bytes(1000), settings), score=70.0, seconds=8.0)
+
+    monkeypatch.setattr(search, "_trial", eight_seconds)
+    search.run(careful)
+
+    assert not search.affordable(replace(careful, quality=90))
+    assert search.affordable(EncoderSettings(OutputFormat.AVIF, 60, speed=9, full_chroma=True))
+
+
 # --- the second core -------------------------------------------------------------------------------
 
 
