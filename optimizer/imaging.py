@@ -24,9 +24,8 @@ from optimizer.magick import (
 from optimizer.pixels import Pixels
 from optimizer.probe import (
     SourceInfo,
-    UnsupportedImage,
-    declares_alpha,
     defused,
+    heif_alpha_copy,
     png_orientation,
     probe,
     raise_imaging_error,
@@ -86,15 +85,14 @@ def prepare(data: bytes, *, max_width: int, max_pixels: int) -> PreparedImage:
     orientation applied, converted to sRGB (through its ICC profile when it has one, CMYK too),
     8 bits per sample, metadata gone, and resized down to `max_width` with a Lanczos filter."""
     source = probe(data, max_pixels=max_pixels)
-    if source.format in (SourceFormat.AVIF, SourceFormat.HEIC) and declares_alpha(data):
-        # ImageMagick 6's HEIC coder reads colour planes only: the result would silently be opaque.
-        raise UnsupportedImage("Transparent AVIF and HEIC images are not supported yet; send a PNG or WebP.")
     width, height = fit_width(source.width, source.height, max_width)
     with new_image_reader(source.format.value) as image:
         size_hint = jpeg_size_hint(source, width, height)
         if size_hint:
             image.options["jpeg:size"] = size_hint
         read_source(image, defused(source.format, data))
+        if source.separate_alpha:
+            _add_alpha_plane(image, source.format, heif_alpha_copy(data))
         try:
             if source.format is SourceFormat.GIF:
                 _on_gif_screen(image)
@@ -118,6 +116,18 @@ def prepare(data: bytes, *, max_width: int, max_pixels: int) -> PreparedImage:
     if deferred_profile:
         pixels = to_srgb(pixels, deferred_profile)
     return PreparedImage(pixels=pixels, source=source)
+
+
+def _add_alpha_plane(image: Image, format: SourceFormat, alpha_copy: bytes) -> None:
+    """Give `image`, an AVIF's or HEIC's colour planes as decoded, the alpha plane that ImageMagick
+    reads from `alpha_copy` (probe.heif_alpha_copy; its size was checked with the colour's)."""
+    with new_image_reader(format.value) as alpha:
+        read_source(alpha, alpha_copy)
+        try:
+            alpha.transform_colorspace("gray")  # decoded as YCbCr with neutral chroma: Y is the alpha
+            image.composite(alpha, operator="copy_opacity")
+        except exceptions.WandException as error:
+            raise_imaging_error(error, "to read an alpha plane")
 
 
 def _convert_to_srgb(image: Image, *, may_defer: bool, implied: bytes | None = None) -> "MatrixShaperProfile | None":

@@ -45,6 +45,7 @@ class SourceInfo:
     height: int
     stored_width: int  # as stored in the file
     stored_height: int
+    separate_alpha: bool = False  # an AVIF's or HEIC's alpha plane, decoded on its own (heif_alpha_copy)
 
 
 # --- Sniffing -----------------------------------------------------------------------------
@@ -52,8 +53,10 @@ class SourceInfo:
 _AVIF_BRANDS = {b"avif", b"avis"}
 _HEIC_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx"}
 _BMP_HEADER_SIZES = {12, 40, 52, 56, 64, 108, 124}
-# How AVIF and HEIC files declare an alpha plane (an auxiliary image of this type).
-_HEIF_ALPHA_MARKERS = (b"urn:mpeg:mpegB:cicp:systems:auxiliary:alpha", b"urn:mpeg:hevc:2015:auxid:1")
+# How AVIF and HEIC files declare an alpha plane: an auxiliary image ('auxl') of one of these types.
+_HEIF_ALPHA_TYPES = (b"urn:mpeg:mpegB:cicp:systems:auxiliary:alpha", b"urn:mpeg:hevc:2015:auxid:1")
+# The item properties that turn, mirror or crop an item as libheif decodes it.
+_HEIF_TRANSFORMS = {b"irot", b"imir", b"clap"}
 
 
 def sniff(data: bytes) -> SourceFormat:
@@ -174,9 +177,20 @@ def probe(data: bytes, *, max_pixels: int) -> SourceInfo:
         orientation = png_orientation(data) if source_format is SourceFormat.PNG else image.orientation
         turned = orientation in ("left_top", "right_top", "right_bottom", "left_bottom")
     _check_size(stored_width, stored_height, max_pixels=max_pixels)
+    alpha = heif_alpha_copy(data) if source_format in (SourceFormat.AVIF, SourceFormat.HEIC) else None
+    if alpha:
+        with new_image_reader(source_format.value) as plane:
+            read_source(plane, alpha, ping=True)
+            if (plane.width, plane.height) != (stored_width, stored_height):
+                raise UnsupportedImage("The image's alpha plane is not the size of its colour planes.")
     width, height = (stored_height, stored_width) if turned else (stored_width, stored_height)
     return SourceInfo(
-        format=source_format, width=width, height=height, stored_width=stored_width, stored_height=stored_height
+        format=source_format,
+        width=width,
+        height=height,
+        stored_width=stored_width,
+        stored_height=stored_height,
+        separate_alpha=alpha is not None,
     )
 
 
@@ -254,7 +268,134 @@ def _check_size(width: int, height: int, *, max_pixels: int) -> None:
         )
 
 
-def declares_alpha(data: bytes) -> bool:
-    """Whether an AVIF or HEIC file's metadata (near its start) declares an alpha plane."""
-    head = data[:65536]
-    return any(marker in head for marker in _HEIF_ALPHA_MARKERS)
+# --- AVIF and HEIC alpha planes --------------------------------------------------------------
+
+
+def heif_alpha_copy(data: bytes) -> bytes | None:
+    """For an AVIF or HEIC file with an alpha plane, a copy of it whose primary item is that plane;
+    None when it has none. ImageMagick 6's HEIC coder decodes the primary item's colour planes only:
+    from the copy it decodes the alpha plane, as a grey image. Only the item number in `pitm`
+    changes, so every offset in the file stays valid.
+
+    Refused (UnsupportedImage): premultiplied alpha, and transparent images that are turned,
+    mirrored or cropped (libheif would transform the colour planes, not the alpha plane); and a
+    file whose metadata names an alpha plane this reading cannot find."""
+    try:
+        meta = _heif_meta(data)
+        alpha = meta.alpha_item() if meta else None
+        transformed = bool(alpha) and any(
+            meta.property_kinds(item) & _HEIF_TRANSFORMS for item in (meta.primary, alpha)
+        )
+    except (struct.error, IndexError):
+        alpha = None
+    if not alpha:
+        if any(kind in data[:65536] for kind in _HEIF_ALPHA_TYPES):
+            raise UnsupportedImage("The image's alpha plane could not be read; send a PNG or WebP.")
+        return None
+    if any(kind == b"prem" for kind, _, _ in meta.references):
+        raise UnsupportedImage("AVIF and HEIC images with premultiplied alpha are not supported; send a PNG or WebP.")
+    if transformed:
+        raise UnsupportedImage(
+            "Transparent AVIF and HEIC images that are turned, mirrored or cropped are not supported; "
+            "send a PNG or WebP."
+        )
+    start, width = meta.pitm_item
+    copy = bytearray(data)
+    copy[start : start + width] = alpha.to_bytes(width, "big")
+    return bytes(copy)
+
+
+@dataclass
+class _HeifMeta:
+    """What heif_alpha_copy needs of an AVIF's or HEIC's `meta` box."""
+
+    pitm_item: tuple[int, int]  # where the primary item's number is, and its width in bytes
+    primary: int
+    references: list[tuple[bytes, int, list[int]]]  # (kind, from item, to items)
+    properties: list[tuple[bytes, bytes]]  # (kind, contents), numbered from 1 by `associations`
+    associations: dict[int, list[int]]  # item -> its properties
+
+    def property_kinds(self, item: int) -> set[bytes]:
+        return {self.properties[index - 1][0] for index in self.associations.get(item, []) if index}
+
+    def alpha_item(self) -> int | None:
+        """The auxiliary image of the primary item that is its alpha plane."""
+        for kind, source, targets in self.references:
+            if kind == b"auxl" and self.primary in targets and self._is_alpha(source):
+                return source
+        return None
+
+    def _is_alpha(self, item: int) -> bool:
+        for index in self.associations.get(item, []):
+            kind, contents = self.properties[index - 1] if index else (b"", b"")
+            # auxC is a full box: version and flags, then the auxiliary type's NUL-ended name.
+            if kind == b"auxC" and contents[4:].split(b"\0", 1)[0] in _HEIF_ALPHA_TYPES:
+                return True
+        return False
+
+
+def _heif_meta(data: bytes) -> _HeifMeta | None:
+    meta = next(((start, end) for kind, start, end in _boxes(data, 0, len(data)) if kind == b"meta"), None)
+    if meta is None:
+        return None
+    children = {kind: (start, end) for kind, start, end in _boxes(data, meta[0] + 4, meta[1])}
+    if b"pitm" not in children:
+        return None
+    start, _ = children[b"pitm"]
+    width = 4 if data[start] else 2
+    primary = int.from_bytes(data[start + 4 : start + 4 + width], "big")
+    meta_info = _HeifMeta((start + 4, width), primary, [], [], {})
+    if b"iref" in children:
+        start, end = children[b"iref"]
+        width = 4 if data[start] else 2
+        for kind, at, stop in _boxes(data, start + 4, end):
+            source = int.from_bytes(data[at : at + width], "big")
+            count = struct.unpack_from(">H", data, at + width)[0]
+            first = at + width + 2
+            targets = [int.from_bytes(data[first + i * width : first + (i + 1) * width], "big") for i in range(count)]
+            if first + count * width > stop:
+                raise IndexError("an iref entry runs past its box")
+            meta_info.references.append((kind, source, targets))
+    if b"iprp" in children:
+        properties = {kind: (start, end) for kind, start, end in _boxes(data, *children[b"iprp"])}
+        if b"ipco" in properties:
+            meta_info.properties = [(kind, data[start:end]) for kind, start, end in _boxes(data, *properties[b"ipco"])]
+        if b"ipma" in properties:
+            meta_info.associations = _associations(data, *properties[b"ipma"])
+    return meta_info
+
+
+def _associations(data: bytes, start: int, end: int) -> dict[int, list[int]]:
+    """An `ipma` box: each item's property numbers (1-based; 0 is none)."""
+    version, flags = data[start], int.from_bytes(data[start + 1 : start + 4], "big")
+    item_width, index_width = (4 if version else 2), (2 if flags & 1 else 1)
+    mask = 0x7FFF if flags & 1 else 0x7F  # the top bit says whether the property is essential
+    (count,), at = struct.unpack_from(">I", data, start + 4), start + 8
+    associations = {}
+    for _ in range(count):
+        item = int.from_bytes(data[at : at + item_width], "big")
+        number = data[at + item_width]
+        at += item_width + 1
+        indices = [
+            int.from_bytes(data[at + i * index_width : at + (i + 1) * index_width], "big") & mask for i in range(number)
+        ]
+        at += number * index_width
+        if at > end:
+            raise IndexError("an ipma entry runs past its box")
+        associations[item] = indices
+    return associations
+
+
+def _boxes(data: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
+    """The kind, contents' start and end of each ISOBMFF box in data[start:end], as far as they fit."""
+    while start + 8 <= end:
+        size, kind = struct.unpack_from(">I4s", data, start)
+        header = 8
+        if size == 1:
+            size, header = struct.unpack_from(">Q", data, start + 8)[0], 16
+        elif size == 0:
+            size = end - start
+        if size < header or start + size > end:
+            return
+        yield kind, start + header, start + size
+        start += size

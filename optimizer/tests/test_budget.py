@@ -1,6 +1,7 @@
 """What one image may cost a worker, judged from its header before any pixel is decoded."""
 
 import time
+from dataclasses import replace
 
 import pytest
 from PIL import Image
@@ -72,6 +73,15 @@ def test_a_turned_image_counts_its_oriented_copy():
     budget.check_caches(source(width, width * 2), width, width * 2)
     with pytest.raises(ImageTooLarge, match="too large to decode here"):
         budget.check_caches(source(width, width * 2, turned=True), width, width * 2)
+
+
+def test_an_avif_with_an_alpha_plane_counts_that_plane_decoded_on_its_own():
+    available = magick.limits["memory"] + magick.limits["map"] + magick.limits["disk"]
+    width = int((available / budget.CACHE_BYTES_PER_PIXEL / 2 / 2) ** 0.5) + 10  # 2:1, fits once, not twice
+    opaque = source(width, width * 2, SourceFormat.AVIF)
+    budget.check_caches(opaque, width, width * 2)
+    with pytest.raises(ImageTooLarge, match="too large to decode here"):
+        budget.check_caches(replace(opaque, separate_alpha=True), width, width * 2)
 
 
 def test_the_pipeline_refuses_from_the_header_before_decoding():

@@ -163,10 +163,23 @@ def test_transparency_is_kept_exactly():
     assert pixels.alpha_samples().tobytes() == source.getchannel("A").tobytes()
 
 
-def test_a_transparent_avif_is_refused_rather_than_made_opaque():
-    """ImageMagick 6 reads AVIF/HEIC colour planes only; an opaque AVIF is fine (see above)."""
-    with pytest.raises(probe.UnsupportedImage, match="Transparent AVIF"):
-        prepare(images.encode(images.transparent(), "AVIF"))
+def test_a_transparent_avif_keeps_its_alpha_plane():
+    """ImageMagick 6 reads an AVIF's colour planes only; its alpha plane is read on its own."""
+    source = images.transparent()
+    data = images.encode(source, "AVIF", quality=90)
+
+    pixels = prepare(data).pixels
+
+    assert pixels.layout == "RGBA"
+    assert pixels.alpha_samples().tobytes() == images.decode(data).getchannel("A").tobytes()  # libavif's decode
+    assert mean_difference(as_pillow(pixels).convert("RGB"), source.convert("RGB")) < 3
+
+
+def test_a_transparent_avif_that_is_turned_is_refused_rather_than_shown_with_its_alpha_unturned():
+    data = images.encode(images.transparent(), "AVIF", exif=orientation_exif(6))  # Pillow writes irot
+
+    with pytest.raises(probe.UnsupportedImage, match="turned, mirrored or cropped"):
+        prepare(data)
 
 
 def test_an_alpha_channel_that_is_opaque_everywhere_is_dropped():

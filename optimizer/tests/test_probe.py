@@ -198,3 +198,30 @@ def test_a_webp_whose_header_understates_its_frame_is_refused():
 
     with pytest.raises(probe.UnsupportedImage):
         imaging.prepare(bytes(data), max_width=1920, max_pixels=1_000_000)
+
+
+# --- AVIF and HEIC alpha planes --------------------------------------------------------------
+
+
+def test_an_opaque_avif_has_no_alpha_copy():
+    assert probe.heif_alpha_copy(images.encode(images.photo(64, 48), "AVIF")) is None
+
+
+def test_the_alpha_copy_differs_only_in_the_primary_item_number():
+    data = images.encode(images.transparent(), "AVIF")
+
+    copy = probe.heif_alpha_copy(data)
+
+    assert len(copy) == len(data)
+    changed = [index for index in range(len(data)) if copy[index] != data[index]]
+    pitm = data.index(b"pitm")
+    assert changed and all(pitm < index < pitm + 12 for index in changed)
+
+
+def test_an_alpha_plane_the_metadata_names_but_that_cannot_be_found_is_refused():
+    data = bytearray(images.encode(images.transparent(), "AVIF"))
+    ipma = data.index(b"ipma")
+    data[ipma + 8 : ipma + 12] = (10**6).to_bytes(4, "big")  # more entries than the box holds
+
+    with pytest.raises(probe.UnsupportedImage, match="alpha plane could not be read"):
+        prepare(bytes(data))
