@@ -23,9 +23,10 @@ from optimizer.magick import (
 )
 from optimizer.pixels import Pixels
 from optimizer.probe import (
+    HeifAlpha,
     SourceInfo,
     defused,
-    heif_alpha_copy,
+    heif_alpha,
     png_orientation,
     probe,
     raise_imaging_error,
@@ -92,7 +93,7 @@ def prepare(data: bytes, *, max_width: int, max_pixels: int) -> PreparedImage:
             image.options["jpeg:size"] = size_hint
         read_source(image, defused(source.format, data))
         if source.separate_alpha:
-            _add_alpha_plane(image, source.format, heif_alpha_copy(data))
+            _add_alpha_plane(image, source.format, heif_alpha(data))
         try:
             if source.format is SourceFormat.GIF:
                 _on_gif_screen(image)
@@ -118,12 +119,20 @@ def prepare(data: bytes, *, max_width: int, max_pixels: int) -> PreparedImage:
     return PreparedImage(pixels=pixels, source=source)
 
 
-def _add_alpha_plane(image: Image, format: SourceFormat, alpha_copy: bytes) -> None:
-    """Give `image`, an AVIF's or HEIC's colour planes as decoded, the alpha plane that ImageMagick
-    reads from `alpha_copy` (probe.heif_alpha_copy; its size was checked with the colour's)."""
+def _add_alpha_plane(image: Image, format: SourceFormat, plane: HeifAlpha) -> None:
+    """Give `image`, an AVIF's or HEIC's colour planes as decoded, its alpha plane (probe.heif_alpha;
+    its size was checked with the colour's), turned and mirrored as libheif did the colour planes."""
     with new_image_reader(format.value) as alpha:
-        read_source(alpha, alpha_copy)
+        read_source(alpha, plane.copy)
         try:
+            for kind, value in plane.turns:
+                if kind == b"irot":
+                    alpha.rotate(-90 * value)  # anticlockwise
+                elif value:
+                    alpha.flop()  # left and right exchanged
+                else:
+                    alpha.flip()
+            alpha.reset_coords()
             alpha.transform_colorspace("gray")  # decoded as YCbCr with neutral chroma: Y is the alpha
             image.composite(alpha, operator="copy_opacity")
         except exceptions.WandException as error:

@@ -45,7 +45,7 @@ class SourceInfo:
     height: int
     stored_width: int  # as stored in the file
     stored_height: int
-    separate_alpha: bool = False  # an AVIF's or HEIC's alpha plane, decoded on its own (heif_alpha_copy)
+    separate_alpha: bool = False  # an AVIF's or HEIC's alpha plane, decoded on its own (heif_alpha)
 
 
 # --- Sniffing -----------------------------------------------------------------------------
@@ -55,7 +55,7 @@ _HEIC_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx"}
 _BMP_HEADER_SIZES = {12, 40, 52, 56, 64, 108, 124}
 # How AVIF and HEIC files declare an alpha plane: an auxiliary image ('auxl') of one of these types.
 _HEIF_ALPHA_TYPES = (b"urn:mpeg:mpegB:cicp:systems:auxiliary:alpha", b"urn:mpeg:hevc:2015:auxid:1")
-# The item properties that turn, mirror or crop an item as libheif decodes it.
+# The item properties that turn, mirror and crop an item as libheif decodes it.
 _HEIF_TRANSFORMS = {b"irot", b"imir", b"clap"}
 
 
@@ -177,11 +177,12 @@ def probe(data: bytes, *, max_pixels: int) -> SourceInfo:
         orientation = png_orientation(data) if source_format is SourceFormat.PNG else image.orientation
         turned = orientation in ("left_top", "right_top", "right_bottom", "left_bottom")
     _check_size(stored_width, stored_height, max_pixels=max_pixels)
-    alpha = heif_alpha_copy(data) if source_format in (SourceFormat.AVIF, SourceFormat.HEIC) else None
+    alpha = heif_alpha(data) if source_format in (SourceFormat.AVIF, SourceFormat.HEIC) else None
     if alpha:
         with new_image_reader(source_format.value) as plane:
-            read_source(plane, alpha, ping=True)
-            if (plane.width, plane.height) != (stored_width, stored_height):
+            read_source(plane, alpha.copy, ping=True)
+            size = (plane.height, plane.width) if alpha.turned else (plane.width, plane.height)
+            if size != (stored_width, stored_height):
                 raise UnsupportedImage("The image's alpha plane is not the size of its colour planes.")
     width, height = (stored_height, stored_width) if turned else (stored_width, stored_height)
     return SourceInfo(
@@ -271,21 +272,37 @@ def _check_size(width: int, height: int, *, max_pixels: int) -> None:
 # --- AVIF and HEIC alpha planes --------------------------------------------------------------
 
 
-def heif_alpha_copy(data: bytes) -> bytes | None:
+@dataclass(frozen=True)
+class HeifAlpha:
+    """An AVIF's or HEIC's alpha plane, as ImageMagick can read it (heif_alpha)."""
+
+    copy: bytes  # the file, with the alpha plane as its primary item
+    # What libheif does to the colour planes but not to this alpha plane (it has no such properties
+    # of its own), in order: (b"irot", quarter turns anticlockwise) and (b"imir", 0 to exchange top
+    # and bottom, 1 left and right).
+    turns: tuple[tuple[bytes, int], ...] = ()
+
+    @property
+    def turned(self) -> bool:
+        """Whether the turns exchange width and height."""
+        return sum(value for kind, value in self.turns if kind == b"irot") % 2 == 1
+
+
+def heif_alpha(data: bytes) -> HeifAlpha | None:
     """For an AVIF or HEIC file with an alpha plane, a copy of it whose primary item is that plane;
     None when it has none. ImageMagick 6's HEIC coder decodes the primary item's colour planes only:
     from the copy it decodes the alpha plane, as a grey image. Only the item number in `pitm`
     changes, so every offset in the file stays valid.
 
-    Refused (UnsupportedImage): premultiplied alpha, and transparent images that are turned,
-    mirrored or cropped (libheif would transform the colour planes, not the alpha plane); and a
-    file whose metadata names an alpha plane this reading cannot find."""
+    libheif transforms (turns, mirrors, crops) the alpha plane read this way by its own properties:
+    libavif gives it those of the colour planes. An alpha plane without any gets the colour planes'
+    turns and mirrors (HeifAlpha.turns). Refused (UnsupportedImage): other mismatches, premultiplied
+    alpha, and a file whose metadata names an alpha plane this reading cannot find."""
     try:
         meta = _heif_meta(data)
         alpha = meta.alpha_item() if meta else None
-        transformed = bool(alpha) and any(
-            meta.property_kinds(item) & _HEIF_TRANSFORMS for item in (meta.primary, alpha)
-        )
+        colour_transforms = list(meta.transforms(meta.primary)) if alpha else []
+        alpha_transforms = list(meta.transforms(alpha)) if alpha else []
     except (struct.error, IndexError):
         alpha = None
     if not alpha:
@@ -294,20 +311,24 @@ def heif_alpha_copy(data: bytes) -> bytes | None:
         return None
     if any(kind == b"prem" for kind, _, _ in meta.references):
         raise UnsupportedImage("AVIF and HEIC images with premultiplied alpha are not supported; send a PNG or WebP.")
-    if transformed:
+    if alpha_transforms == colour_transforms:
+        turns = ()
+    elif not alpha_transforms and all(kind != b"clap" for kind, _ in colour_transforms):
+        turns = tuple((kind, contents[0] & (3 if kind == b"irot" else 1)) for kind, contents in colour_transforms)
+    else:
         raise UnsupportedImage(
-            "Transparent AVIF and HEIC images that are turned, mirrored or cropped are not supported; "
-            "send a PNG or WebP."
+            "Transparent AVIF and HEIC images whose alpha plane is cropped, turned or mirrored unlike their colour "
+            "are not supported; send a PNG or WebP."
         )
     start, width = meta.pitm_item
     copy = bytearray(data)
     copy[start : start + width] = alpha.to_bytes(width, "big")
-    return bytes(copy)
+    return HeifAlpha(bytes(copy), turns)
 
 
 @dataclass
 class _HeifMeta:
-    """What heif_alpha_copy needs of an AVIF's or HEIC's `meta` box."""
+    """What heif_alpha needs of an AVIF's or HEIC's `meta` box."""
 
     pitm_item: tuple[int, int]  # where the primary item's number is, and its width in bytes
     primary: int
@@ -315,8 +336,12 @@ class _HeifMeta:
     properties: list[tuple[bytes, bytes]]  # (kind, contents), numbered from 1 by `associations`
     associations: dict[int, list[int]]  # item -> its properties
 
-    def property_kinds(self, item: int) -> set[bytes]:
-        return {self.properties[index - 1][0] for index in self.associations.get(item, []) if index}
+    def transforms(self, item: int) -> Iterator[tuple[bytes, bytes]]:
+        """The item's turns, mirrors and crops (kind, contents), in the order they apply."""
+        for index in self.associations.get(item, []):
+            kind, contents = self.properties[index - 1] if index else (b"", b"")
+            if kind in _HEIF_TRANSFORMS:
+                yield kind, contents
 
     def alpha_item(self) -> int | None:
         """The auxiliary image of the primary item that is its alpha plane."""

@@ -676,6 +676,16 @@ def heif_convert(data: bytes) -> np.ndarray:
     )
 
 
+def as_browsers_turn(stored: np.ndarray, options: list[str]) -> np.ndarray:
+    """What browsers show of an AVIF stored as `stored` with avifenc's `options`: avifdec ignores
+    irot and imir; browsers turn (anticlockwise), then mirror, in the order avifenc writes them."""
+    if "--irot" in options:
+        stored = np.rot90(stored, int(options[options.index("--irot") + 1]))
+    if "--imir" in options:
+        stored = np.fliplr(stored) if options[options.index("--imir") + 1] == "1" else np.flipud(stored)
+    return stored
+
+
 def add_heifs(corpus: Corpus) -> None:
     rgb01 = photo(*HEIF_SIZE, seed=31)
     alpha01 = alpha_ramp(*HEIF_SIZE)
@@ -690,13 +700,14 @@ def add_heifs(corpus: Corpus) -> None:
         "12bit-444": (deep, ["-d", "12", "-y", "444"], FULL_CHROMA_TOLERANCE),
         "irot-90": (opaque, ["-y", "420", "--irot", "1"], SUBSAMPLED_TOLERANCE),
         "imir-left-right": (opaque, ["-y", "420", "--imir", "1"], SUBSAMPLED_TOLERANCE),
+        "imir-top-bottom": (opaque, ["-y", "420", "--imir", "0"], SUBSAMPLED_TOLERANCE),
+        "irot-270-imir-left-right": (opaque, ["-y", "420", "--irot", "3", "--imir", "1"], SUBSAMPLED_TOLERANCE),
     }
     for label, (source, options, tolerance) in avifs.items():
         data = through_files(
             ["avifenc", "-s", "8", "--min", "10", "--max", "10", *options, "IN", "OUT"], source, ".png", ".avif"
         )
-        shown = avifdec(data)  # as stored: avifdec ignores irot and imir, browsers apply them
-        shown = np.rot90(shown) if "--irot" in options else np.fliplr(shown) if "--imir" in options else shown
+        shown = as_browsers_turn(avifdec(data), options)
         corpus.valid(f"avif/{label}.avif", data, shown, f"avifenc {' '.join(options)}", tolerance=tolerance)
     transparent = encoded(Image.fromarray(rgba8(rgb01, alpha01), "RGBA"), "PNG")
     clear = through_files(
@@ -712,11 +723,24 @@ def add_heifs(corpus: Corpus) -> None:
         # up to 20/255 more opaque than libavif's own decode (avifdec), which this corpus follows.
         browser=False,
     )
-    corpus.refused(
-        "avif/alpha-irot-90.avif",
-        through_files(["avifenc", "-s", "8", "--irot", "1", "IN", "OUT"], transparent, ".png", ".avif"),
-        "transparent and turned: libheif would turn the colour planes, not the alpha plane read on its own",
-    )
+    for label, options in {
+        "irot-90": ["--irot", "1"],
+        "irot-270-imir-left-right": ["--irot", "3", "--imir", "1"],
+    }.items():
+        turned = through_files(
+            ["avifenc", "-s", "8", "-y", "420", "--min", "10", "--max", "10", *options, "IN", "OUT"],
+            transparent,
+            ".png",
+            ".avif",
+        )
+        corpus.valid(
+            f"avif/alpha-{label}.avif",
+            turned,
+            as_browsers_turn(avifdec(turned), options),
+            f"transparent, avifenc {' '.join(options)}: the alpha plane turned as the colour planes",
+            tolerance=SUBSAMPLED_TOLERANCE,
+            browser=False,  # as avif/alpha.avif
+        )
     corpus.refused(
         "avif/alpha-premultiplied.avif",
         through_files(["avifenc", "-s", "8", "--premultiply", "IN", "OUT"], transparent, ".png", ".avif"),

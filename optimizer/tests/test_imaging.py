@@ -3,7 +3,7 @@ Pillow as an independent decoder. The helpers here serve the other image tests t
 
 import numpy as np
 import pytest
-from PIL import Image, ImageChops, ImageStat
+from PIL import Image, ImageChops, ImageOps, ImageStat
 
 from optimizer import imaging, magick, probe
 from optimizer.formats import SourceFormat
@@ -175,11 +175,42 @@ def test_a_transparent_avif_keeps_its_alpha_plane():
     assert mean_difference(as_pillow(pixels).convert("RGB"), source.convert("RGB")) < 3
 
 
-def test_a_transparent_avif_that_is_turned_is_refused_rather_than_shown_with_its_alpha_unturned():
-    data = images.encode(images.transparent(), "AVIF", exif=orientation_exif(6))  # Pillow writes irot
+def turned_transparent_avif(*, turn: str = "both") -> bytes:
+    """A transparent AVIF turned by irot (Pillow gives the colour and the alpha item that property),
+    or with irot on the colour item alone, or on the alpha item alone."""
+    data = bytearray(images.encode(images.transparent(), "AVIF", quality=90, exif=orientation_exif(6)))
+    if turn != "both":
+        ipma = data.index(b"ipma") + 4
+        assert data[ipma] == 0 and data[ipma + 3] & 1 == 0  # 16-bit items, 8-bit property numbers
+        at, irot = ipma + 8, 1 + [kind for kind, _, _ in probe._boxes(data, *_ipco(data))].index(b"irot")
+        for _ in range(int.from_bytes(data[ipma + 4 : ipma + 8], "big")):
+            item, count = int.from_bytes(data[at : at + 2], "big"), data[at + 2]
+            for index in range(at + 3, at + 3 + count):
+                if data[index] & 0x7F == irot and (item == 1) == (turn == "alpha"):
+                    data[index] = 0  # no property
+            at += 3 + count
+    return bytes(data)
 
-    with pytest.raises(probe.UnsupportedImage, match="turned, mirrored or cropped"):
-        prepare(data)
+
+def _ipco(data: bytes) -> tuple[int, int]:
+    start = data.index(b"ipco") + 4
+    return start, start - 8 + int.from_bytes(data[start - 8 : start - 4], "big")
+
+
+@pytest.mark.parametrize("turn", ["both", "colour"])
+def test_a_transparent_avif_that_is_turned_has_its_alpha_plane_turned_too(turn):
+    data = turned_transparent_avif(turn=turn)
+
+    pixels = prepare(data).pixels
+
+    shown = ImageOps.exif_transpose(images.decode(turned_transparent_avif()))  # Pillow reads irot as EXIF
+    assert (pixels.width, pixels.height) == shown.size == (64, 96)
+    assert pixels.alpha_samples().tobytes() == shown.getchannel("A").tobytes()
+
+
+def test_a_transparent_avif_whose_alpha_plane_alone_is_turned_is_refused():
+    with pytest.raises(probe.UnsupportedImage, match="alpha plane is cropped, turned or mirrored unlike"):
+        prepare(turned_transparent_avif(turn="alpha"))
 
 
 def test_an_alpha_channel_that_is_opaque_everywhere_is_dropped():

@@ -203,14 +203,14 @@ def test_a_webp_whose_header_understates_its_frame_is_refused():
 # --- AVIF and HEIC alpha planes --------------------------------------------------------------
 
 
-def test_an_opaque_avif_has_no_alpha_copy():
-    assert probe.heif_alpha_copy(images.encode(images.photo(64, 48), "AVIF")) is None
+def test_an_opaque_avif_has_no_alpha_plane():
+    assert probe.heif_alpha(images.encode(images.photo(64, 48), "AVIF")) is None
 
 
 def test_the_alpha_copy_differs_only_in_the_primary_item_number():
     data = images.encode(images.transparent(), "AVIF")
 
-    copy = probe.heif_alpha_copy(data)
+    copy = probe.heif_alpha(data).copy
 
     assert len(copy) == len(data)
     changed = [index for index in range(len(data)) if copy[index] != data[index]]
