@@ -55,6 +55,7 @@ _HEIC_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx"}
 _BMP_HEADER_SIZES = {12, 40, 52, 56, 64, 108, 124}
 # How AVIF and HEIC files declare an alpha plane: an auxiliary image ('auxl') of one of these types.
 _HEIF_ALPHA_TYPES = (b"urn:mpeg:mpegB:cicp:systems:auxiliary:alpha", b"urn:mpeg:hevc:2015:auxid:1")
+UNREADABLE_ALPHA = "The image's alpha plane could not be read; send a PNG or WebP."
 # The item properties that turn, mirror and crop an item as libheif decodes it.
 _HEIF_TRANSFORMS = {b"irot", b"imir", b"clap"}
 
@@ -307,20 +308,25 @@ def heif_alpha(data: bytes) -> HeifAlpha | None:
         alpha = None
     if not alpha:
         if any(kind in data[:65536] for kind in _HEIF_ALPHA_TYPES):
-            raise UnsupportedImage("The image's alpha plane could not be read; send a PNG or WebP.")
+            raise UnsupportedImage(UNREADABLE_ALPHA)
         return None
     if any(kind == b"prem" for kind, _, _ in meta.references):
         raise UnsupportedImage("AVIF and HEIC images with premultiplied alpha are not supported; send a PNG or WebP.")
     if alpha_transforms == colour_transforms:
         turns = ()
     elif not alpha_transforms and all(kind != b"clap" for kind, _ in colour_transforms):
-        turns = tuple((kind, contents[0] & (3 if kind == b"irot" else 1)) for kind, contents in colour_transforms)
+        turns = tuple(
+            (kind, int.from_bytes(contents[:1], "big") & (3 if kind == b"irot" else 1))
+            for kind, contents in colour_transforms
+        )
     else:
         raise UnsupportedImage(
             "Transparent AVIF and HEIC images whose alpha plane is cropped, turned or mirrored unlike their colour "
             "are not supported; send a PNG or WebP."
         )
     start, width = meta.pitm_item
+    if alpha >= 1 << 8 * width:
+        raise UnsupportedImage(UNREADABLE_ALPHA)
     copy = bytearray(data)
     copy[start : start + width] = alpha.to_bytes(width, "big")
     return HeifAlpha(bytes(copy), turns)
@@ -366,8 +372,10 @@ def _heif_meta(data: bytes) -> _HeifMeta | None:
     children = {kind: (start, end) for kind, start, end in _boxes(data, meta[0] + 4, meta[1])}
     if b"pitm" not in children:
         return None
-    start, _ = children[b"pitm"]
+    start, end = children[b"pitm"]
     width = 4 if data[start] else 2
+    if end - start < 4 + width:
+        raise IndexError("pitm is cut short")
     primary = int.from_bytes(data[start + 4 : start + 4 + width], "big")
     meta_info = _HeifMeta((start + 4, width), primary, [], [], {})
     if b"iref" in children:
@@ -377,9 +385,9 @@ def _heif_meta(data: bytes) -> _HeifMeta | None:
             source = int.from_bytes(data[at : at + width], "big")
             count = struct.unpack_from(">H", data, at + width)[0]
             first = at + width + 2
-            targets = [int.from_bytes(data[first + i * width : first + (i + 1) * width], "big") for i in range(count)]
             if first + count * width > stop:
                 raise IndexError("an iref entry runs past its box")
+            targets = [int.from_bytes(data[first + i * width : first + (i + 1) * width], "big") for i in range(count)]
             meta_info.references.append((kind, source, targets))
     if b"iprp" in children:
         properties = {kind: (start, end) for kind, start, end in _boxes(data, *children[b"iprp"])}

@@ -1,6 +1,7 @@
 """Sniffing, header parsing and the refusals before decoding (optimizer.probe), checked with
 Pillow as an independent decoder and through prepare, which reads every source this way."""
 
+import random
 import struct
 import zlib
 
@@ -11,7 +12,7 @@ from PIL.PngImagePlugin import PngInfo
 from optimizer import imaging, magick, probe
 from optimizer.formats import SourceFormat
 from optimizer.tests import images
-from optimizer.tests.test_imaging import MAX_PIXELS, SOURCES, orientation_exif, prepare
+from optimizer.tests.test_imaging import MAX_PIXELS, SOURCES, orientation_exif, prepare, turned_transparent_avif
 
 
 def png_claiming(width: int, height: int) -> bytes:
@@ -225,3 +226,33 @@ def test_an_alpha_plane_the_metadata_names_but_that_cannot_be_found_is_refused()
 
     with pytest.raises(probe.UnsupportedImage, match="alpha plane could not be read"):
         prepare(bytes(data))
+
+
+def without_irot_contents(data: bytes) -> bytes:
+    """`data` with its irot property's one byte removed, the boxes around it shrunk to match."""
+    irot = data.index(b"irot") - 4
+    copy = bytearray(data[: irot + 8] + data[irot + 9 :])
+    for kind in (b"irot", b"ipco", b"iprp", b"meta"):
+        at = copy.index(kind) - 4
+        copy[at : at + 4] = (int.from_bytes(copy[at : at + 4], "big") - 1).to_bytes(4, "big")
+    return bytes(copy)
+
+
+def test_damaged_avif_metadata_is_refused_or_read_never_an_error_of_another_kind():
+    data = turned_transparent_avif(turn="colour")  # the colour item turned, the alpha item not
+    meta = data.index(b"meta") - 4
+    meta_end = meta + int.from_bytes(data[meta : meta + 4], "big")
+    rng = random.Random(7)
+    damaged = [without_irot_contents(data)] + [data[:cut] for cut in range(meta, meta_end)]
+    for _ in range(2000):
+        copy = bytearray(data)
+        for _ in range(rng.randint(1, 4)):
+            copy[rng.randrange(meta, meta_end)] = rng.randrange(256)
+        damaged.append(bytes(copy))
+
+    for sample in damaged:
+        try:
+            alpha = probe.heif_alpha(sample)
+        except probe.UnsupportedImage:
+            continue
+        assert alpha is None or len(alpha.copy) == len(sample)
