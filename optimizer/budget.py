@@ -72,12 +72,12 @@ def check_caches(source: SourceInfo, width: int, height: int) -> None:
 
 def _cache_bytes(source: SourceInfo, width: int, height: int) -> int:
     """The most pixel cache that preparing `source` at `width` x `height` holds at once: the decoded
-    image and its oriented copy (or its alpha plane); then, when it is resized, the oriented one, the resize's
+    image and its oriented copy, or an AVIF's or HEIC's alpha plane (decoded on its own, then
+    merged) and its turned copy; then, when it is resized, the oriented one, the resize's
     intermediate image (it filters one direction at a time) and the result."""
     decoded = _decoded_pixels(source, width, height)
     turned = (source.width, source.height) != (source.stored_width, source.stored_height)
-    # An AVIF's or HEIC's alpha plane is decoded as an image of its own, then merged.
-    pixels = decoded * (2 if turned or source.separate_alpha else 1)
+    pixels = decoded * (2 if turned else 3 if source.separate_alpha else 1)
     if width < source.width:
         intermediate = max(width * source.height, source.width * height)
         pixels = max(pixels, decoded + intermediate + width * height)
