@@ -140,11 +140,22 @@ def _gamma_profile(exponent: float, colorants: np.ndarray | None) -> bytes | Non
     step = round(exponent * 256)  # a one-entry curve holds the exponent as u8Fixed8
     if not 0 < step < 65536:
         return None
+    return _profile(b"curv\0\0\0\0" + struct.pack(">IH2x", 1, step), colorants)
+
+
+# The sRGB curve as an ICC parametric curve (function 3), its parameters s15Fixed16.
+_SRGB_CURVE = b"para\0\0\0\0" + struct.pack(
+    ">H2x5i", 3, *(round(value * 65536) for value in (2.4, 1 / 1.055, 0.055 / 1.055, 1 / 12.92, 0.04045))
+)
+
+
+def _profile(curve: bytes, colorants: np.ndarray | None) -> bytes:
+    """A minimal ICC v2 display profile: samples decoded by the tone curve tag `curve`, through
+    `colorants` (3x3, D50, as columns) or, without them, grey."""
 
     def xyz(values: np.ndarray) -> bytes:
         return b"XYZ \0\0\0\0" + struct.pack(">3i", *(round(value * 65536) for value in values))
 
-    curve = b"curv\0\0\0\0" + struct.pack(">IH2x", 1, step)
     tags = {b"wtpt": xyz(_D50)}
     if colorants is None:
         tags[b"kTRC"] = curve
@@ -159,6 +170,40 @@ def _gamma_profile(exponent: float, colorants: np.ndarray | None) -> bytes | Non
     colour_space = b"GRAY" if colorants is None else b"RGB "
     header = struct.pack(">I4sI4s4s4s12s4s24xI", size, b"", 0x02100000, b"mntr", colour_space, b"XYZ ", b"", b"acsp", 0)
     return (header + xyz(_D50)[8:]).ljust(128, b"\0") + struct.pack(">I", len(tags)) + table + body
+
+
+# --- AVIF and HEIC colour (nclx) --------------------------------------------------------------
+
+# ITU-T H.273 colour primaries, as Chromium shows them: white, red, green and blue (x, y).
+_D65 = (0.3127, 0.3290)
+_CICP_PRIMARIES = {
+    1: (_D65, (0.64, 0.33), (0.30, 0.60), (0.15, 0.06)),  # BT.709, sRGB's
+    5: (_D65, (0.64, 0.33), (0.29, 0.60), (0.15, 0.06)),  # BT.470 B/G
+    6: (_D65, (0.630, 0.340), (0.310, 0.595), (0.155, 0.070)),  # BT.601 525 lines
+    7: (_D65, (0.630, 0.340), (0.310, 0.595), (0.155, 0.070)),  # SMPTE 240M, the same
+    9: (_D65, (0.708, 0.292), (0.170, 0.797), (0.131, 0.046)),  # BT.2020
+    12: (_D65, (0.680, 0.320), (0.265, 0.690), (0.150, 0.060)),  # Display P3
+}
+# ITU-T H.273 transfer characteristics: Chromium shows BT.709's, BT.601's and BT.2020's (1, 6,
+# 14, 15) with the sRGB curve (13), as an unspecified one (2); 4 and 5 are pure gammas.
+_CICP_SRGB_TRANSFERS = {1, 2, 6, 13, 14, 15}
+_CICP_GAMMAS = {4: 2.2, 5: 2.8}
+
+
+def heif_colour_profile(primaries: int, transfer: int) -> bytes | None:
+    """The ICC profile an AVIF's or HEIC's nclx colour (probe.heif_colour) stands for, as Chromium
+    reads it. None for sRGB's (and unspecified) and for what is not honoured: other primaries (DCI
+    P3's white among them), HDR transfers (PQ, HLG) and linear light."""
+    primaries = 1 if primaries == 2 else primaries  # unspecified
+    if primaries not in _CICP_PRIMARIES or (transfer not in _CICP_SRGB_TRANSFERS and transfer not in _CICP_GAMMAS):
+        return None
+    if primaries == 1 and transfer in _CICP_SRGB_TRANSFERS:
+        return None
+    chromaticities = tuple(round(value * 100_000) for point in _CICP_PRIMARIES[primaries] for value in point)
+    colorants = _colorants(chromaticities)
+    if transfer in _CICP_GAMMAS:
+        return _gamma_profile(_CICP_GAMMAS[transfer], colorants)
+    return _profile(_SRGB_CURVE, colorants)
 
 
 def _srgb_lut(steps: int) -> np.ndarray:

@@ -12,7 +12,13 @@ is optimizer.encoders; deciding *which* encoding to return is optimizer.compress
 import logging
 from dataclasses import dataclass
 
-from optimizer.colour import MatrixShaperProfile, matrix_shaper_profile, png_colour_profile, to_srgb
+from optimizer.colour import (
+    MatrixShaperProfile,
+    heif_colour_profile,
+    matrix_shaper_profile,
+    png_colour_profile,
+    to_srgb,
+)
 from optimizer.formats import SourceFormat
 from optimizer.magick import (
     Color,
@@ -27,6 +33,7 @@ from optimizer.probe import (
     SourceInfo,
     defused,
     heif_alpha,
+    heif_colour,
     png_orientation,
     probe,
     raise_imaging_error,
@@ -104,7 +111,7 @@ def prepare(data: bytes, *, max_width: int, max_pixels: int) -> PreparedImage:
             # (~7x cheaper); a resize must average in sRGB (the source's curve differs most in dark
             # detail), and 16-bit samples keep their precision through LittleCMS.
             resized = (image.width, image.height) not in ((width, height), (height, width))
-            implied = png_colour_profile(data) if source.format is SourceFormat.PNG else None
+            implied = _implied_profile(source.format, data)
             deferred_profile = _convert_to_srgb(image, may_defer=not resized and image.depth <= 8, implied=implied)
             image.auto_orient()
             if (image.width, image.height) != (width, height):
@@ -139,10 +146,26 @@ def _add_alpha_plane(image: Image, format: SourceFormat, plane: HeifAlpha) -> No
             raise_imaging_error(error, "to read an alpha plane")
 
 
+def _implied_profile(format: SourceFormat, data: bytes) -> bytes | None:
+    """The ICC profile of colour tags ImageMagick does not read: a PNG's gAMA and cHRM; an AVIF's
+    or HEIC's ICC profile, else what its nclx primaries and transfer stand for."""
+    if format is SourceFormat.PNG:
+        return png_colour_profile(data)
+    if format not in (SourceFormat.AVIF, SourceFormat.HEIC):
+        return None
+    colour = heif_colour(data)
+    if colour.icc_profile or colour.primaries is None:
+        return colour.icc_profile
+    return heif_colour_profile(colour.primaries, colour.transfer)
+
+
 def _convert_to_srgb(image: Image, *, may_defer: bool, implied: bytes | None = None) -> "MatrixShaperProfile | None":
     """Convert the image to sRGB through its ICC profile, or the `implied` one (a PNG's gAMA and
     cHRM), except, when `may_defer`, from a matrix/TRC RGB profile (other than sRGB): that one is
     returned, for `to_srgb` to apply to the final 8-bit pixels."""
+    if image.colorspace == "ycbcr":
+        # ImageMagick keeps AVIF and HEIC as decoded, in YCbCr: a profile describes their RGB.
+        image.transform_colorspace("srgb")
     data = image.profiles["icc"]  # None when there is none (`in` is always true for Wand's profiles)
     if implied and not data:
         image.profiles["icc"] = data = implied

@@ -7,7 +7,7 @@ ImageMagick (defused, then read_source), which preparation uses too.
 import logging
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NoReturn
 
 from optimizer.formats import SourceFormat
@@ -332,6 +332,35 @@ def heif_alpha(data: bytes) -> HeifAlpha | None:
     return HeifAlpha(bytes(copy), turns)
 
 
+@dataclass(frozen=True)
+class HeifColour:
+    """An AVIF's or HEIC's colour properties (`colr`): an ICC profile, or nclx's colour primaries and
+    transfer characteristics (ITU-T H.273 code points)."""
+
+    icc_profile: bytes | None = None
+    primaries: int | None = None
+    transfer: int | None = None
+
+
+def heif_colour(data: bytes) -> HeifColour:
+    """The colour properties of an AVIF's or HEIC's primary item (ImageMagick 6's HEIC coder reads
+    neither); none when it has none or they cannot be read."""
+    colour = HeifColour()
+    try:
+        meta = _heif_meta(data)
+        for kind, contents in meta.item_properties(meta.primary) if meta else []:
+            if kind != b"colr":
+                continue
+            if contents[:4] in (b"prof", b"rICC") and not colour.icc_profile:
+                colour = replace(colour, icc_profile=contents[4:])
+            elif contents[:4] == b"nclx" and len(contents) >= 8 and colour.primaries is None:
+                primaries, transfer = struct.unpack_from(">HH", contents, 4)
+                colour = replace(colour, primaries=primaries, transfer=transfer)
+    except (struct.error, IndexError):
+        return HeifColour()
+    return colour
+
+
 @dataclass
 class _HeifMeta:
     """What heif_alpha needs of an AVIF's or HEIC's `meta` box."""
@@ -342,12 +371,15 @@ class _HeifMeta:
     properties: list[tuple[bytes, bytes]]  # (kind, contents), numbered from 1 by `associations`
     associations: dict[int, list[int]]  # item -> its properties
 
+    def item_properties(self, item: int) -> Iterator[tuple[bytes, bytes]]:
+        """The item's properties (kind, contents), in their order."""
+        for index in self.associations.get(item, []):
+            if index:
+                yield self.properties[index - 1]
+
     def transforms(self, item: int) -> Iterator[tuple[bytes, bytes]]:
         """The item's turns, mirrors and crops (kind, contents), in the order they apply."""
-        for index in self.associations.get(item, []):
-            kind, contents = self.properties[index - 1] if index else (b"", b"")
-            if kind in _HEIF_TRANSFORMS:
-                yield kind, contents
+        return ((kind, contents) for kind, contents in self.item_properties(item) if kind in _HEIF_TRANSFORMS)
 
     def alpha_item(self) -> int | None:
         """The auxiliary image of the primary item that is its alpha plane."""
@@ -357,12 +389,11 @@ class _HeifMeta:
         return None
 
     def _is_alpha(self, item: int) -> bool:
-        for index in self.associations.get(item, []):
-            kind, contents = self.properties[index - 1] if index else (b"", b"")
-            # auxC is a full box: version and flags, then the auxiliary type's NUL-ended name.
-            if kind == b"auxC" and contents[4:].split(b"\0", 1)[0] in _HEIF_ALPHA_TYPES:
-                return True
-        return False
+        # auxC is a full box: version and flags, then the auxiliary type's NUL-ended name.
+        return any(
+            kind == b"auxC" and contents[4:].split(b"\0", 1)[0] in _HEIF_ALPHA_TYPES
+            for kind, contents in self.item_properties(item)
+        )
 
 
 def _heif_meta(data: bytes) -> _HeifMeta | None:

@@ -653,6 +653,9 @@ HEIF_SIZE = (64, 48)  # even: libheif 1.15's HEIC path wants even sizes for 4:2:
 # on these images, whose grain is in every channel, that costs up to ~3 levels (4:2:0 sources)
 # and ~5 (4:4:4) against libavif's decode. A wrong matrix or range would cost tens.
 SUBSAMPLED_TOLERANCE, FULL_CHROMA_TOLERANCE = 3.0, 6.0
+# A wide gamut's conversion to sRGB magnifies those chroma differences (~1.15x here); a colour tag
+# not honoured would cost 10-20 levels.
+WIDE_GAMUT_TOLERANCE = 3.5
 
 
 def png16(rgb01: np.ndarray, alpha01: np.ndarray | None = None) -> bytes:
@@ -709,6 +712,44 @@ def add_heifs(corpus: Corpus) -> None:
         )
         shown = as_browsers_turn(avifdec(data), options)
         corpus.valid(f"avif/{label}.avif", data, shown, f"avifenc {' '.join(options)}", tolerance=tolerance)
+    # Colour tags: nclx primaries and transfer (ITU-T H.273 code points), and an ICC profile.
+    bt601 = ((0.630, 0.340), (0.310, 0.595), (0.155, 0.070))
+    bt2020 = ((0.708, 0.292), (0.170, 0.797), (0.131, 0.046))
+    tagged = {
+        "nclx-p3": (["--cicp", "12/13/6"], lambda stored: srgb_decode(stored) @ to_srgb_matrix(P3_PRIMARIES, D65).T),
+        "nclx-bt2020": (["--cicp", "9/13/6"], lambda stored: srgb_decode(stored) @ to_srgb_matrix(bt2020, D65).T),
+        "nclx-p3-gamma2.2": (["--cicp", "12/4/6"], lambda stored: stored**2.2 @ to_srgb_matrix(P3_PRIMARIES, D65).T),
+        "nclx-bt601-bt709-transfer": (  # Chromium shows BT.709's transfer as the sRGB curve
+            ["--cicp", "6/1/6"],
+            lambda stored: srgb_decode(stored) @ to_srgb_matrix(bt601, D65).T,
+        ),
+    }
+    for label, (options, to_linear) in tagged.items():
+        data = through_files(
+            ["avifenc", "-s", "8", "-y", "420", "--min", "10", "--max", "10", *options, "IN", "OUT"],
+            opaque,
+            ".png",
+            ".avif",
+        )
+        stored = avifdec(data)[..., :3] / 255  # avifdec applies no colour tag
+        shown = srgb_encode(to_linear(stored)) * 255
+        corpus.valid(f"avif/{label}.avif", data, shown, f"avifenc {' '.join(options)}", tolerance=WIDE_GAMUT_TOLERANCE)
+    with tempfile.NamedTemporaryFile(suffix=".icc") as profile:
+        profile.write(DISPLAY_P3)
+        profile.flush()
+        data = through_files(
+            ["avifenc", "-s", "8", "-y", "420", "--min", "10", "--max", "10", "--icc", profile.name, "IN", "OUT"],
+            opaque,
+            ".png",
+            ".avif",
+        )
+    corpus.valid(
+        "avif/icc-p3.avif",
+        data,
+        shown_through_icc(avifdec(data)[..., :3], DISPLAY_P3) * 255,
+        "avifenc --icc (Display P3)",
+        tolerance=WIDE_GAMUT_TOLERANCE,
+    )
     transparent = encoded(Image.fromarray(rgba8(rgb01, alpha01), "RGBA"), "PNG")
     clear = through_files(
         ["avifenc", "-s", "8", "-y", "420", "--min", "10", "--max", "10", "IN", "OUT"], transparent, ".png", ".avif"

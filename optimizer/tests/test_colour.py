@@ -229,3 +229,38 @@ def test_a_lut_based_profile_is_left_to_imagemagick(monkeypatch):
     littlecms.assert_called_once()
     red, green, blue = as_pillow(pixels).getpixel((16, 16))
     assert red > 230 and green < 30 and blue < 30
+
+
+# --- AVIF and HEIC colour properties ------------------------------------------------------------
+
+
+def test_an_avif_s_icc_profile_is_honoured():
+    """ImageMagick 6's HEIC coder reads no colour property: ours is read from the file."""
+    stored = Image.new("RGB", (32, 32), (255, 0, 0))
+
+    pixels = prepare(images.encode(stored, "AVIF", quality=95, icc_profile=images.SWAPPED_PRIMARIES_PROFILE)).pixels
+
+    red, green, blue = as_pillow(pixels).getpixel((16, 16))
+    assert green > 230 and red < 30 and blue < 30
+
+
+@pytest.mark.parametrize("primaries, transfer", [(12, 13), (9, 1), (6, 6), (12, 4)])
+def test_nclx_colour_stands_for_a_matrix_shaper_profile(primaries, transfer):
+    profile = colour.matrix_shaper_profile(colour.heif_colour_profile(primaries, transfer))
+
+    gamma = {4: 2.2}.get(transfer)
+    codes = np.arange(256) / 255
+    srgb_curve = np.where(codes <= 0.04045, codes / 12.92, ((codes + 0.055) / 1.055) ** 2.4)
+    assert np.abs(profile.to_linear - (codes**gamma if gamma else srgb_curve)).max() < 1e-3
+    white = profile.colorants.sum(axis=1)  # R = G = B = 1
+    assert np.abs(white - [0.9642, 1.0, 0.8249]).max() < 1e-3  # D50, as ICC profiles have it
+    assert not profile.is_srgb
+
+
+@pytest.mark.parametrize(
+    "primaries, transfer",
+    [(1, 13), (2, 2), (1, 1), (12, 16), (9, 18), (12, 8), (11, 13), (22, 13)],
+    ids=["srgb", "unspecified", "bt709", "pq", "hlg", "linear", "dci-p3", "unknown"],
+)
+def test_nclx_colour_that_is_srgb_or_not_honoured_stands_for_no_profile(primaries, transfer):
+    assert colour.heif_colour_profile(primaries, transfer) is None
