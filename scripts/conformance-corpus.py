@@ -797,6 +797,20 @@ def add_heifs(corpus: Corpus) -> None:
             f"heif-enc {' '.join(options)}",
             tolerance=SUBSAMPLED_TOLERANCE,
         )
+    # heif-enc keeps the PNG's ICC profile (colr prof): an iPhone's Display P3 photo, in short.
+    data = through_files(
+        ["heif-enc", "-q", "90", "-o", "OUT", "IN"],
+        encoded(Image.fromarray(to8(rgb01), "RGB"), "PNG", icc_profile=DISPLAY_P3),
+        ".png",
+        ".heic",
+    )
+    corpus.valid(
+        "heic/icc-p3.heic",
+        data,
+        shown_through_icc(heif_convert(data)[..., :3], DISPLAY_P3) * 255,
+        "heif-enc, a Display P3 ICC profile",
+        tolerance=WIDE_GAMUT_TOLERANCE,
+    )
     clear = through_files(["heif-enc", "-q", "90", "-o", "OUT", "IN"], transparent, ".png", ".heic")
     corpus.valid(
         "heic/alpha.heic",
