@@ -9,11 +9,16 @@ alive, that the queue is too long, or that the worker running its job died.
   gave up on is skipped by the worker, so it never runs for nobody.
 - While it runs, the worker keeps the job's heartbeat fresh from a thread: a heartbeat that
   stops means the worker died.
+- Redis expires keys by its host's wall clock, which jumps forward when the host was paused (a
+  virtual machine suspended, a live migration): every heartbeat then expires at once, with every
+  worker well. So each beat writes its key anew, and the web process takes a heartbeat for
+  stopped only once it stayed missing for HEARTBEAT_PATIENCE_SECONDS of its own, monotonic clock.
 """
 
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Iterator
 
 from django.core.cache import cache
@@ -30,6 +35,10 @@ HEARTBEAT_EXPIRY_SECONDS = 5
 # After the job's function returns, Celery still stores its result; the heartbeat outlives the job
 # by this much, so that a result on its way is never mistaken for a lost worker.
 RESULT_GRACE_SECONDS = 30
+# A heartbeat found missing is looked for again this long before it counts as stopped: two beats,
+# and a margin for a slow one.
+HEARTBEAT_PATIENCE_SECONDS = 2 * WORKER_HEARTBEAT_SECONDS + 0.5
+_PATIENCE_POLL_SECONDS = 0.25
 CLAIM_SECONDS = 3600  # longer than any job waits or runs
 WORKER, ABANDONED = "worker", "abandoned"
 
@@ -71,7 +80,8 @@ def job_heartbeat(*, job_id: str) -> Iterator[None]:
     def beat() -> None:
         while not stopped.wait(WORKER_HEARTBEAT_SECONDS):
             with contextlib.suppress(Exception):  # a missed beat or two is what the expiry allows for
-                cache.touch(_heartbeat_key(job_id), HEARTBEAT_EXPIRY_SECONDS)
+                # Written anew, not touched: a key expired early by a clock jump comes back.
+                cache.set(_heartbeat_key(job_id), True, timeout=HEARTBEAT_EXPIRY_SECONDS)
 
     thread = threading.Thread(target=beat, name=f"heartbeat-{job_id}", daemon=True)
     thread.start()
@@ -87,8 +97,9 @@ def job_heartbeat(*, job_id: str) -> Iterator[None]:
 # --- the web process's side -------------------------------------------------------------------
 
 
-def workers_alive() -> bool:
-    return bool(cache.get(WORKERS_ALIVE_KEY))
+def workers_alive(*, patience: float) -> bool:
+    """Whether a worker said it is alive; if none did, looked at again for `patience` seconds."""
+    return _beating(WORKERS_ALIVE_KEY, patience=patience)
 
 
 def overload_noticed(*, seconds: int) -> None:
@@ -112,8 +123,18 @@ def job_started(*, job_id: str) -> bool:
     return cache.get(_claim_key(job_id)) == WORKER
 
 
-def job_alive(*, job_id: str) -> bool:
-    return bool(cache.get(_heartbeat_key(job_id)))
+def job_alive(*, job_id: str, patience: float) -> bool:
+    """Whether the job's worker is beating; if not, looked at again for `patience` seconds."""
+    return _beating(_heartbeat_key(job_id), patience=patience)
+
+
+def _beating(key: str, *, patience: float) -> bool:
+    give_up_at = time.monotonic() + patience
+    while not cache.get(key):
+        if time.monotonic() >= give_up_at:
+            return False
+        time.sleep(_PATIENCE_POLL_SECONDS)
+    return True
 
 
 def job_forget(*, job_id: str) -> None:

@@ -166,7 +166,7 @@ def _run_job(*, job_id: str, source: ImageSource, options: OptimizeOptions) -> d
             return optimize_image_task.apply(**task_options).get(disable_sync_subtasks=False)
         finally:
             _ONE_IMAGE_AT_A_TIME.release()
-    if not jobs.workers_alive():
+    if not jobs.workers_alive(patience=jobs.HEARTBEAT_PATIENCE_SECONDS):
         raise NoCapacity("no worker is alive", retry_after=RETRY_AFTER_NO_WORKER)
     if jobs.overloaded():
         raise NoCapacity("jobs just before it waited in vain", retry_after=settings.OPTIMIZER_QUEUE_TIMEOUT)
@@ -208,11 +208,11 @@ def _await(result, *, job_id: str) -> dict[str, Any]:
             return outcome
         if jobs.job_started(job_id=job_id):
             running_until = running_until or monotonic() + settings.CELERY_TASK_TIME_LIMIT + jobs.RESULT_GRACE_SECONDS
-            if not jobs.job_alive(job_id=job_id):
+            if not jobs.job_alive(job_id=job_id, patience=jobs.HEARTBEAT_PATIENCE_SECONDS):
                 raise WorkerLost(f"job {job_id}: the worker running it stopped")
             if monotonic() > running_until:
                 raise WorkerLost(f"job {job_id}: no result long after its time limit")
-        elif not jobs.workers_alive() and jobs.job_abandon(job_id=job_id):
+        elif not jobs.workers_alive(patience=jobs.HEARTBEAT_PATIENCE_SECONDS) and jobs.job_abandon(job_id=job_id):
             raise NoCapacity("the workers stopped", retry_after=RETRY_AFTER_NO_WORKER)
         elif monotonic() > queued_until and jobs.job_abandon(job_id=job_id):
             raise _busy()

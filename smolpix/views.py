@@ -88,7 +88,7 @@ def _check_broker() -> str:
 def _check_worker() -> str:
     if celery_app.conf.task_always_eager:
         return "eager"  # no broker configured: tasks run in-process, no worker is needed
-    if not jobs.workers_alive():  # each worker says so every second (optimizer.jobs)
+    if not jobs.workers_alive(patience=0):  # each worker says so every second (optimizer.jobs)
         raise RuntimeError(f"no Celery worker said it was alive in the last {jobs.HEARTBEAT_EXPIRY_SECONDS} s")
     return "ok"
 

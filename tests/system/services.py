@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import psycopg
+import redis
 
 from tests.system import procs
 
@@ -25,6 +26,24 @@ def _wait(ready, what: str, seconds: float = START_SECONDS) -> None:
         if time.monotonic() > deadline:
             raise RuntimeError(f"{what} within {seconds} s")
         time.sleep(0.1)
+
+
+# Deletes every key of the database whose time to live is under ARGV[1] ms; returns how many.
+_EXPIRE_KEYS_DUE_WITHIN = """
+local expired, cursor = 0, "0"
+repeat
+  local page = redis.call("SCAN", cursor, "COUNT", 1000)
+  cursor = page[1]
+  for _, key in ipairs(page[2]) do
+    local ttl = redis.call("PTTL", key)
+    if ttl >= 0 and ttl < tonumber(ARGV[1]) then
+      redis.call("DEL", key)
+      expired = expired + 1
+    end
+  end
+until cursor == "0"
+return expired
+"""
 
 
 class Service:
@@ -174,6 +193,13 @@ class Redis(Service):
     def resume(self) -> None:
         if self.running():
             self.process.send_signal(signal.SIGCONT)
+
+    def jump_clock(self, seconds: int) -> int:
+        """What the server's wall clock jumping `seconds` forward does (its host paused and resumed,
+        which Redis, expiring keys by that clock, cannot tell from time passing): every key due to
+        expire within `seconds` expires now. The number of keys it expired."""
+        with redis.Redis(port=self.port, socket_timeout=5) as client:
+            return client.eval(_EXPIRE_KEYS_DUE_WITHIN, 0, seconds * 1000)
 
     def clear(self) -> None:
         """Every key of every database gone: queued tasks, results, cached values."""

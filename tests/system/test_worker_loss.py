@@ -27,6 +27,7 @@ OVERLOAD_REFUSAL_SECONDS = 20
 OVERLOAD_ANSWER_SECONDS = 180
 # The slow host sends its image in this many pieces a second apart: within the fetcher's 10 s.
 SLOW_HOST_PIECES = 9
+CLOCK_JUMP_SECONDS = 10
 
 
 def test_the_worker_killed_while_idle_is_noticed_in_seconds_and_replaced(serve):
@@ -68,6 +69,24 @@ def test_a_worker_process_killed_mid_job_is_a_quick_json_error_and_not_charged(s
     assert api.used() == used_before
     again = _optimize_until_done(api, deadline=time.monotonic() + REPLACED_SECONDS)
     assert again.status == 200, str(again)
+
+
+def test_a_running_job_survives_the_clock_of_redis_jumping_forward(serve, origin):
+    """A host paused and resumed (a virtual machine suspended or migrated): Redis's clock jumps,
+    and every heartbeat expires at once while every worker is well. The job still succeeds."""
+    _, api = serve.customer()
+    held = HeldImage(origin, pictures.small(), hold_seconds=NOTICE_SECONDS)
+
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(api.optimize_url, held.url)
+        held.fetched()  # the job is running in the worker process
+        expired = serve.redis.jump_clock(CLOCK_JUMP_SECONDS)
+        time.sleep(CLOCK_JUMP_SECONDS / 5)  # the web process looks at the heartbeats meanwhile
+        held.release()
+        answer = pending.result(timeout=NOTICE_SECONDS)
+
+    assert expired >= 2, "the job's heartbeat and the workers' were due within seconds"
+    assert answer.status == 200, str(answer)
 
 
 def test_overload_is_answered_with_a_quick_503_never_a_500(serve, origin):
