@@ -44,6 +44,7 @@ __all__ = [
     "caches_in_use",
     "convert_to_srgb_profile",
     "exceptions",
+    "holds_pixels",
     "library",
     "limits",
     "new_image_reader",
@@ -64,6 +65,10 @@ library.GetImageFromMagickWand.argtypes = (ctypes.c_void_p,)
 library.GetImageFromMagickWand.restype = ctypes.c_void_p
 libmagick.GetImageException.argtypes = (ctypes.c_void_p, ctypes.c_void_p)
 libmagick.GetImageException.restype = None
+# And `holds_pixels`: MagickCore's CacheType, whose first value is UndefinedCache.
+libmagick.GetImagePixelCacheType.argtypes = (ctypes.c_void_p,)
+libmagick.GetImagePixelCacheType.restype = ctypes.c_int
+_UNDEFINED_CACHE = 0
 
 
 def _enum_property(wand_property: property, read_value: Callable[[int], int], names: tuple[str, ...]) -> property:
@@ -136,6 +141,13 @@ def read_problem(image: Image) -> exceptions.WandException | None:
         return None
     fallback = exceptions.BaseWarning if worst < 400 else exceptions.BaseError  # a severity Wand does not list
     return exceptions.TYPE_MAP.get(worst, fallback)(message.decode(errors="replace"))
+
+
+def holds_pixels(image: Image) -> bool:
+    """Whether the image read into `image` has pixels. A coder can give up silently after setting
+    the size (ImageMagick 6's WebP coder on a damaged frame of an animation): no error, no warning,
+    and no pixel cache, which every later step reads as no bytes at all."""
+    return libmagick.GetImagePixelCacheType(library.GetImageFromMagickWand(image.wand)) != _UNDEFINED_CACHE
 
 
 # A one-pixel PBM: a coder ImageMagick ships and the system policy allows, but ours denies.

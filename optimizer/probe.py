@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from typing import NoReturn
 
 from optimizer.formats import SourceFormat
-from optimizer.magick import Image, exceptions, library, limits, new_image_reader, read_problem
+from optimizer.magick import Image, exceptions, holds_pixels, library, limits, new_image_reader, read_problem
 from smolpix.errors import SourceRefused
 
 logger = logging.getLogger(__name__)
@@ -117,8 +117,8 @@ def read_source(image: Image, data: bytes, *, ping: bool = False) -> None:
         logger.info("ImageMagick warned about a source: %s", problem)
     elif problem:
         raise_imaging_error(problem, "a source")
-    if not (whole and image.width and image.height):
-        # Some coders report failure as an empty image rather than an exception.
+    if not (whole and image.width and image.height and (ping or holds_pixels(image))):
+        # Some coders report failure as an empty image, or one without pixels, rather than an exception.
         raise UnsupportedImage(UNDECODABLE)
 
 

@@ -624,13 +624,8 @@ def add_webps(corpus: Corpus) -> None:
         ["cwebp", "-quiet", "-lossless", "-exact", "IN", "-o", "OUT"], clear_png, ".png", ".webp"
     )
     corpus.valid("webp/lossless-alpha.webp", lossless_alpha, rgba8(rgb01, alpha01), "lossless with alpha")
-    with tempfile.TemporaryDirectory() as folder:
-        frames = [Path(folder) / "1.png", Path(folder) / "2.png"]
-        frames[0].write_bytes(opaque_png)
-        frames[1].write_bytes(encoded(Image.fromarray(to8(photo(*WEBP_SIZE, seed=22)), "RGB"), "PNG"))
-        target = Path(folder) / "animated.webp"
-        run(["img2webp", "-lossless", "-d", "100", *map(str, frames), "-o", str(target)])
-        corpus.valid("webp/animated.webp", target.read_bytes(), to8(rgb01), "animated (ANIM/ANMF): the first frame")
+    animation = animated_webp(opaque_png, encoded(Image.fromarray(to8(photo(*WEBP_SIZE, seed=22)), "RGB"), "PNG"))
+    corpus.valid("webp/animated.webp", animation, to8(rgb01), "animated (ANIM/ANMF): the first frame")
     gif, gif_rgb8 = gif_picture(23)
     second, _ = gif_picture(24)
     animation = encoded(gif, "GIF", save_all=True, append_images=[second], duration=100, loop=0)
@@ -995,6 +990,17 @@ def add_tiny(corpus: Corpus) -> None:
 # --- Damaged files --------------------------------------------------------------------------------
 
 
+def animated_webp(*frames: bytes) -> bytes:
+    """img2webp's lossless animation of PNG `frames`, 100 ms each."""
+    with tempfile.TemporaryDirectory() as folder:
+        paths = [Path(folder) / f"{index}.png" for index in range(len(frames))]
+        for path, frame in zip(paths, frames, strict=True):
+            path.write_bytes(frame)
+        target = Path(folder) / "animated.webp"
+        run(["img2webp", "-lossless", "-d", "100", *map(str, paths), "-o", str(target)])
+        return target.read_bytes()
+
+
 def add_damaged(corpus: Corpus) -> None:
     big = cjpeg(to8(photo(640, 480, seed=61)), "-quality", "95")
     scan = big.rindex(b"\xff\xda")
@@ -1042,6 +1048,17 @@ def add_damaged(corpus: Corpus) -> None:
         "lossless-90-percent": lossless[: len(lossless) * 9 // 10],
         "header-only": lossy[:30],
     }
+    # ImageMagick 6 reads these with no error and no pixels (a 500 before its reader checked).
+    animation = animated_webp(opaque_png, encoded(Image.fromarray(to8(photo(160, 120, seed=75)), "RGB"), "PNG"))
+    first_frame = animation.index(b"ANMF") + 8 + 16 + 8  # past ANMF's header, its frame fields, VP8L's header
+    webps["animated-first-frame-header-garbled"] = (
+        animation[:first_frame]
+        + bytes(byte ^ 0xFF for byte in animation[first_frame : first_frame + 8])
+        + animation[first_frame + 8 :]
+    )
+    webps["animated-bytes-inserted-in-first-frame"] = (
+        animation[: first_frame + 40] + bytes(37) + animation[first_frame + 40 :]
+    )
     for label, data in webps.items():
         corpus.refused(f"damaged/webp-{label}.webp", data, f"WebP {label.replace('-', ' ')}")
     tiff = encoded(Image.fromarray(to8(photo(160, 120, seed=73)), "RGB"), "TIFF")
