@@ -216,7 +216,7 @@ def fetch(url: str, *, policy: FetchPolicy) -> bytes:
             if response.status in REDIRECT_STATUSES and location:
                 if redirects == MAX_REDIRECTS:
                     raise FetchFailed(f"The URL redirected more than {MAX_REDIRECTS} times.")
-                target = parse_target(urljoin(target.url, location), allowed_ports=policy.allowed_ports)
+                target = _redirect_target(target, location, policy=policy)
                 continue
             if not 200 <= response.status < 300:
                 raise FetchFailed(f"The URL answered HTTP {response.status}.")
@@ -225,6 +225,15 @@ def fetch(url: str, *, policy: FetchPolicy) -> bytes:
             response.close()
             pool.close()
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _redirect_target(target: Target, location: str, *, policy: FetchPolicy) -> Target:
+    """Where a redirect leads, checked as the customer's URL was. Raises InvalidUrl."""
+    try:
+        url = urljoin(target.url, location)
+    except ValueError:  # urllib.parse refuses an unclosed or invalid IPv6 bracket ("http://[::1")
+        raise InvalidUrl("The URL redirected to a location that could not be parsed.") from None
+    return parse_target(url, allowed_ports=policy.allowed_ports)
 
 
 class _DeadlineMixin:

@@ -1,11 +1,14 @@
 """The URL fetcher against a loopback origin that counts every connection it accepts."""
 
+import contextlib
 import ipaddress
 import re
 import socket
 import time
 
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from optimizer import fetch
 from optimizer.tests.origin import Origin, Route
@@ -225,6 +228,39 @@ def test_a_redirect_to_another_scheme_is_refused(origin, location):
     origin.redirect("/go", location)
 
     with pytest.raises(fetch.InvalidUrl):
+        fetch.fetch(origin.url("/go"), policy=development_policy(origin))
+
+
+@pytest.mark.parametrize("location", ["http://[::1", "//[", "http://[not-an-address]/cat.png"])
+def test_a_redirect_to_a_location_that_cannot_be_parsed_is_refused(origin, location):
+    """urljoin raises ValueError on an unclosed or invalid IPv6 bracket: a refusal, not a crash."""
+    origin.redirect("/go", location)
+
+    with pytest.raises(fetch.InvalidUrl, match="redirected to a location that could not be parsed"):
+        fetch.fetch(origin.url("/go"), policy=development_policy(origin))
+    assert origin.connections == 1
+
+
+# Redirect targets built from URL punctuation, a few letters and digits, and characters outside
+# ASCII (an origin's headers arrive as latin-1).
+LOCATION_PARTS = st.sampled_from([*"[]:/@%.?#\\abcx0123456789", "\x85", "é", "ÿ"])
+LOCATIONS = st.tuples(st.sampled_from(["", "/", "//", "http://", "https://"]), st.text(LOCATION_PARTS, max_size=24))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(location=LOCATIONS.map("".join))
+@example(location="http://[::1")
+def test_whatever_an_origin_redirects_to_the_fetch_ends_in_a_body_or_a_refusal(origin, monkeypatch, location):
+    """Never another exception (a 500 for the customer). Every name resolves to the origin here."""
+    origin.serve("/cat.png", b"image bytes")
+    origin.redirect("/go", location)
+    monkeypatch.setattr(
+        socket,
+        "getaddrinfo",
+        lambda host, port, *args, **kwargs: [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))],
+    )
+
+    with contextlib.suppress(fetch.FetchError):
         fetch.fetch(origin.url("/go"), policy=development_policy(origin))
 
 

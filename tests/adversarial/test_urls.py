@@ -278,6 +278,14 @@ def test_a_redirect_to_another_scheme_is_refused(post, public_origin, internal_o
     assert internal_origin.connections == 0
 
 
+def test_a_redirect_to_a_location_that_cannot_be_parsed_is_invalid_url(post, public_origin):
+    url = public_origin.redirect("/go", "http://[::1")
+
+    body = _refused(post, url)
+
+    assert "redirected to a location that could not be parsed" in body["error"]
+
+
 def test_a_redirect_loop_ends_after_three_hops(post, public_origin):
     url = public_origin.redirect("/loop", "/loop")
 

@@ -147,7 +147,9 @@ def test_failures_are_reported_and_the_rest_is_done(site, photos, tmp_path):
     (folder / "broken.jpg").write_text("named like an image, but not one")
     logo = site.origin.serve("/cli/logo.png", images.encode(images.graphic(), "PNG"))
 
-    run = smolpix(site, key, "optimize", "photos", site.unreachable_url, logo, "--out", "small", "--json", cwd=tmp_path)
+    malformed = "http://[::1/logo.png"  # an unclosed IPv6 bracket: urllib.parse raises on it
+    arguments = ["photos", site.unreachable_url, malformed, logo]
+    run = smolpix(site, key, "optimize", *arguments, "--out", "small", "--json", cwd=tmp_path)
     files, summary = parsed(run.stdout.splitlines())
 
     assert run.returncode == 1
@@ -155,10 +157,12 @@ def test_failures_are_reported_and_the_rest_is_done(site, photos, tmp_path):
     assert files["photos/broken.jpg"]["error"].startswith("not an image")
     assert files[site.unreachable_url]["status"] == "failed"
     assert files[site.unreachable_url]["error"].startswith("400 FETCH_FAILED: url:")
+    assert files[malformed]["status"] == "failed"
+    assert files[malformed]["error"].startswith("400 INVALID_URL: url:")
     assert files[logo]["status"] == "done" and files[logo]["output"] == "small/logo.webp"
     assert "photos/notes.txt" not in files
     assert [name for name, line in files.items() if line["status"] == "done"] != []
-    assert (summary["files"], summary["done"], summary["failed"], summary["ignored"]) == (7, 5, 2, 1)
+    assert (summary["files"], summary["done"], summary["failed"], summary["ignored"]) == (8, 5, 3, 1)
     assert summary["originalSize"] == sum(line["originalSize"] for line in files.values())
     assert summary["optimizedSize"] == sum(line["optimizedSize"] for line in files.values())
     assert used_this_month(site, key) == 5

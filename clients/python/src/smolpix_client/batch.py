@@ -256,7 +256,11 @@ def _file_job(path: Path, *, label: str, root: Path, out_dir: Path) -> Job:
 
 
 def _url_file_name(url: str) -> str:
-    name = unquote(PurePosixPath(urlsplit(url).path).name).replace("\\", "_").replace("/", "_")
+    try:
+        path = urlsplit(url).path
+    except ValueError:  # e.g. an unclosed IPv6 bracket: sent all the same, for the site to refuse
+        path = ""
+    name = unquote(PurePosixPath(path).name).replace("\\", "_").replace("/", "_")
     return name if name not in ("", ".", "..") else "image"
 
 
