@@ -12,9 +12,16 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from django.core.exceptions import (
+    BadRequest,
+    RequestDataTooBig,
+    SuspiciousOperation,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent, TooManyFilesSent
 from django.http import Http404
+from django.http.multipartparser import MultiPartParserError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
@@ -120,9 +127,9 @@ def error_answer(exc: BaseException) -> ErrorAnswer:
         return ErrorAnswer(status.HTTP_403_FORBIDDEN, ErrorCode.FORBIDDEN, _detail(exc, "Forbidden"))
     if isinstance(exc, OUTAGES):
         return service_unavailable(retry_after=RETRY_AFTER_SECONDS)
-    if isinstance(exc, SuspiciousOperation):
+    if isinstance(exc, SuspiciousOperation | BadRequest | MultiPartParserError):
         # Django's own limits on request bodies (DATA_UPLOAD_MAX_MEMORY_SIZE and the field and
-        # file counts), met while DRF reads the body.
+        # file counts), met while DRF reads the body; a host it does not serve; a body it cannot read.
         return ErrorAnswer.bad_request(_OVERSIZED_BODY_MESSAGES.get(type(exc), "Bad request"))
     if isinstance(exc, exceptions.ParseError):
         return ErrorAnswer.bad_request(f"Malformed request body: {_detail(exc, 'could not be parsed')}")

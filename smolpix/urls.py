@@ -32,5 +32,9 @@ urlpatterns = [
 
 admin.site.site_header = admin.site.site_title = "Smolpix administration"
 
-# An unexpected error is the branded 500 page; an outage of PostgreSQL or Redis a 503 (JSON on the API).
+# Branded pages (JSON on the API): the client errors Django answers itself; an unexpected error
+# the 500 page; an outage of PostgreSQL or Redis a 503.
+handler400 = "smolpix.views.bad_request"
+handler403 = "smolpix.views.permission_denied"
+handler404 = "smolpix.views.page_not_found"
 handler500 = "smolpix.views.server_error"

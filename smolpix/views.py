@@ -121,6 +121,29 @@ PROBES = {
 }
 
 
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    return _client_error(request, exception, status=400)
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    return _client_error(request, exception, status=403)
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    return _client_error(request, exception, status=404)
+
+
+def _client_error(request: HttpRequest, exception: Exception, *, status: int) -> HttpResponse:
+    """Django's handlers for the client errors it answers itself (a body or host it cannot read, a
+    permission refused, no such page), in place of its own: those check the CSRF token again, which
+    reads the request body again, and a body Django could not read (a form in another charset than
+    UTF-8) raised once more, as a 500. The API's paths answer as its views do."""
+    if request.path.startswith("/api/"):
+        answer = error_answer(exception)
+        return JsonResponse(answer.body, status=answer.status, headers=answer.headers)
+    return render(request, f"{status}.html", status=status)
+
+
 def server_error(request: HttpRequest) -> HttpResponse:
     """Django's handler for an exception no view answered (called while it is being handled).
 

@@ -2,6 +2,7 @@
 
 import pytest
 from django import db
+from django.core.exceptions import PermissionDenied
 from django.test import Client
 from redis.exceptions import ConnectionError as RedisConnectionError
 
@@ -15,6 +16,67 @@ def test_an_unknown_page_is_a_branded_404(client):
     body = response.content.decode()
     assert "Page not found" in body
     assert 'class="site-header"' in body
+
+
+def test_an_unknown_api_path_is_the_api_s_json_404(client):
+    response = client.get("/api/v1/no-such-endpoint")
+
+    assert response.status_code == 404
+    assert response.json() == {"error": "Not found", "code": "NOT_FOUND"}
+
+
+# A form body in another charset than UTF-8 (Django refuses it: BadRequest), and a multipart body
+# without a boundary. Django's own error handlers checked the CSRF token, read the body again and
+# raised again: a 500.
+UNREADABLE_BODIES = [
+    (b"email=a", "application/x-www-form-urlencoded; charset=utf-16"),
+    (b"email=a", "multipart/form-data"),
+]
+
+
+@pytest.mark.parametrize(("body", "content_type"), UNREADABLE_BODIES, ids=["utf-16 form", "no boundary"])
+@pytest.mark.parametrize(
+    ("path", "status", "heading"),
+    [("/accounts/password_reset/", 400, "We could not read that request"), ("/no-such-page/", 404, "Page not found")],
+)
+def test_a_body_that_cannot_be_read_is_a_branded_4xx_not_a_500(body, content_type, path, status, heading):
+    client = Client(enforce_csrf_checks=True, raise_request_exception=False)
+    client.get("/accounts/login/")  # the CSRF cookie, so that the token is looked for in the body
+
+    response = client.generic("POST", path, body, content_type)
+
+    assert response.status_code == status
+    page = response.content.decode()
+    assert heading in page
+    assert 'class="site-header"' in page
+
+
+def test_a_host_the_site_does_not_serve_is_a_400_in_each_one_s_language(settings):
+    settings.ALLOWED_HOSTS = ["smolpix.example"]
+    client = Client(raise_request_exception=False, HTTP_HOST="evil.example")
+
+    page, api = client.get("/pricing/"), client.get("/api/v1/usage")
+
+    assert page.status_code == 400
+    assert "We could not read that request" in page.content.decode()
+    assert api.status_code == 400
+    assert api.json() == {"error": "Bad request", "code": "BAD_REQUEST"}
+
+
+def test_a_permission_refused_is_a_branded_403_and_the_api_s_json_403(monkeypatch):
+    def refuse(*args):
+        raise PermissionDenied
+
+    monkeypatch.setattr("smolpix.views.plan_list", refuse)
+    monkeypatch.setattr("smolpix.middleware._caller", refuse)  # met outside the API view's own handling
+    client = Client(raise_request_exception=False)
+
+    page, api = client.get("/pricing/"), client.get("/api/v1/usage")
+
+    assert page.status_code == 403
+    assert "You cannot open this page" in page.content.decode()
+    assert api.status_code == 403
+    assert api.json() == {"error": "Forbidden", "code": "FORBIDDEN"}
 
 
 def test_a_crash_is_a_branded_500_without_internals(monkeypatch):
