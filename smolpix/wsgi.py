@@ -1,7 +1,57 @@
-import os
+"""The WSGI application: Django's, behind one adaptation of request bodies sent chunked."""
 
+import json
+import os
+import tempfile
+
+from django.conf import settings
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "smolpix.settings")
 
-application = get_wsgi_application()
+CHUNK_BYTES = 64 * 1024
+LENGTH_REQUIRED = json.dumps(
+    {"error": "This server needs the request body's length: send it with a Content-Length.", "code": "BAD_REQUEST"}
+).encode()
+
+
+class ChunkedBodies:
+    """Django reads a request body only as far as its Content-Length, so a body sent chunked, with
+    none (a streamed upload: Node's fetch of a stream, Go, a requests generator), reached it empty
+    and the API answered "url: This field is required". Where the server de-chunks the body and
+    marks its end (gunicorn: wsgi.input_terminated), it is spooled here, up to one byte past the
+    largest body the site accepts, and handed on with that length (a longer one is then refused by
+    its length, as any other). Where it cannot (runserver), the answer is 411 Length Required."""
+
+    def __init__(self, application, *, max_bytes: int) -> None:
+        self.application = application
+        self.max_bytes = max_bytes
+
+    def __call__(self, environ, start_response):
+        if "chunked" not in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+            return self.application(environ, start_response)
+        if not environ.get("wsgi.input_terminated"):
+            start_response(
+                "411 Length Required",
+                [("Content-Type", "application/json"), ("Content-Length", str(len(LENGTH_REQUIRED)))],
+            )
+            return [LENGTH_REQUIRED]
+        body = tempfile.SpooledTemporaryFile(max_size=settings.FILE_UPLOAD_MAX_MEMORY_SIZE)  # noqa: SIM115 (Django reads it)
+        length = 0
+        while length <= self.max_bytes and (
+            chunk := environ["wsgi.input"].read(min(CHUNK_BYTES, self.max_bytes + 1 - length))
+        ):
+            body.write(chunk)
+            length += len(chunk)
+        body.seek(0)
+        environ.update({"wsgi.input": body, "CONTENT_LENGTH": str(length)})
+        return self.application(environ, start_response)
+
+
+django_application = get_wsgi_application()
+
+from api.optimize import MULTIPART_OVERHEAD_BYTES  # noqa: E402 (once Django is set up)
+
+application = ChunkedBodies(
+    django_application, max_bytes=settings.OPTIMIZER_MAX_SOURCE_BYTES + MULTIPART_OVERHEAD_BYTES
+)

@@ -1,0 +1,64 @@
+"""The WSGI application's handling of request bodies sent chunked (smolpix.wsgi.ChunkedBodies)."""
+
+import io
+import json
+
+import pytest
+
+from smolpix.wsgi import ChunkedBodies
+
+MAX_BYTES = 1000
+
+
+class Recorder:
+    """A WSGI application that keeps the length and the body it was given."""
+
+    def __call__(self, environ, start_response):
+        self.length = environ.get("CONTENT_LENGTH")
+        self.body = environ["wsgi.input"].read(int(self.length or 0))
+        start_response("200 OK", [])
+        return [b""]
+
+
+def call(body: bytes, **environ) -> tuple[Recorder, str, bytes]:
+    recorder, started = Recorder(), []
+    application = ChunkedBodies(recorder, max_bytes=MAX_BYTES)
+    answer = application(
+        {"REQUEST_METHOD": "POST", "wsgi.input": io.BytesIO(body), **environ},
+        lambda status, headers: started.append(status),
+    )
+    return recorder, started[0], b"".join(answer)
+
+
+CHUNKED = {"HTTP_TRANSFER_ENCODING": "chunked", "wsgi.input_terminated": True}
+
+
+@pytest.mark.parametrize("size", [0, 1, 700, MAX_BYTES])
+def test_a_chunked_body_the_server_ended_is_handed_on_whole_with_its_length(size):
+    body = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+
+    recorder, status, _ = call(body, **CHUNKED)
+
+    assert status == "200 OK"
+    assert (recorder.length, recorder.body) == (str(size), body)
+
+
+def test_a_chunked_body_over_the_largest_accepted_is_handed_on_one_byte_past_it():
+    """So that the API refuses it by its length, as it refuses any other body that long."""
+    recorder, _, _ = call(b"x" * (MAX_BYTES * 5), **CHUNKED)
+
+    assert recorder.length == str(MAX_BYTES + 1)
+
+
+def test_a_chunked_body_a_server_could_not_end_is_411_length_required():
+    recorder, status, answer = call(b"5\r\nhello\r\n0\r\n\r\n", HTTP_TRANSFER_ENCODING="chunked")
+
+    assert status == "411 Length Required"
+    assert json.loads(answer)["code"] == "BAD_REQUEST"
+    assert not hasattr(recorder, "length")
+
+
+def test_a_body_with_a_length_is_left_to_django():
+    recorder, _, _ = call(b"hello world", CONTENT_LENGTH="5")
+
+    assert (recorder.length, recorder.body) == ("5", b"hello")

@@ -1,0 +1,48 @@
+"""Uploads as some clients stream them: chunked, with no Content-Length (Node's fetch of a stream,
+Go's net/http with a pipe, a requests generator). Django reads a body only as far as its
+Content-Length, so such an upload arrived empty ("url: This field is required"). make serve's
+gunicorn de-chunks it and the image is optimized, or refused by its size as any other upload is;
+make run's development server cannot de-chunk, and says so."""
+
+from django.conf import settings
+
+from tests.system import pictures
+from tests.system.http import Client, assert_error, multipart
+from tests.system.stack import MARKS
+
+pytestmark = MARKS
+
+
+def streamed_upload(api: Client, image: bytes):
+    body, content_type = multipart({}, {"file": image})
+    # An iterable body with no Content-Length: http.client sends it chunked, a piece at a time.
+    pieces = (body[start : start + 65536] for start in range(0, len(body), 65536))
+    return api.request("POST", "/api/v1/optimize", headers={"Content-Type": content_type}, body=pieces)
+
+
+def test_an_upload_sent_chunked_is_optimized_by_make_serve(serve):
+    _, api = serve.customer()
+
+    answer = streamed_upload(api, pictures.small())
+
+    assert answer.status == 200, str(answer)
+    assert answer.json()["optimizedSize"] > 0
+    assert api.used() == 1
+
+
+def test_an_upload_sent_chunked_over_the_size_limit_is_refused_by_its_size(serve):
+    _, api = serve.customer()
+
+    answer = streamed_upload(api, b"\xff" * (settings.OPTIMIZER_MAX_SOURCE_BYTES + 100_000))
+
+    assert_error(answer, 400, "IMAGE_TOO_LARGE")
+    assert api.used() == 0
+
+
+def test_make_run_answers_an_upload_sent_chunked_with_411_length_required(run):
+    _, api = run.customer()
+
+    answer = streamed_upload(api, pictures.small())
+
+    assert_error(answer, 411, "BAD_REQUEST")
+    assert "Content-Length" in answer.json()["error"]
