@@ -90,7 +90,9 @@ def test_scores_match_the_cpp_tool_and_do_not_drift(label, reference, distorted,
     value = score(reference, distorted)
 
     assert value == pytest.approx(cpp, abs=0.1)  # the C++ tool's own float32 noise, see below
-    assert value == pytest.approx(ours, abs=1e-3)
+    # Not drifting: OpenCV picks its float32 kernels by CPU (AVX2, AVX-512), which round
+    # differently: up to 0.002 apart between two machines here. A change to the metric moves more.
+    assert value == pytest.approx(ours, abs=0.01)
 
 
 @pytest.mark.parametrize("label", ["noise 12", "box blur", "4x4 blocks", "37x61 noise", "13x9 blocks"])
