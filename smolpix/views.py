@@ -96,7 +96,8 @@ def _check_worker() -> str:
 class _Probe:
     """One check, run in a thread of its own so that a service that hangs (accepts connections
     but never answers) costs the health check PROBE_SECONDS, not a socket's whole timeout. While
-    a hung check is still running, the next request does not start another: it is "down"."""
+    a check is still running, the next request does not start another but waits for that one: two
+    load balancers probing at once share one check, and a hung check is not piled up on."""
 
     _threads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="healthz")
 
@@ -105,11 +106,10 @@ class _Probe:
         self.running: Future | None = None
         self.lock = threading.Lock()
 
-    def start(self) -> Future | None:
+    def start(self) -> Future:
         with self.lock:
-            if self.running is not None and not self.running.done():
-                return None
-            self.running = self._threads.submit(self.check)
+            if self.running is None or self.running.done():
+                self.running = self._threads.submit(self.check)
             return self.running
 
 
@@ -171,8 +171,6 @@ def _health() -> dict[str, str]:
     results = {}
     for name, future in started.items():
         try:
-            if future is None:
-                raise RuntimeError("its previous check has not finished")
             results[name] = future.result(timeout=max(deadline - monotonic(), 0))
         except Exception as error:
             logger.warning("health check %s failed: %r", name, error)

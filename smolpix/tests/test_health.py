@@ -1,5 +1,7 @@
 import re
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from celery import Celery
@@ -7,6 +9,7 @@ from django.core.cache import cache, caches
 from django.urls import reverse
 
 from optimizer import jobs
+from smolpix import views
 
 pytestmark = pytest.mark.django_db
 
@@ -121,3 +124,44 @@ def test_the_footer_links_the_status_page_not_the_json(client):
 
     assert f'<a href="{reverse("status")}">Status</a>' in body
     assert 'href="/healthz"' not in body
+
+
+def _health_twice_at_once(monkeypatch, *, seconds: float) -> tuple[dict, dict, int, float]:
+    """Two health checks, the second started while the first's checks run; each check takes
+    `seconds`. Returns both answers, how many checks were started, and how long both took."""
+    started = []
+
+    def check() -> str:
+        started.append(1)
+        time.sleep(seconds)
+        return "ok"
+
+    for probe in views.PROBES.values():
+        monkeypatch.setattr(probe, "check", check)
+    begun = time.monotonic()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        first = pool.submit(views._health)
+        time.sleep(0.2)
+        second = pool.submit(views._health)
+        answers = first.result(), second.result()
+    took = time.monotonic() - begun
+    for probe in views.PROBES.values():
+        probe.running.result()  # no check of this test is left running for the tests after it
+    return *answers, len(started), took
+
+
+def test_two_health_checks_at_once_share_the_checks_running_and_both_see_ok(monkeypatch):
+    """Two load balancers probing at the same moment: the second waits for the checks the first
+    started (it read "down" before, a 503 that could take a healthy machine out of rotation)."""
+    first, second, started, _ = _health_twice_at_once(monkeypatch, seconds=0.5)
+
+    assert first == second == dict.fromkeys(views.PROBES, "ok")
+    assert started == len(views.PROBES)
+
+
+def test_a_hung_check_is_not_started_again_and_reads_down_within_the_probe_time(monkeypatch):
+    first, second, started, took = _health_twice_at_once(monkeypatch, seconds=views.PROBE_SECONDS + 1)
+
+    assert first == second == dict.fromkeys(views.PROBES, "down")
+    assert started == len(views.PROBES)
+    assert took < views.PROBE_SECONDS + 1
