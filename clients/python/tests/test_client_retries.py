@@ -1,5 +1,6 @@
 """Retries and pacing against a small scripted server on loopback: what is sent again, after how
-long, and when the client gives up; and a rate limit kept without a single 429."""
+long, and when the client gives up; a rate limit kept without a single 429; and successes that are
+not the API's (another server's page), which are errors, not crashes."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from smolpix_client import (
     Retries,
     ServerError,
     ServiceUnavailable,
+    SmolpixError,
 )
 
 IMAGE = b"RIFF\x0c\x00\x00\x00WEBPVP8 "  # what the fake sends as an optimized image
@@ -45,7 +47,7 @@ DROP = "drop"
 @dataclass
 class Answer:
     status: int = 200
-    body: dict | None = None  # JSON; None: the image
+    body: dict | list | bytes | None = None  # JSON; bytes: a page (text/html); None: the image
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -120,9 +122,14 @@ class FakeApi:
                 if answer == DROP:
                     self.close_connection = True
                     return
-                body = IMAGE if answer.body is None else json.dumps(answer.body).encode()
+                if answer.body is None:
+                    body, content_type = IMAGE, "image/webp"
+                elif isinstance(answer.body, bytes):
+                    body, content_type = answer.body, "text/html"
+                else:
+                    body, content_type = json.dumps(answer.body).encode(), "application/json"
                 self.send_response(answer.status)
-                self.send_header("Content-Type", "image/webp" if answer.body is None else "application/json")
+                self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(body)))
                 for name, value in {**(FIGURES if answer.body is None else {}), **answer.headers}.items():
                     self.send_header(name, value)
@@ -306,3 +313,29 @@ def test_pacing_keeps_concurrent_requests_within_the_rate_limit(fake):
     asyncio.run(main())
 
     assert api.statuses() == [200] * 6
+
+
+# --- Successes that are not the API's -----------------------------------------------------
+
+USAGE = {"plan": "pro", "monthlyLimit": 10, "used": 1, "remaining": 9, "month": "2026-12", "rateLimitPerMinute": 60}
+
+
+@pytest.mark.parametrize(
+    ("call", "answer"),
+    [
+        ("usage", Answer(200, b"<html><body>Welcome to nginx!</body></html>")),
+        ("usage", Answer(200, {"hello": "world"})),
+        ("usage", Answer(200, ["not", "an", "object"])),
+        ("usage", Answer(200, {**USAGE, "resetsAt": 5})),
+        ("optimize", Answer(200, None, {"X-Smolpix-Width": "ten"})),
+    ],
+    ids=["a page", "another object", "a list", "a number for a date", "a garbled figure"],
+)
+def test_a_success_that_is_not_the_api_s_is_a_smolpix_error_not_a_crash(fake, call, answer):
+    """A wrong base URL, or a proxy's page answered 200: a KeyError or a JSONDecodeError before."""
+    api = fake([answer])
+
+    with client_of(api) as client, pytest.raises(SmolpixError, match="is not the Smolpix API's") as raised:
+        client.usage() if call == "usage" else client.optimize(url="https://images.example/cat.png")
+
+    assert raised.value.status == 200

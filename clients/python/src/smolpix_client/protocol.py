@@ -244,25 +244,38 @@ def optimize_result(response: httpx.Response) -> OptimizeResult:
     if not content_type.startswith("image/"):
         raise SmolpixError(f"Expected an image, got {content_type or 'no Content-Type'}", status=response.status_code)
     score = headers.get("X-Smolpix-Quality-Score")
-    return OptimizeResult(
-        original_size=int(headers["X-Smolpix-Original-Size"]),
-        optimized_size=int(headers["X-Smolpix-Optimized-Size"]),
-        savings=int(headers["X-Smolpix-Savings"]),
-        savings_percent=int(headers["X-Smolpix-Savings-Percent"]),
-        format=headers["X-Smolpix-Format"],
-        width=int(headers["X-Smolpix-Width"]),
-        height=int(headers["X-Smolpix-Height"]),
-        content_type=content_type,
-        lossless=headers["X-Smolpix-Lossless"] == "true",
-        notice=headers.get("X-Smolpix-Notice"),
-        quality=None if score is None else QualityScore(headers["X-Smolpix-Quality-Metric"], float(score)),
-        data=response.content,
-    )
+    try:
+        return OptimizeResult(
+            original_size=int(headers["X-Smolpix-Original-Size"]),
+            optimized_size=int(headers["X-Smolpix-Optimized-Size"]),
+            savings=int(headers["X-Smolpix-Savings"]),
+            savings_percent=int(headers["X-Smolpix-Savings-Percent"]),
+            format=headers["X-Smolpix-Format"],
+            width=int(headers["X-Smolpix-Width"]),
+            height=int(headers["X-Smolpix-Height"]),
+            content_type=content_type,
+            lossless=headers["X-Smolpix-Lossless"] == "true",
+            notice=headers.get("X-Smolpix-Notice"),
+            quality=None if score is None else QualityScore(headers["X-Smolpix-Quality-Metric"], float(score)),
+            data=response.content,
+        )
+    except (KeyError, ValueError) as error:
+        raise _not_the_api(response) from error
 
 
 def usage_result(response: httpx.Response) -> Usage:
-    body: dict[str, Any] = response.json()
-    return Usage.from_json(body)
+    try:
+        return Usage.from_json(response.json())
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise _not_the_api(response) from error
+
+
+def _not_the_api(response: httpx.Response) -> SmolpixError:
+    """A success whose body is not what the API sends: another server's (a wrong base URL, a proxy's page)."""
+    return SmolpixError(
+        f"The answer from {response.url.host} is not the Smolpix API's: is the base URL right?",
+        status=response.status_code,
+    )
 
 
 def _form_value(value: Any) -> str:
