@@ -19,6 +19,7 @@ from smolpix_client.files import IMAGE_EXTENSIONS, is_image, write_partial
 
 MANIFEST_NAME = ".smolpix-manifest.jsonl"
 OUTPUT_FORMATS = ("webp", "avif")
+NOT_A_FILE = "not a regular file (a named pipe, a socket or a device)"
 NOT_AN_IMAGE = "not an image (by its name and first bytes: JPEG, PNG, GIF, WebP, AVIF, HEIC, TIFF or BMP)"
 # Errors about the account rather than the image: every later request would fail the same way.
 ACCOUNT_ERRORS = (Unauthorized, PlanRequired, QuotaExceeded)
@@ -196,7 +197,7 @@ def _jobs(argument: str, *, out: Path | None, into: Plan) -> list[Job]:
     path = Path(argument)
     if path.is_dir():
         return _folder_jobs(path, out=out, into=into)
-    if not path.is_file():
+    if not path.exists():
         into.refused.append(Outcome(argument, "failed", reason="no such file or folder"))
         return []
     root = out or path.resolve().parent
@@ -208,8 +209,11 @@ def _jobs(argument: str, *, out: Path | None, into: Plan) -> list[Job]:
 
 
 def _not_an_image(path: Path) -> str | None:
-    """Why `path` is not sent as an image, if it is not one (or cannot be read)."""
+    """Why `path` is not sent as an image, if it is not one (or cannot be read). Only regular files
+    are opened: reading a named pipe or a device named like a photo would wait forever."""
     try:
+        if path.exists() and not path.is_file():
+            return NOT_A_FILE
         image = is_image(path)
     except OSError as error:
         return f"{type(error).__name__}: {error}"
