@@ -1,4 +1,5 @@
-"""The WSGI application: Django's, behind one adaptation of request bodies sent chunked."""
+"""The WSGI application: Django's, behind two adaptations of request bodies: those sent chunked
+(ChunkedBodies), and those left unread by an early answer (UnreadBodies)."""
 
 import json
 import os
@@ -48,10 +49,31 @@ class ChunkedBodies:
         return self.application(environ, start_response)
 
 
+class UnreadBodies:
+    """An answer given before the request's body was read (a 401, 403 or 429 to an upload) left the
+    rest of the body on the connection. gunicorn drains 64 KB of it and then closes the connection
+    it had just announced as kept alive, so a client's next request on it (a retry after a 429)
+    failed with "server disconnected". The rest of a body the site could have accepted (up to
+    `max_bytes`, by its Content-Length) is read here once the application has answered; a longer
+    one is left, and its connection closed, as before."""
+
+    def __init__(self, application, *, max_bytes: int) -> None:
+        self.application = application
+        self.max_bytes = max_bytes
+
+    def __call__(self, environ, start_response):
+        # Taken before the application runs: ChunkedBodies replaces both.
+        body, length = environ.get("wsgi.input"), environ.get("CONTENT_LENGTH") or "0"
+        answer = self.application(environ, start_response)
+        if body is not None and length.isdigit() and 0 < int(length) <= self.max_bytes:
+            while body.read(CHUNK_BYTES):
+                pass
+        return answer
+
+
 django_application = get_wsgi_application()
 
 from api.optimize import MULTIPART_OVERHEAD_BYTES  # noqa: E402 (once Django is set up)
 
-application = ChunkedBodies(
-    django_application, max_bytes=settings.OPTIMIZER_MAX_SOURCE_BYTES + MULTIPART_OVERHEAD_BYTES
-)
+MAX_BODY_BYTES = settings.OPTIMIZER_MAX_SOURCE_BYTES + MULTIPART_OVERHEAD_BYTES
+application = UnreadBodies(ChunkedBodies(django_application, max_bytes=MAX_BODY_BYTES), max_bytes=MAX_BODY_BYTES)

@@ -1,11 +1,13 @@
-"""The WSGI application's handling of request bodies sent chunked (smolpix.wsgi.ChunkedBodies)."""
+"""The WSGI application's handling of request bodies: sent chunked (smolpix.wsgi.ChunkedBodies), and
+left unread by an early answer (smolpix.wsgi.UnreadBodies)."""
 
 import io
 import json
 
 import pytest
 
-from smolpix.wsgi import ChunkedBodies
+from smolpix import wsgi
+from smolpix.wsgi import ChunkedBodies, UnreadBodies
 
 MAX_BYTES = 1000
 
@@ -62,3 +64,42 @@ def test_a_body_with_a_length_is_left_to_django():
     recorder, _, _ = call(b"hello world", CONTENT_LENGTH="5")
 
     assert (recorder.length, recorder.body) == ("5", b"hello")
+
+
+class EarlyAnswer:
+    """A WSGI application that answers without reading the body (as a 401 to an upload does)."""
+
+    def __call__(self, environ, start_response):
+        start_response("401 Unauthorized", [])
+        return [b"no"]
+
+
+def unread(body: bytes, length: str | None) -> tuple[io.BytesIO, bytes]:
+    stream = io.BytesIO(body)
+    environ = {"REQUEST_METHOD": "POST", "wsgi.input": stream}
+    if length is not None:
+        environ["CONTENT_LENGTH"] = length
+    answer = UnreadBodies(EarlyAnswer(), max_bytes=MAX_BYTES)(environ, lambda status, headers: None)
+    return stream, b"".join(answer)
+
+
+@pytest.mark.parametrize("size", [1, 700, MAX_BYTES])
+def test_a_body_an_early_answer_left_unread_is_read_to_its_end(size):
+    stream, answer = unread(b"x" * size, str(size))
+
+    assert answer == b"no"
+    assert stream.tell() == size
+
+
+@pytest.mark.parametrize("length", [None, "", "0", str(MAX_BYTES + 1), "-5", "12x"])
+def test_a_body_longer_than_the_site_accepts_or_of_no_length_is_left_alone(length):
+    stream, answer = unread(b"x" * (MAX_BYTES + 1), length)
+
+    assert answer == b"no"
+    assert stream.tell() == 0
+
+
+def test_the_site_reads_what_an_early_answer_left_of_bodies_up_to_the_largest_upload():
+    assert isinstance(wsgi.application, UnreadBodies)
+    assert isinstance(wsgi.application.application, ChunkedBodies)
+    assert wsgi.application.max_bytes == wsgi.application.application.max_bytes == wsgi.MAX_BODY_BYTES

@@ -2,7 +2,10 @@
 Go's net/http with a pipe, a requests generator). Django reads a body only as far as its
 Content-Length, so such an upload arrived empty ("url: This field is required"). make serve's
 gunicorn de-chunks it and the image is optimized, or refused by its size as any other upload is;
-make run's development server cannot de-chunk, and says so."""
+make run's development server cannot de-chunk, and says so. And an upload answered before it was
+read (a wrong key, a rate limit) leaves its connection fit for the client's next request."""
+
+import http.client
 
 from django.conf import settings
 
@@ -46,3 +49,27 @@ def test_make_run_answers_an_upload_sent_chunked_with_411_length_required(run):
 
     assert_error(answer, 411, "BAD_REQUEST")
     assert "Content-Length" in answer.json()["error"]
+
+
+def test_an_upload_answered_unread_leaves_its_kept_alive_connection_usable(serve):
+    """gunicorn drains 64 KB of a body the application did not read, then closes the connection it
+    had announced as kept alive: a client's next request on it (a retry after a 429) got no answer."""
+    body, content_type = multipart({}, {"file": b"\xff" * 1_000_000})
+    connection = http.client.HTTPConnection("127.0.0.1", serve.port, timeout=60)
+    try:
+        connection.request(
+            "POST",
+            "/api/v1/optimize",
+            body=body,
+            headers={"Content-Type": content_type, "Authorization": "Bearer pk_live_wrong"},
+        )
+        first = connection.getresponse()
+        first.read()
+        connection.request("GET", "/healthz")
+        second = connection.getresponse()
+        second.read()
+    finally:
+        connection.close()
+
+    assert (first.status, first.getheader("Connection")) == (401, "keep-alive")
+    assert second.status == 200
