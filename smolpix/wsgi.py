@@ -4,6 +4,7 @@
 import json
 import os
 import tempfile
+from time import monotonic
 
 from django.conf import settings
 from django.core.wsgi import get_wsgi_application
@@ -11,6 +12,7 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "smolpix.settings")
 
 CHUNK_BYTES = 64 * 1024
+DRAIN_SECONDS = 10.0
 LENGTH_REQUIRED = json.dumps(
     {"error": "This server needs the request body's length: send it with a Content-Length.", "code": "BAD_REQUEST"}
 ).encode()
@@ -54,8 +56,9 @@ class UnreadBodies:
     rest of the body on the connection. gunicorn drains 64 KB of it and then closes the connection
     it had just announced as kept alive, so a client's next request on it (a retry after a 429)
     failed with "server disconnected". The rest of a body the site could have accepted (up to
-    `max_bytes`, by its Content-Length) is read here once the application has answered; a longer
-    one is left, and its connection closed, as before."""
+    `max_bytes`, by its Content-Length) is read here once the application has answered, within
+    DRAIN_SECONDS (a client trickling it holds a thread no longer than that); a longer one, or what is left
+    after that time, gunicorn deals with as before, closing the connection."""
 
     def __init__(self, application, *, max_bytes: int) -> None:
         self.application = application
@@ -66,9 +69,26 @@ class UnreadBodies:
         body, length = environ.get("wsgi.input"), environ.get("CONTENT_LENGTH") or "0"
         answer = self.application(environ, start_response)
         if body is not None and length.isdigit() and 0 < int(length) <= self.max_bytes:
-            while body.read(CHUNK_BYTES):
-                pass
+            _drain(body, environ.get("gunicorn.socket"))
         return answer
+
+
+def _drain(body, connection) -> None:
+    """Read `body` to its end within DRAIN_SECONDS: each read is bounded by the time left where the
+    connection's socket is at hand (gunicorn's), and its own timeout put back after."""
+    deadline = monotonic() + DRAIN_SECONDS
+    timeout = connection.gettimeout() if connection else None
+    try:
+        while (left := deadline - monotonic()) > 0:
+            if connection:
+                connection.settimeout(left)
+            if not body.read(CHUNK_BYTES):
+                return
+    except OSError:
+        pass  # timed out, or the client went: the connection is closed, as it was
+    finally:
+        if connection:
+            connection.settimeout(timeout)
 
 
 django_application = get_wsgi_application()

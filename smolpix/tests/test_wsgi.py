@@ -74,13 +74,39 @@ class EarlyAnswer:
         return [b"no"]
 
 
-def unread(body: bytes, length: str | None) -> tuple[io.BytesIO, bytes]:
-    stream = io.BytesIO(body)
-    environ = {"REQUEST_METHOD": "POST", "wsgi.input": stream}
+def unread(body: bytes, length: str | None, stream: io.RawIOBase | None = None, **environ) -> tuple[io.IOBase, bytes]:
+    stream = stream or io.BytesIO(body)
+    environ = {"REQUEST_METHOD": "POST", "wsgi.input": stream, **environ}
     if length is not None:
         environ["CONTENT_LENGTH"] = length
     answer = UnreadBodies(EarlyAnswer(), max_bytes=MAX_BYTES)(environ, lambda status, headers: None)
     return stream, b"".join(answer)
+
+
+class TricklingBody(io.RawIOBase):
+    """A body whose client sends a little, then nothing: reads time out, as gunicorn's socket does."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    def read(self, size: int = -1) -> bytes:
+        self.reads += 1
+        if self.reads > 2:
+            raise TimeoutError("timed out")
+        return b"x"
+
+
+class Socket:
+    """gunicorn's socket, as far as its timeout goes."""
+
+    def __init__(self) -> None:
+        self.timeouts: list[float | None] = [None]
+
+    def gettimeout(self) -> float | None:
+        return self.timeouts[-1]
+
+    def settimeout(self, timeout: float | None) -> None:
+        self.timeouts.append(timeout)
 
 
 @pytest.mark.parametrize("size", [1, 700, MAX_BYTES])
@@ -97,6 +123,18 @@ def test_a_body_longer_than_the_site_accepts_or_of_no_length_is_left_alone(lengt
 
     assert answer == b"no"
     assert stream.tell() == 0
+
+
+def test_a_body_trickling_in_is_read_within_the_drain_time_on_the_connections_own_timeout():
+    connection = Socket()
+
+    stream, answer = unread(b"", str(MAX_BYTES), TricklingBody(), **{"gunicorn.socket": connection})
+
+    assert answer == b"no"
+    assert stream.reads == 3
+    bounds, restored = connection.timeouts[1:-1], connection.timeouts[-1]
+    assert len(bounds) == 3 and all(0 < bound <= wsgi.DRAIN_SECONDS for bound in bounds)
+    assert restored is None
 
 
 def test_the_site_reads_what_an_early_answer_left_of_bodies_up_to_the_largest_upload():
