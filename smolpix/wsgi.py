@@ -68,7 +68,8 @@ class UnreadBodies:
         # Taken before the application runs: ChunkedBodies replaces both.
         body, length = environ.get("wsgi.input"), environ.get("CONTENT_LENGTH") or "0"
         answer = self.application(environ, start_response)
-        if body is not None and length.isdigit() and 0 < int(length) <= self.max_bytes:
+        # isdecimal() alone takes "²" and other digits int() refuses (a 500 before any view ran).
+        if body is not None and length.isascii() and length.isdecimal() and 0 < int(length) <= self.max_bytes:
             _drain(body, environ.get("gunicorn.socket"))
         return answer
 

@@ -117,7 +117,7 @@ def test_a_body_an_early_answer_left_unread_is_read_to_its_end(size):
     assert stream.tell() == size
 
 
-@pytest.mark.parametrize("length", [None, "", "0", str(MAX_BYTES + 1), "-5", "12x"])
+@pytest.mark.parametrize("length", [None, "", "0", str(MAX_BYTES + 1), "-5", "12x", "\u00b2", "\u0663"])
 def test_a_body_longer_than_the_site_accepts_or_of_no_length_is_left_alone(length):
     stream, answer = unread(b"x" * (MAX_BYTES + 1), length)
 
