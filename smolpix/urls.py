@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from accounts.decorators import verified_email_required
@@ -19,6 +19,9 @@ urlpatterns = [
     path("dashboard/try/", verified_email_required(optimizer_views.try_it), name="try-it"),
     path("billing/", include("billing.urls")),
     path("api/v1/", include("api.urls")),
+    # Matched here rather than left to handler404, which Django skips under DEBUG; the base URL
+    # without its slash too, since redirecting a POST to add one is an error under DEBUG.
+    re_path(r"^api/v1(?:/.*)?$", views.api_not_found),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The viewer's script is a separate file (not inline), and its assets are our own static files.
     path(

@@ -12,10 +12,11 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 
 from accounts.selectors import plan_list
 from api.errors import SERVER_ERROR, error_answer
@@ -131,6 +132,13 @@ def permission_denied(request: HttpRequest, exception: Exception) -> HttpRespons
 
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     return _client_error(request, exception, status=404)
+
+
+@csrf_exempt
+def api_not_found(request: HttpRequest) -> HttpResponse:
+    """Any other path under the API's base URL: the API's JSON 404 for every method. Also under
+    DEBUG (make run), where Django shows its HTML debug page instead of calling handler404."""
+    return page_not_found(request, Http404())
 
 
 def _client_error(request: HttpRequest, exception: Exception, *, status: int) -> HttpResponse:

@@ -1,6 +1,6 @@
 """Bytes no one should send (issue 14, items 8 and 9): an image host's Content-Length written in
-non-ASCII digits, a request's, a truncated JPEG. Each is a 4xx naming the problem, never a 500, and
-nothing is charged for it."""
+non-ASCII digits, a request's, a truncated JPEG; a path the API does not have. Each is a 4xx naming
+the problem, never a 500, and nothing is charged for it."""
 
 import pytest
 
@@ -33,6 +33,15 @@ def test_a_request_with_a_non_ascii_content_length_is_a_4xx(request, stack_name)
     status, answer = raw(stack.port, optimize_request(api.api_key, content_length=SUPERSCRIPT_TWO.encode("latin-1")))
 
     assert 400 <= status < 500, f"got {status}: {answer[:600]!r}"
+
+
+@pytest.mark.parametrize("stack_name", ["run", "serve"])
+def test_a_path_the_api_does_not_have_is_its_json_404(request, stack_name):
+    stack = request.getfixturevalue(stack_name)
+    _, api = stack.customer()
+
+    for method, path in [("POST", "/api/v1/optimise"), ("POST", "/api/v1"), ("GET", "/api/v1/usage/")]:
+        assert_error(api.request(method, path), 404, "NOT_FOUND")
 
 
 def test_a_truncated_jpeg_is_refused_as_unsupported_and_not_charged(serve):
