@@ -1,3 +1,6 @@
+from django.contrib.admin import ModelAdmin
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import ChangeList
 from django_otp.admin import OTPAdminSite
 
 
@@ -8,3 +11,32 @@ class SecondFactorAdminSite(OTPAdminSite):
 
     def __init__(self, name: str = "admin") -> None:
         super().__init__(name)
+
+    def register(self, model_or_iterable, admin_class=None, **options) -> None:
+        # Every model's admin (ours, django-axes' and django-otp's) answers the query strings
+        # Django's admin raised on as it answers other bad ones.
+        admin_class = admin_class or ModelAdmin
+        checked = type(admin_class.__name__, (CheckedQueryStrings, admin_class), {"__module__": admin_class.__module__})
+        super().register(model_or_iterable, checked, **options)
+
+
+class CheckedQueryStrings:
+    """Query strings that gave staff a 500: an empty `_to_field` (Django looked up a field named
+    ""), and a date out of Python's range in a list's filter: `?created_at__year=-1`, which raises
+    only when the list's query runs, after Django's own check of the filters, or the last month of
+    year 9999 in a date hierarchy (Django's end of the range overflows)."""
+
+    def get_object(self, request, object_id, from_field=None):
+        return super().get_object(request, object_id, from_field or None)
+
+    def get_changelist(self, request, **kwargs):
+        return CheckedChangeList
+
+
+class CheckedChangeList(ChangeList):
+    def __init__(self, *args, **kwargs) -> None:
+        try:
+            super().__init__(*args, **kwargs)  # builds the list's query and runs it
+        except (ValueError, OverflowError) as error:
+            # As Django does for the filters it refuses: the list again, saying they were wrong.
+            raise IncorrectLookupParameters(error) from error
