@@ -119,6 +119,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL;",
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Under DEBUG: Django's debug page, which raised again on a form body it had refused (see there).
+DEFAULT_EXCEPTION_REPORTER = "smolpix.debug_page.ExceptionReporter"
 
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:

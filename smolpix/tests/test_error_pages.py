@@ -63,6 +63,20 @@ def test_a_body_that_cannot_be_read_is_a_branded_4xx_not_a_500(body, content_typ
     assert 'class="site-header"' in page
 
 
+# Under DEBUG (make run) Django answers its BadRequest with its debug page, which read the refused
+# form body again to show it, raised again and gave a bare 500.
+@pytest.mark.parametrize("path", ["/accounts/password_reset/", "/accounts/login/"])
+def test_a_form_in_another_charset_is_a_400_under_debug_too(settings, path):
+    settings.DEBUG = True
+    client = Client(enforce_csrf_checks=True, raise_request_exception=False)
+    client.get("/accounts/login/")
+
+    response = client.generic("POST", path, *UNREADABLE_BODIES[0])
+
+    assert response.status_code == 400
+    assert "must be UTF-8 encoded" in response.content.decode()
+
+
 def test_a_host_the_site_does_not_serve_is_a_400_in_each_one_s_language(settings):
     settings.ALLOWED_HOSTS = ["smolpix.example"]
     client = Client(raise_request_exception=False, HTTP_HOST="evil.example")

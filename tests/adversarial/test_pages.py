@@ -1,12 +1,14 @@
 """Hostile requests to the site's pages (not the API: test_requests): whatever a client sends to
 whatever page, in whatever encoding, signed in or not, with the CSRF cookie that makes Django read
-the body for its token, the answer is never a server error. Property-based (Hypothesis)."""
+the body for its token, under DEBUG (make run) or not, the answer is never a server error.
+Property-based (Hypothesis)."""
 
 from urllib.parse import quote_from_bytes
 
 import pytest
 from django.test import Client
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, example, given
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_tasks")]
@@ -48,16 +50,21 @@ FORMS = st.lists(st.tuples(st.sampled_from(FIELD_NAMES), VALUES), max_size=5).ma
 )
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@hypothesis_settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     page=st.sampled_from(PAGES),
     signed_in=st.booleans(),
     body=FORMS | st.binary(max_size=200),
     content_type=st.sampled_from(CONTENT_TYPES),
+    debug=st.booleans(),
 )
-@example(page="/no-such-page/", signed_in=False, body=b"email=a", content_type=CONTENT_TYPES[1])
-@example(page="/accounts/password_reset/", signed_in=False, body=b"email=a", content_type=CONTENT_TYPES[1])
-def test_no_page_answers_a_hostile_post_with_a_server_error(pro_account, page, signed_in, body, content_type):
+@example(page="/no-such-page/", signed_in=False, body=b"email=a", content_type=CONTENT_TYPES[1], debug=False)
+@example(page="/accounts/password_reset/", signed_in=False, body=b"email=a", content_type=CONTENT_TYPES[1], debug=False)
+@example(page="/accounts/login/", signed_in=False, body=b"email=a", content_type=CONTENT_TYPES[1], debug=True)
+def test_no_page_answers_a_hostile_post_with_a_server_error(
+    settings, pro_account, page, signed_in, body, content_type, debug
+):
+    settings.DEBUG = debug
     client = Client(enforce_csrf_checks=True, raise_request_exception=False)
     if signed_in:
         client.force_login(pro_account.owner)

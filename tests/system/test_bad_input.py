@@ -1,11 +1,11 @@
 """Bytes no one should send (issue 14, items 8 and 9): an image host's Content-Length written in
-non-ASCII digits, a request's, a truncated JPEG; a path the API does not have. Each is a 4xx naming
-the problem, never a 500, and nothing is charged for it."""
+non-ASCII digits, a request's, a truncated JPEG; a path the API does not have; a form in another
+charset than UTF-8. Each is a 4xx naming the problem, never a 500, and nothing is charged for it."""
 
 import pytest
 
 from tests.system import pictures
-from tests.system.http import assert_error, optimize_request, raw
+from tests.system.http import assert_error, csrf_token, optimize_request, raw
 from tests.system.stack import MARKS
 
 pytestmark = MARKS
@@ -42,6 +42,19 @@ def test_a_path_the_api_does_not_have_is_its_json_404(request, stack_name):
 
     for method, path in [("POST", "/api/v1/optimise"), ("POST", "/api/v1"), ("GET", "/api/v1/usage/")]:
         assert_error(api.request(method, path), 404, "NOT_FOUND")
+
+
+@pytest.mark.parametrize("stack_name", ["run", "serve"])
+def test_a_form_in_another_charset_than_utf8_is_a_400(request, stack_name):
+    browser = request.getfixturevalue(stack_name).browser()
+    token = csrf_token(browser.get("/accounts/login/"))
+    headers = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-16"}
+
+    answer = browser.request(
+        "POST", "/accounts/login/", headers=headers, body=f"csrfmiddlewaretoken={token}".encode("utf-16")
+    )
+
+    assert answer.status == 400, str(answer)
 
 
 def test_a_truncated_jpeg_is_refused_as_unsupported_and_not_charged(serve):
