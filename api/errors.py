@@ -153,6 +153,16 @@ def error_answer(exc: BaseException) -> ErrorAnswer:
     return SERVER_ERROR
 
 
+def protocol_error(status_code: int, reason: str, detail: str) -> ErrorAnswer:
+    """The answer to a request gunicorn refuses itself, before Django sees it (a request line or
+    headers too long or malformed, a broken chunked body): its status, with gunicorn's reason and
+    detail as the message."""
+    if status_code >= 500 and status_code != status.HTTP_501_NOT_IMPLEMENTED:  # 501: a transfer coding it lacks
+        return SERVER_ERROR
+    code = ErrorCode.FORBIDDEN if status_code == status.HTTP_403_FORBIDDEN else ErrorCode.BAD_REQUEST
+    return ErrorAnswer(status_code, code, f"{reason}: {detail}" if detail else reason)
+
+
 def _domain_answer(exc: SmolpixError) -> ErrorAnswer:
     if isinstance(exc, SourceRefused):
         code = next(code for kind, code in SOURCE_REFUSAL_CODES.items() if isinstance(exc, kind))

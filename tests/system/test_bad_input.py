@@ -1,6 +1,9 @@
 """Bytes no one should send (issue 14, items 8 and 9): an image host's Content-Length written in
 non-ASCII digits, a request's, a truncated JPEG; a path the API does not have; a form in another
-charset than UTF-8. Each is a 4xx naming the problem, never a 500, and nothing is charged for it."""
+charset than UTF-8; requests gunicorn cannot parse (JSON like every error). Each is a 4xx naming
+the problem, never a 500, and nothing is charged for it."""
+
+import json
 
 import pytest
 
@@ -64,3 +67,26 @@ def test_a_truncated_jpeg_is_refused_as_unsupported_and_not_charged(serve):
 
     assert_error(answer, 400, "UNSUPPORTED_IMAGE")
     assert api.used() == 0
+
+
+@pytest.mark.parametrize(
+    ("what", "start", "body", "status"),
+    [
+        ("a header too large", b"GET /api/v1/usage HTTP/1.1\r\nAuthorization: Bearer " + b"x" * 9000, b"", 431),
+        ("a request line too long", b"GET /api/v1/usage?" + b"x" * 5000 + b" HTTP/1.1", b"", 414),
+        ("not HTTP", b"GARBAGE", b"", 400),
+        (
+            "a broken chunk",
+            b"POST /api/v1/optimize HTTP/1.1\r\nTransfer-Encoding: chunked",
+            b"zz\r\n{}\r\n0\r\n\r\n",
+            400,
+        ),
+    ],
+)
+def test_a_request_gunicorn_cannot_parse_is_a_json_error(serve, what, start, body, status):
+    answered, answer = raw(serve.port, start + b"\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n" + body)
+
+    head, answer_body = answer.split(b"\r\n\r\n", 1)
+    assert answered == status, f"{what}: {answer[:300]!r}"
+    assert b"\r\nContent-Type: application/json\r\n" in head, f"{what}: {head!r}"
+    assert json.loads(answer_body)["code"] == "BAD_REQUEST", f"{what}: {answer_body!r}"
