@@ -32,8 +32,9 @@ bind = _setting("GUNICORN_BIND", f"0.0.0.0:{_setting('PORT', '8000')}")
 # a few processes with several threads each keep answering short requests while others wait, at a
 # fraction of the memory of as many processes. gevent would give more waiting slots still, but
 # monkey-patches psycopg, redis and Celery's result waiting, a risk this load does not call for.
-# gthread, whose own error answers (a request it cannot parse) are JSON: smolpix/gunicorn_worker.py.
-worker_class = "smolpix.gunicorn_worker.JsonErrorsThreadWorker"
+# gthread, whose own error answers (a request it cannot parse) are JSON, and which gives a slow client
+# deadlines to send its request in: smolpix/gunicorn_worker.py.
+worker_class = "smolpix.gunicorn_worker.GuardedThreadWorker"
 # Processes: one per core is enough, since the CPU-heavy work is done by Celery workers.
 workers = int(_setting("WEB_CONCURRENCY", str(os.cpu_count() or 2)))
 # Threads per process: how many requests one process handles at once. Each thread may keep a

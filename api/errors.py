@@ -30,6 +30,7 @@ from optimizer.fetch import FetchFailed, InvalidUrl, SourceTooLarge
 from optimizer.probe import ImageTooLarge, UnsupportedImage
 from optimizer.services import OptimizationFailed
 from smolpix.errors import ServiceUnavailable, SmolpixError, SourceRefused
+from smolpix.gunicorn_worker import RequestTooSlow
 from smolpix.outages import OUTAGES, RETRY_AFTER_SECONDS
 from usage.ratelimit import RateLimited
 from usage.services import QuotaExceeded
@@ -127,6 +128,8 @@ def error_answer(exc: BaseException) -> ErrorAnswer:
         return ErrorAnswer(status.HTTP_403_FORBIDDEN, ErrorCode.FORBIDDEN, _detail(exc, "Forbidden"))
     if isinstance(exc, OUTAGES):
         return service_unavailable(retry_after=RETRY_AFTER_SECONDS)
+    if isinstance(exc, RequestTooSlow):
+        return ErrorAnswer(status.HTTP_408_REQUEST_TIMEOUT, ErrorCode.BAD_REQUEST, str(exc))
     if isinstance(exc, SuspiciousOperation | BadRequest | MultiPartParserError):
         # Django's own limits on request bodies (DATA_UPLOAD_MAX_MEMORY_SIZE and the field and
         # file counts), met while DRF reads the body; a host it does not serve; a body it cannot read.

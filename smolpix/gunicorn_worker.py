@@ -1,20 +1,125 @@
-"""The web processes' gunicorn worker (gunicorn.conf.py): gunicorn's threaded worker, except that
-the errors gunicorn answers itself, before Django sees the request (a request line or headers too
-long or malformed, a broken chunked body), are JSON like every other error answer
-(api.errors.protocol_error) instead of gunicorn's HTML page."""
+"""The web processes' gunicorn worker (gunicorn.conf.py): gunicorn's threaded worker, with two
+differences.
+
+- The errors gunicorn answers itself, before Django sees the request (a request line or headers
+  too long or malformed, a broken chunked body), are JSON like every other error answer
+  (api.errors.protocol_error) instead of gunicorn's HTML page.
+- A client that sends its request slowly cannot hold a thread for as long as it likes (slowloris):
+  gthread waits for a request's first byte without a thread, but then reads the rest in one,
+  blocking, with no time limit. Here the request's head (its line and headers) must arrive within
+  HEAD_SECONDS of its first byte, or it is answered 408; its body at BODY_BYTES_PER_SECOND on
+  average after BODY_GRACE_SECONDS, or reading it fails with RequestTooSlow (a 408 from the API, a
+  400 page elsewhere). Either way the connection then closes.
+"""
 
 import json
 import socket
+from time import monotonic
 
+from django.core.exceptions import BadRequest
 from gunicorn import util
-from gunicorn.workers.gthread import ThreadWorker
+from gunicorn.http.unreader import SocketUnreader
+from gunicorn.workers import gthread
+
+HEAD_SECONDS = 10.0
+# 16 KiB/s is slower than any mobile upload but the oldest (2G): a client that cannot keep it up is
+# most likely holding the thread on purpose, and one that can holds it for at most the body's size
+# at that rate.
+BODY_GRACE_SECONDS = 10.0
+BODY_BYTES_PER_SECOND = 16 * 1024
 
 
-class JsonErrorsThreadWorker(ThreadWorker):
+class RequestTooSlow(BadRequest):
+    """The request's body did not arrive in time (raised where the application reads it)."""
+
+
+class GuardedThreadWorker(gthread.ThreadWorker):
     def init_process(self) -> None:
-        # gunicorn's Worker.handle_error writes its answer through util.write_error, in this process only.
+        # In this process only: gunicorn's Worker.handle_error writes its answer through
+        # util.write_error, and its accept() makes each connection a gthread.TConn.
         util.write_error = write_json_error
+        gthread.TConn = PacedConnection
         super().init_process()
+
+    def handle(self, conn: "PacedConnection"):
+        # A kept-alive connection comes back here when its next request's first byte arrives.
+        if conn.reads:
+            conn.reads.head_started()
+        return super().handle(conn)
+
+    def handle_request(self, req, conn: "PacedConnection") -> bool:
+        """Whether the connection is kept alive after it (never after a deadline passed)."""
+        if conn.reads:
+            conn.reads.body_started()
+        keepalive = super().handle_request(req, conn)
+        return keepalive and not (conn.reads and conn.reads.expired)
+
+
+class PacedConnection(gthread.TConn):
+    """A client connection whose HTTP/1 parser reads through PacedReads."""
+
+    reads: "PacedReads | None" = None
+
+    def init(self) -> None:
+        new = self.parser is None
+        super().init()
+        unreader = getattr(self.parser, "unreader", None)
+        if new and isinstance(unreader, SocketUnreader):
+            self.reads = unreader.sock = PacedReads(self.sock)
+
+
+class PacedReads:
+    """The client's socket as gunicorn's parser reads it (`recv`), within the deadlines above; all
+    else (writing the answer too) goes to the socket as it is."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self.expired = False  # a deadline passed: reads end, and so does the connection
+        self._head_since = monotonic()
+        self._body_since: float | None = None
+        self._body_bytes = 0
+
+    def head_started(self) -> None:
+        self._head_since, self._body_since = monotonic(), None
+
+    def body_started(self) -> None:
+        self._body_since, self._body_bytes = monotonic(), 0
+
+    def _deadline(self) -> float:
+        if self._body_since is None:
+            return self._head_since + HEAD_SECONDS
+        return self._body_since + BODY_GRACE_SECONDS + self._body_bytes / BODY_BYTES_PER_SECOND
+
+    def recv(self, size: int) -> bytes:
+        if self.expired:
+            return b""  # as if the client had gone: the parser stops
+        # A caller's own timeout (gunicorn's, draining an unread body) still holds, if it is sooner.
+        caller_timeout = self._sock.gettimeout()
+        remaining = max(self._deadline() - monotonic(), 0.001)
+        self._sock.settimeout(remaining if caller_timeout is None else min(remaining, caller_timeout))
+        try:
+            data = self._sock.recv(size)
+        except TimeoutError:
+            if monotonic() < self._deadline():
+                raise  # the caller's timeout, not ours
+            return self._too_slow()
+        finally:
+            self._sock.settimeout(caller_timeout)
+        if self._body_since is not None:
+            self._body_bytes += len(data)
+        return data
+
+    def _too_slow(self) -> bytes:
+        self.expired = True
+        if self._body_since is not None:
+            raise RequestTooSlow(
+                f"The request body arrived too slowly (under {BODY_BYTES_PER_SECOND:,} bytes a second)."
+            )
+        write_json_error(self._sock, 408, "Request Timeout", f"the request's headers took over {HEAD_SECONDS:g} s")
+        return b""  # the parser sees the client gone, and closes the connection
+
+    def __getattr__(self, name: str):
+        return getattr(self._sock, name)
 
 
 def write_json_error(sock: socket.socket, status_code: int, reason: str, detail: str) -> None:

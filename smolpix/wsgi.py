@@ -9,13 +9,13 @@ from time import monotonic
 from django.conf import settings
 from django.core.wsgi import get_wsgi_application
 
+from smolpix.gunicorn_worker import RequestTooSlow
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "smolpix.settings")
 
 CHUNK_BYTES = 64 * 1024
 DRAIN_SECONDS = 10.0
-LENGTH_REQUIRED = json.dumps(
-    {"error": "This server needs the request body's length: send it with a Content-Length.", "code": "BAD_REQUEST"}
-).encode()
+LENGTH_REQUIRED = "This server needs the request body's length: send it with a Content-Length."
 
 
 class ChunkedBodies:
@@ -34,18 +34,17 @@ class ChunkedBodies:
         if "chunked" not in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
             return self.application(environ, start_response)
         if not environ.get("wsgi.input_terminated"):
-            start_response(
-                "411 Length Required",
-                [("Content-Type", "application/json"), ("Content-Length", str(len(LENGTH_REQUIRED)))],
-            )
-            return [LENGTH_REQUIRED]
+            return _json_error(start_response, "411 Length Required", LENGTH_REQUIRED)
         body = tempfile.SpooledTemporaryFile(max_size=settings.FILE_UPLOAD_MAX_MEMORY_SIZE)  # noqa: SIM115 (Django reads it)
         length = 0
-        while length <= self.max_bytes and (
-            chunk := environ["wsgi.input"].read(min(CHUNK_BYTES, self.max_bytes + 1 - length))
-        ):
-            body.write(chunk)
-            length += len(chunk)
+        try:
+            while length <= self.max_bytes and (
+                chunk := environ["wsgi.input"].read(min(CHUNK_BYTES, self.max_bytes + 1 - length))
+            ):
+                body.write(chunk)
+                length += len(chunk)
+        except RequestTooSlow as slow:  # as Django's views answer one (api.errors)
+            return _json_error(start_response, "408 Request Timeout", str(slow))
         body.seek(0)
         environ.update({"wsgi.input": body, "CONTENT_LENGTH": str(length)})
         return self.application(environ, start_response)
@@ -85,11 +84,17 @@ def _drain(body, connection) -> None:
                 connection.settimeout(left)
             if not body.read(CHUNK_BYTES):
                 return
-    except OSError:
+    except (OSError, RequestTooSlow):
         pass  # timed out, or the client went: the connection is closed, as it was
     finally:
         if connection:
             connection.settimeout(timeout)
+
+
+def _json_error(start_response, status: str, message: str) -> list[bytes]:
+    body = json.dumps({"error": message, "code": "BAD_REQUEST"}).encode()
+    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
 
 
 django_application = get_wsgi_application()

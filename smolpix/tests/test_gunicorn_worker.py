@@ -1,15 +1,21 @@
-"""The answers gunicorn gives itself, to requests it cannot parse, are the API's JSON errors."""
+"""The answers gunicorn gives itself, to requests it cannot parse, are the API's JSON errors; a client
+that sends its request slowly meets deadlines (PacedReads)."""
 
 import json
 import os
 import runpy
 import socket
+import time
 from unittest import mock
 
 import pytest
+from django.core.exceptions import BadRequest
 from gunicorn.config import Config
+from rest_framework.decorators import api_view
+from rest_framework.test import APIRequestFactory
 
-from smolpix.gunicorn_worker import JsonErrorsThreadWorker, write_json_error
+from smolpix import gunicorn_worker
+from smolpix.gunicorn_worker import GuardedThreadWorker, PacedReads, RequestTooSlow, write_json_error
 
 
 def answer_written(status_code: int, reason: str, detail: str) -> tuple[str, dict[str, str], dict]:
@@ -64,4 +70,105 @@ def test_gunicorn_is_configured_with_this_worker():
     config = Config()
     config.set("worker_class", settings["worker_class"])
 
-    assert config.worker_class is JsonErrorsThreadWorker
+    assert config.worker_class is GuardedThreadWorker
+
+
+# --- a slow client's deadlines --------------------------------------------------------------
+
+
+@pytest.fixture
+def connection(monkeypatch):
+    """PacedReads on one end of a socket pair (deadlines shortened), and the client's end."""
+    monkeypatch.setattr(gunicorn_worker, "HEAD_SECONDS", 0.3)
+    monkeypatch.setattr(gunicorn_worker, "BODY_GRACE_SECONDS", 0.3)
+    monkeypatch.setattr(gunicorn_worker, "BODY_BYTES_PER_SECOND", 100)
+    server, client = socket.socketpair()
+    with server, client:
+        yield PacedReads(server), client
+
+
+def test_a_head_on_time_is_read(connection):
+    reads, client = connection
+    client.sendall(b"GET / HTTP/1.1\r\n")
+
+    assert reads.recv(100) == b"GET / HTTP/1.1\r\n"
+    assert not reads.expired
+
+
+def test_a_head_stalled_past_its_deadline_is_answered_408_and_read_as_the_end(connection):
+    reads, client = connection
+    client.sendall(b"GET / HTTP/1.1\r\nX-Slow: ")
+    reads.recv(100)
+
+    started = time.monotonic()
+    assert reads.recv(100) == b""  # gunicorn's parser: the client is gone
+    assert 0.2 < time.monotonic() - started < 1.0
+    assert reads.expired
+    assert reads.recv(100) == b""
+    client.settimeout(1)
+    answer = client.recv(1000)
+    assert answer.startswith(b"HTTP/1.1 408 Request Timeout\r\n")
+    assert json.loads(answer.split(b"\r\n\r\n", 1)[1]) == {
+        "error": "Request Timeout: the request's headers took over 0.3 s",
+        "code": "BAD_REQUEST",
+    }
+
+
+def test_a_kept_alive_connection_gives_each_head_its_own_deadline(connection):
+    reads, client = connection
+    time.sleep(0.4)  # the last request's head started this long ago
+    reads.head_started()
+    client.sendall(b"GET / HTTP/1.1\r\n")
+
+    assert reads.recv(100) == b"GET / HTTP/1.1\r\n"
+
+
+def test_a_body_stalled_past_its_grace_fails_to_read_as_a_bad_request(connection):
+    reads, client = connection
+    reads.body_started()
+    client.sendall(b"{")
+    reads.recv(100)
+
+    with pytest.raises(RequestTooSlow, match="under 100 bytes a second") as raised:
+        reads.recv(100)
+    assert isinstance(raised.value, BadRequest)  # Django's 400 on the site's pages
+    assert reads.expired
+    assert reads.recv(100) == b""
+    client.settimeout(0.1)
+    with pytest.raises(TimeoutError):
+        client.recv(100)  # the application answers, not the reader
+
+
+def test_each_byte_of_a_body_buys_more_time(connection):
+    reads, client = connection
+    reads.body_started()
+    for _ in range(5):  # 0.5 s, past the 0.3 s grace, at 100 bytes a second
+        time.sleep(0.1)
+        client.sendall(b"x" * 10)
+        assert reads.recv(100) == b"x" * 10
+
+    assert not reads.expired
+
+
+def test_a_callers_own_sooner_timeout_is_its_own(connection):
+    reads, _ = connection
+    reads.settimeout(0.05)  # gunicorn's, draining a body left unread
+
+    with pytest.raises(TimeoutError):
+        reads.recv(100)
+    assert not reads.expired
+    assert reads.gettimeout() == 0.05
+
+
+def test_a_slow_body_is_a_408_from_the_api():
+    @api_view(["POST"])
+    def view(request):
+        raise RequestTooSlow("The request body arrived too slowly (under 16,384 bytes a second).")
+
+    response = view(APIRequestFactory().post("/api/v1/optimize", {}, format="json"))
+
+    assert response.status_code == 408
+    assert response.data == {
+        "error": "The request body arrived too slowly (under 16,384 bytes a second).",
+        "code": "BAD_REQUEST",
+    }

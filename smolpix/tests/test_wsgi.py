@@ -7,6 +7,7 @@ import json
 import pytest
 
 from smolpix import wsgi
+from smolpix.gunicorn_worker import RequestTooSlow
 from smolpix.wsgi import ChunkedBodies, UnreadBodies
 
 MAX_BYTES = 1000
@@ -60,6 +61,14 @@ def test_a_chunked_body_a_server_could_not_end_is_411_length_required():
     assert not hasattr(recorder, "length")
 
 
+def test_a_chunked_body_too_slow_for_the_workers_deadline_is_408():
+    recorder, status, answer = call(b"", **CHUNKED | {"wsgi.input": TricklingBody(RequestTooSlow("Too slowly."))})
+
+    assert status == "408 Request Timeout"
+    assert json.loads(answer) == {"error": "Too slowly.", "code": "BAD_REQUEST"}
+    assert not hasattr(recorder, "length")
+
+
 def test_a_body_with_a_length_is_left_to_django():
     recorder, _, _ = call(b"hello world", CONTENT_LENGTH="5")
 
@@ -84,15 +93,17 @@ def unread(body: bytes, length: str | None, stream: io.RawIOBase | None = None, 
 
 
 class TricklingBody(io.RawIOBase):
-    """A body whose client sends a little, then nothing: reads time out, as gunicorn's socket does."""
+    """A body whose client sends a little, then nothing: reads time out, as gunicorn's socket does
+    (TimeoutError), or its worker's deadline for a body passes (RequestTooSlow)."""
 
-    def __init__(self) -> None:
+    def __init__(self, error: Exception | None = None) -> None:
         self.reads = 0
+        self.error = error or TimeoutError("timed out")
 
     def read(self, size: int = -1) -> bytes:
         self.reads += 1
         if self.reads > 2:
-            raise TimeoutError("timed out")
+            raise self.error
         return b"x"
 
 
@@ -125,10 +136,11 @@ def test_a_body_longer_than_the_site_accepts_or_of_no_length_is_left_alone(lengt
     assert stream.tell() == 0
 
 
-def test_a_body_trickling_in_is_read_within_the_drain_time_on_the_connections_own_timeout():
+@pytest.mark.parametrize("error", [TimeoutError("timed out"), RequestTooSlow("The request body arrived too slowly")])
+def test_a_body_trickling_in_is_read_within_the_drain_time_on_the_connections_own_timeout(error):
     connection = Socket()
 
-    stream, answer = unread(b"", str(MAX_BYTES), TricklingBody(), **{"gunicorn.socket": connection})
+    stream, answer = unread(b"", str(MAX_BYTES), TricklingBody(error), **{"gunicorn.socket": connection})
 
     assert answer == b"no"
     assert stream.reads == 3
