@@ -13,6 +13,7 @@ differences.
 """
 
 import json
+import logging
 import socket
 from time import monotonic
 
@@ -27,6 +28,9 @@ HEAD_SECONDS = 10.0
 # at that rate.
 BODY_GRACE_SECONDS = 10.0
 BODY_BYTES_PER_SECOND = 16 * 1024
+
+# gunicorn's own log (gunicorn.conf.py): such a request never reaches Django's request log.
+logger = logging.getLogger("gunicorn.error")
 
 
 class RequestTooSlow(BadRequest):
@@ -115,6 +119,7 @@ class PacedReads:
             raise RequestTooSlow(
                 f"The request body arrived too slowly (under {BODY_BYTES_PER_SECOND:,} bytes a second)."
             )
+        logger.info("a request's headers took over %g s: answered 408", HEAD_SECONDS)
         write_json_error(self._sock, 408, "Request Timeout", f"the request's headers took over {HEAD_SECONDS:g} s")
         return b""  # the parser sees the client gone, and closes the connection
 

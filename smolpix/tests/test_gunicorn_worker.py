@@ -95,7 +95,8 @@ def test_a_head_on_time_is_read(connection):
     assert not reads.expired
 
 
-def test_a_head_stalled_past_its_deadline_is_answered_408_and_read_as_the_end(connection):
+def test_a_head_stalled_past_its_deadline_is_answered_408_and_read_as_the_end(connection, caplog):
+    caplog.set_level("INFO", logger="gunicorn.error")
     reads, client = connection
     client.sendall(b"GET / HTTP/1.1\r\nX-Slow: ")
     reads.recv(100)
@@ -104,6 +105,7 @@ def test_a_head_stalled_past_its_deadline_is_answered_408_and_read_as_the_end(co
     assert reads.recv(100) == b""  # gunicorn's parser: the client is gone
     assert 0.2 < time.monotonic() - started < 1.0
     assert reads.expired
+    assert "headers took over 0.3 s: answered 408" in caplog.text  # gunicorn's log: Django never saw it
     assert reads.recv(100) == b""
     client.settimeout(1)
     answer = client.recv(1000)
