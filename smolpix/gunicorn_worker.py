@@ -9,12 +9,14 @@ differences.
   blocking, with no time limit. Here the request's head (its line and headers) must arrive within
   HEAD_SECONDS of its first byte, or it is answered 408; its body at BODY_BYTES_PER_SECOND on
   average after BODY_GRACE_SECONDS, or reading it fails with RequestTooSlow (a 408 from the API, a
-  400 page elsewhere). Either way the connection then closes.
+  400 page elsewhere). Either way the connection then closes. And a client that stops reading its
+  answer for WRITE_SECONDS has its connection closed.
 """
 
 import json
 import logging
 import socket
+import struct
 from time import monotonic
 
 from django.core.exceptions import BadRequest
@@ -28,6 +30,9 @@ HEAD_SECONDS = 10.0
 # at that rate.
 BODY_GRACE_SECONDS = 10.0
 BODY_BYTES_PER_SECOND = 16 * 1024
+# An answer too large for the socket's buffers is written as the client reads it: one that reads
+# nothing of it for this long is gone, or holding the thread on purpose.
+WRITE_SECONDS = 30
 
 # gunicorn's own log (gunicorn.conf.py): such a request never reaches Django's request log.
 logger = logging.getLogger("gunicorn.error")
@@ -55,12 +60,17 @@ class GuardedThreadWorker(gthread.ThreadWorker):
         """Whether the connection is kept alive after it (never after a deadline passed)."""
         if conn.reads:
             conn.reads.body_started()
-        keepalive = super().handle_request(req, conn)
+        try:
+            keepalive = super().handle_request(req, conn)
+        except BlockingIOError:  # the write deadline (PacedConnection)
+            logger.info("a client read nothing of its answer for %d s: connection closed", WRITE_SECONDS)
+            return False
         return keepalive and not (conn.reads and conn.reads.expired)
 
 
 class PacedConnection(gthread.TConn):
-    """A client connection whose HTTP/1 parser reads through PacedReads."""
+    """A client connection whose HTTP/1 parser reads through PacedReads, and whose writes (blocking)
+    give up after WRITE_SECONDS without progress (the kernel's send timeout: BlockingIOError)."""
 
     reads: "PacedReads | None" = None
 
@@ -70,6 +80,7 @@ class PacedConnection(gthread.TConn):
         unreader = getattr(self.parser, "unreader", None)
         if new and isinstance(unreader, SocketUnreader):
             self.reads = unreader.sock = PacedReads(self.sock)
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", WRITE_SECONDS, 0))
 
 
 class PacedReads:

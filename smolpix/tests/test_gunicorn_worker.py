@@ -1,21 +1,31 @@
 """The answers gunicorn gives itself, to requests it cannot parse, are the API's JSON errors; a client
-that sends its request slowly meets deadlines (PacedReads)."""
+that sends its request slowly meets deadlines (PacedReads), and one that does not read its answer
+too (PacedConnection)."""
 
 import json
 import os
 import runpy
 import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 from unittest import mock
 
 import pytest
 from django.core.exceptions import BadRequest
+from gunicorn import util as gunicorn_util
 from gunicorn.config import Config
+from gunicorn.workers import gthread
 from rest_framework.decorators import api_view
 from rest_framework.test import APIRequestFactory
 
 from smolpix import gunicorn_worker
-from smolpix.gunicorn_worker import GuardedThreadWorker, PacedReads, RequestTooSlow, write_json_error
+from smolpix.gunicorn_worker import (
+    GuardedThreadWorker,
+    PacedConnection,
+    PacedReads,
+    RequestTooSlow,
+    write_json_error,
+)
 
 
 def answer_written(status_code: int, reason: str, detail: str) -> tuple[str, dict[str, str], dict]:
@@ -174,3 +184,63 @@ def test_a_slow_body_is_a_408_from_the_api():
         "error": "The request body arrived too slowly (under 16,384 bytes a second).",
         "code": "BAD_REQUEST",
     }
+
+
+@pytest.fixture
+def tcp_connection(monkeypatch):
+    """A PacedConnection as gunicorn accepts one (write deadline shortened), and the client's end."""
+    monkeypatch.setattr(gunicorn_worker, "WRITE_SECONDS", 1)
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        client = socket.create_connection(listener.getsockname())
+        accepted, address = listener.accept()
+        server_address = listener.getsockname()
+    with client, accepted:
+        connection = PacedConnection(Config(), accepted, address, server_address)
+        connection.init()
+        yield connection, client
+
+
+def test_an_answer_the_client_does_not_read_is_given_up_after_the_write_deadline(tcp_connection):
+    connection, client = tcp_connection
+    started = time.monotonic()
+    writer = ThreadPoolExecutor(1)
+    writing = writer.submit(gunicorn_util.write, connection.sock, b"x" * 100_000_000)  # far past the buffers
+
+    try:
+        with pytest.raises(BlockingIOError):
+            writing.result(timeout=10)
+        assert time.monotonic() - started > 0.9
+    finally:
+        client.close()  # a write still blocked (no deadline) fails, and its thread ends
+        writer.shutdown()
+
+
+def test_an_answer_read_as_it_comes_is_written_whole(tcp_connection):
+    connection, client = tcp_connection
+    answer = b"x" * 20_000_000
+    received = 0
+
+    def read_slowly():
+        nonlocal received
+        while chunk := client.recv(1_000_000):
+            received += len(chunk)
+            time.sleep(0.01)
+
+    with ThreadPoolExecutor(1) as reader:
+        reading = reader.submit(read_slowly)
+        gunicorn_util.write(connection.sock, answer)
+        connection.sock.shutdown(socket.SHUT_WR)
+        reading.result(timeout=30)
+    assert received == len(answer)
+
+
+def test_the_worker_closes_a_connection_whose_client_stopped_reading(monkeypatch, caplog):
+    def stalled_write(self, req, conn):
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(gthread.ThreadWorker, "handle_request", stalled_write)
+    caplog.set_level("INFO", logger="gunicorn.error")
+    worker = GuardedThreadWorker.__new__(GuardedThreadWorker)  # as far as handle_request needs one
+
+    assert worker.handle_request(mock.Mock(), mock.Mock(reads=None)) is False
+    assert "read nothing of its answer for 30 s" in caplog.text
