@@ -10,7 +10,7 @@ differences.
   HEAD_SECONDS of its first byte, or it is answered 408; its body at BODY_BYTES_PER_SECOND on
   average after BODY_GRACE_SECONDS, or reading it fails with RequestTooSlow (a 408 from the API, a
   400 page elsewhere). Either way the connection then closes. And a client that stops reading its
-  answer for WRITE_SECONDS has its connection closed.
+  answer has its connection closed once nothing more could be sent to it for WRITE_SECONDS.
 """
 
 import json
@@ -30,8 +30,10 @@ HEAD_SECONDS = 10.0
 # at that rate.
 BODY_GRACE_SECONDS = 10.0
 BODY_BYTES_PER_SECOND = 16 * 1024
-# An answer too large for the socket's buffers is written as the client reads it: one that reads
-# nothing of it for this long is gone, or holding the thread on purpose.
+# An answer too large for the socket's buffers is written as the client reads it: when nothing more
+# can be sent for this long (the kernel's send timeout, per send call), the client is gone, or
+# holding the thread on purpose. (The kernel may first grow the buffers: on loopback, by hand, an
+# unread 15 MB answer was given up after ~95 s.)
 WRITE_SECONDS = 30
 
 # gunicorn's own log (gunicorn.conf.py): such a request never reaches Django's request log.
@@ -63,7 +65,10 @@ class GuardedThreadWorker(gthread.ThreadWorker):
         try:
             keepalive = super().handle_request(req, conn)
         except BlockingIOError:  # the write deadline (PacedConnection)
-            logger.info("a client read nothing of its answer for %d s: connection closed", WRITE_SECONDS)
+            logger.info(
+                "nothing of an answer could be sent for %d s (the client stopped reading): connection closed",
+                WRITE_SECONDS,
+            )
             return False
         return keepalive and not (conn.reads and conn.reads.expired)
 

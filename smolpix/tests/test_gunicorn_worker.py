@@ -243,4 +243,4 @@ def test_the_worker_closes_a_connection_whose_client_stopped_reading(monkeypatch
     worker = GuardedThreadWorker.__new__(GuardedThreadWorker)  # as far as handle_request needs one
 
     assert worker.handle_request(mock.Mock(), mock.Mock(reads=None)) is False
-    assert "read nothing of its answer for 30 s" in caplog.text
+    assert "nothing of an answer could be sent for 30 s (the client stopped reading)" in caplog.text
