@@ -14,7 +14,7 @@ CONFORMANCE_PACKAGES := libjpeg-turbo-progs webp libavif-bin libheif-examples li
 # What tests/browser/ runs the docs' code examples with (Python is .venv's).
 DOCS_EXAMPLE_PACKAGES := curl nodejs php-cli php-curl
 
-.PHONY: run serve test lint format bench-throughput bench-overhead bench-compression bench-memory bench-client screenshots examples conformance-corpus system-packages test-system-packages bench-system-packages
+.PHONY: run serve test lint format bench-throughput bench-overhead bench-compression bench-heldout bench-memory bench-client screenshots examples conformance-corpus system-packages test-system-packages bench-system-packages
 
 ## run: install what is missing, migrate, and serve on http://127.0.0.1:$PORT (embedded defaults unless configured)
 run: system-packages $(VENV)/.runtime-installed
@@ -63,6 +63,10 @@ bench-overhead: system-packages $(VENV)/.runtime-installed
 # The benchmark adds its four extra images to the (git-ignored) corpus folder.
 bench-compression: bench-system-packages $(VENV)/.dev-installed $(BENCH_CORPUS)
 	$(PYTHON) bench/compression.py --corpus $(BENCH_CORPUS) $(BENCH_ARGS)
+
+## bench-heldout: bench-compression's targets on images nothing is tuned on (Debian wallpapers and sprites; no memory run)
+bench-heldout: system-packages $(VENV)/.dev-installed
+	$(PYTHON) bench/compression.py --held-out $(BENCH_ARGS)
 
 ## bench-memory: a worker's peak memory per input size (12-100 MP; WebP, AVIF; smart on/off), against the 1 GiB ceiling
 bench-memory: system-packages $(VENV)/.runtime-installed

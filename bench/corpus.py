@@ -84,6 +84,38 @@ DEBIAN_IMAGES = {
     },
 }
 
+PLASMA_HELD_OUT = {
+    "Altai": "5120x2880.png", "Autumn": "2560x1600.jpg", "BytheWater": "2560x1600.jpg", "Cascade": "3840x2160.png",
+    "Cluster": "3840x2160.png", "ColdRipple": "2560x1600.jpg", "ColorfulCups": "2560x1600.jpg",
+    "DarkestHour": "2560x1600.jpg", "Elarun": "2560x1600.png", "EveningGlow": "2560x1600.jpg",
+    "FallenLeaf": "2560x1600.jpg", "Flow": "5120x2880.jpg", "Honeywave": "5120x2880.jpg", "Kite": "2560x1600.jpg",
+}  # fmt: skip
+# Images nothing is tuned on (`bench/compression.py --held-out`): whether a change to the search
+# holds on images it has never seen. Wallpapers (photographs and art), a logo wallpaper, transparent
+# sprites and panels, from packages the corpus above does not use (plasma's other wallpapers aside).
+HELD_OUT_IMAGES = {
+    "plasma-workspace-wallpapers": {
+        f"usr/share/wallpapers/{name}/contents/images/{file}": f"plasma-{name}{Path(file).suffix}"
+        for name, file in PLASMA_HELD_OUT.items()
+    },
+    "lxqt-themes": {
+        f"usr/share/lxqt/wallpapers/{file}": f"lxqt-{file}"
+        for file in ("fog.jpg", "after-the-rain.jpg", "flowers.png", "waves-logo.png", "Valendas.png")
+    },
+    "xfdesktop4-data": {f"usr/share/backgrounds/xfce/{file}": file for file in ("xfce-blue.jpg", "xfce-teal.jpg")},
+    "lomiri-wallpapers": {"usr/share/backgrounds/warty-final-ubuntu.png": "lomiri-warty.png"},
+    "supertux-data": {
+        "usr/share/games/supertux2/images/creatures/yeti/busted1.png": "sprite-yeti.png",
+        "usr/share/games/supertux2/images/creatures/ghosttree/ghosttree-swallow-0.png": "sprite-ghosttree.png",
+        "usr/share/games/supertux2/images/creatures/tux/earth/light/backflip.png": "sprite-tux.png",
+        "usr/share/games/supertux2/particles/generic/puff_round.png": "sprite-puff.png",
+    },
+    "frozen-bubble-data": {
+        "usr/share/games/frozen-bubble/gfx/win_panel_p2.png": "fb-win-panel.png",
+        "usr/share/games/frozen-bubble/gfx/hurry_p2.png": "fb-hurry.png",
+    },
+}
+
 
 def build(dest: Path) -> None:
     dest.mkdir(parents=True, exist_ok=True)
@@ -101,22 +133,29 @@ def build(dest: Path) -> None:
             print(f"corpus: {len(made)} {what} in {time.monotonic() - started:.0f} s", flush=True)
 
 
-def _missing(dest: Path, names) -> list[str]:
-    return [name for name in names if not (dest / f"extra-{name}").exists()]
+def build_held_out(dest: Path) -> None:
+    dest.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    if made := _debian_images(dest, HELD_OUT_IMAGES, prefix=""):
+        print(f"held-out corpus: {len(made)} images in {time.monotonic() - started:.0f} s", flush=True)
 
 
-def _debian_images(dest: Path) -> list[str]:
+def _missing(dest: Path, names, prefix: str = "extra-") -> list[str]:
+    return [name for name in names if not (dest / f"{prefix}{name}").exists()]
+
+
+def _debian_images(dest: Path, images: dict = DEBIAN_IMAGES, prefix: str = "extra-") -> list[str]:
     made = []
     with tempfile.TemporaryDirectory() as work:
-        for package, files in DEBIAN_IMAGES.items():
-            if not _missing(dest, files.values()):
+        for package, files in images.items():
+            if not _missing(dest, files.values(), prefix):
                 continue
             subprocess.run(["apt-get", "download", "-qq", package], cwd=work, check=True, capture_output=True)
             (deb,) = Path(work).glob(f"{package}_*.deb")
             unpacked = Path(work) / package
             subprocess.run(["dpkg-deb", "-x", str(deb), str(unpacked)], check=True)
             for inside, name in files.items():
-                shutil.copyfile(unpacked / inside, dest / f"extra-{name}")
+                shutil.copyfile(unpacked / inside, dest / f"{prefix}{name}")
                 made.append(name)
     return made
 
