@@ -11,8 +11,13 @@ quality nobody asked for. The search is bounded (trials and seconds); what it do
   first trial at the level a prediction puts at the target, the next ones corrected by what the
   trials measured, until a trial lands just above the target, two adjacent levels bracket it, or
   the lane can no longer beat the best so far;
-- if no trial reached the target, lossless WebP (exact), so the target holds whenever WebP may
-  be returned; AVIF alone (asked for explicitly) returns its best attempt, with a notice.
+- smart:false's encodings, candidates like any other (so the result is never larger than one
+  that reaches the target);
+- the closest miss goes on up when nothing reached the target (past the budget) or the best
+  result passed far above what that miss is expected to take (closest_goes_on);
+- if still no trial reached the target, the top of each lossy format, then lossless WebP
+  (exact), so the target holds whenever WebP may be returned; AVIF alone (asked for explicitly)
+  returns its best attempt, with a notice.
 A result larger than the source (`max_bytes`) is not given up on at once: the search goes down
 to the quality's floor for something smaller, and says so in the notice when nothing is.
 
@@ -118,11 +123,14 @@ WEBP_GRAPHIC_PRIOR = ((5, 55.0), (30, 71.9), (40, 75.1), (50, 77.4), (60, 79.7),
 # between neighbours (perceptual.detail), around the corpus' median step.
 LEVELS_PER_E_FOLD_OF_DETAIL = 5.0
 MEDIAN_DETAIL = 4.0
+# What each score point costs in bytes, about (the corpus: 4-5%): what a trial that missed is
+# expected to take at the target, and what a pass above it wastes.
+BYTES_PER_POINT = 0.05
 # A lane's first trial aims this far above the target: the prior misses by ~3 points either way,
-# and a trial that misses costs another, while each point above costs ~4% of the bytes. Its next
+# and a trial that misses costs another, while each point above costs BYTES_PER_POINT. Its next
 # trials, corrected by what it measured, aim closer. A passing trial this close above the target
-# ends the lane: one more would save ~4% a point, for the time of a whole trial (about what a plain
-# WebP encode takes).
+# ends the lane: one more would save ~5% a point, for the time of a whole trial (about what a plain
+# WebP encode takes). A pass further above is worth one, whether the lane came down or up to it.
 FIRST_AIM_ABOVE = 3.0
 AIM_ABOVE = 0.5
 CLOSE_ENOUGH = 6.0
@@ -185,6 +193,7 @@ def smart_choice(
                 # win (NO_CHANCE); with 256 colours or fewer, lossless WebP already stores one.
                 search.run(replace(LOSSLESS_WEBP, palette=PALETTE_COLOURS))
         search.rivals(plain, early)
+        search.closest_goes_on()
     best, notice = search.best(), None
     if best is None:
         best, notice = search.fallback(formats)
@@ -296,8 +305,9 @@ class _Search:
     def affordable(self, settings: EncoderSettings) -> bool:
         """Whether a trial of `settings` fits in the budget: if it would take what the last of the
         same settings (but the level) did, it ends before the deadline."""
-        if len(self.trials) >= self.budget.max_trials:
-            return False
+        return len(self.trials) < self.budget.max_trials and self._in_time(settings)
+
+    def _in_time(self, settings: EncoderSettings) -> bool:
         return monotonic() + self._seconds_per_trial.get(_family(settings), 0.0) <= self.deadline
 
     def run(self, settings: EncoderSettings) -> Trial | None:
@@ -352,8 +362,6 @@ class _Search:
             if len(tried) == 1 and trial.score < aim - FAR_MISS and not lane.after_a_far_miss:
                 self.far_miss = trial
                 return  # these settings fail this image: the lanes for such images take over
-            if trial.score < self.target and any(t.score >= self.target for t in tried.values()):
-                return  # a step down from a pass missed: the pass stands (another trial costs more than it saves)
             rival = self.best(t for t in self.trials if t not in tried.values())
             if trial.score >= self.target and trial.score - self.target <= CLOSE_ENOUGH:
                 return
@@ -400,27 +408,46 @@ class _Search:
             f"(the target at this quality is {self.target:g})."
         )
 
+    def closest_goes_on(self) -> None:
+        """The settings of the trial that missed the target but is expected to reach it in the
+        fewest bytes (BYTES_PER_POINT), among those with a level left to try, go on up: at most
+        two more trials along their measured slope, until one passes. When nothing reached the
+        target, whatever the budget; when the best result is over NO_CHANCE times that
+        expectation (a lane that ran out of trials a level short, while smart:false's encoding
+        passed far above the target), past the trials' limit but within the time budget."""
+        best = self.best()
+        misses = sorted(
+            (t for t in self.trials if not t.encoded.lossless and t.score < self.target), key=self._bytes_at_target
+        )
+        for closest in misses:
+            if best and best.size <= NO_CHANCE * self._bytes_at_target(closest):
+                return
+            settings = closest.encoded.settings
+            family = {t.encoded.quality: t for t in self.trials if _family(t.encoded.settings) == _family(settings)}
+            prior = AVIF_PRIOR if settings.format is OutputFormat.AVIF else WEBP_PRIOR
+            lane = Lane(lambda q, settings=settings: replace(settings, quality=q), prior)
+            if _next_level(family, self.target + AIM_ABOVE, lane) is not None:
+                break
+        else:
+            return
+        for _ in range(2):
+            level = _next_level(family, self.target + AIM_ABOVE, lane)
+            if level is None or (best and not self._in_time(lane.settings(level))):
+                return
+            trial = self._force(lane.settings(level), with_a_chance=best is not None)
+            if trial is None or trial.score >= self.target:
+                return
+            family[level] = trial
+
+    def _bytes_at_target(self, trial: Trial) -> float:
+        return trial.size * math.exp(BYTES_PER_POINT * (self.target - trial.score))
+
     def fallback(self, formats: Sequence[OutputFormat]) -> tuple[Trial, str | None]:
-        """Nothing reached the target within the budget. Past the budget, the settings that came
-        closest go on up (two more trials along their measured slope); then a last try at the top
-        of each lossy format (AVIF with full-resolution colour, which colourful gradients need,
-        and WebP); then lossless WebP (exact), so the target holds whenever WebP may be returned.
-        AVIF alone (asked for explicitly) cannot promise that: its best attempt is returned, with
-        a notice."""
-        lossy = [t for t in self.trials if not t.encoded.lossless]
-        if lossy:
-            # The settings expected to reach the target in the fewest bytes (~5% a point).
-            closest = min(lossy, key=lambda t: t.size * math.exp(0.05 * (self.target - t.score))).encoded.settings
-            family = {t.encoded.quality: t for t in lossy if _family(t.encoded.settings) == _family(closest)}
-            lane = Lane(
-                lambda q: replace(closest, quality=q), AVIF_PRIOR if closest.format is OutputFormat.AVIF else WEBP_PRIOR
-            )
-            for _ in range(2):
-                level = _next_level(family, self.target + AIM_ABOVE, lane)
-                if level is None or self.best():
-                    break
-                self._force(lane.settings(level))
-                family[level] = self.trials[-1]
+        """Nothing reached the target within the budget, nor when the closest settings went on
+        (closest_goes_on): a last try at the top of each lossy format (AVIF with full-resolution
+        colour, which colourful gradients need, and WebP); then lossless WebP (exact), so the
+        target holds whenever WebP may be returned. AVIF alone (asked for explicitly) cannot
+        promise that: its best attempt is returned, with a notice."""
         for settings in LAST_TRIES:
             if settings.format in formats and not self.best():
                 self._force(settings)
@@ -488,12 +515,14 @@ class _Search:
                 return True
         return False
 
-    def _force(self, settings: EncoderSettings) -> None:
-        """One trial whatever the budget says (none if these settings were tried already)."""
+    def _force(self, settings: EncoderSettings, *, with_a_chance: bool = False) -> Trial | None:
+        """One trial whatever the budget says (none if these settings were tried already; see
+        _trial for `with_a_chance`)."""
         if any(t.encoded.settings == settings for t in self.trials):
-            return
-        if trial := self._trial(settings):
+            return None
+        if trial := self._trial(settings, with_a_chance=with_a_chance):
             self.trials.append(trial)
+        return trial
 
 
 def _family(settings: EncoderSettings) -> EncoderSettings:

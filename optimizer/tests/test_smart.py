@@ -454,3 +454,63 @@ def test_smart_false_encodings_are_skipped_only_when_a_trial_already_settled_the
     assert not settled(quality=55)  # might pass, smaller
     assert not settled(quality=80, method=4)  # other settings
     assert not settled(quality=80, format=OutputFormat.AVIF)
+
+
+def scored_by_level(curve, levels: list[int]):
+    """A stand-in for _Search._trial: a trial of `settings` scores curve(level), its size growing
+    with the level; each level tried is recorded in `levels`."""
+
+    def fake_trial(settings: EncoderSettings, *, with_a_chance: bool = False) -> Trial:
+        levels.append(settings.quality)
+        return trial(260 * settings.quality, curve(settings.quality), settings)
+
+    return fake_trial
+
+
+def test_a_step_down_from_a_pass_far_above_the_target_that_misses_goes_on_between_them(photo, monkeypatch):
+    """A pass 15 points above the target wastes ~50% of the bytes: after a step down missed, the
+    lane interpolates between the two, as it would had it come up from the miss."""
+    search = _Search(photo.pixels, 75.0, Budget())
+    search.detail_shift = 0.0  # the first trial at the prior's level for 78: 78
+    levels: list[int] = []
+    monkeypatch.setattr(search, "_trial", scored_by_level(lambda level: 90.0 if level >= 70 else 70.0, levels))
+    lane = Lane(lambda q: EncoderSettings(OutputFormat.AVIF, q, speed=9), prior=((0, 0.0), (100, 100.0)))
+
+    search.lane(lane)
+
+    assert levels[:2] == [78, 63]  # a far pass, then a step down (MAX_STEP) that misses
+    assert len(levels) == 3 and 63 < levels[2] < 78
+
+
+def test_a_miss_a_level_short_goes_on_when_the_best_result_passed_far_above_it(photo, monkeypatch):
+    """A lane out of trials one point under the target, while smart:false's encoding passed at 3x
+    its bytes: its settings go on up, past the budget, until one passes."""
+    search = _Search(photo.pixels, 75.0, Budget(max_trials=2))
+    full_chroma = EncoderSettings(OutputFormat.AVIF, 40, speed=9, full_chroma=True)
+    search.trials = [trial(10_500, 72.0, full_chroma), trial(11_600, 74.5, replace(full_chroma, quality=44))]
+    search.trials.append(trial(37_000, 83.6, EncoderSettings(OutputFormat.AVIF, 80, speed=9)))
+    levels: list[int] = []
+    monkeypatch.setattr(search, "_trial", scored_by_level(lambda level: 30.0 + level, levels))
+
+    search.closest_goes_on()
+
+    assert levels == [46]  # 45.5 along the measured slope: the first pass ends it
+    assert search.best().encoded.settings == replace(full_chroma, quality=46)
+
+    search.trials = search.trials[:3]
+    search.deadline = 0.0  # past: with a result in hand, no trial beyond the time budget
+    search.closest_goes_on()
+
+    assert levels == [46]
+
+
+def test_a_miss_does_not_go_on_when_the_best_result_is_about_what_it_would_take(photo, monkeypatch):
+    search = _Search(photo.pixels, 75.0, Budget())
+    webp = EncoderSettings(OutputFormat.WEBP, 40)
+    search.trials = [trial(10_000, 74.0, webp), trial(12_000, 76.0, EncoderSettings(OutputFormat.AVIF, 50, speed=9))]
+    levels: list[int] = []
+    monkeypatch.setattr(search, "_trial", scored_by_level(lambda level: 30.0 + level, levels))
+
+    search.closest_goes_on()
+
+    assert levels == []
