@@ -233,10 +233,12 @@ class OptimizeApi(MeteredApiView):
     `contentType`, plus `lossless`, `notice` (why the result differs from what was asked, or
     null) and `quality`: with `smart`, `{"metric": "ssimulacra2", "score": 76.2}`, the perceptual
     score of the returned image against your resized image (100 = identical; at quality 80 it is
-    never below 72), else null (also for images under 8x8 pixels, which come back lossless, and over
-    8 megapixels: `notice` says why). Transparent images are never returned opaque: AVIF cannot carry
-    transparency here, so they come back as WebP (with a notice if AVIF was asked for). If the original is already in a
-    suitable format and smaller than any re-encoding, it is returned unchanged (`savings` 0).
+    75 or more, and never below 71, which only an answer kept smaller than the original goes down
+    to, with a notice), else null (also for images under 8x8 pixels, which come back lossless, and
+    over 8 megapixels: `notice` says why). Transparent images are never returned opaque: WebP and
+    AVIF both keep transparency, and every answer is decoded again to check it (should an encoder
+    lose it, the answer is WebP, with a notice if AVIF was asked for). If the original is already
+    in a suitable format and smaller than any re-encoding, it is returned unchanged (`savings` 0).
 
     With `Accept: image/webp`, `image/avif` or `image/*` the image bytes are the response body
     and the figures are in `X-Smolpix-*` headers. With `format: auto`, an Accept header naming only

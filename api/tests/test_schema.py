@@ -21,6 +21,7 @@ from openapi_core.testing import MockRequest, MockResponse
 
 from apikeys.keys import generate_key
 from apikeys.tests.factories import ApiKeyFactory
+from optimizer.smart import QualityTarget
 from optimizer.tests import images
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_tasks")]
@@ -180,6 +181,16 @@ def test_every_operation_requires_the_bearer_key(schema):
     for operations in schema["paths"].values():
         for operation in operations.values():
             assert operation["security"] == [{"ApiKey": []}]
+
+
+def test_the_optimize_description_states_the_scores_the_search_keeps(schema):
+    """What the schema promises of `quality` at the default quality: the search's target, and the
+    floor it goes down to only to stay smaller than the original (optimizer.smart)."""
+    description = " ".join(schema["paths"][OPTIMIZE]["post"]["description"].split())
+    target = QualityTarget.for_quality(80)
+
+    assert f"at quality 80 it is {target.score:g} or more, and never below {target.floor:g}" in description
+    assert "WebP and AVIF both keep transparency" in description
 
 
 @pytest.mark.parametrize("name", CASES)
