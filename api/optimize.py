@@ -191,7 +191,9 @@ class OptimizeOutputSerializer(serializers.Serializer):
     )
     lossless = serializers.BooleanField(help_text="Whether the image was encoded losslessly.")
     notice = serializers.CharField(
-        allow_null=True, help_text="Why the result differs from what was asked (e.g. WebP for a transparent image)."
+        allow_null=True,
+        help_text="Why the result differs from what was asked (e.g. lossless WebP for an image under 8x8 "
+        "pixels, which cannot be measured).",
     )
     quality = QualityScoreSerializer(
         source="quality_score",

@@ -191,6 +191,7 @@ def test_the_optimize_description_states_the_scores_the_search_keeps(schema):
 
     assert f"at quality 80 it is {target.score:g} or more, and never below {target.floor:g}" in description
     assert "WebP and AVIF both keep transparency" in description
+    assert "transparent" not in schema["components"]["schemas"]["OptimizeResult"]["properties"]["notice"]["description"]
 
 
 @pytest.mark.parametrize("name", CASES)
