@@ -200,7 +200,8 @@ class OptimizeOutputSerializer(serializers.Serializer):
         allow_null=True,
         help_text="With `smart`: the measured perceptual quality of the returned image against the resized "
         "original. Null with `smart: false` (nothing is measured then), and where the metric cannot measure: "
-        "images under 8x8 pixels (returned losslessly) or over 8 megapixels; `notice` then says why.",
+        "images under 8x8 pixels (returned losslessly, or as AVIF at its top quality when only AVIF is asked "
+        "for) or over 8 megapixels; `notice` then says why.",
     )
 
     class Meta:
@@ -236,8 +237,9 @@ class OptimizeApi(MeteredApiView):
     null) and `quality`: with `smart`, `{"metric": "ssimulacra2", "score": 76.2}`, the perceptual
     score of the returned image against your resized image (100 = identical; at quality 80 it is
     75 or more, and never below 71, which only an answer kept smaller than the original goes down
-    to, with a notice), else null (also for images under 8x8 pixels, which come back lossless, and
-    over 8 megapixels: `notice` says why). Transparent images are never returned opaque: WebP and
+    to, with a notice), else null (also for images under 8x8 pixels, which come back lossless, or
+    as AVIF at its top quality when only AVIF is asked for, and over 8 megapixels: `notice` says
+    why). Transparent images are never returned opaque: WebP and
     AVIF both keep transparency, and every answer is decoded again to check it (should an encoder
     lose it, the answer is WebP, with a notice if AVIF was asked for). If the original is already
     in a suitable format and smaller than any re-encoding, it is returned unchanged (`savings` 0).

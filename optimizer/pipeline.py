@@ -7,9 +7,9 @@ Celery task runs it on bytes it fetched or was handed.
 from dataclasses import dataclass
 
 from optimizer import budget
-from optimizer.choice import LOSSLESS_WEBP, Choice
+from optimizer.choice import AVIF_SPEED, LOSSLESS_WEBP, Choice
 from optimizer.compression import choose_encoding
-from optimizer.encoders import encode
+from optimizer.encoders import EncoderSettings, encode
 from optimizer.formats import OutputFormat, RequestedFormat
 from optimizer.imaging import PreparedImage, fit_width, prepare
 from optimizer.probe import probe
@@ -22,6 +22,14 @@ MEASURABLE_SIDE = 8
 TOO_SMALL_TO_MEASURE = (
     "Images under 8x8 pixels cannot be scored (SSIMULACRA2 is not defined there); this one was encoded "
     "losslessly, as WebP."
+)
+# AVIF alone (asked for explicitly) has no lossless mode on this stack (libavif through Pillow
+# rounds RGB to YUV and back): its top quality with full-resolution colour, each channel within a
+# few levels of the source.
+NEAR_LOSSLESS_AVIF = EncoderSettings(OutputFormat.AVIF, 100, speed=AVIF_SPEED, full_chroma=True)
+TOO_SMALL_TO_MEASURE_AVIF = (
+    "Images under 8x8 pixels cannot be scored (SSIMULACRA2 is not defined there); this one was encoded "
+    "as AVIF at its highest quality, within a few levels of the original (AVIF has no lossless mode here)."
 )
 
 
@@ -88,9 +96,11 @@ def optimize(source: bytes, options: OptimizeOptions, *, max_pixels: int) -> Opt
             smart=options.smart,
             max_bytes=None if returnable else len(source),
         )
-    else:
+    elif OutputFormat.WEBP in format.candidates:
         # Too small to measure, and a few bytes either way: exact, so nothing is claimed unmeasured.
         choice = Choice(encoded=encode(prepared.pixels, LOSSLESS_WEBP), notice=TOO_SMALL_TO_MEASURE)
+    else:
+        choice = Choice(encoded=encode(prepared.pixels, NEAR_LOSSLESS_AVIF), notice=TOO_SMALL_TO_MEASURE_AVIF)
     encoded = choice.encoded
     if len(encoded.data) > len(source) and _source_fits(prepared, options, returned=encoded.format):
         # Never grow: the source already is an acceptable answer, and a smaller one.

@@ -1,10 +1,18 @@
 """The whole pure pipeline: resize, encode, never grow."""
 
+import numpy as np
 import pytest
 
 from optimizer import pipeline
 from optimizer.formats import OutputFormat, RequestedFormat
-from optimizer.pipeline import KEPT_SOURCE_NOTICE, TOO_SMALL_TO_MEASURE, Optimized, OptimizeOptions, optimize
+from optimizer.pipeline import (
+    KEPT_SOURCE_NOTICE,
+    TOO_SMALL_TO_MEASURE,
+    TOO_SMALL_TO_MEASURE_AVIF,
+    Optimized,
+    OptimizeOptions,
+    optimize,
+)
 from optimizer.tests import images
 
 MAX_PIXELS = 10_000_000
@@ -78,18 +86,33 @@ def test_savings_percent_is_a_whole_number_from_0_to_100():
 
 @pytest.mark.parametrize("smart", [True, False])
 @pytest.mark.parametrize("size", [(2, 1), (7, 7), (1, 40)])
-def test_an_image_under_8x8_comes_back_exact_without_a_score(size, smart):
+@pytest.mark.parametrize("format", [RequestedFormat.AUTO, RequestedFormat.WEBP])
+def test_an_image_under_8x8_comes_back_exact_without_a_score(size, smart, format):
     """A 2x1 palette PNG used to come back lossy, 38 levels off per pixel, with a score of 100:
     SSIMULACRA2 is not defined below 8x8."""
     picture = images.photo(*size)
 
+    result = optimize(images.encode(picture, "PNG"), OptimizeOptions(format=format, smart=smart), max_pixels=MAX_PIXELS)
+
+    assert (result.score, result.quality_score) == (None, None)
+    assert (result.format, result.lossless, result.notice) == (OutputFormat.WEBP, True, TOO_SMALL_TO_MEASURE)
+    assert images.decode(result.data).convert("RGB").tobytes() == picture.tobytes()
+
+
+@pytest.mark.parametrize("smart", [True, False])
+@pytest.mark.parametrize("picture", [images.photo(2, 1), images.photo(7, 7), images.transparent(5, 40)], ids=repr)
+def test_an_image_under_8x8_asked_for_as_avif_comes_back_as_avif_within_a_few_levels(picture, smart):
+    """`format: avif` is what the customer's pages can show: it used to come back as WebP."""
     result = optimize(
         images.encode(picture, "PNG"), OptimizeOptions(format=RequestedFormat.AVIF, smart=smart), max_pixels=MAX_PIXELS
     )
 
     assert (result.score, result.quality_score) == (None, None)
-    assert (result.format, result.lossless, result.notice) == (OutputFormat.WEBP, True, TOO_SMALL_TO_MEASURE)
-    assert images.decode(result.data).convert("RGB").tobytes() == picture.tobytes()
+    assert (result.format, result.lossless, result.notice) == (OutputFormat.AVIF, False, TOO_SMALL_TO_MEASURE_AVIF)
+    decoded = images.decode(result.data)
+    assert (decoded.format, decoded.mode, decoded.size) == ("AVIF", picture.mode, picture.size)
+    difference = np.abs(np.asarray(decoded, dtype=np.int16) - np.asarray(picture, dtype=np.int16))
+    assert difference.max() <= 3
 
 
 def test_an_image_of_8x8_is_scored():
