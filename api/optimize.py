@@ -236,8 +236,9 @@ class OptimizeApi(MeteredApiView):
     `contentType`, plus `lossless`, `notice` (why the result differs from what was asked, or
     null) and `quality`: with `smart`, `{"metric": "ssimulacra2", "score": 76.2}`, the perceptual
     score of the returned image against your resized image (100 = identical; at quality 80 it is
-    75 or more, and never below 71, which only an answer kept smaller than the original goes down
-    to, with a notice), else null (also for images under 8x8 pixels, which come back lossless, or
+    75 or more, or at least what a plain WebP at quality 80 of your image scores where that is
+    less, and never below 71, which an answer kept smaller than the original may also go down to,
+    with a notice), else null (also for images under 8x8 pixels, which come back lossless, or
     as AVIF at its top quality when only AVIF is asked for, and over 8 megapixels: `notice` says
     why). Transparent images are never returned opaque: WebP and
     AVIF both keep transparency, and every answer is decoded again to check it (should an encoder

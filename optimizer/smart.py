@@ -3,9 +3,12 @@ perceptual quality.
 
 It promises a perceptual quality and spends no more bytes than it takes: the result is
 the smallest encoding whose SSIMULACRA2 against the prepared image, measured on the decoded
-result, reaches the target `quality` stands for (QualityTarget). One rule judges every candidate,
+result, reaches the target `quality` stands for (QualityTarget: what a plain WebP at that quality
+scores on a typical photograph; on an image where it scores less, what it scores, down to the
+floor: the yardstick). One rule judges every candidate,
 lossless, palette and lossy alike, WebP and AVIF alike: nothing wins by default, and no byte buys
 quality nobody asked for. The search is bounded (trials and seconds); what it does, in turn:
+- the yardstick: smart:false's WebP, encoded and scored first (a candidate too);
 - the exact candidates that need no score: lossless WebP, for graphics (and for quality 100);
 - each lossy format that can win for this kind of image, as a "lane" of quality levels: the
   first trial at the level a prediction puts at the target, the next ones corrected by what the
@@ -57,18 +60,20 @@ LAST_TRIES = (
     EncoderSettings(OutputFormat.WEBP, 95, sharp_yuv=True),
 )
 
-# quality -> the SSIMULACRA2 no smart result is below (piecewise linear, monotone): about what
-# libwebp gives a typical photograph at that quality (the corpus' median, bench/compression.py).
+# quality -> the SSIMULACRA2 a smart result reaches (piecewise linear, monotone): about what
+# libwebp gives a typical photograph at that quality (the corpus' median, bench/compression.py);
+# on an image where it gives less, what it gives, down to the floor (QualityTarget.for_image).
 # The metric's own reading: 90 visually lossless, 70 high, 50 medium, 30 low. 100 means lossless.
 TARGET_ANCHORS = ((1, 10.0), (30, 51.0), (50, 63.0), (70, 71.0), (80, 75.0), (90, 82.0), (95, 87.0), (99, 93.0))
-# What smart may go down to, below the target, for a result smaller than the source.
+# What smart may go down to, below the quality's target: for an image a plain WebP at that quality
+# scores less on, or for a result smaller than the source.
 FLOOR_BELOW_TARGET = 4.0
 
 
 @dataclass(frozen=True)
 class QualityTarget:
-    score: float  # the SSIMULACRA2 every result reaches (100: lossless)
-    floor: float  # as low as a result may go to stay smaller than its source
+    score: float  # the SSIMULACRA2 the result reaches (100: lossless)
+    floor: float  # as low as the target goes for an image, and a result to stay smaller than its source
 
     @classmethod
     def for_quality(cls, quality: int) -> "QualityTarget":
@@ -79,13 +84,20 @@ class QualityTarget:
         score = float(np.interp(quality, *zip(*TARGET_ANCHORS, strict=True)))
         return cls(score=score, floor=score - FLOOR_BELOW_TARGET)
 
+    def for_image(self, yardstick: float) -> "QualityTarget":
+        """The target for an image on which a plain WebP at the same quality (smart:false's)
+        scores `yardstick`: no higher than that, down to the floor. What a number means stays what
+        it meant before smart on every image: the result looks no worse than that WebP (above the
+        floor) and, where WebP may be returned, is no larger (that WebP is a candidate too)."""
+        return replace(self, score=max(self.floor, min(self.score, yardstick)))
+
 
 @dataclass(frozen=True)
 class Budget:
-    """At most `max_trials` scored trial encodes, and no trial started after
-    `seconds + seconds_per_megapixel * megapixels` (the fallback encode aside)."""
+    """At most `max_trials` scored trial encodes (the yardstick and six), and no trial started
+    after `seconds + seconds_per_megapixel * megapixels` (the fallback encode aside)."""
 
-    max_trials: int = 6
+    max_trials: int = 7
     seconds: float = 1.0
     seconds_per_megapixel: float = 1.5
 
@@ -162,27 +174,31 @@ def smart_choice(
     ):
         graphic = is_graphic(pixels)
         formats = format.candidates
-        lanes = _lanes(pixels, formats, graphic=graphic) if target.score < 100 else []
-        plain = [plain_settings(pixels, output, quality) for output in formats] if target.score < 100 else []
         lossless = OutputFormat.WEBP in formats and (graphic or target.score >= 100)
         parallel = pixels.width * pixels.height <= MAX_PARALLEL_PIXELS
-        # For graphics lossless WebP (exact: often the smallest, always a fallback); then
-        # smart:false's encodings that the first lane cannot settle (see _Search.rivals): for a
-        # photograph WebP (its search, AVIF first, rarely reaches WebP), for a graphic AVIF.
+        # For graphics lossless WebP (exact: often the smallest, always a fallback), on the second
+        # core while this one measures the yardstick.
         if lossless and parallel:
             search.exact_when_done(side.submit(encode_if_faithful, pixels, LOSSLESS_WEBP))
+        if target.score < 100:
+            yardstick = plain_settings(pixels, OutputFormat.WEBP, quality)
+            target = search.measure_yardstick(yardstick, target, candidate=OutputFormat.WEBP in formats)
+        lanes = _lanes(pixels, formats, graphic=graphic) if target.score < 100 else []
+        plain = [plain_settings(pixels, output, quality) for output in formats] if target.score < 100 else []
+        # Then smart:false's encodings that the first lane cannot settle (see _Search.rivals): for
+        # a graphic AVIF (the yardstick is its WebP).
         first_lane = _family(lanes[0].settings(quality)) if lanes else None
-        early = {s: side.submit(search.rival, s) for s in plain if parallel and _family(s) != first_lane}
+        early = {
+            s: side.submit(search.rival, s)
+            for s in plain
+            if parallel and _family(s) != first_lane and not search.settled(s)
+        }
         if lossless and not parallel:
             search.exact(encode_if_faithful(pixels, LOSSLESS_WEBP))
         for lane in lanes:
-            # For photographs and art AVIF is 20-50% smaller than WebP at the same score (the
-            # corpus): a WebP lane after AVIF reached the target would spend trials for nothing.
-            if search.best() is not None and not graphic:
-                break
             if lane.after_a_far_miss and not search.far_miss:
                 continue
-            search.lane(lane)
+            reached = search.lane(lane)
             if lane is lanes[0] and parallel:
                 # What the first lane left unsettled of smart:false's encodings, its own kind's
                 # too (a miss, or a pass above the requested quality), the second core encodes
@@ -192,6 +208,10 @@ def smart_choice(
                 # After WebP's lossy best, a palette (quantized: lossy, so scored) only if it could
                 # win (NO_CHANCE); with 256 colours or fewer, lossless WebP already stores one.
                 search.run(replace(LOSSLESS_WEBP, palette=PALETTE_COLOURS))
+            # For photographs and art AVIF is 20-50% smaller than WebP at the same score (the
+            # corpus): once a lane reached the target, the next ones would spend trials for nothing.
+            if reached and not graphic:
+                break
         search.rivals(plain, early)
         search.closest_goes_on()
     best, notice = search.best(), None
@@ -261,6 +281,7 @@ class _Search:
         # Where the first trial of a lane goes, from the prior, for this image's texture.
         self.detail_shift = LEVELS_PER_E_FOLD_OF_DETAIL * math.log(max(detail(pixels), 0.1) / MEDIAN_DETAIL)
         self.trials: list[Trial] = []
+        self.max_bytes: int | None = None  # while `below` searches for a result this small
         self._scoring: Encoded | None = None  # the trial being scored now (see rival)
         self._comparable = threading.Event()  # a trial is being scored, or the lanes are done
         self.far_miss: Trial | None = None  # a lane's first trial that missed its aim by more than FAR_MISS
@@ -301,6 +322,20 @@ class _Search:
     def _scored(self, encoded: Encoded, started: float) -> Trial:
         score = self.reference.score(encoded.decoded or decode(encoded.data, encoded.format))
         return Trial(encoded=encoded, score=score, seconds=monotonic() - started)
+
+    def measure_yardstick(self, settings: EncoderSettings, target: QualityTarget, *, candidate: bool) -> QualityTarget:
+        """smart:false's WebP (`settings`), encoded and scored: this image's target
+        (QualityTarget.for_image), and a candidate like any other when WebP may be returned. An
+        encoding that loses the transparency measures nothing: the quality's own target stands."""
+        trial = self._trial(settings)
+        if trial is None:
+            return target
+        if candidate:
+            self._seconds_per_trial[_family(settings)] = trial.seconds
+            self.trials.append(trial)
+        target = target.for_image(trial.score)
+        self.target = target.score
+        return target
 
     def affordable(self, settings: EncoderSettings) -> bool:
         """Whether a trial of `settings` fits in the budget: if it would take what the last of the
@@ -348,26 +383,44 @@ class _Search:
 
     # -- one lossy lane --
 
-    def lane(self, lane: Lane) -> None:
-        """Search the lane for its lowest level that reaches the target (module docstring)."""
-        tried: dict[int, Trial] = {}
+    def lane(self, lane: Lane, *, more: int | None = None) -> bool:
+        """Search the lane for its lowest level that reaches the target (module docstring), from
+        what the trials so far measured of its settings (the yardstick, for WebP), else from its
+        prior; within its trials' limit, those measured before included, or `more` trials.
+        Whether one of its own trials reached the target."""
+        family = _family(lane.settings(lane.levels[0]))
+        tried = {t.encoded.quality: t for t in self.trials if _family(t.encoded.settings) == family}
+        if any(self._close_enough(t) for t in tried.values()):
+            return False
         aim = self.target + FIRST_AIM_ABOVE
-        if lane.after_a_far_miss and self.far_miss:
+        if tried:
+            level = _next_level(tried, self.target + AIM_ABOVE, lane)
+        elif lane.after_a_far_miss and self.far_miss:
             # Up from the far miss, along the slope (Lane.after_a_far_miss), not back where it missed.
             level = _next_level({self.far_miss.encoded.quality: self.far_miss}, aim, lane)
         else:
             level = _snap(lane.levels, _prior_level(lane.prior, self._as_if_opaque(aim)) + self.detail_shift)
-        while level is not None and len(tried) < lane.max_trials and (trial := self.run(lane.settings(level))):
+        guessed = not tried  # a first trial from the prior, which a far miss proves wrong for this image
+        limit = lane.max_trials if more is None else len(tried) + more
+        own: list[Trial] = []
+        while level is not None and len(tried) < limit and (trial := self.run(lane.settings(level))):
+            own.append(trial)
             tried[level] = trial
-            if len(tried) == 1 and trial.score < aim - FAR_MISS and not lane.after_a_far_miss:
+            if guessed and len(own) == 1 and trial.score < aim - FAR_MISS and not lane.after_a_far_miss:
                 self.far_miss = trial
-                return  # these settings fail this image: the lanes for such images take over
+                break  # these settings fail this image: the lanes for such images take over
             rival = self.best(t for t in self.trials if t not in tried.values())
-            if trial.score >= self.target and trial.score - self.target <= CLOSE_ENOUGH:
-                return
+            if self._close_enough(trial):
+                break
             if rival and self._cannot_win(tried, rival):
-                return
+                break
             level = _next_level(tried, self.target + AIM_ABOVE, lane)
+        return any(t.score >= self.target for t in own)
+
+    def _close_enough(self, trial: Trial) -> bool:
+        """A pass this close above the target ends its lane (CLOSE_ENOUGH), if small enough (below)."""
+        fits = self.max_bytes is None or trial.size <= self.max_bytes
+        return fits and self.target <= trial.score <= self.target + CLOSE_ENOUGH
 
     def _as_if_opaque(self, score: float) -> float:
         """The score an opaque image would need for its encoding to score `score` composited as
@@ -396,10 +449,10 @@ class _Search:
 
         found = fitting()
         if found is None:
-            target, self.target = self.target, floor
+            target, self.target, self.max_bytes = self.target, floor, max_bytes
             for lane in lanes:
-                self.lane(replace(lane, max_trials=2))
-            self.target = target
+                self.lane(lane, more=2)
+            self.target, self.max_bytes = target, None
             found = fitting()
         if found is None:
             return None
@@ -500,10 +553,13 @@ class _Search:
                 self.trials.append(trial or self._scored(encoded, started))
 
     def settled(self, settings: EncoderSettings) -> bool:
-        """Whether a trial of the same settings at another level already decides `settings`: one
-        at its level or below that reached the target and is no smaller than the best result (it
-        has at least those bytes: bytes grow with the level), or one at its level or above that
-        missed the target (so does it: the score grows with the level)."""
+        """Whether a trial already decides `settings`: one of these very settings (the yardstick),
+        or one of the same settings at another level: one at its level or below that reached the
+        target and is no smaller than the best result (it has at least those bytes: bytes grow
+        with the level), or one at its level or above that missed the target (so does it: the
+        score grows with the level)."""
+        if any(t.encoded.settings == settings for t in self.trials):
+            return True
         family = _family(settings)
         best = self.best()
         for trial in self.trials:

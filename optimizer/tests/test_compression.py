@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 
 from optimizer import encoders, imaging
-from optimizer.choice import AVIF_SPEED, OPAQUE_WEBP_METHOD
+from optimizer.choice import AVIF_SPEED, OPAQUE_WEBP_METHOD, plain_settings
 from optimizer.compression import choose_encoding
 from optimizer.encoders import EncoderSettings
 from optimizer.formats import OutputFormat, RequestedFormat
+from optimizer.smart import QualityTarget
 from optimizer.ssimulacra2 import ssimulacra2
 from optimizer.tests import images
 
@@ -37,6 +38,13 @@ def recomputed_score(prepared_image: imaging.PreparedImage, data: bytes) -> floa
     decoded = images.decode(data)
     decoded = np.asarray(decoded.convert("RGBA" if pixels.has_alpha else "RGB"))
     return ssimulacra2(on_magenta(reference), on_magenta(decoded))
+
+
+def image_target(image, quality: int) -> QualityTarget:
+    """The target of `image` at `quality`, worked out apart from the search: the quality's, lowered
+    to what a plain WebP at that quality scores on the image, down to the floor."""
+    plain = encoders.encode(image.pixels, plain_settings(image.pixels, OutputFormat.WEBP, quality))
+    return QualityTarget.for_quality(quality).for_image(recomputed_score(image, plain.data))
 
 
 def mean_alpha_difference(prepared_image: imaging.PreparedImage, data: bytes) -> float:

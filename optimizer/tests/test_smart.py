@@ -10,16 +10,22 @@ from dataclasses import replace
 import pytest
 from PIL import Image, ImageDraw
 
-from optimizer import smart
+from optimizer import encoders, smart
 from optimizer.choice import LOSSLESS_WEBP, OPAQUE_WEBP_METHOD, Trial, plain_settings
 from optimizer.compression import choose_encoding
 from optimizer.encoders import Encoded, EncoderSettings
 from optimizer.formats import OutputFormat, RequestedFormat
-from optimizer.smart import Budget, Lane, QualityTarget, _next_level, _Search
+from optimizer.smart import WEBP_PRIOR, Budget, Lane, QualityTarget, _next_level, _Search
 from optimizer.tests import images
-from optimizer.tests.test_compression import prepared, recomputed_score
+from optimizer.tests.test_compression import image_target, prepared, recomputed_score
 
 KINDS = ["photo", "graphic", "transparent", "jpeg_diagram"]
+
+
+def first_lane_trial(image, choice) -> Trial:
+    """The first trial of `choice` after the yardstick (smart:false's WebP, at quality 80)."""
+    yardstick = plain_settings(image.pixels, OutputFormat.WEBP, 80)
+    return next(t for t in choice.trials if t.encoded.settings != yardstick)
 
 
 # --- what quality means ---------------------------------------------------------------------------
@@ -33,6 +39,11 @@ def test_quality_maps_to_a_monotone_target_with_a_floor_below_it():
     assert QualityTarget.for_quality(80) == QualityTarget(score=75.0, floor=71.0)
     assert QualityTarget.for_quality(100) == QualityTarget(score=100.0, floor=100.0)  # lossless
     assert all(target.floor < target.score for target in targets[:-1])
+
+
+@pytest.mark.parametrize(("yardstick", "score"), [(90.0, 75.0), (75.0, 75.0), (72.3, 72.3), (71.0, 71.0), (64.0, 71.0)])
+def test_an_image_whose_plain_webp_scores_below_the_target_is_held_to_that_score_down_to_the_floor(yardstick, score):
+    assert QualityTarget.for_quality(80).for_image(yardstick) == QualityTarget(score=score, floor=71.0)
 
 
 @pytest.mark.parametrize("quality", [0, 101])
@@ -53,14 +64,31 @@ def test_the_search_reaches_the_target_and_reports_the_score_truthfully(request,
 
     score = recomputed_score(image, choice.encoded.data)
     assert score == pytest.approx(choice.score, abs=0.01)
-    assert score >= QualityTarget.for_quality(quality).score
+    assert score >= image_target(image, quality).score
+
+
+@pytest.mark.parametrize("quality", [80, 90])
+def test_where_plain_webp_scores_under_the_target_smart_is_no_larger_and_looks_no_worse(photo, quality):
+    """The yardstick: on this photo smart:false's WebP scores 68 at quality 80 (under the floor, 71:
+    the target is the floor) and 81 at 90 (under 82: the target is 81)."""
+    plain = encoders.encode(photo.pixels, plain_settings(photo.pixels, OutputFormat.WEBP, quality))
+    plain_score = recomputed_score(photo, plain.data)
+    assert plain_score < QualityTarget.for_quality(quality).score
+
+    choice = choose_encoding(photo, format=RequestedFormat.AUTO, quality=quality, smart=True)
+
+    assert recomputed_score(photo, choice.encoded.data) >= image_target(photo, quality).score
+    assert choice.trials[0].encoded.settings == plain.settings  # measured first
+    if plain_score >= QualityTarget.for_quality(quality).floor:
+        assert len(choice.encoded.data) <= len(plain.data)
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_the_result_is_the_smallest_trial_that_reaches_the_target(request, kind):
-    target = QualityTarget.for_quality(80).score
+    image = request.getfixturevalue(kind)
+    target = image_target(image, 80).score
 
-    choice = choose_encoding(request.getfixturevalue(kind), format=RequestedFormat.AUTO, quality=80, smart=True)
+    choice = choose_encoding(image, format=RequestedFormat.AUTO, quality=80, smart=True)
 
     passing = [t for t in choice.trials if t.score >= target]
     assert choice.encoded == min(passing, key=lambda t: t.size).encoded
@@ -74,7 +102,7 @@ def test_never_larger_than_smart_false_where_that_reaches_the_target(request, ki
 
     smart = choose_encoding(image, format=RequestedFormat.AUTO, quality=quality, smart=True).encoded
 
-    if recomputed_score(image, fixed.data) >= QualityTarget.for_quality(quality).score:
+    if recomputed_score(image, fixed.data) >= image_target(image, quality).score:
         assert len(smart.data) <= len(fixed.data)
 
 
@@ -99,16 +127,15 @@ def test_lossless_wins_when_it_is_the_smallest(graphic):
 def test_a_faint_transparent_image_starts_its_search_where_its_errors_hide(faint_glow):
     """Its first trial aims as an opaque image would have to for the same score composited (far
     lower), and the search ends within two trials, at the target or above."""
-    opaque = choose_encoding(
-        prepared(images.photo(840, 600)), format=RequestedFormat.AUTO, quality=80, smart=True
-    ).trials[0]
+    photo = prepared(images.photo(840, 600))
+    opaque = first_lane_trial(photo, choose_encoding(photo, format=RequestedFormat.AUTO, quality=80, smart=True))
 
     choice = choose_encoding(faint_glow, format=RequestedFormat.AUTO, quality=80, smart=True)
 
-    first = choice.trials[0].encoded.settings
+    first = first_lane_trial(faint_glow, choice).encoded.settings
     assert first.format is opaque.encoded.format and first.quality < opaque.encoded.quality - 20
-    assert len(choice.trials) <= 2
-    assert recomputed_score(faint_glow, choice.encoded.data) >= QualityTarget.for_quality(80).score
+    assert len(choice.trials) <= 3  # the yardstick and two
+    assert recomputed_score(faint_glow, choice.encoded.data) >= image_target(faint_glow, 80).score
 
 
 def test_the_palette_is_tried_only_on_graphics_with_more_colours_than_it_holds(monkeypatch):
@@ -150,18 +177,21 @@ def test_smart_respects_an_explicit_avif(graphic):
     choice = choose_encoding(graphic, format=RequestedFormat.AVIF, quality=80, smart=True)
 
     assert choice.encoded.format is OutputFormat.AVIF
-    assert choice.score >= QualityTarget.for_quality(80).score
+    assert choice.score >= image_target(graphic, 80).score
 
 
 # --- smaller than the source ----------------------------------------------------------------------
 
 
 def test_a_result_larger_than_the_source_goes_down_to_the_floor_and_says_so(large_photo):
-    target = QualityTarget.for_quality(80)
-    unbounded = choose_encoding(large_photo, format=RequestedFormat.AUTO, quality=80, smart=True)
+    """At quality 90, where its plain WebP scores above the floor (at 80 it is below: the target
+    already is the floor)."""
+    target = image_target(large_photo, 90)
+    assert target.floor < target.score
+    unbounded = choose_encoding(large_photo, format=RequestedFormat.AUTO, quality=90, smart=True)
 
     choice = choose_encoding(
-        large_photo, format=RequestedFormat.AUTO, quality=80, smart=True, max_bytes=len(unbounded.encoded.data) - 1
+        large_photo, format=RequestedFormat.AUTO, quality=90, smart=True, max_bytes=len(unbounded.encoded.data) - 1
     )
 
     assert len(choice.encoded.data) < len(unbounded.encoded.data)
@@ -172,7 +202,7 @@ def test_a_result_larger_than_the_source_goes_down_to_the_floor_and_says_so(larg
 def test_when_nothing_at_the_floor_is_smaller_than_the_source_the_result_says_so(large_photo):
     choice = choose_encoding(large_photo, format=RequestedFormat.AUTO, quality=80, smart=True, max_bytes=100)
 
-    assert recomputed_score(large_photo, choice.encoded.data) >= QualityTarget.for_quality(80).score
+    assert recomputed_score(large_photo, choice.encoded.data) >= image_target(large_photo, 80).score
     assert "No encoding of this image at this quality is smaller than the original (100 bytes)" in choice.notice
 
 
@@ -183,7 +213,7 @@ def test_the_count_budget_is_respected(photo):
     choice = choose_encoding(photo, format=RequestedFormat.WEBP, quality=80, smart=True, budget=Budget(max_trials=1))
 
     assert choice.trials[0].encoded.format is OutputFormat.WEBP
-    assert choice.score >= QualityTarget.for_quality(80).score
+    assert choice.score >= image_target(photo, 80).score
 
 
 def test_with_no_time_left_the_fallback_still_reaches_the_target(photo):
@@ -191,17 +221,18 @@ def test_with_no_time_left_the_fallback_still_reaches_the_target(photo):
 
     choice = choose_encoding(photo, format=RequestedFormat.AUTO, quality=80, smart=True, budget=budget)
 
-    assert recomputed_score(photo, choice.encoded.data) >= QualityTarget.for_quality(80).score
+    assert recomputed_score(photo, choice.encoded.data) >= image_target(photo, 80).score
 
 
 def test_the_time_budget_stops_the_search(large_photo, monkeypatch):
-    """On a clock where every reading is 10 s after the last, a budget of 25 s has room for the
-    first trial and no other, where an unlimited budget runs several."""
+    """On a clock where every reading is 10 s after the last, a budget of 45 s has room for the
+    yardstick (which sets the target, whatever the budget), the first trial and no other, where an
+    unlimited budget runs several."""
     generous = Budget(max_trials=20, seconds=1000.0)
     unlimited = choose_encoding(large_photo, format=RequestedFormat.AVIF, quality=80, smart=True, budget=generous)
     readings = itertools.count(0, 10)
     monkeypatch.setattr("optimizer.smart.monotonic", lambda: next(readings))
-    budget = Budget(max_trials=20, seconds=25.0, seconds_per_megapixel=0.0)
+    budget = Budget(max_trials=20, seconds=45.0, seconds_per_megapixel=0.0)
 
     choice = choose_encoding(large_photo, format=RequestedFormat.AVIF, quality=80, smart=True, budget=budget)
 
@@ -256,22 +287,22 @@ def _on_the_search_thread() -> bool:
 HOLD = 3
 
 
-@pytest.mark.parametrize(("kind", "early"), [("photo", OutputFormat.WEBP), ("graphic", OutputFormat.AVIF)])
-def test_smart_false_encodings_the_first_lane_cannot_settle_are_encoded_on_the_second_core(
-    kind, early, request, monkeypatch
-):
-    pixels = request.getfixturevalue(kind).pixels
-    rival = plain_settings(pixels, early, 80)
+def test_smart_false_encodings_the_first_lane_cannot_settle_are_encoded_on_the_second_core(graphic, monkeypatch):
+    """A graphic's AVIF (its WebP is the yardstick, measured first on the search's own thread)."""
+    pixels = graphic.pixels
+    rival = plain_settings(pixels, OutputFormat.AVIF, 80)
+    yardstick = plain_settings(pixels, OutputFormat.WEBP, 80)
     begun = threading.Event()
 
     def before(settings):
         if settings == rival:
             begun.set()
-        elif _on_the_search_thread() and not settings.lossless:
+        elif _on_the_search_thread() and not settings.lossless and settings != yardstick:
             begun.wait(timeout=HOLD)  # the search's trials leave the second core time to begin it
 
     _, threads = _search_recording_threads(pixels, monkeypatch, before)
 
+    assert threads[yardstick] is threading.main_thread()
     assert threads[rival] is not threading.main_thread()
 
 
@@ -279,6 +310,7 @@ def test_smart_false_encoding_of_the_first_lanes_kind_goes_to_the_second_core_wh
     photo, monkeypatch
 ):
     avif = plain_settings(photo.pixels, OutputFormat.AVIF, 80)
+    yardstick = plain_settings(photo.pixels, OutputFormat.WEBP, 80)
     missed = replace(avif, quality=5)
     real_lane = _Search.lane
 
@@ -293,7 +325,7 @@ def test_smart_false_encoding_of_the_first_lanes_kind_goes_to_the_second_core_wh
     def before(settings):
         if settings == avif:
             begun.set()
-        elif _on_the_search_thread() and settings != missed and not settings.lossless:
+        elif _on_the_search_thread() and settings not in (missed, yardstick) and not settings.lossless:
             begun.wait(timeout=HOLD)
 
     monkeypatch.setattr(_Search, "lane", lane)
@@ -334,6 +366,8 @@ def test_lossless_webp_done_during_a_trial_competes_before_that_trial_is_scored(
         encodings.append(encoding)
         real_exact_when_done(search, encoding)
 
+    yardstick = plain_settings(graphic.pixels, OutputFormat.WEBP, 80)
+
     def before(settings):
         if _on_the_search_thread() and not settings.lossless:
             encodings[0].result(timeout=HOLD)  # lossless WebP is done before this trial's encode
@@ -344,8 +378,10 @@ def test_lossless_webp_done_during_a_trial_competes_before_that_trial_is_scored(
 
     lossless = next(t for t in choice.trials if t.encoded.settings == LOSSLESS_WEBP)
     assert any(s.format is OutputFormat.WEBP and not s.lossless for s in threads)  # the WebP lane's first trial
-    # Every lossy encoding larger than NO_CHANCE times lossless WebP went unscored.
-    assert all(t.size <= round(lossless.size * smart.NO_CHANCE) for t in choice.trials if not t.encoded.lossless)
+    # Every lossy encoding larger than NO_CHANCE times lossless WebP went unscored (but the yardstick,
+    # which sets the target).
+    lossy = [t for t in choice.trials if not t.encoded.lossless and t.encoded.settings != yardstick]
+    assert all(t.size <= round(lossless.size * smart.NO_CHANCE) for t in lossy)
 
 
 def test_a_smart_false_encoding_the_busy_second_core_has_not_begun_is_encoded_by_the_search_itself(
@@ -514,3 +550,59 @@ def test_a_miss_does_not_go_on_when_the_best_result_is_about_what_it_would_take(
     search.closest_goes_on()
 
     assert levels == []
+
+
+@pytest.mark.parametrize(("score", "target"), [(72.3, 72.3), (64.0, 71.0), (88.0, 75.0)])
+@pytest.mark.parametrize("candidate", [True, False])
+def test_the_yardstick_sets_the_target_and_competes_where_webp_may_be_returned(
+    photo, monkeypatch, score, target, candidate
+):
+    search = _Search(photo.pixels, 75.0, Budget())
+    monkeypatch.setattr(search, "_trial", scored_by_level(lambda level: score, []))
+    webp = plain_settings(photo.pixels, OutputFormat.WEBP, 80)
+
+    assert search.measure_yardstick(webp, QualityTarget.for_quality(80), candidate=candidate) == QualityTarget(
+        score=target, floor=71.0
+    )
+    assert search.target == target
+    assert [t.encoded.settings for t in search.trials] == ([webp] if candidate else [])
+
+
+def test_a_lane_whose_settings_were_measured_just_above_the_target_runs_no_trial(photo, monkeypatch):
+    search = _Search(photo.pixels, 75.0, Budget())
+    levels: list[int] = []
+    monkeypatch.setattr(search, "_trial", scored_by_level(lambda level: 70.0, levels))
+    webp = Lane(lambda q: EncoderSettings(OutputFormat.WEBP, q, method=2), WEBP_PRIOR)
+    search.trials = [trial(5000, 77.0, webp.settings(80))]  # the yardstick
+
+    assert search.lane(webp) is False
+    assert levels == []
+
+
+def test_a_lane_starts_from_what_was_measured_of_its_settings_not_from_its_prior(photo, monkeypatch):
+    """A yardstick far above the target: the lane steps down from it, along the prior's slope."""
+    search = _Search(photo.pixels, 75.0, Budget())
+    levels: list[int] = []
+    monkeypatch.setattr(search, "_trial", scored_by_level(lambda level: 60.0 + level / 4, levels))
+    webp = Lane(lambda q: EncoderSettings(OutputFormat.WEBP, q, method=2), WEBP_PRIOR)
+    yardstick = trial(5000, 90.0, webp.settings(80))
+    search.trials = [yardstick]
+
+    assert search.lane(webp) is True
+    assert levels[0] == _next_level({80: yardstick}, 75.0 + smart.AIM_ABOVE, webp) < 80
+
+
+@pytest.mark.parametrize(("more", "trials"), [(None, 1), (2, 2)])
+def test_a_lanes_trial_limit_counts_what_was_measured_of_its_settings_before(photo, monkeypatch, more, trials):
+    """The WebP lane of a graphic has 2 trials, the yardstick one of them; `below` asks for more."""
+    search = _Search(photo.pixels, 75.0, Budget())
+    levels: list[int] = []
+    monkeypatch.setattr(
+        search, "_trial", scored_by_level(lambda level: 90.0 if level >= 80 else 40.0 + level / 2, levels)
+    )
+    webp = Lane(lambda q: EncoderSettings(OutputFormat.WEBP, q, method=2), WEBP_PRIOR, max_trials=2)
+    search.trials = [trial(5000, 90.0, webp.settings(80))]
+
+    search.lane(webp, more=more)
+
+    assert len(levels) == trials
