@@ -393,7 +393,13 @@ class _Search:
         if any(self._close_enough(t) for t in tried.values()):
             return False
         aim = self.target + FIRST_AIM_ABOVE
-        if tried:
+        if len(tried) == 1 and (measured := next(iter(tried.values()))).score > self.target:
+            # One level measured, far above the target (a graphic's yardstick, say): the prior's
+            # curve, moved to pass through it, gives the level for the aim (the prior's slope at
+            # that level would not reach far down a flat curve: MAX_STEP).
+            offset = measured.score - _prior_score(lane.prior, measured.encoded.quality)
+            level = _snap(lane.levels, _prior_level(lane.prior, aim - offset))
+        elif tried:
             level = _next_level(tried, self.target + AIM_ABOVE, lane)
         elif lane.after_a_far_miss and self.far_miss:
             # Up from the far miss, along the slope (Lane.after_a_far_miss), not back where it missed.
@@ -593,6 +599,11 @@ def _snap(levels: Sequence[int], level: float) -> int:
 def _prior_level(prior: Sequence[tuple[int, float]], score: float) -> float:
     qualities, scores = zip(*prior, strict=True)
     return float(np.interp(score, scores, qualities))
+
+
+def _prior_score(prior: Sequence[tuple[int, float]], level: float) -> float:
+    qualities, scores = zip(*prior, strict=True)
+    return float(np.interp(level, qualities, scores))
 
 
 def _prior_slope(prior: Sequence[tuple[int, float]], level: float) -> float:

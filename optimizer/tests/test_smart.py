@@ -580,16 +580,17 @@ def test_a_lane_whose_settings_were_measured_just_above_the_target_runs_no_trial
 
 
 def test_a_lane_starts_from_what_was_measured_of_its_settings_not_from_its_prior(photo, monkeypatch):
-    """A yardstick far above the target: the lane steps down from it, along the prior's slope."""
+    """A yardstick 15.2 points above the prior at its level (q80: 74.8): the lane's first trial goes
+    where the prior, moved up as much, puts the aim (78: the prior's 62.8, between q40 at 62.2 and
+    q50 at 65.5), far below where the prior's slope at q80 would reach in one step (MAX_STEP)."""
     search = _Search(photo.pixels, 75.0, Budget())
     levels: list[int] = []
-    monkeypatch.setattr(search, "_trial", scored_by_level(lambda level: 60.0 + level / 4, levels))
+    monkeypatch.setattr(search, "_trial", scored_by_level(lambda level: 60.0 + level / 2, levels))
     webp = Lane(lambda q: EncoderSettings(OutputFormat.WEBP, q, method=2), WEBP_PRIOR)
-    yardstick = trial(5000, 90.0, webp.settings(80))
-    search.trials = [yardstick]
+    search.trials = [trial(5000, 90.0, webp.settings(80))]
 
     assert search.lane(webp) is True
-    assert levels[0] == _next_level({80: yardstick}, 75.0 + smart.AIM_ABOVE, webp) < 80
+    assert levels[0] == 42 < 80 - smart.MAX_STEP
 
 
 @pytest.mark.parametrize(("more", "trials"), [(None, 1), (2, 2)])
