@@ -499,7 +499,17 @@ class _Search:
             family[level] = trial
 
     def _bytes_at_target(self, trial: Trial) -> float:
-        return trial.size * math.exp(BYTES_PER_POINT * (self.target - trial.score))
+        """What `trial`'s settings are expected to take at the target: along the bytes per point
+        their two highest levels measured, when both rose, else BYTES_PER_POINT (a flat curve,
+        speed 9's 4:2:0 on a small sprite say, costs several times that a point)."""
+        settings = _family(trial.encoded.settings)
+        family = [t for t in self.trials if _family(t.encoded.settings) == settings]
+        rate = BYTES_PER_POINT
+        if len(family) >= 2:
+            lower, higher = sorted(family, key=lambda t: t.encoded.quality)[-2:]
+            if higher.score > lower.score and higher.size > lower.size:
+                rate = math.log(higher.size / lower.size) / (higher.score - lower.score)
+        return trial.size * math.exp(rate * (self.target - trial.score))
 
     def fallback(self, formats: Sequence[OutputFormat]) -> tuple[Trial, str | None]:
         """Nothing reached the target within the budget, nor when the closest settings went on

@@ -607,3 +607,22 @@ def test_a_lanes_trial_limit_counts_what_was_measured_of_its_settings_before(pho
     search.lane(webp, more=more)
 
     assert len(levels) == trials
+
+
+def test_the_closest_miss_is_judged_on_the_bytes_per_point_its_own_settings_measured(photo, monkeypatch):
+    """A flat AVIF 4:2:0 curve (1.2 points for 19% more bytes: 15% a point) is expected to take
+    more at the target than a far 4:4:4 miss at the usual 5% a point: the 4:4:4 settings go on."""
+    search = _Search(photo.pixels, 71.0, Budget())
+    levels: list[int] = []
+    monkeypatch.setattr(search, "_trial", scored_by_level(lambda level: 72.0, levels))
+    avif = EncoderSettings(OutputFormat.AVIF, 78, speed=9)
+    full_chroma = EncoderSettings(OutputFormat.AVIF, 57, speed=9, full_chroma=True)
+    search.trials = [
+        Trial(Encoded(bytes(12858), avif), score=68.9, seconds=0.0),
+        Trial(Encoded(bytes(15269), replace(avif, quality=86)), score=70.1, seconds=0.0),
+        Trial(Encoded(bytes(8110), full_chroma), score=59.1, seconds=0.0),
+    ]
+
+    search.closest_goes_on()
+
+    assert search.trials[-1].encoded.settings.full_chroma
