@@ -469,7 +469,7 @@ class _Search:
 
     def closest_goes_on(self) -> None:
         """The settings of the trial that missed the target but is expected to reach it in the
-        fewest bytes (BYTES_PER_POINT), among those with a level left to try, go on up: at most
+        fewest bytes (_bytes_at_target), among those with a level left to try, go on up: at most
         two more trials along their measured slope, until one passes. When nothing reached the
         target, whatever the budget; when the best result is over NO_CHANCE times that
         expectation (a lane that ran out of trials a level short, while smart:false's encoding
