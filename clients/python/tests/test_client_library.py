@@ -15,6 +15,7 @@ import httpx
 import pytest
 from PIL import Image
 
+from optimizer.smart import QualityTarget
 from optimizer.tests import images
 from smolpix_client import (
     AsyncClient,
@@ -68,7 +69,7 @@ def test_a_file_given_by_its_path_comes_back_smaller_with_every_figure(client, t
     assert result.lossless is False
     assert result.notice is None
     assert result.quality.metric == "ssimulacra2"
-    assert result.quality.score >= 72  # the floor of quality 80
+    assert result.quality.score >= QualityTarget.for_quality(80).floor
     image = decoded(result.data)
     assert (image.format.lower(), image.size) == (result.format, (180, 120))
 
