@@ -36,8 +36,6 @@ Public API: :func:`ssimulacra2`, and :class:`Reference` to score many images aga
 from __future__ import annotations
 
 import math
-import os
-import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
@@ -310,31 +308,6 @@ def _blur_channels(img: F32) -> F32:
     return _blur(img).reshape(img.shape)
 
 
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
-
-
-def _band_pool() -> ThreadPoolExecutor:
-    """The threads every score in this process shares its bands out to: started once, as a thread
-    costs ~1.5 ms to start (a sixth of a small image's score), and as many as the cores, however
-    many scores run at once. Bands wait for nothing, so scores sharing the pool only take turns."""
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=SCORE_THREADS, thread_name_prefix="ssimulacra2")
-        return _pool
-
-
-def _forget_pool_after_fork() -> None:
-    """A forked child (a Celery or gunicorn worker) inherits the pool but none of its threads: work
-    handed to it would wait forever. The child starts its own."""
-    global _pool, _pool_lock
-    _pool, _pool_lock = None, threading.Lock()
-
-
-os.register_at_fork(after_in_child=_forget_pool_after_fork)
-
-
 def _band_rows(height: int, width: int) -> list[tuple[int, int]]:
     """Bands of about _BAND_PIXELS, and (from _SHARED_PIXELS) at least one for each thread."""
     band_rows = max(1, _BAND_PIXELS // width)
@@ -522,9 +495,9 @@ class Reference:
             references, pyramid = [None] * len(channels), _pyramid(self._linear)
         scales = zip(references, pyramid, _pyramid(linear), channels, strict=True)
         # Bands are independent: two threads share them out (OpenCV and numpy release the GIL),
-        # 1.3-1.5x faster on two cores.
-        pool = _band_pool()
-        return _score([_scale_features(*scale, pool) for scale in scales])
+        # 1.5x faster on two cores.
+        with ThreadPoolExecutor(max_workers=SCORE_THREADS) as pool:
+            return _score([_scale_features(*scale, pool) for scale in scales])
 
     def prepare(self) -> None:
         """With `keep`, do the reference's half of the work now (else the first score does it)."""

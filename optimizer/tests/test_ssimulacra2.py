@@ -9,9 +9,7 @@ Three references, all independent of the code under test:
   has been built (`make bench-compression` builds it) and is skipped otherwise.
 """
 
-import multiprocessing
 import os
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -248,29 +246,5 @@ def test_bands_scored_in_two_threads_add_up_as_in_one(monkeypatch):
     shared = score(reference, distorted)
 
     monkeypatch.setattr(ssimulacra2, "SCORE_THREADS", 1)
-    with ThreadPoolExecutor(max_workers=1) as one_thread:
-        monkeypatch.setattr(ssimulacra2, "_pool", one_thread)
 
-        assert score(reference, distorted) == shared  # the same sums, added in the same order
-
-
-SHARED_PHOTO = synthetic_photo(320, 320)  # two bands at full size, scored in two threads
-
-
-def _score_in_child(scores) -> None:
-    scores.put(score(SHARED_PHOTO, noisy(SHARED_PHOTO, 12)))
-
-
-def test_a_forked_worker_scores_with_threads_of_its_own():
-    """Celery's and gunicorn's workers are forked from a process that may have scored already:
-    the pool's threads stay behind in the parent, and a child handing bands to them would hang."""
-    expected = score(SHARED_PHOTO, noisy(SHARED_PHOTO, 12))  # the parent's pool has its threads now
-    fork = multiprocessing.get_context("fork")
-    scores = fork.Queue()
-    child = fork.Process(target=_score_in_child, args=(scores,))
-    child.start()
-    child.join(timeout=30)
-    if child.is_alive():
-        child.kill()
-        pytest.fail("the forked child hung scoring")
-    assert scores.get(timeout=5) == expected
+    assert score(reference, distorted) == shared  # the same sums, added in the same order
