@@ -8,7 +8,8 @@ scores on a typical photograph; on an image where it scores less, what it scores
 floor: the yardstick). One rule judges every candidate,
 lossless, palette and lossy alike, WebP and AVIF alike: nothing wins by default, and no byte buys
 quality nobody asked for. The search is bounded (trials and seconds); what it does, in turn:
-- the yardstick: smart:false's WebP, encoded and scored first (a candidate too);
+- the yardstick: smart:false's WebP, encoded and scored first (a candidate too, where WebP may
+  be returned);
 - the exact candidates that need no score: lossless WebP, for graphics (and for quality 100);
 - each lossy format that can win for this kind of image, as a "lane" of quality levels: the
   first trial at the level a prediction puts at the target, the next ones corrected by what the
