@@ -10,7 +10,8 @@ lossless, palette and lossy alike, WebP and AVIF alike: nothing wins by default,
 quality nobody asked for. The search is bounded (trials and seconds); what it does, in turn:
 - the yardstick: smart:false's WebP, encoded and scored first (a candidate too, where WebP may
   be returned);
-- the exact candidates that need no score: lossless WebP, for graphics (and for quality 100);
+- the exact candidates that need no score: lossless WebP, for graphics of 256 colours or fewer
+  (and for quality 100); a graphic of more colours has a palette of 256 instead (lossy: scored);
 - each lossy format that can win for this kind of image, as a "lane" of quality levels: the
   first trial at the level a prediction puts at the target, the next ones corrected by what the
   trials measured, until a trial lands just above the target, two adjacent levels bracket it, or
@@ -53,6 +54,7 @@ from optimizer.perceptual import Reference, detail, is_graphic, sampled_colours
 from optimizer.pixels import Pixels
 
 PALETTE_COLOURS = 256
+PALETTE_WEBP = replace(LOSSLESS_WEBP, palette=PALETTE_COLOURS)
 
 CAREFUL_AVIF_SPEED = 7
 # When nothing reached the target: the top of each lossy format, before lossless.
@@ -175,10 +177,14 @@ def smart_choice(
     ):
         graphic = is_graphic(pixels)
         formats = format.candidates
-        lossless = OutputFormat.WEBP in formats and (graphic or target.score >= 100)
+        # Lossless WebP, exact, for graphics of 256 colours or fewer, where libwebp stores a palette
+        # itself: often the smallest. With more colours a palette of 256 stands for it (0.30-0.87x
+        # its bytes on each of the 15 such graphics of both corpora, in 0.2-1.3x the time; lossless
+        # stays the fallback).
+        palette = graphic and OutputFormat.WEBP in formats and sampled_colours(pixels) > PALETTE_COLOURS
+        lossless = OutputFormat.WEBP in formats and ((graphic and not palette) or target.score >= 100)
         parallel = pixels.width * pixels.height <= MAX_PARALLEL_PIXELS
-        # For graphics lossless WebP (exact: often the smallest, always a fallback), on the second
-        # core while this one measures the yardstick.
+        # On the second core while this one measures the yardstick.
         if lossless and parallel:
             search.exact_when_done(side.submit(encode_if_faithful, pixels, LOSSLESS_WEBP))
         if target.score < 100:
@@ -196,6 +202,10 @@ def smart_choice(
         }
         if lossless and not parallel:
             search.exact(encode_if_faithful(pixels, LOSSLESS_WEBP))
+        if graphic and parallel:
+            # A graphic's lanes all run: the palette and the next lanes' first trials are encoded on
+            # the second core while this one searches the first lane.
+            search.encode_ahead([PALETTE_WEBP] * palette + [search.first_settings(lane) for lane in lanes[1:]])
         for lane in lanes:
             if lane.after_a_far_miss and not search.far_miss:
                 continue
@@ -205,10 +215,10 @@ def smart_choice(
                 # too (a miss, or a pass above the requested quality), the second core encodes
                 # while the next lanes run.
                 early |= {s: side.submit(search.rival, s) for s in plain if s not in early and not search.settled(s)}
-            if graphic and lane.format is OutputFormat.WEBP and sampled_colours(pixels) > PALETTE_COLOURS:
+            if palette and lane.format is OutputFormat.WEBP:
                 # After WebP's lossy best, a palette (quantized: lossy, so scored) only if it could
                 # win (NO_CHANCE); with 256 colours or fewer, lossless WebP already stores one.
-                search.run(replace(LOSSLESS_WEBP, palette=PALETTE_COLOURS))
+                search.run(PALETTE_WEBP)
             # For photographs and art AVIF is 20-50% smaller than WebP at the same score (the
             # corpus): once a lane reached the target, the next ones would spend trials for nothing.
             if reached and not graphic:
@@ -266,8 +276,9 @@ class _Search:
     """Trials of one image against one target score, within one budget.
 
     Trials run one after another, each score on both cores (optimizer.ssimulacra2); the second
-    core meanwhile prepares the reference and encodes (and, when they will most likely be needed,
-    scores) smart:false's encodings, which no trial decides (rival).
+    core meanwhile prepares the reference, encodes (and, when they will most likely be needed,
+    scores) smart:false's encodings, which no trial decides (rival), and encodes the trials known
+    ahead (encode_ahead).
     """
 
     def __init__(self, pixels: Pixels, target: float, budget: Budget, side: Executor | None = None) -> None:
@@ -276,6 +287,7 @@ class _Search:
         self.target = target
         self.budget = budget
         self.reference = Reference(pixels)
+        self._side = side
         if side:
             self.reference.prepare_on(side)
         self.deadline = monotonic() + budget.seconds_for(pixels)
@@ -287,6 +299,7 @@ class _Search:
         self._comparable = threading.Event()  # a trial is being scored, or the lanes are done
         self.far_miss: Trial | None = None  # a lane's first trial that missed its aim by more than FAR_MISS
         self._exact_pending: Future[Encoded | None] | None = None  # lossless WebP, on the second core
+        self._encoding_ahead: dict[EncoderSettings, Future[Encoded | None]] = {}  # see encode_ahead
         # What a trial took, by its settings but the level (a speed-7 AVIF trial takes ~4x a speed-9 one).
         self._seconds_per_trial: dict[EncoderSettings, float] = {}
 
@@ -295,6 +308,8 @@ class _Search:
 
     def __exit__(self, *exception: object) -> None:
         self.lanes_done()  # whatever ended the search (an error too), the second core waits no more
+        for unused in self._encoding_ahead.values():
+            unused.cancel()
 
     def lanes_done(self) -> None:
         self._comparable.set()
@@ -306,7 +321,8 @@ class _Search:
         if it has none against the best result so far (NO_CHANCE: its score, the costly part, is not
         worth taking)."""
         started = monotonic()
-        encoded = encode_if_faithful(self.pixels, settings)
+        ahead = self._encoding_ahead.pop(settings, None)  # cancelled if not begun: encoded here
+        encoded = ahead.result() if ahead and not ahead.cancel() else encode_if_faithful(self.pixels, settings)
         if encoded is None:
             return None
         self._take_exact()
@@ -362,6 +378,13 @@ class _Search:
         done (which it may make pointless: NO_CHANCE), at the latest in rivals."""
         self._exact_pending = encoding
 
+    def encode_ahead(self, settings: Iterable[EncoderSettings | None]) -> None:
+        """Encode these trials (None: a lane with nothing to try) on the second core while this
+        one runs the trials before them; a trial that core has not begun by then is encoded here."""
+        for each in settings:
+            if self._side and each and each not in self._encoding_ahead:
+                self._encoding_ahead[each] = self._side.submit(encode_if_faithful, self.pixels, each)
+
     def _take_exact(self, *, wait: bool = False) -> None:
         pending = self._exact_pending
         if pending and (wait or pending.done()):
@@ -389,24 +412,11 @@ class _Search:
         what the trials so far measured of its settings (the yardstick, for WebP), else from its
         prior; within its trials' limit, those measured before included, or `more` trials.
         Whether one of its own trials reached the target."""
-        family = _family(lane.settings(lane.levels[0]))
-        tried = {t.encoded.quality: t for t in self.trials if _family(t.encoded.settings) == family}
+        tried = self._tried(lane)
         if any(self._close_enough(t) for t in tried.values()):
             return False
         aim = self.target + FIRST_AIM_ABOVE
-        if len(tried) == 1 and (measured := next(iter(tried.values()))).score > self.target:
-            # One level measured, far above the target (a graphic's yardstick, say): the prior's
-            # curve, moved to pass through it, gives the level for the aim (the prior's slope at
-            # that level would not reach far down a flat curve: MAX_STEP).
-            offset = measured.score - _prior_score(lane.prior, measured.encoded.quality)
-            level = _snap(lane.levels, _prior_level(lane.prior, aim - offset))
-        elif tried:
-            level = _next_level(tried, self.target + AIM_ABOVE, lane)
-        elif lane.after_a_far_miss and self.far_miss:
-            # Up from the far miss, along the slope (Lane.after_a_far_miss), not back where it missed.
-            level = _next_level({self.far_miss.encoded.quality: self.far_miss}, aim, lane)
-        else:
-            level = _snap(lane.levels, _prior_level(lane.prior, self._as_if_opaque(aim)) + self.detail_shift)
+        level = self._first_level(lane, tried)
         guessed = not tried  # a first trial from the prior, which a far miss proves wrong for this image
         limit = lane.max_trials if more is None else len(tried) + more
         own: list[Trial] = []
@@ -423,6 +433,30 @@ class _Search:
                 break
             level = _next_level(tried, self.target + AIM_ABOVE, lane)
         return any(t.score >= self.target for t in own)
+
+    def first_settings(self, lane: Lane) -> EncoderSettings | None:
+        """What the lane's next search would try first, from the trials so far."""
+        level = self._first_level(lane, self._tried(lane))
+        return None if level is None else lane.settings(level)
+
+    def _tried(self, lane: Lane) -> dict[int, Trial]:
+        family = _family(lane.settings(lane.levels[0]))
+        return {t.encoded.quality: t for t in self.trials if _family(t.encoded.settings) == family}
+
+    def _first_level(self, lane: Lane, tried: dict[int, Trial]) -> int | None:
+        aim = self.target + FIRST_AIM_ABOVE
+        if len(tried) == 1 and (measured := next(iter(tried.values()))).score > self.target:
+            # One level measured, far above the target (a graphic's yardstick, say): the prior's
+            # curve, moved to pass through it, gives the level for the aim (the prior's slope at
+            # that level would not reach far down a flat curve: MAX_STEP).
+            offset = measured.score - _prior_score(lane.prior, measured.encoded.quality)
+            return _snap(lane.levels, _prior_level(lane.prior, aim - offset))
+        if tried:
+            return _next_level(tried, self.target + AIM_ABOVE, lane)
+        if lane.after_a_far_miss and self.far_miss:
+            # Up from the far miss, along the slope (Lane.after_a_far_miss), not back where it missed.
+            return _next_level({self.far_miss.encoded.quality: self.far_miss}, aim, lane)
+        return _snap(lane.levels, _prior_level(lane.prior, self._as_if_opaque(aim)) + self.detail_shift)
 
     def _close_enough(self, trial: Trial) -> bool:
         """A pass this close above the target ends its lane (CLOSE_ENOUGH), if small enough (below)."""

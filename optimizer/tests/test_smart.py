@@ -106,13 +106,19 @@ def test_never_larger_than_smart_false_where_that_reaches_the_target(request, ki
         assert len(smart.data) <= len(fixed.data)
 
 
-def test_lossless_loses_to_lossy_when_lossy_is_smaller_at_the_target(jpeg_diagram):
-    choice = choose_encoding(jpeg_diagram, format=RequestedFormat.AUTO, quality=80, smart=True)
+def test_lossless_and_palette_lose_to_lossy_when_lossy_is_smaller_at_the_target():
+    """A diagram with a photograph in it, saved as a quality-60 JPEG: its palette of 256 colours
+    (which stands for lossless WebP above 256 colours) bands the photograph, for more bytes."""
+    diagram = images.diagram()
+    diagram.paste(images.photo(200, 150), (140, 105))
+    image = prepared(diagram, "JPEG", quality=60)
 
-    lossless = [t for t in choice.trials if t.encoded.settings == LOSSLESS_WEBP]
-    assert lossless, "a graphic's lossless encoding is a candidate"
-    assert choice.encoded.settings != LOSSLESS_WEBP
-    assert len(choice.encoded.data) < lossless[0].size
+    choice = choose_encoding(image, format=RequestedFormat.AUTO, quality=80, smart=True)
+
+    exact = [t for t in choice.trials if t.encoded.lossless]
+    assert exact, "a graphic's lossless encoding (here its palette) is a candidate"
+    assert not choice.encoded.lossless
+    assert all(len(choice.encoded.data) < t.size for t in exact)
 
 
 def test_lossless_wins_when_it_is_the_smallest(graphic):
@@ -138,23 +144,28 @@ def test_a_faint_transparent_image_starts_its_search_where_its_errors_hide(faint
     assert recomputed_score(faint_glow, choice.encoded.data) >= image_target(faint_glow, 80).score
 
 
-def test_the_palette_is_tried_only_on_graphics_with_more_colours_than_it_holds(monkeypatch):
+def cells(colours: int) -> Image.Image:
+    """A graphic of `colours` flat 20 x 5 cells, one of each colour: every cell is sampled."""
+    image = Image.new("RGB", (400, 300), (255, 255, 255))
+    draw = ImageDraw.Draw(image)
+    for index in range(colours):
+        left, top = index % 20 * 20, index // 20 * 5
+        draw.rectangle((left, top, left + 19, top + 4), fill=(index % 256, index // 256 * 40, 128))
+    return image
+
+
+def test_a_graphic_is_tried_lossless_up_to_256_colours_and_as_a_palette_above(monkeypatch):
     encoded = []
     real = smart.encode_if_faithful
     monkeypatch.setattr(smart, "encode_if_faithful", lambda pixels, s: encoded.append(s) or real(pixels, s))
 
-    def palette_tried(colours: int) -> bool:
-        image = Image.new("RGB", (400, 300), (255, 255, 255))
-        draw = ImageDraw.Draw(image)
-        for index in range(colours):  # a flat 20 x 5 cell of each colour: every cell is sampled
-            left, top = index % 20 * 20, index // 20 * 5
-            draw.rectangle((left, top, left + 19, top + 4), fill=(index % 256, index // 256 * 40, 128))
+    def exact_tried(colours: int) -> set[EncoderSettings]:
         encoded.clear()
-        choose_encoding(prepared(image), format=RequestedFormat.AUTO, quality=80, smart=True)
-        return any(settings.palette for settings in encoded)
+        choose_encoding(prepared(cells(colours)), format=RequestedFormat.AUTO, quality=80, smart=True)
+        return {settings for settings in encoded if settings.lossless}
 
-    assert not palette_tried(200)  # lossless WebP already stores a palette itself
-    assert palette_tried(400)
+    assert exact_tried(200) == {LOSSLESS_WEBP}  # lossless WebP stores a palette itself
+    assert exact_tried(400) == {smart.PALETTE_WEBP}  # smaller than lossless, and faster (smart.py)
 
 
 def test_higher_quality_never_scores_lower(photo):
@@ -402,6 +413,56 @@ def test_a_smart_false_encoding_the_busy_second_core_has_not_begun_is_encoded_by
     assert threads[rival] is threading.main_thread()
     assert lossless_waited == [True]
     assert any(t.encoded.settings == LOSSLESS_WEBP for t in choice.trials)  # lossless still competed
+
+
+def _avif_lane_first(settings: EncoderSettings) -> bool:
+    return settings.format is OutputFormat.AVIF and settings.full_chroma
+
+
+def test_a_graphics_palette_and_next_lane_are_encoded_on_the_second_core_while_the_first_lane_runs(monkeypatch):
+    pixels = prepared(cells(400)).pixels
+    yardstick = plain_settings(pixels, OutputFormat.WEBP, 80)
+    next_lane_begun = threading.Event()
+
+    def before(settings):
+        if _avif_lane_first(settings) and not _on_the_search_thread():
+            next_lane_begun.set()  # after the palette, on the same core
+        elif _on_the_search_thread() and settings.format is OutputFormat.WEBP and settings != yardstick:
+            next_lane_begun.wait(timeout=HOLD)  # the WebP lane leaves the second core time for both
+
+    with monkeypatch.context() as patch:
+        patch.setattr(_Search, "encode_ahead", lambda search, settings: None)
+        on_one_core = smart.smart_choice(
+            pixels, format=RequestedFormat.AUTO, quality=80, max_bytes=None, budget=Budget()
+        )
+    choice, threads = _search_recording_threads(pixels, monkeypatch, before)
+
+    ahead = [s for s in threads if s == smart.PALETTE_WEBP or _avif_lane_first(s)]
+    assert len(ahead) == 2
+    assert all(threads[s] is not threading.main_thread() for s in ahead)
+    # Encoded ahead or not, the search decides the same.
+    assert [(t.encoded.settings, t.size) for t in choice.trials] == [
+        (t.encoded.settings, t.size) for t in on_one_core.trials
+    ]
+    assert choice.encoded.data == on_one_core.encoded.data
+
+
+def test_a_trial_the_busy_second_core_has_not_begun_is_encoded_by_the_search_itself(monkeypatch):
+    pixels = prepared(cells(400)).pixels
+    rival = plain_settings(pixels, OutputFormat.AVIF, 80)  # the palette is queued behind it
+    taken_over = threading.Event()
+    rival_waited = []
+
+    def before(settings):
+        if settings == rival and not _on_the_search_thread():
+            rival_waited.append(taken_over.wait(timeout=HOLD))  # the second core stays busy
+        elif settings == smart.PALETTE_WEBP and _on_the_search_thread():
+            taken_over.set()
+
+    _, threads = _search_recording_threads(pixels, monkeypatch, before)
+
+    assert threads[smart.PALETTE_WEBP] is threading.main_thread()
+    assert rival_waited == [True]
 
 
 def test_a_rival_is_scored_ahead_only_when_smaller_than_every_encoding_that_may_reach_the_target(photo):
