@@ -3,9 +3,10 @@
     make bench-memory
     .venv/bin/python bench/memory.py [--sizes 12,24,48,100] [--ceiling-mib 1024]
 
-For each size (megapixels) it makes three sources (never committed; made here, deterministically):
+For each size (megapixels) it makes four sources (never committed; made here, deterministically):
 a photo-like JPEG (shapes and grain), a smooth PNG (a gradient, small on disk however large, like
-the 1.2 MB 10000 x 10000 PNG of the issue) and a transparent PNG (a soft-edged shape). Each is
+the 1.2 MB 10000 x 10000 PNG of the issue), a transparent PNG (a soft-edged shape) and a flat PNG
+(blocks of a few hundred colours: a graphic with more colours than a palette holds). Each is
 optimized in a fresh worker-like process (Django set up, the Celery task module imported, exactly
 as a worker child starts) through
 the real pipeline, as WebP and as AVIF, at the default maxWidth (1920) with smart on and off, and
@@ -72,11 +73,11 @@ print(baseline, status("VmHWM"), round(time.perf_counter() - started, 2), outcom
 
 
 def make_sources(folder: Path, megapixels: int) -> list[Path]:
-    """A photo-like JPEG, a smooth PNG and a transparent PNG of `megapixels`, made with numpy and
-    Pillow (ImageMagick's own tools are held to the system policy's 128 megapixels of cache)."""
+    """A photo-like JPEG, a smooth PNG, a transparent PNG and a flat PNG of `megapixels`, made with
+    numpy and Pillow (ImageMagick's own tools are held to the system policy's 128 megapixels of cache)."""
     width, height = SIZES[megapixels]
-    photo, smooth, transparent = (folder / f"{kind}-{megapixels}mp" for kind in ("photo", "smooth", "transparent"))
-    photo, smooth, transparent = photo.with_suffix(".jpg"), smooth.with_suffix(".png"), transparent.with_suffix(".png")
+    photo = folder / f"photo-{megapixels}mp.jpg"
+    smooth, transparent, flat = (folder / f"{kind}-{megapixels}mp.png" for kind in ("smooth", "transparent", "flat"))
     random = np.random.default_rng(megapixels)
     if not photo.exists():
         # Shapes at a coarse scale, enlarged smoothly, and grain on top: what a camera makes.
@@ -94,7 +95,14 @@ def make_sources(folder: Path, megapixels: int) -> list[Path]:
         # A soft-edged shape on nothing: what logos and cut-outs are.
         alpha = np.clip(255 - np.hypot(rows - 128, columns - 128) * 2, 0, 255)
         Image.fromarray(np.stack([*gradient, alpha], axis=-1).astype(np.uint8)).save(transparent)
-    return [photo, smooth, transparent]
+    if not flat.exists():
+        # 24 blocks across, each of one of 600 colours: still a graphic once fitted to 1920 px
+        # (the blocks' blended edges add colours, not too many), searched with a 256-colour palette.
+        block, drawn = width // 24, np.random.default_rng(megapixels)  # the same whether the photo is made or not
+        palette = drawn.integers(0, 256, (600, 3), dtype=np.uint8)
+        blocks = palette[drawn.integers(0, len(palette), (-(-height // block), -(-width // block)))]
+        Image.fromarray(np.repeat(np.repeat(blocks, block, axis=0), block, axis=1)[:height, :width]).save(flat)
+    return [photo, smooth, transparent, flat]
 
 
 def variants(width: int, height: int) -> list[tuple[str, int, bool]]:

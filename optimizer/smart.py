@@ -10,8 +10,9 @@ lossless, palette and lossy alike, WebP and AVIF alike: nothing wins by default,
 quality nobody asked for. The search is bounded (trials and seconds); what it does, in turn:
 - the yardstick: smart:false's WebP, encoded and scored first (a candidate too, where WebP may
   be returned);
-- the exact candidates that need no score: lossless WebP, for graphics of 256 colours or fewer
-  (and for quality 100); a graphic of more colours has a palette of 256 instead (lossy: scored);
+- the exact candidates that need no score: lossless WebP, for graphics (and for quality 100); for
+  a graphic of more than 256 colours only if a palette of 256 (lossy: scored) is smaller than the
+  best result so far (lossless WebP is no smaller);
 - each lossy format that can win for this kind of image, as a "lane" of quality levels: the
   first trial at the level a prediction puts at the target, the next ones corrected by what the
   trials measured, until a trial lands just above the target, two adjacent levels bracket it, or
@@ -177,16 +178,25 @@ def smart_choice(
     ):
         graphic = is_graphic(pixels)
         formats = format.candidates
-        # Lossless WebP, exact, for graphics of 256 colours or fewer, where libwebp stores a palette
-        # itself: often the smallest. With more colours a palette of 256 stands for it (0.30-0.87x
-        # its bytes on each of the 15 such graphics of both corpora, in 0.2-1.3x the time; lossless
-        # stays the fallback).
+        # Lossless WebP (exact) is often a graphic's smallest. Up to 256 colours (libwebp then stores
+        # a palette) it is encoded from the start. With more it is no smaller than a palette of 256
+        # (the same image in fewer colours), tried first: then only if that is smaller than the best
+        # result so far (a graphic of more flat colours than a palette holds). It never was on the
+        # corpus' 15 such graphics, where lossless WebP took up to 5x the palette's time.
         palette = graphic and OutputFormat.WEBP in formats and sampled_colours(pixels) > PALETTE_COLOURS
         lossless = OutputFormat.WEBP in formats and ((graphic and not palette) or target.score >= 100)
         parallel = pixels.width * pixels.height <= MAX_PARALLEL_PIXELS
-        # On the second core while this one measures the yardstick.
-        if lossless and parallel:
-            search.exact_when_done(side.submit(encode_if_faithful, pixels, LOSSLESS_WEBP))
+
+        def lossless_webp() -> None:
+            # On the second core, competing from the next trial after it is done; else here (two
+            # encoders at once would not fit a worker's memory).
+            if parallel:
+                search.exact_when_done(side.submit(encode_if_faithful, pixels, LOSSLESS_WEBP))
+            else:
+                search.exact(encode_if_faithful(pixels, LOSSLESS_WEBP))
+
+        if lossless:
+            lossless_webp()  # while this core measures the yardstick
         if target.score < 100:
             yardstick = plain_settings(pixels, OutputFormat.WEBP, quality)
             target = search.measure_yardstick(yardstick, target, candidate=OutputFormat.WEBP in formats)
@@ -200,8 +210,6 @@ def smart_choice(
             for s in plain
             if parallel and _family(s) != first_lane and not search.settled(s)
         }
-        if lossless and not parallel:
-            search.exact(encode_if_faithful(pixels, LOSSLESS_WEBP))
         if graphic and parallel:
             # A graphic's lanes all run: the palette and the next lanes' first trials are encoded on
             # the second core while this one searches the first lane.
@@ -219,6 +227,8 @@ def smart_choice(
                 # After WebP's lossy best, a palette (quantized: lossy, so scored) only if it could
                 # win (NO_CHANCE); with 256 colours or fewer, lossless WebP already stores one.
                 search.run(PALETTE_WEBP)
+                if search.may_be_smaller(PALETTE_WEBP):
+                    lossless_webp()
             # For photographs and art AVIF is 20-50% smaller than WebP at the same score (the
             # corpus): once a lane reached the target, the next ones would spend trials for nothing.
             if reached and not graphic:
@@ -300,6 +310,7 @@ class _Search:
         self.far_miss: Trial | None = None  # a lane's first trial that missed its aim by more than FAR_MISS
         self._exact_pending: Future[Encoded | None] | None = None  # lossless WebP, on the second core
         self._encoding_ahead: dict[EncoderSettings, Future[Encoded | None]] = {}  # see encode_ahead
+        self._sizes: dict[EncoderSettings, int] = {}  # of every trial's encoding, scored or not
         # What a trial took, by its settings but the level (a speed-7 AVIF trial takes ~4x a speed-9 one).
         self._seconds_per_trial: dict[EncoderSettings, float] = {}
 
@@ -325,6 +336,7 @@ class _Search:
         encoded = ahead.result() if ahead and not ahead.cancel() else encode_if_faithful(self.pixels, settings)
         if encoded is None:
             return None
+        self._sizes[settings] = len(encoded.data)
         self._take_exact()
         best = self.best()
         if with_a_chance and best and len(encoded.data) > round(best.size * NO_CHANCE):
@@ -384,6 +396,12 @@ class _Search:
         for each in settings:
             if self._side and each and each not in self._encoding_ahead:
                 self._encoding_ahead[each] = self._side.submit(encode_if_faithful, self.pixels, each)
+
+    def may_be_smaller(self, settings: EncoderSettings) -> bool:
+        """Whether an encoding no smaller than that of `settings` may be smaller than the best
+        result so far (yes if `settings` were not encoded: out of time, or unfaithful)."""
+        best = self.best()
+        return best is None or self._sizes.get(settings, 0) < best.size
 
     def _take_exact(self, *, wait: bool = False) -> None:
         pending = self._exact_pending

@@ -4,6 +4,7 @@ test (optimizer.tests.test_compression.recomputed_score).
 """
 
 import itertools
+import random
 import threading
 from dataclasses import replace
 
@@ -154,18 +155,34 @@ def cells(colours: int) -> Image.Image:
     return image
 
 
-def test_a_graphic_is_tried_lossless_up_to_256_colours_and_as_a_palette_above(monkeypatch):
+def blocks() -> Image.Image:
+    """24 x 16 flat blocks, each of its own colour: 384 colours, that a palette of 256 mixes up."""
+    colours = random.Random(384)
+    image = Image.new("RGB", (480, 320))
+    draw = ImageDraw.Draw(image)
+    for index in range(24 * 16):
+        left, top = index % 24 * 20, index // 24 * 20
+        draw.rectangle((left, top, left + 19, top + 19), fill=tuple(colours.randrange(256) for _ in range(3)))
+    return image
+
+
+def test_a_graphic_is_tried_lossless_up_to_256_colours_and_above_only_where_its_palette_could_not_win(
+    monkeypatch,
+):
     encoded = []
     real = smart.encode_if_faithful
     monkeypatch.setattr(smart, "encode_if_faithful", lambda pixels, s: encoded.append(s) or real(pixels, s))
 
-    def exact_tried(colours: int) -> set[EncoderSettings]:
+    def exact_tried(image: Image.Image) -> tuple[set[EncoderSettings], EncoderSettings]:
         encoded.clear()
-        choose_encoding(prepared(cells(colours)), format=RequestedFormat.AUTO, quality=80, smart=True)
-        return {settings for settings in encoded if settings.lossless}
+        choice = choose_encoding(prepared(image), format=RequestedFormat.AUTO, quality=80, smart=True)
+        return {settings for settings in encoded if settings.lossless}, choice.encoded.settings
 
-    assert exact_tried(200) == {LOSSLESS_WEBP}  # lossless WebP stores a palette itself
-    assert exact_tried(400) == {smart.PALETTE_WEBP}  # smaller than lossless, and faster (smart.py)
+    assert exact_tried(cells(200))[0] == {LOSSLESS_WEBP}  # lossless WebP stores a palette itself
+    # The palette passes and is the best: lossless WebP, no smaller, is not worth its time.
+    assert exact_tried(cells(400)) == ({smart.PALETTE_WEBP}, smart.PALETTE_WEBP)
+    # The palette misses (more colours than it holds, each far from the others): lossless wins.
+    assert exact_tried(blocks()) == ({smart.PALETTE_WEBP, LOSSLESS_WEBP}, LOSSLESS_WEBP)
 
 
 def test_higher_quality_never_scores_lower(photo):
