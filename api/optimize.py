@@ -189,7 +189,9 @@ class OptimizeOutputSerializer(serializers.Serializer):
         choices=[output.content_type for output in OutputFormat],
         help_text="MIME type of `data`.",
     )
-    lossless = serializers.BooleanField(help_text="Whether the image was encoded losslessly.")
+    lossless = serializers.BooleanField(
+        help_text="Whether the image holds the pixels exactly (lossless WebP; a palette of 256 colours does not)."
+    )
     notice = serializers.CharField(
         allow_null=True,
         help_text="Why the result differs from what was asked (e.g. lossless WebP for an image under 8x8 "

@@ -86,7 +86,8 @@ class Encoded:
 
     @property
     def lossless(self) -> bool:
-        return self.settings.lossless
+        """Whether it holds the pixels themselves: a palette (quantized first) does not."""
+        return self.settings.lossless and not self.settings.palette
 
     def __repr__(self) -> str:
         return f"Encoded({self.settings}, {len(self.data)} bytes)"

@@ -529,7 +529,8 @@ class _Search:
         passed far above the target), past the trials' limit but within the time budget."""
         best = self.best()
         misses = sorted(
-            (t for t in self.trials if not t.encoded.lossless and t.score < self.target), key=self._bytes_at_target
+            (t for t in self.trials if not t.encoded.settings.lossless and t.score < self.target),
+            key=self._bytes_at_target,
         )
         for closest in misses:
             if best and best.size <= NO_CHANCE * self._bytes_at_target(closest):

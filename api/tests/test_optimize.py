@@ -202,6 +202,17 @@ def test_smart_sends_a_flat_graphic_lossless_when_that_is_smaller(post, reachabl
     assert assert_reference_response(smart).convert("RGB").tobytes() == images.graphic().tobytes()
 
 
+def test_a_palette_is_not_called_lossless(post, reachable_origin):
+    """400 flat colours come back as a palette of 256 (smart: the smallest at the target): lossless
+    WebP of other pixels, so measured, and not lossless."""
+    url = reachable_origin.serve("/cells.png", images.encode(images.cells(400), "PNG"))
+
+    body = post({"url": url, "format": "webp"}).json()
+
+    assert body["lossless"] is False
+    assert 75 <= body["quality"]["score"] < 100
+
+
 @pytest.mark.parametrize("source", [images.photo(), images.transparent()], ids=["photo", "transparent"])
 def test_smart_answers_carry_the_measured_quality_score(post, reachable_origin, source):
     data = images.encode(source, "PNG")

@@ -45,6 +45,16 @@ def graphic(width: int = 200, height: int = 120) -> Image.Image:
     return image
 
 
+def cells(colours: int) -> Image.Image:
+    """A graphic of `colours` flat 20 x 5 cells, one of each colour: every cell is sampled."""
+    image = Image.new("RGB", (400, 300), (255, 255, 255))
+    draw = ImageDraw.Draw(image)
+    for index in range(colours):
+        left, top = index % 20 * 20, index // 20 * 5
+        draw.rectangle((left, top, left + 19, top + 4), fill=(index % 256, index // 256 * 40, 128))
+    return image
+
+
 def diagram(width: int = 480, height: int = 360) -> Image.Image:
     """Boxes, lines and text on white: a class diagram, as people save them (then as JPEG)."""
     image = Image.new("RGB", (width, height), (255, 255, 255))

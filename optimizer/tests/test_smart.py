@@ -116,9 +116,9 @@ def test_lossless_and_palette_lose_to_lossy_when_lossy_is_smaller_at_the_target(
 
     choice = choose_encoding(image, format=RequestedFormat.AUTO, quality=80, smart=True)
 
-    exact = [t for t in choice.trials if t.encoded.lossless]
+    exact = [t for t in choice.trials if t.encoded.settings.lossless]
     assert exact, "a graphic's lossless encoding (here its palette) is a candidate"
-    assert not choice.encoded.lossless
+    assert not choice.encoded.settings.lossless
     assert all(len(choice.encoded.data) < t.size for t in exact)
 
 
@@ -145,16 +145,6 @@ def test_a_faint_transparent_image_starts_its_search_where_its_errors_hide(faint
     assert recomputed_score(faint_glow, choice.encoded.data) >= image_target(faint_glow, 80).score
 
 
-def cells(colours: int) -> Image.Image:
-    """A graphic of `colours` flat 20 x 5 cells, one of each colour: every cell is sampled."""
-    image = Image.new("RGB", (400, 300), (255, 255, 255))
-    draw = ImageDraw.Draw(image)
-    for index in range(colours):
-        left, top = index % 20 * 20, index // 20 * 5
-        draw.rectangle((left, top, left + 19, top + 4), fill=(index % 256, index // 256 * 40, 128))
-    return image
-
-
 def blocks() -> Image.Image:
     """24 x 16 flat blocks, each of its own colour: 384 colours, that a palette of 256 mixes up."""
     colours = random.Random(384)
@@ -178,9 +168,9 @@ def test_a_graphic_is_tried_lossless_up_to_256_colours_and_above_only_where_its_
         choice = choose_encoding(prepared(image), format=RequestedFormat.AUTO, quality=80, smart=True)
         return {settings for settings in encoded if settings.lossless}, choice.encoded.settings
 
-    assert exact_tried(cells(200))[0] == {LOSSLESS_WEBP}  # lossless WebP stores a palette itself
+    assert exact_tried(images.cells(200))[0] == {LOSSLESS_WEBP}  # lossless WebP stores a palette itself
     # The palette passes and is the best: lossless WebP, no smaller, is not worth its time.
-    assert exact_tried(cells(400)) == ({smart.PALETTE_WEBP}, smart.PALETTE_WEBP)
+    assert exact_tried(images.cells(400)) == ({smart.PALETTE_WEBP}, smart.PALETTE_WEBP)
     # The palette misses (more colours than it holds, each far from the others): lossless wins.
     assert exact_tried(blocks()) == ({smart.PALETTE_WEBP, LOSSLESS_WEBP}, LOSSLESS_WEBP)
 
@@ -437,7 +427,7 @@ def _avif_lane_first(settings: EncoderSettings) -> bool:
 
 
 def test_a_graphics_palette_and_next_lane_are_encoded_on_the_second_core_while_the_first_lane_runs(monkeypatch):
-    pixels = prepared(cells(400)).pixels
+    pixels = prepared(images.cells(400)).pixels
     yardstick = plain_settings(pixels, OutputFormat.WEBP, 80)
     next_lane_begun = threading.Event()
 
@@ -465,7 +455,7 @@ def test_a_graphics_palette_and_next_lane_are_encoded_on_the_second_core_while_t
 
 
 def test_a_trial_the_busy_second_core_has_not_begun_is_encoded_by_the_search_itself(monkeypatch):
-    pixels = prepared(cells(400)).pixels
+    pixels = prepared(images.cells(400)).pixels
     rival = plain_settings(pixels, OutputFormat.AVIF, 80)  # the palette is queued behind it
     taken_over = threading.Event()
     rival_waited = []
