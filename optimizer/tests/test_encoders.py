@@ -108,16 +108,21 @@ def test_an_encoding_that_changes_alpha_on_average_is_caught(monkeypatch):
 
 
 def test_the_encoders_see_only_pixels_imagemagick_produced(monkeypatch):
-    """Customer bytes are read by ImageMagick alone, under its policy: libavif and libwebp's
-    Pillow bindings get ImageMagick's pixels to encode and our own encodings to decode, never
-    the source."""
+    """Customer bytes are read by ImageMagick alone, under its policy: libavif (Pillow's binding)
+    gets ImageMagick's pixels to encode, and the decoders (Pillow's and OpenCV's) our own
+    encodings to decode, never the source."""
     source = images.encode(images.photo(), "JPEG")
     opened, encoded_from = [], []
     real_open, real_frombuffer = encoders.PillowImage.open, encoders.PillowImage.frombuffer
+    real_imdecode = encoders.cv2.imdecode
 
     def spied_open(file, *args, **kwargs):
         opened.append(file.getvalue())
         return real_open(file, *args, **kwargs)
+
+    def spied_imdecode(buffer, flags):
+        opened.append(buffer.tobytes())
+        return real_imdecode(buffer, flags)
 
     def spied_frombuffer(mode, size, data, *args):
         encoded_from.append(bytes(data))
@@ -125,6 +130,7 @@ def test_the_encoders_see_only_pixels_imagemagick_produced(monkeypatch):
 
     monkeypatch.setattr(encoders.PillowImage, "open", spied_open)
     monkeypatch.setattr(encoders.PillowImage, "frombuffer", spied_frombuffer)
+    monkeypatch.setattr(encoders.cv2, "imdecode", spied_imdecode)
     pixels = prepare(source).pixels
 
     outputs = [encoders.encode(pixels, EncoderSettings(output, 80)).data for output in OutputFormat]
@@ -132,7 +138,7 @@ def test_the_encoders_see_only_pixels_imagemagick_produced(monkeypatch):
         encoders.decode(data, output)
 
     assert source not in opened
-    assert set(opened) <= set(outputs)
+    assert set(opened) == set(outputs)  # each decoded by one of the two
     assert encoded_from == [pixels.data]  # AVIF: Pillow is handed ImageMagick's pixels
 
 
@@ -161,6 +167,36 @@ def test_decode_reads_our_encodings_back(photo_pixels, output):
 
     assert (decoded.width, decoded.height, decoded.layout) == (256, 192, "RGB")
     assert mean_difference(as_pillow(decoded), as_pillow(photo_pixels)) < 4
+
+
+@pytest.mark.parametrize(
+    "source, wanted",
+    [
+        (images.photo(), EncoderSettings(OutputFormat.WEBP, 30)),
+        (images.transparent(), EncoderSettings(OutputFormat.WEBP, 80)),
+        (images.transparent(), EncoderSettings(OutputFormat.WEBP, 75, lossless=True)),
+        (images.photo(), EncoderSettings(OutputFormat.WEBP, 75, lossless=True, palette=16)),
+    ],
+    ids=["lossy", "transparent", "lossless-transparent", "palette"],
+)
+def test_webp_decodes_to_the_pixels_pillows_libwebp_gives(source, wanted):
+    """Scores and the transparency check read WebP through OpenCV's libwebp; Pillow's, the
+    independent decoder here, gives the very same samples."""
+    data = encoders.encode(prepare(images.encode(source, "PNG")).pixels, wanted).data
+    independent = images.decode(data)
+
+    decoded = encoders.decode(data, OutputFormat.WEBP)
+
+    assert decoded.layout == independent.mode
+    assert decoded.data == independent.tobytes()
+
+
+def test_undecodable_webp_output_counts_as_transparency_lost(monkeypatch):
+    pixels = prepare(images.encode(images.transparent(), "PNG")).pixels
+    monkeypatch.setattr(encoders, "_encode_webp", lambda pixels, settings: b"RIFF\x10\x00\x00\x00WEBPVP8 junk")
+
+    with pytest.raises(encoders.TransparencyLost, match="could not be decoded"):
+        encoders.encode(pixels, EncoderSettings(OutputFormat.WEBP, 80))
 
 
 def test_sharp_yuv_and_the_method_reach_libwebp(photo_pixels):
