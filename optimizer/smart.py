@@ -150,6 +150,10 @@ BYTES_PER_POINT = 0.05
 FIRST_AIM_ABOVE = 3.0
 AIM_ABOVE = 0.5
 CLOSE_ENOUGH = 6.0
+# Once a lane has missed below a pass, its next level is interpolated between the two measurements
+# rather than guessed along the prior's slope, and lands within about a point of its aim: a pass
+# further than this above the target is then worth that trial (~7% of its bytes, or more).
+CLOSE_ENOUGH_BETWEEN = 2.0
 # A first trial that misses its aim by more than this is not the prior's usual error (~3 points):
 # libaom's speed 9 fails this image (see _lanes).
 FAR_MISS = 12.0
@@ -431,7 +435,7 @@ class _Search:
         prior; within its trials' limit, those measured before included, or `more` trials.
         Whether one of its own trials reached the target."""
         tried = self._tried(lane)
-        if any(self._close_enough(t) for t in tried.values()):
+        if any(self._close_enough(t, tried) for t in tried.values()):
             return False
         aim = self.target + FIRST_AIM_ABOVE
         level = self._first_level(lane, tried)
@@ -445,7 +449,7 @@ class _Search:
                 self.far_miss = trial
                 break  # these settings fail this image: the lanes for such images take over
             rival = self.best(t for t in self.trials if t not in tried.values())
-            if self._close_enough(trial):
+            if self._close_enough(trial, tried):
                 break
             if rival and self._cannot_win(tried, rival):
                 break
@@ -476,10 +480,13 @@ class _Search:
             return _next_level({self.far_miss.encoded.quality: self.far_miss}, aim, lane)
         return _snap(lane.levels, _prior_level(lane.prior, self._as_if_opaque(aim)) + self.detail_shift)
 
-    def _close_enough(self, trial: Trial) -> bool:
-        """A pass this close above the target ends its lane (CLOSE_ENOUGH), if small enough (below)."""
+    def _close_enough(self, trial: Trial, lane: dict[int, Trial]) -> bool:
+        """A pass this close above the target ends its lane (CLOSE_ENOUGH; CLOSE_ENOUGH_BETWEEN
+        when the lane missed at a lower level), if small enough (below)."""
         fits = self.max_bytes is None or trial.size <= self.max_bytes
-        return fits and self.target <= trial.score <= self.target + CLOSE_ENOUGH
+        missed_below = any(t.score < self.target and level < trial.encoded.quality for level, t in lane.items())
+        margin = CLOSE_ENOUGH_BETWEEN if missed_below else CLOSE_ENOUGH
+        return fits and self.target <= trial.score <= self.target + margin
 
     def _as_if_opaque(self, score: float) -> float:
         """The score an opaque image would need for its encoding to score `score` composited as

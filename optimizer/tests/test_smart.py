@@ -586,6 +586,22 @@ def test_a_step_down_from_a_pass_far_above_the_target_that_misses_goes_on_betwee
     assert len(levels) == 3 and 63 < levels[2] < 78
 
 
+@pytest.mark.parametrize(("rise", "levels"), [(1.5, [78, 83, 82]), (1.1, [78, 83])])
+def test_a_pass_more_than_two_points_above_a_miss_goes_on_between_them(photo, monkeypatch, rise, levels):
+    """Up from a miss (70 at 78), a pass 2.5 points above the target (77.5 at 83; ~12% of its
+    bytes) is worth one more trial, interpolated between two measurements; one 0.5 above is not.
+    Without a miss below, a pass up to CLOSE_ENOUGH above ends the lane (the test above)."""
+    search = _Search(photo.pixels, 75.0, Budget())
+    search.detail_shift = 0.0  # the first trial at the prior's level for 78: 78
+    tried: list[int] = []
+    monkeypatch.setattr(search, "_trial", scored_by_level(lambda level: 70.0 + (level - 78) * rise, tried))
+    lane = Lane(lambda q: EncoderSettings(OutputFormat.AVIF, q, speed=9), prior=((0, 0.0), (100, 100.0)))
+
+    assert search.lane(lane)
+
+    assert tried == levels
+
+
 def test_a_miss_a_level_short_goes_on_when_the_best_result_passed_far_above_it(photo, monkeypatch):
     """A lane out of trials one point under the target, while smart:false's encoding passed at 3x
     its bytes: its settings go on up, past the budget, until one passes."""
