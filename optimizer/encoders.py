@@ -190,12 +190,12 @@ def _decode_webp(data: bytes) -> Pixels:
     if samples is None or samples.ndim != 3:
         raise ImagingError("WebP output could not be decoded")
     transparent = samples.shape[2] == 4 and int(samples[..., 3].min()) < 255
-    if transparent:
-        rgb = cv2.cvtColor(samples, cv2.COLOR_BGRA2RGBA)
-    else:
-        rgb = cv2.cvtColor(samples, cv2.COLOR_BGRA2RGB if samples.shape[2] == 4 else cv2.COLOR_BGR2RGB)
-    height, width = rgb.shape[:2]
-    return Pixels(data=rgb.tobytes(), width=width, height=height, has_alpha=transparent)
+    if samples.shape[2] == 4 and not transparent:
+        samples = cv2.cvtColor(samples, cv2.COLOR_BGRA2RGB)
+    else:  # in place: a large image's transparency check holds one copy less
+        cv2.cvtColor(samples, cv2.COLOR_BGRA2RGBA if transparent else cv2.COLOR_BGR2RGB, dst=samples)
+    height, width = samples.shape[:2]
+    return Pixels(data=samples.tobytes(), width=width, height=height, has_alpha=transparent)
 
 
 def _check_transparency(pixels: Pixels, decoded: Pixels, format: OutputFormat) -> None:

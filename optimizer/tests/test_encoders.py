@@ -191,6 +191,24 @@ def test_webp_decodes_to_the_pixels_pillows_libwebp_gives(source, wanted):
     assert decoded.data == independent.tobytes()
 
 
+def test_a_webp_that_says_it_has_alpha_but_is_opaque_decodes_as_opaque(monkeypatch):
+    """The header's alpha bit (VP8L's alpha_is_used) is not transparency: an encoder that kept it
+    while losing every transparent pixel returned the image opaque."""
+    pixels = prepare(images.encode(images.transparent(), "PNG")).pixels
+    opaque = images.transparent().convert("RGB")
+    data = bytearray(images.encode(opaque, "WEBP", lossless=True))
+    assert data[12:16] == b"VP8L"
+    header = int.from_bytes(data[21:25], "little") | 1 << 28  # after the 0x2f signature: sizes, alpha bit
+    data[21:25] = header.to_bytes(4, "little")
+    monkeypatch.setattr(encoders, "_encode_webp", lambda pixels, settings: bytes(data))
+
+    decoded = encoders.decode(bytes(data), OutputFormat.WEBP)
+
+    assert decoded.layout == "RGB" and decoded.data == opaque.tobytes()
+    with pytest.raises(encoders.TransparencyLost, match="opaque"):
+        encoders.encode(pixels, EncoderSettings(OutputFormat.WEBP, 80))
+
+
 def test_undecodable_webp_output_counts_as_transparency_lost(monkeypatch):
     pixels = prepare(images.encode(images.transparent(), "PNG")).pixels
     monkeypatch.setattr(encoders, "_encode_webp", lambda pixels, settings: b"RIFF\x10\x00\x00\x00WEBPVP8 junk")
