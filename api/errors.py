@@ -156,11 +156,16 @@ def error_answer(exc: BaseException) -> ErrorAnswer:
     return SERVER_ERROR
 
 
+# What the web server lacks that the request asks for (a transfer coding; an HTTP version): the
+# client's to change, though HTTP numbers them 5xx.
+LACKS = (status.HTTP_501_NOT_IMPLEMENTED, status.HTTP_505_HTTP_VERSION_NOT_SUPPORTED)
+
+
 def protocol_error(status_code: int, reason: str, detail: str) -> ErrorAnswer:
-    """The answer to a request gunicorn refuses itself, before Django sees it (a request line or
-    headers too long or malformed, a broken chunked body): its status, with gunicorn's reason and
-    detail as the message."""
-    if status_code >= 500 and status_code != status.HTTP_501_NOT_IMPLEMENTED:  # 501: a transfer coding it lacks
+    """The answer to a request the web server (gunicorn, or runserver) refuses itself, before
+    Django sees it (a request line or headers too long or malformed, a broken chunked body): its
+    status, with the server's reason and detail as the message (smolpix.refusals)."""
+    if status_code >= 500 and status_code not in LACKS:
         return SERVER_ERROR
     code = ErrorCode.FORBIDDEN if status_code == status.HTTP_403_FORBIDDEN else ErrorCode.BAD_REQUEST
     return ErrorAnswer(status_code, code, f"{reason}: {detail}" if detail else reason)

@@ -3,7 +3,7 @@ differences.
 
 - The errors gunicorn answers itself, before Django sees the request (a request line or headers
   too long or malformed, a broken chunked body), are JSON like every other error answer
-  (api.errors.protocol_error) instead of gunicorn's HTML page.
+  (smolpix.refusals) instead of gunicorn's HTML page.
 - A client that sends its request slowly cannot hold a thread for as long as it likes (slowloris):
   gthread waits for a request's first byte without a thread, but then reads the rest in one,
   blocking, with no time limit. Here the request's head (its line and headers) must arrive within
@@ -13,7 +13,6 @@ differences.
   answer has its connection closed once nothing more could be sent to it for WRITE_SECONDS.
 """
 
-import json
 import logging
 import socket
 import struct
@@ -23,6 +22,8 @@ from django.core.exceptions import BadRequest
 from gunicorn import util
 from gunicorn.http.unreader import SocketUnreader
 from gunicorn.workers import gthread
+
+from smolpix.refusals import refusal
 
 HEAD_SECONDS = 10.0
 # 16 KiB/s is slower than any mobile upload but the oldest (2G): a client that cannot keep it up is
@@ -145,13 +146,4 @@ class PacedReads:
 
 def write_json_error(sock: socket.socket, status_code: int, reason: str, detail: str) -> None:
     """util.write_error's replacement: the same answer as JSON, and the connection closed."""
-    # Imported here: the arbiter loads this module before Django is set up; a worker answers
-    # requests only after loading the app, which sets it up.
-    from api.errors import protocol_error
-
-    body = json.dumps(protocol_error(status_code, reason, detail).body).encode()
-    head = (
-        f"HTTP/1.1 {status_code} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
-    )
-    util.write_nonblock(sock, head.encode("latin-1") + body)
+    util.write_nonblock(sock, refusal(status_code, reason, detail))

@@ -63,6 +63,7 @@ def test_a_header_too_large_is_a_json_431():
         (400, "Bad Request", "BAD_REQUEST"),
         (414, "URI Too Long", "BAD_REQUEST"),
         (501, "Not Implemented", "BAD_REQUEST"),
+        (505, "HTTP Version Not Supported", "BAD_REQUEST"),
         (403, "Forbidden", "FORBIDDEN"),
         (500, "Internal Server Error", "SERVER_ERROR"),
     ],

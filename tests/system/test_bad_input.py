@@ -1,7 +1,8 @@
 """Bytes no one should send (issue 14, items 8 and 9): an image host's Content-Length written in
 non-ASCII digits, a request's, a truncated JPEG; a path the API does not have; a form in another
-charset than UTF-8; requests gunicorn cannot parse (JSON like every error). Each is a 4xx naming
-the problem, never a 500, and nothing is charged for it."""
+charset than UTF-8; requests gunicorn or runserver cannot parse (JSON like every error). Each is a 4xx
+naming the problem (or runserver's 505 for an HTTP version it lacks), never a 500, and nothing is
+charged for it."""
 
 import json
 
@@ -84,7 +85,25 @@ def test_a_truncated_jpeg_is_refused_as_unsupported_and_not_charged(serve):
     ],
 )
 def test_a_request_gunicorn_cannot_parse_is_a_json_error(serve, what, start, body, status):
-    answered, answer = raw(serve.port, start + b"\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n" + body)
+    assert_json_refusal(serve.port, start, body, status, what)
+
+
+@pytest.mark.parametrize(
+    ("what", "start", "status"),
+    [
+        ("a request line too long", b"GET /api/v1/usage?" + b"x" * 70_000 + b" HTTP/1.1", 414),
+        ("a header too large", b"GET /api/v1/usage HTTP/1.1\r\nAuthorization: Bearer " + b"x" * 70_000, 431),
+        ("too many headers", b"GET /api/v1/usage HTTP/1.1" + b"".join(b"\r\nX-%d: 1" % n for n in range(101)), 431),
+        ("not HTTP", b"GARBAGE", 400),
+        ("an HTTP version it lacks", b"GET /api/v1/usage HTTP/9.9", 505),
+    ],
+)
+def test_a_request_runserver_cannot_parse_is_a_json_error(run, what, start, status):
+    assert_json_refusal(run.port, start, b"", status, what)
+
+
+def assert_json_refusal(port: int, start: bytes, body: bytes, status: int, what: str) -> None:
+    answered, answer = raw(port, start + b"\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n" + body)
 
     head, answer_body = answer.split(b"\r\n\r\n", 1)
     assert answered == status, f"{what}: {answer[:300]!r}"
