@@ -13,7 +13,9 @@ from datetime import datetime
 
 from django.http import HttpRequest, HttpResponseBase
 from django.utils import timezone
+from rest_framework import status
 from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import Account
@@ -96,6 +98,11 @@ class MeteredApiView(APIView):
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [HasApiAccess]
     metering: Metering | None = None
+
+    def options(self, request: Request, *args, **kwargs) -> Response:
+        """The methods the path allows, in the Allow header alone: not DRF's description of the
+        view (its docstring, parsers and renderers), which the API reference does not promise."""
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
     def dispatch(self, request: HttpRequest, *args, **kwargs) -> HttpResponseBase:
         arrived_at, started = timezone.now(), time.perf_counter()

@@ -184,3 +184,22 @@ def test_with_redis_unreachable_requests_pass_unlimited_by_the_minute_with_a_war
     assert (answers[0]["X-RateLimit-Limit"], answers[0]["X-Quota-Used"]) == ("1", "0")
     assert "X-RateLimit-Remaining" not in answers[0]
     assert "X-RateLimit-Reset" not in answers[0]
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"), [(USAGE_URL, "GET, HEAD, OPTIONS"), (reverse("api-optimize"), "POST, OPTIONS")]
+)
+def test_options_says_the_allowed_methods_and_nothing_of_the_view(client, pro_api_key, url, allowed):
+    response = client.options(url, headers={"Authorization": f"Bearer {pro_api_key}"})
+
+    assert response.status_code == 204
+    assert response["Allow"] == allowed
+    assert response.content == b""
+    assert response["X-RateLimit-Remaining"] == "59"  # a request like any other
+
+
+def test_options_without_a_valid_key_is_401(client):
+    response = client.options(USAGE_URL)
+
+    assert response.status_code == 401
+    assert response.json()["code"] == "UNAUTHORIZED"
