@@ -24,6 +24,12 @@ from optimizer.services import DEFAULT_OPTIONS, MAX_WIDTH_BOUNDS, QUALITY_BOUNDS
 # Room for the other form fields and the multipart boundaries around an upload.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
 
+
+def max_body_bytes() -> int:
+    """The largest request body the API accepts: the largest upload, in its multipart form."""
+    return settings.OPTIMIZER_MAX_SOURCE_BYTES + MULTIPART_OVERHEAD_BYTES
+
+
 # The figures of an image answer, in X-Smolpix-<name> headers (see _image_response).
 IMAGE_HEADERS = [
     ("Original-Size", OpenApiTypes.INT, "Original file size in bytes"),
@@ -329,9 +335,8 @@ class OptimizeApi(MeteredApiView):
 def refuse_oversized_body(request: HttpRequest) -> None:
     """Refuse an upload by its declared length, before reading (and spooling) it."""
     declared = declared_length(request.META.get("CONTENT_LENGTH"))
-    limit = settings.OPTIMIZER_MAX_SOURCE_BYTES
-    if declared is not None and declared > limit + MULTIPART_OVERHEAD_BYTES:
-        raise SourceTooLarge.over(limit).concerning("file")
+    if declared is not None and declared > max_body_bytes():
+        raise SourceTooLarge.over(settings.OPTIMIZER_MAX_SOURCE_BYTES).concerning("file")
 
 
 class AcceptedImages:

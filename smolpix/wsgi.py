@@ -24,7 +24,8 @@ class ChunkedBodies:
     and the API answered "url: This field is required". Where the server de-chunks the body and
     marks its end (gunicorn: wsgi.input_terminated), it is spooled here, up to one byte past the
     largest body the site accepts, and handed on with that length (a longer one is then refused by
-    its length, as any other). Where it cannot (runserver), the answer is 411 Length Required."""
+    its length, as any other). Where it cannot (Django's own test server), the answer is 411 Length
+    Required; `make run`'s server de-chunks the body itself (smolpix.devserver)."""
 
     def __init__(self, application, *, max_bytes: int) -> None:
         self.application = application
@@ -99,7 +100,7 @@ def _json_error(start_response, status: str, message: str) -> list[bytes]:
 
 django_application = get_wsgi_application()
 
-from api.optimize import MULTIPART_OVERHEAD_BYTES  # noqa: E402 (once Django is set up)
+from api.optimize import max_body_bytes  # noqa: E402 (once Django is set up)
 
-MAX_BODY_BYTES = settings.OPTIMIZER_MAX_SOURCE_BYTES + MULTIPART_OVERHEAD_BYTES
+MAX_BODY_BYTES = max_body_bytes()
 application = UnreadBodies(ChunkedBodies(django_application, max_bytes=MAX_BODY_BYTES), max_bytes=MAX_BODY_BYTES)
