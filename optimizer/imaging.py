@@ -128,7 +128,9 @@ def prepare(data: bytes, *, max_width: int, max_pixels: int) -> PreparedImage:
 
 def _add_alpha_plane(image: Image, format: SourceFormat, plane: HeifAlpha) -> None:
     """Give `image`, an AVIF's or HEIC's colour planes as decoded, its alpha plane (probe.heif_alpha;
-    its size was checked with the colour's), turned and mirrored as libheif did the colour planes."""
+    its size was checked with the colour's), turned and mirrored as libheif did the colour planes;
+    premultiplied colour divided by it, as libavif and browsers do (on the RGB the file encodes:
+    under a low alpha the colour is known only coarsely, 255/alpha levels a step)."""
     with new_image_reader(format.value) as alpha:
         read_source(alpha, plane.copy)
         try:
@@ -141,6 +143,9 @@ def _add_alpha_plane(image: Image, format: SourceFormat, plane: HeifAlpha) -> No
                     alpha.flip()
             alpha.reset_coords()
             alpha.transform_colorspace("gray")  # decoded as YCbCr with neutral chroma: Y is the alpha
+            if plane.premultiplied:
+                image.transform_colorspace("srgb")  # ImageMagick keeps the colour planes in YCbCr
+                image.composite(alpha, operator="divide_src")  # the image over the alpha, each clipped to 1
             image.composite(alpha, operator="copy_opacity")
         except exceptions.WandException as error:
             raise_imaging_error(error, "to read an alpha plane")

@@ -282,6 +282,8 @@ class HeifAlpha:
     # of its own), in order: (b"irot", quarter turns anticlockwise) and (b"imir", 0 to exchange top
     # and bottom, 1 left and right).
     turns: tuple[tuple[bytes, int], ...] = ()
+    # The colour planes hold each colour multiplied by its alpha (a `prem` reference), to be divided.
+    premultiplied: bool = False
 
     @property
     def turned(self) -> bool:
@@ -297,8 +299,8 @@ def heif_alpha(data: bytes) -> HeifAlpha | None:
 
     libheif transforms (turns, mirrors, crops) the alpha plane read this way by its own properties:
     libavif gives it those of the colour planes. An alpha plane without any gets the colour planes'
-    turns and mirrors (HeifAlpha.turns). Refused (UnsupportedImage): other mismatches, premultiplied
-    alpha, and a file whose metadata names an alpha plane this reading cannot find."""
+    turns and mirrors (HeifAlpha.turns). Refused (UnsupportedImage): other mismatches, and a file
+    whose metadata names an alpha plane this reading cannot find."""
     try:
         meta = _heif_meta(data)
         alpha = meta.alpha_item() if meta else None
@@ -310,8 +312,6 @@ def heif_alpha(data: bytes) -> HeifAlpha | None:
         if any(kind in data[:65536] for kind in _HEIF_ALPHA_TYPES):
             raise UnsupportedImage(UNREADABLE_ALPHA)
         return None
-    if any(kind == b"prem" for kind, _, _ in meta.references):
-        raise UnsupportedImage("AVIF and HEIC images with premultiplied alpha are not supported; send a PNG or WebP.")
     if alpha_transforms == colour_transforms:
         turns = ()
     elif not alpha_transforms and all(kind != b"clap" for kind, _ in colour_transforms):
@@ -329,7 +329,7 @@ def heif_alpha(data: bytes) -> HeifAlpha | None:
         raise UnsupportedImage(UNREADABLE_ALPHA)
     copy = bytearray(data)
     copy[start : start + width] = alpha.to_bytes(width, "big")
-    return HeifAlpha(bytes(copy), turns)
+    return HeifAlpha(bytes(copy), turns, premultiplied=any(kind == b"prem" for kind, _, _ in meta.references))
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 Pillow as an independent decoder. The helpers here serve the other image tests too."""
 
 import functools
+import subprocess
 
 import numpy as np
 import pytest
@@ -177,6 +178,24 @@ def test_a_transparent_avif_keeps_its_alpha_plane():
     assert pixels.layout == "RGBA"
     assert pixels.alpha_samples().tobytes() == images.decode(data).getchannel("A").tobytes()  # libavif's decode
     assert mean_difference(as_pillow(pixels).convert("RGB"), source.convert("RGB")) < 3
+
+
+def test_a_premultiplied_avif_has_its_colour_divided_by_its_alpha(tmp_path):
+    """avifenc --premultiply stores colour times alpha, and says so (a `prem` reference); encoded
+    losslessly, the colour comes back as it was, but for the rounding of colour times alpha."""
+    source = images.transparent()
+    (tmp_path / "in.png").write_bytes(images.encode(source, "PNG"))
+    subprocess.run(["avifenc", "--lossless", "--premultiply", "in.png", "out.avif"], cwd=tmp_path, check=True)
+    data = (tmp_path / "out.avif").read_bytes()
+
+    pixels = prepare(data).pixels
+
+    assert probe.heif_alpha(data).premultiplied
+    assert pixels.alpha_samples().tobytes() == source.getchannel("A").tobytes()
+    colour = np.asarray(as_pillow(pixels), dtype=np.int16)[..., :3]
+    expected = np.asarray(source, dtype=np.int16)
+    shown = expected[..., 3] >= 128  # where a level of colour times alpha is at most 2 of the colour
+    assert np.abs(colour - expected[..., :3])[shown].mean() < 2
 
 
 def turned_transparent_avif(*, turn: str = "both") -> bytes:

@@ -42,6 +42,7 @@ class Expected:
     alpha: bool
     tolerance: float
     browser: bool
+    visible_from: int  # the alpha from which a pixel's colour is compared
 
 
 @dataclass(frozen=True)

@@ -104,7 +104,7 @@ def check_lossless(entry: Expected, answer: Answer, reference: np.ndarray) -> tu
     worst_alpha = int(np.abs(shown[..., 3] - reference[..., 3]).max())
     if worst_alpha > ALPHA_TOLERANCE:
         problems.append(f"alpha off by {worst_alpha}")
-    error = colour_error(reference, shown)
+    error = colour_error(reference, shown, visible_from=entry.visible_from)
     if error > entry.tolerance:
         problems.append(f"mean error {error:.2f} > {entry.tolerance}")
     return problems, f"{width}x{height}", error
