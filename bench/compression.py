@@ -58,14 +58,14 @@ RESULTS = ROOT / "bench" / "results"
 
 def _fitted(data: bytes, *, colour_managed: bool = False) -> magick.Image:
     """The source decoded, oriented, stripped and fitted to MAX_WIDTH by hand (caller closes).
-    `colour_managed`: converted to sRGB through its ICC profile (a PNG's: or the one its gAMA and
-    cHRM chunks stand for) first, by LittleCMS, as it looks in a browser (the reference); the
+    `colour_managed`: converted to sRGB through its ICC profile (a PNG's: or the one its cICP, or
+    gAMA and cHRM, chunks stand for) first, by LittleCMS, as it looks in a browser (the reference); the
     baseline strips the profile as it is, so its colours may shift."""
     source_format = probe.sniff(data)
     image = magick.new_image_reader(source_format.value)
     image.read(blob=data)
     implied = colour.png_colour_profile(data) if source_format is SourceFormat.PNG else None
-    if colour_managed and implied and not image.profiles["icc"]:
+    if colour_managed and implied:  # in place of an iCCP (a cICP chunk's)
         image.profiles["icc"] = implied
     if colour_managed and image.profiles["icc"]:
         magick.convert_to_srgb_profile(image)

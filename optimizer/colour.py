@@ -1,6 +1,7 @@
 """Colour management in numpy: the ICC maths ImageMagick 6 leaves out or does slowly. Reading
-matrix/TRC RGB profiles (primaries and tone curves), the profile a PNG's gAMA and cHRM chunks
-stand for (as Chromium reads them), and converting 8-bit pixels to sRGB as LittleCMS would.
+matrix/TRC RGB profiles (primaries and tone curves), the profile a PNG's cICP, gAMA and cHRM
+chunks or an AVIF's nclx colour stand for (as Chromium reads them), and converting 8-bit pixels
+to sRGB as LittleCMS would.
 """
 
 import struct
@@ -92,15 +93,21 @@ _BRADFORD = np.array([[0.8951, 0.2664, -0.1614], [-0.7502, 1.7135, 0.0367], [0.0
 
 
 def png_colour_profile(data: bytes) -> bytes | None:
-    """The ICC profile a PNG's gAMA (and cHRM) chunks stand for, read as Chromium reads them: an
-    iCCP or sRGB chunk takes precedence (ImageMagick applies those), cHRM counts only with gAMA,
-    and a gAMA near 1/2.2 alone is sRGB. None when the chunks say nothing beyond sRGB.
-    ImageMagick 6 ignores gAMA and cHRM, but for marking a gAMA of 1.0 as linear."""
+    """The ICC profile a PNG's cICP, or gAMA (and cHRM), chunks stand for, read as Chromium reads
+    them, to be applied in place of any iCCP: a cICP chunk Chromium honours takes precedence over
+    every other (sRGB's included), then an iCCP or sRGB chunk (ImageMagick applies those); cHRM
+    counts only with gAMA, and a gAMA near 1/2.2 alone is sRGB. None when the chunks say nothing
+    beyond what ImageMagick reads. ImageMagick 6 ignores cICP, gAMA and cHRM, but for marking a
+    gAMA of 1.0 as linear."""
     chunks: dict[bytes, bytes] = {}
     for kind, start, end in png_chunks(data):
         if kind in (b"PLTE", b"IDAT"):
             break  # colour chunks come before these
         chunks.setdefault(kind, data[start + 8 : end - 4])
+    grey = chunks.get(b"IHDR", b"")[9:10] in (b"\0", b"\4")  # colour types 0 and 4
+    cicp = chunks.get(b"cICP", b"")
+    if len(cicp) == 4 and (profile := _png_cicp_profile(*cicp, grey=grey)):
+        return profile
     if b"iCCP" in chunks or b"sRGB" in chunks or len(chunks.get(b"gAMA", b"")) != 4:
         return None
     gamma = int.from_bytes(chunks[b"gAMA"], "big") / 100_000
@@ -113,8 +120,23 @@ def png_colour_profile(data: bytes) -> bytes | None:
         colorants = _SRGB.colorants
     if not gamma or colorants is None:
         return None  # as Chromium does with a zero gamma or a cHRM that makes no colour space
-    grey = chunks.get(b"IHDR", b"")[9:10] in (b"\0", b"\4")  # colour types 0 and 4
     return _gamma_profile(1 / gamma, None if grey else colorants)
+
+
+def _png_cicp_profile(primaries: int, transfer: int, matrix: int, full_range: int, *, grey: bool) -> bytes | None:
+    """The profile of a PNG's cICP chunk (ITU-T H.273 code points), as Chromium 156 shows it
+    (Skia's reading, unlike its AVIF decoder's: BT.709's transfer is a 2.4 gamma); None where it
+    ignores the chunk (unspecified or unknown code points, narrow range; a matrix other than RGB's,
+    which the PNG specification forbids, it refuses to decode) and for what is not honoured here:
+    HDR transfers (PQ, HLG), SMPTE 240M's and SMPTE 428's. sRGB's stands for sRGB's profile: it
+    too takes precedence over an iCCP chunk."""
+    if matrix != 0 or full_range != 1 or primaries not in _CICP_PRIMARIES or transfer not in _PNG_CICP_CURVES:
+        return None
+    colorants = None if grey else _cicp_colorants(primaries)
+    curve = _PNG_CICP_CURVES[transfer]
+    if curve is None:
+        return SRGB_PROFILE if primaries == 1 and not grey else _profile(_SRGB_CURVE, colorants)
+    return _gamma_profile(curve, colorants)
 
 
 def _colorants(chromaticities: tuple[int, ...]) -> np.ndarray | None:
@@ -174,16 +196,25 @@ def _profile(curve: bytes, colorants: np.ndarray | None) -> bytes:
 
 # --- AVIF and HEIC colour (nclx) --------------------------------------------------------------
 
-# ITU-T H.273 colour primaries, as Chromium shows them: white, red, green and blue (x, y).
-_D65 = (0.3127, 0.3290)
+# ITU-T H.273 colour primaries: white, red, green and blue (x, y).
+_D65, _ILLUMINANT_C = (0.3127, 0.3290), (0.310, 0.316)
 _CICP_PRIMARIES = {
     1: (_D65, (0.64, 0.33), (0.30, 0.60), (0.15, 0.06)),  # BT.709, sRGB's
+    4: (_ILLUMINANT_C, (0.67, 0.33), (0.21, 0.71), (0.14, 0.08)),  # BT.470 System M
     5: (_D65, (0.64, 0.33), (0.29, 0.60), (0.15, 0.06)),  # BT.470 B/G
     6: (_D65, (0.630, 0.340), (0.310, 0.595), (0.155, 0.070)),  # BT.601 525 lines
     7: (_D65, (0.630, 0.340), (0.310, 0.595), (0.155, 0.070)),  # SMPTE 240M, the same
+    8: (_ILLUMINANT_C, (0.681, 0.319), (0.243, 0.692), (0.145, 0.049)),  # generic film
     9: (_D65, (0.708, 0.292), (0.170, 0.797), (0.131, 0.046)),  # BT.2020
+    11: ((0.314, 0.351), (0.680, 0.320), (0.265, 0.690), (0.150, 0.060)),  # DCI-P3
     12: (_D65, (0.680, 0.320), (0.265, 0.690), (0.150, 0.060)),  # Display P3
+    22: (_D65, (0.630, 0.340), (0.295, 0.605), (0.155, 0.077)),  # EBU Tech. 3213
 }
+# The primaries Chromium's AVIF decoder honours in nclx.
+_NCLX_PRIMARIES = {1, 5, 6, 7, 9, 12}
+# A PNG's cICP transfer characteristics as Chromium shows them: a pure gamma (BT.709's, BT.601's
+# and BT.2020's, 1, 6, 14 and 15, as 2.4), or the sRGB curve (None).
+_PNG_CICP_CURVES = {1: 2.4, 4: 2.2, 5: 2.8, 6: 2.4, 8: 1.0, 13: None, 14: 2.4, 15: 2.4}
 # ITU-T H.273 transfer characteristics: Chromium shows BT.709's, BT.601's and BT.2020's (1, 6,
 # 14, 15) with the sRGB curve (13), as an unspecified one (2); 4 and 5 are pure gammas.
 _CICP_SRGB_TRANSFERS = {1, 2, 6, 13, 14, 15}
@@ -195,15 +226,18 @@ def heif_colour_profile(primaries: int, transfer: int) -> bytes | None:
     reads it. None for sRGB's (and unspecified) and for what is not honoured: other primaries (DCI
     P3's white among them), HDR transfers (PQ, HLG) and linear light."""
     primaries = 1 if primaries == 2 else primaries  # unspecified
-    if primaries not in _CICP_PRIMARIES or (transfer not in _CICP_SRGB_TRANSFERS and transfer not in _CICP_GAMMAS):
+    if primaries not in _NCLX_PRIMARIES or (transfer not in _CICP_SRGB_TRANSFERS and transfer not in _CICP_GAMMAS):
         return None
     if primaries == 1 and transfer in _CICP_SRGB_TRANSFERS:
         return None
-    chromaticities = tuple(round(value * 100_000) for point in _CICP_PRIMARIES[primaries] for value in point)
-    colorants = _colorants(chromaticities)
+    colorants = _cicp_colorants(primaries)
     if transfer in _CICP_GAMMAS:
         return _gamma_profile(_CICP_GAMMAS[transfer], colorants)
     return _profile(_SRGB_CURVE, colorants)
+
+
+def _cicp_colorants(primaries: int) -> np.ndarray | None:
+    return _colorants(tuple(round(value * 100_000) for point in _CICP_PRIMARIES[primaries] for value in point))
 
 
 def _srgb_lut(steps: int) -> np.ndarray:

@@ -152,8 +152,9 @@ def _add_alpha_plane(image: Image, format: SourceFormat, plane: HeifAlpha) -> No
 
 
 def _implied_profile(format: SourceFormat, data: bytes) -> bytes | None:
-    """The ICC profile of colour tags ImageMagick does not read: a PNG's gAMA and cHRM; an AVIF's
-    or HEIC's ICC profile, else what its nclx primaries and transfer stand for."""
+    """The ICC profile of colour tags ImageMagick does not read, which takes precedence over any it
+    read: a PNG's cICP, or gAMA and cHRM (only without iCCP); an AVIF's or HEIC's ICC profile,
+    else what its nclx primaries and transfer stand for."""
     if format is SourceFormat.PNG:
         return png_colour_profile(data)
     if format not in (SourceFormat.AVIF, SourceFormat.HEIC):
@@ -165,14 +166,15 @@ def _implied_profile(format: SourceFormat, data: bytes) -> bytes | None:
 
 
 def _convert_to_srgb(image: Image, *, may_defer: bool, implied: bytes | None = None) -> "MatrixShaperProfile | None":
-    """Convert the image to sRGB through its ICC profile, or the `implied` one (a PNG's gAMA and
-    cHRM), except, when `may_defer`, from a matrix/TRC RGB profile (other than sRGB): that one is
-    returned, for `to_srgb` to apply to the final 8-bit pixels."""
+    """Convert the image to sRGB through its ICC profile or, in its place, the `implied` one (which
+    takes precedence: see _implied_profile), except, when `may_defer`, from a matrix/TRC RGB
+    profile (other than sRGB): that one is returned, for `to_srgb` to apply to the final 8-bit
+    pixels."""
     if image.colorspace == "ycbcr":
         # ImageMagick keeps AVIF and HEIC as decoded, in YCbCr: a profile describes their RGB.
         image.transform_colorspace("srgb")
     data = image.profiles["icc"]  # None when there is none (`in` is always true for Wand's profiles)
-    if implied and not data:
+    if implied:
         image.profiles["icc"] = data = implied
     profile = matrix_shaper_profile(data) if data else None
     if profile and profile.is_srgb:

@@ -171,6 +171,7 @@ D65 = (0.3127, 0.3290)
 D50_XYZ = np.array([0.9642, 1.0, 0.8249])
 SRGB_PRIMARIES = ((0.64, 0.33), (0.30, 0.60), (0.15, 0.06))
 P3_PRIMARIES = ((0.680, 0.320), (0.265, 0.690), (0.150, 0.060))
+BT2020_PRIMARIES = ((0.708, 0.292), (0.170, 0.797), (0.131, 0.046))
 WIDE_PRIMARIES = ((0.7347, 0.2653), (0.1152, 0.8264), (0.1566, 0.0177))  # "Wide Gamut RGB", D50 white
 D50 = (0.3457, 0.3585)
 BRADFORD = np.array([[0.8951, 0.2664, -0.1614], [-0.7502, 1.7135, 0.0367], [0.0389, -0.0685, 1.0296]])
@@ -295,6 +296,11 @@ def iccp_chunk(profile: bytes) -> bytes:
     return png_chunk(b"iCCP", b"profile\0\0" + zlib.compress(profile))
 
 
+def cicp_chunk(primaries: int, transfer: int, *, full_range: bool = True) -> bytes:
+    """ITU-T H.273 code points; the matrix is RGB's (0), as PNG requires."""
+    return png_chunk(b"cICP", bytes([primaries, transfer, 0, int(full_range)]))
+
+
 @dataclass(frozen=True)
 class PngPicture:
     """One PNG's samples and what they mean: `rgb01` and `alpha01` are the exact sample values,
@@ -410,6 +416,36 @@ def add_pngs(corpus: Corpus) -> None:
                         shown_through_icc(to8(picture.rgb01), DISPLAY_P3),
                         "iCCP Display P3 and gAMA 1.0: iCCP wins",
                     ),
+                    "cicp-p3": (
+                        cicp_chunk(12, 13),
+                        srgb_encode(srgb_decode(picture.rgb01) @ to_srgb_matrix(P3_PRIMARIES, D65).T),
+                        "cICP Display P3",
+                    ),
+                    "cicp-p3-over-iccp-adobe-rgb": (
+                        iccp_chunk(ADOBE_RGB_PROFILE.read_bytes()) + cicp_chunk(12, 13),
+                        srgb_encode(srgb_decode(picture.rgb01) @ to_srgb_matrix(P3_PRIMARIES, D65).T),
+                        "iCCP Adobe RGB and cICP Display P3: cICP wins",
+                    ),
+                    "cicp-srgb-over-iccp-p3": (
+                        cicp_chunk(1, 13) + iccp_chunk(DISPLAY_P3),
+                        picture.rgb01,
+                        "cICP sRGB and iCCP Display P3: cICP wins",
+                    ),
+                    "cicp-bt2020-bt709": (
+                        cicp_chunk(9, 1),
+                        shown_through_gamma(picture.rgb01, 1 / 2.4, (D65, *BT2020_PRIMARIES)),
+                        "cICP BT.2020, BT.709's transfer: Chromium shows it as a 2.4 gamma",
+                    ),
+                    "cicp-linear": (
+                        cicp_chunk(1, 8),
+                        shown_through_gamma(picture.rgb01, 1.0, (D65, *SRGB_PRIMARIES)),
+                        "cICP sRGB primaries in linear light",
+                    ),
+                    "cicp-p3-narrow-range": (
+                        cicp_chunk(12, 13, full_range=False),
+                        picture.rgb01,
+                        "cICP narrow range: ignored, as Chromium ignores it",
+                    ),
                 }
                 for label, (chunks, rgb01, note) in tagged.items():
                     corpus.valid(
@@ -418,6 +454,13 @@ def add_pngs(corpus: Corpus) -> None:
                         rgba8(rgb01, picture.alpha01),
                         note,
                     )
+                corpus.valid(
+                    f"{stem}-cicp-bt2020-pq.png",
+                    with_chunks(png_bytes(picture), cicp_chunk(9, 16)),
+                    rgba8(picture.rgb01, picture.alpha01),
+                    "cICP BT.2020 PQ (HDR): not honoured, read as sRGB",
+                    browser=False,  # Chromium tone-maps it
+                )
             if colour_type == 0 and depth in (8, 16):
                 corpus.valid(
                     f"{stem}-iccp-linear-grey.png",
@@ -723,10 +766,12 @@ def add_heifs(corpus: Corpus) -> None:
         corpus.valid(f"avif/{label}.avif", data, shown, f"avifenc {' '.join(options)}", tolerance=tolerance)
     # Colour tags: nclx primaries and transfer (ITU-T H.273 code points), and an ICC profile.
     bt601 = ((0.630, 0.340), (0.310, 0.595), (0.155, 0.070))
-    bt2020 = ((0.708, 0.292), (0.170, 0.797), (0.131, 0.046))
     tagged = {
         "nclx-p3": (["--cicp", "12/13/6"], lambda stored: srgb_decode(stored) @ to_srgb_matrix(P3_PRIMARIES, D65).T),
-        "nclx-bt2020": (["--cicp", "9/13/6"], lambda stored: srgb_decode(stored) @ to_srgb_matrix(bt2020, D65).T),
+        "nclx-bt2020": (
+            ["--cicp", "9/13/6"],
+            lambda stored: srgb_decode(stored) @ to_srgb_matrix(BT2020_PRIMARIES, D65).T,
+        ),
         "nclx-p3-gamma2.2": (["--cicp", "12/4/6"], lambda stored: stored**2.2 @ to_srgb_matrix(P3_PRIMARIES, D65).T),
         "nclx-bt601-bt709-transfer": (  # Chromium shows BT.709's transfer as the sRGB curve
             ["--cicp", "6/1/6"],

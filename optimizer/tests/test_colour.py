@@ -105,6 +105,13 @@ RGB_RAMP = [sample for x in range(0, 16, 3) for sample in (x * 17, 255 - x * 17,
 WIDE_CHRM = images.png_chunk(b"cHRM", struct.pack(">8I", 31270, 32900, 73470, 26530, 21000, 71000, 14000, 8000))
 SRGB_CHRM = images.png_chunk(b"cHRM", struct.pack(">8I", 31270, 32900, 64000, 33000, 30000, 60000, 15000, 6000))
 SRGB_CHUNK = images.png_chunk(b"sRGB", b"\0")
+
+
+def cicp_chunk(primaries: int, transfer: int, matrix: int = 0, full_range: int = 1) -> bytes:
+    return images.png_chunk(b"cICP", bytes([primaries, transfer, matrix, full_range]))
+
+
+CHROMIUM_CICP_P3 = [(0, 255, 111), (0, 208, 120), (85, 155, 126), (162, 99, 129), (222, 24, 130), (255, 0, 128)]
 # What Chromium 156 shows of RGB_RAMP's six pixels under these chunks.
 CHROMIUM_RGB = {
     "wide cHRM + gAMA 1/2.2": (
@@ -124,6 +131,28 @@ CHROMIUM_RGB = {
     ),
     "cHRM alone, ignored": (None, WIDE_CHRM, [tuple(RGB_RAMP[index : index + 3]) for index in range(0, 18, 3)]),
     "sRGB over gAMA 1.0": (1.0, SRGB_CHUNK, [tuple(RGB_RAMP[index : index + 3]) for index in range(0, 18, 3)]),
+    "cICP Display P3": (None, cicp_chunk(12, 13), CHROMIUM_CICP_P3),
+    "cICP Display P3 over gAMA 1.0": (1.0, cicp_chunk(12, 13), CHROMIUM_CICP_P3),
+    "cICP sRGB over an iCCP": (
+        None,
+        cicp_chunk(1, 13) + images.iccp_chunk(images.SWAPPED_PRIMARIES_PROFILE),
+        [tuple(RGB_RAMP[index : index + 3]) for index in range(0, 18, 3)],
+    ),
+    "cICP BT.2020, BT.709's transfer: a 2.4 gamma": (
+        None,
+        cicp_chunk(9, 1),
+        [(0, 255, 95), (0, 212, 110), (0, 153, 118), (171, 83, 123), (249, 0, 124), (255, 0, 122)],
+    ),
+    "cICP linear light": (
+        None,
+        cicp_chunk(1, 8),
+        [(0, 255, 188), (124, 231, 188), (170, 203, 188), (203, 170, 188), (231, 124, 188), (255, 0, 188)],
+    ),
+    "cICP narrow range, ignored": (
+        None,
+        cicp_chunk(12, 13, full_range=0),
+        [tuple(RGB_RAMP[index : index + 3]) for index in range(0, 18, 3)],
+    ),
 }
 
 
@@ -132,6 +161,33 @@ def test_png_colour_chunks_are_read_as_chromium_reads_them(gamma, chunks, shown)
     pixels = prepare(images.png([RGB_RAMP], 6, 1, greyscale=False, gamma=gamma, chunks=chunks)).pixels
 
     assert np.abs(np.frombuffer(pixels.data, np.uint8).reshape(6, 3).astype(int) - shown).max() <= 1
+
+
+@pytest.mark.parametrize(
+    ("chunk", "shown"),
+    [
+        (cicp_chunk(1, 1), [0, 5, 22, 40, 58, 76, 94, 112, 129, 147, 165, 183, 201, 219, 237, 255]),
+        (cicp_chunk(12, 8), CHROMIUM_GREY[1.0]),
+    ],
+    ids=["bt709-transfer", "linear"],
+)
+def test_a_greyscale_png_with_a_cicp_chunk_is_shown_as_chromium_shows_it(chunk, shown):
+    pixels = prepare(images.png([GREY_RAMP], 16, 1, greyscale=True, chunks=chunk)).pixels
+
+    assert np.abs(np.array(red_samples(pixels)) - shown).max() <= 1
+
+
+@pytest.mark.parametrize(
+    ("primaries", "transfer", "matrix", "full_range"),
+    [(12, 13, 1, 1), (12, 13, 0, 0), (2, 13, 0, 1), (12, 2, 0, 1), (9, 16, 0, 1), (9, 18, 0, 1), (1, 7, 0, 1)],
+    ids=["a-matrix", "narrow-range", "unspecified-primaries", "unspecified-transfer", "pq", "hlg", "smpte-240m"],
+)
+def test_a_cicp_chunk_that_chromium_ignores_or_is_not_honoured_stands_for_no_profile(
+    primaries, transfer, matrix, full_range
+):
+    data = images.png([RGB_RAMP], 6, 1, greyscale=False, chunks=cicp_chunk(primaries, transfer, matrix, full_range))
+
+    assert colour.png_colour_profile(data) is None
 
 
 def test_16_bit_samples_go_through_their_profile_before_losing_bits():

@@ -103,7 +103,7 @@ def test_hostile_files_in_a_real_worker_leave_it_alive_with_bounded_memory(post_
 
 @given(
     st.binary(min_size=4, max_size=4) | st.binary(max_size=8),
-    st.sampled_from([b"cHRM", b"eXIf", b"sRGB", b"iCCP", b"PLTE"]),
+    st.sampled_from([b"cHRM", b"cICP", b"eXIf", b"sRGB", b"iCCP", b"PLTE"]),
     st.binary(min_size=32, max_size=32) | st.binary(max_size=64),
     st.sampled_from([0, 2, 3, 4, 6]),
 )
