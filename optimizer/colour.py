@@ -128,15 +128,14 @@ def _png_cicp_profile(primaries: int, transfer: int, matrix: int, full_range: in
     (Skia's reading, unlike its AVIF decoder's: BT.709's transfer is a 2.4 gamma); None where it
     ignores the chunk (unspecified or unknown code points, narrow range; a matrix other than RGB's,
     which the PNG specification forbids, it refuses to decode) and for what is not honoured here:
-    HDR transfers (PQ, HLG), SMPTE 240M's and SMPTE 428's. sRGB's stands for sRGB's profile: it
-    too takes precedence over an iCCP chunk."""
-    if matrix != 0 or full_range != 1 or primaries not in _CICP_PRIMARIES or transfer not in _PNG_CICP_CURVES:
+    HDR transfers (PQ, HLG) and SMPTE 428's. sRGB's stands for sRGB's profile: it too takes
+    precedence over an iCCP chunk."""
+    curve = _PNG_CICP_TRANSFERS.get(transfer)
+    if matrix != 0 or full_range != 1 or primaries not in _CICP_PRIMARIES or curve is None:
         return None
-    colorants = None if grey else _cicp_colorants(primaries)
-    curve = _PNG_CICP_CURVES[transfer]
-    if curve is None:
-        return SRGB_PROFILE if primaries == 1 and not grey else _profile(_SRGB_CURVE, colorants)
-    return _gamma_profile(curve, colorants)
+    if primaries == 1 and curve == _SRGB_CURVE and not grey:
+        return SRGB_PROFILE
+    return _profile(curve, None if grey else _cicp_colorants(primaries))
 
 
 def _colorants(chromaticities: tuple[int, ...]) -> np.ndarray | None:
@@ -159,16 +158,23 @@ def _colorants(chromaticities: tuple[int, ...]) -> np.ndarray | None:
 def _gamma_profile(exponent: float, colorants: np.ndarray | None) -> bytes | None:
     """A minimal ICC v2 display profile: samples decoded as x ** exponent, through `colorants`
     (3x3, D50, as columns) or, without them, grey. None for an exponent a profile cannot hold."""
-    step = round(exponent * 256)  # a one-entry curve holds the exponent as u8Fixed8
-    if not 0 < step < 65536:
+    if not 0 < round(exponent * 256) < 65536:
         return None
-    return _profile(b"curv\0\0\0\0" + struct.pack(">IH2x", 1, step), colorants)
+    return _profile(_gamma_curve(exponent), colorants)
 
 
-# The sRGB curve as an ICC parametric curve (function 3), its parameters s15Fixed16.
-_SRGB_CURVE = b"para\0\0\0\0" + struct.pack(
-    ">H2x5i", 3, *(round(value * 65536) for value in (2.4, 1 / 1.055, 0.055 / 1.055, 1 / 12.92, 0.04045))
-)
+def _gamma_curve(exponent: float) -> bytes:
+    """x ** exponent as an ICC tone curve: a one-entry curve holds the exponent as u8Fixed8."""
+    return b"curv\0\0\0\0" + struct.pack(">IH2x", 1, round(exponent * 256))
+
+
+def _parametric_curve(gamma: float, a: float, b: float, c: float, d: float) -> bytes:
+    """An ICC parametric curve (function 3): (a x + b) ** gamma from x = d up, c x below."""
+    return b"para\0\0\0\0" + struct.pack(">H2x5i", 3, *(round(value * 65536) for value in (gamma, a, b, c, d)))
+
+
+_SRGB_CURVE = _parametric_curve(2.4, 1 / 1.055, 0.055 / 1.055, 1 / 12.92, 0.04045)
+_SMPTE_240M_CURVE = _parametric_curve(1 / 0.45, 1 / 1.1115, 0.1115 / 1.1115, 1 / 4, 4 * 0.0228)
 
 
 def _profile(curve: bytes, colorants: np.ndarray | None) -> bytes:
@@ -210,30 +216,30 @@ _CICP_PRIMARIES = {
     12: (_D65, (0.680, 0.320), (0.265, 0.690), (0.150, 0.060)),  # Display P3
     22: (_D65, (0.630, 0.340), (0.295, 0.605), (0.155, 0.077)),  # EBU Tech. 3213
 }
-# The primaries Chromium's AVIF decoder honours in nclx.
-_NCLX_PRIMARIES = {1, 5, 6, 7, 9, 12}
-# A PNG's cICP transfer characteristics as Chromium shows them: a pure gamma (BT.709's, BT.601's
-# and BT.2020's, 1, 6, 14 and 15, as 2.4), or the sRGB curve (None).
-_PNG_CICP_CURVES = {1: 2.4, 4: 2.2, 5: 2.8, 6: 2.4, 8: 1.0, 13: None, 14: 2.4, 15: 2.4}
-# ITU-T H.273 transfer characteristics: Chromium shows BT.709's, BT.601's and BT.2020's (1, 6,
-# 14, 15) with the sRGB curve (13), as an unspecified one (2); 4 and 5 are pure gammas.
-_CICP_SRGB_TRANSFERS = {1, 2, 6, 13, 14, 15}
-_CICP_GAMMAS = {4: 2.2, 5: 2.8}
+# ITU-T H.273 transfer characteristics as Chromium 156 shows them, as ICC tone curves: its AVIF
+# decoder shows BT.709's, BT.601's and BT.2020's (1, 6, 14, 15) with the sRGB curve (13), as an
+# unspecified one (2); its PNG decoder (Skia's) shows them as a 2.4 gamma and ignores the
+# unspecified. 4 and 5 are pure gammas, 7 SMPTE 240M's curve, 8 linear light.
+_COMMON_TRANSFERS = {
+    4: _gamma_curve(2.2),
+    5: _gamma_curve(2.8),
+    7: _SMPTE_240M_CURVE,
+    8: _gamma_curve(1.0),
+    13: _SRGB_CURVE,
+}
+_NCLX_TRANSFERS = _COMMON_TRANSFERS | dict.fromkeys((1, 2, 6, 14, 15), _SRGB_CURVE)
+_PNG_CICP_TRANSFERS = _COMMON_TRANSFERS | dict.fromkeys((1, 6, 14, 15), _gamma_curve(2.4))
 
 
 def heif_colour_profile(primaries: int, transfer: int) -> bytes | None:
     """The ICC profile an AVIF's or HEIC's nclx colour (probe.heif_colour) stands for, as Chromium
-    reads it. None for sRGB's (and unspecified) and for what is not honoured: other primaries (DCI
-    P3's white among them), HDR transfers (PQ, HLG) and linear light."""
+    reads it. None for sRGB's (and unspecified) and for what is not honoured: HDR transfers (PQ,
+    HLG), SMPTE 428's, and primaries not in H.273's table (XYZ's among them)."""
     primaries = 1 if primaries == 2 else primaries  # unspecified
-    if primaries not in _NCLX_PRIMARIES or (transfer not in _CICP_SRGB_TRANSFERS and transfer not in _CICP_GAMMAS):
+    curve = _NCLX_TRANSFERS.get(transfer)
+    if primaries not in _CICP_PRIMARIES or curve is None or (primaries == 1 and curve == _SRGB_CURVE):
         return None
-    if primaries == 1 and transfer in _CICP_SRGB_TRANSFERS:
-        return None
-    colorants = _cicp_colorants(primaries)
-    if transfer in _CICP_GAMMAS:
-        return _gamma_profile(_CICP_GAMMAS[transfer], colorants)
-    return _profile(_SRGB_CURVE, colorants)
+    return _profile(curve, _cicp_colorants(primaries))
 
 
 def _cicp_colorants(primaries: int) -> np.ndarray | None:

@@ -172,6 +172,8 @@ D50_XYZ = np.array([0.9642, 1.0, 0.8249])
 SRGB_PRIMARIES = ((0.64, 0.33), (0.30, 0.60), (0.15, 0.06))
 P3_PRIMARIES = ((0.680, 0.320), (0.265, 0.690), (0.150, 0.060))
 BT2020_PRIMARIES = ((0.708, 0.292), (0.170, 0.797), (0.131, 0.046))
+BT601_PRIMARIES = ((0.630, 0.340), (0.310, 0.595), (0.155, 0.070))  # SMPTE 240M's too
+DCI_WHITE = (0.314, 0.351)
 WIDE_PRIMARIES = ((0.7347, 0.2653), (0.1152, 0.8264), (0.1566, 0.0177))  # "Wide Gamut RGB", D50 white
 D50 = (0.3457, 0.3585)
 BRADFORD = np.array([[0.8951, 0.2664, -0.1614], [-0.7502, 1.7135, 0.0367], [0.0389, -0.0685, 1.0296]])
@@ -206,6 +208,10 @@ def srgb_encode(linear: np.ndarray) -> np.ndarray:
 
 def srgb_decode(encoded01: np.ndarray) -> np.ndarray:
     return np.where(encoded01 <= 0.04045, encoded01 / 12.92, ((encoded01 + 0.055) / 1.055) ** 2.4)
+
+
+def smpte_240m_decode(encoded01: np.ndarray) -> np.ndarray:
+    return np.where(encoded01 < 0.0912, encoded01 / 4, ((encoded01 + 0.1115) / 1.1115) ** (1 / 0.45))
 
 
 def shown_through_gamma(rgb01: np.ndarray, gamma: float, chromaticities=None) -> np.ndarray:
@@ -765,7 +771,6 @@ def add_heifs(corpus: Corpus) -> None:
         shown = as_browsers_turn(avifdec(data), options)
         corpus.valid(f"avif/{label}.avif", data, shown, f"avifenc {' '.join(options)}", tolerance=tolerance)
     # Colour tags: nclx primaries and transfer (ITU-T H.273 code points), and an ICC profile.
-    bt601 = ((0.630, 0.340), (0.310, 0.595), (0.155, 0.070))
     tagged = {
         "nclx-p3": (["--cicp", "12/13/6"], lambda stored: srgb_decode(stored) @ to_srgb_matrix(P3_PRIMARIES, D65).T),
         "nclx-bt2020": (
@@ -775,8 +780,17 @@ def add_heifs(corpus: Corpus) -> None:
         "nclx-p3-gamma2.2": (["--cicp", "12/4/6"], lambda stored: stored**2.2 @ to_srgb_matrix(P3_PRIMARIES, D65).T),
         "nclx-bt601-bt709-transfer": (  # Chromium shows BT.709's transfer as the sRGB curve
             ["--cicp", "6/1/6"],
-            lambda stored: srgb_decode(stored) @ to_srgb_matrix(bt601, D65).T,
+            lambda stored: srgb_decode(stored) @ to_srgb_matrix(BT601_PRIMARIES, D65).T,
         ),
+        "nclx-dci-p3": (
+            ["--cicp", "11/13/6"],
+            lambda stored: srgb_decode(stored) @ to_srgb_matrix(P3_PRIMARIES, DCI_WHITE).T,
+        ),
+        "nclx-smpte-240m": (
+            ["--cicp", "7/7/6"],
+            lambda stored: smpte_240m_decode(stored) @ to_srgb_matrix(BT601_PRIMARIES, D65).T,
+        ),
+        "nclx-linear": (["--cicp", "1/8/6"], lambda stored: stored),
     }
     for label, (options, to_linear) in tagged.items():
         data = through_files(

@@ -148,6 +148,16 @@ CHROMIUM_RGB = {
         cicp_chunk(1, 8),
         [(0, 255, 188), (124, 231, 188), (170, 203, 188), (203, 170, 188), (231, 124, 188), (255, 0, 188)],
     ),
+    "cICP SMPTE 240M's transfer": (
+        None,
+        cicp_chunk(1, 7),
+        [(0, 255, 141), (69, 210, 141), (117, 164, 141), (164, 117, 141), (210, 69, 141), (255, 0, 141)],
+    ),
+    "cICP DCI-P3, its own white": (
+        None,
+        cicp_chunk(11, 13),
+        [(0, 255, 111), (0, 208, 120), (91, 155, 126), (159, 99, 129), (217, 23, 130), (255, 0, 129)],
+    ),
     "cICP narrow range, ignored": (
         None,
         cicp_chunk(12, 13, full_range=0),
@@ -179,8 +189,8 @@ def test_a_greyscale_png_with_a_cicp_chunk_is_shown_as_chromium_shows_it(chunk, 
 
 @pytest.mark.parametrize(
     ("primaries", "transfer", "matrix", "full_range"),
-    [(12, 13, 1, 1), (12, 13, 0, 0), (2, 13, 0, 1), (12, 2, 0, 1), (9, 16, 0, 1), (9, 18, 0, 1), (1, 7, 0, 1)],
-    ids=["a-matrix", "narrow-range", "unspecified-primaries", "unspecified-transfer", "pq", "hlg", "smpte-240m"],
+    [(12, 13, 1, 1), (12, 13, 0, 0), (2, 13, 0, 1), (12, 2, 0, 1), (9, 16, 0, 1), (9, 18, 0, 1), (1, 17, 0, 1)],
+    ids=["a-matrix", "narrow-range", "unspecified-primaries", "unspecified-transfer", "pq", "hlg", "smpte-428"],
 )
 def test_a_cicp_chunk_that_chromium_ignores_or_is_not_honoured_stands_for_no_profile(
     primaries, transfer, matrix, full_range
@@ -300,14 +310,20 @@ def test_an_avif_s_icc_profile_is_honoured():
     assert green > 230 and red < 30 and blue < 30
 
 
-@pytest.mark.parametrize("primaries, transfer", [(12, 13), (9, 1), (6, 6), (12, 4)])
+@pytest.mark.parametrize(
+    "primaries, transfer", [(12, 13), (9, 1), (6, 6), (12, 4), (11, 13), (22, 13), (4, 13), (8, 13), (1, 8), (1, 7)]
+)
 def test_nclx_colour_stands_for_a_matrix_shaper_profile(primaries, transfer):
     profile = colour.matrix_shaper_profile(colour.heif_colour_profile(primaries, transfer))
 
-    gamma = {4: 2.2}.get(transfer)
     codes = np.arange(256) / 255
+    curves = {
+        4: codes**2.2,
+        8: codes,
+        7: np.where(codes < 0.0912, codes / 4, ((codes + 0.1115) / 1.1115) ** (1 / 0.45)),  # SMPTE 240M
+    }
     srgb_curve = np.where(codes <= 0.04045, codes / 12.92, ((codes + 0.055) / 1.055) ** 2.4)
-    assert np.abs(profile.to_linear - (codes**gamma if gamma else srgb_curve)).max() < 1e-3
+    assert np.abs(profile.to_linear - curves.get(transfer, srgb_curve)).max() < 1e-3
     white = profile.colorants.sum(axis=1)  # R = G = B = 1
     assert np.abs(white - [0.9642, 1.0, 0.8249]).max() < 1e-3  # D50, as ICC profiles have it
     assert not profile.is_srgb
@@ -315,8 +331,8 @@ def test_nclx_colour_stands_for_a_matrix_shaper_profile(primaries, transfer):
 
 @pytest.mark.parametrize(
     "primaries, transfer",
-    [(1, 13), (2, 2), (1, 1), (12, 16), (9, 18), (12, 8), (11, 13), (22, 13)],
-    ids=["srgb", "unspecified", "bt709", "pq", "hlg", "linear", "dci-p3", "unknown"],
+    [(1, 13), (2, 2), (1, 1), (12, 16), (9, 18), (1, 17), (10, 13), (3, 13)],
+    ids=["srgb", "unspecified", "bt709", "pq", "hlg", "smpte-428", "xyz", "reserved"],
 )
 def test_nclx_colour_that_is_srgb_or_not_honoured_stands_for_no_profile(primaries, transfer):
     assert colour.heif_colour_profile(primaries, transfer) is None
