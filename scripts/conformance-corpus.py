@@ -897,6 +897,22 @@ def add_heifs(corpus: Corpus) -> None:
         "transparent HEIC: as transparent AVIF",
         tolerance=SUBSAMPLED_TOLERANCE,
     )
+    premultiplied = through_files(
+        ["heif-enc", "-q", "90", "--premultiplied-alpha", "-o", "OUT", "IN"],
+        encoded(Image.fromarray(rgba8(rgb01 * alpha01[..., None], alpha01), "RGBA"), "PNG"),
+        ".png",
+        ".heic",
+    )
+    stored = heif_convert(premultiplied).astype(float)  # its colour left premultiplied
+    colour, alpha = stored[..., :3], stored[..., 3:] / 255
+    corpus.valid(
+        "heic/alpha-premultiplied.heic",
+        premultiplied,
+        np.dstack([np.divide(colour, alpha, out=np.zeros_like(colour), where=alpha > 0), alpha * 255]),
+        "premultiplied alpha (a prem reference): as the premultiplied AVIF",
+        tolerance=PREMULTIPLIED_TOLERANCE,
+        visible_from=PREMULTIPLIED_VISIBLE_FROM,
+    )
 
 
 # --- TIFF -------------------------------------------------------------------------------------
