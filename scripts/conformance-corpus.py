@@ -731,6 +731,90 @@ def avifdec(data: bytes) -> np.ndarray:
     return decoded(through_files(["avifdec", "-d", "8", "IN", "OUT"], data, ".avif", ".png"))
 
 
+def iso_box(kind: bytes, payload: bytes, *, version: int | None = None, flags: int = 0) -> bytes:
+    """An ISOBMFF box; with a `version`, a full box (version and flags first)."""
+    if version is not None:
+        payload = struct.pack(">I", version << 24 | flags) + payload
+    return struct.pack(">I4s", 8 + len(payload), kind) + payload
+
+
+def iso_children(data: bytes, start: int, end: int) -> dict[bytes, tuple[int, int]]:
+    """Each box in data[start:end] by kind: where its contents start and end."""
+    boxes = {}
+    while start + 8 <= end:
+        size, kind = struct.unpack_from(">I4s", data, start)
+        boxes[kind] = (start + 8, start + size)
+        start += size
+    return boxes
+
+
+def heic_tile(heic: bytes) -> tuple[bytes, bytes]:
+    """The hvcC box and coded picture of heif-enc's one image: its only item in the file's data (a
+    picture not a multiple of 64 pixels wide and high, libheif 1.15 puts under a 1x1 grid, whose
+    description is in the meta box's idat)."""
+    start, end = iso_children(heic, 0, len(heic))[b"meta"]
+    meta = iso_children(heic, start + 4, end)  # after its version and flags
+    properties = iso_children(heic, *iso_children(heic, *meta[b"iprp"])[b"ipco"])
+    start, end = properties[b"hvcC"]
+    hvcc = heic[start - 8 : end]
+    start, _ = meta[b"iloc"]
+    version, sizes, base_size = heic[start], heic[start + 4], heic[start + 5] >> 4
+    offset_size, length_size = sizes >> 4, sizes & 15
+    at = start + 8
+    for _ in range(struct.unpack_from(">H", heic, start + 6)[0]):
+        in_idat = version == 1 and heic[at + 3] & 15 == 1  # construction method 1
+        at += 2 + (2 if version else 0) + 2  # item, construction method (version 1), data reference
+        base = int.from_bytes(heic[at : at + base_size], "big")
+        at += base_size + 2  # one extent
+        offset = int.from_bytes(heic[at : at + offset_size], "big")
+        length = int.from_bytes(heic[at + offset_size : at + offset_size + length_size], "big")
+        at += offset_size + length_size
+        if not in_idat:
+            return hvcc, heic[base + offset : base + offset + length]
+    raise ValueError("heif-enc wrote no coded picture")
+
+
+def heic_grid(tiles: list[bytes], columns: int, size: tuple[int, int], tile_size: tuple[int, int]) -> bytes:
+    """A HEIC whose primary item is a grid of heif-enc's `tiles` (row by row), cropped to `size`,
+    as iPhones store photos (in 512-pixel tiles)."""
+    parts = [heic_tile(tile) for tile in tiles]
+    ids = range(2, 2 + len(tiles))  # the grid is item 1
+    grid = struct.pack(">BBBBHH", 0, 0, len(tiles) // columns - 1, columns - 1, *size)
+    infe = [iso_box(b"infe", struct.pack(">HH4s", 1, 0, b"grid") + b"\0", version=2)]
+    infe += [iso_box(b"infe", struct.pack(">HH4s", item, 0, b"hvc1") + b"\0", version=2, flags=1) for item in ids]
+    # Properties 1 to n: each tile's hvcC; n + 1 a tile's size, n + 2 the grid's.
+    properties = [hvcc for hvcc, _ in parts] + [iso_box(b"ispe", struct.pack(">II", *tile_size), version=0)]
+    properties.append(iso_box(b"ispe", struct.pack(">II", *size), version=0))
+    associations = struct.pack(">HBB", 1, 1, len(tiles) + 2)
+    for index, item in enumerate(ids, 1):
+        associations += struct.pack(">HBBB", item, 2, 0x80 | index, len(tiles) + 1)  # hvcC essential
+    payloads = [grid, *(picture for _, picture in parts)]
+    head = [
+        iso_box(b"hdlr", bytes(4) + b"pict" + bytes(13), version=0),
+        iso_box(b"pitm", struct.pack(">H", 1), version=0),
+        iso_box(b"iinf", struct.pack(">H", len(infe)) + b"".join(infe), version=0),
+        iso_box(b"iref", iso_box(b"dimg", struct.pack(f">HH{len(tiles)}H", 1, len(tiles), *ids)), version=0),
+        iso_box(
+            b"iprp",
+            iso_box(b"ipco", b"".join(properties))
+            + iso_box(b"ipma", struct.pack(">I", 1 + len(tiles)) + associations, version=0),
+        ),
+    ]
+    ftyp = iso_box(b"ftyp", b"heic" + bytes(4) + b"mif1heic")
+
+    def meta(data_start: int) -> bytes:
+        """The meta box, with each item's payload at its place in an mdat box's data from `data_start`."""
+        extents, offset = b"", data_start
+        for item, payload in enumerate(payloads, 1):
+            extents += struct.pack(">HHHII", item, 0, 1, offset, len(payload))  # 4-byte offsets and lengths
+            offset += len(payload)
+        iloc = iso_box(b"iloc", bytes([0x44, 0]) + struct.pack(">H", len(payloads)) + extents, version=0)
+        return iso_box(b"meta", b"".join(head) + iloc, version=0)
+
+    data_start = len(ftyp) + len(meta(0)) + 8  # past the mdat box's header
+    return ftyp + meta(data_start) + iso_box(b"mdat", b"".join(payloads))
+
+
 def heif_convert(data: bytes) -> np.ndarray:
     return np.array(
         Image.open(io.BytesIO(through_files(["heif-convert", "IN", "OUT"], data, ".heic", ".png"))).convert("RGBA")
@@ -875,6 +959,27 @@ def add_heifs(corpus: Corpus) -> None:
             f"heif-enc {' '.join(options)}",
             tolerance=SUBSAMPLED_TOLERANCE,
         )
+    # heif-enc codes a picture in 64x64 blocks: tiles of that size fill theirs. Full-resolution
+    # colour at quality 98, so that the reference is the truth itself, not libheif's decode (which
+    # ImageMagick's shares): a tile out of place would cost ~25 levels.
+    tiled = to8(photo(128, 128, seed=32))
+    tiles = [
+        through_files(
+            ["heif-enc", "-q", "98", "-p", "chroma=444", "-o", "OUT", "IN"],
+            encoded(Image.fromarray(tile), "PNG"),
+            ".png",
+            ".heic",
+        )
+        for rows in np.split(tiled, 2)
+        for tile in np.split(rows, 2, axis=1)
+    ]
+    corpus.valid(
+        "heic/grid-2x2.heic",
+        heic_grid(tiles, 2, (120, 100), (64, 64)),
+        tiled[:100, :120],
+        "a 2x2 grid of HEVC tiles, cropped to 120x100: how iPhones store photos",
+        tolerance=FULL_CHROMA_TOLERANCE,
+    )
     # heif-enc keeps the PNG's ICC profile (colr prof): an iPhone's Display P3 photo, in short.
     data = through_files(
         ["heif-enc", "-q", "90", "-o", "OUT", "IN"],
