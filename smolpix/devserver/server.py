@@ -23,15 +23,17 @@ class DevelopmentHandler(WSGIRequestHandler):
     """What http.server answers itself before Django sees the request (a request line or a header
     line over 64 KiB, over 100 headers, not HTTP, an HTTP version it lacks, a broken chunked body)
     is JSON. A body sent chunked (a streamed upload) is de-chunked and handed to Django with its
-    length: Django reads a body only as far as its Content-Length, and runserver's own handler
-    leaves the chunks unread on a connection it then closes, so the client's upload broke off."""
+    length: Django reads a body only as far as its Content-Length. (It was answered 411, its chunks
+    left unread on a connection then closed: a client still sending them met a broken pipe.)"""
 
     def handle_one_request(self) -> None:
         connection = self.rfile
         try:
             super().handle_one_request()
         finally:
-            self.rfile = connection  # parse_request may have put a de-chunked body in its place
+            if self.rfile is not connection:  # parse_request put a de-chunked body in its place
+                self.rfile.close()
+                self.rfile = connection
 
     def parse_request(self) -> bool:
         if not super().parse_request():
