@@ -570,7 +570,10 @@ class _Search:
             lower, higher = sorted(family, key=lambda t: t.encoded.quality)[-2:]
             if higher.score > lower.score and higher.size > lower.size:
                 rate = math.log(higher.size / lower.size) / (higher.score - lower.score)
-        return trial.size * math.exp(rate * (self.target - trial.score))
+        try:
+            return trial.size * math.exp(rate * (self.target - trial.score))
+        except OverflowError:  # far under the target along a curve all but flat: never
+            return math.inf
 
     def fallback(self, formats: Sequence[OutputFormat]) -> tuple[Trial, str | None]:
         """Nothing reached the target within the budget, nor when the closest settings went on

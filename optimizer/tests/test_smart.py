@@ -4,6 +4,7 @@ test (optimizer.tests.test_compression.recomputed_score).
 """
 
 import itertools
+import math
 import random
 import threading
 from dataclasses import replace
@@ -634,6 +635,22 @@ def test_a_miss_does_not_go_on_when_the_best_result_is_about_what_it_would_take(
     search.closest_goes_on()
 
     assert levels == []
+
+
+def test_settings_far_under_the_target_along_a_flat_curve_are_never_expected_to_reach_it(photo, monkeypatch):
+    """An image these settings cannot render (a fuzzed CMYK JPEG: -64.2 at every level, to a hair)
+    measures a bytes-per-point rate so steep that its extrapolation to the target overflows a float:
+    such settings are never expected to reach the target, and the search goes on without them."""
+    search = _Search(photo.pixels, 71.0, Budget())
+    careful = EncoderSettings(OutputFormat.AVIF, 83, speed=7)
+    search.trials = [trial(2_876, -64.2304, careful), trial(5_407, -64.2292, replace(careful, quality=98))]
+    levels: list[int] = []
+    monkeypatch.setattr(search, "_trial", scored_by_level(lambda level: -64.0, levels))
+
+    assert search._bytes_at_target(search.trials[0]) == math.inf
+    search.closest_goes_on()  # no OverflowError
+
+    assert levels == [99]  # what is left of the lane, tried since nothing reached the target
 
 
 @pytest.mark.parametrize(("score", "target"), [(72.3, 72.3), (64.0, 71.0), (88.0, 75.0)])
