@@ -218,6 +218,7 @@ def test_an_unlimited_plan_is_counted_without_a_limit(client, agency_account):
     assert (response["X-Quota-Used"], response["X-Quota-Limit"]) == ("1", "unlimited")
 
 
+@pytest.mark.usefixtures("frozen_clock")  # all its requests in one rate-limit minute
 def test_the_page_shares_the_accounts_per_minute_rate_limit(free_client, free_account):
     free_account.rate_limit_override = 2
     free_account.save(update_fields=["rate_limit_override"])

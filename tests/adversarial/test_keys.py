@@ -143,6 +143,7 @@ def test_claiming_to_be_local_earns_no_trust(client, header):
 
 
 @pytest.mark.parametrize("header", ["HTTP_X_FORWARDED_FOR", "HTTP_X_REAL_IP", "HTTP_FORWARDED"])
+@pytest.mark.usefixtures("frozen_clock")  # all its requests in one rate-limit minute
 def test_rotating_forwarding_headers_does_not_escape_the_rate_limit_or_the_quota(post, pro_account, header):
     """Limits belong to the account, whatever address the request claims to come from."""
     pro_account.rate_limit_override = 2
