@@ -2,9 +2,14 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image
 
 from optimizer import pipeline
+from optimizer.compression import _alpha_notice
 from optimizer.formats import OutputFormat, RequestedFormat
+from optimizer.imaging import fit_width
 from optimizer.pipeline import (
     KEPT_SOURCE_NOTICE,
     TOO_SMALL_TO_MEASURE,
@@ -150,3 +155,58 @@ def test_smart_stays_under_the_size_of_a_source_that_cannot_answer_for_itself(mo
     optimize(source, OptimizeOptions(max_width=max_width), max_pixels=MAX_PIXELS)
 
     assert bounds == [len(source) if bound else None]
+
+
+def _pixels(width: int, height: int, content: str, alpha: str, seed: int) -> Image.Image:
+    """Pixels of a kind that is hard on an encoder or on the metric, with alpha that resizing keeps."""
+    random = np.random.default_rng(seed)
+    if content == "noise":
+        samples = random.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    elif content == "flat":
+        samples = np.broadcast_to(random.integers(0, 256, 3, dtype=np.uint8), (height, width, 3))
+    elif content == "two colours":
+        samples = random.integers(0, 256, (2, 3), dtype=np.uint8)[random.integers(0, 2, (height, width))]
+    else:  # black and white in every channel at random: the most detail 8 bits hold
+        samples = random.choice(np.array([0, 255], np.uint8), (height, width, 3))
+    opacity = {
+        "opaque": np.full((height, width), 255),
+        "invisible": np.zeros((height, width)),
+        "faint": np.full((height, width), 2),
+        "holes": (random.random((height, width)) < 0.5) * 255,
+    }[alpha].astype(np.uint8)
+    opacity[0, 0] = min(opacity[0, 0], 254)  # some transparency, whatever the draw
+    picture = Image.fromarray(np.dstack([samples, opacity]), "RGBA")
+    return picture.convert("RGB") if alpha == "opaque" else picture
+
+
+@settings(max_examples=40)
+@given(
+    st.integers(1, 80),
+    st.integers(1, 80),
+    st.sampled_from(["noise", "flat", "two colours", "extremes"]),
+    st.sampled_from(["opaque", "invisible", "faint", "holes"]),
+    st.integers(0, 2**32 - 1),
+    st.builds(
+        OptimizeOptions,
+        format=st.sampled_from(RequestedFormat),
+        quality=st.sampled_from([1, 30, 80, 99, 100]),
+        max_width=st.integers(1, 100),
+        smart=st.booleans(),
+    ),
+)
+def test_any_pixels_with_any_options_come_back_as_promised(width, height, content, alpha, seed, options):
+    """Whatever the pixels (noise, flat colour, the extremes of every channel; invisible, faint or
+    holed alpha) and the options: the result is in a format asked for (or in WebP with a notice,
+    where AVIF at that quality cannot carry the alpha: faint alpha at quality 1), decodes to the
+    size it states (maxWidth's), keeps the transparency it had, and is scored wherever it can be."""
+    picture = _pixels(width, height, content, alpha, seed)
+
+    result = optimize(images.encode(picture, "PNG"), options, max_pixels=MAX_PIXELS)
+
+    decoded = images.decode(result.data)
+    if result.format not in options.format.candidates:  # transparency first, in WebP, saying so
+        assert (result.format, result.notice) == (OutputFormat.WEBP, _alpha_notice(options.format))
+    assert decoded.size == (result.width, result.height) == fit_width(width, height, options.max_width)
+    if alpha != "opaque":
+        assert decoded.mode == "RGBA" and decoded.getextrema()[3][0] < 255
+    assert (result.score is not None) == (options.smart and min(decoded.size) >= 8)
