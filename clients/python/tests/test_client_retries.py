@@ -197,6 +197,22 @@ def test_a_429_without_retry_after_is_retried_with_backoff(fake):
     assert first + second < 3  # not the Retry-After of a rate limit (a minute at most), nor stuck
 
 
+def test_header_numbers_that_int_refuses_count_as_absent(fake):
+    """ "²" (a Latin-1 byte a proxy may send) passes str.isdigit() but not int(): a Retry-After of it
+    is retried with backoff, and rate-limit headers of it give the pacer nothing to go by. Both
+    raised ValueError."""
+    superscript_two = {"X-RateLimit-Limit": "²", "X-RateLimit-Remaining": "²", "X-RateLimit-Reset": "²"}
+    api = fake([Answer(503, unavailable().body, {"Retry-After": "²"}), Answer(200, None, superscript_two)])
+
+    with client_of(api, retries=Retries(backoff=0.2)) as client:
+        first = client.optimize(file=b"image")
+        second = client.optimize(file=b"image")
+
+    assert api.statuses() == [503, 200, 200]
+    assert gaps(api)[0] < 1  # backoff, not a second's Retry-After
+    assert first.data == second.data == IMAGE
+
+
 def test_retries_are_bounded(fake):
     api = fake([unavailable(retry_after=0)] * 10)
 

@@ -140,8 +140,15 @@ def _error_class(status: int, code: str | None, message: str) -> type[SmolpixErr
 
 def retry_after(response: httpx.Response) -> float | None:
     """The Retry-After header in seconds (the API sends whole seconds, never a date)."""
-    value = response.headers.get("Retry-After", "")
-    return float(value) if value.strip().isdigit() else None
+    seconds = whole_number(response.headers.get("Retry-After"))
+    return None if seconds is None else float(seconds)
+
+
+def whole_number(header: str | None) -> int | None:
+    """A header's value as a whole number; None when it is absent or not ASCII digits alone:
+    str.isdigit() also accepts "²" (a Latin-1 byte a proxy may send), which int() refuses."""
+    value = (header or "").strip()
+    return int(value) if value.isascii() and value.isdigit() else None
 
 
 def _json_object(response: httpx.Response) -> dict[str, Any]:

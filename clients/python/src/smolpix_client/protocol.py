@@ -28,6 +28,7 @@ from smolpix_client.errors import (
     ServiceUnavailable,
     SmolpixError,
     error_from_response,
+    whole_number,
 )
 from smolpix_client.results import OptimizeResult, PathLike, QualityScore, Usage
 
@@ -127,7 +128,7 @@ class Pacer:
             self._answered = True
             headers = response.headers
             limit, remaining, reset = (
-                _integer(headers.get(f"X-RateLimit-{name}")) for name in ("Limit", "Remaining", "Reset")
+                whole_number(headers.get(f"X-RateLimit-{name}")) for name in ("Limit", "Remaining", "Reset")
             )
             if remaining is None or reset is None:
                 return  # the server did not count this request (its cache is down): nothing to go by
@@ -281,10 +282,6 @@ def _not_the_api(response: httpx.Response) -> SmolpixError:
 def _form_value(value: Any) -> str:
     """Form fields are strings: booleans the way the API reads them."""
     return str(value).lower() if isinstance(value, bool) else str(value)
-
-
-def _integer(value: str | None) -> int | None:
-    return int(value) if value is not None and value.strip().isdigit() else None
 
 
 def _server_time(response: httpx.Response) -> float:
