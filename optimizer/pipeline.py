@@ -23,13 +23,13 @@ TOO_SMALL_TO_MEASURE = (
     "Images under 8x8 pixels cannot be scored (SSIMULACRA2 is not defined there); this one was encoded "
     "losslessly, as WebP."
 )
-# AVIF alone (asked for explicitly) has no lossless mode on this stack (libavif through Pillow
-# rounds RGB to YUV and back): its top quality with full-resolution colour, each channel within a
-# few levels of the source.
+# AVIF alone (asked for explicitly): its top quality with full-resolution colour. That is exact for
+# an opaque image (imagecodecs' libavif turns to its lossless identity matrix at quality 100), each
+# channel within a few levels of the source for a transparent one (Pillow's: RGB to YUV and back).
 NEAR_LOSSLESS_AVIF = EncoderSettings(OutputFormat.AVIF, 100, speed=AVIF_SPEED, full_chroma=True)
 TOO_SMALL_TO_MEASURE_AVIF = (
     "Images under 8x8 pixels cannot be scored (SSIMULACRA2 is not defined there); this one was encoded "
-    "as AVIF at its highest quality, within a few levels of the original (AVIF has no lossless mode here)."
+    "as AVIF at its highest quality, within a few levels of the original."
 )
 
 

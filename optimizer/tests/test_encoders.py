@@ -108,13 +108,13 @@ def test_an_encoding_that_changes_alpha_on_average_is_caught(monkeypatch):
 
 
 def test_the_encoders_see_only_pixels_imagemagick_produced(monkeypatch):
-    """Customer bytes are read by ImageMagick alone, under its policy: libavif (Pillow's binding)
-    gets ImageMagick's pixels to encode, and the decoders (Pillow's and OpenCV's) our own
-    encodings to decode, never the source."""
-    source = images.encode(images.photo(), "JPEG")
+    """Customer bytes are read by ImageMagick alone, under its policy: libavif (imagecodecs' binding
+    for opaque images, Pillow's for transparent ones) gets ImageMagick's pixels to encode, and the
+    decoders (Pillow's and OpenCV's) our own encodings to decode, never the source."""
+    sources = [images.encode(images.photo(), "JPEG"), images.encode(images.transparent(), "PNG")]
     opened, encoded_from = [], []
     real_open, real_frombuffer = encoders.PillowImage.open, encoders.PillowImage.frombuffer
-    real_imdecode = encoders.cv2.imdecode
+    real_imdecode, real_avif_encode = encoders.cv2.imdecode, encoders.imagecodecs.avif_encode
 
     def spied_open(file, *args, **kwargs):
         opened.append(file.getvalue())
@@ -128,18 +128,39 @@ def test_the_encoders_see_only_pixels_imagemagick_produced(monkeypatch):
         encoded_from.append(bytes(data))
         return real_frombuffer(mode, size, data, *args)
 
+    def spied_avif_encode(samples, *args, **kwargs):
+        encoded_from.append(samples.copy())
+        return real_avif_encode(samples, *args, **kwargs)
+
     monkeypatch.setattr(encoders.PillowImage, "open", spied_open)
     monkeypatch.setattr(encoders.PillowImage, "frombuffer", spied_frombuffer)
     monkeypatch.setattr(encoders.cv2, "imdecode", spied_imdecode)
-    pixels = prepare(source).pixels
+    monkeypatch.setattr(encoders.imagecodecs, "avif_encode", spied_avif_encode)
+    opaque, transparent = (prepare(source).pixels for source in sources)
 
-    outputs = [encoders.encode(pixels, EncoderSettings(output, 80)).data for output in OutputFormat]
-    for output, data in zip(OutputFormat, outputs, strict=True):
-        encoders.decode(data, output)
+    outputs = [
+        encoders.encode(pixels, EncoderSettings(output, 80))
+        for pixels in (opaque, transparent)
+        for output in OutputFormat
+    ]
+    for encoded in outputs:
+        encoders.decode(encoded.data, encoded.format)
 
-    assert source not in opened
-    assert set(opened) == set(outputs)  # each decoded by one of the two
-    assert encoded_from == [pixels.data]  # AVIF: Pillow is handed ImageMagick's pixels
+    assert not set(sources) & set(opened)
+    assert set(opened) == {encoded.data for encoded in outputs}  # each decoded by one of the two
+    handed_imagecodecs, handed_pillow = encoded_from  # AVIF: ImageMagick's pixels, to one binding each
+    assert handed_imagecodecs.tobytes() == opaque.data
+    assert handed_pillow == transparent.data
+
+
+@pytest.mark.parametrize("full_chroma", [False, True])
+def test_opaque_avif_is_tagged_srgb(photo_pixels, full_chroma):
+    """As Pillow's binding tags it, for browsers to show the samples as they are (imagecodecs'
+    own default leaves the primaries and the transfer unspecified)."""
+    data = encoders.encode(photo_pixels, EncoderSettings(OutputFormat.AVIF, 80, full_chroma=full_chroma)).data
+
+    nclx = data[data.index(b"colrnclx") + 8 :][:7]
+    assert nclx == bytes([0, 1, 0, 13, 0, 6, 0x80])  # BT.709 primaries, sRGB transfer, BT.601 matrix, full range
 
 
 def test_avif_speed_reaches_libavif(photo_pixels):

@@ -107,7 +107,8 @@ def test_an_image_under_8x8_comes_back_exact_without_a_score(size, smart, format
 @pytest.mark.parametrize("smart", [True, False])
 @pytest.mark.parametrize("picture", [images.photo(2, 1), images.photo(7, 7), images.transparent(5, 40)], ids=repr)
 def test_an_image_under_8x8_asked_for_as_avif_comes_back_as_avif_within_a_few_levels(picture, smart):
-    """`format: avif` is what the customer's pages can show: it used to come back as WebP."""
+    """`format: avif` is what the customer's pages can show: it used to come back as WebP. Opaque,
+    exact (libavif's lossless identity matrix at quality 100)."""
     result = optimize(
         images.encode(picture, "PNG"), OptimizeOptions(format=RequestedFormat.AVIF, smart=smart), max_pixels=MAX_PIXELS
     )
@@ -117,7 +118,7 @@ def test_an_image_under_8x8_asked_for_as_avif_comes_back_as_avif_within_a_few_le
     decoded = images.decode(result.data)
     assert (decoded.format, decoded.mode, decoded.size) == ("AVIF", picture.mode, picture.size)
     difference = np.abs(np.asarray(decoded, dtype=np.int16) - np.asarray(picture, dtype=np.int16))
-    assert difference.max() <= 3
+    assert difference.max() <= (3 if picture.mode == "RGBA" else 0)
 
 
 def test_an_image_of_8x8_is_scored():
