@@ -24,7 +24,7 @@ WORKER_MEMORY_CEILING = 1024 * MIB
 CACHE_BYTES_PER_PIXEL = 10
 # The largest result each encoder is given, opaque and transparent, from `make bench-memory`: a
 # worker starts at ~130-200 MB; opaque WebP then takes ImageMagick's heap cache (at most the
-# policy's 256 MiB) and ~8 bytes a pixel, AVIF ~30 (libaom's frame buffers); with alpha, libwebp
+# policy's 256 MiB) and ~8 bytes a pixel, AVIF ~19 (libaom's frame buffers); with alpha, libwebp
 # takes ~37 bytes a pixel (its lossless alpha plane) and libavif ~26. All stay below the ceiling
 # with a margin.
 MAX_OUTPUT_PIXELS = {
