@@ -1,5 +1,6 @@
 """A loopback HTTP server playing a customer's image host, counting every connection it accepts."""
 
+import errno
 import socket
 import threading
 import time
@@ -102,10 +103,15 @@ class Origin:
         self.lock = threading.Lock()
         self.release = threading.Event()
         self._servers = []
-        for host in hosts:
-            family = socket.AF_INET6 if ":" in host else socket.AF_INET
-            self._servers.append(_Server((host, port), self, family))
-            port = self._servers[0].server_address[1]
+        try:
+            for host in hosts:
+                family = socket.AF_INET6 if ":" in host else socket.AF_INET
+                self._servers.append(_Server((host, port), self, family))
+                port = self._servers[0].server_address[1]
+        except OSError:
+            for server in self._servers:
+                server.server_close()
+            raise
         self.port = port
         self.host = f"[{hosts[0]}]" if ":" in hosts[0] else hosts[0]
         for server in self._servers:
@@ -127,3 +133,28 @@ class Origin:
         for server in self._servers:
             server.shutdown()
             server.server_close()
+
+
+def origins_on_one_port(*host_groups: tuple[str, ...], attempts: int = 20) -> list[Origin]:
+    """One Origin for each group of hosts, all on one port. The kernel gives a port free on the
+    first host; another may hold it (a client's ephemeral port on 127.0.0.1, say: a connection to
+    PostgreSQL or Redis), and then another port is chosen."""
+    for _ in range(attempts - 1):
+        try:
+            return _on_one_port(host_groups)
+        except OSError as error:
+            if error.errno != errno.EADDRINUSE:
+                raise
+    return _on_one_port(host_groups)
+
+
+def _on_one_port(host_groups: tuple[tuple[str, ...], ...]) -> list[Origin]:
+    origins: list[Origin] = []
+    try:
+        for hosts in host_groups:
+            origins.append(Origin(hosts, port=origins[0].port if origins else 0))
+    except OSError:
+        for origin in origins:
+            origin.close()
+        raise
+    return origins

@@ -16,7 +16,7 @@ import pytest
 from api.tests.checks import assert_error, assert_reference_response
 from optimizer import fetch, worker
 from optimizer.tests import images
-from optimizer.tests.origin import Origin, Route
+from optimizer.tests.origin import Origin, Route, origins_on_one_port
 from optimizer.tests.test_fetch import LOOPBACK_SPELLINGS, OTHER_NON_PUBLIC_SPELLINGS
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_tasks")]
@@ -225,28 +225,33 @@ def test_a_port_outside_the_allowed_ones_is_refused_before_any_connection(post, 
 
 
 @pytest.fixture
-def public_origin(settings, monkeypatch) -> Origin:
+def origins(settings, monkeypatch) -> tuple[Origin, Origin]:
     """An origin on 127.0.0.2 that the fetcher's policy treats as public (it stands in for a
-    customer's host on the internet); the rest of 127/8 and ::1 stays refused as in production."""
-    server = Origin(hosts=("127.0.0.2",))
-    settings.OPTIMIZER_ALLOWED_PORTS = [server.port]
+    customer's host on the internet), and a private service on 127.0.0.1 and [::1] on the same
+    port; the rest of 127/8 and ::1 stays refused as in production."""
+    public, internal = origins_on_one_port(("127.0.0.2",), ("127.0.0.1", "::1"))
+    settings.OPTIMIZER_ALLOWED_PORTS = [public.port]
     production_policy = worker.fetch_policy
     monkeypatch.setattr(
         worker,
         "fetch_policy",
         lambda: dataclasses.replace(production_policy(), exempt_networks=(ipaddress.ip_network("127.0.0.2/32"),)),
     )
-    yield server
-    server.close()
+    yield public, internal
+    public.close()
+    internal.close()
 
 
 @pytest.fixture
-def internal_origin(public_origin: Origin) -> Origin:
-    """A private service on 127.0.0.1 and [::1], on the same port as the public origin."""
-    server = Origin(port=public_origin.port)
-    server.serve("/secret", b"internal data")
-    yield server
-    server.close()
+def public_origin(origins) -> Origin:
+    return origins[0]
+
+
+@pytest.fixture
+def internal_origin(origins) -> Origin:
+    internal = origins[1]
+    internal.serve("/secret", b"internal data")
+    return internal
 
 
 def test_the_public_stand_in_is_fetched(post, public_origin):
