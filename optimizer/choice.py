@@ -9,7 +9,7 @@ than the encode) makes the right trade: the encodes of a search of two or three 
 one plain WebP encode does (their scores cost more).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from optimizer.encoders import Encoded, EncoderSettings, TransparencyLost, encode
 from optimizer.formats import OutputFormat
@@ -64,8 +64,18 @@ def webp_method(pixels: Pixels) -> int:
     return TRANSPARENT_WEBP_METHOD if pixels.has_alpha else OPAQUE_WEBP_METHOD
 
 
-def encode_if_faithful(pixels: Pixels, settings: EncoderSettings) -> Encoded | None:
-    try:
-        return encode(pixels, settings)
-    except TransparencyLost:
-        return None
+def encode_if_faithful(pixels: Pixels, settings: EncoderSettings, *, avif_only: bool = False) -> Encoded | None:
+    """The encoding, unless it loses the image's transparency. AVIF encodes the alpha at the
+    colour's quality, which at low qualities can lose a hard-edged or noisy alpha (a 70x52 sprite
+    at quality 30): where AVIF is the only format asked for (`avif_only`), such an encoding is
+    made again with its alpha exact, so that the answer is the AVIF asked for, transparency intact,
+    rather than none (more bytes: they are measured as any others)."""
+    attempts = [settings]
+    if avif_only and settings.format is OutputFormat.AVIF and pixels.has_alpha and not settings.exact_alpha:
+        attempts.append(replace(settings, exact_alpha=True))
+    for each in attempts:
+        try:
+            return encode(pixels, each)
+        except TransparencyLost:
+            continue
+    return None

@@ -11,6 +11,7 @@ What both ways share, the result (Choice) and each format's settings, is optimiz
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from functools import partial
 
 from optimizer.choice import MAX_PARALLEL_PIXELS, Choice, encode_if_faithful, plain_settings
 from optimizer.encoders import EncoderSettings, encode
@@ -51,7 +52,8 @@ def choose_encoding(
 
 def _fixed_choice(pixels: Pixels, *, format: RequestedFormat, quality: int) -> Choice:
     settings = [plain_settings(pixels, output, quality) for output in format.candidates]
-    encodings = [encoded for encoded in _in_parallel(encode_if_faithful, pixels, settings) if encoded]
+    faithful = partial(encode_if_faithful, avif_only=format is RequestedFormat.AVIF)
+    encodings = [encoded for encoded in _in_parallel(faithful, pixels, settings) if encoded]
     if encodings:
         return Choice(encoded=min(encodings, key=lambda encoded: len(encoded.data)))
     return Choice(

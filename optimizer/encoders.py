@@ -1,8 +1,8 @@
 """The encoders and decoders of our outputs: pixels in, one WebP or AVIF encoding out (encode),
 and an encoding decoded again (decode), for the transparency check and the perceptual score.
 WebP through ImageMagick, AVIF through libavif (imagecodecs' binding, Pillow's for transparent
-images); never from customer bytes. Decoded again by libwebp (OpenCV's binding) and
-libavif (Pillow's): our own bytes only.
+images but those whose alpha is to stay exact); never from customer bytes. Decoded again by
+libwebp (OpenCV's binding) and libavif (Pillow's): our own bytes only.
 
     encode(pixels, settings)           -> Encoded            one WebP or AVIF encoding
     decode(data, format)               -> Pixels             an encoding decoded again, for checks
@@ -50,6 +50,8 @@ class EncoderSettings:
     `speed` is libaom's for AVIF, 0-10 (faster is larger at the same quality number).
     `full_chroma` keeps AVIF's colour at full resolution (4:4:4) instead of 4:2:0: coloured text
     and lines stay crisp, at more bytes.
+    `exact_alpha` keeps a transparent AVIF's alpha lossless instead of at the colour's quality (at
+    low qualities that can lose a hard-edged or noisy alpha: optimizer.choice.encode_if_faithful).
     """
 
     format: "OutputFormat"
@@ -60,6 +62,7 @@ class EncoderSettings:
     method: int = 4
     speed: int = 6
     full_chroma: bool = False
+    exact_alpha: bool = False
 
     def __str__(self) -> str:
         if self.lossless:
@@ -68,6 +71,7 @@ class EncoderSettings:
             kind = f"q{self.quality}" + (" sharp YUV" if self.sharp_yuv else "")
         if self.format is OutputFormat.AVIF:
             effort = f" s{self.speed}" + (" 4:4:4" if self.full_chroma else "")
+            effort += " exact alpha" if self.exact_alpha else ""
         else:
             effort = f" m{self.method}" if self.method != 4 else ""
         return f"{self.format.value} {kind}{effort}"
@@ -155,12 +159,13 @@ def _encode_avif(pixels: Pixels, settings: EncoderSettings) -> bytes:
     bytes (or up to 7% fewer at high levels) in ~0.6x the time (40 against 70 ms at 1.8 MP).
     Transparent ones through Pillow's, which encodes the alpha at the colour's quality
     (imagecodecs' keeps it lossless: 1.1-11x the bytes at the same score on the corpus'
-    transparent images); the image is scored composited, so what its alpha loses is measured with
-    the rest. One tile either way: the fewest bytes; decoders need no parallelism at these sizes."""
-    if pixels.has_alpha:
+    transparent images), unless `exact_alpha` asks for just that; the image is scored composited,
+    so what its alpha loses is measured with the rest. One tile either way: the fewest bytes;
+    decoders need no parallelism at these sizes."""
+    if pixels.has_alpha and not settings.exact_alpha:
         return _encode_transparent_avif(pixels, settings)
     return imagecodecs.avif_encode(
-        np.frombuffer(pixels.data, np.uint8).reshape(pixels.height, pixels.width, 3),
+        np.frombuffer(pixels.data, np.uint8).reshape(pixels.height, pixels.width, len(pixels.layout)),
         settings.quality,
         speed=settings.speed,
         pixelformat="444" if settings.full_chroma else "420",

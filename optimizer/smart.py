@@ -178,7 +178,9 @@ def smart_choice(
     # encodes, meanwhile, what needs no score or no trial of a lane (below).
     with (
         ThreadPoolExecutor(max_workers=1) as side,
-        _Search(pixels, target.score, budget, side if target.score < 100 else None) as search,
+        _Search(
+            pixels, target.score, budget, side if target.score < 100 else None, avif_only=format is RequestedFormat.AVIF
+        ) as search,
     ):
         graphic = is_graphic(pixels)
         formats = format.candidates
@@ -295,9 +297,14 @@ class _Search:
     ahead (encode_ahead).
     """
 
-    def __init__(self, pixels: Pixels, target: float, budget: Budget, side: Executor | None = None) -> None:
-        """`side`: an executor on another core, to prepare the reference on."""
+    def __init__(
+        self, pixels: Pixels, target: float, budget: Budget, side: Executor | None = None, *, avif_only: bool = False
+    ) -> None:
+        """`side`: an executor on another core, to prepare the reference on. `avif_only`: AVIF is
+        the only format asked for (an AVIF that loses the transparency is made again with its alpha
+        exact: encode_if_faithful)."""
         self.pixels = pixels
+        self._avif_only = avif_only
         self.target = target
         self.budget = budget
         self.reference = Reference(pixels)
@@ -337,7 +344,7 @@ class _Search:
         worth taking)."""
         started = monotonic()
         ahead = self._encoding_ahead.pop(settings, None)  # cancelled if not begun: encoded here
-        encoded = ahead.result() if ahead and not ahead.cancel() else encode_if_faithful(self.pixels, settings)
+        encoded = ahead.result() if ahead and not ahead.cancel() else self._encode(settings)
         if encoded is None:
             return None
         self._sizes[settings] = len(encoded.data)
@@ -351,6 +358,9 @@ class _Search:
             return self._scored(encoded, started)
         finally:
             self._scoring = None
+
+    def _encode(self, settings: EncoderSettings) -> Encoded | None:
+        return encode_if_faithful(self.pixels, settings, avif_only=self._avif_only)
 
     def _scored(self, encoded: Encoded, started: float) -> Trial:
         score = self.reference.score(encoded.decoded or decode(encoded.data, encoded.format))
@@ -399,7 +409,7 @@ class _Search:
         one runs the trials before them; a trial that core has not begun by then is encoded here."""
         for each in settings:
             if self._side and each and each not in self._encoding_ahead:
-                self._encoding_ahead[each] = self._side.submit(encode_if_faithful, self.pixels, each)
+                self._encoding_ahead[each] = self._side.submit(self._encode, each)
 
     def may_be_smaller(self, settings: EncoderSettings) -> bool:
         """Whether an encoding no smaller than that of `settings` may be smaller than the best
@@ -600,7 +610,7 @@ class _Search:
         Compared once there is something to compare with: a trial being scored, or the end of the
         lanes."""
         started = monotonic()
-        encoded = encode_if_faithful(self.pixels, settings)
+        encoded = self._encode(settings)
         self._comparable.wait()
         scoring = self._scoring
         hopeful = [t.size for t in self.trials if t.score >= self.target] + ([len(scoring.data)] if scoring else [])
@@ -624,7 +634,7 @@ class _Search:
             if future and future.cancel():
                 future = None
             started = monotonic()
-            encoding = future.result() if future else (encode_if_faithful(self.pixels, settings), None)
+            encoding = future.result() if future else (self._encode(settings), None)
             encodings.append((encoding, started))
         self._take_exact(wait=True)
         for (encoded, trial), started in encodings:
@@ -662,8 +672,9 @@ class _Search:
 
 
 def _family(settings: EncoderSettings) -> EncoderSettings:
-    """`settings` but the level: what one trial tells of the others of its lane."""
-    return replace(settings, quality=0)
+    """`settings` but the level: what one trial tells of the others of its lane (an AVIF made again
+    with its alpha exact is still its lane's trial at its level: encode_if_faithful)."""
+    return replace(settings, quality=0, exact_alpha=False)
 
 
 def _snap(levels: Sequence[int], level: float) -> int:

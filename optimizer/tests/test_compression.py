@@ -6,9 +6,13 @@ own libwebp/libavif binding), numpy flattens it onto magenta, and the metric com
 prepared image.
 """
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
+from PIL import Image
 
+from optimizer import choice as choice_module
 from optimizer import encoders, imaging
 from optimizer.choice import AVIF_SPEED, OPAQUE_WEBP_METHOD, plain_settings
 from optimizer.compression import choose_encoding
@@ -87,6 +91,57 @@ def test_transparency_survives_every_format(transparent, format, smart):
     assert choice.encoded.format in format.candidates
     assert choice.notice is None
     assert mean_alpha_difference(transparent, choice.encoded.data) <= encoders.ALPHA_MEAN_TOLERANCE
+
+
+@pytest.fixture(scope="module")
+def sprite() -> imaging.PreparedImage:
+    """A small sprite: a flat disc with a hard edge, whose alpha AVIF's at quality 30 or below
+    loses (over 2/255 on average): it comes back as AVIF with its alpha exact."""
+    height, width = 52, 70
+    y, x = np.mgrid[:height, :width]
+    disc = (y - height / 2) ** 2 + (x - width / 2) ** 2 < (height / 2.5) ** 2
+    rgba = np.dstack([np.full((height, width, 3), (30, 160, 90), np.uint8), np.where(disc, 255, 0).astype(np.uint8)])
+    return prepared(Image.fromarray(rgba, "RGBA"))
+
+
+@pytest.mark.parametrize("smart", [False, True])
+@pytest.mark.parametrize("quality", [1, 30])
+def test_avif_asked_for_alone_keeps_an_alpha_its_quality_would_lose_exact(sprite, quality, smart):
+    lossy_alpha = EncoderSettings(OutputFormat.AVIF, quality, speed=AVIF_SPEED)
+    with pytest.raises(encoders.TransparencyLost):  # the case in point
+        encoders.encode(sprite.pixels, lossy_alpha)
+
+    choice = choose_encoding(sprite, format=RequestedFormat.AVIF, quality=quality, smart=smart)
+
+    assert choice.encoded.format is OutputFormat.AVIF and choice.encoded.settings.exact_alpha
+    assert mean_alpha_difference(sprite, choice.encoded.data) == 0
+    assert choice.notice is None
+    if not smart:
+        assert choice.encoded.settings == replace(lossy_alpha, exact_alpha=True)
+
+
+def test_auto_returns_webp_where_avif_s_alpha_would_be_lost(sprite):
+    choice = choose_encoding(sprite, format=RequestedFormat.AUTO, quality=30, smart=False)
+
+    assert choice.encoded.format is OutputFormat.WEBP
+    assert mean_alpha_difference(sprite, choice.encoded.data) == 0
+
+
+def test_an_avif_that_cannot_carry_the_alpha_at_all_comes_back_as_webp_saying_so(sprite, monkeypatch):
+    """The last resort, should libavif ever lose an alpha it was asked to keep exact."""
+    real_encode = choice_module.encode
+
+    def alpha_lost_as_avif(pixels, settings):
+        if settings.format is OutputFormat.AVIF:
+            raise encoders.TransparencyLost("avif returned the image opaque")
+        return real_encode(pixels, settings)
+
+    monkeypatch.setattr(choice_module, "encode", alpha_lost_as_avif)
+
+    choice = choose_encoding(sprite, format=RequestedFormat.AVIF, quality=80, smart=False)
+
+    assert choice.encoded.format is OutputFormat.WEBP
+    assert choice.notice == "AVIF could not carry this image's transparency; returned WebP instead."
 
 
 def test_images_too_large_to_measure_are_encoded_at_the_requested_quality_and_say_so(photo, monkeypatch):

@@ -87,6 +87,18 @@ def test_avif_carries_varied_alpha(full_chroma):
     assert encoded.decoded.has_alpha
 
 
+def test_avif_with_exact_alpha_keeps_every_alpha_value_even_at_the_lowest_quality():
+    source = images.transparent()
+    pixels = prepare(images.encode(source, "PNG")).pixels
+
+    encoded = encoders.encode(pixels, EncoderSettings(OutputFormat.AVIF, 1, speed=9, exact_alpha=True))
+
+    decoded = images.decode(encoded.data)  # Pillow's own libavif binding
+    assert decoded.format == "AVIF" and decoded.mode == "RGBA"
+    assert decoded.getchannel("A").tobytes() == source.getchannel("A").tobytes()
+    assert str(encoded.settings) == "avif q1 s9 exact alpha"
+
+
 def test_an_encoding_returned_opaque_is_caught_by_decoding_it(monkeypatch):
     pixels = prepare(images.encode(images.transparent(), "PNG")).pixels
     opaque = images.encode(images.transparent().convert("RGB"), "AVIF")
