@@ -67,9 +67,10 @@ def webp_method(pixels: Pixels) -> int:
 def encode_if_faithful(pixels: Pixels, settings: EncoderSettings, *, avif_only: bool = False) -> Encoded | None:
     """The encoding, unless it loses the image's transparency. AVIF encodes the alpha at the
     colour's quality, which at low qualities can lose a hard-edged or noisy alpha (a 70x52 sprite
-    at quality 30): where AVIF is the only format asked for (`avif_only`), such an encoding is
-    made again with its alpha exact, so that the answer is the AVIF asked for, transparency intact,
-    rather than none (more bytes: they are measured as any others)."""
+    at quality 30): where AVIF is the only format asked for (`avif_only`: smart:false), such an
+    encoding is made again with its alpha exact, so that the answer is the AVIF asked for,
+    transparency intact, at more bytes. (A smart search leaves such a trial out instead: its
+    other levels and settings may carry the alpha in fewer bytes; see smart._Search.fallback.)"""
     attempts = [settings]
     if avif_only and settings.format is OutputFormat.AVIF and pixels.has_alpha and not settings.exact_alpha:
         attempts.append(replace(settings, exact_alpha=True))

@@ -178,9 +178,7 @@ def smart_choice(
     # encodes, meanwhile, what needs no score or no trial of a lane (below).
     with (
         ThreadPoolExecutor(max_workers=1) as side,
-        _Search(
-            pixels, target.score, budget, side if target.score < 100 else None, avif_only=format is RequestedFormat.AVIF
-        ) as search,
+        _Search(pixels, target.score, budget, side if target.score < 100 else None) as search,
     ):
         graphic = is_graphic(pixels)
         formats = format.candidates
@@ -297,14 +295,9 @@ class _Search:
     ahead (encode_ahead).
     """
 
-    def __init__(
-        self, pixels: Pixels, target: float, budget: Budget, side: Executor | None = None, *, avif_only: bool = False
-    ) -> None:
-        """`side`: an executor on another core, to prepare the reference on. `avif_only`: AVIF is
-        the only format asked for (an AVIF that loses the transparency is made again with its alpha
-        exact: encode_if_faithful)."""
+    def __init__(self, pixels: Pixels, target: float, budget: Budget, side: Executor | None = None) -> None:
+        """`side`: an executor on another core, to prepare the reference on."""
         self.pixels = pixels
-        self._avif_only = avif_only
         self.target = target
         self.budget = budget
         self.reference = Reference(pixels)
@@ -344,7 +337,7 @@ class _Search:
         worth taking)."""
         started = monotonic()
         ahead = self._encoding_ahead.pop(settings, None)  # cancelled if not begun: encoded here
-        encoded = ahead.result() if ahead and not ahead.cancel() else self._encode(settings)
+        encoded = ahead.result() if ahead and not ahead.cancel() else encode_if_faithful(self.pixels, settings)
         if encoded is None:
             return None
         self._sizes[settings] = len(encoded.data)
@@ -358,9 +351,6 @@ class _Search:
             return self._scored(encoded, started)
         finally:
             self._scoring = None
-
-    def _encode(self, settings: EncoderSettings) -> Encoded | None:
-        return encode_if_faithful(self.pixels, settings, avif_only=self._avif_only)
 
     def _scored(self, encoded: Encoded, started: float) -> Trial:
         score = self.reference.score(encoded.decoded or decode(encoded.data, encoded.format))
@@ -409,7 +399,7 @@ class _Search:
         one runs the trials before them; a trial that core has not begun by then is encoded here."""
         for each in settings:
             if self._side and each and each not in self._encoding_ahead:
-                self._encoding_ahead[each] = self._side.submit(self._encode, each)
+                self._encoding_ahead[each] = self._side.submit(encode_if_faithful, self.pixels, each)
 
     def may_be_smaller(self, settings: EncoderSettings) -> bool:
         """Whether an encoding no smaller than that of `settings` may be smaller than the best
@@ -590,10 +580,13 @@ class _Search:
         (closest_goes_on): a last try at the top of each lossy format (AVIF with full-resolution
         colour, which colourful gradients need, and WebP); then lossless WebP (exact), so the
         target holds whenever WebP may be returned. AVIF alone (asked for explicitly) cannot
-        promise that: its best attempt is returned, with a notice."""
+        promise that: its best attempt is returned, with a notice. Should no AVIF have carried the
+        transparency, not even the top one, that one is made again with its alpha exact."""
         for settings in LAST_TRIES:
             if settings.format in formats and not self.best():
                 self._force(settings)
+        if not self.trials:  # AVIF alone, none faithful (with WebP, the yardstick is a trial)
+            self._force(replace(LAST_TRIES[0], exact_alpha=True))
         if best := self.best():
             return best, None
         if OutputFormat.WEBP in formats:
@@ -610,7 +603,7 @@ class _Search:
         Compared once there is something to compare with: a trial being scored, or the end of the
         lanes."""
         started = monotonic()
-        encoded = self._encode(settings)
+        encoded = encode_if_faithful(self.pixels, settings)
         self._comparable.wait()
         scoring = self._scoring
         hopeful = [t.size for t in self.trials if t.score >= self.target] + ([len(scoring.data)] if scoring else [])
@@ -634,7 +627,7 @@ class _Search:
             if future and future.cancel():
                 future = None
             started = monotonic()
-            encoding = future.result() if future else (self._encode(settings), None)
+            encoding = future.result() if future else (encode_if_faithful(self.pixels, settings), None)
             encodings.append((encoding, started))
         self._take_exact(wait=True)
         for (encoded, trial), started in encodings:
@@ -672,9 +665,8 @@ class _Search:
 
 
 def _family(settings: EncoderSettings) -> EncoderSettings:
-    """`settings` but the level: what one trial tells of the others of its lane (an AVIF made again
-    with its alpha exact is still its lane's trial at its level: encode_if_faithful)."""
-    return replace(settings, quality=0, exact_alpha=False)
+    """`settings` but the level: what one trial tells of the others of its lane."""
+    return replace(settings, quality=0)
 
 
 def _snap(levels: Sequence[int], level: float) -> int:

@@ -162,9 +162,7 @@ def test_a_graphic_is_tried_lossless_up_to_256_colours_and_above_only_where_its_
 ):
     encoded = []
     real = smart.encode_if_faithful
-    monkeypatch.setattr(
-        smart, "encode_if_faithful", lambda pixels, s, **options: encoded.append(s) or real(pixels, s, **options)
-    )
+    monkeypatch.setattr(smart, "encode_if_faithful", lambda pixels, s: encoded.append(s) or real(pixels, s))
 
     def exact_tried(image: Image.Image) -> tuple[set[EncoderSettings], EncoderSettings]:
         encoded.clear()
@@ -290,10 +288,10 @@ def _search_recording_threads(pixels, monkeypatch, before=lambda settings: None)
     threads = {}
     real = smart.encode_if_faithful
 
-    def recording(pixels, settings, **options):
+    def recording(pixels, settings):
         threads.setdefault(settings, threading.current_thread())
         before(settings)
-        return real(pixels, settings, **options)
+        return real(pixels, settings)
 
     monkeypatch.setattr(smart, "encode_if_faithful", recording)
     choice = smart.smart_choice(pixels, format=RequestedFormat.AUTO, quality=80, max_bytes=None, budget=Budget())
