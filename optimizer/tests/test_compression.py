@@ -117,6 +117,23 @@ def test_avif_asked_for_alone_keeps_an_alpha_its_quality_would_lose_exact(sprite
     assert choice.notice is None
 
 
+def test_a_smart_search_goes_up_from_levels_whose_avif_loses_the_alpha(sprite):
+    """At quality 30 the sprite's AVIF loses its alpha at the levels a search would try first: its
+    lanes go up to where the alpha holds, instead of ending there (the search then fell back to
+    its last try, AVIF 4:4:4 at 90)."""
+    last_try = encoders.encode(
+        sprite.pixels, EncoderSettings(OutputFormat.AVIF, 90, speed=AVIF_SPEED, full_chroma=True)
+    )
+
+    choice = choose_encoding(sprite, format=RequestedFormat.AVIF, quality=30, smart=True)
+
+    assert choice.encoded.format is OutputFormat.AVIF and not choice.encoded.settings.exact_alpha
+    assert choice.score >= image_target(sprite, 30).score
+    assert recomputed_score(sprite, choice.encoded.data) == pytest.approx(choice.score, abs=0.01)
+    assert mean_alpha_difference(sprite, choice.encoded.data) <= encoders.ALPHA_MEAN_TOLERANCE
+    assert len(choice.encoded.data) < len(last_try.data)
+
+
 def test_a_smart_avif_asked_for_alone_keeps_the_alpha_exact_where_no_level_carries_it(sprite, monkeypatch):
     """Where AVIF's alpha at the colour's quality is lost at every level tried, the top included
     (Pillow's encoder made to return the image opaque here), the search's last try keeps it exact."""
