@@ -454,13 +454,16 @@ class _Search:
         while level is not None and len(tried) < limit:
             settings = lane.settings(level)
             trial = None if settings in self._alpha_lost else self.run(settings)
-            if trial is None and settings in self._alpha_lost and not any(t.score >= self.target for t in own):
-                # Its alpha holds at higher levels only: up (LOST_ALPHA_STEP) until it does, and
-                # the next lanes are searched too (the alpha is not always lost below a level that
-                # keeps it: another lane may keep it lower). On the way down the lane ends there.
-                higher = [each for each in lane.levels if each > level and lane.settings(each) not in self._alpha_lost]
-                level = _snap(higher, level + LOST_ALPHA_STEP) if higher else None
-                guessed, alpha_lost = False, True
+            if trial is None and settings in self._alpha_lost:
+                # The alpha is not lost at every level below one that keeps it (art-gulp: lost at
+                # 5 and 15, kept at 10 and 20). On the way down, the next try is halfway back to
+                # the lowest pass. Before any pass, up (LOST_ALPHA_STEP) until the alpha holds,
+                # and the next lanes are searched too (another lane may keep it lower).
+                passed, lost = [t.encoded.quality for t in own if t.score >= self.target], self._alpha_lost
+                top = min(passed) if passed else max(lane.levels) + 1
+                left = [each for each in lane.levels if level < each < top and lane.settings(each) not in lost]
+                level = _snap(left, (level + top) / 2 if passed else level + LOST_ALPHA_STEP) if left else None
+                guessed, alpha_lost = False, alpha_lost or not passed
                 continue
             if trial is None:
                 break

@@ -587,6 +587,39 @@ def test_a_step_down_from_a_pass_far_above_the_target_that_misses_goes_on_betwee
     assert len(levels) == 3 and 63 < levels[2] < 78
 
 
+@pytest.mark.parametrize(
+    ("lost", "tried", "returned"),
+    [({63}, [78, 63, 70], 70), (set(range(63, 78)), [78, 63, 70, 74, 76, 77], 78)],
+)
+def test_a_step_down_to_a_level_whose_alpha_is_lost_goes_on_halfway_back_to_the_pass(
+    photo, monkeypatch, lost, tried, returned
+):
+    """AVIF's alpha at the colour's quality can be lost at one level and kept at a lower one
+    (art-gulp at quality 30: lost at 5, kept at 10): a step down from a pass far above the target
+    to such a level goes on halfway back up, not home with that pass (27 kB at 70.7 for a target
+    of 51, where the search now returns 11 kB at 59.9); where every level between is lost, the
+    pass it is."""
+    search = _Search(photo.pixels, 75.0, Budget())
+    search.detail_shift = 0.0  # the first trial at the prior's level for 78: 78
+    levels: list[int] = []
+    scored = scored_by_level(lambda level: 90.0 if level >= 72 else 76.0 if level >= 66 else 70.0, levels)
+
+    def alpha_lost_at(settings: EncoderSettings, *, with_a_chance: bool = False) -> Trial | None:
+        if settings.quality in lost:
+            levels.append(settings.quality)
+            search._alpha_lost.add(settings)
+            return None
+        return scored(settings)
+
+    monkeypatch.setattr(search, "_trial", alpha_lost_at)
+    lane = Lane(lambda q: EncoderSettings(OutputFormat.AVIF, q, speed=9), prior=((0, 0.0), (100, 100.0)))
+
+    assert search.lane(lane)
+
+    assert levels == tried  # 63: a step down (MAX_STEP), its alpha lost
+    assert search.best().encoded.quality == returned
+
+
 @pytest.mark.parametrize(("rise", "levels"), [(1.5, [78, 83, 82]), (1.1, [78, 83])])
 def test_a_pass_more_than_two_points_above_a_miss_goes_on_between_them(photo, monkeypatch, rise, levels):
     """Up from a miss (70 at 78), a pass 2.5 points above the target (77.5 at 83; ~12% of its
