@@ -587,6 +587,28 @@ def test_a_step_down_from_a_pass_far_above_the_target_that_misses_goes_on_betwee
     assert len(levels) == 3 and 63 < levels[2] < 78
 
 
+@pytest.mark.parametrize(("rival_size", "levels"), [(19_500, [78, 74]), (15_000, [78])])
+def test_a_pass_larger_than_the_best_so_far_goes_on_down_where_it_may_win_at_the_target(
+    photo, monkeypatch, rival_size, levels
+):
+    """A pass 4 points above the target (20.3 kB) cannot be the answer while a smaller result
+    passes (19.5 kB, the yardstick say): at the target its lane is expected to take ~18% less
+    (BYTES_PER_POINT), so it goes on down, however close it passed (plasma-ColorfulCups: AVIF q56,
+    95.9 kB at 74.1, then q54, 87.0 kB at 72.6, against the yardstick's 93.1 kB at 72.2). Against a
+    rival smaller than that expectation, the lane ends there."""
+    search = _Search(photo.pixels, 75.0, Budget())
+    search.detail_shift = 0.0  # the first trial at the prior's level for 78: 78
+    search.trials.append(trial(rival_size, 75.0))
+    tried: list[int] = []
+    monkeypatch.setattr(search, "_trial", scored_by_level(lambda level: 75.0 + (level - 74), tried))
+    lane = Lane(lambda q: EncoderSettings(OutputFormat.AVIF, q, speed=9), prior=((0, 0.0), (100, 100.0)))
+
+    assert search.lane(lane)
+
+    assert tried == levels
+    assert search.best().size == min(rival_size, 260 * 74)
+
+
 @pytest.mark.parametrize(
     ("lost", "tried", "returned"),
     [({63}, [78, 63, 70], 70), (set(range(63, 78)), [78, 63, 70, 74, 76, 77], 78)],
