@@ -474,7 +474,7 @@ class _Search:
                 self.far_miss = trial
                 break  # these settings fail this image: the lanes for such images take over
             rival = self.best(t for t in self.trials if t not in tried.values())
-            if self._close_enough(trial, tried) and not self._may_win_lower(trial):
+            if self._ends_its_lane(trial, tried):
                 break
             if rival and self._cannot_win(tried, rival):
                 break
@@ -513,13 +513,17 @@ class _Search:
         margin = CLOSE_ENOUGH_BETWEEN if missed_below else CLOSE_ENOUGH
         return fits and self.target <= trial.score <= self.target + margin
 
-    def _may_win_lower(self, trial: Trial) -> bool:
-        """Whether a pass larger than the best result so far (it cannot be the answer) is expected
-        to be smaller than that at the target, a level or two lower (_bytes_at_target): then its
-        lane goes on down, however close above the target it passed (plasma-ColorfulCups: AVIF
-        q56 at 74.1 and 95.9 kB, against the yardstick's 93.1 kB at 72.2, the target)."""
+    def _ends_its_lane(self, trial: Trial, tried: dict[int, Trial]) -> bool:
+        """Whether a trial ends its lane (`tried`, its trials so far) by what it measured. One that
+        reached the target but is larger than the best result so far cannot be the answer: it ends
+        the lane where the lane is expected to be no smaller than that even at the target, a level
+        or two lower (_bytes_at_target), and otherwise the lane goes on down, however close above
+        the target it passed (plasma-ColorfulCups: AVIF q56 at 74.1 and 95.9 kB, against the
+        yardstick's 93.1 kB at 72.2, the target). Any other ends it if close enough (below)."""
         best = self.best()
-        return best is not None and best is not trial and self._bytes_at_target(trial) < best.size
+        if trial.score >= self.target and best is not trial:
+            return self._bytes_at_target(trial) >= best.size
+        return self._close_enough(trial, tried)
 
     def _as_if_opaque(self, score: float) -> float:
         """The score an opaque image would need for its encoding to score `score` composited as

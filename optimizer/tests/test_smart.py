@@ -609,6 +609,24 @@ def test_a_pass_larger_than_the_best_so_far_goes_on_down_where_it_may_win_at_the
     assert search.best().size == min(rival_size, 260 * 74)
 
 
+def test_a_pass_far_above_the_target_ends_its_lane_where_even_at_the_target_it_would_not_beat_the_best(
+    photo, monkeypatch
+):
+    """15 points above the target, 20.3 kB is expected to take ~9.6 kB at the target
+    (BYTES_PER_POINT): against a 5 kB result no level of its lane can win, so no more trials
+    (they went on down before, as from any pass that far above)."""
+    search = _Search(photo.pixels, 75.0, Budget())
+    search.detail_shift = 0.0  # the first trial at the prior's level for 78: 78
+    search.trials.append(trial(5_000, 75.0))
+    tried: list[int] = []
+    monkeypatch.setattr(search, "_trial", scored_by_level(lambda level: 90.0 if level >= 70 else 70.0, tried))
+    lane = Lane(lambda q: EncoderSettings(OutputFormat.AVIF, q, speed=9), prior=((0, 0.0), (100, 100.0)))
+
+    search.lane(lane)
+
+    assert tried == [78]
+
+
 @pytest.mark.parametrize(
     ("lost", "tried", "returned"),
     [({63}, [78, 63, 70], 70), (set(range(63, 78)), [78, 63, 70, 74, 76, 77], 78)],
