@@ -57,8 +57,8 @@ class Reference:
         return self._metric.score(flattened(decoded))
 
     def _prepare(self) -> ssimulacra2.Reference:
-        # Keeping the reference's half of the metric's work makes every score ~35% cheaper, for
-        # ~29 bytes per pixel more: up to 5 megapixels (145 MB), where a worker's peak stays within
+        # Keeping the reference's half of the metric's work makes every score ~30% cheaper, for
+        # ~14 bytes per pixel more: up to 5 megapixels (70 MB), where a worker's peak stays within
         # what the largest accepted AVIF takes (bench/memory.py: up to ~840 MB, of the 1 GiB
         # ceiling); not for larger images, where memory is tight.
         keep = self._pixels.width * self._pixels.height <= KEEP_MAX_PIXELS

@@ -24,11 +24,12 @@ Images are kept interleaved (H, W, 3) float32 throughout, which is OpenCV's
 native layout: cv2 does the table lookup, the 3x3 colour matrices, the cube
 root (cv2.pow: ~10x faster than numpy's cbrt, within 3e-7 of it), the separable
 blur, the 2x box downsampling and the per-channel sums (in double), and numpy
-does the element-wise arithmetic. Three shortcuts leave the score as it is: the
-SSIM' map of a channel is computed only at the scales where one of its norms
-has a non-zero weight (at full size, the costliest scale, only Y's); what
-depends on the reference alone (its local detail and variance) is computed once
-per reference; and each scale's bands are shared out to two threads.
+does the element-wise arithmetic. Three shortcuts leave the score as it is, and
+one moves it by under a thousandth: each map of a channel is computed only at
+the scales where one of its norms has a weight that counts (at full size, the
+costliest scale, only Y's: see _NEGLIGIBLE_WEIGHT); what depends on the
+reference alone (its local detail and variance) is computed once per reference;
+and each scale's bands are shared out to two threads.
 
 Public API: :func:`ssimulacra2`, and :class:`Reference` to score many images against one.
 """
@@ -100,14 +101,16 @@ _CUBE_ROOTS_TO_XYB = np.array(
 )
 
 
-def _positive_xyb(linear: F32) -> F32:
-    """Linear sRGB (H, W, 3) -> ssimulacra2's positive XYB (H, W, 3)."""
+def _positive_xyb(linear: F32, channels: list[int]) -> F32:
+    """Linear sRGB (H, W, 3) -> these `channels` of ssimulacra2's positive XYB (H, W, channels)."""
+    if len(channels) == 2:  # OpenCV's transform to two channels is ~6x slower than to one or three
+        return _channels(_positive_xyb(linear, [0, 1, 2]), channels)
     mixed = cv2.transform(linear, _LINEAR_TO_MIXED)
     # ToXYB clamps mixed at 0 before the cube root; for in-gamut input
     # (0 <= rgb <= 1, all matrix entries positive) mixed >= bias > 0, so the
     # clamp can never trigger here and is left out.
     cv2.pow(mixed, 1 / 3, dst=mixed)
-    return cv2.transform(mixed, _CUBE_ROOTS_TO_XYB)
+    return cv2.transform(mixed, _CUBE_ROOTS_TO_XYB[channels]).reshape(*linear.shape[:2], len(channels))
 
 
 def _downsample_2x(img: F32) -> F32:
@@ -265,10 +268,10 @@ SCORE_THREADS = 2
 _SHARED_PIXELS = 65536
 
 
-def _band_xyb(lin: F32, top: int, bottom: int) -> F32:
-    """Positive XYB of rows [top - _HALO, bottom + _HALO), cut at the image's edges (where the
-    blur's zero border stands for the rows beyond)."""
-    return _positive_xyb(lin[max(0, top - _HALO) : min(lin.shape[0], bottom + _HALO)])
+def _band_xyb(lin: F32, top: int, bottom: int, channels: list[int]) -> F32:
+    """Positive XYB (`channels` of it) of rows [top - _HALO, bottom + _HALO), cut at the image's
+    edges (where the blur's zero border stands for the rows beyond)."""
+    return _positive_xyb(lin[max(0, top - _HALO) : min(lin.shape[0], bottom + _HALO)], channels)
 
 
 def _inner(top: int, bottom: int) -> slice:
@@ -279,8 +282,8 @@ def _inner(top: int, bottom: int) -> slice:
 
 class _ReferenceBand(NamedTuple):
     """The reference's half of the work on one band of one scale, the same for every distorted
-    image: its local detail (_detail), and for the channels whose SSIM' map counts at that scale,
-    its XYB with the halo, blurred mean and variance."""
+    image: for the channels whose edge maps count at that scale, its local detail (_detail); for
+    those whose SSIM' map counts, its XYB with the halo, blurred mean and variance."""
 
     top: int
     bottom: int
@@ -290,17 +293,43 @@ class _ReferenceBand(NamedTuple):
     ssim_variance: F32
 
 
-def _ssim_channels(scale: int, num_scales: int) -> list[int]:
-    """The channels whose SSIM' map has a non-zero weight at `scale` (of `num_scales`): only those
-    need the blurred squares and products, the costliest part of the work. At full size only Y's
-    does, which saves about a third of a score; the score is exactly the same (the maps left out
-    are multiplied by 0)."""
-    return [c for c in range(3) if any(WEIGHTS[_weight_index(c, scale, norm, 0, num_scales)] for norm in range(2))]
+# A weight this small counts for nothing: the 27 such weights (0.0021 at most; the smallest that
+# counts is 0.285) move the tests' scores, heavy blocking and noise included, by 0.0006 at most.
+# Leaving out their maps spares the X and B channels at full size, the costliest scale: a score
+# takes ~25% less time.
+_NEGLIGIBLE_WEIGHT = 0.01
+
+
+class _Channels(NamedTuple):
+    """The channels computed at one scale: those whose SSIM' map counts, and those whose edge
+    maps (ringing, blurring) count (see _counting)."""
+
+    ssim: list[int]
+    edges: list[int]
+
+    @classmethod
+    def at(cls, scale: int, num_scales: int) -> _Channels:
+        return cls(_counting(scale, num_scales, maps=(0,)), _counting(scale, num_scales, maps=(1, 2)))
+
+    @property
+    def used(self) -> list[int]:
+        return sorted(set(self.ssim) | set(self.edges))
+
+    def of_used(self, channels: list[int]) -> list[int]:
+        """Where `channels` lie among the used ones."""
+        return [self.used.index(c) for c in channels]
+
+
+def _counting(scale: int, num_scales: int, maps: tuple[int, ...]) -> list[int]:
+    """The channels with a weight that counts (_NEGLIGIBLE_WEIGHT) for one of `maps` at `scale`
+    (of `num_scales`): only those are computed; the maps left out are taken as 0."""
+    weights = {c: [WEIGHTS[_weight_index(c, scale, n, m, num_scales)] for n in (0, 1) for m in maps] for c in range(3)}
+    return [c for c, each in weights.items() if max(each) >= _NEGLIGIBLE_WEIGHT]
 
 
 def _channels(img: F32, channels: list[int]) -> F32:
-    """`img` (H, W, 3) cut to `channels`, as a contiguous (H, W, len(channels)) array."""
-    return img if len(channels) == 3 else np.ascontiguousarray(img[..., channels])
+    """`img` (H, W, C) cut to `channels`, as a contiguous (H, W, len(channels)) array."""
+    return img if channels == list(range(img.shape[2])) else np.ascontiguousarray(img[..., channels])
 
 
 def _blur_channels(img: F32) -> F32:
@@ -316,45 +345,48 @@ def _band_rows(height: int, width: int) -> list[tuple[int, int]]:
     return [(top, min(height, top + band_rows)) for top in range(0, height, band_rows)]
 
 
-def _reference_band(lin1: F32, top: int, bottom: int, ssim_channels: list[int]) -> _ReferenceBand:
+def _reference_band(lin1: F32, top: int, bottom: int, channels: _Channels) -> _ReferenceBand:
     inner = _inner(top, bottom)
-    xyb = _band_xyb(lin1, top, bottom)
-    mu = _blur(xyb)[inner]
-    ssim_xyb = _channels(xyb, ssim_channels)
-    ssim_mu = _channels(mu, ssim_channels)
+    xyb = _band_xyb(lin1, top, bottom, channels.used)
+    mu = _blur_channels(xyb)[inner]
+    ssim, edges = channels.of_used(channels.ssim), channels.of_used(channels.edges)
+    ssim_xyb = _channels(xyb, ssim)
+    ssim_mu = _channels(mu, ssim)
     variance = _blur_channels(ssim_xyb * ssim_xyb)[inner]
     variance -= ssim_mu * ssim_mu
-    return _ReferenceBand(top, bottom, _detail(xyb[inner], mu), ssim_xyb, ssim_mu, variance)
+    detail = _detail(_channels(xyb[inner], edges), _channels(mu, edges))
+    return _ReferenceBand(top, bottom, detail, ssim_xyb, ssim_mu, variance)
 
 
-def _band_sums(reference: _ReferenceBand, lin2: F32, ssim_channels: list[int]) -> npt.NDArray[np.float64]:
+def _band_sums(reference: _ReferenceBand, lin2: F32, channels: _Channels) -> npt.NDArray[np.float64]:
     """The sums of the three error maps and their 4th powers over one band, as a (map, power,
-    channel) array; the SSIM' sums of channels not in `ssim_channels` (weight 0) are left at 0."""
+    channel) array; those of channels whose map does not count (_Channels) are left at 0."""
     top, bottom = reference.top, reference.bottom
     strip_rows = max(1, _STRIP_PIXELS // lin2.shape[1])
     inner = _inner(top, bottom)
-    xyb2 = _band_xyb(lin2, top, bottom)
-    mu2 = _blur(xyb2)[inner]
-    ssim_xyb2 = _channels(xyb2, ssim_channels)
+    xyb2 = _band_xyb(lin2, top, bottom, channels.used)
+    mu2 = _blur_channels(xyb2)[inner]
+    ssim, edges = channels.of_used(channels.ssim), channels.of_used(channels.edges)
+    ssim_xyb2 = _channels(xyb2, ssim)
     s22 = _blur_channels(ssim_xyb2 * ssim_xyb2)[inner]
     s12 = _blur_channels(reference.ssim_xyb * ssim_xyb2)[inner]
-    ssim_mu2 = _channels(mu2, ssim_channels)
-    img2 = xyb2[inner]
+    ssim_mu2 = _channels(mu2, ssim)
+    img2, edge_mu2 = _channels(xyb2[inner], edges), _channels(mu2, edges)
     sums = np.zeros((3, 2, 3))
     for y in range(0, bottom - top, strip_rows):
         strip = slice(y, y + strip_rows)
-        ssim = _ssim_error(
+        ssim_error = _ssim_error(
             reference.ssim_mu[strip], ssim_mu2[strip], reference.ssim_variance[strip], s22[strip], s12[strip]
         )
-        sums[0][:, ssim_channels] += _power_sums(ssim)
-        artifact, detail_lost = _edge_errors(reference.detail[strip], img2[strip], mu2[strip])
-        sums[1] += _power_sums(artifact)
-        sums[2] += _power_sums(detail_lost)
+        sums[0][:, channels.ssim] += _power_sums(ssim_error)
+        artifact, detail_lost = _edge_errors(reference.detail[strip], img2[strip], edge_mu2[strip])
+        sums[1][:, channels.edges] += _power_sums(artifact)
+        sums[2][:, channels.edges] += _power_sums(detail_lost)
     return sums
 
 
 def _scale_features(
-    kept: list[_ReferenceBand] | None, lin1: F32 | None, lin2: F32, ssim_channels: list[int], pool: ThreadPoolExecutor
+    kept: list[_ReferenceBand] | None, lin1: F32 | None, lin2: F32, channels: _Channels, pool: ThreadPoolExecutor
 ) -> npt.NDArray[np.float64]:
     """The 18 norms of one scale as a (3 channels, 2 norms, 3 maps) array, its bands shared out
     to `pool` (the reference's half of each band from `kept`, or computed there).
@@ -363,10 +395,12 @@ def _scale_features(
     4-norm ((mean of x^4)^(1/4)) over all pixels.
     """
     h, w = lin2.shape[:2]
+    if not channels.used:  # nothing of this scale counts (the smallest of six; else both kinds of map do)
+        return np.zeros((3, 2, 3))
 
     def band(index: int, top: int, bottom: int) -> npt.NDArray[np.float64]:
-        reference = kept[index] if kept else _reference_band(lin1, top, bottom, ssim_channels)
-        return _band_sums(reference, lin2, ssim_channels)
+        reference = kept[index] if kept else _reference_band(lin1, top, bottom, channels)
+        return _band_sums(reference, lin2, channels)
 
     rows = [(band.top, band.bottom) for band in kept] if kept else _band_rows(h, w)
     # A lone band is scored here: a thread would cost more than it saves.
@@ -468,7 +502,7 @@ class Reference:
 
     With `keep`, the reference's half of the work (band by band at every scale: see
     _ReferenceBand) is done once, by `prepare` or else the first score, and kept instead of its
-    linear image: each later score costs about 35% less, for about 41 bytes per pixel of memory
+    linear image: each later score costs about 30% less, for about 26 bytes per pixel of memory
     (12 without).
     """
 
@@ -488,7 +522,7 @@ class Reference:
             raise ValueError(f"shape mismatch: {self.shape} vs {distorted.shape}")
         linear = cv2.LUT(np.ascontiguousarray(distorted), _SRGB_TO_LINEAR)
         self.prepare()
-        channels = self._ssim_channels()
+        channels = self._channels()
         if self._kept:
             references, pyramid = self._kept, [None] * len(channels)
         else:
@@ -504,13 +538,15 @@ class Reference:
         if self._keep and not self._kept:
             self._kept = [
                 [_reference_band(lin1, top, bottom, channels) for top, bottom in _band_rows(*lin1.shape[:2])]
-                for lin1, channels in zip(_pyramid(self._linear), self._ssim_channels(), strict=True)
+                if channels.used
+                else []
+                for lin1, channels in zip(_pyramid(self._linear), self._channels(), strict=True)
             ]
             self._linear = None  # what the scores need of it is kept
 
-    def _ssim_channels(self) -> list[list[int]]:
+    def _channels(self) -> list[_Channels]:
         num_scales = _num_scales(*self.shape[:2])
-        return [_ssim_channels(scale, num_scales) for scale in range(num_scales)]
+        return [_Channels.at(scale, num_scales) for scale in range(num_scales)]
 
 
 def _num_scales(height: int, width: int) -> int:
