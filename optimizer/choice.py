@@ -4,9 +4,9 @@ what its two ways share (optimizer.compression for `smart: false`, optimizer.sma
 gives up on an encoder that loses the image's transparency.
 
 AVIF is encoded by libavif at libaom's speed 9 here: 10-15x faster than its default speed for
-~15-20% more bytes at the same score, which the time a score takes (0.1 s at 2 megapixels, more
-than the encode) makes the right trade: the encodes of a search of two or three trials cost what
-one plain WebP encode does (their scores cost more).
+~15-20% more bytes at the same score, the right trade for a search of two or three trials: their
+encodes cost what one plain WebP encode does, and about what their scores do (at 1.8 megapixels
+~35 ms an encode, ~25 ms a score).
 """
 
 from dataclasses import dataclass, replace
