@@ -9,6 +9,7 @@ tool's dark and light greys on soft-edged logos: the pessimistic choice).
 
 from concurrent.futures import Executor, Future
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 
@@ -27,14 +28,20 @@ KEEP_MAX_PIXELS = 5_000_000
 Rgb = npt.NDArray[np.uint8]
 
 
-def flattened(pixels: Pixels, background: tuple[int, int, int] = MAGENTA) -> Rgb:
-    """(H, W, 3) 8-bit sRGB: the pixels composited onto `background` (a view when opaque)."""
+def flattened(pixels: Pixels, step: int = 1) -> Rgb:
+    """(H, W, 3) 8-bit sRGB: the pixels composited onto MAGENTA (a view when opaque), rounded;
+    with `step`, only every `step`th pixel of every `step`th row."""
     samples = np.frombuffer(pixels.data, np.uint8).reshape(pixels.height, pixels.width, len(pixels.layout))
+    samples = samples[::step, ::step]
     if not pixels.has_alpha:
         return samples
-    alpha = samples[..., 3:].astype(np.uint16)
-    colour = samples[..., :3] * alpha + np.array(background, np.uint16) * (255 - alpha)
-    return ((colour + 127) // 255).astype(np.uint8)
+    # Composited onto a channel level of 255, (c a + 255 (255 - a)) / 255 rounds to round(c a / 255)
+    # + (255 - a); onto 0, to round(c a / 255) (MAGENTA's levels are 255 and 0). OpenCV's multiply
+    # rounds c a / 255 exactly (never within 1/255 of a half), in ~1/7 of numpy's time.
+    red, green, blue, alpha = cv2.split(np.ascontiguousarray(samples))
+    rest = cv2.bitwise_not(alpha)
+    over = cv2.merge([cv2.multiply(channel, alpha, scale=1 / 255) for channel in (red, green, blue)])
+    return cv2.add(over, cv2.merge([rest if level == 255 else np.zeros_like(rest) for level in MAGENTA]))
 
 
 class Reference:
@@ -92,7 +99,7 @@ def flatness(pixels: Pixels) -> float:
 def detail(pixels: Pixels) -> float:
     """The mean luma step (0-255) between neighbouring pixels, on every other row and column:
     how much texture the image has, which predicts its bytes per pixel well."""
-    luma = flattened(pixels)[::2, ::2].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    luma = flattened(pixels, step=2).astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
     if min(luma.shape) < 2:
         return 0.0
     return float(np.abs(np.diff(luma, axis=1)).mean() + np.abs(np.diff(luma, axis=0)).mean()) / 2
@@ -101,5 +108,5 @@ def detail(pixels: Pixels) -> float:
 def sampled_colours(pixels: Pixels) -> int:
     """Distinct colours (flattened) in every fifth pixel of every fifth row (exact counting
     costs 100+ ms at 1920 px; photos still show tens of thousands in the sample)."""
-    sample = flattened(pixels)[::5, ::5].reshape(-1, 3).astype(np.uint32)
+    sample = flattened(pixels, step=5).reshape(-1, 3).astype(np.uint32)
     return int(np.unique(sample[:, 0] << 16 | sample[:, 1] << 8 | sample[:, 2]).size)

@@ -1,11 +1,12 @@
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import pytest
 
 from optimizer.choice import plain_settings
 from optimizer.encoders import decode, encode
 from optimizer.formats import OutputFormat
-from optimizer.perceptual import Reference, flatness
+from optimizer.perceptual import MAGENTA, Reference, flatness, flattened
 from optimizer.pixels import Pixels
 
 
@@ -33,3 +34,27 @@ def test_flatness_counts_a_pixel_as_its_neighbours_twin_only_when_every_channel_
     pixels = Pixels(data=a + a + bytes(b) + a + a, width=5, height=1, has_alpha=bool(alpha))
 
     assert flatness(pixels) == 0.5
+
+
+def test_flattening_composites_every_colour_and_alpha_onto_magenta_rounded_to_nearest():
+    """Every 8-bit level in every channel under every alpha: (c a + m (255 - a)) / 255, rounded."""
+    colour, alpha = np.meshgrid(np.arange(256), np.arange(256), indexing="ij")
+    rgba = np.stack([colour, colour, colour, alpha], axis=-1).astype(np.uint8)
+    pixels = Pixels(data=rgba.tobytes(), width=256, height=256, has_alpha=True)
+
+    composite = (colour[..., None] * alpha[..., None] + np.array(MAGENTA) * (255 - alpha[..., None]) + 127) // 255
+
+    np.testing.assert_array_equal(flattened(pixels), composite)
+
+
+@pytest.mark.parametrize(("width", "height"), [(1, 1), (7, 3), (64, 45)])
+@pytest.mark.parametrize("alpha", [False, True])
+def test_flattening_every_nth_pixel_gives_those_pixels_of_the_whole(width, height, alpha):
+    rgba = np.random.default_rng(width).integers(0, 256, (height, width, 4 if alpha else 3), dtype=np.uint8)
+    pixels = Pixels(data=rgba.tobytes(), width=width, height=height, has_alpha=alpha)
+
+    whole = flattened(pixels)
+
+    assert whole.shape == (height, width, 3)
+    for step in (2, 5):
+        np.testing.assert_array_equal(flattened(pixels, step=step), whole[::step, ::step])
