@@ -20,8 +20,9 @@ from optimizer.imaging import PreparedImage
 from optimizer.pixels import Pixels
 from optimizer.smart import Budget, smart_choice
 
-# Measuring costs ~24 bytes of memory per pixel (two linear-light copies) and ~50 ms per
-# megapixel; above this size (4K UHD fits) smart encodes at the requested quality unmeasured.
+# Measuring costs ~24 bytes of memory per pixel (two linear-light copies) and 15-20 ms a score
+# per megapixel on two cores; above this size (4K UHD fits) smart encodes at the requested quality
+# unmeasured.
 SMART_MAX_PIXELS = 8_388_608
 TOO_LARGE_TO_MEASURE = (
     "Smart compression measures images of up to 8 megapixels; this one was encoded at the requested quality."
