@@ -26,6 +26,7 @@ from optimizer.magick import (
     convert_to_srgb_profile,
     exceptions,
     new_image_reader,
+    opaque,
 )
 from optimizer.pixels import Pixels
 from optimizer.probe import (
@@ -115,6 +116,11 @@ def prepare(data: bytes, *, max_width: int, max_pixels: int) -> PreparedImage:
             deferred_profile = _convert_to_srgb(image, may_defer=not resized and image.depth <= 8, implied=implied)
             image.auto_orient()
             if (image.width, image.height) != (width, height):
+                if image.alpha_channel and opaque(image):
+                    # An alpha channel opaque everywhere (RGBA screenshots, often) weighs nothing: the
+                    # resize gives the same pixels without it, averaging three channels instead of four
+                    # (~15% less time; the test takes ~3 ms at 9 MP).
+                    image.alpha_channel = False
                 image.resize(width, height, filter=RESIZE_FILTER)
             image.strip()
             image.depth = 8

@@ -48,6 +48,7 @@ __all__ = [
     "library",
     "limits",
     "new_image_reader",
+    "opaque",
     "read_problem",
     "remove_own_cache_folder",
     "use_own_cache_folder",
@@ -69,6 +70,9 @@ libmagick.GetImageException.restype = None
 libmagick.GetImagePixelCacheType.argtypes = (ctypes.c_void_p,)
 libmagick.GetImagePixelCacheType.restype = ctypes.c_int
 _UNDEFINED_CACHE = 0
+# And `opaque`.
+libmagick.IsOpaqueImage.argtypes = (ctypes.c_void_p, ctypes.c_void_p)
+libmagick.IsOpaqueImage.restype = ctypes.c_bool
 
 
 def _enum_property(wand_property: property, read_value: Callable[[int], int], names: tuple[str, ...]) -> property:
@@ -148,6 +152,16 @@ def holds_pixels(image: Image) -> bool:
     the size (ImageMagick 6's WebP coder on a damaged frame of an animation): no error, no warning,
     and no pixel cache, which every later step reads as no bytes at all."""
     return libmagick.GetImagePixelCacheType(library.GetImageFromMagickWand(image.wand)) != _UNDEFINED_CACHE
+
+
+def opaque(image: Image) -> bool:
+    """Whether every pixel of `image` is fully opaque (true of an image without alpha): MagickCore's
+    own test, which stops at the first pixel that is not (Wand's channel range reads them all)."""
+    info = libmagick.AcquireExceptionInfo()
+    try:
+        return libmagick.IsOpaqueImage(library.GetImageFromMagickWand(image.wand), info)
+    finally:
+        libmagick.DestroyExceptionInfo(info)
 
 
 # A one-pixel PBM: a coder ImageMagick ships and the system policy allows, but ours denies.

@@ -242,6 +242,27 @@ def test_an_alpha_channel_that_is_opaque_everywhere_is_dropped():
     assert prepare(images.encode(opaque, "PNG")).pixels.layout == "RGB"
 
 
+@pytest.mark.parametrize("kind", ["opaque", "transparent"])
+def test_only_an_alpha_channel_that_counts_is_resized(monkeypatch, kind):
+    """An alpha channel opaque everywhere is dropped before the resize (three channels to average,
+    not four), which gives the same pixels as resizing it would have."""
+    picture = images.photo(300, 200) if kind == "opaque" else images.transparent(300, 200)
+    resized_with_alpha = []
+    resize = magick.Image.resize
+
+    def spying(image, *args, **kwargs):
+        resized_with_alpha.append(image.alpha_channel)
+        return resize(image, *args, **kwargs)
+
+    monkeypatch.setattr(magick.Image, "resize", spying)
+    prepared = prepare(images.encode(picture.convert("RGBA"), "PNG"), max_width=120).pixels
+
+    assert resized_with_alpha == [kind == "transparent"]
+    assert prepared.layout == ("RGBA" if kind == "transparent" else "RGB")
+    if kind == "opaque":
+        assert prepared == prepare(images.encode(picture, "PNG"), max_width=120).pixels
+
+
 @functools.cache
 def _small_sources() -> dict[str, bytes]:
     """A small file of each kind a customer may send, to damage."""

@@ -174,3 +174,20 @@ def test_no_cache_stays_taken_once_an_image_is_closed():
     with magick.Image(width=100, height=100):
         assert magick.caches_in_use() > 0
     assert magick.caches_in_use() == 0
+
+
+@pytest.mark.parametrize(
+    ("alpha", "expected"),
+    [(None, True), (255, True), (254, False), (0, False)],
+    ids=["no alpha", "opaque alpha", "one pixel nearly opaque", "one pixel transparent"],
+)
+def test_opaque_says_whether_every_pixel_is_fully_opaque(alpha, expected):
+    picture = images.photo(64, 48)
+    if alpha is not None:
+        picture = picture.convert("RGBA")
+        picture.putpixel((63, 47), (*picture.getpixel((63, 47))[:3], alpha))
+
+    with magick.new_image_reader("PNG") as image:
+        image.read(blob=images.encode(picture, "PNG"))
+
+        assert magick.opaque(image) is expected
