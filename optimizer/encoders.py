@@ -2,7 +2,7 @@
 and an encoding decoded again (decode), for the transparency check and the perceptual score.
 WebP through ImageMagick, AVIF through libavif (imagecodecs' binding, Pillow's for transparent
 images but those whose alpha is to stay exact); never from customer bytes. Decoded again by
-libwebp (OpenCV's binding) and libavif (Pillow's): our own bytes only.
+libwebp (OpenCV's binding) and libavif (imagecodecs'): our own bytes only.
 
     encode(pixels, settings)           -> Encoded            one WebP or AVIF encoding
     decode(data, format)               -> Pixels             an encoding decoded again, for checks
@@ -199,15 +199,11 @@ def decode(data: bytes, format: OutputFormat) -> Pixels:
     bytes are ours, not a customer's, so faster decoders than ImageMagick 6's (which reads no AVIF
     alpha at all) may read them. WebP by libwebp's plain decoder through OpenCV: half the time of
     Pillow's, which goes through libwebp's animation decoder (~25 against ~50 ms at 1.8 MP, the
-    same pixels); AVIF by libavif (dav1d) through Pillow."""
+    same pixels); AVIF by libavif (dav1d) through imagecodecs: Pillow's pixels, in 0.83x the time
+    (the corpora's transparent and opaque images, 4:2:0 and 4:4:4: 3-6 ms less at 2 MP)."""
     if format is OutputFormat.WEBP:
         return _decode_webp(data)
-    with PillowImage.open(io.BytesIO(data), formats=[format.coder]) as image:
-        image.load()
-        transparent = image.mode == "RGBA" and image.getchannel("A").getextrema()[0] < 255
-        layout = "RGBA" if transparent else "RGB"
-        samples = image if image.mode == layout else image.convert(layout)
-        return Pixels(data=samples.tobytes(), width=image.width, height=image.height, has_alpha=transparent)
+    return _decode_avif(data)
 
 
 def _decode_webp(data: bytes) -> Pixels:
@@ -220,6 +216,20 @@ def _decode_webp(data: bytes) -> Pixels:
         samples = cv2.cvtColor(samples, cv2.COLOR_BGRA2RGB)
     else:  # in place: a large image's transparency check holds one copy less
         cv2.cvtColor(samples, cv2.COLOR_BGRA2RGBA if transparent else cv2.COLOR_BGR2RGB, dst=samples)
+    height, width = samples.shape[:2]
+    return Pixels(data=samples.tobytes(), width=width, height=height, has_alpha=transparent)
+
+
+def _decode_avif(data: bytes) -> Pixels:
+    try:
+        samples = imagecodecs.avif_decode(data, numthreads=AVIF_THREADS)
+    except imagecodecs.AvifError as error:
+        raise ImagingError("AVIF output could not be decoded") from error
+    if samples.ndim != 3 or samples.dtype != np.uint8:
+        raise ImagingError("AVIF output is not 8-bit colour")
+    transparent = samples.shape[2] == 4 and int(samples[..., 3].min()) < 255
+    if samples.shape[2] == 4 and not transparent:
+        samples = samples[..., :3]
     height, width = samples.shape[:2]
     return Pixels(data=samples.tobytes(), width=width, height=height, has_alpha=transparent)
 

@@ -9,6 +9,7 @@ from optimizer import encoders, imaging
 from optimizer.encoders import EncoderSettings
 from optimizer.formats import OutputFormat
 from optimizer.pixels import Pixels
+from optimizer.probe import ImagingError
 from optimizer.tests import images
 from optimizer.tests.test_imaging import MAX_PIXELS, as_pillow, mean_difference, orientation_exif, prepare
 
@@ -122,15 +123,16 @@ def test_an_encoding_that_changes_alpha_on_average_is_caught(monkeypatch):
 def test_the_encoders_see_only_pixels_imagemagick_produced(monkeypatch):
     """Customer bytes are read by ImageMagick alone, under its policy: libavif (imagecodecs' binding
     for opaque images, Pillow's for transparent ones) gets ImageMagick's pixels to encode, and the
-    decoders (Pillow's and OpenCV's) our own encodings to decode, never the source."""
+    decoders (OpenCV's libwebp and imagecodecs' libavif) our own encodings to decode, never the
+    source."""
     sources = [images.encode(images.photo(), "JPEG"), images.encode(images.transparent(), "PNG")]
     opened, encoded_from = [], []
-    real_open, real_frombuffer = encoders.PillowImage.open, encoders.PillowImage.frombuffer
+    real_avif_decode, real_frombuffer = encoders.imagecodecs.avif_decode, encoders.PillowImage.frombuffer
     real_imdecode, real_avif_encode = encoders.cv2.imdecode, encoders.imagecodecs.avif_encode
 
-    def spied_open(file, *args, **kwargs):
-        opened.append(file.getvalue())
-        return real_open(file, *args, **kwargs)
+    def spied_avif_decode(data, *args, **kwargs):
+        opened.append(data)
+        return real_avif_decode(data, *args, **kwargs)
 
     def spied_imdecode(buffer, flags):
         opened.append(buffer.tobytes())
@@ -144,7 +146,7 @@ def test_the_encoders_see_only_pixels_imagemagick_produced(monkeypatch):
         encoded_from.append(samples.copy())
         return real_avif_encode(samples, *args, **kwargs)
 
-    monkeypatch.setattr(encoders.PillowImage, "open", spied_open)
+    monkeypatch.setattr(encoders.imagecodecs, "avif_decode", spied_avif_decode)
     monkeypatch.setattr(encoders.PillowImage, "frombuffer", spied_frombuffer)
     monkeypatch.setattr(encoders.cv2, "imdecode", spied_imdecode)
     monkeypatch.setattr(encoders.imagecodecs, "avif_encode", spied_avif_encode)
@@ -222,6 +224,37 @@ def test_webp_decodes_to_the_pixels_pillows_libwebp_gives(source, wanted):
 
     assert decoded.layout == independent.mode
     assert decoded.data == independent.tobytes()
+
+
+@pytest.mark.parametrize(
+    "source, wanted",
+    [
+        (images.photo(), EncoderSettings(OutputFormat.AVIF, 40)),
+        (images.photo(), EncoderSettings(OutputFormat.AVIF, 60, full_chroma=True)),
+        (images.transparent(), EncoderSettings(OutputFormat.AVIF, 60)),
+        (images.transparent(), EncoderSettings(OutputFormat.AVIF, 60, full_chroma=True)),
+        (images.transparent(), EncoderSettings(OutputFormat.AVIF, 20, exact_alpha=True)),
+    ],
+    ids=["opaque", "opaque-4:4:4", "transparent", "transparent-4:4:4", "exact-alpha"],
+)
+def test_avif_decodes_to_the_pixels_pillows_libavif_gives(source, wanted):
+    """Scores and the transparency check read AVIF through imagecodecs' libavif; Pillow's, the
+    independent decoder here, gives the very same samples."""
+    data = encoders.encode(prepare(images.encode(source, "PNG")).pixels, wanted).data
+    independent = images.decode(data)
+
+    decoded = encoders.decode(data, OutputFormat.AVIF)
+
+    assert decoded.layout == independent.mode
+    assert decoded.data == independent.tobytes()
+
+
+@pytest.mark.parametrize("output", OutputFormat)
+def test_a_damaged_encoding_is_an_imaging_error(photo_pixels, output):
+    data = encoders.encode(photo_pixels, EncoderSettings(output, 80)).data
+
+    with pytest.raises(ImagingError):
+        encoders.decode(data[: len(data) // 3], output)
 
 
 def test_a_webp_that_says_it_has_alpha_but_is_opaque_decodes_as_opaque(monkeypatch):
