@@ -243,6 +243,24 @@ def test_an_alpha_channel_that_is_opaque_everywhere_is_dropped():
 
 
 @pytest.mark.parametrize("kind", ["opaque", "transparent"])
+def test_only_an_alpha_channel_that_counts_is_exported(monkeypatch, kind):
+    """An opaque RGBA image that needs no resize is exported as RGB at once, not as RGBA first."""
+    picture = (images.photo(64, 48) if kind == "opaque" else images.transparent(64, 48)).convert("RGBA")
+    exported = []
+    make_blob = magick.Image.make_blob
+
+    def spying(image, format=None, *args, **kwargs):
+        exported.append(format)
+        return make_blob(image, format, *args, **kwargs)
+
+    monkeypatch.setattr(magick.Image, "make_blob", spying)
+    prepared = prepare(images.encode(picture, "PNG")).pixels
+
+    assert exported == (["RGBA"] if kind == "transparent" else ["RGB"])
+    assert prepared.data == (picture if kind == "transparent" else picture.convert("RGB")).tobytes()
+
+
+@pytest.mark.parametrize("kind", ["opaque", "transparent"])
 def test_only_an_alpha_channel_that_counts_is_resized(monkeypatch, kind):
     """An alpha channel opaque everywhere is dropped before the resize (three channels to average,
     not four), which gives the same pixels as resizing it would have."""
