@@ -14,7 +14,7 @@ CONFORMANCE_PACKAGES := libjpeg-turbo-progs webp libavif-bin libheif-examples li
 # What tests/browser/ runs the docs' code examples with (Python is .venv's).
 DOCS_EXAMPLE_PACKAGES := curl nodejs php-cli php-curl
 
-.PHONY: run serve test lint format bench-throughput bench-overhead bench-compression bench-heldout bench-memory bench-client screenshots examples conformance-corpus system-packages test-system-packages bench-system-packages
+.PHONY: run serve test lint format bench-throughput bench-overhead bench-compression bench-heldout bench-bounds bench-memory bench-client screenshots examples conformance-corpus system-packages test-system-packages bench-system-packages
 
 ## run: install what is missing, migrate, and serve on http://127.0.0.1:$PORT (embedded defaults unless configured)
 run: system-packages $(VENV)/.runtime-installed
@@ -67,6 +67,10 @@ bench-compression: bench-system-packages $(VENV)/.dev-installed $(BENCH_CORPUS)
 ## bench-heldout: bench-compression's targets on images nothing is tuned on (Debian wallpapers and sprites; no memory run)
 bench-heldout: system-packages $(VENV)/.dev-installed
 	$(PYTHON) bench/compression.py --held-out $(BENCH_ARGS)
+
+## bench-bounds: what any smart search over our encoders' settings could reach at quality 80: the fewest bytes at each image's target, and the least time a search must take to return them (BENCH_ARGS="--held-out" for the held-out images)
+bench-bounds: bench-system-packages $(VENV)/.dev-installed
+	$(PYTHON) bench/bounds.py $(BENCH_ARGS)
 
 ## bench-memory: a worker's peak memory per input size (12-100 MP; WebP, AVIF; smart on/off), against the 1 GiB ceiling
 bench-memory: system-packages $(VENV)/.runtime-installed

@@ -296,25 +296,34 @@ def report(rows: list[dict], memory: dict[str, float] | None) -> bool:
     return all(passed for _, passed, _ in checks)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--corpus", type=Path, default=ROOT / "bench-corpus")
-    parser.add_argument("--reps", type=int, default=3)
+def corpus_arguments(description: str) -> argparse.ArgumentParser:
+    """The options that pick the images: --corpus, --held-out, --only."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpus", type=Path, help="default: bench-corpus/, or bench-heldout/ with --held-out")
     parser.add_argument("--only", default="", help="only images whose name contains this")
-    parser.add_argument("--no-memory", action="store_true")
     parser.add_argument(
         "--held-out", action="store_true", help="the held-out images instead (bench-heldout/; no memory run)"
     )
-    args = parser.parse_args()
-    if args.held_out:
-        args.corpus = args.corpus if args.corpus != parser.get_default("corpus") else ROOT / "bench-heldout"
-        args.no_memory = True  # the camera JPEG is the development corpus'
-        corpus.build_held_out(args.corpus)
-    else:
-        corpus.build(args.corpus)
+    return parser
+
+
+def built_corpus(args: argparse.Namespace) -> Path:
+    """The corpus folder the options name, its images built when missing; Django set up."""
+    folder = args.corpus or ROOT / ("bench-heldout" if args.held_out else "bench-corpus")
+    (corpus.build_held_out if args.held_out else corpus.build)(folder)
     import django
 
     django.setup()
+    return folder
+
+
+def main() -> None:
+    parser = corpus_arguments(__doc__)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--no-memory", action="store_true")
+    args = parser.parse_args()
+    args.corpus = built_corpus(args)
+    args.no_memory |= args.held_out  # the camera JPEG is the development corpus'
     print(f"quality {QUALITY}: target SSIMULACRA2 {QualityTarget.for_quality(QUALITY).score:g}, reps {args.reps}")
     rows = run(args.corpus, args.reps, args.only)
     memory = None if args.no_memory else {name: peak_memory(name, args.corpus / CAMERA) for name in VARIANTS}

@@ -55,15 +55,16 @@ class Reference:
     def prepare_on(self, executor: Executor) -> None:
         """Do the reference's half of the metric's work on `executor` (another core) while the
         first encoding runs: the first score then costs what the later ones do."""
-        self._prepared = executor.submit(self._prepare)
+        self._prepared = executor.submit(self.prepared)
 
     def score(self, decoded: Pixels) -> float:
         """SSIMULACRA2 of an encoding (decoded again) against this image."""
         if self._metric is None:
-            self._metric = self._prepared.result() if self._prepared else self._prepare()
+            self._metric = self._prepared.result() if self._prepared else self.prepared()
         return self._metric.score(flattened(decoded))
 
-    def _prepare(self) -> ssimulacra2.Reference:
+    def prepared(self) -> ssimulacra2.Reference:
+        """The reference's half of the metric's work, done now."""
         # Keeping the reference's half of the metric's work makes every score ~30% cheaper, for
         # ~14 bytes per pixel more: up to 5 megapixels (70 MB), where a worker's peak stays within
         # what the largest accepted AVIF takes (bench/memory.py: up to ~840 MB, of the 1 GiB
