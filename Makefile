@@ -60,7 +60,7 @@ bench-overhead: system-packages $(VENV)/.runtime-installed
 	$(PYTHON) bench/overhead.py
 
 ## bench-compression: smart + auto against ImageMagick WebP q80 on the corpus: bytes, SSIMULACRA2, time, memory, PASS/FAIL per target
-# The benchmark adds its four extra images to the (git-ignored) corpus folder.
+# The benchmark adds its extra images (bench/corpus.py) to the (git-ignored) corpus folder.
 bench-compression: bench-system-packages $(VENV)/.dev-installed $(BENCH_CORPUS)
 	$(PYTHON) bench/compression.py --corpus $(BENCH_CORPUS) $(BENCH_ARGS)
 

@@ -4,8 +4,7 @@
     .venv/bin/python bench/compression.py [--corpus DIR] [--reps 3] [--only NAME] [--no-memory]
     make bench-heldout                # the same on the held-out images (corpus.HELD_OUT_IMAGES)
 
-For every image of the corpus (bench-corpus.sh) plus four made here (a UI screenshot, a flat
-chart, a soft-alpha logo, a 5,000 x 3,000 camera JPEG), at quality 80:
+For every image of the corpus (bench-corpus.sh, and what bench/corpus.py adds), at quality 80:
   (a) baseline: ImageMagick WebP q80, decoded, oriented, stripped and fitted to 1920 px by hand
       with Wand;
   (b) smart + auto, through the real pipeline (optimizer.pipeline.optimize);

@@ -6,7 +6,7 @@ bench-corpus.sh brings 26 images from public packages, mostly photographs and te
 also send screenshots, charts and diagrams (often saved as JPEG), transparent logos and icons, and
 large camera photos. This adds them, from public Debian packages (wallpapers: photographs and
 digital art; icon themes: transparent icons), from tools as people use them (matplotlib charts,
-Graphviz diagrams, screenshots of this site's own pages in Chromium), and four made here, into
+Graphviz diagrams, screenshots of this site's own pages in Chromium), and five made here, into
 DEST with an `extra-` prefix. Nothing is committed; everything is built again when missing, the
 same each time.
 
@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "smolpix.settings")
 
-from optimizer import magick  # noqa: E402  (the drawings below are ImageMagick's)
+from optimizer import colour, magick  # noqa: E402  (the drawings below are ImageMagick's)
 
 FONTS = Path("/usr/share/fonts/truetype/dejavu")
 
@@ -483,14 +483,33 @@ def make_camera(path: Path, corpus: Path) -> None:
         path.write_bytes(image.make_blob())  # by blob: the policy allows the JPEG coder, not "JPG"
 
 
+def make_phone(path: Path, corpus: Path) -> None:
+    """4032x3024 JPEG q90 4:2:0 in Display P3, as phones take them: a corpus photo upscaled, with
+    sensor-like grain, its samples read as Display P3's."""
+    with magick.Image(filename=str(corpus / "extra-photo-freshflower.jpg")) as photo:
+        photo.resize(4032, 3024, filter="lanczos")
+        photo.depth = 8
+        rgb = np.frombuffer(photo.make_blob("RGB"), np.uint8).reshape(3024, 4032, 3)
+    grain = np.random.default_rng(7).normal(0.0, 3.0, size=(3024, 4032, 1)).astype(np.float32)
+    noisy = np.clip(rgb.astype(np.float32) + grain, 0, 255).astype(np.uint8)
+    with magick.Image(blob=noisy.tobytes(), format="RGB", width=4032, height=3024, depth=8) as image:
+        image.profiles["icc"] = colour.heif_colour_profile(12, 13)  # H.273: P3 primaries, sRGB's curve
+        image.format = "JPEG"
+        image.compression_quality = 90
+        image.options["jpeg:sampling-factor"] = "2x2"
+        path.write_bytes(image.make_blob())
+
+
 def _drawn(corpus: Path) -> list[str]:
-    """A UI screenshot, a flat bar chart, a logo with soft alpha edges and a blurred shadow, and a
-    5,000 x 3,000 camera-like JPEG (four corpus photos upscaled, with grain)."""
+    """A UI screenshot, a flat bar chart, a logo with soft alpha edges and a blurred shadow, a
+    5,000 x 3,000 camera-like JPEG (four corpus photos upscaled, with grain) and a 12-megapixel
+    Display P3 phone photo."""
     makers = {
         "screenshot-ui.png": make_screenshot,
         "chart-flat.png": make_chart,
         "logo-softalpha.png": make_logo,
         "camera-5000x3000.jpg": lambda path: make_camera(path, corpus),
+        "phone-p3-4032x3024.jpg": lambda path: make_phone(path, corpus),
     }
     made = []
     for name in _missing(corpus, makers):

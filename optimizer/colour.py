@@ -7,6 +7,7 @@ to sRGB as LittleCMS would.
 import struct
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from optimizer.magick import SRGB_PROFILE
@@ -261,13 +262,18 @@ _LINEAR_TO_SRGB = _srgb_lut(_SRGB_STEPS)
 def to_srgb(pixels: Pixels, profile: MatrixShaperProfile) -> Pixels:
     """`pixels` read through `profile`, converted to sRGB the way LittleCMS converts between
     matrix/TRC profiles (relative colorimetric, out-of-gamut colours clipped), alpha untouched:
-    ~30 ns a pixel, where ImageMagick 6 takes ~200."""
-    to_srgb = (np.linalg.inv(_SRGB.colorants) @ profile.colorants).T.astype(np.float32)
-    samples = np.frombuffer(pixels.data, np.uint8).reshape(-1, 4 if pixels.has_alpha else 3)
-    converted = samples.copy()
-    channels = np.arange(3)
+    ~8 ns a pixel (alpha: ~15), where ImageMagick 6 takes ~185. OpenCV does the tone curves' lookup
+    and the matrix, straight to the steps of the sRGB encoding's table."""
+    to_steps = (np.linalg.inv(_SRGB.colorants) @ profile.colorants) * (_SRGB_STEPS - 1)
+    rounded = np.hstack([to_steps, np.full((3, 1), 0.5)]).astype(np.float32)  # + 0.5: truncation rounds
+    curves = np.ascontiguousarray(profile.to_linear.T).reshape(1, 256, 3)
+    channels = len(pixels.layout)
+    samples = np.frombuffer(pixels.data, np.uint8).reshape(-1, 1, channels)
+    converted = samples.copy() if pixels.has_alpha else np.empty_like(samples)
     for start in range(0, len(samples), CHUNK_PIXELS):
-        linear = profile.to_linear[channels, samples[start : start + CHUNK_PIXELS, :3]] @ to_srgb
-        steps = np.clip(linear * (_SRGB_STEPS - 1) + 0.5, 0, _SRGB_STEPS - 1).astype(np.uint16)
-        converted[start : start + CHUNK_PIXELS, :3] = _LINEAR_TO_SRGB[steps]
+        chunk = samples[start : start + CHUNK_PIXELS]
+        rgb = cv2.cvtColor(chunk, cv2.COLOR_RGBA2RGB) if pixels.has_alpha else chunk
+        steps = cv2.transform(cv2.LUT(rgb, curves), rounded)
+        np.clip(steps, 0, _SRGB_STEPS - 1, out=steps)
+        converted[start : start + CHUNK_PIXELS, :, :3] = np.take(_LINEAR_TO_SRGB, steps.astype(np.uint16))
     return Pixels(data=converted.tobytes(), width=pixels.width, height=pixels.height, has_alpha=pixels.has_alpha)

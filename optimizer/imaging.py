@@ -27,8 +27,10 @@ from optimizer.magick import (
     exceptions,
     new_image_reader,
     opaque,
+    replace_rows,
+    rows_of,
 )
-from optimizer.pixels import Pixels
+from optimizer.pixels import CHUNK_PIXELS, Pixels
 from optimizer.probe import (
     HeifAlpha,
     SourceInfo,
@@ -108,13 +110,17 @@ def prepare(data: bytes, *, max_width: int, max_pixels: int) -> PreparedImage:
             if source.format is SourceFormat.PNG:
                 # Browsers orient a PNG by its eXIf chunk alone (ImageMagick by an orNT chunk of its own).
                 image.orientation = png_orientation(data) or "top_left"
-            # Without a resize, a matrix/TRC profile is applied last, in numpy on 8-bit samples
-            # (~7x cheaper); a resize must average in sRGB (the source's curve differs most in dark
-            # detail), and 16-bit samples keep their precision through LittleCMS.
+            # A matrix/TRC profile (Display P3, Adobe RGB: most photographs' that are not sRGB) is
+            # applied to 8-bit samples in numpy, ~20x faster than LittleCMS in ImageMagick: last,
+            # or before a resize, which must average in sRGB (the source's curve differs most in
+            # dark detail). 16-bit samples keep their precision through LittleCMS.
             resized = (image.width, image.height) not in ((width, height), (height, width))
             implied = _implied_profile(source.format, data)
-            deferred_profile = _convert_to_srgb(image, may_defer=not resized and image.depth <= 8, implied=implied)
+            deferred_profile = _convert_to_srgb(image, may_defer=image.depth <= 8, implied=implied)
             image.auto_orient()
+            if deferred_profile and resized:
+                _to_srgb_in_bands(image, deferred_profile)
+                deferred_profile = None
             if (image.width, image.height) != (width, height):
                 if image.alpha_channel and opaque(image):
                     # An alpha channel opaque everywhere (RGBA screenshots, often) weighs nothing: the
@@ -130,6 +136,15 @@ def prepare(data: bytes, *, max_width: int, max_pixels: int) -> PreparedImage:
     if deferred_profile:
         pixels = to_srgb(pixels, deferred_profile)
     return PreparedImage(pixels=pixels, source=source)
+
+
+def _to_srgb_in_bands(image: Image, profile: MatrixShaperProfile) -> None:
+    """`to_srgb` over the image's own pixels, CHUNK_PIXELS at a time: a source of any accepted
+    size converts within a few megabytes."""
+    rows = max(1, CHUNK_PIXELS // image.width)
+    for top in range(0, image.height, rows):
+        band = rows_of(image, top, min(rows, image.height - top), alpha=bool(image.alpha_channel))
+        replace_rows(image, top, to_srgb(band, profile))
 
 
 def _add_alpha_plane(image: Image, format: SourceFormat, plane: HeifAlpha) -> None:

@@ -21,6 +21,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from optimizer.pixels import Pixels
+
 POLICY_DIR = Path(__file__).resolve().parent
 SRGB_PROFILE = (POLICY_DIR / "sRGB.icc").read_bytes()  # LittleCMS's built-in sRGB, see README
 
@@ -51,6 +53,8 @@ __all__ = [
     "opaque",
     "read_problem",
     "remove_own_cache_folder",
+    "replace_rows",
+    "rows_of",
     "use_own_cache_folder",
 ]
 
@@ -70,6 +74,8 @@ libmagick.GetImageException.restype = None
 libmagick.GetImagePixelCacheType.argtypes = (ctypes.c_void_p,)
 libmagick.GetImagePixelCacheType.restype = ctypes.c_int
 _UNDEFINED_CACHE = 0
+# And `rows_of`, `replace_rows`: 8-bit samples.
+_CHAR_PIXEL = wand_image.STORAGE_TYPES.index("char")
 # And `opaque`.
 libmagick.IsOpaqueImage.argtypes = (ctypes.c_void_p, ctypes.c_void_p)
 libmagick.IsOpaqueImage.restype = ctypes.c_bool
@@ -186,6 +192,23 @@ def convert_to_srgb_profile(image: Image) -> None:
     profiles, CMYK ones above all, perceptual reads other tables)."""
     image.rendering_intent = "relative"
     if not library.MagickProfileImage(image.wand, b"icc", SRGB_PROFILE, len(SRGB_PROFILE)):
+        image.raise_exception()
+
+
+def rows_of(image: Image, top: int, rows: int, *, alpha: bool) -> Pixels:
+    """8-bit samples of `rows` rows of the image from row `top` (RGBA if `alpha`, else RGB)."""
+    layout = "RGBA" if alpha else "RGB"
+    buffer = ctypes.create_string_buffer(image.width * rows * len(layout))
+    if not library.MagickExportImagePixels(image.wand, 0, top, image.width, rows, layout.encode(), _CHAR_PIXEL, buffer):
+        image.raise_exception()
+    return Pixels(data=buffer.raw, width=image.width, height=rows, has_alpha=alpha)
+
+
+def replace_rows(image: Image, top: int, pixels: Pixels) -> None:
+    """Write `pixels` (as wide as the image) over its rows from row `top`, in place."""
+    if not library.MagickImportImagePixels(
+        image.wand, 0, top, pixels.width, pixels.height, pixels.layout.encode(), _CHAR_PIXEL, pixels.data
+    ):
         image.raise_exception()
 
 

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image, ImageCms
 
 from optimizer import colour, imaging, magick
+from optimizer.perceptual import flattened
 from optimizer.pixels import Pixels
 from optimizer.tests import images
 from optimizer.tests.test_imaging import as_pillow, mean_difference, prepare
@@ -261,15 +262,42 @@ def test_a_matrix_shaper_profile_is_converted_as_littlecms_does(stored, profile,
         assert pixels.alpha_samples().tobytes() == stored.getchannel("A").tobytes()
 
 
-def test_an_image_to_be_resized_is_converted_by_littlecms_first(monkeypatch):
-    """A resize averages neighbouring pixels: in sRGB, as before any other step, not in the
-    source's tone curve."""
-    littlecms = Mock(wraps=magick.convert_to_srgb_profile)
-    monkeypatch.setattr(imaging, "convert_to_srgb_profile", littlecms)
+def converted_by_littlecms_then_resized(data: bytes, width: int, height: int) -> Pixels:
+    with magick.Image(blob=data) as image:
+        magick.convert_to_srgb_profile(image)
+        image.resize(width, height, filter=imaging.RESIZE_FILTER)
+        image.depth = 8
+        layout = "RGBA" if image.alpha_channel else "RGB"
+        return Pixels(image.make_blob(layout), width, height, has_alpha=layout == "RGBA")
 
-    prepare(images.encode(images.photo(), "PNG", icc_profile=images.ADOBE_RGB_PROFILE), max_width=128)
 
-    littlecms.assert_called_once()
+@pytest.mark.parametrize(
+    "stored", [images.photo(), images.transparent(), images.photo(1024, 600)], ids=["RGB", "RGBA", "bands"]
+)
+def test_an_image_to_be_resized_is_converted_in_numpy_before_the_resize(stored, monkeypatch):
+    """What LittleCMS and then the resize give, as shown (the colour of a fully transparent pixel
+    is not), within the 8-bit rounding that comes before the resize here; converted a band of
+    rows at a time (CHUNK_PIXELS: 1024x600 is two bands and part of a third)."""
+    data = images.encode(stored, "PNG", icc_profile=images.ADOBE_RGB_PROFILE)
+    monkeypatch.setattr(imaging, "convert_to_srgb_profile", None)  # not called on this path
+
+    pixels = prepare(data, max_width=stored.width // 2).pixels
+
+    assert (pixels.width, pixels.layout) == (stored.width // 2, stored.mode)
+    littlecms = converted_by_littlecms_then_resized(data, pixels.width, pixels.height)
+    assert largest_difference(flattened(pixels).tobytes(), flattened(littlecms).tobytes()) <= 1
+    assert pixels.alpha_samples().tobytes() == littlecms.alpha_samples().tobytes()
+
+
+def test_a_resize_averages_in_srgb_not_in_the_source_s_tone_curve():
+    """Black and white pixels under a linear profile are sRGB's 0 and 255: averaged in sRGB, a
+    grey of ~128; averaged as stored (linear light) and then converted, sRGB's 188."""
+    checkerboard = Image.fromarray((np.indices((64, 64)).sum(axis=0) % 2 * 255).astype(np.uint8)).convert("RGB")
+    linear = images.icc_profile(*images.SRGB_PRIMARIES, gamma=1.0)
+
+    pixels = prepare(images.encode(checkerboard, "PNG", icc_profile=linear), max_width=32).pixels
+
+    assert abs(np.frombuffer(pixels.data, np.uint8).mean() - 128) < 4
 
 
 def test_out_of_gamut_colours_are_clipped():
