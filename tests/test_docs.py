@@ -1,0 +1,47 @@
+"""The README and bench/README.md link to each other's sections: every relative link must reach a
+file of the repository, and every #anchor a heading of its file, as GitHub renders them."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCUMENTS = [ROOT / "README.md", ROOT / "bench" / "README.md"]
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+FENCED = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)
+HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*$", re.MULTILINE)
+
+
+def anchor(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces as hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def anchors(document: Path) -> set[str]:
+    found: set[str] = set()
+    seen: dict[str, int] = {}
+    for heading in HEADING.findall(FENCED.sub("", document.read_text())):
+        slug = anchor(heading)
+        found.add(f"{slug}-{seen[slug]}" if slug in seen else slug)
+        seen[slug] = seen.get(slug, 0) + 1
+    return found
+
+
+def test_anchor_follows_github():
+    assert anchor("`make bench-compression`") == "make-bench-compression"
+    assert anchor("The image's budget") == "the-images-budget"
+    assert anchor("Smart compression's rules: the measurements") == "smart-compressions-rules-the-measurements"
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda path: str(path.relative_to(ROOT)))
+def test_every_relative_link_resolves(document):
+    broken = []
+    for target in LINK.findall(FENCED.sub("", document.read_text())):
+        if target.startswith(("http://", "https://", "mailto:")):
+            continue
+        path, _, fragment = target.partition("#")
+        linked = (document.parent / path).resolve() if path else document
+        if not linked.exists() or (fragment and linked.suffix == ".md" and fragment not in anchors(linked)):
+            broken.append(target)
+    assert broken == []
