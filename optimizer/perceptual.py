@@ -106,6 +106,26 @@ def detail(pixels: Pixels) -> float:
     return float(np.abs(np.diff(luma, axis=1)).mean() + np.abs(np.diff(luma, axis=0)).mean()) / 2
 
 
+def has_at_most_colours(pixels: Pixels, limit: int) -> bool:
+    """Whether the image has at most `limit` colours, counted exactly: RGBA as stored, every fully
+    transparent pixel one colour (libwebp stores them alike). A sample cannot tell: the few pixels
+    of anti-aliased edges slip through it (a chart of 1,034 colours shows 235 in sampled_colours).
+    The sample first, which settles most images (more than `limit` there is more than `limit` in
+    all); then every colour where a run of equal pixels starts (a colour first appears at the start
+    of a run, and a graphic's runs are long): ~17 ms at 2.4 MP, ~0.4 ms at 128 x 128."""
+    if sampled_colours(pixels) > limit:
+        return False
+    samples = np.frombuffer(pixels.data, np.uint8).reshape(-1, len(pixels.layout)).astype(np.uint32)
+    colours = samples[:, 0] << 16 | samples[:, 1] << 8 | samples[:, 2]
+    if pixels.has_alpha:
+        colours = colours << 8 | samples[:, 3]
+        colours[samples[:, 3] == 0] = 0  # fully transparent: one colour, whatever its RGB
+    starts = np.empty(colours.size, np.bool_)
+    starts[0] = True
+    np.not_equal(colours[1:], colours[:-1], out=starts[1:])
+    return np.unique(colours[starts]).size <= limit
+
+
 def sampled_colours(pixels: Pixels) -> int:
     """Distinct colours (flattened) in every fifth pixel of every fifth row (exact counting
     costs 100+ ms at 1920 px; photos still show tens of thousands in the sample)."""

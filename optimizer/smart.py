@@ -52,7 +52,7 @@ from optimizer.choice import (
 )
 from optimizer.encoders import Encoded, EncoderSettings, decode, encode
 from optimizer.formats import OutputFormat, RequestedFormat
-from optimizer.perceptual import Reference, detail, is_graphic, sampled_colours
+from optimizer.perceptual import Reference, detail, has_at_most_colours, is_graphic
 from optimizer.pixels import Pixels
 
 PALETTE_COLOURS = 256
@@ -189,12 +189,11 @@ def smart_choice(
     ):
         graphic = is_graphic(pixels)
         formats = format.candidates
-        # Lossless WebP (exact) is often a graphic's smallest. Up to 256 colours (libwebp then stores
-        # a palette) it is encoded from the start. With more it is no smaller than a palette of 256
-        # (the same image in fewer colours), tried first: then only if that is smaller than the best
-        # result so far (a graphic of more flat colours than a palette holds). It never was on the
-        # corpus' 15 such graphics, where lossless WebP took up to 5x the palette's time.
-        palette = graphic and OutputFormat.WEBP in formats and sampled_colours(pixels) > PALETTE_COLOURS
+        # Lossless WebP (exact) is often a graphic's smallest. Up to 256 colours, counted exactly
+        # (libwebp then stores a palette), it is encoded from the start. With more it is no smaller
+        # than a palette of 256 (the same image in fewer colours), tried first: then only if that is
+        # smaller than the best result so far (a graphic of more flat colours than a palette holds).
+        palette = graphic and OutputFormat.WEBP in formats and not has_at_most_colours(pixels, PALETTE_COLOURS)
         lossless = OutputFormat.WEBP in formats and ((graphic and not palette) or target.score >= 100)
         parallel = pixels.width * pixels.height <= MAX_PARALLEL_PIXELS
 

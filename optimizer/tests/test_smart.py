@@ -157,6 +157,15 @@ def blocks() -> Image.Image:
     return image
 
 
+def with_rare_colours(image: Image.Image, count: int) -> Image.Image:
+    """`image` with `count` more colours, a pixel each, on rows and columns that sampled_colours
+    skips (its every fifth row and column): as anti-aliased edges slip through a sample."""
+    image = image.copy()
+    for index in range(count):
+        image.putpixel((1 + index % 50 * 5, 1 + index // 50 * 5), (index, 255 - index, 17))
+    return image
+
+
 def test_a_graphic_is_tried_lossless_up_to_256_colours_and_above_only_where_its_palette_could_not_win(
     monkeypatch,
 ):
@@ -170,6 +179,9 @@ def test_a_graphic_is_tried_lossless_up_to_256_colours_and_above_only_where_its_
         return {settings for settings in encoded if settings.lossless}, choice.encoded.settings
 
     assert exact_tried(images.cells(200))[0] == {LOSSLESS_WEBP}  # lossless WebP stores a palette itself
+    # 200 colours in the search's sample, 300 in all: more than lossless WebP's palette holds, so
+    # the palette goes first, as for any graphic of more colours.
+    assert smart.PALETTE_WEBP in exact_tried(with_rare_colours(images.cells(200), 100))[0]
     # The palette passes and is the best: lossless WebP, no smaller, is not worth its time.
     assert exact_tried(images.cells(400)) == ({smart.PALETTE_WEBP}, smart.PALETTE_WEBP)
     # The palette misses (more colours than it holds, each far from the others): lossless wins.
