@@ -1,7 +1,7 @@
 """Colour management in numpy: the ICC maths ImageMagick 6 leaves out or does slowly. Reading
 matrix/TRC RGB profiles (primaries and tone curves), the profile a PNG's cICP, gAMA and cHRM
-chunks or an AVIF's nclx colour stand for (as Chromium reads them), and converting 8-bit pixels
-to sRGB as LittleCMS would.
+chunks or an AVIF's nclx colour stand for (as Chromium reads them), converting 8-bit pixels
+to sRGB as LittleCMS would, and tone-mapping HDR sources (PQ, HLG) to sRGB as Chromium shows them.
 """
 
 import struct
@@ -100,11 +100,7 @@ def png_colour_profile(data: bytes) -> bytes | None:
     counts only with gAMA, and a gAMA near 1/2.2 alone is sRGB. None when the chunks say nothing
     beyond what ImageMagick reads. ImageMagick 6 ignores cICP, gAMA and cHRM, but for marking a
     gAMA of 1.0 as linear."""
-    chunks: dict[bytes, bytes] = {}
-    for kind, start, end in png_chunks(data):
-        if kind in (b"PLTE", b"IDAT"):
-            break  # colour chunks come before these
-        chunks.setdefault(kind, data[start + 8 : end - 4])
+    chunks = _png_colour_chunks(data)
     grey = chunks.get(b"IHDR", b"")[9:10] in (b"\0", b"\4")  # colour types 0 and 4
     cicp = chunks.get(b"cICP", b"")
     if len(cicp) == 4 and (profile := _png_cicp_profile(*cicp, grey=grey)):
@@ -122,6 +118,26 @@ def png_colour_profile(data: bytes) -> bytes | None:
     if not gamma or colorants is None:
         return None  # as Chromium does with a zero gamma or a cHRM that makes no colour space
     return _gamma_profile(1 / gamma, None if grey else colorants)
+
+
+def _png_colour_chunks(data: bytes) -> dict[bytes, bytes]:
+    """The contents of a PNG's chunks before its palette and pixels (the first of each kind)."""
+    chunks: dict[bytes, bytes] = {}
+    for kind, start, end in png_chunks(data):
+        if kind in (b"PLTE", b"IDAT"):
+            break  # colour chunks come before these
+        chunks.setdefault(kind, data[start + 8 : end - 4])
+    return chunks
+
+
+def png_hdr_colour(data: bytes) -> "HdrColour | None":
+    """The HDR colour of a PNG's cICP chunk (a PQ or HLG transfer), where Chromium honours the
+    chunk (RGB's matrix, full range): it then takes precedence over an iCCP chunk."""
+    cicp = _png_colour_chunks(data).get(b"cICP", b"")
+    if len(cicp) != 4:
+        return None
+    primaries, transfer, matrix, full_range = cicp
+    return hdr_colour(primaries, transfer) if matrix == 0 and full_range == 1 else None
 
 
 def _png_cicp_profile(primaries: int, transfer: int, matrix: int, full_range: int, *, grey: bool) -> bytes | None:
@@ -247,16 +263,17 @@ def _cicp_colorants(primaries: int) -> np.ndarray | None:
     return _colorants(tuple(round(value * 100_000) for point in _CICP_PRIMARIES[primaries] for value in point))
 
 
-def _srgb_lut(steps: int) -> np.ndarray:
-    """Linear light in `steps` even steps from 0 to 1, encoded as 8-bit sRGB. Near black one
-    8-bit level spans 1/3300 of linear light, so the steps must be finer than that."""
+def _srgb_lut(steps: int, dtype: type[np.unsignedinteger]) -> np.ndarray:
+    """Linear light in `steps` even steps from 0 to 1, encoded as sRGB samples of `dtype` (8 or 16
+    bits). Near black one 8-bit level spans 1/3300 of linear light, so the steps must be finer
+    than that."""
     linear = np.linspace(0, 1, steps)
     encoded = np.where(linear <= 0.0031308, linear * 12.92, 1.055 * linear ** (1 / 2.4) - 0.055)
-    return np.rint(encoded * 255).astype(np.uint8)
+    return np.rint(encoded * np.iinfo(dtype).max).astype(dtype)
 
 
 _SRGB_STEPS = 65536
-_LINEAR_TO_SRGB = _srgb_lut(_SRGB_STEPS)
+_LINEAR_TO_SRGB = _srgb_lut(_SRGB_STEPS, np.uint8)
 
 
 def to_srgb(pixels: Pixels, profile: MatrixShaperProfile) -> Pixels:
@@ -277,3 +294,86 @@ def to_srgb(pixels: Pixels, profile: MatrixShaperProfile) -> Pixels:
         np.clip(steps, 0, _SRGB_STEPS - 1, out=steps)
         converted[start : start + CHUNK_PIXELS, :, :3] = np.take(_LINEAR_TO_SRGB, steps.astype(np.uint16))
     return Pixels(data=converted.tobytes(), width=pixels.width, height=pixels.height, has_alpha=pixels.has_alpha)
+
+
+# --- HDR sources: PQ and HLG, tone-mapped as Chromium 156 shows them ---------------------------
+#
+# Measured in Debian's Chromium 156 headless (a float16 canvas and an 8-bit one; 1,024 greys and
+# 1,024 random colours of every 10-bit code, PQ and HLG, BT.709 and BT.2020 primaries, as AVIF
+# (nclx) and 16-bit PNG (cICP)): it tone-maps in BT.2020's linear light, every channel of a pixel
+# by one factor, from the largest channel's light. Light up to ~1.1x the reference white of
+# BT.2408 (203 cd/m2) keeps its proportion, shown at half the canvas' full light (the reference
+# white at sRGB 188); above, a curve rolls off to full light at the 1,000 cd/m2 that PQ sources
+# without metadata are taken to peak at; light beyond that is shown as that peak. HLG is first
+# made display light as BT.2100's reference display of 1,000 cd/m2 shows it (system gamma 1.2).
+# This model reproduces every measured sample within 1 level (PQ) and 2 (HLG).
+
+PQ_TRANSFER, HLG_TRANSFER = 16, 18
+SDR_WHITE_NITS = 203.0  # BT.2408's reference white: shown at half the canvas' full light
+HDR_PEAK_NITS = 1000.0  # PQ shown at full light at this light and above; HLG's reference display peak
+HLG_SYSTEM_GAMMA = 1.2
+# The roll-off above the reference white: x -> min(x, a x / (1 + x / b)) in units of the
+# reference white, where a makes the peak full light (twice the reference white's half); b is
+# fitted to Chromium's measured curve.
+_ROLL_OFF_SCALE = 1.515
+_PEAK = HDR_PEAK_NITS / SDR_WHITE_NITS
+_ROLL_OFF_GAIN = 2 * (1 + _PEAK / _ROLL_OFF_SCALE) / _PEAK
+_BT2020_LUMA = np.array([0.2627, 0.6780, 0.0593], dtype=np.float32)
+
+
+def _pq_to_nits(signal: np.ndarray) -> np.ndarray:
+    """SMPTE ST 2084's EOTF: PQ signal in [0, 1] -> cd/m2."""
+    m1, m2, c1, c2, c3 = 2610 / 16384, 2523 / 4096 * 128, 3424 / 4096, 2413 / 4096 * 32, 2392 / 4096 * 32
+    power = signal ** (1 / m2)
+    return 10_000 * (np.maximum(power - c1, 0) / (c2 - c3 * power)) ** (1 / m1)
+
+
+def _hlg_to_scene_light(signal: np.ndarray) -> np.ndarray:
+    """BT.2100's inverse HLG OETF: signal in [0, 1] -> scene light in [0, 1]."""
+    a, b, c = 0.17883277, 0.28466892, 0.55991073
+    return np.where(signal <= 0.5, signal**2 / 3, (np.exp((signal - c) / a) + b) / 12)
+
+
+_CODES_16 = np.arange(65536) / 65535
+_TO_LIGHT = {
+    PQ_TRANSFER: _pq_to_nits(_CODES_16).astype(np.float32),
+    HLG_TRANSFER: _hlg_to_scene_light(_CODES_16).astype(np.float32),
+}
+_LINEAR_TO_SRGB_16 = _srgb_lut(_SRGB_STEPS, np.uint16)
+_BT2020 = _cicp_colorants(9)
+
+
+@dataclass(frozen=True, repr=False)
+class HdrColour:
+    """An HDR source's colour: a PQ or HLG transfer (ITU-T H.273) over primaries, as the matrix
+    from their linear light to BT.2020's."""
+
+    transfer: int
+    to_bt2020: np.ndarray  # 3x3
+
+
+def hdr_colour(primaries: int, transfer: int) -> HdrColour | None:
+    """The HDR colour of these ITU-T H.273 code points; None for an SDR transfer and for primaries
+    not in H.273's table (unspecified ones are BT.709's, as for SDR)."""
+    primaries = 1 if primaries == 2 else primaries
+    colorants = _cicp_colorants(primaries) if primaries in _CICP_PRIMARIES else None
+    if transfer not in _TO_LIGHT or colorants is None:
+        return None
+    return HdrColour(transfer=transfer, to_bt2020=np.linalg.inv(_BT2020) @ colorants)
+
+
+def hdr_to_srgb(samples: np.ndarray, colour: HdrColour) -> np.ndarray:
+    """16-bit samples of an HDR source (N x 3, its own primaries and transfer) as 16-bit sRGB, as
+    Chromium 156 shows them (see above); out-of-gamut colours clipped."""
+    light = cv2.transform(_TO_LIGHT[colour.transfer][samples].reshape(-1, 1, 3), colour.to_bt2020.astype(np.float32))
+    light = light.reshape(-1, 3)
+    if colour.transfer == HLG_TRANSFER:  # scene light -> the reference display's, in cd/m2
+        luminance = np.maximum(light @ _BT2020_LUMA, 0)
+        light *= (HDR_PEAK_NITS * luminance ** np.float32(HLG_SYSTEM_GAMMA - 1))[:, None]
+    brightest = np.maximum(light.max(axis=1) / SDR_WHITE_NITS, 1e-9)
+    capped = np.minimum(brightest, _PEAK)
+    shown = np.minimum(brightest, _ROLL_OFF_GAIN * capped / (1 + capped / _ROLL_OFF_SCALE))
+    light *= (shown / brightest / (2 * SDR_WHITE_NITS))[:, None]
+    to_steps = np.linalg.inv(_SRGB.colorants) @ _BT2020 * (_SRGB_STEPS - 1)
+    steps = cv2.transform(light.reshape(-1, 1, 3), to_steps.astype(np.float32)).reshape(-1, 3)
+    return _LINEAR_TO_SRGB_16[np.clip(steps + 0.5, 0, _SRGB_STEPS - 1).astype(np.uint16)]

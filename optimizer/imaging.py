@@ -13,10 +13,14 @@ import logging
 from dataclasses import dataclass
 
 from optimizer.colour import (
+    HdrColour,
     MatrixShaperProfile,
+    hdr_colour,
+    hdr_to_srgb,
     heif_colour_profile,
     matrix_shaper_profile,
     png_colour_profile,
+    png_hdr_colour,
     to_srgb,
 )
 from optimizer.formats import SourceFormat
@@ -28,7 +32,9 @@ from optimizer.magick import (
     new_image_reader,
     opaque,
     replace_rows,
+    replace_samples,
     rows_of,
+    samples_of,
 )
 from optimizer.pixels import CHUNK_PIXELS, Pixels
 from optimizer.probe import (
@@ -52,6 +58,8 @@ logger = logging.getLogger(__name__)
 # (30 MB of pixel cache instead of 120 MB); with a margin of 2 it would not be scaled at all.
 JPEG_SIZE_HINT_MARGIN = 1
 RESIZE_FILTER = "lanczos"
+# See _decoded_to_rgb: 8-bit neutral chroma at 16 bits, less ImageMagick's neutral.
+HEIF_CHROMA_OFFSET = 128 * 257 - 65535 / 2
 
 
 @dataclass(frozen=True)
@@ -115,8 +123,12 @@ def prepare(data: bytes, *, max_width: int, max_pixels: int) -> PreparedImage:
             # or before a resize, which must average in sRGB (the source's curve differs most in
             # dark detail). 16-bit samples keep their precision through LittleCMS.
             resized = (image.width, image.height) not in ((width, height), (height, width))
-            implied = _implied_profile(source.format, data)
-            deferred_profile = _convert_to_srgb(image, may_defer=image.depth <= 8, implied=implied)
+            implied = _implied_colour(source.format, data)
+            if isinstance(implied, HdrColour):
+                _tone_map_to_srgb(image, implied)
+                deferred_profile = None
+            else:
+                deferred_profile = _convert_to_srgb(image, may_defer=image.depth <= 8, implied=implied)
             image.auto_orient()
             if deferred_profile and resized:
                 _to_srgb_in_bands(image, deferred_profile)
@@ -165,35 +177,56 @@ def _add_alpha_plane(image: Image, format: SourceFormat, plane: HeifAlpha) -> No
             alpha.reset_coords()
             alpha.transform_colorspace("gray")  # decoded as YCbCr with neutral chroma: Y is the alpha
             if plane.premultiplied:
-                image.transform_colorspace("srgb")  # ImageMagick keeps the colour planes in YCbCr
+                _decoded_to_rgb(image)
                 image.composite(alpha, operator="divide_src")  # the image over the alpha, each clipped to 1
             image.composite(alpha, operator="copy_opacity")
         except exceptions.WandException as error:
             raise_imaging_error(error, "to read an alpha plane")
 
 
-def _implied_profile(format: SourceFormat, data: bytes) -> bytes | None:
-    """The ICC profile of colour tags ImageMagick does not read, which takes precedence over any it
-    read: a PNG's cICP, or gAMA and cHRM (only without iCCP); an AVIF's or HEIC's ICC profile,
-    else what its nclx primaries and transfer stand for."""
+def _decoded_to_rgb(image: Image) -> None:
+    """An AVIF's or HEIC's colour planes, which ImageMagick keeps as decoded (YCbCr), as RGB.
+    libheif hands ImageMagick 6 8-bit chroma, neutral at 128 (128 x 257 at 16 bits), where
+    ImageMagick's conversion takes neutral to be half its range: without the offset taken off,
+    greys would come out magenta by 1-2 levels (and by up to 8 through PQ's steep curve)."""
+    if image.colorspace == "ycbcr":
+        for chroma in ("green", "blue"):  # Cb and Cr
+            image.evaluate("subtract", HEIF_CHROMA_OFFSET, channel=chroma)
+        image.transform_colorspace("srgb")
+
+
+def _implied_colour(format: SourceFormat, data: bytes) -> bytes | HdrColour | None:
+    """The colour of tags ImageMagick does not read, which takes precedence over any profile it
+    read: an HDR transfer (PQ, HLG) of a PNG's cICP or an AVIF's or HEIC's nclx, or an ICC profile:
+    what a PNG's cICP, or gAMA and cHRM (only without iCCP), stand for; an AVIF's or HEIC's ICC
+    profile, else what its nclx primaries and transfer stand for."""
     if format is SourceFormat.PNG:
-        return png_colour_profile(data)
+        return png_hdr_colour(data) or png_colour_profile(data)
     if format not in (SourceFormat.AVIF, SourceFormat.HEIC):
         return None
     colour = heif_colour(data)
     if colour.icc_profile or colour.primaries is None:
         return colour.icc_profile
-    return heif_colour_profile(colour.primaries, colour.transfer)
+    return hdr_colour(colour.primaries, colour.transfer) or heif_colour_profile(colour.primaries, colour.transfer)
+
+
+def _tone_map_to_srgb(image: Image, colour: HdrColour) -> None:
+    """An HDR source's pixels tone-mapped to sRGB as Chromium shows them (colour.hdr_to_srgb), at
+    16 bits, CHUNK_PIXELS at a time; alpha untouched. Any ICC profile it carries goes unused, as in
+    Chromium (a PNG's cICP takes precedence; an AVIF's profile would have been read in place of its
+    nclx)."""
+    _decoded_to_rgb(image)
+    rows = max(1, CHUNK_PIXELS // image.width)
+    for top in range(0, image.height, rows):
+        replace_samples(image, top, hdr_to_srgb(samples_of(image, top, min(rows, image.height - top)), colour))
 
 
 def _convert_to_srgb(image: Image, *, may_defer: bool, implied: bytes | None = None) -> "MatrixShaperProfile | None":
     """Convert the image to sRGB through its ICC profile or, in its place, the `implied` one (which
-    takes precedence: see _implied_profile), except, when `may_defer`, from a matrix/TRC RGB
+    takes precedence: see _implied_colour), except, when `may_defer`, from a matrix/TRC RGB
     profile (other than sRGB): that one is returned, for `to_srgb` to apply to the final 8-bit
     pixels."""
-    if image.colorspace == "ycbcr":
-        # ImageMagick keeps AVIF and HEIC as decoded, in YCbCr: a profile describes their RGB.
-        image.transform_colorspace("srgb")
+    _decoded_to_rgb(image)  # a profile describes an AVIF's or HEIC's RGB
     data = image.profiles["icc"]  # None when there is none (`in` is always true for Wand's profiles)
     if implied:
         image.profiles["icc"] = data = implied

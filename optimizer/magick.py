@@ -21,6 +21,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from optimizer.pixels import Pixels
 
 POLICY_DIR = Path(__file__).resolve().parent
@@ -74,8 +76,9 @@ libmagick.GetImageException.restype = None
 libmagick.GetImagePixelCacheType.argtypes = (ctypes.c_void_p,)
 libmagick.GetImagePixelCacheType.restype = ctypes.c_int
 _UNDEFINED_CACHE = 0
-# And `rows_of`, `replace_rows`: 8-bit samples.
+# And `rows_of`, `replace_rows`: 8-bit samples; `samples_of`, `replace_samples`: 16-bit ones.
 _CHAR_PIXEL = wand_image.STORAGE_TYPES.index("char")
+_SHORT_PIXEL = wand_image.STORAGE_TYPES.index("short")
 # And `opaque`.
 libmagick.IsOpaqueImage.argtypes = (ctypes.c_void_p, ctypes.c_void_p)
 libmagick.IsOpaqueImage.restype = ctypes.c_bool
@@ -209,6 +212,27 @@ def replace_rows(image: Image, top: int, pixels: Pixels) -> None:
     if not library.MagickImportImagePixels(
         image.wand, 0, top, pixels.width, pixels.height, pixels.layout.encode(), _CHAR_PIXEL, pixels.data
     ):
+        image.raise_exception()
+
+
+def samples_of(image: Image, top: int, rows: int) -> np.ndarray:
+    """16-bit RGB samples of `rows` rows of the image from row `top`, a pixel a row (N x 3)."""
+    samples = np.empty((image.width * rows, 3), np.uint16)
+    if not library.MagickExportImagePixels(
+        image.wand, 0, top, image.width, rows, b"RGB", _SHORT_PIXEL, samples.ctypes.data_as(ctypes.c_void_p)
+    ):
+        image.raise_exception()
+    return samples
+
+
+def replace_samples(image: Image, top: int, samples: np.ndarray) -> None:
+    """Write 16-bit RGB `samples` (as `samples_of` gives them) over the image's rows from row
+    `top`, in place: its alpha stays as it is."""
+    samples = np.ascontiguousarray(samples, np.uint16)
+    if not library.MagickImportImagePixels(
+        image.wand, 0, top, image.width, len(samples) // image.width, b"RGB", _SHORT_PIXEL,
+        samples.ctypes.data_as(ctypes.c_void_p),
+    ):  # fmt: skip
         image.raise_exception()
 
 

@@ -210,6 +210,29 @@ def srgb_decode(encoded01: np.ndarray) -> np.ndarray:
     return np.where(encoded01 <= 0.04045, encoded01 / 12.92, ((encoded01 + 0.055) / 1.055) ** 2.4)
 
 
+def shown_through_hdr(rgb01: np.ndarray, transfer: int, primaries) -> np.ndarray:
+    """What Chromium 156 shows of samples tagged PQ (16) or HLG (18) in these primaries (D65): in
+    BT.2020's linear light, the brightest channel x (in units of BT.2408's reference white, 203
+    cd/m2) is shown at min(x, a x / (1 + x / 1.515)) / 2, where a takes 1,000 cd/m2 to full light
+    (light beyond it shown as it); HLG first made display light by a 1,000 cd/m2 display (system
+    gamma 1.2). Measured in Chromium (optimizer/colour.py: within a level of its canvas)."""
+    to_bt2020 = np.linalg.solve(rgb_to_xyz(BT2020_PRIMARIES, D65), rgb_to_xyz(primaries, D65))
+    if transfer == 16:
+        m1, m2, c1, c2, c3 = 0.1593017578125, 78.84375, 0.8359375, 18.8515625, 18.6875
+        power = rgb01 ** (1 / m2)
+        nits = 10_000 * (np.maximum(power - c1, 0) / (c2 - c3 * power)) ** (1 / m1) @ to_bt2020.T
+    else:
+        a, b, c = 0.17883277, 0.28466892, 0.55991073
+        scene = np.where(rgb01 <= 0.5, rgb01**2 / 3, (np.exp((rgb01 - c) / a) + b) / 12) @ to_bt2020.T
+        luminance = np.maximum(scene @ [0.2627, 0.6780, 0.0593], 0)
+        nits = 1000 * luminance[..., None] ** 0.2 * scene
+    peak = 1000 / 203
+    x = np.maximum(nits.max(axis=-1, keepdims=True) / 203, 1e-9)
+    shown = np.minimum(x, 2 * (1 + peak / 1.515) / peak * np.minimum(x, peak) / (1 + np.minimum(x, peak) / 1.515))
+    linear = nits / 203 * shown / x / 2
+    return srgb_encode(linear @ to_srgb_matrix(BT2020_PRIMARIES, D65).T)
+
+
 def smpte_240m_decode(encoded01: np.ndarray) -> np.ndarray:
     return np.where(encoded01 < 0.0912, encoded01 / 4, ((encoded01 + 0.1115) / 1.1115) ** (1 / 0.45))
 
@@ -460,13 +483,27 @@ def add_pngs(corpus: Corpus) -> None:
                         rgba8(rgb01, picture.alpha01),
                         note,
                     )
-                corpus.valid(
-                    f"{stem}-cicp-bt2020-pq.png",
-                    with_chunks(png_bytes(picture), cicp_chunk(9, 16)),
-                    rgba8(picture.rgb01, picture.alpha01),
-                    "cICP BT.2020 PQ (HDR): not honoured, read as sRGB",
-                    browser=False,  # Chromium tone-maps it
-                )
+                hdr = {
+                    "cicp-bt2020-pq": (
+                        9,
+                        16,
+                        BT2020_PRIMARIES,
+                        "cICP BT.2020 PQ (HDR): tone-mapped as Chromium shows it",
+                    ),
+                    "cicp-bt709-hlg": (
+                        1,
+                        18,
+                        SRGB_PRIMARIES,
+                        "cICP BT.709 HLG (HDR): tone-mapped as Chromium shows it",
+                    ),
+                }
+                for label, (primaries, transfer, chromaticities, note) in hdr.items():
+                    corpus.valid(
+                        f"{stem}-{label}.png",
+                        with_chunks(png_bytes(picture), cicp_chunk(primaries, transfer)),
+                        rgba8(shown_through_hdr(picture.rgb01, transfer, chromaticities), picture.alpha01),
+                        note,
+                    )
             if colour_type == 0 and depth in (8, 16):
                 corpus.valid(
                     f"{stem}-iccp-linear-grey.png",
@@ -709,6 +746,9 @@ SUBSAMPLED_TOLERANCE, FULL_CHROMA_TOLERANCE = 3.0, 6.0
 # A wide gamut's conversion to sRGB magnifies those chroma differences (~1.15x here); a colour tag
 # not honoured would cost 10-20 levels.
 WIDE_GAMUT_TOLERANCE = 3.5
+# PQ and HLG magnify them more: ImageMagick's 8-bit 4:2:0 samples of a 10-bit 4:4:4 HDR file, whose
+# top half of levels spans most of the light, cost ~5-7 levels here; read as sRGB, ~50.
+HDR_TOLERANCE = 8.0
 # Premultiplied colour planes hold colour times alpha: under alpha a, a level of theirs is 255/a of
 # the colour's, so colour is compared from a quarter alpha up. They are dark where alpha is low and
 # black under a clear band: chroma repeated rather than interpolated costs more at those edges
@@ -886,6 +926,20 @@ def add_heifs(corpus: Corpus) -> None:
         stored = avifdec(data)[..., :3] / 255  # avifdec applies no colour tag
         shown = srgb_encode(to_linear(stored)) * 255
         corpus.valid(f"avif/{label}.avif", data, shown, f"avifenc {' '.join(options)}", tolerance=WIDE_GAMUT_TOLERANCE)
+    # HDR: 10 bits of PQ or HLG, which ImageMagick 6 decodes to 8 (as avifdec -d 8 does here).
+    for label, (cicp, transfer, primaries) in {
+        "nclx-bt2020-pq": ("9/16/9", 16, BT2020_PRIMARIES),
+        "nclx-bt709-hlg": ("1/18/1", 18, SRGB_PRIMARIES),
+    }.items():
+        options = ["-d", "10", "--cicp", cicp]
+        data = through_files(
+            ["avifenc", "-s", "8", "-y", "444", "--min", "10", "--max", "10", *options, "IN", "OUT"],
+            opaque,
+            ".png",
+            ".avif",
+        )
+        shown = shown_through_hdr(avifdec(data)[..., :3] / 255, transfer, primaries) * 255
+        corpus.valid(f"avif/{label}.avif", data, shown, f"avifenc {' '.join(options)}", tolerance=HDR_TOLERANCE)
     with tempfile.NamedTemporaryFile(suffix=".icc") as profile:
         profile.write(DISPLAY_P3)
         profile.flush()

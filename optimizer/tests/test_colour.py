@@ -6,6 +6,7 @@ import struct
 from pathlib import Path
 from unittest.mock import Mock
 
+import imagecodecs
 import numpy as np
 import pytest
 from PIL import Image, ImageCms
@@ -190,8 +191,8 @@ def test_a_greyscale_png_with_a_cicp_chunk_is_shown_as_chromium_shows_it(chunk, 
 
 @pytest.mark.parametrize(
     ("primaries", "transfer", "matrix", "full_range"),
-    [(12, 13, 1, 1), (12, 13, 0, 0), (2, 13, 0, 1), (12, 2, 0, 1), (9, 16, 0, 1), (9, 18, 0, 1), (1, 17, 0, 1)],
-    ids=["a-matrix", "narrow-range", "unspecified-primaries", "unspecified-transfer", "pq", "hlg", "smpte-428"],
+    [(12, 13, 1, 1), (12, 13, 0, 0), (2, 13, 0, 1), (12, 2, 0, 1), (1, 17, 0, 1)],
+    ids=["a-matrix", "narrow-range", "unspecified-primaries", "unspecified-transfer", "smpte-428"],
 )
 def test_a_cicp_chunk_that_chromium_ignores_or_is_not_honoured_stands_for_no_profile(
     primaries, transfer, matrix, full_range
@@ -359,8 +360,108 @@ def test_nclx_colour_stands_for_a_matrix_shaper_profile(primaries, transfer):
 
 @pytest.mark.parametrize(
     "primaries, transfer",
-    [(1, 13), (2, 2), (1, 1), (12, 16), (9, 18), (1, 17), (10, 13), (3, 13)],
-    ids=["srgb", "unspecified", "bt709", "pq", "hlg", "smpte-428", "xyz", "reserved"],
+    [(1, 13), (2, 2), (1, 1), (1, 17), (10, 13), (3, 13)],
+    ids=["srgb", "unspecified", "bt709", "smpte-428", "xyz", "reserved"],
 )
 def test_nclx_colour_that_is_srgb_or_not_honoured_stands_for_no_profile(primaries, transfer):
     assert colour.heif_colour_profile(primaries, transfer) is None
+
+
+# --- HDR sources (PQ, HLG) ----------------------------------------------------------------------
+
+# 10-bit signal levels: greys from deep shadow to past the 1,000 cd/m2 peak (PQ 592 is about the
+# reference white, 203 cd/m2; 768 about 1,000), and colours: highlights, BT.2020's saturated
+# primaries (outside sRGB's gamut), a yellow past the peak.
+HDR_LEVELS = [(128,) * 3, (256,) * 3, (400,) * 3, (512,) * 3, (592,) * 3, (640,) * 3, (700,) * 3, (768,) * 3,
+              (900,) * 3, (700, 300, 100), (600, 0, 0), (0, 650, 0), (300, 500, 800), (900, 900, 200),
+              (512, 512, 700)]  # fmt: skip
+PQ_GREYS = [(5,) * 3, (30,) * 3, (76,) * 3, (131,) * 3, (186,) * 3, (213,) * 3, (235,) * 3, (255,) * 3, (255,) * 3]
+HLG_GREYS = [(14,) * 3, (43,) * 3, (74,) * 3, (99,) * 3, (120,) * 3, (135,) * 3, (157,) * 3, (188,) * 3, (229,) * 3]
+# What Chromium 156 shows of HDR_LEVELS as a 16-bit PNG under a cICP chunk of these primaries and
+# transfer (headless, an 8-bit canvas).
+CHROMIUM_HDR = {
+    "pq-bt2020": (
+        (9, 16),
+        [*PQ_GREYS, (255, 0, 0), (240, 0, 0), (0, 229, 0), (0, 70, 255), (255, 255, 0), (86, 104, 244)],
+    ),
+    "pq-bt709": (
+        (1, 16),
+        [*PQ_GREYS, (255, 37, 2), (192, 0, 0), (0, 221, 0), (21, 74, 255), (255, 255, 2), (109, 109, 241)],
+    ),
+    "pq-display-p3": (
+        (12, 16),
+        [*PQ_GREYS, (255, 0, 0), (211, 0, 0), (0, 224, 0), (0, 72, 255), (255, 255, 0), (106, 106, 244)],
+    ),
+    "hlg-bt2020": (
+        (9, 18),
+        [*HLG_GREYS, (176, 29, 0), (136, 0, 0), (0, 141, 0), (0, 99, 189), (235, 229, 0), (95, 99, 151)],
+    ),
+    "hlg-bt709": (
+        (1, 18),
+        [*HLG_GREYS, (142, 57, 14), (105, 0, 0), (0, 134, 0), (59, 97, 183), (229, 229, 38), (100, 100, 147)],
+    ),
+}
+
+
+def hdr_png(code_points: tuple[int, int], *, alpha: int | None = None, chunks: bytes = b"") -> bytes:
+    """HDR_LEVELS as one row of a 16-bit PNG (with `alpha`, 16-bit too) under a cICP chunk."""
+    extra = [] if alpha is None else [alpha]
+    row = [sample for level in HDR_LEVELS for sample in [*(round(v * 65535 / 1023) for v in level), *extra]]
+    return images.png(
+        [row],
+        len(HDR_LEVELS),
+        1,
+        greyscale=False,
+        alpha=alpha is not None,
+        bitdepth=16,
+        chunks=cicp_chunk(*code_points) + chunks,
+    )
+
+
+def rgb_samples(pixels: Pixels) -> np.ndarray:
+    return np.frombuffer(pixels.data, np.uint8).reshape(-1, len(pixels.layout))[:, :3].astype(int)
+
+
+@pytest.mark.parametrize(("code_points", "shown"), CHROMIUM_HDR.values(), ids=CHROMIUM_HDR)
+def test_an_hdr_png_is_tone_mapped_as_chromium_shows_it(code_points, shown):
+    """Read as sRGB, PQ's reference white (level 592) was sRGB 147 instead of 186, and its peak
+    no brighter than 192."""
+    assert np.abs(rgb_samples(prepare(hdr_png(code_points)).pixels) - shown).max() <= 1
+
+
+def test_an_hdr_png_keeps_its_alpha_and_ignores_its_icc_profile():
+    """A cICP chunk takes precedence over an iCCP chunk (under this one red would be green)."""
+    code_points, shown = CHROMIUM_HDR["pq-bt2020"]
+    data = hdr_png(code_points, alpha=40_000, chunks=images.iccp_chunk(images.SWAPPED_PRIMARIES_PROFILE))
+
+    pixels = prepare(data).pixels
+
+    assert pixels.layout == "RGBA"
+    assert set(pixels.data[3::4]) == {156}  # 40,000 / 65,535 of 255
+    assert np.abs(rgb_samples(pixels) - shown).max() <= 1
+
+
+@pytest.mark.parametrize("name", ["pq-bt2020", "hlg-bt709"])
+def test_an_hdr_avif_is_tone_mapped_from_its_nclx_colour(name):
+    """ImageMagick 6 decodes a 10-bit AVIF to 8-bit precision (256 levels), which the steep top of
+    the PQ curve shows: within a few levels of what Chromium shows of the 10-bit samples."""
+    (primaries, transfer), shown = CHROMIUM_HDR[name]
+    patches = np.repeat(np.array(HDR_LEVELS, np.uint16)[None, :, None, :], 8, axis=0).repeat(8, axis=2)
+    data = imagecodecs.avif_encode(
+        patches.reshape(8, -1, 3), 100, bitspersample=10, pixelformat="444", primaries=primaries, transfer=transfer,
+        matrix=9 if primaries == 9 else 1,
+    )  # fmt: skip
+
+    pixels = prepare(data).pixels
+
+    centres = rgb_samples(pixels).reshape(8, len(HDR_LEVELS), 8, 3)[4, :, 4]
+    assert np.abs(centres - shown).max() <= 4
+
+
+def test_only_hdr_transfers_of_known_primaries_stand_for_an_hdr_colour():
+    assert colour.hdr_colour(9, 16).transfer == colour.PQ_TRANSFER
+    assert colour.hdr_colour(9, 18).transfer == colour.HLG_TRANSFER
+    assert np.allclose(colour.hdr_colour(2, 16).to_bt2020, colour.hdr_colour(1, 16).to_bt2020)  # unspecified: BT.709
+    assert np.allclose(colour.hdr_colour(9, 16).to_bt2020, np.eye(3))
+    assert colour.hdr_colour(9, 13) is None and colour.hdr_colour(10, 16) is None and colour.hdr_colour(3, 16) is None
+    assert colour.heif_colour_profile(9, 16) is None and colour.heif_colour_profile(1, 18) is None

@@ -180,6 +180,29 @@ def test_a_transparent_avif_keeps_its_alpha_plane():
     assert mean_difference(as_pillow(pixels).convert("RGB"), source.convert("RGB")) < 3
 
 
+@pytest.mark.parametrize(
+    ("command", "output"),
+    [
+        (["avifenc", "in.png", "out.avif"], "out.avif"),
+        (["heif-enc", "-q", "90", "-o", "out.heic", "in.png"], "out.heic"),
+    ],
+    ids=["avif", "heic"],
+)
+def test_the_greys_of_an_avif_or_heic_stay_grey(command, output, tmp_path):
+    """libheif hands ImageMagick 6 its chroma neutral at 128 of 255, a hair above the middle that
+    ImageMagick converts from: greys came out magenta, green 1-2 levels under red and blue.
+    (ImageMagick's own HEIC writer is no judge: libheif decodes its greys 2 levels off too.)"""
+    greys = Image.new("RGB", (64, 64))
+    for index, level in enumerate((32, 64, 128, 200)):
+        greys.paste((level, level, level), (16 * index, 0, 16 * index + 16, 64))
+    (tmp_path / "in.png").write_bytes(images.encode(greys, "PNG"))
+    subprocess.run(command, cwd=tmp_path, check=True, capture_output=True)
+
+    samples = np.asarray(as_pillow(prepare((tmp_path / output).read_bytes()).pixels), dtype=np.int16)
+
+    assert np.abs(samples[..., [0, 2]] - samples[..., [1]]).max() <= 1
+
+
 def test_a_premultiplied_avif_has_its_colour_divided_by_its_alpha(tmp_path):
     """avifenc --premultiply stores colour times alpha, and says so (a `prem` reference); encoded
     losslessly, the colour comes back as it was, but for the rounding of colour times alpha."""
