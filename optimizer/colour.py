@@ -370,7 +370,9 @@ def hdr_to_srgb(samples: np.ndarray, colour: HdrColour) -> np.ndarray:
     if colour.transfer == HLG_TRANSFER:  # scene light -> the reference display's, in cd/m2
         luminance = np.maximum(light @ _BT2020_LUMA, 0)
         light *= (HDR_PEAK_NITS * luminance ** np.float32(HLG_SYSTEM_GAMMA - 1))[:, None]
-    brightest = np.maximum(light.max(axis=1) / SDR_WHITE_NITS, 1e-9)
+    # The brightest channel, column by column: numpy's max along rows of 3 takes ~30x as long.
+    brightest = np.maximum(np.maximum(light[:, 0], light[:, 1]), light[:, 2]) / SDR_WHITE_NITS
+    brightest = np.maximum(brightest, 1e-9)
     capped = np.minimum(brightest, _PEAK)
     shown = np.minimum(brightest, _ROLL_OFF_GAIN * capped / (1 + capped / _ROLL_OFF_SCALE))
     light *= (shown / brightest / (2 * SDR_WHITE_NITS))[:, None]
