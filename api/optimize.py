@@ -20,6 +20,7 @@ from optimizer.fetch import MAX_URL_LENGTH, SourceTooLarge, declared_length
 from optimizer.formats import OutputFormat, RequestedFormat
 from optimizer.pipeline import QUALITY_METRIC, Optimized, OptimizeOptions
 from optimizer.services import DEFAULT_OPTIONS, MAX_WIDTH_BOUNDS, QUALITY_BOUNDS, ImageSource, optimize_image
+from smolpix import thread_wait
 
 # Room for the other form fields and the multipart boundaries around an upload.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
@@ -321,7 +322,9 @@ class OptimizeApi(MeteredApiView):
         )
         upload = fields.get("file")
         source = ImageSource(upload=upload.read()) if upload else ImageSource(url=fields["url"])
-        optimization = optimize_image(account=self.metering.account, source=source, options=options)
+        optimization = optimize_image(
+            account=self.metering.account, source=source, options=options, already_waited=thread_wait.waited()
+        )
         result = optimization.image
         self.metering.quota_used = optimization.quota_used
         self.metering.note_image(

@@ -94,11 +94,15 @@ class Optimization:
     quota_used: int
 
 
-def optimize_image(*, account: Account, source: ImageSource, options: OptimizeOptions) -> Optimization:
+def optimize_image(
+    *, account: Account, source: ImageSource, options: OptimizeOptions, already_waited: float = 0.0
+) -> Optimization:
     """Optimize one image in a worker, for `account`, and return the result.
 
     The image is charged to the account's monthly quota before the job is queued, and refunded if
-    the optimization fails: only successes count.
+    the optimization fails: only successes count. The job waits for a worker at most
+    OPTIMIZER_QUEUE_TIMEOUT, less the seconds the request `already_waited` for capacity (for a
+    web thread: smolpix.thread_wait).
 
     Raises SourceRefused (fetch.InvalidUrl, fetch.FetchFailed, fetch.SourceTooLarge,
     probe.UnsupportedImage or probe.ImageTooLarge) concerning the source's field;
@@ -107,15 +111,16 @@ def optimize_image(*, account: Account, source: ImageSource, options: OptimizeOp
     OptimizationFailed when the worker crashed, was lost or timed out (the details are logged only).
     """
     _check_before_queueing(source)
+    queue_seconds = settings.OPTIMIZER_QUEUE_TIMEOUT - already_waited
     with quota_charge(account=account) as reservation:
-        image = _optimize_in_worker(source=source, options=options)
+        image = _optimize_in_worker(source=source, options=options, queue_seconds=queue_seconds)
     return Optimization(image=image, quota_used=reservation.used)
 
 
-def _optimize_in_worker(*, source: ImageSource, options: OptimizeOptions) -> Optimized:
+def _optimize_in_worker(*, source: ImageSource, options: OptimizeOptions, queue_seconds: float) -> Optimized:
     job_id = uuid.uuid4().hex
     try:
-        outcome = _run_job(job_id=job_id, source=source, options=options)
+        outcome = _run_job(job_id=job_id, source=source, options=options, queue_seconds=queue_seconds)
         if "error" in outcome:
             refused = outcome["error"]
             raise SOURCE_REFUSALS[refused["kind"]](refused["message"], field=source.field)
@@ -154,10 +159,11 @@ def _check_before_queueing(source: ImageSource) -> None:
         raise refused.concerning(source.field) from None
 
 
-def _run_job(*, job_id: str, source: ImageSource, options: OptimizeOptions) -> dict[str, Any]:
+def _run_job(*, job_id: str, source: ImageSource, options: OptimizeOptions, queue_seconds: float) -> dict[str, Any]:
+    """The job's outcome, run eagerly or by a worker that takes it within `queue_seconds`."""
     task_options = {"kwargs": {"job_id": job_id, "url": source.url, "options": asdict(options)}}
     if optimize_image_task.app.conf.task_always_eager:
-        if not _ONE_IMAGE_AT_A_TIME.acquire(timeout=settings.OPTIMIZER_QUEUE_TIMEOUT):
+        if not _ONE_IMAGE_AT_A_TIME.acquire(timeout=max(queue_seconds, 0)):
             raise NoCapacity("the images before it took too long", retry_after=settings.OPTIMIZER_QUEUE_TIMEOUT)
         try:
             _put_upload(job_id=job_id, source=source)
@@ -170,16 +176,18 @@ def _run_job(*, job_id: str, source: ImageSource, options: OptimizeOptions) -> d
         raise NoCapacity("no worker is alive", retry_after=RETRY_AFTER_NO_WORKER)
     if jobs.overloaded():
         raise NoCapacity("jobs just before it waited in vain", retry_after=settings.OPTIMIZER_QUEUE_TIMEOUT)
+    if queue_seconds <= 0:  # its whole wait went on a web thread
+        raise _busy()
     _put_upload(job_id=job_id, source=source)
     result = optimize_image_task.apply_async(
         **task_options,
         # The limits travel in the message, so the worker enforces what this process waits for.
         soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT,
         time_limit=settings.CELERY_TASK_TIME_LIMIT,
-        expires=settings.OPTIMIZER_QUEUE_TIMEOUT,  # a job nobody waits for is not worth running
+        expires=queue_seconds,  # a job nobody waits for is not worth running
     )
     try:
-        return _await(result, job_id=job_id)
+        return _await(result, job_id=job_id, queue_seconds=queue_seconds)
     finally:
         result.forget()
         jobs.job_forget(job_id=job_id)
@@ -190,12 +198,12 @@ def _put_upload(*, job_id: str, source: ImageSource) -> None:
         transfer.put(job_id=job_id, part=SOURCE, data=source.upload)
 
 
-def _await(result, *, job_id: str) -> dict[str, Any]:
+def _await(result, *, job_id: str, queue_seconds: float) -> dict[str, Any]:
     """The job's outcome, as soon as it is there; WorkerLost as soon as the worker running it
-    stopped beating; NoCapacity when no worker took it within OPTIMIZER_QUEUE_TIMEOUT (or none is
-    alive any more), after which no worker will start it: whether this process gives up first or a
-    worker drops the expired message first (the message's clock starts a moment earlier)."""
-    queued_until = monotonic() + settings.OPTIMIZER_QUEUE_TIMEOUT
+    stopped beating; NoCapacity when no worker took it within `queue_seconds` (or none is alive any
+    more), after which no worker will start it: whether this process gives up first or a worker
+    drops the expired message first (the message's clock starts a moment earlier)."""
+    queued_until = monotonic() + queue_seconds
     running_until = None
     while True:
         with contextlib.suppress(ResultNotReady):

@@ -23,6 +23,7 @@ from api.metering import quota_headers
 from api.optimize import OptimizeOutputSerializer, refuse_oversized_body
 from optimizer.forms import TryItForm
 from optimizer.services import OptimizationFailed, optimize_image
+from smolpix import thread_wait
 from smolpix.errors import SmolpixError, SourceRefused
 from usage.ratelimit import RateLimited, rate_limit_hit
 from usage.selectors import usage_this_month
@@ -45,7 +46,9 @@ def try_it(request: HttpRequest) -> HttpResponse:
         form = TryItForm(request.POST, request.FILES)
         if not form.is_valid():
             return _form_error(request, form)
-        optimization = optimize_image(account=account, source=form.source(), options=form.options())
+        optimization = optimize_image(
+            account=account, source=form.source(), options=form.options(), already_waited=thread_wait.waited()
+        )
     except SmolpixError as refused:
         answer = error_answer(refused)  # the API's code, status and facts; the page's own words
         return _error(request, form or TryItForm(), answer, _in_words(refused, answer, account=account))

@@ -1,4 +1,4 @@
-"""The web processes' gunicorn worker (gunicorn.conf.py): gunicorn's threaded worker, with two
+"""The web processes' gunicorn worker (gunicorn.conf.py): gunicorn's threaded worker, with three
 differences.
 
 - The errors gunicorn answers itself, before Django sees the request (a request line or headers
@@ -11,6 +11,8 @@ differences.
   average after BODY_GRACE_SECONDS, or reading it fails with RequestTooSlow (a 408 from the API, a
   400 page elsewhere). Either way the connection then closes. And a client that stops reading its
   answer has its connection closed once nothing more could be sent to it for WRITE_SECONDS.
+- How long each request waited for a thread is noted (smolpix.thread_wait): it counts against an
+  optimization's wait for a Celery worker.
 """
 
 import logging
@@ -23,6 +25,7 @@ from gunicorn import util
 from gunicorn.http.unreader import SocketUnreader
 from gunicorn.workers import gthread
 
+from smolpix import thread_wait
 from smolpix.refusals import refusal
 
 HEAD_SECONDS = 10.0
@@ -53,7 +56,14 @@ class GuardedThreadWorker(gthread.ThreadWorker):
         gthread.TConn = PacedConnection
         super().init_process()
 
+    def enqueue_req(self, conn: "PacedConnection") -> None:
+        # A new connection, or a kept-alive one whose next request's first byte arrived: it waits
+        # for one of the threads from now.
+        conn.queued_at = monotonic()
+        super().enqueue_req(conn)
+
     def handle(self, conn: "PacedConnection"):
+        conn.thread_wait = monotonic() - conn.queued_at
         # A kept-alive connection comes back here when its next request's first byte arrives.
         if conn.reads:
             conn.reads.head_started()
@@ -64,7 +74,8 @@ class GuardedThreadWorker(gthread.ThreadWorker):
         if conn.reads:
             conn.reads.body_started()
         try:
-            keepalive = super().handle_request(req, conn)
+            with thread_wait.noted(conn.thread_wait):
+                keepalive = super().handle_request(req, conn)
         except BlockingIOError:  # the write deadline (PacedConnection)
             logger.info(
                 "nothing of an answer could be sent for %d s (the client stopped reading): connection closed",
@@ -79,6 +90,8 @@ class PacedConnection(gthread.TConn):
     give up after WRITE_SECONDS without progress (the kernel's send timeout: BlockingIOError)."""
 
     reads: "PacedReads | None" = None
+    queued_at = 0.0  # monotonic() when the connection was queued for a thread
+    thread_wait = 0.0  # seconds its current request waited for one
 
     def init(self) -> None:
         new = self.parser is None

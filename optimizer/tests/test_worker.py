@@ -23,6 +23,7 @@ from optimizer.tests import images
 from optimizer.tests.celery_worker import SOFT_TIME_LIMIT
 from optimizer.tests.origin import Route
 from optimizer.worker import RECYCLE_MARKER
+from smolpix import thread_wait
 from tests.processes import pool_children
 
 pytestmark = [
@@ -103,13 +104,21 @@ def test_a_child_that_reports_leaked_caches_is_replaced_before_its_next_job(post
     assert post_to_worker({"url": url}).status_code == 200
 
 
-def test_a_job_no_worker_takes_in_time_is_503_and_never_runs(post_to_worker, worker_origin, settings):
-    # The one child is busy with a job stalled at its origin; the next waits for it in the queue.
+@pytest.fixture
+def busy_worker(worker_origin):
+    """The worker's one child busy with a job stalled at its origin, until the job's time limit: the
+    next job waits for it in the queue. The overload noticed meanwhile is not left to later tests."""
     worker_origin.routes["/busy.png"] = Route(body=b"x" * 1000, stall=True)
     busy = optimize_image_task.apply_async(
         kwargs={"job_id": "busy-" + uuid.uuid4().hex, "url": worker_origin.url("/busy.png"), "options": {}},
         soft_time_limit=SOFT_TIME_LIMIT,
     )
+    yield busy
+    cache.delete(jobs.OVERLOADED_KEY)
+    busy.get(timeout=30, propagate=False)
+
+
+def test_a_job_no_worker_takes_in_time_is_503_and_never_runs(post_to_worker, busy_worker, worker_origin, settings):
     settings.OPTIMIZER_QUEUE_TIMEOUT = 2
     late = worker_origin.serve("/late.png", images.encode(images.photo(), "PNG"))
 
@@ -123,10 +132,41 @@ def test_a_job_no_worker_takes_in_time_is_503_and_never_runs(post_to_worker, wor
     started = time.monotonic()
     assert_error(post_to_worker({"url": late}), 503, "SERVICE_UNAVAILABLE")
     assert time.monotonic() - started < 1
-    cache.delete(jobs.OVERLOADED_KEY)  # not for the tests after this one
-    busy.get(timeout=30, propagate=False)  # the stalled job ends at its time limit ...
+    busy_worker.get(timeout=30, propagate=False)  # the stalled job ends at its time limit ...
     time.sleep(1)
     assert "/late.png" not in [path for path, _ in worker_origin.requests]  # ... and the late one never ran
+
+
+def test_the_wait_for_a_web_thread_counts_against_the_queue_timeout(
+    post_to_worker, busy_worker, worker_origin, settings
+):
+    """A request that waited for one of gunicorn's threads has only the rest of
+    OPTIMIZER_QUEUE_TIMEOUT left to wait for a worker: refused within the timeout of its arrival."""
+    settings.OPTIMIZER_QUEUE_TIMEOUT = 4
+    late = worker_origin.serve("/late.png", images.encode(images.photo(), "PNG"))
+
+    started = time.monotonic()
+    with thread_wait.noted(3):
+        response = post_to_worker({"url": late})
+
+    assert_error(response, 503, "SERVICE_UNAVAILABLE")
+    assert time.monotonic() - started < 4 - 3 + 1.5  # not the whole timeout again
+
+
+def test_a_request_that_waited_its_whole_queue_timeout_for_a_web_thread_is_503_at_once(post_to_worker, worker_origin):
+    """Even with a worker idle: it was refused for lack of capacity, within the timeout of its
+    arrival, and nothing of it is queued."""
+    url = worker_origin.serve("/idle.png", images.encode(images.photo(), "PNG"))
+
+    started = time.monotonic()
+    with thread_wait.noted(settings.OPTIMIZER_QUEUE_TIMEOUT):
+        response = post_to_worker({"url": url})
+
+    assert_error(response, 503, "SERVICE_UNAVAILABLE")
+    assert time.monotonic() - started < 1
+    cache.delete(jobs.OVERLOADED_KEY)  # not for the tests after this one
+    assert post_to_worker({"url": url}).status_code == 200  # a request that did not wait is served
+    assert [path for path, _ in worker_origin.requests].count("/idle.png") == 1
 
 
 def test_a_job_whose_message_expired_in_the_queue_is_503_even_before_the_wait_runs_out(

@@ -76,6 +76,23 @@ def raw(port: int, data: bytes, *, timeout: float = ANSWER_SECONDS) -> tuple[int
     return int(answer.split(b" ", 2)[1]), answer
 
 
+def stalled(port: int, *, start: bytes, timeout: float) -> socket.socket:
+    """A connection that sent `start` of a request, and then nothing (yet)."""
+    connection = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    connection.sendall(start)
+    return connection
+
+
+def answer_of(connection: socket.socket) -> tuple[int, bytes, bytes]:
+    """The status, head and body of the answer the connection got, once it closed."""
+    with connection:
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    head, body = answer.split(b"\r\n\r\n", 1)
+    return int(head.split(b" ", 2)[1]), head, body
+
+
 def multipart(fields: dict[str, str], files: dict[str, bytes]) -> tuple[bytes, str]:
     """A multipart/form-data body and its Content-Type."""
     boundary = uuid.uuid4().hex

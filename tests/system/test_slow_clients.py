@@ -7,7 +7,7 @@ import json
 import socket
 import time
 
-from tests.system.http import optimize_request
+from tests.system.http import answer_of, optimize_request, stalled
 from tests.system.stack import MARKS
 
 pytestmark = MARKS
@@ -16,23 +16,7 @@ THREADS = 8  # the test stack's GUNICORN_THREADS
 # The worker's deadlines (HEAD_SECONDS, BODY_GRACE_SECONDS) are 10 s: after them, and a thread's
 # wait for the queue, the others are answered.
 ANSWERED_WITHIN = 30
-
-
-def stalled(port: int, start: bytes) -> socket.socket:
-    """A connection that sent `start` of a request, and then nothing."""
-    connection = socket.create_connection(("127.0.0.1", port), timeout=ANSWERED_WITHIN + 30)
-    connection.sendall(start)
-    return connection
-
-
-def answer_of(connection: socket.socket) -> tuple[int, bytes, bytes]:
-    """The status, head and body of the answer the connection got, once it closed."""
-    with connection:
-        answer = b""
-        while chunk := connection.recv(65536):
-            answer += chunk
-    head, body = answer.split(b"\r\n\r\n", 1)
-    return int(head.split(b" ", 2)[1]), head, body
+STALLED_TIMEOUT = ANSWERED_WITHIN + 30
 
 
 def json_answer_of(connection: socket.socket) -> tuple[int, dict]:
@@ -43,10 +27,11 @@ def json_answer_of(connection: socket.socket) -> tuple[int, dict]:
 
 def test_clients_stalled_in_their_request_do_not_hold_the_service(serve):
     _, api = serve.customer()
-    heads = [stalled(serve.port, b"GET /api/v1/usage HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: a") for _ in range(THREADS)]
+    head_start = b"GET /api/v1/usage HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: a"
+    heads = [stalled(serve.port, timeout=STALLED_TIMEOUT, start=head_start) for _ in range(THREADS)]
     # A whole head promising a 100,000-byte JSON body, of which only "{}" comes.
     body_start = optimize_request(api.api_key, content_length=b"100000")
-    bodies = [stalled(serve.port, body_start) for _ in range(THREADS // 2)]
+    bodies = [stalled(serve.port, timeout=STALLED_TIMEOUT, start=body_start) for _ in range(THREADS // 2)]
     browser = serve.browser()
     browser.get("/accounts/login/")  # its CSRF cookie: the form's body is read for the token
     form = stalled(

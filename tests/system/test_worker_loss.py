@@ -12,7 +12,7 @@ from concurrent.futures import TimeoutError as StillWaiting
 import pytest
 
 from tests.system import pictures, procs
-from tests.system.http import Answer, Client, assert_unavailable, summary
+from tests.system.http import Answer, Client, answer_of, assert_unavailable, stalled, summary
 from tests.system.origins import HeldImage
 from tests.system.stack import MARKS
 
@@ -20,14 +20,19 @@ pytestmark = MARKS
 
 NOTICE_SECONDS = 15
 REPLACED_SECONDS = 40
+THREADS = 8  # the test stack's GUNICORN_THREADS
+QUEUE_TIMEOUT = 10  # OPTIMIZER_QUEUE_TIMEOUT, as make serve leaves it
+# A request waits for capacity, a web thread and then a worker, at most the queue timeout from its
+# arrival; it is then refused within a poll or two, and a margin for a busy machine.
+REFUSAL_SECONDS = QUEUE_TIMEOUT + 3
 OVERLOAD = 12
-OVERLOAD_REFUSAL_SECONDS = 20
 # Long enough for any answer to come, a slow one included: the web process waits for a job at most
 # 75 s (the task's time limit and the queue's 15 s), after waiting for one of its 8 threads.
 OVERLOAD_ANSWER_SECONDS = 180
 # The slow host sends its image in this many pieces a second apart: within the fetcher's 10 s.
 SLOW_HOST_PIECES = 9
 CLOCK_JUMP_SECONDS = 10
+THREAD_WAIT_SECONDS = 7
 
 
 def test_the_worker_killed_while_idle_is_noticed_in_seconds_and_replaced(serve):
@@ -91,9 +96,10 @@ def test_a_running_job_survives_the_clock_of_redis_jumping_forward(serve, origin
 
 def test_overload_is_answered_with_a_quick_503_never_a_500(serve, origin):
     """More big jobs at once than one worker process can do within the wait cap: 100 MP photos
-    from a slow host, each about 8 s to fetch and 6 s to optimize, so that the last of 12 would
-    wait about three minutes. (The host's slowness is wall-clock time: a busy machine only makes
-    the jobs longer.)"""
+    from a slow host, each about 8 s to fetch and 1-2 s to optimize, so that the last of 12 would
+    wait about two minutes. (The host's slowness is wall-clock time: a busy machine only makes
+    the jobs longer.) Those that waited for a web thread have only the rest of the queue timeout
+    to wait for the worker: every refusal comes within it."""
     _, api = serve.customer()
     photo = pictures.photo_jpeg(10_000, 10_000)
     pieces = len(photo) // SLOW_HOST_PIECES + 1
@@ -105,8 +111,36 @@ def test_overload_is_answered_with_a_quick_503_never_a_500(serve, origin):
     refused = [answer for answer in answers if answer.status != 200]
     assert {answer.status for answer in refused} <= {503}, summary(answers)
     for answer in refused:
-        assert_unavailable(answer, within=OVERLOAD_REFUSAL_SECONDS)
+        assert_unavailable(answer, within=REFUSAL_SECONDS)
     assert len(refused) < OVERLOAD, "the worker did none of the jobs"
+
+
+def test_the_wait_for_a_web_thread_counts_against_the_queue_timeout(serve):
+    """A request that first waited 7 s for one of the web process's threads (each reading a slow
+    head) has 3 s left to wait for a worker: with the worker's pool stopped (alive, taking no job)
+    it is refused within the queue timeout of its sending, not 10 s after it got a thread."""
+    _, api = serve.customer()
+    head_start = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+    pool_children = [child.pid for child in serve.pool()]
+
+    procs.signal_all(pool_children, signal.SIGSTOP)
+    try:
+        heads = [stalled(serve.port, start=head_start, timeout=NOTICE_SECONDS) for _ in range(THREADS)]
+        time.sleep(1)  # every thread is reading a head
+        with ThreadPoolExecutor(1) as pool:
+            waiting = pool.submit(api.optimize, pictures.small(), timeout=OVERLOAD_ANSWER_SECONDS)
+            time.sleep(THREAD_WAIT_SECONDS)
+            for head in heads:
+                head.sendall(b"\r\n")  # the heads end, well within gunicorn's 10 s for one
+            head_statuses = [answer_of(head)[0] for head in heads]
+            answer = waiting.result()
+    finally:
+        procs.signal_all(pool_children, signal.SIGCONT)
+
+    assert head_statuses == [200] * THREADS
+    assert_unavailable(answer, within=REFUSAL_SECONDS)
+    again = _optimize_until_done(api, deadline=time.monotonic() + REPLACED_SECONDS)
+    assert again.status == 200, str(again)
 
 
 def _optimize_until_done(api: Client, *, deadline: float) -> Answer:
