@@ -36,7 +36,9 @@ def test_clients_stalled_in_their_request_do_not_hold_the_service(serve):
     browser.get("/accounts/login/")  # its CSRF cookie: the form's body is read for the token
     form = stalled(
         serve.port,
-        b"POST /accounts/login/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        timeout=STALLED_TIMEOUT,
+        start=b"POST /accounts/login/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\n"
         b"Cookie: csrftoken=" + browser.cookies["csrftoken"].encode() + b"\r\nContent-Length: 1000\r\n\r\nusername=",
     )
 
