@@ -4,6 +4,7 @@ chunks or an AVIF's nclx colour stand for (as Chromium reads them), converting 8
 to sRGB as LittleCMS would, and tone-mapping HDR sources (PQ, HLG) to sRGB as Chromium shows them.
 """
 
+import math
 import struct
 from dataclasses import dataclass
 
@@ -132,12 +133,22 @@ def _png_colour_chunks(data: bytes) -> dict[bytes, bytes]:
 
 def png_hdr_colour(data: bytes) -> "HdrColour | None":
     """The HDR colour of a PNG's cICP chunk (a PQ or HLG transfer), where Chromium honours the
-    chunk (RGB's matrix, full range): it then takes precedence over an iCCP chunk."""
-    cicp = _png_colour_chunks(data).get(b"cICP", b"")
+    chunk (RGB's matrix, full range): it then takes precedence over an iCCP chunk. Its peak is
+    the cLLI chunk's MaxCLL or, where that is missing or 0, the mDCV chunk's mastering display
+    peak, as Chromium takes them."""
+    chunks = _png_colour_chunks(data)
+    cicp = chunks.get(b"cICP", b"")
     if len(cicp) != 4:
         return None
     primaries, transfer, matrix, full_range = cicp
-    return hdr_colour(primaries, transfer) if matrix == 0 and full_range == 1 else None
+    if matrix != 0 or full_range != 1:
+        return None
+    light_level, mastering = chunks.get(b"cLLI", b""), chunks.get(b"mDCV", b"")
+    # Both in units of 0.0001 cd/m2: cLLI's MaxCLL first, mDCV's peak after its 8 chromaticities.
+    peaks = [struct.unpack(">I", light_level[:4])[0] if len(light_level) == 8 else 0]
+    peaks.append(struct.unpack(">I", mastering[16:20])[0] if len(mastering) == 24 else 0)
+    peak = next((peak / 10_000 for peak in peaks if peak), HDR_PEAK_NITS)
+    return hdr_colour(primaries, transfer, peak_nits=peak)
 
 
 def _png_cicp_profile(primaries: int, transfer: int, matrix: int, full_range: int, *, grey: bool) -> bytes | None:
@@ -300,24 +311,24 @@ def to_srgb(pixels: Pixels, profile: MatrixShaperProfile) -> Pixels:
 #
 # Measured in Debian's Chromium 156 headless (a float16 canvas and an 8-bit one; 1,024 greys and
 # 1,024 random colours of every 10-bit code, PQ and HLG, BT.709 and BT.2020 primaries, as AVIF
-# (nclx) and 16-bit PNG (cICP)): it tone-maps in BT.2020's linear light, every channel of a pixel
-# by one factor, from the largest channel's light. Light up to ~1.1x the reference white of
-# BT.2408 (203 cd/m2) keeps its proportion, shown at half the canvas' full light (the reference
-# white at sRGB 188); above, a curve rolls off to full light at the 1,000 cd/m2 that PQ sources
-# without metadata are taken to peak at; light beyond that is shown as that peak. HLG is first
-# made display light as BT.2100's reference display of 1,000 cd/m2 shows it (system gamma 1.2).
-# This model reproduces every measured sample within 1 level (PQ) and 2 (HLG).
+# (nclx) and 16-bit PNG (cICP); grey ramps under 22 content peaks): it tone-maps in BT.2020's
+# linear light, every channel of a pixel by one factor, from the largest channel's light, to the
+# content's peak: a PNG's cLLI (MaxCLL), else its mDCV (the mastering display's); an AVIF's clli
+# (its mdcv ignored); else 1,000 cd/m2. Light x (in BT.2408's reference whites, 203 cd/m2) keeps
+# its proportion, shown at `white` x of the canvas' full light, where white is 1/2 for a peak of
+# 1,000 cd/m2 and rises with the peak's logarithm to 1 at 203 cd/m2; then, as a curve of
+# u = x / peak, (1 + k) u / (k + u) rolls off to full light at the peak (k fitted: 0.3). A peak
+# at or under the reference white is no tone mapping at all. HLG is first made display light as
+# BT.2100's reference display of 1,000 cd/m2 shows it (system gamma 1.2), then tone-mapped the
+# same way. This model reproduces every measured sample within 1 level (PQ at 1,000 cd/m2) and 2
+# (HLG; other peaks up to 1,000). Chromium's curve for peaks above 1,000 cd/m2 is another, not
+# reproduced here: those are taken as 1,000 (up to ~15 levels off in highlights at 4,000).
 
 PQ_TRANSFER, HLG_TRANSFER = 16, 18
-SDR_WHITE_NITS = 203.0  # BT.2408's reference white: shown at half the canvas' full light
-HDR_PEAK_NITS = 1000.0  # PQ shown at full light at this light and above; HLG's reference display peak
+SDR_WHITE_NITS = 203.0  # BT.2408's reference white
+HDR_PEAK_NITS = 1000.0  # the peak of sources without one (and the most honoured); HLG's reference display peak
 HLG_SYSTEM_GAMMA = 1.2
-# The roll-off above the reference white: x -> min(x, a x / (1 + x / b)) in units of the
-# reference white, where a makes the peak full light (twice the reference white's half); b is
-# fitted to Chromium's measured curve.
-_ROLL_OFF_SCALE = 1.515
-_PEAK = HDR_PEAK_NITS / SDR_WHITE_NITS
-_ROLL_OFF_GAIN = 2 * (1 + _PEAK / _ROLL_OFF_SCALE) / _PEAK
+_ROLL_OFF_KNEE = 0.3  # k above: fitted to Chromium's curves for peaks of 300 to 1,000 cd/m2
 _BT2020_LUMA = np.array([0.2627, 0.6780, 0.0593], dtype=np.float32)
 
 
@@ -350,16 +361,29 @@ class HdrColour:
 
     transfer: int
     to_bt2020: np.ndarray  # 3x3
+    peak_nits: float = HDR_PEAK_NITS  # the content's brightest light, shown at the canvas' full light
 
 
-def hdr_colour(primaries: int, transfer: int) -> HdrColour | None:
-    """The HDR colour of these ITU-T H.273 code points; None for an SDR transfer and for primaries
-    not in H.273's table (unspecified ones are BT.709's, as for SDR)."""
+def hdr_colour(primaries: int, transfer: int, *, peak_nits: float = HDR_PEAK_NITS) -> HdrColour | None:
+    """The HDR colour of these ITU-T H.273 code points, peaking at `peak_nits` (capped at
+    HDR_PEAK_NITS: see above); None for an SDR transfer and for primaries not in H.273's table
+    (unspecified ones are BT.709's, as for SDR)."""
     primaries = 1 if primaries == 2 else primaries
     colorants = _cicp_colorants(primaries) if primaries in _CICP_PRIMARIES else None
     if transfer not in _TO_LIGHT or colorants is None:
         return None
-    return HdrColour(transfer=transfer, to_bt2020=np.linalg.inv(_BT2020) @ colorants)
+    to_bt2020 = np.linalg.inv(_BT2020) @ colorants
+    return HdrColour(transfer=transfer, to_bt2020=to_bt2020, peak_nits=min(peak_nits, HDR_PEAK_NITS))
+
+
+def _tone_mapped(light: np.ndarray, *, peak: float) -> np.ndarray:
+    """Light in reference whites, under a content peak in reference whites, as a fraction of the
+    canvas' full light (see above); over 1 where nothing is tone-mapped, to be clipped."""
+    if peak <= 1:
+        return light
+    white = np.float32(1 - 0.5 * math.log(peak) / math.log(HDR_PEAK_NITS / SDR_WHITE_NITS))
+    of_peak = np.minimum(light / np.float32(peak), 1)
+    return np.minimum(white * light, (1 + _ROLL_OFF_KNEE) * of_peak / (_ROLL_OFF_KNEE + of_peak))
 
 
 def hdr_to_srgb(samples: np.ndarray, colour: HdrColour) -> np.ndarray:
@@ -373,9 +397,7 @@ def hdr_to_srgb(samples: np.ndarray, colour: HdrColour) -> np.ndarray:
     # The brightest channel, column by column: numpy's max along rows of 3 takes ~30x as long.
     brightest = np.maximum(np.maximum(light[:, 0], light[:, 1]), light[:, 2]) / SDR_WHITE_NITS
     brightest = np.maximum(brightest, 1e-9)
-    capped = np.minimum(brightest, _PEAK)
-    shown = np.minimum(brightest, _ROLL_OFF_GAIN * capped / (1 + capped / _ROLL_OFF_SCALE))
-    light *= (shown / brightest / (2 * SDR_WHITE_NITS))[:, None]
+    light *= (_tone_mapped(brightest, peak=colour.peak_nits / SDR_WHITE_NITS) / brightest / SDR_WHITE_NITS)[:, None]
     to_steps = np.linalg.inv(_SRGB.colorants) @ _BT2020 * (_SRGB_STEPS - 1)
     steps = cv2.transform(light.reshape(-1, 1, 3), to_steps.astype(np.float32)).reshape(-1, 3)
     return _LINEAR_TO_SRGB_16[np.clip(steps + 0.5, 0, _SRGB_STEPS - 1).astype(np.uint16)]

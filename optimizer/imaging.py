@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass
 
 from optimizer.colour import (
+    HDR_PEAK_NITS,
     HdrColour,
     MatrixShaperProfile,
     hdr_colour,
@@ -207,7 +208,9 @@ def _implied_colour(format: SourceFormat, data: bytes) -> bytes | HdrColour | No
     colour = heif_colour(data)
     if colour.icc_profile or colour.primaries is None:
         return colour.icc_profile
-    return hdr_colour(colour.primaries, colour.transfer) or heif_colour_profile(colour.primaries, colour.transfer)
+    # Chromium tone-maps to a clli box's peak; it ignores an mdcv box (measured on AVIFs).
+    hdr = hdr_colour(colour.primaries, colour.transfer, peak_nits=colour.peak_nits or HDR_PEAK_NITS)
+    return hdr or heif_colour_profile(colour.primaries, colour.transfer)
 
 
 def _tone_map_to_srgb(image: Image, colour: HdrColour) -> None:

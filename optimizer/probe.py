@@ -335,20 +335,23 @@ def heif_alpha(data: bytes) -> HeifAlpha | None:
 @dataclass(frozen=True)
 class HeifColour:
     """An AVIF's or HEIC's colour properties (`colr`): an ICC profile, or nclx's colour primaries and
-    transfer characteristics (ITU-T H.273 code points)."""
+    transfer characteristics (ITU-T H.273 code points); and its content's peak (`clli`)."""
 
     icc_profile: bytes | None = None
     primaries: int | None = None
     transfer: int | None = None
+    peak_nits: int | None = None  # the content light level box's max_content_light_level, if not 0
 
 
 def heif_colour(data: bytes) -> HeifColour:
     """The colour properties of an AVIF's or HEIC's primary item (ImageMagick 6's HEIC coder reads
-    neither); none when it has none or they cannot be read."""
+    none of them); none when it has none or they cannot be read."""
     colour = HeifColour()
     try:
         meta = _heif_meta(data)
         for kind, contents in meta.item_properties(meta.primary) if meta else []:
+            if kind == b"clli" and len(contents) >= 4 and colour.peak_nits is None:
+                colour = replace(colour, peak_nits=struct.unpack_from(">H", contents)[0] or None)
             if kind != b"colr":
                 continue
             if contents[:4] in (b"prof", b"rICC") and not colour.icc_profile:

@@ -210,12 +210,13 @@ def srgb_decode(encoded01: np.ndarray) -> np.ndarray:
     return np.where(encoded01 <= 0.04045, encoded01 / 12.92, ((encoded01 + 0.055) / 1.055) ** 2.4)
 
 
-def shown_through_hdr(rgb01: np.ndarray, transfer: int, primaries) -> np.ndarray:
-    """What Chromium 156 shows of samples tagged PQ (16) or HLG (18) in these primaries (D65): in
-    BT.2020's linear light, the brightest channel x (in units of BT.2408's reference white, 203
-    cd/m2) is shown at min(x, a x / (1 + x / 1.515)) / 2, where a takes 1,000 cd/m2 to full light
-    (light beyond it shown as it); HLG first made display light by a 1,000 cd/m2 display (system
-    gamma 1.2). Measured in Chromium (optimizer/colour.py: within a level of its canvas)."""
+def shown_through_hdr(rgb01: np.ndarray, transfer: int, primaries, peak_nits: float = 1000) -> np.ndarray:
+    """What Chromium 156 shows of samples tagged PQ (16) or HLG (18) in these primaries (D65),
+    peaking at `peak_nits` (203 to 1,000): in BT.2020's linear light, the brightest channel x (in
+    units of BT.2408's reference white, 203 cd/m2) is shown at min(w x, 1.3 u / (0.3 + u)) of full
+    light, where u = x / peak (at most 1) and w falls with the peak's logarithm from 1 (203 cd/m2)
+    to 1/2 (1,000); HLG first made display light by a 1,000 cd/m2 display (system gamma 1.2).
+    Measured in Chromium (optimizer/colour.py: within a level of its canvas)."""
     to_bt2020 = np.linalg.solve(rgb_to_xyz(BT2020_PRIMARIES, D65), rgb_to_xyz(primaries, D65))
     if transfer == 16:
         m1, m2, c1, c2, c3 = 0.1593017578125, 78.84375, 0.8359375, 18.8515625, 18.6875
@@ -226,10 +227,12 @@ def shown_through_hdr(rgb01: np.ndarray, transfer: int, primaries) -> np.ndarray
         scene = np.where(rgb01 <= 0.5, rgb01**2 / 3, (np.exp((rgb01 - c) / a) + b) / 12) @ to_bt2020.T
         luminance = np.maximum(scene @ [0.2627, 0.6780, 0.0593], 0)
         nits = 1000 * luminance[..., None] ** 0.2 * scene
-    peak = 1000 / 203
+    peak = peak_nits / 203
+    white = 1 - 0.5 * np.log(peak) / np.log(1000 / 203)
     x = np.maximum(nits.max(axis=-1, keepdims=True) / 203, 1e-9)
-    shown = np.minimum(x, 2 * (1 + peak / 1.515) / peak * np.minimum(x, peak) / (1 + np.minimum(x, peak) / 1.515))
-    linear = nits / 203 * shown / x / 2
+    of_peak = np.minimum(x / peak, 1)
+    shown = np.minimum(white * x, 1.3 * of_peak / (0.3 + of_peak))
+    linear = nits / 203 * shown / x
     return srgb_encode(linear @ to_srgb_matrix(BT2020_PRIMARIES, D65).T)
 
 
@@ -504,6 +507,15 @@ def add_pngs(corpus: Corpus) -> None:
                         rgba8(shown_through_hdr(picture.rgb01, transfer, chromaticities), picture.alpha01),
                         note,
                     )
+                # cLLI's MaxCLL (in 0.0001 cd/m2, then MaxFALL): the content's peak, 400 cd/m2.
+                corpus.valid(
+                    f"{stem}-cicp-bt2020-pq-clli400.png",
+                    with_chunks(
+                        png_bytes(picture), cicp_chunk(9, 16) + png_chunk(b"cLLI", struct.pack(">II", 4_000_000, 0))
+                    ),
+                    rgba8(shown_through_hdr(picture.rgb01, 16, BT2020_PRIMARIES, peak_nits=400), picture.alpha01),
+                    "cICP BT.2020 PQ, cLLI 400 cd/m2: tone-mapped to its peak as Chromium shows it",
+                )
             if colour_type == 0 and depth in (8, 16):
                 corpus.valid(
                     f"{stem}-iccp-linear-grey.png",

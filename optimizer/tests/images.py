@@ -205,3 +205,59 @@ SWAPPED_PRIMARIES_PROFILE = icc_profile(SRGB_GREEN, SRGB_RED, SRGB_BLUE)
 # Adobe RGB (1998): a wider gamut than sRGB, with primaries adapted to D50 as ICC profiles store them.
 ADOBE_RGB_PRIMARIES = (0.6097, 0.3111, 0.0195), (0.2053, 0.6257, 0.0609), (0.1492, 0.0632, 0.7446)
 ADOBE_RGB_PROFILE = icc_profile(*ADOBE_RGB_PRIMARIES)
+
+
+def heif_with_property(data: bytes, box: bytes) -> bytes:
+    """An AVIF or HEIC with one more property box (a `clli`, say) for its primary item: appended to
+    `ipco`, associated in `ipma` (version 0, 8-bit property numbers), and the `iloc` offsets into
+    `mdat` moved by the bytes the `meta` box grew."""
+
+    def children(start: int, end: int) -> dict[bytes, tuple[int, int]]:  # kind -> (start, end), headers included
+        found = {}
+        while start < end:
+            size, kind = struct.unpack_from(">I4s", data, start)
+            found[kind], start = (start, start + size), start + size
+        return found
+
+    meta = children(0, len(data))[b"meta"]
+    boxes = children(meta[0] + 12, meta[1])
+    properties = children(boxes[b"iprp"][0] + 8, boxes[b"iprp"][1])
+    ipco, ipma = (bytearray(data[slice(*properties[kind])]) for kind in (b"ipco", b"ipma"))
+    assert ipma[8] == 0 and ipma[11] & 1 == 0, "ipma version 0 with 8-bit property numbers only"
+    number = len(children(properties[b"ipco"][0] + 8, properties[b"ipco"][1])) + 1
+    primary = struct.unpack_from(">H", data, boxes[b"pitm"][0] + 12)[0]
+    at = 16
+    for _ in range(struct.unpack_from(">I", ipma, 12)[0]):
+        item, count = struct.unpack_from(">HB", ipma, at)
+        if item == primary:
+            ipma[at + 2] += 1
+            ipma[at + 3 + count : at + 3 + count] = bytes([number])
+            break
+        at += 3 + count
+    ipco += box
+    for grown in (ipco, ipma):
+        struct.pack_into(">I", grown, 0, len(grown))
+    iprp = b"".join(bytes(ipco) if kind == b"ipco" else bytes(ipma) if kind == b"ipma" else data[slice(*where)]
+                    for kind, where in properties.items())  # fmt: skip
+    iprp = struct.pack(">I4s", 8 + len(iprp), b"iprp") + iprp
+    moved = len(iprp) - (boxes[b"iprp"][1] - boxes[b"iprp"][0])
+    iloc = bytearray(data[slice(*boxes[b"iloc"])])
+    version, offset_size, base_size = iloc[8], iloc[12] >> 4, iloc[13] >> 4
+    assert version in (0, 1) and base_size == 0 and offset_size == 4, "iloc with 4-byte extent offsets only"
+    index_size, at = (iloc[13] & 15 if version else 0), 16
+    for _ in range(struct.unpack_from(">H", iloc, 14)[0]):
+        at += 2 + (2 if version else 0) + 2  # item, construction method, data reference
+        extents, at = struct.unpack_from(">H", iloc, at)[0], at + 2
+        for _ in range(extents):
+            at += index_size
+            struct.pack_into(">I", iloc, at, struct.unpack_from(">I", iloc, at)[0] + moved)
+            at += offset_size + (iloc[12] & 15)
+    body = b"".join(iprp if kind == b"iprp" else bytes(iloc) if kind == b"iloc" else data[slice(*where)]
+                    for kind, where in boxes.items())  # fmt: skip
+    head = struct.pack(">I4s", 12 + len(body), b"meta") + data[meta[0] + 8 : meta[0] + 12]
+    return data[: meta[0]] + head + body + data[meta[1] :]
+
+
+def content_light_level_box(max_cll: int, max_pall: int = 0) -> bytes:
+    """An AVIF's or HEIC's `clli` property: the content's peak and frame average, in cd/m2."""
+    return struct.pack(">I4sHH", 12, b"clli", max_cll, max_pall)
