@@ -216,7 +216,8 @@ def shown_through_hdr(rgb01: np.ndarray, transfer: int, primaries, peak_nits: fl
     units of BT.2408's reference white, 203 cd/m2) is shown at min(w x, 1.3 u / (0.3 + u)) of full
     light, where u = x / peak (at most 1) and w falls with the peak's logarithm from 1 (203 cd/m2)
     to 1/2 (1,000); HLG first made display light by a 1,000 cd/m2 display (system gamma 1.2).
-    Measured in Chromium (optimizer/colour.py: within a level of its canvas)."""
+    A curve fitted to Chromium's canvas, within a level of it at these peaks; optimizer/colour.py
+    computes Chromium's own operator (ST 2094-50's RWTMO), an independent check of this one."""
     to_bt2020 = np.linalg.solve(rgb_to_xyz(BT2020_PRIMARIES, D65), rgb_to_xyz(primaries, D65))
     if transfer == 16:
         m1, m2, c1, c2, c3 = 0.1593017578125, 78.84375, 0.8359375, 18.8515625, 18.6875

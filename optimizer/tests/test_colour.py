@@ -486,12 +486,39 @@ CHROMIUM_HDR_PEAKS = {
         [(20,) * 3, (54,) * 3, (93,) * 3, (123,) * 3, (147,) * 3, (166,) * 3, (193,) * 3, (230,) * 3, (255,) * 3,
          (215, 38, 0), (167, 0, 0), (0, 173, 0), (0, 123, 231), (255, 255, 0), (118, 123, 185)],
     ),
+    # Peaks above 1,000 cd/m2: the reference white stays at 186, the highlights darken. At 10,000
+    # the roll-off's spline dips: level 640 is shown brighter than level 700.
+    "pq-bt2020 cLLI 2000": (
+        (9, 16),
+        light_level_chunk(2000),
+        [*PQ_GREYS[:5], (206,) * 3, (222,) * 3, (238,) * 3, (255,) * 3,
+         (255, 0, 0), (240, 0, 0), (0, 221, 0), (0, 67, 255), (255, 255, 0), (81, 98, 231)],
+    ),
+    "pq-bt2020 mDCV 4000": (
+        (9, 16),
+        mastering_display_chunk(4000),
+        [*PQ_GREYS[:5], (202,) * 3, (213,) * 3, (225,) * 3, (250,) * 3,
+         (255, 0, 0), (240, 0, 0), (0, 215, 0), (0, 62, 242), (255, 251, 0), (77, 93, 222)],
+    ),
+    "pq-bt2020 cLLI 10000": (
+        (9, 16),
+        light_level_chunk(10_000),
+        [*PQ_GREYS[:5], (206,) * 3, (204,) * 3, (213,) * 3, (233,) * 3,
+         (255, 0, 0), (241, 0, 0), (0, 217, 0), (0, 58, 228), (240, 234, 0), (74, 89, 213)],
+    ),
+    "hlg-bt2020 cLLI 4000": (
+        (9, 18),
+        light_level_chunk(4000),
+        [*HLG_GREYS[:8], (210,) * 3,
+         (176, 29, 0), (136, 0, 0), (0, 141, 0), (0, 99, 189), (216, 210, 0), (95, 99, 151)],
+    ),
 }  # fmt: skip
 
 
 @pytest.mark.parametrize(("code_points", "chunks", "shown"), CHROMIUM_HDR_PEAKS.values(), ids=CHROMIUM_HDR_PEAKS)
 def test_an_hdr_png_is_tone_mapped_to_its_content_peak_as_chromium_shows_it(code_points, chunks, shown):
-    """Taken to peak at 1,000 cd/m2 (before), these came back 18 to 53 levels darker."""
+    """Taken to peak at 1,000 cd/m2 (before), the first five came back 18 to 53 levels darker; with
+    peaks above 1,000 taken as 1,000 (before), the last four up to 17, 30, 42 and 20 brighter."""
     assert np.abs(rgb_samples(prepare(hdr_png(code_points, chunks=chunks)).pixels) - shown).max() <= 1
 
 
