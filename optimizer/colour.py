@@ -398,10 +398,11 @@ def _roll_off(peak: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 @functools.lru_cache(maxsize=16)
 def _tone_map_table(peak: float) -> np.ndarray:
     """The RWTMO as a table: the fractions of the canvas' full light shown of _TONE_MAP_STEPS + 1
-    lights evenly from 0 to a content peak (in reference whites, over 1). Interpolating in it takes
-    ~1/30 of the time of evaluating the spline per pixel."""
+    lights evenly from 0 to a content peak (in reference whites, over 1), or to PQ's top if the
+    peak claims more. Interpolating in it takes ~1/30 of the time of evaluating the spline per
+    pixel, and stays within 2e-5 of it."""
     x, gain, slope = _roll_off(peak)
-    light = np.linspace(0, peak, _TONE_MAP_STEPS + 1)
+    light = np.linspace(0, _table_top(peak), _TONE_MAP_STEPS + 1)
     at = np.maximum(light, 1)  # below the first point (the reference white), the first point's gain
     i = np.clip(np.searchsorted(x, at, side="right") - 1, 0, len(x) - 2)
     width = x[i + 1] - x[i]
@@ -413,14 +414,19 @@ def _tone_map_table(peak: float) -> np.ndarray:
     return (light * np.exp2(log_gain)).astype(np.float32)
 
 
+def _table_top(peak: float) -> float:
+    # No light is brighter than PQ's top, 10,000 cd/m2 (HLG's display light: 1,000).
+    return min(peak, 10_000 / SDR_WHITE_NITS)
+
+
 def _tone_mapped(light: np.ndarray, *, peak: float) -> np.ndarray:
     """Light in reference whites, under a content peak in reference whites, as a fraction of the
     canvas' full light (see above); over 1 where nothing is tone-mapped, to be clipped."""
     if peak <= 1:
         return light
-    curve = _tone_map_table(peak)
+    curve, top = _tone_map_table(peak), _table_top(peak)
     # Beyond the peak, the peak's full light; in between, linear between the table's two steps.
-    steps = np.minimum(light, np.float32(peak)) * np.float32(_TONE_MAP_STEPS / peak)
+    steps = np.minimum(light, np.float32(top)) * np.float32(_TONE_MAP_STEPS / top)
     below = np.minimum(steps.astype(np.int32), _TONE_MAP_STEPS - 1)
     low = curve[below]
     return low + (steps - below.astype(np.float32)) * (curve[below + 1] - low)
