@@ -344,7 +344,11 @@ class _Search:
         worth taking)."""
         started = monotonic()
         ahead = self._encoding_ahead.pop(settings, None)  # cancelled if not begun: encoded here
-        encoded = ahead.result() if ahead and not ahead.cancel() else encode_if_faithful(self.pixels, settings)
+        if ahead and not ahead.cancel():
+            self._take_over_ahead(until=ahead)
+            encoded = ahead.result()
+        else:
+            encoded = encode_if_faithful(self.pixels, settings)
         if encoded is None:
             self._alpha_lost.add(settings)
             return None
@@ -408,6 +412,19 @@ class _Search:
         for each in settings:
             if self._side and each and each not in self._encoding_ahead:
                 self._encoding_ahead[each] = self._side.submit(encode_if_faithful, self.pixels, each)
+
+    def _take_over_ahead(self, *, until: Future[Encoded | None]) -> None:
+        """While the second core is still encoding `until`, this one encodes, in their order, the
+        trials queued behind it (rather than wait, then wait for those too): the same encodings,
+        ready sooner. A graphic's search waits here for its palette (50-220 ms on the corpus'
+        screenshots), with the next lane's first trial queued behind it."""
+        for settings, queued in list(self._encoding_ahead.items()):
+            if until.done():
+                return
+            if queued.cancel():
+                done: Future[Encoded | None] = Future()
+                done.set_result(encode_if_faithful(self.pixels, settings))
+                self._encoding_ahead[settings] = done
 
     def may_be_smaller(self, settings: EncoderSettings) -> bool:
         """Whether an encoding no smaller than that of `settings` may be smaller than the best

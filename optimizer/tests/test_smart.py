@@ -485,6 +485,28 @@ def test_a_trial_the_busy_second_core_has_not_begun_is_encoded_by_the_search_its
     assert rival_waited == [True]
 
 
+def test_while_the_second_core_encodes_a_trial_the_search_waits_for_it_encodes_those_queued_behind(monkeypatch):
+    pixels = prepared(images.cells(400)).pixels
+    yardstick = plain_settings(pixels, OutputFormat.WEBP, 80)
+    palette_begun, taken_over = threading.Event(), threading.Event()
+    palette_held = []
+
+    def before(settings):
+        if settings == smart.PALETTE_WEBP and not _on_the_search_thread():
+            palette_begun.set()
+            palette_held.append(taken_over.wait(timeout=HOLD))  # the second core stays on the palette
+        elif _avif_lane_first(settings) and _on_the_search_thread():
+            taken_over.set()
+        elif _on_the_search_thread() and settings.format is OutputFormat.WEBP and settings != yardstick:
+            palette_begun.wait(timeout=HOLD)  # the WebP lane leaves the second core time to begin it
+
+    _, threads = _search_recording_threads(pixels, monkeypatch, before)
+
+    assert palette_held == [True]  # the next lane's first trial was encoded while the palette was
+    assert threads[smart.PALETTE_WEBP] is not threading.main_thread()
+    assert [threads[s] for s in threads if _avif_lane_first(s)] == [threading.main_thread()]
+
+
 def test_a_rival_is_scored_ahead_only_when_smaller_than_every_encoding_that_may_reach_the_target(photo):
     """The second core scores smart:false's encoding as soon as it is encoded if rivals will most
     likely need its score: it is smaller than the trial being scored and than every pass."""
