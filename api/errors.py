@@ -57,7 +57,7 @@ UNAUTHORIZED_MESSAGE = "Missing or invalid API key"
 RATE_LIMIT_MESSAGE = "Rate limit exceeded"
 QUOTA_MESSAGE = "Monthly image limit reached"
 SERVER_ERROR_MESSAGE = "Internal server error during optimization"
-SERVICE_UNAVAILABLE_MESSAGE = "The service is briefly unavailable; please try again in a minute."
+SERVICE_UNAVAILABLE_MESSAGE = "The service is briefly unavailable; please try again after the seconds in Retry-After."
 UNSUPPORTED_MEDIA_TYPE_MESSAGE = (
     "Send JSON (Content-Type: application/json) with a url, or the image as a multipart/form-data "
     "upload in a field named file (curl -F file=@photo.jpg): a raw image body is not accepted."

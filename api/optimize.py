@@ -12,6 +12,7 @@ from rest_framework import serializers
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
 from api.metering import MeteredApiView
 from api.parsers import JSONParser
@@ -131,6 +132,11 @@ class OptimizeInputSerializer(serializers.Serializer):
     )
 
     default_error_messages = {"invalid": "Send a JSON object."}
+
+    def validate_empty_values(self, data: Any) -> tuple[bool, Any]:
+        if data is None:  # a body of `null`: answered as any other JSON that is no object
+            raise serializers.ValidationError({api_settings.NON_FIELD_ERRORS_KEY: [self.error_messages["invalid"]]})
+        return super().validate_empty_values(data)
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
         if hasattr(data, "keys"):
@@ -293,7 +299,7 @@ class OptimizeApi(MeteredApiView):
             (200, "image/avif"): OpenApiResponse(
                 OpenApiTypes.BINARY, description="With `Accept: image/avif` or `image/*`: the image bytes."
             ),
-            **error_responses(400, 401, 403, 415, 429, 500),
+            **error_responses(400, 401, 403, 415, 429, 500, 503),
         },
         parameters=[
             OpenApiParameter(
@@ -336,7 +342,12 @@ class OptimizeApi(MeteredApiView):
 
 
 def refuse_oversized_body(request: HttpRequest) -> None:
-    """Refuse an upload by its declared length, before reading (and spooling) it."""
+    """Refuse an upload by its declared length, before reading (and spooling) it. Only a multipart
+    body carries an upload: any other meets Django's own, smaller limit as it is read
+    (DATA_UPLOAD_MAX_MEMORY_SIZE: "the request body is too large"), not the image's."""
+    media_type = request.META.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
+    if media_type != "multipart/form-data":
+        return
     declared = declared_length(request.META.get("CONTENT_LENGTH"))
     if declared is not None and declared > max_body_bytes():
         raise SourceTooLarge.over(settings.OPTIMIZER_MAX_SOURCE_BYTES).concerning("file")

@@ -17,6 +17,7 @@ from api.authentication import NO_API_ACCESS_MESSAGE
 from api.errors import ErrorCode, error_answer
 from optimizer.probe import UnsupportedImage, sniff
 from optimizer.services import QUALITY_BOUNDS, OptimizationFailed
+from smolpix.errors import ServiceUnavailable
 from usage.ratelimit import RateLimited, RateLimitState
 from usage.services import QuotaExceeded
 
@@ -93,6 +94,11 @@ ERRORS: dict[int, tuple[str, list[OpenApiExample]]] = {
         "The optimization failed on our side. Nothing is charged; you may retry.",
         [_example("Server error", OptimizationFailed("the worker crashed"))],
     ),
+    503: (
+        "`SERVICE_UNAVAILABLE`: a backing service (database, cache, queue) is out of reach, or no worker "
+        "took the image in time. Nothing is charged; retry after `Retry-After` seconds.",
+        [_example("Service unavailable", ServiceUnavailable("the workers are busy", retry_after=10))],
+    ),
 }
 
 
@@ -104,14 +110,14 @@ def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
     }
 
 
-# The usage headers on every answer to a valid key (api.metering), and Retry-After on a 429.
+# The usage headers on every answer to a valid key (api.metering), and Retry-After on a 429 or 503.
 USAGE_HEADERS = [
     ("X-RateLimit-Limit", OpenApiTypes.INT, "Requests allowed per minute.", True),
     ("X-RateLimit-Remaining", OpenApiTypes.INT, "Requests left in the current minute.", True),
     ("X-RateLimit-Reset", OpenApiTypes.INT, "Unix time at which the minute's count starts again.", True),
     ("X-Quota-Used", OpenApiTypes.INT, "Images optimized this month.", True),
     ("X-Quota-Limit", OpenApiTypes.STR, "Images allowed this month, or `unlimited`.", True),
-    ("Retry-After", OpenApiTypes.INT, "Seconds to wait before retrying.", [429]),
+    ("Retry-After", OpenApiTypes.INT, "Seconds to wait before retrying.", [429, 503]),
 ]
 
 

@@ -59,7 +59,7 @@ class UsageApi(MeteredApiView):
             200: OpenApiResponse(
                 OutputSerializer, description="The plan, limits and this month's usage of the account."
             ),
-            **error_responses(401, 403, 429),
+            **error_responses(401, 403, 429, 503),
         },
         parameters=usage_headers(),
     )

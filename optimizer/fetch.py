@@ -163,7 +163,7 @@ def parse_target(url: str, *, allowed_ports: frozenset[int]) -> Target:
         raise InvalidUrl("The URL has no host.")
     if parsed.auth is not None:
         raise InvalidUrl("URLs with a user name or password are not supported.")
-    port = parsed.port or DEFAULT_PORTS[scheme]
+    port = DEFAULT_PORTS[scheme] if parsed.port is None else parsed.port  # ":0" is port 0, not the default
     if port not in allowed_ports:
         ports = ", ".join(str(allowed) for allowed in sorted(allowed_ports))
         raise InvalidUrl(f"Only URLs on ports {ports} can be fetched.")

@@ -81,7 +81,7 @@ def test_an_unavailable_service_is_503_to_retry(exc):
 
     assert response.status_code == 503
     assert response.data == {
-        "error": "The service is briefly unavailable; please try again in a minute.",
+        "error": "The service is briefly unavailable; please try again after the seconds in Retry-After.",
         "code": "SERVICE_UNAVAILABLE",
     }
     assert response["Retry-After"] == "12"

@@ -450,10 +450,12 @@ def test_a_source_over_the_byte_cap_is_too_large(post, reachable_origin, setting
 def test_an_upload_declared_far_over_the_cap_is_refused_unread(client, pro_api_key, settings):
     settings.OPTIMIZER_MAX_SOURCE_BYTES = 1000
 
-    response = client.post(
+    response = client.generic(
+        "POST",
         ENDPOINT,
         b"",
-        content_type="multipart/form-data; boundary=x",
+        # Given as such: the test client leaves an empty body's content type out.
+        CONTENT_TYPE="multipart/form-data; boundary=x",
         CONTENT_LENGTH=str(10 * 2**20),
         HTTP_AUTHORIZATION=f"Bearer {pro_api_key}",
     )

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import OperationalError
 from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
 from django.urls import reverse
 from openapi_core import OpenAPI
@@ -21,6 +22,7 @@ from openapi_core.testing import MockRequest, MockResponse
 
 from apikeys.keys import generate_key
 from apikeys.tests.factories import ApiKeyFactory
+from optimizer.services import NoCapacity
 from optimizer.smart import QualityTarget
 from optimizer.tests import images
 
@@ -48,7 +50,7 @@ class Case:
     schema_accepts_request: bool = True
     settings: dict[str, Any] = field(default_factory=dict)
     limits: dict[str, int] = field(default_factory=dict)  # overrides on the Pro account
-    crash_pipeline: bool = False
+    fault: tuple[str, Exception] | None = None  # what raises what while the request is served
 
     def body(self, origin_url: str) -> tuple[str, bytes]:
         """The content type and the bytes sent, with ORIGIN in a URL standing for the test origin."""
@@ -130,11 +132,33 @@ CASES = {
     "monthly limit reached": Case(
         OPTIMIZE, "post", 429, form={"file": PHOTO}, code="LIMIT_REACHED", limits={"monthly_limit_override": 0}
     ),
-    "pipeline crash": Case(OPTIMIZE, "post", 500, form={"file": PHOTO}, code="SERVER_ERROR", crash_pipeline=True),
+    "pipeline crash": Case(
+        OPTIMIZE,
+        "post",
+        500,
+        form={"file": PHOTO},
+        code="SERVER_ERROR",
+        fault=("optimizer.worker.optimize", RuntimeError("ImageMagick fell over")),
+    ),
+    "no worker takes the image": Case(
+        OPTIMIZE,
+        "post",
+        503,
+        form={"file": PHOTO},
+        code="SERVICE_UNAVAILABLE",
+        fault=("optimizer.services._run_job", NoCapacity("every worker is busy", retry_after=10)),
+    ),
     "usage": Case(USAGE, "get", 200),
     "usage without a key": Case(USAGE, "get", 401, key="none", code="UNAUTHORIZED", schema_accepts_request=False),
     "usage on the free plan": Case(USAGE, "get", 403, key="free", code="FORBIDDEN"),
     "usage over the rate limit": Case(USAGE, "get", 429, code="LIMIT_REACHED", limits={"rate_limit_override": 0}),
+    "usage with the database out of reach": Case(
+        USAGE,
+        "get",
+        503,
+        code="SERVICE_UNAVAILABLE",
+        fault=("api.usage.usage_this_month", OperationalError("the database is gone")),
+    ),
 }
 
 
@@ -207,8 +231,9 @@ def test_the_api_answers_as_documented(
     settings.OPTIMIZER_ALLOWED_PORTS = [origin.port]
     for setting, value in case.settings.items():
         setattr(settings, setting, value)
-    if case.crash_pipeline:
-        monkeypatch.setattr("optimizer.worker.optimize", _crash)
+    if case.fault:
+        target, error = case.fault
+        monkeypatch.setattr(target, _raising(error))
     origin_url = origin.serve("/photo.jpg", PHOTO).removesuffix("/photo.jpg")
     headers = {"Accept": case.accept or JSON}
     if case.key != "none":
@@ -256,8 +281,11 @@ def test_image_answers_carry_only_documented_headers(client, schema, pro_api_key
     assert sent and sent <= documented
 
 
-def _crash(*args, **kwargs):
-    raise RuntimeError("ImageMagick fell over")
+def _raising(error: Exception):
+    def fail(*args, **kwargs):
+        raise error
+
+    return fail
 
 
 def _free_key(account) -> str:

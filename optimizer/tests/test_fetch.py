@@ -335,6 +335,7 @@ def test_a_host_that_trickles_its_headers_is_stopped_by_the_total_timeout(origin
         ("http://user:secret@example.com/cat.png", "user name or password"),
         ("http://example.com:8080/cat.png", "ports 80, 443"),
         ("https://example.com:22/", "ports 80, 443"),
+        ("http://example.com:0/cat.png", "ports 80, 443"),
         ("http://example.com/cat png", "spaces or control characters"),
         ("http://example.com/\r\nX-Injected: 1", "spaces or control characters"),
         ("http://exa_mple..com:99999/", "could not be parsed"),

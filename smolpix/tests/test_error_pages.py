@@ -157,7 +157,7 @@ def test_an_outage_outside_the_api_views_is_still_the_api_s_json_503_under_api(m
 
     assert response.status_code == 503
     assert response.json() == {
-        "error": "The service is briefly unavailable; please try again in a minute.",
+        "error": "The service is briefly unavailable; please try again after the seconds in Retry-After.",
         "code": "SERVICE_UNAVAILABLE",
     }
     assert response["Retry-After"] == "30"

@@ -44,7 +44,7 @@ needs_postgresql = pytest.mark.skipif(
 )
 
 SERVICE_UNAVAILABLE = {
-    "error": "The service is briefly unavailable; please try again in a minute.",
+    "error": "The service is briefly unavailable; please try again after the seconds in Retry-After.",
     "code": "SERVICE_UNAVAILABLE",
 }
 PHOTO = images.encode(images.photo(64, 48), "PNG")

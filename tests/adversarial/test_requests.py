@@ -98,7 +98,17 @@ def test_malformed_json_is_400_bad_request(raw_post, raw):
 
 @pytest.mark.parametrize("value", [[], [GOOD], "http://a.example/x.png", 80, 1.5, True, None, [[[]]]], ids=json.dumps)
 def test_json_that_is_not_an_object_is_400(raw_post, value):
-    assert_error(raw_post(json.dumps(value)), 400, "BAD_REQUEST")
+    body = assert_error(raw_post(json.dumps(value)), 400, "BAD_REQUEST")
+
+    assert body["error"] == "Send a JSON object."
+
+
+def test_an_integer_too_long_to_read_is_refused_in_the_clients_terms_not_pythons(raw_post):
+    too_long = b'{"url": "http://a.example/x.png", "quality": ' + b"9" * 5000 + b"}"
+
+    body = assert_error(raw_post(too_long), 400, "BAD_REQUEST")
+
+    assert body["error"] == "Malformed request body: JSON parse error - an integer of 5,000 digits is too long"
 
 
 def test_an_unknown_charset_is_read_as_utf_8(raw_post):
@@ -121,6 +131,18 @@ def test_a_json_body_over_data_upload_max_memory_size_is_400(raw_post):
     body = assert_error(raw_post(body), 400, "BAD_REQUEST")
 
     assert "too large" in body["error"]
+
+
+def test_a_json_body_over_the_upload_cap_is_too_large_a_body_not_an_image(raw_post, settings):
+    """Only a multipart body carries an image: a JSON one past the upload cap is no upload."""
+    settings.OPTIMIZER_MAX_SOURCE_BYTES = 1000
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    body = json.dumps({"url": "http://a.example/x.png", "pad": "a" * 200_000})
+
+    body = assert_error(raw_post(body), 400, "BAD_REQUEST")
+
+    assert "request body is too large" in body["error"]
+    assert "field" not in body
 
 
 def test_a_form_field_over_data_upload_max_memory_size_is_400(post):
