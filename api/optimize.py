@@ -139,6 +139,10 @@ class OptimizeInputSerializer(serializers.Serializer):
         return super().validate_empty_values(data)
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
+        if isinstance(data, QueryDict):  # a form may repeat a field (two files: the last was optimized)
+            repeated = sorted(name for name in data if len(data.getlist(name)) > 1)
+            if repeated:
+                raise serializers.ValidationError({repeated[0]: ["Sent more than once; send it once."]})
         if hasattr(data, "keys"):
             unknown = sorted(set(data.keys()) - set(self.fields))
             if unknown:

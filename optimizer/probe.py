@@ -101,7 +101,8 @@ def _heif_format(data: bytes) -> SourceFormat | None:
 
 def raise_imaging_error(error: exceptions.WandException, what: str) -> NoReturn:
     logger.info("ImageMagick refused %s: %s", what, error)
-    if isinstance(error, exceptions.ResourceLimitError):
+    # A cache ImageMagick could not open or extend ("cache resources exhausted") is no damage either.
+    if isinstance(error, exceptions.ResourceLimitError | exceptions.CacheError):
         raise ImageTooLarge("The image is too large to process.") from error
     raise UnsupportedImage(UNDECODABLE) from error
 
@@ -123,9 +124,12 @@ def read_source(image: Image, data: bytes, *, ping: bool = False) -> None:
 
 
 def defused(source_format: SourceFormat, data: bytes) -> bytes:
-    """The bytes ImageMagick is given: PNG text chunks removed, JPEGs with too many scans refused."""
+    """The bytes ImageMagick is given: PNG text chunks removed, an animated WebP's frames after the
+    first, JPEGs with too many scans refused."""
     if source_format is SourceFormat.PNG:
         return without_png_text(data)
+    if source_format is SourceFormat.WEBP:
+        return webp_first_frame(data)
     if source_format is SourceFormat.JPEG:
         # A scan starts with an SOS marker; entropy-coded data never holds 0xFF 0xDA (bytes are stuffed).
         scans = data.count(b"\xff\xda")
@@ -135,12 +139,38 @@ def defused(source_format: SourceFormat, data: bytes) -> bytes:
 
 
 def png_chunks(data: bytes) -> Iterator[tuple[bytes, int, int]]:
-    """The kind, start and end of each chunk after a PNG's signature, as far as lengths can be read."""
+    """The kind, start and end of each chunk after a PNG's signature, as far as lengths can be read,
+    up to IEND (what follows is no PNG: 32 MB of zeros read as chunks took seconds)."""
     index = 8
     while index + 12 <= len(data):
         end = index + 12 + int.from_bytes(data[index : index + 4], "big")
-        yield data[index + 4 : index + 8], index, end
+        kind = data[index + 4 : index + 8]
+        yield kind, index, end
+        if kind == b"IEND":
+            return
         index = end
+
+
+def webp_first_frame(data: bytes) -> bytes:
+    """An animated WebP with its first frame only (its ANMF chunks after the first dropped, the
+    RIFF size set to match), else `data` as it is. ImageMagick 6 decodes every frame of an animated
+    WebP whatever frame is asked for: 16 frames passed the policy's list length (IMAGE_TOO_LARGE
+    for a small sticker), and a large canvas took a worker's memory once per frame."""
+    kept, index, frames = [data[:12]], 12, 0
+    while index + 8 <= len(data):
+        kind = data[index : index + 4]
+        end = index + 8 + int.from_bytes(data[index + 4 : index + 8], "little")
+        end += end % 2  # chunks are padded to an even length
+        if kind == b"ANMF":
+            frames += 1
+        if kind != b"ANMF" or frames == 1:
+            kept.append(data[index:end])
+        index = end
+    if frames <= 1:
+        return data
+    kept.append(data[index:])  # whatever cannot be read as chunks, for libwebp to judge
+    body = b"".join(kept)[8:]
+    return b"RIFF" + len(body).to_bytes(4, "little") + body
 
 
 def without_png_text(data: bytes) -> bytes:

@@ -2,6 +2,7 @@
 Pillow as an independent decoder. The helpers here serve the other image tests too."""
 
 import functools
+import struct
 import subprocess
 
 import numpy as np
@@ -107,6 +108,32 @@ def test_only_the_first_gif_frame_is_used():
     pixels = prepare(images.gif_frames((255, 0, 0), (0, 255, 0), (0, 0, 255))).pixels
 
     assert as_pillow(pixels).getpixel((5, 5)) == (255, 0, 0)
+
+
+def test_a_gif_screen_too_large_for_the_caches_is_too_large_not_damaged():
+    """A 1x1 frame on an 8000x8000 logical screen: the screen is what runs out of pixel cache
+    ("cache resources exhausted", which ImageMagick reports as a CacheError)."""
+    data = (
+        b"GIF89a" + struct.pack("<HH", 8000, 8000) + bytes([0xF0, 0, 0, 0, 0, 0, 255, 255, 255])
+        + b"\x2c" + struct.pack("<HHHH", 0, 0, 1, 1) + b"\x00\x02\x02\x4c\x01\x00\x3b"
+    )  # fmt: skip
+
+    with pytest.raises(probe.ImageTooLarge):
+        imaging.prepare(data, max_width=1920, max_pixels=100_000_000)
+
+
+def test_only_the_first_frame_of_an_animated_webp_is_decoded():
+    """ImageMagick 6 decodes every frame of an animated WebP: past the policy's 16 it refused a
+    small sticker as too large. It is given the first frame alone."""
+    frames = [Image.new("RGBA", (70, 50), (255 - index * 10, index * 10, 0, 200)) for index in range(20)]
+    data = images.encode(frames[0], "WEBP", save_all=True, append_images=frames[1:], lossless=True)
+    assert data.count(b"ANMF") == 20
+
+    pixels = prepare(data).pixels
+
+    assert (pixels.width, pixels.height) == (70, 50)
+    assert as_pillow(pixels).getpixel((5, 5)) == (255, 0, 0, 200)
+    assert probe.webp_first_frame(data).count(b"ANMF") == 1
 
 
 def test_resizing_keeps_the_aspect_ratio_and_never_enlarges():

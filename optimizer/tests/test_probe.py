@@ -125,6 +125,16 @@ def test_png_text_chunks_are_dropped_before_decoding():
     assert prepare(data).pixels.width == 64
 
 
+def test_png_chunks_end_at_iend_whatever_follows():
+    """What follows IEND is no PNG: 32 MB of zeros read as empty chunks took seconds."""
+    data = images.encode(images.photo(64, 48), "PNG") + bytes(100_000)
+
+    kinds = [kind for kind, _, _ in probe.png_chunks(data)]
+
+    assert kinds[-1] == b"IEND"
+    assert probe.without_png_text(data) == data
+
+
 def test_a_jpeg_with_more_scans_than_the_limit_is_refused(monkeypatch):
     progressive = images.encode(images.photo(), "JPEG", progressive=True)
     assert progressive.count(b"\xff\xda") > 3

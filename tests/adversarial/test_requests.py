@@ -169,6 +169,23 @@ def test_too_many_files_is_400(client, pro_api_key):
     assert_error(response, 400, "BAD_REQUEST")
 
 
+@pytest.mark.parametrize("field", ["file", "quality"])
+def test_a_form_field_sent_twice_is_400_naming_it(client, pro_api_key, field):
+    photo = images.encode(images.photo(), "PNG")
+    twice = {
+        "file": [SimpleUploadedFile("a.png", photo), SimpleUploadedFile("b.png", photo)],
+        "quality": ["80", "60"],
+    }
+
+    response = client.post(
+        ENDPOINT,
+        {"file": SimpleUploadedFile("a.png", photo), **{field: twice[field]}},
+        HTTP_AUTHORIZATION=f"Bearer {pro_api_key}",
+    )
+
+    assert_error(response, 400, "BAD_REQUEST", field)
+
+
 def test_an_uploaded_file_is_not_held_to_the_form_limit(post, settings):
     """DATA_UPLOAD_MAX_MEMORY_SIZE bounds fields, not files: an image larger than it is optimized."""
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
