@@ -1,11 +1,11 @@
 """What one image may cost a worker, checked from its header before a pixel is decoded, so that
 every accepted image finishes within the worker's memory and ImageMagick's policy.
 
-- ImageMagick's pixel caches (the policy's memory, map and disk together; Q16, so 8 bytes a
-  pixel, 10 for CMYK): while an image is prepared, the decoded source, an oriented copy, the
-  resize's intermediate image and the result can all exist at once. An image whose caches would
-  not fit is refused (IMAGE_TOO_LARGE) instead of failing half-way, which in ImageMagick 6 can
-  leak the caches it had taken until the process ends.
+- ImageMagick's pixel caches (Q16, so 8 bytes a pixel, 10 with an index channel: CMYK,
+  palettes), each whole in the policy's memory if it fits what is left there, else on its disk:
+  while an image is prepared, the decoded source, an oriented copy, the resize's intermediate
+  image and the result can all exist at once. An image whose caches would not fit is refused
+  (IMAGE_TOO_LARGE) instead of failing half-way (a grey PNG of 64 megapixels was "damaged").
 - The worker's memory outside those caches: each encoder keeps its own copies of the pixels
   (libwebp its ARGB and YUV planes, libavif and libaom far more), so each output format has a
   largest size that keeps a worker under WORKER_MEMORY_CEILING (measured: `make bench-memory`).
@@ -20,8 +20,15 @@ from optimizer.probe import ImageTooLarge, SourceInfo
 MIB = 2**20
 # Every accepted image keeps a worker process under this peak (resident memory).
 WORKER_MEMORY_CEILING = 1024 * MIB
-# Bytes of ImageMagick pixel cache a pixel takes at the most (Q16 RGBA plus CMYK's index channel).
+# Bytes of ImageMagick pixel cache a pixel takes at the most (Q16 RGBA plus the index channel of
+# CMYK and palette images), and without an index channel.
 CACHE_BYTES_PER_PIXEL = 10
+DIRECT_CACHE_BYTES_PER_PIXEL = 8
+# The sources ImageMagick decodes without an index channel, and PNG's colour types that do: RGB,
+# grey and alpha, RGBA (grey alone, 0, and palettes, 3, have one).
+DIRECT_FORMATS = {SourceFormat.WEBP, SourceFormat.AVIF, SourceFormat.HEIC}
+PNG_GREY = 0
+PNG_DIRECT_COLOUR_TYPES = {2, 4, 6}
 # The largest result each encoder is given, opaque and transparent, from `make bench-memory`: a
 # worker starts at ~130-200 MB; opaque WebP then takes ImageMagick's heap cache (at most the
 # policy's 256 MiB) and ~8 bytes a pixel, AVIF ~19 (libaom's frame buffers); with alpha, libwebp
@@ -58,11 +65,10 @@ def affordable_format(
 
 def check_caches(source: SourceInfo, width: int, height: int) -> None:
     """Refuse (ImageTooLarge) an image whose preparation would not fit in ImageMagick's caches."""
-    available = limits["memory"] + limits["map"] + limits["disk"]
-    if _cache_bytes(source, width, height) <= available:
+    if _fits(source, width, height):
         return
-    largest = _largest_resize(source, available)
-    if _cache_bytes(source, largest, max(1, round(source.height * largest / source.width))) > available:
+    largest = _largest_resize(source)
+    if not _fits(source, largest, max(1, round(source.height * largest / source.width))):
         raise ImageTooLarge(f"The image is {source.width}x{source.height} pixels: too large to decode here.")
     raise ImageTooLarge(
         f"The image is {source.width}x{source.height} pixels: at a maxWidth of {width} it would take more memory "
@@ -70,18 +76,51 @@ def check_caches(source: SourceInfo, width: int, height: int) -> None:
     )
 
 
-def _cache_bytes(source: SourceInfo, width: int, height: int) -> int:
-    """The most pixel cache that preparing `source` at `width` x `height` holds at once: the decoded
-    image and its oriented copy, or an AVIF's or HEIC's alpha plane (decoded on its own, then
-    merged) and its turned copy; then, when it is resized, the oriented one, the resize's
-    intermediate image (it filters one direction at a time) and the result."""
-    decoded = _decoded_pixels(source, width, height)
+def _fits(source: SourceInfo, width: int, height: int) -> bool:
+    return all(_fit_together(caches) for caches in _caches(source, width, height))
+
+
+def _caches(source: SourceInfo, width: int, height: int) -> list[list[int]]:
+    """The pixel caches (bytes) that preparing `source` at `width` x `height` holds at once, in
+    the order they are taken, at each of its peaks: decoding (_decoding), with the decoded image's
+    oriented copy, or an AVIF's or HEIC's alpha plane (decoded on its own, then merged) and its
+    turned copy; then, when it is resized, the decoded image, the resize's intermediate image (it
+    filters one direction at a time) and the result, both without an index channel."""
+    decoding = _decoding(source, _decoded_pixels(source, width, height))
+    decoded = decoding[-1]
     turned = (source.width, source.height) != (source.stored_width, source.stored_height)
-    pixels = decoded * (2 if turned else 3 if source.separate_alpha else 1)
-    if width < source.width:
-        intermediate = max(width * source.height, source.width * height)
-        pixels = max(pixels, decoded + intermediate + width * height)
-    return CACHE_BYTES_PER_PIXEL * pixels
+    decoding += [decoded] * (1 if turned else 2 if source.separate_alpha else 0)
+    if width >= source.width:
+        return [decoding]
+    intermediate = max(width * source.height, source.width * height)
+    return [
+        decoding,
+        [decoded, DIRECT_CACHE_BYTES_PER_PIXEL * intermediate, DIRECT_CACHE_BYTES_PER_PIXEL * width * height],
+    ]
+
+
+def _decoding(source: SourceInfo, pixels: int) -> list[int]:
+    """The caches decoding `pixels` takes, the decoded image's last. RGB(A) PNGs, WebP, AVIF and
+    HEIC decode without an index channel; a grey PNG is decoded so, then made a palette image while
+    that is held (ImageMagick 6: a 64-megapixel grey PNG took 512 MB, then 640 more); any other
+    source may have one (palettes, CMYK)."""
+    if source.format is SourceFormat.PNG and source.png_colour_type == PNG_GREY:
+        return [DIRECT_CACHE_BYTES_PER_PIXEL * pixels, CACHE_BYTES_PER_PIXEL * pixels]
+    direct = source.format in DIRECT_FORMATS or source.png_colour_type in PNG_DIRECT_COLOUR_TYPES
+    return [(DIRECT_CACHE_BYTES_PER_PIXEL if direct else CACHE_BYTES_PER_PIXEL) * pixels]
+
+
+def _fit_together(caches: list[int]) -> bool:
+    """Whether caches of these sizes, taken in this order and held at once, fit the policy: each
+    in memory if what is left there holds all of it, else memory-mapped, else on disk (ImageMagick
+    never splits a cache: two of 600 MB do not fit 256 MiB of memory and 1 GiB of disk)."""
+    left = [limits["memory"], limits["map"], limits["disk"]]
+    for size in caches:
+        resource = next((index for index, free in enumerate(left) if size <= free), None)
+        if resource is None:
+            return False
+        left[resource] -= size
+    return True
 
 
 def _decoded_pixels(source: SourceInfo, width: int, height: int) -> int:
@@ -99,12 +138,12 @@ def _largest_width(width: int, height: int, max_pixels: int) -> int:
     return max(1, math.isqrt(max_pixels * width // height))
 
 
-def _largest_resize(source: SourceInfo, available: int) -> int:
-    """The largest maxWidth whose preparation fits `available` bytes of cache."""
+def _largest_resize(source: SourceInfo) -> int:
+    """The largest maxWidth whose preparation fits ImageMagick's caches."""
     low, high = 1, source.width
     while low < high:
         middle = (low + high + 1) // 2
-        if _cache_bytes(source, middle, max(1, round(source.height * middle / source.width))) <= available:
+        if _fits(source, middle, max(1, round(source.height * middle / source.width))):
             low = middle
         else:
             high = middle - 1

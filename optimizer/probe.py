@@ -5,6 +5,7 @@ ImageMagick (defused, then read_source), which preparation uses too.
 """
 
 import logging
+import re
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -20,6 +21,10 @@ logger = logging.getLogger(__name__)
 # decoder pass over every block again; ImageMagick gives up silently after 1,024 with a partial
 # image. libjpeg-turbo suggests a limit of 500 for untrusted input.
 MAX_JPEG_SCANS = 500
+# A JPEG marker: 0xFF then a code that is not a stuffed 0x00, a restart marker or a fill byte.
+_JPEG_MARKER = re.compile(rb"\xff([\x01-\xcf\xd8-\xfe])")
+_JPEG_SOS, _JPEG_EOI = 0xDA, 0xD9
+_JPEG_MARKERS_WITHOUT_LENGTH = {0xD8, 0x01}  # SOI, TEM
 # PNG chunks that only carry text, metadata the pipeline strips anyway. A compressed one can
 # inflate a thousandfold, and libpng as ImageMagick 6 sets it up puts no limit on that.
 PNG_TEXT_CHUNKS = frozenset({b"tEXt", b"zTXt", b"iTXt"})
@@ -46,6 +51,7 @@ class SourceInfo:
     stored_width: int  # as stored in the file
     stored_height: int
     separate_alpha: bool = False  # an AVIF's or HEIC's alpha plane, decoded on its own (heif_alpha)
+    png_colour_type: int | None = None  # from a PNG's IHDR: 0 grey, 2 RGB, 3 palette, 4 grey and alpha, 6 RGBA
 
 
 # --- Sniffing -----------------------------------------------------------------------------
@@ -131,11 +137,26 @@ def defused(source_format: SourceFormat, data: bytes) -> bytes:
     if source_format is SourceFormat.WEBP:
         return webp_first_frame(data)
     if source_format is SourceFormat.JPEG:
-        # A scan starts with an SOS marker; entropy-coded data never holds 0xFF 0xDA (bytes are stuffed).
-        scans = data.count(b"\xff\xda")
+        scans = jpeg_scans(data)
         if scans > MAX_JPEG_SCANS:
             raise UnsupportedImage(f"The JPEG has {scans:,} scans; at most {MAX_JPEG_SCANS} are accepted.")
     return data
+
+
+def jpeg_scans(data: bytes) -> int:
+    """The scans of a JPEG (its SOS markers), found as libjpeg finds them: marker by marker, over
+    each segment's length (an APPn or COM segment may hold any bytes, 0xFF 0xDA too), and over
+    entropy-coded data, where 0xFF is followed only by a stuffed 0x00 or a restart marker."""
+    scans, index = 0, 2  # after SOI
+    while found := _JPEG_MARKER.search(data, index):
+        marker, index = found[1][0], found.end()
+        if marker == _JPEG_EOI:
+            break
+        if marker in _JPEG_MARKERS_WITHOUT_LENGTH:
+            continue
+        scans += marker == _JPEG_SOS
+        index += int.from_bytes(data[index : index + 2], "big")
+    return scans
 
 
 def png_chunks(data: bytes) -> Iterator[tuple[bytes, int, int]]:
@@ -223,6 +244,7 @@ def probe(data: bytes, *, max_pixels: int) -> SourceInfo:
         stored_width=stored_width,
         stored_height=stored_height,
         separate_alpha=alpha is not None,
+        png_colour_type=data[25] if source_format is SourceFormat.PNG and data[12:16] == b"IHDR" else None,
     )
 
 

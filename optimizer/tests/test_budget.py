@@ -84,6 +84,28 @@ def test_an_avif_with_an_alpha_plane_counts_that_plane_and_its_turned_copy():
         budget.check_caches(replace(opaque, separate_alpha=True), width, width * 2)
 
 
+def test_a_grey_png_counts_both_its_decodings_each_whole_in_memory_or_on_disk():
+    """ImageMagick 6 decodes a grey PNG in RGB (8 bytes a pixel), then makes a palette image of it
+    (10) while holding the first. At 64 MP both together (1.15 GB) are under memory and disk
+    together (1.34 GB), but neither fits the 256 MiB of memory: on disk (1 GiB) they do not fit."""
+    grey = replace(source(8000, 8000), png_colour_type=0)
+    assert magick.limits["memory"] + magick.limits["disk"] > 18 * 8000 * 8000
+
+    with pytest.raises(ImageTooLarge, match="too large to decode here"):
+        budget.check_caches(grey, 1920, 1920)
+    budget.check_caches(replace(grey, png_colour_type=2), 1920, 1920)  # RGB: decoded once
+    budget.check_caches(replace(source(7700, 7700), png_colour_type=0), 1920, 1920)  # 59 MP: 1.07 GB
+
+
+def test_the_pipeline_refuses_a_grey_png_too_large_to_decode_from_its_header():
+    data = images.encode(Image.new("L", (8000, 8000), 128), "PNG")
+
+    with pytest.raises(ImageTooLarge, match="too large to decode here"):
+        optimize(data, OptimizeOptions(), max_pixels=MAX_PIXELS)
+
+    assert magick.caches_in_use() == 0
+
+
 def test_the_pipeline_refuses_from_the_header_before_decoding():
     # A 10,000 x 10,000 PNG of one colour: a few kilobytes that would take 800 MB of cache.
     data = images.encode(Image.new("RGB", (10_000, 10_000), (20, 80, 160)), "PNG")

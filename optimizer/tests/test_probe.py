@@ -125,6 +125,19 @@ def test_png_text_chunks_are_dropped_before_decoding():
     assert prepare(data).pixels.width == 64
 
 
+def test_a_jpeg_s_scans_are_counted_as_libjpeg_finds_them_not_in_its_metadata(monkeypatch):
+    """Any bytes may sit in an APPn segment: 0xFF 0xDA there starts no scan."""
+    monkeypatch.setattr(probe, "MAX_JPEG_SCANS", 3)
+    baseline = images.encode(images.photo(), "JPEG")
+    app15 = b"\xff\xef" + (2 + 2 * 1000).to_bytes(2, "big") + b"\xff\xda" * 1000
+    with_metadata = baseline[:2] + app15 + baseline[2:]
+    progressive = images.encode(images.photo(), "JPEG", progressive=True)
+
+    assert probe.jpeg_scans(with_metadata) == 1
+    assert prepare(with_metadata).pixels.width == 256
+    assert probe.jpeg_scans(progressive) == progressive.count(b"\xff\xda") > 3
+
+
 def test_png_chunks_end_at_iend_whatever_follows():
     """What follows IEND is no PNG: 32 MB of zeros read as empty chunks took seconds."""
     data = images.encode(images.photo(64, 48), "PNG") + bytes(100_000)
