@@ -102,10 +102,13 @@ def _caches(source: SourceInfo, width: int, height: int) -> list[list[int]]:
 def _decoding(source: SourceInfo, pixels: int) -> list[int]:
     """The caches decoding `pixels` takes, the decoded image's last. RGB(A) PNGs, WebP, AVIF and
     HEIC decode without an index channel; a grey PNG is decoded so, then made a palette image while
-    that is held (ImageMagick 6: a 64-megapixel grey PNG took 512 MB, then 640 more); any other
-    source may have one (palettes, CMYK)."""
+    that is held (ImageMagick 6: a 64-megapixel grey PNG took 512 MB, then 640 more); a GIF's first
+    frame, read at the size of the screen, is then placed on the screen (imaging._on_gif_screen);
+    any other source may have one (palettes, CMYK)."""
     if source.format is SourceFormat.PNG and source.png_colour_type == PNG_GREY:
         return [DIRECT_CACHE_BYTES_PER_PIXEL * pixels, CACHE_BYTES_PER_PIXEL * pixels]
+    if source.format is SourceFormat.GIF:  # the first frame (a palette), then placed on the screen
+        return [CACHE_BYTES_PER_PIXEL * pixels, DIRECT_CACHE_BYTES_PER_PIXEL * pixels]
     direct = source.format in DIRECT_FORMATS or source.png_colour_type in PNG_DIRECT_COLOUR_TYPES
     return [(DIRECT_CACHE_BYTES_PER_PIXEL if direct else CACHE_BYTES_PER_PIXEL) * pixels]
 

@@ -141,6 +141,11 @@ def prepare(data: bytes, *, max_width: int, max_pixels: int) -> PreparedImage:
                     # (~15% less time; the test takes ~3 ms at 9 MP).
                     image.alpha_channel = False
                 image.resize(width, height, filter=RESIZE_FILTER)
+            if image.colorspace == "gray":
+                # Grey to sRGB copies each sample to the three channels, as well after the resize as
+                # before it, where it took a second cache of the source's size (a 90 MP grey TIFF ran
+                # out of ImageMagick's).
+                image.transform_colorspace("srgb")
             image.strip()
             image.depth = 8
             pixels = _pixels_of(image)
@@ -243,7 +248,7 @@ def _convert_to_srgb(image: Image, *, may_defer: bool, implied: bytes | None = N
             convert_to_srgb_profile(image)
         except exceptions.WandException as error:
             logger.info("ignoring an unusable embedded ICC profile: %s", error)
-    if image.colorspace != "srgb":
+    if image.colorspace not in ("srgb", "gray"):  # grey: after the resize (prepare)
         image.transform_colorspace("srgb")
     return None
 

@@ -97,6 +97,12 @@ def test_a_grey_png_counts_both_its_decodings_each_whole_in_memory_or_on_disk():
     budget.check_caches(replace(source(7700, 7700), png_colour_type=0), 1920, 1920)  # 59 MP: 1.07 GB
 
 
+def test_a_gif_counts_its_first_frame_and_the_screen_it_is_placed_on():
+    budget.check_caches(source(7000, 7000, SourceFormat.GIF), 1920, 1920)  # 0.49 + 0.39 GB
+    with pytest.raises(ImageTooLarge, match="too large to decode here"):
+        budget.check_caches(source(8000, 8000, SourceFormat.GIF), 1920, 1920)  # 0.64 + 0.51 GB
+
+
 def test_the_pipeline_refuses_a_grey_png_too_large_to_decode_from_its_header():
     data = images.encode(Image.new("L", (8000, 8000), 128), "PNG")
 

@@ -110,9 +110,24 @@ def test_only_the_first_gif_frame_is_used():
     assert as_pillow(pixels).getpixel((5, 5)) == (255, 0, 0)
 
 
+def test_a_large_grey_source_becomes_srgb_after_its_resize():
+    """Made sRGB before the resize, a 72 MP grey TIFF took a second cache of its full size: two
+    did not fit ImageMagick's disk. After the resize, the same samples."""
+    grey = Image.linear_gradient("L").resize((12_000, 6_000))
+    data = images.encode(grey, "TIFF", compression="tiff_adobe_deflate")
+
+    pixels = imaging.prepare(data, max_width=1920, max_pixels=100_000_000).pixels
+
+    assert (pixels.width, pixels.height, pixels.layout) == (1920, 960, "RGB")
+    shown = np.frombuffer(pixels.data, np.uint8).reshape(960, 1920, 3)
+    assert (shown[..., 0] == shown[..., 1]).all() and (shown[..., 1] == shown[..., 2]).all()
+    assert shown[0, 0, 0] < 5 and shown[-1, 0, 0] > 250  # the gradient, top to bottom
+
+
 def test_a_gif_screen_too_large_for_the_caches_is_too_large_not_damaged():
-    """A 1x1 frame on an 8000x8000 logical screen: the screen is what runs out of pixel cache
-    ("cache resources exhausted", which ImageMagick reports as a CacheError)."""
+    """A 1x1 frame on an 8000x8000 logical screen, decoded without the budget's check (the pipeline
+    refuses it from its header): the screen is what runs out of pixel cache ("cache resources
+    exhausted", which ImageMagick reports as a CacheError)."""
     data = (
         b"GIF89a" + struct.pack("<HH", 8000, 8000) + bytes([0xF0, 0, 0, 0, 0, 0, 255, 255, 255])
         + b"\x2c" + struct.pack("<HHHH", 0, 0, 1, 1) + b"\x00\x02\x02\x4c\x01\x00\x3b"
