@@ -160,6 +160,8 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_MAX_TASKS_PER_CHILD = env.int("CELERY_WORKER_MAX_TASKS_PER_CHILD", default=200)
+# The prefork pool (what `--pool prefork` names), looked after more often than Celery's own: see smolpix.pool.
+CELERY_WORKER_POOL = "smolpix.pool:TaskPool"
 # Worker processes per `celery worker` (prefork pool); unset means one per CPU core.
 CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=None)
 # A task that lost its broker connection cannot be acknowledged and will be delivered again: stop it.
