@@ -14,6 +14,7 @@ from typing import Any
 
 from django.core.exceptions import (
     BadRequest,
+    DisallowedHost,
     RequestDataTooBig,
     SuspiciousOperation,
     TooManyFieldsSent,
@@ -133,7 +134,7 @@ def error_answer(exc: BaseException) -> ErrorAnswer:
     if isinstance(exc, SuspiciousOperation | BadRequest | MultiPartParserError):
         # Django's own limits on request bodies (DATA_UPLOAD_MAX_MEMORY_SIZE and the field and
         # file counts), met while DRF reads the body; a host it does not serve; a body it cannot read.
-        return ErrorAnswer.bad_request(_OVERSIZED_BODY_MESSAGES.get(type(exc), "Bad request"))
+        return ErrorAnswer.bad_request(_REFUSED_REQUEST_MESSAGES.get(type(exc), "Bad request"))
     if isinstance(exc, exceptions.ParseError):
         return ErrorAnswer.bad_request(f"Malformed request body: {_detail(exc, 'could not be parsed')}")
     if isinstance(exc, exceptions.ValidationError):
@@ -206,10 +207,11 @@ def api_exception_handler(exc: Exception, context: dict) -> Response:
     return answer.response()
 
 
-_OVERSIZED_BODY_MESSAGES = {
+_REFUSED_REQUEST_MESSAGES = {
     RequestDataTooBig: "The request body is too large: send the image as a multipart file, or its url.",
     TooManyFieldsSent: "The request has too many form fields.",
     TooManyFilesSent: "The request has too many files; send one, as file.",
+    DisallowedHost: "This server does not answer for the host named in the request's Host header.",
 }
 
 

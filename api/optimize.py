@@ -9,13 +9,12 @@ from django.utils.cache import patch_vary_headers
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
-from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from api.metering import MeteredApiView
-from api.parsers import JSONParser
+from api.parsers import JSONParser, MultiPartParser
 from api.schema import error_responses, usage_headers
 from optimizer.fetch import MAX_URL_LENGTH, SourceTooLarge, declared_length
 from optimizer.formats import OutputFormat, RequestedFormat

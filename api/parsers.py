@@ -1,7 +1,9 @@
-"""Request body parsers of the API (DEFAULT_PARSER_CLASSES)."""
+"""Request body parsers of the API (DEFAULT_PARSER_CLASSES and the optimize view's)."""
 
 import codecs
 
+from django.core.files.uploadhandler import FileUploadHandler
+from django.http.multipartparser import MultiPartParserError
 from rest_framework import exceptions, parsers
 from rest_framework.utils import json
 
@@ -27,3 +29,27 @@ def _integer(digits: str) -> int:
         return int(digits)
     except ValueError:
         raise ValueError(f"an integer of {len(digits.lstrip('-')):,} digits is too long") from None
+
+
+class MultiPartParser(parsers.MultiPartParser):
+    """DRF's multipart parser, refusing a body that ends inside a file part (before the boundary
+    after it): Django drops such a file and reads the rest, and the request was answered as one
+    that sent no file at all."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        parser_context["request"].upload_handlers.append(_RefuseCutFile())
+        return super().parse(stream, media_type, parser_context)
+
+
+class _RefuseCutFile(FileUploadHandler):
+    """Last of the upload handlers: passes every chunk on, and is told, as all are, when the body
+    ended inside a file (after Django's own handlers have deleted what they kept of it)."""
+
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes:
+        return raw_data
+
+    def file_complete(self, file_size: int) -> None:
+        return None
+
+    def upload_interrupted(self) -> None:
+        raise MultiPartParserError("the body ends inside the file, before the boundary that closes it")

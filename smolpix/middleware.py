@@ -10,6 +10,7 @@ from apikeys.models import ApiKey
 from smolpix.emails import request_site_url
 from smolpix.logging import REQUEST_ID_HEADER, request_id, request_id_for
 from smolpix.outages import DATABASE_DOWN
+from smolpix.views import bad_request
 
 logger = logging.getLogger("smolpix.request")
 
@@ -75,6 +76,22 @@ def _body_size(response: HttpResponse) -> int | None:
         length = response.get("Content-Length")
         return int(length) if length else None
     return len(response.content)
+
+
+class ApiHostMiddleware:
+    """Answers an API request for a host outside ALLOWED_HOSTS with the API's JSON 400, as
+    handler400 does, also under DEBUG (make run), where Django shows its HTML debug page instead."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path.startswith("/api/"):
+            try:
+                request.get_host()
+            except DisallowedHost as exc:
+                return bad_request(request, exc)
+        return self.get_response(request)
 
 
 class SiteUrlMiddleware:

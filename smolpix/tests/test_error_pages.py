@@ -77,6 +77,9 @@ def test_a_form_in_another_charset_is_a_400_under_debug_too(settings, path):
     assert "must be UTF-8 encoded" in response.content.decode()
 
 
+HOST_REFUSED = "This server does not answer for the host named in the request's Host header."
+
+
 def test_a_host_the_site_does_not_serve_is_a_400_in_each_one_s_language(settings):
     settings.ALLOWED_HOSTS = ["smolpix.example"]
     client = Client(raise_request_exception=False, HTTP_HOST="evil.example")
@@ -86,7 +89,19 @@ def test_a_host_the_site_does_not_serve_is_a_400_in_each_one_s_language(settings
     assert page.status_code == 400
     assert "We could not read that request" in page.content.decode()
     assert api.status_code == 400
-    assert api.json() == {"error": "Bad request", "code": "BAD_REQUEST"}
+    assert api.json() == {"error": HOST_REFUSED, "code": "BAD_REQUEST"}
+
+
+# Under DEBUG (make run) Django answers a host it does not serve with its HTML debug page.
+def test_an_api_request_for_a_host_the_site_does_not_serve_is_json_under_debug_too(settings):
+    settings.DEBUG = True
+    settings.ALLOWED_HOSTS = ["smolpix.example"]
+    client = Client(raise_request_exception=False, HTTP_HOST="evil.example")
+
+    api = client.post("/api/v1/optimize", {"url": "https://example.com/a.png"}, content_type="application/json")
+
+    assert api.status_code == 400
+    assert api.json() == {"error": HOST_REFUSED, "code": "BAD_REQUEST"}
 
 
 def test_a_permission_refused_is_a_branded_403_and_the_api_s_json_403(monkeypatch):

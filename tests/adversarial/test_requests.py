@@ -5,6 +5,7 @@ of the request validator and of the URL checker. No answer is ever a 500.
 
 import ipaddress
 import json
+import random
 import socket
 
 import pytest
@@ -13,6 +14,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
+from PIL import Image
 from rest_framework.exceptions import ValidationError
 
 from api.errors import api_exception_handler
@@ -184,6 +186,21 @@ def test_a_form_field_sent_twice_is_400_naming_it(client, pro_api_key, field):
     )
 
     assert_error(response, 400, "BAD_REQUEST", field)
+
+
+@pytest.mark.parametrize("side", [24, 1024])  # a file Django keeps in memory; one in a temporary file
+def test_a_body_cut_inside_its_file_is_400_saying_so(raw_post, side):
+    """Django drops a file whose part the body ends in, and the request read as one without a file."""
+    noise = Image.frombytes("RGB", (side, side), random.Random(side).randbytes(side * side * 3))
+    content_type, boundary = "multipart/form-data; boundary=cut-here", b"--cut-here"
+    head = boundary + b'\r\nContent-Disposition: form-data; name="smart"\r\n\r\nfalse\r\n'
+    head += boundary + b'\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\n'
+    body = head + images.encode(noise, "PNG")
+
+    cut, whole = raw_post(body, content_type), raw_post(body + b"\r\n" + boundary + b"--\r\n", content_type)
+
+    assert "ends inside the file" in assert_error(cut, 400, "BAD_REQUEST")["error"]
+    assert whole.status_code == 200
 
 
 def test_an_uploaded_file_is_not_held_to_the_form_limit(post, settings):
