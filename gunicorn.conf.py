@@ -66,7 +66,9 @@ logconfig_dict = {
     "disable_existing_loggers": False,
     "formatters": {"json": {"()": "smolpix.logging.JsonFormatter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}},
-    "loggers": {"gunicorn.error": {"handlers": ["console"], "level": "INFO", "propagate": False}},
+    "loggers": {
+        "gunicorn.error": {"handlers": ["console"], "level": _setting("LOG_LEVEL", "INFO"), "propagate": False}
+    },
 }
 
 # gunicorn's control socket lives at one path per user, which two instances on a machine would share;

@@ -1,5 +1,6 @@
 """The README and bench/README.md link to each other's sections: every relative link must reach a
-file of the repository, and every #anchor a heading of its file, as GitHub renders them."""
+file of the repository, and every #anchor a heading of its file, as GitHub renders them. And
+.env.example, which the README says lists every variable, names each one the settings read."""
 
 import re
 from pathlib import Path
@@ -45,3 +46,12 @@ def test_every_relative_link_resolves(document):
         if not linked.exists() or (fragment and linked.suffix == ".md" and fragment not in anchors(linked)):
             broken.append(target)
     assert broken == []
+
+
+def test_env_example_names_every_variable_the_settings_read():
+    read = set(re.findall(r'\benv(?:\.\w+)?\(\s*"([A-Z0-9_]+)"', (ROOT / "smolpix" / "settings.py").read_text()))
+    read |= set(re.findall(r'_setting\("([A-Z0-9_]+)"', (ROOT / "gunicorn.conf.py").read_text()))
+    listed = set(re.findall(r"^#? ?([A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.MULTILINE))
+
+    assert len(read) > 40
+    assert read - listed == set()

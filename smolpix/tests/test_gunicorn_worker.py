@@ -84,6 +84,13 @@ def test_gunicorn_is_configured_with_this_worker():
     assert config.worker_class is GuardedThreadWorker
 
 
+def test_gunicorn_s_own_lines_follow_log_level():
+    with mock.patch.dict(os.environ, {"DEBUG": "false", "LOG_LEVEL": "WARNING"}):
+        settings = runpy.run_path("gunicorn.conf.py")
+
+    assert settings["logconfig_dict"]["loggers"]["gunicorn.error"]["level"] == "WARNING"
+
+
 # --- a slow client's deadlines --------------------------------------------------------------
 
 

@@ -154,6 +154,14 @@ def test_health_check_sees_database_cache_broker_and_a_live_worker(stack):
     assert json.loads(body) == {"status": "ok", "database": "ok", "cache": "ok", "broker": "ok", "worker": "ok"}
 
 
+def test_the_worker_and_beat_print_no_banner_among_the_json_lines(stack):
+    stack.wait_for(lambda: stack.log_line(logger="celery.beat", message="beat: Starting..."), "beat starting")
+    output = stack.text()
+
+    assert "[config]" not in output  # the worker's
+    assert "celery beat v" not in output
+
+
 def test_an_api_request_is_logged_in_one_line_with_its_request_id_and_never_the_key(stack, pro_account):
     key = generate_key()
     api_key = ApiKeyFactory(account=pro_account, key=key)
