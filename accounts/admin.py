@@ -20,14 +20,22 @@ class AccountInline(admin.StackedInline):
     fields = ("plan", "monthly_limit_override", "rate_limit_override", "stripe_customer_id")
 
 
+class NormalizedEmail:
+    """The address as account_create keeps it (trimmed, in lower case), so the unique check refuses
+    an address that has an account in another case, and sign-in finds the user."""
+
+    def clean_email(self) -> str:
+        return User.objects.normalize_email(self.cleaned_data["email"])
+
+
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
-    class CreationForm(AdminUserCreationForm):
+    class CreationForm(NormalizedEmail, AdminUserCreationForm):
         class Meta:
             model = User
             fields = ("email",)
 
-    class ChangeForm(UserChangeForm):
+    class ChangeForm(NormalizedEmail, UserChangeForm):
         class Meta:
             model = User
             fields = "__all__"

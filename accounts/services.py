@@ -43,6 +43,8 @@ class Unchanged:
 
 
 UNCHANGED = Unchanged()
+# The largest number the overrides' columns hold on PostgreSQL (SQLite's would hold more).
+MAX_OVERRIDE = 2**31 - 1
 
 
 class VerificationLinkInvalid(Exception):
@@ -125,13 +127,13 @@ def account_set_overrides(
     monthly_limit: int | Unchanged | None = UNCHANGED,
     rate_limit: int | Unchanged | None = UNCHANGED,
 ) -> Account:
-    """Set or clear (None) the per-account overrides of the plan's limits."""
+    """Set or clear (None) the per-account overrides of the plan's limits, each 0 to MAX_OVERRIDE."""
     fields = []
     for value, field in ((monthly_limit, "monthly_limit_override"), (rate_limit, "rate_limit_override")):
         if isinstance(value, Unchanged):
             continue
-        if value is not None and value < 0:
-            raise ValidationError(f"{field} cannot be negative.", code="negative")
+        if value is not None and not 0 <= value <= MAX_OVERRIDE:
+            raise ValidationError(f"{field} must be from 0 to {MAX_OVERRIDE:,}.", code="out_of_range")
         setattr(account, field, value)
         fields.append(field)
     if fields:
@@ -238,10 +240,11 @@ def unverified_accounts_delete() -> int:
 
 
 def password_reset_request(*, email: str) -> None:
-    """Queue a password-reset e-mail to the user of `email`, if there is one who may sign in with a
-    password (active, with a usable password). Nothing tells the caller which it was."""
+    """Queue a password-reset e-mail to the user of `email`, if there is one who may sign in (active):
+    one made without a password (createaccount, the admin) chooses its first this way. Nothing tells
+    the caller which it was."""
     user = User.objects.filter(email=User.objects.normalize_email(email), is_active=True).first()
-    if user is not None and user.has_usable_password():
+    if user is not None:
         # robust: a broker outage is logged, not answered, or the answer would tell the address has an account.
         transaction.on_commit(lambda: tasks.send_password_reset_email.delay(user.pk), robust=True)
 

@@ -145,7 +145,10 @@ def stripe_events_reprocess(*, events: QuerySet[StripeEvent]) -> int:
     event_ids = list(events.values_list("pk", flat=True))
     StripeEvent.objects.filter(pk__in=event_ids).update(processed_at=None)
     for event_id in event_ids:
-        transaction.on_commit(partial(tasks.process_stripe_event.delay, event_id))
+        # robust: a failure is recorded on the event and logged; without a worker (make run) the
+        # event is applied in the admin's request, which answered 500, as it did with the broker down.
+        # A lambda, not a partial: Django names a robust callback that failed by its __qualname__.
+        transaction.on_commit(lambda event_id=event_id: tasks.process_stripe_event.delay(event_id), robust=True)
     return len(event_ids)
 
 

@@ -19,6 +19,8 @@ logger = logging.getLogger(__name__)
 # Connect and read timeouts in seconds: a customer waits on checkout and portal redirects.
 TIMEOUT = (5, 20)
 MAX_NETWORK_RETRIES = 2
+# An event's `created` past this (the end of year 9999) has no datetime.
+LATEST_TIMESTAMP = int(datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()) + 1
 
 
 class StripeUnavailable(Exception):
@@ -110,11 +112,21 @@ def webhook_event_parse(*, payload: bytes, signature: str | None) -> dict[str, A
         raise InvalidWebhook(str(error)) from error
     if not isinstance(event, dict) or event.get("object") != "event":
         raise InvalidWebhook("The body is not a Stripe event.")
-    if not all(isinstance(event.get(key), str) for key in ("id", "type")) or not isinstance(event.get("created"), int):
+    if not (_is_text(event.get("id"), 255) and _is_text(event.get("type"), 100) and _is_time(event.get("created"))):
         raise InvalidWebhook("The event has no id, type or created time.")
     if not isinstance(event.get("data"), dict) or not isinstance(event["data"].get("object"), dict):
         raise InvalidWebhook("The event carries no object.")
     return event
+
+
+def _is_text(value: Any, max_length: int) -> bool:
+    """Text StripeEvent's column of `max_length` can hold."""
+    return isinstance(value, str) and 0 < len(value) <= max_length
+
+
+def _is_time(value: Any) -> bool:
+    """Seconds since 1970 that a datetime can hold (up to the end of year 9999), not a boolean."""
+    return type(value) is int and 0 <= value < LATEST_TIMESTAMP
 
 
 @dataclass(frozen=True)
@@ -129,32 +141,48 @@ class SubscriptionReference:
 
 def event_subscription_reference(event: dict[str, Any]) -> SubscriptionReference | None:
     """The subscription a Checkout Session, subscription or invoice event is about; None when its
-    object belongs to no subscription (a one-off payment) or is of another kind."""
+    object belongs to no subscription (a one-off payment), is of another kind, or has fields of
+    shapes Stripe never sends (signed, still: they were errors the event was retried on for days)."""
     obj = event["data"]["object"]
     kind = obj.get("object")
     if kind == "checkout.session":
-        subscription_id, account_id = obj.get("subscription"), obj.get("client_reference_id")
+        subscription, account_id = obj.get("subscription"), obj.get("client_reference_id")
     elif kind == "subscription":
-        subscription_id, account_id = obj.get("id"), (obj.get("metadata") or {}).get("account_id")
+        subscription, account_id = obj.get("id"), _get(obj, "metadata", "account_id")
     elif kind == "invoice":
         # API versions since 2025-03-31 name the subscription under `parent`; older ones at the top.
-        details = (obj.get("parent") or {}).get("subscription_details") or {}
-        subscription_id = details.get("subscription") or obj.get("subscription")
-        account_id = (details.get("metadata") or {}).get("account_id")
+        details = _get(obj, "parent", "subscription_details")
+        subscription = _get(details, "subscription") or obj.get("subscription")
+        account_id = _get(details, "metadata", "account_id")
     else:
         return None
-    if not subscription_id or not obj.get("customer"):
+    subscription_id, customer_id = _id(subscription), _id(obj.get("customer"))
+    if not subscription_id or not customer_id:
         return None
     return SubscriptionReference(
-        subscription_id=_id(subscription_id),
-        customer_id=_id(obj["customer"]),
-        account_id=int(account_id) if str(account_id or "").isdigit() else None,
+        subscription_id=subscription_id, customer_id=customer_id, account_id=_account_id(account_id)
     )
 
 
-def _id(value: str | dict[str, Any]) -> str:
+def _get(obj: Any, *path: str) -> Any:
+    """obj[path[0]][path[1]]…, or None where a step is missing or not an object."""
+    for key in path:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
+def _id(value: Any) -> str | None:
     """An expandable field's id, whether Stripe sent the id or the expanded object."""
-    return value if isinstance(value, str) else value["id"]
+    value = _get(value, "id") if isinstance(value, dict) else value
+    return value if isinstance(value, str) else None
+
+
+def _account_id(value: Any) -> int | None:
+    """The account id Smolpix gave Stripe (as text), if it is one a row can have."""
+    text = str(value or "")
+    return int(text) if text.isascii() and text.isdigit() and int(text) < 2**63 else None
 
 
 def _call(request):

@@ -278,8 +278,13 @@ def reset(client, django_capture_on_commit_callbacks, eager_tasks):
     return ask
 
 
-def test_password_reset_sends_a_link_that_sets_a_new_password(client, reset):
+# An operator's createaccount without --password makes a user without one: it chooses its first so.
+@pytest.mark.parametrize("has_password", [True, False], ids=["forgotten", "never set"])
+def test_password_reset_sends_a_link_that_sets_a_new_password(client, reset, has_password):
     user = UserFactory(email="forgetful@example.com")
+    if not has_password:
+        user.set_unusable_password()
+        user.save()
 
     response = reset("forgetful@example.com")
     assert response.status_code == 302

@@ -69,7 +69,7 @@ def test_setquota_refuses_an_unknown_email():
         run("setquota", "ghost@example.com", "--monthly-limit", "3")
 
 
-@pytest.mark.parametrize("value", ["-1", "lots", "1.5"])
+@pytest.mark.parametrize("value", ["-1", "lots", "1.5", "2147483648", "99999999999999999999"])
 def test_setquota_refuses_bad_numbers(value):
     AccountFactory(owner__email="q@example.com")
 

@@ -94,9 +94,10 @@ def test_overrides_take_precedence_and_none_clears_them():
     assert account_limits(account=account).rate_limit_per_minute == 0
 
 
-def test_overrides_refuse_negative_numbers():
+@pytest.mark.parametrize("value", [-1, 2**31, 10**20])
+def test_overrides_refuse_numbers_their_columns_cannot_hold(value):
     with pytest.raises(ValidationError):
-        account_set_overrides(account=AccountFactory(), monthly_limit=-1)
+        account_set_overrides(account=AccountFactory(), rate_limit=value)
 
 
 def test_welcome_email_is_sent_once():
@@ -197,6 +198,28 @@ def test_a_user_added_in_the_admin_comes_with_its_account(admin_client):
     user = User.objects.get(email="added@example.com")
     assert user.account.plan.code == PlanCode.FREE
     assert user.email_verified and user.check_password("a-long-pass-9")
+
+
+def test_the_admin_keeps_an_address_as_account_create_does(admin_client):
+    AccountFactory(owner__email="alice@example.com")
+    password = {"usable_password": "true", "password1": "a-long-pass-9", "password2": "a-long-pass-9"}
+    add = reverse("admin:accounts_user_add")
+
+    taken = admin_client.post(add, {"email": "ALICE@Example.com", **password})
+    added = admin_client.post(add, {"email": " Carol@Example.com ", **password})
+    carol = User.objects.get(email="carol@example.com")
+    changed = admin_client.post(
+        reverse("admin:accounts_user_change", args=[carol.pk]),
+        {"email": "Alice@EXAMPLE.com", "is_active": "on", "date_joined_0": "2026-01-01", "date_joined_1": "00:00"},
+    )
+
+    assert taken.status_code == changed.status_code == 200  # the form again, with its error
+    assert "already exists" in taken.content.decode() and "already exists" in changed.content.decode()
+    assert added.status_code == 302
+    assert sorted(User.objects.exclude(is_staff=True).values_list("email", flat=True)) == [
+        "alice@example.com",
+        "carol@example.com",
+    ]
 
 
 def test_account_create_queues_the_welcome_email_once_committed(django_capture_on_commit_callbacks, eager_tasks):

@@ -66,6 +66,28 @@ def test_the_reprocess_action_applies_a_failed_event_once_its_cause_is_fixed(
     assert account.plan.code == PlanCode.AGENCY
 
 
+# Committed for real: Django runs robust on_commit hooks itself (the capturing fixture ignores robust).
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_an_event_that_fails_again_is_recorded_and_the_admin_answers(admin_client, fake_stripe):
+    # Without a worker (make run) the event is applied in the admin's request: it used to answer 500.
+    AccountFactory(stripe_customer_id="cus_linked")
+    held = fake_stripe.subscription_put(customer="cus_linked", price="price_unknown")
+    payload = fake_stripe.event("customer.subscription.created", held)
+    event = StripeEventFactory(stripe_id=payload["id"], type=payload["type"], payload=payload, error="")
+
+    response = admin_client.post(
+        reverse("admin:billing_stripeevent_changelist"),
+        {"action": "reprocess", "_selected_action": [event.pk]},
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    assert "1 event(s) handed over for processing again." in response.content.decode()
+    event.refresh_from_db()
+    assert event.processed_at is None
+    assert "price_unknown" in event.error
+
+
 def test_customers_do_not_get_into_the_admin(client, free_account):
     client.force_login(free_account.owner)
 

@@ -158,7 +158,25 @@ def test_without_a_webhook_secret_nothing_verifies(fake_stripe, settings):
 
 @pytest.mark.parametrize(
     "body",
-    [b"not json", b"[]", b'{"object": "customer", "id": "cus_1"}', b'{"object": "event", "id": "evt_1"}'],
+    [
+        b"not json",
+        b"[]",
+        b'{"object": "customer", "id": "cus_1"}',
+        b'{"object": "event", "id": "evt_1"}',
+        # Well-formed but beyond what an event row holds: the webhook answered 503, and Stripe resends.
+        *(
+            json.dumps(
+                {
+                    "object": "event",
+                    "id": event_id,
+                    "type": "customer.created",
+                    "created": created,
+                    "data": {"object": {}},
+                }
+            ).encode()
+            for event_id, created in [("evt_1", 10**20), ("evt_1", -1), ("evt_1", True), ("", 1), ("e" * 256, 1)]
+        ),
+    ],
 )
 def test_a_signed_body_that_is_no_event_is_refused(fake_stripe, body):
     with pytest.raises(stripe_client.InvalidWebhook):
@@ -204,7 +222,27 @@ def test_reference_from_an_invoice_in_the_current_and_the_older_api_shape(fake_s
         {"object": "checkout.session", "customer": "cus_1", "subscription": None, "mode": "payment"},
         {"object": "invoice", "customer": "cus_1", "parent": None},
         {"object": "customer", "id": "cus_1"},
+        # Shapes Stripe never sends, signed all the same: no reference rather than an error.
+        {"object": "subscription", "id": "sub_1", "customer": {"object": "customer"}},
+        {"object": "subscription", "id": {"no": "id"}, "customer": "cus_1"},
+        {"object": "invoice", "customer": "cus_1", "parent": ["subscription_details"]},
     ],
 )
 def test_no_reference_for_objects_without_a_subscription(fake_stripe, obj):
     assert stripe_client.event_subscription_reference(fake_stripe.event("whatever.happened", obj)) is None
+
+
+@pytest.mark.parametrize(
+    ("metadata", "account_id"),
+    [({"account_id": "3"}, 3), ({"account_id": "²"}, None), ({"account_id": "9" * 20}, None), ("account_id=3", None)],
+)
+def test_an_account_id_is_read_only_where_it_is_one(fake_stripe, metadata, account_id):
+    subscription = {"object": "subscription", "id": "sub_1", "customer": "cus_1", "metadata": metadata}
+
+    reference = stripe_client.event_subscription_reference(
+        fake_stripe.event("customer.subscription.updated", subscription)
+    )
+
+    assert reference == stripe_client.SubscriptionReference(
+        subscription_id="sub_1", customer_id="cus_1", account_id=account_id
+    )
