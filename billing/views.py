@@ -14,7 +14,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts.models import Plan
 from accounts.selectors import account_limits
 from billing import services, stripe_client
-from billing.selectors import billing_configured, paid_plan_get, subscription_current
+from billing.selectors import billing_configured, paid_plan_get, subscription_current, subscription_granting
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +58,11 @@ def checkout(request: HttpRequest, plan_code: str) -> HttpResponse:
             plan = paid_plan_get(plan_code=plan_code)
         except Plan.DoesNotExist:
             raise Http404("No such paid plan.") from None
-        return render(request, "billing/checkout.html", {"plan": plan, "account": request.user.account})
+        account = request.user.account
+        subscription = subscription_granting(account=account)  # the POST would refuse: say so here
+        return render(
+            request, "billing/checkout.html", {"plan": plan, "account": account, "subscription": subscription}
+        )
     try:
         url = services.checkout_session_create(
             account=request.user.account,

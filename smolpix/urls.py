@@ -19,9 +19,6 @@ urlpatterns = [
     path("dashboard/try/", verified_email_required(optimizer_views.try_it), name="try-it"),
     path("billing/", include("billing.urls")),
     path("api/v1/", include("api.urls")),
-    # Matched here rather than left to handler404, which Django skips under DEBUG; the base URL
-    # without its slash too, since redirecting a POST to add one is an error under DEBUG.
-    re_path(r"^api/v1(?:/.*)?$", views.api_not_found),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The viewer's script is a separate file (not inline), and its assets are our own static files.
     path(
@@ -31,6 +28,10 @@ urlpatterns = [
         ),
         name="api-explorer",
     ),
+    # Any other path under /api/ (another version, the API's base URL without its slash), matched here
+    # rather than left to handler404, which Django skips under DEBUG; not the two pages above without
+    # their slash, which CommonMiddleware redirects (a POST to add one is an error under DEBUG).
+    re_path(r"^api/(?!(?:schema|explorer)$)", views.api_not_found),
 ]
 
 admin.site.site_header = admin.site.site_title = "Smolpix administration"

@@ -105,8 +105,10 @@ def test_checkout_is_refused_while_a_subscription_grants_a_plan(client, fake_str
     SubscriptionFactory(account=account)
     client.force_login(account.owner)
 
+    page = client.get(reverse("billing:checkout", args=["agency"])).content.decode()
     response = client.post(reverse("billing:checkout", args=["agency"]), follow=True)
 
+    assert "You subscribe to Pro" in page and "Continue to secure checkout" not in page
     assert response.redirect_chain == [(reverse("billing:home"), 302)]
     assert "You already subscribe to Pro" in _messages(response)[0]
     assert fake_stripe.requests == []

@@ -21,7 +21,9 @@ def test_an_unknown_page_is_a_branded_404(client):
 # Under DEBUG (make run) Django answers an unresolved path with its HTML debug page, not handler404.
 @pytest.mark.parametrize("debug", [False, True], ids=["serve", "run"])
 @pytest.mark.parametrize("method", ["GET", "POST", "DELETE"])
-@pytest.mark.parametrize("path", ["/api/v1/no-such-endpoint", "/api/v1/optimize/", "/api/v1/", "/api/v1"])
+@pytest.mark.parametrize(
+    "path", ["/api/v1/no-such-endpoint", "/api/v1/optimize/", "/api/v1/", "/api/v1", "/api/v2/usage", "/api/"]
+)
 def test_an_unknown_api_path_is_the_api_s_json_404(settings, debug, method, path):
     settings.DEBUG = debug
     client = Client(enforce_csrf_checks=True, raise_request_exception=False)
@@ -35,6 +37,8 @@ def test_an_unknown_api_path_is_the_api_s_json_404(settings, debug, method, path
 def test_the_api_s_catch_all_leaves_its_endpoints_and_the_slash_redirects_of_other_pages(client):
     assert client.get("/api/v1/usage").status_code == 401
     assert client.get("/api/schema").status_code == 301
+    assert client.get("/api/explorer").status_code == 301
+    assert client.get("/api/schema/").status_code == 200
 
 
 # A form body in another charset than UTF-8 (Django refuses it: BadRequest), and a multipart body
