@@ -1,16 +1,18 @@
 """Fixtures of the client's tests: the real site started as `make run` starts it (runserver, the
 embedded defaults) with a SQLite database of its own, accounts and keys made by its management
-commands, a loopback image host for URLs, and small generated images."""
+commands, a loopback image host for URLs, small generated images, and the scripted API of fake_api."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from fake_api import FakeApi
 
 from optimizer.tests import images
 from optimizer.tests.origin import Origin
@@ -124,3 +126,17 @@ def photos(tmp_path: Path):
         return folder
 
     return make
+
+
+@pytest.fixture
+def fake() -> Iterator[type[FakeApi]]:
+    """`fake(script, limit_per_second=...)`: a FakeApi (see fake_api), closed after the test."""
+    servers: list[FakeApi] = []
+
+    def make(*args, **kwargs) -> FakeApi:
+        servers.append(FakeApi(*args, **kwargs))
+        return servers[-1]
+
+    yield make
+    for server in servers:
+        server.close()

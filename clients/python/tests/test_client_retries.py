@@ -1,18 +1,16 @@
 """Retries and pacing against a small scripted server on loopback: what is sent again, after how
-long, and when the client gives up; a rate limit kept without a single 429; and successes that are
-not the API's (another server's page), which are errors, not crashes."""
+long, and when the client gives up; a rate limit kept without a single 429; successes that are
+not the API's (another server's page), which are errors, not crashes; and file names that are not
+UTF-8, which are sent all the same."""
 
 from __future__ import annotations
 
 import asyncio
-import json
-import threading
+import os
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from fake_api import DROP, IMAGE, Answer, FakeApi, rate_limited, unavailable
 
 from smolpix_client import (
     AsyncClient,
@@ -26,133 +24,6 @@ from smolpix_client import (
     ServiceUnavailable,
     SmolpixError,
 )
-
-IMAGE = b"RIFF\x0c\x00\x00\x00WEBPVP8 "  # what the fake sends as an optimized image
-FIGURES = {
-    "X-Smolpix-Original-Size": "1000",
-    "X-Smolpix-Optimized-Size": str(len(IMAGE)),
-    "X-Smolpix-Savings": str(1000 - len(IMAGE)),
-    "X-Smolpix-Savings-Percent": "98",
-    "X-Smolpix-Format": "webp",
-    "X-Smolpix-Width": "10",
-    "X-Smolpix-Height": "10",
-    "X-Smolpix-Lossless": "false",
-    "X-Smolpix-Quality-Metric": "ssimulacra2",
-    "X-Smolpix-Quality-Score": "80.5",
-}
-# A connection closed without an answer.
-DROP = "drop"
-
-
-@dataclass
-class Answer:
-    status: int = 200
-    body: dict | list | bytes | None = None  # JSON; bytes: a page (text/html); None: the image
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-def rate_limited(retry_after: int | None = 1) -> Answer:
-    headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
-    return Answer(429, {"error": "Rate limit exceeded", "code": "LIMIT_REACHED", "used": 61, "limit": 60}, headers)
-
-
-def unavailable(retry_after: int = 1) -> Answer:
-    body = {"error": "The service is briefly unavailable", "code": "SERVICE_UNAVAILABLE"}
-    return Answer(503, body, {"Retry-After": str(retry_after)})
-
-
-class FakeApi:
-    """Answers the scripted answers in turn (then successes), or with `limit_per_second`, plays a
-    fixed-window rate limiter as the real API does, with its X-RateLimit-* headers. Records the
-    time of every request and the status it got."""
-
-    def __init__(self, script: list[Answer | str] | None = None, *, limit_per_second: int | None = None) -> None:
-        self.script = list(script or [])
-        self.limit_per_second = limit_per_second
-        self.log: list[tuple[float, int]] = []  # (time.monotonic(), status); DROP is 0
-        self._counts: dict[int, int] = {}
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-
-    def statuses(self) -> list[int]:
-        return [status for _, status in self.log]
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def _next(self) -> Answer | str:
-        with self._lock:
-            if self.script:
-                return self.script.pop(0)
-            if self.limit_per_second is None:
-                return Answer()
-            now = time.time()
-            window = int(now)
-            self._counts[window] = used = self._counts.get(window, 0) + 1
-            headers = {
-                "X-RateLimit-Limit": str(self.limit_per_second),
-                "X-RateLimit-Remaining": str(max(self.limit_per_second - used, 0)),
-                "X-RateLimit-Reset": str(window + 1),
-            }
-            if used > self.limit_per_second:
-                return Answer(429, rate_limited().body, {**headers, "Retry-After": "1"})
-            return Answer(200, None, headers)
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        api = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:
-                self._answer()
-
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                self._answer()
-
-            def _answer(self) -> None:
-                answer = api._next()
-                with api._lock:
-                    api.log.append((time.monotonic(), 0 if answer == DROP else answer.status))
-                if answer == DROP:
-                    self.close_connection = True
-                    return
-                if answer.body is None:
-                    body, content_type = IMAGE, "image/webp"
-                elif isinstance(answer.body, bytes):
-                    body, content_type = answer.body, "text/html"
-                else:
-                    body, content_type = json.dumps(answer.body).encode(), "application/json"
-                self.send_response(answer.status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                for name, value in {**(FIGURES if answer.body is None else {}), **answer.headers}.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args) -> None:
-                pass
-
-        return Handler
-
-
-@pytest.fixture
-def fake() -> Iterator[type[FakeApi]]:
-    servers: list[FakeApi] = []
-
-    def make(*args, **kwargs) -> FakeApi:
-        servers.append(FakeApi(*args, **kwargs))
-        return servers[-1]
-
-    yield make
-    for server in servers:
-        server.close()
 
 
 def client_of(api: FakeApi, **options) -> Client:
@@ -355,3 +226,19 @@ def test_a_success_that_is_not_the_api_s_is_a_smolpix_error_not_a_crash(fake, ca
         client.usage() if call == "usage" else client.optimize(url="https://images.example/cat.png")
 
     assert raised.value.status == 200
+
+
+# --- File names -----------------------------------------------------------------------------------
+
+
+def test_a_file_whose_name_is_not_utf8_is_sent_with_a_name_that_is(fake, tmp_path):
+    """Its undecodable bytes, kept as surrogates by os.fsdecode, made httpx raise UnicodeEncodeError."""
+    api = fake()
+    source = tmp_path / os.fsdecode(b"bad\xff\xfename.jpg")
+    source.write_bytes(b"image")
+
+    with client_of(api) as client:
+        result = client.optimize(file=str(source))
+
+    assert result.data == IMAGE
+    assert b'filename="bad??name.jpg"' in api.bodies[0]

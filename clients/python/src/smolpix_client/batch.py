@@ -14,15 +14,23 @@ from typing import Any, Callable, Protocol
 from urllib.parse import unquote, urlsplit
 
 from smolpix_client.client import AsyncClient
-from smolpix_client.errors import PlanRequired, QuotaExceeded, SmolpixError, Unauthorized
+from smolpix_client.errors import NotSent, PlanRequired, QuotaExceeded, SmolpixError, Unauthorized
 from smolpix_client.files import IMAGE_EXTENSIONS, is_image, write_partial
+from smolpix_client.protocol import MAX_UPLOAD_BYTES
 
 MANIFEST_NAME = ".smolpix-manifest.jsonl"
 OUTPUT_FORMATS = ("webp", "avif")
 NOT_A_FILE = "not a regular file (a named pipe, a socket or a device)"
 NOT_AN_IMAGE = "not an image (by its name and first bytes: JPEG, PNG, GIF, WebP, AVIF, HEIC, TIFF or BMP)"
+TOO_LARGE = f"larger than the {MAX_UPLOAD_BYTES:,} bytes the API takes (not sent)"
 # Errors about the account rather than the image: every later request would fail the same way.
 ACCOUNT_ERRORS = (Unauthorized, PlanRequired, QuotaExceeded)
+# What a manifest line must hold to be used; any other line (torn, or not a record) is passed over.
+RECORD_FIELDS = {"key": str, "source": str, "output": str, "format": str, "originalSize": int, "optimizedSize": int}
+
+
+class CannotStart(Exception):
+    """The run cannot start as asked (an --out that is a file, a manifest that cannot be read)."""
 
 
 @dataclass(frozen=True)
@@ -86,36 +94,52 @@ class Outcome:
 class Manifest:
     """What runs into one output folder finished: a JSON line per image, appended as its output is
     put in place, so an interrupted run leaves every finished image on record (and at worst a torn
-    last line, which is ignored). A record whose output is missing does not count as done."""
+    last line, which is ignored, as is any line that is not a whole record). A record counts as done
+    while its output is there and still holds its result (no later record names the same output)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.path = root / MANIFEST_NAME
-        self._done: dict[str, dict[str, Any]] = {}
-        self._outputs: set[Path] = set()
+        self._done: dict[str, dict[str, Any]] = {}  # the latest record of each key
+        self._latest: dict[Path, dict[str, Any]] = {}  # the latest record of each output: whose it is
         self._file: Any = None
-        if self.path.exists():
-            for line in self.path.read_text(encoding="utf-8").splitlines():
-                try:
-                    entry = json.loads(line)
-                except ValueError:
-                    continue  # the line a killed run was writing
+        try:
+            text = self.path.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            text = ""
+        except OSError as error:
+            raise CannotStart(f"Cannot read {self.path}: {error.strerror}") from error
+        # A killed run may have left its last line torn: the next record must not be appended to it.
+        self._torn = bool(text) and not text.endswith("\n")
+        for line in text.splitlines():
+            entry = _record(line)
+            if entry:
                 self._done[entry["key"]] = entry
-                self._outputs.add(root / entry["output"])
+                self._latest[root / entry["output"]] = entry
 
     def finished(self, key: str) -> dict[str, Any] | None:
-        """The record of a run that did this job, if its output is still there."""
+        """The record of a run that did this job, if its output is still there and still its result."""
         entry = self._done.get(key)
-        return entry if entry and (self.root / entry["output"]).exists() else None
+        if entry is None:
+            return None
+        output = self.root / entry["output"]
+        return entry if self._latest[output]["key"] == key and output.exists() else None
 
     def is_output(self, path: Path) -> bool:
         """Whether `path` was written by a run (and is not a source, nor someone else's file)."""
-        return path in self._outputs
+        return path in self._latest
+
+    def source_of(self, path: Path) -> str | None:
+        """The source whose result a run wrote last to `path`; None if no run wrote it."""
+        entry = self._latest.get(path)
+        return entry["source"] if entry else None
 
     def record(self, key: str, job: Job, output: Path, outcome: Outcome) -> None:
         if self._file is None:
             self.root.mkdir(parents=True, exist_ok=True)
             self._file = self.path.open("a", encoding="utf-8")
+            if self._torn:
+                self._file.write("\n")
         entry = {
             "key": key,
             "source": job.source,
@@ -127,11 +151,21 @@ class Manifest:
         self._file.write(json.dumps(entry) + "\n")
         self._file.flush()
         self._done[key] = entry
-        self._outputs.add(output)
+        self._latest[output] = entry
 
     def close(self) -> None:
         if self._file is not None:
             self._file.close()
+
+
+def _record(line: str) -> dict[str, Any] | None:
+    """A manifest line as a record; None for a line that is not one (torn by a killed run, edited)."""
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        return None
+    whole = isinstance(entry, dict) and all(isinstance(entry.get(name), kind) for name, kind in RECORD_FIELDS.items())
+    return entry if whole else None
 
 
 @dataclass
@@ -154,6 +188,8 @@ def plan(arguments: list[str], *, out: Path | None, options: Options, overwrite:
     Outputs go under `out`, keeping the folders' structure, or else beside each source (URLs: in the
     current folder), named after the source with the returned format's extension.
     """
+    if out and out.exists() and not out.is_dir():
+        raise CannotStart(f"--out {out}: exists and is not a folder")
     result = Plan()
     out = out.resolve() if out else None
     seen: set[str] = set()
@@ -201,30 +237,42 @@ def _jobs(argument: str, *, out: Path | None, into: Plan) -> list[Job]:
         into.refused.append(Outcome(argument, "failed", reason="no such file or folder"))
         return []
     root = out or path.resolve().parent
-    refusal = _not_an_image(path)
+    refusal = _refusal(path)
     if refusal:
         into.refused.append(Outcome(argument, "failed", reason=refusal))
         return []
     return [_file_job(path, label=argument, root=root, out_dir=root)]
 
 
-def _not_an_image(path: Path) -> str | None:
-    """Why `path` is not sent as an image, if it is not one (or cannot be read). Only regular files
-    are opened: reading a named pipe or a device named like a photo would wait forever."""
+def _refusal(path: Path) -> str | None:
+    """Why `path` is not sent, if it is not: not an image, too large, or unreadable. Only regular files
+    are opened: reading a named pipe or a device named like a photo would wait forever. A file the API
+    would refuse for its size is not read at all (a 1 GB file took 4 GB of memory to be refused)."""
     try:
         if path.exists() and not path.is_file():
             return NOT_A_FILE
-        image = is_image(path)
+        if not is_image(path):
+            return NOT_AN_IMAGE
+        if path.stat().st_size > MAX_UPLOAD_BYTES:
+            return TOO_LARGE
     except OSError as error:
-        return f"{type(error).__name__}: {error}"
-    return None if image else NOT_AN_IMAGE
+        return _reason(error)
+    return None
+
+
+def _reason(error: OSError) -> str:
+    return f"{type(error).__name__}: {error}"
 
 
 def _folder_jobs(folder: Path, *, out: Path | None, into: Plan) -> list[Job]:
     root = out or folder.resolve()
     manifest = into.manifest(root)
     jobs = []
-    for directory, subdirectories, files in os.walk(folder):
+
+    def unreadable(error: OSError) -> None:
+        into.refused.append(Outcome(str(error.filename), "failed", reason=_reason(error)))
+
+    for directory, subdirectories, files in os.walk(folder, onerror=unreadable):
         here = Path(directory)
         # Hidden folders are not photos; the output folder may be inside the one being read.
         subdirectories[:] = sorted(
@@ -236,7 +284,7 @@ def _folder_jobs(folder: Path, *, out: Path | None, into: Plan) -> list[Job]:
                 continue
             if path.suffix.lower() not in IMAGE_EXTENSIONS:
                 into.ignored += 1
-            elif refusal := _not_an_image(path):
+            elif refusal := _refusal(path):
                 into.refused.append(Outcome(str(path), "failed", reason=refusal))
             else:
                 out_dir = root / here.relative_to(folder) if out else here.resolve()
@@ -289,14 +337,20 @@ def _name_outputs(jobs: list[Job]) -> None:
 
 
 def _overwrite_refusal(job: Job, options: Options, manifest: Manifest) -> str | None:
-    """Why `job` may not write its output without --overwrite: it would replace its own source, or a
-    file no run wrote. Checked for every format the API may return, before anything is sent."""
+    """Why `job` may not write its output without --overwrite: it would replace its own source, a
+    file no run wrote, or another source's result (of an earlier run: those of one run are named
+    apart). Checked for every format the API may return, before anything is sent."""
     for format in options.possible_formats():
         target = job.target(format)
         if target == job.path:
             return f"the {format.upper()} result would replace the source (use --out DIR, or --overwrite)"
-        if target.exists() and not manifest.is_output(target):
+        if not target.exists():
+            continue
+        source = manifest.source_of(target)
+        if source is None:
             return f"{target} exists and was not written by smolpix (use --overwrite to replace it)"
+        if source != job.source:
+            return f"{target} holds the result of {source} (use --overwrite to replace it)"
     return None
 
 
@@ -316,8 +370,9 @@ async def run(
     stopping: asyncio.Event,
 ) -> list[Outcome]:
     """Send the planned jobs, `concurrency` at a time, writing each output and recording it in its
-    manifest as it arrives. Once `stopping` is set no new job starts (those in flight finish). An
-    error about the account (key, plan, monthly quota) fails the jobs not yet sent."""
+    manifest as it arrives. Once `stopping` is set no new job starts (those in flight finish; the
+    caller calls `client.stop_waiting()` so that those waiting to be sent are not). An error about
+    the account (key, plan, monthly quota) fails the jobs not yet sent."""
     outcomes: list[Outcome] = []
     pending = iter(work.jobs)
     account_error: list[SmolpixError] = []
@@ -329,6 +384,8 @@ async def run(
             else:
                 reporter.started(job)
                 outcome = await _optimize(job, client, options, work.manifest(job.root), account_error)
+                if outcome is None:  # stopped before it was sent: not started, left for the next run
+                    return
             outcomes.append(outcome)
             reporter.finished(outcome)
             if stopping.is_set():
@@ -340,7 +397,8 @@ async def run(
 
 async def _optimize(
     job: Job, client: AsyncClient, options: Options, manifest: Manifest, account_error: list[SmolpixError]
-) -> Outcome:
+) -> Outcome | None:
+    """What became of `job`; None if the client was stopped before sending it."""
     try:
         # Read in a thread: a large file would hold up the other uploads.
         source = await asyncio.to_thread(job.path.read_bytes) if job.path else None
@@ -363,13 +421,15 @@ async def _optimize(
         except OSError:
             partial.unlink(missing_ok=True)
             raise
+    except NotSent:
+        return None
     except ACCOUNT_ERRORS as error:
         account_error.append(error)
         return Outcome(job.label, "failed", reason=str(error))
     except SmolpixError as error:
         return Outcome(job.label, "failed", reason=str(error))
     except OSError as error:  # reading the source or writing the output
-        return Outcome(job.label, "failed", reason=f"{type(error).__name__}: {error}")
+        return Outcome(job.label, "failed", reason=_reason(error))
     return outcome
 
 

@@ -10,6 +10,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 from rich.console import Console
 from rich.markup import escape
@@ -18,10 +19,10 @@ from rich.table import Table
 from smolpix_client import batch
 from smolpix_client.client import AsyncClient, Client
 from smolpix_client.display import JsonReporter, RichReporter
-from smolpix_client.errors import MissingApiKey, SmolpixError
+from smolpix_client.errors import InvalidBaseUrl, MissingApiKey, SmolpixError
 
 EXIT_FAILED = 1  # some file failed
-EXIT_USAGE = 2  # argparse's, and a missing key
+EXIT_USAGE = 2  # argparse's, a missing key, and a base URL or --out that cannot be used
 EXIT_INTERRUPTED = 130  # as a shell reports a command stopped by Ctrl-C
 
 
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         if arguments.command == "optimize":
             return asyncio.run(_optimize(arguments, console))
         return _usage(arguments, console)
-    except MissingApiKey as error:
+    except (MissingApiKey, InvalidBaseUrl, batch.CannotStart) as error:
         errors.print(f"[red]{escape(str(error))}[/]")
         return EXIT_USAGE
     except SmolpixError as error:
@@ -107,8 +108,19 @@ async def _optimize(arguments: argparse.Namespace, console: Console) -> int:
     )
     client = AsyncClient(arguments.api_key, arguments.base_url)
     work = batch.plan(arguments.paths, out=arguments.out, options=options, overwrite=arguments.overwrite)
-    reporter = JsonReporter() if arguments.json else RichReporter(console)
-    stopping = _stop_on_signals(reporter)
+    stopping = asyncio.Event()
+
+    def stop() -> None:
+        """No new image starts, nor does one waiting for the rate limit; those in flight finish and
+        are recorded, so the next run resumes without doing any twice."""
+        if not stopping.is_set():
+            stopping.set()
+            client.stop_waiting()
+            reporter.stopping()
+
+    # With --json, a reader that goes away (`| head -1`) stops the run as Ctrl-C does.
+    reporter = JsonReporter(on_reader_gone=stop) if arguments.json else RichReporter(console)
+    _stop_on_signals(stop)
     try:
         async with client:
             reporter.begin(work)
@@ -131,25 +143,21 @@ async def _optimize(arguments: argparse.Namespace, console: Console) -> int:
     return EXIT_FAILED if summary.failures else 0
 
 
-def _stop_on_signals(reporter: JsonReporter | RichReporter) -> asyncio.Event:
-    """An event set by the first Ctrl-C (or SIGTERM): no new image starts, those in flight finish and
-    are recorded, so the next run resumes without doing any twice. A second signal acts as usual."""
+def _stop_on_signals(stop: Callable[[], None]) -> None:
+    """The first Ctrl-C (or SIGTERM) calls `stop`; a second one acts as usual."""
     loop = asyncio.get_running_loop()
-    stopping = asyncio.Event()
     signals = (signal.SIGINT, signal.SIGTERM)
 
-    def stop() -> None:
-        stopping.set()
-        reporter.stopping()
+    def first_signal() -> None:
         for number in signals:
             loop.remove_signal_handler(number)
+        stop()
 
     for number in signals:
         try:
-            loop.add_signal_handler(number, stop)
+            loop.add_signal_handler(number, first_signal)
         except NotImplementedError:  # Windows' event loops: Ctrl-C stops at once
             break
-    return stopping
 
 
 def _usage(arguments: argparse.Namespace, console: Console) -> int:

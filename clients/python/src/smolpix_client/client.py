@@ -10,6 +10,7 @@ from typing import Union
 
 import httpx
 
+from smolpix_client.errors import NotSent
 from smolpix_client.protocol import (
     DEFAULT_TIMEOUT,
     Conversation,
@@ -122,6 +123,18 @@ class AsyncClient(_Base):
 
     _http_class = httpx.AsyncClient
     _http: httpx.AsyncClient
+    _stop: asyncio.Event | None = None  # made in the event loop, on first use (Python 3.9 binds it there)
+
+    def stop_waiting(self) -> None:
+        """From now on, calls that would wait before sending (for the rate limit's next minute, or a
+        Retry-After) raise `NotSent` instead, those waiting now at once; requests in flight go on, so
+        their answers are not lost. For stopping a batch (Ctrl-C) without sending anything more."""
+        self._stop_event().set()
+
+    def _stop_event(self) -> asyncio.Event:
+        if self._stop is None:
+            self._stop = asyncio.Event()
+        return self._stop
 
     async def optimize(
         self,
@@ -152,11 +165,18 @@ class AsyncClient(_Base):
 
     async def _perform(self, step: Step) -> Outcome:
         if isinstance(step, Wait):
-            return await asyncio.sleep(step.seconds)
+            return await self._wait(step.seconds)
         try:
             return await self._http.send(step)
         except httpx.TransportError as error:
             return error
+
+    async def _wait(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._stop_event().wait(), seconds)
+        except asyncio.TimeoutError:
+            return  # waited all the time asked, not stopped
+        raise NotSent("Not sent: stopped while waiting to send")
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Callable, TextIO
 
 from rich.console import Console, Group
 from rich.filesize import decimal
@@ -34,10 +35,12 @@ def shown(path: Path) -> str:
 
 
 class JsonReporter:
-    """One JSON object per file on stdout, as each is known, then one `{"summary": ...}` line."""
+    """One JSON object per file on stdout, as each is known, then one `{"summary": ...}` line. If the
+    reader goes away (`| head -1`), the rest goes nowhere and `on_reader_gone` is called."""
 
-    def __init__(self, stream: TextIO = sys.stdout) -> None:
+    def __init__(self, stream: TextIO = sys.stdout, *, on_reader_gone: Callable[[], None] = lambda: None) -> None:
         self._stream = stream
+        self._on_reader_gone = on_reader_gone
 
     def begin(self, work: Plan) -> None:
         for outcome in work.refused + work.skipped:
@@ -84,8 +87,14 @@ class JsonReporter:
         )
 
     def _write(self, line: dict[str, Any]) -> None:
-        self._stream.write(json.dumps(line) + "\n")
-        self._stream.flush()
+        try:
+            self._stream.write(json.dumps(line) + "\n")
+            self._stream.flush()
+        except BrokenPipeError:
+            # Onto /dev/null, as Python's documentation advises: what is left in the stream's buffer
+            # is flushed again at exit, which would fail the same way.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self._stream.fileno())
+            self._on_reader_gone()
 
 
 class RichReporter:
@@ -140,6 +149,8 @@ class RichReporter:
         self._console.print("[yellow]Stopping: finishing the images in flight (press Ctrl-C again to stop at once).")
 
     def end(self, summary: Summary) -> None:
+        for row in self._rows.values():  # images stopped before they were sent: not left spinning
+            self._files.remove_task(row)
         self._live.stop()
         table = Table(title="Summary")
         for heading in ("Files", "Done", "Skipped", "Failed", "Before → after", "Saved", "Time"):

@@ -18,6 +18,10 @@ class MissingApiKey(ValueError):
     """No API key was given, nor found in $SMOLPIX_API_KEY."""
 
 
+class InvalidBaseUrl(ValueError):
+    """The base URL (given, or in $SMOLPIX_BASE_URL) is not an http(s) address with a host."""
+
+
 class SmolpixError(Exception):
     """Anything the API refused or failed to do, or a server that could not be reached."""
 
@@ -44,6 +48,11 @@ class SmolpixError(Exception):
 
 class ConnectionFailed(SmolpixError):
     """The server could not be reached, or the connection broke, after the retries."""
+
+
+class NotSent(SmolpixError):
+    """The request was waiting to be sent (for the rate limit's next minute, or a Retry-After) when
+    `AsyncClient.stop_waiting` was called: it never reached the server."""
 
 
 class Unauthorized(SmolpixError):

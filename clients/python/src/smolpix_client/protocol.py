@@ -23,6 +23,7 @@ import httpx
 
 from smolpix_client.errors import (
     ConnectionFailed,
+    InvalidBaseUrl,
     MissingApiKey,
     RateLimited,
     ServiceUnavailable,
@@ -38,6 +39,8 @@ USAGE_PATH = "/api/v1/usage"
 USER_AGENT = f"smolpix-python/{version('smolpix-client')}"
 # An optimization may take a minute on the server (its task's time limit) before it answers.
 DEFAULT_TIMEOUT = httpx.Timeout(120.0, connect=10.0)
+# The largest image the API takes (the server's OPTIMIZER_MAX_SOURCE_BYTES, 32 MiB by default).
+MAX_UPLOAD_BYTES = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -152,7 +155,7 @@ class Requests:
         key = api_key or os.environ.get("SMOLPIX_API_KEY")
         if not key:
             raise MissingApiKey("No API key: give one (api_key=..., or smolpix --api-key) or set SMOLPIX_API_KEY.")
-        self.base_url = (base_url or os.environ.get("SMOLPIX_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+        self.base_url = _checked_base_url(base_url or os.environ.get("SMOLPIX_BASE_URL") or DEFAULT_BASE_URL)
         self._headers = {"Authorization": f"Bearer {key}", "User-Agent": USER_AGENT}
 
     def optimize(
@@ -175,7 +178,7 @@ class Requests:
         if url is not None:
             request = httpx.Request("POST", endpoint, headers=headers, json={"url": url, **options})
         else:
-            name, content = ("image", file) if isinstance(file, bytes) else (Path(file).name, Path(file).read_bytes())
+            name, content = ("image", file) if isinstance(file, bytes) else (_file_name(file), Path(file).read_bytes())
             form = {option: _form_value(value) for option, value in options.items()}
             files = {"file": (name, content, "application/octet-stream")}
             request = httpx.Request("POST", endpoint, headers=headers, data=form, files=files)
@@ -184,6 +187,28 @@ class Requests:
 
     def usage(self) -> httpx.Request:
         return httpx.Request("GET", self.base_url + USAGE_PATH, headers=self._headers)
+
+
+def _checked_base_url(base_url: str) -> str:
+    """`base_url` without its trailing slash, or InvalidBaseUrl at once: a typo (no scheme, a port over
+    65535, an unclosed bracket) would otherwise fail each request after its retries, or crash in httpx."""
+    try:
+        url = httpx.URL(base_url)
+        usable = url.scheme in ("http", "https") and bool(url.host) and (url.port is None or url.port <= 65535)
+    except httpx.InvalidURL:
+        usable = False
+    if not usable:
+        raise InvalidBaseUrl(
+            f"Not a base URL: {base_url!r} (an http:// or https:// address such as {DEFAULT_BASE_URL}, "
+            "with a port up to 65535)"
+        )
+    return base_url.rstrip("/")
+
+
+def _file_name(file: PathLike) -> str:
+    """The file's name as sent in the upload: a name that is not UTF-8 (bytes that os.fsdecode kept
+    as surrogates) cannot be encoded in the form, so those characters become "?"."""
+    return Path(file).name.encode("utf-8", "replace").decode("utf-8")
 
 
 def exchange(

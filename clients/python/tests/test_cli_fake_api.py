@@ -1,0 +1,167 @@
+"""The `smolpix` command, as installed, against the scripted API of fake_api: what it decides around
+the optimizations (which files it may replace, what its manifest says, a base URL or --out it cannot
+use, a reader of --json that goes away, Ctrl-C while images wait for the rate limit)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from fake_api import Answer
+
+SMOLPIX = str(Path(sys.executable).parent / "smolpix")  # the console script, as pip installed it
+KEY = "pk_live_" + "t" * 38
+
+
+def environment(base_url: str) -> dict[str, str]:
+    return {**os.environ, "SMOLPIX_API_KEY": KEY, "SMOLPIX_BASE_URL": base_url, "COLUMNS": "200"}
+
+
+def smolpix(api, *arguments: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [SMOLPIX, *arguments], cwd=cwd, env=environment(api.base_url), capture_output=True, text=True, timeout=60
+    )
+
+
+def parsed(lines: list[str]) -> tuple[dict[str, dict], dict]:
+    """The --json lines: each file's by its name, and the summary."""
+    objects = [json.loads(line) for line in lines]
+    assert "summary" in objects[-1], objects[-1]
+    return {line["file"]: line for line in objects[:-1]}, objects[-1]["summary"]
+
+
+def test_a_result_of_another_source_is_neither_replaced_nor_taken_for_this_one(fake, make_photo, tmp_path):
+    api = fake()
+    x = make_photo(tmp_path / "x" / "photo.jpg", width=64, height=48).resolve()
+    y = make_photo(tmp_path / "y" / "photo.jpg", width=80, height=60).resolve()
+    output = (tmp_path / "out" / "photo.webp").resolve()
+    options = ["--out", "out", "--format", "webp", "--json"]
+    assert smolpix(api, "optimize", "x/photo.jpg", *options, cwd=tmp_path).returncode == 0
+
+    other = smolpix(api, "optimize", "y/photo.jpg", *options, cwd=tmp_path)
+    files, _ = parsed(other.stdout.splitlines())
+
+    assert other.returncode == 1
+    assert files["y/photo.jpg"]["error"] == f"{output} holds the result of {x} (use --overwrite to replace it)"
+    assert len(api.statuses()) == 1  # y was not sent
+
+    assert smolpix(api, "optimize", "y/photo.jpg", *options, "--overwrite", cwd=tmp_path).returncode == 0
+    again = smolpix(api, "optimize", "x/photo.jpg", *options, cwd=tmp_path)
+    files, _ = parsed(again.stdout.splitlines())
+
+    # Not "skipped": its recorded result was replaced by y's.
+    assert files["x/photo.jpg"]["status"] == "failed"
+    assert files["x/photo.jpg"]["error"] == f"{output} holds the result of {y} (use --overwrite to replace it)"
+
+
+def test_beside_its_source_a_result_of_another_source_is_not_replaced(fake, make_photo, tmp_path):
+    api = fake()
+    jpeg = make_photo(tmp_path / "d" / "a.jpg", width=64, height=48).resolve()
+    make_photo(tmp_path / "d" / "a.png", width=64, height=48)
+    assert smolpix(api, "optimize", "d/a.jpg", "--format", "webp", cwd=tmp_path).returncode == 0
+
+    run = smolpix(api, "optimize", "d/a.png", "--format", "webp", "--json", cwd=tmp_path)
+    files, _ = parsed(run.stdout.splitlines())
+
+    assert run.returncode == 1
+    assert (
+        files["d/a.png"]["error"]
+        == f"{jpeg.with_suffix('.webp')} holds the result of {jpeg} (use --overwrite to replace it)"
+    )
+
+
+def test_a_torn_last_line_of_the_manifest_is_ended_not_written_onto(fake, make_photo, tmp_path):
+    api = fake()
+    make_photo(tmp_path / "t" / "a.jpg", width=64, height=48)
+    make_photo(tmp_path / "t" / "b.jpg", width=64, height=48)
+    assert smolpix(api, "optimize", "t/a.jpg", "--out", "t-out", cwd=tmp_path).returncode == 0
+    with (tmp_path / "t-out" / ".smolpix-manifest.jsonl").open("a") as manifest:
+        manifest.write('{"key": "deadbeef", "sour')  # a run killed while writing its line
+    command = ["optimize", "t", "--out", "t-out", "--concurrency", "1", "--json"]
+
+    second = smolpix(api, *command, cwd=tmp_path)
+    third = smolpix(api, *command, cwd=tmp_path)
+
+    assert second.returncode == 0, second.stdout
+    files, _ = parsed(third.stdout.splitlines())
+    assert third.returncode == 0, third.stdout
+    assert {name: line["status"] for name, line in files.items()} == {"t/a.jpg": "skipped", "t/b.jpg": "skipped"}
+
+
+@pytest.mark.parametrize("base_url", ["http://localhost:80000", "http://[::1", "127.0.0.1:8792"])
+@pytest.mark.parametrize("command", [["optimize", "photo.jpg", "--out", "out"], ["usage"]])
+def test_a_base_url_that_is_not_one_is_a_usage_error_said_at_once(base_url, command, make_photo, tmp_path):
+    make_photo(tmp_path / "photo.jpg", width=64, height=48)
+
+    run = subprocess.run(
+        [SMOLPIX, *command, "--base-url", base_url],
+        cwd=tmp_path,
+        env=environment("https://smolpix.co"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert run.returncode == 2
+    assert run.stderr == (
+        f"Not a base URL: {base_url!r} (an http:// or https:// address such as https://smolpix.co, "
+        "with a port up to 65535)\n"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_out_naming_a_file_is_a_usage_error_before_anything_is_sent(fake, make_photo, tmp_path):
+    api = fake()
+    make_photo(tmp_path / "photos" / "a.jpg", width=64, height=48)
+    (tmp_path / "small").write_text("a file, not a folder")
+
+    run = smolpix(api, "optimize", "photos", "--out", "small", cwd=tmp_path)
+
+    assert (run.returncode, run.stdout, run.stderr) == (2, "", "--out small: exists and is not a folder\n")
+    assert api.statuses() == []
+
+
+def test_when_the_reader_of_json_goes_away_the_command_stops_quietly(fake, photos, tmp_path):
+    api = fake()
+    photos(6)
+    command = [SMOLPIX, "optimize", "photos", "--out", "small", "--concurrency", "1", "--json"]
+    process = subprocess.Popen(
+        command, cwd=tmp_path, env=environment(api.base_url), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+
+    process.stdout.close()  # as `| head -0` does: no reader for the first line
+    errors = process.stderr.read()
+    process.wait(timeout=60)
+
+    assert (process.returncode, errors) == (130, b"")  # stopped as by Ctrl-C, without a traceback
+    # The image in flight was finished and recorded; no other was started.
+    records = (tmp_path / "small" / ".smolpix-manifest.jsonl").read_text().splitlines()
+    assert len(records) == len(api.statuses()) == 1
+
+
+def test_ctrl_c_stops_the_images_waiting_for_the_rate_limit_without_sending_them(fake, photos, tmp_path):
+    # The first answer spends the minute's requests: the other images wait for the next minute.
+    spent = {"X-RateLimit-Limit": "1", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(time.time()) + 60)}
+    api = fake([Answer(200, None, spent)])
+    photos(4)
+    command = [SMOLPIX, "optimize", "photos", "--out", "small", "--concurrency", "2", "--json"]
+    process = subprocess.Popen(
+        command, cwd=tmp_path, env=environment(api.base_url), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        first = process.stdout.readline()
+        process.send_signal(signal.SIGINT)
+        rest, errors = process.communicate(timeout=10)  # not the minute the others were waiting for
+    finally:
+        process.kill()
+    _, summary = parsed([first, *rest.splitlines()])
+
+    assert process.returncode == 130, errors
+    assert (summary["done"], summary["failed"], summary["notStarted"]) == (1, 0, 3)
+    assert api.statuses() == [200]
