@@ -1,5 +1,5 @@
 from django import forms
-from django.contrib.auth.forms import SetPasswordMixin
+from django.contrib.auth.forms import AuthenticationForm, SetPasswordMixin
 
 from accounts.models import User
 
@@ -20,3 +20,12 @@ class SignUpForm(SetPasswordMixin, forms.Form):
         # the confirmation): the second argument is the field's name.
         self.validate_password_for_user(User(email=self.cleaned_data.get("email", "")), "password1")
         return super().clean()
+
+
+class SignInForm(AuthenticationForm):
+    """Django's sign-in form, saying what is true of ours: the address is read in any case."""
+
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "invalid_login": "Please enter a correct email and password. The password is case-sensitive.",
+    }

@@ -1,6 +1,8 @@
+from django.contrib.auth.views import LoginView
 from django.urls import include, path
 
 from accounts import views
+from accounts.forms import SignInForm
 
 urlpatterns = [
     path("accounts/signup/", views.signup, name="signup"),
@@ -10,6 +12,7 @@ urlpatterns = [
     # Before Django's own views of the same names (its sign-in is throttled by django-axes).
     path("accounts/password_reset/", views.password_reset, name="password_reset"),
     path("accounts/reset/<uidb64>/<token>/", views.PasswordResetConfirmView.as_view(), name="password_reset_confirm"),
+    path("accounts/login/", LoginView.as_view(authentication_form=SignInForm), name="login"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("dashboard/", views.dashboard, name="dashboard"),
 ]

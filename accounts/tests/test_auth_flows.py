@@ -234,6 +234,8 @@ def test_log_in_with_a_wrong_password_fails(client):
 
     assert response.status_code == 200
     assert "_auth_user_id" not in client.session
+    # The address is read in any case (Django's words said both fields may be case-sensitive).
+    assert "The password is case-sensitive." in response.content.decode()
 
 
 def test_dashboard_sends_anonymous_visitors_to_log_in(client):
