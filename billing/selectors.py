@@ -41,7 +41,7 @@ def price_plan_code(*, price_id: str) -> str | None:
 
 def subscription_granting(*, account: Account, now: datetime | None = None) -> Subscription | None:
     """The subscription that decides the account's plan: of those granting access, the one with the
-    best plan (an account normally has one; two checkouts in a row can leave two). None: Free."""
+    best plan (an account normally has one; one made by hand in the Dashboard can be a second). None: Free."""
     now = now or timezone.now()
     granting = [s for s in account.subscriptions.select_related("plan") if s.plan and s.grants_access(now=now)]
     return max(granting, key=lambda s: s.plan.price_cents, default=None)

@@ -49,6 +49,7 @@ def checkout_session_create(*, account: Account, plan_code: str, success_url: st
     """Start Stripe Checkout for `plan_code` with the account's Stripe customer; returns its URL.
 
     The plan does not change here: only the webhook, once Stripe confirms the subscription, changes it.
+    An earlier Checkout still open is expired first, so the customer cannot pay for two.
     """
     price_id = plan_price_id(plan_code=plan_code)
     if not price_id:
@@ -61,6 +62,7 @@ def checkout_session_create(*, account: Account, plan_code: str, success_url: st
         )
     try:
         customer_id = stripe_customer_ensure(account=account)
+        stripe_client.checkout_sessions_expire_open(customer_id=customer_id)
         return stripe_client.checkout_session_create(
             customer_id=customer_id,
             price_id=price_id,

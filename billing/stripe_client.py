@@ -77,6 +77,16 @@ def checkout_session_create(
     return _call(lambda client: client.v1.checkout.sessions.create(params=params)).url
 
 
+def checkout_sessions_expire_open(*, customer_id: str) -> int:
+    """Expire the customer's Checkout Sessions still open (a tab left on Stripe's page), so that no
+    earlier one can be paid besides a new one: each would start a subscription. Returns how many."""
+    params = {"customer": customer_id, "status": "open", "limit": 100}
+    sessions = _call(lambda client: client.v1.checkout.sessions.list(params=params)).data
+    for session in sessions:
+        _call(lambda client, session_id=session.id: client.v1.checkout.sessions.expire(session_id))
+    return len(sessions)
+
+
 def portal_session_create(*, customer_id: str, return_url: str) -> str:
     """Open the customer portal (change plan, update card, cancel); returns its URL."""
     params = {"customer": customer_id, "return_url": return_url}

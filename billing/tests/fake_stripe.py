@@ -183,15 +183,16 @@ class FakeStripe:
         (delivered to `webhook_url` when set). Returns the events."""
         with self._lock:
             session = self.checkout_sessions[session_id]
+            if session["status"] != "open":
+                raise ValueError(f"Checkout Session {session_id} is {session['status']}: it cannot be paid.")
             subscription = self.subscription_put(
                 customer=session["customer"],
                 price=session["line_items"][0]["price"],
                 metadata=session["subscription_data"].get("metadata", {}),
             )
             session.update(status="complete", payment_status="paid", subscription=subscription["id"])
-            public_session = {k: v for k, v in session.items() if k not in ("line_items", "subscription_data")}
             events = [
-                self.event("checkout.session.completed", public_session),
+                self.event("checkout.session.completed", self._public(session)),
                 self.event("customer.subscription.created", subscription),
             ]
         if self.webhook_url:
@@ -226,6 +227,10 @@ class FakeStripe:
                 return self._customer_create(params)
             if (method, path) == ("POST", "/v1/checkout/sessions"):
                 return self._checkout_session_create(params)
+            if (method, path) == ("GET", "/v1/checkout/sessions"):
+                return self._checkout_session_list(params)
+            if method == "POST" and path.startswith("/v1/checkout/sessions/") and path.endswith("/expire"):
+                return self._checkout_session_expire(path.split("/")[4])
             if (method, path) == ("POST", "/v1/billing_portal/sessions"):
                 return self._portal_session_create(params)
             if method == "GET" and path.startswith("/v1/subscriptions/"):
@@ -277,6 +282,28 @@ class FakeStripe:
         }
         return 200, session
 
+    def _checkout_session_list(self, params: dict) -> tuple[int, dict]:
+        sessions = [
+            self._public(session)
+            for session in self.checkout_sessions.values()
+            if all(session.get(name) == params[name] for name in ("customer", "status") if name in params)
+        ]
+        return 200, {"object": "list", "url": "/v1/checkout/sessions", "has_more": False, "data": sessions}
+
+    def _checkout_session_expire(self, session_id: str) -> tuple[int, dict]:
+        session = self.checkout_sessions.get(session_id)
+        if session is None:
+            return 404, _error("invalid_request_error", f"No such checkout.session: '{session_id}'", "session")
+        if session["status"] != "open":
+            return 400, _error("invalid_request_error", "Only Checkout Sessions with a status of open can be expired.")
+        session["status"] = "expired"
+        return 200, self._public(session)
+
+    @staticmethod
+    def _public(session: dict) -> dict:
+        """A session as the API shows it: without what the fake keeps to pay it later."""
+        return {k: v for k, v in session.items() if k not in ("line_items", "subscription_data")}
+
     def _portal_session_create(self, params: dict) -> tuple[int, dict]:
         if params.get("customer") not in self.customers:
             return 400, _error("invalid_request_error", f"No such customer: '{params.get('customer')}'", "customer")
@@ -297,6 +324,8 @@ class FakeStripe:
         kind, session_id, action = ([*path.strip("/").split("/"), "", ""])[:3]
         if kind == "checkout" and session_id in self.checkout_sessions:
             session = self.checkout_sessions[session_id]
+            if session["status"] != "open":
+                return 410, {}, "<h1>This checkout session is no longer available.</h1>"
             if method == "POST" and action == "pay":
                 self.checkout_complete(session_id)
                 return 303, {"Location": session["success_url"]}, ""

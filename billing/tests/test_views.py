@@ -91,6 +91,19 @@ def test_checkout_creates_the_stripe_customer_once(free_client, free_account, fa
     assert {s["customer"] for s in fake_stripe.checkout_sessions.values()} == {free_account.stripe_customer_id}
 
 
+def test_a_new_checkout_expires_the_one_left_open_so_only_one_can_be_paid(free_client, fake_stripe):
+    first = free_client.post(reverse("billing:checkout", args=["pro"]))["Location"]
+    second = free_client.post(reverse("billing:checkout", args=["agency"]))["Location"]
+
+    first_session, second_session = fake_stripe.checkout_sessions.values()
+    assert (first_session["url"], second_session["url"]) == (first, second)
+    assert (first_session["status"], second_session["status"]) == ("expired", "open")
+    with pytest.raises(ValueError, match="expired"):
+        fake_stripe.checkout_complete(first_session["id"])
+    fake_stripe.checkout_complete(second_session["id"])
+    assert len(fake_stripe.subscriptions) == 1
+
+
 def test_checkout_reuses_a_customer_linked_before(free_client, free_account, fake_stripe):
     free_client.post(reverse("billing:checkout", args=["pro"]))
     fake_stripe.requests.clear()
