@@ -164,8 +164,9 @@ def _encode_avif(pixels: Pixels, settings: EncoderSettings) -> bytes:
     decoders need no parallelism at these sizes."""
     if pixels.has_alpha and not settings.exact_alpha:
         return _encode_transparent_avif(pixels, settings)
+    samples = np.frombuffer(pixels.data, np.uint8).reshape(pixels.height, pixels.width, len(pixels.layout))
     return imagecodecs.avif_encode(
-        np.frombuffer(pixels.data, np.uint8).reshape(pixels.height, pixels.width, len(pixels.layout)),
+        _hidden_colour_filled(samples) if pixels.has_alpha else samples,
         settings.quality,
         speed=settings.speed,
         pixelformat="444" if settings.full_chroma else "420",
@@ -177,9 +178,8 @@ def _encode_avif(pixels: Pixels, settings: EncoderSettings) -> bytes:
 
 
 def _encode_transparent_avif(pixels: Pixels, settings: EncoderSettings) -> bytes:
-    image = PillowImage.frombuffer(
-        pixels.layout, (pixels.width, pixels.height), pixels.data, "raw", pixels.layout, 0, 1
-    )
+    samples = np.frombuffer(pixels.data, np.uint8).reshape(pixels.height, pixels.width, 4)
+    image = PillowImage.fromarray(_hidden_colour_filled(samples))
     output = io.BytesIO()
     image.save(
         output,
@@ -192,6 +192,86 @@ def _encode_transparent_avif(pixels: Pixels, settings: EncoderSettings) -> bytes
         autotiling=False,
     )
     return output.getvalue()
+
+
+# The colour under a fully transparent pixel: the visible pixels' of its block of this size, else
+# of the blocks near it (as far as this many blocks away: past the largest transforms of AVIF's
+# colour), else of the nearest coarser block that has any.
+HIDDEN_COLOUR_BLOCK = 4
+HIDDEN_COLOUR_REACH = 8
+
+
+def _hidden_colour_filled(samples: np.ndarray) -> np.ndarray:
+    """RGBA `samples` (a copy, if any pixel is hidden) where each fully transparent pixel takes the
+    colour of the visible pixels near it: invisible either way, but AVIF's 4:2:0 chroma and its
+    transforms no longer carry the colour hidden under a transparent area into the visible edge
+    beside it (a magenta fringe round a white shape: up to 66 levels off). libwebp cleans
+    transparent areas itself."""
+    hidden = (samples[..., 3] == 0).view(np.uint8)  # a mask as OpenCV takes them
+    if not hidden.any():
+        return samples
+    filled = samples.copy()
+    block = HIDDEN_COLOUR_BLOCK
+    height, width = hidden.shape
+    rows, columns = -(-height // block), -(-width // block)
+    # Per block, a band of blocks at a time: the means of colour times alpha (/255) and of alpha.
+    means = np.empty((rows, columns, 4), np.float32)
+    band_rows = max(1, CHUNK_PIXELS // (block * block * columns))
+    for first in range(0, rows, band_rows):
+        band = filled[first * block : (first + band_rows) * block]
+        padded = cv2.copyMakeBorder(band, 0, -len(band) % block, 0, -width % block, cv2.BORDER_CONSTANT, value=0)
+        premultiplied = cv2.cvtColor(padded, cv2.COLOR_RGBA2mRGBA)
+        means[first : first + band_rows] = cv2.resize(
+            premultiplied, (columns, len(padded) // block), interpolation=cv2.INTER_AREA
+        )
+    colour = np.zeros((rows, columns, 4), np.uint8)  # alpha 0, as under the pixels it is written to
+    colour[..., :3] = _block_colours(means[..., :3] * 255, means[..., 3])
+    for first in range(0, rows, band_rows):
+        band = filled[first * block : (first + band_rows) * block]
+        blocks = colour[first : first + band_rows]
+        near = cv2.resize(blocks, (columns * block, len(blocks) * block), interpolation=cv2.INTER_NEAREST)
+        cv2.copyTo(near[: len(band), :width], hidden[first * block : first * block + len(band)], band)
+    return filled
+
+
+def _block_colours(weighted: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Each block's alpha-weighted mean colour (`weighted` / `weight`); for a block without visible
+    pixels the mean of its neighbours that have a colour, spread HIDDEN_COLOUR_REACH times, and
+    beyond that _coarser_colours'."""
+    known = weight > 0
+    colour = np.divide(weighted, weight[..., None], out=np.zeros_like(weighted), where=known[..., None])
+    for _ in range(HIDDEN_COLOUR_REACH):
+        # Unknown blocks hold 0: the sums and counts are of the known neighbours only.
+        sums = cv2.boxFilter(colour, -1, (3, 3), normalize=False, borderType=cv2.BORDER_CONSTANT)
+        counts = cv2.boxFilter(
+            known.view(np.uint8), cv2.CV_32F, (3, 3), normalize=False, borderType=cv2.BORDER_CONSTANT
+        )
+        reached = (counts > 0) & ~known
+        if not reached.any():
+            break
+        colour[reached] = sums[reached] / counts[reached][:, None]
+        known |= reached
+    if not known.all():
+        colour = np.where(known[..., None], colour, _coarser_colours(colour, known.astype(np.float32)))
+    return np.clip(colour.round(), 0, 255).astype(np.uint8)  # the means were rounded: a hair over 255 may come
+
+
+def _coarser_colours(colour: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """For each block, the mean colour (weighted by `weight`) of the smallest block of 2x2, 4x4...
+    of them that has any weight (of an image without any: black)."""
+    rows, columns = weight.shape
+    if rows == columns == 1:
+        return colour
+    pad = ((0, rows % 2), (0, columns % 2))
+    half = (-(-rows // 2), 2, -(-columns // 2), 2)
+    weight_sum = np.pad(weight, pad).reshape(half).sum(axis=(1, 3))
+    weighted_sum = np.pad(colour * weight[..., None], (*pad, (0, 0))).reshape(*half, 3).sum(axis=(1, 3))
+    mean = np.divide(
+        weighted_sum, weight_sum[..., None], out=np.zeros_like(weighted_sum), where=weight_sum[..., None] > 0
+    )
+    if (weight_sum == 0).any():
+        mean = np.where(weight_sum[..., None] > 0, mean, _coarser_colours(mean, weight_sum))
+    return np.repeat(np.repeat(mean, 2, 0), 2, 1)[:rows, :columns]
 
 
 def decode(data: bytes, format: OutputFormat) -> Pixels:

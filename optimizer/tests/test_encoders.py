@@ -164,7 +164,47 @@ def test_the_encoders_see_only_pixels_imagemagick_produced(monkeypatch):
     assert set(opened) == {encoded.data for encoded in outputs}  # each decoded by one of the two
     handed_imagecodecs, handed_pillow = encoded_from  # AVIF: ImageMagick's pixels, to one binding each
     assert handed_imagecodecs.tobytes() == opaque.data
-    assert handed_pillow == transparent.data
+    # Those it shows: the colour under fully transparent pixels is filled in (below).
+    handed, prepared = (np.frombuffer(data, np.uint8).reshape(-1, 4) for data in (handed_pillow, transparent.data))
+    shown = prepared[:, 3] > 0
+    assert (handed[:, 3] == prepared[:, 3]).all() and (handed[shown] == prepared[shown]).all()
+    assert not shown.all()
+
+
+def transparent_magenta_around(colour: tuple[int, int, int]) -> np.ndarray:
+    """A square of `colour` on a transparent background whose hidden colour is magenta."""
+    samples = np.zeros((96, 128, 4), np.uint8)
+    samples[...] = (255, 0, 255, 0)
+    samples[24:75, 32:95] = (*colour, 255)
+    return samples
+
+
+@pytest.mark.parametrize("exact_alpha", [False, True])  # through Pillow's binding, through imagecodecs'
+def test_the_colour_under_transparent_pixels_does_not_bleed_into_the_visible_edge(exact_alpha):
+    samples = transparent_magenta_around((255, 255, 255))
+    pixels = Pixels(samples.tobytes(), 128, 96, has_alpha=True)
+
+    encoded = encoders.encode(pixels, EncoderSettings(OutputFormat.AVIF, 80, speed=9, exact_alpha=exact_alpha))
+
+    decoded = np.asarray(images.decode(encoded.data).convert("RGBA"), np.int16)
+    shown = samples[..., 3] == 255
+    # Left as it was, the magenta came through up to 66 levels at the square's edge.
+    assert np.abs(decoded[shown][:, :3] - 255).max() <= 4
+
+
+def test_hidden_pixels_take_the_colour_of_the_visible_pixels_near_them():
+    samples = transparent_magenta_around((10, 200, 30))
+    samples[0:4, 0:4] = (90, 90, 90, 51)  # faint, at the far corner: its block takes its colour
+
+    filled = encoders._hidden_colour_filled(samples)
+
+    assert (filled[..., 3] == samples[..., 3]).all()
+    shown = samples[..., 3] > 0
+    assert (filled[shown] == samples[shown]).all()
+    assert (filled[24:75, 28:32, :3] == (10, 200, 30)).all()  # the blocks beside the square
+    assert (filled[0:4, 0:4, :3] == (90, 90, 90)).all()
+    assert not (filled[..., :3] == (255, 0, 255)).all(axis=2).any()  # no magenta left anywhere
+    assert encoders._hidden_colour_filled(np.zeros((5, 7, 4), np.uint8)).shape == (5, 7, 4)  # nothing shown
 
 
 @pytest.mark.parametrize("full_chroma", [False, True])

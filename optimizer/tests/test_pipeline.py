@@ -117,7 +117,10 @@ def test_an_image_under_8x8_asked_for_as_avif_comes_back_as_avif_within_a_few_le
     decoded = images.decode(result.data)
     assert (decoded.format, decoded.mode, decoded.size) == ("AVIF", picture.mode, picture.size)
     difference = np.abs(np.asarray(decoded, dtype=np.int16) - np.asarray(picture, dtype=np.int16))
-    assert difference.max() <= (3 if picture.mode == "RGBA" else 0)
+    # What shows: a fully transparent pixel's colour is not kept (optimizer.encoders._hidden_colour_filled).
+    shown = np.asarray(picture.convert("RGBA"))[..., 3] > 0
+    assert difference[shown].max() <= (3 if picture.mode == "RGBA" else 0)
+    assert picture.mode == "RGB" or difference[..., 3].max() <= 3
 
 
 def test_an_image_of_8x8_is_scored():
