@@ -49,6 +49,7 @@ from optimizer.probe import (
     raise_imaging_error,
     read_source,
     shown_size,
+    webp_first_frame_area,
 )
 
 logger = logging.getLogger(__name__)
@@ -78,6 +79,20 @@ def _on_gif_screen(image: Image) -> None:
     if (width, height) != (image.width, image.height):
         image.background_color = Color("transparent")
         image.extent(width, height, x=-left, y=-top)
+    image.reset_coords()
+
+
+def _on_webp_canvas(image: Image, area: tuple[int, int, int, int]) -> None:
+    """Show an animated WebP's first frame as browsers do: on its canvas, transparent where the
+    frame does not cover it (ImageMagick 6 fills the rest opaque black)."""
+    left, top, width, height = area
+    if (left, top) == (0, 0) and width >= image.width and height >= image.height:
+        return
+    canvas = image.width, image.height
+    image.alpha_channel = "activate"
+    image.crop(left, top, width=min(width, canvas[0] - left), height=min(height, canvas[1] - top))
+    image.background_color = Color("transparent")
+    image.extent(*canvas, x=-left, y=-top)
     image.reset_coords()
 
 
@@ -116,6 +131,8 @@ def prepare(data: bytes, *, max_width: int, max_pixels: int) -> PreparedImage:
         try:
             if source.format is SourceFormat.GIF:
                 _on_gif_screen(image)
+            if source.format is SourceFormat.WEBP and (area := webp_first_frame_area(data)):
+                _on_webp_canvas(image, area)
             if source.format is SourceFormat.PNG:
                 # Browsers orient a PNG by its eXIf chunk alone (ImageMagick by an orNT chunk of its own).
                 image.orientation = png_orientation(data) or "top_left"

@@ -110,7 +110,7 @@ def optimize(source: bytes, options: OptimizeOptions, *, max_pixels: int) -> Opt
             width=prepared.source.width,
             height=prepared.source.height,
             original_size=len(source),
-            lossless=False,
+            lossless=True,  # the source itself: nothing is lost
             notice=KEPT_SOURCE_NOTICE,
             # The source is the image the score is measured against, exactly.
             score=100.0 if options.smart and measurable else None,
@@ -130,7 +130,12 @@ def optimize(source: bytes, options: OptimizeOptions, *, max_pixels: int) -> Opt
 
 def _source_fits(prepared: PreparedImage, options: OptimizeOptions, *, returned: OutputFormat | None) -> bool:
     """Whether the source could be returned as it is: in an acceptable format (one asked for, or
-    the one the result is in), within maxWidth."""
+    the one the result is in), within maxWidth, and still (the answer to an animation is its
+    first frame)."""
     source = prepared.source
     acceptable = {*options.format.candidates, returned} - {None}
-    return OutputFormat.of_source(source.format) in acceptable and source.width <= options.max_width
+    return (
+        OutputFormat.of_source(source.format) in acceptable
+        and source.width <= options.max_width
+        and not source.animated
+    )

@@ -52,6 +52,7 @@ class SourceInfo:
     stored_height: int
     separate_alpha: bool = False  # an AVIF's or HEIC's alpha plane, decoded on its own (heif_alpha)
     png_colour_type: int | None = None  # from a PNG's IHDR: 0 grey, 2 RGB, 3 palette, 4 grey and alpha, 6 RGBA
+    animated: bool = False  # an animated WebP or an AVIF image sequence (we give its first frame)
 
 
 # --- Sniffing -----------------------------------------------------------------------------
@@ -194,6 +195,22 @@ def webp_first_frame(data: bytes) -> bytes:
     return b"RIFF" + len(body).to_bytes(4, "little") + body
 
 
+def webp_first_frame_area(data: bytes) -> tuple[int, int, int, int] | None:
+    """An animated WebP's first frame's place on its canvas (left, top, width, height, from its
+    ANMF chunk), else None."""
+    index = 12
+    while index + 8 <= len(data):
+        size = int.from_bytes(data[index + 4 : index + 8], "little")
+        if data[index : index + 4] == b"ANMF":
+            fields = data[index + 8 : index + 20]
+            if len(fields) < 12:
+                return None
+            left, top, width, height = (int.from_bytes(fields[at : at + 3], "little") for at in range(0, 12, 3))
+            return left * 2, top * 2, width + 1, height + 1
+        index += 8 + size + size % 2
+    return None
+
+
 def without_png_text(data: bytes) -> bytes:
     """A PNG without its tEXt, zTXt and iTXt chunks; whatever cannot be parsed as chunks is kept
     for libpng to judge."""
@@ -216,7 +233,14 @@ def probe(data: bytes, *, max_pixels: int) -> SourceInfo:
         # ImageMagick 6 ignores EXIF orientation in WebP: as stored is as displayed.
         _check_size(*webp_size, max_pixels=max_pixels)
         width, height = webp_size
-        return SourceInfo(source_format, width=width, height=height, stored_width=width, stored_height=height)
+        return SourceInfo(
+            source_format,
+            width=width,
+            height=height,
+            stored_width=width,
+            stored_height=height,
+            animated=webp_first_frame_area(data) is not None,
+        )
     with new_image_reader(source_format.value) as image:
         try:
             read_source(image, data, ping=True)
@@ -245,7 +269,14 @@ def probe(data: bytes, *, max_pixels: int) -> SourceInfo:
         stored_height=stored_height,
         separate_alpha=alpha is not None,
         png_colour_type=data[25] if source_format is SourceFormat.PNG and data[12:16] == b"IHDR" else None,
+        animated=source_format is SourceFormat.AVIF and _is_avif_sequence(data),
     )
+
+
+def _is_avif_sequence(data: bytes) -> bool:
+    """Whether an AVIF's `ftyp` box names the image-sequence brand (an animated AVIF)."""
+    brands = data[8 : int.from_bytes(data[:4], "big")]
+    return any(brands[at : at + 4] == b"avis" for at in range(0, len(brands) - 3, 4))
 
 
 def shown_size(image: Image, source_format: SourceFormat) -> tuple[int, int]:

@@ -101,6 +101,25 @@ def gif_frames(*colours: tuple[int, int, int], size: tuple[int, int] = (40, 30))
     return encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100)
 
 
+def animated_webp(frames: list[tuple[Image.Image, int, int]], canvas: tuple[int, int]) -> bytes:
+    """An animated WebP of lossless `frames`, each placed at its (left, top) on the canvas, as
+    webpmux writes them (Pillow's writer covers the whole canvas with every frame)."""
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return kind + len(payload).to_bytes(4, "little") + payload + b"\0" * (len(payload) % 2)
+
+    def uint24(value: int) -> bytes:
+        return value.to_bytes(3, "little")
+
+    body = chunk(b"VP8X", bytes([0x12, 0, 0, 0]) + uint24(canvas[0] - 1) + uint24(canvas[1] - 1))
+    body += chunk(b"ANIM", bytes(4) + bytes(2))  # background transparent black, loop for ever
+    for frame, left, top in frames:
+        still = encode(frame, "WEBP", lossless=True)
+        place = uint24(left // 2) + uint24(top // 2) + uint24(frame.width - 1) + uint24(frame.height - 1)
+        body += chunk(b"ANMF", place + uint24(100) + bytes([0]) + still[12:])
+    return b"RIFF" + (len(body) + 4).to_bytes(4, "little") + b"WEBP" + body
+
+
 def png_16bit(width: int = 64, height: int = 48) -> bytes:
     """A 16-bit-per-sample RGB PNG without colour chunks: red rising left to right with values
     that need 16 bits. (ImageMagick's writer would add gAMA and cHRM chunks, which browsers, and

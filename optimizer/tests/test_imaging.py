@@ -151,6 +151,20 @@ def test_only_the_first_frame_of_an_animated_webp_is_decoded():
     assert probe.webp_first_frame(data).count(b"ANMF") == 1
 
 
+def test_an_animated_webp_s_first_frame_is_shown_on_its_canvas_transparent_around_it():
+    """ImageMagick 6 filled the canvas around a first frame smaller than it with opaque black."""
+    blue, red = Image.new("RGBA", (20, 20), (0, 0, 255, 255)), Image.new("RGBA", (60, 40), (255, 0, 0, 255))
+    data = images.animated_webp([(blue, 10, 10), (red, 0, 0)], canvas=(60, 40))
+    assert images.decode(data).getpixel((0, 0)) == (0, 0, 0, 0)  # Pillow's libwebp: as browsers show it
+
+    shown = as_pillow(prepare(data).pixels)
+
+    assert shown.size == (60, 40)
+    assert shown.getpixel((0, 0)) == shown.getpixel((59, 39)) == shown.getpixel((30, 30)) == (0, 0, 0, 0)
+    assert shown.getpixel((10, 10)) == shown.getpixel((29, 29)) == (0, 0, 255, 255)
+    assert probe.probe(data, max_pixels=MAX_PIXELS).animated
+
+
 def test_resizing_keeps_the_aspect_ratio_and_never_enlarges():
     data = images.encode(images.photo(256, 192), "PNG")
 

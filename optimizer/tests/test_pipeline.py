@@ -46,6 +46,19 @@ def test_never_grow_returns_a_smaller_source_already_in_the_returned_format():
     assert (result.format, result.width, result.height) == (OutputFormat.WEBP, 256, 192)
     assert (result.savings, result.savings_percent) == (0, 0)
     assert result.notice == KEPT_SOURCE_NOTICE
+    assert result.lossless  # the source itself
+
+
+def test_never_grow_does_not_return_an_animation_whose_answer_is_its_first_frame():
+    frames = [images.photo(), Image.new("RGB", (256, 192), (40, 40, 40))]
+    source = images.encode(frames[0], "WEBP", save_all=True, append_images=frames[1:], quality=5)
+
+    result = optimize(
+        source, OptimizeOptions(format=RequestedFormat.WEBP, quality=100, smart=False), max_pixels=MAX_PIXELS
+    )
+
+    assert result.data != source and b"ANMF" not in result.data
+    assert result.notice != KEPT_SOURCE_NOTICE
 
 
 def test_never_grow_applies_to_auto_too():

@@ -279,3 +279,13 @@ def test_damaged_avif_metadata_is_refused_or_read_never_an_error_of_another_kind
         except probe.UnsupportedImage:
             continue
         assert alpha is None or len(alpha.copy) == len(sample)
+
+
+@pytest.mark.parametrize("output", ["AVIF", "WEBP"])
+def test_an_animation_is_told_from_a_still_image(output):
+    frames = [Image.new("RGB", (16, 16), (1, 2, 3)), Image.new("RGB", (16, 16), (200, 2, 3))]
+    animation = images.encode(frames[0], output, save_all=True, append_images=frames[1:])
+    still = images.encode(frames[0], output)
+
+    assert probe.probe(animation, max_pixels=MAX_PIXELS).animated
+    assert not probe.probe(still, max_pixels=MAX_PIXELS).animated
