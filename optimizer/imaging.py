@@ -133,6 +133,10 @@ def prepare(data: bytes, *, max_width: int, max_pixels: int) -> PreparedImage:
                 _on_gif_screen(image)
             if source.format is SourceFormat.WEBP and (area := webp_first_frame_area(data)):
                 _on_webp_canvas(image, area)
+            if source.format is SourceFormat.BMP and image.alpha_channel and image.range_channel("alpha")[1] == 0:
+                # Browsers show a BMP whose alpha is 0 everywhere opaque: its writer left the alpha
+                # unused (Chromium's BMPImageReader: "opaque until we see a non-zero alpha value").
+                image.alpha_channel = False
             if source.format is SourceFormat.PNG:
                 # Browsers orient a PNG by its eXIf chunk alone (ImageMagick by an orNT chunk of its own).
                 image.orientation = png_orientation(data) or "top_left"

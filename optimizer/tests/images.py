@@ -120,6 +120,18 @@ def animated_webp(frames: list[tuple[Image.Image, int, int]], canvas: tuple[int,
     return b"RIFF" + (len(body) + 4).to_bytes(4, "little") + b"WEBP" + body
 
 
+def bmp_with_alpha_mask(alphas: list[int], colour: tuple[int, int, int] = (200, 120, 50)) -> bytes:
+    """A 32-bit BMP (BITMAPV5HEADER, BI_BITFIELDS with an alpha mask), one row of pixels of
+    `colour` with these alphas: the kind Windows tools write with every alpha left 0."""
+    red, green, blue = colour
+    row = b"".join(bytes([blue, green, red, alpha]) for alpha in alphas)
+    header = struct.pack("<IiiHHIIiiII", 124, len(alphas), -1, 1, 32, 3, len(row), 2835, 2835, 0, 0)
+    masks = struct.pack("<IIII", 0x00FF0000, 0x0000FF00, 0x000000FF, 0xFF000000)
+    header += masks + b"BGRs" + bytes(48) + struct.pack("<IIII", 4, 0, 0, 0)  # sRGB; no gamma, no profile
+    offset = 14 + len(header)
+    return b"BM" + struct.pack("<IHHI", offset + len(row), 0, 0, offset) + header + row
+
+
 def png_16bit(width: int = 64, height: int = 48) -> bytes:
     """A 16-bit-per-sample RGB PNG without colour chunks: red rising left to right with values
     that need 16 bits. (ImageMagick's writer would add gAMA and cHRM chunks, which browsers, and

@@ -165,6 +165,18 @@ def test_an_animated_webp_s_first_frame_is_shown_on_its_canvas_transparent_aroun
     assert probe.probe(data, max_pixels=MAX_PIXELS).animated
 
 
+def test_a_bmp_whose_alpha_is_0_everywhere_is_opaque_as_browsers_show_it():
+    unused = prepare(images.bmp_with_alpha_mask([0] * 12)).pixels
+    used = prepare(images.bmp_with_alpha_mask([0] * 6 + [255] * 6)).pixels
+
+    assert not unused.has_alpha and as_pillow(unused).getpixel((0, 0)) == (200, 120, 50)
+    assert (
+        used.has_alpha
+        and as_pillow(used).getpixel((0, 0))[3] == 0
+        and as_pillow(used).getpixel((11, 0)) == (200, 120, 50, 255)
+    )
+
+
 def test_resizing_keeps_the_aspect_ratio_and_never_enlarges():
     data = images.encode(images.photo(256, 192), "PNG")
 
