@@ -111,6 +111,17 @@ def password_reset(request: HttpRequest) -> HttpResponse:
     return render(request, "registration/password_reset_form.html", {"form": form})
 
 
+class LogoutView(auth_views.LogoutView):
+    """Django's, which signs out on POST only (a link or an image on another site must not sign
+    anyone out). A GET, from a bookmark or a sign-in's `next`, gets a page whose button does it,
+    instead of a blank 405."""
+
+    http_method_names = [*auth_views.LogoutView.http_method_names, "get"]
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return render(request, "registration/logout.html")
+
+
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     def form_valid(self, form: SetPasswordForm) -> HttpResponse:
         response = super().form_valid(form)

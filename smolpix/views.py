@@ -11,6 +11,7 @@ from time import monotonic
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
+from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -130,6 +131,13 @@ def permission_denied(request: HttpRequest, exception: Exception) -> HttpRespons
     return _client_error(request, exception, status=403)
 
 
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF_FAILURE_VIEW: a form posted without its token, most often one left open until the token
+    expired or sent by a browser that refuses cookies. Django's own page says so in terms meant for
+    developers, and its inline style is refused by our Content-Security-Policy."""
+    return _client_error(request, PermissionDenied(reason), status=403, context={"csrf_failed": True})
+
+
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     return _client_error(request, exception, status=404)
 
@@ -141,7 +149,9 @@ def api_not_found(request: HttpRequest) -> HttpResponse:
     return page_not_found(request, Http404())
 
 
-def _client_error(request: HttpRequest, exception: Exception, *, status: int) -> HttpResponse:
+def _client_error(
+    request: HttpRequest, exception: Exception, *, status: int, context: dict | None = None
+) -> HttpResponse:
     """Django's handlers for the client errors it answers itself (a body or host it cannot read, a
     permission refused, no such page), in place of its own: those check the CSRF token again, which
     reads the request body again, and a body Django could not read (a form in another charset than
@@ -149,7 +159,7 @@ def _client_error(request: HttpRequest, exception: Exception, *, status: int) ->
     if request.path.startswith("/api/"):
         answer = error_answer(exception)
         return JsonResponse(answer.body, status=answer.status, headers=answer.headers)
-    return render(request, f"{status}.html", status=status)
+    return render(request, f"{status}.html", context, status=status)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:

@@ -2,6 +2,7 @@ import re
 
 import pytest
 from django.core import mail
+from django.test import Client
 from django.urls import reverse
 
 from accounts.models import PlanCode, User
@@ -225,6 +226,38 @@ def test_log_in_with_email_in_any_case_and_log_out(client):
     response = client.post(reverse("logout"))
     assert response.status_code == 302
     assert client.get(reverse("dashboard")).status_code == 302
+
+
+def test_opening_the_log_out_address_asks_first_and_its_button_logs_out():
+    UserFactory(email="me@example.com")
+    client = Client(enforce_csrf_checks=True)
+    client.get(reverse("login"))
+    token = client.cookies["csrftoken"].value
+    credentials = {"username": "me@example.com", "password": PASSWORD, "csrfmiddlewaretoken": token}
+    # A bookmarked link, or a sign-in whose `next` is the log-out address.
+    response = client.post(reverse("login"), {**credentials, "next": reverse("logout")}, follow=True)
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Log out?" in page
+    assert "_auth_user_id" in client.session  # asked, not logged out yet
+    form = re.search(rf'<form method="post" action="{reverse("logout")}">(.*?)</form>', page.split("<main")[1])
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.group(1)).group(1)
+
+    response = client.post(reverse("logout"), {"csrfmiddlewaretoken": token})
+
+    assert response.status_code == 302
+    assert response.url == reverse("landing")
+    assert "_auth_user_id" not in client.session
+
+
+def test_opening_the_log_out_address_signed_out_offers_to_log_in(client):
+    response = client.get(reverse("logout"))
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "You are logged out" in page
+    assert f'href="{reverse("login")}"' in page.split("<main")[1]
 
 
 def test_log_in_with_a_wrong_password_fails(client):

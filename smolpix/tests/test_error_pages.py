@@ -1,10 +1,14 @@
 """Site pages never show Django's bare error pages: they keep the site's look and say what to do."""
 
+import json
+
 import pytest
 from django import db
 from django.core.exceptions import PermissionDenied
 from django.test import Client
 from redis.exceptions import ConnectionError as RedisConnectionError
+
+from smolpix.views import csrf_failure
 
 pytestmark = pytest.mark.django_db
 
@@ -122,6 +126,31 @@ def test_a_permission_refused_is_a_branded_403_and_the_api_s_json_403(monkeypatc
     assert "You cannot open this page" in page.content.decode()
     assert api.status_code == 403
     assert api.json() == {"error": "Forbidden", "code": "FORBIDDEN"}
+
+
+@pytest.mark.parametrize("debug", [False, True], ids=["serve", "run"])
+def test_a_form_without_its_csrf_token_is_a_branded_403_that_says_to_reload(settings, debug):
+    settings.DEBUG = debug
+    client = Client(enforce_csrf_checks=True)
+    client.get("/accounts/login/")
+    client.cookies.clear()  # as a browser that refuses cookies, or a form left open for too long
+
+    response = client.post("/accounts/login/", {"username": "ada@example.com", "password": "secret"})
+
+    assert response.status_code == 403
+    page = response.content.decode()
+    assert "This form has expired" in page
+    assert "Reload the page and try again" in page
+    assert 'class="site-header"' in page
+    assert "CSRF verification failed" not in page
+    assert "<style" not in page  # the Content-Security-Policy refuses inline styles
+
+
+def test_a_csrf_failure_under_the_api_is_the_api_s_json_403(rf):
+    response = csrf_failure(rf.post("/api/v1/optimize"), reason="CSRF cookie not set.")
+
+    assert response.status_code == 403
+    assert json.loads(response.content) == {"error": "Forbidden", "code": "FORBIDDEN"}
 
 
 def test_a_crash_is_a_branded_500_without_internals(monkeypatch):

@@ -28,6 +28,22 @@ def test_pricing_shows_every_plan_with_its_price(client):
         assert text in body
 
 
+def _plan_cards(page: str) -> dict[str, str]:
+    """Each plan card of a page, by plan code."""
+    cards = re.findall(r'<section class="card plan[^"]*" aria-labelledby="plan-(\w+)">(.*?)</section>', page, re.S)
+    return dict(cards)
+
+
+@pytest.mark.parametrize("plan_code", ["free", "pro", "agency"])
+def test_pricing_marks_a_signed_in_customer_s_plan_and_offers_no_sign_up(request, client, fake_stripe, plan_code):
+    client.force_login(request.getfixturevalue(f"{plan_code}_account").owner)
+
+    cards = _plan_cards(client.get(reverse("pricing")).content.decode())
+
+    assert {code for code, card in cards.items() if ">Your plan<" in card} == {plan_code}
+    assert not any("Start free" in card or reverse("signup") in card for card in cards.values())
+
+
 def test_docs_carry_the_reference_examples(client):
     body = client.get(reverse("docs")).content.decode()
 

@@ -51,6 +51,8 @@
     }
     errorBox.hidden = false;
     empty.hidden = true;
+    // A result still on screen is the previous image's: beside the error it would pass for this one's.
+    output.hidden = true;
   };
 
   // After "Optimize", the answer takes the focus, which scrolls it into view: on a phone the

@@ -15,7 +15,9 @@ from tests.browser.steps import sign_in, sign_up, verification_link
 # process, so the tests that optimize run their Celery tasks here too (eager_tasks): no worker.
 pytestmark = pytest.mark.django_db(transaction=True)
 
-PHOTO = Path(settings.BASE_DIR) / "static" / "img" / "examples" / "landscape.jpg"
+EXAMPLES = Path(settings.BASE_DIR) / "static" / "img" / "examples"
+PHOTO = EXAMPLES / "landscape.jpg"
+CHART = EXAMPLES / "chart.png"
 
 
 def test_sign_up_create_a_key_see_it_once_then_only_its_prefix_then_revoke_it(page, console_errors, eager_tasks):
@@ -94,6 +96,27 @@ def test_try_it_explains_an_unsupported_file_where_it_is_seen(page, console_erro
     # On a phone the result card is below the form: the error takes the focus, which scrolls it into view.
     expect(alert).to_be_focused()
     expect(alert).to_be_in_viewport(ratio=1)
+    # The browser's console reports the failed request (a 400); nothing else may go wrong.
+    assert [error for error in console_errors if "400" not in error] == []
+
+
+def test_try_it_takes_the_previous_result_away_when_the_next_image_fails(page, console_errors, eager_tasks, tmp_path):
+    sign_in(page, AccountFactory())
+    page.goto("/dashboard/try/")
+    page.locator('input[type="file"]').set_input_files(PHOTO)
+    page.get_by_role("button", name="Optimize image").click()
+    download = page.get_by_role("link", name="Download the optimized image")
+    download.wait_for()
+    truncated = tmp_path / "truncated.png"
+    truncated.write_bytes(CHART.read_bytes()[: CHART.stat().st_size // 2])
+
+    page.locator('input[type="file"]').set_input_files(truncated)
+    page.get_by_role("button", name="Optimize image").click()
+
+    expect(page.get_by_role("alert")).to_be_visible()
+    expect(page.get_by_role("img", name="The optimized image")).to_be_hidden()
+    expect(download).to_be_hidden()
+    expect(page.locator('[data-stat="savingsPercent"]')).to_be_hidden()
     # The browser's console reports the failed request (a 400); nothing else may go wrong.
     assert [error for error in console_errors if "400" not in error] == []
 

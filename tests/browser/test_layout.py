@@ -1,5 +1,5 @@
-"""Every main page at desktop and phone widths: nothing scrolls sideways, and the actions a customer
-came for are on screen without scrolling sideways."""
+"""Every main page at desktop and phone widths: nothing scrolls sideways, no table is wider than its
+box, and the actions a customer came for are on screen without scrolling sideways."""
 
 import pytest
 from playwright.sync_api import expect
@@ -26,6 +26,19 @@ def overflow(page) -> int:
     return page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
 
 
+def wide_tables(page) -> list[str]:
+    """The tables whose content is wider than their box (a wrapper that scrolls sideways, or that
+    cuts them off), each as its first row's cells and the two widths."""
+    return page.evaluate(
+        """() => [...document.querySelectorAll("table")].flatMap((table) => {
+            const box = table.parentElement;
+            const content = Math.max(table.scrollWidth, table.offsetWidth);
+            const columns = [...table.rows[0].cells].map((cell) => cell.textContent.trim()).join(" | ");
+            return content > box.clientWidth ? [`${columns}: ${content} px in ${box.clientWidth} px`] : [];
+        })"""
+    )
+
+
 def assert_across(page, locator) -> None:
     """Every element `locator` finds is visible and lies within the window's width."""
     width = page.viewport_size["width"]
@@ -36,22 +49,36 @@ def assert_across(page, locator) -> None:
         assert box["x"] >= 0 and box["x"] + box["width"] <= width, (element, box, width)
 
 
-@pytest.mark.parametrize("width", [1280, 430, 390, 360])
-def test_no_page_scrolls_sideways(browser, live_server, customer, fake_stripe, width):
+def measure_every_page(browser, live_server, customer, width: int, measure) -> dict:
+    """`measure(page)` on each main page at `width`, signed out, then signed in as `customer`."""
     context = browser.new_context(base_url=live_server.url, viewport={"width": width, "height": 844})
     page = context.new_page()
-    wide = {}
+    found = {}
     for path in PUBLIC_PAGES:
         page.goto(path)
-        wide[path] = overflow(page)
+        found[path] = measure(page)
     sign_in(page, customer)
     for path in [*CUSTOMER_PAGES, "/pricing/", "/docs/", "/api/explorer/"]:
         page.goto(path)
         page.wait_for_load_state("networkidle")  # the explorer draws itself after loading
-        wide[f"{path} signed in"] = overflow(page)
+        found[f"{path} signed in"] = measure(page)
     context.close()
+    return found
+
+
+@pytest.mark.parametrize("width", [1280, 430, 390, 360])
+def test_no_page_scrolls_sideways(browser, live_server, customer, fake_stripe, width):
+    wide = measure_every_page(browser, live_server, customer, width, overflow)
 
     assert {path: pixels for path, pixels in wide.items() if pixels > 0} == {}
+
+
+# Not a table that scrolls sideways in its wrapper either (or is cut off by its card), down to 320 px.
+@pytest.mark.parametrize("width", [390, 360, 320])
+def test_every_table_fits_its_box_on_a_phone(browser, live_server, customer, fake_stripe, width):
+    tables = measure_every_page(browser, live_server, customer, width, wide_tables)
+
+    assert {path: found for path, found in tables.items() if found} == {}
 
 
 @pytest.mark.parametrize("viewport", [DESKTOP, {"width": 390, "height": 844}], ids=["desktop", "phone"])
