@@ -32,8 +32,8 @@ PNG_DIRECT_COLOUR_TYPES = {2, 4, 6}
 # The largest result each encoder is given, opaque and transparent, from `make bench-memory`: a
 # worker starts at ~130-200 MB; opaque WebP then takes ImageMagick's heap cache (at most the
 # policy's 256 MiB) and ~8 bytes a pixel, AVIF ~19 (libaom's frame buffers); with alpha, libwebp
-# takes ~37 bytes a pixel (its lossless alpha plane) and libavif ~26. All stay below the ceiling
-# with a margin.
+# takes ~37 bytes a pixel (its lossless alpha plane) and libavif ~26 (and 4 for the copy whose hidden
+# colour is filled, encoders._hidden_colour_filled). All stay below the ceiling with a margin.
 MAX_OUTPUT_PIXELS = {
     (OutputFormat.WEBP, False): 64_000_000,
     (OutputFormat.AVIF, False): 24_000_000,
