@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
+from accounts.decorators import verified_email_required
 from accounts.models import Plan
 from accounts.selectors import account_limits
 from billing import services, stripe_client
@@ -45,7 +46,7 @@ def overview(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
+@verified_email_required  # a paid plan is for an address we can reach (receipts, resets), and keys need it
 @require_http_methods(["GET", "POST"])
 def checkout(request: HttpRequest, plan_code: str) -> HttpResponse:
     """GET asks to confirm the plan: it is where pricing's "Choose Pro" leads a visitor through

@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.next_url import with_next
 from accounts.services import UNVERIFIED_ACCOUNT_MAX_AGE, VERIFICATION_LINK_MAX_AGE, unverified_accounts_delete
 from accounts.tasks import send_welcome_email
 from accounts.tests.factories import AccountFactory, UserFactory
@@ -37,14 +38,17 @@ def verification_link(user: User) -> str:
     return re.search(r"https?://[^/\s]+(/accounts/verify/\S+)", mail.outbox[-1].body).group(1)
 
 
-def test_try_it_and_api_keys_wait_for_a_verified_address(client, newcomer):
-    for url in (reverse("try-it"), reverse("apikeys:list")):
+def test_try_it_api_keys_and_checkout_wait_for_a_verified_address_then_come_back(client, newcomer, fake_stripe):
+    checkout = reverse("billing:checkout", args=["pro"])
+    for url in (reverse("try-it"), reverse("apikeys:list"), checkout, f"{checkout}?from=pricing"):
         response = client.get(url)
-        assert (response.status_code, response.url) == (302, VERIFY_NEEDED)
+        assert (response.status_code, response.url) == (302, with_next(VERIFY_NEEDED, url))
 
-    response = client.post(reverse("apikeys:list"), {"name": "Production"})
-    assert (response.status_code, response.url) == (302, VERIFY_NEEDED)
+    for url, data in ((reverse("apikeys:list"), {"name": "Production"}), (checkout, {})):
+        response = client.post(url, data)
+        assert (response.status_code, response.url) == (302, with_next(VERIFY_NEEDED, url))
     assert not ApiKey.objects.exists()
+    assert fake_stripe.requests == []  # no Stripe customer, no Checkout: nothing paid for an unreachable address
     page = client.get(VERIFY_NEEDED).content.decode()
     assert "Check your e-mail" in page and "new@example.com" in page and "Send the link again" in page
     assert "Confirm your e-mail address" in client.get(reverse("dashboard")).content.decode()
