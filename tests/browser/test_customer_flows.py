@@ -9,6 +9,7 @@ from playwright.sync_api import expect
 
 from accounts.models import Account, PlanCode
 from accounts.tests.factories import AccountFactory
+from optimizer.tests.images import encode, graphic
 from tests.browser.steps import sign_in, sign_up, verification_link
 
 # The live server reads committed data: these tests use a transactional database. It runs in this
@@ -74,6 +75,33 @@ def test_try_it_shows_the_original_and_the_optimized_image_with_the_savings(page
     page.get_by_label(re.compile("^Comparison")).focus()
     page.keyboard.press("Home")
     assert page.locator("[data-compare]").evaluate("figure => figure.style.getPropertyValue('--position')") == "0%"
+    assert console_errors == []
+
+
+def test_try_it_shows_a_small_result_at_its_size_and_a_large_one_at_the_cards_width(
+    page, console_errors, eager_tasks, tmp_path
+):
+    icon = tmp_path / "icon.png"
+    icon.write_bytes(encode(graphic(48, 48), "PNG"))
+    sign_in(page, AccountFactory())
+    page.goto("/dashboard/try/")
+    optimized = page.get_by_role("img", name="The optimized image")
+    original = page.get_by_role("img", name="The original image")
+
+    shown = {}
+    for image in (icon, PHOTO):
+        page.locator('input[type="file"]').set_input_files(image)
+        page.get_by_role("button", name="Optimize image").click()
+        width = "48" if image == icon else "960"
+        expect(page.locator('[data-stat="dimensions"]')).to_contain_text(f"{width} \N{MULTIPLICATION SIGN}")
+        original.wait_for(state="visible")
+        shown[image.name] = optimized.bounding_box()
+        assert original.bounding_box() == pytest.approx(shown[image.name], abs=0.5)  # lies exactly over it
+    card = page.locator("[data-output]").bounding_box()
+
+    # 48 px is shown at 12rem (room for both tags), not stretched to the card; 960 px fills the card.
+    assert shown["icon.png"]["width"] == shown["icon.png"]["height"] == 192 < card["width"]
+    assert shown["landscape.jpg"]["width"] == pytest.approx(card["width"], abs=0.5)
     assert console_errors == []
 
 
