@@ -192,3 +192,18 @@ def test_landing_shows_the_examples_with_their_real_figures(client):
         assert f"/static/{example['originalPath']}" in body
         assert f"/static/{example['optimizedPath']}" in body
         assert f"\N{MINUS SIGN}{example['savingsPercent']}%" in body
+
+
+def test_every_curl_that_saves_the_answer_fails_on_an_error_answer(client, pro_account):
+    """With -OJ alone an error's JSON is saved as if it were the image and curl exits 0."""
+    client.force_login(pro_account.owner)
+    pages = [reverse("landing"), reverse("docs"), reverse("apikeys:list")]
+    commands = [
+        html.unescape(code)
+        for page in pages
+        for code in re.findall(r"<pre><code>(curl .*?)</code></pre>", client.get(page).content.decode(), re.S)
+    ]
+
+    saving = [command for command in commands if "-OJ" in command]
+    assert len(saving) >= 3
+    assert all("--fail-with-body" in command for command in saving)
