@@ -1,13 +1,14 @@
 """Retries and pacing against a small scripted server on loopback: what is sent again, after how
 long, and when the client gives up; a rate limit kept without a single 429; successes that are
 not the API's (another server's page), which are errors, not crashes; and file names that are not
-UTF-8, which are sent all the same."""
+UTF-8, which are sent all the same; files too large for the API, which are not."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import time
+from pathlib import Path
 
 import pytest
 from fake_api import DROP, IMAGE, Answer, FakeApi, rate_limited, unavailable
@@ -16,6 +17,7 @@ from smolpix_client import (
     AsyncClient,
     Client,
     ConnectionFailed,
+    ImageTooLarge,
     InvalidRequest,
     QuotaExceeded,
     RateLimited,
@@ -24,6 +26,7 @@ from smolpix_client import (
     ServiceUnavailable,
     SmolpixError,
 )
+from smolpix_client.protocol import MAX_UPLOAD_BYTES
 
 
 def client_of(api: FakeApi, **options) -> Client:
@@ -242,3 +245,37 @@ def test_a_file_whose_name_is_not_utf8_is_sent_with_a_name_that_is(fake, tmp_pat
 
     assert result.data == IMAGE
     assert b'filename="bad??name.jpg"' in api.bodies[0]
+
+
+# --- Sizes ------------------------------------------------------------------------------------------
+
+
+def test_a_file_larger_than_the_api_takes_is_refused_unread_and_unsent(fake, tmp_path, monkeypatch):
+    api = fake()
+    huge = tmp_path / "huge.jpg"
+    with huge.open("wb") as file:
+        file.write(b"\xff\xd8\xff\xe0")  # a JPEG's first bytes, then a hole: no disk space taken
+        file.truncate(MAX_UPLOAD_BYTES + 1)
+    read = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda path: pytest.fail("read") if path == huge else read(path))
+
+    async def from_the_async_client():
+        async with AsyncClient(api_key="pk_live_test", base_url=api.base_url) as client:
+            return await client.optimize(file=huge)
+
+    refusals = []
+    with client_of(api) as client:
+        for file in (str(huge), huge, b"\xff" * (MAX_UPLOAD_BYTES + 1)):
+            with pytest.raises(ImageTooLarge) as raised:
+                client.optimize(file=file)
+            refusals.append(raised.value)
+    with pytest.raises(ImageTooLarge) as raised:
+        asyncio.run(from_the_async_client())
+    refusals.append(raised.value)
+
+    assert [(error.status, error.code, error.field) for error in refusals] == [(None, "IMAGE_TOO_LARGE", "file")] * 4
+    assert "larger than the 33,554,432 bytes the API takes (not sent)" in str(refusals[0])
+    assert api.bodies == []
+    with client_of(api) as client:  # the largest it takes is sent
+        client.optimize(file=b"\xff" * MAX_UPLOAD_BYTES)
+    assert len(api.bodies[0]) > MAX_UPLOAD_BYTES

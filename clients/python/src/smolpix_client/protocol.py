@@ -23,6 +23,7 @@ import httpx
 
 from smolpix_client.errors import (
     ConnectionFailed,
+    ImageTooLarge,
     InvalidBaseUrl,
     MissingApiKey,
     RateLimited,
@@ -178,7 +179,11 @@ class Requests:
         if url is not None:
             request = httpx.Request("POST", endpoint, headers=headers, json={"url": url, **options})
         else:
-            name, content = ("image", file) if isinstance(file, bytes) else (_file_name(file), Path(file).read_bytes())
+            if isinstance(file, bytes):
+                _refuse_over_the_limit(len(file))
+                name, content = "image", file
+            else:
+                name, content = _upload(Path(file))
             form = {option: _form_value(value) for option, value in options.items()}
             files = {"file": (name, content, "application/octet-stream")}
             request = httpx.Request("POST", endpoint, headers=headers, data=form, files=files)
@@ -203,6 +208,23 @@ def _checked_base_url(base_url: str) -> str:
             "with a port up to 65535)"
         )
     return base_url.rstrip("/")
+
+
+def _upload(path: Path) -> tuple[str, bytes]:
+    """The file's name and bytes; one the API would refuse for its size is not read (a 1 GB file
+    took 4 GB of memory, then its whole upload, to be refused)."""
+    _refuse_over_the_limit(path.stat().st_size)
+    return _file_name(path), path.read_bytes()
+
+
+def _refuse_over_the_limit(size: int) -> None:
+    """ImageTooLarge, without sending anything, for a file of `size` bytes the API would refuse."""
+    if size > MAX_UPLOAD_BYTES:
+        raise ImageTooLarge(
+            f"The file is larger than the {MAX_UPLOAD_BYTES:,} bytes the API takes (not sent).",
+            code="IMAGE_TOO_LARGE",
+            body={"field": "file"},
+        )
 
 
 def _file_name(file: PathLike) -> str:
