@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.defaultfilters import pluralize
@@ -12,6 +13,23 @@ from accounts.selectors import account_limits
 from accounts.services import account_open
 from usage.selectors import account_annotate_month_used
 from usage.services import usage_reset
+
+
+class NotDeletedByHand(admin.ModelAdmin):
+    """Rows staff do not delete by hand: an account and what mirrors Stripe go with their user
+    (deleting the user still deletes them), and Stripe's events are the record. A user without its
+    account got 500s on every page; a deleted subscription row let its customer buy a second one."""
+
+    def get_actions(self, request: HttpRequest):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), "show_delete": False})
+
+    def delete_view(self, request: HttpRequest, object_id: str, extra_context=None):
+        raise PermissionDenied
 
 
 class AccountInline(admin.StackedInline):
@@ -28,6 +46,17 @@ class NormalizedEmail:
         return User.objects.normalize_email(self.cleaned_data["email"])
 
 
+LAST_STAFF = (
+    "the last active staff member: no one could sign in to the admin any more "
+    "(make another staff member first, e.g. manage.py createaccount EMAIL --staff)"
+)
+
+
+def _last_active_staff(user: User) -> bool:
+    others = User.objects.filter(is_staff=True, is_active=True).exclude(pk=user.pk)
+    return bool(user.pk and user.is_staff and user.is_active and not others.exists())
+
+
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     class CreationForm(NormalizedEmail, AdminUserCreationForm):
@@ -39,6 +68,13 @@ class UserAdmin(DjangoUserAdmin):
         class Meta:
             model = User
             fields = "__all__"
+
+        def clean(self):
+            cleaned = super().clean()
+            stays_staff = cleaned.get("is_staff") and cleaned.get("is_active")
+            if not stays_staff and _last_active_staff(self.instance):
+                raise ValidationError(LAST_STAFF)
+            return cleaned
 
     add_form = CreationForm
     form = ChangeForm
@@ -60,13 +96,18 @@ class UserAdmin(DjangoUserAdmin):
         else:  # a new user: with its account, by the service that makes every user (verified: staff made it)
             account_open(user=obj)
 
+    def get_deleted_objects(self, objs, request: HttpRequest):
+        deleted, counts, permissions_needed, protected = super().get_deleted_objects(objs, request)
+        protected += [f"{user.email}: {LAST_STAFF}" for user in objs if _last_active_staff(user)]
+        return deleted, counts, permissions_needed, protected
+
     def get_inlines(self, request, obj):
         # The account is created with the user; it can only be edited once it exists.
         return self.inlines if obj else []
 
 
 @admin.register(Account)
-class AccountAdmin(admin.ModelAdmin):
+class AccountAdmin(NotDeletedByHand):
     # Four columns: beside the admin's navigation and the filter, the list must fit 1280 px
     # (when each account was created is on its page).
     list_display = ("owner", "plan", "month_usage", "overrides")

@@ -1,5 +1,6 @@
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.utils import timezone
 
@@ -76,16 +77,27 @@ class Plan(models.Model):
         return self.name
 
 
+# The largest number the overrides' columns hold on PostgreSQL (SQLite's would hold more: the
+# validators keep the admin to what setquota allows everywhere).
+MAX_OVERRIDE = 2**31 - 1
+
+
 class Account(models.Model):
     """The customer: owns the plan, the API keys, the usage and the Stripe customer."""
 
     owner = models.OneToOneField(User, on_delete=models.CASCADE, related_name="account")
     plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="accounts")
     monthly_limit_override = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Takes precedence over the plan's monthly limit. Empty: use the plan's."
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(MAX_OVERRIDE)],
+        help_text="Takes precedence over the plan's monthly limit. Empty: use the plan's.",
     )
     rate_limit_override = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Takes precedence over the plan's rate limit. Empty: use the plan's."
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(MAX_OVERRIDE)],
+        help_text="Takes precedence over the plan's rate limit. Empty: use the plan's.",
     )
     stripe_customer_id = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

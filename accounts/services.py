@@ -23,7 +23,7 @@ from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import tasks
-from accounts.models import Account, Plan, PlanCode, User
+from accounts.models import MAX_OVERRIDE, Account, Plan, PlanCode, User
 from accounts.next_url import plan_checked_out_at, with_next
 from smolpix.emails import send_templated_email
 
@@ -43,8 +43,6 @@ class Unchanged:
 
 
 UNCHANGED = Unchanged()
-# The largest number the overrides' columns hold on PostgreSQL (SQLite's would hold more).
-MAX_OVERRIDE = 2**31 - 1
 
 
 class VerificationLinkInvalid(Exception):

@@ -2,11 +2,12 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from accounts.admin import NotDeletedByHand
 from billing.models import BillingEmail, StripeEvent, Subscription
 from billing.services import stripe_events_reprocess
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(NotDeletedByHand):
     """Rows that mirror Stripe or record what happened: staff read them, Stripe's events write them."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -5,7 +5,7 @@ from datetime import date
 import pytest
 from django.urls import reverse
 
-from accounts.models import Plan, PlanCode
+from accounts.models import Account, Plan, PlanCode
 from accounts.tests.factories import AccountFactory
 from usage.models import MonthlyUsage
 from usage.tests.factories import MonthlyUsageFactory
@@ -102,3 +102,59 @@ def test_plans_are_not_edited_in_the_list_and_their_page_says_whom_a_change_reac
     assert 'name="form-0-monthly_limit"' not in changelist  # no inline editing
     assert "$49.00 a month" in changelist
     assert "Saving changes the limits of every account on the Pro plan at once: 2 accounts" in change_page
+
+
+def test_an_account_is_not_deleted_by_hand_but_goes_with_its_user(admin_client, pro_account):
+    """A user left without its account got a 500 on every page of the site."""
+    change = reverse("admin:accounts_account_change", args=[pro_account.pk])
+
+    delete = reverse("admin:accounts_account_delete", args=[pro_account.pk])
+    bulk_delete = {"action": "delete_selected", "_selected_action": [pro_account.pk], "post": "yes"}
+
+    assert "deletelink" not in admin_client.get(change).content.decode()
+    assert admin_client.post(delete, {"post": "yes"}).status_code == 403
+    admin_client.post(CHANGELIST_URL, bulk_delete)
+    assert Account.objects.filter(pk=pro_account.pk).exists()
+
+    admin_client.post(reverse("admin:accounts_user_delete", args=[pro_account.owner.pk]), {"post": "yes"})
+    assert not Account.objects.filter(pk=pro_account.pk).exists()
+
+
+def test_the_last_active_staff_member_keeps_the_admin(admin_client, admin_user):
+    change = reverse("admin:accounts_user_change", args=[admin_user.pk])
+    form = {
+        "email": admin_user.email,
+        "is_active": "on",
+        "is_staff": "on",
+        "is_superuser": "on",
+        "date_joined_0": "2026-01-01",
+        "date_joined_1": "00:00:00",
+        "account-TOTAL_FORMS": "0",
+        "account-INITIAL_FORMS": "0",
+    }
+
+    for dropped in ("is_staff", "is_active"):
+        answer = admin_client.post(change, {key: value for key, value in form.items() if key != dropped})
+        assert "the last active staff member" in answer.content.decode()
+    deleting = admin_client.get(reverse("admin:accounts_user_delete", args=[admin_user.pk])).content.decode()
+    assert "Cannot delete user" in deleting and "the last active staff member" in deleting
+    admin_user.refresh_from_db()
+    assert admin_user.is_staff and admin_user.is_active
+
+    AccountFactory(owner__email="second@example.com", owner__is_staff=True)
+    not_staff = {key: value for key, value in form.items() if key != "is_staff"}
+    assert admin_client.post(change, not_staff).status_code == 302
+    admin_user.refresh_from_db()
+    assert not admin_user.is_staff
+
+
+def test_overrides_over_what_the_column_holds_are_refused_on_every_database(admin_client, pro_account):
+    change = reverse("admin:accounts_account_change", args=[pro_account.pk])
+    form = {"plan": pro_account.plan.pk, "stripe_customer_id": "", "rate_limit_override": ""}
+
+    answer = admin_client.post(change, {**form, "monthly_limit_override": str(2**31)})
+
+    assert "Ensure this value is less than or equal to 2147483647." in answer.content.decode()
+    assert admin_client.post(change, {**form, "monthly_limit_override": str(2**31 - 1)}).status_code == 302
+    pro_account.refresh_from_db()
+    assert pro_account.monthly_limit_override == 2**31 - 1

@@ -34,6 +34,17 @@ def test_createaccount_staff():
     assert not user.has_usable_password()
 
 
+@pytest.mark.parametrize(
+    ("password", "refusal"),
+    [("short", "too short"), ("", "too short"), ("12345678901", "entirely numeric"), ("password123", "too common")],
+)
+def test_createaccount_applies_the_password_rules_of_sign_up(password, refusal):
+    with pytest.raises(CommandError, match=refusal):
+        run("createaccount", "weak@example.com", "--password", password)
+
+    assert not User.objects.filter(email="weak@example.com").exists()
+
+
 def test_createaccount_refuses_a_duplicate():
     AccountFactory(owner__email="dup@example.com")
 

@@ -106,3 +106,27 @@ def test_without_stripe_staff_still_set_plans_in_the_admin(admin_client, free_ac
     assert response.status_code == 302
     free_account.refresh_from_db()
     assert free_account.plan.code == PlanCode.AGENCY
+
+
+@pytest.mark.parametrize("model", ["subscription", "stripeevent", "billingemail"])
+def test_stripe_mirrors_and_events_are_not_deleted_by_hand(admin_client, model):
+    """A deleted subscription row let its customer buy a second, double-billed subscription."""
+    subscription = SubscriptionFactory()
+    rows = {
+        "subscription": subscription,
+        "stripeevent": StripeEventFactory(),
+        "billingemail": BillingEmail.objects.create(account=subscription.account, kind=BillingEmail.Kind.PLAN_CHANGED),
+    }
+    row = rows[model]
+
+    page = admin_client.get(reverse(f"admin:billing_{model}_change", args=[row.pk])).content.decode()
+    listed = admin_client.get(reverse(f"admin:billing_{model}_changelist")).content.decode()
+    response = admin_client.post(reverse(f"admin:billing_{model}_delete", args=[row.pk]), {"post": "yes"})
+    admin_client.post(
+        reverse(f"admin:billing_{model}_changelist"),
+        {"action": "delete_selected", "_selected_action": [row.pk], "post": "yes"},
+    )
+
+    assert "deletelink" not in page and "delete_selected" not in listed
+    assert response.status_code == 403
+    assert type(row).objects.filter(pk=row.pk).exists()

@@ -1,7 +1,8 @@
+from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.models import PlanCode
+from accounts.models import PlanCode, User
 from accounts.services import account_create
 
 
@@ -16,6 +17,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, email: str, plan: str, password: str | None, staff: bool, **options) -> None:
         try:
+            if password is not None:  # the rules sign-up and createsuperuser apply ("" is no password either)
+                validate_password(password, user=User(email=User.objects.normalize_email(email)))
             account = account_create(email=email, password=password, plan_code=plan, is_staff=staff)
         except ValidationError as error:
             raise CommandError(" ".join(error.messages)) from None
