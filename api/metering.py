@@ -99,6 +99,11 @@ class MeteredApiView(APIView):
     permission_classes = [HasApiAccess]
     metering: Metering | None = None
 
+    def perform_content_negotiation(self, request: Request, force: bool = False):
+        # Every answer is JSON whatever Accept says (optimize's images are answered outside DRF's
+        # renderers): a 406 would come before the key is even checked.
+        return super().perform_content_negotiation(request, force=True)
+
     def options(self, request: Request, *args, **kwargs) -> Response:
         """The methods the path allows, in the Allow header alone: not DRF's description of the
         view (its docstring, parsers and renderers), which the API reference does not promise."""

@@ -281,10 +281,6 @@ class OptimizeApi(MeteredApiView):
 
     parser_classes = [JSONParser, MultiPartParser]
 
-    def perform_content_negotiation(self, request: Request, force: bool = False):
-        # Images are answered outside DRF's renderers; everything else, errors included, is JSON.
-        return super().perform_content_negotiation(request, force=True)
-
     @extend_schema(
         operation_id="optimize",
         summary="Optimize an image",
@@ -379,16 +375,19 @@ class AcceptedImages:
                 qualities[media_type.lower()] = quality
         return cls(qualities)
 
-    def _quality(self, *media_types: str) -> float:
-        return max((self._qualities.get(media_type, 0.0) for media_type in media_types), default=0.0)
+    def _quality(self, *ranges: str) -> float:
+        """The quality of the first of `ranges` (most specific first) that the header names: the
+        most specific range wins (RFC 9110), so `image/*, image/avif;q=0` refuses AVIF."""
+        return next((self._qualities[media_range] for media_range in ranges if media_range in self._qualities), 0.0)
 
     def _accepts(self, output: OutputFormat) -> bool:
+        # Named, or image/*: */* alone (curl's default) asks for no image, so it gets JSON.
         return self._quality(output.content_type, "image/*") > 0
 
     @property
     def wants_image(self) -> bool:
         """An image type we serve is asked for, and preferred at least as much as JSON."""
-        image = self._quality(*(output.content_type for output in OutputFormat), "image/*")
+        image = max(self._quality(output.content_type, "image/*") for output in OutputFormat)
         return image > 0 and image >= self._quality("application/json", "application/*", "*/*")
 
     def narrow(self, requested: RequestedFormat) -> RequestedFormat:

@@ -275,7 +275,14 @@ def test_an_upload_without_options_gets_the_defaults_smart_included(post):
 
 @pytest.mark.parametrize(
     ("accept", "expected_format"),
-    [("image/webp", "webp"), ("image/avif", "avif"), ("image/*", None), ("image/webp, application/json;q=0.5", "webp")],
+    [
+        ("image/webp", "webp"),
+        ("image/avif", "avif"),
+        ("image/*", None),
+        ("image/webp, application/json;q=0.5", "webp"),
+        ("image/*, image/avif;q=0", "webp"),  # the most specific range wins: AVIF refused
+        ("image/webp;q=0, image/*", "avif"),
+    ],
 )
 def test_accepting_an_image_returns_the_bytes_with_the_figures_in_headers(
     post, reachable_origin, accept, expected_format
@@ -306,7 +313,9 @@ def test_an_explicit_format_wins_over_the_accept_header(post, reachable_origin):
     assert response["Content-Type"] == "image/avif"
 
 
-@pytest.mark.parametrize("accept", ["application/json", "*/*", "application/json, image/*;q=0.5", "image/png"])
+@pytest.mark.parametrize(
+    "accept", ["application/json", "*/*", "application/json, image/*;q=0.5", "image/png", "image/*;q=0.9, */*"]
+)
 def test_json_unless_an_image_we_serve_is_preferred(post, reachable_origin, accept):
     url = reachable_origin.serve("/photo.png", images.encode(images.photo(), "PNG"))
 

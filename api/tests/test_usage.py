@@ -78,3 +78,18 @@ def test_usage_only_answers_get(client, pro_api_key):
 
     assert response.status_code == 405
     assert response.json()["code"] == "METHOD_NOT_ALLOWED"
+
+
+@pytest.mark.parametrize("accept", ["text/html", "application/xml", "text/plain"])
+def test_usage_answers_json_whatever_accept_says_and_checks_the_key_first(client, pro_account, accept):
+    """A browser's or a tool's Accept got 406, before the key was even checked."""
+    key = {"Authorization": f"Bearer {full_key_for(pro_account)}"}
+
+    answered = client.get(reverse("api-usage"), headers={**key, "Accept": accept})
+    xml = client.get(reverse("api-usage") + "?format=xml", headers=key)
+    keyless = client.get(reverse("api-usage"), headers={"Accept": accept})
+
+    assert (answered.status_code, answered["Content-Type"], answered.json()["plan"]) == (200, "application/json", "pro")
+    assert "X-Quota-Used" in answered
+    assert (xml.status_code, xml.json()["plan"]) == (200, "pro")
+    assert (keyless.status_code, keyless.json()["code"]) == (401, "UNAUTHORIZED")
