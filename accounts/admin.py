@@ -175,7 +175,8 @@ class PlanAdmin(admin.ModelAdmin):
         accounts = obj.accounts.count()
         warning = (
             f"Saving changes the limits of every account on the {obj.name} plan at once: {accounts:,} "
-            f"account{pluralize(accounts)} (except the limits an account overrides)."
+            f"account{pluralize(accounts)} (except the limits an account overrides). The price is what "
+            "the pricing page shows; Stripe charges its own price (STRIPE_PRICE_*): change both together."
         )
         return [(None, {**fieldsets[0][1], "description": warning})]
 

@@ -102,6 +102,7 @@ def test_plans_are_not_edited_in_the_list_and_their_page_says_whom_a_change_reac
     assert 'name="form-0-monthly_limit"' not in changelist  # no inline editing
     assert "$49.00 a month" in changelist
     assert "Saving changes the limits of every account on the Pro plan at once: 2 accounts" in change_page
+    assert "Stripe charges its own price (STRIPE_PRICE_*): change both together." in change_page
 
 
 def test_an_account_is_not_deleted_by_hand_but_goes_with_its_user(admin_client, pro_account):
