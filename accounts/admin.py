@@ -11,6 +11,7 @@ from django.utils.html import format_html
 from accounts.models import Account, Plan, User
 from accounts.selectors import account_limits
 from accounts.services import account_open
+from billing.selectors import subscription_live
 from usage.selectors import account_annotate_month_used
 from usage.services import usage_reset
 
@@ -98,7 +99,14 @@ class UserAdmin(DjangoUserAdmin):
 
     def get_deleted_objects(self, objs, request: HttpRequest):
         deleted, counts, permissions_needed, protected = super().get_deleted_objects(objs, request)
-        protected += [f"{user.email}: {LAST_STAFF}" for user in objs if _last_active_staff(user)]
+        for user in objs:
+            if _last_active_staff(user):
+                protected.append(f"{user.email}: {LAST_STAFF}")
+            if hasattr(user, "account") and (subscription := subscription_live(account=user.account)):
+                protected.append(
+                    f"{user.email}: a subscription Stripe may still bill ({subscription.status}): "
+                    "cancel it in Stripe first, or Stripe goes on charging a customer we no longer have"
+                )
         return deleted, counts, permissions_needed, protected
 
     def get_inlines(self, request, obj):

@@ -4,9 +4,12 @@ from django.conf import settings
 from django.utils import timezone
 
 from accounts.models import Account, Plan, PlanCode
-from billing.models import Subscription
+from billing.models import Subscription, SubscriptionStatus
 
 PAID_PLAN_CODES = (PlanCode.PRO, PlanCode.AGENCY)
+# Stripe never bills nor revives a subscription in these statuses; in any other it may still collect
+# (a past-due card retried, a paused subscription resumed, an incomplete first invoice paid).
+ENDED_STATUSES = (SubscriptionStatus.CANCELED, SubscriptionStatus.INCOMPLETE_EXPIRED)
 
 
 def billing_configured() -> bool:
@@ -47,7 +50,14 @@ def subscription_granting(*, account: Account, now: datetime | None = None) -> S
     return max(granting, key=lambda s: s.plan.price_cents, default=None)
 
 
+def subscription_live(*, account: Account) -> Subscription | None:
+    """A subscription Stripe may still bill, preferring the one granting the plan; while there is one,
+    Checkout is refused, as a new subscription would be billed alongside it. None: nothing left to bill."""
+    live = account.subscriptions.exclude(status__in=ENDED_STATUSES).select_related("plan")
+    return subscription_granting(account=account) or live.first()
+
+
 def subscription_current(*, account: Account) -> Subscription | None:
-    """The subscription the billing page shows: the one granting access, else the most recently
-    updated one (e.g. canceled); None when the account never subscribed."""
-    return subscription_granting(account=account) or account.subscriptions.select_related("plan").first()
+    """The subscription the billing page shows: the live one (see `subscription_live`), else the most
+    recently updated one (e.g. canceled); None when the account never subscribed."""
+    return subscription_live(account=account) or account.subscriptions.select_related("plan").first()

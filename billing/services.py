@@ -15,7 +15,7 @@ from accounts.models import Account, Plan, PlanCode
 from accounts.services import account_set_plan
 from billing import stripe_client, tasks
 from billing.models import ACCESS_STATUSES, BillingEmail, StripeEvent, Subscription, SubscriptionStatus
-from billing.selectors import plan_price_id, price_plan_code, subscription_granting
+from billing.selectors import plan_price_id, price_plan_code, subscription_granting, subscription_live
 from smolpix.emails import send_templated_email
 
 logger = logging.getLogger(__name__)
@@ -54,11 +54,17 @@ def checkout_session_create(*, account: Account, plan_code: str, success_url: st
     price_id = plan_price_id(plan_code=plan_code)
     if not price_id:
         raise BillingError("Choose the Pro or the Agency plan.")
-    subscription = subscription_granting(account=account)
+    subscription = subscription_live(account=account)
     if subscription is not None:
-        # A second Checkout would start a second subscription; plan changes go through the portal.
+        # A second Checkout would start a second subscription, billed alongside this one even when it
+        # grants nothing now (a past-due card Stripe retries); it is changed or settled in the portal.
+        if subscription.grants_access(now=timezone.now()):
+            raise BillingError(
+                f"You already subscribe to {subscription.plan.name}: change or cancel it with “Manage subscription”."
+            )
         raise BillingError(
-            f"You already subscribe to {subscription.plan.name}: change or cancel it with “Manage subscription”."
+            f"Your subscription is {subscription.get_status_display().lower()} and Stripe may still bill it: "
+            "pay, resume or cancel it with “Manage subscription” before choosing a plan."
         )
     try:
         customer_id = stripe_customer_ensure(account=account)
@@ -176,16 +182,18 @@ def _subscription_event_apply(event: StripeEvent) -> None:
         logger.info("Stripe event %s is about customer %s, no Smolpix account: ignored.", event, reference.customer_id)
         return
     subscription = subscription_sync(account=account, stripe_subscription_id=reference.subscription_id, event=event)
-    if event.type == "invoice.payment_failed":
-        grace_ends_at = subscription.grace_ends_at
+    # Only a failure still unpaid is news: a late or resent copy of one paid since must not alarm anyone.
+    if event.type == "invoice.payment_failed" and subscription.status == SubscriptionStatus.PAST_DUE:
+        keeps_plan = subscription.grants_access(now=timezone.now())
         email, created = BillingEmail.objects.get_or_create(
             event=event,
             kind=BillingEmail.Kind.PAYMENT_FAILED,
             defaults={
                 "account": account,
                 "context": {
-                    "plan": subscription.plan.name if subscription.plan else "",
-                    "access_until": dateformat.format(grace_ends_at, "j F Y") if grace_ends_at else "",
+                    "plan": subscription.plan.name,  # a past-due subscription always has one (subscription_sync)
+                    "access_until": dateformat.format(subscription.grace_ends_at, "j F Y") if keeps_plan else "",
+                    "account_plan": account.plan.name,
                 },
             },
         )

@@ -15,7 +15,7 @@ from accounts.decorators import verified_email_required
 from accounts.models import Plan
 from accounts.selectors import account_limits
 from billing import services, stripe_client
-from billing.selectors import billing_configured, paid_plan_get, subscription_current, subscription_granting
+from billing.selectors import billing_configured, paid_plan_get, subscription_current, subscription_live
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,7 @@ def overview(request: HttpRequest) -> HttpResponse:
             "limits": account_limits(account=account),
             "subscription": subscription,
             "has_access": subscription is not None and subscription.grants_access(now=timezone.now()),
+            "live": subscription_live(account=account) is not None,  # then Checkout refuses: no plans offered
             "configured": billing_configured(),
         },
     )
@@ -60,9 +61,16 @@ def checkout(request: HttpRequest, plan_code: str) -> HttpResponse:
         except Plan.DoesNotExist:
             raise Http404("No such paid plan.") from None
         account = request.user.account
-        subscription = subscription_granting(account=account)  # the POST would refuse: say so here
+        subscription = subscription_live(account=account)  # the POST would refuse: say so here
         return render(
-            request, "billing/checkout.html", {"plan": plan, "account": account, "subscription": subscription}
+            request,
+            "billing/checkout.html",
+            {
+                "plan": plan,
+                "account": account,
+                "subscription": subscription,
+                "has_access": subscription is not None and subscription.grants_access(now=timezone.now()),
+            },
         )
     try:
         url = services.checkout_session_create(

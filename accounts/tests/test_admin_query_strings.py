@@ -61,9 +61,9 @@ def test_the_end_of_year_9999_in_a_date_hierarchy_is_refused(admin_client, url, 
 
 @pytest.mark.parametrize("page", ["change", "delete"])
 def test_an_empty_to_field_is_the_primary_key(admin_client, page):
-    account = AccountFactory(pro=True, owner__email="someone@example.com")
+    user = AccountFactory(pro=True, owner__email="someone@example.com").owner
 
-    response = admin_client.get(reverse(f"admin:accounts_account_{page}", args=[account.pk]), {"_to_field": ""})
+    response = admin_client.get(reverse(f"admin:accounts_user_{page}", args=[user.pk]), {"_to_field": ""})
 
     assert response.status_code == 200
     assert "someone@example.com" in response.content.decode()

@@ -130,3 +130,21 @@ def test_stripe_mirrors_and_events_are_not_deleted_by_hand(admin_client, model):
     assert "deletelink" not in page and "delete_selected" not in listed
     assert response.status_code == 403
     assert type(row).objects.filter(pk=row.pk).exists()
+
+
+@pytest.mark.parametrize("status", ["active", "past_due", "paused"])
+def test_a_user_stripe_may_still_bill_is_not_deleted_until_the_subscription_is_canceled(admin_client, status):
+    """Deleting a paying customer's user left Stripe charging someone we no longer have."""
+    subscription = SubscriptionFactory(status=status)
+    user = subscription.account.owner
+    delete = reverse("admin:accounts_user_delete", args=[user.pk])
+
+    refused = admin_client.get(delete).content.decode()
+    admin_client.post(delete, {"post": "yes"})
+    assert "Cannot delete user" in refused and f"a subscription Stripe may still bill ({status})" in refused
+    assert type(user).objects.filter(pk=user.pk).exists()
+
+    subscription.status = "canceled"
+    subscription.save()
+    admin_client.post(delete, {"post": "yes"})
+    assert not type(user).objects.filter(pk=user.pk).exists()

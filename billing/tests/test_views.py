@@ -1,8 +1,11 @@
 """The billing pages and the pricing buttons, through the HTTP client, against the local fake Stripe."""
 
+from datetime import timedelta
+
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.tests.factories import AccountFactory
 from billing.tests.factories import SubscriptionFactory
@@ -11,6 +14,8 @@ from billing.tests.fake_stripe import PRICE_AGENCY
 pytestmark = pytest.mark.django_db
 
 NOT_CONFIGURED = "Billing is not configured on this server"
+# Statuses in which a subscription grants nothing but Stripe may still bill it (past due: after the grace).
+LIVE_WITHOUT_ACCESS = ["past_due", "unpaid", "paused", "incomplete"]
 
 
 @pytest.fixture
@@ -21,6 +26,15 @@ def free_client(client, free_account):
 
 def _messages(response) -> list[str]:
     return [str(message) for message in response.context["messages"]]
+
+
+def _subscribed_client(client, *, status: str, stripe_customer_id: str = "cus_paying"):
+    """Signed in as a Free account whose one subscription (Pro) has `status`; a past-due one is past its grace."""
+    account = AccountFactory(stripe_customer_id=stripe_customer_id)
+    past_due_since = timezone.now() - timedelta(days=30) if status == "past_due" else None
+    SubscriptionFactory(account=account, status=status, past_due_since=past_due_since)
+    client.force_login(account.owner)
+    return client
 
 
 # --- Pricing buttons ---------------------------------------------------------------------------------
@@ -127,6 +141,38 @@ def test_checkout_is_refused_while_a_subscription_grants_a_plan(client, fake_str
     assert fake_stripe.requests == []
 
 
+@pytest.mark.parametrize("status", LIVE_WITHOUT_ACCESS)
+def test_checkout_is_refused_while_stripe_may_still_bill_a_subscription_granting_nothing(client, fake_stripe, status):
+    # What double-billed a customer: past due beyond the grace, they bought Agency, then Stripe's retry
+    # of the Pro card succeeded and both subscriptions were active.
+    client = _subscribed_client(client, status=status)
+
+    page = client.get(reverse("billing:checkout", args=["agency"])).content.decode()
+    response = client.post(reverse("billing:checkout", args=["agency"]), follow=True)
+
+    assert "Continue to secure checkout" not in page
+    assert "Stripe may still bill it: pay, resume or cancel it with “Manage subscription” in Billing" in page
+    assert response.redirect_chain == [(reverse("billing:home"), 302)]
+    assert _messages(response) == [
+        f"Your subscription is {status.replace('_', ' ')} and Stripe may still bill it: "
+        "pay, resume or cancel it with “Manage subscription” before choosing a plan."
+    ]
+    assert fake_stripe.requests == []
+
+
+@pytest.mark.parametrize("status", ["canceled", "incomplete_expired"])
+def test_checkout_is_open_again_once_the_subscription_has_ended(client, fake_stripe, status):
+    client = _subscribed_client(client, status=status, stripe_customer_id="")  # Checkout makes one in the fake
+
+    page = client.get(reverse("billing:checkout", args=["agency"])).content.decode()
+    response = client.post(reverse("billing:checkout", args=["agency"]))
+
+    assert "Continue to secure checkout" in page
+    assert response.status_code == 303
+    (session,) = fake_stripe.checkout_sessions.values()
+    assert response["Location"] == session["url"]
+
+
 @pytest.mark.parametrize("plan_code", ["free", "platinum"])
 def test_checkout_only_sells_paid_plans(free_client, fake_stripe, plan_code):
     response = free_client.post(reverse("billing:checkout", args=[plan_code]), follow=True)
@@ -229,6 +275,32 @@ def test_billing_page_says_when_a_canceled_subscription_ends(client, fake_stripe
     body = client.get(reverse("billing:home")).content.decode()
 
     assert f"Ends on <strong>{subscription.current_period_end:%-d %B %Y}</strong>" in body
+
+
+@pytest.mark.parametrize(
+    ("status", "words"),
+    [
+        ("past_due", "Your account is on the Free plan until the payment succeeds; update your card"),
+        ("unpaid", "Stripe stopped retrying the card: your account is on the Free plan until the open invoice is paid"),
+        ("paused", "This subscription is paused: your account is on the Free plan until you resume it"),
+        ("incomplete", "The first payment of this subscription has not gone through: pay it"),
+    ],
+)
+def test_billing_page_sends_a_subscription_stripe_may_still_bill_to_the_portal(client, fake_stripe, status, words):
+    body = _subscribed_client(client, status=status).get(reverse("billing:home")).content.decode()
+
+    assert words in body
+    assert f'action="{reverse("billing:portal")}"' in body
+    assert "no other plan can be bought until it is paid, resumed or canceled" in body
+    assert "has ended" not in body
+    assert "Choose a plan" not in body
+
+
+def test_billing_page_offers_the_plans_once_the_subscription_has_ended(client, fake_stripe):
+    body = _subscribed_client(client, status="canceled").get(reverse("billing:home")).content.decode()
+
+    assert "This subscription has ended." in body
+    assert f'href="{reverse("pricing")}">Choose a plan<' in body
 
 
 def test_billing_page_for_a_free_account_offers_the_plans(free_client, fake_stripe):

@@ -5,16 +5,19 @@ import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 import pytest
 from django.db import OperationalError, connection
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import Account
 from accounts.selectors import account_limits
 from accounts.tests.factories import AccountFactory
 from apikeys.services import api_key_create
+from billing import services
 from billing.models import BillingEmail, StripeEvent, Subscription
 from billing.tests.fake_stripe import PRICE_AGENCY, PRICE_PRO, sign
 
@@ -155,6 +158,103 @@ def test_an_incomplete_checkout_grants_nothing_yet(fake_stripe, send_event):
 
     assert _plan(account) == "free"
     assert Subscription.objects.get().status == "incomplete"
+
+
+def test_past_due_beyond_the_grace_still_blocks_a_second_subscription(client, fake_stripe, send_event):
+    # The double billing an auditor found: on Free after the grace, the customer bought Agency, then
+    # Stripe's retry of the Pro card succeeded and both subscriptions were billed.
+    account = AccountFactory()
+    client.force_login(account.owner)
+    client.post(reverse("billing:checkout", args=["pro"]))
+    (session_id,) = fake_stripe.checkout_sessions
+    for event in fake_stripe.checkout_complete(session_id):
+        send_event(event)
+    past_due = fake_stripe.subscription_update(
+        fake_stripe.checkout_sessions[session_id]["subscription"], status="past_due"
+    )
+    send_event(fake_stripe.event("invoice.payment_failed", fake_stripe.invoice(past_due)))
+    Subscription.objects.update(past_due_since=timezone.now() - timedelta(days=8))
+    assert services.past_due_grace_expire() == 1
+    assert _plan(account) == "free"
+
+    response = client.post(reverse("billing:checkout", args=["agency"]), follow=True)
+
+    (message,) = response.context["messages"]
+    assert response.redirect_chain == [(reverse("billing:home"), 302)]
+    assert str(message).startswith("Your subscription is past due and Stripe may still bill it")
+    assert len(fake_stripe.api_requests("POST", "/v1/checkout/sessions")) == 1  # Pro's only
+
+
+# --- Payment-failed e-mails --------------------------------------------------------------------------
+
+
+def test_a_payment_failure_is_emailed_once_saying_the_plan_is_kept_through_the_grace(
+    fake_stripe, send_event, mailoutbox
+):
+    account = _linked_account(pro=True)
+    subscription = fake_stripe.subscription_put(customer="cus_linked", price=PRICE_PRO)
+    send_event(fake_stripe.event("customer.subscription.created", subscription))
+    past_due = fake_stripe.subscription_update(subscription["id"], status="past_due")
+    failed = fake_stripe.event("invoice.payment_failed", fake_stripe.invoice(past_due))
+
+    send_event(failed)
+    send_event(failed)
+
+    (email,) = mailoutbox
+    assert email.subject == "Your Smolpix payment failed"
+    assert (
+        f"You keep the Pro plan until {Subscription.objects.get().grace_ends_at:%-d %B %Y} while we retry" in email.body
+    )
+    assert _plan(account) == "pro"
+
+
+def test_a_payment_failure_after_the_grace_says_which_plan_the_account_is_on_now(fake_stripe, send_event, mailoutbox):
+    account = _linked_account(pro=True)
+    past_due = fake_stripe.subscription_put(customer="cus_linked", price=PRICE_PRO, status="past_due")
+    send_event(fake_stripe.event("invoice.payment_failed", fake_stripe.invoice(past_due)))
+    Subscription.objects.update(past_due_since=timezone.now() - timedelta(days=8))
+    mailoutbox.clear()
+
+    send_event(fake_stripe.event("invoice.payment_failed", fake_stripe.invoice(past_due)))  # Stripe's next retry
+
+    assert _plan(account) == "free"
+    assert [m.subject for m in mailoutbox] == ["Your Smolpix plan has changed", "Your Smolpix payment failed"]
+    assert "Your account is on the Free plan until the payment succeeds" in mailoutbox[1].body
+    assert "You keep" not in mailoutbox[1].body
+
+
+def test_a_payment_failure_arriving_after_the_payment_that_followed_it_sends_no_email(
+    fake_stripe, send_event, mailoutbox
+):
+    account = _linked_account(pro=True)
+    past_due = fake_stripe.subscription_put(customer="cus_linked", price=PRICE_PRO, status="past_due")
+    failed = fake_stripe.event("invoice.payment_failed", fake_stripe.invoice(past_due))
+    paid = fake_stripe.subscription_update(past_due["id"], status="active")
+
+    send_event(fake_stripe.event("invoice.paid", fake_stripe.invoice(paid)))
+    send_event(failed)
+
+    assert StripeEvent.objects.filter(processed_at=None).count() == 0
+    assert (_plan(account), Subscription.objects.get().status) == ("pro", "active")
+    assert mailoutbox == []
+
+
+@committing
+def test_a_payment_failure_resent_after_the_payment_that_followed_it_sends_no_email(client, fake_stripe, mailoutbox):
+    account = _linked_account(pro=True)
+    past_due = fake_stripe.subscription_put(customer="cus_linked", price=PRICE_PRO, status="past_due")
+    failed = fake_stripe.event("invoice.payment_failed", fake_stripe.invoice(past_due))
+    fake_stripe.failing_status = 500
+    assert _post(client, failed).status_code == 503
+    fake_stripe.failing_status = None
+    paid = fake_stripe.subscription_update(past_due["id"], status="active")
+    assert _post(client, fake_stripe.event("invoice.paid", fake_stripe.invoice(paid))).status_code == 200
+
+    assert _post(client, failed).status_code == 200  # Stripe's retry of the event that failed
+
+    assert StripeEvent.objects.filter(processed_at=None).count() == 0
+    assert (_plan(account), Subscription.objects.get().status) == ("pro", "active")
+    assert mailoutbox == []
 
 
 # --- Signatures --------------------------------------------------------------------------------------
