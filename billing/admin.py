@@ -34,9 +34,9 @@ class StripeEventAdmin(ReadOnlyAdmin):
     date_hierarchy = "received_at"
     actions = ["reprocess"]
 
-    @admin.display(description="error")
+    @admin.display(description="error, or why it changed nothing")
     def short_error(self, event: StripeEvent) -> str:
-        return event.error[:80]
+        return (event.error or (event.ignored and f"Ignored: {event.ignored}"))[:80]
 
     @admin.action(description="Re-process the selected events")
     def reprocess(self, request: HttpRequest, queryset: QuerySet[StripeEvent]) -> None:

@@ -74,6 +74,9 @@ class StripeEvent(models.Model):
     received_at = models.DateTimeField(auto_now_add=True)
     processed_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True, help_text="Why the last processing attempt failed.")
+    ignored = models.CharField(
+        max_length=255, blank=True, help_text="Why processing changed nothing (e.g. no Smolpix account for it)."
+    )
 
     class Meta:
         ordering = ["-received_at"]

@@ -135,11 +135,11 @@ def stripe_event_process(*, event_id: int) -> bool:
             event = StripeEvent.objects.select_for_update().get(pk=event_id)
             if event.processed_at is not None:
                 return False
-            if event.type in SUBSCRIPTION_EVENT_TYPES:
-                _subscription_event_apply(event)
+            applies = event.type in SUBSCRIPTION_EVENT_TYPES
+            event.ignored = _subscription_event_apply(event) if applies else "Not a type Smolpix acts on."
             event.processed_at = timezone.now()
             event.error = ""
-            event.save(update_fields=["processed_at", "error"])
+            event.save(update_fields=["processed_at", "error", "ignored"])
             return True
     except Exception as error:
         StripeEvent.objects.filter(pk=event_id).update(error=f"{type(error).__name__}: {error}")
@@ -173,14 +173,16 @@ def stripe_events_retry_stale() -> int:
     return stripe_events_reprocess(events=stale)
 
 
-def _subscription_event_apply(event: StripeEvent) -> None:
+def _subscription_event_apply(event: StripeEvent) -> str:
+    """Returns why the event changed nothing, or "" when it applied."""
     reference = stripe_client.event_subscription_reference(event.payload)
     if reference is None:
-        return  # e.g. a one-off payment: no subscription involved
+        return "No subscription involved (a one-off payment, say)."
     account = _account_for_customer(customer_id=reference.customer_id, account_id=reference.account_id)
     if account is None:
+        # Staff link a subscription made by hand in the Dashboard this way (README: re-process it).
         logger.info("Stripe event %s is about customer %s, no Smolpix account: ignored.", event, reference.customer_id)
-        return
+        return f"No Smolpix account for customer {reference.customer_id}."
     subscription = subscription_sync(account=account, stripe_subscription_id=reference.subscription_id, event=event)
     # Only a failure still unpaid is news: a late or resent copy of one paid since must not alarm anyone.
     if event.type == "invoice.payment_failed" and subscription.status == SubscriptionStatus.PAST_DUE:
@@ -199,6 +201,7 @@ def _subscription_event_apply(event: StripeEvent) -> None:
         )
         if created:
             _email_send_later(email)
+    return ""
 
 
 def _account_for_customer(*, customer_id: str, account_id: int | None) -> Account | None:

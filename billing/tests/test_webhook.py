@@ -408,19 +408,24 @@ def test_unknown_event_types_are_acknowledged_and_change_nothing(fake_stripe, se
     response = send_event(fake_stripe.event(event_type, {"id": "x_1", "object": "customer", "customer": "cus_linked"}))
 
     assert response.status_code == 200
-    assert StripeEvent.objects.get().processed_at is not None
+    event = StripeEvent.objects.get()
+    assert (event.processed_at is not None, event.ignored) == (True, "Not a type Smolpix acts on.")
     assert fake_stripe.requests == []
     assert _plan(account) == "pro"
 
 
-def test_events_about_unknown_customers_are_acknowledged_and_change_nothing(fake_stripe, send_event):
+def test_events_about_unknown_customers_are_acknowledged_and_say_so_in_the_admin(fake_stripe, send_event, admin_client):
+    """Staff link a subscription made by hand in the Dashboard by spotting these (README)."""
     bystander = _linked_account()
     subscription = fake_stripe.subscription_put(customer="cus_stranger", price=PRICE_AGENCY)
 
     response = send_event(fake_stripe.event("customer.subscription.created", subscription))
 
     assert response.status_code == 200
-    assert StripeEvent.objects.get().processed_at is not None
+    event = StripeEvent.objects.get()
+    assert (event.processed_at is not None, event.ignored) == (True, "No Smolpix account for customer cus_stranger.")
+    listed = admin_client.get(reverse("admin:billing_stripeevent_changelist")).content.decode()
+    assert "Ignored: No Smolpix account for customer cus_stranger." in listed
     assert not Subscription.objects.exists()
     assert _plan(bystander) == "free"
 
@@ -448,6 +453,7 @@ def test_a_subscription_made_by_hand_links_through_its_account_id_metadata(fake_
 
     account.refresh_from_db()
     assert (account.stripe_customer_id, account.plan.code) == ("cus_by_hand", "pro")
+    assert StripeEvent.objects.get().ignored == ""
 
 
 def test_a_one_off_invoice_changes_nothing(fake_stripe, send_event):
@@ -457,6 +463,7 @@ def test_a_one_off_invoice_changes_nothing(fake_stripe, send_event):
     assert send_event(fake_stripe.event("invoice.paid", invoice)).status_code == 200
 
     assert _plan(account) == "pro"
+    assert StripeEvent.objects.get().ignored == "No subscription involved (a one-off payment, say)."
     assert fake_stripe.requests == []
 
 
