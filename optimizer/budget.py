@@ -9,11 +9,15 @@ every accepted image finishes within the worker's memory and ImageMagick's polic
 - The worker's memory outside those caches: each encoder keeps its own copies of the pixels
   (libwebp its ARGB and YUV planes, libavif and libaom far more), so each output format has a
   largest size that keeps a worker under WORKER_MEMORY_CEILING (measured: `make bench-memory`).
+
+A refusal names the largest maxWidth that passes both, found with the same rules (_accepted), or
+says that no width does.
 """
 
 import math
 
 from optimizer.formats import OutputFormat, RequestedFormat, SourceFormat
+from optimizer.imaging import fit_width
 from optimizer.magick import limits
 from optimizer.probe import ImageTooLarge, SourceInfo
 
@@ -40,40 +44,66 @@ MAX_OUTPUT_PIXELS = {
     (OutputFormat.WEBP, True): 16_000_000,
     (OutputFormat.AVIF, True): 24_000_000,
 }
+# The formats' names as the documentation writes them, in messages to the customer.
+FORMAT_NAMES = {OutputFormat.WEBP: "WebP", OutputFormat.AVIF: "AVIF"}
 
 
 def affordable_format(
-    requested: RequestedFormat, *, width: int, height: int, transparent: bool = False
+    source: SourceInfo, requested: RequestedFormat, *, max_width: int, transparent: bool = False
 ) -> RequestedFormat:
-    """`requested`, without the formats whose encoder would not fit in a worker at this size
-    (`auto` keeps what fits); ImageTooLarge when nothing the customer asked for fits. Checked from
-    the header (as if opaque), then again once the pixels tell whether the image is transparent."""
-    pixels = width * height
-    limit = {output: MAX_OUTPUT_PIXELS[output, transparent] for output in requested.candidates}
-    fitting = [output for output in requested.candidates if pixels <= limit[output]]
-    if not fitting:
-        largest = max(requested.candidates, key=limit.__getitem__)
-        raise ImageTooLarge(
-            f"The result would be {width}x{height} pixels; {largest.value.upper()} results"
-            f"{' with transparency' if transparent else ''} can have at most {limit[largest] // 1_000_000} "
-            f"megapixels here. Ask for a maxWidth of at most {_largest_width(width, height, limit[largest])}."
-        )
+    """`requested`, without the formats whose encoder would not fit in a worker at the size
+    `max_width` gives (`auto` keeps what fits). ImageTooLarge when nothing the customer asked for
+    fits, or when preparing the image would not fit ImageMagick's caches: it names the largest
+    maxWidth that would pass both, or says that none would. Checked from the header (as if opaque),
+    then again once the pixels tell whether the image is transparent."""
+    if not _accepted(source, requested, max_width, transparent=transparent):
+        raise _too_large(source, requested, max_width, transparent=transparent)
+    width, height = fit_width(source.width, source.height, max_width)
+    fitting = _fitting_formats(requested, width * height, transparent=transparent)
     if len(fitting) == len(requested.candidates):
         return requested
     return RequestedFormat(fitting[0].value)
 
 
-def check_caches(source: SourceInfo, width: int, height: int) -> None:
-    """Refuse (ImageTooLarge) an image whose preparation would not fit in ImageMagick's caches."""
-    if _fits(source, width, height):
-        return
-    largest = _largest_resize(source)
-    if not _fits(source, largest, max(1, round(source.height * largest / source.width))):
-        raise ImageTooLarge(f"The image is {source.width}x{source.height} pixels: too large to decode here.")
-    raise ImageTooLarge(
-        f"The image is {source.width}x{source.height} pixels: at a maxWidth of {width} it would take more memory "
-        f"than an image may use here. Ask for a maxWidth of at most {largest}."
-    )
+def _fitting_formats(requested: RequestedFormat, pixels: int, *, transparent: bool) -> list[OutputFormat]:
+    return [output for output in requested.candidates if pixels <= MAX_OUTPUT_PIXELS[output, transparent]]
+
+
+def _accepted(source: SourceInfo, requested: RequestedFormat, max_width: int, *, transparent: bool) -> bool:
+    """Whether affordable_format takes `source` at `max_width`: the rules it refuses by, as a test."""
+    width, height = fit_width(source.width, source.height, max_width)
+    return bool(_fitting_formats(requested, width * height, transparent=transparent)) and _fits(source, width, height)
+
+
+def _too_large(source: SourceInfo, requested: RequestedFormat, max_width: int, *, transparent: bool) -> ImageTooLarge:
+    """The refusal of `source` at `max_width`: why, and the largest maxWidth that passes every
+    rule (_accepted), or that none does. A smaller width may pass where the full size does not (a
+    smaller result, smaller caches), and the full size where a smaller width does not (no resize:
+    no intermediate image, no result cache)."""
+    width, height = fit_width(source.width, source.height, max_width)
+    smaller = _largest_resize(source, requested, transparent=transparent)
+    whole = width < source.width and _accepted(source, requested, source.width, transparent=transparent)
+    if smaller is None and not whole:
+        return ImageTooLarge(f"The image is {source.width}x{source.height} pixels: too large to decode here.")
+    if not _fitting_formats(requested, width * height, transparent=transparent):
+        largest = max(requested.candidates, key=lambda output: MAX_OUTPUT_PIXELS[output, transparent])
+        reason = (
+            f"The result would be {width}x{height} pixels; {FORMAT_NAMES[largest]} results"
+            f"{' with transparency' if transparent else ''} can have at most "
+            f"{MAX_OUTPUT_PIXELS[largest, transparent] // 1_000_000} megapixels here."
+        )
+    else:
+        reason = (
+            f"The image is {source.width}x{source.height} pixels: at a maxWidth of {width} it would take more "
+            f"memory than an image may use here."
+        )
+    if smaller is None:
+        advice = f"Ask for a maxWidth of {source.width} or more (its own width)."
+    elif whole:
+        advice = f"Ask for a maxWidth of at most {smaller}, or of {source.width} or more (its own width)."
+    else:
+        advice = f"Ask for a maxWidth of at most {smaller}."
+    return ImageTooLarge(f"{reason} {advice}")
 
 
 def _fits(source: SourceInfo, width: int, height: int) -> bool:
@@ -137,17 +167,15 @@ def _decoded_pixels(source: SourceInfo, width: int, height: int) -> int:
     return math.ceil(source.stored_width * scale) * math.ceil(source.stored_height * scale)
 
 
-def _largest_width(width: int, height: int, max_pixels: int) -> int:
-    return max(1, math.isqrt(max_pixels * width // height))
-
-
-def _largest_resize(source: SourceInfo) -> int:
-    """The largest maxWidth whose preparation fits ImageMagick's caches."""
-    low, high = 1, source.width
+def _largest_resize(source: SourceInfo, requested: RequestedFormat, *, transparent: bool) -> int | None:
+    """The largest maxWidth under the image's own width at which affordable_format takes it (the
+    caches and the result only grow with the width, so every smaller one passes too); None when
+    not even 1 does."""
+    low, high = 0, source.width - 1
     while low < high:
         middle = (low + high + 1) // 2
-        if _fits(source, middle, max(1, round(source.height * middle / source.width))):
+        if _accepted(source, requested, middle, transparent=transparent):
             low = middle
         else:
             high = middle - 1
-    return low
+    return low or None

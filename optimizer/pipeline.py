@@ -11,7 +11,7 @@ from optimizer.choice import AVIF_SPEED, LOSSLESS_WEBP, Choice
 from optimizer.compression import choose_encoding
 from optimizer.encoders import EncoderSettings, encode
 from optimizer.formats import OutputFormat, RequestedFormat
-from optimizer.imaging import PreparedImage, fit_width, prepare
+from optimizer.imaging import PreparedImage, prepare
 from optimizer.probe import probe
 
 QUALITY_METRIC = "ssimulacra2"
@@ -78,12 +78,11 @@ class Optimized:
 def optimize(source: bytes, options: OptimizeOptions, *, max_pixels: int) -> Optimized:
     # What the image will cost is known from its header: refuse it before decoding, not half-way.
     info = probe(source, max_pixels=max_pixels)
-    width, height = fit_width(info.width, info.height, options.max_width)
-    format = budget.affordable_format(options.format, width=width, height=height)
-    budget.check_caches(info, width, height)
+    format = budget.affordable_format(info, options.format, max_width=options.max_width)
     prepared = prepare(source, max_width=options.max_width, max_pixels=max_pixels)
     if prepared.pixels.has_alpha:  # transparency costs the encoders more
-        format = budget.affordable_format(format, width=width, height=height, transparent=True)
+        # Judged against what the customer asked for: the advice of a refusal may need `auto`'s other format.
+        format = budget.affordable_format(info, options.format, max_width=options.max_width, transparent=True)
     measurable = min(prepared.pixels.width, prepared.pixels.height) >= MEASURABLE_SIDE
     # Never grow: a source that may be returned as it is answers for itself (below); any other
     # source's size is what smart tries to stay under.

@@ -1,12 +1,14 @@
 """What one image may cost a worker, judged from its header before any pixel is decoded."""
 
+import re
 import time
 from dataclasses import replace
+from typing import NoReturn
 
 import pytest
 from PIL import Image
 
-from optimizer import budget, magick
+from optimizer import budget, magick, pipeline
 from optimizer.formats import RequestedFormat, SourceFormat
 from optimizer.pipeline import OptimizeOptions, optimize
 from optimizer.probe import ImageTooLarge, SourceInfo
@@ -20,68 +22,139 @@ def source(width: int, height: int, format: SourceFormat = SourceFormat.PNG, *, 
     return SourceInfo(format, width=width, height=height, stored_width=stored[0], stored_height=stored[1])
 
 
+def affordable(
+    source: SourceInfo, max_width: int, requested: RequestedFormat = RequestedFormat.WEBP
+) -> RequestedFormat:
+    return budget.affordable_format(source, requested, max_width=max_width)
+
+
+def advised_width(refusal: pytest.ExceptionInfo[ImageTooLarge]) -> int:
+    """The maxWidth a refusal advises ("Ask for a maxWidth of at most N.")."""
+    found = re.search(r"Ask for a maxWidth of at most (\d+)\.$", str(refusal.value))
+    assert found, str(refusal.value)
+    return int(found[1])
+
+
 def test_an_opaque_result_within_each_encoder_size_keeps_the_format_asked_for():
     for requested in RequestedFormat:
-        assert budget.affordable_format(requested, width=4000, height=3000) is requested
+        assert affordable(source(4000, 3000), 4000, requested) is requested
 
 
 def test_auto_drops_avif_where_libaom_would_not_fit_in_a_worker():
-    assert budget.affordable_format(RequestedFormat.AUTO, width=8000, height=6000) is RequestedFormat.WEBP
+    assert affordable(source(8000, 6000), 8000, RequestedFormat.AUTO) is RequestedFormat.WEBP
 
 
 def test_avif_larger_than_its_encoder_can_take_is_refused_with_the_width_that_would_do():
-    with pytest.raises(ImageTooLarge, match=r"AVIF results can have at most 24 megapixels.*at most 5656\."):
-        budget.affordable_format(RequestedFormat.AVIF, width=8000, height=6000)
+    with pytest.raises(ImageTooLarge, match=r"AVIF results can have at most 24 megapixels.*at most 5656\.$"):
+        affordable(source(8000, 6000), 8000, RequestedFormat.AVIF)
+    assert affordable(source(8000, 6000), 5656, RequestedFormat.AVIF) is RequestedFormat.AVIF
 
 
 def test_transparency_lowers_webp_s_limit():
-    assert budget.affordable_format(RequestedFormat.WEBP, width=6000, height=4000) is RequestedFormat.WEBP
-    with pytest.raises(ImageTooLarge, match="WEBP results with transparency can have at most 16 megapixels"):
-        budget.affordable_format(RequestedFormat.WEBP, width=6000, height=4000, transparent=True)
+    large = source(6000, 4000)
+    assert affordable(large, 6000) is RequestedFormat.WEBP
+    with pytest.raises(ImageTooLarge, match="WebP results with transparency can have at most 16 megapixels"):
+        budget.affordable_format(large, RequestedFormat.WEBP, max_width=6000, transparent=True)
     # AVIF carries alpha for less: `auto` still has a format for a large transparent image.
-    assert budget.affordable_format(RequestedFormat.AUTO, width=6000, height=4000, transparent=True) is (
+    assert budget.affordable_format(large, RequestedFormat.AUTO, max_width=6000, transparent=True) is (
         RequestedFormat.AVIF
     )
 
 
 def test_a_preparation_that_fits_imagemagick_s_caches_passes():
-    budget.check_caches(source(10_000, 10_000), 1920, 1920)  # 100 MP decoded, mostly to disk
+    affordable(source(10_000, 10_000), 1920)  # 100 MP decoded, mostly to disk
 
 
 def test_a_preparation_beyond_imagemagick_s_caches_is_refused_with_a_width_that_fits():
     # 100 MP decoded, a 70 MP intermediate and a 49 MP result: more than memory + disk together.
     with pytest.raises(ImageTooLarge, match=r"at a maxWidth of 7000 .* at most \d+\.") as refusal:
-        budget.check_caches(source(10_000, 10_000), 7000, 7000)
-    largest = int(str(refusal.value).rsplit(" ", 1)[1].rstrip("."))
-    budget.check_caches(source(10_000, 10_000), largest, largest)
+        affordable(source(10_000, 10_000), 7000)
+    largest = advised_width(refusal)
+    affordable(source(10_000, 10_000), largest)
     with pytest.raises(ImageTooLarge):
-        budget.check_caches(source(10_000, 10_000), largest + 1, largest + 1)
+        affordable(source(10_000, 10_000), largest + 1)
+
+
+def test_a_size_only_the_full_width_fits_is_advised_besides_the_smaller_widths():
+    # At its own width nothing is resized; a little narrower, the intermediate image and the result
+    # no longer fit beside the decoded one.
+    rgb = replace(source(8000, 6000), png_colour_type=2)
+    assert affordable(rgb, 8000) is RequestedFormat.WEBP
+    with pytest.raises(ImageTooLarge, match=r"Ask for a maxWidth of at most (\d+), or of 8000 or more") as refusal:
+        affordable(rgb, 7999)
+    smaller = int(re.search(r"at most (\d+),", str(refusal.value))[1])
+    assert affordable(rgb, smaller) is RequestedFormat.WEBP
+    with pytest.raises(ImageTooLarge):
+        affordable(rgb, smaller + 1)
+
+
+@pytest.mark.parametrize("max_width", [16384, 9000, 8000, 1920, 100])
+def test_an_image_no_width_can_take_is_refused_without_advising_one(max_width):
+    # A 9000 x 9000 grey PNG: its two decodings (0.65 + 0.81 GB) fit at no width. The result's
+    # 81 megapixels are more than WebP's 64 too, but no smaller result would help.
+    grey = replace(source(9000, 9000), png_colour_type=budget.PNG_GREY)
+
+    with pytest.raises(ImageTooLarge) as refusal:
+        affordable(grey, max_width)
+
+    assert str(refusal.value) == "The image is 9000x9000 pixels: too large to decode here."
+
+
+@pytest.mark.parametrize("requested", [RequestedFormat.WEBP, RequestedFormat.AUTO])
+def test_a_result_too_large_for_its_encoder_is_advised_a_width_the_caches_take_too(requested):
+    # A 9000 x 9000 RGB PNG: 8000 px wide would make a 64-megapixel WebP, but its 72-megapixel
+    # intermediate image does not fit beside the decoded one.
+    rgb = replace(source(9000, 9000), png_colour_type=2)
+
+    too_many = r"^The result would be 9000x9000 pixels; WebP results can have at most 64 megapixels here\."
+    with pytest.raises(ImageTooLarge, match=too_many) as refusal:
+        affordable(rgb, 16384, requested)
+
+    largest = advised_width(refusal)
+    assert affordable(rgb, largest, requested) is RequestedFormat.WEBP
+    with pytest.raises(ImageTooLarge, match=rf"at a maxWidth of {largest + 1} .* at most {largest}\.$"):
+        affordable(rgb, largest + 1, requested)
+
+
+def test_a_transparent_result_is_advised_the_width_of_any_format_asked_for():
+    # `auto` at 8000 x 6000 is WebP (AVIF's 24 megapixels are too few); with transparency WebP
+    # takes 16 and AVIF 24: the advice is AVIF's width.
+    large = source(8000, 6000, SourceFormat.WEBP)
+    assert affordable(large, 8000, RequestedFormat.AUTO) is RequestedFormat.WEBP
+
+    with pytest.raises(ImageTooLarge, match="AVIF results with transparency can have at most 24 megapixels") as refusal:
+        budget.affordable_format(large, RequestedFormat.AUTO, max_width=8000, transparent=True)
+
+    largest = advised_width(refusal)
+    assert budget.affordable_format(large, RequestedFormat.AUTO, max_width=largest, transparent=True) is (
+        RequestedFormat.AVIF
+    )
 
 
 def test_a_large_jpeg_counts_the_size_libjpeg_decodes_it_at():
     # 1/4 of each side (ImageMagick asks for 1/4, libjpeg-turbo takes 2/8), so it fits where a PNG does not.
     jpeg = source(16_000, 6_250, SourceFormat.JPEG)
     assert budget._decoded_pixels(jpeg, 3000, 1172) == 4000 * 1563
-    budget.check_caches(jpeg, 8000, 3125)
+    affordable(jpeg, 8000)
     with pytest.raises(ImageTooLarge):
-        budget.check_caches(source(16_000, 6_250), 8000, 3125)
+        affordable(source(16_000, 6_250), 8000)
 
 
 def test_a_turned_image_counts_its_oriented_copy():
     available = magick.limits["memory"] + magick.limits["map"] + magick.limits["disk"]
     width = int((available / budget.CACHE_BYTES_PER_PIXEL / 2 / 2) ** 0.5) + 10  # 2:1, fits once, not twice
-    budget.check_caches(source(width, width * 2), width, width * 2)
+    assert budget._fits(source(width, width * 2), width, width * 2)  # (its 67 MP are too many for WebP)
     with pytest.raises(ImageTooLarge, match="too large to decode here"):
-        budget.check_caches(source(width, width * 2, turned=True), width, width * 2)
+        affordable(source(width, width * 2, turned=True), width)
 
 
 def test_an_avif_with_an_alpha_plane_counts_that_plane_and_its_turned_copy():
     available = magick.limits["memory"] + magick.limits["map"] + magick.limits["disk"]
     width = int((available / budget.CACHE_BYTES_PER_PIXEL / 3 / 2) ** 0.5) + 10  # 2:1, fits once, not three times
     opaque = source(width, width * 2, SourceFormat.AVIF)
-    budget.check_caches(opaque, width, width * 2)
+    affordable(opaque, width)
     with pytest.raises(ImageTooLarge, match="too large to decode here"):
-        budget.check_caches(replace(opaque, separate_alpha=True), width, width * 2)
+        affordable(replace(opaque, separate_alpha=True), width)
 
 
 def test_a_grey_png_counts_both_its_decodings_each_whole_in_memory_or_on_disk():
@@ -92,15 +165,15 @@ def test_a_grey_png_counts_both_its_decodings_each_whole_in_memory_or_on_disk():
     assert magick.limits["memory"] + magick.limits["disk"] > 18 * 8000 * 8000
 
     with pytest.raises(ImageTooLarge, match="too large to decode here"):
-        budget.check_caches(grey, 1920, 1920)
-    budget.check_caches(replace(grey, png_colour_type=2), 1920, 1920)  # RGB: decoded once
-    budget.check_caches(replace(source(7700, 7700), png_colour_type=0), 1920, 1920)  # 59 MP: 1.07 GB
+        affordable(grey, 1920)
+    affordable(replace(grey, png_colour_type=2), 1920)  # RGB: decoded once
+    affordable(replace(source(7700, 7700), png_colour_type=0), 1920)  # 59 MP: 1.07 GB
 
 
 def test_a_gif_counts_its_first_frame_and_the_screen_it_is_placed_on():
-    budget.check_caches(source(7000, 7000, SourceFormat.GIF), 1920, 1920)  # 0.49 + 0.39 GB
+    affordable(source(7000, 7000, SourceFormat.GIF), 1920)  # 0.49 + 0.39 GB
     with pytest.raises(ImageTooLarge, match="too large to decode here"):
-        budget.check_caches(source(8000, 8000, SourceFormat.GIF), 1920, 1920)  # 0.64 + 0.51 GB
+        affordable(source(8000, 8000, SourceFormat.GIF), 1920)  # 0.64 + 0.51 GB
 
 
 def test_the_pipeline_refuses_a_grey_png_too_large_to_decode_from_its_header():
@@ -131,4 +204,49 @@ def test_the_pipeline_refuses_a_large_transparent_result_once_it_knows_the_alpha
 
     with pytest.raises(ImageTooLarge, match="with transparency"):
         optimize(data, OptimizeOptions(format=RequestedFormat.WEBP, max_width=5000, smart=False), max_pixels=MAX_PIXELS)
+    assert magick.caches_in_use() == 0
+
+
+@pytest.fixture(scope="module")
+def grey_9000() -> bytes:
+    return images.encode(Image.new("L", (9000, 9000), 128), "PNG")  # ~100 KB
+
+
+@pytest.fixture(scope="module")
+def rgb_9000() -> bytes:
+    return images.encode(Image.new("RGB", (9000, 9000), (20, 80, 160)), "PNG")  # ~260 KB
+
+
+class ReachedPreparation(Exception):
+    pass
+
+
+def reached_preparation(source: bytes, *, max_width: int, max_pixels: int) -> NoReturn:
+    raise ReachedPreparation(max_width)
+
+
+@pytest.mark.parametrize("max_width", [16384, 8000, 1920, 100])
+def test_the_pipeline_refuses_an_image_no_width_can_take_without_advising_one(grey_9000, max_width):
+    options = OptimizeOptions(format=RequestedFormat.WEBP, max_width=max_width, smart=False)
+
+    with pytest.raises(ImageTooLarge) as refusal:
+        optimize(grey_9000, options, max_pixels=MAX_PIXELS)
+
+    assert str(refusal.value) == "The image is 9000x9000 pixels: too large to decode here."
+    assert magick.caches_in_use() == 0
+
+
+def test_the_pipeline_s_first_refusal_advises_a_width_it_then_takes(rgb_9000, monkeypatch):
+    options = OptimizeOptions(format=RequestedFormat.WEBP, max_width=16384, smart=False)
+    with pytest.raises(ImageTooLarge, match="WebP results can have at most 64 megapixels here") as refusal:
+        optimize(rgb_9000, options, max_pixels=MAX_PIXELS)
+    largest = advised_width(refusal)
+
+    # Past the budget comes preparation, which takes ~45 s to decode and resize this image:
+    # reaching it is the budget's yes.
+    monkeypatch.setattr(pipeline, "prepare", reached_preparation)
+    with pytest.raises(ReachedPreparation):
+        optimize(rgb_9000, replace(options, max_width=largest), max_pixels=MAX_PIXELS)
+    with pytest.raises(ImageTooLarge, match=rf"at most {largest}\.$"):
+        optimize(rgb_9000, replace(options, max_width=largest + 1), max_pixels=MAX_PIXELS)
     assert magick.caches_in_use() == 0
