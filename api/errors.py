@@ -34,7 +34,7 @@ from smolpix.errors import ServiceUnavailable, SmolpixError, SourceRefused
 from smolpix.gunicorn_worker import RequestTooSlow
 from smolpix.outages import OUTAGES, RETRY_AFTER_SECONDS
 from usage.ratelimit import RateLimited
-from usage.services import QuotaExceeded
+from usage.services import QuotaExceeded, QuotaHeldInFlight
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +57,11 @@ class ErrorCode(StrEnum):
 UNAUTHORIZED_MESSAGE = "Missing or invalid API key"
 RATE_LIMIT_MESSAGE = "Rate limit exceeded"
 QUOTA_MESSAGE = "Monthly image limit reached"
+# Worded apart from QUOTA_MESSAGE, which clients take as final until the 1st.
+QUOTA_IN_FLIGHT_MESSAGE = (
+    "This month's last images are held by your requests still being processed; those that fail give "
+    "theirs back: retry after the seconds in Retry-After."
+)
 SERVER_ERROR_MESSAGE = "Internal server error during optimization"
 SERVICE_UNAVAILABLE_MESSAGE = "The service is briefly unavailable; please try again after the seconds in Retry-After."
 UNSUPPORTED_MEDIA_TYPE_MESSAGE = (
@@ -181,6 +186,8 @@ def _domain_answer(exc: SmolpixError) -> ErrorAnswer:
         return _limit_reached(RATE_LIMIT_MESSAGE, used=rate.used, limit=rate.limit, retry_after=rate.retry_after)
     if isinstance(exc, QuotaExceeded):
         return _limit_reached(QUOTA_MESSAGE, used=exc.used, limit=exc.limit, retry_after=exc.retry_after)
+    if isinstance(exc, QuotaHeldInFlight):
+        return _limit_reached(QUOTA_IN_FLIGHT_MESSAGE, used=exc.used, limit=exc.limit, retry_after=exc.retry_after)
     if isinstance(exc, ServiceUnavailable):
         return service_unavailable(retry_after=exc.retry_after)
     return SERVER_ERROR  # OptimizationFailed: our side failed, and the service logged why

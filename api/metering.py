@@ -25,7 +25,7 @@ from apikeys.models import ApiKey
 from smolpix.outages import DATABASE_DOWN
 from usage.ratelimit import RateLimited, RateLimitState, rate_limit_hit
 from usage.selectors import month_start, quota_used
-from usage.services import QuotaExceeded, request_record_create
+from usage.services import QuotaExceeded, QuotaHeldInFlight, request_record_create
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class Metering:
         month's count, read again."""
         if isinstance(exc, RateLimited):
             self.rate = exc.rate
-        if isinstance(exc, QuotaExceeded):
+        if isinstance(exc, QuotaExceeded | QuotaHeldInFlight):
             self.quota_used = exc.used
         if self.quota_used is None:
             try:

@@ -7,11 +7,24 @@ from apikeys.models import ApiKey
 
 class MonthlyUsage(models.Model):
     """The images an account optimized in one calendar month (UTC): the count its quota is checked
-    against. Only `usage.services` writes `used`, always in one SQL statement."""
+    against. Only `usage.services` writes `used` and `in_flight`, always in one SQL statement."""
 
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="monthly_usage")
     month = models.DateField(help_text="The first day of the month (UTC).")
-    used = models.PositiveIntegerField(default=0, help_text="Successful optimizations this month.")
+    used = models.PositiveIntegerField(
+        default=0,
+        help_text="Images charged this month: successful optimizations, and those still running (given back if "
+        "they fail).",
+    )
+    in_flight = models.PositiveIntegerField(
+        default=0, help_text="Of the images charged, those whose optimization is still running (until in_flight_until)."
+    )
+    in_flight_until = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the latest of them must have ended; after it, in_flight is stale (a crashed request's image "
+        "stays charged).",
+    )
     warning_sent_at = models.DateTimeField(null=True, blank=True, help_text="When the 80 % e-mail was sent.")
     limit_reached_sent_at = models.DateTimeField(null=True, blank=True, help_text="When the 100 % e-mail was sent.")
 

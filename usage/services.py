@@ -2,31 +2,37 @@
 API request records, the quota e-mails and the pruning of old records."""
 
 import logging
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from accounts.models import Account
 from accounts.selectors import account_limit_in_sql, account_limits
 from apikeys.models import ApiKey
+from optimizer.jobs import RESULT_GRACE_SECONDS
 from smolpix.emails import send_templated_email
 from smolpix.errors import SmolpixError
 from smolpix.outages import DATABASE_DOWN, REDIS_DOWN
 from usage.models import MonthlyUsage, RequestRecord
-from usage.selectors import month_start, next_month_start, quota_used
+from usage.selectors import month_start, next_month_start
 from usage.tasks import refund_quota, send_quota_notice
 
 logger = logging.getLogger(__name__)
 
 WARNING_PERCENT = 80
 PRUNE_BATCH_SIZE = 5000
+# What a request refused while the account's own requests hold its last images is told to wait:
+# most optimizations end within a second or two, and those that fail give their images back. Short,
+# so that clients retry (the official one waits up to 60 s, three times) rather than give up.
+IN_FLIGHT_RETRY_SECONDS = 5
 
 
 class QuotaExceeded(SmolpixError):
@@ -44,54 +50,100 @@ class QuotaExceeded(SmolpixError):
         return max(int((self.resets_at - timezone.now()).total_seconds()), 1)
 
 
+class QuotaHeldInFlight(SmolpixError):
+    """The month's last images are taken, but not all of them for good: `in_flight` of the `used`
+    are held by the account's requests still running, and those that fail give theirs back. Worth
+    trying again in `retry_after` seconds; the month is not over."""
+
+    def __init__(self, *, used: int, in_flight: int, limit: int, settled_by: datetime) -> None:
+        super().__init__(f"monthly limit reached for now: {used} of {limit}, {in_flight} of them still running")
+        self.used = used
+        self.in_flight = in_flight
+        self.limit = limit
+        self.settled_by = settled_by  # when the requests holding them have surely ended
+
+    @property
+    def retry_after(self) -> int:
+        left = math.ceil((self.settled_by - timezone.now()).total_seconds())
+        return max(min(IN_FLIGHT_RETRY_SECONDS, left), 1)
+
+
 @dataclass
 class QuotaReservation:
     """One image of an account's monthly quota, taken before its optimization runs. If the
-    optimization fails, `quota_refund` gives it back, at most once."""
+    optimization fails, `quota_refund` gives it back, at most once; if it succeeds, `quota_charge`
+    keeps it."""
 
     monthly_usage_id: int
     used: int  # the month's count, this reservation included
     limit: int | None  # None: unlimited
-    notice_due: bool  # an e-mail threshold is reached and its e-mail was not sent yet
     refunded: bool = False
+
+
+def _in_flight_seconds() -> int:
+    """The longest a request can hold a reservation: waiting for a worker, running in it, and the
+    grace after the worker's time limit after which the web process gives up on it."""
+    return settings.OPTIMIZER_QUEUE_TIMEOUT + settings.CELERY_TASK_TIME_LIMIT + RESULT_GRACE_SECONDS
 
 
 # Counts one image and checks the limit in one statement, so parallel requests can never take more
 # than the limit between them: PostgreSQL locks the account's row for the month and re-checks the
 # WHERE against the latest count (SQLite allows one writer at a time). No row comes back when the
-# limit is reached. Parameters: account id, month, then the limit four times (NULL: unlimited).
-# (The e-mail times are returned as they are: SQLite 3.40 gets `RETURNING column IS NULL` wrong.)
+# limit is reached. The image is also counted as in flight until `until`, so that a refusal can
+# tell images held by running requests from the month's end; a count whose time is past belongs
+# to requests that crashed (their images stay charged) and starts again at this one.
 _RESERVE_SQL = """
-INSERT INTO usage_monthlyusage (account_id, month, used)
-SELECT %s, %s, 1 WHERE CAST(%s AS integer) IS NULL OR CAST(%s AS integer) > 0
-ON CONFLICT (account_id, month) DO UPDATE SET used = usage_monthlyusage.used + 1
-    WHERE CAST(%s AS integer) IS NULL OR usage_monthlyusage.used < CAST(%s AS integer)
-RETURNING id, used, warning_sent_at, limit_reached_sent_at
+INSERT INTO usage_monthlyusage (account_id, month, used, in_flight, in_flight_until)
+SELECT %(account)s, %(month)s, 1, 1, %(until)s
+    WHERE CAST(%(limit)s AS integer) IS NULL OR CAST(%(limit)s AS integer) > 0
+ON CONFLICT (account_id, month) DO UPDATE SET
+    used = usage_monthlyusage.used + 1,
+    in_flight = CASE WHEN usage_monthlyusage.in_flight_until > %(now)s THEN usage_monthlyusage.in_flight + 1 ELSE 1 END,
+    in_flight_until = %(until)s
+    WHERE CAST(%(limit)s AS integer) IS NULL OR usage_monthlyusage.used < CAST(%(limit)s AS integer)
+RETURNING id, used
 """
 
 
 def quota_reserve(*, account: Account) -> QuotaReservation:
-    """Take one image of the account's quota for this month (UTC), or raise QuotaExceeded.
+    """Take one image of the account's quota for this month (UTC), or raise QuotaExceeded (the
+    month's images are used up) or QuotaHeldInFlight (the last ones are held by the account's
+    requests still running).
 
     Unlimited plans are counted too. Call it outside any transaction: inside one, the account's
     row would stay locked, and its other requests waiting, until the transaction ends.
     """
     limit = account_limits(account=account).monthly_limit
-    month = month_start(timezone.now())
+    now = timezone.now()
+    month = month_start(now)
+    params = {
+        "account": account.pk,
+        "month": connection.ops.adapt_datefield_value(month),
+        "limit": limit,
+        "now": connection.ops.adapt_datetimefield_value(now),
+        "until": connection.ops.adapt_datetimefield_value(now + timedelta(seconds=_in_flight_seconds())),
+    }
     with connection.cursor() as cursor:
-        cursor.execute(_RESERVE_SQL, [account.pk, connection.ops.adapt_datefield_value(month), *[limit] * 4])
+        cursor.execute(_RESERVE_SQL, params)
         row = cursor.fetchone()
     if row is None:
-        used = quota_used(account=account, month=month)
-        raise QuotaExceeded(used=used, limit=limit, resets_at=next_month_start(month))
-    monthly_usage_id, used, warning_sent_at, limit_reached_sent_at = row
-    notice = _due_notice(
-        used=used,
-        limit=limit,
-        warning_sent=warning_sent_at is not None,
-        limit_reached_sent=limit_reached_sent_at is not None,
-    )
-    return QuotaReservation(monthly_usage_id=monthly_usage_id, used=used, limit=limit, notice_due=notice is not None)
+        raise _refusal(account=account, month=month, limit=limit, now=now)
+    monthly_usage_id, used = row
+    return QuotaReservation(monthly_usage_id=monthly_usage_id, used=used, limit=limit)
+
+
+def _refusal(*, account: Account, month: date, limit: int, now: datetime) -> SmolpixError:
+    """Why no image is left: the month's are used up, or the last ones are still in flight."""
+    usage = MonthlyUsage.objects.filter(account=account, month=month).first() or MonthlyUsage(used=0)
+    in_flight = _live_in_flight(usage, now=now)
+    if in_flight and usage.used - in_flight < limit:
+        return QuotaHeldInFlight(used=usage.used, in_flight=in_flight, limit=limit, settled_by=usage.in_flight_until)
+    return QuotaExceeded(used=usage.used, limit=limit, resets_at=next_month_start(month))
+
+
+def _live_in_flight(usage: MonthlyUsage, *, now: datetime) -> int:
+    """The month's images held by requests still running (not those of requests that crashed)."""
+    return usage.in_flight if usage.in_flight_until is not None and usage.in_flight_until > now else 0
 
 
 def quota_refund(*, reservation: QuotaReservation) -> bool:
@@ -105,22 +157,68 @@ def quota_refund(*, reservation: QuotaReservation) -> bool:
 
 @contextmanager
 def quota_charge(*, account: Account) -> Iterator[QuotaReservation]:
-    """Charge one image for the work done in the `with` block: reserved before it (QuotaExceeded if
-    none is left), refunded if the block raises, and kept, with the quota e-mails sent when a
-    threshold is reached, if it completes. A failed optimization is never charged."""
+    """Charge one image for the work done in the `with` block: reserved before it (QuotaExceeded or
+    QuotaHeldInFlight if none is left), refunded if the block raises, and kept, with the quota
+    e-mails sent when a threshold is reached, if it completes. A failed optimization is never charged."""
     reservation = quota_reserve(account=account)
     try:
         yield reservation
     except BaseException:
         _refund_now_or_later(reservation)
         raise
-    if reservation.notice_due:
+    if _quota_keep(reservation):
 
         def send_notice() -> None:
             send_quota_notice.delay(monthly_usage_id=reservation.monthly_usage_id)
 
         # robust: a broker that cannot take the task is logged; the optimization stays a success.
         transaction.on_commit(send_notice, robust=True)
+
+
+# The image stays charged; it is just no longer in flight. Returns what the quota e-mails need.
+# (The e-mail times are returned as they are: SQLite 3.40 gets `RETURNING column IS NULL` wrong.)
+_KEEP_SQL = """
+UPDATE usage_monthlyusage SET in_flight = CASE WHEN in_flight > 0 THEN in_flight - 1 ELSE 0 END
+WHERE id = %s
+RETURNING used, in_flight, in_flight_until, warning_sent_at, limit_reached_sent_at
+"""
+
+
+def _quota_keep(reservation: QuotaReservation) -> bool:
+    """Keep a reserved image for good; returns whether a quota e-mail is due."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(_KEEP_SQL, [reservation.monthly_usage_id])
+            row = cursor.fetchone()
+    except DATABASE_DOWN:
+        # Nothing is lost: the image is charged already, its in-flight mark lapses by itself, and
+        # the hourly catch-up sends an e-mail that is due.
+        logger.warning("database unreachable: image of usage row %s kept in flight", reservation.monthly_usage_id)
+        return False
+    if row is None:
+        return False  # the month's row is gone with its account
+    used, in_flight, in_flight_until, warning_sent_at, limit_reached_sent_at = row
+    usage = MonthlyUsage(used=used, in_flight=in_flight, in_flight_until=_as_datetime(in_flight_until))
+    notice = _due_notice(
+        used=_done(usage),
+        limit=reservation.limit,
+        warning_sent=warning_sent_at is not None,
+        limit_reached_sent=limit_reached_sent_at is not None,
+    )
+    return notice is not None
+
+
+def _as_datetime(value: datetime | str | None) -> datetime | None:
+    """`in_flight_until` as raw SQL returns it (SQLite: text), converted as the ORM would."""
+    column = MonthlyUsage._meta.get_field("in_flight_until").get_col(MonthlyUsage._meta.db_table)
+    for converter in connection.ops.get_db_converters(column):
+        value = converter(value, column, connection)
+    return value
+
+
+def _done(usage: MonthlyUsage) -> int:
+    """The month's images charged for good: those of requests still running may yet come back."""
+    return usage.used - _live_in_flight(usage, now=timezone.now())
 
 
 def _refund_now_or_later(reservation: QuotaReservation) -> None:
@@ -142,15 +240,20 @@ def _refund_now_or_later(reservation: QuotaReservation) -> None:
 
 
 def quota_give_back(*, monthly_usage_id: int) -> None:
-    """One image back to a month's count (by a refund, or later by the task usage.refund_quota)."""
-    # used > 0: staff may have reset the month's count since the reservation.
-    MonthlyUsage.objects.filter(pk=monthly_usage_id, used__gt=0).update(used=F("used") - 1)
+    """One image back to a month's count (by a refund, or later by the task usage.refund_quota),
+    no longer in flight."""
+    # used > 0: staff may have reset the month's count since the reservation. A refund late enough
+    # to find the in-flight count started again may take another request's mark: that only changes
+    # how a refusal is worded until it lapses, never how many images are charged.
+    MonthlyUsage.objects.filter(pk=monthly_usage_id, used__gt=0).update(
+        used=F("used") - 1, in_flight=Case(When(in_flight__gt=0, then=F("in_flight") - 1), default=Value(0))
+    )
 
 
 def usage_reset(*, account: Account) -> None:
     """Start the account's count for this month again from zero, its quota e-mails with it."""
     MonthlyUsage.objects.filter(account=account, month=month_start(timezone.now())).update(
-        used=0, warning_sent_at=None, limit_reached_sent_at=None
+        used=0, in_flight=0, warning_sent_at=None, limit_reached_sent_at=None
     )
 
 
@@ -226,8 +329,9 @@ def quota_notice_send(*, monthly_usage_id: int) -> QuotaNotice | None:
     if usage is None or usage.month != month_start(timezone.now()):
         return None  # the account is gone, or the month is over and the news with it
     limit = account_limits(account=usage.account).monthly_limit
+    done = _done(usage)
     notice = _due_notice(
-        used=usage.used,
+        used=done,
         limit=limit,
         warning_sent=usage.warning_sent_at is not None,
         limit_reached_sent=usage.limit_reached_sent_at is not None,
@@ -239,7 +343,7 @@ def quota_notice_send(*, monthly_usage_id: int) -> QuotaNotice | None:
     if not unsent.update(**{notice.sent_field: now}):
         return None  # another run claimed it
     try:
-        _send_quota_e_mail(usage=usage, limit=limit, notice=notice)
+        _send_quota_e_mail(usage=usage, used=done, limit=limit, notice=notice)
     except Exception:
         MonthlyUsage.objects.filter(pk=usage.pk, **{notice.sent_field: now}).update(**{notice.sent_field: None})
         raise
@@ -268,14 +372,14 @@ def quota_notices_catch_up() -> int:
     return len(monthly_usage_ids)
 
 
-def _send_quota_e_mail(*, usage: MonthlyUsage, limit: int, notice: QuotaNotice) -> None:
+def _send_quota_e_mail(*, usage: MonthlyUsage, used: int, limit: int, notice: QuotaNotice) -> None:
     send_templated_email(
         to=usage.account.owner.email,
         template=f"quota_{notice.value}",
         context={
-            "used": usage.used,
+            "used": used,
             "limit": limit,
-            "percent": usage.used * 100 // limit,
+            "percent": used * 100 // limit,
             "plan": usage.account.plan,
             "resets_at": next_month_start(usage.month),
         },

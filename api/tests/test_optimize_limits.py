@@ -8,9 +8,10 @@ import pytest
 import time_machine
 
 from accounts.tests.factories import AccountFactory
+from api.errors import QUOTA_IN_FLIGHT_MESSAGE
 from api.tests.checks import SERVER_ERROR_BODY, assert_error
 from apikeys.tests.factories import full_key_for
-from optimizer import pipeline
+from optimizer import fetch, pipeline
 from optimizer.tests import images
 from usage.models import MonthlyUsage, RequestRecord
 from usage.services import usage_reset
@@ -21,6 +22,8 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_tasks", "fro
 TINY_PNG = images.encode(images.graphic(32, 24), "PNG")
 FAST = {"format": "webp", "smart": "false"}  # the quickest real optimization
 QUOTA_BODY = {"error": "Monthly image limit reached", "code": "LIMIT_REACHED"}
+IN_FLIGHT_BODY = {"error": QUOTA_IN_FLIGHT_MESSAGE, "code": "LIMIT_REACHED"}
+SLOW_URL = {"url": "https://images.example.com/slow.jpg", "format": "webp"}
 
 
 def used(account) -> int:
@@ -119,6 +122,57 @@ def test_the_last_image_of_the_month_can_be_retried_after_a_failure(post, pro_ac
     assert post(FAST, upload=TINY_PNG).status_code == 429
 
 
+def sent_while_in_flight(monkeypatch, post, *, then):
+    """Make the next URL job's origin slow: while it holds its image, `post` a good upload (its
+    answer is appended to the list returned); then the origin fails (`then` is None) or answers
+    `then`, the image's bytes."""
+    answers = []
+
+    def slow_origin(url, *, policy):
+        answers.append(post(FAST, upload=TINY_PNG))
+        if then is None:
+            raise fetch.FetchFailed("The server did not answer in time.")
+        return then
+
+    monkeypatch.setattr(fetch, "fetch", slow_origin)
+    return answers
+
+
+def test_an_image_refused_while_the_last_one_is_in_flight_is_told_to_retry_in_seconds(post, pro_account, monkeypatch):
+    pro_account.monthly_limit_override = 1
+    pro_account.save()
+    during_a = sent_while_in_flight(monkeypatch, post, then=None)
+
+    a = post(SLOW_URL)  # holds the month's one image until its origin fails
+    b_again = post(FAST, upload=TINY_PNG)
+
+    (b,) = during_a
+    assert_error(a, 400, "FETCH_FAILED", "url")
+    assert b.status_code == 429
+    assert b.json() == {**IN_FLIGHT_BODY, "used": 1, "limit": 1}
+    assert 1 <= int(b["Retry-After"]) <= 5
+    assert (b["X-Quota-Used"], b["X-Quota-Limit"]) == ("1", "1")
+    assert b_again.status_code == 200
+    assert b_again["X-Quota-Used"] == "1"
+    assert used(pro_account) == 1
+
+
+def test_once_the_image_in_flight_succeeds_the_retry_learns_the_month_is_over(post, pro_account, monkeypatch):
+    pro_account.monthly_limit_override = 1
+    pro_account.save()
+    during_a = sent_while_in_flight(monkeypatch, post, then=TINY_PNG)
+
+    a = post(SLOW_URL)
+    b_again = post(FAST, upload=TINY_PNG)
+
+    (b,) = during_a
+    assert a.status_code == 200
+    assert b.json() == {**IN_FLIGHT_BODY, "used": 1, "limit": 1}
+    assert b_again.json() == {**QUOTA_BODY, "used": 1, "limit": 1}
+    assert int(b_again["Retry-After"]) > 3600
+    assert used(pro_account) == 1
+
+
 def test_the_count_starts_again_at_midnight_utc_on_the_first(post, pro_account):
     pro_account.monthly_limit_override = 1
     pro_account.save()
@@ -187,10 +241,11 @@ def test_every_request_is_recorded_with_its_image_sizes(post, pro_account):
 
 def test_the_hot_path_makes_a_fixed_number_of_queries(post, django_assert_num_queries):
     # The key with its account, plan and owner; the reservation (whose count the headers give);
-    # the request record. The key's time of last use is written too, once a minute.
-    with django_assert_num_queries(4):
+    # keeping it once the image is made; the request record. The key's time of last use is written
+    # too, once a minute.
+    with django_assert_num_queries(5):
         first = post(FAST, upload=TINY_PNG)
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(4):
         second = post(FAST, upload=TINY_PNG)
 
     assert (first.status_code, second.status_code) == (200, 200)

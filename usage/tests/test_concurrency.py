@@ -2,6 +2,7 @@
 (INSERT … ON CONFLICT … DO UPDATE … WHERE), so it runs there; the endpoint has its own such test."""
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -10,7 +11,7 @@ from django.db import connection, connections
 
 from accounts.tests.factories import AccountFactory
 from usage.models import MonthlyUsage
-from usage.services import QuotaExceeded, quota_charge, quota_notice_send, quota_reserve
+from usage.services import QuotaExceeded, QuotaHeldInFlight, quota_charge, quota_notice_send, quota_reserve
 from usage.tests.factories import MonthlyUsageFactory
 
 # At most this many connections at once: the PostgreSQL server is shared.
@@ -48,7 +49,7 @@ def reserve(account) -> str:
     try:
         quota_reserve(account=account)
         return "reserved"
-    except QuotaExceeded:
+    except (QuotaExceeded, QuotaHeldInFlight):  # the reservations are never kept: all still in flight
         return "refused"
 
 
@@ -86,6 +87,33 @@ def test_parallel_charges_count_only_the_successes():
     in_parallel(charge, 100)
 
     assert MonthlyUsage.objects.get(account=account).used == 50
+
+
+def test_images_held_by_failing_requests_in_flight_go_to_the_requests_that_retry():
+    # The auditor's case: 2 of 5 images left, 8 parallel images of which half fail. A refusal
+    # because of images in flight is retried; the month's refusal is final.
+    account = AccountFactory(pro=True, monthly_limit_override=5)
+    MonthlyUsageFactory(account=account, used=3)
+
+    def optimize(number: int) -> str:
+        while True:
+            try:
+                with quota_charge(account=account):
+                    time.sleep(0.05)  # optimizing
+                    if number % 2:
+                        raise ValueError("a truncated JPEG")
+                return "done"
+            except QuotaHeldInFlight:
+                time.sleep(0.02)
+            except QuotaExceeded:
+                return "refused"
+            except ValueError:
+                return "failed"
+
+    outcomes = in_parallel(optimize, 8)
+
+    assert outcomes.count("done") == 2
+    assert MonthlyUsage.objects.values_list("used", "in_flight").get(account=account) == (5, 0)
 
 
 def test_a_quota_e_mail_sent_from_many_places_at_once_goes_out_once(settings):

@@ -1,10 +1,17 @@
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import time_machine
 
 from usage.models import MonthlyUsage
-from usage.services import QuotaExceeded, quota_charge, quota_refund, quota_reserve, usage_reset
+from usage.services import (
+    QuotaExceeded,
+    QuotaHeldInFlight,
+    quota_charge,
+    quota_refund,
+    quota_reserve,
+    usage_reset,
+)
 from usage.tests.factories import MonthlyUsageFactory
 
 pytestmark = pytest.mark.django_db
@@ -13,6 +20,13 @@ pytestmark = pytest.mark.django_db
 def used(account, month=None) -> int:
     rows = MonthlyUsage.objects.filter(account=account, **({"month": month} if month else {}))
     return sum(rows.values_list("used", flat=True))
+
+
+def charge(account) -> int:
+    """One image optimized for `account`; the month's count with it."""
+    with quota_charge(account=account) as reservation:
+        pass
+    return reservation.used
 
 
 def test_the_first_reservation_of_a_month_creates_its_count(pro_account):
@@ -26,13 +40,84 @@ def test_reservations_count_up_to_the_limit_and_no_further(pro_account):
     pro_account.monthly_limit_override = 3
     pro_account.save()
 
-    counts = [quota_reserve(account=pro_account).used for _ in range(3)]
+    counts = [charge(pro_account) for _ in range(3)]
     with pytest.raises(QuotaExceeded) as refused:
         quota_reserve(account=pro_account)
 
     assert counts == [1, 2, 3]
     assert (refused.value.used, refused.value.limit) == (3, 3)
     assert used(pro_account) == 3
+
+
+def test_reservations_in_flight_count_against_the_limit_but_their_refusal_is_temporary(pro_account):
+    pro_account.monthly_limit_override = 3
+    pro_account.save()
+    charge(pro_account)
+
+    in_flight = [quota_reserve(account=pro_account) for _ in range(2)]
+    with pytest.raises(QuotaHeldInFlight) as refused:
+        quota_reserve(account=pro_account)
+
+    assert [reservation.used for reservation in in_flight] == [2, 3]
+    assert (refused.value.used, refused.value.in_flight, refused.value.limit) == (3, 2, 3)
+    assert 1 <= refused.value.retry_after <= 5
+    assert used(pro_account) == 3
+
+
+def test_an_image_given_back_by_a_failure_in_flight_goes_to_the_next_request(pro_account):
+    pro_account.monthly_limit_override = 1
+    pro_account.save()
+    failing = quota_reserve(account=pro_account)
+    with pytest.raises(QuotaHeldInFlight):
+        quota_reserve(account=pro_account)
+
+    quota_refund(reservation=failing)
+
+    assert charge(pro_account) == 1
+    with pytest.raises(QuotaExceeded):
+        quota_reserve(account=pro_account)
+
+
+def test_a_reservation_kept_is_no_longer_in_flight(pro_account):
+    pro_account.monthly_limit_override = 1
+    pro_account.save()
+
+    charge(pro_account)
+
+    assert MonthlyUsage.objects.values_list("used", "in_flight").get() == (1, 0)
+    with pytest.raises(QuotaExceeded):
+        quota_reserve(account=pro_account)
+
+
+def test_a_reservation_whose_request_crashed_stays_charged_once_its_time_is_up(pro_account, settings):
+    settings.OPTIMIZER_QUEUE_TIMEOUT, settings.CELERY_TASK_TIME_LIMIT = 10, 60  # with a 30 s grace: 100 s
+    pro_account.monthly_limit_override = 1
+    pro_account.save()
+    start = datetime(2031, 5, 10, 12, 0, tzinfo=UTC)
+    with time_machine.travel(start, tick=False):
+        quota_reserve(account=pro_account)  # never kept nor refunded: its process died
+    with time_machine.travel(start + timedelta(seconds=98), tick=False):
+        with pytest.raises(QuotaHeldInFlight) as soon:
+            quota_reserve(account=pro_account)
+        assert soon.value.retry_after == 2  # by then the request has surely ended
+    with time_machine.travel(start + timedelta(seconds=100), tick=False), pytest.raises(QuotaExceeded) as over:
+        quota_reserve(account=pro_account)
+
+    assert (over.value.used, over.value.limit) == (1, 1)
+
+
+def test_a_new_reservation_does_not_count_crashed_ones_in_flight(pro_account):
+    pro_account.monthly_limit_override = 2
+    pro_account.save()
+    start = datetime(2031, 5, 10, 12, 0, tzinfo=UTC)
+    with time_machine.travel(start, tick=False):
+        quota_reserve(account=pro_account)  # crashed
+    with time_machine.travel(start + timedelta(hours=1), tick=False):
+        quota_reserve(account=pro_account)
+        with pytest.raises(QuotaHeldInFlight) as refused:
+            quota_reserve(account=pro_account)
+
+    assert (refused.value.used, refused.value.in_flight) == (2, 1)
 
 
 def test_unlimited_plans_are_counted_too(agency_account):
@@ -96,7 +181,7 @@ def test_a_charge_is_refunded_when_the_work_fails(pro_account):
         raise RuntimeError("the worker crashed")
 
     assert reservation.refunded is True
-    assert used(pro_account) == 0
+    assert MonthlyUsage.objects.values_list("used", "in_flight").get() == (0, 0)
 
 
 def test_a_refused_charge_never_runs_the_work(pro_account):
@@ -114,8 +199,8 @@ def test_the_count_starts_again_at_midnight_utc_on_the_first(pro_account):
     pro_account.monthly_limit_override = 2
     pro_account.save()
     with time_machine.travel(datetime(2031, 1, 31, 23, 59, 59, tzinfo=UTC), tick=False):
-        quota_reserve(account=pro_account)
-        quota_reserve(account=pro_account)
+        charge(pro_account)
+        charge(pro_account)
         with pytest.raises(QuotaExceeded) as refused:
             quota_reserve(account=pro_account)
     with time_machine.travel(datetime(2031, 2, 1, 0, 0, 0, tzinfo=UTC), tick=False):

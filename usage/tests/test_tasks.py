@@ -10,7 +10,7 @@ from django.utils import timezone
 from accounts.tests.factories import AccountFactory
 from usage.models import MonthlyUsage, RequestRecord
 from usage.services import QuotaNotice, quota_charge, quota_notice_send, quota_refund, quota_reserve
-from usage.tasks import catch_up_quota_notices, prune_request_records, send_quota_notice
+from usage.tasks import catch_up_quota_notices, prune_request_records, refund_quota, send_quota_notice
 from usage.tests.factories import MonthlyUsageFactory, RequestRecordFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_tasks")]
@@ -70,6 +70,41 @@ def test_a_failed_optimization_sends_no_e_mail(ten_images, django_capture_on_com
 
     assert mail.outbox == []
     assert MonthlyUsage.objects.get(account=ten_images).used == 7
+
+
+def test_the_limit_e_mail_waits_for_the_images_in_flight_and_is_not_sent_if_one_fails(
+    ten_images, django_capture_on_commit_callbacks
+):
+    MonthlyUsageFactory(account=ten_images, used=8, warning_sent_at=timezone.now())
+
+    with pytest.raises(RuntimeError), quota_charge(account=ten_images):  # the 9th, in flight, then failing
+        charge(ten_images, times=1, capture=django_capture_on_commit_callbacks)  # the 10th, a success
+        assert mail.outbox == []
+        raise RuntimeError("the optimization failed")
+
+    assert mail.outbox == []
+    assert MonthlyUsage.objects.get(account=ten_images).used == 9
+
+
+def test_the_limit_e_mail_goes_out_when_the_last_image_in_flight_succeeds(
+    ten_images, django_capture_on_commit_callbacks
+):
+    MonthlyUsageFactory(account=ten_images, used=8, warning_sent_at=timezone.now())
+
+    with django_capture_on_commit_callbacks(execute=True), quota_charge(account=ten_images):  # the 9th
+        charge(ten_images, times=1, capture=django_capture_on_commit_callbacks)  # the 10th, done first
+        assert mail.outbox == []
+
+    assert [message.subject for message in mail.outbox] == ["You have used all of your Smolpix images this month"]
+    assert "used all 10 of its images this month" in mail.outbox[0].body
+
+
+def test_a_refund_by_the_task_gives_the_image_back_and_ends_its_flight(ten_images):
+    reservation = quota_reserve(account=ten_images)
+
+    refund_quota.delay(monthly_usage_id=reservation.monthly_usage_id).get()
+
+    assert MonthlyUsage.objects.values_list("used", "in_flight").get() == (0, 0)
 
 
 def test_falling_back_below_a_threshold_and_crossing_it_again_sends_nothing_new(
