@@ -110,13 +110,15 @@ def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
     }
 
 
-# The usage headers on every answer to a valid key (api.metering), and Retry-After on a 429 or 503.
+# The usage headers on every answer to a valid key (api.metering): all but the 401, which has no
+# account to speak of; and Retry-After on a 429 or 503.
+WITH_A_VALID_KEY = [status for status in (200, *ERRORS) if status != 401]
 USAGE_HEADERS = [
-    ("X-RateLimit-Limit", OpenApiTypes.INT, "Requests allowed per minute.", True),
-    ("X-RateLimit-Remaining", OpenApiTypes.INT, "Requests left in the current minute.", True),
-    ("X-RateLimit-Reset", OpenApiTypes.INT, "Unix time at which the minute's count starts again.", True),
-    ("X-Quota-Used", OpenApiTypes.INT, "Images optimized this month.", True),
-    ("X-Quota-Limit", OpenApiTypes.STR, "Images allowed this month, or `unlimited`.", True),
+    ("X-RateLimit-Limit", OpenApiTypes.INT, "Requests allowed per minute.", WITH_A_VALID_KEY),
+    ("X-RateLimit-Remaining", OpenApiTypes.INT, "Requests left in the current minute.", WITH_A_VALID_KEY),
+    ("X-RateLimit-Reset", OpenApiTypes.INT, "Unix time at which the minute's count starts again.", WITH_A_VALID_KEY),
+    ("X-Quota-Used", OpenApiTypes.INT, "Images optimized this month.", WITH_A_VALID_KEY),
+    ("X-Quota-Limit", OpenApiTypes.STR, "Images allowed this month, or `unlimited`.", WITH_A_VALID_KEY),
     ("Retry-After", OpenApiTypes.INT, "Seconds to wait before retrying.", [429, 503]),
 ]
 

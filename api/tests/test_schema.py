@@ -292,3 +292,12 @@ def _free_key(account) -> str:
     key = generate_key()
     ApiKeyFactory(account=account, key=key)
     return key
+
+
+def test_the_usage_headers_are_documented_on_every_answer_to_a_valid_key_but_not_on_the_401(schema):
+    for path in (OPTIMIZE, "/api/v1/usage"):
+        operation = next(iter(schema["paths"][path].values()))
+        for status, response in operation["responses"].items():
+            documented = set(response.get("headers", {}))
+            assert ("X-Quota-Used" in documented) == (status != "401"), (path, status)
+            assert ("Retry-After" in documented) == (status in ("429", "503")), (path, status)
