@@ -27,7 +27,7 @@ from smolpix import thread_wait
 from smolpix.errors import SmolpixError, SourceRefused
 from usage.ratelimit import RateLimited, rate_limit_hit
 from usage.selectors import usage_this_month
-from usage.services import QuotaExceeded
+from usage.services import QuotaExceeded, QuotaHeldInFlight
 
 # The form's field names as the API names them, for error bodies.
 API_FIELD_NAMES = {"max_width": "maxWidth"}
@@ -97,6 +97,11 @@ def _in_words(error: SmolpixError, answer: ErrorAnswer, *, account: Account) -> 
         return (
             f"You have used all {error.limit:,} images of your {account.plan.name} plan this month. "
             f"The count starts again on {date_format(error.resets_at, 'F j')}; upgrade for more images now."
+        )
+    if isinstance(error, QuotaHeldInFlight):
+        return (
+            f"This month's last images are still being optimized; any that fail are given back. "
+            f"Try again in {error.retry_after} seconds."
         )
     if isinstance(error, SourceRefused):
         return error.message  # the form shows which field it is about

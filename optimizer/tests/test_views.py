@@ -1,11 +1,13 @@
 """The web "try it" page through the HTTP client and the real pipeline (tasks run in this process)."""
 
 import base64
+from datetime import timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from api.tests.checks import assert_reference_response
 from optimizer.tests import images
@@ -195,6 +197,19 @@ def test_the_fifty_first_image_of_a_free_month_is_refused_with_a_way_forward(fre
     assert "upgrade" in body["error"]
     assert int(response["Retry-After"]) > 0
     assert usage_this_month(account=free_account).used == 50
+
+
+def test_the_last_image_of_the_month_still_in_flight_is_told_to_wait_seconds(free_client, free_account):
+    in_a_minute = timezone.now() + timedelta(minutes=1)
+    MonthlyUsageFactory(account=free_account, used=50, in_flight=1, in_flight_until=in_a_minute)
+
+    response = free_client.post(TRY_IT, form(file=upload()), **JSON)
+
+    assert response.status_code == 429
+    assert response.json()["error"] == (
+        "This month's last images are still being optimized; any that fail are given back. Try again in 5 seconds."
+    )
+    assert response["Retry-After"] == "5"
 
 
 def test_without_javascript_the_limit_links_to_the_upgrade(free_client, free_account):
