@@ -136,8 +136,11 @@ def _refusal(*, account: Account, month: date, limit: int, now: datetime) -> Smo
     """Why no image is left: the month's are used up, or the last ones are still in flight."""
     usage = MonthlyUsage.objects.filter(account=account, month=month).first() or MonthlyUsage(used=0)
     in_flight = _live_in_flight(usage, now=now)
-    if in_flight and usage.used - in_flight < limit:
-        return QuotaHeldInFlight(used=usage.used, in_flight=in_flight, limit=limit, settled_by=usage.in_flight_until)
+    if usage.used - in_flight < limit:
+        # Images held by requests still running, or one given back since the reservation was
+        # refused (a separate statement): worth trying again in seconds, either way.
+        settled_by = usage.in_flight_until if in_flight else now
+        return QuotaHeldInFlight(used=usage.used, in_flight=in_flight, limit=limit, settled_by=settled_by)
     return QuotaExceeded(used=usage.used, limit=limit, resets_at=next_month_start(month))
 
 

@@ -3,6 +3,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 import time_machine
 
+from usage import services
 from usage.models import MonthlyUsage
 from usage.services import (
     QuotaExceeded,
@@ -76,6 +77,27 @@ def test_an_image_given_back_by_a_failure_in_flight_goes_to_the_next_request(pro
     assert charge(pro_account) == 1
     with pytest.raises(QuotaExceeded):
         quota_reserve(account=pro_account)
+
+
+def test_an_image_given_back_between_the_refusal_and_its_reason_is_told_to_retry_at_once(pro_account, monkeypatch):
+    """The refused reservation and the reading of why are two statements: a failing request in
+    flight may give its image back between them. That is no month's end."""
+    pro_account.monthly_limit_override = 1
+    pro_account.save()
+    failing = quota_reserve(account=pro_account)
+    refusal = services._refusal
+
+    def given_back_meanwhile(**kwargs):
+        quota_refund(reservation=failing)
+        return refusal(**kwargs)
+
+    monkeypatch.setattr(services, "_refusal", given_back_meanwhile)
+    with pytest.raises(QuotaHeldInFlight) as refused:
+        quota_reserve(account=pro_account)
+
+    assert (refused.value.used, refused.value.in_flight, refused.value.retry_after) == (0, 0, 1)
+    monkeypatch.undo()
+    assert charge(pro_account) == 1
 
 
 def test_a_reservation_kept_is_no_longer_in_flight(pro_account):
