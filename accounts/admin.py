@@ -48,14 +48,16 @@ class NormalizedEmail:
 
 
 LAST_STAFF = (
-    "the last active staff member: no one could sign in to the admin any more "
+    "no active staff member would be left, and no one could sign in to the admin any more "
     "(make another staff member first, e.g. manage.py createaccount EMAIL --staff)"
 )
 
 
-def _last_active_staff(user: User) -> bool:
-    others = User.objects.filter(is_staff=True, is_active=True).exclude(pk=user.pk)
-    return bool(user.pk and user.is_staff and user.is_active and not others.exists())
+def _last_active_staff(*users: User) -> list[User]:
+    """Those of `users` who are active staff, if no active staff member would be left without them."""
+    staff = [user for user in users if user.pk and user.is_staff and user.is_active]
+    others = User.objects.filter(is_staff=True, is_active=True).exclude(pk__in=[user.pk for user in users])
+    return [] if others.exists() else staff
 
 
 @admin.register(User)
@@ -99,9 +101,8 @@ class UserAdmin(DjangoUserAdmin):
 
     def get_deleted_objects(self, objs, request: HttpRequest):
         deleted, counts, permissions_needed, protected = super().get_deleted_objects(objs, request)
+        protected += [f"{user.email}: {LAST_STAFF}" for user in _last_active_staff(*objs)]  # the selection together
         for user in objs:
-            if _last_active_staff(user):
-                protected.append(f"{user.email}: {LAST_STAFF}")
             if hasattr(user, "account") and (subscription := subscription_live(account=user.account)):
                 protected.append(
                     f"{user.email}: a subscription Stripe may still bill ({subscription.status}): "

@@ -5,7 +5,7 @@ from datetime import date
 import pytest
 from django.urls import reverse
 
-from accounts.models import Account, Plan, PlanCode
+from accounts.models import Account, Plan, PlanCode, User
 from accounts.tests.factories import AccountFactory
 from usage.models import MonthlyUsage
 from usage.tests.factories import MonthlyUsageFactory
@@ -136,13 +136,17 @@ def test_the_last_active_staff_member_keeps_the_admin(admin_client, admin_user):
 
     for dropped in ("is_staff", "is_active"):
         answer = admin_client.post(change, {key: value for key, value in form.items() if key != dropped})
-        assert "the last active staff member" in answer.content.decode()
+        assert "no active staff member would be left" in answer.content.decode()
     deleting = admin_client.get(reverse("admin:accounts_user_delete", args=[admin_user.pk])).content.decode()
-    assert "Cannot delete user" in deleting and "the last active staff member" in deleting
+    assert "Cannot delete user" in deleting and "no active staff member would be left" in deleting
     admin_user.refresh_from_db()
     assert admin_user.is_staff and admin_user.is_active
 
-    AccountFactory(owner__email="second@example.com", owner__is_staff=True)
+    second = AccountFactory(owner__email="second@example.com", owner__is_staff=True).owner
+    both = {"action": "delete_selected", "_selected_action": [admin_user.pk, second.pk], "post": "yes"}
+    refused = admin_client.post(reverse("admin:accounts_user_changelist"), both).content.decode()
+    assert "Cannot delete user" in refused and "second@example.com: no active staff member" in refused
+    assert User.objects.filter(is_staff=True).count() == 2
     not_staff = {key: value for key, value in form.items() if key != "is_staff"}
     assert admin_client.post(change, not_staff).status_code == 302
     admin_user.refresh_from_db()
