@@ -81,8 +81,13 @@ def _too_large(source: SourceInfo, requested: RequestedFormat, max_width: int, *
     smaller result, smaller caches), and the full size where a smaller width does not (no resize:
     no intermediate image, no result cache)."""
     width, height = fit_width(source.width, source.height, max_width)
-    smaller = _largest_resize(source, requested, transparent=transparent)
-    whole = width < source.width and _accepted(source, requested, source.width, transparent=transparent)
+    # From the header alone the pixels' transparency is unknown: a file that may hold some is advised
+    # a width that takes it transparent too (else that width could be refused once decoded), if any.
+    for assumed in dict.fromkeys((transparent or _may_be_transparent(source), transparent)):
+        smaller = _largest_resize(source, requested, transparent=assumed)
+        whole = width < source.width and _accepted(source, requested, source.width, transparent=assumed)
+        if smaller is not None or whole:
+            break
     if smaller is None and not whole:
         return ImageTooLarge(f"The image is {source.width}x{source.height} pixels: too large to decode here.")
     if not _fitting_formats(requested, width * height, transparent=transparent):
@@ -98,12 +103,26 @@ def _too_large(source: SourceInfo, requested: RequestedFormat, max_width: int, *
             f"memory than an image may use here."
         )
     if smaller is None:
-        advice = f"Ask for a maxWidth of {source.width} or more (its own width)."
+        advice = f"ask for a maxWidth of {source.width} or more (its own width)."
     elif whole:
-        advice = f"Ask for a maxWidth of at most {smaller}, or of {source.width} or more (its own width)."
+        advice = f"ask for a maxWidth of at most {smaller}, or of {source.width} or more (its own width)."
     else:
-        advice = f"Ask for a maxWidth of at most {smaller}."
-    return ImageTooLarge(f"{reason} {advice}")
+        advice = f"ask for a maxWidth of at most {smaller}."
+    if assumed == transparent:
+        return ImageTooLarge(f"{reason} {advice[0].upper()}{advice[1:]}")
+    return ImageTooLarge(f"{reason} As it may be transparent, {advice}")
+
+
+def _may_be_transparent(source: SourceInfo) -> bool:
+    """Whether the file may hold transparency, as far as its header tells: a JPEG, an AVIF or HEIC
+    without an alpha plane, a PNG of grey or RGB colour (but for a rare tRNS chunk) cannot."""
+    if source.format is SourceFormat.JPEG:
+        return False
+    if source.format in (SourceFormat.AVIF, SourceFormat.HEIC):
+        return source.separate_alpha
+    if source.format is SourceFormat.PNG:
+        return source.png_colour_type not in (0, 2)
+    return True
 
 
 def _fits(source: SourceInfo, width: int, height: int) -> bool:

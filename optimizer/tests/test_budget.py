@@ -18,8 +18,12 @@ MAX_PIXELS = 100_000_000
 
 
 def source(width: int, height: int, format: SourceFormat = SourceFormat.PNG, *, turned: bool = False) -> SourceInfo:
+    """A header of an opaque image (a PNG's says RGB)."""
     stored = (height, width) if turned else (width, height)
-    return SourceInfo(format, width=width, height=height, stored_width=stored[0], stored_height=stored[1])
+    colour_type = 2 if format is SourceFormat.PNG else None
+    return SourceInfo(
+        format, width=width, height=height, stored_width=stored[0], stored_height=stored[1], png_colour_type=colour_type
+    )
 
 
 def affordable(
@@ -30,7 +34,7 @@ def affordable(
 
 def advised_width(refusal: pytest.ExceptionInfo[ImageTooLarge]) -> int:
     """The maxWidth a refusal advises ("Ask for a maxWidth of at most N.")."""
-    found = re.search(r"Ask for a maxWidth of at most (\d+)\.$", str(refusal.value))
+    found = re.search(r"[Aa]sk for a maxWidth of at most (\d+)\.$", str(refusal.value))
     assert found, str(refusal.value)
     return int(found[1])
 
@@ -73,6 +77,23 @@ def test_a_preparation_beyond_imagemagick_s_caches_is_refused_with_a_width_that_
     affordable(source(10_000, 10_000), largest)
     with pytest.raises(ImageTooLarge):
         affordable(source(10_000, 10_000), largest + 1)
+
+
+@pytest.mark.parametrize(("format", "colour_type"), [(SourceFormat.PNG, 6), (SourceFormat.WEBP, None)])
+def test_a_file_that_may_be_transparent_is_advised_a_width_taken_transparent_too(format, colour_type):
+    """Its header is checked as if opaque; the advice must hold once the pixels show transparency."""
+    header = replace(source(10_000, 8_000, format), png_colour_type=colour_type)
+    with pytest.raises(ImageTooLarge, match=r"As it may be transparent, ask for a maxWidth") as refusal:
+        affordable(header, 10_000)
+
+    largest = advised_width(refusal)
+    assert budget.affordable_format(header, RequestedFormat.WEBP, max_width=largest, transparent=True)
+    with pytest.raises(ImageTooLarge):
+        budget.affordable_format(header, RequestedFormat.WEBP, max_width=largest + 1, transparent=True)
+    opaque = replace(header, format=SourceFormat.JPEG)
+    with pytest.raises(ImageTooLarge, match=r"64 megapixels here\. Ask for a maxWidth of at most") as refusal:
+        affordable(opaque, 10_000)
+    assert advised_width(refusal) > largest
 
 
 def test_a_size_only_the_full_width_fits_is_advised_besides_the_smaller_widths():
