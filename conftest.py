@@ -7,7 +7,9 @@ import uuid
 import pytest
 import time_machine
 from celery.result import allow_join_result
+from django.contrib.contenttypes.models import ContentType
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 from django.test import Client
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -44,6 +46,20 @@ def celery_results_can_be_awaited():
     The product's own waits do not read it (optimizer.services)."""
     with allow_join_result():
         yield
+
+
+@pytest.fixture(scope="module")
+def database_restored_afterwards(django_db_setup, django_db_blocker):
+    """For a module of transactional tests that flush their committed rows without restoring the
+    database's snapshot (serialized_rollback), which they cannot: once it is done, the database is
+    left as it was made, seeded plans included. Their flushes recreate the content types and
+    permissions (Django's post_migrate) under other ids than the snapshot's, and the next test
+    restoring that snapshot would clash with them (a unique constraint on django_content_type)."""
+    yield
+    with django_db_blocker.unblock():
+        ContentType.objects.all().delete()  # their permissions with them
+        if snapshot := getattr(connection, "_test_serialized_contents", None):
+            connection.creation.deserialize_db_from_string(snapshot)
 
 
 @pytest.fixture

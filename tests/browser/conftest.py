@@ -46,6 +46,11 @@ def browser():
         browser.close()
 
 
+@pytest.fixture(scope="module", autouse=True)
+def database_as_found(database_restored_afterwards) -> None:
+    """Each module of these tests leaves the database as it found it (see the fixture)."""
+
+
 @pytest.fixture(autouse=True)
 def plans(transactional_db) -> None:
     # The live server needs committed data, so these tests flush the tables afterwards. Under

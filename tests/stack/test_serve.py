@@ -53,6 +53,7 @@ pytestmark = [
     ),
     # The stack's processes see only committed rows.
     pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("database_restored_afterwards"),
 ]
 seed_plans = importlib.import_module("accounts.migrations.0002_seed_plans").seed_plans
 
@@ -60,8 +61,7 @@ seed_plans = importlib.import_module("accounts.migrations.0002_seed_plans").seed
 @pytest.fixture(autouse=True)
 def plans(transactional_db) -> None:
     # Committed data is flushed after each test, plans included; they are seeded again as the data
-    # migration does. (Restoring a serialized snapshot instead clashes with the content types that
-    # earlier flushing tests, the browser tests, leave recreated.)
+    # migration does (and the database's snapshot restored once the module is done).
     seed_plans(apps, None)
 
 
