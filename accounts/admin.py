@@ -2,11 +2,14 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
+from django.db.models.constants import LOOKUP_SEP
 from django.http import HttpRequest
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils.html import format_html
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import Account, Plan, User
 from accounts.selectors import account_limits
@@ -191,3 +194,59 @@ class PlanAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # code refers to the plans by their codes
+
+
+class SecondFactorDeviceAdmin(admin.ModelAdmin):
+    """Who has which second factor, whether it is confirmed and when it was last used, and nothing
+    that signs in: not an authenticator app's key, not a backup code. Devices are made only by
+    `manage.py secondfactor` (a key typed into this admin, or a backup code added here, would be
+    one whoever typed it knows); a superuser deletes one to shut out a lost phone. Other staff
+    cannot, whatever their permissions: it locks its owner out of the admin, superusers too."""
+
+    secrets: tuple[str, ...] = ()  # the device's fields (or relations) holding what signs in
+    list_display = ("user", "name", "confirmed", "created_at", "last_used_at")
+    list_filter = ("confirmed", "created_at", "last_used_at")
+    list_select_related = ("user",)
+    search_fields = ("user__email",)
+    fields = list_display
+
+    def lookup_allowed(self, lookup: str, value, request=None) -> bool:
+        # The list filters on any field of the device's own from its query string: counting the
+        # rows `?key__startswith=…` lists, a guess at a time, reads the key (Django's UserAdmin
+        # refuses `password` lookups likewise).
+        return lookup.split(LOOKUP_SEP)[0] not in self.secrets and super().lookup_allowed(lookup, value, request)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return request.user.is_superuser
+
+
+# django-otp's own admins, registered by its apps, showed a device's key (its change page, its QR
+# code page) and its backup codes to every staff member, and let them set either.
+for device_model in (TOTPDevice, StaticDevice):
+    if admin.site.is_registered(device_model):
+        admin.site.unregister(device_model)
+
+
+@admin.register(TOTPDevice)
+class AuthenticatorAppAdmin(SecondFactorDeviceAdmin):
+    secrets = ("key",)
+
+
+@admin.register(StaticDevice)
+class BackupCodesAdmin(SecondFactorDeviceAdmin):
+    secrets = ("token_set",)
+    list_display = (*SecondFactorDeviceAdmin.list_display, "codes_left")
+    fields = list_display
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[StaticDevice]:
+        return super().get_queryset(request).annotate(codes_left=Count("token_set"))
+
+    @admin.display(description="codes left", ordering="codes_left")
+    def codes_left(self, device: StaticDevice) -> int:
+        return device.codes_left
