@@ -1,6 +1,6 @@
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
-from django.core.validators import MaxValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
@@ -58,6 +58,11 @@ class PlanCode(models.TextChoices):
     AGENCY = "agency", "Agency"
 
 
+# A rate limit of 0 refused every request with a Retry-After that could never help: clients waited
+# and were refused again, forever. (A monthly limit of 0 refuses until next month, and says so.)
+MIN_RATE_LIMIT = 1
+
+
 class Plan(models.Model):
     """A price point and its limits. Rows are data (seeded by a migration), edited by staff."""
 
@@ -67,7 +72,9 @@ class Plan(models.Model):
     monthly_limit = models.PositiveIntegerField(
         null=True, blank=True, help_text="Images per calendar month (UTC). Empty means unlimited."
     )
-    rate_limit_per_minute = models.PositiveIntegerField(help_text="Requests per minute, all keys together.")
+    rate_limit_per_minute = models.PositiveIntegerField(
+        validators=[MinValueValidator(MIN_RATE_LIMIT)], help_text="Requests per minute, all keys together."
+    )
     api_access = models.BooleanField(help_text="Whether API keys of this plan may call the API.")
 
     class Meta:
@@ -96,7 +103,7 @@ class Account(models.Model):
     rate_limit_override = models.PositiveIntegerField(
         null=True,
         blank=True,
-        validators=[MaxValueValidator(MAX_OVERRIDE)],
+        validators=[MinValueValidator(MIN_RATE_LIMIT), MaxValueValidator(MAX_OVERRIDE)],
         help_text="Takes precedence over the plan's rate limit. Empty: use the plan's.",
     )
     stripe_customer_id = models.CharField(max_length=255, blank=True)

@@ -23,7 +23,7 @@ from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import tasks
-from accounts.models import MAX_OVERRIDE, Account, Plan, PlanCode, User
+from accounts.models import MAX_OVERRIDE, MIN_RATE_LIMIT, Account, Plan, PlanCode, User
 from accounts.next_url import plan_checked_out_at, with_next
 from smolpix.emails import send_templated_email
 
@@ -125,13 +125,15 @@ def account_set_overrides(
     monthly_limit: int | Unchanged | None = UNCHANGED,
     rate_limit: int | Unchanged | None = UNCHANGED,
 ) -> Account:
-    """Set or clear (None) the per-account overrides of the plan's limits, each 0 to MAX_OVERRIDE."""
+    """Set or clear (None) the per-account overrides of the plan's limits: images a month 0 to
+    MAX_OVERRIDE, requests a minute MIN_RATE_LIMIT to MAX_OVERRIDE."""
     fields = []
-    for value, field in ((monthly_limit, "monthly_limit_override"), (rate_limit, "rate_limit_override")):
+    overrides = ((monthly_limit, "monthly_limit_override", 0), (rate_limit, "rate_limit_override", MIN_RATE_LIMIT))
+    for value, field, lowest in overrides:
         if isinstance(value, Unchanged):
             continue
-        if value is not None and not 0 <= value <= MAX_OVERRIDE:
-            raise ValidationError(f"{field} must be from 0 to {MAX_OVERRIDE:,}.", code="out_of_range")
+        if value is not None and not lowest <= value <= MAX_OVERRIDE:
+            raise ValidationError(f"{field} must be from {lowest} to {MAX_OVERRIDE:,}.", code="out_of_range")
         setattr(account, field, value)
         fields.append(field)
     if fields:

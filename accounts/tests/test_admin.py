@@ -163,3 +163,40 @@ def test_overrides_over_what_the_column_holds_are_refused_on_every_database(admi
     assert admin_client.post(change, {**form, "monthly_limit_override": str(2**31 - 1)}).status_code == 302
     pro_account.refresh_from_db()
     assert pro_account.monthly_limit_override == 2**31 - 1
+
+
+def test_a_rate_limit_override_of_zero_is_refused_an_images_one_is_not(admin_client, pro_account):
+    """0 requests a minute refused every request with a Retry-After that never helped; 0 images a
+    month refuses until the next month, and says so."""
+    change = reverse("admin:accounts_account_change", args=[pro_account.pk])
+    form = {"plan": pro_account.plan.pk, "stripe_customer_id": "", "monthly_limit_override": "0"}
+
+    answer = admin_client.post(change, {**form, "rate_limit_override": "0"})
+
+    assert "Ensure this value is greater than or equal to 1." in answer.content.decode()
+    pro_account.refresh_from_db()
+    assert (pro_account.monthly_limit_override, pro_account.rate_limit_override) == (None, None)
+    assert admin_client.post(change, {**form, "rate_limit_override": "1"}).status_code == 302
+    pro_account.refresh_from_db()
+    assert (pro_account.monthly_limit_override, pro_account.rate_limit_override) == (0, 1)
+
+
+def test_a_plans_rate_limit_of_zero_is_refused_its_images_limit_of_zero_is_not(admin_client):
+    pro = Plan.objects.get(code=PlanCode.PRO)
+    change = reverse("admin:accounts_plan_change", args=[pro.pk])
+    form = {
+        "code": pro.code,
+        "name": pro.name,
+        "price_cents": pro.price_cents,
+        "api_access": "on",
+        "monthly_limit": "0",
+    }
+
+    answer = admin_client.post(change, {**form, "rate_limit_per_minute": "0"})
+
+    assert "Ensure this value is greater than or equal to 1." in answer.content.decode()
+    pro.refresh_from_db()
+    assert (pro.monthly_limit, pro.rate_limit_per_minute) == (10_000, 60)
+    assert admin_client.post(change, {**form, "rate_limit_per_minute": "1"}).status_code == 302
+    pro.refresh_from_db()
+    assert (pro.monthly_limit, pro.rate_limit_per_minute) == (0, 1)

@@ -86,3 +86,14 @@ def test_setquota_refuses_bad_numbers(value):
 
     with pytest.raises(CommandError):
         run("setquota", "q@example.com", "--monthly-limit", value)
+
+
+def test_setquota_refuses_a_rate_limit_of_zero():
+    account = AccountFactory(owner__email="q@example.com")
+
+    with pytest.raises(CommandError, match="rate_limit_override must be from 1 to 2,147,483,647"):
+        run("setquota", "q@example.com", "--rate-limit", "0")
+
+    account.refresh_from_db()
+    assert account.rate_limit_override is None
+    assert "0 images/month" in run("setquota", "q@example.com", "--monthly-limit", "0")

@@ -14,8 +14,8 @@ pytestmark = pytest.mark.django_db
 @pytest.mark.parametrize("plan", [{}, {"pro": True}, {"agency": True}], ids=["free", "pro", "agency (unlimited)"])
 @pytest.mark.parametrize(
     "overrides",
-    [{}, {"monthly_limit_override": 0, "rate_limit_override": 0}, {"monthly_limit_override": 123}],
-    ids=["none", "zero", "monthly"],
+    [{}, {"monthly_limit_override": 0, "rate_limit_override": 1}, {"monthly_limit_override": 123}],
+    ids=["none", "lowest", "monthly"],
 )
 def test_python_and_sql_find_the_same_limits(plan, overrides):
     account = AccountFactory(**plan, **overrides)

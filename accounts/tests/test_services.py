@@ -84,20 +84,35 @@ def test_plan_limits_come_from_the_seeded_plans(plan_code, monthly, rate, api):
 def test_overrides_take_precedence_and_none_clears_them():
     account = AccountFactory(pro=True)
 
-    account_set_overrides(account=account, monthly_limit=3, rate_limit=0)
-    assert account_limits(account=account).monthly_limit == 3
-    assert account_limits(account=account).rate_limit_per_minute == 0
+    account_set_overrides(account=account, monthly_limit=0, rate_limit=1)
+    assert account_limits(account=account).monthly_limit == 0
+    assert account_limits(account=account).rate_limit_per_minute == 1
 
     account_set_overrides(account=account, monthly_limit=None)
     account.refresh_from_db()
     assert account_limits(account=account).monthly_limit == 10_000
-    assert account_limits(account=account).rate_limit_per_minute == 0
+    assert account_limits(account=account).rate_limit_per_minute == 1
 
 
 @pytest.mark.parametrize("value", [-1, 2**31, 10**20])
 def test_overrides_refuse_numbers_their_columns_cannot_hold(value):
     with pytest.raises(ValidationError):
         account_set_overrides(account=AccountFactory(), rate_limit=value)
+
+
+def test_a_rate_limit_of_zero_is_refused_an_images_limit_of_zero_is_not():
+    """0 requests a minute refused every request with a Retry-After that never helped; 0 images a
+    month refuses until the next month, and says so."""
+    account = AccountFactory(pro=True)
+
+    with pytest.raises(ValidationError, match="rate_limit_override must be from 1 to 2,147,483,647"):
+        account_set_overrides(account=account, monthly_limit=0, rate_limit=0)
+
+    account.refresh_from_db()
+    assert (account.monthly_limit_override, account.rate_limit_override) == (None, None)
+    account_set_overrides(account=account, monthly_limit=0)
+    account.refresh_from_db()
+    assert account.monthly_limit_override == 0
 
 
 def test_welcome_email_is_sent_once():

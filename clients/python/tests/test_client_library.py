@@ -9,6 +9,9 @@ import os
 import re
 import subprocess
 import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -215,14 +218,54 @@ def test_the_monthly_quota_is_exceeded(site):
     assert error.value.retry_after > 0  # until the 1st of next month: never waited for
 
 
+def test_the_months_last_image_held_by_a_request_in_flight_is_waited_for(site):
+    """The month's one image is held by a request whose image host stalls; a second request is told
+    to retry in seconds, waits, and gets the image once the first one fails and gives it back."""
+    key = site.api_key("in-flight@example.com", monthly_limit=1)
+    arrived = threading.Event()
+    stalled = site.origin.serve("/stalled.jpg", b"\xff\xd8" * 1000, stall=True, on_request=arrived.set)
+
+    def holder() -> SmolpixError | None:
+        with Client(api_key=key, base_url=site.base_url) as client:
+            try:
+                client.optimize(url=stalled)
+            except SmolpixError as error:
+                return error
+        return None
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        holding = pool.submit(holder)
+        assert arrived.wait(timeout=30)
+        release = threading.Timer(2, site.origin.release.set)  # the image host gives up, mid-image
+        release.start()
+        started = time.monotonic()
+        try:
+            # Without rate-limit retries: waiting for images in flight is not one of them.
+            with Client(api_key=key, base_url=site.base_url, retries=Retries(max_retries=0)) as client:
+                result = client.optimize(file=images.encode(images.photo(64, 64), "PNG"))
+                used = client.usage().used
+        finally:
+            release.cancel()
+            site.origin.release.set()
+        waited = time.monotonic() - started
+        failed = holding.result(timeout=60)
+    site.origin.release.clear()
+
+    assert isinstance(failed, FetchFailed)
+    assert waited >= 4  # the site's Retry-After, 5 s: the images in flight settle within 100 s
+    assert result.format in ("webp", "avif")
+    assert used == 1
+
+
 def test_the_rate_limit_is_exceeded(site):
-    key = site.api_key("rate@example.com", rate_limit=0)
+    key = site.api_key("rate@example.com", rate_limit=1)
     client = Client(api_key=key, base_url=site.base_url, pace=False, retries=Retries(max_retries=0))
     with client, pytest.raises(RateLimited) as error:
+        client.usage()  # the minute's one request
         client.usage()
 
     assert (error.value.status, error.value.code, error.value.message) == (429, "LIMIT_REACHED", "Rate limit exceeded")
-    assert (error.value.used, error.value.limit) == (1, 0)
+    assert (error.value.used, error.value.limit) == (2, 1)
     assert 1 <= error.value.retry_after <= 61
     assert isinstance(error.value, SmolpixError)
 
