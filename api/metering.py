@@ -63,13 +63,19 @@ class Metering:
             self.rate = exc.rate
         if isinstance(exc, QuotaExceeded | QuotaHeldInFlight):
             self.quota_used = exc.used
-        if self.quota_used is None:
-            try:
-                self.quota_used = quota_used(account=self.account, month=month_start(timezone.now()))
-            except DATABASE_DOWN:
-                # The answer is decided (an outage's 503, or a refused image refunded): it goes out,
-                # without the count it cannot tell.
-                logger.warning("database unreachable: quota headers left out for account %s", self.account.pk)
+        self.read_quota_used()
+
+    def read_quota_used(self) -> None:
+        """Learn this month's count for the headers, if the answer's work did not: read it (it
+        consumes nothing)."""
+        if self.quota_used is not None:
+            return
+        try:
+            self.quota_used = quota_used(account=self.account, month=month_start(timezone.now()))
+        except DATABASE_DOWN:
+            # The answer is decided (an outage's 503, a refused image refunded, an OPTIONS): it goes
+            # out, without the count it cannot tell.
+            logger.warning("database unreachable: quota headers left out for account %s", self.account.pk)
 
     def headers(self) -> dict[str, str]:
         headers = {"X-RateLimit-Limit": str(self.limits.rate_limit_per_minute)}
@@ -105,8 +111,10 @@ class MeteredApiView(APIView):
         return super().perform_content_negotiation(request, force=True)
 
     def options(self, request: Request, *args, **kwargs) -> Response:
-        """The methods the path allows, in the Allow header alone: not DRF's description of the
-        view (its docstring, parsers and renderers), which the API reference does not promise."""
+        """The methods the path allows, in the Allow header, and the usage headers of every answer
+        to a valid key: not DRF's description of the view (its docstring, parsers and renderers),
+        which the API reference does not promise."""
+        self.metering.read_quota_used()
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     def dispatch(self, request: HttpRequest, *args, **kwargs) -> HttpResponseBase:

@@ -156,8 +156,10 @@ class OptimizeInputSerializer(serializers.Serializer):
         return attrs
 
 
+# The bodies as the schema documents them (OptimizeInputSerializer parses every body); their
+# docstrings are the schema's descriptions.
 class OptimizeJsonRequest(OptimizeInputSerializer):
-    """The JSON body, as the schema documents it (OptimizeInputSerializer parses every body)."""
+    """The image's `url` and the options. Any other field is refused."""
 
     url = StrictCharField(max_length=MAX_URL_LENGTH, help_text=URL_HELP)
     file = None
@@ -167,10 +169,10 @@ class OptimizeJsonRequest(OptimizeInputSerializer):
 
 
 class OptimizeUploadRequest(OptimizeInputSerializer):
-    """The multipart/form-data body, as the schema documents it: the image in `file`."""
+    """The image uploaded in `file`, or its `url` (exactly one of the two), and the options, as
+    form fields. Any other field is refused."""
 
-    url = None
-    file = serializers.FileField(help_text=FILE_HELP)
+    url = StrictCharField(required=False, max_length=MAX_URL_LENGTH, help_text=URL_HELP)
 
     class Meta:
         ref_name = "OptimizeUpload"
@@ -236,10 +238,11 @@ class OptimizeApi(MeteredApiView):
     """Optimize an image: fetch it from `url` (or take the uploaded `file`), resize it and return
     it as WebP or AVIF.
 
-    Send JSON, or `multipart/form-data` with the image in `file` and the same options as form fields:
+    Send JSON, or `multipart/form-data` with the image in `file` (or its `url`) and the same
+    options as form fields; any other field is refused:
 
-    - `url` (string, required unless `file` is sent): http or https, at most 2048 characters, on
-      port 80 or 443, and on the public internet.
+    - `url` (string, required unless `file` is sent, never with it): http or https, at most 2048
+      characters, on port 80 or 443, and on the public internet.
     - `format` (`auto`, `webp` or `avif`; default `auto`): `auto` returns whichever is smaller.
     - `quality` (integer 1-100; default 80).
     - `maxWidth` (integer 1-16384; default 1920): wider images are scaled down, keeping their
@@ -271,7 +274,8 @@ class OptimizeApi(MeteredApiView):
     `UNSUPPORTED_IMAGE` or `IMAGE_TOO_LARGE`; 401 `UNAUTHORIZED`; 403 `FORBIDDEN`; 429
     `LIMIT_REACHED` with `used` and `limit` (over the per-minute rate limit, or the month's images
     used up); 500 `SERVER_ERROR`; 503 `SERVICE_UNAVAILABLE` (with `Retry-After`) while a backing
-    service is unreachable: retry later.
+    service is unreachable: retry later. A method other than POST (or OPTIONS) is 405
+    `METHOD_NOT_ALLOWED`.
 
     Each successful optimization counts one image towards the month's quota (UTC calendar
     month); failed ones are not counted. Every answer carries `X-RateLimit-Limit`,

@@ -198,6 +198,36 @@ def test_options_says_the_allowed_methods_and_nothing_of_the_view(client, pro_ap
     assert response["X-RateLimit-Remaining"] == "59"  # a request like any other
 
 
+def test_options_carries_the_usage_headers_of_any_answer_and_consumes_no_image(client, pro_account, pro_api_key):
+    MonthlyUsageFactory(account=pro_account, used=42)
+    key = {"Authorization": f"Bearer {pro_api_key}"}
+
+    options = client.options(reverse("api-optimize"), headers=key)
+    usage = get_usage(client, pro_api_key)
+
+    usage_headers = ["X-RateLimit-Limit", "X-RateLimit-Reset", "X-Quota-Used", "X-Quota-Limit"]
+    assert options.status_code == 204
+    assert [options[name] for name in usage_headers] == [usage[name] for name in usage_headers]
+    assert (options["X-Quota-Used"], options["X-Quota-Limit"]) == ("42", "10000")
+    assert (options["X-RateLimit-Remaining"], usage["X-RateLimit-Remaining"]) == ("59", "58")
+    assert usage.json()["used"] == 42
+    assert RequestRecord.objects.get(endpoint="OPTIONS /api/v1/optimize").status == 204
+
+
+def test_options_with_the_database_lost_leaves_the_quota_headers_out(client, pro_api_key, monkeypatch, caplog):
+    def unreachable(**kwargs):
+        raise db.OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr("api.metering.quota_used", unreachable)
+
+    response = client.options(USAGE_URL, headers={"Authorization": f"Bearer {pro_api_key}"})
+
+    assert response.status_code == 204
+    assert (response["X-RateLimit-Limit"], response["X-RateLimit-Remaining"]) == ("60", "59")
+    assert "X-Quota-Used" not in response and "X-Quota-Limit" not in response
+    assert "quota headers left out" in caplog.text
+
+
 def test_options_without_a_valid_key_is_401(client):
     response = client.options(USAGE_URL)
 

@@ -2,9 +2,10 @@
 
 Every answer the schema documents (operation, status, content type) is produced here by a real
 request through the real views and pipeline, and both the request and the answer are validated
-against the served schema with openapi-core. JSON requests the API refuses as malformed must be
-refused by the schema too, and those it accepts must be valid for it (multipart requests are not
-checked: openapi-core does not cast form fields).
+against the served schema with openapi-core. Requests the API refuses as malformed must be refused
+by the schema too, and those it accepts must be valid for it (multipart bodies are checked against
+their schema directly: openapi-core reads every form field as the string it is, and drops those the
+schema does not name).
 """
 
 import json
@@ -19,6 +20,7 @@ from django.urls import reverse
 from openapi_core import OpenAPI
 from openapi_core.exceptions import OpenAPIError
 from openapi_core.testing import MockRequest, MockResponse
+from openapi_schema_validator import OAS30Validator
 
 from apikeys.keys import generate_key
 from apikeys.tests.factories import ApiKeyFactory
@@ -29,7 +31,7 @@ from optimizer.tests import images
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_tasks")]
 
 OPTIMIZE, USAGE = "/api/v1/optimize", "/api/v1/usage"
-JSON = "application/json"
+JSON, FORM = "application/json", "multipart/form-data"
 ORIGIN = "ORIGIN"  # in a case's URL: the loopback origin serving PHOTO at /photo.jpg
 
 
@@ -40,9 +42,9 @@ class Case:
     path: str
     method: str
     status: int
-    answer_type: str = JSON
+    answer_type: str | None = JSON  # None: no body
     json: dict | None = None
-    form: dict | None = None  # multipart/form-data; {"file": bytes} becomes an upload
+    form: dict | None = None  # multipart/form-data, typed as the schema has it; {"file": bytes} becomes an upload
     raw: tuple[str, bytes] | None = None  # (content type, body)
     accept: str | None = None
     key: str = "pro"  # "pro", "free" or "none"
@@ -55,14 +57,11 @@ class Case:
     def body(self, origin_url: str) -> tuple[str, bytes]:
         """The content type and the bytes sent, with ORIGIN in a URL standing for the test origin."""
         if self.json is not None:
-            fields = {**self.json}
-            if "url" in fields:
-                fields["url"] = fields["url"].replace(ORIGIN, origin_url)
-            return JSON, json.dumps(fields).encode()
+            return JSON, json.dumps(_at(origin_url, self.json)).encode()
         if self.form is not None:
             form = {
-                name: SimpleUploadedFile("image", value) if isinstance(value, bytes) else value
-                for name, value in self.form.items()
+                name: SimpleUploadedFile("image", value) if isinstance(value, bytes) else str(value).lower()
+                for name, value in _at(origin_url, self.form).items()
             }
             return MULTIPART_CONTENT, encode_multipart(BOUNDARY, form)
         if self.raw is not None:
@@ -70,37 +69,32 @@ class Case:
         return JSON, b""
 
 
+def _at(origin_url: str, fields: dict) -> dict:
+    if "url" not in fields:
+        return fields
+    return {**fields, "url": fields["url"].replace(ORIGIN, origin_url)}
+
+
+def malformed(**body: dict) -> Case:
+    """An optimize request the API refuses as a BAD_REQUEST, and the schema refuses too."""
+    return Case(OPTIMIZE, "post", 400, code="BAD_REQUEST", schema_accepts_request=False, **body)
+
+
 PHOTO = images.encode(images.photo(160, 120), "JPEG", quality=95)
 CASES = {
     "json from a url": Case(OPTIMIZE, "post", 200, json={"url": "ORIGIN/photo.jpg", "quality": 70}),
-    "upload": Case(OPTIMIZE, "post", 200, form={"file": PHOTO, "format": "webp", "maxWidth": "100"}),
+    "upload": Case(OPTIMIZE, "post", 200, form={"file": PHOTO, "format": "webp", "maxWidth": 100, "smart": True}),
+    "form from a url": Case(OPTIMIZE, "post", 200, form={"url": "ORIGIN/photo.jpg", "quality": 70}),
     "webp bytes": Case(OPTIMIZE, "post", 200, "image/webp", form={"file": PHOTO}, accept="image/webp"),
     "avif bytes": Case(OPTIMIZE, "post", 200, "image/avif", form={"file": PHOTO, "format": "avif"}, accept="image/*"),
-    "quality out of range": Case(
-        OPTIMIZE,
-        "post",
-        400,
-        json={"url": "ORIGIN/photo.jpg", "quality": 101},
-        code="BAD_REQUEST",
-        schema_accepts_request=False,
-    ),
-    "quality as a string": Case(
-        OPTIMIZE,
-        "post",
-        400,
-        json={"url": "ORIGIN/photo.jpg", "quality": "80"},
-        code="BAD_REQUEST",
-        schema_accepts_request=False,
-    ),
-    "unknown format": Case(
-        OPTIMIZE,
-        "post",
-        400,
-        json={"url": "ORIGIN/photo.jpg", "format": "png"},
-        code="BAD_REQUEST",
-        schema_accepts_request=False,
-    ),
-    "no url": Case(OPTIMIZE, "post", 400, json={"quality": 80}, code="BAD_REQUEST", schema_accepts_request=False),
+    "quality out of range": malformed(json={"url": "ORIGIN/photo.jpg", "quality": 101}),
+    "quality as a string": malformed(json={"url": "ORIGIN/photo.jpg", "quality": "80"}),
+    "unknown format": malformed(json={"url": "ORIGIN/photo.jpg", "format": "png"}),
+    "no url": malformed(json={"quality": 80}),
+    "unknown json field": malformed(json={"url": "ORIGIN/photo.jpg", "colour": "red"}),
+    "neither url nor file in a form": malformed(form={"quality": 80}),
+    "both url and file in a form": malformed(form={"url": "ORIGIN/photo.jpg", "file": PHOTO}),
+    "unknown form field": malformed(form={"file": PHOTO, "colour": "red"}),
     "ftp url": Case(OPTIMIZE, "post", 400, json={"url": "ftp://example.com/a.png"}, code="INVALID_URL"),
     "url answering 404": Case(OPTIMIZE, "post", 400, json={"url": "ORIGIN/missing.png"}, code="FETCH_FAILED"),
     "not an image": Case(
@@ -160,6 +154,37 @@ CASES = {
         fault=("api.usage.usage_this_month", OperationalError("the database is gone")),
     ),
 }
+OTHER_METHODS = {OPTIMIZE: ["get", "put", "patch", "delete"], USAGE: ["post", "put", "patch", "delete"]}
+
+
+def _other_method_cases() -> dict[str, Case]:
+    """What every other method gets on each path: OPTIONS its 204, the rest 405; the key is checked
+    and counted first, as for any request."""
+    cases = {}
+    for path, refused in OTHER_METHODS.items():
+        cases[f"OPTIONS {path}"] = Case(path, "options", 204, answer_type=None)
+        for method in refused:
+            cases[f"{method.upper()} {path}"] = Case(path, method, 405, code="METHOD_NOT_ALLOWED")
+        for method in [*refused, "options"]:
+            name = f"{method.upper()} {path}"
+            cases[f"{name} without a key"] = Case(
+                path, method, 401, key="none", code="UNAUTHORIZED", schema_accepts_request=False
+            )
+            cases[f"{name} on the free plan"] = Case(path, method, 403, key="free", code="FORBIDDEN")
+            cases[f"{name} over the rate limit"] = Case(
+                path, method, 429, code="LIMIT_REACHED", limits={"rate_limit_override": 0}
+            )
+            cases[f"{name} with the database out of reach"] = Case(
+                path,
+                method,
+                503,
+                code="SERVICE_UNAVAILABLE",
+                fault=("api.authentication.api_key_verify", OperationalError("the database is gone")),
+            )
+    return cases
+
+
+CASES |= _other_method_cases()
 
 
 @pytest.fixture(scope="module")
@@ -177,14 +202,21 @@ def openapi(schema) -> OpenAPI:
     return OpenAPI.from_dict(schema)  # also validates the document against the OpenAPI 3 spec
 
 
-def documented_answers(schema: dict) -> set[tuple[str, str, int, str]]:
+def documented_answers(schema: dict) -> set[tuple[str, str, int, str | None]]:
     return {
         (path, method, int(status), content_type)
         for path, operations in schema["paths"].items()
         for method, operation in operations.items()
         for status, response in operation["responses"].items()
-        for content_type in response.get("content", {})
+        for content_type in response.get("content") or [None]
     }
+
+
+def form_schema_accepts(schema: dict, form: dict) -> bool:
+    """Whether the documented multipart body admits these fields, typed as the schema has them."""
+    body = schema["paths"][OPTIMIZE]["post"]["requestBody"]["content"][FORM]["schema"]
+    fields = {name: "(the image)" if isinstance(value, bytes) else value for name, value in form.items()}
+    return OAS30Validator({**body, "components": schema["components"]}).is_valid(fields)
 
 
 def test_every_documented_answer_is_exercised_here_and_nothing_else(schema):
@@ -221,7 +253,7 @@ def test_the_optimize_description_states_the_scores_the_search_keeps(schema):
 
 @pytest.mark.parametrize("name", CASES)
 def test_the_api_answers_as_documented(
-    name, client, openapi, origin, settings, monkeypatch, free_account, pro_account, pro_api_key
+    name, client, schema, openapi, origin, settings, monkeypatch, free_account, pro_account, pro_api_key
 ):
     case = CASES[name]
     for limit, value in case.limits.items():
@@ -243,14 +275,14 @@ def test_the_api_answers_as_documented(
     response = client.generic(case.method.upper(), case.path, body, content_type=content_type, headers=headers)
 
     assert response.status_code == case.status, response.content[:300]
-    assert response["Content-Type"].split(";")[0] == case.answer_type
+    assert (response.get("Content-Type", "").split(";")[0] or None) == case.answer_type
     if case.code:
         assert response.json()["code"] == case.code
     request = MockRequest(
         "http://testserver", case.method, case.path, headers=headers, data=body, content_type=content_type
     )
-    if content_type == MULTIPART_CONTENT:
-        pass  # openapi-core does not cast multipart form fields ("80" stays a string): answers only
+    if case.form is not None:
+        assert form_schema_accepts(schema, case.form) == case.schema_accepts_request
     elif case.schema_accepts_request:
         openapi.validate_request(request)
     else:
@@ -295,9 +327,33 @@ def _free_key(account) -> str:
 
 
 def test_the_usage_headers_are_documented_on_every_answer_to_a_valid_key_but_not_on_the_401(schema):
-    for path in (OPTIMIZE, "/api/v1/usage"):
-        operation = next(iter(schema["paths"][path].values()))
-        for status, response in operation["responses"].items():
-            documented = set(response.get("headers", {}))
-            assert ("X-Quota-Used" in documented) == (status != "401"), (path, status)
-            assert ("Retry-After" in documented) == (status in ("429", "503")), (path, status)
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                documented = set(response.get("headers", {}))
+                assert ("X-Quota-Used" in documented) == (status != "401"), (path, method, status)
+                assert ("Retry-After" in documented) == (status in ("429", "503")), (path, method, status)
+
+
+def test_every_path_documents_every_method_and_the_405_of_those_it_refuses(schema):
+    for path, served in ((OPTIMIZE, "post"), (USAGE, "get")):
+        operations = schema["paths"][path]
+
+        assert set(operations) == {served, "options", *OTHER_METHODS[path]}
+        for method in OTHER_METHODS[path]:
+            refused = operations[method]["responses"]["405"]
+            example = next(iter(refused["content"][JSON]["examples"].values()))["value"]
+            assert example == {"error": f'Method "{method.upper()}" not allowed.', "code": "METHOD_NOT_ALLOWED"}
+            assert "Allow" in refused["headers"]
+        assert "Allow" in operations["options"]["responses"]["204"]["headers"]
+
+
+def test_the_request_bodies_refuse_unknown_fields_and_a_form_takes_a_url_or_a_file(schema):
+    body = schema["paths"][OPTIMIZE]["post"]["requestBody"]["content"]
+    upload = schema["components"]["schemas"][body[FORM]["schema"]["$ref"].rsplit("/", 1)[-1]]
+    as_json = schema["components"]["schemas"][body[JSON]["schema"]["$ref"].rsplit("/", 1)[-1]]
+
+    assert {"url", "file"} <= set(upload["properties"])
+    assert upload["oneOf"] == [{"required": ["url"]}, {"required": ["file"]}]
+    assert upload["additionalProperties"] is False
+    assert as_json["additionalProperties"] is False
