@@ -5,7 +5,9 @@ the image to the account's monthly quota (refunded if it fails), counts against 
 rate limit as the account's API calls, and answers in the API's shapes:
 with `Accept: application/json` (the page's script) the API's JSON body or error body, with the
 month's usage in `X-Quota-Used`/`X-Quota-Limit`; otherwise (no JavaScript) the page again, with
-the result or the error on it.
+the result or the error on it. The one refusal a bigger plan ends, the month's images used up, also
+says `"upgrade": true` in its JSON (the API's own answer never does), and the page and its script
+then link to the pricing page.
 """
 
 from django.conf import settings
@@ -51,7 +53,8 @@ def try_it(request: HttpRequest) -> HttpResponse:
         )
     except SmolpixError as refused:
         answer = error_answer(refused)  # the API's code, status and facts; the page's own words
-        return _error(request, form or TryItForm(), answer, _in_words(refused, answer, account=account))
+        message = _in_words(refused, answer, account=account)
+        return _error(request, form or TryItForm(), answer, message, upgrade=_upgrade_helps(refused))
     body = OptimizeOutputSerializer(optimization.image).data
     if _wants_json(request):
         monthly_limit = account_limits(account=account).monthly_limit
@@ -77,12 +80,22 @@ def _form_error(request: HttpRequest, form: TryItForm) -> HttpResponse:
     return _error(request, form, answer, f"{label}: {errors[0]}")
 
 
-def _error(request: HttpRequest, form: TryItForm, answer: ErrorAnswer, message: str) -> HttpResponse:
-    """The API's error answer with the page's `message`: as JSON for the page's script, else the page."""
+def _error(
+    request: HttpRequest, form: TryItForm, answer: ErrorAnswer, message: str, *, upgrade: bool = False
+) -> HttpResponse:
+    """The API's error answer with the page's `message`: as JSON for the page's script, else the page;
+    with `upgrade`, a link to the pricing page goes with it."""
     if _wants_json(request):
-        body = {**answer.body, "error": message}
+        body = {**answer.body, "error": message, **({"upgrade": True} if upgrade else {})}
         return JsonResponse(body, status=answer.status, headers={**answer.headers, **_usage_headers(request)})
-    return _page(request, form, error=message, error_code=str(answer.code), status_code=answer.status)
+    return _page(request, form, error=message, upgrade=upgrade, status_code=answer.status)
+
+
+def _upgrade_helps(error: SmolpixError) -> bool:
+    """Whether to offer a bigger plan for `error`: only when the month's images are used up. The
+    other LIMIT_REACHED refusals are over in seconds whatever the plan: the month's last images held
+    by requests still running (given back if those fail), and the minute's rate limit."""
+    return isinstance(error, QuotaExceeded)
 
 
 def _in_words(error: SmolpixError, answer: ErrorAnswer, *, account: Account) -> str:
@@ -116,7 +129,7 @@ def _page(
     *,
     result: dict | None = None,
     error: str | None = None,
-    error_code: str | None = None,
+    upgrade: bool = False,
     status_code: int = status.HTTP_200_OK,
 ) -> HttpResponse:
     account = request.user.account
@@ -124,7 +137,7 @@ def _page(
         "form": form,
         "result": result,
         "error": error,
-        "error_code": error_code,
+        "upgrade": upgrade,
         "usage": usage_this_month(account=account),
         "max_bytes": settings.OPTIMIZER_MAX_SOURCE_BYTES,
     }

@@ -195,6 +195,7 @@ def test_the_fifty_first_image_of_a_free_month_is_refused_with_a_way_forward(fre
     assert (body["code"], body["used"], body["limit"]) == ("LIMIT_REACHED", 50, 50)
     assert body["error"].startswith("You have used all 50 images of your Free plan this month.")
     assert "upgrade" in body["error"]
+    assert body["upgrade"] is True  # the page's script links to the pricing page
     assert int(response["Retry-After"]) > 0
     assert usage_this_month(account=free_account).used == 50
 
@@ -206,9 +207,15 @@ def test_the_last_image_of_the_month_still_in_flight_is_told_to_wait_seconds(fre
     response = free_client.post(TRY_IT, form(file=upload()), **JSON)
 
     assert response.status_code == 429
-    assert response.json()["error"] == (
-        "This month's last images are still being optimized; any that fail are given back. Try again in 5 seconds."
-    )
+    # No "upgrade": a bigger plan is not what ends this wait, and the script offers none.
+    assert response.json() == {
+        "error": (
+            "This month's last images are still being optimized; any that fail are given back. Try again in 5 seconds."
+        ),
+        "code": "LIMIT_REACHED",
+        "used": 50,
+        "limit": 50,
+    }
     assert response["Retry-After"] == "5"
 
 
@@ -222,6 +229,18 @@ def test_without_javascript_the_limit_links_to_the_upgrade(free_client, free_acc
     assert "You have used all 50 images of your Free plan this month." in body
     assert f'<a href="{reverse("pricing")}">Upgrade your plan</a>' in body
     assert 'class="progress full"' in body
+
+
+def test_without_javascript_the_last_images_in_flight_are_not_sent_to_upgrade(free_client, free_account):
+    in_a_minute = timezone.now() + timedelta(minutes=1)
+    MonthlyUsageFactory(account=free_account, used=50, in_flight=1, in_flight_until=in_a_minute)
+
+    response = free_client.post(TRY_IT, form(file=upload()))
+
+    assert response.status_code == 429
+    body = response.content.decode()
+    assert "This month&#x27;s last images are still being optimized; any that fail are given back." in body
+    assert "Upgrade your plan" not in body
 
 
 def test_an_unlimited_plan_is_counted_without_a_limit(client, agency_account):
@@ -246,5 +265,6 @@ def test_the_page_shares_the_accounts_per_minute_rate_limit(free_client, free_ac
     body = response.json()
     assert (body["code"], body["used"], body["limit"]) == ("LIMIT_REACHED", 3, 2)
     assert body["error"].startswith("That is 3 images this minute, more than your plan's 2.")
+    assert "upgrade" not in body  # over in a minute: the script offers no upgrade
     assert 0 < int(response["Retry-After"]) <= 60
     assert usage_this_month(account=free_account).used == 0

@@ -206,7 +206,9 @@
       const data = await response.json().catch(() => null);
       if (!response.ok || !data || !data.success) {
         const message = (data && data.error) || "Something went wrong. Please try again.";
-        fail(message, { upgrade: Boolean(data && data.code === "LIMIT_REACHED") });
+        // The server says when a bigger plan is the way on (the month's images used up); the other
+        // LIMIT_REACHED refusals, images still in flight and the minute's rate limit, pass in seconds.
+        fail(message, { upgrade: Boolean(data && data.upgrade === true) });
         return;
       }
       showResult(data, file ? file.name : new URL(url, window.location.href).pathname.split("/").pop());

@@ -1,16 +1,19 @@
 """The customer's flows in a real browser: API keys, try it, the API explorer, upgrading."""
 
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from accounts.models import Account, PlanCode
 from accounts.tests.factories import AccountFactory
 from optimizer.tests.images import encode, graphic
 from tests.browser.steps import sign_in, sign_up, verification_link
+from usage.tests.factories import MonthlyUsageFactory
 
 # The live server reads committed data: these tests use a transactional database. It runs in this
 # process, so the tests that optimize run their Celery tasks here too (eager_tasks): no worker.
@@ -149,12 +152,42 @@ def test_try_it_takes_the_previous_result_away_when_the_next_image_fails(page, c
     assert [error for error in console_errors if "400" not in error] == []
 
 
+@pytest.mark.parametrize(
+    ("in_flight", "message", "upgrade"),
+    [
+        (1, "This month's last images are still being optimized; any that fail are given back.", False),
+        (0, "You have used all 50 images of your Free plan this month.", True),
+    ],
+    ids=["last images in flight", "month used up"],
+)
+def test_try_it_offers_an_upgrade_only_when_the_months_images_are_used_up(
+    page, console_errors, in_flight, message, upgrade
+):
+    account = AccountFactory()
+    in_a_minute = timezone.now() + timedelta(minutes=1)
+    MonthlyUsageFactory(account=account, used=50, in_flight=in_flight, in_flight_until=in_a_minute)
+    sign_in(page, account)
+    page.goto("/dashboard/try/")
+
+    page.locator('input[type="file"]').set_input_files(PHOTO)
+    with page.expect_response("**/dashboard/try/") as answer:
+        page.get_by_role("button", name="Optimize image").click()
+
+    assert answer.value.request.headers["accept"] == "application/json"  # the script's path, not the form's
+    assert answer.value.status == 429
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text(message)
+    expect(alert.get_by_role("link", name="Upgrade your plan")).to_have_count(1 if upgrade else 0)
+    # The browser's console reports the refused request (a 429); nothing else may go wrong.
+    assert [error for error in console_errors if "429" not in error] == []
+
+
 @pytest.mark.parametrize("path", ["/docs/", "/api/explorer/"])
 def test_the_docs_and_the_api_explorer_load_without_console_errors(page, console_errors, path):
     page.goto(path)
 
     if path == "/api/explorer/":
-        page.locator(".opblock-summary-path", has_text="/api/v1/optimize").wait_for()
+        page.locator(".opblock-post .opblock-summary-path", has_text="/api/v1/optimize").wait_for()
         assert page.get_by_role("link", name="Back to the API reference").is_visible()
     else:
         page.get_by_role("link", name="Open the API explorer").click()

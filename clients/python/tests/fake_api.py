@@ -9,6 +9,8 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from api.errors import QUOTA_IN_FLIGHT_MESSAGE
+
 IMAGE = b"RIFF\x0c\x00\x00\x00WEBPVP8 "  # what the fake sends as an optimized image
 FIGURES = {
     "X-Smolpix-Original-Size": "1000",
@@ -36,6 +38,13 @@ class Answer:
 def rate_limited(retry_after: int | None = 1) -> Answer:
     headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
     return Answer(429, {"error": "Rate limit exceeded", "code": "LIMIT_REACHED", "used": 61, "limit": 60}, headers)
+
+
+def held_in_flight(retry_after: int | None = 1) -> Answer:
+    """The month's last images held by the account's requests still running, in the site's own words."""
+    headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
+    body = {"error": QUOTA_IN_FLIGHT_MESSAGE, "code": "LIMIT_REACHED", "used": 10, "limit": 10}
+    return Answer(429, body, headers)
 
 
 def unavailable(retry_after: int = 1) -> Answer:

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from fake_api import DROP, IMAGE, Answer, FakeApi, rate_limited, unavailable
+from fake_api import DROP, IMAGE, Answer, FakeApi, held_in_flight, rate_limited, unavailable
 
 from smolpix_client import (
     AsyncClient,
@@ -19,7 +19,9 @@ from smolpix_client import (
     ConnectionFailed,
     ImageTooLarge,
     InvalidRequest,
+    NotSent,
     QuotaExceeded,
+    QuotaHeldInFlight,
     RateLimited,
     Retries,
     ServerError,
@@ -27,6 +29,7 @@ from smolpix_client import (
     SmolpixError,
 )
 from smolpix_client.protocol import MAX_UPLOAD_BYTES
+from usage.services import _in_flight_seconds
 
 
 def client_of(api: FakeApi, **options) -> Client:
@@ -118,6 +121,87 @@ def test_the_monthly_quota_is_never_retried(fake):
 
     assert api.statuses() == [429]
     assert (error.value.used, error.value.limit) == (10, 10)
+
+
+# --- The month's last images held by requests in flight ---------------------------------------------
+
+
+def test_images_held_in_flight_are_waited_for_as_long_as_they_are_held(fake):
+    """More refusals than a rate limit's retries: the images come back when the requests holding
+    them end (given back if they fail), so the client keeps asking after each Retry-After."""
+    api = fake([held_in_flight(retry_after=1)] * 5)
+
+    with client_of(api) as client:
+        result = client.optimize(file=b"image")
+
+    assert api.statuses() == [429] * 5 + [200]
+    assert min(gaps(api)) >= 1.0
+    assert result.data == IMAGE
+
+
+def test_waiting_for_images_held_in_flight_is_bounded(fake):
+    api = fake([held_in_flight(retry_after=1)] * 20)
+
+    started = time.monotonic()
+    client = client_of(api, retries=Retries(max_in_flight_wait=2.5))
+    with client, pytest.raises(QuotaHeldInFlight) as error:
+        client.optimize(file=b"image")
+
+    # Asked at 0, 1 and 2 s; a fourth time, at 3 s, would be past the 2.5 s allowed.
+    assert api.statuses() == [429] * 3
+    assert time.monotonic() - started < 3  # no fourth wait
+    assert isinstance(error.value, RateLimited)  # as code written before the two were told apart expects
+    assert (error.value.status, error.value.code, error.value.retry_after) == (429, "LIMIT_REACHED", 1)
+    assert (error.value.used, error.value.limit) == (10, 10)
+
+
+def test_images_held_in_flight_are_waited_for_longer_than_a_request_holds_them():
+    """By default, for at least the longest a request holds an image on a server with the default
+    settings (a worker's wait, its time limit and the grace after it)."""
+    assert Retries().max_in_flight_wait >= _in_flight_seconds()
+
+
+def test_images_held_in_flight_without_retry_after_are_asked_for_again_with_backoff(fake):
+    api = fake([held_in_flight(retry_after=None)] * 2)
+
+    with client_of(api, retries=Retries(backoff=0.2)) as client:
+        client.optimize(file=b"image")
+
+    assert api.statuses() == [429, 429, 200]
+    first, second = gaps(api)
+    assert first >= 0.1 and second >= 0.2
+    assert first + second < 3
+
+
+def test_a_rate_limit_after_images_held_in_flight_keeps_its_own_retries(fake):
+    api = fake([held_in_flight(retry_after=0)] * 4 + [rate_limited(retry_after=0)] * 10)
+
+    client = client_of(api, retries=Retries(max_retries=3))
+    with client, pytest.raises(RateLimited) as error:
+        client.optimize(file=b"image")
+
+    assert api.statuses() == [429] * (4 + 4)
+    assert type(error.value) is RateLimited and error.value.message == "Rate limit exceeded"
+
+
+def test_waiting_for_images_held_in_flight_stops_when_the_async_client_is_told_to(fake):
+    """As a wait for the rate limit does (Ctrl-C in the command): nothing more is sent."""
+    api = fake([held_in_flight(retry_after=5)] * 5)
+
+    async def main():
+        async with AsyncClient(api_key="pk_live_test", base_url=api.base_url) as client:
+            call = asyncio.ensure_future(client.optimize(file=b"image"))
+            while not api.log:
+                await asyncio.sleep(0.05)
+            client.stop_waiting()
+            return await call
+
+    started = time.monotonic()
+    with pytest.raises(NotSent):
+        asyncio.run(main())
+
+    assert time.monotonic() - started < 4  # not the 5 s asked for
+    assert api.statuses() == [429]
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,12 @@ from typing import Any
 
 import httpx
 
-# The two 429 answers share a code; their messages tell them apart (see the API's README).
+# The 429 answers share a code; their messages tell them apart (see the API's README).
 QUOTA_MESSAGE = "Monthly image limit reached"
+QUOTA_IN_FLIGHT_MESSAGE = (
+    "This month's last images are held by your requests still being processed; those that fail give "
+    "theirs back: retry after the seconds in Retry-After."
+)
 
 
 class MissingApiKey(ValueError):
@@ -79,6 +83,13 @@ class RateLimited(LimitReached):
     """429: more requests this minute than the plan allows; `retry_after` says when to try again."""
 
 
+class QuotaHeldInFlight(RateLimited):
+    """429: the month's last images are held by the account's requests still running, which give
+    theirs back if they fail. Retried after each `retry_after` (a few seconds) for as long as a
+    request may run on the server (`Retries.max_in_flight_wait`); raised only past that. A
+    `RateLimited` too, so code that catches that catches this."""
+
+
 class QuotaExceeded(LimitReached):
     """429: the month's images are used up; never retried (`retry_after` is the start of next month)."""
 
@@ -111,6 +122,10 @@ class ServiceUnavailable(ServerError):
     """503: a backing service of the API is briefly down; worth retrying after `retry_after`."""
 
 
+_LIMITS_BY_MESSAGE: dict[str, type[LimitReached]] = {
+    QUOTA_MESSAGE: QuotaExceeded,
+    QUOTA_IN_FLIGHT_MESSAGE: QuotaHeldInFlight,
+}
 _BY_CODE: dict[str, type[SmolpixError]] = {
     "FETCH_FAILED": FetchFailed,
     "UNSUPPORTED_IMAGE": UnsupportedImage,
@@ -135,7 +150,7 @@ def _error_class(status: int, code: str | None, message: str) -> type[SmolpixErr
     if status == 403:
         return PlanRequired
     if status == 429:
-        return QuotaExceeded if message == QUOTA_MESSAGE else RateLimited
+        return _LIMITS_BY_MESSAGE.get(message, RateLimited)
     if status == 503:
         return ServiceUnavailable
     if status >= 500:

@@ -26,6 +26,7 @@ from smolpix_client.errors import (
     ImageTooLarge,
     InvalidBaseUrl,
     MissingApiKey,
+    QuotaHeldInFlight,
     RateLimited,
     ServiceUnavailable,
     SmolpixError,
@@ -42,6 +43,10 @@ USER_AGENT = f"smolpix-python/{version('smolpix-client')}"
 DEFAULT_TIMEOUT = httpx.Timeout(120.0, connect=10.0)
 # The largest image the API takes (the server's OPTIMIZER_MAX_SOURCE_BYTES, 32 MiB by default).
 MAX_UPLOAD_BYTES = 32 * 1024 * 1024
+# The longest a request holds one of the month's images on the server, 100 s with its defaults (a
+# worker's wait, OPTIMIZER_QUEUE_TIMEOUT, 10 s, its run, CELERY_TASK_TIME_LIMIT, 60 s, and 30 s of
+# grace), with a margin: as long as this client gives an optimization to answer (DEFAULT_TIMEOUT).
+IN_FLIGHT_WAIT_SECONDS = 120.0
 
 
 @dataclass(frozen=True)
@@ -59,7 +64,10 @@ class Retries:
 
     A 429 "Rate limit exceeded" and a 503 are retried after their Retry-After (or, without one, with
     exponential backoff), unless Retry-After is longer than `max_wait`; a connection that fails or
-    breaks is retried with backoff. A 429 for the monthly quota, and every other error, is final.
+    breaks is retried with backoff. A 429 for the month's last images held by the account's requests
+    in flight (`QuotaHeldInFlight`) is retried after each Retry-After, as often as it takes, for up to
+    `max_in_flight_wait` seconds from the first: those requests end (and give their images back if
+    they fail) within that. A 429 for the monthly quota, and every other error, is final.
     """
 
     max_retries: int = 3  # retried answers (429 rate limit, 503) per request
@@ -67,6 +75,8 @@ class Retries:
     backoff: float = 0.5  # seconds before the first retry without a Retry-After; doubled each time
     max_backoff: float = 8.0
     max_wait: float = 60.0  # the longest Retry-After waited for (the rate limit's window is a minute)
+    # The longest time to keep asking while the month's last images are held by requests in flight.
+    max_in_flight_wait: float = IN_FLIGHT_WAIT_SECONDS
 
     def after_answer(self, error: SmolpixError, retried: int) -> float | None:
         """Seconds to wait before sending again after `error`, or None to give up."""
@@ -75,6 +85,12 @@ class Retries:
         if error.retry_after is None:
             return self._backoff(retried)
         return error.retry_after if error.retry_after <= self.max_wait else None
+
+    def while_held_in_flight(self, error: QuotaHeldInFlight, retried: int, *, waited: float) -> float | None:
+        """Seconds to wait before asking again, `waited` seconds after the first QuotaHeldInFlight of
+        this request, or None to give up: the wait would end past `max_in_flight_wait`."""
+        delay = self._backoff(retried) if error.retry_after is None else error.retry_after
+        return delay if waited + delay <= self.max_in_flight_wait else None
 
     def after_connection_failure(self, retried: int) -> float | None:
         return None if retried >= self.max_connection_retries else self._backoff(retried)
@@ -238,7 +254,8 @@ def exchange(
 ) -> Generator[Step, Outcome, httpx.Response]:
     """Send `request` until it succeeds, waiting where the pacer or a retry says; returns the
     successful response or raises the SmolpixError of the last answer."""
-    answers_retried = failures_retried = 0
+    answers_retried = failures_retried = held_retried = 0
+    held_since: float | None = None  # time.monotonic() of the first QuotaHeldInFlight
     while True:
         if pacer is not None:
             pause = pacer.pause()
@@ -262,10 +279,16 @@ def exchange(
             if response.is_success:
                 return response
             error = error_from_response(response)
-            delay = retries.after_answer(error, answers_retried)
+            if isinstance(error, QuotaHeldInFlight):
+                now = time.monotonic()
+                held_since = now if held_since is None else held_since
+                delay = retries.while_held_in_flight(error, held_retried, waited=now - held_since)
+                held_retried += 1
+            else:
+                delay = retries.after_answer(error, answers_retried)
+                answers_retried += 1
             if delay is None:
                 raise error
-            answers_retried += 1
         yield Wait(delay)
 
 
