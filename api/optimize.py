@@ -15,7 +15,7 @@ from rest_framework.settings import api_settings
 
 from api.metering import MeteredApiView
 from api.parsers import JSONParser, MultiPartParser
-from api.schema import error_responses, usage_headers
+from api.schema import error_responses, image_bytes, usage_headers
 from optimizer.fetch import MAX_URL_LENGTH, SourceTooLarge, declared_length
 from optimizer.formats import OutputFormat, RequestedFormat
 from optimizer.pipeline import QUALITY_METRIC, Optimized, OptimizeOptions
@@ -297,10 +297,10 @@ class OptimizeApi(MeteredApiView):
                 examples=[OpenApiExample("Optimized", value=REFERENCE_EXAMPLE_RESPONSE, response_only=True)],
             ),
             (200, "image/webp"): OpenApiResponse(
-                OpenApiTypes.BINARY, description="With `Accept: image/webp` or `image/*`: the image bytes."
+                image_bytes("image/webp"), description="With `Accept: image/webp` or `image/*`: the image bytes."
             ),
             (200, "image/avif"): OpenApiResponse(
-                OpenApiTypes.BINARY, description="With `Accept: image/avif` or `image/*`: the image bytes."
+                image_bytes("image/avif"), description="With `Accept: image/avif` or `image/*`: the image bytes."
             ),
             **error_responses(400, 401, 403, 415, 429, 500, 503),
         },

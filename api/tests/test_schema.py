@@ -85,6 +85,7 @@ CASES = {
     "json from a url": Case(OPTIMIZE, "post", 200, json={"url": "ORIGIN/photo.jpg", "quality": 70}),
     "upload": Case(OPTIMIZE, "post", 200, form={"file": PHOTO, "format": "webp", "maxWidth": 100, "smart": True}),
     "form from a url": Case(OPTIMIZE, "post", 200, form={"url": "ORIGIN/photo.jpg", "quality": 70}),
+    "not smart: quality null": Case(OPTIMIZE, "post", 200, form={"file": PHOTO, "smart": False}),
     "webp bytes": Case(OPTIMIZE, "post", 200, "image/webp", form={"file": PHOTO}, accept="image/webp"),
     "avif bytes": Case(OPTIMIZE, "post", 200, "image/avif", form={"file": PHOTO, "format": "avif"}, accept="image/*"),
     "quality out of range": malformed(json={"url": "ORIGIN/photo.jpg", "quality": 101}),
