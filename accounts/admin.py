@@ -63,6 +63,10 @@ def _last_active_staff(*users: User) -> list[User]:
     return [] if others.exists() else staff
 
 
+# What only a superuser may change on a user.
+SUPERUSER_GRANTS = ("is_superuser", "groups", "user_permissions")
+
+
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     class CreationForm(NormalizedEmail, AdminUserCreationForm):
@@ -116,6 +120,12 @@ class UserAdmin(DjangoUserAdmin):
     def get_inlines(self, request, obj):
         # The account is created with the user; it can only be edited once it exists.
         return self.inlines if obj else []
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None):
+        # Only a superuser grants powers: staff who may change users would otherwise make
+        # themselves superusers, and with that delete a colleague's second factor (see below).
+        readonly = super().get_readonly_fields(request, obj)
+        return readonly if request.user.is_superuser else (*readonly, *SUPERUSER_GRANTS)
 
 
 @admin.register(Account)

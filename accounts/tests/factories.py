@@ -65,3 +65,19 @@ class AccountFactory(DjangoModelFactory):
             setattr(account, name, value)
         account.save()
         return account
+
+
+def user_change_form(user: User, **fields) -> dict:
+    """What the admin's change page of `user`, a staff superuser, posts (no account inline), with
+    `fields` changed."""
+    return {
+        "email": user.email,
+        "is_active": "on",
+        "is_staff": "on",
+        "is_superuser": "on",
+        "date_joined_0": "2026-01-01",
+        "date_joined_1": "00:00:00",
+        "account-TOTAL_FORMS": "0",
+        "account-INITIAL_FORMS": "0",
+        **fields,
+    }

@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from accounts.models import Account, Plan, PlanCode, User
-from accounts.tests.factories import AccountFactory
+from accounts.tests.factories import AccountFactory, user_change_form
 from usage.models import MonthlyUsage
 from usage.tests.factories import MonthlyUsageFactory
 
@@ -123,16 +123,7 @@ def test_an_account_is_not_deleted_by_hand_but_goes_with_its_user(admin_client, 
 
 def test_the_last_active_staff_member_keeps_the_admin(admin_client, admin_user):
     change = reverse("admin:accounts_user_change", args=[admin_user.pk])
-    form = {
-        "email": admin_user.email,
-        "is_active": "on",
-        "is_staff": "on",
-        "is_superuser": "on",
-        "date_joined_0": "2026-01-01",
-        "date_joined_1": "00:00:00",
-        "account-TOTAL_FORMS": "0",
-        "account-INITIAL_FORMS": "0",
-    }
+    form = user_change_form(admin_user)
 
     for dropped in ("is_staff", "is_active"):
         answer = admin_client.post(change, {key: value for key, value in form.items() if key != dropped})

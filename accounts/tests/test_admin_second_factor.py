@@ -12,7 +12,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import User
 from accounts.services import SecondFactor, staff_second_factor_reset
-from accounts.tests.factories import UserFactory
+from accounts.tests.factories import UserFactory, user_change_form
 
 pytestmark = pytest.mark.django_db
 
@@ -167,3 +167,16 @@ def test_other_staff_cannot_delete_a_device_even_when_granted_the_permission(sta
 
     assert single.status_code == 403
     assert model.objects.filter(user=user).exists()
+
+
+def test_staff_who_may_change_users_cannot_make_themselves_superusers(staff_client):
+    """Or they could then delete a colleague's device after all."""
+    user = User.objects.get(email="helpdesk@example.com")
+    user.user_permissions.add(*Permission.objects.filter(codename__in=["view_user", "change_user"]))
+    change = reverse("admin:accounts_user_change", args=[user.pk])
+    form = user_change_form(user, user_permissions=[p.pk for p in Permission.objects.all()])
+
+    assert staff_client.post(change, form).status_code == 302  # saved, but for what only a superuser grants
+    user.refresh_from_db()
+    assert not user.is_superuser
+    assert not user.user_permissions.filter(codename="delete_user").exists()
