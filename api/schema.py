@@ -1,31 +1,21 @@
 """What every API view's OpenAPI description shares: the error body and its answers, the usage
-headers, how the key is sent, and what a path answers to the methods its view does not document.
+headers, how the key is sent, and the request bodies' rules.
 
-The schema at /api/schema/ is generated from the API views by drf-spectacular (with
-`ApiSchemaGenerator`); views describe their errors with `error_responses(...)`, so every error
-documented is the contract's `{"error", "code", ...}` body, and each example is what `api.errors`
-answers to an exception.
+The schema at /api/schema/ is generated from the API views by drf-spectacular; views describe
+their errors with `error_responses(...)`, so every error documented is the contract's
+`{"error", "code", ...}` body, and each example is what `api.errors` answers to an exception.
 """
 
-import functools
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerExtension
-from drf_spectacular.generators import EndpointEnumerator, SchemaGenerator
-from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.plumbing import alpha_operation_sorter
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 from rest_framework import exceptions, serializers
-from rest_framework.request import Request
-from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from api.authentication import NO_API_ACCESS_MESSAGE
 from api.errors import ErrorCode, error_answer
-from api.metering import MeteredApiView
 from optimizer.probe import UnsupportedImage, sniff
 from optimizer.services import QUALITY_BOUNDS, OptimizationFailed
 from smolpix.errors import ServiceUnavailable
@@ -89,10 +79,6 @@ ERRORS: dict[int, tuple[str, list[OpenApiExample]]] = {
         "The key's plan has no API access (Free).",
         [_example("Forbidden", exceptions.PermissionDenied(NO_API_ACCESS_MESSAGE))],
     ),
-    405: (
-        "`METHOD_NOT_ALLOWED`: the path does not serve this method; `Allow` lists those it serves.",
-        [],  # the example names the operation's method (_refusal)
-    ),
     415: (
         "The body is neither JSON nor multipart/form-data (raw image bytes, a form-encoded body).",
         [_example("Unsupported media type", exceptions.UnsupportedMediaType("image/jpeg"))],
@@ -131,9 +117,9 @@ def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
     }
 
 
-# The usage headers on every answer to a valid key (api.metering), OPTIONS' 204 included: all but
-# the 401, which has no account to speak of; and Retry-After on a 429 or 503.
-WITH_A_VALID_KEY = [status for status in (200, 204, *ERRORS) if status != 401]
+# The usage headers on every answer to a valid key (api.metering): all but the 401, which has no
+# account to speak of; and Retry-After on a 429 or 503.
+WITH_A_VALID_KEY = [status for status in (200, *ERRORS) if status != 401]
 USAGE_HEADERS = [
     ("X-RateLimit-Limit", OpenApiTypes.INT, "Requests allowed per minute.", WITH_A_VALID_KEY),
     ("X-RateLimit-Remaining", OpenApiTypes.INT, "Requests left in the current minute.", WITH_A_VALID_KEY),
@@ -172,8 +158,9 @@ class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
 class RequestBodyOfKnownFields(OpenApiSerializerExtension):
     """The optimize request bodies, JSON and multipart alike: a field the API does not know is
     refused (OptimizeInputSerializer.to_internal_value), so the schema admits no other
-    (`additionalProperties: false`); and a body that may carry the image as `url` or as `file`
-    must carry exactly one of them (OptimizeInputSerializer.validate)."""
+    (`additionalProperties: false`). That a form carries exactly one of `url` and `file`
+    (OptimizeInputSerializer.validate) its description says: a `oneOf` of the two left clients
+    generated from the schema (openapi-python-client) with an untyped body they could not send."""
 
     target_class = "api.optimize.OptimizeInputSerializer"
     match_subclasses = True
@@ -181,115 +168,4 @@ class RequestBodyOfKnownFields(OpenApiSerializerExtension):
     def map_serializer(self, auto_schema, direction) -> dict[str, Any]:
         schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
         schema["additionalProperties"] = False
-        sources = [name for name in ("url", "file") if name in schema["properties"]]
-        if len(sources) > 1:
-            schema["oneOf"] = [{"required": [name]} for name in sources]
         return schema
-
-
-# The methods documented on every path: OpenAPI's operations but HEAD and TRACE, which
-# drf-spectacular leaves out too (HEAD is GET without the body where GET is served; TRACE, and HEAD
-# elsewhere, are refused as below).
-DOCUMENTED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
-OTHER_METHODS_TAG = "Other methods"
-
-
-class ApiSchemaGenerator(SchemaGenerator):
-    """drf-spectacular's generator, documenting every method on every API path: those the view does
-    not document itself (OPTIONS, and the methods it refuses) as `other_methods_view` describes them."""
-
-    class endpoint_inspector_cls(EndpointEnumerator):
-        def get_api_endpoints(self, patterns=None, prefix=""):
-            endpoints = super().get_api_endpoints(patterns, prefix)
-            documented = {(path, method) for path, _, method, _ in endpoints}
-            views = {
-                path: (path_regex, callback.cls)
-                for path, path_regex, _, callback in endpoints
-                if issubclass(callback.cls, MeteredApiView)
-            }
-            others = [
-                (path, path_regex, method, other_methods_view(served))
-                for path, (path_regex, served) in views.items()
-                for method in DOCUMENTED_METHODS
-                if (path, method) not in documented
-            ]
-            return sorted(endpoints + others, key=alpha_operation_sorter)  # as SORT_OPERATIONS' default
-
-
-class _OperationsNamedByPath(AutoSchema):
-    def get_operation_id(self) -> str:
-        """`optimize_get`: the path's last segment, which names its own operation, and the method."""
-        return f"{self.path.rstrip('/').rsplit('/', 1)[-1]}_{self.method.lower()}"
-
-
-@functools.cache
-def other_methods_view(served: type[MeteredApiView]) -> Callable:
-    """A view never routed, documenting what `served` answers to OPTIONS and to the methods it
-    does not serve; it is `served`'s own answers that the schema's tests check against this."""
-    view = served()
-    view.setup(None)  # as for a request: HEAD is served where GET is
-    allowed = ", ".join(view.allowed_methods)
-    refused = [method for method in DOCUMENTED_METHODS if method not in view.allowed_methods]
-    documentation = type(
-        f"{served.__name__}OtherMethods",
-        (APIView,),
-        {
-            "authentication_classes": served.authentication_classes,
-            "schema": _OperationsNamedByPath(),
-            "options": _options(allowed),
-            **{method.lower(): _refusal(method, allowed) for method in refused},
-        },
-    )
-    return documentation.as_view()
-
-
-def _allow_header(allowed: str, status: int) -> OpenApiParameter:
-    return OpenApiParameter(
-        "Allow",
-        OpenApiTypes.STR,
-        OpenApiParameter.HEADER,
-        response=[status],
-        enum=[allowed],
-        description="The methods this path serves.",
-    )
-
-
-def _options(allowed: str) -> Callable:
-    @extend_schema(
-        summary="The methods this path serves",
-        description=f"No body: the methods this path serves in `Allow` ({allowed}), and the usage headers "
-        "of every answer to a valid key. It counts towards the rate limit like any request, not "
-        "towards the month's images.",
-        tags=[OTHER_METHODS_TAG],
-        request=None,
-        responses={204: OpenApiResponse(description="The methods in `Allow`."), **error_responses(401, 403, 429, 503)},
-        parameters=[_allow_header(allowed, 204), *usage_headers()],
-    )
-    def options(self, request: Request, *args, **kwargs) -> Response:
-        raise NotImplementedError("documentation only")
-
-    return options
-
-
-def _refusal(method: str, allowed: str) -> Callable:
-    @extend_schema(
-        summary=f"{method}: not allowed",
-        description=f"This path serves {allowed} only: {method} is answered 405 `METHOD_NOT_ALLOWED`, "
-        "once the key has been checked and counted as for any request.",
-        tags=[OTHER_METHODS_TAG],
-        request=None,
-        responses={
-            **error_responses(401, 403),
-            405: OpenApiResponse(
-                ErrorSerializer,
-                description=ERRORS[405][0],
-                examples=[_example("Method not allowed", exceptions.MethodNotAllowed(method))],
-            ),
-            **error_responses(429, 503),
-        },
-        parameters=[_allow_header(allowed, 405), *usage_headers()],
-    )
-    def refuse(self, request: Request, *args, **kwargs) -> Response:
-        raise NotImplementedError("documentation only")
-
-    return refuse

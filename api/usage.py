@@ -36,7 +36,8 @@ class UsageApi(MeteredApiView):
     Calling it does not count towards your monthly images, but it does count towards the rate
     limit. Like every API answer it carries `X-RateLimit-Limit`, `X-RateLimit-Remaining`,
     `X-RateLimit-Reset` (Unix time at which the current minute's count ends), `X-Quota-Used` and
-    `X-Quota-Limit` (a number, or `unlimited`).
+    `X-Quota-Limit` (a number, or `unlimited`). A method other than GET (or HEAD, OPTIONS) is 405
+    `METHOD_NOT_ALLOWED`.
     """
 
     class OutputSerializer(serializers.Serializer):

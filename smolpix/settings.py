@@ -320,8 +320,6 @@ SPECTACULAR_SETTINGS = {
     # OpenAPI 3.1 (JSON Schema's null): 3.0's `nullable` beside a `$ref` (`quality` is null with
     # `smart: false`) does not admit null, and validators such as openapi-core refused our answers.
     "OAS_VERSION": "3.1.0",
-    # Every method of every API path documented, those its view refuses too (405).
-    "DEFAULT_GENERATOR_CLASS": "api.schema.ApiSchemaGenerator",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_GENERATE_CHOICE_DESCRIPTION": False,
     "ENUM_NAME_OVERRIDES": {
