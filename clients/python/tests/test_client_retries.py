@@ -173,10 +173,36 @@ def test_images_held_in_flight_without_retry_after_are_asked_for_again_with_back
     assert first + second < 3
 
 
+@pytest.mark.parametrize(
+    "retries", [Retries(max_retries=0), Retries(max_wait=0.5)], ids=["no retries", "Retry-After over max_wait"]
+)
+def test_images_held_in_flight_are_not_waited_for_where_the_retries_say_not_to(fake, retries):
+    """A caller that retries 429s itself (max_retries=0), or waits no longer than max_wait, gets the
+    refusal at once, as it did before the client waited for images in flight."""
+    api = fake([held_in_flight(retry_after=1)] * 3)
+
+    with client_of(api, retries=retries) as client, pytest.raises(QuotaHeldInFlight):
+        client.optimize(file=b"image")
+
+    assert api.statuses() == [429]
+
+
+def test_images_held_in_flight_with_a_retry_after_of_0_are_asked_for_again_with_backoff(fake):
+    """A Retry-After of 0 (a proxy's) would have the client ask again at once, thousands of times."""
+    api = fake([held_in_flight(retry_after=0)] * 20)
+
+    client = client_of(api, retries=Retries(backoff=0.2, max_in_flight_wait=2))
+    with client, pytest.raises(QuotaHeldInFlight):
+        client.optimize(file=b"image")
+
+    assert 3 <= len(api.statuses()) <= 6  # backoffs of 0.1-0.2, 0.2-0.4, 0.4-0.8, 0.8-1.6 s within 2 s
+    assert min(gaps(api)) >= 0.1
+
+
 def test_a_rate_limit_after_images_held_in_flight_keeps_its_own_retries(fake):
     api = fake([held_in_flight(retry_after=0)] * 4 + [rate_limited(retry_after=0)] * 10)
 
-    client = client_of(api, retries=Retries(max_retries=3))
+    client = client_of(api, retries=Retries(max_retries=3, backoff=0.05))
     with client, pytest.raises(RateLimited) as error:
         client.optimize(file=b"image")
 

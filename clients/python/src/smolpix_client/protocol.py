@@ -67,7 +67,8 @@ class Retries:
     breaks is retried with backoff. A 429 for the month's last images held by the account's requests
     in flight (`QuotaHeldInFlight`) is retried after each Retry-After, as often as it takes, for up to
     `max_in_flight_wait` seconds from the first: those requests end (and give their images back if
-    they fail) within that. A 429 for the monthly quota, and every other error, is final.
+    they fail) within that. With `max_retries=0` no answer is retried, that one neither. A 429 for
+    the monthly quota, and every other error, is final.
     """
 
     max_retries: int = 3  # retried answers (429 rate limit, 503) per request
@@ -88,9 +89,15 @@ class Retries:
 
     def while_held_in_flight(self, error: QuotaHeldInFlight, retried: int, *, waited: float) -> float | None:
         """Seconds to wait before asking again, `waited` seconds after the first QuotaHeldInFlight of
-        this request, or None to give up: the wait would end past `max_in_flight_wait`."""
-        delay = self._backoff(retried) if error.retry_after is None else error.retry_after
-        return delay if waited + delay <= self.max_in_flight_wait else None
+        this request, or None to give up: no answer is retried (`max_retries=0`), Retry-After is
+        longer than `max_wait`, or the wait would end past `max_in_flight_wait`. Without a Retry-After,
+        or with 0 (a proxy's: asking again at once, thousands of times), the backoff's."""
+        if self.max_retries == 0:
+            return None
+        delay = error.retry_after or self._backoff(retried)
+        if delay > self.max_wait or waited + delay > self.max_in_flight_wait:
+            return None
+        return delay
 
     def after_connection_failure(self, retried: int) -> float | None:
         return None if retried >= self.max_connection_retries else self._backoff(retried)
