@@ -56,9 +56,11 @@ def database_restored_afterwards(django_db_setup, django_db_blocker):
     permissions (Django's post_migrate) under other ids than the snapshot's, and the next test
     restoring that snapshot would clash with them (a unique constraint on django_content_type)."""
     yield
-    with django_db_blocker.unblock():
-        ContentType.objects.all().delete()  # their permissions with them
-        if snapshot := getattr(connection, "_test_serialized_contents", None):
+    # pytest-django takes the snapshot only when a test of the session restores it: with none, there
+    # is nothing to clash with, and nothing to restore from.
+    if snapshot := getattr(connection, "_test_serialized_contents", None):
+        with django_db_blocker.unblock():
+            ContentType.objects.all().delete()  # their permissions with them
             connection.creation.deserialize_db_from_string(snapshot)
 
 
