@@ -31,6 +31,18 @@ CARRIED_CONTEXT: dict[str, ContextVar[str | None]] = {"request_id": request_id, 
 _runs: dict[str, tuple[float, list[tuple[ContextVar, Token]]]] = {}
 
 
+@signals.celeryd_init.connect
+@signals.beat_init.connect
+def refuse_debug(**kwargs) -> None:
+    """The production processes refuse DEBUG, the worker and beat as gunicorn does. Unset, DEBUG is
+    on (for `make run`), and so is the development SECRET_KEY: a worker set up by hand without
+    them would sign the links in e-mails with a key the web processes do not verify."""
+    from django.conf import settings
+
+    if settings.DEBUG:
+        raise SystemExit("celery refuses to run with DEBUG on: set DEBUG=false and SECRET_KEY, as for gunicorn.")
+
+
 @signals.setup_logging.connect
 def use_django_logging(**kwargs) -> None:
     """Worker and beat log exactly as the web processes do (settings.LOGGING), not Celery's way."""

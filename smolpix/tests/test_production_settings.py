@@ -1,5 +1,6 @@
-"""Production cannot start in debug by accident: gunicorn (the production web server) and
-`make serve` refuse DEBUG; Django's debug pages would show settings and paths to anyone."""
+"""Production cannot start in debug by accident: gunicorn (the production web server), the Celery
+worker and beat, and `make serve` refuse DEBUG; Django's debug pages would show settings and paths
+to anyone, and a worker in debug signs e-mails' links with the development SECRET_KEY."""
 
 import os
 import subprocess
@@ -50,3 +51,23 @@ def test_make_serve_refuses_debug(debug, tmp_path):
 
     assert served.returncode != 0
     assert "DEBUG=false" in served.stderr
+
+
+@pytest.mark.parametrize("process", ["worker", "beat"])
+@pytest.mark.parametrize("debug", [None, "true"], ids=["unset", "on"])
+def test_the_worker_and_beat_refuse_debug(process, debug):
+    """Before they connect to anything: the broker named here does not exist."""
+    env = {key: value for key, value in os.environ.items() if key not in ("DEBUG", "SECRET_KEY")}
+    env |= {"REDIS_URL": "redis://127.0.0.1:9/0"} | ({"DEBUG": debug} if debug else {})
+
+    started = subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "smolpix", process],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert started.returncode == 1
+    assert "celery refuses to run with DEBUG on" in started.stderr
