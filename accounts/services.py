@@ -133,7 +133,7 @@ def account_set_overrides(
         if isinstance(value, Unchanged):
             continue
         if value is not None and not lowest <= value <= MAX_OVERRIDE:
-            raise ValidationError(f"{field} must be from {lowest} to {MAX_OVERRIDE:,}.", code="out_of_range")
+            raise ValidationError({field: f"must be from {lowest} to {MAX_OVERRIDE:,}."}, code="out_of_range")
         setattr(account, field, value)
         fields.append(field)
     if fields:

@@ -80,6 +80,13 @@ def test_setquota_refuses_an_unknown_email():
         run("setquota", "ghost@example.com", "--monthly-limit", "3")
 
 
+def test_setquota_names_the_option_a_number_is_too_large_for():
+    AccountFactory(owner__email="q@example.com")
+
+    with pytest.raises(CommandError, match=r"^--monthly-limit must be from 0 to 2,147,483,647\.$"):
+        run("setquota", "q@example.com", "--monthly-limit", "2147483648")
+
+
 @pytest.mark.parametrize("value", ["-1", "lots", "1.5", "2147483648", "99999999999999999999"])
 def test_setquota_refuses_bad_numbers(value):
     AccountFactory(owner__email="q@example.com")
@@ -91,7 +98,7 @@ def test_setquota_refuses_bad_numbers(value):
 def test_setquota_refuses_a_rate_limit_of_zero():
     account = AccountFactory(owner__email="q@example.com")
 
-    with pytest.raises(CommandError, match="rate_limit_override must be from 1 to 2,147,483,647"):
+    with pytest.raises(CommandError, match="--rate-limit must be from 1 to 2,147,483,647"):
         run("setquota", "q@example.com", "--rate-limit", "0")
 
     account.refresh_from_db()

@@ -105,8 +105,10 @@ def test_a_rate_limit_of_zero_is_refused_an_images_limit_of_zero_is_not():
     month refuses until the next month, and says so."""
     account = AccountFactory(pro=True)
 
-    with pytest.raises(ValidationError, match="rate_limit_override must be from 1 to 2,147,483,647"):
+    with pytest.raises(ValidationError) as refused:
         account_set_overrides(account=account, monthly_limit=0, rate_limit=0)
+
+    assert refused.value.message_dict == {"rate_limit_override": ["must be from 1 to 2,147,483,647."]}
 
     account.refresh_from_db()
     assert (account.monthly_limit_override, account.rate_limit_override) == (None, None)

@@ -27,6 +27,13 @@ def test_createapikey_prints_the_key_and_only_the_key(pro_account):
     assert api_key.name == "CI pipeline"
 
 
+def test_createapikey_on_a_plan_without_api_access_says_the_api_refuses_its_key(free_account):
+    out, err = createapikey(free_account.owner.email)
+
+    assert api_key_verify(key=out.removesuffix("\n")).account == free_account  # made all the same
+    assert err == f"Note: {free_account.owner.email} is on the Free plan, whose keys the API refuses (403).\n"
+
+
 def test_createapikey_names_the_key_by_default(pro_account):
     createapikey(pro_account.owner.email)
 

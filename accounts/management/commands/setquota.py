@@ -21,6 +21,10 @@ def limit_or_none(value: str) -> int | None:
     return number
 
 
+# The override each option sets, as the service names it in its refusals.
+OPTIONS = {"monthly_limit_override": "--monthly-limit", "rate_limit_override": "--rate-limit"}
+
+
 class Command(BaseCommand):
     help = "Override an account's monthly image limit and/or rate limit ('none' returns to the plan's)."
 
@@ -37,7 +41,8 @@ class Command(BaseCommand):
         try:
             account_set_overrides(account=account, monthly_limit=monthly_limit, rate_limit=rate_limit)
         except ValidationError as error:
-            raise CommandError(" ".join(error.messages)) from None
+            refusals = error.message_dict.items()
+            raise CommandError(" ".join(f"{OPTIONS[field]} {' '.join(said)}" for field, said in refusals)) from None
         limits = account_limits(account=account)
         monthly = "unlimited" if limits.monthly_limit is None else limits.monthly_limit
         self.stdout.write(

@@ -2,7 +2,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import Account
-from accounts.selectors import account_get_by_email
+from accounts.selectors import account_get_by_email, account_limits
 from apikeys.services import api_key_create
 
 
@@ -23,3 +23,5 @@ class Command(BaseCommand):
         except ValidationError as error:
             raise CommandError(" ".join(error.messages)) from None
         self.stdout.write(key)
+        if not account_limits(account=account).api_access:  # made all the same: the plan may change
+            self.stderr.write(f"Note: {email} is on the {account.plan.name} plan, whose keys the API refuses (403).")
