@@ -1,7 +1,8 @@
 """What `smolpix optimize` makes of the paths it is given, before anything is sent: files that are
-not regular files (a named pipe, a link to nothing) are refused with a reason, never opened to wait
-forever; so are files larger than the API takes, and folders that cannot be read. Manifests: lines
-that are not records are passed over, and one that cannot be read stops the run before it starts."""
+not regular files (a named pipe, a link to nothing or in a loop) are refused with a reason, never
+opened to wait forever; so are files larger than the API takes, and folders that cannot be read.
+Manifests: lines that are not records are passed over, and one that cannot be read stops the run
+before it starts."""
 
 from __future__ import annotations
 
@@ -119,3 +120,13 @@ def test_a_manifest_that_cannot_be_read_stops_the_run_before_it_starts(tmp_path)
         plan_for([str(photos)])
 
     assert str(error.value) == f"Cannot read {photos / batch.MANIFEST_NAME}: Is a directory"
+
+
+def test_a_link_in_a_loop_in_a_folder_is_refused_as_a_link_to_nothing_is(folder):
+    (folder / "loop.jpg").symlink_to("loop.jpg")
+
+    plan = planned([str(folder)])
+
+    assert [job.name for job in plan.jobs] == ["photo.png"]
+    assert "Too many levels of symbolic links" in refusals(plan)["loop.jpg"]
+    assert refusals(plan)["gone.jpg"].startswith("FileNotFoundError")

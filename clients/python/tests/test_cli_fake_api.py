@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from fake_api import Answer
+from fake_api import IMAGE, Answer
 
 SMOLPIX = str(Path(sys.executable).parent / "smolpix")  # the console script, as pip installed it
 KEY = "pk_live_" + "t" * 38
@@ -165,3 +165,98 @@ def test_ctrl_c_stops_the_images_waiting_for_the_rate_limit_without_sending_them
     assert process.returncode == 130, errors
     assert (summary["done"], summary["failed"], summary["notStarted"]) == (1, 0, 3)
     assert api.statuses() == [200]
+
+
+@pytest.mark.parametrize("out", ["small/sub", "/proc/smolpix-test"])
+def test_an_out_that_cannot_be_made_is_a_usage_error_before_anything_is_sent(out, fake, make_photo, tmp_path):
+    if out.startswith("/proc") and not Path("/proc/self").is_dir():
+        pytest.skip("a Linux file system where no folder can be made")
+    api = fake()
+    make_photo(tmp_path / "photos" / "a.jpg", width=64, height=48)
+    (tmp_path / "small").write_text("a file, not a folder")
+
+    run = smolpix(api, "optimize", "photos", "--out", out, "--json", cwd=tmp_path)
+
+    assert (run.returncode, run.stdout) == (2, "")
+    assert run.stderr.startswith(f"--out {out}: cannot be written ("), run.stderr
+    assert api.statuses() == []
+
+
+def test_a_source_whose_name_is_near_the_longest_gets_its_result(fake, make_photo, tmp_path):
+    api = fake()
+    stem = "a" * 246  # a.jpg in 250 bytes, its result in 251: the file systems' limit is 255
+    make_photo(tmp_path / "photos" / f"{stem}.jpg", width=64, height=48)
+
+    run = smolpix(api, "optimize", "photos", "--format", "webp", "--json", cwd=tmp_path)
+
+    assert run.returncode == 0, run.stdout
+    assert (tmp_path / "photos" / f"{stem}.webp").read_bytes() == IMAGE
+    assert not list((tmp_path / "photos").glob(".smolpix-partial-*"))
+
+
+def test_urls_whose_last_segment_cannot_name_a_file_are_optimized_all_the_same(fake, tmp_path):
+    api = fake()
+    long = "http://images.example/" + "b" * 300 + ".jpg"
+    nul = "http://images.example/a%00b%2Fc.jpg"
+
+    run = smolpix(api, "optimize", long, nul, "--format", "webp", "--json", cwd=tmp_path)
+    files, summary = parsed(run.stdout.splitlines())
+
+    assert run.returncode == 0, run.stdout
+    assert summary["done"] == 2
+    assert (tmp_path / files[nul]["output"]).read_bytes() == IMAGE
+    assert files[nul]["output"] == "a_b_c.webp"  # shown from the current folder
+    output = tmp_path / files[long]["output"]
+    assert output.read_bytes() == IMAGE
+    assert output.name.startswith("b" * 100) and len(output.name) <= 255
+
+
+def test_a_link_named_on_the_command_line_gets_its_result_beside_the_link(fake, make_photo, tmp_path):
+    api = fake()
+    make_photo(tmp_path / "single.jpg", width=64, height=48)
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "link.jpg").symlink_to("../single.jpg")
+    command = ["optimize", "photos/link.jpg", "--format", "webp", "--json"]
+
+    first = smolpix(api, *command, cwd=tmp_path)
+    second = smolpix(api, *command, cwd=tmp_path)
+
+    assert first.returncode == 0, first.stdout
+    assert (tmp_path / "photos" / "link.webp").read_bytes() == IMAGE
+    assert not (tmp_path / "link.webp").exists()
+    assert (tmp_path / "photos" / ".smolpix-manifest.jsonl").exists()
+    assert not (tmp_path / ".smolpix-manifest.jsonl").exists()
+    files, _ = parsed(second.stdout.splitlines())
+    assert files["photos/link.jpg"]["status"] == "skipped"
+
+
+def test_an_output_that_could_not_be_put_in_place_is_not_recorded_as_done(fake, make_photo, tmp_path):
+    api = fake()
+    make_photo(tmp_path / "dirt" / "a.jpg", width=64, height=48)
+    (tmp_path / "dirt" / "a.webp").mkdir()  # a folder where the result goes
+    command = ["optimize", "dirt/a.jpg", "--format", "webp", "--overwrite", "--json"]
+
+    first = smolpix(api, *command, cwd=tmp_path)
+    second = smolpix(api, *command, cwd=tmp_path)
+
+    for run in (first, second):
+        files, _ = parsed(run.stdout.splitlines())
+        assert run.returncode == 1, run.stdout
+        assert files["dirt/a.jpg"]["status"] == "failed"
+        assert files["dirt/a.jpg"]["error"].startswith("IsADirectoryError")
+    assert not (tmp_path / "dirt" / ".smolpix-manifest.jsonl").exists()
+    assert not list((tmp_path / "dirt").glob(".smolpix-partial-*"))
+
+
+def test_a_source_whose_result_name_would_be_too_long_is_refused_without_being_sent(fake, make_photo, tmp_path):
+    api = fake()
+    name = "a" * 251 + ".jpg"  # 255 bytes, the longest: its result, a.webp, would be 256
+    make_photo(tmp_path / "photos" / name, width=64, height=48)
+
+    for overwrite in ([], ["--overwrite"]):
+        run = smolpix(api, "optimize", f"photos/{name}", "--format", "webp", "--json", *overwrite, cwd=tmp_path)
+        files, _ = parsed(run.stdout.splitlines())
+
+        assert (run.returncode, run.stderr) == (1, "")
+        assert files[f"photos/{name}"]["error"] == "the WEBP result's name would be longer than 255 bytes (not sent)"
+    assert api.statuses() == []

@@ -7,6 +7,8 @@ import asyncio
 import hashlib
 import json
 import os
+import re
+import tempfile
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -25,6 +27,13 @@ NOT_AN_IMAGE = "not an image (by its name and first bytes: JPEG, PNG, GIF, WebP,
 TOO_LARGE = f"larger than the {MAX_UPLOAD_BYTES:,} bytes the API takes (not sent)"
 # Errors about the account rather than the image: every later request would fail the same way.
 ACCOUNT_ERRORS = (Unauthorized, PlanRequired, QuotaExceeded)
+# The most bytes in a file name on the file systems results are written to.
+NAME_BYTES = 255
+# The most bytes of a URL's file name an output's name keeps: file systems allow 255, and the output's
+# may add "-<8 hex digits>" and ".avif" (see _name_outputs).
+URL_NAME_BYTES = 200
+# What a URL's last segment may hold that a file name cannot: NUL, path separators, control characters.
+_UNNAMEABLE = re.compile(r"[\x00-\x1f\x7f/\\]")
 # What a manifest line must hold to be used; any other line (torn, or not a record) is passed over.
 RECORD_FIELDS = {"key": str, "source": str, "output": str, "format": str, "originalSize": int, "optimizedSize": int}
 
@@ -188,10 +197,8 @@ def plan(arguments: list[str], *, out: Path | None, options: Options, overwrite:
     Outputs go under `out`, keeping the folders' structure, or else beside each source (URLs: in the
     current folder), named after the source with the returned format's extension.
     """
-    if out and out.exists() and not out.is_dir():
-        raise CannotStart(f"--out {out}: exists and is not a folder")
+    out = _usable_out(out) if out else None
     result = Plan()
-    out = out.resolve() if out else None
     seen: set[str] = set()
     for argument in arguments:
         for job in _jobs(argument, out=out, into=result):
@@ -216,13 +223,27 @@ def plan(arguments: list[str], *, out: Path | None, options: Options, overwrite:
                 )
             )
             continue
-        refusal = None if overwrite else _overwrite_refusal(job, options, manifest)
+        refusal = _name_refusal(job, options) or (None if overwrite else _overwrite_refusal(job, options, manifest))
         if refusal:
             result.refused.append(Outcome(job.label, "failed", reason=refusal))
         else:
             to_send.append(job)
     result.jobs = to_send
     return result
+
+
+def _usable_out(out: Path) -> Path:
+    """`out`, made if it is not there and shown writable, resolved: a folder that cannot be written is
+    found before anything is sent (and charged), not once every image has been."""
+    try:
+        if out.exists() and not out.is_dir():
+            raise CannotStart(f"--out {out}: exists and is not a folder")
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as error:
+        raise CannotStart(f"--out {out}: cannot be written ({error.strerror or error})") from error
+    return out.resolve()
 
 
 def _jobs(argument: str, *, out: Path | None, into: Plan) -> list[Job]:
@@ -236,7 +257,8 @@ def _jobs(argument: str, *, out: Path | None, into: Plan) -> list[Job]:
     if not path.exists():
         into.refused.append(Outcome(argument, "failed", reason="no such file or folder"))
         return []
-    root = out or path.resolve().parent
+    # Beside the path as named: a link's result goes next to the link, not next to what it links to.
+    root = out or path.parent.resolve()
     refusal = _refusal(path)
     if refusal:
         into.refused.append(Outcome(argument, "failed", reason=refusal))
@@ -276,11 +298,11 @@ def _folder_jobs(folder: Path, *, out: Path | None, into: Plan) -> list[Job]:
         here = Path(directory)
         # Hidden folders are not photos; the output folder may be inside the one being read.
         subdirectories[:] = sorted(
-            name for name in subdirectories if not name.startswith(".") and (here / name).resolve() != out
+            name for name in subdirectories if not name.startswith(".") and _resolved(here / name) != out
         )
         for name in sorted(files):
             path = here / name
-            if name.startswith(".") or manifest.is_output(path.resolve()):
+            if name.startswith(".") or manifest.is_output(_resolved(path)):
                 continue
             if path.suffix.lower() not in IMAGE_EXTENSIONS:
                 into.ignored += 1
@@ -290,6 +312,15 @@ def _folder_jobs(folder: Path, *, out: Path | None, into: Plan) -> list[Job]:
                 out_dir = root / here.relative_to(folder) if out else here.resolve()
                 jobs.append(_file_job(path, label=str(path), root=root, out_dir=out_dir))
     return jobs
+
+
+def _resolved(path: Path) -> Path:
+    """`path` resolved, or as it is if it is a link in a loop: then like a link to nothing, it is no
+    output of a run, and _refusal says why it is not sent."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError):  # RuntimeError up to Python 3.12, OSError (ELOOP) since
+        return path
 
 
 def _file_job(path: Path, *, label: str, root: Path, out_dir: Path) -> Job:
@@ -308,12 +339,24 @@ def _file_job(path: Path, *, label: str, root: Path, out_dir: Path) -> Job:
 
 
 def _url_file_name(url: str) -> str:
+    """The file name a URL's result is named after: its last path segment, without the characters a
+    file name cannot hold (NUL, path separators, control characters), and if it is longer than
+    URL_NAME_BYTES, cut, with a digest of the URL that keeps it apart from other URLs cut alike."""
     try:
         path = urlsplit(url).path
     except ValueError:  # e.g. an unclosed IPv6 bracket: sent all the same, for the site to refuse
         path = ""
-    name = unquote(PurePosixPath(path).name).replace("\\", "_").replace("/", "_")
-    return name if name not in ("", ".", "..") else "image"
+    name = _UNNAMEABLE.sub("_", unquote(PurePosixPath(path).name))
+    if name in ("", ".", ".."):
+        return "image"
+    if len(name.encode()) <= URL_NAME_BYTES:
+        return name
+    stem, suffix = os.path.splitext(name)
+    if len(suffix.encode()) > 10:  # not an extension: cut with the rest
+        stem, suffix = name, ""
+    tail = f"-{hashlib.sha256(url.encode()).hexdigest()[:8]}{suffix}"
+    # Cut in bytes, then without the last character if it was cut through.
+    return stem.encode()[: URL_NAME_BYTES - len(tail.encode())].decode(errors="ignore") + tail
 
 
 def _name_outputs(jobs: list[Job]) -> None:
@@ -334,6 +377,16 @@ def _name_outputs(jobs: list[Job]) -> None:
             if len(group) > 1:
                 for job in group:
                     job.stem = rename(job)
+
+
+def _name_refusal(job: Job, options: Options) -> str | None:
+    """Why `job`'s output cannot be written whatever it holds: a name longer than file systems allow
+    (a source's name near the limit, with the result's extension). Found before the image is sent."""
+    for format in options.possible_formats():
+        name = job.target(format).name
+        if len(os.fsencode(name)) > NAME_BYTES:
+            return f"the {format.upper()} result's name would be longer than {NAME_BYTES} bytes (not sent)"
+    return None
 
 
 def _overwrite_refusal(job: Job, options: Options, manifest: Manifest) -> str | None:
@@ -414,13 +467,15 @@ async def _optimize(
         )
         partial = await asyncio.to_thread(write_partial, output, result.data)
         try:
-            # Recorded before it is in place: a run killed in between leaves the output missing (so
-            # it is done again) rather than present without a record (and refused as someone else's).
-            manifest.record(job.key(options), job, output, outcome)
             os.replace(partial, output)
-        except OSError:
+        except OSError:  # e.g. a folder in the way: what is there stays, and is not recorded as done
             partial.unlink(missing_ok=True)
             raise
+        # Recorded once in place, never before: a record of an output that failed to be written would
+        # have the next run skip the source. A run killed between the two steps leaves the output in
+        # place without a record: the next run refuses to replace it as a file no run wrote, until
+        # it is run with --overwrite (a lesser harm than a source wrongly taken for done).
+        manifest.record(job.key(options), job, output, outcome)
     except NotSent:
         return None
     except ACCOUNT_ERRORS as error:

@@ -45,8 +45,9 @@ def write_partial(path: Path, data: bytes) -> Path:
     """Write `data` into a new temporary file beside `path`, flushed to disk, and return it: renamed
     over `path` (os.replace), it puts the whole file there at once."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    # Not tempfile.mkstemp: its files are private (0600), and this one becomes the result.
-    partial = path.with_name(f"{PARTIAL_PREFIX}{secrets.token_hex(8)}-{path.name}")
+    # Not tempfile.mkstemp: its files are private (0600), and this one becomes the result. Not named
+    # after `path` either: a result whose name is near the 255 bytes file systems allow could not be.
+    partial = path.with_name(f"{PARTIAL_PREFIX}{secrets.token_hex(8)}")
     try:
         with partial.open("xb") as file:
             file.write(data)
