@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import itertools
 import json
 import signal
 import sys
@@ -19,16 +20,22 @@ from rich.table import Table
 from smolpix_client import batch
 from smolpix_client.client import AsyncClient, Client
 from smolpix_client.display import JsonReporter, RichReporter
-from smolpix_client.errors import InvalidBaseUrl, MissingApiKey, SmolpixError
+from smolpix_client.errors import InvalidApiKey, InvalidBaseUrl, MissingApiKey, SmolpixError
 
 EXIT_FAILED = 1  # some file failed
-EXIT_USAGE = 2  # argparse's, a missing key, and a base URL or --out that cannot be used
+EXIT_USAGE = 2  # argparse's, a missing or malformed key, and a base URL or --out that cannot be used
 EXIT_INTERRUPTED = 130  # as a shell reports a command stopped by Ctrl-C
+COMMANDS = ("optimize", "usage")
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser, optimize = _parsers()
+    # The options are the subcommand's: before it (`smolpix --no-smart optimize`) they would be
+    # dropped without a word, so they are refused, as any unknown option is.
+    before = list(itertools.takewhile(lambda argument: argument not in COMMANDS, argv))
+    if before and before[0].startswith("-") and not {"-h", "--help"} & set(before):
+        parser.error(f"unrecognized arguments: {' '.join(before)} (options go after the command)")
     arguments, _ = parser.parse_known_args(argv)
     if arguments.command == "optimize":
         # Paths and options in any order (`optimize a --out x b`), which subcommands cannot parse.
@@ -41,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         if arguments.command == "optimize":
             return asyncio.run(_optimize(arguments, console))
         return _usage(arguments, console)
-    except (MissingApiKey, InvalidBaseUrl, batch.CannotStart) as error:
+    except (MissingApiKey, InvalidApiKey, InvalidBaseUrl, batch.CannotStart) as error:
         errors.print(f"[red]{escape(str(error))}[/]")
         return EXIT_USAGE
     except SmolpixError as error:

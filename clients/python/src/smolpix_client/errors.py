@@ -22,8 +22,14 @@ class MissingApiKey(ValueError):
     """No API key was given, nor found in $SMOLPIX_API_KEY."""
 
 
+class InvalidApiKey(ValueError):
+    """The API key (given, or in $SMOLPIX_API_KEY) has characters no key has: not printable ASCII
+    (a mistyped or mis-pasted key), which could not even be sent in a header."""
+
+
 class InvalidBaseUrl(ValueError):
-    """The base URL (given, or in $SMOLPIX_BASE_URL) is not an http(s) address with a host."""
+    """The base URL (given, or in $SMOLPIX_BASE_URL) is not an http(s) address with a host (and no
+    query or fragment)."""
 
 
 class SmolpixError(Exception):
@@ -139,6 +145,8 @@ def error_from_response(response: httpx.Response) -> SmolpixError:
     status = response.status_code
     code = body.get("code")
     message = body.get("error") or response.reason_phrase or f"HTTP {status}"
+    if status == 404:  # the client asks only for the API's own paths: the base URL is wrong
+        message = f"{message}: {response.url} is not the Smolpix API's; is the base URL right?"
     return _error_class(status, code, message)(
         message, status=status, code=code, body=body, retry_after=retry_after(response)
     )

@@ -24,6 +24,7 @@ import httpx
 from smolpix_client.errors import (
     ConnectionFailed,
     ImageTooLarge,
+    InvalidApiKey,
     InvalidBaseUrl,
     MissingApiKey,
     QuotaHeldInFlight,
@@ -176,9 +177,15 @@ class Requests:
     """Builds the API's requests for one key and one server."""
 
     def __init__(self, api_key: str | None, base_url: str | None) -> None:
-        key = api_key or os.environ.get("SMOLPIX_API_KEY")
+        # A key read from a file or pasted may carry a newline, a CR or spaces around it.
+        key = (api_key or os.environ.get("SMOLPIX_API_KEY") or "").strip()
         if not key:
             raise MissingApiKey("No API key: give one (api_key=..., or smolpix --api-key) or set SMOLPIX_API_KEY.")
+        if not (key.isascii() and key.isprintable()):
+            raise InvalidApiKey(
+                "The API key has characters no key has (not printable ASCII): check what was pasted "
+                "(api_key=..., smolpix --api-key or SMOLPIX_API_KEY)."
+            )
         self.base_url = _checked_base_url(base_url or os.environ.get("SMOLPIX_BASE_URL") or DEFAULT_BASE_URL)
         self._headers = {"Authorization": f"Bearer {key}", "User-Agent": USER_AGENT}
 
@@ -223,6 +230,8 @@ def _checked_base_url(base_url: str) -> str:
     try:
         url = httpx.URL(base_url)
         usable = url.scheme in ("http", "https") and bool(url.host) and (url.port is None or url.port <= 65535)
+        # The API's paths are appended to it: after a query or a fragment they would not be paths.
+        usable = usable and "?" not in base_url and "#" not in base_url
     except httpx.InvalidURL:
         usable = False
     if not usable:
@@ -275,6 +284,8 @@ def exchange(
         finally:  # also when the caller gives up (a cancelled task)
             if pacer is not None:
                 pacer.done(outcome if isinstance(outcome, httpx.Response) else None)
+        if isinstance(outcome, httpx.LocalProtocolError):  # this request cannot be sent: sending it again fails alike
+            raise SmolpixError(f"Could not send the request: {type(outcome).__name__} {outcome}") from outcome
         if isinstance(outcome, httpx.TransportError):
             delay = retries.after_connection_failure(failures_retried)
             if delay is None:

@@ -11,6 +11,10 @@ from typing import Any, Union
 from smolpix_client.files import write_atomically
 
 PathLike = Union[str, os.PathLike]
+# The extensions `save` replaces by the result's: any other ending is part of the name.
+IMAGE_SUFFIXES = frozenset(
+    {".webp", ".avif", ".jpg", ".jpeg", ".png", ".gif", ".tif", ".tiff", ".bmp", ".heic", ".heif"}
+)
 
 
 @dataclass(frozen=True)
@@ -46,8 +50,15 @@ class OptimizeResult:
 
     def save(self, path: PathLike) -> Path:
         """Write the image to `path` with the returned format's extension (`photo.jpg` and `photo`
-        become `photo.webp` or `photo.avif`), atomically, and return the path written."""
-        target = Path(path).with_suffix(f".{self.format}")
+        become `photo.webp` or `photo.avif`; `img.1` and `holiday.2024`, whose endings are not an
+        image format's, become `img.1.webp` and `holiday.2024.webp`), atomically, and return the
+        path written."""
+        target = Path(path)
+        suffix = f".{self.format}"
+        if target.suffix.lower() in IMAGE_SUFFIXES:
+            target = target.with_suffix(suffix)
+        else:  # Path.with_suffix would take ".1" for an extension: `img.1` and `img.2` would meet
+            target = target.with_name(target.name + suffix)
         write_atomically(target, self.data)
         return target
 

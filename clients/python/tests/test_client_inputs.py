@@ -1,0 +1,137 @@
+"""What the client and the command make of their inputs before (or instead of) asking the API: a
+key pasted with a newline or with characters no key has, options put before the subcommand, a base
+URL with a query or a wrong path, and the names `save` writes."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import httpx
+import pytest
+from fake_api import Answer
+
+from smolpix_client import (
+    AsyncClient,
+    Client,
+    InvalidApiKey,
+    InvalidBaseUrl,
+    OptimizeResult,
+    Retries,
+    SmolpixError,
+)
+from smolpix_client.cli import main
+from smolpix_client.protocol import Conversation, Requests
+
+
+@pytest.mark.parametrize("key", ["pk_live_test\r", "pk_live_test\n", "  pk_live_test \r\n"])
+def test_a_key_with_a_newline_or_spaces_around_it_is_sent_without_them(fake, key, monkeypatch):
+    api = fake()
+
+    with Client(api_key=key, base_url=api.base_url, retries=Retries(backoff=0.05)) as client:
+        client.optimize(file=b"image")
+    monkeypatch.setenv("SMOLPIX_API_KEY", key)
+    with Client(base_url=api.base_url, retries=Retries(backoff=0.05)) as client:
+        client.optimize(file=b"image")
+
+    assert api.statuses() == [200, 200]  # sent at once, not retried as a network failure
+
+
+@pytest.mark.parametrize("make", [Client, AsyncClient])
+@pytest.mark.parametrize("key", ["pk_live_ü", "pk_live_\x00test", "pk_live\rtest"])
+def test_a_key_with_characters_no_key_has_is_refused_when_the_client_is_made(make, key):
+    with pytest.raises(InvalidApiKey, match="not printable ASCII"):
+        make(api_key=key, base_url="http://127.0.0.1:1")
+    assert issubclass(InvalidApiKey, ValueError)
+
+
+@pytest.mark.parametrize("command", [["usage"], ["optimize", "photo.jpg"]])
+def test_the_command_refuses_a_key_with_characters_no_key_has(command, capsys):
+    assert main([*command, "--api-key", "pk_live_ü", "--base-url", "http://127.0.0.1:1"]) == 2
+
+    assert "not printable ASCII" in capsys.readouterr().err
+
+
+def test_a_request_httpx_cannot_send_is_not_retried_as_a_network_failure():
+    request = Requests("pk_live_test", "http://127.0.0.1:1").usage()
+    conversation = Conversation(request, retries=Retries(), pacer=None)
+    assert conversation.next_step(None) is request
+
+    with pytest.raises(SmolpixError, match="Could not send the request: LocalProtocolError") as error:
+        conversation.next_step(httpx.LocalProtocolError("Illegal header value"))
+
+    assert error.value.status is None
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["--json", "--bogus", "optimize", "photo.jpg"],
+        ["--no-smart", "optimize", "photo.jpg"],
+        ["--json", "usage"],
+        ["--api-key", "pk_live_test", "usage"],
+    ],
+)
+def test_options_before_the_subcommand_are_refused_not_dropped(arguments, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(arguments)
+
+    assert exited.value.code == 2
+    assert "unrecognized arguments" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "base_url", ["http://127.0.0.1:8781?x=1", "http://127.0.0.1:8781/?x=1", "http://127.0.0.1:8781/#top", "http://h?"]
+)
+def test_a_base_url_with_a_query_or_a_fragment_is_refused_when_the_client_is_made(base_url):
+    with pytest.raises(InvalidBaseUrl, match="Not a base URL"):
+        Client(api_key="pk_live_test", base_url=base_url)
+
+
+def test_a_404_from_a_wrong_base_url_says_to_check_it(fake):
+    api = fake([Answer(404, {"error": "Not found", "code": "NOT_FOUND"})])
+
+    with (
+        Client(api_key="pk_live_test", base_url=api.base_url + "/api/v1/") as client,
+        pytest.raises(SmolpixError) as error,
+    ):
+        client.optimize(file=b"image")
+
+    assert error.value.status == 404
+    assert str(error.value) == (
+        f"404 NOT_FOUND: Not found: {api.base_url}/api/v1/api/v1/optimize is not the Smolpix API's; "
+        "is the base URL right?"
+    )
+
+
+def result_as(format: str) -> OptimizeResult:
+    return OptimizeResult(
+        original_size=10, optimized_size=4, savings=6, savings_percent=60, format=format, width=1, height=1,
+        content_type=f"image/{format}", lossless=False, notice=None, quality=None, data=format.encode(),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("name", "written"),
+    [
+        ("photo", "photo.webp"),
+        ("photo.jpg", "photo.webp"),
+        ("photo.JPEG", "photo.webp"),
+        ("photo.avif", "photo.webp"),
+        ("photo.Tiff", "photo.webp"),
+        ("img.1", "img.1.webp"),
+        ("holiday.2024", "holiday.2024.webp"),
+        ("v1.2.png", "v1.2.webp"),
+        ("archive.tar", "archive.tar.webp"),
+    ],
+)
+def test_save_replaces_an_image_extension_and_keeps_any_other_ending(tmp_path, name, written):
+    assert result_as("webp").save(tmp_path / "shots" / name) == tmp_path / "shots" / written
+    assert (tmp_path / "shots" / written).read_bytes() == b"webp"
+
+
+def test_saves_under_names_that_differ_after_a_dot_do_not_replace_each_other(tmp_path):
+    first = dataclasses.replace(result_as("webp"), data=b"first").save(tmp_path / "img.1")
+    second = dataclasses.replace(result_as("webp"), data=b"second").save(tmp_path / "img.2")
+
+    assert first != second
+    assert (first.read_bytes(), second.read_bytes()) == (b"first", b"second")
