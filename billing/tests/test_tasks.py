@@ -5,13 +5,11 @@ fake Stripe and a folder for e-mails; the test waits (generously) for what the w
 """
 
 import json
-import os
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings
@@ -23,6 +21,7 @@ from accounts.tests.factories import AccountFactory
 from billing.models import BillingEmail, StripeEvent
 from billing.tests.fake_stripe import PRICE_PRO, sign
 from smolpix.celery import app as celery_app
+from tests import processes
 
 ROOT = Path(__file__).resolve().parents[2]
 WAIT_SECONDS = 120
@@ -46,18 +45,16 @@ def celery_worker(fake_stripe, monkeypatch, tmp_path) -> Iterator[tuple[Path, Pa
     if connection.vendor == "sqlite":
         pytest.skip("a worker process cannot share the in-memory SQLite test database")
     monkeypatch.setitem(celery_app.conf, "task_always_eager", False)
-    database_url = urlsplit(os.environ["DATABASE_URL"])._replace(path=f"/{connection.settings_dict['NAME']}")
     mail_dir, log = tmp_path / "mail", tmp_path / "worker.log"
-    environment = {
-        **os.environ,
-        "DATABASE_URL": database_url.geturl(),
-        "EMAIL_URL": f"filemail:///{mail_dir}",
-        "STRIPE_SECRET_KEY": settings.STRIPE_SECRET_KEY,
-        "STRIPE_WEBHOOK_SECRET": settings.STRIPE_WEBHOOK_SECRET,
-        "STRIPE_PRICE_PRO": settings.STRIPE_PRICE_PRO,
-        "STRIPE_PRICE_AGENCY": settings.STRIPE_PRICE_AGENCY,
-        "STRIPE_API_BASE": settings.STRIPE_API_BASE,
-    }
+    # Production's settings (a worker refuses DEBUG), on the test database.
+    environment = processes.environment(
+        EMAIL_URL=f"filemail:///{mail_dir}",
+        STRIPE_SECRET_KEY=settings.STRIPE_SECRET_KEY,
+        STRIPE_WEBHOOK_SECRET=settings.STRIPE_WEBHOOK_SECRET,
+        STRIPE_PRICE_PRO=settings.STRIPE_PRICE_PRO,
+        STRIPE_PRICE_AGENCY=settings.STRIPE_PRICE_AGENCY,
+        STRIPE_API_BASE=settings.STRIPE_API_BASE,
+    )
     command = [sys.executable, "-m", "celery", "-A", "smolpix", "worker", "--pool", "solo", "--loglevel", "INFO"]
     with log.open("w") as log_file:
         worker = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=log_file, stderr=subprocess.STDOUT)
