@@ -63,8 +63,18 @@ def _last_active_staff(*users: User) -> list[User]:
     return [] if others.exists() else staff
 
 
-# What only a superuser may change on a user.
-SUPERUSER_GRANTS = ("is_superuser", "groups", "user_permissions")
+# What only a superuser may change on a user: staff status opens the admin, the rest widens it.
+SUPERUSER_GRANTS = ("is_staff", "is_superuser", "groups", "user_permissions")
+
+
+SUPERUSERS_ONLY = "staff, whom only a superuser changes or deletes"
+
+
+def _may_manage(request: HttpRequest, user: User | None) -> bool:
+    """Whether the signed-in staff member may change or delete `user`. A colleague's address and
+    password are their way into the admin: staff who may change users could otherwise lock a
+    superuser out, or send their password reset to an address of their own."""
+    return user is None or request.user.is_superuser or not user.is_staff or user.pk == request.user.pk
 
 
 @admin.register(User)
@@ -81,10 +91,14 @@ class UserAdmin(DjangoUserAdmin):
 
         def clean(self):
             cleaned = super().clean()
-            stays_staff = cleaned.get("is_staff") and cleaned.get("is_active")
+            stays_staff = self._kept("is_staff") and self._kept("is_active")
             if not stays_staff and _last_active_staff(self.instance):
                 raise ValidationError(LAST_STAFF)
             return cleaned
+
+        def _kept(self, name: str) -> bool:
+            """The field's new value; its current one when it is not on the form (read-only)."""
+            return self.cleaned_data.get(name) if name in self.fields else getattr(self.instance, name)
 
     add_form = CreationForm
     form = ChangeForm
@@ -109,6 +123,7 @@ class UserAdmin(DjangoUserAdmin):
     def get_deleted_objects(self, objs, request: HttpRequest):
         deleted, counts, permissions_needed, protected = super().get_deleted_objects(objs, request)
         protected += [f"{user.email}: {LAST_STAFF}" for user in _last_active_staff(*objs)]  # the selection together
+        protected += [f"{user.email}: {SUPERUSERS_ONLY}" for user in objs if not _may_manage(request, user)]
         for user in objs:
             if hasattr(user, "account") and (subscription := subscription_live(account=user.account)):
                 protected.append(
@@ -122,10 +137,17 @@ class UserAdmin(DjangoUserAdmin):
         return self.inlines if obj else []
 
     def get_readonly_fields(self, request: HttpRequest, obj=None):
-        # Only a superuser grants powers: staff who may change users would otherwise make
-        # themselves superusers, and with that delete a colleague's second factor (see below).
+        # Only a superuser grants powers: staff who may change users would otherwise make anyone
+        # staff (admin access), or themselves superusers, and with that delete a colleague's
+        # second factor (see below).
         readonly = super().get_readonly_fields(request, obj)
         return readonly if request.user.is_superuser else (*readonly, *SUPERUSER_GRANTS)
+
+    def has_change_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
+        return super().has_change_permission(request, obj) and _may_manage(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
+        return super().has_delete_permission(request, obj) and _may_manage(request, obj)
 
 
 @admin.register(Account)

@@ -3,11 +3,16 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
 from django_otp.admin import OTPAdminSite
 
+from accounts.forms import AdminSignInForm
+
 
 class SecondFactorAdminSite(OTPAdminSite):
     """The admin, open only to staff who signed in to it with a second factor: a code from their
     TOTP device or one of their backup codes (django-otp). A password alone opens nothing; staff
     signed in to the site without one are asked for it by the admin's own sign-in page."""
+
+    login_form = AdminSignInForm
+    login_template = "admin/second_factor_login.html"
 
     def __init__(self, name: str = "admin") -> None:
         super().__init__(name)

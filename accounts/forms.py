@@ -1,5 +1,9 @@
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm, SetPasswordMixin
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest
+from django_otp import user_has_device
+from django_otp.admin import OTPAdminAuthenticationForm
 
 from accounts.models import User
 
@@ -29,3 +33,46 @@ class SignInForm(AuthenticationForm):
         **AuthenticationForm.error_messages,
         "invalid_login": "Please enter a correct email and password. The password is case-sensitive.",
     }
+
+
+NO_SECOND_FACTOR = (
+    "{email} has no second factor yet, and the admin asks staff for one. An operator gives you one "
+    "with: python manage.py secondfactor {email} (it prints the key for your authenticator app and "
+    "your backup codes). Then sign in here with your password and a code."
+)
+
+
+class AdminSignInForm(OTPAdminAuthenticationForm):
+    """The admin's sign-in (django-otp's): the address and the password, then one of the staff
+    member's devices (authenticator app, backup codes) and its code. It tells staff who have no
+    device what is missing, once their password is right only: whether an address is staff is
+    not for whoever types it. Staff signed in to the site (by password, without a code) find their
+    address filled in and their devices offered at once, and are told why they are asked again."""
+
+    def __init__(self, request: HttpRequest | None = None, *args, **kwargs) -> None:
+        super().__init__(request, *args, **kwargs)
+        user = getattr(request, "user", None)
+        self.signed_in_notice = ""  # what staff signed in to the site without a code are told
+        if user is None or not (user.is_active and user.is_staff):
+            return
+        self.fields["username"].initial = user.get_username()
+        self.fields["username"].widget.attrs.pop("autofocus", None)
+        self.fields["password"].widget.attrs["autofocus"] = True  # what they type next
+        if not user_has_device(user):
+            self.signed_in_notice = NO_SECOND_FACTOR.format(email=user.email)
+            return
+        self.fields["otp_device"].widget.choices = self.device_choices(user)
+        self.signed_in_notice = (
+            f"You are signed in as {user.email}, but the admin also needs your second factor: type "
+            "your password again, choose your authenticator app or your backup codes, and type a code."
+        )
+
+    def clean_otp(self, user: User | None) -> None:
+        # Called once the password is right and the user is active staff (AdminAuthenticationForm).
+        if user is not None and not user_has_device(user):
+            raise ValidationError(NO_SECOND_FACTOR.format(email=user.email), code="no_second_factor")
+        super().clean_otp(user)
+
+    @property
+    def devices_offered(self) -> bool:
+        return len(self.fields["otp_device"].widget.choices) > 1  # more than the blank choice

@@ -180,3 +180,66 @@ def test_staff_who_may_change_users_cannot_make_themselves_superusers(staff_clie
     user.refresh_from_db()
     assert not user.is_superuser
     assert not user.user_permissions.filter(codename="delete_user").exists()
+
+
+def test_staff_who_may_change_users_cannot_give_or_take_staff_status(staff_client):
+    """Staff status opens the admin: only a superuser hands it out (or takes it away)."""
+    helpdesk = User.objects.get(email="helpdesk@example.com")
+    helpdesk.user_permissions.add(*Permission.objects.filter(codename__in=["view_user", "change_user"]))
+    customer = UserFactory(email="customer@example.com")
+    colleague = UserFactory(email="colleague@example.com", is_staff=True)
+
+    page = staff_client.get(reverse("admin:accounts_user_change", args=[customer.pk])).content.decode()
+    made = staff_client.post(reverse("admin:accounts_user_change", args=[customer.pk]), user_change_form(customer))
+    not_staff = {key: value for key, value in user_change_form(colleague).items() if key != "is_staff"}
+    taken = staff_client.post(reverse("admin:accounts_user_change", args=[colleague.pk]), not_staff)
+
+    assert 'name="is_staff"' not in page
+    # Saved, but for staff status; a colleague's page is not theirs to change.
+    assert (made.status_code, taken.status_code) == (302, 403)
+    customer.refresh_from_db()
+    colleague.refresh_from_db()
+    assert not customer.is_staff and colleague.is_staff
+
+
+def test_the_only_active_staff_member_who_is_no_superuser_still_saves_their_own_page(staff_client):
+    """Their staff status is not on the form: it stays as it is, and does not count as dropped."""
+    helpdesk = User.objects.get(email="helpdesk@example.com")
+    helpdesk.user_permissions.add(*Permission.objects.filter(codename__in=["view_user", "change_user"]))
+    form = user_change_form(helpdesk, email="help@example.com")
+
+    response = staff_client.post(reverse("admin:accounts_user_change", args=[helpdesk.pk]), form)
+
+    assert response.status_code == 302
+    helpdesk.refresh_from_db()
+    assert (helpdesk.email, helpdesk.is_staff) == ("help@example.com", True)
+
+
+@pytest.mark.parametrize("is_superuser", [True, False])
+def test_staff_who_may_change_and_delete_users_leave_other_staff_alone(staff_client, is_superuser):
+    """A colleague's address and password are their way into the admin: only a superuser changes
+    them, or deletes the colleague. Customers stay theirs to help."""
+    helpdesk = User.objects.get(email="helpdesk@example.com")
+    helpdesk.user_permissions.add(*Permission.objects.filter(codename__in=["view_user", "change_user", "delete_user"]))
+    colleague = UserFactory(email="colleague@example.com", is_staff=True, is_superuser=is_superuser)
+    customer = UserFactory(email="customer@example.com")
+    new_password = {"password1": "taken-over-Passw0rd", "password2": "taken-over-Passw0rd"}
+    bulk_delete = {"action": "delete_selected", "_selected_action": [colleague.pk], "post": "yes"}
+
+    changed = staff_client.post(
+        url("accounts_user_change", colleague.pk), user_change_form(colleague, email="mine@example.com")
+    )
+    password = staff_client.post(url("auth_user_password_change", colleague.pk), new_password)
+    deleted = staff_client.post(url("accounts_user_delete", colleague.pk), {"post": "yes"})
+    staff_client.post(url("accounts_user_changelist"), bulk_delete)
+    helped = staff_client.post(
+        url("accounts_user_change", customer.pk), user_change_form(customer, email="new@example.com")
+    )
+
+    assert (changed.status_code, password.status_code, deleted.status_code) == (403, 403, 403)
+    colleague.refresh_from_db()
+    assert colleague.email == "colleague@example.com"
+    assert not colleague.check_password("taken-over-Passw0rd")
+    assert helped.status_code == 302
+    customer.refresh_from_db()
+    assert customer.email == "new@example.com"

@@ -66,6 +66,69 @@ def test_staff_signed_in_to_the_site_are_asked_for_the_second_factor_by_the_admi
     assert 'name="otp_token"' in client.get(response.url).content.decode()
 
 
+def test_staff_signed_in_to_the_site_are_told_the_admin_needs_their_code_and_give_it_there(client, staff):
+    """Not Django's "not authorized… login to a different account?": they are staff, it is the code
+    that is missing. The page fills in their address and offers their devices at once."""
+    staff_second_factor_reset(user=staff)
+    client.post(reverse("login"), {"username": staff.email, "password": PASSWORD})
+
+    page = client.get(ADMIN_LOGIN, {"next": ADMIN}).content.decode()
+
+    assert "not authorized" not in page
+    assert "You are signed in as staff@example.com, but the admin also needs your second factor" in page
+    assert 'value="staff@example.com"' in page
+    assert f'value="{app(staff).persistent_id}"' in page and f'value="{backup(staff).persistent_id}"' in page
+    response = admin_sign_in(client, current_code(staff), app(staff))  # one submission: password, device, code
+    assert (response.status_code, response.url) == (302, ADMIN)
+    assert client.get(ADMIN).status_code == 200
+
+
+def test_customers_signed_in_to_the_site_are_told_the_admin_is_not_for_them(client):
+    client.force_login(UserFactory(email="customer@example.com"))
+
+    page = client.get(ADMIN_LOGIN, {"next": ADMIN}).content.decode()
+
+    assert "You are authenticated as customer@example.com, but are not authorized to access this page" in page
+    assert "second factor" not in page
+
+
+ENROL = "python manage.py secondfactor staff@example.com"
+
+
+def test_staff_without_a_second_factor_are_told_how_to_get_one_once_their_password_is_right(client, staff):
+    response = admin_sign_in(client, "123456")
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "staff@example.com has no second factor yet" in body and ENROL in body
+    assert 'name="otp_device"' not in body  # no empty list of devices to choose from
+
+
+def test_staff_signed_in_to_the_site_without_a_second_factor_are_told_how_to_get_one(client, staff):
+    client.post(reverse("login"), {"username": staff.email, "password": PASSWORD})
+
+    body = client.get(ADMIN_LOGIN, {"next": ADMIN}).content.decode()
+
+    assert "staff@example.com has no second factor yet" in body and ENROL in body
+    assert "not authorized" not in body
+
+
+@pytest.mark.parametrize(
+    ("email", "password"),
+    [("staff@example.com", "wrong-password"), ("nobody@example.com", PASSWORD), ("customer@example.com", PASSWORD)],
+)
+def test_the_admin_sign_in_names_no_second_factor_before_a_staff_password_is_right(client, staff, email, password):
+    """Whether an address has an account, or is staff, is not for whoever types it."""
+    UserFactory(email="customer@example.com")
+
+    response = client.post(ADMIN_LOGIN, {"username": email, "password": password, "otp_token": "123456"})
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "Please enter the correct email and password for a staff account." in body
+    assert "no second factor" not in body and "secondfactor" not in body
+
+
 def test_a_wrong_code_does_not_open_the_admin(client, staff):
     staff_second_factor_reset(user=staff)
     wrong = f"{(int(current_code(staff)) + 1) % 1_000_000:06d}"
