@@ -357,8 +357,9 @@ BILLING_PAST_DUE_GRACE_DAYS = env.int("BILLING_PAST_DUE_GRACE_DAYS", default=7)
 # --- Production safety --------------------------------------------------------------------
 
 if not DEBUG:
-    # TLS terminates at the proxy, which says so in X-Forwarded-Proto.
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # TLS terminates at the proxy, which says so in X-Forwarded-Proto. gunicorn believes it only from
+    # FORWARDED_ALLOW_IPS and sets the request's scheme; no SECURE_PROXY_SSL_HEADER here, which Django
+    # would believe from any client that reaches gunicorn directly.
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
     # Load balancers probe the health check over plain HTTP.
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
