@@ -6,7 +6,9 @@ before it starts."""
 
 from __future__ import annotations
 
+import json
 import os
+import tempfile
 import threading
 from pathlib import Path
 
@@ -62,6 +64,20 @@ def test_a_named_pipe_named_on_the_command_line_is_refused(folder):
     assert refusals(plan) == {"pipe.jpg": batch.NOT_A_FILE, "gone.jpg": "no such file or folder"}
 
 
+def test_a_file_named_directly_is_judged_by_its_first_bytes_one_in_a_folder_by_its_name_too(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "scan").write_bytes(images.encode(images.photo(64, 48), "JPEG"))  # no extension
+    (photos / "notes.jpg").write_text("named like an image, and not one")
+
+    named = plan_for([str(photos / "scan"), str(photos / "notes.jpg")])
+    scanned = plan_for([str(photos)])
+
+    assert [job.name for job in named.jobs] == ["scan"]
+    assert refusals(named) == {"notes.jpg": batch.NOT_AN_IMAGE}
+    assert (scanned.jobs, scanned.ignored, refusals(scanned)) == ([], 1, {"notes.jpg": batch.NOT_AN_IMAGE})
+
+
 def test_a_file_larger_than_the_api_takes_is_refused_without_being_sent(tmp_path):
     for name, size in (("huge.jpg", MAX_UPLOAD_BYTES + 1), ("largest.jpg", MAX_UPLOAD_BYTES)):
         with (tmp_path / name).open("wb") as file:
@@ -101,6 +117,43 @@ def test_a_folder_that_cannot_be_read_is_a_failed_source(tmp_path, monkeypatch):
     ]
 
 
+def test_without_out_a_folder_that_cannot_be_written_is_found_before_its_images_are_sent(tmp_path, monkeypatch):
+    photos = tmp_path / "photos"
+    for path in (photos / "a.png", photos / "locked" / "b.png"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(images.encode(images.photo(64, 48), "PNG"))
+    temporary_file = tempfile.TemporaryFile
+
+    def temporary_file_in(*, dir):
+        # As the kernel answers anyone but root (who writes every folder: the tests may run as root).
+        if Path(dir) == (photos / "locked").resolve():
+            raise PermissionError(13, "Permission denied", dir)
+        return temporary_file(dir=dir)
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", temporary_file_in)
+
+    result = plan_for([str(photos)])
+
+    assert [job.name for job in result.jobs] == ["a.png"]
+    locked = (photos / "locked").resolve()
+    assert refusals(result) == {"b.png": f"{locked} cannot be written (Permission denied) (not sent)"}
+
+
+def test_a_link_to_a_folder_in_a_folder_is_reported_not_followed(tmp_path):
+    photos, elsewhere = tmp_path / "photos", tmp_path / "elsewhere"
+    for path in (photos / "a.png", elsewhere / "b.png"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(images.encode(images.photo(64, 48), "PNG"))
+    (photos / "linked").symlink_to(elsewhere)
+
+    scanned = plan_for([str(photos)])
+    named = plan_for([str(photos / "linked")])
+
+    assert [job.name for job in scanned.jobs] == ["a.png"]
+    assert refusals(scanned) == {"linked": batch.LINK_NOT_FOLLOWED}
+    assert [job.name for job in named.jobs] == ["b.png"]
+
+
 def test_manifest_lines_that_are_not_records_are_passed_over(tmp_path):
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -112,9 +165,40 @@ def test_manifest_lines_that_are_not_records_are_passed_over(tmp_path):
     assert [job.name for job in result.jobs] == ["a.png"]
 
 
+def test_results_recorded_above_their_folder_by_earlier_versions_are_found(tmp_path):
+    photos = tmp_path / "photos"
+    source = photos / "2024" / "b.png"
+    source.parent.mkdir(parents=True)
+    source.write_bytes(images.encode(images.photo(64, 48), "PNG"))
+    [job] = plan_for([str(photos)]).jobs
+    (photos / "2024" / "b.webp").write_bytes(b"RIFF\x0c\x00\x00\x00WEBPVP8 ")
+    # As versions before wrote it: one manifest in the folder named, for the results below it.
+    record = {"key": job.key(batch.Options()), "source": job.source, "output": "2024/b.webp", "format": "webp"}
+    (photos / batch.MANIFEST_NAME).write_text(json.dumps({**record, "originalSize": 9, "optimizedSize": 4}) + "\n")
+
+    for named in (photos, photos / "2024"):
+        result = plan_for([str(named)])
+
+        assert [outcome.label for outcome in result.skipped] == [str(source)]
+        assert (result.jobs, result.refused) == ([], [])
+
+
+def test_a_file_where_a_folder_of_results_goes_fails_its_images_not_the_run(tmp_path):
+    photos, out = tmp_path / "photos", tmp_path / "small"
+    (photos / "2024").mkdir(parents=True)
+    (photos / "2024" / "a.png").write_bytes(images.encode(images.photo(64, 48), "PNG"))
+    out.mkdir()
+    (out / "2024").write_text("a file where the results of photos/2024 go")
+
+    result = batch.plan([str(photos)], out=out, options=batch.Options(), overwrite=False)
+
+    assert [job.name for job in result.jobs] == ["a.png"]  # to fail when its result is written
+
+
 def test_a_manifest_that_cannot_be_read_stops_the_run_before_it_starts(tmp_path):
     photos = tmp_path / "photos"
     (photos / batch.MANIFEST_NAME).mkdir(parents=True)  # a folder where the manifest should be
+    (photos / "a.png").write_bytes(images.encode(images.photo(64, 48), "PNG"))
 
     with pytest.raises(batch.CannotStart) as error:
         plan_for([str(photos)])

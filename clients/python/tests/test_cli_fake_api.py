@@ -76,6 +76,39 @@ def test_beside_its_source_a_result_of_another_source_is_not_replaced(fake, make
     )
 
 
+@pytest.mark.parametrize("first, second", [("photos", "photos/2024"), ("photos/2024", "photos")])
+def test_a_folder_and_its_subfolder_find_each_others_results(first, second, fake, make_photo, tmp_path):
+    api = fake()
+    make_photo(tmp_path / "photos" / "a.jpg", width=64, height=48)
+    make_photo(tmp_path / "photos" / "2024" / "b.jpg", width=64, height=48)
+    options = ["--format", "webp", "--json"]
+    assert smolpix(api, "optimize", first, *options, cwd=tmp_path).returncode == 0
+
+    run = smolpix(api, "optimize", second, *options, cwd=tmp_path)
+    files, _ = parsed(run.stdout.splitlines())
+
+    assert run.returncode == 0, run.stdout
+    # b is not sent again, and its result is not taken for a new source.
+    assert files["photos/2024/b.jpg"]["status"] == "skipped"
+    assert "photos/2024/b.webp" not in files
+    assert len(api.statuses()) == 2  # a and b, once each
+
+
+def test_under_out_a_subfolder_named_has_its_results_in_another_place(fake, make_photo, tmp_path):
+    api = fake()
+    make_photo(tmp_path / "photos" / "2024" / "b.jpg", width=64, height=48)
+    options = ["--out", "small", "--format", "webp", "--json"]
+    assert smolpix(api, "optimize", "photos", *options, cwd=tmp_path).returncode == 0
+
+    run = smolpix(api, "optimize", "photos/2024", *options, cwd=tmp_path)
+    files, _ = parsed(run.stdout.splitlines())
+
+    # small/2024/b.webp is not small/b.webp, where this run was asked to put b's result.
+    assert run.returncode == 0, run.stdout
+    assert (files["photos/2024/b.jpg"]["status"], files["photos/2024/b.jpg"]["output"]) == ("done", "small/b.webp")
+    assert (tmp_path / "small" / "2024" / "b.webp").read_bytes() == IMAGE
+
+
 def test_a_torn_last_line_of_the_manifest_is_ended_not_written_onto(fake, make_photo, tmp_path):
     api = fake()
     make_photo(tmp_path / "t" / "a.jpg", width=64, height=48)
@@ -165,6 +198,21 @@ def test_ctrl_c_stops_the_images_waiting_for_the_rate_limit_without_sending_them
     assert process.returncode == 130, errors
     assert (summary["done"], summary["failed"], summary["notStarted"]) == (1, 0, 3)
     assert api.statuses() == [200]
+
+
+def test_after_an_account_error_the_images_waiting_to_be_sent_are_not(fake, photos, tmp_path):
+    # Until the first answer tells the rate limit, one request goes at a time: the others wait.
+    api = fake([Answer(401, {"error": "Missing or invalid API key", "code": "UNAUTHORIZED"})] * 10)
+    photos(10)
+
+    run = smolpix(api, "optimize", "photos", "--out", "small", "--concurrency", "4", "--json", cwd=tmp_path)
+    files, summary = parsed(run.stdout.splitlines())
+
+    assert run.returncode == 1, run.stderr
+    assert api.statuses() == [401]
+    error = "401 UNAUTHORIZED: Missing or invalid API key"
+    assert sorted(line["error"] for line in files.values()) == [error] + [f"not sent: {error}"] * 9
+    assert (summary["failed"], summary["notStarted"]) == (10, 0)
 
 
 @pytest.mark.parametrize("out", ["small/sub", "/proc/smolpix-test"])

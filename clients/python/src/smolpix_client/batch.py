@@ -23,7 +23,8 @@ from smolpix_client.protocol import MAX_UPLOAD_BYTES
 MANIFEST_NAME = ".smolpix-manifest.jsonl"
 OUTPUT_FORMATS = ("webp", "avif")
 NOT_A_FILE = "not a regular file (a named pipe, a socket or a device)"
-NOT_AN_IMAGE = "not an image (by its name and first bytes: JPEG, PNG, GIF, WebP, AVIF, HEIC, TIFF or BMP)"
+NOT_AN_IMAGE = "not an image (by its first bytes: JPEG, PNG, GIF, WebP, AVIF, HEIC, TIFF or BMP)"
+LINK_NOT_FOLLOWED = "a link to a folder, not followed (name it on the command line to optimize what it holds)"
 TOO_LARGE = f"larger than the {MAX_UPLOAD_BYTES:,} bytes the API takes (not sent)"
 # Errors about the account rather than the image: every later request would fail the same way.
 ACCOUNT_ERRORS = (Unauthorized, PlanRequired, QuotaExceeded)
@@ -65,8 +66,7 @@ class Job:
     label: str  # how the source is shown: the path as given, or the URL
     source: str  # what identifies it: the absolute path, or the URL
     path: Path | None  # None for a URL
-    root: Path  # the folder whose manifest records it; its output is below
-    out_dir: Path
+    out_dir: Path  # where its result goes, and its manifest records it
     name: str  # the source's file name
     stem: str = ""  # the output's name without its extension (see _name_outputs)
     size: int | None = None
@@ -101,20 +101,21 @@ class Outcome:
 
 
 class Manifest:
-    """What runs into one output folder finished: a JSON line per image, appended as its output is
-    put in place, so an interrupted run leaves every finished image on record (and at worst a torn
-    last line, which is ignored, as is any line that is not a whole record). A record counts as done
-    while its output is there and still holds its result (no later record names the same output)."""
+    """What runs wrote into one folder: a JSON line per result, appended as the result is put in
+    place, so an interrupted run leaves every finished image on record (and at worst a torn last
+    line, which is ignored, as is any line that is not a whole record). Each result is recorded in
+    the folder it is written to, so every run writing there finds it, whichever folder it was named;
+    versions before kept one manifest for each folder named (or --out), with the results below it."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.path = root / MANIFEST_NAME
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.path = folder / MANIFEST_NAME
         self._done: dict[str, dict[str, Any]] = {}  # the latest record of each key
         self._latest: dict[Path, dict[str, Any]] = {}  # the latest record of each output: whose it is
         self._file: Any = None
         try:
             text = self.path.read_text(encoding="utf-8", errors="replace")
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # no folder there (yet), or a file in its place
             text = ""
         except OSError as error:
             raise CannotStart(f"Cannot read {self.path}: {error.strerror}") from error
@@ -124,35 +125,27 @@ class Manifest:
             entry = _record(line)
             if entry:
                 self._done[entry["key"]] = entry
-                self._latest[root / entry["output"]] = entry
+                self._latest[folder / entry["output"]] = entry
 
-    def finished(self, key: str) -> dict[str, Any] | None:
-        """The record of a run that did this job, if its output is still there and still its result."""
+    def output(self, key: str) -> Path | None:
+        """Where the latest result of `key` recorded here was written."""
         entry = self._done.get(key)
-        if entry is None:
-            return None
-        output = self.root / entry["output"]
-        return entry if self._latest[output]["key"] == key and output.exists() else None
+        return self.folder / entry["output"] if entry else None
 
-    def is_output(self, path: Path) -> bool:
-        """Whether `path` was written by a run (and is not a source, nor someone else's file)."""
-        return path in self._latest
-
-    def source_of(self, path: Path) -> str | None:
-        """The source whose result a run wrote last to `path`; None if no run wrote it."""
-        entry = self._latest.get(path)
-        return entry["source"] if entry else None
+    def latest(self, output: Path) -> dict[str, Any] | None:
+        """The latest record here of a result written to `output`."""
+        return self._latest.get(output)
 
     def record(self, key: str, job: Job, output: Path, outcome: Outcome) -> None:
         if self._file is None:
-            self.root.mkdir(parents=True, exist_ok=True)
+            self.folder.mkdir(parents=True, exist_ok=True)
             self._file = self.path.open("a", encoding="utf-8")
             if self._torn:
                 self._file.write("\n")
         entry = {
             "key": key,
             "source": job.source,
-            "output": output.relative_to(self.root).as_posix(),
+            "output": output.relative_to(self.folder).as_posix(),
             "format": outcome.format,
             "originalSize": outcome.original_size,
             "optimizedSize": outcome.optimized_size,
@@ -183,12 +176,36 @@ class Plan:
     skipped: list[Outcome] = field(default_factory=list)  # done by an earlier run, unchanged since
     refused: list[Outcome] = field(default_factory=list)  # failed without being sent
     ignored: int = 0  # files in the folders that are not named like images
-    manifests: dict[Path, Manifest] = field(default_factory=dict)
+    manifests: dict[Path, Manifest] = field(default_factory=dict)  # by folder, read once
 
-    def manifest(self, root: Path) -> Manifest:
-        if root not in self.manifests:
-            self.manifests[root] = Manifest(root)
-        return self.manifests[root]
+    def manifest(self, folder: Path) -> Manifest:
+        if folder not in self.manifests:
+            self.manifests[folder] = Manifest(folder)
+        return self.manifests[folder]
+
+    def _nearest_first(self, folder: Path) -> list[Manifest]:
+        """The manifests that may record results written to `folder`: its own, where they are
+        recorded now, then those of the folders above it, where earlier versions recorded them."""
+        return [self.manifest(each) for each in (folder, *folder.parents)]
+
+    def latest(self, output: Path) -> dict[str, Any] | None:
+        """The record of the result last written to `output`; None if no run wrote it."""
+        for manifest in self._nearest_first(output.parent):
+            entry = manifest.latest(output)
+            if entry:
+                return entry
+        return None
+
+    def finished(self, job: Job, key: str) -> tuple[Path, dict[str, Any]] | None:
+        """Where a run put `job`'s result and its record, if it is in `job`'s output folder, is still
+        there and still its result. A result elsewhere (written under another --out) does not count."""
+        for manifest in self._nearest_first(job.out_dir):
+            output = manifest.output(key)
+            if output and output.parent == job.out_dir:
+                entry = self.latest(output)
+                if entry and entry["key"] == key and output.exists():
+                    return output, entry
+        return None
 
 
 def plan(arguments: list[str], *, out: Path | None, options: Options, overwrite: bool) -> Plan:
@@ -206,12 +223,13 @@ def plan(arguments: list[str], *, out: Path | None, options: Options, overwrite:
                 seen.add(job.source)
                 result.jobs.append(job)
     _name_outputs(result.jobs)
+    # --out was found writable. Without it, results go beside their sources, in folders of their own.
+    unwritable = {} if out else {folder: _unwritable(folder) for folder in {job.out_dir for job in result.jobs}}
     to_send = []
     for job in result.jobs:
-        manifest = result.manifest(job.root)
-        entry = manifest.finished(job.key(options))
-        if entry:
-            output = manifest.root / entry["output"]
+        finished = result.finished(job, job.key(options))
+        if finished:
+            output, entry = finished
             result.skipped.append(
                 Outcome(
                     job.label,
@@ -223,7 +241,12 @@ def plan(arguments: list[str], *, out: Path | None, options: Options, overwrite:
                 )
             )
             continue
-        refusal = _name_refusal(job, options) or (None if overwrite else _overwrite_refusal(job, options, manifest))
+        problem = unwritable.get(job.out_dir)
+        refusal = (
+            _name_refusal(job, options)
+            or (problem and f"{job.out_dir} cannot be written ({problem}) (not sent)")
+            or (None if overwrite else _overwrite_refusal(job, options, result))
+        )
         if refusal:
             result.refused.append(Outcome(job.label, "failed", reason=refusal))
         else:
@@ -233,37 +256,47 @@ def plan(arguments: list[str], *, out: Path | None, options: Options, overwrite:
 
 
 def _usable_out(out: Path) -> Path:
-    """`out`, made if it is not there and shown writable, resolved: a folder that cannot be written is
-    found before anything is sent (and charged), not once every image has been."""
+    """`out`, made if it is not there and shown writable, resolved."""
     try:
         if out.exists() and not out.is_dir():
             raise CannotStart(f"--out {out}: exists and is not a folder")
         out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out):
-            pass
     except OSError as error:
         raise CannotStart(f"--out {out}: cannot be written ({error.strerror or error})") from error
+    problem = _unwritable(out)
+    if problem:
+        raise CannotStart(f"--out {out}: cannot be written ({problem})")
     return out.resolve()
+
+
+def _unwritable(folder: Path) -> str | None:
+    """Why no file can be made in `folder`, if none can: a folder that cannot be written is found
+    before anything is sent (and charged), not once every image has been."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        return error.strerror or str(error)
+    return None
 
 
 def _jobs(argument: str, *, out: Path | None, into: Plan) -> list[Job]:
     if argument.lower().startswith(("http://", "https://")):
         folder = out or Path.cwd()
         name = _url_file_name(argument)
-        return [Job(label=argument, source=argument, path=None, root=folder, out_dir=folder, name=name)]
+        return [Job(label=argument, source=argument, path=None, out_dir=folder, name=name)]
     path = Path(argument)
     if path.is_dir():
         return _folder_jobs(path, out=out, into=into)
     if not path.exists():
         into.refused.append(Outcome(argument, "failed", reason="no such file or folder"))
         return []
-    # Beside the path as named: a link's result goes next to the link, not next to what it links to.
-    root = out or path.parent.resolve()
     refusal = _refusal(path)
     if refusal:
         into.refused.append(Outcome(argument, "failed", reason=refusal))
         return []
-    return [_file_job(path, label=argument, root=root, out_dir=root)]
+    # Beside the path as named: a link's result goes next to the link, not next to what it links to.
+    return [_file_job(path, label=argument, out_dir=out or path.parent.resolve())]
 
 
 def _refusal(path: Path) -> str | None:
@@ -287,8 +320,6 @@ def _reason(error: OSError) -> str:
 
 
 def _folder_jobs(folder: Path, *, out: Path | None, into: Plan) -> list[Job]:
-    root = out or folder.resolve()
-    manifest = into.manifest(root)
     jobs = []
 
     def unreadable(error: OSError) -> None:
@@ -300,17 +331,21 @@ def _folder_jobs(folder: Path, *, out: Path | None, into: Plan) -> list[Job]:
         subdirectories[:] = sorted(
             name for name in subdirectories if not name.startswith(".") and _resolved(here / name) != out
         )
+        # os.walk does not follow links (one may lead back up, or out of the folder): say so.
+        for name in [name for name in subdirectories if (here / name).is_symlink()]:
+            subdirectories.remove(name)
+            into.refused.append(Outcome(str(here / name), "failed", reason=LINK_NOT_FOLLOWED))
         for name in sorted(files):
             path = here / name
-            if name.startswith(".") or manifest.is_output(_resolved(path)):
+            if name.startswith(".") or into.latest(_resolved(path)):  # a result of a run
                 continue
             if path.suffix.lower() not in IMAGE_EXTENSIONS:
                 into.ignored += 1
             elif refusal := _refusal(path):
                 into.refused.append(Outcome(str(path), "failed", reason=refusal))
             else:
-                out_dir = root / here.relative_to(folder) if out else here.resolve()
-                jobs.append(_file_job(path, label=str(path), root=root, out_dir=out_dir))
+                out_dir = out / here.relative_to(folder) if out else here.resolve()
+                jobs.append(_file_job(path, label=str(path), out_dir=out_dir))
     return jobs
 
 
@@ -323,14 +358,13 @@ def _resolved(path: Path) -> Path:
         return path
 
 
-def _file_job(path: Path, *, label: str, root: Path, out_dir: Path) -> Job:
+def _file_job(path: Path, *, label: str, out_dir: Path) -> Job:
     stat = path.stat()
     source = path.resolve()
     return Job(
         label=label,
         source=str(source),
         path=source,
-        root=root,
         out_dir=out_dir,
         name=path.name,
         size=stat.st_size,
@@ -389,7 +423,7 @@ def _name_refusal(job: Job, options: Options) -> str | None:
     return None
 
 
-def _overwrite_refusal(job: Job, options: Options, manifest: Manifest) -> str | None:
+def _overwrite_refusal(job: Job, options: Options, work: Plan) -> str | None:
     """Why `job` may not write its output without --overwrite: it would replace its own source, a
     file no run wrote, or another source's result (of an earlier run: those of one run are named
     apart). Checked for every format the API may return, before anything is sent."""
@@ -399,11 +433,11 @@ def _overwrite_refusal(job: Job, options: Options, manifest: Manifest) -> str | 
             return f"the {format.upper()} result would replace the source (use --out DIR, or --overwrite)"
         if not target.exists():
             continue
-        source = manifest.source_of(target)
-        if source is None:
+        entry = work.latest(target)
+        if entry is None:
             return f"{target} exists and was not written by smolpix (use --overwrite to replace it)"
-        if source != job.source:
-            return f"{target} holds the result of {source} (use --overwrite to replace it)"
+        if entry["source"] != job.source:
+            return f"{target} holds the result of {entry['source']} (use --overwrite to replace it)"
     return None
 
 
@@ -425,20 +459,21 @@ async def run(
     """Send the planned jobs, `concurrency` at a time, writing each output and recording it in its
     manifest as it arrives. Once `stopping` is set no new job starts (those in flight finish; the
     caller calls `client.stop_waiting()` so that those waiting to be sent are not). An error about
-    the account (key, plan, monthly quota) fails the jobs not yet sent."""
+    the account (key, plan, monthly quota) fails the jobs not yet sent, those waiting to be too."""
     outcomes: list[Outcome] = []
     pending = iter(work.jobs)
     account_error: list[SmolpixError] = []
 
     async def worker() -> None:
         for job in pending:
-            if account_error:
-                outcome = Outcome(job.label, "failed", reason=f"not sent: {account_error[0]}")
-            else:
+            outcome = None
+            if not account_error:
                 reporter.started(job)
-                outcome = await _optimize(job, client, options, work.manifest(job.root), account_error)
-                if outcome is None:  # stopped before it was sent: not started, left for the next run
+                outcome = await _optimize(job, client, options, work.manifest(job.out_dir), account_error)
+            if outcome is None:  # not sent
+                if not account_error:  # stopped (Ctrl-C): not started, left for the next run
                     return
+                outcome = Outcome(job.label, "failed", reason=f"not sent: {account_error[0]}")
             outcomes.append(outcome)
             reporter.finished(outcome)
             if stopping.is_set():
@@ -480,6 +515,7 @@ async def _optimize(
         return None
     except ACCOUNT_ERRORS as error:
         account_error.append(error)
+        client.stop_waiting()  # before any request waiting for the rate limit is sent
         return Outcome(job.label, "failed", reason=str(error))
     except SmolpixError as error:
         return Outcome(job.label, "failed", reason=str(error))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import itertools
 import json
 import signal
@@ -171,7 +170,16 @@ def _usage(arguments: argparse.Namespace, console: Console) -> int:
     with Client(arguments.api_key, arguments.base_url) as client:
         usage = client.usage()
     if arguments.json:
-        fields = {**dataclasses.asdict(usage), "resets_at": usage.resets_at.isoformat()}
+        # As the API answers (GET /api/v1/usage), in camelCase like `optimize --json`.
+        fields = {
+            "plan": usage.plan,
+            "monthlyLimit": usage.monthly_limit,
+            "used": usage.used,
+            "remaining": usage.remaining,
+            "month": usage.month,
+            "resetsAt": usage.resets_at.isoformat().replace("+00:00", "Z"),
+            "rateLimitPerMinute": usage.rate_limit_per_minute,
+        }
         print(json.dumps(fields))
         return 0
     table = Table(show_header=False, box=None)

@@ -16,9 +16,8 @@ _HEAD_BYTES = 16
 
 
 def is_image(path: Path) -> bool:
-    """Whether `path` is named like an image and starts like one (the server makes the final check)."""
-    if path.suffix.lower() not in IMAGE_EXTENSIONS:
-        return False
+    """Whether `path` starts like an image (the server makes the final check). Its name is not asked:
+    a file named by the user may have any; folder scans pass over those not named like images."""
     with path.open("rb") as file:
         return looks_like_image(file.read(_HEAD_BYTES))
 
