@@ -32,7 +32,7 @@ _runs: dict[str, tuple[float, list[tuple[ContextVar, Token]]]] = {}
 
 
 @signals.celeryd_init.connect
-@signals.beat_init.connect
+@signals.import_modules.connect  # beat's first signal: before its scheduler opens the schedule file
 def refuse_debug(**kwargs) -> None:
     """The production processes refuse DEBUG, the worker and beat as gunicorn does. Unset, DEBUG is
     on (for `make run`), and so is the development SECRET_KEY: a worker set up by hand without

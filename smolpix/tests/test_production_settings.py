@@ -55,10 +55,13 @@ def test_make_serve_refuses_debug(debug, tmp_path):
 
 @pytest.mark.parametrize("process", ["worker", "beat"])
 @pytest.mark.parametrize("debug", [None, "true"], ids=["unset", "on"])
-def test_the_worker_and_beat_refuse_debug(process, debug):
-    """Before they connect to anything: the broker named here does not exist."""
+def test_the_worker_and_beat_refuse_debug(process, debug, tmp_path):
+    """Before they connect to anything (the broker named here does not exist), and before beat
+    opens its schedule or says it is starting."""
+    schedule = tmp_path / "celerybeat-schedule"
     env = {key: value for key, value in os.environ.items() if key not in ("DEBUG", "SECRET_KEY")}
-    env |= {"REDIS_URL": "redis://127.0.0.1:9/0"} | ({"DEBUG": debug} if debug else {})
+    env |= {"REDIS_URL": "redis://127.0.0.1:9/0", "CELERY_BEAT_SCHEDULE_FILENAME": str(schedule)}
+    env |= {"DEBUG": debug} if debug else {}
 
     started = subprocess.run(
         [sys.executable, "-m", "celery", "-A", "smolpix", process],
@@ -71,3 +74,5 @@ def test_the_worker_and_beat_refuse_debug(process, debug):
 
     assert started.returncode == 1
     assert "celery refuses to run with DEBUG on" in started.stderr
+    assert "Starting" not in started.stdout + started.stderr
+    assert not list(tmp_path.iterdir())  # no schedule file
