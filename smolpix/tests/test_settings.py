@@ -8,7 +8,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PRODUCTION = {"DEBUG": "false", "SECRET_KEY": "x" * 64 + "-production-secret", "ALLOWED_HOSTS": "smolpix.co"}
+PRODUCTION = {
+    "DEBUG": "false",
+    "SECRET_KEY": "x" * 64 + "-production-secret",
+    "ALLOWED_HOSTS": "smolpix.co",
+    "SITE_URL": "https://smolpix.co",
+}
 
 
 def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
@@ -34,3 +39,13 @@ def test_production_settings_pass_the_deploy_check():
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_the_deploy_check_asks_for_site_url():
+    """Without it, a password reset's link takes the port of whoever asked for it."""
+    env = {key: value for key, value in PRODUCTION.items() if key != "SITE_URL"}
+
+    result = manage("check", "--deploy", "--fail-level", "WARNING", **env, SITE_URL="")
+
+    assert result.returncode != 0
+    assert "accounts.W001" in result.stderr and "SITE_URL is not set" in result.stderr
