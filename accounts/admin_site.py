@@ -4,6 +4,7 @@ from django.contrib.admin.views.main import ChangeList
 from django_otp.admin import OTPAdminSite
 
 from accounts.forms import AdminSignInForm
+from accounts.signin import remembering_device
 
 
 class SecondFactorAdminSite(OTPAdminSite):
@@ -16,6 +17,10 @@ class SecondFactorAdminSite(OTPAdminSite):
 
     def __init__(self, name: str = "admin") -> None:
         super().__init__(name)
+
+    def login(self, request, extra_context=None):
+        # Staff who sign in here have a known device too (accounts.signin): not locked out by others.
+        return remembering_device(super().login)(request, extra_context)
 
     def register(self, model_or_iterable, admin_class=None, **options) -> None:
         # Every model's admin (ours, django-axes' and django-otp's) answers the query strings

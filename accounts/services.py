@@ -97,10 +97,11 @@ def account_open(*, user: User, plan: Plan | None = None, email_verified: bool =
 
 
 @transaction.atomic
-def account_sign_up(*, email: str, password: str, next_path: str = "") -> None:
+def account_sign_up(*, email: str, password: str, next_path: str = "", tell_owner: bool = True) -> None:
     """Sign up `email` without telling the caller whether it has an account already: a new address
     gets an unverified account and the welcome e-mail with its verification link; the owner of an
-    existing one gets an e-mail saying so instead, with links to log in and to reset the password.
+    existing one gets an e-mail saying so instead (unless not `tell_owner`: the caller's limit on
+    sign-ups with the address is reached), with links to log in and to reset the password.
     Either e-mail's link (verification, log-in) goes on to `next_path`, the page the visitor was on
     its way to (a path of this site: the caller checks it, see accounts.next_url)."""
     email = User.objects.normalize_email(email)
@@ -109,8 +110,9 @@ def account_sign_up(*, email: str, password: str, next_path: str = "") -> None:
         account_create(email=email, password=password, email_verified=False, next_path=next_path)
         return
     make_password(password)  # the time a new account's password takes to hash, so both answers take as long
-    # robust, as account_open's
-    transaction.on_commit(lambda: tasks.send_sign_up_notice.delay(owner_id, next_path=next_path), robust=True)
+    if tell_owner:
+        # robust, as account_open's
+        transaction.on_commit(lambda: tasks.send_sign_up_notice.delay(owner_id, next_path=next_path), robust=True)
 
 
 def account_set_plan(*, account: Account, plan_code: str) -> Account:
@@ -240,19 +242,20 @@ def unverified_accounts_delete() -> int:
 
 
 def password_reset_request(*, email: str) -> None:
-    """Queue a password-reset e-mail to the user of `email`, if there is one who may sign in (active):
-    one made without a password (createaccount, the admin) chooses its first this way. Nothing tells
-    the caller which it was."""
+    """Queue a password-reset e-mail to `email`, whether or not it is the address of a user: the
+    task (password_reset_email_send) looks the user up and sends nothing when there is none. So the
+    request does the same work either way, and neither its answer nor the time it takes tells the
+    caller whether the address has an account."""
+    email = User.objects.normalize_email(email)
+    # robust: a broker outage is logged, not answered, as the answer would otherwise differ from usual.
+    transaction.on_commit(lambda: tasks.send_password_reset_email.delay(email), robust=True)
+
+
+def password_reset_email_send(*, email: str) -> bool:
+    """Send the user of `email`, if there is one who may sign in (active), a link to choose a new
+    password (Django's token: it works once, for PASSWORD_RESET_TIMEOUT); one made without a
+    password (createaccount, the admin) chooses its first this way. Returns whether it was sent."""
     user = User.objects.filter(email=User.objects.normalize_email(email), is_active=True).first()
-    if user is not None:
-        # robust: a broker outage is logged, not answered, or the answer would tell the address has an account.
-        transaction.on_commit(lambda: tasks.send_password_reset_email.delay(user.pk), robust=True)
-
-
-def password_reset_email_send(*, user_id: int) -> bool:
-    """Send the user a link to choose a new password (Django's token: it works once, for
-    PASSWORD_RESET_TIMEOUT). Returns whether it was sent (not when the user is gone meanwhile)."""
-    user = User.objects.filter(pk=user_id, is_active=True).first()
     if user is None:
         return False
     reset_path = reverse(

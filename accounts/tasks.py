@@ -1,4 +1,4 @@
-"""Accounts' background work. Each task takes ids, is idempotent and calls a service."""
+"""Accounts' background work. Each task takes ids (or an address), is idempotent and calls a service."""
 
 from smtplib import SMTPException
 
@@ -38,9 +38,9 @@ def send_sign_up_notice(user_id: int, next_path: str = "") -> bool:
 
 
 @email_task
-def send_password_reset_email(user_id: int) -> bool:
-    """Send the user a link to choose a new password."""
-    return services.password_reset_email_send(user_id=user_id)
+def send_password_reset_email(email: str) -> bool:
+    """Send the user of `email` a link to choose a new password; nothing if the address has no user."""
+    return services.password_reset_email_send(email=email)
 
 
 @shared_task(name="accounts.catch_up_welcome_emails", ignore_result=True, soft_time_limit=240, time_limit=300)

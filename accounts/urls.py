@@ -3,6 +3,7 @@ from django.urls import include, path
 
 from accounts import views
 from accounts.forms import SignInForm
+from accounts.signin import remembering_device
 
 urlpatterns = [
     path("accounts/signup/", views.signup, name="signup"),
@@ -12,8 +13,9 @@ urlpatterns = [
     # Before Django's own views of the same names (its sign-in is throttled by django-axes).
     path("accounts/password_reset/", views.password_reset, name="password_reset"),
     path("accounts/reset/<uidb64>/<token>/", views.PasswordResetConfirmView.as_view(), name="password_reset_confirm"),
-    path("accounts/login/", LoginView.as_view(authentication_form=SignInForm), name="login"),
+    path("accounts/login/", remembering_device(LoginView.as_view(authentication_form=SignInForm)), name="login"),
     path("accounts/logout/", views.LogoutView.as_view(), name="logout"),
+    path("accounts/password_change/", views.PasswordChangeView.as_view(), name="password_change"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("dashboard/", views.dashboard, name="dashboard"),
 ]

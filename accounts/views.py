@@ -1,7 +1,10 @@
+import logging
+
 from django.contrib import messages
+from django.contrib.auth import logout
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.forms import PasswordResetForm, SetPasswordForm
+from django.contrib.auth.forms import PasswordChangeForm, PasswordResetForm, SetPasswordForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -27,6 +30,12 @@ from usage.selectors import request_record_recent, usage_daily_counts, usage_thi
 
 SIGN_UP_EMAIL_SESSION_KEY = "sign_up_email"
 TOO_MANY = "Too many requests: please try again in an hour."
+TOO_MANY_WRONG_CURRENT_PASSWORDS = (
+    "The current password was wrong too many times, so we signed you out. You can change your password "
+    'again in an hour, or now by resetting it ("Forgot your password?" below).'
+)
+
+auth_logger = logging.getLogger("smolpix.auth")
 
 
 @require_http_methods(["GET", "POST"])
@@ -43,8 +52,14 @@ def signup(request: HttpRequest) -> HttpResponse:
         if throttles.throttled(request, (throttles.SIGN_UPS_PER_CLIENT, client_address(request))):
             form.add_error(None, TOO_MANY)
             return render(request, "accounts/signup.html", context, status=429)
-        account_sign_up(email=form.cleaned_data["email"], password=form.cleaned_data["password1"], next_path=next_path)
-        request.session[SIGN_UP_EMAIL_SESSION_KEY] = form.cleaned_data["email"]
+        # Counted for every address (as the form normalised it), and not answered: past it the page is
+        # the same, only the owner of an address with an account is not e-mailed again.
+        email = form.cleaned_data["email"]
+        tell_owner = not throttles.throttled(request, (throttles.SIGN_UPS_PER_ADDRESS, email))
+        account_sign_up(
+            email=email, password=form.cleaned_data["password1"], next_path=next_path, tell_owner=tell_owner
+        )
+        request.session[SIGN_UP_EMAIL_SESSION_KEY] = email
         return redirect(with_next(reverse("signup_done"), next_path))
     return render(request, "accounts/signup.html", context)
 
@@ -120,6 +135,34 @@ class LogoutView(auth_views.LogoutView):
 
     def get(self, request: HttpRequest) -> HttpResponse:
         return render(request, "registration/logout.html")
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    """Django's, with the wrong current passwords counted per user: beyond a few an hour, trying
+    again signs the session out (from any session of the user, for the rest of the hour), so whoever
+    holds a stolen session cannot find the password by guessing it here."""
+
+    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if self.over_the_limit(count=False):
+            return self.sign_out()
+        return super().post(request, *args, **kwargs)
+
+    def form_invalid(self, form: PasswordChangeForm) -> HttpResponse:
+        if form.has_error("old_password", "password_incorrect") and self.over_the_limit(count=True):
+            return self.sign_out()
+        return super().form_invalid(form)
+
+    def over_the_limit(self, *, count: bool) -> bool:
+        limit = (throttles.WRONG_CURRENT_PASSWORDS_PER_USER, str(self.request.user.pk))
+        return throttles.throttled(self.request, limit, count=count)
+
+    def sign_out(self) -> HttpResponse:
+        user = self.request.user
+        fields = {"email": user.email, "user_id": user.pk, "address": client_address(self.request)}
+        auth_logger.warning("password change signed out", extra={"fields": fields})
+        logout(self.request)
+        messages.error(self.request, TOO_MANY_WRONG_CURRENT_PASSWORDS)
+        return redirect("login")
 
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):

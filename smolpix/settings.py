@@ -220,7 +220,9 @@ AUTH_PASSWORD_VALIDATORS = [
 # Failed sign-ins, counted by django-axes in the database (PostgreSQL: shared by every process, and
 # working while Redis is down, as sign-in itself does). After 5 failures for one account, or 20 from
 # one client address (offices share one), within 15 minutes, sign-in is refused, even with the right
-# password, for 15 minutes or until a password reset (see accounts.signin). A success does not wipe
+# password, for 15 minutes or until a password reset (see accounts.signin). Anyone can cause an
+# account's lock, from anywhere: it does not refuse a browser that signed in to the account before
+# (a known device, by its cookie), which 5 failures of its own lock instead. A success does not wipe
 # the count: that would let an attacker with an account of their own reset it between guesses.
 AXES_HANDLER = "accounts.signin.SignInAttempts"
 AXES_FAILURE_LIMIT = 5
@@ -234,6 +236,9 @@ AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_USERNAME_CALLABLE = "accounts.signin.attempted_email"
 AXES_CLIENT_IP_CALLABLE = "smolpix.proxies.client_address"
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# The known device's cookie (signed, HttpOnly, Secure over HTTPS): a year from its last sign-in.
+SIGN_IN_DEVICE_COOKIE = "known_device"
+SIGN_IN_DEVICE_COOKIE_AGE = timedelta(days=365)
 # Sign-ins are logged as JSON lines by accounts.signals; the table of every success would only grow.
 AXES_DISABLE_ACCESS_LOG = True
 # Masked in the failed attempts axes stores (it masks passwords itself).

@@ -1,10 +1,16 @@
 import re
+from datetime import timedelta
 
 import pytest
+import time_machine
 from django.core import mail
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
+from accounts import tasks
 from accounts.models import PlanCode, User
 from accounts.tests.factories import PASSWORD, UserFactory
 
@@ -175,6 +181,49 @@ def test_sign_up_answers_an_existing_address_exactly_as_a_new_one_and_tells_its_
     assert "/accounts/verify/" not in notice.body  # no way into the account from this e-mail
 
 
+@pytest.mark.usefixtures("eager_tasks", "frozen_clock")
+def test_sign_up_tells_the_owner_of_an_address_at_most_three_times_an_hour_and_answers_as_ever(
+    client, django_capture_on_commit_callbacks
+):
+    UserFactory(email="owner@example.com")
+
+    answers, queued = [], []
+    for number in range(5):  # from as many client addresses: each is under its own limit
+        with django_capture_on_commit_callbacks(execute=True) as callbacks:
+            response = sign_up_from(client, "OWNER@example.com", f"203.0.113.{number}")
+        answers.append((response.status_code, response.url, client.get(response.url).content))
+        queued.append(len(callbacks))
+
+    assert queued == [1, 1, 1, 0, 0]
+    assert [email.to for email in mail.outbox] == [["owner@example.com"]] * 3
+    assert answers == [answers[0]] * 5
+    assert answers[0][:2] == (302, reverse("signup_done"))
+    # A new address answers so too (its page names it), and still gets its account and welcome.
+    with django_capture_on_commit_callbacks(execute=True):
+        new = sign_up_from(client, "newcomer@example.com", "203.0.113.9")
+    page = client.get(new.url).content
+    assert (new.status_code, new.url, page.replace(b"newcomer@", b"owner@")) == answers[0]
+    assert mail.outbox[-1].to == ["newcomer@example.com"]
+
+
+def sign_up_from(client, email: str, address: str):
+    return client.post(reverse("signup"), {"email": email, **SIGN_UP}, REMOTE_ADDR=address)
+
+
+@pytest.mark.usefixtures("eager_tasks")
+def test_with_redis_unreachable_sign_up_still_answers_and_tells_the_owner(
+    client, django_capture_on_commit_callbacks, unreachable_redis
+):
+    """The limits cannot count (logged) and let the sign-up through rather than refuse everyone."""
+    UserFactory(email="owner@example.com")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = sign_up(client, "owner@example.com")
+
+    assert (response.status_code, response.url) == (302, reverse("signup_done"))
+    assert [email.to for email in mail.outbox] == [["owner@example.com"]]
+
+
 def test_sign_up_refuses_mismatched_passwords(client):
     response = client.post(
         reverse("signup"), {"email": "a@example.com", "password1": "a-long-unusual-pass", "password2": "different"}
@@ -302,6 +351,70 @@ def test_password_change(client):
     assert user.check_password("another-long-pass-9")
 
 
+NEW_PASSWORD = "another-long-pass-9"
+
+
+def change_password(client, old_password: str, new_password: str = NEW_PASSWORD):
+    data = {"old_password": old_password, "new_password1": new_password, "new_password2": new_password}
+    return client.post(reverse("password_change"), data)
+
+
+def test_wrong_current_passwords_beyond_five_an_hour_sign_the_session_out(client, caplog):
+    """Whoever holds a stolen session cannot find the password by trying it here."""
+    user = UserFactory()
+    client.force_login(user)
+
+    answers = [change_password(client, f"guess-{number}") for number in range(5)]
+    sixth = change_password(client, "guess-5")
+
+    assert [answer.status_code for answer in answers] == [200] * 5
+    assert "Your old password was entered incorrectly" in answers[-1].content.decode()
+    assert (sixth.status_code, sixth.url) == (302, reverse("login"))
+    assert "_auth_user_id" not in client.session
+    assert "wrong too many times, so we signed you out" in client.get(sixth.url).content.decode()
+    client.force_login(user)  # even signed in again (or in another session), for the rest of the hour
+    right = change_password(client, PASSWORD)
+    assert (right.status_code, right.url) == (302, reverse("login"))
+    assert "_auth_user_id" not in client.session
+    user.refresh_from_db()
+    assert user.check_password(PASSWORD)
+    signed_out = [record.fields for record in caplog.records if record.getMessage() == "password change signed out"]
+    assert signed_out == [{"email": user.email, "user_id": user.pk, "address": "127.0.0.1"}] * 2
+
+
+def test_an_hour_after_the_wrong_current_passwords_the_password_can_be_changed_again(client):
+    user = UserFactory()
+    client.force_login(user)
+    for number in range(6):
+        change_password(client, f"guess-{number}")
+
+    client.force_login(user)
+    with time_machine.travel(timezone.now() + timedelta(minutes=61)):
+        assert change_password(client, PASSWORD).url == reverse("password_change_done")
+    user.refresh_from_db()
+    assert user.check_password(NEW_PASSWORD)
+
+
+def test_only_wrong_current_passwords_count_not_a_new_password_refused(client):
+    user = UserFactory()
+    client.force_login(user)
+
+    refused = [change_password(client, PASSWORD, new_password="123").status_code for _ in range(8)]
+
+    assert refused == [200] * 8
+    assert change_password(client, PASSWORD).url == reverse("password_change_done")
+
+
+def test_wrong_current_passwords_are_counted_per_user(client):
+    user, other = UserFactory(), UserFactory()
+    client.force_login(user)
+    for number in range(6):
+        change_password(client, f"guess-{number}")
+
+    client.force_login(other)
+    assert change_password(client, PASSWORD).url == reverse("password_change_done")
+
+
 @pytest.fixture
 def reset(client, django_capture_on_commit_callbacks, eager_tasks):
     """Ask for a password reset as a browser does; the e-mail's task runs here once it commits."""
@@ -345,6 +458,27 @@ def test_password_reset_answers_the_same_for_an_unknown_address_and_sends_nothin
 
     assert (unknown.status_code, unknown.url) == (known.status_code, known.url) == (302, reverse("password_reset_done"))
     assert [email.to for email in mail.outbox] == [["known@example.com"]]
+
+
+def test_password_reset_does_the_same_work_for_an_unknown_address_and_its_task_sends_nothing(
+    client, django_capture_on_commit_callbacks, monkeypatch
+):
+    """The task is queued either way (the broker's round-trip is not what tells them apart), with
+    the address as typed, normalised; the worker looks it up."""
+    UserFactory(email="known@example.com")
+    queued = []
+    monkeypatch.setattr(tasks.send_password_reset_email, "delay", lambda *args, **kwargs: queued.append(args))
+
+    work = []
+    for email in ["Known@Example.com", " Nobody@Example.com"]:
+        with django_capture_on_commit_callbacks(execute=True), CaptureQueriesContext(connection) as queries:
+            response = client.post(reverse("password_reset"), {"email": email})
+        work.append((response.status_code, response.url, len(queries)))
+
+    assert work[0] == work[1]
+    assert queued == [("known@example.com",), ("nobody@example.com",)]
+    assert tasks.send_password_reset_email("nobody@example.com") is False
+    assert mail.outbox == []
 
 
 def test_password_reset_mails_an_address_at_most_three_times_an_hour(client, reset):

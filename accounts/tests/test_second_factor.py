@@ -3,6 +3,7 @@
 from io import StringIO
 
 import pytest
+from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django_otp.models import Device
@@ -189,3 +190,16 @@ def test_createaccount_staff_says_how_to_enrol_a_second_factor():
     call_command("createaccount", "ops@example.com", "--staff", stdout=out)
 
     assert "python manage.py secondfactor ops@example.com" in out.getvalue()
+
+
+def test_staff_who_signed_in_to_the_admin_before_are_not_locked_out_of_it_by_others_failures(client, staff):
+    """Their browser is a known device (accounts.signin): others' wrong passwords lock strangers only."""
+    first, second = staff_second_factor_reset(user=staff).backup_codes[:2]
+    device_cookie = admin_sign_in(client, first, backup(staff)).cookies[settings.SIGN_IN_DEVICE_COOKIE].value
+    client.cookies.clear()
+    for number in range(5):
+        client.post(ADMIN_LOGIN, {"username": staff.email, "password": "wrong"}, REMOTE_ADDR=f"203.0.113.{number}")
+
+    assert admin_sign_in(client, second, backup(staff)).status_code == 429
+    client.cookies[settings.SIGN_IN_DEVICE_COOKIE] = device_cookie
+    assert admin_sign_in(client, second, backup(staff)).url == ADMIN

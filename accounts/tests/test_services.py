@@ -272,8 +272,10 @@ def test_a_sign_up_while_the_broker_is_down_still_answers_and_logs_the_lost_emai
 
 
 @committed
-def test_a_password_reset_while_the_broker_is_down_answers_as_usual(monkeypatch, caplog):
-    account_create(email="reset@example.com", password="pw")
+@pytest.mark.parametrize("existing", [False, True], ids=["unknown address", "existing address"])
+def test_a_password_reset_while_the_broker_is_down_answers_as_usual(existing, monkeypatch, caplog):
+    if existing:
+        account_create(email="reset@example.com", password="pw")
     monkeypatch.setattr(tasks.send_password_reset_email, "delay", broker_down)
     password_reset_request(email="reset@example.com")
 

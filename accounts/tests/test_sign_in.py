@@ -1,11 +1,13 @@
 """Sign-in throttling (django-axes, accounts/signin.py): per account and per client address, the
-right password refused during a lockout, and every sign-in and lockout in the logs."""
+right password refused during a lockout (but not to a browser that signed in to the account before,
+a known device, which its own failures lock), and every sign-in and lockout in the logs."""
 
 from datetime import timedelta
 
 import pytest
 import time_machine
-from django.core import mail
+from django.conf import settings
+from django.core import mail, signing
 from django.urls import reverse
 from django.utils import timezone
 
@@ -17,9 +19,17 @@ LOGIN = reverse("login")
 ATTACKER = "203.0.113.66"  # a client connecting directly: not one of our proxies
 
 
-def sign_in(client, email: str, password: str, **extra):
+def sign_in(client, email: str, password: str, *, device: str | None = None, **extra):
+    """A browser with no cookies but, if given, a device cookie (accounts.signin's known device)."""
     client.cookies.clear()
+    if device is not None:
+        client.cookies[settings.SIGN_IN_DEVICE_COOKIE] = device
     return client.post(LOGIN, {"username": email, "password": password}, **extra)
+
+
+def device_of(response) -> str:
+    """The device cookie a successful sign-in gave the browser."""
+    return response.cookies[settings.SIGN_IN_DEVICE_COOKIE].value
 
 
 def fail(client, email: str, times: int, **extra) -> None:
@@ -150,3 +160,55 @@ def test_with_redis_unreachable_lockouts_still_hold(client, unreachable_redis):
     fail(client, "victim@example.com", 5, REMOTE_ADDR=ATTACKER)
 
     assert sign_in(client, "victim@example.com", PASSWORD).status_code == 429
+
+
+def test_others_failures_do_not_lock_out_a_browser_that_signed_in_to_the_account_before(client):
+    """Anyone can lock an account (5 wrong passwords from anywhere): not for its owner's own browser."""
+    owner = UserFactory(email="victim@example.com")
+    owners_browser = device_of(sign_in(client, owner.email, PASSWORD, REMOTE_ADDR="198.51.100.7"))
+    for number in range(5):  # from 5 addresses
+        sign_in(client, owner.email, "wrong", REMOTE_ADDR=f"203.0.113.{number}")
+
+    assert sign_in(client, owner.email, PASSWORD, REMOTE_ADDR="198.51.100.8").status_code == 429  # a stranger
+    assert signed_in(sign_in(client, owner.email, PASSWORD, device=owners_browser, REMOTE_ADDR="198.51.100.7"))
+    assert signed_in(sign_in(client, "VICTIM@example.com", PASSWORD, device=owners_browser))  # any spelling
+
+
+def test_a_known_device_is_locked_by_its_own_failures(client):
+    owner = UserFactory(email="victim@example.com")
+    owners_browser = device_of(sign_in(client, owner.email, PASSWORD))
+
+    answers = [sign_in(client, owner.email, "wrong", device=owners_browser).status_code for _ in range(5)]
+
+    assert answers == [200, 200, 200, 200, 429]
+    assert sign_in(client, owner.email, PASSWORD, device=owners_browser).status_code == 429
+    assert sign_in(client, owner.email, PASSWORD).status_code == 429  # and they count for the account too
+
+
+def test_another_accounts_device_cookie_or_a_forged_one_does_not_escape_the_accounts_lockout(client):
+    UserFactory(email="victim@example.com")
+    attacker = UserFactory(email="attacker@example.com")
+    attackers_browser = device_of(sign_in(client, attacker.email, PASSWORD))
+    fail(client, "victim@example.com", 5, REMOTE_ADDR=ATTACKER)
+
+    forged = [
+        attackers_browser,  # names the attacker's own account
+        attackers_browser[:-1] + ("A" if attackers_browser[-1] != "A" else "B"),  # tampered with
+        signing.dumps({"account": "0" * 64, "device": "mine"}, salt="accounts.signin.device", key="guessed"),
+        "victim@example.com",
+    ]
+    for cookie in forged:
+        assert sign_in(client, "victim@example.com", PASSWORD, device=cookie).status_code == 429, cookie
+
+
+def test_the_device_cookie_is_signed_http_only_long_lived_and_secure_over_https(client):
+    owner = UserFactory(email="victim@example.com")
+
+    over_http = sign_in(client, owner.email, PASSWORD).cookies[settings.SIGN_IN_DEVICE_COOKIE]
+    over_https = sign_in(client, owner.email, PASSWORD, secure=True).cookies[settings.SIGN_IN_DEVICE_COOKIE]
+
+    assert over_http["httponly"] and over_http["samesite"] == "Lax"
+    assert over_http["max-age"] == 365 * 24 * 3600
+    assert not over_http["secure"] and over_https["secure"]
+    assert "victim" not in signing.b64_decode(over_http.value.split(":")[0].encode()).decode()  # not the address
+    assert sign_in(client, owner.email, "wrong").cookies.get(settings.SIGN_IN_DEVICE_COOKIE) is None  # a failure: none

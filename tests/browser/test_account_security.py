@@ -84,6 +84,41 @@ def test_repeated_wrong_passwords_lock_the_account_even_for_the_right_password(p
     page.wait_for_url("**/accounts/password_reset/")
 
 
+def test_others_wrong_passwords_lock_strangers_out_but_not_the_owners_browser(page, browser, live_server):
+    account = AccountFactory()
+    log_in(page, account.owner.email, PASSWORD)  # the owner's browser signed in before: a known device
+    page.get_by_role("button", name="Log out").click()
+
+    for who in ("attacker", "stranger"):
+        other = browser.new_context(base_url=live_server.url).new_page()
+        for password in ["not-the-password"] * 5 if who == "attacker" else [PASSWORD]:
+            other.goto("/accounts/login/")
+            other.get_by_label("Email").fill(account.owner.email)
+            other.get_by_label("Password").fill(password)
+            other.get_by_role("button", name="Log in").click()
+        expect(other.get_by_role("heading", name="Too many failed sign-ins")).to_be_visible()
+        other.context.close()
+
+    log_in(page, account.owner.email, PASSWORD)
+    expect(page.get_by_role("link", name="Change password")).to_be_visible()
+
+
+def test_wrong_current_passwords_on_the_password_change_page_sign_the_session_out(page, customer):
+    sign_in(page, customer)
+
+    for _ in range(6):
+        page.goto("/accounts/password_change/")
+        page.get_by_label("Old password").fill("not-the-password")
+        page.get_by_label("New password", exact=True).fill(SIGN_UP_PASSWORD)
+        page.get_by_label("New password confirmation").fill(SIGN_UP_PASSWORD)
+        page.get_by_role("button", name="Change password").click()
+
+    page.wait_for_url("**/accounts/login/")
+    expect(page.get_by_text("wrong too many times, so we signed you out")).to_be_visible()
+    page.goto("/dashboard/")
+    page.wait_for_url("**/accounts/login/?next=/dashboard/")
+
+
 def test_the_admin_asks_staff_for_a_code_from_their_authenticator_app(page):
     staff = UserFactory(email="staff@example.com", is_staff=True)
     staff_second_factor_reset(user=staff)
