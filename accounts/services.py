@@ -135,7 +135,8 @@ def account_set_overrides(
         if isinstance(value, Unchanged):
             continue
         if value is not None and not lowest <= value <= MAX_OVERRIDE:
-            raise ValidationError({field: f"must be from {lowest} to {MAX_OVERRIDE:,}."}, code="out_of_range")
+            refusal = ValidationError(f"must be from {lowest} to {MAX_OVERRIDE:,}.", code="out_of_range")
+            raise ValidationError({field: refusal})
         setattr(account, field, value)
         fields.append(field)
     if fields:

@@ -109,6 +109,7 @@ def test_a_rate_limit_of_zero_is_refused_an_images_limit_of_zero_is_not():
         account_set_overrides(account=account, monthly_limit=0, rate_limit=0)
 
     assert refused.value.message_dict == {"rate_limit_override": ["must be from 1 to 2,147,483,647."]}
+    assert [error.code for error in refused.value.error_dict["rate_limit_override"]] == ["out_of_range"]
 
     account.refresh_from_db()
     assert (account.monthly_limit_override, account.rate_limit_override) == (None, None)
