@@ -1,8 +1,9 @@
 """What `smolpix optimize` makes of the paths it is given, before anything is sent: files that are
 not regular files (a named pipe, a link to nothing or in a loop) are refused with a reason, never
 opened to wait forever; so are files larger than the API takes, and folders that cannot be read.
-Manifests: lines that are not records are passed over, and one that cannot be read stops the run
-before it starts."""
+Manifests: lines that are not records are passed over; one of a folder results go to that cannot be
+read stops the run before it starts, one above them is passed over with a warning. A URL with bytes
+that are not UTF-8 is refused, and the rest planned."""
 
 from __future__ import annotations
 
@@ -206,6 +207,31 @@ def test_a_manifest_that_cannot_be_read_stops_the_run_before_it_starts(tmp_path)
     assert str(error.value) == f"Cannot read {photos / batch.MANIFEST_NAME}: Is a directory"
 
 
+def test_a_manifest_above_the_folders_results_go_to_that_cannot_be_read_is_passed_over(tmp_path, monkeypatch):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "a.png").write_bytes(images.encode(images.photo(64, 48), "PNG"))
+    above = tmp_path.resolve() / batch.MANIFEST_NAME  # as another user's /tmp/.smolpix-manifest.jsonl
+    above.write_text("")
+    read_text = Path.read_text
+
+    def unreadable_above(path, *args, **kwargs):
+        # As the kernel answers anyone but root (who reads every file: the tests may run as root).
+        if path == above:
+            raise PermissionError(13, "Permission denied", str(path))
+        return read_text(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", unreadable_above)
+
+    result = plan_for([str(photos)])
+
+    assert [job.name for job in result.jobs] == ["a.png"]
+    assert result.warnings == [
+        f"Passed over {above}, which cannot be read (Permission denied): "
+        "results recorded there by earlier versions are not seen"
+    ]
+
+
 def test_a_link_in_a_loop_in_a_folder_is_refused_as_a_link_to_nothing_is(folder):
     (folder / "loop.jpg").symlink_to("loop.jpg")
 
@@ -214,3 +240,15 @@ def test_a_link_in_a_loop_in_a_folder_is_refused_as_a_link_to_nothing_is(folder)
     assert [job.name for job in plan.jobs] == ["photo.png"]
     assert "Too many levels of symbolic links" in refusals(plan)["loop.jpg"]
     assert refusals(plan)["gone.jpg"].startswith("FileNotFoundError")
+
+
+def test_a_url_with_bytes_that_are_not_utf8_is_refused_and_the_rest_planned(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    url = os.fsdecode(b"https://images.example/\xff.jpg")  # as Python gets it from the command line
+
+    result = plan_for([url, "https://images.example/b.jpg"])
+
+    assert [job.source for job in result.jobs] == ["https://images.example/b.jpg"]
+    assert [(outcome.label, outcome.reason) for outcome in result.refused] == [
+        ("https://images.example/\\xff.jpg", batch.NOT_TEXT_URL)
+    ]

@@ -278,22 +278,30 @@ def test_a_link_named_on_the_command_line_gets_its_result_beside_the_link(fake, 
     assert files["photos/link.jpg"]["status"] == "skipped"
 
 
-def test_an_output_that_could_not_be_put_in_place_is_not_recorded_as_done(fake, make_photo, tmp_path):
+def test_an_output_that_could_not_be_put_in_place_is_not_taken_as_done(fake, make_photo, tmp_path):
     api = fake()
     make_photo(tmp_path / "dirt" / "a.jpg", width=64, height=48)
     (tmp_path / "dirt" / "a.webp").mkdir()  # a folder where the result goes
-    command = ["optimize", "dirt/a.jpg", "--format", "webp", "--overwrite", "--json"]
+    command = ["optimize", "dirt/a.jpg", "--format", "webp", "--json"]
 
-    first = smolpix(api, *command, cwd=tmp_path)
-    second = smolpix(api, *command, cwd=tmp_path)
+    first = smolpix(api, *command, "--overwrite", cwd=tmp_path)
+    second = smolpix(api, *command, "--overwrite", cwd=tmp_path)
+    third = smolpix(api, *command, cwd=tmp_path)
 
     for run in (first, second):
         files, _ = parsed(run.stdout.splitlines())
         assert run.returncode == 1, run.stdout
-        assert files["dirt/a.jpg"]["status"] == "failed"
+        assert files["dirt/a.jpg"]["status"] == "failed"  # not "skipped": its record has no result
         assert files["dirt/a.jpg"]["error"].startswith("IsADirectoryError")
-    assert not (tmp_path / "dirt" / ".smolpix-manifest.jsonl").exists()
     assert not list((tmp_path / "dirt").glob(".smolpix-partial-*"))
+    # Without --overwrite, the folder in the way is refused before anything is sent.
+    files, _ = parsed(third.stdout.splitlines())
+    output = (tmp_path / "dirt" / "a.webp").resolve()
+    assert (
+        files["dirt/a.jpg"]["error"]
+        == f"{output} exists and was not written by smolpix (use --overwrite to replace it)"
+    )
+    assert len(api.statuses()) == 2
 
 
 def test_a_source_whose_result_name_would_be_too_long_is_refused_without_being_sent(fake, make_photo, tmp_path):
@@ -308,3 +316,45 @@ def test_a_source_whose_result_name_would_be_too_long_is_refused_without_being_s
         assert (run.returncode, run.stderr) == (1, "")
         assert files[f"photos/{name}"]["error"] == "the WEBP result's name would be longer than 255 bytes (not sent)"
     assert api.statuses() == []
+
+
+def test_a_manifest_above_the_run_that_cannot_be_read_is_said_on_stderr_not_in_the_json(fake, make_photo, tmp_path):
+    api = fake()
+    make_photo(tmp_path / "photos" / "a.jpg", width=64, height=48)
+    (tmp_path / ".smolpix-manifest.jsonl").mkdir()  # read by no one: a folder in its place
+
+    run = smolpix(api, "optimize", "photos", "--format", "webp", "--json", cwd=tmp_path)
+    files, _ = parsed(run.stdout.splitlines())
+
+    assert run.returncode == 0, run.stderr
+    assert files["photos/a.jpg"]["status"] == "done"
+    assert run.stderr == (
+        f"Passed over {tmp_path.resolve() / '.smolpix-manifest.jsonl'}, which cannot be read (Is a directory): "
+        "results recorded there by earlier versions are not seen\n"
+    )
+
+
+def test_a_link_and_its_target_named_together_each_get_their_result(fake, make_photo, tmp_path):
+    api = fake()
+    make_photo(tmp_path / "photos" / "a.png", width=64, height=48)
+    (tmp_path / "web").mkdir()
+    (tmp_path / "web" / "hero.png").symlink_to("../photos/a.png")
+    command = ["optimize", "photos/a.png", "web/hero.png", "photos", "--format", "webp", "--json"]
+
+    first = smolpix(api, *command, cwd=tmp_path)
+    second = smolpix(api, *command, cwd=tmp_path)
+
+    files, summary = parsed(first.stdout.splitlines())
+    assert first.returncode == 0, first.stdout
+    assert {name: line["output"] for name, line in files.items()} == {
+        "photos/a.png": "photos/a.webp",  # once, though named twice
+        "web/hero.png": "web/hero.webp",
+    }
+    assert summary["files"] == 2
+    assert (tmp_path / "web" / "hero.webp").read_bytes() == IMAGE
+    files, _ = parsed(second.stdout.splitlines())
+    assert {name: line["status"] for name, line in files.items()} == {
+        "photos/a.png": "skipped",
+        "web/hero.png": "skipped",
+    }
+    assert len(api.statuses()) == 2

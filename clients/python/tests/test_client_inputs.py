@@ -87,6 +87,52 @@ def test_a_base_url_with_a_query_or_a_fragment_is_refused_when_the_client_is_mad
         Client(api_key="pk_live_test", base_url=base_url)
 
 
+@pytest.mark.parametrize(
+    ("base_url", "what"),
+    [
+        ("http://127.0.0.1:8781/?x", "a query"),
+        ("http://127.0.0.1:8781/#top", "a fragment"),
+        ("http://127.0.0.1:8781/?x#top", "a query and a fragment"),
+    ],
+)
+def test_a_base_url_with_a_query_or_a_fragment_is_refused_for_it(base_url, what):
+    with pytest.raises(InvalidBaseUrl) as error:
+        Client(api_key="pk_live_test", base_url=base_url)
+
+    assert str(error.value) == (
+        f"Not a base URL: {base_url!r} (it has {what}: the API's paths are appended to a base URL, "
+        "so it may have neither)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("base_url", "shown"),
+    [
+        ("http://u:secret@127.0.0.1:80000", "'http://127.0.0.1:80000' (an http://"),
+        ("http://u:se@cret@127.0.0.1:8781/?x", "'http://127.0.0.1:8781/?x' (it has a query"),
+        ("u:secret@127.0.0.1:8781", "'127.0.0.1:8781' (an http://"),
+    ],
+)
+def test_a_refused_base_url_is_shown_without_its_password(base_url, shown):
+    with pytest.raises(InvalidBaseUrl) as error:
+        Client(api_key="pk_live_test", base_url=base_url)
+
+    assert str(error.value).startswith(f"Not a base URL: {shown}")
+    assert "secret" not in str(error.value)
+
+
+def test_a_404_shows_the_url_without_the_base_urls_password(fake):
+    api = fake([Answer(404, {"error": "Not found", "code": "NOT_FOUND"})])
+    base_url = api.base_url.replace("http://", "http://u:secret@") + "/nope"
+
+    with Client(api_key="pk_live_test", base_url=base_url) as client, pytest.raises(SmolpixError) as error:
+        client.usage()
+
+    assert str(error.value) == (
+        f"404 NOT_FOUND: Not found: {api.base_url}/nope/api/v1/usage is not the Smolpix API's; is the base URL right?"
+    )
+
+
 def test_a_404_from_a_wrong_base_url_says_to_check_it(fake):
     api = fake([Answer(404, {"error": "Not found", "code": "NOT_FOUND"})])
 
@@ -118,6 +164,8 @@ def result_as(format: str) -> OptimizeResult:
         ("photo.JPEG", "photo.webp"),
         ("photo.avif", "photo.webp"),
         ("photo.Tiff", "photo.webp"),
+        ("photo.jfif", "photo.webp"),  # as the command names its results: one list of extensions
+        ("photo.JPE", "photo.webp"),
         ("img.1", "img.1.webp"),
         ("holiday.2024", "holiday.2024.webp"),
         ("v1.2.png", "v1.2.webp"),

@@ -4,6 +4,7 @@ runs finished (`Manifest`), and sending them, several at once (`run`)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -25,6 +26,7 @@ OUTPUT_FORMATS = ("webp", "avif")
 NOT_A_FILE = "not a regular file (a named pipe, a socket or a device)"
 NOT_AN_IMAGE = "not an image (by its first bytes: JPEG, PNG, GIF, WebP, AVIF, HEIC, TIFF or BMP)"
 LINK_NOT_FOLLOWED = "a link to a folder, not followed (name it on the command line to optimize what it holds)"
+NOT_TEXT_URL = "a URL with bytes that are not UTF-8 text (write them as %XX) (not sent)"
 TOO_LARGE = f"larger than the {MAX_UPLOAD_BYTES:,} bytes the API takes (not sent)"
 # Errors about the account rather than the image: every later request would fail the same way.
 ACCOUNT_ERRORS = (Unauthorized, PlanRequired, QuotaExceeded)
@@ -101,9 +103,10 @@ class Outcome:
 
 
 class Manifest:
-    """What runs wrote into one folder: a JSON line per result, appended as the result is put in
-    place, so an interrupted run leaves every finished image on record (and at worst a torn last
-    line, which is ignored, as is any line that is not a whole record). Each result is recorded in
+    """What runs wrote into one folder: a JSON line per result, appended (and flushed to disk) just
+    before the result is put in place, so every result in place is on record, whenever a run is
+    interrupted (at worst with a torn last line, which is ignored, as is any line that is not a whole
+    record); a record whose result did not get there is not taken as done. Each result is recorded in
     the folder it is written to, so every run writing there finds it, whichever folder it was named;
     versions before kept one manifest for each folder named (or --out), with the results below it."""
 
@@ -113,12 +116,13 @@ class Manifest:
         self._done: dict[str, dict[str, Any]] = {}  # the latest record of each key
         self._latest: dict[Path, dict[str, Any]] = {}  # the latest record of each output: whose it is
         self._file: Any = None
+        self.unreadable: str | None = None  # why it could not be read, if it could not (then read as empty)
         try:
             text = self.path.read_text(encoding="utf-8", errors="replace")
         except (FileNotFoundError, NotADirectoryError):  # no folder there (yet), or a file in its place
             text = ""
         except OSError as error:
-            raise CannotStart(f"Cannot read {self.path}: {error.strerror}") from error
+            self.unreadable, text = error.strerror or str(error), ""
         # A killed run may have left its last line torn: the next record must not be appended to it.
         self._torn = bool(text) and not text.endswith("\n")
         for line in text.splitlines():
@@ -136,12 +140,20 @@ class Manifest:
         """The latest record here of a result written to `output`."""
         return self._latest.get(output)
 
+    def unappendable(self) -> str | None:
+        """Why no record can be appended here, if none can (a read-only manifest in a folder that can
+        be written): found before anything is sent, not once each image has been (and charged)."""
+        if self._file is not None or not self.path.is_file():
+            return None  # a new manifest is made where files can be: that is checked apart
+        try:
+            with self.path.open("a", encoding="utf-8"):
+                pass
+        except OSError as error:
+            return error.strerror or str(error)
+        return None
+
     def record(self, key: str, job: Job, output: Path, outcome: Outcome) -> None:
-        if self._file is None:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            self._file = self.path.open("a", encoding="utf-8")
-            if self._torn:
-                self._file.write("\n")
+        """Append `output`'s record, flushed to disk, before the result is put there."""
         entry = {
             "key": key,
             "source": job.source,
@@ -150,14 +162,33 @@ class Manifest:
             "originalSize": outcome.original_size,
             "optimizedSize": outcome.optimized_size,
         }
-        self._file.write(json.dumps(entry) + "\n")
-        self._file.flush()
+        try:
+            if self._file is None:
+                self.folder.mkdir(parents=True, exist_ok=True)
+                self._file = self.path.open("a", encoding="utf-8")
+                if self._torn:
+                    self._file.write("\n")
+            self._file.write(json.dumps(entry) + "\n")
+            self._file.flush()
+            os.fsync(self._file.fileno())
+        except OSError:
+            # Part of the line may be written (a full disk): the next record starts on a line of its own.
+            self._torn = True
+            self._abandon()
+            raise
         self._done[key] = entry
         self._latest[output] = entry
 
     def close(self) -> None:
         if self._file is not None:
             self._file.close()
+
+    def _abandon(self) -> None:
+        """Close the file after a failed write: what could not be written is dropped."""
+        file, self._file = self._file, None
+        if file is not None:
+            with contextlib.suppress(OSError):  # flushing what is left fails as the write did
+                file.close()
 
 
 def _record(line: str) -> dict[str, Any] | None:
@@ -177,6 +208,7 @@ class Plan:
     refused: list[Outcome] = field(default_factory=list)  # failed without being sent
     ignored: int = 0  # files in the folders that are not named like images
     manifests: dict[Path, Manifest] = field(default_factory=dict)  # by folder, read once
+    warnings: list[str] = field(default_factory=list)  # for stderr: what was passed over, and why
 
     def manifest(self, folder: Path) -> Manifest:
         if folder not in self.manifests:
@@ -203,7 +235,9 @@ class Plan:
             output = manifest.output(key)
             if output and output.parent == job.out_dir:
                 entry = self.latest(output)
-                if entry and entry["key"] == key and output.exists():
+                # A regular file: a record appended before its result failed to be put in place (a
+                # folder in the way) or a run killed in between leaves another thing there, or none.
+                if entry and entry["key"] == key and output.is_file():
                     return output, entry
         return None
 
@@ -216,15 +250,19 @@ def plan(arguments: list[str], *, out: Path | None, options: Options, overwrite:
     """
     out = _usable_out(out) if out else None
     result = Plan()
-    seen: set[str] = set()
+    seen: set[tuple[str, Path]] = set()
     for argument in arguments:
         for job in _jobs(argument, out=out, into=result):
-            if job.source not in seen:  # a file named twice, or inside a folder also named
-                seen.add(job.source)
+            # A file named twice, or inside a folder also named, is done once. Named through a link in
+            # another folder as well, it is done for each: its result goes beside each name.
+            if (job.source, job.out_dir) not in seen:
+                seen.add((job.source, job.out_dir))
                 result.jobs.append(job)
     _name_outputs(result.jobs)
+    _check_manifests(result)
     # --out was found writable. Without it, results go beside their sources, in folders of their own.
     unwritable = {} if out else {folder: _unwritable(folder) for folder in {job.out_dir for job in result.jobs}}
+    appendable: dict[Path, str | None] = {}  # why each folder's manifest cannot be appended to, if so
     to_send = []
     for job in result.jobs:
         finished = result.finished(job, job.key(options))
@@ -242,9 +280,12 @@ def plan(arguments: list[str], *, out: Path | None, options: Options, overwrite:
             )
             continue
         problem = unwritable.get(job.out_dir)
+        manifest = result.manifest(job.out_dir)
+        unappendable = appendable.setdefault(job.out_dir, manifest.unappendable())
         refusal = (
             _name_refusal(job, options)
             or (problem and f"{job.out_dir} cannot be written ({problem}) (not sent)")
+            or (unappendable and f"{manifest.path} cannot be appended to ({unappendable}) (not sent)")
             or (None if overwrite else _overwrite_refusal(job, options, result))
         )
         if refusal:
@@ -252,7 +293,28 @@ def plan(arguments: list[str], *, out: Path | None, options: Options, overwrite:
         else:
             to_send.append(job)
     result.jobs = to_send
+    _warn_of_unread_manifests(result)  # those of the folders results go to stopped the run
     return result
+
+
+def _check_manifests(work: Plan) -> None:
+    """Stop the run if a manifest of a folder it writes results to cannot be read: its records would
+    be missed, and its results taken for sources, or replaced. A manifest above them is read only for
+    the records of earlier versions (see Plan._nearest_first): one that cannot be read (another
+    user's, in /tmp or /home) is passed over, with a warning (`_warn_of_unread_manifests`)."""
+    for folder in sorted({job.out_dir for job in work.jobs}):
+        manifest = work.manifest(folder)
+        if manifest.unreadable:
+            raise CannotStart(f"Cannot read {manifest.path}: {manifest.unreadable}")
+
+
+def _warn_of_unread_manifests(work: Plan) -> None:
+    work.warnings += [
+        f"Passed over {manifest.path}, which cannot be read ({manifest.unreadable}): "
+        "results recorded there by earlier versions are not seen"
+        for _, manifest in sorted(work.manifests.items())
+        if manifest.unreadable
+    ]
 
 
 def _usable_out(out: Path) -> Path:
@@ -282,6 +344,12 @@ def _unwritable(folder: Path) -> str | None:
 
 def _jobs(argument: str, *, out: Path | None, into: Plan) -> list[Job]:
     if argument.lower().startswith(("http://", "https://")):
+        try:
+            argument.encode()
+        except UnicodeEncodeError:  # bytes the shell passed that are no UTF-8, kept as surrogates
+            shown = os.fsencode(argument).decode(errors="backslashreplace")
+            into.refused.append(Outcome(shown, "failed", reason=NOT_TEXT_URL))
+            return []
         folder = out or Path.cwd()
         name = _url_file_name(argument)
         return [Job(label=argument, source=argument, path=None, out_dir=folder, name=name)]
@@ -434,7 +502,7 @@ def _overwrite_refusal(job: Job, options: Options, work: Plan) -> str | None:
         if not target.exists():
             continue
         entry = work.latest(target)
-        if entry is None:
+        if entry is None or not target.is_file():  # a folder in the way of a recorded result is not one
             return f"{target} exists and was not written by smolpix (use --overwrite to replace it)"
         if entry["source"] != job.source:
             return f"{target} holds the result of {entry['source']} (use --overwrite to replace it)"
@@ -502,15 +570,15 @@ async def _optimize(
         )
         partial = await asyncio.to_thread(write_partial, output, result.data)
         try:
+            # Recorded before it is put in place: a result in place without a record would fail as
+            # if it were not there, and the next run would take it for a new source and send both. A
+            # record whose result is not put in place (a folder in the way, a run killed in between)
+            # is not taken as done (Plan.finished): the source is sent again.
+            manifest.record(job.key(options), job, output, outcome)
             os.replace(partial, output)
-        except OSError:  # e.g. a folder in the way: what is there stays, and is not recorded as done
+        except OSError:  # what is there stays
             partial.unlink(missing_ok=True)
             raise
-        # Recorded once in place, never before: a record of an output that failed to be written would
-        # have the next run skip the source. A run killed between the two steps leaves the output in
-        # place without a record: the next run refuses to replace it as a file no run wrote, until
-        # it is run with --overwrite (a lesser harm than a source wrongly taken for done).
-        manifest.record(job.key(options), job, output, outcome)
     except NotSent:
         return None
     except ACCOUNT_ERRORS as error:

@@ -114,6 +114,9 @@ async def _optimize(arguments: argparse.Namespace, console: Console) -> int:
     )
     client = AsyncClient(arguments.api_key, arguments.base_url)
     work = batch.plan(arguments.paths, out=arguments.out, options=options, overwrite=arguments.overwrite)
+    warnings = Console(stderr=True, soft_wrap=True)  # never on stdout: with --json, it is JSON only
+    for warning in work.warnings:
+        warnings.print(f"[yellow]{escape(warning)}[/]")
     stopping = asyncio.Event()
 
     def stop() -> None:

@@ -6,6 +6,7 @@ JSON `body` and, where the server sent one, `retry_after` (seconds).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -16,6 +17,15 @@ QUOTA_IN_FLIGHT_MESSAGE = (
     "This month's last images are held by your requests still being processed; those that fail give "
     "theirs back: retry after the seconds in Retry-After."
 )
+
+
+# What comes before a URL's host: its scheme, and a user name and password ("user:secret@"), if any.
+_CREDENTIALS = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)?[^/?#]*@")
+
+
+def without_credentials(url: str) -> str:
+    """`url` as it may be shown: without the user name and password it may carry."""
+    return _CREDENTIALS.sub(r"\1", url)
 
 
 class MissingApiKey(ValueError):
@@ -146,7 +156,8 @@ def error_from_response(response: httpx.Response) -> SmolpixError:
     code = body.get("code")
     message = body.get("error") or response.reason_phrase or f"HTTP {status}"
     if status == 404:  # the client asks only for the API's own paths: the base URL is wrong
-        message = f"{message}: {response.url} is not the Smolpix API's; is the base URL right?"
+        url = without_credentials(str(response.url))
+        message = f"{message}: {url} is not the Smolpix API's; is the base URL right?"
     return _error_class(status, code, message)(
         message, status=status, code=code, body=body, retry_after=retry_after(response)
     )

@@ -33,6 +33,7 @@ from smolpix_client.errors import (
     SmolpixError,
     error_from_response,
     whole_number,
+    without_credentials,
 )
 from smolpix_client.results import OptimizeResult, PathLike, QualityScore, Usage
 
@@ -227,17 +228,23 @@ class Requests:
 def _checked_base_url(base_url: str) -> str:
     """`base_url` without its trailing slash, or InvalidBaseUrl at once: a typo (no scheme, a port over
     65535, an unclosed bracket) would otherwise fail each request after its retries, or crash in httpx."""
+    shown = without_credentials(base_url)  # a password in it is not printed
     try:
         url = httpx.URL(base_url)
         usable = url.scheme in ("http", "https") and bool(url.host) and (url.port is None or url.port <= 65535)
-        # The API's paths are appended to it: after a query or a fragment they would not be paths.
-        usable = usable and "?" not in base_url and "#" not in base_url
     except httpx.InvalidURL:
         usable = False
     if not usable:
         raise InvalidBaseUrl(
-            f"Not a base URL: {base_url!r} (an http:// or https:// address such as {DEFAULT_BASE_URL}, "
+            f"Not a base URL: {shown!r} (an http:// or https:// address such as {DEFAULT_BASE_URL}, "
             "with a port up to 65535)"
+        )
+    # The API's paths are appended to it: after a query or a fragment they would not be paths.
+    extras = [name for mark, name in (("?", "a query"), ("#", "a fragment")) if mark in base_url]
+    if extras:
+        raise InvalidBaseUrl(
+            f"Not a base URL: {shown!r} (it has {' and '.join(extras)}: the API's paths are appended to "
+            "a base URL, so it may have neither)"
         )
     return base_url.rstrip("/")
 

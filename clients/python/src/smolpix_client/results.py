@@ -8,13 +8,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Union
 
-from smolpix_client.files import write_atomically
+from smolpix_client.files import IMAGE_EXTENSIONS, write_atomically
 
 PathLike = Union[str, os.PathLike]
-# The extensions `save` replaces by the result's: any other ending is part of the name.
-IMAGE_SUFFIXES = frozenset(
-    {".webp", ".avif", ".jpg", ".jpeg", ".png", ".gif", ".tif", ".tiff", ".bmp", ".heic", ".heif"}
-)
+# The extensions `save` replaces by the result's, as the command names its results: any other ending
+# is part of the name.
+IMAGE_SUFFIXES = IMAGE_EXTENSIONS
 
 
 @dataclass(frozen=True)
