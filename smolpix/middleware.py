@@ -5,6 +5,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse
+from django.utils.cache import patch_cache_control
 
 from apikeys.models import ApiKey
 from smolpix.emails import request_site_url
@@ -131,4 +132,19 @@ class ContentSecurityPolicyMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         response.headers.setdefault("Content-Security-Policy", self.policy)
+        return response
+
+
+class SignedInPagesArePrivate:
+    """Marks what a signed-in session is answered `Cache-Control: private, no-store` unless the view
+    said otherwise: usage, billing and keys are one customer's, for no shared cache to keep (Vary:
+    Cookie alone relies on every cache honouring it) and for no browser to show after sign-out."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if _user_id(request) is not None and not response.has_header("Cache-Control"):
+            patch_cache_control(response, private=True, no_store=True)
         return response

@@ -451,6 +451,23 @@ def test_password_reset_sends_a_link_that_sets_a_new_password(client, reset, has
     assert client.post(reverse("login"), {"username": user.email, "password": "brand-new-pass-42"}).status_code == 302
 
 
+def test_a_password_reset_link_works_for_an_hour(client, reset):
+    """Not Django's 3 days: a link may sit in a mailbox someone reads later."""
+    UserFactory(email="forgetful@example.com")
+    reset("forgetful@example.com")
+    [email] = mail.outbox
+    link = link_in(email, "/accounts/reset/")
+    assert "within an hour" in email.body
+
+    with time_machine.travel(timezone.now() + timedelta(minutes=59)):
+        in_time = client.get(link, follow=True).content.decode()
+    with time_machine.travel(timezone.now() + timedelta(minutes=61)):
+        too_late = client.get(link, follow=True).content.decode()
+
+    assert 'name="new_password1"' in in_time
+    assert 'name="new_password1"' not in too_late
+
+
 def test_password_reset_answers_the_same_for_an_unknown_address_and_sends_nothing(client, reset):
     UserFactory(email="known@example.com")
 

@@ -75,3 +75,14 @@ def test_the_admin_has_no_inline_script_or_style_either(admin_client):
         page = admin_client.get(path).content.decode()
         assert not re.search(r"<script(?![^>]*\bsrc=)(?![^>]*application/json)[^>]*>", page), path
         assert "<style" not in page and " style=" not in page, path
+
+
+def test_signed_in_pages_are_private_and_not_stored_public_ones_are_left_alone(client, pro_account):
+    """One customer's usage, billing and keys: for no shared cache, nor a browser's after sign-out."""
+    for path in PUBLIC[:3]:
+        assert "private" not in client.get(path).get("Cache-Control", ""), path
+
+    client.force_login(pro_account.owner)
+    for path in SIGNED_IN:
+        cache_control = {part.strip() for part in client.get(path)["Cache-Control"].split(",")}
+        assert {"private", "no-store"} <= cache_control, path
