@@ -172,10 +172,12 @@ def test_results_recorded_above_their_folder_by_earlier_versions_are_found(tmp_p
     source.parent.mkdir(parents=True)
     source.write_bytes(images.encode(images.photo(64, 48), "PNG"))
     [job] = plan_for([str(photos)]).jobs
-    (photos / "2024" / "b.webp").write_bytes(b"RIFF\x0c\x00\x00\x00WEBPVP8 ")
+    result_bytes = b"RIFF\x0c\x00\x00\x00WEBPVP8 "
+    (photos / "2024" / "b.webp").write_bytes(result_bytes)
     # As versions before wrote it: one manifest in the folder named, for the results below it.
     record = {"key": job.key(batch.Options()), "source": job.source, "output": "2024/b.webp", "format": "webp"}
-    (photos / batch.MANIFEST_NAME).write_text(json.dumps({**record, "originalSize": 9, "optimizedSize": 4}) + "\n")
+    sizes = {"originalSize": 9, "optimizedSize": len(result_bytes)}
+    (photos / batch.MANIFEST_NAME).write_text(json.dumps({**record, **sizes}) + "\n")
 
     for named in (photos, photos / "2024"):
         result = plan_for([str(named)])
@@ -252,3 +254,70 @@ def test_a_url_with_bytes_that_are_not_utf8_is_refused_and_the_rest_planned(tmp_
     assert [(outcome.label, outcome.reason) for outcome in result.refused] == [
         ("https://images.example/\\xff.jpg", batch.NOT_TEXT_URL)
     ]
+
+
+def manifest_line(job: batch.Job, options: batch.Options, output: str, result: bytes) -> str:
+    record = {"key": job.key(options), "source": job.source, "output": output, "format": "webp"}
+    return json.dumps({**record, "originalSize": 1000, "optimizedSize": len(result)}) + "\n"
+
+
+def test_a_record_whose_result_never_replaced_an_earlier_one_is_not_taken_as_done(tmp_path):
+    """A run killed between appending a record and putting its result in place, where an earlier
+    run (other options) had put its own: what is there is not the recorded result."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "a.png").write_bytes(images.encode(images.photo(64, 48), "PNG"))
+    [job] = plan_for([str(photos)]).jobs
+    earlier, killed = batch.Options(quality=80), batch.Options(quality=50)
+    (photos / "a.webp").write_bytes(b"the result at quality 80")
+    lines = manifest_line(job, earlier, "a.webp", b"the result at quality 80")
+    (photos / batch.MANIFEST_NAME).write_text(lines + manifest_line(job, killed, "a.webp", b"its result at 50"))
+
+    again = batch.plan([str(photos)], out=None, options=killed, overwrite=False)
+
+    assert ([job.name for job in again.jobs], again.skipped) == (["a.png"], [])
+
+
+HAND_MADE_WEBP = b"RIFF\x0c\x00\x00\x00WEBPVP8 "  # a file the user made, named as smolpix names results
+
+
+def test_another_users_manifest_above_the_run_is_not_trusted(tmp_path, monkeypatch):
+    """In /tmp, say: its records would have a source passed over as a result, and a file of the
+    user's replaced as if smolpix had written it."""
+    shared, photos = tmp_path, tmp_path / "home" / "photos"
+    photos.mkdir(parents=True)
+    for name in ("cat.png", "dog.png"):
+        (photos / name).write_bytes(images.encode(images.photo(64, 48), "PNG"))
+    cat = plan_for([str(photos)]).jobs[0]
+    (photos / "cat.webp").write_bytes(HAND_MADE_WEBP)
+    planted = manifest_line(cat, batch.Options(), "home/photos/cat.webp", HAND_MADE_WEBP)
+    planted += manifest_line(cat, batch.Options(), "home/photos/dog.png", b"x")
+    (shared / batch.MANIFEST_NAME).write_text(planted)
+    monkeypatch.setattr(batch, "_is_another_users", lambda path: path.parent == shared)
+
+    result = plan_for([str(photos)])
+
+    assert {"cat.png", "dog.png"} <= {job.name for job in result.jobs}  # sources, not done nor results
+    assert photos / "cat.webp" not in {job.target("webp") for job in result.jobs}  # the user's file stays
+    assert result.warnings == [
+        f"Passed over {shared / batch.MANIFEST_NAME}, which cannot be read (it is another user's, not trusted): "
+        "results recorded there by earlier versions are not seen"
+    ]
+
+
+@pytest.mark.parametrize("output", ["../a.webp", "/etc/a.webp", "2024/../../a.webp"])
+def test_a_record_of_an_output_outside_its_manifests_folder_is_passed_over(output):
+    line = {"key": "k", "source": "/s.png", "output": output, "format": "webp", "originalSize": 9, "optimizedSize": 4}
+
+    assert batch._record(json.dumps(line)) is None
+    assert batch._record(json.dumps({**line, "output": "2024/a.webp"})) is not None
+
+
+def test_under_out_a_folder_and_its_subfolder_named_together_send_each_image_once(tmp_path):
+    photos, out = tmp_path / "photos", tmp_path / "small"
+    (photos / "2024").mkdir(parents=True)
+    (photos / "2024" / "a.png").write_bytes(images.encode(images.photo(64, 48), "PNG"))
+
+    result = batch.plan([str(photos), str(photos / "2024")], out=out, options=batch.Options(), overwrite=False)
+
+    assert [(job.name, job.out_dir) for job in result.jobs] == [("a.png", out.resolve() / "2024")]

@@ -119,6 +119,8 @@ class Manifest:
         self.unreadable: str | None = None  # why it could not be read, if it could not (then read as empty)
         try:
             text = self.path.read_text(encoding="utf-8", errors="replace")
+            if _is_another_users(self.path):  # in /tmp, say: its records would decide what is sent and replaced
+                self.unreadable, text = "it is another user's, not trusted", ""
         except (FileNotFoundError, NotADirectoryError):  # no folder there (yet), or a file in its place
             text = ""
         except OSError as error:
@@ -192,13 +194,21 @@ class Manifest:
 
 
 def _record(line: str) -> dict[str, Any] | None:
-    """A manifest line as a record; None for a line that is not one (torn by a killed run, edited)."""
+    """A manifest line as a record; None for a line that is not one (torn by a killed run, edited, or
+    naming an output outside the manifest's folder)."""
     try:
         entry = json.loads(line)
     except ValueError:
         return None
     whole = isinstance(entry, dict) and all(isinstance(entry.get(name), kind) for name, kind in RECORD_FIELDS.items())
-    return entry if whole else None
+    if not whole:
+        return None
+    output = PurePosixPath(entry["output"])
+    return None if output.is_absolute() or ".." in output.parts else entry
+
+
+def _is_another_users(path: Path) -> bool:
+    return hasattr(os, "getuid") and path.stat().st_uid != os.getuid()  # no owners to compare on Windows
 
 
 @dataclass
@@ -235,11 +245,19 @@ class Plan:
             output = manifest.output(key)
             if output and output.parent == job.out_dir:
                 entry = self.latest(output)
-                # A regular file: a record appended before its result failed to be put in place (a
-                # folder in the way) or a run killed in between leaves another thing there, or none.
-                if entry and entry["key"] == key and output.is_file():
+                # A regular file of the recorded size: a record is appended before its result is put in
+                # place, and if that failed (a folder in the way) or the run was killed in between,
+                # what is there is another thing, none, or an earlier result (other options).
+                if entry and entry["key"] == key and _is_file_of_size(output, entry["optimizedSize"]):
                     return output, entry
         return None
+
+
+def _is_file_of_size(path: Path, size: int) -> bool:
+    try:
+        return path.is_file() and path.stat().st_size == size
+    except OSError:
+        return False
 
 
 def plan(arguments: list[str], *, out: Path | None, options: Options, overwrite: bool) -> Plan:
@@ -250,13 +268,14 @@ def plan(arguments: list[str], *, out: Path | None, options: Options, overwrite:
     """
     out = _usable_out(out) if out else None
     result = Plan()
-    seen: set[tuple[str, Path]] = set()
+    seen: set[tuple[str, Path | None]] = set()
     for argument in arguments:
         for job in _jobs(argument, out=out, into=result):
-            # A file named twice, or inside a folder also named, is done once. Named through a link in
-            # another folder as well, it is done for each: its result goes beside each name.
-            if (job.source, job.out_dir) not in seen:
-                seen.add((job.source, job.out_dir))
+            # A file named twice, or inside a folder also named, is done once. Without --out, named
+            # through a link in another folder as well, it is done for each: its result goes beside each name.
+            once = (job.source, None if out else job.out_dir)
+            if once not in seen:
+                seen.add(once)
                 result.jobs.append(job)
     _name_outputs(result.jobs)
     _check_manifests(result)
@@ -565,7 +584,7 @@ async def _optimize(
             "done",
             output=output,
             original_size=result.original_size,
-            optimized_size=result.optimized_size,
+            optimized_size=len(result.data),  # what is written, and checked on the next run (Plan.finished)
             format=result.format,
         )
         partial = await asyncio.to_thread(write_partial, output, result.data)
