@@ -74,7 +74,9 @@ def _may_manage(request: HttpRequest, user: User | None) -> bool:
     """Whether the signed-in staff member may change or delete `user`. A colleague's address and
     password are their way into the admin: staff who may change users could otherwise lock a
     superuser out, or send their password reset to an address of their own."""
-    return user is None or request.user.is_superuser or not user.is_staff or user.pk == request.user.pk
+    if user is None or request.user.is_superuser or user.pk == request.user.pk:
+        return True
+    return not (user.is_staff or user.is_superuser)  # a superuser without staff status is made staff again
 
 
 @admin.register(User)

@@ -1,10 +1,13 @@
 from django.contrib.admin import ModelAdmin
+from django.contrib.admin.forms import AdminPasswordChangeForm
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
+from django.urls import reverse
 from django_otp.admin import OTPAdminSite
 
 from accounts.forms import AdminSignInForm
 from accounts.signin import remembering_device
+from accounts.views import PasswordChangeView
 
 
 class SecondFactorAdminSite(OTPAdminSite):
@@ -21,6 +24,16 @@ class SecondFactorAdminSite(OTPAdminSite):
     def login(self, request, extra_context=None):
         # Staff who sign in here have a known device too (accounts.signin): not locked out by others.
         return remembering_device(super().login)(request, extra_context)
+
+    def password_change(self, request, extra_context=None):
+        # As Django's, with the site's view: wrong current passwords count against its limit here too,
+        # or the admin's page would be a way round it for a stolen session (accounts.views).
+        request.current_app = self.name
+        return PasswordChangeView.as_view(
+            form_class=AdminPasswordChangeForm,
+            success_url=reverse("admin:password_change_done", current_app=self.name),
+            extra_context={**self.each_context(request), **(extra_context or {})},
+        )(request)
 
     def register(self, model_or_iterable, admin_class=None, **options) -> None:
         # Every model's admin (ours, django-axes' and django-otp's) answers the query strings

@@ -252,11 +252,16 @@ def password_reset_request(*, email: str) -> None:
     transaction.on_commit(lambda: tasks.send_password_reset_email.delay(email), robust=True)
 
 
-def password_reset_email_send(*, email: str) -> bool:
+def password_reset_email_send(*, email: str | int) -> bool:
     """Send the user of `email`, if there is one who may sign in (active), a link to choose a new
     password (Django's token: it works once, for PASSWORD_RESET_TIMEOUT); one made without a
-    password (createaccount, the admin) chooses its first this way. Returns whether it was sent."""
-    user = User.objects.filter(email=User.objects.normalize_email(email), is_active=True).first()
+    password (createaccount, the admin) chooses its first this way. Returns whether it was sent.
+    An int is a user's id: what the task's messages queued before 2026-12-07 carry."""
+    users = User.objects.filter(is_active=True)
+    if isinstance(email, int):
+        user = users.filter(pk=email).first()
+    else:
+        user = users.filter(email=User.objects.normalize_email(email)).first()
     if user is None:
         return False
     reset_path = reverse(

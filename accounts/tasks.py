@@ -38,7 +38,7 @@ def send_sign_up_notice(user_id: int, next_path: str = "") -> bool:
 
 
 @email_task
-def send_password_reset_email(email: str) -> bool:
+def send_password_reset_email(email: str | int) -> bool:
     """Send the user of `email` a link to choose a new password; nothing if the address has no user."""
     return services.password_reset_email_send(email=email)
 

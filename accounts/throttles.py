@@ -24,7 +24,9 @@ SIGN_UPS_PER_ADDRESS = Throttle("sign-up:address", "3/h")
 PASSWORD_RESETS_PER_ADDRESS = Throttle("password-reset:address", "3/h")
 PASSWORD_RESETS_PER_CLIENT = Throttle("password-reset:client", "10/h")
 VERIFICATION_EMAILS_PER_USER = Throttle("verification-email:user", "3/h")
-WRONG_CURRENT_PASSWORDS_PER_USER = Throttle("password-change:wrong-current-password:user", "5/h")
+# Over 4, the 5th wrong one, signs out: django-ratelimit limits past the count, and the check before a
+# guess does not count it (accounts.views.PasswordChangeView): at most 5 guesses an hour.
+WRONG_CURRENT_PASSWORDS_PER_USER = Throttle("password-change:wrong-current-password:user", "4/h")
 
 
 def throttled(request: HttpRequest, *limits: tuple[Throttle, str], count: bool = True) -> bool:

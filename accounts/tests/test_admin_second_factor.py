@@ -215,13 +215,16 @@ def test_the_only_active_staff_member_who_is_no_superuser_still_saves_their_own_
     assert (helpdesk.email, helpdesk.is_staff) == ("help@example.com", True)
 
 
-@pytest.mark.parametrize("is_superuser", [True, False])
-def test_staff_who_may_change_and_delete_users_leave_other_staff_alone(staff_client, is_superuser):
+@pytest.mark.parametrize(
+    ("is_staff", "is_superuser"), [(True, True), (True, False), (False, True)], ids=["superuser", "staff", "dormant"]
+)
+def test_staff_who_may_change_and_delete_users_leave_other_staff_alone(staff_client, is_staff, is_superuser):
     """A colleague's address and password are their way into the admin: only a superuser changes
     them, or deletes the colleague. Customers stay theirs to help."""
     helpdesk = User.objects.get(email="helpdesk@example.com")
     helpdesk.user_permissions.add(*Permission.objects.filter(codename__in=["view_user", "change_user", "delete_user"]))
-    colleague = UserFactory(email="colleague@example.com", is_staff=True, is_superuser=is_superuser)
+    # "dormant": a superuser whose staff status was taken away, who would be one again once given it back.
+    colleague = UserFactory(email="colleague@example.com", is_staff=is_staff, is_superuser=is_superuser)
     customer = UserFactory(email="customer@example.com")
     new_password = {"password1": "taken-over-Passw0rd", "password2": "taken-over-Passw0rd"}
     bulk_delete = {"action": "delete_selected", "_selected_action": [colleague.pk], "post": "yes"}
@@ -243,3 +246,18 @@ def test_staff_who_may_change_and_delete_users_leave_other_staff_alone(staff_cli
     assert helped.status_code == 302
     customer.refresh_from_db()
     assert customer.email == "new@example.com"
+
+
+def test_wrong_current_passwords_on_the_admins_password_change_sign_the_session_out(staff_client):
+    """The admin's own page counts against the site's limit: it is no way round it."""
+    guesses = [
+        staff_client.post(
+            url("password_change"),
+            {"old_password": f"guess-{number}", "new_password1": "new-Passw0rd-9", "new_password2": "new-Passw0rd-9"},
+        )
+        for number in range(5)
+    ]
+
+    assert [guess.status_code for guess in guesses] == [200] * 4 + [302]
+    assert guesses[-1].url == reverse("login")
+    assert "_auth_user_id" not in staff_client.session
