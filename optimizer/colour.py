@@ -38,6 +38,8 @@ class MatrixShaperProfile:
 
 # Tags LittleCMS prefers to the matrix and tone curves when a profile has them.
 _LUT_TAGS = frozenset({b"A2B0", b"A2B1", b"A2B2", b"D2B0", b"D2B1", b"D2B2"})
+_MATRIX_SHAPER_TAGS = frozenset({b"rXYZ", b"gXYZ", b"bXYZ", b"rTRC", b"gTRC", b"bTRC"})
+_READ_TAGS = _LUT_TAGS | _MATRIX_SHAPER_TAGS
 _CODES = np.arange(256) / 255
 
 
@@ -47,11 +49,15 @@ def matrix_shaper_profile(profile: bytes) -> MatrixShaperProfile | None:
     if profile[16:24] != b"RGB XYZ ":  # the data colour space, then the connection space
         return None
     try:
+        # Views, not copies, of the tags read: a crafted profile's table lists thousands of tags,
+        # each as large as the profile (2 GB for a 512 kB one, copied).
         tags = {}
+        view = memoryview(profile)
         (count,) = struct.unpack_from(">I", profile, 128)
         for index in range(count):
             signature, offset, size = struct.unpack_from(">4sII", profile, 132 + 12 * index)
-            tags[signature] = profile[offset : offset + size]
+            if signature in _READ_TAGS:
+                tags[signature] = view[offset : offset + size]
         if tags.keys() & _LUT_TAGS:
             return None
         colorants = [struct.unpack_from(">3i", tags[signature], 8) for signature in (b"rXYZ", b"gXYZ", b"bXYZ")]
@@ -72,7 +78,7 @@ def _tone_curve(tag: bytes, x: np.ndarray) -> np.ndarray:
             return x
         if count == 1:
             return x ** (struct.unpack_from(">H", tag, 12)[0] / 256)
-        table = np.array(struct.unpack_from(f">{count}H", tag, 12)) / 65535
+        table = np.frombuffer(tag, dtype=">u2", count=count, offset=12) / 65535
         return np.interp(x, np.linspace(0, 1, count), table)
     if tag[:4] == b"para":
         (function,) = struct.unpack_from(">H", tag, 8)

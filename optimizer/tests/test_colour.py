@@ -3,6 +3,7 @@ chunks as Chromium reads them, and the numpy conversion checked against LittleCM
 
 import io
 import struct
+import tracemalloc
 from pathlib import Path
 from unittest.mock import Mock
 
@@ -55,6 +56,32 @@ def test_only_matrix_shaper_rgb_profiles_are_parsed():
     assert colour.matrix_shaper_profile(lut_based) is None
     assert colour.matrix_shaper_profile(lab) is None
     assert colour.matrix_shaper_profile(b"not a profile" * 10) is None
+
+
+def test_a_profile_listing_thousands_of_huge_tags_is_read_in_little_memory():
+    """A crafted tag table (4,000 entries, each as large as the 512 kB profile) had each copied: 2 GB
+    of a worker's memory for an image of 64x64 pixels."""
+    size, count = 512 * 1024, 4000
+    profile = bytearray(size)
+    struct.pack_into(">I", profile, 0, size)
+    profile[16:24], profile[36:40] = b"RGB XYZ ", b"acsp"
+    struct.pack_into(">I", profile, 128, count)
+    for index in range(count):
+        struct.pack_into(">4sII", profile, 132 + 12 * index, struct.pack(">I", 0x41000000 + index), 1, 0xFFFFFFFF)
+    with_curves = bytes(profile)
+    for index, signature in enumerate([b"rTRC", b"gTRC", b"bTRC"]):  # tone curves of a billion entries
+        struct.pack_into(">4sII", profile, 132 + 12 * index, signature, 1024, 0xFFFFFFFF)
+    struct.pack_into(">4sII", profile, 1024, b"curv", 0, 0x7FFFFFFF)
+
+    tracemalloc.start()
+    try:
+        for crafted in (with_curves, bytes(profile)):
+            assert colour.matrix_shaper_profile(crafted) is None
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert peak < 4 * size
 
 
 def test_an_srgb_profile_changes_nothing():
