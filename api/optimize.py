@@ -264,7 +264,8 @@ class OptimizeApi(MeteredApiView):
     why). Transparent images are never returned opaque: WebP and
     AVIF both keep transparency, and every answer is decoded again to check it (should an encoder
     lose it, the answer is WebP, with a notice if AVIF was asked for). If the original is already
-    in a suitable format and smaller than any re-encoding, it is returned unchanged (`savings` 0).
+    in a suitable format and smaller than any re-encoding, its image is returned as it is, without
+    its metadata (`savings` 0, or the bytes the metadata took).
 
     With `Accept: image/webp`, `image/avif` or `image/*` the image bytes are the response body
     and the figures are in `X-Smolpix-*` headers. With `format: auto`, an Accept header naming only

@@ -6,16 +6,21 @@ Celery task runs it on bytes it fetched or was handed.
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from optimizer import budget
 from optimizer.choice import AVIF_SPEED, LOSSLESS_WEBP, Choice
 from optimizer.compression import choose_encoding
+from optimizer.containers import ImageOnly, image_only
 from optimizer.encoders import EncoderSettings, encode
 from optimizer.formats import OutputFormat, RequestedFormat
 from optimizer.imaging import PreparedImage, prepare
-from optimizer.probe import probe
+from optimizer.probe import ImagingError, probe
 
 QUALITY_METRIC = "ssimulacra2"
-KEPT_SOURCE_NOTICE = "The original was already smaller than any re-encoding; it is returned unchanged."
+KEPT_SOURCE_NOTICE = (
+    "The original was already smaller than any re-encoding; its image is returned as it was, without its metadata."
+)
 # SSIMULACRA2 compares images at six scales, each half the last; libjxl's reference refuses images
 # under 8x8, and below that a lossy encoding of a few pixels can be far off and still score 100.
 MEASURABLE_SIDE = 8
@@ -86,7 +91,8 @@ def optimize(source: bytes, options: OptimizeOptions, *, max_pixels: int) -> Opt
     measurable = min(prepared.pixels.width, prepared.pixels.height) >= MEASURABLE_SIDE
     # Never grow: a source that may be returned as it is answers for itself (below); any other
     # source's size is what smart tries to stay under.
-    returnable = _source_fits(prepared, options, returned=None)
+    own = _own_image(source, prepared, options, max_pixels=max_pixels)
+    returnable = own is not None and _source_fits(prepared, options, returned=None)
     if measurable:
         choice = choose_encoding(
             prepared,
@@ -101,15 +107,21 @@ def optimize(source: bytes, options: OptimizeOptions, *, max_pixels: int) -> Opt
     else:
         choice = Choice(encoded=encode(prepared.pixels, NEAR_LOSSLESS_AVIF), notice=TOO_SMALL_TO_MEASURE_AVIF)
     encoded = choice.encoded
-    if len(encoded.data) > len(source) and _source_fits(prepared, options, returned=encoded.format):
-        # Never grow: the source already is an acceptable answer, and a smaller one.
+    if (
+        own is not None
+        and len(encoded.data) > len(source)
+        and _source_fits(prepared, options, returned=encoded.format)
+        # One that dropped a profile was decoded again already (_own_image).
+        and (own.dropped_profile or _shows(own.data, prepared, options, max_pixels=max_pixels))
+    ):
+        # Never grow: the source's own image already is an acceptable answer, and a smaller one.
         return Optimized(
-            data=source,
+            data=own.data,
             format=OutputFormat.of_source(prepared.source.format),
             width=prepared.source.width,
             height=prepared.source.height,
             original_size=len(source),
-            lossless=True,  # the source itself: nothing is lost
+            lossless=True,  # the source's own image: nothing is lost
             notice=KEPT_SOURCE_NOTICE,
             # The source is the image the score is measured against, exactly.
             score=100.0 if options.smart and measurable else None,
@@ -125,6 +137,38 @@ def optimize(source: bytes, options: OptimizeOptions, *, max_pixels: int) -> Opt
         score=choice.score,
         encoding=str(encoded.settings),
     )
+
+
+def _own_image(
+    source: bytes, prepared: PreparedImage, options: OptimizeOptions, *, max_pixels: int
+) -> ImageOnly | None:
+    """What never grow may return of a source that fits: its image without its metadata
+    (containers.image_only). One that had a colour profile is decoded again at once, since it
+    decides whether the size of the source bounds the search: it is returned only if it shows the
+    same without the profile, i.e. the profile was sRGB (our encodings carry none)."""
+    if not _source_fits(prepared, options, returned=OutputFormat.of_source(prepared.source.format)):
+        return None
+    own = image_only(source, prepared.source.format)
+    if own is None or not own.dropped_profile:
+        return own
+    return own if _shows(own.data, prepared, options, max_pixels=max_pixels, tolerance=1) else None
+
+
+def _shows(
+    data: bytes, prepared: PreparedImage, options: OptimizeOptions, *, max_pixels: int, tolerance: int = 0
+) -> bool:
+    """Whether `data`, decoded as the source was, shows the prepared pixels (within `tolerance`
+    levels: an sRGB profile converts to sRGB within a level of rounding): customer bytes are
+    verified like any output before they are returned."""
+    try:
+        shown = prepare(data, max_width=options.max_width, max_pixels=max_pixels).pixels
+    except ImagingError:
+        return False
+    expected = prepared.pixels
+    if (shown.width, shown.height, shown.has_alpha) != (expected.width, expected.height, expected.has_alpha):
+        return False
+    difference = np.abs(np.frombuffer(shown.data, np.uint8).astype(np.int16) - np.frombuffer(expected.data, np.uint8))
+    return int(difference.max(initial=0)) <= tolerance
 
 
 def _source_fits(prepared: PreparedImage, options: OptimizeOptions, *, returned: OutputFormat | None) -> bool:
