@@ -3,9 +3,10 @@ every accepted image finishes within the worker's memory and ImageMagick's polic
 
 - ImageMagick's pixel caches (Q16, so 8 bytes a pixel, 10 with an index channel: CMYK,
   palettes), each whole in the policy's memory if it fits what is left there, else on its disk:
-  while an image is prepared, the decoded source, an oriented copy, the resize's intermediate
-  image and the result can all exist at once. An image whose caches would not fit is refused
-  (IMAGE_TOO_LARGE) instead of failing half-way (a grey PNG of 64 megapixels was "damaged").
+  while an image is prepared, the decoded source beside its sRGB copy or its oriented copy, then
+  the resize's intermediate image and the result. An image whose caches would not fit is refused
+  (IMAGE_TOO_LARGE) instead of failing half-way (a grey PNG of 64 megapixels was "damaged"; TIFFs
+  of 100 megapixels turned by their orientation, or 81 in CMYK, ran out of caches after seconds).
 - The worker's memory outside those caches: each encoder keeps its own copies of the pixels
   (libwebp its ARGB and YUV planes, libavif and libaom far more), so each output format has a
   largest size that keeps a worker under WORKER_MEMORY_CEILING (measured: `make bench-memory`).
@@ -33,11 +34,29 @@ DIRECT_CACHE_BYTES_PER_PIXEL = 8
 DIRECT_FORMATS = {SourceFormat.WEBP, SourceFormat.AVIF, SourceFormat.HEIC}
 PNG_GREY = 0
 PNG_DIRECT_COLOUR_TYPES = {2, 4, 6}
+# The sources ImageMagick decodes in sRGB without an index channel: converting them to sRGB through
+# an ICC profile (LittleCMS) works in their own cache. Any other image is copied whole into a new
+# cache when its colourspace or class changes (imaging._convert_to_srgb, before the resize): always
+# from CMYK (JPEG, TIFF) and from AVIF's and HEIC's YCbCr, and from grey, palettes (GIF, BMP, PNG,
+# TIFF) and PNG's grey and alpha through a profile, which the header does not show.
+PNG_SRGB_COLOUR_TYPES = {2, 6}
+SRGB_FORMATS = {SourceFormat.WEBP}
+# The sources whose orientation ImageMagick reads (EXIF, TIFF's tag), which the header (SourceInfo)
+# shows only when it turns the image: any orientation but the first copies the whole image
+# (imaging.prepare's auto_orient; a flip, a mirror or a turn by 180 degrees keeps the size). A
+# PNG's, from a rare eXIf chunk, is counted only when it turns the image: counting it always would
+# refuse every RGB PNG over 67 megapixels. libheif turns an AVIF or HEIC while decoding it; WebP's,
+# GIF's and BMP's orientation is not applied.
+ORIENTED_FORMATS = {SourceFormat.JPEG, SourceFormat.TIFF}
 # The largest result each encoder is given, opaque and transparent, from `make bench-memory`: a
 # worker starts at ~130-200 MB; opaque WebP then takes ImageMagick's heap cache (at most the
 # policy's 256 MiB) and ~8 bytes a pixel, AVIF ~19 (libaom's frame buffers); with alpha, libwebp
 # takes ~37 bytes a pixel (its lossless alpha plane) and libavif ~26 (and 4 for the copy whose hidden
 # colour is filled, encoders._hidden_colour_filled). All stay below the ceiling with a margin.
+# Converting a result through a matrix/TRC profile in numpy (colour.to_srgb, once ImageMagick's
+# caches are gone: the samples, their converted copy and its bytes, 9 bytes a pixel opaque) takes
+# less than its encoder: a 64-megapixel Display P3 PNG made WebP at full size peaked at 669 MB,
+# 644 without its profile. Before a resize it works in bands of CHUNK_PIXELS, as does tone mapping.
 MAX_OUTPUT_PIXELS = {
     (OutputFormat.WEBP, False): 64_000_000,
     (OutputFormat.AVIF, False): 24_000_000,
@@ -131,21 +150,39 @@ def _fits(source: SourceInfo, width: int, height: int) -> bool:
 
 def _caches(source: SourceInfo, width: int, height: int) -> list[list[int]]:
     """The pixel caches (bytes) that preparing `source` at `width` x `height` holds at once, in
-    the order they are taken, at each of its peaks: decoding (_decoding), with the decoded image's
-    oriented copy, or an AVIF's or HEIC's alpha plane (decoded on its own, then merged) and its
-    turned copy; then, when it is resized, the decoded image, the resize's intermediate image (it
+    the order they are taken, at each of its peaks: decoding (_decoding), with an AVIF's or HEIC's
+    alpha plane (decoded on its own, then merged) and its turned copy; the decoded image and its
+    sRGB copy, without an index channel (_converted); the decoded image and its oriented copy
+    (_oriented); then, when it is resized, the decoded image, the resize's intermediate image (it
     filters one direction at a time) and the result, both without an index channel."""
-    decoding = _decoding(source, _decoded_pixels(source, width, height))
+    pixels = _decoded_pixels(source, width, height)
+    decoding = _decoding(source, pixels)
     decoded = decoding[-1]
-    turned = (source.width, source.height) != (source.stored_width, source.stored_height)
-    decoding += [decoded] * (1 if turned else 2 if source.separate_alpha else 0)
+    peaks = [decoding + [decoded] * (2 if source.separate_alpha else 0)]
+    if _converted(source):
+        peaks.append([decoded, DIRECT_CACHE_BYTES_PER_PIXEL * pixels])
+    if _oriented(source):
+        peaks.append([*decoding, decoded])
     if width >= source.width:
-        return [decoding]
+        return peaks
     intermediate = max(width * source.height, source.width * height)
     return [
-        decoding,
+        *peaks,
         [decoded, DIRECT_CACHE_BYTES_PER_PIXEL * intermediate, DIRECT_CACHE_BYTES_PER_PIXEL * width * height],
     ]
+
+
+def _converted(source: SourceInfo) -> bool:
+    """Whether the decoded image may be copied to be made sRGB before it is resized: unless it is
+    decoded in sRGB without an index channel (see SRGB_FORMATS)."""
+    return not (source.format in SRGB_FORMATS or source.png_colour_type in PNG_SRGB_COLOUR_TYPES)
+
+
+def _oriented(source: SourceInfo) -> bool:
+    """Whether the decoded image may be copied to be oriented: when the header says it is turned,
+    and whatever it says for the formats whose orientation it does not show (ORIENTED_FORMATS)."""
+    turned = (source.width, source.height) != (source.stored_width, source.stored_height)
+    return turned or source.format in ORIENTED_FORMATS
 
 
 def _decoding(source: SourceInfo, pixels: int) -> list[int]:

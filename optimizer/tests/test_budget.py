@@ -169,6 +169,38 @@ def test_a_turned_image_counts_its_oriented_copy():
         affordable(source(width, width * 2, turned=True), width)
 
 
+@pytest.mark.parametrize("format", [SourceFormat.TIFF, SourceFormat.JPEG])
+@pytest.mark.parametrize(("width", "height"), [(7400, 7399), (7400, 7400)])
+def test_a_jpeg_or_tiff_counts_an_oriented_copy_its_header_does_not_show(format, width, height):
+    """Flipped, mirrored or turned by 180 degrees (orientations 2-4), or turned while square
+    (5-8), the image keeps its size, and the header does not tell it from orientation 1: decoded
+    whole, such a TIFF or JPEG and its oriented copy (0.55 GB each) do not fit the disk together."""
+    header = source(width, height, format)
+    assert header.stored_width == header.width  # nothing in the header says it is oriented
+
+    with pytest.raises(ImageTooLarge, match=rf"^The image is {width}x{height} pixels: (too large|at a maxWidth)"):
+        affordable(header, width)  # at full size: a JPEG is decoded whole too
+    affordable(source(width, height, SourceFormat.WEBP), width)  # never oriented: fits
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        source(9000, 9000, SourceFormat.AVIF),  # decoded as YCbCr
+        replace(source(8000, 8000), png_colour_type=3),  # a palette, made sRGB through its profile
+        source(8000, 8000, SourceFormat.BMP),
+    ],
+    ids=["avif", "palette-png", "bmp"],
+)
+def test_a_source_not_decoded_in_srgb_counts_its_srgb_copy(header):
+    """Made sRGB before it is resized, an image decoded as CMYK, YCbCr, grey or a palette is copied
+    whole into a cache of 8 bytes a pixel while the decoded one is held (0.65 + 0.52 GB for a
+    64-megapixel palette)."""
+    with pytest.raises(ImageTooLarge, match="too large to decode here"):
+        affordable(header, 1920)
+    affordable(replace(header, format=SourceFormat.WEBP, png_colour_type=None), 1920)  # decoded in sRGB: fits
+
+
 def test_an_avif_with_an_alpha_plane_counts_that_plane_and_its_turned_copy():
     available = magick.limits["memory"] + magick.limits["map"] + magick.limits["disk"]
     width = int((available / budget.CACHE_BYTES_PER_PIXEL / 3 / 2) ** 0.5) + 10  # 2:1, fits once, not three times
@@ -225,6 +257,26 @@ def test_the_pipeline_refuses_a_large_transparent_result_once_it_knows_the_alpha
 
     with pytest.raises(ImageTooLarge, match="with transparency"):
         optimize(data, OptimizeOptions(format=RequestedFormat.WEBP, max_width=5000, smart=False), max_pixels=MAX_PIXELS)
+    assert magick.caches_in_use() == 0
+
+
+@pytest.mark.parametrize(
+    ("mode", "side", "colour", "orientation"),
+    [("CMYK", 8000, (10, 60, 120, 30), 1), ("L", 8500, 128, 3)],
+    ids=["cmyk", "grey-turned-180"],
+)
+def test_the_pipeline_refuses_a_tiff_that_would_run_out_of_caches_half_way(mode, side, colour, orientation):
+    """TIFFs ImageMagick decodes whole, on disk, then copies whole: a 64-megapixel CMYK one in sRGB
+    (0.64 + 0.51 GB), a 72-megapixel grey one turned by 180 degrees (0.58 + 0.58 GB); neither copy
+    fits memory or what is left of the disk. Accepted, they ran out of caches after seconds."""
+    image = Image.new(mode, (side, side), colour)
+    data = images.encode(image, "TIFF", compression="tiff_deflate", tiffinfo={274: orientation})
+    started = time.perf_counter()
+
+    with pytest.raises(ImageTooLarge, match="too large to decode here"):
+        optimize(data, OptimizeOptions(smart=False), max_pixels=MAX_PIXELS)
+
+    assert time.perf_counter() - started < 1
     assert magick.caches_in_use() == 0
 
 
