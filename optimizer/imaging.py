@@ -39,8 +39,10 @@ from optimizer.magick import (
 )
 from optimizer.pixels import CHUNK_PIXELS, Pixels
 from optimizer.probe import (
+    UNDECODABLE,
     HeifAlpha,
     SourceInfo,
+    UnsupportedImage,
     defused,
     heif_alpha,
     heif_colour,
@@ -90,7 +92,13 @@ def _on_webp_canvas(image: Image, area: tuple[int, int, int, int]) -> None:
         return
     canvas = image.width, image.height
     image.alpha_channel = "activate"
-    image.crop(left, top, width=min(width, canvas[0] - left), height=min(height, canvas[1] - top))
+    try:
+        image.crop(left, top, width=min(width, canvas[0] - left), height=min(height, canvas[1] - top))
+    except ValueError as error:
+        # Wand's own check of a frame beyond the decoded canvas, which the probe refuses already
+        # (webp_first_frame_area): damage, should the decoder ever disagree with the header.
+        logger.info("a WebP frame beyond its canvas: %s", error)
+        raise UnsupportedImage(UNDECODABLE) from error
     image.background_color = Color("transparent")
     image.extent(*canvas, x=-left, y=-top)
     image.reset_coords()

@@ -21,6 +21,15 @@ logger = logging.getLogger(__name__)
 # decoder pass over every block again; ImageMagick gives up silently after 1,024 with a partial
 # image. libjpeg-turbo suggests a limit of 500 for untrusted input.
 MAX_JPEG_SCANS = 500
+# And each scan, however small, is a pass over every block it covers: what decoding costs is scans
+# times pixels, 0.2-0.4 ns each in libjpeg-turbo (500 scans of a few bytes over 100 MP took 19 s),
+# about twice that arithmetic-coded (SOF9 and up). The budget is 40 scans at 100 MP, 20
+# arithmetic-coded: twice what encoders write (libjpeg 10, 18 for CMYK; mozjpeg 9-12; cameras at
+# most ~15), and 1-2 s of decoding for scans that hold nothing (README, "Accepted inputs").
+MAX_JPEG_SCAN_PIXELS = 4_000_000_000
+ARITHMETIC_SCAN_COST = 2
+_JPEG_FRAMES = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # SOFn; not DHT, JPG, DAC
+_JPEG_ARITHMETIC_FRAMES = frozenset(range(0xC9, 0xD0)) - {0xCC}
 # A JPEG marker: 0xFF then a code that is not a stuffed 0x00, a restart marker or a fill byte.
 _JPEG_MARKER = re.compile(rb"\xff([\x01-\xcf\xd8-\xfe])")
 _JPEG_SOS, _JPEG_EOI = 0xDA, 0xD9
@@ -28,6 +37,7 @@ _JPEG_MARKERS_WITHOUT_LENGTH = {0xD8, 0x01}  # SOI, TEM
 # PNG chunks that only carry text, metadata the pipeline strips anyway. A compressed one can
 # inflate a thousandfold, and libpng as ImageMagick 6 sets it up puts no limit on that.
 PNG_TEXT_CHUNKS = frozenset({b"tEXt", b"zTXt", b"iTXt"})
+_WEBP_ANIMATED = 0x02  # in the flags of a WebP's VP8X chunk
 UNDECODABLE = "The image could not be decoded; it may be damaged or not what its type says."
 
 
@@ -138,17 +148,37 @@ def defused(source_format: SourceFormat, data: bytes) -> bytes:
     if source_format is SourceFormat.WEBP:
         return webp_first_frame(data)
     if source_format is SourceFormat.JPEG:
-        scans = jpeg_scans(data)
+        scans = jpeg_scans(data).count
         if scans > MAX_JPEG_SCANS:
             raise UnsupportedImage(f"The JPEG has {scans:,} scans; at most {MAX_JPEG_SCANS} are accepted.")
     return data
 
 
-def jpeg_scans(data: bytes) -> int:
+@dataclass(frozen=True)
+class JpegScans:
+    """A JPEG's scans, and what each one passes over: the frame its first frame header (SOFn) declares."""
+
+    count: int
+    width: int = 0
+    height: int = 0
+    arithmetic: bool = False  # arithmetic-coded (SOF9 and up)
+
+    @property
+    def cost(self) -> int:
+        """What decoding them costs, in pixels passed over (MAX_JPEG_SCAN_PIXELS)."""
+        return self.count * self.width * self.height * (ARITHMETIC_SCAN_COST if self.arithmetic else 1)
+
+    @property
+    def most_accepted(self) -> int:
+        """The most scans accepted at this size and coding."""
+        return self.count * MAX_JPEG_SCAN_PIXELS // max(1, self.cost)
+
+
+def jpeg_scans(data: bytes) -> JpegScans:
     """The scans of a JPEG (its SOS markers), found as libjpeg finds them: marker by marker, over
     each segment's length (an APPn or COM segment may hold any bytes, 0xFF 0xDA too), and over
     entropy-coded data, where 0xFF is followed only by a stuffed 0x00 or a restart marker."""
-    scans, index = 0, 2  # after SOI
+    scans, index, frame = 0, 2, None  # after SOI
     while found := _JPEG_MARKER.search(data, index):
         marker, index = found[1][0], found.end()
         if marker == _JPEG_EOI:
@@ -156,8 +186,24 @@ def jpeg_scans(data: bytes) -> int:
         if marker in _JPEG_MARKERS_WITHOUT_LENGTH:
             continue
         scans += marker == _JPEG_SOS
+        if marker in _JPEG_FRAMES and frame is None and len(data) >= index + 7:
+            # Length, precision, then height and width (libjpeg refuses a second frame header).
+            height, width = struct.unpack_from(">HH", data, index + 3)
+            frame = width, height, marker in _JPEG_ARITHMETIC_FRAMES
         index += int.from_bytes(data[index : index + 2], "big")
-    return scans
+    return JpegScans(scans, *(frame or ()))
+
+
+def check_jpeg_scans(data: bytes) -> None:
+    """Refuse a JPEG whose scans cost too much to decode for its size (MAX_JPEG_SCAN_PIXELS)."""
+    scans = jpeg_scans(data)
+    if scans.cost > MAX_JPEG_SCAN_PIXELS:
+        coding = "arithmetic-coded " if scans.arithmetic else ""
+        raise UnsupportedImage(
+            f"The {coding}JPEG has {scans.count} scans at {scans.width}x{scans.height} pixels, too many to decode "
+            f"at that size: at most {scans.most_accepted} are accepted. Save it as a baseline JPEG, or as a "
+            "progressive one with the usual ten or so scans."
+        )
 
 
 def png_chunks(data: bytes) -> Iterator[tuple[bytes, int, int]]:
@@ -197,7 +243,10 @@ def webp_first_frame(data: bytes) -> bytes:
 
 def webp_first_frame_area(data: bytes) -> tuple[int, int, int, int] | None:
     """An animated WebP's first frame's place on its canvas (left, top, width, height, from its
-    ANMF chunk), else None."""
+    ANMF chunk), else None. As the container's specification has it, an ANMF chunk in a WebP its
+    VP8X chunk does not flag as animated, or a frame beyond the canvas, is damage: UnsupportedImage
+    (ImageMagick 6 decoded the frame alone, and it was cropped to nothing or failed to crop)."""
+    animated = data[12:16] == b"VP8X" and len(data) >= 21 and bool(data[20] & _WEBP_ANIMATED)
     index = 12
     while index + 8 <= len(data):
         size = int.from_bytes(data[index + 4 : index + 8], "little")
@@ -206,7 +255,11 @@ def webp_first_frame_area(data: bytes) -> tuple[int, int, int, int] | None:
             if len(fields) < 12:
                 return None
             left, top, width, height = (int.from_bytes(fields[at : at + 3], "little") for at in range(0, 12, 3))
-            return left * 2, top * 2, width + 1, height + 1
+            area = left * 2, top * 2, width + 1, height + 1
+            canvas_width, canvas_height = _webp_size(data) or (0, 0)
+            if not animated or area[0] + area[2] > canvas_width or area[1] + area[3] > canvas_height:
+                raise UnsupportedImage(UNDECODABLE)
+            return area
         index += 8 + size + size % 2
     return None
 
@@ -253,6 +306,8 @@ def probe(data: bytes, *, max_pixels: int) -> SourceInfo:
         orientation = png_orientation(data) if source_format is SourceFormat.PNG else image.orientation
         turned = orientation in ("left_top", "right_top", "right_bottom", "left_bottom")
     _check_size(stored_width, stored_height, max_pixels=max_pixels)
+    if source_format is SourceFormat.JPEG:
+        check_jpeg_scans(data)  # after the size: a JPEG too large is that first
     alpha = heif_alpha(data) if source_format in (SourceFormat.AVIF, SourceFormat.HEIC) else None
     if alpha:
         with new_image_reader(source_format.value) as plane:

@@ -120,6 +120,25 @@ def animated_webp(frames: list[tuple[Image.Image, int, int]], canvas: tuple[int,
     return b"RIFF" + (len(body) + 4).to_bytes(4, "little") + b"WEBP" + body
 
 
+def webp_with_a_stray_frame(left: int, top: int, size: int = 10, *, flags: int = 0) -> bytes:
+    """A lossless 64x64 WebP rebuilt with a VP8X chunk (these `flags`: 0 is a still image, 64x64),
+    then an ANMF chunk placing a `size` x `size` frame at (left, top), then the image's own VP8L
+    chunk. ImageMagick 6 decoded the VP8L image and the frame's place cropped it: to 10x10, or
+    beyond it (Wand's ValueError, a 500)."""
+    still = encode(photo(64, 64), "WEBP", lossless=True)
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return kind + struct.pack("<I", len(payload)) + payload + b"\0" * (len(payload) % 2)
+
+    def uint24(value: int) -> bytes:
+        return value.to_bytes(3, "little")
+
+    vp8x = chunk(b"VP8X", bytes([flags, 0, 0, 0]) + uint24(63) + uint24(63))
+    place = uint24(left // 2) + uint24(top // 2) + uint24(size - 1) + uint24(size - 1) + uint24(100) + b"\0"
+    body = b"WEBP" + vp8x + chunk(b"ANMF", place) + still[12:]
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
 def bmp_with_alpha_mask(alphas: list[int], colour: tuple[int, int, int] = (200, 120, 50)) -> bytes:
     """A 32-bit BMP (BITMAPV5HEADER, BI_BITFIELDS with an alpha mask), one row of pixels of
     `colour` with these alphas: the kind Windows tools write with every alpha left 0."""
@@ -292,3 +311,40 @@ def heif_with_property(data: bytes, box: bytes) -> bytes:
 def content_light_level_box(max_cll: int, max_pall: int = 0) -> bytes:
     """An AVIF's or HEIC's `clli` property: the content's peak and frame average, in cd/m2."""
     return struct.pack(">I4sHH", 12, b"clli", max_cll, max_pall)
+
+
+def progressive_grey_jpeg(width: int, height: int, scans: int, *, arithmetic_marker: bool = False) -> bytes:
+    """A valid progressive greyscale JPEG of mid grey with `scans` scans: one DC scan, then each AC
+    coefficient in turn sent bit by bit (a first scan, then refinements: 11 scans a coefficient,
+    as jpegtran's -scans would write them). Every coefficient is 0, so each scan is a few bytes of
+    end-of-band runs, however large the image, while a decoder still visits every block in each.
+    `arithmetic_marker` only relabels the frame as arithmetic-coded (SOF10): not decodable, for
+    what is read from the header."""
+    blocks = -(-width // 8) * -(-height // 8)
+    quantization = b"\xff\xdb" + struct.pack(">HB", 67, 0) + bytes([1] * 64)
+    sof = b"\xff\xca" if arithmetic_marker else b"\xff\xc2"
+    frame = sof + struct.pack(">HBHHBBBB", 11, 8, height, width, 1, 1, 0x11, 0)
+    # DC: the one category 0 (a difference of 0), code "0". AC: end-of-band runs EOB0..EOB14 (0xr0),
+    # 4-bit codes.
+    dc_table = b"\x00" + bytes([1] + [0] * 15) + b"\x00"
+    ac_table = b"\x10" + bytes([0, 0, 0, 15] + [0] * 12) + bytes(range(0, 0xF0, 0x10))
+    tables = b"\xff\xc4" + struct.pack(">H", 2 + len(dc_table) + len(ac_table)) + dc_table + ac_table
+
+    def scan(start: int, end: int, high: int, low: int, bits: str) -> bytes:
+        bits += "1" * (-len(bits) % 8)  # padded with 1s
+        data = int(bits, 2).to_bytes(len(bits) // 8, "big").replace(b"\xff", b"\xff\x00") if bits else b""
+        return b"\xff\xda" + struct.pack(">HBBBBBB", 8, 1, 1, 0x00, start, end, high << 4 | low) + data
+
+    end_of_bands = ""
+    left = blocks
+    while left:
+        run = min(left, 32767)
+        size = run.bit_length() - 1
+        end_of_bands += format(size, "04b") + (format(run - (1 << size), f"0{size}b") if size else "")
+        left -= run
+    parts = [scan(0, 0, 0, 0, "0" * blocks)]
+    for index in range(1, scans):
+        coefficient, bit = 1 + (index - 1) // 11, (index - 1) % 11
+        high, low = (0, 10) if bit == 0 else (11 - bit, 10 - bit)
+        parts.append(scan(coefficient, coefficient, high, low, end_of_bands))
+    return b"\xff\xd8" + quantization + frame + tables + b"".join(parts) + b"\xff\xd9"

@@ -165,6 +165,16 @@ def test_an_animated_webp_s_first_frame_is_shown_on_its_canvas_transparent_aroun
     assert probe.probe(data, max_pixels=MAX_PIXELS).animated
 
 
+def test_a_webp_frame_beyond_the_decoded_canvas_is_damage_not_an_error(monkeypatch):
+    """Behind the probe's check of a frame's place (test_probe): should the canvas ImageMagick
+    decodes ever disagree with the header, Wand's ValueError on the crop is the same refusal."""
+    data = images.animated_webp([(images.photo(20, 20), 10, 10)], canvas=(60, 40))
+    monkeypatch.setattr(imaging, "webp_first_frame_area", lambda data: (500, 500, 10, 10))
+
+    with pytest.raises(probe.UnsupportedImage, match="could not be decoded"):
+        prepare(data)
+
+
 def test_a_bmp_whose_alpha_is_0_everywhere_is_opaque_as_browsers_show_it():
     unused = prepare(images.bmp_with_alpha_mask([0] * 12)).pixels
     used = prepare(images.bmp_with_alpha_mask([0] * 6 + [255] * 6)).pixels

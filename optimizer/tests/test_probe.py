@@ -133,9 +133,9 @@ def test_a_jpeg_s_scans_are_counted_as_libjpeg_finds_them_not_in_its_metadata(mo
     with_metadata = baseline[:2] + app15 + baseline[2:]
     progressive = images.encode(images.photo(), "JPEG", progressive=True)
 
-    assert probe.jpeg_scans(with_metadata) == 1
+    assert probe.jpeg_scans(with_metadata).count == 1
     assert prepare(with_metadata).pixels.width == 256
-    assert probe.jpeg_scans(progressive) == progressive.count(b"\xff\xda") > 3
+    assert probe.jpeg_scans(progressive).count == progressive.count(b"\xff\xda") > 3
 
 
 def test_png_chunks_end_at_iend_whatever_follows():
@@ -156,6 +156,40 @@ def test_a_jpeg_with_more_scans_than_the_limit_is_refused(monkeypatch):
     with pytest.raises(probe.UnsupportedImage, match="scans"):
         prepare(progressive)
     assert prepare(images.encode(images.photo(), "JPEG")).pixels.width == 256  # one scan
+
+
+# 100 MP at most, as in production: the scans' budget must hold up to the largest image accepted.
+ACCEPTED_PIXELS = 100_000_000
+
+
+def test_a_progressive_jpeg_whose_scans_cost_too_much_for_its_size_is_refused():
+    """Each scan is a pass over every block: 500 scans over 9 MP took 1.5 s to decode, over 100 MP
+    20 s. What is refused is scans times pixels; fewer scans at that size are accepted."""
+    costly = images.progressive_grey_jpeg(3000, 3000, 500)  # 4.5 billion pixels to pass over
+    assert probe.jpeg_scans(costly) == probe.JpegScans(500, 3000, 3000, arithmetic=False)
+
+    with pytest.raises(probe.UnsupportedImage, match=r"500 scans at 3000x3000 pixels.*at most 444 are accepted"):
+        imaging.prepare(costly, max_width=1920, max_pixels=ACCEPTED_PIXELS)
+    assert probe.probe(images.progressive_grey_jpeg(3000, 3000, 444), max_pixels=ACCEPTED_PIXELS).width == 3000
+
+
+def test_progressive_jpegs_as_encoders_write_them_are_accepted_at_the_largest_size():
+    """libjpeg writes 10 scans (18 for CMYK), mozjpeg 9-12, cameras at most ~15: twice as many are
+    accepted at 100 MP, and half of that arithmetic-coded (each of its passes costs twice as much)."""
+    for scans, arithmetic in [(40, False), (20, True)]:
+        data = images.progressive_grey_jpeg(16000, 6250, scans, arithmetic_marker=arithmetic)
+        assert probe.probe(data, max_pixels=ACCEPTED_PIXELS).width == 16000
+
+    refused = images.progressive_grey_jpeg(16000, 6250, 21, arithmetic_marker=True)
+    with pytest.raises(probe.UnsupportedImage, match=r"arithmetic-coded JPEG has 21 scans.*at most 20 are accepted"):
+        probe.probe(refused, max_pixels=ACCEPTED_PIXELS)
+
+
+def test_a_jpeg_too_large_is_refused_as_too_large_before_its_scans_are_counted():
+    data = images.progressive_grey_jpeg(16000, 6250, 41)  # also too many scans at that size
+
+    with pytest.raises(probe.ImageTooLarge, match="16000x6250"):
+        probe.probe(data, max_pixels=ACCEPTED_PIXELS - 1)
 
 
 # --- probe and size limits ----------------------------------------------------------------
@@ -289,3 +323,21 @@ def test_an_animation_is_told_from_a_still_image(output):
 
     assert probe.probe(animation, max_pixels=MAX_PIXELS).animated
     assert not probe.probe(still, max_pixels=MAX_PIXELS).animated
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        images.webp_with_a_stray_frame(500, 500),  # a still image's frame beyond it: Wand's ValueError, a 500
+        images.webp_with_a_stray_frame(0, 0),  # a still image's 10x10 frame: it was cropped to that
+        images.animated_webp([(images.photo(20, 20), 50, 30)], canvas=(60, 40)),  # beyond its canvas
+    ],
+    ids=["still, beyond", "still, inside", "animated, beyond"],
+)
+def test_a_webp_frame_in_a_still_image_or_beyond_its_canvas_is_damage(data):
+    """The container's specification: ANMF chunks belong to a VP8X chunk flagged animated, their
+    frames within its canvas."""
+    with pytest.raises(probe.UnsupportedImage, match="could not be decoded"):
+        probe.probe(data, max_pixels=MAX_PIXELS)
+    animation = images.animated_webp([(images.photo(16, 16), 44, 24)], canvas=(60, 40))  # to the corner
+    assert probe.webp_first_frame_area(animation) == (44, 24, 16, 16)

@@ -249,4 +249,13 @@ HOSTILE_FILES = [
     ),
     # A progressive JPEG with thousands of scans: refused, not decoded until the decoder gives up.
     HostileFile("jpeg with 5000 progressive scans", lambda url: jpeg_with_scans(5000), UNSUPPORTED),
+    # 500 scans, each a few bytes and a pass over 100 MP: 10 s to decode (20 s arithmetic-coded).
+    HostileFile(
+        "jpeg with 500 scans over 16000x6250",
+        lambda url: images.progressive_grey_jpeg(16000, 6250, 500),
+        UNSUPPORTED,
+    ),
+    # A still WebP (VP8X without the animation flag) with an ANMF chunk: damage, not a frame to crop to.
+    HostileFile("still webp with a frame beyond it", lambda url: images.webp_with_a_stray_frame(500, 500), UNSUPPORTED),
+    HostileFile("still webp with a 10x10 frame", lambda url: images.webp_with_a_stray_frame(0, 0), UNSUPPORTED),
 ]

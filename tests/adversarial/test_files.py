@@ -26,6 +26,7 @@ from optimizer.tests import images
 from tests.adversarial import memory
 from tests.adversarial.hostile_files import HOSTILE_FILES, HostileFile
 from tests.processes import pool_children
+from usage.models import MonthlyUsage
 
 pytestmark = pytest.mark.django_db
 
@@ -48,10 +49,14 @@ def _check_answer(response, hostile: HostileFile, field: str, data: bytes) -> No
     assert body["field"] == field
 
 
+def _charged(account) -> int:
+    return sum(MonthlyUsage.objects.filter(account=account).values_list("used", flat=True))
+
+
 @pytest.mark.usefixtures("eager_tasks")
 @pytest.mark.parametrize("source", ["file", "url"])
 @pytest.mark.parametrize("hostile", HOSTILE_FILES, ids=repr)
-def test_a_hostile_file_is_answered_quickly_with_bounded_memory(post, reachable_origin, hostile, source):
+def test_a_hostile_file_is_answered_quickly_with_bounded_memory(post, pro_account, reachable_origin, hostile, source):
     data = hostile.make(reachable_origin.url("/callback"))
     body = {"url": reachable_origin.serve("/hostile", data)} if source == "url" else None
     upload = data if source == "file" else None
@@ -63,6 +68,7 @@ def test_a_hostile_file_is_answered_quickly_with_bounded_memory(post, reachable_
 
     elapsed, growth = time.monotonic() - started, memory.peak() - before
     _check_answer(response, hostile, source, data)
+    assert _charged(pro_account) == (0 if hostile.codes else 1)  # a refused file is not charged
     assert elapsed < SECONDS_BOUND, f"{elapsed:.1f} s"
     assert growth < MEMORY_BOUND, f"memory grew by {growth // memory.MIB} MiB"
     assert [path for path, _ in reachable_origin.requests] == (["/hostile"] if source == "url" else [])
