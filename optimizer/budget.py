@@ -41,13 +41,6 @@ PNG_DIRECT_COLOUR_TYPES = {2, 4, 6}
 # TIFF) and PNG's grey and alpha through a profile, which the header does not show.
 PNG_SRGB_COLOUR_TYPES = {2, 6}
 SRGB_FORMATS = {SourceFormat.WEBP}
-# The sources whose orientation ImageMagick reads (EXIF, TIFF's tag), which the header (SourceInfo)
-# shows only when it turns the image: any orientation but the first copies the whole image
-# (imaging.prepare's auto_orient; a flip, a mirror or a turn by 180 degrees keeps the size). A
-# PNG's, from a rare eXIf chunk, is counted only when it turns the image: counting it always would
-# refuse every RGB PNG over 67 megapixels. libheif turns an AVIF or HEIC while decoding it; WebP's,
-# GIF's and BMP's orientation is not applied.
-ORIENTED_FORMATS = {SourceFormat.JPEG, SourceFormat.TIFF}
 # The largest result each encoder is given, opaque and transparent, from `make bench-memory`: a
 # worker starts at ~130-200 MB; opaque WebP then takes ImageMagick's heap cache (at most the
 # policy's 256 MiB) and ~8 bytes a pixel, AVIF ~19 (libaom's frame buffers); with alpha, libwebp
@@ -179,10 +172,9 @@ def _converted(source: SourceInfo) -> bool:
 
 
 def _oriented(source: SourceInfo) -> bool:
-    """Whether the decoded image may be copied to be oriented: when the header says it is turned,
-    and whatever it says for the formats whose orientation it does not show (ORIENTED_FORMATS)."""
-    turned = (source.width, source.height) != (source.stored_width, source.stored_height)
-    return turned or source.format in ORIENTED_FORMATS
+    """Whether the decoded image is copied to be oriented: by any orientation but the first (a flip
+    or a turn by 180 degrees copies it too), or turned as libheif decodes it."""
+    return source.reoriented or (source.width, source.height) != (source.stored_width, source.stored_height)
 
 
 def _decoding(source: SourceInfo, pixels: int) -> list[int]:

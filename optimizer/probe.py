@@ -63,6 +63,9 @@ class SourceInfo:
     separate_alpha: bool = False  # an AVIF's or HEIC's alpha plane, decoded on its own (heif_alpha)
     png_colour_type: int | None = None  # from a PNG's IHDR: 0 grey, 2 RGB, 3 palette, 4 grey and alpha, 6 RGBA
     animated: bool = False  # an animated WebP or an AVIF image sequence (we give its first frame)
+    # ImageMagick orients it (auto_orient: a whole copy), by any orientation but the first: a flip or
+    # a turn by 180 degrees keeps the size, so width and height do not show it.
+    reoriented: bool = False
 
 
 # --- Sniffing -----------------------------------------------------------------------------
@@ -325,6 +328,7 @@ def probe(data: bytes, *, max_pixels: int) -> SourceInfo:
         separate_alpha=alpha is not None,
         png_colour_type=data[25] if source_format is SourceFormat.PNG and data[12:16] == b"IHDR" else None,
         animated=source_format is SourceFormat.AVIF and _is_avif_sequence(data),
+        reoriented=orientation not in (None, "undefined", "top_left"),
     )
 
 

@@ -222,6 +222,22 @@ def test_probe_reports_the_displayed_size_of_a_rotated_jpeg():
     assert (info.width, info.height, info.stored_width, info.stored_height) == (40, 80, 80, 40)
 
 
+@pytest.mark.parametrize(
+    ("format", "orientation", "reoriented"),
+    [("JPEG", 1, False), ("JPEG", 3, True), ("JPEG", 2, True), ("TIFF", 1, False), ("TIFF", 4, True), ("PNG", 3, True)],
+)
+def test_probe_says_whether_imagemagick_will_orient_the_image(format, orientation, reoriented):
+    """A flip or a turn by 180 degrees keeps the size, and still costs a whole copy (the budget)."""
+    if format == "TIFF":
+        stored = images.encode(images.photo(80, 40), format, tiffinfo={274: orientation})
+    else:
+        stored = images.encode(images.photo(80, 40), format, exif=orientation_exif(orientation))
+
+    info = probe.probe(stored, max_pixels=MAX_PIXELS)
+
+    assert (info.width, info.height, info.reoriented) == (80, 40, reoriented)
+
+
 WEBP_KINDS = {
     "lossy (VP8)": lambda: images.encode(images.photo(301, 167), "WEBP", quality=80),
     "lossless (VP8L)": lambda: images.encode(images.photo(301, 167), "WEBP", lossless=True),
