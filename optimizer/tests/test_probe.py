@@ -3,6 +3,7 @@ Pillow as an independent decoder and through prepare, which reads every source t
 
 import random
 import struct
+import time
 import zlib
 
 import pytest
@@ -156,6 +157,21 @@ def test_a_jpeg_with_more_scans_than_the_limit_is_refused(monkeypatch):
     with pytest.raises(probe.UnsupportedImage, match="scans"):
         prepare(progressive)
     assert prepare(images.encode(images.photo(), "JPEG")).pixels.width == 256  # one scan
+
+
+def test_a_png_of_more_chunks_than_the_limit_is_refused_at_once():
+    """2.5 million empty chunks before a 10x10 image took 12 s to walk; libpng's own PNGs have a
+    few thousand at most."""
+    png = images.encode(images.photo(10, 10), "PNG")
+    empty_chunk = struct.pack(">I4s", 0, b"abCd") + zlib.crc32(b"abCd").to_bytes(4, "big")
+    at_the_limit = png[:33] + empty_chunk * (probe.MAX_PNG_CHUNKS - 3) + png[33:]  # IHDR, IDAT and IEND too
+    started = time.perf_counter()
+
+    with pytest.raises(probe.UnsupportedImage, match="more than 100,000 chunks"):
+        probe.probe(png[:33] + empty_chunk * 2_500_000 + png[33:], max_pixels=MAX_PIXELS)
+
+    assert time.perf_counter() - started < 2
+    assert prepare(at_the_limit).pixels.width == 10
 
 
 # 100 MP at most, as in production: the scans' budget must hold up to the largest image accepted.
