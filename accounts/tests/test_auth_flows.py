@@ -349,6 +349,8 @@ def test_password_change(client):
     assert response.status_code == 302
     user.refresh_from_db()
     assert user.check_password("another-long-pass-9")
+    # Keys are not passwords: they keep working, and the page says how to stop a leaked one.
+    assert "Your API keys keep working" in client.get(response.url).content.decode()
 
 
 NEW_PASSWORD = "another-long-pass-9"
@@ -449,6 +451,20 @@ def test_password_reset_sends_a_link_that_sets_a_new_password(client, reset, has
     user.refresh_from_db()
     assert user.check_password("brand-new-pass-42")
     assert client.post(reverse("login"), {"username": user.email, "password": "brand-new-pass-42"}).status_code == 302
+
+
+def test_a_password_reset_keeps_the_api_keys_working_and_says_so(client, reset, pro_account, pro_api_key):
+    """A key lives in a customer's servers: resetting a password must not break them, and the page
+    says how to stop a key that has leaked instead."""
+    reset(pro_account.owner.email)
+    form_url = client.get(link_in(mail.outbox[0], "/accounts/reset/")).url
+    done = client.post(
+        form_url, {"new_password1": "brand-new-pass-42", "new_password2": "brand-new-pass-42"}, follow=True
+    )
+
+    assert "Your API keys keep working" in done.content.decode()
+    assert reverse("apikeys:list") in done.content.decode()
+    assert Client().get("/api/v1/usage", HTTP_AUTHORIZATION=f"Bearer {pro_api_key}").status_code == 200
 
 
 def test_a_password_reset_link_works_for_an_hour(client, reset):
