@@ -92,7 +92,8 @@ class MeteredApiView(APIView):
 
     - A valid key is required (401) on a plan with API access (403): `request.auth` is the ApiKey.
     - Every request with a valid key counts towards its account's per-minute rate limit, refused
-      ones included; over it, the answer is 429 with Retry-After and the view does not run.
+      ones included; over it, the answer is 429 with Retry-After and the view does not run (403
+      still, for a plan without API access).
     - Every answer to a valid key, errors included, carries X-RateLimit-Limit/-Remaining/-Reset and
       X-Quota-Used/-Limit (a request without a valid key has no account to speak of). A view that
       succeeds sets `metering.quota_used` from what its work learned; for an error, the count is
@@ -131,7 +132,14 @@ class MeteredApiView(APIView):
         # so that every answer to a valid key, a 403 included, has the account's headers.
         if isinstance(request.auth, ApiKey):
             self.metering = Metering(api_key=request.auth, limits=account_limits(account=request.auth.account))
-            self.metering.rate = rate_limit_hit(account=self.metering.account)
+            try:
+                self.metering.rate = rate_limit_hit(account=self.metering.account)
+            except RateLimited as refused:
+                if self.metering.limits.api_access:
+                    raise
+                # Without API access the answer is the 403 below however fast the key calls: a 429
+                # would tell a client to wait for what waiting never brings.
+                self.metering.rate = refused.rate
         super().check_permissions(request)
 
     def handle_exception(self, exc: Exception) -> HttpResponseBase:

@@ -109,6 +109,18 @@ def test_a_plan_without_api_access_is_403_with_the_accounts_headers(client, free
     assert (response["X-Quota-Used"], response["X-Quota-Limit"]) == ("0", "50")
 
 
+def test_a_plan_without_api_access_is_403_however_fast_it_calls_never_429(client, free_account):
+    """A 429 would have the client wait and try again, for nothing."""
+    key = full_key_for(free_account)
+
+    answers = [get_usage(client, key) for _ in range(12)]
+
+    assert [answer.status_code for answer in answers] == [403] * 12
+    assert answers[-1].json() == {"error": "API access requires Pro plan or higher", "code": "FORBIDDEN"}
+    assert "Retry-After" not in answers[-1]
+    assert answers[-1]["X-RateLimit-Remaining"] == "0"
+
+
 def test_a_request_without_a_valid_key_has_no_account_headers_and_no_record(client):
     response = get_usage(client, "pk_live_" + "x" * 40)
 
