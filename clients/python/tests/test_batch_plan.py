@@ -21,7 +21,10 @@ from smolpix_client.protocol import MAX_UPLOAD_BYTES
 
 
 def plan_for(arguments: list[str]) -> batch.Plan:
-    return batch.plan(arguments, out=None, options=batch.Options(), overwrite=False)
+    """The plan, closed: its folders unlocked for the next plan of the test."""
+    result = batch.plan(arguments, out=None, options=batch.Options(), overwrite=False)
+    result.close()
+    return result
 
 
 def planned(arguments: list[str]) -> batch.Plan:

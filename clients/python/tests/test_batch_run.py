@@ -37,8 +37,7 @@ def optimized(api, arguments: list[str]) -> tuple[batch.Plan, list[batch.Outcome
     try:
         return work, asyncio.run(send())
     finally:
-        for manifest in work.manifests.values():
-            manifest.close()
+        work.close()
 
 
 def test_a_result_whose_record_cannot_be_appended_is_not_left_in_place(fake, make_photo, tmp_path, monkeypatch):

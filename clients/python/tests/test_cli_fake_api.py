@@ -1,6 +1,7 @@
 """The `smolpix` command, as installed, against the scripted API of fake_api: what it decides around
 the optimizations (which files it may replace, what its manifest says, a base URL or --out it cannot
-use, a reader of --json that goes away, Ctrl-C while images wait for the rate limit)."""
+use, a reader of --json that goes away, Ctrl-C while images wait for the rate limit, two runs at once
+on one folder, a run killed outright)."""
 
 from __future__ import annotations
 
@@ -358,3 +359,99 @@ def test_a_link_and_its_target_named_together_each_get_their_result(fake, make_p
         "web/hero.png": "skipped",
     }
     assert len(api.statuses()) == 2
+
+
+def manifest_lines(folder: Path) -> int:
+    return sum(len(manifest.read_text().splitlines()) for manifest in folder.rglob(".smolpix-manifest.jsonl"))
+
+
+def test_two_runs_at_once_on_one_folder_send_each_image_once(fake, photos, tmp_path):
+    # The first answer spends the requests for 10 s: the first run waits that long to send the rest, long
+    # enough for the second to start, however slow the machine.
+    spent = {"X-RateLimit-Limit": "1", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(time.time()) + 10)}
+    api = fake([Answer(200, None, spent)])
+    photos(4)  # in photos, photos/holiday and photos/holiday/beach
+    small = (tmp_path / "small").resolve()
+    command = [SMOLPIX, "optimize", "photos", "--out", "small", "--format", "webp", "--concurrency", "1", "--json"]
+    first = subprocess.Popen(
+        command, cwd=tmp_path, env=environment(api.base_url), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        done_first = json.loads(first.stdout.readline())
+        second = subprocess.run(command, cwd=tmp_path, env=environment(api.base_url), capture_output=True, text=True)
+        rest, errors = first.communicate(timeout=30)
+    finally:
+        first.kill()
+    files, summary = parsed(second.stdout.splitlines())
+    _, first_summary = parsed([json.dumps(done_first), *rest.splitlines()])
+
+    assert (first.returncode, first_summary["done"]) == (0, 4), errors
+    assert second.returncode == 1, second.stderr
+    assert files.pop(done_first["file"])["status"] == "skipped"
+    # Not waited for: the second run ends while the first waits to send the rest.
+    assert {name: line["error"] for name, line in files.items()} == {
+        "photos/photo-03.jpg": f"another smolpix run is writing results to {small} (not sent)",
+        "photos/holiday/photo-01.jpg": f"another smolpix run is writing results to {small / 'holiday'} (not sent)",
+        "photos/holiday/beach/photo-02.jpg": (
+            f"another smolpix run is writing results to {small / 'holiday' / 'beach'} (not sent)"
+        ),
+    }
+    assert (summary["skipped"], summary["failed"]) == (1, 3)
+    assert len(api.statuses()) == manifest_lines(small) == 4
+
+
+def test_a_killed_runs_folders_are_free_for_the_next_run(fake, photos, tmp_path):
+    # The first answer spends the minute's requests: the other images wait for the next minute.
+    spent = {"X-RateLimit-Limit": "1", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(time.time()) + 60)}
+    api = fake([Answer(200, None, spent)])
+    photos(4)
+    command = ["optimize", "photos", "--out", "small", "--format", "webp", "--concurrency", "1", "--json"]
+    first = subprocess.Popen(
+        [SMOLPIX, *command], cwd=tmp_path, env=environment(api.base_url), stdout=subprocess.PIPE, text=True
+    )
+    try:
+        first.stdout.readline()
+        while_it_waits = smolpix(api, *command, cwd=tmp_path)
+        first.kill()  # SIGKILL: nothing of the run's own unlocks its folders
+        first.wait(timeout=10)
+    finally:
+        first.kill()
+        first.stdout.close()
+    after = smolpix(api, *command, cwd=tmp_path)
+    _, held = parsed(while_it_waits.stdout.splitlines())
+    _, summary = parsed(after.stdout.splitlines())
+
+    assert (while_it_waits.returncode, held["skipped"], held["failed"]) == (1, 1, 3)
+    assert (after.returncode, summary["skipped"], summary["done"]) == (0, 1, 3), after.stderr
+    assert len(api.statuses()) == 4
+
+
+def test_a_run_into_more_folders_than_macos_lets_a_process_open_files_by_default(fake, make_photo, tmp_path):
+    """Each folder results go to holds two open files for the whole run (its lock and its manifest):
+    the limit of 256 a process starts with on macOS is raised as far as the hard limit allows."""
+    resource = pytest.importorskip("resource")
+    folders = 150
+    if resource.getrlimit(resource.RLIMIT_NOFILE)[1] < 2 * folders + 256:
+        pytest.skip("a hard limit on open files too low to raise the soft one past 256")
+    api = fake()
+    image = make_photo(tmp_path / "photo.png", width=64, height=48).read_bytes()
+    for index in range(folders):
+        (tmp_path / "photos" / f"{index:03d}").mkdir(parents=True)
+        (tmp_path / "photos" / f"{index:03d}" / "a.png").write_bytes(image)
+
+    def as_on_macos() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+
+    run = subprocess.run(
+        [SMOLPIX, "optimize", "photos", "--format", "webp", "--json"],
+        cwd=tmp_path,
+        env=environment(api.base_url),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=as_on_macos,
+    )
+    _, summary = parsed(run.stdout.splitlines())
+
+    assert (run.returncode, summary["done"]) == (0, folders), run.stderr
+    assert len(api.statuses()) == folders

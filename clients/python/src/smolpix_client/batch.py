@@ -1,5 +1,6 @@
-"""`smolpix optimize`'s work: which images to send and where each result goes (`plan`), what earlier
-runs finished (`Manifest`), and sending them, several at once (`run`)."""
+"""`smolpix optimize`'s work: which images to send and where each result goes (`plan`, which holds
+those folders against other runs), what earlier runs finished (`Manifest`), and sending them, several
+at once (`run`)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,12 @@ from smolpix_client.errors import NotSent, PlanRequired, QuotaExceeded, SmolpixE
 from smolpix_client.files import IMAGE_EXTENSIONS, is_image, write_partial
 from smolpix_client.protocol import MAX_UPLOAD_BYTES
 
+try:
+    import fcntl
+    import resource
+except ImportError:  # Windows: runs do not lock the folders they write to
+    fcntl = resource = None
+
 MANIFEST_NAME = ".smolpix-manifest.jsonl"
 OUTPUT_FORMATS = ("webp", "avif")
 NOT_A_FILE = "not a regular file (a named pipe, a socket or a device)"
@@ -37,6 +44,9 @@ NAME_BYTES = 255
 URL_NAME_BYTES = 200
 # What a URL's last segment may hold that a file name cannot: NUL, path separators, control characters.
 _UNNAMEABLE = re.compile(r"[\x00-\x1f\x7f/\\]")
+# Open files a run needs besides two for each folder it writes results to (its lock and its manifest):
+# connections, sources being read and results being written, at the highest --concurrency.
+SPARE_OPEN_FILES = 256
 # What a manifest line must hold to be used; any other line (torn, or not a record) is passed over.
 RECORD_FIELDS = {"key": str, "source": str, "output": str, "format": str, "originalSize": int, "optimizedSize": int}
 
@@ -217,7 +227,8 @@ class Plan:
     skipped: list[Outcome] = field(default_factory=list)  # done by an earlier run, unchanged since
     refused: list[Outcome] = field(default_factory=list)  # failed without being sent
     ignored: int = 0  # files in the folders that are not named like images
-    manifests: dict[Path, Manifest] = field(default_factory=dict)  # by folder, read once
+    manifests: dict[Path, Manifest] = field(default_factory=dict)  # by folder (see _lock_folders)
+    locks: list[int] = field(default_factory=list)  # descriptors of the folders results go to, locked
     warnings: list[str] = field(default_factory=list)  # for stderr: what was passed over, and why
 
     def manifest(self, folder: Path) -> Manifest:
@@ -229,6 +240,14 @@ class Plan:
         """The manifests that may record results written to `folder`: its own, where they are
         recorded now, then those of the folders above it, where earlier versions recorded them."""
         return [self.manifest(each) for each in (folder, *folder.parents)]
+
+    def close(self) -> None:
+        """Close the manifests, then unlock the folders: other runs may write there now."""
+        for manifest in self.manifests.values():
+            manifest.close()
+        for descriptor in self.locks:
+            os.close(descriptor)
+        self.locks.clear()
 
     def latest(self, output: Path) -> dict[str, Any] | None:
         """The record of the result last written to `output`; None if no run wrote it."""
@@ -278,7 +297,12 @@ def plan(arguments: list[str], *, out: Path | None, options: Options, overwrite:
                 seen.add(once)
                 result.jobs.append(job)
     _name_outputs(result.jobs)
-    _check_manifests(result)
+    held = _lock_folders(result)
+    try:
+        _check_manifests(result, passing_over=held)
+    except CannotStart:
+        result.close()
+        raise
     # --out was found writable. Without it, results go beside their sources, in folders of their own.
     unwritable = {} if out else {folder: _unwritable(folder) for folder in {job.out_dir for job in result.jobs}}
     appendable: dict[Path, str | None] = {}  # why each folder's manifest cannot be appended to, if so
@@ -302,7 +326,8 @@ def plan(arguments: list[str], *, out: Path | None, options: Options, overwrite:
         manifest = result.manifest(job.out_dir)
         unappendable = appendable.setdefault(job.out_dir, manifest.unappendable())
         refusal = (
-            _name_refusal(job, options)
+            (job.out_dir in held and f"another smolpix run is writing results to {job.out_dir} (not sent)")
+            or _name_refusal(job, options)
             or (problem and f"{job.out_dir} cannot be written ({problem}) (not sent)")
             or (unappendable and f"{manifest.path} cannot be appended to ({unappendable}) (not sent)")
             or (None if overwrite else _overwrite_refusal(job, options, result))
@@ -316,12 +341,72 @@ def plan(arguments: list[str], *, out: Path | None, options: Options, overwrite:
     return result
 
 
-def _check_manifests(work: Plan) -> None:
+def _lock_folders(work: Plan) -> set[Path]:
+    """Lock each folder results go to, for the whole run, and only then read its manifest: a run
+    starting while another writes there would send what that one has not finished yet (each image
+    charged and written twice), and one starting as another ends reads all it did. Returns the
+    folders other runs hold: their images are not sent, and the next run does them."""
+    held = set()
+    folders = sorted({job.out_dir for job in work.jobs})
+    _allow_open_files(2 * len(folders) + SPARE_OPEN_FILES)
+    for folder in folders:
+        work.manifests.pop(folder, None)  # read while walking the sources, unlocked: read again once held
+        # Under --out, made now to be locked: locking the folder above instead would not keep out a
+        # run writing into this one once made. A file in the way: no run can write results there.
+        with contextlib.suppress(OSError):
+            folder.mkdir(parents=True, exist_ok=True)
+        try:
+            descriptor = _lock(folder)
+        except BlockingIOError:
+            held.add(folder)
+            continue
+        except OSError as error:  # NFS, for one, locks only what is open for writing, which a folder cannot be
+            if folder.is_dir():
+                work.warnings.append(
+                    f"Cannot lock {folder} ({error.strerror or error}): "
+                    "another smolpix run writing there at the same time would send the same images"
+                )
+            continue
+        if descriptor is not None:
+            work.locks.append(descriptor)
+    return held
+
+
+def _allow_open_files(count: int) -> None:
+    """Raise the limit on the files the process may have open to `count`, if it is lower, as far as
+    the system allows: by default 256 on macOS and 1024 on Linux, too few for the locks and manifests
+    of a run writing into a few hundred folders. Beyond it, folders are not locked (with a warning)."""
+    if resource is None:
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    allowed = count if hard == resource.RLIM_INFINITY else min(count, hard)
+    if soft != resource.RLIM_INFINITY and soft < allowed:
+        with contextlib.suppress(ValueError, OSError):  # more than the system allows (kern.maxfilesperproc)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (allowed, hard))
+
+
+def _lock(folder: Path) -> int | None:
+    """A descriptor of `folder` holding an exclusive lock on it (flock), which closing it releases, as
+    does the process ending, however it ends; None where there are no such locks (Windows). Raises
+    BlockingIOError if another run holds it (another process, or another plan not closed)."""
+    if fcntl is None:
+        return None
+    descriptor = os.open(folder, os.O_RDONLY)  # the folder itself: no file of ours among the customer's
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(descriptor)
+        raise
+    return descriptor
+
+
+def _check_manifests(work: Plan, *, passing_over: set[Path]) -> None:
     """Stop the run if a manifest of a folder it writes results to cannot be read: its records would
     be missed, and its results taken for sources, or replaced. A manifest above them is read only for
     the records of earlier versions (see Plan._nearest_first): one that cannot be read (another
-    user's, in /tmp or /home) is passed over, with a warning (`_warn_of_unread_manifests`)."""
-    for folder in sorted({job.out_dir for job in work.jobs}):
+    user's, in /tmp or /home) is passed over, with a warning (`_warn_of_unread_manifests`), as is
+    one of a folder another run holds (`passing_over`), whose images are not sent."""
+    for folder in sorted({job.out_dir for job in work.jobs} - passing_over):
         manifest = work.manifest(folder)
         if manifest.unreadable:
             raise CannotStart(f"Cannot read {manifest.path}: {manifest.unreadable}")

@@ -137,8 +137,7 @@ async def _optimize(arguments: argparse.Namespace, console: Console) -> int:
                 work, client, options, concurrency=arguments.concurrency, reporter=reporter, stopping=stopping
             )
     finally:
-        for manifest in work.manifests.values():
-            manifest.close()
+        work.close()
     summary = batch.Summary(
         outcomes=work.refused + work.skipped + outcomes,
         not_started=len(work.jobs) - len(outcomes),
