@@ -1,6 +1,8 @@
 """POST /api/v1/optimize: the view and its input and output serializers."""
 
 import base64
+import math
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -77,12 +79,24 @@ class _FromForm:
         return bool(self.context.get("form"))
 
 
-class StrictIntegerField(_FromForm, serializers.IntegerField):
+class WholeNumberField(_FromForm, serializers.IntegerField):
+    """A JSON number (the reference's type), made whole by `whole` (math.floor, say) once it is
+    within the range: JavaScript's arithmetic gives 1707.5 for 1366 * 1.25 and 56.99999999999999
+    for 0.57 * 100, which a client must not have to round for a request to pass."""
+
+    def __init__(self, *, whole: Callable[[float], int], **kwargs: Any) -> None:
+        self.whole = whole
+        super().__init__(**kwargs)
+
     def to_internal_value(self, data: Any) -> int:
         if isinstance(data, bool) or (isinstance(data, str) and not self._is_form()):
             self.fail("invalid")
         if isinstance(data, float) and not data.is_integer():
-            self.fail("invalid")
+            if not math.isfinite(data):
+                self.fail("invalid")
+            for validator in self.validators:  # the range, on the number as sent
+                validator(data)
+            data = self.whole(data)
         return super().to_internal_value(data)
 
 
@@ -114,17 +128,22 @@ class OptimizeInputSerializer(serializers.Serializer):
         default=DEFAULT_OPTIONS.format.value,
         help_text="Output format: `auto` returns whichever of WebP and AVIF is smaller.",
     )
-    quality = StrictIntegerField(
+    quality = WholeNumberField(
+        whole=lambda quality: math.floor(quality + 0.5),  # the nearest
         min_value=QUALITY_BOUNDS.min,
         max_value=QUALITY_BOUNDS.max,
         default=DEFAULT_OPTIONS.quality,
-        help_text=f"Compression quality ({QUALITY_BOUNDS.min}-{QUALITY_BOUNDS.max}).",
+        help_text=f"Compression quality ({QUALITY_BOUNDS.min}-{QUALITY_BOUNDS.max}); a fraction is rounded.",
     )
-    maxWidth = StrictIntegerField(  # the API's names are camelCase
+    maxWidth = WholeNumberField(  # the API's names are camelCase
+        whole=math.floor,  # the widest whole width within it
         min_value=MAX_WIDTH_BOUNDS.min,
         max_value=MAX_WIDTH_BOUNDS.max,
         default=DEFAULT_OPTIONS.max_width,
-        help_text="Maximum width in pixels; the aspect ratio is kept and images are never enlarged.",
+        help_text=(
+            "Maximum width in pixels (a fraction is rounded down); the aspect ratio is kept and images are "
+            "never enlarged."
+        ),
     )
     smart = StrictBooleanField(
         default=DEFAULT_OPTIONS.smart, help_text="Use smart compression based on the image's content."

@@ -263,6 +263,18 @@ def test_an_uploaded_file_with_form_fields(post):
     assert_reference_response(body)
 
 
+def test_fractional_numbers_are_made_whole_quality_to_the_nearest_width_down(post, reachable_origin):
+    """What JavaScript computes (1366 * 1.25, 0.57 * 100) is a number the reference accepts."""
+    url = reachable_origin.serve("/photo.png", images.encode(images.photo(), "PNG"))
+    options = {"url": url, "format": "webp", "smart": False}
+
+    fractional = post({**options, "quality": 0.57 * 100, "maxWidth": 199.9}).json()
+    whole = post({**options, "quality": 57, "maxWidth": 199}).json()
+
+    assert (fractional["width"], fractional["height"]) == (199, 149)
+    assert fractional["data"] == whole["data"]
+
+
 def test_an_upload_without_options_gets_the_defaults_smart_included(post):
     body = post(upload=images.encode(images.graphic(), "PNG")).json()
 
@@ -348,7 +360,10 @@ def test_errors_stay_json_when_an_image_is_accepted(post):
         ({"url": "http://example.com/x.png", "quality": 0}, "quality"),
         ({"url": "http://example.com/x.png", "quality": 101}, "quality"),
         ({"url": "http://example.com/x.png", "quality": "80"}, "quality"),
-        ({"url": "http://example.com/x.png", "quality": 80.5}, "quality"),
+        ({"url": "http://example.com/x.png", "quality": 0.6}, "quality"),  # in range only once rounded
+        ({"url": "http://example.com/x.png", "quality": 100.4}, "quality"),
+        ({"url": "http://example.com/x.png", "maxWidth": 0.5}, "maxWidth"),
+        ({"url": "http://example.com/x.png", "maxWidth": 16384.5}, "maxWidth"),
         ({"url": "http://example.com/x.png", "quality": True}, "quality"),
         ({"url": "http://example.com/x.png", "quality": None}, "quality"),
         ({"url": "http://example.com/x.png", "maxWidth": 0}, "maxWidth"),
