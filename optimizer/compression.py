@@ -44,7 +44,10 @@ def choose_encoding(
         return smart_choice(pixels, format=format, quality=quality, max_bytes=max_bytes, budget=budget)
     choice = _fixed_choice(pixels, format=format, quality=quality)
     if smart:
-        return replace(choice, notice=choice.notice or TOO_LARGE_TO_MEASURE)
+        choice = replace(choice, notice=choice.notice or TOO_LARGE_TO_MEASURE)
+    if max_bytes is not None and len(choice.encoded.data) > max_bytes and choice.notice is None:
+        # `savings` says 0 (it is never negative): the notice says why.
+        choice = replace(choice, notice=_larger_notice(max_bytes))
     return choice
 
 
@@ -59,6 +62,13 @@ def _fixed_choice(pixels: Pixels, *, format: RequestedFormat, quality: int) -> C
         return Choice(encoded=min(encodings, key=lambda encoded: len(encoded.data)))
     return Choice(
         encoded=encode(pixels, plain_settings(pixels, OutputFormat.WEBP, quality)), notice=_alpha_notice(format)
+    )
+
+
+def _larger_notice(max_bytes: int) -> str:
+    return (
+        f"At this quality the result is larger than the original ({max_bytes:,} bytes); "
+        "a lower quality, or smart compression, may give a smaller one."
     )
 
 

@@ -70,6 +70,21 @@ def test_an_explicit_format_is_encoded_at_the_requested_quality(photo, output):
     assert choice.trials == ()
 
 
+def test_a_result_larger_than_the_source_says_so(photo):
+    exact = choose_encoding(photo, format=RequestedFormat.WEBP, quality=100, smart=False)
+
+    larger = choose_encoding(
+        photo, format=RequestedFormat.WEBP, quality=100, smart=False, max_bytes=len(exact.encoded.data) - 1
+    )
+    within = choose_encoding(
+        photo, format=RequestedFormat.WEBP, quality=100, smart=False, max_bytes=len(exact.encoded.data)
+    )
+
+    assert larger.encoded.data == exact.encoded.data  # smart: false encodes as asked, whatever the size
+    assert f"larger than the original ({len(exact.encoded.data) - 1:,} bytes)" in larger.notice
+    assert within.notice is None
+
+
 @pytest.mark.parametrize("quality", [1, 50, 100])
 def test_auto_returns_the_smaller_of_webp_and_avif(large_photo, quality):
     sizes = {
