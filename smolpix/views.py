@@ -15,12 +15,13 @@ from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.urls import Resolver404, resolve
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
 from accounts.selectors import plan_list
-from api.errors import SERVER_ERROR, error_answer
+from api.errors import SERVER_ERROR, ErrorAnswer, ErrorCode, error_answer
 from api.optimize import REFERENCE_EXAMPLE_RESPONSE
 from apikeys.selectors import api_key_list
 from optimizer import jobs
@@ -145,8 +146,21 @@ def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
 @csrf_exempt
 def api_not_found(request: HttpRequest) -> HttpResponse:
     """Any other path under the API's base URL: the API's JSON 404 for every method. Also under
-    DEBUG (make run), where Django shows its HTML debug page instead of calling handler404."""
+    DEBUG (make run), where Django shows its HTML debug page instead of calling handler404. An
+    endpoint's path with a trailing slash is named without it (no redirect: a POST's body would be
+    lost)."""
+    endpoint = request.path.rstrip("/")
+    if endpoint != request.path and _is_api_endpoint(endpoint):
+        message = f"Not found: the endpoint is {endpoint}, without the trailing slash"
+        return JsonResponse(ErrorAnswer(404, ErrorCode.NOT_FOUND, message).body, status=404)
     return page_not_found(request, Http404())
+
+
+def _is_api_endpoint(path: str) -> bool:
+    try:
+        return resolve(path).func is not api_not_found
+    except Resolver404:
+        return False
 
 
 def _client_error(

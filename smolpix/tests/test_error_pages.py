@@ -26,7 +26,7 @@ def test_an_unknown_page_is_a_branded_404(client):
 @pytest.mark.parametrize("debug", [False, True], ids=["serve", "run"])
 @pytest.mark.parametrize("method", ["GET", "POST", "DELETE"])
 @pytest.mark.parametrize(
-    "path", ["/api/v1/no-such-endpoint", "/api/v1/optimize/", "/api/v1/", "/api/v1", "/api/v2/usage", "/api/"]
+    "path", ["/api/v1/no-such-endpoint", "/api/v1/no-such-endpoint/", "/api/v1/", "/api/v1", "/api/v2/usage", "/api/"]
 )
 def test_an_unknown_api_path_is_the_api_s_json_404(settings, debug, method, path):
     settings.DEBUG = debug
@@ -36,6 +36,21 @@ def test_an_unknown_api_path_is_the_api_s_json_404(settings, debug, method, path
 
     assert response.status_code == 404
     assert response.json() == {"error": "Not found", "code": "NOT_FOUND"}
+
+
+@pytest.mark.parametrize("debug", [False, True], ids=["serve", "run"])
+@pytest.mark.parametrize("endpoint", ["/api/v1/optimize", "/api/v1/usage"])
+def test_an_endpoint_with_a_trailing_slash_is_a_404_naming_the_endpoint(settings, debug, endpoint):
+    """Not a redirect: a client would send its POST again without the body."""
+    settings.DEBUG = debug
+
+    response = Client(raise_request_exception=False).post(endpoint + "/", {})
+
+    assert response.status_code == 404
+    assert response.json() == {
+        "error": f"Not found: the endpoint is {endpoint}, without the trailing slash",
+        "code": "NOT_FOUND",
+    }
 
 
 def test_the_api_s_catch_all_leaves_its_endpoints_and_the_slash_redirects_of_other_pages(client):
