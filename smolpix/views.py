@@ -1,5 +1,6 @@
 """Site-wide pages (landing, pricing, docs, status) and the health check."""
 
+import ipaddress
 import json
 import logging
 import sys
@@ -24,7 +25,8 @@ from accounts.selectors import plan_list
 from api.errors import SERVER_ERROR, ErrorAnswer, ErrorCode, error_answer
 from api.optimize import REFERENCE_EXAMPLE_RESPONSE
 from apikeys.selectors import api_key_list
-from optimizer import jobs
+from optimizer import fetch, jobs
+from optimizer.worker import fetch_policy
 from smolpix.celery import app as celery_app
 from smolpix.examples import example_list
 from smolpix.outages import OUTAGES, RETRY_AFTER_SECONDS
@@ -58,8 +60,27 @@ def docs(request: HttpRequest) -> HttpResponse:
             "max_source_bytes": settings.OPTIMIZER_MAX_SOURCE_BYTES,
             # The OpenAPI schema's example too: one source for both.
             "example_response": json.dumps(REFERENCE_EXAMPLE_RESPONSE, indent=2),
+            "sample_fetchable": _fetchable_by_the_api(f"{request.scheme}://{request.get_host()}/"),
+            "fetch_ports": ", ".join(str(port) for port in sorted(settings.OPTIMIZER_ALLOWED_PORTS)),
         },
     )
+
+
+def _fetchable_by_the_api(url: str) -> bool:
+    """Whether the API would fetch from `url`'s host and port, judged without DNS (a name is taken
+    for a public one, but localhost): the docs' URL examples fetch their sample from this site, which
+    under `make run` is on loopback, on a port the API does not fetch from."""
+    policy = fetch_policy()
+    try:
+        host = fetch.parse_target(url, allowed_ports=policy.allowed_ports).host.strip("[]")
+    except fetch.InvalidUrl:
+        return False
+    if host == "localhost" or host.endswith(".localhost"):
+        return False
+    try:
+        return policy.allows_address(ipaddress.ip_address(host))
+    except ValueError:  # a name
+        return True
 
 
 def _check_database() -> str:

@@ -129,6 +129,29 @@ def test_docs_examples_call_the_host_being_viewed_with_the_key_from_the_environm
     assert "<pre><code>export SMOLPIX_API_KEY='&lt;your API key&gt;'</code></pre>" in body
 
 
+@pytest.mark.parametrize(
+    ("host", "fetchable"),
+    [
+        ("smolpix.co", True),
+        ("93.184.215.14", True),
+        ("127.0.0.1:8000", False),  # make run
+        ("localhost:8000", False),
+        ("localhost", False),
+        ("10.0.0.7", False),
+        ("[::1]", False),
+        ("smolpix.co:8443", False),
+    ],
+)
+def test_docs_say_where_the_api_cannot_fetch_the_url_examples_sample(client, settings, host, fetchable):
+    settings.ALLOWED_HOSTS = [host.rsplit(":", 1)[0] if not host.startswith("[") else "[::1]"]
+
+    body = client.get(reverse("docs"), HTTP_HOST=host).content.decode()
+
+    assert ('id="sample-not-fetchable"' not in body) is fetchable
+    if not fetchable:
+        assert "public addresses on ports 80, 443 only" in body
+
+
 def test_docs_examples_save_under_the_returned_formats_extension(client):
     examples = _examples(client.get(reverse("docs")).content.decode())
 
