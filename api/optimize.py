@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from api.metering import MeteredApiView
-from api.parsers import JSONParser, MultiPartParser
+from api.parsers import JsonObject, JSONParser, MultiPartParser
 from api.schema import error_responses, image_bytes, usage_headers
 from optimizer.fetch import MAX_URL_LENGTH, SourceTooLarge, declared_length
 from optimizer.formats import OutputFormat, RequestedFormat
@@ -24,6 +24,8 @@ from optimizer.pipeline import QUALITY_METRIC, Optimized, OptimizeOptions
 from optimizer.services import DEFAULT_OPTIONS, MAX_WIDTH_BOUNDS, QUALITY_BOUNDS, ImageSource, optimize_image
 from smolpix import thread_wait
 
+# The longest field name an error repeats whole.
+MAX_SHOWN_NAME = 100
 # Room for the other form fields and the multipart boundaries around an upload.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
 
@@ -100,6 +102,11 @@ class WholeNumberField(_FromForm, serializers.IntegerField):
         return super().to_internal_value(data)
 
 
+def _shown(name: str) -> str:
+    """A field's name as an error names it: a name of megabytes is not sent back twice."""
+    return name if len(name) <= MAX_SHOWN_NAME else f"{name[:MAX_SHOWN_NAME]}…"
+
+
 class StrictBooleanField(_FromForm, serializers.BooleanField):
     def to_internal_value(self, data: Any) -> bool:
         if not isinstance(data, bool) and not self._is_form():
@@ -157,14 +164,17 @@ class OptimizeInputSerializer(serializers.Serializer):
         return super().validate_empty_values(data)
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
-        if isinstance(data, QueryDict):  # a form may repeat a field (two files: the last was optimized)
+        # A form or a JSON object may repeat a field (two files: the last was optimized).
+        if isinstance(data, QueryDict):
             repeated = sorted(name for name in data if len(data.getlist(name)) > 1)
-            if repeated:
-                raise serializers.ValidationError({repeated[0]: ["Sent more than once; send it once."]})
+        else:
+            repeated = data.repeated if isinstance(data, JsonObject) else []
+        if repeated:
+            raise serializers.ValidationError({_shown(repeated[0]): ["Sent more than once; send it once."]})
         if hasattr(data, "keys"):
             unknown = sorted(set(data.keys()) - set(self.fields))
             if unknown:
-                raise serializers.ValidationError({unknown[0]: ["Unknown field."]})
+                raise serializers.ValidationError({_shown(unknown[0]): ["Unknown field."]})
         return super().to_internal_value(data)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -339,6 +349,9 @@ class OptimizeApi(MeteredApiView):
     )
     def post(self, request: Request) -> HttpResponse:
         refuse_oversized_body(request)
+        in_query = sorted(set(request.query_params) & set(OptimizeInputSerializer().fields))
+        if in_query:  # else silently ignored, while an unknown field in the body is refused
+            raise serializers.ValidationError({in_query[0]: ["Send it in the body, not in the query string."]})
         serializer = OptimizeInputSerializer(data=request.data, context={"form": isinstance(request.data, QueryDict)})
         serializer.is_valid(raise_exception=True)
         fields = serializer.validated_data

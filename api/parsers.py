@@ -1,6 +1,7 @@
 """Request body parsers of the API (DEFAULT_PARSER_CLASSES and the optimize view's)."""
 
 import codecs
+from collections import Counter
 
 from django.core.files.uploadhandler import FileUploadHandler
 from django.http.multipartparser import MultiPartParserError
@@ -17,11 +18,26 @@ class JSONParser(parsers.JSONParser):
         reader = codecs.getreader(parsers.get_encoding(parser_context or {}))
         constant = json.strict_constant if self.strict else None
         try:
-            return json.load(reader(stream), parse_constant=constant, parse_int=_integer)
+            return json.load(
+                reader(stream), parse_constant=constant, parse_int=_integer, object_pairs_hook=JsonObject.of
+            )
         except RecursionError:
             raise exceptions.ParseError("JSON parse error - nested too deeply") from None
         except ValueError as error:
             raise exceptions.ParseError(f"JSON parse error - {error}") from None
+
+
+class JsonObject(dict):
+    """A JSON object, knowing the names it held more than once: Python's decoder keeps the last of
+    them, and a request sending `quality` twice was answered with one of the two, silently."""
+
+    repeated: list[str]
+
+    @classmethod
+    def of(cls, pairs: list[tuple[str, object]]) -> "JsonObject":
+        decoded = cls(pairs)
+        decoded.repeated = sorted(name for name, count in Counter(name for name, _ in pairs).items() if count > 1)
+        return decoded
 
 
 def _integer(digits: str) -> int:

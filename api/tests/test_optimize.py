@@ -2,10 +2,12 @@
 origin (tasks run in this process; test_worker.py runs them in a real Celery worker)."""
 
 import base64
+import json
 
 import numpy as np
 import pytest
 from celery._state import _set_task_join_will_block
+from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
 from api.tests.checks import ENDPOINT, SERVER_ERROR_BODY, assert_error, assert_reference_response
@@ -377,6 +379,42 @@ def test_errors_stay_json_when_an_image_is_accepted(post):
 )
 def test_invalid_fields_are_400_bad_request_naming_the_field(post, body, field):
     assert_error(post(body), 400, "BAD_REQUEST", field)
+
+
+def test_a_field_sent_twice_is_refused_in_json_and_in_a_form(client, pro_api_key):
+    """Either would otherwise be answered with one of the two values, silently."""
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {pro_api_key}"}
+    json_twice = b'{"url": "http://example.com/x.png", "quality": 500, "quality": 50}'
+    form_twice = {"file": SimpleUploadedFile("image", images.encode(images.graphic(), "PNG")), "quality": ["50", "60"]}
+
+    for response in (
+        client.post(ENDPOINT, json_twice, content_type="application/json", **auth),
+        client.post(ENDPOINT, form_twice, **auth),
+    ):
+        body = assert_error(response, 400, "BAD_REQUEST", "quality")
+        assert body["error"] == "quality: Sent more than once; send it once."
+
+
+def test_an_unknown_field_of_megabytes_is_not_sent_back_whole(client, pro_api_key):
+    name = "x" * 1_000_000
+    body = json.dumps({"url": "http://example.com/x.png", name: 1})
+
+    response = client.post(ENDPOINT, body, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {pro_api_key}")
+
+    assert assert_error(response, 400, "BAD_REQUEST")["field"] == "x" * 100 + "…"
+    assert len(response.content) < 1000
+
+
+def test_options_in_the_query_string_are_refused_not_ignored(client, pro_api_key):
+    response = client.post(
+        f"{ENDPOINT}?format=avif&maxWidth=100",
+        json.dumps({"url": "http://example.com/x.png"}),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {pro_api_key}",
+    )
+
+    body = assert_error(response, 400, "BAD_REQUEST", "format")
+    assert body["error"] == "format: Send it in the body, not in the query string."
 
 
 def test_url_and_file_together_are_refused(post):
