@@ -146,7 +146,8 @@ def _caches(source: SourceInfo, width: int, height: int) -> list[list[int]]:
     the order they are taken, at each of its peaks: decoding (_decoding), with an AVIF's or HEIC's
     alpha plane (decoded on its own, then merged) and its turned copy; the decoded image and its
     sRGB copy, without an index channel (_converted); the decoded image and its oriented copy
-    (_oriented); then, when it is resized, the decoded image, the resize's intermediate image (it
+    (_oriented); an animated WebP's first frame cut out of its canvas and placed on a new one; then,
+    when it is resized, the decoded image, the resize's intermediate image (it
     filters one direction at a time) and the result, both without an index channel."""
     pixels = _decoded_pixels(source, width, height)
     decoding = _decoding(source, pixels)
@@ -156,6 +157,9 @@ def _caches(source: SourceInfo, width: int, height: int) -> list[list[int]]:
         peaks.append([decoded, DIRECT_CACHE_BYTES_PER_PIXEL * pixels])
     if _oriented(source):
         peaks.append([*decoding, decoded])
+    if source.placed_frame_pixels:  # cut out of the decoded canvas, then placed on a new one
+        frame = DIRECT_CACHE_BYTES_PER_PIXEL * source.placed_frame_pixels
+        peaks += [[decoded, frame], [frame, decoded]]
     if width >= source.width:
         return peaks
     intermediate = max(width * source.height, source.width * height)

@@ -34,6 +34,7 @@ MAX_PNG_CHUNKS = 100_000
 ARITHMETIC_SCAN_COST = 2
 _JPEG_FRAMES = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # SOFn; not DHT, JPG, DAC
 _JPEG_ARITHMETIC_FRAMES = frozenset(range(0xC9, 0xD0)) - {0xCC}
+_JPEG_LOSSLESS_FRAMES = frozenset({0xC3, 0xC7, 0xCB, 0xCF})
 # A JPEG marker: 0xFF then a code that is not a stuffed 0x00, a restart marker or a fill byte.
 _JPEG_MARKER = re.compile(rb"\xff([\x01-\xcf\xd8-\xfe])")
 _JPEG_SOS, _JPEG_EOI = 0xDA, 0xD9
@@ -67,6 +68,9 @@ class SourceInfo:
     separate_alpha: bool = False  # an AVIF's or HEIC's alpha plane, decoded on its own (heif_alpha)
     png_colour_type: int | None = None  # from a PNG's IHDR: 0 grey, 2 RGB, 3 palette, 4 grey and alpha, 6 RGBA
     animated: bool = False  # an animated WebP or an AVIF image sequence (we give its first frame)
+    # An animated WebP's first frame's pixels where it does not cover its canvas from the corner: it
+    # is cut out of the decoded canvas, then placed on a new one (imaging._on_webp_canvas); else 0.
+    placed_frame_pixels: int = 0
     # ImageMagick orients it (auto_orient: a whole copy), by any orientation but the first: a flip or
     # a turn by 180 degrees keeps the size, so width and height do not show it.
     reoriented: bool = False
@@ -155,9 +159,15 @@ def defused(source_format: SourceFormat, data: bytes) -> bytes:
     if source_format is SourceFormat.WEBP:
         return webp_first_frame(data)
     if source_format is SourceFormat.JPEG:
-        scans = jpeg_scans(data).count
-        if scans > MAX_JPEG_SCANS:
-            raise UnsupportedImage(f"The JPEG has {scans:,} scans; at most {MAX_JPEG_SCANS} are accepted.")
+        scans = jpeg_scans(data)
+        if scans.count > MAX_JPEG_SCANS:
+            raise UnsupportedImage(f"The JPEG has {scans.count:,} scans; at most {MAX_JPEG_SCANS} are accepted.")
+        # libjpeg, as ImageMagick 6 links it, reads neither: it would be "may be damaged".
+        if scans.lossless or scans.precision != 8:
+            kind = "lossless" if scans.lossless else f"{scans.precision}-bit"
+            raise UnsupportedImage(
+                f"The JPEG is {kind}; only 8-bit lossy JPEGs are supported. Send it as a PNG or a TIFF."
+            )
     return data
 
 
@@ -169,6 +179,8 @@ class JpegScans:
     width: int = 0
     height: int = 0
     arithmetic: bool = False  # arithmetic-coded (SOF9 and up)
+    precision: int = 8  # bits a sample
+    lossless: bool = False  # SOF3, 7, 11 and 15
 
     @property
     def cost(self) -> int:
@@ -196,7 +208,8 @@ def jpeg_scans(data: bytes) -> JpegScans:
         if marker in _JPEG_FRAMES and frame is None and len(data) >= index + 7:
             # Length, precision, then height and width (libjpeg refuses a second frame header).
             height, width = struct.unpack_from(">HH", data, index + 3)
-            frame = width, height, marker in _JPEG_ARITHMETIC_FRAMES
+            arithmetic, lossless = marker in _JPEG_ARITHMETIC_FRAMES, marker in _JPEG_LOSSLESS_FRAMES
+            frame = width, height, arithmetic, data[index + 2], lossless
         index += int.from_bytes(data[index : index + 2], "big")
     return JpegScans(scans, *(frame or ()))
 
@@ -265,12 +278,14 @@ def webp_first_frame_area(data: bytes) -> tuple[int, int, int, int] | None:
             fields = data[index + 8 : index + 20]
             if len(fields) < 12:
                 return None
-            left, top, width, height = (int.from_bytes(fields[at : at + 3], "little") for at in range(0, 12, 3))
-            area = left * 2, top * 2, width + 1, height + 1
+            left, top = (2 * int.from_bytes(fields[at : at + 3], "little") for at in (0, 3))
+            # The frame's size is its bitstream's, as libwebp's demuxer (and so browsers) take it:
+            # ImageMagick 6 decodes the whole bitstream, which an ANMF declaring less cropped.
+            width, height = _webp_frame_size(data, index + 24, index + 8 + size) or (0, 0)
             canvas_width, canvas_height = _webp_size(data) or (0, 0)
-            if not animated or area[0] + area[2] > canvas_width or area[1] + area[3] > canvas_height:
+            if not (animated and width) or left + width > canvas_width or top + height > canvas_height:
                 raise UnsupportedImage(UNDECODABLE)
-            return area
+            return left, top, width, height
         index += 8 + size + size % 2
     return None
 
@@ -297,13 +312,16 @@ def probe(data: bytes, *, max_pixels: int) -> SourceInfo:
         # ImageMagick 6 ignores EXIF orientation in WebP: as stored is as displayed.
         _check_size(*webp_size, max_pixels=max_pixels)
         width, height = webp_size
+        area = webp_first_frame_area(data)
+        placed = area is not None and area != (0, 0, width, height)
         return SourceInfo(
             source_format,
             width=width,
             height=height,
             stored_width=width,
             stored_height=height,
-            animated=webp_first_frame_area(data) is not None,
+            animated=area is not None,
+            placed_frame_pixels=area[2] * area[3] if placed else 0,
         )
     with new_image_reader(source_format.value) as image:
         try:
@@ -400,14 +418,31 @@ def _exif_orientation(exif: bytes) -> str | None:
 def _webp_size(data: bytes) -> tuple[int, int] | None:
     """The canvas size a WebP's first chunk declares (VP8X, VP8L or VP8), None if it is not one
     of those: ImageMagick 6's WebP coder decodes every pixel even to ping (0.3 s at 4096 x 4096)."""
-    chunk = data[12:16]
-    if chunk == b"VP8X" and len(data) >= 30:
+    if data[12:16] == b"VP8X" and len(data) >= 30:
         return 1 + int.from_bytes(data[24:27], "little"), 1 + int.from_bytes(data[27:30], "little")
-    if chunk == b"VP8L" and len(data) >= 25 and data[20] == 0x2F:
-        bits = int.from_bytes(data[21:25], "little")
+    return _webp_bitstream_size(data, 12, len(data))
+
+
+def _webp_frame_size(data: bytes, start: int, end: int) -> tuple[int, int] | None:
+    """The size of the bitstream (VP8L or VP8) among an ANMF chunk's chunks, from `start` to `end`
+    (after an ALPH chunk, say); None if there is none."""
+    index = start
+    while index + 8 <= end:
+        if data[index : index + 4] in (b"VP8L", b"VP8 "):
+            return _webp_bitstream_size(data, index, end)
+        size = int.from_bytes(data[index + 4 : index + 8], "little")
+        index += 8 + size + size % 2
+    return None
+
+
+def _webp_bitstream_size(data: bytes, at: int, end: int) -> tuple[int, int] | None:
+    """The size a VP8L or VP8 chunk at `at` declares in its bitstream's header (read before `end`)."""
+    chunk, header = data[at : at + 4], data[at + 8 : min(at + 18, end)]
+    if chunk == b"VP8L" and len(header) >= 5 and header[0] == 0x2F:
+        bits = int.from_bytes(header[1:5], "little")
         return 1 + (bits & 0x3FFF), 1 + (bits >> 14 & 0x3FFF)
-    if chunk == b"VP8 " and len(data) >= 30 and data[23:26] == b"\x9d\x01\x2a":
-        return int.from_bytes(data[26:28], "little") & 0x3FFF, int.from_bytes(data[28:30], "little") & 0x3FFF
+    if chunk == b"VP8 " and len(header) >= 10 and header[3:6] == b"\x9d\x01\x2a":
+        return int.from_bytes(header[6:8], "little") & 0x3FFF, int.from_bytes(header[8:10], "little") & 0x3FFF
     return None
 
 

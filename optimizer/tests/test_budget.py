@@ -228,6 +228,16 @@ def test_a_gif_counts_its_first_frame_and_the_screen_it_is_placed_on():
         affordable(source(8000, 8000, SourceFormat.GIF), 1920)  # 0.64 + 0.51 GB
 
 
+def test_an_animated_webp_counts_its_first_frame_cut_out_and_placed_on_a_new_canvas():
+    """imaging._on_webp_canvas: a 9998x9998 frame at (2, 2) of a 264 kB file was decoded (2.5 s,
+    950 MB) before the copies ran out of caches."""
+    canvas = source(10000, 10000, SourceFormat.WEBP)
+    affordable(canvas, 1920)  # 0.8 GB decoded: fits the disk
+    with pytest.raises(ImageTooLarge, match="too large to decode here"):
+        affordable(replace(canvas, animated=True, placed_frame_pixels=9998 * 9998), 1920)  # 0.8 + 0.8 GB
+    affordable(replace(source(6000, 6000, SourceFormat.WEBP), animated=True, placed_frame_pixels=5998 * 5998), 1920)
+
+
 def test_the_pipeline_refuses_a_grey_png_too_large_to_decode_from_its_header():
     data = images.encode(Image.new("L", (8000, 8000), 128), "PNG")
 

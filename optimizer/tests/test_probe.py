@@ -149,6 +149,19 @@ def test_png_chunks_end_at_iend_whatever_follows():
     assert probe.without_png_text(data) == data
 
 
+@pytest.mark.parametrize(
+    ("frame", "precision", "said"), [(0xC1, 12, "12-bit"), (0xC3, 8, "lossless"), (0xCB, 8, "lossless")]
+)
+def test_a_jpeg_libjpeg_cannot_read_is_refused_as_what_it_is_not_as_damaged(frame, precision, said):
+    baseline = images.encode(images.photo(16, 16), "JPEG")
+    header = baseline.index(b"\xff\xc0")
+    data = baseline[:header] + bytes([0xFF, frame]) + baseline[header + 2 : header + 4] + bytes([precision])
+    data += baseline[header + 5 :]
+
+    with pytest.raises(probe.UnsupportedImage, match=f"The JPEG is {said}; only 8-bit lossy JPEGs are supported"):
+        probe.probe(data, max_pixels=MAX_PIXELS)
+
+
 def test_a_jpeg_with_more_scans_than_the_limit_is_refused(monkeypatch):
     progressive = images.encode(images.photo(), "JPEG", progressive=True)
     assert progressive.count(b"\xff\xda") > 3
@@ -373,3 +386,16 @@ def test_a_webp_frame_in_a_still_image_or_beyond_its_canvas_is_damage(data):
         probe.probe(data, max_pixels=MAX_PIXELS)
     animation = images.animated_webp([(images.photo(16, 16), 44, 24)], canvas=(60, 40))  # to the corner
     assert probe.webp_first_frame_area(animation) == (44, 24, 16, 16)
+
+
+def test_an_animated_webp_s_first_frame_is_as_large_as_its_bitstream_whatever_its_anmf_declares():
+    """As libwebp's demuxer takes it, and so browsers: ImageMagick 6 decodes the whole bitstream,
+    which the 10x10 an ANMF chunk declared cropped."""
+    animation = bytearray(images.animated_webp([(images.photo(40, 30), 0, 0)], canvas=(60, 40)))
+    fields = animation.index(b"ANMF") + 8
+    animation[fields + 6 : fields + 12] = (9).to_bytes(3, "little") * 2  # declares 10x10
+
+    assert probe.webp_first_frame_area(bytes(animation)) == (0, 0, 40, 30)
+    assert probe.probe(bytes(animation), max_pixels=MAX_PIXELS).placed_frame_pixels == 40 * 30
+    whole = images.animated_webp([(images.photo(60, 40), 0, 0)], canvas=(60, 40))
+    assert probe.probe(whole, max_pixels=MAX_PIXELS).placed_frame_pixels == 0  # covers its canvas: not copied
