@@ -351,6 +351,9 @@ class _Search:
             encoded = encode_if_faithful(self.pixels, settings)
         if encoded is None:
             self._alpha_lost.add(settings)
+            # Timed all the same: a lane climbing past levels that lose the alpha (7.8 MP of noise:
+            # four, 3 s each) must not start one the deadline leaves no time for.
+            self._seconds_per_trial[_family(settings)] = monotonic() - started
             return None
         self._sizes[settings] = len(encoded.data)
         self._take_exact()
@@ -366,7 +369,7 @@ class _Search:
 
     def _scored(self, encoded: Encoded, started: float) -> Trial:
         score = self.reference.score(encoded.decoded or decode(encoded.data, encoded.format))
-        return Trial(encoded=encoded, score=score, seconds=monotonic() - started)
+        return Trial(encoded=_bytes_only(encoded), score=score, seconds=monotonic() - started)
 
     def measure_yardstick(self, settings: EncoderSettings, target: QualityTarget, *, candidate: bool) -> QualityTarget:
         """smart:false's WebP (`settings`), encoded and scored: this image's target
@@ -443,7 +446,7 @@ class _Search:
         unseen), so nothing to measure and not counted against the trials."""
         if encoded is None:
             return None
-        trial = Trial(encoded=encoded, score=100.0, seconds=0.0)
+        trial = Trial(encoded=_bytes_only(encoded), score=100.0, seconds=0.0)
         self.trials.append(trial)
         return trial
 
@@ -715,6 +718,12 @@ class _Search:
         if trial := self._trial(settings, with_a_chance=with_a_chance):
             self.trials.append(trial)
         return trial
+
+
+def _bytes_only(encoded: Encoded) -> Encoded:
+    """What a trial keeps of an encoding: its bytes, not the pixels decoded to check its transparency
+    (4 bytes a pixel; a 7.8-megapixel transparent image's eight trials held 250 MB of them)."""
+    return replace(encoded, decoded=None)
 
 
 def _family(settings: EncoderSettings) -> EncoderSettings:

@@ -291,6 +291,33 @@ def test_a_trial_is_afforded_on_what_its_own_settings_took_not_the_slowest_of_it
     assert search.affordable(EncoderSettings(OutputFormat.AVIF, 60, speed=9, full_chroma=True))
 
 
+def test_levels_whose_alpha_is_lost_are_timed_so_no_trial_starts_without_the_time_to_end(photo, monkeypatch):
+    """7.8 MP of noise with random alpha lost it at four levels, 3 s each, while the search thought
+    such trials took no time: it went on climbing past its deadline."""
+    clock, encoded = [0.0], []
+    monkeypatch.setattr("optimizer.smart.monotonic", lambda: clock[0])
+
+    def four_seconds_then_lost(pixels, settings):
+        clock[0] += 4.0
+        encoded.append(settings.quality)
+
+    monkeypatch.setattr(smart, "encode_if_faithful", four_seconds_then_lost)
+    search = _Search(photo.pixels, 75.0, Budget(seconds=10.0, seconds_per_megapixel=0.0))
+    lane = Lane(lambda q: EncoderSettings(OutputFormat.AVIF, q, speed=9), prior=((0, 0.0), (100, 100.0)))
+
+    search.lane(lane)
+
+    assert len(encoded) == 2  # at 0 and 4 s; a third would end at 12, past the deadline at 10
+
+
+def test_a_trial_keeps_its_bytes_not_the_pixels_decoded_to_check_its_alpha(transparent):
+    """4 bytes a pixel for each trial of a transparent image: 250 MB for eight at 7.8 MP."""
+    choice = choose_encoding(transparent, format=RequestedFormat.AUTO, quality=80, smart=True)
+
+    assert choice.trials
+    assert all(trial.encoded.decoded is None for trial in choice.trials)
+
+
 # --- the second core -------------------------------------------------------------------------------
 
 
