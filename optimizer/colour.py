@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from optimizer.magick import SRGB_PROFILE
+from optimizer.magick import LINEAR_GREY_COLORSPACE, SRGB_PROFILE
 from optimizer.pixels import CHUNK_PIXELS, Pixels
 from optimizer.probe import png_chunks
 
@@ -34,6 +34,29 @@ class MatrixShaperProfile:
             np.abs(self.colorants - _SRGB.colorants).max() <= 0.002
             and np.abs(self.to_linear - _SRGB.to_linear).max() <= 0.002
         )
+
+
+# The profile classes that say what an image's samples stand for: input device, display, output
+# device (CMYK, mostly) and colour space. A device link, abstract or named colour profile does not
+# (Firefox's qcms refuses them; Chromium goes by the colour space alone).
+_IMAGE_PROFILE_CLASSES = frozenset({b"scnr", b"mntr", b"prtr", b"spac"})
+# The data colour spaces a profile may have for each colour model ImageMagick decodes into, as in
+# Chromium's JPEG, PNG and AVIF decoders: a grey image's may be RGB (its grey read as R = G = B).
+_PROFILE_SPACES = {
+    "srgb": frozenset({b"RGB "}),
+    "rgb": frozenset({b"RGB "}),  # a PNG with a gAMA of 1
+    "cmyk": frozenset({b"CMYK"}),  # YCCK JPEGs too: libjpeg gives CMYK
+    "gray": frozenset({b"GRAY", b"RGB "}),
+    LINEAR_GREY_COLORSPACE: frozenset({b"GRAY", b"RGB "}),
+}
+
+
+def describes_samples(profile: bytes, *, colorspace: str) -> bool:
+    """Whether `profile` (its header) can say what the samples of an image ImageMagick decoded
+    into `colorspace` stand for. Browsers ignore any other profile and show the samples as they
+    are, where ImageMagick 6 applies it whatever its colour space: an RGB image through a grey
+    profile came out grey."""
+    return profile[12:16] in _IMAGE_PROFILE_CLASSES and profile[16:20] in _PROFILE_SPACES.get(colorspace, ())
 
 
 # Tags LittleCMS prefers to the matrix and tone curves when a profile has them.

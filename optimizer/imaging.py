@@ -16,6 +16,7 @@ from optimizer.colour import (
     HDR_PEAK_NITS,
     HdrColour,
     MatrixShaperProfile,
+    describes_samples,
     hdr_colour,
     hdr_to_srgb,
     heif_colour_profile,
@@ -260,13 +261,16 @@ def _tone_map_to_srgb(image: Image, colour: HdrColour) -> None:
 
 def _convert_to_srgb(image: Image, *, may_defer: bool, implied: bytes | None = None) -> "MatrixShaperProfile | None":
     """Convert the image to sRGB through its ICC profile or, in its place, the `implied` one (which
-    takes precedence: see _implied_colour), except, when `may_defer`, from a matrix/TRC RGB
-    profile (other than sRGB): that one is returned, for `to_srgb` to apply to the final 8-bit
-    pixels."""
+    takes precedence: see _implied_colour), if that profile describes its samples (as browsers,
+    ignoring one that does not), except, when `may_defer`, from a matrix/TRC RGB profile (other
+    than sRGB): that one is returned, for `to_srgb` to apply to the final 8-bit pixels."""
     _decoded_to_rgb(image)  # a profile describes an AVIF's or HEIC's RGB
     data = image.profiles["icc"]  # None when there is none (`in` is always true for Wand's profiles)
     if implied:
         image.profiles["icc"] = data = implied
+    if data and not describes_samples(data, colorspace=image.colorspace):
+        logger.info("ignoring an ICC profile of class %r and colour space %r", data[12:16], data[16:20])
+        data = None  # shown as sRGB; CMYK converted as without a profile
     profile = matrix_shaper_profile(data) if data else None
     if profile and profile.is_srgb:
         data = None  # converting would change nothing

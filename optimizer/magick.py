@@ -41,6 +41,7 @@ from wand.drawing import Drawing  # noqa: E402
 from wand.resource import limits  # noqa: E402
 
 __all__ = [
+    "LINEAR_GREY_COLORSPACE",
     "SRGB_PROFILE",
     "Color",
     "Drawing",
@@ -63,6 +64,10 @@ __all__ = [
 # Wand's `profiles[...] = ...` only attaches a profile; converting pixels needs MagickProfileImage.
 library.MagickProfileImage.argtypes = (ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_size_t)
 library.MagickProfileImage.restype = ctypes.c_bool
+
+# ImageMagick 6.9.10's linear grey colourspace (a PNG with a gAMA of 1.0), named as Image.colorspace
+# names a value beyond Wand's table.
+LINEAR_GREY_COLORSPACE = "unlisted-35"
 
 # Where every process's own folder for ImageMagick's disk caches lives (see use_own_cache_folder).
 CACHE_ROOT = Path(tempfile.gettempdir()) / "smolpix-imagemagick"

@@ -165,6 +165,16 @@ def png_16bit(width: int = 64, height: int = 48) -> bytes:
         return image.make_blob()
 
 
+def tiff_16bit(image: Image.Image, *, icc_profile: bytes) -> bytes:
+    """A 16-bit-per-sample TIFF of the RGB `image` (each sample times 257) carrying `icc_profile`,
+    whatever its colour space."""
+    with magick.Image(blob=encode(image, "PNG"), format="PNG") as converted:
+        converted.depth = 16
+        converted.profiles["icc"] = icc_profile
+        converted.format = "TIFF"
+        return converted.make_blob()
+
+
 def png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 

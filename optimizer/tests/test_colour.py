@@ -353,6 +353,125 @@ def test_a_lut_based_profile_is_left_to_imagemagick(monkeypatch):
     assert red > 230 and green < 30 and blue < 30
 
 
+# --- Profiles that do not describe the samples --------------------------------------------------
+
+BLOCKS = ((200, 30, 40), (30, 180, 60), (40, 60, 220))  # red, green and blue
+
+
+def blocks(mode: str = "RGB") -> Image.Image:
+    """Three solid 32x32 blocks side by side, in BLOCKS' colours (half transparent in RGBA)."""
+    image = Image.new("RGB", (96, 32))
+    for index, block in enumerate(BLOCKS):
+        image.paste(block, (32 * index, 0, 32 * index + 32, 32))
+    if mode == "RGBA":
+        image.putalpha(128)
+    return image.convert(mode)
+
+
+def block_colours(image: Image.Image) -> np.ndarray:
+    """The RGB of each block's centre."""
+    return np.array([image.convert("RGB").getpixel((32 * index + 16, 16)) for index in range(3)])
+
+
+def ghostscript_profile(name: str) -> bytes:
+    return Path(f"/usr/share/color/icc/ghostscript/{name}.icc").read_bytes()  # make test installs them
+
+
+def of_class(profile: bytes, profile_class: bytes) -> bytes:
+    """`profile` relabelled as a profile of another class (header bytes 12-16)."""
+    return profile[:12] + profile_class + profile[16:]
+
+
+def rgb_jpeg(profile: bytes) -> bytes:
+    return images.encode(blocks(), "JPEG", quality=95, icc_profile=profile)
+
+
+RGB_SOURCES_WITH_ANOTHER_PROFILE = {
+    "jpeg-grey": lambda: rgb_jpeg(ghostscript_profile("sgray")),
+    "jpeg-cmyk": lambda: rgb_jpeg(ghostscript_profile("default_cmyk")),
+    "jpeg-lab": lambda: rgb_jpeg(ghostscript_profile("lab")),
+    "webp-grey": lambda: images.encode(blocks(), "WEBP", lossless=True, icc_profile=ghostscript_profile("sgray")),
+    "webp-rgba-grey": lambda: images.encode(
+        blocks("RGBA"), "WEBP", lossless=True, icc_profile=ghostscript_profile("sgray")
+    ),
+    "tiff-grey": lambda: images.encode(blocks(), "TIFF", icc_profile=ghostscript_profile("sgray")),
+    "tiff-16-bit-grey": lambda: images.tiff_16bit(blocks(), icc_profile=ghostscript_profile("sgray")),
+    "avif-grey": lambda: images.encode(blocks(), "AVIF", quality=95, icc_profile=ghostscript_profile("sgray")),
+    "jpeg-device-link": lambda: rgb_jpeg(of_class(images.ADOBE_RGB_PROFILE, b"link")),
+    "jpeg-abstract": lambda: rgb_jpeg(of_class(images.ADOBE_RGB_PROFILE, b"abst")),
+    "jpeg-named-colour": lambda: rgb_jpeg(of_class(images.ADOBE_RGB_PROFILE, b"nmcl")),
+}
+
+
+@pytest.mark.parametrize("make", RGB_SOURCES_WITH_ANOTHER_PROFILE.values(), ids=RGB_SOURCES_WITH_ANOTHER_PROFILE)
+def test_a_profile_of_another_colour_space_or_class_is_ignored_as_browsers_ignore_it(make):
+    """Chromium shows an RGB image's samples as they are (as sRGB) under a grey, CMYK or Lab
+    profile; Firefox also under a device link, abstract or named colour one. ImageMagick applied
+    them: the blocks came out grey, or in other colours."""
+    data = make()
+    stored = images.decode(data)
+
+    pixels = prepare(data).pixels
+
+    assert np.abs(block_colours(as_pillow(pixels)) - BLOCKS).max() <= 3
+    assert pixels.layout == stored.mode
+    assert pixels.alpha_samples().tobytes() == stored.convert("RGBA").getchannel("A").tobytes()
+
+
+def test_a_cmyk_jpeg_s_rgb_profile_is_ignored_as_browsers_ignore_it():
+    """Shown as the same CMYK JPEG without a profile is (ImageMagick's CMYK to sRGB)."""
+    stored = blocks("CMYK")
+
+    with_profile = prepare(images.encode(stored, "JPEG", quality=95, icc_profile=images.ADOBE_RGB_PROFILE)).pixels
+
+    without = prepare(images.encode(stored, "JPEG", quality=95)).pixels
+    assert np.abs(block_colours(as_pillow(with_profile)) - block_colours(as_pillow(without))).max() <= 2
+
+
+LINEAR_RGB_PROFILE = images.icc_profile(*images.SRGB_PRIMARIES, gamma=1.0)
+SOURCES_WITH_A_MATCHING_PROFILE = {
+    "rgb-adobe-rgb": (blocks(), lambda: images.ADOBE_RGB_PROFILE),
+    "rgb-input-device-class": (blocks(), lambda: of_class(images.ADOBE_RGB_PROFILE, b"scnr")),
+    "rgb-colour-space-class": (blocks(), lambda: of_class(images.ADOBE_RGB_PROFILE, b"spac")),
+    "cmyk-cmyk": (blocks("CMYK"), lambda: ghostscript_profile("default_cmyk")),
+    "grey-grey": (blocks("L"), lambda: ghostscript_profile("sgray")),
+    "grey-rgb": (blocks("L"), lambda: LINEAR_RGB_PROFILE),
+}
+
+
+@pytest.mark.parametrize(
+    "stored, profile", SOURCES_WITH_A_MATCHING_PROFILE.values(), ids=SOURCES_WITH_A_MATCHING_PROFILE
+)
+def test_a_profile_that_describes_the_samples_is_applied(stored, profile):
+    """As LittleCMS converts them, relative colorimetric: a grey image through an RGB profile as
+    the RGB image of its greys."""
+    profile = profile()
+    data = images.encode(stored, "JPEG", quality=95, icc_profile=profile)
+    decoded = images.decode(data)
+    if decoded.mode == "L" and profile[16:20] == b"RGB ":
+        decoded = decoded.convert("RGB")  # Chromium reads the grey as R = G = B
+    source, srgb = ImageCms.ImageCmsProfile(io.BytesIO(profile)), ImageCms.createProfile("sRGB")
+    littlecms = ImageCms.profileToProfile(
+        decoded, source, srgb, renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC, outputMode="RGB"
+    )
+
+    shown = block_colours(as_pillow(prepare(data).pixels))
+
+    assert np.abs(shown - block_colours(littlecms)).max() <= 3
+    assert np.abs(shown - block_colours(decoded)).max() > 10  # the profile changed the colours
+
+
+def test_a_linear_grey_png_s_grey_profile_is_applied():
+    """ImageMagick reads a grey PNG with a gAMA of 1.0 as linear grey (magick.LINEAR_GREY_COLORSPACE),
+    a grey image still; its iCCP takes precedence over the gAMA, as in Chromium, which shows these
+    100s as 119."""
+    profile = images.iccp_chunk(ghostscript_profile("sgray"))
+
+    pixels = prepare(images.png([[100] * 4], 4, 1, greyscale=True, gamma=1.0, chunks=profile)).pixels
+
+    assert set(pixels.data) == {119}
+
+
 # --- AVIF and HEIC colour properties ------------------------------------------------------------
 
 
