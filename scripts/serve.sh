@@ -3,9 +3,11 @@
 # PostgreSQL and Redis are configured and DEBUG is off, migrates, collects static files, then runs
 # every process of the Procfile (gunicorn, the Celery worker, Celery beat), each under a small
 # supervisor that restarts it when it dies (after 1 s, doubling to at most 30 s while it keeps
-# dying), so that one process lost is not an outage of the others. A SIGTERM/SIGINT is passed on to
-# each process, and the script waits for all of them: gunicorn finishes the requests in flight, the
-# worker finishes its running tasks and returns the ones it had reserved to the queue.
+# dying, back to 1 s once it ran for a minute), so that one process lost is not an outage of the
+# others. A SIGTERM/SIGINT is passed on to
+# each process, and the script waits for all of them: gunicorn finishes the requests in flight whose
+# image is being optimized, the worker finishes its running tasks and returns the ones it had reserved
+# to the queue (their requests are answered 503).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -d .venv ] && export PATH="$PWD/.venv/bin:$PATH"
@@ -30,25 +32,8 @@ EOF
 DATABASE_TIMEOUT=0 python manage.py migrate --noinput
 python manage.py collectstatic --noinput --verbosity 0
 
-# Runs one Procfile entry until told to stop, restarting it whenever it exits.
-supervise() {
-  local name=$1 command=$2 delay=1 child status stopping=""
-  trap 'stopping=yes; [ -n "${child:-}" ] && kill -TERM "$child" 2>/dev/null' TERM INT
-  while :; do
-    echo "serve: starting $name: $command"
-    bash -c "exec $command" &
-    child=$!
-    status=0
-    wait "$child" || status=$?
-    # A trapped signal interrupts `wait`: wait again, for the process to finish its shutdown.
-    while kill -0 "$child" 2>/dev/null; do wait "$child" || status=$?; done
-    [ -n "$stopping" ] && return 0
-    echo "serve: $name exited with status $status; restarting it in ${delay} s"
-    sleep "$delay" & wait $! || true
-    [ -n "$stopping" ] && return 0
-    delay=$((delay * 2 > 30 ? 30 : delay * 2))
-  done
-}
+# supervise NAME COMMAND: runs one Procfile entry until told to stop, restarting it when it exits.
+source scripts/supervise.sh
 
 supervisors=()
 while IFS= read -r line; do
