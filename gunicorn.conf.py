@@ -5,6 +5,8 @@ read here as the Django settings read it).
 """
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import environ
@@ -74,3 +76,27 @@ logconfig_dict = {
 # gunicorn's control socket lives at one path per user, which two instances on a machine would share;
 # signals (TERM, HUP, TTIN/TTOU) are all Smolpix needs.
 control_socket_disable = True
+
+# Django spools an upload over 2.5 MB to a temporary file, which a worker killed mid-request (its
+# timeout, the kernel's OOM killer) left in /tmp for good: each worker writes them in a folder of its
+# own, removed when the worker exits, however it ends.
+UPLOADS = Path(tempfile.gettempdir()) / f"smolpix-uploads-{os.getuid()}"
+
+
+def _uploads_of(pid: int) -> Path:
+    return UPLOADS / str(pid)
+
+
+def post_worker_init(worker) -> None:
+    """In the worker, once Django is set up: its own folder for spooled uploads."""
+    from django.conf import settings
+
+    UPLOADS.mkdir(mode=0o700, exist_ok=True)
+    folder = _uploads_of(os.getpid())
+    folder.mkdir(mode=0o700, exist_ok=True)
+    settings.FILE_UPLOAD_TEMP_DIR = str(folder)
+
+
+def child_exit(server, worker) -> None:
+    """In the master, for a worker that exited or was killed: what its requests had spooled."""
+    shutil.rmtree(_uploads_of(worker.pid), ignore_errors=True)

@@ -14,8 +14,10 @@ import os
 import re
 import shelve
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -272,6 +274,32 @@ def test_signing_up_through_the_site_sends_the_welcome_email_from_the_worker(sta
     message = sent.read_text()
     assert "To: stack-welcome@example.com" in message
     assert "Subject: Welcome to Smolpix" in message
+
+
+def test_an_upload_spooled_by_a_killed_web_worker_is_removed(stack, pro_account):
+    """Django spools an upload over 2.5 MB to a file; a worker killed mid-request (its timeout, the
+    OOM killer) left it in /tmp for good. Each worker spools into a folder of its own, which the
+    master removes when the worker is gone."""
+    key = generate_key()
+    ApiKeyFactory(account=pro_account, key=key)
+    part = b'--%s\r\nContent-Disposition: form-data; name="file"; filename="big.png"\r\n\r\n' % BOUNDARY.encode()
+    length = len(part) + 6_000_000
+    uploads = Path(tempfile.gettempdir()) / f"smolpix-uploads-{os.getuid()}"
+
+    with socket.create_connection(("127.0.0.1", stack.port)) as client:
+        client.sendall(
+            b"POST /api/v1/optimize HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            + f"Authorization: Bearer {key}\r\nContent-Type: {MULTIPART_CONTENT}\r\n".encode()
+            + f"Content-Length: {length}\r\n\r\n".encode()
+            + part
+            + bytes(4_000_000)  # the rest never comes
+        )
+        spooled = stack.wait_for(lambda: next(uploads.glob("*/*"), None), "the upload spooled to a file")
+        worker = int(spooled.parent.name)
+        os.kill(worker, signal.SIGKILL)
+
+        stack.wait_for(lambda: not spooled.parent.exists(), "the killed worker's uploads removed")
+    stack.wait_for(lambda: _healthy(stack), "a new web worker answering")
 
 
 def test_sigterm_lets_the_request_and_the_task_in_flight_finish_and_keeps_the_queued_task(stack, pro_account):
