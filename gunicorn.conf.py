@@ -79,24 +79,20 @@ control_socket_disable = True
 
 # Django spools an upload over 2.5 MB to a temporary file, which a worker killed mid-request (its
 # timeout, the kernel's OOM killer) left in /tmp for good: each worker writes them in a folder of its
-# own, removed when the worker exits, however it ends.
+# own, removed when the master sees the worker exit, else by the next worker to start (the master
+# does not wait to reap the workers it kills when it stops, nor can a killed master).
 UPLOADS = Path(tempfile.gettempdir()) / f"smolpix-uploads-{os.getuid()}"
-
-
-def _uploads_of(pid: int) -> Path:
-    return UPLOADS / str(pid)
 
 
 def post_worker_init(worker) -> None:
     """In the worker, once Django is set up: its own folder for spooled uploads."""
     from django.conf import settings
 
-    UPLOADS.mkdir(mode=0o700, exist_ok=True)
-    folder = _uploads_of(os.getpid())
-    folder.mkdir(mode=0o700, exist_ok=True)
-    settings.FILE_UPLOAD_TEMP_DIR = str(folder)
+    from smolpix.folders import own_folder
+
+    settings.FILE_UPLOAD_TEMP_DIR = str(own_folder(UPLOADS))
 
 
 def child_exit(server, worker) -> None:
     """In the master, for a worker that exited or was killed: what its requests had spooled."""
-    shutil.rmtree(_uploads_of(worker.pid), ignore_errors=True)
+    shutil.rmtree(UPLOADS / str(worker.pid), ignore_errors=True)

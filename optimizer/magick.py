@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from optimizer.pixels import Pixels
+from smolpix.folders import own_folder
 
 POLICY_DIR = Path(__file__).resolve().parent
 SRGB_PROFILE = (POLICY_DIR / "sRGB.icc").read_bytes()  # LittleCMS's built-in sRGB, see README
@@ -250,12 +251,7 @@ def use_own_cache_folder() -> Path:
     """Point this process's disk caches at a folder of its own (CACHE_ROOT/<pid>), and remove the
     folders of processes that are gone. ImageMagick reads MAGICK_TEMPORARY_PATH each time it opens
     a cache file, so this can be called again after a fork, in the child."""
-    CACHE_ROOT.mkdir(mode=0o700, parents=True, exist_ok=True)
-    for folder in CACHE_ROOT.iterdir():
-        if folder.name.isdigit() and not _process_exists(int(folder.name)):
-            shutil.rmtree(folder, ignore_errors=True)
-    own = CACHE_ROOT / str(os.getpid())
-    own.mkdir(mode=0o700, exist_ok=True)
+    own = own_folder(CACHE_ROOT)
     os.environ["MAGICK_TEMPORARY_PATH"] = str(own)
     return own
 
@@ -263,16 +259,6 @@ def use_own_cache_folder() -> Path:
 def remove_own_cache_folder() -> None:
     """At the end of a process: whatever ImageMagick still holds goes with it."""
     shutil.rmtree(CACHE_ROOT / str(os.getpid()), ignore_errors=True)
-
-
-def _process_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process
-    return True
 
 
 def assert_policy_in_force() -> None:
