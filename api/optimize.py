@@ -9,7 +9,13 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.utils.cache import patch_vary_headers
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -81,10 +87,12 @@ class _FromForm:
         return bool(self.context.get("form"))
 
 
+@extend_schema_field(OpenApiTypes.NUMBER)  # its range from the field's validators
 class WholeNumberField(_FromForm, serializers.IntegerField):
-    """A JSON number (the reference's type), made whole by `whole` (math.floor, say) once it is
-    within the range: JavaScript's arithmetic gives 1707.5 for 1366 * 1.25 and 56.99999999999999
-    for 0.57 * 100, which a client must not have to round for a request to pass."""
+    """A number (the reference's type: in JSON, or a form field's text), made whole by `whole`
+    (math.floor, say) once it is within the range: JavaScript's arithmetic gives 1707.5 for
+    1366 * 1.25 and 56.99999999999999 for 0.57 * 100, which a client must not have to round for a
+    request to pass."""
 
     def __init__(self, *, whole: Callable[[float], int], **kwargs: Any) -> None:
         self.whole = whole
@@ -93,13 +101,26 @@ class WholeNumberField(_FromForm, serializers.IntegerField):
     def to_internal_value(self, data: Any) -> int:
         if isinstance(data, bool) or (isinstance(data, str) and not self._is_form()):
             self.fail("invalid")
-        if isinstance(data, float) and not data.is_integer():
+        if isinstance(data, str):
+            data = self._number(data)
+        if isinstance(data, float):
             if not math.isfinite(data):
                 self.fail("invalid")
             for validator in self.validators:  # the range, on the number as sent
                 validator(data)
             data = self.whole(data)
         return super().to_internal_value(data)
+
+    def _number(self, text: str) -> int | float:
+        """A form field's text as the number it writes (`80`, `56.99`, `1e2`)."""
+        try:
+            return int(text)
+        except ValueError:
+            pass
+        try:
+            return float(text)
+        except ValueError:
+            self.fail("invalid")
 
 
 def _shown(name: str) -> str:

@@ -85,6 +85,11 @@ CASES = {
     "json from a url": Case(OPTIMIZE, "post", 200, json={"url": "ORIGIN/photo.jpg", "quality": 70}),
     "upload": Case(OPTIMIZE, "post", 200, form={"file": PHOTO, "format": "webp", "maxWidth": 100, "smart": True}),
     "form from a url": Case(OPTIMIZE, "post", 200, form={"url": "ORIGIN/photo.jpg", "quality": 70}),
+    # What JavaScript's arithmetic gives (0.57 * 100, 1366 * 1.25): numbers, made whole.
+    "fractions in json": Case(
+        OPTIMIZE, "post", 200, json={"url": "ORIGIN/photo.jpg", "quality": 56.99999999999999, "maxWidth": 99.5}
+    ),
+    "fractions in a form": Case(OPTIMIZE, "post", 200, form={"file": PHOTO, "quality": 56.5, "maxWidth": 99.5}),
     "not smart: quality null": Case(OPTIMIZE, "post", 200, form={"file": PHOTO, "smart": False}),
     "webp bytes": Case(OPTIMIZE, "post", 200, "image/webp", form={"file": PHOTO}, accept="image/webp"),
     "avif bytes": Case(OPTIMIZE, "post", 200, "image/avif", form={"file": PHOTO, "format": "avif"}, accept="image/*"),
