@@ -8,8 +8,6 @@ answered with a plain 500 `SERVER_ERROR`.
 """
 
 import logging
-import math
-import time
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -34,7 +32,7 @@ from optimizer.probe import ImageTooLarge, UnsupportedImage
 from optimizer.services import OptimizationFailed
 from smolpix.errors import ServiceUnavailable, SmolpixError, SourceRefused
 from smolpix.gunicorn_worker import RequestTooSlow
-from smolpix.outages import OUTAGES, RETRY_AFTER_SECONDS
+from smolpix.outages import OUTAGES, RETRY_AFTER_SECONDS, traceback_due
 from usage.ratelimit import RateLimited
 from usage.services import QuotaExceeded, QuotaHeldInFlight
 
@@ -209,30 +207,15 @@ def api_exception_handler(exc: Exception, context: dict) -> Response:
     """DRF's EXCEPTION_HANDLER: turns every exception raised in an API view into the contract."""
     set_rollback()
     if isinstance(exc, OUTAGES):
-        # Every request meets an outage: its traceback once a minute is enough (a PostgreSQL outage
-        # of 20 s wrote 1,748 of them, 10 MB).
         logger.warning(
             "a backing service is unreachable during an API request: %s",
             type(exc).__name__,
-            exc_info=exc if _first_in_a_while(type(exc)) else None,
+            exc_info=exc if traceback_due(exc) else None,
         )
     answer = error_answer(exc)
     if answer is SERVER_ERROR and not isinstance(exc, OptimizationFailed):
         logger.exception("unexpected error in an API view", exc_info=exc)
     return answer.response()
-
-
-OUTAGE_TRACEBACK_SECONDS = 60
-_outage_tracebacks: dict[type, float] = {}  # when each kind of outage last had its traceback logged
-
-
-def _first_in_a_while(kind: type) -> bool:
-    """Whether no outage of this kind had its traceback logged in OUTAGE_TRACEBACK_SECONDS."""
-    now = time.monotonic()
-    if now - _outage_tracebacks.get(kind, -math.inf) < OUTAGE_TRACEBACK_SECONDS:
-        return False
-    _outage_tracebacks[kind] = now
-    return True
 
 
 _REFUSED_REQUEST_MESSAGES = {

@@ -48,3 +48,16 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return API_KEY_SHAPE.sub(API_KEY_MASK, json.dumps(line, default=str, ensure_ascii=False))
+
+
+class OutageTracebacks(logging.Filter):
+    """django.request's lines keep an outage's traceback at most once a minute (traceback_due): a
+    page met by a database outage logged its whole traceback on every request."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from smolpix.outages import OUTAGES, traceback_due  # Django's database module, once set up
+
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, OUTAGES) and not traceback_due(error):
+            record.exc_info, record.exc_text = None, None
+        return True

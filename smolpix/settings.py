@@ -404,11 +404,13 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"json": {"()": "smolpix.logging.JsonFormatter"}},
+    "filters": {"outage_tracebacks": {"()": "smolpix.logging.OutageTracebacks"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     # Django's own loggers print plain text to the console in DEBUG: send them through the root instead.
     "loggers": {
         "django": {"handlers": [], "level": LOG_LEVEL, "propagate": True},
+        "django.request": {"handlers": [], "level": LOG_LEVEL, "propagate": True, "filters": ["outage_tracebacks"]},
         # django-axes' own lines mask the account and address; accounts.signals logs sign-ins in full.
         "axes": {"handlers": [], "level": "WARNING", "propagate": True},
     },

@@ -14,10 +14,10 @@ from rest_framework import exceptions, serializers
 from rest_framework.decorators import api_view
 from rest_framework.test import APIRequestFactory
 
-from api import errors
 from optimizer.fetch import FetchFailed, InvalidUrl, SourceTooLarge
 from optimizer.probe import ImageTooLarge, UnsupportedImage
 from optimizer.services import NoCapacity, OptimizationFailed, WorkerLost
+from smolpix import outages
 from smolpix.errors import ServiceUnavailable
 from usage.ratelimit import RateLimited, RateLimitState
 from usage.services import QuotaExceeded
@@ -142,8 +142,8 @@ def test_malformed_json_is_400_bad_request():
 def test_an_outage_s_traceback_is_logged_once_a_minute_not_for_every_request(caplog, monkeypatch):
     """A PostgreSQL outage of 20 s wrote 1,748 tracebacks, 10 MB of the log."""
     clock = [1000.0]
-    monkeypatch.setattr(errors, "_outage_tracebacks", {})
-    monkeypatch.setattr(errors.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(outages, "_tracebacks", {})
+    monkeypatch.setattr(outages.time, "monotonic", lambda: clock[0])
 
     for seconds in (0, 30, 59, 61):
         clock[0] = 1000.0 + seconds
@@ -152,6 +152,21 @@ def test_an_outage_s_traceback_is_logged_once_a_minute_not_for_every_request(cap
     lines = [record for record in caplog.records if "backing service is unreachable" in record.getMessage()]
     assert [record.exc_info is not None for record in lines] == [True, False, False, True]
     assert all("OperationalError" in record.getMessage() for record in lines)
+
+
+@pytest.mark.django_db
+def test_a_page_met_by_an_outage_logs_its_traceback_once_a_minute_too(caplog, monkeypatch):
+    monkeypatch.setattr(outages, "_tracebacks", {})
+
+    def database_down(*args, **kwargs):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr("smolpix.views.plan_list", database_down)
+    for _ in range(3):
+        assert Client(raise_request_exception=False).get(reverse("pricing")).status_code == 503
+
+    lines = [record for record in caplog.records if record.name == "django.request"]
+    assert [record.exc_info is not None for record in lines] == [True, False, False]
 
 
 @pytest.mark.django_db
