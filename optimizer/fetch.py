@@ -170,6 +170,21 @@ def parse_target(url: str, *, allowed_ports: frozenset[int]) -> Target:
     return Target(scheme=scheme, host=parsed.host, port=port, request_uri=parsed.request_uri)
 
 
+def may_fetch(url: str, *, policy: FetchPolicy) -> bool:
+    """Whether `policy` lets `url` be fetched, as far as can be told without DNS: a name is taken
+    for a public one, but localhost (and its subdomains, with or without the final dot), loopback."""
+    try:
+        host = parse_target(url, allowed_ports=policy.allowed_ports).host.strip("[]").rstrip(".")
+    except InvalidUrl:
+        return False
+    if host == "localhost" or host.endswith(".localhost"):
+        host = "127.0.0.1"
+    try:
+        return policy.allows_address(ipaddress.ip_address(host))
+    except ValueError:  # a name
+        return True
+
+
 def resolve(target: Target, *, policy: FetchPolicy, timeout: float) -> list[str]:
     """The addresses of the target's host, once, all of them checked. Raises InvalidUrl when the
     name does not resolve or any address is not allowed (HOST_REFUSED either way), FetchFailed when

@@ -1,6 +1,5 @@
 """Site-wide pages (landing, pricing, docs, status) and the health check."""
 
-import ipaddress
 import json
 import logging
 import sys
@@ -60,27 +59,10 @@ def docs(request: HttpRequest) -> HttpResponse:
             "max_source_bytes": settings.OPTIMIZER_MAX_SOURCE_BYTES,
             # The OpenAPI schema's example too: one source for both.
             "example_response": json.dumps(REFERENCE_EXAMPLE_RESPONSE, indent=2),
-            "sample_fetchable": _fetchable_by_the_api(f"{request.scheme}://{request.get_host()}/"),
-            "fetch_ports": ", ".join(str(port) for port in sorted(settings.OPTIMIZER_ALLOWED_PORTS)),
+            # The URL examples fetch their sample from this site: under `make run`, from loopback.
+            "sample_fetchable": fetch.may_fetch(f"{request.scheme}://{request.get_host()}/", policy=fetch_policy()),
         },
     )
-
-
-def _fetchable_by_the_api(url: str) -> bool:
-    """Whether the API would fetch from `url`'s host and port, judged without DNS (a name is taken
-    for a public one, but localhost): the docs' URL examples fetch their sample from this site, which
-    under `make run` is on loopback, on a port the API does not fetch from."""
-    policy = fetch_policy()
-    try:
-        host = fetch.parse_target(url, allowed_ports=policy.allowed_ports).host.strip("[]")
-    except fetch.InvalidUrl:
-        return False
-    if host == "localhost" or host.endswith(".localhost"):
-        return False
-    try:
-        return policy.allows_address(ipaddress.ip_address(host))
-    except ValueError:  # a name
-        return True
 
 
 def _check_database() -> str:
