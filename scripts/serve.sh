@@ -4,10 +4,9 @@
 # every process of the Procfile (gunicorn, the Celery worker, Celery beat), each under a small
 # supervisor that restarts it when it dies (after 1 s, doubling to at most 30 s while it keeps
 # dying, back to 1 s once it ran for a minute), so that one process lost is not an outage of the
-# others. A SIGTERM/SIGINT is passed on to
-# each process, and the script waits for all of them: gunicorn finishes the requests in flight whose
-# image is being optimized, the worker finishes its running tasks and returns the ones it had reserved
-# to the queue (their requests are answered 503).
+# others. A SIGTERM/SIGINT is passed on to each process, and the script waits for all of them:
+# gunicorn finishes the requests in flight whose image is being optimized, the worker finishes its
+# running tasks and returns the ones it had reserved to the queue (their requests are answered 503).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -d .venv ] && export PATH="$PWD/.venv/bin:$PATH"

@@ -25,4 +25,3 @@ supervise() {
     delay=$((delay * 2 > 30 ? 30 : delay * 2))
   done
 }
-
