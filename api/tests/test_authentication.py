@@ -135,5 +135,5 @@ def test_keys_never_reach_the_logs(client, pro_api_key, caplog):
     api_key_revoke(api_key=ApiKey.objects.get())
     get_usage(client, f"Bearer {pro_api_key}")
 
-    assert "Unauthorized: /api/v1/usage" in caplog.text  # the requests were logged...
+    assert [record.getMessage() for record in caplog.records].count("request") == 5  # the requests were logged...
     assert "pk_live_" not in caplog.text  # ...without their keys

@@ -45,8 +45,8 @@ JSON_VALUES = {
 ACCEPTED_TYPES = {
     "url": {"string"},  # any string here; the URL checker judges it (INVALID_URL)
     "format": set(),  # only "auto", "webp", "avif"
-    "quality": {"integer"},
-    "maxWidth": {"integer"},
+    "quality": {"integer", "float"},  # a fraction is made whole
+    "maxWidth": {"integer", "float"},
     "smart": {"true"},
 }
 
