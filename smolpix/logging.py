@@ -58,6 +58,9 @@ class OutageTracebacks(logging.Filter):
         from smolpix.outages import OUTAGES, traceback_due  # Django's database module, once set up
 
         error = record.exc_info[1] if record.exc_info else None
-        if isinstance(error, OUTAGES) and not traceback_due(error):
-            record.exc_info, record.exc_text = None, None
+        # Judged once: logging set up again (smolpix.wsgi's django.setup) adds a second filter.
+        if isinstance(error, OUTAGES) and not getattr(record, "outage_judged", False):
+            record.outage_judged = True
+            if not traceback_due(error):
+                record.exc_info, record.exc_text = None, None
         return True
