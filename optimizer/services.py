@@ -26,7 +26,7 @@ from optimizer.pipeline import Optimized, OptimizeOptions
 from optimizer.tasks import optimize_image_task
 from optimizer.worker import RESULT, SOURCE, SOURCE_REFUSALS
 from smolpix.errors import ServiceUnavailable, SmolpixError, SourceRefused
-from smolpix.outages import REDIS_DOWN, RETRY_AFTER_SECONDS
+from smolpix.outages import REDIS_DOWN, RETRY_AFTER_SECONDS, traceback_due
 from usage.services import quota_charge
 
 logger = logging.getLogger(__name__)
@@ -134,8 +134,13 @@ def _optimize_in_worker(*, source: ImageSource, options: OptimizeOptions, queue_
     except NoCapacity as busy:
         logger.warning("optimization job %s not taken: %s", job_id, busy)
         raise
-    except REDIS_DOWN:
-        logger.warning("optimization job %s: the queue or the cache is unreachable", job_id, exc_info=True)
+    except REDIS_DOWN as error:
+        logger.warning(
+            "optimization job %s: the queue or the cache is unreachable: %s",
+            job_id,
+            type(error).__name__,
+            exc_info=error if traceback_due(error) else None,
+        )
         raise ServiceUnavailable("the queue or the cache is unreachable", retry_after=RETRY_AFTER_SECONDS) from None
     except Exception as error:
         # A crash, a time limit, a lost worker or a bug: the details are for the logs only.

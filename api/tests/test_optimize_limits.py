@@ -13,6 +13,7 @@ from api.tests.checks import SERVER_ERROR_BODY, assert_error
 from apikeys.tests.factories import full_key_for
 from optimizer import fetch, pipeline
 from optimizer.tests import images
+from smolpix import outages
 from usage.models import MonthlyUsage, RequestRecord
 from usage.services import usage_reset
 from usage.tests.factories import MonthlyUsageFactory
@@ -269,3 +270,15 @@ def test_with_redis_unreachable_the_quota_still_holds_and_nothing_is_charged(pos
     assert failed["X-Quota-Used"] == "0"
     assert refused.json() == {**QUOTA_BODY, "used": 1, "limit": 1}
     assert "X-RateLimit-Remaining" not in refused
+
+
+def test_with_redis_unreachable_each_request_logs_a_line_and_the_traceback_once_a_minute(
+    post, unreachable_redis, caplog, monkeypatch
+):
+    monkeypatch.setattr(outages, "_tracebacks", {})
+
+    answers = [post(FAST, upload=TINY_PNG).status_code for _ in range(3)]
+
+    lines = [record for record in caplog.records if "the queue or the cache is unreachable" in record.getMessage()]
+    assert answers == [503] * 3
+    assert [record.exc_info is not None for record in lines] == [True, False, False]
