@@ -4,9 +4,9 @@
 # every process of the Procfile (gunicorn, the Celery worker, Celery beat), each under a small
 # supervisor that restarts it when it dies (after 1 s, doubling to at most 30 s while it keeps
 # dying, back to 1 s once it ran for a minute), so that one process lost is not an outage of the
-# others. A SIGTERM/SIGINT is passed on to each process, and the script waits for all of them:
-# gunicorn finishes the requests in flight whose image is being optimized, the worker finishes its
-# running tasks and returns the ones it had reserved to the queue (their requests are answered 503).
+# others. A SIGTERM/SIGINT stops gunicorn first, which finishes the requests in flight while the
+# worker still optimizes their images, then the worker (it finishes its running tasks and returns
+# the ones it had reserved to the queue) and beat; the script waits for all of them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -d .venv ] && export PATH="$PWD/.venv/bin:$PATH"
@@ -34,15 +34,27 @@ python manage.py collectstatic --noinput --verbosity 0
 # supervise NAME COMMAND: runs one Procfile entry until told to stop, restarting it when it exits.
 source scripts/supervise.sh
 
+# Each supervisor in a process group of its own (job control): a Ctrl-C in the terminal reaches this
+# script alone, which stops the processes in order, instead of every process at once (gunicorn takes
+# SIGINT for a quick shutdown, which drops the requests in flight).
+set -m
 supervisors=()
+web=""
 while IFS= read -r line; do
   [[ $line =~ ^([A-Za-z0-9_]+):[[:space:]]*(.+)$ ]] || continue
   supervise "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}" &
   supervisors+=($!)
+  [ "${BASH_REMATCH[1]}" = web ] && web=$!
 done < Procfile
 
+# Stopped together, the worker would return the jobs it had not started to the queue while gunicorn
+# still waits on them: each such request was a 503 on every deploy.
 stop() {
-  echo "serve: stopping (gunicorn finishes its requests, the worker its tasks)"
+  trap '' TERM INT
+  echo "serve: stopping gunicorn (it finishes its requests; the worker still optimizes their images)"
+  kill -TERM "$web" 2>/dev/null || true
+  while kill -0 "$web" 2>/dev/null; do wait "$web" || true; done
+  echo "serve: stopping the worker (it finishes its tasks) and beat"
   kill -TERM "${supervisors[@]}" 2>/dev/null || true
 }
 trap stop TERM INT

@@ -53,8 +53,24 @@ def stop(process: subprocess.Popen) -> None:
     try:
         process.wait(timeout=30)
     except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)  # the group this test started: the process and its children
+        # The session this test started: the process and its children, in whichever process group
+        # (scripts/serve.sh puts each of its supervisors in one of its own).
+        for pid in _in_session(process.pid):
+            os.kill(pid, signal.SIGKILL)
         process.wait(timeout=30)
+
+
+def _in_session(session: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # Fields after the command's closing parenthesis: state, parent, group, session...
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        if int(fields[3]) == session:
+            found.append(int(stat.parent.name))
+    return found
 
 
 def start_worker(

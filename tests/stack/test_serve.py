@@ -2,9 +2,9 @@
 Procfile's gunicorn, Celery worker and Celery beat) on a loopback port, against this run's test
 database and the configured Redis, with DEBUG off. Skipped when no broker is configured.
 
-The tests share one stack; the last one stops it with SIGTERM while a request and a task are held
-in flight (by table locks this test holds), and checks that both finish and that a queued task
-survives for the next worker.
+The tests share one stack; the last one stops it as Ctrl-C does while a request and a task are held
+in flight (by table locks this test holds), and checks that gunicorn is stopped first, that both
+finish and that a queued task survives for the next worker.
 """
 
 import http.client
@@ -31,7 +31,7 @@ from django.apps import apps
 from django.conf import settings
 from django.contrib.sessions.models import Session
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
 from django.utils import timezone
 
@@ -128,6 +128,7 @@ def stack(django_db_setup, tmp_path_factory) -> Iterator[Stack]:
         STATIC_ROOT=str(folder / "static"),
         CELERY_BEAT_SCHEDULE_FILENAME=str(folder / "beat-schedule"),
         EMAIL_URL=f"filemail:///{folder / 'mail'}",
+        DATABASE_TIMEOUT="30",  # the shutdown test holds a task on a lock for longer than the default 5 s
     )
     # Tasks the suite's other tests queued with no worker running (welcome e-mails, say): the stack's
     # worker would run them against rows the tests are flushing (a deadlock with the flush, in CI).
@@ -305,17 +306,23 @@ def test_an_upload_spooled_by_a_killed_web_worker_is_removed(stack, pro_account)
     stack.wait_for(lambda: _healthy(stack), "a new web worker answering")
 
 
-def test_sigterm_lets_the_request_and_the_task_in_flight_finish_and_keeps_the_queued_task(stack, pro_account):
+def test_ctrl_c_stops_gunicorn_first_lets_the_request_and_the_task_in_flight_finish_and_keeps_the_queued_task(
+    stack, pro_account
+):
     """Runs last: it stops the stack."""
     key = generate_key()
     ApiKeyFactory(account=pro_account, key=key)
     Session.objects.create(session_key="expired", session_data="", expire_date=timezone.now() - timedelta(days=1))
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        with transaction.atomic():
-            # Hold the tables the request and the task need: both wait, in flight, on these locks.
+    # The request's and the task's tables are held, each in a transaction of its own: both wait, in
+    # flight, on these locks until this test lets the request's go, then the task's.
+    task_lock = connections.create_connection(DEFAULT_DB_ALIAS)
+    task_lock.set_autocommit(False)
+    try:
+        with task_lock.cursor() as cursor:
+            cursor.execute("LOCK TABLE django_session IN ACCESS EXCLUSIVE MODE")
+        with ThreadPoolExecutor(max_workers=1) as pool, transaction.atomic():
             with connection.cursor() as cursor:
-                cursor.execute("LOCK TABLE apikeys_apikey, django_session IN ACCESS EXCLUSIVE MODE")
+                cursor.execute("LOCK TABLE apikeys_apikey IN ACCESS EXCLUSIVE MODE")
             in_flight = pool.submit(
                 stack.request,
                 "GET",
@@ -326,15 +333,22 @@ def test_sigterm_lets_the_request_and_the_task_in_flight_finish_and_keeps_the_qu
             queued_task = celery_app.send_task(PERIODIC_TASK).id
             stack.wait_for(lambda: _waiting_on_locks() == 2, "the request and the task waiting on the locks")
 
-            stack.process.send_signal(signal.SIGTERM)
+            # As Ctrl-C in a terminal: SIGINT to every process of the group (serve.sh's trap for it is
+            # its trap for SIGTERM). Each process receiving it itself would stop gunicorn at once.
+            os.killpg(stack.process.pid, signal.SIGINT)
             stack.wait_for(lambda: "Handling signal: term" in stack.text(), "gunicorn receiving SIGTERM")
-            stack.wait_for(lambda: "Warm shutdown" in stack.text(), "the worker receiving SIGTERM")
             # A few seconds in flight after the shutdown began: a quick shutdown (or too short a
-            # graceful_timeout) would drop the request meanwhile.
+            # graceful_timeout) would drop the request meanwhile; and the worker, whose optimizations
+            # gunicorn's requests in flight may be waiting on, is not stopped until gunicorn ends.
             time.sleep(IN_FLIGHT_AFTER_SIGTERM_SECONDS)
-            # Leaving the block commits and releases the locks.
-
+            assert "Warm shutdown" not in stack.text()
+            # Leaving the block commits and releases the request's lock.
         status, headers, _ = in_flight.result(timeout=WAIT_SECONDS)
+        stack.wait_for(lambda: "Warm shutdown" in stack.text(), "the worker receiving SIGTERM after gunicorn ended")
+        time.sleep(IN_FLIGHT_AFTER_SIGTERM_SECONDS)
+    finally:
+        task_lock.commit()  # releases the task's lock
+        task_lock.close()
 
     assert status == 200
     assert headers["X-Request-ID"] == "stack-test-in-flight-0001"
