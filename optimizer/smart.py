@@ -311,6 +311,11 @@ class _Search:
         if side:
             self.reference.prepare_on(side)
         self.deadline = monotonic() + budget.seconds_for(pixels)
+        # When nothing reached the target, the trials that keep the promise (closest_goes_on, the
+        # fallback's) run past the deadline, until the budget has passed a second time; then lossless
+        # WebP (exact, and quick: 2.6 s at 8.4 MP of noise) ends the search. Unbounded, 8.4 MP of
+        # transparent noise took 47 s of a task's 50 (CELERY_TASK_SOFT_TIME_LIMIT).
+        self.overtime_deadline = self.deadline + budget.seconds_for(pixels)
         # Where the first trial of a lane goes, from the prior, for this image's texture.
         self.detail_shift = LEVELS_PER_E_FOLD_OF_DETAIL * math.log(max(detail(pixels), 0.1) / MEDIAN_DETAIL)
         self.trials: list[Trial] = []
@@ -390,7 +395,10 @@ class _Search:
         same settings (but the level) did, it ends before the deadline."""
         return len(self.trials) < self.budget.max_trials and self._in_time(settings)
 
-    def _in_time(self, settings: EncoderSettings) -> bool:
+    def _in_time(self, settings: EncoderSettings, *, overtime: bool = False) -> bool:
+        if overtime:  # settings not tried yet are taken to be as slow as the slowest so far
+            slowest = max(self._seconds_per_trial.values(), default=0.0)
+            return monotonic() + self._seconds_per_trial.get(_family(settings), slowest) <= self.overtime_deadline
         return monotonic() + self._seconds_per_trial.get(_family(settings), 0.0) <= self.deadline
 
     def run(self, settings: EncoderSettings) -> Trial | None:
@@ -587,7 +595,7 @@ class _Search:
         """The settings of the trial that missed the target but is expected to reach it in the
         fewest bytes (_bytes_at_target), among those with a level left to try, go on up: at most
         two more trials along their measured slope, until one passes. When nothing reached the
-        target, whatever the budget; when the best result is over NO_CHANCE times that
+        target, past the deadline (until overtime_deadline); when the best result is over NO_CHANCE times that
         expectation (a lane that ran out of trials a level short, while smart:false's encoding
         passed far above the target), past the trials' limit but within the time budget."""
         best = self.best()
@@ -608,7 +616,7 @@ class _Search:
             return
         for _ in range(2):
             level = _next_level(family, self.target + AIM_ABOVE, lane)
-            if level is None or (best and not self._in_time(lane.settings(level))):
+            if level is None or not self._in_time(lane.settings(level), overtime=best is None):
                 return
             trial = self._force(lane.settings(level), with_a_chance=best is not None)
             if trial is None or trial.score >= self.target:
@@ -634,12 +642,13 @@ class _Search:
     def fallback(self, formats: Sequence[OutputFormat]) -> tuple[Trial, str | None]:
         """Nothing reached the target within the budget, nor when the closest settings went on
         (closest_goes_on): a last try at the top of each lossy format (AVIF with full-resolution
-        colour, which colourful gradients need, and WebP); then lossless WebP (exact), so the
+        colour, which colourful gradients need, and WebP) that ends before overtime_deadline by
+        what its settings took so far; then lossless WebP (exact), so the
         target holds whenever WebP may be returned. AVIF alone (asked for explicitly) cannot
         promise that: its best attempt is returned, with a notice. Should no AVIF have carried the
         transparency, not even the top one, that one is made again with its alpha exact."""
         for settings in LAST_TRIES:
-            if settings.format in formats and not self.best():
+            if settings.format in formats and not self.best() and self._in_time(settings, overtime=True):
                 self._force(settings)
         if not self.trials:  # AVIF alone, none faithful (with WebP, the yardstick is a trial)
             self._force(replace(LAST_TRIES[0], exact_alpha=True))

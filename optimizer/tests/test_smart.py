@@ -310,6 +310,28 @@ def test_levels_whose_alpha_is_lost_are_timed_so_no_trial_starts_without_the_tim
     assert len(encoded) == 2  # at 0 and 4 s; a third would end at 12, past the deadline at 10
 
 
+def test_when_nothing_reaches_the_target_the_search_ends_once_the_budget_passed_twice(photo, monkeypatch):
+    """8.4 MP of transparent noise reached no target: the closest miss went on, then the last tries,
+    7-9 s each whatever the time, 47 s of a task's 50. On a clock where each trial takes 8 s and
+    misses, with a budget of 10 s: the closest miss goes on once (a second would end at 24 s, past
+    20), no last try starts, and lossless WebP keeps the target."""
+    clock = [0.0]
+    monkeypatch.setattr("optimizer.smart.monotonic", lambda: clock[0])
+    search = _Search(photo.pixels, 99.0, Budget(seconds=10.0, seconds_per_megapixel=0.0))
+
+    def eight_seconds_and_a_miss(settings: EncoderSettings, **_) -> Trial:
+        clock[0] += 8.0
+        return Trial(Encoded(bytes(1000), settings), score=50.0, seconds=8.0)
+
+    monkeypatch.setattr(search, "_trial", eight_seconds_and_a_miss)
+    search.run(EncoderSettings(OutputFormat.AVIF, 80, speed=9))
+    search.closest_goes_on()
+    best, notice = search.fallback([OutputFormat.AVIF, OutputFormat.WEBP])
+
+    assert [t.encoded.settings.lossless for t in search.trials] == [False, False, True]
+    assert best.encoded.settings == LOSSLESS_WEBP and notice is None
+
+
 def test_a_trial_keeps_its_bytes_not_the_pixels_decoded_to_check_its_alpha(transparent):
     """4 bytes a pixel for each trial of a transparent image: 250 MB for eight at 7.8 MP."""
     choice = choose_encoding(transparent, format=RequestedFormat.AUTO, quality=80, smart=True)
