@@ -76,3 +76,30 @@ class AdminSignInForm(OTPAdminAuthenticationForm):
     @property
     def devices_offered(self) -> bool:
         return len(self.fields["otp_device"].widget.choices) > 1  # more than the blank choice
+
+
+class AccountDeleteForm(forms.Form):
+    """The current password (a session alone deletes nothing: it may be a stolen one, or a computer
+    left signed in) and a confirmation that the customer knows it cannot be undone."""
+
+    password = forms.CharField(
+        label="Your current password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password", "autofocus": True}),
+    )
+    confirm = forms.BooleanField(
+        label="I understand that my account, its API keys and its usage records are deleted for good",
+        error_messages={"required": "Tick this box to confirm that you want your account deleted."},
+    )
+
+    def __init__(self, *args, user: User, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def clean_password(self) -> str:
+        password = self.cleaned_data["password"]
+        if not self.user.check_password(password):
+            raise ValidationError(
+                "Your password was entered incorrectly. Please enter it again.", code="password_incorrect"
+            )
+        return password

@@ -1,8 +1,9 @@
 """Accounts' life cycle. Every user comes into being here, with its account, whichever way it is made
 (sign-up, createaccount, createsuperuser, the admin); here it signs up without telling anyone whether
-an address is a customer's, verifies its address, resets its password; sign-ups that never verify
-are removed. Every e-mail goes out through smolpix.emails, from a Celery task (accounts.tasks)."""
+an address is a customer's, verifies its address, resets its password, deletes itself; sign-ups that
+never verify are removed. Every e-mail goes out through smolpix.emails, from a Celery task (accounts.tasks)."""
 
+import logging
 from base64 import b32encode
 from dataclasses import dataclass
 from datetime import timedelta
@@ -27,6 +28,8 @@ from accounts.models import MAX_OVERRIDE, MIN_RATE_LIMIT, Account, Plan, PlanCod
 from accounts.next_url import plan_checked_out_at, with_next
 from smolpix.emails import send_templated_email
 
+logger = logging.getLogger(__name__)
+
 # A welcome that could not go out is still sent this long after the sign-up; later it would be odd.
 WELCOME_CATCH_UP_DAYS = 3
 # A verification link works this long; an account whose address was never verified is deleted this
@@ -47,6 +50,11 @@ UNCHANGED = Unchanged()
 
 class VerificationLinkInvalid(Exception):
     """A verification link that is damaged, expired, or not the signed-in user's."""
+
+
+class AccountDeletionRefused(Exception):
+    """Staff and superusers do not delete themselves: another administrator does it in the admin, which
+    keeps its last active staff member (see accounts.admin)."""
 
 
 @dataclass(frozen=True)
@@ -240,6 +248,34 @@ def unverified_accounts_delete() -> int:
     )
     _, deleted = expired.delete()
     return deleted.get(User._meta.label, 0)
+
+
+def account_delete(*, user: User) -> None:
+    """Delete a customer at its own request, with everything that is its: billing ended in Stripe first
+    (billing.services.account_billing_end: open Checkouts expired, subscriptions cancelled at once),
+    then the user, its account, API keys (refused at once), usage and request records, subscription
+    rows and billing e-mails, second-factor devices and admin log entries. Every session of the user
+    stops working, as its user is gone. Stripe's events stay (billing's record; events arriving later
+    find no account and are ignored), and so do invoices and the customer in Stripe. The address can
+    sign up again. Raises AccountDeletionRefused for staff and superusers, billing.services.BillingError
+    when Stripe could not be told: then nothing is deleted."""
+    from billing.services import account_billing_end  # billing's services import this module
+
+    if user.is_staff or user.is_superuser:
+        raise AccountDeletionRefused
+    user_id = user.pk
+    with transaction.atomic():
+        # Locked while Stripe is told, so that a webhook event of the account (the cancellation's own)
+        # waits, then finds no account and is ignored, rather than e-mail someone who has just left.
+        account = Account.objects.select_for_update(of=("self",)).filter(owner_id=user_id).first()
+        fields = {"user_id": user_id, "account_id": None, "stripe_customer_id": "", "subscriptions_cancelled": 0}
+        if account is not None:
+            fields["subscriptions_cancelled"] = account_billing_end(account=account)
+            fields.update(account_id=account.pk, stripe_customer_id=account.stripe_customer_id)
+        user.delete()
+    # Ids only: the customer's id ties the events Stripe sends later ("No Smolpix account for customer …")
+    # to this deletion, without keeping the address in the logs.
+    logger.info("account deleted", extra={"fields": fields})
 
 
 def password_reset_request(*, email: str) -> None:

@@ -16,6 +16,8 @@ urlpatterns = [
     path("accounts/login/", remembering_device(LoginView.as_view(authentication_form=SignInForm)), name="login"),
     path("accounts/logout/", views.LogoutView.as_view(), name="logout"),
     path("accounts/password_change/", views.PasswordChangeView.as_view(), name="password_change"),
+    path("accounts/delete/", views.delete_account, name="account_delete"),
+    path("accounts/delete/done/", views.account_deleted, name="account_deleted"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("dashboard/", views.dashboard, name="dashboard"),
 ]

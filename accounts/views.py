@@ -11,12 +11,14 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from accounts import throttles
-from accounts.forms import SignUpForm
+from accounts.forms import AccountDeleteForm, SignUpForm
 from accounts.models import User
 from accounts.next_url import next_url, plan_checked_out_at, with_next
 from accounts.selectors import account_get_for_owner, account_limits
 from accounts.services import (
+    AccountDeletionRefused,
     VerificationLinkInvalid,
+    account_delete,
     account_sign_up,
     email_verify,
     password_reset_complete,
@@ -24,6 +26,8 @@ from accounts.services import (
     verification_email_request,
 )
 from apikeys.selectors import api_key_list
+from billing.selectors import subscription_live
+from billing.services import BillingError
 from smolpix.proxies import client_address
 from usage.charts import daily_chart
 from usage.selectors import request_record_recent, usage_daily_counts, usage_this_month
@@ -33,6 +37,14 @@ TOO_MANY = "Too many requests: please try again in an hour."
 TOO_MANY_WRONG_CURRENT_PASSWORDS = (
     "The current password was wrong too many times, so we signed you out. You can change your password "
     'again in an hour, or now by resetting it ("Forgot your password?" below).'
+)
+TOO_MANY_WRONG_PASSWORDS_TO_DELETE = (
+    "The password was wrong too many times, so we signed you out and deleted nothing. You can delete your "
+    'account in an hour; if you forgot your password, reset it ("Forgot your password?" below).'
+)
+BILLING_NOT_ENDED = (
+    "We could not reach our payment provider to cancel your subscription, so nothing was deleted: your "
+    "account, API keys and subscription are as they were. Please try again in a few minutes."
 )
 
 auth_logger = logging.getLogger("smolpix.auth")
@@ -157,12 +169,20 @@ class PasswordChangeView(auth_views.PasswordChangeView):
         return throttles.throttled(self.request, limit, count=count)
 
     def sign_out(self) -> HttpResponse:
-        user = self.request.user
-        fields = {"email": user.email, "user_id": user.pk, "address": client_address(self.request)}
-        auth_logger.warning("password change signed out", extra={"fields": fields})
-        logout(self.request)
-        messages.error(self.request, TOO_MANY_WRONG_CURRENT_PASSWORDS)
-        return redirect("login")
+        return _signed_out_for_wrong_passwords(
+            self.request, log_message="password change signed out", notice=TOO_MANY_WRONG_CURRENT_PASSWORDS
+        )
+
+
+def _signed_out_for_wrong_passwords(request: HttpRequest, *, log_message: str, notice: str) -> HttpResponse:
+    """Sign out a session that guessed the current password too often (WRONG_CURRENT_PASSWORDS_PER_USER,
+    one count for the pages that ask for it) and send it to sign-in saying why."""
+    user = request.user
+    fields = {"email": user.email, "user_id": user.pk, "address": client_address(request)}
+    auth_logger.warning(log_message, extra={"fields": fields})
+    logout(request)
+    messages.error(request, notice)
+    return redirect("login")
 
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
@@ -187,3 +207,53 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "keys": api_key_list(account=account),
         },
     )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def delete_account(request: HttpRequest) -> HttpResponse:
+    """The dashboard's "Delete account": says what goes and what stays, then deletes the account (account_delete)
+    once the current password is typed again and the box ticked. Wrong passwords count against the
+    password change's limit (one count per user for both pages): past it the session is signed out, so
+    a stolen session cannot guess the password here either. Staff are refused: another administrator
+    deletes them in the admin."""
+    user = request.user
+    if user.is_staff or user.is_superuser:
+        return render(request, "accounts/delete.html", {"staff": True}, status=403 if request.method == "POST" else 200)
+    account = account_get_for_owner(user=user)
+    form = AccountDeleteForm(request.POST or None, user=user)
+    context = {
+        "form": form,
+        "account": account,
+        "subscription": subscription_live(account=account),
+        "keys": api_key_list(account=account),
+    }
+    if request.method == "GET":
+        return render(request, "accounts/delete.html", context)
+    limit = (throttles.WRONG_CURRENT_PASSWORDS_PER_USER, str(user.pk))
+    if throttles.throttled(request, limit, count=False):
+        return _signed_out_for_wrong_passwords(
+            request, log_message="account deletion signed out", notice=TOO_MANY_WRONG_PASSWORDS_TO_DELETE
+        )
+    if not form.is_valid():
+        if form.has_error("password", "password_incorrect") and throttles.throttled(request, limit):
+            return _signed_out_for_wrong_passwords(
+                request, log_message="account deletion signed out", notice=TOO_MANY_WRONG_PASSWORDS_TO_DELETE
+            )
+        return render(request, "accounts/delete.html", context)
+    try:
+        account_delete(user=user)
+    except AccountDeletionRefused:  # made staff since the check above
+        return render(request, "accounts/delete.html", {"staff": True}, status=403)
+    except BillingError:
+        form.add_error(None, BILLING_NOT_ENDED)
+        return render(request, "accounts/delete.html", context)
+    logout(request)
+    return redirect("account_deleted")
+
+
+def account_deleted(request: HttpRequest) -> HttpResponse:
+    """Where a deleted account's browser lands, signed out."""
+    if request.user.is_authenticated:
+        return redirect("dashboard")
+    return render(request, "accounts/deleted.html")

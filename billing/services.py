@@ -15,7 +15,13 @@ from accounts.models import Account, Plan, PlanCode
 from accounts.services import account_set_plan
 from billing import stripe_client, tasks
 from billing.models import ACCESS_STATUSES, BillingEmail, StripeEvent, Subscription, SubscriptionStatus
-from billing.selectors import plan_price_id, price_plan_code, subscription_granting, subscription_live
+from billing.selectors import (
+    ENDED_STATUSES,
+    plan_price_id,
+    price_plan_code,
+    subscription_granting,
+    subscription_live,
+)
 from smolpix.emails import send_templated_email
 
 logger = logging.getLogger(__name__)
@@ -100,6 +106,28 @@ def portal_session_create(*, account: Account, return_url: str) -> str:
         return stripe_client.portal_session_create(customer_id=account.stripe_customer_id, return_url=return_url)
     except stripe_client.StripeUnavailable as error:
         raise BillingError(STRIPE_DOWN_MESSAGE) from error
+
+
+def account_billing_end(*, account: Account) -> int:
+    """Stop everything Stripe could still charge the account for, before it is deleted: expire its
+    Checkout Sessions still open (one paid later would start a subscription no account is linked to)
+    and cancel at once every subscription Stripe may still bill (see stripe_client.subscription_cancel;
+    one already gone counts as cancelled): ours, and the customer's that Stripe lists, one paid moments
+    ago whose webhook event has not come yet included. Returns how many subscriptions were cancelled.
+    Call it with the account locked, so that no webhook event applies meanwhile. Raises BillingError
+    when Stripe could not be reached or refused: then nothing may be deleted (some of it may be cancelled)."""
+    live = set(
+        account.subscriptions.exclude(status__in=ENDED_STATUSES).values_list("stripe_subscription_id", flat=True)
+    )
+    try:
+        if account.stripe_customer_id:
+            stripe_client.checkout_sessions_expire_open(customer_id=account.stripe_customer_id)
+            live.update(stripe_client.subscriptions_billable(customer_id=account.stripe_customer_id))
+        for subscription_id in sorted(live):
+            stripe_client.subscription_cancel(subscription_id=subscription_id)
+    except stripe_client.StripeUnavailable as error:
+        raise BillingError(STRIPE_DOWN_MESSAGE) from error
+    return len(live)
 
 
 # --- Webhook events ------------------------------------------------------------------------------
@@ -307,9 +335,15 @@ def _email_send_later(email: BillingEmail) -> None:
 @transaction.atomic
 def billing_email_send(*, email_id: int) -> bool:
     """Send a billing e-mail unless it went out already, so a retried or duplicated task sends it once.
-    Returns whether it was sent now."""
-    email = BillingEmail.objects.select_for_update(of=("self",)).select_related("account__owner").get(pk=email_id)
-    if email.sent_at is not None:
+    Returns whether it was sent now (not when its account was deleted meanwhile)."""
+    email = (
+        BillingEmail.objects.select_for_update(of=("self",))
+        .select_related("account__owner")
+        .filter(pk=email_id)
+        .first()
+    )
+    # Gone with its account (deleted by its owner after the e-mail was queued): nobody to write to.
+    if email is None or email.sent_at is not None:
         return False
     send_templated_email(to=email.account.owner.email, template=email.kind, context=email.context)
     email.sent_at = timezone.now()

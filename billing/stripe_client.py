@@ -109,6 +109,32 @@ def subscription_retrieve(*, subscription_id: str) -> SubscriptionSnapshot:
     )
 
 
+def subscriptions_billable(*, customer_id: str) -> list[str]:
+    """The ids of the customer's subscriptions Stripe may still bill (those not canceled, Stripe's
+    list without a status, but for an incomplete one that expired), whether or not a webhook event
+    told us of them yet."""
+    params = {"customer": customer_id, "limit": 100}
+    subscriptions = _call(lambda client: client.v1.subscriptions.list(params=params)).data
+    return [s.id for s in subscriptions if s.status != "incomplete_expired"]
+
+
+def subscription_cancel(*, subscription_id: str) -> None:
+    """Cancel a subscription at once: Stripe bills nothing more for it (no final invoice, no credit for
+    the rest of the period; pending prorations are dropped). A subscription Stripe no longer has, or
+    has cancelled already (Stripe answers `resource_missing` for both), counts as cancelled."""
+    params = {"invoice_now": False, "prorate": False}
+    try:
+        _client().v1.subscriptions.cancel(subscription_id, params=params)
+    except stripe.InvalidRequestError as error:
+        if error.code != "resource_missing":
+            logger.warning("Stripe request failed: %r", error)
+            raise StripeUnavailable(str(error)) from error
+        logger.info("Subscription %s was cancelled or missing in Stripe already.", subscription_id)
+    except stripe.StripeError as error:
+        logger.warning("Stripe request failed: %r", error)
+        raise StripeUnavailable(str(error)) from error
+
+
 def webhook_event_parse(*, payload: bytes, signature: str | None) -> dict[str, Any]:
     """Verify a webhook's `Stripe-Signature` against STRIPE_WEBHOOK_SECRET (with the library's
     default tolerance on its timestamp) and return the event as a plain dict."""

@@ -233,11 +233,15 @@ class FakeStripe:
                 return self._checkout_session_expire(path.split("/")[4])
             if (method, path) == ("POST", "/v1/billing_portal/sessions"):
                 return self._portal_session_create(params)
+            if (method, path) == ("GET", "/v1/subscriptions"):
+                return self._subscription_list(params)
             if method == "GET" and path.startswith("/v1/subscriptions/"):
                 subscription_id = path.removeprefix("/v1/subscriptions/")
                 if subscription_id in self.subscriptions:
                     return 200, self.subscriptions[subscription_id]
                 return 404, _error("invalid_request_error", f"No such subscription: '{subscription_id}'", "id")
+            if method == "DELETE" and path.startswith("/v1/subscriptions/"):
+                return self._subscription_cancel(path.removeprefix("/v1/subscriptions/"))
             return 404, _error("invalid_request_error", f"Unrecognized request URL ({method}: {path}).")
 
     def _customer_create(self, params: dict) -> tuple[int, dict]:
@@ -289,6 +293,24 @@ class FakeStripe:
             if all(session.get(name) == params[name] for name in ("customer", "status") if name in params)
         ]
         return 200, {"object": "list", "url": "/v1/checkout/sessions", "has_more": False, "data": sessions}
+
+    def _subscription_list(self, params: dict) -> tuple[int, dict]:
+        """Without a `status`, Stripe lists the subscriptions that are not canceled."""
+        subscriptions = [
+            subscription
+            for subscription in self.subscriptions.values()
+            if subscription["customer"] == params.get("customer") and subscription["status"] != "canceled"
+        ]
+        return 200, {"object": "list", "url": "/v1/subscriptions", "has_more": False, "data": subscriptions}
+
+    def _subscription_cancel(self, subscription_id: str) -> tuple[int, dict]:
+        """Canceled at once; one canceled already is, to Stripe, as missing as one never there."""
+        subscription = self.subscriptions.get(subscription_id)
+        if subscription is None or subscription["status"] in ("canceled", "incomplete_expired"):
+            return 404, _error("invalid_request_error", f"No such subscription: '{subscription_id}'", "id")
+        now = int(time.time())
+        subscription.update(status="canceled", canceled_at=now, ended_at=now)
+        return 200, subscription
 
     def _checkout_session_expire(self, session_id: str) -> tuple[int, dict]:
         session = self.checkout_sessions.get(session_id)
@@ -359,6 +381,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self._dispatch("POST")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # keep test output quiet
