@@ -9,23 +9,21 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import environ
+from smolpix.environment import Env, read_env_file
 
-environ.Env.read_env(Path(__file__).resolve().parent / ".env")
+read_env_file(Path(__file__).resolve().parent)
+env = Env()
 
 # gunicorn serves production, where Django's debug pages (settings, paths, code) must never be
 # shown: here DEBUG is off unless set, and on is refused. (`make run` is for debugging.)
-os.environ.setdefault("DEBUG", "false")
-if environ.Env().bool("DEBUG"):
+if env.bool("DEBUG", default=False):
     raise SystemExit("gunicorn refuses to serve with DEBUG on: set DEBUG=false (or leave it unset).")
-
-
-def _setting(name: str, default: str) -> str:
-    return os.environ.get(name) or default  # set but empty counts as unset
+if not os.environ.get("DEBUG"):  # for its workers' Django settings, where unset (or empty) means on
+    os.environ["DEBUG"] = "false"
 
 
 wsgi_app = "smolpix.wsgi:application"
-bind = _setting("GUNICORN_BIND", f"0.0.0.0:{_setting('PORT', '8000')}")
+bind = env.str("GUNICORN_BIND", default="") or f"0.0.0.0:{env.int('PORT', default=8000, minimum=1)}"
 
 # Worker class: threads. The web process serves two kinds of requests: short ones (pages, API keys,
 # usage: milliseconds of CPU and a few queries) and optimizations, which spend seconds waiting for a
@@ -38,27 +36,27 @@ bind = _setting("GUNICORN_BIND", f"0.0.0.0:{_setting('PORT', '8000')}")
 # deadlines to send its request in: smolpix/gunicorn_worker.py.
 worker_class = "smolpix.gunicorn_worker.GuardedThreadWorker"
 # Processes: one per core is enough, since the CPU-heavy work is done by Celery workers.
-workers = int(_setting("WEB_CONCURRENCY", str(os.cpu_count() or 2)))
+workers = env.int("WEB_CONCURRENCY", default=os.cpu_count() or 2, minimum=1)
 # Threads per process: how many requests one process handles at once. Each thread may keep a
 # PostgreSQL connection open (CONN_MAX_AGE), so workers * threads counts against max_connections.
-threads = int(_setting("GUNICORN_THREADS", "8"))
+threads = env.int("GUNICORN_THREADS", default=8, minimum=1)
 
 # An optimization waits at most the task's hard time limit (CELERY_TASK_TIME_LIMIT, 60 s) plus 15 s for
 # the queue. On SIGTERM (a deploy, a scale-in) gunicorn stops accepting connections and gives the
 # requests in flight this long to finish before it stops the workers.
-graceful_timeout = int(_setting("GUNICORN_GRACEFUL_TIMEOUT", "90"))
+graceful_timeout = env.int("GUNICORN_GRACEFUL_TIMEOUT", default=90, minimum=0)
 # A worker whose main loop has not reported for this long is hung, and is replaced. (With threads the
 # main loop keeps reporting while requests wait, so this is not a request timeout.)
-timeout = int(_setting("GUNICORN_TIMEOUT", "60"))
+timeout = env.int("GUNICORN_TIMEOUT", default=60, minimum=1)
 # Kept-alive connections from the load balancer.
-keepalive = int(_setting("GUNICORN_KEEPALIVE", "5"))
+keepalive = env.int("GUNICORN_KEEPALIVE", default=5, minimum=0)
 # Replace each worker after about this many requests, so slow memory growth cannot accumulate.
-max_requests = int(_setting("GUNICORN_MAX_REQUESTS", "1000"))
+max_requests = env.int("GUNICORN_MAX_REQUESTS", default=1000, minimum=0)
 max_requests_jitter = max_requests // 10
 # The workers' heartbeat files on tmpfs, not on a disk that may stall.
 worker_tmp_dir = "/dev/shm"  # noqa: S108
 # X-Forwarded-Proto is believed only from these addresses (gunicorn reads FORWARDED_ALLOW_IPS too).
-forwarded_allow_ips = _setting("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+forwarded_allow_ips = env.str("FORWARDED_ALLOW_IPS", default="") or "127.0.0.1,::1"
 
 # Requests are logged by smolpix.middleware.RequestLogMiddleware (one JSON line each, with the
 # request id and account), so no access log here; gunicorn's own messages are JSON lines too.
@@ -69,7 +67,11 @@ logconfig_dict = {
     "formatters": {"json": {"()": "smolpix.logging.JsonFormatter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}},
     "loggers": {
-        "gunicorn.error": {"handlers": ["console"], "level": _setting("LOG_LEVEL", "INFO"), "propagate": False}
+        "gunicorn.error": {
+            "handlers": ["console"],
+            "level": env.log_level("LOG_LEVEL", default="INFO"),
+            "propagate": False,
+        }
     },
 }
 

@@ -11,7 +11,7 @@ from apikeys.models import ApiKey
 from smolpix.emails import request_site_url
 from smolpix.logging import REQUEST_ID_HEADER, request_id, request_id_for
 from smolpix.outages import DATABASE_DOWN
-from smolpix.views import bad_request
+from smolpix.views import bad_request, healthz
 
 logger = logging.getLogger("smolpix.request")
 
@@ -81,6 +81,20 @@ def _body_size(response: HttpResponse) -> int | None:
         length = response.get("Content-Length")
         return int(length) if length else None
     return len(response.content)
+
+
+class HealthCheckMiddleware:
+    """Answers `/healthz` whatever the Host header: a load balancer probes each machine by its
+    address, which ALLOWED_HOSTS need not list (Django answered it 400, an HTML page, and so every
+    machine looked down). Before anything that reads the host; the answer says only what is up."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path == "/healthz":
+            return healthz(request)
+        return self.get_response(request)
 
 
 class ApiHostMiddleware:

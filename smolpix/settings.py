@@ -1,7 +1,7 @@
 """Smolpix settings.
 
 Every difference between environments comes from environment variables (or a `.env` file),
-read with django-environ. With nothing configured the project runs on embedded defaults:
+read with django-environ, strictly (smolpix.environment). With nothing configured the project runs on embedded defaults:
 SQLite, a local-memory cache, Celery tasks run eagerly in-process and e-mail to the console.
 `.env.example` lists every variable.
 """
@@ -10,14 +10,15 @@ import math
 from datetime import timedelta
 from pathlib import Path
 
-import environ
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
+from smolpix.environment import Env, read_env_file
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env")
+env = Env()
+read_env_file(BASE_DIR)
 
 DEBUG = env.bool("DEBUG", default=True)
 
@@ -62,7 +63,10 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "smolpix.middleware.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Early, so that the answers of the middleware below (/healthz's) carry it too.
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "smolpix.middleware.ContentSecurityPolicyMiddleware",
+    "smolpix.middleware.HealthCheckMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "smolpix.middleware.ApiHostMiddleware",
     "smolpix.middleware.SiteUrlMiddleware",
@@ -73,7 +77,6 @@ MIDDLEWARE = [
     "smolpix.middleware.SignedInPagesArePrivate",
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -100,12 +103,12 @@ TEMPLATES = [
 # --- Data stores --------------------------------------------------------------------------
 
 DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60, minimum=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # Seconds a process waits for one answer from PostgreSQL, and to connect to it (0: as long as it
 # takes): one that accepts connections and never answers costs a request that long, then a 503,
 # not every request and thread until it is back (smolpix/postgresql).
-DATABASE_TIMEOUT = env.float("DATABASE_TIMEOUT", default=5.0)
+DATABASE_TIMEOUT = env.float("DATABASE_TIMEOUT", default=5.0, minimum=0)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["ENGINE"] = "smolpix.postgresql"
     if DATABASE_TIMEOUT:  # libpq's connect_timeout: whole seconds, at least 2
@@ -156,17 +159,20 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_RESULT_EXPIRES = 3600
-CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=50)
-CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=60)
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=50, minimum=1)
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=60, minimum=1)
+if CELERY_TASK_SOFT_TIME_LIMIT >= CELERY_TASK_TIME_LIMIT:
+    # Celery refuses such a task when it is sent: every optimization was a 500, the service healthy.
+    raise ImproperlyConfigured("CELERY_TASK_SOFT_TIME_LIMIT must be less than CELERY_TASK_TIME_LIMIT.")
 # A task is acknowledged after it ran, so a worker lost mid-task does not lose queued work.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_WORKER_MAX_TASKS_PER_CHILD = env.int("CELERY_WORKER_MAX_TASKS_PER_CHILD", default=200)
+CELERY_WORKER_MAX_TASKS_PER_CHILD = env.int("CELERY_WORKER_MAX_TASKS_PER_CHILD", default=200, minimum=1)
 # The prefork pool (what `--pool prefork` names), looked after more often than Celery's own: see smolpix.pool.
 CELERY_WORKER_POOL = "smolpix.pool:TaskPool"
 # Worker processes per `celery worker` (prefork pool); unset means one per CPU core.
-CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=None)
+CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=None, minimum=1)
 # A task that lost its broker connection cannot be acknowledged and will be delivered again: stop it.
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -181,7 +187,7 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "inte
 # accepted image keeps a child under 1 GiB while it runs (optimizer/budget.py); what a large image
 # leaves behind (fragmented heap, library caches) should not stay with the child for later images,
 # while the ~150-300 MB of an idle child that has run ordinary images stays below it.
-CELERY_WORKER_MAX_MEMORY_PER_CHILD = env.int("CELERY_WORKER_MAX_MEMORY_PER_CHILD", default=600_000)
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = env.int("CELERY_WORKER_MAX_MEMORY_PER_CHILD", default=600_000, minimum=1)
 CELERY_TIMEZONE = "UTC"
 # Periodic jobs, sent by the one `celery -A smolpix beat` process. Each task is idempotent, so a
 # run missed or repeated (beat restarted, a worker lost) does no harm.
@@ -267,7 +273,7 @@ RATELIMIT_CACHE_PREFIX = env.str("RATELIMIT_CACHE_PREFIX", default="rl:")
 # A count the cache could not keep lets the request through (see usage.ratelimit.rate_limit_hit).
 RATELIMIT_FAIL_OPEN = True
 # API request records older than this many days are deleted nightly (a Celery beat task).
-REQUEST_RECORD_RETENTION_DAYS = env.int("REQUEST_RECORD_RETENTION_DAYS", default=90)
+REQUEST_RECORD_RETENTION_DAYS = env.int("REQUEST_RECORD_RETENTION_DAYS", default=90, minimum=1)
 
 # --- E-mail -------------------------------------------------------------------------------
 
@@ -275,7 +281,7 @@ vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Smolpix <hello@smolpix.co>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # Seconds before an SMTP connection gives up, so a stuck mail server fails the task (which retries).
-EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10, minimum=1)
 # The base of links in e-mails; unset, the host the request reached us at (see smolpix.emails).
 SITE_URL = env.str("SITE_URL", default="")
 
@@ -344,11 +350,14 @@ SPECTACULAR_SETTINGS = {
 # --- Image optimizer ----------------------------------------------------------------------
 
 OPTIMIZER_ALLOW_PRIVATE_NETWORKS = env.bool("OPTIMIZER_ALLOW_PRIVATE_NETWORKS", default=False)
-OPTIMIZER_MAX_SOURCE_BYTES = env.int("OPTIMIZER_MAX_SOURCE_BYTES", default=32 * 1024 * 1024)
-OPTIMIZER_MAX_PIXELS = env.int("OPTIMIZER_MAX_PIXELS", default=100_000_000)
-OPTIMIZER_FETCH_TIMEOUT = env.float("OPTIMIZER_FETCH_TIMEOUT", default=10.0)
+OPTIMIZER_MAX_SOURCE_BYTES = env.int("OPTIMIZER_MAX_SOURCE_BYTES", default=32 * 1024 * 1024, minimum=1)
+OPTIMIZER_MAX_PIXELS = env.int("OPTIMIZER_MAX_PIXELS", default=100_000_000, minimum=1)
+OPTIMIZER_FETCH_TIMEOUT = env.float("OPTIMIZER_FETCH_TIMEOUT", default=10.0, minimum=0.1)
+if OPTIMIZER_FETCH_TIMEOUT >= CELERY_TASK_SOFT_TIME_LIMIT:
+    # The fetch runs in the task: a slow origin would be the time limit's 500, not FETCH_FAILED.
+    raise ImproperlyConfigured("OPTIMIZER_FETCH_TIMEOUT must be less than CELERY_TASK_SOFT_TIME_LIMIT.")
 # Seconds a job may wait for a worker to start it; then the API answers 503 with Retry-After.
-OPTIMIZER_QUEUE_TIMEOUT = env.int("OPTIMIZER_QUEUE_TIMEOUT", default=10)
+OPTIMIZER_QUEUE_TIMEOUT = env.int("OPTIMIZER_QUEUE_TIMEOUT", default=10, minimum=1)
 # Ports customer URLs may use (SPEC §8: the default ports or explicitly allowed ones).
 OPTIMIZER_ALLOWED_PORTS = env.list("OPTIMIZER_ALLOWED_PORTS", cast=int, default=[80, 443])
 
@@ -361,7 +370,7 @@ STRIPE_PRICE_AGENCY = env.str("STRIPE_PRICE_AGENCY", default="")
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
 # A past-due subscription keeps its plan this many days while Stripe retries the card, then the
 # account drops to Free even if Stripe is still retrying (see README, "Billing with Stripe").
-BILLING_PAST_DUE_GRACE_DAYS = env.int("BILLING_PAST_DUE_GRACE_DAYS", default=7)
+BILLING_PAST_DUE_GRACE_DAYS = env.int("BILLING_PAST_DUE_GRACE_DAYS", default=7, minimum=0)
 
 # --- Production safety --------------------------------------------------------------------
 
@@ -374,7 +383,7 @@ if not DEBUG:
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
-    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000)
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000, minimum=0)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
 
@@ -399,7 +408,7 @@ SECURE_CSP = {
 }
 
 # One JSON object per line on stdout (see smolpix.logging), for every process: web, worker, beat.
-LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOG_LEVEL = env.log_level("LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -10,7 +10,6 @@ urlpatterns = [
     path("", views.landing, name="landing"),
     path("pricing/", views.pricing, name="pricing"),
     path("docs/", views.docs, name="docs"),
-    path("healthz", views.healthz, name="healthz"),
     path("status/", views.status, name="status"),
     path("admin/", admin.site.urls),
     path("", include("accounts.urls")),

@@ -50,7 +50,7 @@ def test_every_relative_link_resolves(document):
 
 def test_env_example_names_every_variable_the_settings_read():
     read = set(re.findall(r'\benv(?:\.\w+)?\(\s*"([A-Z0-9_]+)"', (ROOT / "smolpix" / "settings.py").read_text()))
-    read |= set(re.findall(r'_setting\("([A-Z0-9_]+)"', (ROOT / "gunicorn.conf.py").read_text()))
+    read |= set(re.findall(r'\benv\.\w+\(\s*"([A-Z0-9_]+)"', (ROOT / "gunicorn.conf.py").read_text()))
     listed = set(re.findall(r"^#? ?([A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.MULTILINE))
 
     assert len(read) > 40

@@ -24,6 +24,20 @@ def test_healthz_reports_every_service_with_tasks_run_eagerly(client, eager_task
     assert response.json() == {"status": "ok", "database": "ok", "cache": "ok", "broker": "eager", "worker": "eager"}
 
 
+@pytest.mark.parametrize("host", ["10.0.3.7", "evil.example.net"])
+def test_healthz_answers_json_whatever_the_host(client, eager_tasks, settings, host):
+    """A load balancer probes each machine by its address, which ALLOWED_HOSTS need not list: it was
+    answered 400, an HTML page, and every machine looked down."""
+    settings.DEBUG = False
+    settings.ALLOWED_HOSTS = ["smolpix.example.com"]
+
+    response = client.get("/healthz", headers={"Host": host})
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"
+    assert client.get("/status/", headers={"Host": host}).status_code == 400  # the rest of the site still refuses it
+
+
 def _healthz_with_broker(client, monkeypatch, broker_url: str):
     # A throwaway app aimed at that broker: closing the real app's connection pools instead would
     # leave them closed, and every later task (even an eager one) would fail to acquire a producer.

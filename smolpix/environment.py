@@ -1,0 +1,87 @@
+"""The environment's settings (and `.env`'s), read strictly: a value its variable cannot take stops the
+process at start with a message naming both, where django-environ let it pass for something else
+(`SECURE_SSL_REDIRECT=ture` was false: the API took keys over plain HTTP; `DATABASE_TIMEOUT=1e1` was
+11; `DATABASE_TIMEOUT=-3` started a service whose every answer was 503). A variable set but empty
+counts as unset. No Django import: gunicorn.conf.py reads its settings here too."""
+
+import math
+from pathlib import Path
+
+import environ
+
+TRUE = ("true", "yes", "on", "1")
+FALSE = ("false", "no", "off", "0")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class InvalidSetting(ValueError):
+    """A variable's value that its setting cannot take."""
+
+    def __init__(self, name: str, value: str, expected: str) -> None:
+        super().__init__(f"{name}={value!r} is not {expected}.")
+
+
+class Env(environ.Env):
+    def bool(self, var: str, default=environ.Env.NOTSET) -> bool:
+        raw = self._raw(var, default)
+        if not isinstance(raw, str):
+            return raw
+        if raw.lower() in TRUE:
+            return True
+        if raw.lower() in FALSE:
+            return False
+        raise InvalidSetting(var, raw, f"one of {', '.join(TRUE)} or {', '.join(FALSE)}")
+
+    def int(self, var: str, default=environ.Env.NOTSET, *, minimum: int | None = None) -> int:
+        raw = self._raw(var, default)
+        if not isinstance(raw, str):
+            return raw
+        try:
+            value = int(raw)
+        except ValueError:
+            raise InvalidSetting(var, raw, "a whole number") from None
+        _at_least(var, raw, value, minimum)
+        return value
+
+    def float(self, var: str, default=environ.Env.NOTSET, *, minimum: float | None = None) -> float:
+        raw = self._raw(var, default)
+        if not isinstance(raw, str):
+            return raw
+        try:
+            value = float(raw)
+        except ValueError:
+            raise InvalidSetting(var, raw, "a number") from None
+        if not math.isfinite(value):
+            raise InvalidSetting(var, raw, "a finite number")
+        _at_least(var, raw, value, minimum)
+        return value
+
+    def log_level(self, var: str, default: str) -> str:
+        """A logging level's name, in any case (`debug` stopped every process, in words that did not
+        name LOG_LEVEL)."""
+        raw = self._raw(var, default).upper()
+        if raw not in LOG_LEVELS:
+            raise InvalidSetting(var, raw, f"one of {', '.join(LOG_LEVELS)}")
+        return raw
+
+    def _raw(self, var: str, default):
+        """The variable's text, or `default` when it is unset or empty (django-environ's get_value
+        would cast the text by the default's type, as loosely as above)."""
+        raw = self.ENVIRON.get(var, "").strip()
+        if raw:
+            return raw
+        if default is environ.Env.NOTSET:
+            raise InvalidSetting(var, raw, "set")
+        return default
+
+
+def _at_least(var: str, raw: str, value: float, minimum: float | None) -> None:
+    if minimum is not None and value < minimum:
+        raise InvalidSetting(var, raw, f"at least {minimum:g}")
+
+
+def read_env_file(folder: Path) -> None:
+    """Read `folder`/.env into the environment, if there is one (django-environ says at INFO that
+    there is none, whatever LOG_LEVEL, before logging is set up)."""
+    if (folder / ".env").is_file():
+        environ.Env.read_env(folder / ".env")

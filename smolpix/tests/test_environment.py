@@ -1,0 +1,92 @@
+"""The environment read strictly (smolpix.environment): a value its setting cannot take stops the
+process at start, naming the variable, where it used to pass for something else."""
+
+import pytest
+
+from smolpix.environment import Env, InvalidSetting
+from smolpix.tests.test_settings import PRODUCTION, manage
+
+
+@pytest.fixture
+def env(monkeypatch):
+    def setting(**values: str) -> Env:
+        for name, value in values.items():
+            monkeypatch.setenv(name, value)
+        return Env()
+
+    return setting
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [("true", True), ("TRUE", True), ("1", True), ("Off", False), ("no", False)]
+)
+def test_a_boolean_in_any_usual_spelling(env, value, expected):
+    assert env(FLAG=value).bool("FLAG", default=not expected) is expected
+
+
+@pytest.mark.parametrize("value", ["ture", "maybe", "2"])
+def test_a_boolean_misspelt_is_refused_not_taken_as_false(env, value):
+    """SECURE_SSL_REDIRECT=ture turned the HTTPS redirect off: the API took keys over plain HTTP."""
+    with pytest.raises(InvalidSetting, match=f"FLAG='{value}' is not one of true"):
+        env(FLAG=value).bool("FLAG", default=True)
+
+
+@pytest.mark.parametrize("value", ["", "  "])
+def test_a_variable_set_but_empty_counts_as_unset(env, value):
+    assert env(FLAG=value, COUNT=value).bool("FLAG", default=True) is True
+    assert Env().int("COUNT", default=7) == 7
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("1e1", "a whole number"), ("10s", "a whole number"), ("abc", "a whole number"), ("-3", "at least 0")],
+)
+def test_a_whole_number_that_is_not_one_or_out_of_range_is_refused(env, value, expected):
+    """django-environ read DATABASE_TIMEOUT=1e1 as 11 and 10s as 10; -3 started a service that answered 503."""
+    with pytest.raises(InvalidSetting, match=f"COUNT='{value}' is not {expected}"):
+        env(COUNT=value).int("COUNT", default=1, minimum=0)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [("2,5", "a number"), ("nan", "a finite number"), ("0.05", "at least 0.1")]
+)
+def test_a_number_that_is_not_one_or_out_of_range_is_refused(env, value, expected):
+    with pytest.raises(InvalidSetting, match=f"SECONDS='{value}' is not {expected}"):
+        env(SECONDS=value).float("SECONDS", default=1.0, minimum=0.1)
+
+
+def test_numbers_in_range_are_read(env):
+    assert env(COUNT=" 12 ", SECONDS="2.5").int("COUNT", default=1, minimum=0) == 12
+    assert Env().float("SECONDS", default=1.0, minimum=0.1) == 2.5
+
+
+def test_a_log_level_in_any_case(env):
+    """LOG_LEVEL=debug stopped every process, in words that did not name LOG_LEVEL."""
+    assert env(LOG_LEVEL="debug").log_level("LOG_LEVEL", default="INFO") == "DEBUG"
+    with pytest.raises(InvalidSetting, match="LOG_LEVEL='LOUD' is not one of DEBUG"):
+        env(LOG_LEVEL="loud").log_level("LOG_LEVEL", default="INFO")
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"SECURE_SSL_REDIRECT": "ture"}, "SECURE_SSL_REDIRECT='ture' is not one of true"),
+        ({"DATABASE_TIMEOUT": "-3"}, "DATABASE_TIMEOUT='-3' is not at least 0"),
+        ({"OPTIMIZER_MAX_SOURCE_BYTES": "0"}, "OPTIMIZER_MAX_SOURCE_BYTES='0' is not at least 1"),
+        (
+            {"CELERY_TASK_SOFT_TIME_LIMIT": "30", "CELERY_TASK_TIME_LIMIT": "2"},
+            "CELERY_TASK_SOFT_TIME_LIMIT must be less than CELERY_TASK_TIME_LIMIT",
+        ),
+        (
+            {"OPTIMIZER_FETCH_TIMEOUT": "2", "CELERY_TASK_SOFT_TIME_LIMIT": "2"},
+            "OPTIMIZER_FETCH_TIMEOUT must be less than CELERY_TASK_SOFT_TIME_LIMIT",
+        ),
+    ],
+)
+def test_the_settings_refuse_to_start_on_a_value_they_cannot_take(values, message):
+    """Each of these started, and then: the API took keys over plain HTTP; every answer was 503 with
+    PostgreSQL up; every upload was too large; every optimization was a 500."""
+    result = manage("check", **PRODUCTION, **values)
+
+    assert result.returncode != 0
+    assert message in result.stderr
