@@ -26,6 +26,10 @@ def worker(worker_origin, tmp_path_factory):
         OPTIMIZER_ALLOW_PRIVATE_NETWORKS="true",
         OPTIMIZER_ALLOWED_PORTS=str(worker_origin.port),
         OPTIMIZER_FETCH_TIMEOUT="60",  # longer than a task may run: the time limit must end it
+        # The worker's own limits, which the settings want above the fetch's; its jobs' limits, 5 and
+        # 7 s, travel in their messages.
+        CELERY_TASK_SOFT_TIME_LIMIT="70",
+        CELERY_TASK_TIME_LIMIT="80",
     )
     process = processes.start_worker(env=env, log_path=tmp_path_factory.mktemp("worker") / "worker.log")
     yield process
