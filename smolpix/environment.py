@@ -22,6 +22,21 @@ class InvalidSetting(ValueError):
 
 
 class Env(environ.Env):
+    # (Before the methods named after the built-in types, whose names its annotations mean.)
+    def _number(self, var: str, default, *, parse: type, expected: str, minimum: float | None):
+        raw = self._raw(var, default)
+        if not isinstance(raw, str):
+            return raw
+        try:
+            value = parse(raw)
+        except ValueError:
+            raise InvalidSetting(var, raw, expected) from None
+        if not math.isfinite(value):
+            raise InvalidSetting(var, raw, "a finite number")
+        if minimum is not None and value < minimum:
+            raise InvalidSetting(var, raw, f"at least {minimum:g}")
+        return value
+
     def bool(self, var: str, default=environ.Env.NOTSET) -> bool:
         raw = self._raw(var, default)
         if not isinstance(raw, str):
@@ -33,28 +48,10 @@ class Env(environ.Env):
         raise InvalidSetting(var, raw, f"one of {', '.join(TRUE)} or {', '.join(FALSE)}")
 
     def int(self, var: str, default=environ.Env.NOTSET, *, minimum: int | None = None) -> int:
-        raw = self._raw(var, default)
-        if not isinstance(raw, str):
-            return raw
-        try:
-            value = int(raw)
-        except ValueError:
-            raise InvalidSetting(var, raw, "a whole number") from None
-        _at_least(var, raw, value, minimum)
-        return value
+        return self._number(var, default, parse=int, expected="a whole number", minimum=minimum)
 
     def float(self, var: str, default=environ.Env.NOTSET, *, minimum: float | None = None) -> float:
-        raw = self._raw(var, default)
-        if not isinstance(raw, str):
-            return raw
-        try:
-            value = float(raw)
-        except ValueError:
-            raise InvalidSetting(var, raw, "a number") from None
-        if not math.isfinite(value):
-            raise InvalidSetting(var, raw, "a finite number")
-        _at_least(var, raw, value, minimum)
-        return value
+        return self._number(var, default, parse=float, expected="a number", minimum=minimum)
 
     def log_level(self, var: str, default: str) -> str:
         """A logging level's name, in any case (`debug` stopped every process, in words that did not
@@ -73,11 +70,6 @@ class Env(environ.Env):
         if default is environ.Env.NOTSET:
             raise InvalidSetting(var, raw, "set")
         return default
-
-
-def _at_least(var: str, raw: str, value: float, minimum: float | None) -> None:
-    if minimum is not None and value < minimum:
-        raise InvalidSetting(var, raw, f"at least {minimum:g}")
 
 
 def read_env_file(folder: Path) -> None:
