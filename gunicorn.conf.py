@@ -18,8 +18,7 @@ env = Env()
 # shown: here DEBUG is off unless set, and on is refused. (`make run` is for debugging.)
 if env.bool("DEBUG", default=False):
     raise SystemExit("gunicorn refuses to serve with DEBUG on: set DEBUG=false (or leave it unset).")
-if not os.environ.get("DEBUG"):  # for its workers' Django settings, where unset (or empty) means on
-    os.environ["DEBUG"] = "false"
+os.environ["DEBUG"] = "false"  # for its workers' Django settings, where unset means on
 
 
 wsgi_app = "smolpix.wsgi:application"
@@ -47,7 +46,7 @@ threads = env.int("GUNICORN_THREADS", default=8, minimum=1)
 graceful_timeout = env.int("GUNICORN_GRACEFUL_TIMEOUT", default=90, minimum=0)
 # A worker whose main loop has not reported for this long is hung, and is replaced. (With threads the
 # main loop keeps reporting while requests wait, so this is not a request timeout.)
-timeout = env.int("GUNICORN_TIMEOUT", default=60, minimum=1)
+timeout = env.int("GUNICORN_TIMEOUT", default=60, minimum=0)
 # Kept-alive connections from the load balancer.
 keepalive = env.int("GUNICORN_KEEPALIVE", default=5, minimum=0)
 # Replace each worker after about this many requests, so slow memory growth cannot accumulate.

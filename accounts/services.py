@@ -259,7 +259,8 @@ def account_delete(*, user: User) -> None:
     find no account and are ignored), and so do invoices and the customer in Stripe. The address can
     sign up again. Raises AccountDeletionRefused for staff and superusers, billing.services.BillingError
     when Stripe could not be told: then nothing is deleted."""
-    from billing.services import account_billing_end  # billing's services import this module
+    from billing.services import account_billing_end  # billing's and usage's services import this module
+    from usage.services import request_records_delete
 
     if user.is_staff or user.is_superuser:
         raise AccountDeletionRefused
@@ -272,6 +273,7 @@ def account_delete(*, user: User) -> None:
         if account is not None:
             fields["subscriptions_cancelled"] = account_billing_end(account=account)
             fields.update(account_id=account.pk, stripe_customer_id=account.stripe_customer_id)
+            request_records_delete(account=account)  # the one table that grows without bound
         user.delete()
     # Ids only: the customer's id ties the events Stripe sends later ("No Smolpix account for customer …")
     # to this deletion, without keeping the address in the logs.

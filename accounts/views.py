@@ -16,7 +16,6 @@ from accounts.models import User
 from accounts.next_url import next_url, plan_checked_out_at, with_next
 from accounts.selectors import account_get_for_owner, account_limits
 from accounts.services import (
-    AccountDeletionRefused,
     VerificationLinkInvalid,
     account_delete,
     account_sign_up,
@@ -44,7 +43,7 @@ TOO_MANY_WRONG_PASSWORDS_TO_DELETE = (
 )
 BILLING_NOT_ENDED = (
     "We could not reach our payment provider to cancel your subscription, so nothing was deleted: your "
-    "account, API keys and subscription are as they were. Please try again in a few minutes."
+    "account and API keys are as they were. Please try again in a few minutes."
 )
 
 auth_logger = logging.getLogger("smolpix.auth")
@@ -243,8 +242,6 @@ def delete_account(request: HttpRequest) -> HttpResponse:
         return render(request, "accounts/delete.html", context)
     try:
         account_delete(user=user)
-    except AccountDeletionRefused:  # made staff since the check above
-        return render(request, "accounts/delete.html", {"staff": True}, status=403)
     except BillingError:
         form.add_error(None, BILLING_NOT_ENDED)
         return render(request, "accounts/delete.html", context)

@@ -73,15 +73,21 @@ def checkout_session_create(*, account: Account, plan_code: str, success_url: st
             "pay, resume or cancel it with “Manage subscription” before choosing a plan."
         )
     try:
-        customer_id = stripe_customer_ensure(account=account)
-        stripe_client.checkout_sessions_expire_open(customer_id=customer_id)
-        return stripe_client.checkout_session_create(
-            customer_id=customer_id,
-            price_id=price_id,
-            account_id=account.pk,
-            success_url=success_url,
-            cancel_url=cancel_url,
-        )
+        # Under the account's lock, as account_billing_end: a deletion under way waits for this
+        # Checkout and then expires it, or this one finds the account gone (else it could be paid for
+        # a customer deleted meanwhile, and billed with nobody's account).
+        with transaction.atomic():
+            if Account.objects.select_for_update(of=("self",)).filter(pk=account.pk).first() is None:
+                raise BillingError("This account has been deleted.")
+            customer_id = stripe_customer_ensure(account=account)
+            stripe_client.checkout_sessions_expire_open(customer_id=customer_id)
+            return stripe_client.checkout_session_create(
+                customer_id=customer_id,
+                price_id=price_id,
+                account_id=account.pk,
+                success_url=success_url,
+                cancel_url=cancel_url,
+            )
     except stripe_client.StripeUnavailable as error:
         raise BillingError(STRIPE_DOWN_MESSAGE) from error
 

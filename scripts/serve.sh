@@ -33,6 +33,9 @@ python manage.py collectstatic --noinput --verbosity 0
 
 # supervise NAME COMMAND: runs one Procfile entry until told to stop, restarting it when it exits.
 source scripts/supervise.sh
+# A closed output (`make serve | tee log`, the tee ended by Ctrl-C) must not end a script mid-stop:
+# what it writes then fails instead (say), and so do the processes' own writes.
+trap '' PIPE
 
 # Each supervisor in a process group of its own (job control): a Ctrl-C in the terminal reaches this
 # script alone, which stops the processes in order, instead of every process at once (gunicorn takes
@@ -48,20 +51,22 @@ while IFS= read -r line; do
 done < Procfile
 
 # Stopped together, the worker would return the jobs it had not started to the queue while gunicorn
-# still waits on them: each such request was a 503 on every deploy.
+# still waits on them: each such request was a 503 on every deploy. A second signal hurries: every
+# process is told at once. (Any signal that would end this script is trapped: the processes, in
+# groups of their own, would run on with nothing to stop them.)
 stop() {
-  trap '' TERM INT
-  echo "serve: stopping gunicorn (it finishes its requests; the worker still optimizes their images)"
+  trap 'kill -TERM "${supervisors[@]}" 2>/dev/null || true' TERM INT HUP QUIT
   kill -TERM "$web" 2>/dev/null || true
+  say "serve: stopping gunicorn (it finishes its requests; the worker still optimizes their images)"
   while kill -0 "$web" 2>/dev/null; do wait "$web" || true; done
-  echo "serve: stopping the worker (it finishes its tasks) and beat"
   kill -TERM "${supervisors[@]}" 2>/dev/null || true
+  say "serve: stopping the worker (it finishes its tasks) and beat"
 }
-trap stop TERM INT
+trap stop TERM INT HUP QUIT
 
 # Supervisors end only when stopped; a signal interrupts `wait` (running `stop`): wait again until
 # every supervisor has seen its process out.
 for pid in "${supervisors[@]}"; do
   while kill -0 "$pid" 2>/dev/null; do wait "$pid" || true; done
 done
-echo "serve: stopped"
+say "serve: stopped"

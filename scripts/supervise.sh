@@ -3,11 +3,12 @@
 # whenever it exits: after 1 s, doubling to at most 30 s while it keeps dying, back to 1 s once it
 # ran for HEALTHY_RUN_SECONDS.
 HEALTHY_RUN_SECONDS=${SERVE_HEALTHY_RUN_SECONDS:-60}
+say() { echo "$@" 2>/dev/null || true; }  # a line of the log; its output closed is no reason to stop
 supervise() {
   local name=$1 command=$2 delay=1 child status started stopping=""
   trap 'stopping=yes; [ -n "${child:-}" ] && kill -TERM "$child" 2>/dev/null' TERM INT
   while :; do
-    echo "serve: starting $name: $command"
+    say "serve: starting $name: $command"
     started=$SECONDS
     bash -c "exec $command" &
     child=$!
@@ -19,7 +20,7 @@ supervise() {
     # A process that ran for a while before it died is not one that keeps dying: restart it at once
     # (after a few crashes hours apart, each one was an outage of 30 s).
     if ((SECONDS - started >= HEALTHY_RUN_SECONDS)); then delay=1; fi
-    echo "serve: $name exited with status $status; restarting it in ${delay} s"
+    say "serve: $name exited with status $status; restarting it in ${delay} s"
     sleep "$delay" & wait $! || true
     [ -n "$stopping" ] && return 0
     delay=$((delay * 2 > 30 ? 30 : delay * 2))

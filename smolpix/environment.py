@@ -2,7 +2,8 @@
 process at start with a message naming both, where django-environ let it pass for something else
 (`SECURE_SSL_REDIRECT=ture` was false: the API took keys over plain HTTP; `DATABASE_TIMEOUT=1e1` was
 11; `DATABASE_TIMEOUT=-3` started a service whose every answer was 503). A variable set but empty
-counts as unset. No Django import: gunicorn.conf.py reads its settings here too."""
+counts as unset, but for a switch (refused: it meant off). No Django import: gunicorn.conf.py reads
+its settings here too."""
 
 import math
 from pathlib import Path
@@ -11,7 +12,7 @@ import environ
 
 TRUE = ("true", "yes", "on", "1")
 FALSE = ("false", "no", "off", "0")
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "WARN", "ERROR", "CRITICAL", "FATAL", "NOTSET")  # logging's names
 
 
 class InvalidSetting(ValueError):
@@ -38,12 +39,13 @@ class Env(environ.Env):
         return value
 
     def bool(self, var: str, default=environ.Env.NOTSET) -> bool:
-        raw = self._raw(var, default)
-        if not isinstance(raw, str):
-            return raw
-        if raw.lower() in TRUE:
+        """Set but empty is refused too: django-environ read it as false, so `DEBUG=` meant off."""
+        if var not in self.ENVIRON:
+            return self._raw(var, default)
+        raw = self.ENVIRON[var]
+        if raw.strip().lower() in TRUE:
             return True
-        if raw.lower() in FALSE:
+        if raw.strip().lower() in FALSE:
             return False
         raise InvalidSetting(var, raw, f"one of {', '.join(TRUE)} or {', '.join(FALSE)}")
 
@@ -56,10 +58,10 @@ class Env(environ.Env):
     def log_level(self, var: str, default: str) -> str:
         """A logging level's name, in any case (`debug` stopped every process, in words that did not
         name LOG_LEVEL)."""
-        raw = self._raw(var, default).upper()
-        if raw not in LOG_LEVELS:
+        raw = self._raw(var, default)
+        if raw.upper() not in LOG_LEVELS:
             raise InvalidSetting(var, raw, f"one of {', '.join(LOG_LEVELS)}")
-        return raw
+        return raw.upper()
 
     def _raw(self, var: str, default):
         """The variable's text, or `default` when it is unset or empty (django-environ's get_value

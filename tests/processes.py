@@ -2,6 +2,7 @@
 for tests that need more than this process. They need PostgreSQL: SQLite's test database lives in
 this process's memory."""
 
+import contextlib
 import os
 import signal
 import socket
@@ -56,7 +57,8 @@ def stop(process: subprocess.Popen) -> None:
         # The session this test started: the process and its children, in whichever process group
         # (scripts/serve.sh puts each of its supervisors in one of its own).
         for pid in _in_session(process.pid):
-            os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):  # ended meanwhile
+                os.kill(pid, signal.SIGKILL)
         process.wait(timeout=30)
 
 

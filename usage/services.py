@@ -11,7 +11,7 @@ from enum import StrEnum
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from accounts.models import Account
@@ -289,13 +289,19 @@ def request_records_prune() -> int:
     """Delete the request records older than REQUEST_RECORD_RETENTION_DAYS; returns how many.
     Deletes in batches, so no statement holds the table for long."""
     cutoff = timezone.now() - timedelta(days=settings.REQUEST_RECORD_RETENTION_DAYS)
+    return _delete_in_batches(RequestRecord.objects.filter(created_at__lt=cutoff))
+
+
+def request_records_delete(*, account: Account) -> int:
+    """Delete the account's request records (it is being deleted); returns how many. In batches: in
+    one statement, an account with millions of them would outlast DATABASE_TIMEOUT every time."""
+    return _delete_in_batches(RequestRecord.objects.filter(account=account))
+
+
+def _delete_in_batches(records: QuerySet[RequestRecord]) -> int:
     deleted = 0
     while True:
-        batch = list(
-            RequestRecord.objects.filter(created_at__lt=cutoff)
-            .order_by()
-            .values_list("pk", flat=True)[:PRUNE_BATCH_SIZE]
-        )
+        batch = list(records.order_by().values_list("pk", flat=True)[:PRUNE_BATCH_SIZE])
         if not batch:
             return deleted
         deleted += RequestRecord.objects.filter(pk__in=batch).delete()[0]

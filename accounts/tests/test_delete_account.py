@@ -5,7 +5,9 @@ billing/tests/test_delete_account_billing.py."""
 import logging
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts.models import Account, User
@@ -230,3 +232,17 @@ def test_the_deleted_page_sends_a_signed_in_visitor_to_the_dashboard(client, cus
     response = client.get(reverse("account_deleted"))
 
     assert (response.status_code, response.url) == (302, reverse("dashboard"))
+
+
+def test_request_records_are_deleted_in_batches(customer, monkeypatch):
+    """An account's millions of them in one statement outlasted DATABASE_TIMEOUT on every try, after
+    Stripe had cancelled the subscription."""
+    monkeypatch.setattr("usage.services.PRUNE_BATCH_SIZE", 2)
+    RequestRecordFactory.create_batch(5, account=customer)
+
+    with CaptureQueriesContext(connection) as queries:
+        account_delete(user=customer.owner)
+
+    deletes = [q["sql"] for q in queries.captured_queries if q["sql"].startswith('DELETE FROM "usage_requestrecord"')]
+    assert len([sql for sql in deletes if '"usage_requestrecord"."id" IN' in sql]) == 3  # then the cascade finds none
+    assert not RequestRecord.objects.exists()

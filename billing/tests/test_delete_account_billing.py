@@ -223,3 +223,17 @@ def test_a_billing_email_queued_before_the_deletion_is_not_sent(fake_stripe, mai
 
     assert services.billing_email_send(email_id=email.pk) is False
     assert mailoutbox == []
+
+
+def test_no_checkout_starts_for_an_account_deleted_meanwhile(fake_stripe):
+    """A Checkout begun as its account was being deleted could be paid later, billing a customer
+    whose account is gone: it is made under the account's lock, and not at all once it is gone."""
+    account = AccountFactory(stripe_customer_id=CUSTOMER)
+    Account.objects.filter(pk=account.pk).delete()
+
+    with pytest.raises(services.BillingError, match="deleted"):
+        services.checkout_session_create(
+            account=account, plan_code="pro", success_url="https://a.example/ok", cancel_url="https://a.example/no"
+        )
+
+    assert fake_stripe.api_requests("POST", "/v1/checkout/sessions") == []

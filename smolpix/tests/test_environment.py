@@ -32,9 +32,16 @@ def test_a_boolean_misspelt_is_refused_not_taken_as_false(env, value):
 
 
 @pytest.mark.parametrize("value", ["", "  "])
-def test_a_variable_set_but_empty_counts_as_unset(env, value):
-    assert env(FLAG=value, COUNT=value).bool("FLAG", default=True) is True
-    assert Env().int("COUNT", default=7) == 7
+def test_a_number_set_but_empty_counts_as_unset(env, value):
+    assert env(COUNT=value).int("COUNT", default=7) == 7
+
+
+@pytest.mark.parametrize("value", ["", "  "])
+def test_a_switch_set_but_empty_is_refused(env, value):
+    """`DEBUG=` meant off to django-environ: as unset it would mean on (gunicorn took `DEBUG=" "` as
+    off and its workers as on, showing Django's debug pages)."""
+    with pytest.raises(InvalidSetting, match=r"FLAG='\s*' is not one of true"):
+        env(FLAG=value).bool("FLAG", default=True)
 
 
 @pytest.mark.parametrize(
@@ -63,7 +70,9 @@ def test_numbers_in_range_are_read(env):
 def test_a_log_level_in_any_case(env):
     """LOG_LEVEL=debug stopped every process, in words that did not name LOG_LEVEL."""
     assert env(LOG_LEVEL="debug").log_level("LOG_LEVEL", default="INFO") == "DEBUG"
-    with pytest.raises(InvalidSetting, match="LOG_LEVEL='LOUD' is not one of DEBUG"):
+    assert Env().log_level("UNSET_LOG_LEVEL", default="INFO") == "INFO"
+    assert env(LOG_LEVEL="warn").log_level("LOG_LEVEL", default="INFO") == "WARN"  # an alias logging takes
+    with pytest.raises(InvalidSetting, match="LOG_LEVEL='loud' is not one of DEBUG"):
         env(LOG_LEVEL="loud").log_level("LOG_LEVEL", default="INFO")
 
 
