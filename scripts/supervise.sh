@@ -12,6 +12,8 @@ supervise() {
     started=$SECONDS
     bash -c "exec $command" &
     child=$!
+    # Told to stop while starting it (the trap signalled the one before): it is told now.
+    if [ -n "$stopping" ]; then kill -TERM "$child" 2>/dev/null || true; fi
     status=0
     wait "$child" || status=$?
     # A trapped signal interrupts `wait`: wait again, for the process to finish its shutdown.
