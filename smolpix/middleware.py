@@ -4,9 +4,11 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.middleware import security
 from django.utils.cache import patch_cache_control
 
+from api.errors import ErrorAnswer
 from apikeys.models import ApiKey
 from smolpix.emails import request_site_url
 from smolpix.logging import REQUEST_ID_HEADER, request_id, request_id_for
@@ -83,6 +85,23 @@ def _body_size(response: HttpResponse) -> int | None:
     return len(response.content)
 
 
+class SecurityMiddleware(security.SecurityMiddleware):
+    """Django's, except that an API call over plain HTTP (with SECURE_SSL_REDIRECT) is refused with
+    the API's JSON 400 instead of a 301 to HTTPS: a client follows a 301 with a GET without the
+    body, and fails on an HTML answer it did not ask for, while its key has already crossed the
+    network in clear, which the message tells it."""
+
+    def process_request(self, request: HttpRequest) -> HttpResponse | None:
+        redirect = super().process_request(request)
+        if redirect is None or not request.path.startswith("/api/"):
+            return redirect
+        message = (
+            f"The API is served over HTTPS only: send this request to {redirect['Location']} "
+            "(an API key sent over plain HTTP may have been read on the way: replace it on the keys page)"
+        )
+        return JsonResponse(ErrorAnswer.bad_request(message).body, status=400)
+
+
 class HealthCheckMiddleware:
     """Answers `/healthz` whatever the Host header: a load balancer probes each machine by its
     address, which ALLOWED_HOSTS need not list (Django answered it 400, an HTML page, and so every
@@ -93,7 +112,10 @@ class HealthCheckMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.path == "/healthz":
-            return healthz(request)
+            response = healthz(request)
+            # CommonMiddleware, which sets it for every other answer, comes later.
+            response["Content-Length"] = len(response.content)
+            return response
         return self.get_response(request)
 
 

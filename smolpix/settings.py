@@ -62,7 +62,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "smolpix.middleware.RequestLogMiddleware",
-    "django.middleware.security.SecurityMiddleware",
+    "smolpix.middleware.SecurityMiddleware",
     # Early, so that the answers of the middleware below (/healthz's) carry it too.
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "smolpix.middleware.ContentSecurityPolicyMiddleware",

@@ -86,3 +86,24 @@ def test_signed_in_pages_are_private_and_not_stored_public_ones_are_left_alone(c
     for path in SIGNED_IN:
         cache_control = {part.strip() for part in client.get(path)["Cache-Control"].split(",")}
         assert {"private", "no-store"} <= cache_control, path
+
+
+@pytest.mark.parametrize("path", ["/api/v1/optimize", "/api/v1/usage?month=2026-12"])
+def test_an_api_call_over_plain_http_is_refused_with_json_where_a_page_is_redirected(client, settings, path):
+    """A 301 made clients resend the POST as a GET without its body, and answered them HTML."""
+    settings.SECURE_SSL_REDIRECT = True
+
+    response = client.post(path, {"url": "https://example.com/a.png"}, content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "BAD_REQUEST"
+    assert f"https://testserver{path}" in response.json()["error"]
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert client.get("/pricing/").headers["Location"] == "https://testserver/pricing/"
+    assert client.post(path, secure=True).status_code == 401  # over HTTPS the call goes on
+
+
+def test_healthz_says_how_long_its_answer_is(client, eager_tasks):
+    response = client.get("/healthz")
+
+    assert int(response["Content-Length"]) == len(response.content)

@@ -14,7 +14,8 @@ CLAIMS_HTTPS = {"X-Forwarded-Proto": "https", "Host": "127.0.0.1"}
 
 @pytest.mark.parametrize(
     ("proxies", "status"),
-    [("127.0.0.1", 401), ("192.0.2.1", 301)],  # the test's address a proxy (the API asks for a key), then not
+    # The test's address a proxy (the API asks for a key), then not (the API refuses plain HTTP).
+    [("127.0.0.1", 401), ("192.0.2.1", 400)],
     ids=["from-our-proxy", "from-anyone-else"],
 )
 def test_x_forwarded_proto_is_believed_only_from_our_proxies(tmp_path, proxies, status):
@@ -26,5 +27,5 @@ def test_x_forwarded_proto_is_believed_only_from_our_proxies(tmp_path, proxies, 
         processes.stop(process)
 
     assert response.status == status
-    if status == 301:
-        assert response.headers["Location"] == "https://127.0.0.1/api/v1/usage"
+    if status == 400:
+        assert "https://127.0.0.1/api/v1/usage" in response.json()["error"]
