@@ -11,10 +11,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -d .venv ] && export PATH="$PWD/.venv/bin:$PATH"
 
-# The settings module reads .env too, so ask it rather than the environment.
+# The settings module reads .env too, so ask it rather than the environment. gunicorn's settings are
+# read here too: gunicorn itself reads WEB_CONCURRENCY before its settings file, and a value that is
+# not a number ended each of its starts in a traceback, which the supervisor restarted for good.
 python - <<'EOF'
+import runpy
 import sys
 from smolpix import settings
+
+runpy.run_path("gunicorn.conf.py")
 
 problems = []
 if settings.DEBUG:

@@ -39,18 +39,32 @@ def test_gunicorn_starts_with_debug_unset_or_off(debug):
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
-@pytest.mark.parametrize("debug", [None, "true"], ids=["unset", "on"])
-def test_make_serve_refuses_debug(debug, tmp_path):
-    env = {key: value for key, value in os.environ.items() if key != "DEBUG"} | PRODUCTION
-    env |= {"DATABASE_URL": "postgres://nobody@127.0.0.1:9/none", "REDIS_URL": "redis://127.0.0.1:9/0"}
-    env |= {"DEBUG": debug} if debug else {}
-
-    served = subprocess.run(
-        [str(REPO / "scripts" / "serve.sh")], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
+def make_serve(**env: str) -> subprocess.CompletedProcess:
+    """scripts/serve.sh with production settings but no database or Redis to reach (127.0.0.1:9): what
+    it refuses, it must refuse before it starts anything."""
+    environment = {key: value for key, value in os.environ.items() if key != "DEBUG"} | PRODUCTION
+    environment |= {"DATABASE_URL": "postgres://nobody@127.0.0.1:9/none", "REDIS_URL": "redis://127.0.0.1:9/0"}
+    return subprocess.run(
+        [str(REPO / "scripts" / "serve.sh")], cwd=REPO, env=environment | env, capture_output=True, text=True, timeout=60
     )
+
+
+@pytest.mark.parametrize("debug", [None, "true"], ids=["unset", "on"])
+def test_make_serve_refuses_debug(debug):
+    served = make_serve(**({"DEBUG": debug} if debug else {}))
 
     assert served.returncode != 0
     assert "DEBUG=false" in served.stderr
+
+
+def test_make_serve_refuses_a_bad_gunicorn_setting_before_it_starts_anything():
+    """gunicorn reads WEB_CONCURRENCY before its settings file: a value that is not a number ended each
+    of its starts in a traceback, which the supervisor restarted for good."""
+    served = make_serve(DEBUG="false", WEB_CONCURRENCY="abc")
+
+    assert served.returncode != 0
+    assert "WEB_CONCURRENCY='abc' is not" in served.stderr
+    assert "migrat" not in served.stdout + served.stderr.lower()
 
 
 @pytest.mark.parametrize("process", ["worker", "beat"])
