@@ -45,7 +45,12 @@ def make_serve(**env: str) -> subprocess.CompletedProcess:
     environment = {key: value for key, value in os.environ.items() if key != "DEBUG"} | PRODUCTION
     environment |= {"DATABASE_URL": "postgres://nobody@127.0.0.1:9/none", "REDIS_URL": "redis://127.0.0.1:9/0"}
     return subprocess.run(
-        [str(REPO / "scripts" / "serve.sh")], cwd=REPO, env=environment | env, capture_output=True, text=True, timeout=60
+        [str(REPO / "scripts" / "serve.sh")],
+        cwd=REPO,
+        env=environment | env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
