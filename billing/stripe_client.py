@@ -81,10 +81,13 @@ def checkout_sessions_expire_open(*, customer_id: str) -> int:
     """Expire the customer's Checkout Sessions still open (a tab left on Stripe's page), so that no
     earlier one can be paid besides a new one: each would start a subscription. Returns how many."""
     params = {"customer": customer_id, "status": "open", "limit": 100}
-    sessions = _call(lambda client: client.v1.checkout.sessions.list(params=params)).data
-    for session in sessions:
-        _call(lambda client, session_id=session.id: client.v1.checkout.sessions.expire(session_id))
-    return len(sessions)
+    # Every page (a list answers 100 at most), read before any is expired.
+    session_ids = _call(
+        lambda client: [session.id for session in client.v1.checkout.sessions.list(params=params).auto_paging_iter()]
+    )
+    for session_id in session_ids:
+        _call(lambda client, session_id=session_id: client.v1.checkout.sessions.expire(session_id))
+    return len(session_ids)
 
 
 def portal_session_create(*, customer_id: str, return_url: str) -> str:
@@ -114,7 +117,7 @@ def subscriptions_billable(*, customer_id: str) -> list[str]:
     list without a status, but for an incomplete one that expired), whether or not a webhook event
     told us of them yet."""
     params = {"customer": customer_id, "limit": 100}
-    subscriptions = _call(lambda client: client.v1.subscriptions.list(params=params)).data
+    subscriptions = _call(lambda client: list(client.v1.subscriptions.list(params=params).auto_paging_iter()))
     return [s.id for s in subscriptions if s.status != "incomplete_expired"]
 
 
@@ -127,12 +130,10 @@ def subscription_cancel(*, subscription_id: str) -> None:
         _client().v1.subscriptions.cancel(subscription_id, params=params)
     except stripe.InvalidRequestError as error:
         if error.code != "resource_missing":
-            logger.warning("Stripe request failed: %r", error)
-            raise StripeUnavailable(str(error)) from error
+            raise _unavailable(error) from error
         logger.info("Subscription %s was cancelled or missing in Stripe already.", subscription_id)
     except stripe.StripeError as error:
-        logger.warning("Stripe request failed: %r", error)
-        raise StripeUnavailable(str(error)) from error
+        raise _unavailable(error) from error
 
 
 def webhook_event_parse(*, payload: bytes, signature: str | None) -> dict[str, Any]:
@@ -225,5 +226,17 @@ def _call(request):
     try:
         return request(_client())
     except stripe.StripeError as error:
+        raise _unavailable(error) from error
+
+
+def _unavailable(error: stripe.StripeError) -> StripeUnavailable:
+    """Logged: a refused key as an ERROR, since only the operator can end it (retrying never will)."""
+    if isinstance(error, stripe.AuthenticationError | stripe.PermissionError):
+        logger.error(
+            "Stripe refused our key (STRIPE_SECRET_KEY wrong, or a restricted key without this "
+            "permission: see the README's Billing with Stripe): %r",
+            error,
+        )
+    else:
         logger.warning("Stripe request failed: %r", error)
-        raise StripeUnavailable(str(error)) from error
+    return StripeUnavailable(str(error))

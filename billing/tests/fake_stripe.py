@@ -292,7 +292,7 @@ class FakeStripe:
             for session in self.checkout_sessions.values()
             if all(session.get(name) == params[name] for name in ("customer", "status") if name in params)
         ]
-        return 200, {"object": "list", "url": "/v1/checkout/sessions", "has_more": False, "data": sessions}
+        return 200, _page("/v1/checkout/sessions", sessions, params)
 
     def _subscription_list(self, params: dict) -> tuple[int, dict]:
         """Without a `status`, Stripe lists the subscriptions that are not canceled."""
@@ -301,7 +301,7 @@ class FakeStripe:
             for subscription in self.subscriptions.values()
             if subscription["customer"] == params.get("customer") and subscription["status"] != "canceled"
         ]
-        return 200, {"object": "list", "url": "/v1/subscriptions", "has_more": False, "data": subscriptions}
+        return 200, _page("/v1/subscriptions", subscriptions, params)
 
     def _subscription_cancel(self, subscription_id: str) -> tuple[int, dict]:
         """Canceled at once; one canceled already is, to Stripe, as missing as one never there."""
@@ -419,6 +419,16 @@ def _decode_form(body: str) -> dict[str, Any]:
             node = node.setdefault(part, {})
         node[leaf] = value
     return _lists(result)
+
+
+def _page(url: str, objects: list[dict], params: dict) -> dict:
+    """One page of a list, as Stripe pages it: at most `limit` objects (10 unless given) after the one
+    named `starting_after`, and whether more follow."""
+    limit = int(params.get("limit", 10))
+    if "starting_after" in params:
+        ids = [item["id"] for item in objects]
+        objects = objects[ids.index(params["starting_after"]) + 1 :]
+    return {"object": "list", "url": url, "has_more": len(objects) > limit, "data": objects[:limit]}
 
 
 def _lists(node: Any) -> Any:

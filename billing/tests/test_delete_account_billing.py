@@ -75,6 +75,27 @@ def test_other_refusals_of_a_cancellation_are_stripe_unavailable(fake_stripe, fa
         stripe_client.subscription_cancel(subscription_id=held["id"])
 
 
+@pytest.mark.parametrize(
+    ("failing_status", "level"),
+    [(401, "ERROR"), (403, "ERROR"), (500, "WARNING")],
+    ids=["wrong key", "no permission", "down"],
+)
+def test_a_refused_key_is_logged_as_an_error_for_the_operator(fake_stripe, caplog, failing_status, level):
+    """A restricted key without Subscriptions write: "try again later" to the customer for good, so the
+    operator must hear of it; an outage passes by itself."""
+    held = fake_stripe.subscription_put(customer=CUSTOMER, price=PRICE_PRO)
+    fake_stripe.failing_status = failing_status
+
+    for call in (
+        lambda: stripe_client.subscription_cancel(subscription_id=held["id"]),
+        lambda: stripe_client.subscriptions_billable(customer_id=CUSTOMER),
+    ):
+        caplog.clear()
+        with pytest.raises(stripe_client.StripeUnavailable):
+            call()
+        assert [record.levelname for record in caplog.records if record.name == "billing.stripe_client"] == [level]
+
+
 # --- Deleting an account with a subscription ------------------------------------------------------------
 
 
@@ -106,6 +127,23 @@ def test_a_subscription_stripe_holds_that_no_event_told_us_of_yet_is_cancelled_t
     assert fake_stripe.subscriptions[unknown["id"]]["status"] == "canceled"
     assert fake_stripe.subscriptions[held["id"]]["status"] == "canceled"
     assert fake_stripe.subscriptions[elsewhere["id"]]["status"] == "active"
+
+
+def test_every_page_of_stripes_lists_is_read(client, subscriber, fake_stripe):
+    """A list answers 100 at most: the 101st subscription or open Checkout would have gone on."""
+    held = [fake_stripe.subscription_put(customer=CUSTOMER, price=PRICE_PRO) for _ in range(101)]
+    for number in range(101):
+        fake_stripe.checkout_sessions[f"cs_test_{number}"] = {
+            "id": f"cs_test_{number}",
+            "customer": CUSTOMER,
+            "status": "open",
+        }
+
+    assert delete_account(client).status_code == 302
+
+    assert all(fake_stripe.subscriptions[each["id"]]["status"] == "canceled" for each in held)
+    assert all(session["status"] == "expired" for session in fake_stripe.checkout_sessions.values())
+    assert len(fake_stripe.api_requests("GET", "/v1/subscriptions")) == 2
 
 
 def test_the_page_names_the_subscription_it_cancels(client, subscriber):
