@@ -40,10 +40,11 @@ workers = env.int("WEB_CONCURRENCY", default=os.cpu_count() or 2, minimum=1)
 # PostgreSQL connection open (CONN_MAX_AGE), so workers * threads counts against max_connections.
 threads = env.int("GUNICORN_THREADS", default=8, minimum=1)
 
-# An optimization waits at most the task's hard time limit (CELERY_TASK_TIME_LIMIT, 60 s) plus 15 s for
-# the queue. On SIGTERM (a deploy, a scale-in) gunicorn stops accepting connections and gives the
-# requests in flight this long to finish before it stops the workers.
-graceful_timeout = env.int("GUNICORN_GRACEFUL_TIMEOUT", default=90, minimum=0)
+# An optimization waits at most 100 s: OPTIMIZER_QUEUE_TIMEOUT (10 s) for a worker, the task's hard
+# time limit (CELERY_TASK_TIME_LIMIT, 60 s) and 30 s for its result (optimizer.jobs.RESULT_GRACE_SECONDS).
+# On SIGTERM (a deploy, a scale-in) gunicorn stops accepting connections and gives the requests in
+# flight this long to finish before it stops the workers.
+graceful_timeout = env.int("GUNICORN_GRACEFUL_TIMEOUT", default=110, minimum=0)
 # A worker whose main loop has not reported for this long is hung, and is replaced. (With threads the
 # main loop keeps reporting while requests wait, so this is not a request timeout.)
 timeout = env.int("GUNICORN_TIMEOUT", default=60, minimum=0)
@@ -55,7 +56,7 @@ max_requests_jitter = max_requests // 10
 # The workers' heartbeat files on tmpfs, not on a disk that may stall.
 worker_tmp_dir = "/dev/shm"  # noqa: S108
 # X-Forwarded-Proto is believed only from these addresses (gunicorn reads FORWARDED_ALLOW_IPS too).
-forwarded_allow_ips = env.str("FORWARDED_ALLOW_IPS", default="") or "127.0.0.1,::1"
+forwarded_allow_ips = ",".join(env.networks("FORWARDED_ALLOW_IPS", default=["127.0.0.1", "::1"]))
 
 # Requests are logged by smolpix.middleware.RequestLogMiddleware (one JSON line each, with the
 # request id and account), so no access log here; gunicorn's own messages are JSON lines too.

@@ -19,8 +19,6 @@ import runpy
 import sys
 from smolpix import settings
 
-runpy.run_path("gunicorn.conf.py")
-
 problems = []
 if settings.DEBUG:
     problems.append("DEBUG=false (Django's debug pages show settings and paths to anyone)")
@@ -30,6 +28,7 @@ if not settings.CELERY_BROKER_URL:
     problems.append("REDIS_URL (e.g. redis://127.0.0.1:6379/0)")
 if problems:
     sys.exit("make serve runs the production stack, which needs " + " and ".join(problems) + ".")
+runpy.run_path("gunicorn.conf.py")
 EOF
 
 # Without DATABASE_TIMEOUT's bound: a migration may legitimately wait minutes for PostgreSQL.

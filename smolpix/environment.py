@@ -5,6 +5,7 @@ process at start with a message naming both, where django-environ let it pass fo
 counts as unset, but for a switch (refused: it meant off). No Django import: gunicorn.conf.py reads
 its settings here too."""
 
+import ipaddress
 import math
 from pathlib import Path
 
@@ -62,6 +63,35 @@ class Env(environ.Env):
         if raw.upper() not in LOG_LEVELS:
             raise InvalidSetting(var, raw, f"one of {', '.join(LOG_LEVELS)}")
         return raw.upper()
+
+    def ports(self, var: str, default: list[int]) -> list[int]:
+        """Port numbers separated by commas (`abc` stopped the start with a ValueError that did not
+        name the variable, and `99999` was taken)."""
+        items = self._items(var)
+        if items is None:
+            return default
+        if not all(item.isascii() and item.isdigit() and 1 <= int(item) <= 65535 for item in items):
+            raise InvalidSetting(var, self.ENVIRON[var], "port numbers (1 to 65535) separated by commas")
+        return [int(item) for item in items]
+
+    def networks(self, var: str, default: list[str]) -> list[str]:
+        """IP addresses or networks separated by commas (a host name was taken, and then every
+        request that asked for the client's address raised)."""
+        items = self._items(var)
+        if items is None:
+            return default
+        try:
+            for item in items:
+                ipaddress.ip_network(item)  # strict, as gunicorn reads it: 10.0.0.1/8 is a mistake
+        except ValueError:
+            expected = "IP addresses or networks (such as 10.0.0.0/8) separated by commas"
+            raise InvalidSetting(var, self.ENVIRON[var], expected) from None
+        return items
+
+    def _items(self, var: str) -> list[str] | None:
+        """The comma-separated items of the variable's text, or None when it is unset or empty."""
+        raw = self._raw(var, None)
+        return None if raw is None else [item.strip() for item in raw.split(",")]
 
     def _raw(self, var: str, default):
         """The variable's text, or `default` when it is unset or empty (django-environ's get_value

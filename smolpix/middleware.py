@@ -5,7 +5,6 @@ from collections.abc import Callable
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.middleware import security
 from django.utils.cache import patch_cache_control
 
 from api.errors import ErrorAnswer
@@ -85,21 +84,29 @@ def _body_size(response: HttpResponse) -> int | None:
     return len(response.content)
 
 
-class SecurityMiddleware(security.SecurityMiddleware):
-    """Django's, except that an API call over plain HTTP (with SECURE_SSL_REDIRECT) is refused with
-    the API's JSON 400 instead of a 301 to HTTPS: a client follows a 301 with a GET without the
-    body, and fails on an HTML answer it did not ask for, while its key has already crossed the
-    network in clear, which the message tells it."""
+class ApiOverHttpsOnlyMiddleware:
+    """Answers an API call over plain HTTP (SECURE_SSL_REDIRECT) with the API's JSON 400 in place of
+    SecurityMiddleware's 301 to HTTPS: a client follows a 301 with a GET without the body, and fails
+    on an HTML answer it did not ask for, while its key has already crossed the network in clear,
+    which the message tells it. Just before SecurityMiddleware, whose other headers it keeps."""
 
-    def process_request(self, request: HttpRequest) -> HttpResponse | None:
-        redirect = super().process_request(request)
-        if redirect is None or not request.path.startswith("/api/"):
-            return redirect
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        redirected = settings.SECURE_SSL_REDIRECT and not request.is_secure() and response.status_code == 301
+        if not (redirected and request.path.startswith("/api/")):
+            return response
         message = (
-            f"The API is served over HTTPS only: send this request to {redirect['Location']} "
+            f"The API is served over HTTPS only: send this request to {response['Location']} "
             "(an API key sent over plain HTTP may have been read on the way: replace it on the keys page)"
         )
-        return JsonResponse(ErrorAnswer.bad_request(message).body, status=400)
+        refusal = JsonResponse(ErrorAnswer.bad_request(message).body, status=400)
+        for header, value in response.items():
+            if header not in ("Location", "Content-Type", "Content-Length"):
+                refusal.headers.setdefault(header, value)
+        return refusal
 
 
 class HealthCheckMiddleware:

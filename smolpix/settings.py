@@ -62,7 +62,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "smolpix.middleware.RequestLogMiddleware",
-    "smolpix.middleware.SecurityMiddleware",
+    "smolpix.middleware.ApiOverHttpsOnlyMiddleware",
+    "django.middleware.security.SecurityMiddleware",
     # Early, so that the answers of the middleware below (/healthz's) carry it too.
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "smolpix.middleware.ContentSecurityPolicyMiddleware",
@@ -255,9 +256,8 @@ AXES_DISABLE_ACCESS_LOG = True
 AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "otp_token", "csrfmiddlewaretoken"]
 # The proxies whose X-Forwarded-For is believed (gunicorn reads the same variable for X-Forwarded-Proto):
 # the client's address is the last one they add (smolpix.proxies).
-FORWARDED_ALLOW_IPS = env.list("FORWARDED_ALLOW_IPS", default=["127.0.0.1", "::1"])
-if "*" in FORWARDED_ALLOW_IPS:
-    raise ImproperlyConfigured("FORWARDED_ALLOW_IPS must list the proxies' addresses: with * any client picks its own.")
+# (Not `*`, which gunicorn would take: with it any client picks its own address.)
+FORWARDED_ALLOW_IPS = env.networks("FORWARDED_ALLOW_IPS", default=["127.0.0.1", "::1"])
 
 # Staff sign in to the admin with a password and a TOTP code (django-otp), or a backup code.
 OTP_TOTP_ISSUER = "Smolpix"
@@ -359,7 +359,7 @@ if OPTIMIZER_FETCH_TIMEOUT >= CELERY_TASK_SOFT_TIME_LIMIT:
 # Seconds a job may wait for a worker to start it; then the API answers 503 with Retry-After.
 OPTIMIZER_QUEUE_TIMEOUT = env.int("OPTIMIZER_QUEUE_TIMEOUT", default=10, minimum=1)
 # Ports customer URLs may use (SPEC §8: the default ports or explicitly allowed ones).
-OPTIMIZER_ALLOWED_PORTS = env.list("OPTIMIZER_ALLOWED_PORTS", cast=int, default=[80, 443])
+OPTIMIZER_ALLOWED_PORTS = env.ports("OPTIMIZER_ALLOWED_PORTS", default=[80, 443])
 
 # --- Stripe -------------------------------------------------------------------------------
 

@@ -67,6 +67,27 @@ def test_numbers_in_range_are_read(env):
     assert Env().float("SECONDS", default=1.0, minimum=0.1) == 2.5
 
 
+def test_ports_are_numbers_in_range(env):
+    """OPTIMIZER_ALLOWED_PORTS=abc stopped the start with a ValueError that did not name it; 99999 was taken."""
+    assert env(PORTS=" 80, 8443 ").ports("PORTS", default=[443]) == [80, 8443]
+    assert Env().ports("UNSET_PORTS", default=[443]) == [443]
+    for value in ["abc", "80,99999", "0", "80,,443", "\uff18\uff10"]:  # the last: full-width digits
+        with pytest.raises(InvalidSetting, match="is not port numbers"):
+            env(PORTS=value).ports("PORTS", default=[443])
+
+
+def test_networks_are_addresses_or_networks(env):
+    """FORWARDED_ALLOW_IPS=proxy.internal was taken, and every sign-in then raised reading the client's address."""
+    assert env(PROXIES="10.0.0.1, 192.168.0.0/16,::1").networks("PROXIES", default=[]) == [
+        "10.0.0.1",
+        "192.168.0.0/16",
+        "::1",
+    ]
+    for value in ["10.0.0.1,proxy.internal", "*", "10.0.0.1/8"]:  # the last as gunicorn reads it: host bits set
+        with pytest.raises(InvalidSetting, match="is not IP addresses or networks"):
+            env(PROXIES=value).networks("PROXIES", default=[])
+
+
 def test_a_log_level_in_any_case(env):
     """LOG_LEVEL=debug stopped every process, in words that did not name LOG_LEVEL."""
     assert env(LOG_LEVEL="debug").log_level("LOG_LEVEL", default="INFO") == "DEBUG"
@@ -82,6 +103,8 @@ def test_a_log_level_in_any_case(env):
         ({"SECURE_SSL_REDIRECT": "ture"}, "SECURE_SSL_REDIRECT='ture' is not one of true"),
         ({"DATABASE_TIMEOUT": "-3"}, "DATABASE_TIMEOUT='-3' is not at least 0"),
         ({"OPTIMIZER_MAX_SOURCE_BYTES": "0"}, "OPTIMIZER_MAX_SOURCE_BYTES='0' is not at least 1"),
+        ({"OPTIMIZER_ALLOWED_PORTS": "abc"}, "OPTIMIZER_ALLOWED_PORTS='abc' is not port numbers"),
+        ({"FORWARDED_ALLOW_IPS": "*"}, "FORWARDED_ALLOW_IPS='*' is not IP addresses"),
         (
             {"CELERY_TASK_SOFT_TIME_LIMIT": "30", "CELERY_TASK_TIME_LIMIT": "2"},
             "CELERY_TASK_SOFT_TIME_LIMIT must be less than CELERY_TASK_TIME_LIMIT",

@@ -59,7 +59,7 @@ def test_make_serve_refuses_debug(debug):
     served = make_serve(**({"DEBUG": debug} if debug else {}))
 
     assert served.returncode != 0
-    assert "DEBUG=false" in served.stderr
+    assert "make serve runs the production stack, which needs DEBUG=false" in served.stderr
 
 
 def test_make_serve_refuses_a_bad_gunicorn_setting_before_it_starts_anything():
@@ -95,3 +95,26 @@ def test_the_worker_and_beat_refuse_debug(process, debug, tmp_path):
     assert "celery refuses to run with DEBUG on" in started.stderr
     assert "Starting" not in started.stdout + started.stderr
     assert not list(tmp_path.iterdir())  # no schedule file
+
+
+def test_gunicorn_gives_a_request_in_flight_at_a_stop_the_longest_an_optimization_waits():
+    """At 90 s, a deploy cut short a request still waiting its 100 s (queue, time limit, result)."""
+    environment = {
+        key: value for key, value in os.environ.items() if not key.startswith(("GUNICORN_", "CELERY_", "OPTIMIZER_"))
+    }
+    read = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import runpy, django; django.setup(); from usage.services import _in_flight_seconds; "
+            "print(runpy.run_path('gunicorn.conf.py')['graceful_timeout'], _in_flight_seconds())",
+        ],
+        cwd=REPO,
+        env=environment | PRODUCTION | {"DJANGO_SETTINGS_MODULE": "smolpix.settings", "DEBUG": "false"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    graceful, longest_wait = map(int, read.stdout.split())
+    assert graceful > longest_wait
