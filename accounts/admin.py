@@ -20,9 +20,12 @@ from usage.services import usage_reset
 
 
 class NotDeletedByHand(admin.ModelAdmin):
-    """Rows staff do not delete by hand: an account and what mirrors Stripe go with their user
-    (deleting the user still deletes them), and Stripe's events are the record. A user without its
-    account got 500s on every page; a deleted subscription row let its customer buy a second one."""
+    """Rows staff do not delete by hand, but that go with their user when it is deleted: an account
+    and what mirrors Stripe, API keys (revoked instead: a deleted key would leave no trace of who used
+    the API), usage counts and request records (evidence, pruned nightly); and Stripe's events, the
+    record. A user without its account got 500s on every page; a deleted subscription row let its
+    customer buy a second one. (A model admin that refuses deletion outright makes Django refuse to
+    delete any user that has such a row.)"""
 
     def get_actions(self, request: HttpRequest):
         actions = super().get_actions(request)

@@ -2,6 +2,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from accounts.admin import NotDeletedByHand
 from apikeys.models import ApiKey
 from apikeys.services import api_key_revoke
 
@@ -22,7 +23,7 @@ class RevokedFilter(admin.SimpleListFilter):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(NotDeletedByHand):
     """Keys are created by their customers (or `createapikey`), who alone see them once; staff can
     only look at them and revoke them. The hash is never shown."""
 
@@ -45,6 +46,3 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # a key is shown once to whoever creates it: the customer, not staff
-
-    def has_delete_permission(self, request: HttpRequest, obj: ApiKey | None = None) -> bool:
-        return False  # revoke instead: a deleted key would leave no trace of who used the API

@@ -5,6 +5,7 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
+from accounts.admin import NotDeletedByHand
 from accounts.models import Account
 from usage.models import MonthlyUsage, RequestRecord
 
@@ -59,7 +60,7 @@ class AccountFilter(admin.SimpleListFilter):
 
 
 @admin.register(RequestRecord)
-class RequestRecordAdmin(admin.ModelAdmin):
+class RequestRecordAdmin(NotDeletedByHand):
     """What the API answered, request by request (pruned after REQUEST_RECORD_RETENTION_DAYS).
     Read-only: records are evidence."""
 
@@ -89,12 +90,9 @@ class RequestRecordAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: RequestRecord | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request: HttpRequest, obj: RequestRecord | None = None) -> bool:
-        return False  # the nightly pruning deletes them
-
 
 @admin.register(MonthlyUsage)
-class MonthlyUsageAdmin(admin.ModelAdmin):
+class MonthlyUsageAdmin(NotDeletedByHand):
     """Each account's count, month by month. Read-only here: reset this month's count from the
     account's page (an action), where the limits are too."""
 
@@ -109,7 +107,4 @@ class MonthlyUsageAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: MonthlyUsage | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: MonthlyUsage | None = None) -> bool:
         return False

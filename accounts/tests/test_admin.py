@@ -7,8 +7,10 @@ from django.urls import reverse
 
 from accounts.models import Account, Plan, PlanCode, User
 from accounts.tests.factories import AccountFactory, user_change_form
-from usage.models import MonthlyUsage
-from usage.tests.factories import MonthlyUsageFactory
+from apikeys.models import ApiKey
+from apikeys.tests.factories import ApiKeyFactory
+from usage.models import MonthlyUsage, RequestRecord
+from usage.tests.factories import MonthlyUsageFactory, RequestRecordFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -119,6 +121,42 @@ def test_an_account_is_not_deleted_by_hand_but_goes_with_its_user(admin_client, 
 
     admin_client.post(reverse("admin:accounts_user_delete", args=[pro_account.owner.pk]), {"post": "yes"})
     assert not Account.objects.filter(pk=pro_account.pk).exists()
+
+
+@pytest.mark.parametrize("way", ["delete page", "bulk action"])
+def test_a_customer_who_used_the_api_is_deleted_with_its_keys_usage_and_records(admin_client, pro_account, way):
+    """Their admins refuse deleting them by hand, which made Django refuse to delete the user too."""
+    api_key = ApiKeyFactory(account=pro_account)
+    MonthlyUsageFactory(account=pro_account, used=3)
+    RequestRecordFactory(account=pro_account, api_key=api_key)
+    user = pro_account.owner
+
+    if way == "delete page":
+        admin_client.post(reverse("admin:accounts_user_delete", args=[user.pk]), {"post": "yes"})
+    else:
+        bulk_delete = {"action": "delete_selected", "_selected_action": [user.pk], "post": "yes"}
+        admin_client.post(reverse("admin:accounts_user_changelist"), bulk_delete)
+
+    assert not User.objects.filter(pk=user.pk).exists()
+    assert not (ApiKey.objects.exists() or MonthlyUsage.objects.exists() or RequestRecord.objects.exists())
+
+
+@pytest.mark.parametrize(
+    ("model", "factory"),
+    [(ApiKey, ApiKeyFactory), (MonthlyUsage, MonthlyUsageFactory), (RequestRecord, RequestRecordFactory)],
+)
+def test_keys_usage_and_records_are_still_not_deleted_by_hand(admin_client, model, factory):
+    row = factory()
+    opts = model._meta
+    change = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[row.pk])
+    bulk_delete = {"action": "delete_selected", "_selected_action": [row.pk], "post": "yes"}
+
+    assert "deletelink" not in admin_client.get(change).content.decode()
+    assert (
+        admin_client.post(reverse(f"admin:{opts.app_label}_{opts.model_name}_delete", args=[row.pk])).status_code == 403
+    )
+    admin_client.post(reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"), bulk_delete)
+    assert model.objects.filter(pk=row.pk).exists()
 
 
 def test_the_last_active_staff_member_keeps_the_admin(admin_client, admin_user):
