@@ -26,6 +26,8 @@ FIGURES = {
 }
 # A connection closed without an answer.
 DROP = "drop"
+# A request read and never answered (until the server is closed).
+SILENT = "silent"
 
 
 @dataclass
@@ -60,10 +62,11 @@ class FakeApi:
     def __init__(self, script: list[Answer | str] | None = None, *, limit_per_second: int | None = None) -> None:
         self.script = list(script or [])
         self.limit_per_second = limit_per_second
-        self.log: list[tuple[float, int]] = []  # (time.monotonic(), status); DROP is 0
+        self.log: list[tuple[float, int]] = []  # (time.monotonic(), status); DROP and SILENT are 0
         self.bodies: list[bytes] = []  # of the POSTs
         self._counts: dict[int, int] = {}
         self._lock = threading.Lock()
+        self._closed = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}"
@@ -73,6 +76,7 @@ class FakeApi:
         return [status for _, status in self.log]
 
     def close(self) -> None:
+        self._closed.set()
         self._server.shutdown()
         self._server.server_close()
 
@@ -110,8 +114,10 @@ class FakeApi:
             def _answer(self) -> None:
                 answer = api._next()
                 with api._lock:
-                    api.log.append((time.monotonic(), 0 if answer == DROP else answer.status))
-                if answer == DROP:
+                    api.log.append((time.monotonic(), 0 if answer in (DROP, SILENT) else answer.status))
+                if answer == SILENT:
+                    api._closed.wait()
+                if answer in (DROP, SILENT):
                     self.close_connection = True
                     return
                 if answer.body is None:
@@ -121,9 +127,9 @@ class FakeApi:
                 else:
                     body, content_type = json.dumps(answer.body).encode(), "application/json"
                 self.send_response(answer.status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                for name, value in {**(FIGURES if answer.body is None else {}), **answer.headers}.items():
+                figures = FIGURES if answer.body is None else {}
+                headers = {"Content-Type": content_type, "Content-Length": str(len(body)), **figures, **answer.headers}
+                for name, value in headers.items():
                     self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(body)

@@ -1,6 +1,6 @@
 """The `smolpix` command, as installed, against the scripted API of fake_api: what it decides around
 the optimizations (which files it may replace, what its manifest says, a base URL or --out it cannot
-use, a reader of --json that goes away, Ctrl-C while images wait for the rate limit, two runs at once
+use, a reader that goes away, Ctrl-C while images wait for the rate limit, two runs at once
 on one folder, a run killed outright)."""
 
 from __future__ import annotations
@@ -128,6 +128,51 @@ def test_a_torn_last_line_of_the_manifest_is_ended_not_written_onto(fake, make_p
     assert {name: line["status"] for name, line in files.items()} == {"t/a.jpg": "skipped", "t/b.jpg": "skipped"}
 
 
+@pytest.mark.parametrize(
+    ("answer", "options", "error"),
+    [
+        (
+            {"X-Smolpix-Format": "png"},
+            [],
+            "200: The answer from 127.0.0.1 is not the Smolpix API's: is the base URL right?",
+        ),
+        (
+            {"X-Smolpix-Format": "avif", "Content-Type": "image/avif"},
+            ["--format", "webp"],
+            "the API returned AVIF, not the WEBP asked for (not written)",
+        ),
+    ],
+    ids=["a format the API does not return", "a format not asked for"],
+)
+def test_a_result_in_a_format_not_asked_for_is_not_written(answer, options, error, fake, make_photo, tmp_path):
+    """Its output's name was not checked: a.png's PNG result replaced its source without --overwrite."""
+    api = fake([Answer(200, None, answer)])
+    source = make_photo(tmp_path / "d" / "a.png", width=64, height=48)
+    before = source.read_bytes()
+
+    run = smolpix(api, "optimize", "d", *options, "--json", cwd=tmp_path)
+    files, _ = parsed(run.stdout.splitlines())
+
+    assert run.returncode == 1, run.stderr
+    assert files["d/a.png"]["error"] == error
+    assert source.read_bytes() == before
+    assert sorted(path.name for path in (tmp_path / "d").iterdir()) == ["a.png"]
+
+
+def test_an_answer_that_cannot_be_read_fails_its_image_and_the_run_goes_on(fake, photos, tmp_path):
+    """httpx's DecodingError (a body that is not the gzip its Content-Encoding says) crashed the run."""
+    api = fake([Answer(200, None, {"Content-Encoding": "gzip"})])
+    photos(3)
+
+    run = smolpix(api, "optimize", "photos", "--out", "small", "--concurrency", "1", "--json", cwd=tmp_path)
+    files, summary = parsed(run.stdout.splitlines())
+
+    assert (run.returncode, run.stderr) == (1, "")
+    assert (summary["done"], summary["failed"]) == (2, 1)
+    [failure] = [line["error"] for line in files.values() if line["status"] == "failed"]
+    assert failure.startswith("Could not read the answer from 127.0.0.1: DecodingError")
+
+
 @pytest.mark.parametrize("base_url", ["http://localhost:80000", "http://[::1", "127.0.0.1:8792"])
 @pytest.mark.parametrize("command", [["optimize", "photo.jpg", "--out", "out"], ["usage"]])
 def test_a_base_url_that_is_not_one_is_a_usage_error_said_at_once(base_url, command, make_photo, tmp_path):
@@ -161,10 +206,13 @@ def test_out_naming_a_file_is_a_usage_error_before_anything_is_sent(fake, make_p
     assert api.statuses() == []
 
 
-def test_when_the_reader_of_json_goes_away_the_command_stops_quietly(fake, photos, tmp_path):
+@pytest.mark.parametrize("display", [["--json"], []], ids=["json", "rich"])
+def test_when_the_reader_goes_away_the_command_stops_quietly(display, fake, photos, tmp_path):
+    """rich's way, SystemExit(1) in the run's tasks, printed their tracebacks and did not write the
+    results in flight."""
     api = fake()
     photos(6)
-    command = [SMOLPIX, "optimize", "photos", "--out", "small", "--concurrency", "1", "--json"]
+    command = [SMOLPIX, "optimize", "photos", "--out", "small", "--concurrency", "1", *display]
     process = subprocess.Popen(
         command, cwd=tmp_path, env=environment(api.base_url), stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
@@ -455,3 +503,41 @@ def test_a_run_into_more_folders_than_macos_lets_a_process_open_files_by_default
 
     assert (run.returncode, summary["done"]) == (0, folders), run.stderr
     assert len(api.statuses()) == folders
+
+
+def test_control_characters_in_file_names_are_shown_escaped(fake, make_photo, tmp_path):
+    """An ESC sequence in a file name coloured the terminal; a newline split the name's line."""
+    api = fake()
+    make_photo(tmp_path / "photos" / "red\x1b[31m.jpg", width=64, height=48)
+    (tmp_path / "photos" / "two\nlines.jpg").write_text("named like an image, but not one")
+
+    run = smolpix(api, "optimize", "photos", "--format", "webp", cwd=tmp_path)
+    lines = run.stdout.splitlines()
+
+    assert run.returncode == 1, run.stderr
+    assert "\x1b" not in run.stdout
+    assert any(line.startswith(r"✓ photos/red\x1b[31m.jpg → photos/red\x1b[31m.webp  ") for line in lines)
+    assert r"✗ photos/two\nlines.jpg: not an image" in lines[0]
+    [row] = [line for line in lines if "photos/two" in line and "│" in line]  # in the failures table
+    assert r"photos/two\nlines.jpg" in row
+
+
+def test_after_a_double_dash_arguments_are_paths_even_those_that_start_with_a_dash(fake, make_photo, tmp_path):
+    api = fake()
+    make_photo(tmp_path / "-dash.jpg", width=64, height=48)
+    make_photo(tmp_path / "plain.jpg", width=64, height=48)
+
+    alone = smolpix(api, "optimize", "--format", "webp", "--json", "--", "-dash.jpg", cwd=tmp_path)
+    after_others = smolpix(
+        api, "optimize", "plain.jpg", "--format", "webp", "--json", "--", "-dash.jpg", "--overwrite", cwd=tmp_path
+    )
+    none = smolpix(api, "optimize", "--json", "--", cwd=tmp_path)
+
+    files, _ = parsed(alone.stdout.splitlines())
+    assert (alone.returncode, files["-dash.jpg"]["output"]) == (0, "-dash.webp"), alone.stderr
+    files, _ = parsed(after_others.stdout.splitlines())
+    assert after_others.returncode == 1  # "--overwrite", a path after "--", is no file
+    assert (files["plain.jpg"]["status"], files["-dash.jpg"]["status"]) == ("done", "skipped")
+    assert files["--overwrite"]["error"] == "no such file or folder"
+    assert none.returncode == 2
+    assert none.stderr.endswith("smolpix optimize: error: the following arguments are required: PATH\n")

@@ -5,6 +5,8 @@ URL with a query or a wrong path, and the names `save` writes."""
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 
 import httpx
 import pytest
@@ -183,3 +185,30 @@ def test_saves_under_names_that_differ_after_a_dot_do_not_replace_each_other(tmp
 
     assert first != second
     assert (first.read_bytes(), second.read_bytes()) == (b"first", b"second")
+
+
+def test_the_client_imports_from_a_checkout_that_was_not_installed():
+    """Without the package's metadata (src on sys.path), importing it raised PackageNotFoundError."""
+    without_metadata = (
+        "import importlib.metadata as metadata\n"
+        "def missing(name):\n"
+        "    raise metadata.PackageNotFoundError(name)\n"
+        "metadata.version = missing\n"
+        "import smolpix_client.protocol\n"
+        "print(smolpix_client.protocol.USER_AGENT)\n"
+    )
+    imported = subprocess.run([sys.executable, "-c", without_metadata], capture_output=True, text=True, timeout=60)
+
+    assert (imported.returncode, imported.stdout) == (0, "smolpix-python/unknown\n"), imported.stderr
+
+
+@pytest.mark.parametrize("location", ["https://smolpix.example/api/v1/usage", "/login"])
+def test_a_redirect_is_an_error_that_names_where_it_leads(location, fake):
+    """An http:// base URL that the server sends to https://: "301: Moved Permanently" said nothing more."""
+    api = fake([Answer(301, b"", {"Location": location})])
+
+    with Client(api_key="pk_live_test", base_url=api.base_url) as client, pytest.raises(SmolpixError) as error:
+        client.usage()
+
+    target = location if location.startswith("https:") else api.base_url + location
+    assert str(error.value) == f"301: Moved Permanently: redirected to {target}; is the base URL right?"

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import time
 from pathlib import Path
 
 import pytest
-from fake_api import DROP, IMAGE, Answer, FakeApi, held_in_flight, rate_limited, unavailable
+from fake_api import DROP, IMAGE, SILENT, Answer, FakeApi, held_in_flight, rate_limited, unavailable
 
 from smolpix_client import (
     AsyncClient,
@@ -267,6 +268,61 @@ def test_connection_failures_are_bounded(fake):
     assert error.value.status is None and "127.0.0.1" in str(error.value)
 
 
+def test_an_optimization_the_server_does_not_answer_in_time_is_not_sent_again(fake):
+    """The server has it: sent again, it could be done, and charged, twice. It was sent three
+    times, and reported as "Could not reach" the server it had reached."""
+    api = fake([SILENT])
+
+    with client_of(api, timeout=0.5) as client, pytest.raises(ConnectionFailed) as error:
+        client.optimize(file=b"image")
+
+    assert api.statuses() == [0]
+    assert str(error.value) == "No answer from 127.0.0.1 within 0.5 s"
+
+
+def test_an_answer_httpx_cannot_read_is_a_smolpix_error_and_the_client_goes_on(fake):
+    """A body that does not decode as its Content-Encoding says: httpx's DecodingError went through,
+    and every later call of the client waited forever for the pacer."""
+    api = fake([Answer(200, None, {"Content-Encoding": "gzip"})])
+
+    with client_of(api) as client:
+        with pytest.raises(SmolpixError) as error:
+            client.optimize(file=b"image")
+        assert answered_at_once(client)
+
+    assert str(error.value).startswith("Could not read the answer from 127.0.0.1: DecodingError")
+
+    assert api.statuses() == [200, 200]  # not sent again
+
+
+def test_a_call_interrupted_while_it_waits_for_its_answer_does_not_hold_the_next(fake, monkeypatch):
+    """Ctrl-C caught by the caller: its request stayed in flight for the pacer, for good."""
+    api = fake()
+
+    with client_of(api) as client:
+        send = client._http.send
+
+        def interrupted(request, **options):
+            send(request, **options)
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(client._http, "send", interrupted)
+        with pytest.raises(KeyboardInterrupt) as kept:  # noqa: F841 (kept, with its frames, as a caller may)
+            client.optimize(file=b"image")
+        monkeypatch.undo()
+        assert answered_at_once(client)
+
+
+def answered_at_once(client: Client) -> bool:
+    """Whether another call of `client` is answered, rather than left waiting (in a thread of its own,
+    given up after 10 s)."""
+    answers = []
+    call = threading.Thread(target=lambda: answers.append(client.optimize(file=b"image")), daemon=True)
+    call.start()
+    call.join(timeout=10)
+    return [answer.data for answer in answers] == [IMAGE]
+
+
 def test_the_async_client_retries_alike(fake):
     api = fake([unavailable(retry_after=1), rate_limited(retry_after=1)])
 
@@ -328,8 +384,20 @@ USAGE = {"plan": "pro", "monthlyLimit": 10, "used": 1, "remaining": 9, "month": 
         ("usage", Answer(200, ["not", "an", "object"])),
         ("usage", Answer(200, {**USAGE, "resetsAt": 5})),
         ("optimize", Answer(200, None, {"X-Smolpix-Width": "ten"})),
+        ("optimize", Answer(200, None, {"X-Smolpix-Format": "png"})),
+        ("optimize", Answer(200, None, {"X-Smolpix-Format": "webp/../../escaped"})),
+        ("optimize", Answer(200, None, {"X-Smolpix-Format": "avif"})),
     ],
-    ids=["a page", "another object", "a list", "a number for a date", "a garbled figure"],
+    ids=[
+        "a page",
+        "another object",
+        "a list",
+        "a number for a date",
+        "a garbled figure",
+        "a format the API does not return",
+        "a path for a format",
+        "a format that is not the image's",
+    ],
 )
 def test_a_success_that_is_not_the_api_s_is_a_smolpix_error_not_a_crash(fake, call, answer):
     """A wrong base URL, or a proxy's page answered 200: a KeyError or a JSONDecodeError before."""

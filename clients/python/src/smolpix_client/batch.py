@@ -20,7 +20,7 @@ from urllib.parse import unquote, urlsplit
 from smolpix_client.client import AsyncClient
 from smolpix_client.errors import NotSent, PlanRequired, QuotaExceeded, SmolpixError, Unauthorized
 from smolpix_client.files import IMAGE_EXTENSIONS, is_image, write_partial
-from smolpix_client.protocol import MAX_UPLOAD_BYTES
+from smolpix_client.protocol import MAX_UPLOAD_BYTES, OUTPUT_FORMATS
 
 try:
     import fcntl
@@ -29,7 +29,6 @@ except ImportError:  # Windows: runs do not lock the folders they write to
     fcntl = resource = None
 
 MANIFEST_NAME = ".smolpix-manifest.jsonl"
-OUTPUT_FORMATS = ("webp", "avif")
 NOT_A_FILE = "not a regular file (a named pipe, a socket or a device)"
 NOT_AN_IMAGE = "not an image (by its first bytes: JPEG, PNG, GIF, WebP, AVIF, HEIC, TIFF or BMP)"
 LINK_NOT_FOLLOWED = "a link to a folder, not followed (name it on the command line to optimize what it holds)"
@@ -663,6 +662,11 @@ async def _optimize(
         # Read in a thread: a large file would hold up the other uploads.
         source = await asyncio.to_thread(job.path.read_bytes) if job.path else None
         result = await client.optimize(url=job.url, file=source, **options.as_arguments())
+        asked = options.possible_formats()
+        if result.format not in asked:
+            # Its output's name was not checked before sending (see _overwrite_refusal): it may be a source's.
+            reason = f"the API returned {result.format.upper()}, not the {' or '.join(asked).upper()} asked for"
+            return Outcome(job.label, "failed", reason=f"{reason} (not written)")
         output = job.target(result.format)
         outcome = Outcome(
             job.label,

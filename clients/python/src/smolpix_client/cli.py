@@ -37,16 +37,21 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(before)} (options go after the command)")
     arguments, _ = parser.parse_known_args(argv)
     if arguments.command == "optimize":
-        # Paths and options in any order (`optimize a --out x b`), which subcommands cannot parse.
-        arguments = optimize.parse_intermixed_args(argv[argv.index("optimize") + 1 :], namespace=arguments)
+        # Paths and options in any order (`optimize a --out x b`), which subcommands cannot parse, and
+        # after "--", paths alone (`optimize -- -dash.jpg`), which parse_intermixed_args cannot.
+        rest = argv[argv.index("optimize") + 1 :]
+        cut = rest.index("--") if "--" in rest else len(rest)
+        arguments = optimize.parse_intermixed_args(rest[:cut], namespace=argparse.Namespace(command="optimize"))
+        arguments.paths += rest[cut + 1 :]
+        if not arguments.paths:
+            optimize.error("the following arguments are required: PATH")
     else:
         arguments = parser.parse_args(argv)
-    console = Console(stderr=arguments.json)  # with --json, stdout carries JSON only
     errors = Console(stderr=True, soft_wrap=True)  # a message stays one line, whatever the width
     try:
         if arguments.command == "optimize":
-            return asyncio.run(_optimize(arguments, console))
-        return _usage(arguments, console)
+            return asyncio.run(_optimize(arguments))
+        return _usage(arguments)
     except (MissingApiKey, InvalidApiKey, InvalidBaseUrl, batch.CannotStart) as error:
         errors.print(f"[red]{escape(str(error))}[/]")
         return EXIT_USAGE
@@ -78,7 +83,8 @@ def _parsers() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
         "without --overwrite. Runs are resumable: files done by an earlier run with the same options, "
         "and unchanged since, are skipped.",
     )
-    optimize.add_argument("paths", nargs="+", metavar="PATH", help="an image file, a folder or an http(s) URL")
+    # One or more (checked after parsing: see main).
+    optimize.add_argument("paths", nargs="*", metavar="PATH", help="an image file, a folder or an http(s) URL")
     optimize.add_argument("--out", type=Path, metavar="DIR", help="write the results here")
     optimize.add_argument(
         "--format", choices=["auto", "webp", "avif"], default="auto", help="auto: the smaller of WebP and AVIF"
@@ -107,7 +113,7 @@ def _ranged(low: int, high: int):
     return number
 
 
-async def _optimize(arguments: argparse.Namespace, console: Console) -> int:
+async def _optimize(arguments: argparse.Namespace) -> int:
     started = time.monotonic()
     options = batch.Options(
         format=arguments.format, quality=arguments.quality, max_width=arguments.max_width, smart=not arguments.no_smart
@@ -127,8 +133,8 @@ async def _optimize(arguments: argparse.Namespace, console: Console) -> int:
             client.stop_waiting()
             reporter.stopping()
 
-    # With --json, a reader that goes away (`| head -1`) stops the run as Ctrl-C does.
-    reporter = JsonReporter(on_reader_gone=stop) if arguments.json else RichReporter(console)
+    # A reader of stdout that goes away (`| head -1`) stops the run as Ctrl-C does.
+    reporter = JsonReporter(on_reader_gone=stop) if arguments.json else RichReporter(on_reader_gone=stop)
     _stop_on_signals(stop)
     try:
         async with client:
@@ -168,7 +174,7 @@ def _stop_on_signals(stop: Callable[[], None]) -> None:
             break
 
 
-def _usage(arguments: argparse.Namespace, console: Console) -> int:
+def _usage(arguments: argparse.Namespace) -> int:
     with Client(arguments.api_key, arguments.base_url) as client:
         usage = client.usage()
     if arguments.json:
@@ -194,5 +200,5 @@ def _usage(arguments: argparse.Namespace, console: Console) -> int:
         )
     table.add_row("Starts again", f"{usage.resets_at:%Y-%m-%d %H:%M} UTC")
     table.add_row("Rate limit", f"{usage.rate_limit_per_minute:,} requests a minute")
-    console.print(table)
+    Console().print(table)
     return 0

@@ -91,10 +91,10 @@ class Client(_Base):
         return usage_result(self._send(self._requests.usage()))
 
     def _send(self, request: httpx.Request) -> httpx.Response:
-        conversation = self._conversation(request)
-        step = conversation.next_step(None)
-        while step is not None:
-            step = conversation.next_step(self._perform(step))
+        with self._conversation(request) as conversation:
+            step = conversation.next_step(None)
+            while step is not None:
+                step = conversation.next_step(self._perform(step))
         return conversation.response
 
     def _perform(self, step: Step) -> Outcome:
@@ -102,7 +102,7 @@ class Client(_Base):
             return time.sleep(step.seconds)
         try:
             return self._http.send(step)
-        except httpx.TransportError as error:
+        except httpx.HTTPError as error:  # the conversation decides what each means
             return error
 
     def close(self) -> None:
@@ -157,10 +157,10 @@ class AsyncClient(_Base):
         return usage_result(await self._send(self._requests.usage()))
 
     async def _send(self, request: httpx.Request) -> httpx.Response:
-        conversation = self._conversation(request)
-        step = conversation.next_step(None)
-        while step is not None:
-            step = conversation.next_step(await self._perform(step))
+        with self._conversation(request) as conversation:
+            step = conversation.next_step(None)
+            while step is not None:
+                step = conversation.next_step(await self._perform(step))
         return conversation.response
 
     async def _perform(self, step: Step) -> Outcome:
@@ -168,7 +168,7 @@ class AsyncClient(_Base):
             return await self._wait(step.seconds)
         try:
             return await self._http.send(step)
-        except httpx.TransportError as error:
+        except httpx.HTTPError as error:  # the conversation decides what each means
             return error
 
     async def _wait(self, seconds: float) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any, Callable, TextIO
@@ -24,6 +25,16 @@ from rich.progress import (
 from rich.table import Table
 
 from smolpix_client.batch import Job, Outcome, Plan, Summary
+
+# C0 and C1 control characters: in a file name, an ESC sequence would colour the terminal, a
+# newline split a line of the display.
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _printable(text: str) -> str:
+    """`text` for the display: its control characters written as Python does (\\x1b, \\n), and
+    anything that would read as rich markup escaped."""
+    return escape(_CONTROL_CHARACTERS.sub(lambda found: repr(found.group())[1:-1], text))
 
 
 def shown(path: Path) -> str:
@@ -97,12 +108,28 @@ class JsonReporter:
             self._on_reader_gone()
 
 
+class _StdoutConsole(Console):
+    """rich's Console on stdout, whose reader may go away (`| head -1`): then the rest goes nowhere and
+    `on_reader_gone` is called. rich's own way, SystemExit(1), raised in the run's tasks, ended it
+    with their tracebacks and without writing the results the server had already answered."""
+
+    def __init__(self, on_reader_gone: Callable[[], None]) -> None:
+        super().__init__()
+        self._on_reader_gone = on_reader_gone
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        os.dup2(os.open(os.devnull, os.O_WRONLY), self.file.fileno())  # see JsonReporter._write
+        self._on_reader_gone()
+
+
 class RichReporter:
     """A line per finished file above a live display: the files being optimized, then the overall
-    bar with the bytes saved so far and the time left; a summary table at the end."""
+    bar with the bytes saved so far and the time left; a summary table at the end. On stdout: if its
+    reader goes away, the rest goes nowhere and `on_reader_gone` is called."""
 
-    def __init__(self, console: Console) -> None:
-        self._console = console
+    def __init__(self, *, on_reader_gone: Callable[[], None] = lambda: None) -> None:
+        self._console = console = _StdoutConsole(on_reader_gone)
         self._files = Progress(SpinnerColumn(), TextColumn("{task.description}"), console=console)
         self._overall = Progress(
             TextColumn("[bold]Optimizing"),
@@ -131,7 +158,7 @@ class RichReporter:
             self._live.start()
 
     def started(self, job: Job) -> None:
-        self._rows[job.label] = self._files.add_task(escape(job.label))
+        self._rows[job.label] = self._files.add_task(_printable(job.label))
 
     def finished(self, outcome: Outcome) -> None:
         row = self._rows.pop(outcome.label, None)
@@ -171,7 +198,7 @@ class RichReporter:
             failures.add_column("File", overflow="fold")
             failures.add_column("Reason", overflow="fold")
             for outcome in summary.failures:
-                failures.add_row(escape(outcome.label), escape(outcome.reason or ""))
+                failures.add_row(_printable(outcome.label), _printable(outcome.reason or ""))
             self._console.print(failures)
         if summary.interrupted:
             self._console.print(
@@ -180,12 +207,12 @@ class RichReporter:
             )
 
     def _print(self, outcome: Outcome) -> None:
-        label = escape(outcome.label)
+        label = _printable(outcome.label)
         if outcome.status == "failed":
-            self._console.print(f"[red]✗[/] {label}: {escape(outcome.reason or '')}")
+            self._console.print(f"[red]✗[/] {label}: {_printable(outcome.reason or '')}")
         elif outcome.output is not None:
             change = round(100 * -outcome.savings / outcome.original_size) if outcome.original_size else 0
             self._console.print(
-                f"[green]✓[/] {label} → {escape(shown(outcome.output))}  "
+                f"[green]✓[/] {label} → {_printable(shown(outcome.output))}  "
                 f"{decimal(outcome.original_size)} → {decimal(outcome.optimized_size)} ({change:+d}%)"
             )

@@ -158,6 +158,9 @@ def error_from_response(response: httpx.Response) -> SmolpixError:
     if status == 404:  # the client asks only for the API's own paths: the base URL is wrong
         url = without_credentials(str(response.url))
         message = f"{message}: {url} is not the Smolpix API's; is the base URL right?"
+    if response.is_redirect:  # not followed: a POST would be sent again, or as a GET
+        url = without_credentials(str(response.url.join(response.headers["Location"])))
+        message = f"{message}: redirected to {url}; is the base URL right?"
     return _error_class(status, code, message)(
         message, status=status, code=code, body=body, retry_after=retry_after(response)
     )

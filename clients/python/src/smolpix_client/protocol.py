@@ -15,7 +15,7 @@ import time
 from collections.abc import Generator
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Union, cast
 
@@ -40,7 +40,16 @@ from smolpix_client.results import OptimizeResult, PathLike, QualityScore, Usage
 DEFAULT_BASE_URL = "https://smolpix.co"
 OPTIMIZE_PATH = "/api/v1/optimize"
 USAGE_PATH = "/api/v1/usage"
-USER_AGENT = f"smolpix-python/{version('smolpix-client')}"
+
+
+def _version() -> str:
+    try:
+        return version("smolpix-client")
+    except PackageNotFoundError:  # imported from a checkout without being installed
+        return "unknown"
+
+
+USER_AGENT = f"smolpix-python/{_version()}"
 # An optimization may take a minute on the server (its task's time limit) before it answers.
 DEFAULT_TIMEOUT = httpx.Timeout(120.0, connect=10.0)
 # The largest image the API takes (the server's OPTIMIZER_MAX_SOURCE_BYTES, 32 MiB by default).
@@ -49,6 +58,8 @@ MAX_UPLOAD_BYTES = 32 * 1024 * 1024
 # worker's wait, OPTIMIZER_QUEUE_TIMEOUT, 10 s, its run, CELERY_TASK_TIME_LIMIT, 60 s, and 30 s of
 # grace), with a margin: as long as this client gives an optimization to answer (DEFAULT_TIMEOUT).
 IN_FLIGHT_WAIT_SECONDS = 120.0
+# The formats the API returns; the result is saved under its format's name, so no other is taken.
+OUTPUT_FORMATS = ("webp", "avif")
 
 
 @dataclass(frozen=True)
@@ -57,7 +68,7 @@ class Wait:
 
 
 Step = Union[httpx.Request, Wait]
-Outcome = Union[httpx.Response, httpx.TransportError, None]  # None: a Wait is over
+Outcome = Union[httpx.Response, httpx.HTTPError, None]  # None: a Wait is over
 
 
 @dataclass(frozen=True)
@@ -66,11 +77,12 @@ class Retries:
 
     A 429 "Rate limit exceeded" and a 503 are retried after their Retry-After (or, without one, with
     exponential backoff), unless Retry-After is longer than `max_wait`; a connection that fails or
-    breaks is retried with backoff. A 429 for the month's last images held by the account's requests
-    in flight (`QuotaHeldInFlight`) is retried after each Retry-After, as often as it takes, for up to
-    `max_in_flight_wait` seconds from the first: those requests end (and give their images back if
-    they fail) within that. With `max_retries=0` no answer is retried, that one neither. A 429 for
-    the monthly quota, and every other error, is final.
+    breaks is retried with backoff, but not an optimization the server took and did not answer in
+    time (a read timeout: sent again, it could be done, and charged, twice). A 429 for the month's
+    last images held by the account's requests in flight (`QuotaHeldInFlight`) is retried after each
+    Retry-After, as often as it takes, for up to `max_in_flight_wait` seconds from the first: those
+    requests end (and give their images back if they fail) within that. With `max_retries=0` no
+    answer is retried, that one neither. A 429 for the monthly quota, and every other error, is final.
     """
 
     max_retries: int = 3  # retried answers (429 rate limit, 503) per request
@@ -293,12 +305,17 @@ def exchange(
                 pacer.done(outcome if isinstance(outcome, httpx.Response) else None)
         if isinstance(outcome, httpx.LocalProtocolError):  # this request cannot be sent: sending it again fails alike
             raise SmolpixError(f"Could not send the request: {type(outcome).__name__} {outcome}") from outcome
+        # The server has the whole optimization and did not answer in time: sent again, it could be
+        # done, and charged, twice.
+        delivered = isinstance(outcome, httpx.ReadTimeout) and request.method == "POST"
         if isinstance(outcome, httpx.TransportError):
-            delay = retries.after_connection_failure(failures_retried)
+            delay = None if delivered else retries.after_connection_failure(failures_retried)
             if delay is None:
-                message = f"Could not reach {request.url.host}: {type(outcome).__name__} {outcome}".strip()
-                raise ConnectionFailed(message) from outcome
+                raise _connection_failed(request, outcome) from outcome
             failures_retried += 1
+        elif isinstance(outcome, httpx.HTTPError):  # an answer httpx cannot read (a body that does not decode)
+            message = f"Could not read the answer from {request.url.host}: {type(outcome).__name__} {outcome}"
+            raise SmolpixError(message.strip()) from outcome
         else:
             response = cast(httpx.Response, outcome)
             if response.is_success:
@@ -317,6 +334,13 @@ def exchange(
         yield Wait(delay)
 
 
+def _connection_failed(request: httpx.Request, error: httpx.TransportError) -> ConnectionFailed:
+    if isinstance(error, httpx.ReadTimeout):  # connected, and sent: no "could not reach"
+        seconds = request.extensions["timeout"]["read"]  # httpx sets it on the request it sends
+        return ConnectionFailed(f"No answer from {request.url.host} within {seconds:g} s")
+    return ConnectionFailed(f"Could not reach {request.url.host}: {type(error).__name__} {error}".strip())
+
+
 class Conversation:
     """Steps through `exchange`: each client hands in the outcome of the last step and performs the next."""
 
@@ -332,6 +356,14 @@ class Conversation:
             self.response = finished.value
             return None
 
+    def __enter__(self) -> Conversation:
+        return self
+
+    def __exit__(self, *exception: object) -> None:
+        # Left midway (Ctrl-C, a cancelled task, an exception of the caller's): the request in
+        # flight is over for the pacer, which would otherwise hold every later request of the client.
+        self._steps.close()
+
 
 def optimize_result(response: httpx.Response) -> OptimizeResult:
     """The result of an image answer (`Accept: image/*`): the body is the image, the figures are headers."""
@@ -339,6 +371,11 @@ def optimize_result(response: httpx.Response) -> OptimizeResult:
     content_type = headers.get("Content-Type", "").split(";")[0].strip()
     if not content_type.startswith("image/"):
         raise SmolpixError(f"Expected an image, got {content_type or 'no Content-Type'}", status=response.status_code)
+    format = headers.get("X-Smolpix-Format")
+    # The format names the file the image is saved as: any other ("png", a path) would save it as
+    # what it is not, over a source, or elsewhere.
+    if format not in OUTPUT_FORMATS or content_type.lower() != f"image/{format}":
+        raise _not_the_api(response)
     score = headers.get("X-Smolpix-Quality-Score")
     try:
         return OptimizeResult(
@@ -346,7 +383,7 @@ def optimize_result(response: httpx.Response) -> OptimizeResult:
             optimized_size=int(headers["X-Smolpix-Optimized-Size"]),
             savings=int(headers["X-Smolpix-Savings"]),
             savings_percent=int(headers["X-Smolpix-Savings-Percent"]),
-            format=headers["X-Smolpix-Format"],
+            format=format,
             width=int(headers["X-Smolpix-Width"]),
             height=int(headers["X-Smolpix-Height"]),
             content_type=content_type,
