@@ -16,9 +16,11 @@ DOCS_EXAMPLE_PACKAGES := curl nodejs php-cli php-curl
 
 .PHONY: run serve test lint format bench-throughput bench-overhead bench-compression bench-heldout bench-bounds bench-memory bench-client screenshots examples conformance-corpus system-packages test-system-packages bench-system-packages
 
-## run: install what is missing, migrate, and serve on http://127.0.0.1:$PORT (embedded defaults unless configured)
+## run: install what is missing, migrate, collect static files and serve on http://127.0.0.1:$PORT (embedded defaults unless configured)
+# With DEBUG=false the pages name their static files from the manifest that collectstatic writes.
 run: system-packages $(VENV)/.runtime-installed
 	$(PYTHON) manage.py migrate --noinput
+	$(PYTHON) manage.py collectstatic --noinput --verbosity 0
 	$(PYTHON) manage.py runserver 127.0.0.1:$(PORT)
 
 ## serve: the production stack (gunicorn, Celery worker, Celery beat from the Procfile) on PostgreSQL and Redis (DATABASE_URL, REDIS_URL); migrates and collects static files first

@@ -13,7 +13,12 @@ urlpatterns = [
     # Before Django's own views of the same names (its sign-in is throttled by django-axes).
     path("accounts/password_reset/", views.password_reset, name="password_reset"),
     path("accounts/reset/<uidb64>/<token>/", views.PasswordResetConfirmView.as_view(), name="password_reset_confirm"),
-    path("accounts/login/", remembering_device(LoginView.as_view(authentication_form=SignInForm)), name="login"),
+    path(
+        "accounts/login/",
+        # A signed-in visitor goes on (to `next`, else the dashboard), as sign-up sends them on.
+        remembering_device(LoginView.as_view(authentication_form=SignInForm, redirect_authenticated_user=True)),
+        name="login",
+    ),
     path("accounts/logout/", views.LogoutView.as_view(), name="logout"),
     path("accounts/password_change/", views.PasswordChangeView.as_view(), name="password_change"),
     path("accounts/delete/", views.delete_account, name="account_delete"),

@@ -1,6 +1,7 @@
 """Billing pages (overview, Checkout start and return, customer portal) and Stripe's webhook."""
 
 import logging
+import re
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -20,6 +21,8 @@ from billing.selectors import billing_configured, paid_plan_get, subscription_cu
 logger = logging.getLogger(__name__)
 
 NOT_CONFIGURED_MESSAGE = "Billing is not configured on this server, so plans cannot be bought here."
+# Stripe writes the Checkout Session's id where success_url says {CHECKOUT_SESSION_ID}.
+CHECKOUT_SESSION_ID = re.compile(r"cs_(?:test|live)_[0-9A-Za-z]+")
 
 
 class HttpResponseSeeOther(HttpResponseRedirect):
@@ -76,7 +79,7 @@ def checkout(request: HttpRequest, plan_code: str) -> HttpResponse:
         url = services.checkout_session_create(
             account=request.user.account,
             plan_code=plan_code,
-            success_url=request.build_absolute_uri(reverse("billing:success")),
+            success_url=request.build_absolute_uri(reverse("billing:success")) + "?session_id={CHECKOUT_SESSION_ID}",
             cancel_url=request.build_absolute_uri(reverse("billing:cancel")),
         )
     except services.BillingError as error:
@@ -104,6 +107,9 @@ def portal(request: HttpRequest) -> HttpResponse:
 @login_required
 def checkout_success(request: HttpRequest) -> HttpResponse:
     # Coming back here proves nothing: the plan changes when Stripe's webhook confirms the subscription.
+    # Only the way back from Checkout, with its session's id, says that a payment is being confirmed.
+    if not CHECKOUT_SESSION_ID.fullmatch(request.GET.get("session_id", "")):
+        return redirect("billing:home")
     return render(request, "billing/success.html", {"account": request.user.account})
 
 

@@ -25,6 +25,7 @@ from api.errors import SERVER_ERROR, ErrorAnswer, ErrorCode, error_answer
 from api.optimize import REFERENCE_EXAMPLE_RESPONSE
 from apikeys.selectors import api_key_list
 from optimizer import fetch, jobs
+from optimizer.services import MAX_WIDTH_BOUNDS
 from optimizer.worker import fetch_policy
 from smolpix.celery import app as celery_app
 from smolpix.examples import example_list
@@ -57,6 +58,7 @@ def docs(request: HttpRequest) -> HttpResponse:
             "plans": plan_list(),
             "newest_key": newest_key,
             "max_source_bytes": settings.OPTIMIZER_MAX_SOURCE_BYTES,
+            "max_width": MAX_WIDTH_BOUNDS.max,
             # The OpenAPI schema's example too: one source for both.
             "example_response": json.dumps(REFERENCE_EXAMPLE_RESPONSE, indent=2),
             # The URL examples fetch their sample from this site: under `make run`, from loopback.

@@ -309,6 +309,28 @@ def test_opening_the_log_out_address_signed_out_offers_to_log_in(client):
     assert f'href="{reverse("login")}"' in page.split("<main")[1]
 
 
+def test_opening_log_in_signed_in_goes_on_to_next_or_the_dashboard(client):
+    client.force_login(UserFactory())
+
+    assert client.get(reverse("login")).url == reverse("dashboard")
+    assert client.get(reverse("login"), {"next": "/billing/"}).url == "/billing/"
+    assert client.get(reverse("login"), {"next": "https://evil.example/"}).url == reverse("dashboard")
+
+
+@pytest.mark.parametrize(
+    ("next_url", "link"),
+    [
+        ("/billing/checkout/pro/", "/accounts/signup/?next=/billing/checkout/pro/"),
+        ("/dashboard/?a=1&b=2", "/accounts/signup/?next=/dashboard/%3Fa%3D1%26b%3D2"),
+        ("https://evil.example/", "/accounts/signup/"),
+    ],
+)
+def test_the_log_in_pages_sign_up_link_keeps_next_on_this_site(client, next_url, link):
+    page = client.get(reverse("login"), {"next": next_url}).content.decode()
+
+    assert f'New here? <a href="{link}">Create an account</a>' in page
+
+
 def test_log_in_with_a_wrong_password_fails(client):
     UserFactory(email="me@example.com")
 

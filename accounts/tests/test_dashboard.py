@@ -50,6 +50,16 @@ def test_a_reached_limit_shows_a_full_bar(client, pro_account):
     assert "Limit reached: new optimizations are refused" in body
 
 
+def test_a_one_image_allowance_says_image(client, free_account):
+    free_account.monthly_limit_override = 1
+    free_account.save()
+
+    body = dashboard(client, free_account)
+
+    assert "1 image left until July 1" in body
+    assert "1 image a month, no API access." in body
+
+
 def test_an_unlimited_plan_shows_the_count_without_a_bar(client, agency_account):
     MonthlyUsageFactory(account=agency_account, used=123_456)
 

@@ -350,7 +350,7 @@ class FakeStripe:
                 return 410, {}, "<h1>This checkout session is no longer available.</h1>"
             if method == "POST" and action == "pay":
                 self.checkout_complete(session_id)
-                return 303, {"Location": session["success_url"]}, ""
+                return 303, {"Location": session["success_url"].replace("{CHECKOUT_SESSION_ID}", session_id)}, ""
             return (
                 200,
                 {},

@@ -37,7 +37,8 @@ def test_paying_on_the_checkout_page_delivers_the_events_and_returns_to_the_succ
     paid = _request("POST", checkout_url + "/pay")
 
     assert paid.status == 303
-    assert paid.getheader("Location") == "http://testserver" + reverse("billing:success")
+    (session_id,) = fake_stripe.checkout_sessions  # written where success_url says, as Stripe does
+    assert paid.getheader("Location") == f"http://testserver{reverse('billing:success')}?session_id={session_id}"
     assert sorted(StripeEvent.objects.values_list("type", flat=True)) == [
         "checkout.session.completed",
         "customer.subscription.created",

@@ -67,6 +67,30 @@ def test_the_current_plan_is_marked_instead_of_sold(client, pro_account, fake_st
     assert reverse("billing:checkout", args=["agency"]) in body
 
 
+@pytest.mark.parametrize("status", ["active", *LIVE_WITHOUT_ACCESS])
+def test_subscribers_are_sent_to_the_portal_instead_of_a_checkout_that_would_refuse(client, fake_stripe, status):
+    account = AccountFactory(agency=True, stripe_customer_id="cus_paying")
+    SubscriptionFactory(account=account, agency=True, status=status)
+    client.force_login(account.owner)
+
+    body = client.get(reverse("pricing")).content.decode()
+
+    assert reverse("billing:checkout", args=["pro"]) not in body
+    pro_card = body.split('id="plan-pro"', 1)[1].split("</section>", 1)[0]
+    assert f'<form method="post" action="{reverse("billing:portal")}">' in pro_card
+    assert ">Manage subscription<" in pro_card
+
+
+def test_an_ended_subscription_leaves_the_checkout_buttons(client, fake_stripe):
+    client = _subscribed_client(client, status="canceled")
+
+    body = client.get(reverse("pricing")).content.decode()
+
+    for plan_code in ("pro", "agency"):
+        assert f'<form method="post" action="{reverse("billing:checkout", args=[plan_code])}">' in body
+    assert "Manage subscription" not in body
+
+
 def test_without_stripe_the_buttons_are_disabled_and_say_why(free_client):
     body = free_client.get(reverse("pricing")).content.decode()
 
@@ -91,7 +115,7 @@ def test_checkout_redirects_to_a_stripe_session_for_the_plan(free_client, free_a
     assert request.params["line_items"] == [{"price": PRICE_AGENCY, "quantity": "1"}]
     assert request.params["client_reference_id"] == str(free_account.pk)
     assert request.params["subscription_data"] == {"metadata": {"account_id": str(free_account.pk)}}
-    assert request.params["success_url"] == "http://testserver" + reverse("billing:success")
+    assert request.params["success_url"] == "http://testserver/billing/success/?session_id={CHECKOUT_SESSION_ID}"
     assert request.params["cancel_url"] == "http://testserver" + reverse("billing:cancel")
     assert free_account.plan.code == "free"  # only the webhook changes the plan
 
@@ -239,10 +263,18 @@ def test_the_checkout_page_without_stripe_configured_goes_to_billing(free_client
 
 
 def test_success_page_says_the_plan_updates_shortly(free_client):
-    body = free_client.get(reverse("billing:success")).content.decode()
+    body = free_client.get(reverse("billing:success"), {"session_id": "cs_test_a1B2c3D4e5"}).content.decode()
 
     assert "will update shortly" in body
     assert "Free" in body
+
+
+@pytest.mark.parametrize("query", [{}, {"session_id": ""}, {"session_id": "bogus"}, {"session_id": "cs_test_<b>"}])
+def test_success_page_without_a_checkout_session_goes_to_billing(free_client, query):
+    response = free_client.get(reverse("billing:success"), query)
+
+    assert response.status_code == 302
+    assert response["Location"] == reverse("billing:home")
 
 
 def test_cancel_page(free_client):

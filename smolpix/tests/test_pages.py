@@ -1,6 +1,7 @@
 import html
 import json
 import re
+from itertools import pairwise
 
 import pytest
 from django.urls import reverse
@@ -8,6 +9,7 @@ from django.urls import reverse
 from api.optimize import REFERENCE_EXAMPLE_RESPONSE
 from apikeys.services import api_key_create
 from optimizer.fetch import HOST_REFUSED
+from optimizer.services import MAX_WIDTH_BOUNDS
 from smolpix.examples import example_list
 
 pytestmark = pytest.mark.django_db
@@ -44,12 +46,28 @@ def test_pricing_marks_a_signed_in_customer_s_plan_and_offers_no_sign_up(request
     assert not any("Start free" in card or reverse("signup") in card for card in cards.values())
 
 
+@pytest.mark.parametrize("page", ["landing", "pricing"])
+def test_the_plan_pages_headings_go_down_one_level_at_a_time(client, page):
+    levels = [int(level) for level in re.findall(r"<h([1-6])", client.get(reverse(page)).content.decode())]
+
+    assert levels[0] == 1
+    assert all(after <= before + 1 for before, after in pairwise(levels))
+
+
 def test_docs_carry_the_reference_examples(client):
     body = client.get(reverse("docs")).content.decode()
 
     assert "/api/v1/optimize" in body
     for fragment in ("maxWidth", "savingsPercent", "LIMIT_REACHED", "curl -X POST", "from smolpix_client", "curl_init"):
         assert fragment in body
+
+
+def test_docs_give_the_largest_max_width_the_api_takes(client):
+    body = client.get(reverse("docs")).content.decode()
+
+    body = re.sub(r' data-label="[^"]*"', "", body)  # the column names cells carry for phones
+    row = body.split("<tr><td><code>maxWidth</code></td>", 1)[1].split("</tr>", 1)[0]
+    assert f"at most {MAX_WIDTH_BOUNDS.max}: a larger value is refused with <code>BAD_REQUEST</code>" in row
 
 
 def test_docs_example_response_is_the_schemas(client):

@@ -66,9 +66,9 @@ def test_no_page_answers_a_hostile_post_with_a_server_error(
 ):
     settings.DEBUG = debug
     client = Client(enforce_csrf_checks=True, raise_request_exception=False)
+    client.get("/accounts/login/")  # the CSRF cookie (signed in, the log-in page redirects: before then)
     if signed_in:
         client.force_login(pro_account.owner)
-    client.get("/accounts/login/")  # the CSRF cookie
 
     response = client.generic("POST", page, body, content_type)
 

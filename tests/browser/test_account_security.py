@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.core import mail
 from playwright.sync_api import expect
 
 from accounts.models import User
@@ -82,6 +83,45 @@ def test_repeated_wrong_passwords_lock_the_account_even_for_the_right_password(p
     expect(page.get_by_text("even the right password is refused")).to_be_visible()
     page.get_by_role("link", name="reset your password").click()
     page.wait_for_url("**/accounts/password_reset/")
+
+
+def test_a_double_click_sends_a_form_once(page, customer, eager_tasks):
+    posts = []  # held until both clicks are in, as a server busy for a moment would
+    page.route(
+        "**/accounts/password_reset/",
+        lambda route: posts.append(route) if route.request.method == "POST" else route.continue_(),
+    )
+    page.goto("/accounts/password_reset/")
+    page.get_by_label("Email").fill(customer.owner.email)
+    box = page.get_by_role("button", name="Send reset link").bounding_box()
+
+    for _ in range(2):  # a person's double click, a moment apart
+        page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.wait_for_timeout(100)
+    assert len(posts) == 1
+    posts[0].continue_()
+    page.wait_for_url("**/accounts/password_reset/done/")
+
+    assert [message.to for message in mail.outbox] == [[customer.owner.email]]  # one of the hour's three
+
+
+def test_a_form_shown_again_from_the_back_forward_cache_can_be_sent_again(page, customer):
+    # The posts get 204 No Content: the browser stays on the page that sent them.
+    page.route(
+        "**/accounts/password_reset/",
+        lambda route: route.fulfill(status=204) if route.request.method == "POST" else route.continue_(),
+    )
+    page.goto("/accounts/password_reset/")
+    page.get_by_label("Email").fill(customer.owner.email)
+    button = page.get_by_role("button", name="Send reset link")
+    button.click()
+    expect(button).to_be_disabled()
+
+    # What the browser tells the page when it shows it again from its back-forward cache.
+    page.evaluate("window.dispatchEvent(new PageTransitionEvent('pageshow', {persisted: true}))")
+    expect(button).to_be_enabled()
+    with page.expect_request(lambda request: request.method == "POST"):
+        button.click()
 
 
 def test_others_wrong_passwords_lock_strangers_out_but_not_the_owners_browser(page, browser, live_server):

@@ -220,3 +220,13 @@ def test_the_catch_up_sends_the_limit_e_mail_after_the_warning(ten_images, djang
 
     assert [message.subject for message in mail.outbox][-1] == "You have used all of your Smolpix images this month"
     assert catch_up_quota_notices.delay().get() == 0
+
+
+def test_the_limit_e_mail_of_a_one_image_allowance_says_image(pro_account, django_capture_on_commit_callbacks):
+    pro_account.monthly_limit_override = 1
+    pro_account.save()
+
+    charge(pro_account, times=1, capture=django_capture_on_commit_callbacks)
+
+    assert [message.subject for message in mail.outbox] == ["You have used all of your Smolpix images this month"]
+    assert "has used its 1 image this month." in mail.outbox[0].body
