@@ -1,10 +1,12 @@
 from django.contrib import admin, messages
+from django.contrib.admin.actions import delete_selected
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.db.models import Count, QuerySet
 from django.db.models.constants import LOOKUP_SEP
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils.html import format_html
@@ -13,8 +15,9 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import Account, Plan, User
 from accounts.selectors import account_limits
-from accounts.services import account_open
+from accounts.services import account_open, user_delete
 from billing.selectors import subscription_live
+from billing.services import BillingError
 from usage.selectors import account_annotate_month_used
 from usage.services import usage_reset
 
@@ -71,6 +74,10 @@ SUPERUSER_GRANTS = ("is_staff", "is_superuser", "groups", "user_permissions")
 
 
 SUPERUSERS_ONLY = "staff, whom only a superuser changes or deletes"
+STRIPE_NOT_TOLD = (
+    "Nothing was deleted: Stripe could not be reached (or refused our key) to expire the open Checkouts "
+    "and cancel the subscriptions it may still bill. Try again in a few minutes."
+)
 
 
 def _may_manage(request: HttpRequest, user: User | None) -> bool:
@@ -80,6 +87,18 @@ def _may_manage(request: HttpRequest, user: User | None) -> bool:
     if user is None or request.user.is_superuser or user.pk == request.user.pk:
         return True
     return not (user.is_staff or user.is_superuser)  # a superuser without staff status is made staff again
+
+
+def _delete_selected_users(
+    model_admin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[User]
+) -> HttpResponse | None:
+    """Django's action, all or nothing: one user whose Stripe could not be told keeps them all."""
+    try:
+        with transaction.atomic():
+            return delete_selected(model_admin, request, queryset)
+    except BillingError:
+        model_admin.message_user(request, STRIPE_NOT_TOLD, messages.ERROR)
+        return None
 
 
 @admin.register(User)
@@ -136,6 +155,27 @@ class UserAdmin(DjangoUserAdmin):
                     "cancel it in Stripe first, or Stripe goes on charging a customer we no longer have"
                 )
         return deleted, counts, permissions_needed, protected
+
+    # Deleted as customers delete themselves (user_delete): Stripe told first, request records in batches.
+    def delete_model(self, request: HttpRequest, obj: User) -> None:
+        user_delete(user=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        for user in queryset:
+            user_delete(user=user)
+
+    def delete_view(self, request: HttpRequest, object_id: str, extra_context=None) -> HttpResponse:
+        try:
+            return super().delete_view(request, object_id, extra_context)  # in a transaction, rolled back
+        except BillingError:
+            self.message_user(request, STRIPE_NOT_TOLD, messages.ERROR)
+            return HttpResponseRedirect(request.path)
+
+    def get_actions(self, request: HttpRequest):
+        actions = super().get_actions(request)
+        if "delete_selected" in actions:
+            actions["delete_selected"] = (_delete_selected_users, *actions["delete_selected"][1:])
+        return actions
 
     def get_inlines(self, request, obj):
         # The account is created with the user; it can only be edited once it exists.

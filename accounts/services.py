@@ -251,19 +251,25 @@ def unverified_accounts_delete() -> int:
 
 
 def account_delete(*, user: User) -> None:
-    """Delete a customer at its own request, with everything that is its: billing ended in Stripe first
-    (billing.services.account_billing_end: open Checkouts expired, subscriptions cancelled at once),
-    then the user, its account, API keys (refused at once), usage and request records, subscription
-    rows and billing e-mails, second-factor devices and admin log entries. Every session of the user
-    stops working, as its user is gone. Stripe's events stay (billing's record; events arriving later
-    find no account and are ignored), and so do invoices and the customer in Stripe. The address can
-    sign up again. Raises AccountDeletionRefused for staff and superusers, billing.services.BillingError
-    when Stripe could not be told: then nothing is deleted."""
+    """Delete a customer at its own request (user_delete). Raises AccountDeletionRefused for staff and
+    superusers, billing.services.BillingError when Stripe could not be told: then nothing is deleted."""
+    if user.is_staff or user.is_superuser:
+        raise AccountDeletionRefused
+    user_delete(user=user)
+
+
+def user_delete(*, user: User) -> None:
+    """Delete a user with everything that is its (at its own request, or by staff in the admin): billing
+    ended in Stripe first (billing.services.account_billing_end: open Checkouts expired, subscriptions
+    cancelled at once), then the user, its account, API keys (refused at once), usage and request
+    records, subscription rows and billing e-mails, second-factor devices and admin log entries. Every
+    session of the user stops working, as its user is gone. Stripe's events stay (billing's record;
+    events arriving later find no account and are ignored), and so do invoices and the customer in
+    Stripe. The address can sign up again. Raises billing.services.BillingError when Stripe could not
+    be told: then nothing is deleted."""
     from billing.services import account_billing_end  # billing's and usage's services import this module
     from usage.services import request_records_delete
 
-    if user.is_staff or user.is_superuser:
-        raise AccountDeletionRefused
     user_id = user.pk
     with transaction.atomic():
         # Locked while Stripe is told, so that a webhook event of the account (the cancellation's own)

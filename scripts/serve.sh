@@ -11,6 +11,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -d .venv ] && export PATH="$PWD/.venv/bin:$PATH"
 
+# gunicorn reads WEB_CONCURRENCY itself, before its settings file, and takes set but empty for a
+# number it cannot read: as unset, as every other setting is.
+if [[ -v WEB_CONCURRENCY && -z "${WEB_CONCURRENCY//[[:space:]]/}" ]]; then unset WEB_CONCURRENCY; fi
+
 # The settings module reads .env too, so ask it rather than the environment. gunicorn's settings are
 # read here too: gunicorn itself reads WEB_CONCURRENCY before its settings file, and a value that is
 # not a number ended each of its starts in a traceback, which the supervisor restarted for good.

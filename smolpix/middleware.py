@@ -84,6 +84,10 @@ def _body_size(response: HttpResponse) -> int | None:
     return len(response.content)
 
 
+# The API's calls; its schema and explorer are pages, redirected as any other.
+API_CALLS = "/api/v1/"
+
+
 class ApiOverHttpsOnlyMiddleware:
     """Answers an API call over plain HTTP (SECURE_SSL_REDIRECT) with the API's JSON 400 in place of
     SecurityMiddleware's 301 to HTTPS: a client follows a 301 with a GET without the body, and fails
@@ -96,7 +100,7 @@ class ApiOverHttpsOnlyMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         redirected = settings.SECURE_SSL_REDIRECT and not request.is_secure() and response.status_code == 301
-        if not (redirected and request.path.startswith("/api/")):
+        if not (redirected and request.path.startswith(API_CALLS)):
             return response
         message = (
             f"The API is served over HTTPS only: send this request to {response['Location']} "

@@ -138,11 +138,20 @@ def test_every_page_of_stripes_lists_is_read(client, subscriber, fake_stripe):
             "customer": CUSTOMER,
             "status": "open",
         }
+    # Left alone: every page keeps the list's filters.
+    fake_stripe.checkout_sessions["cs_test_paid"] = {"id": "cs_test_paid", "customer": CUSTOMER, "status": "complete"}
+    fake_stripe.checkout_sessions["cs_test_theirs"] = {
+        "id": "cs_test_theirs",
+        "customer": "cus_other",
+        "status": "open",
+    }
 
     assert delete_account(client).status_code == 302
 
     assert all(fake_stripe.subscriptions[each["id"]]["status"] == "canceled" for each in held)
-    assert all(session["status"] == "expired" for session in fake_stripe.checkout_sessions.values())
+    sessions = fake_stripe.checkout_sessions
+    assert all(sessions[f"cs_test_{number}"]["status"] == "expired" for number in range(101))
+    assert (sessions["cs_test_paid"]["status"], sessions["cs_test_theirs"]["status"]) == ("complete", "open")
     assert len(fake_stripe.api_requests("GET", "/v1/subscriptions")) == 2
 
 
@@ -275,3 +284,49 @@ def test_no_checkout_starts_for_an_account_deleted_meanwhile(fake_stripe):
         )
 
     assert fake_stripe.api_requests("POST", "/v1/checkout/sessions") == []
+
+
+# --- Deleted by staff in the admin ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def paid_moments_ago(fake_stripe) -> tuple[Account, dict]:
+    """A customer whose Checkout Stripe has just turned into a subscription, its event not come yet (no
+    row of ours: the admin lets it be deleted), and another Checkout of theirs still open."""
+    account = AccountFactory(stripe_customer_id=CUSTOMER)
+    held = fake_stripe.subscription_put(customer=CUSTOMER, price=PRICE_PRO)
+    fake_stripe.checkout_sessions["cs_test_open"] = {"id": "cs_test_open", "customer": CUSTOMER, "status": "open"}
+    return account, held
+
+
+def admin_delete(admin_client, user: User, way: str):
+    if way == "delete page":
+        return admin_client.post(reverse("admin:accounts_user_delete", args=[user.pk]), {"post": "yes"})
+    bulk_delete = {"action": "delete_selected", "_selected_action": [user.pk], "post": "yes"}
+    return admin_client.post(reverse("admin:accounts_user_changelist"), bulk_delete)
+
+
+@pytest.mark.parametrize("way", ["delete page", "bulk action"])
+def test_staff_deleting_a_customer_end_its_billing_in_stripe_first(admin_client, paid_moments_ago, fake_stripe, way):
+    """The admin deleted the rows alone: Stripe went on billing a customer with no account."""
+    account, held = paid_moments_ago
+
+    assert admin_delete(admin_client, account.owner, way).status_code == 302
+
+    assert not User.objects.filter(pk=account.owner.pk).exists()
+    assert fake_stripe.subscriptions[held["id"]]["status"] == "canceled"
+    assert fake_stripe.checkout_sessions["cs_test_open"]["status"] == "expired"
+
+
+@pytest.mark.parametrize("way", ["delete page", "bulk action"])
+def test_when_stripe_fails_staff_delete_nothing_and_are_told(admin_client, paid_moments_ago, fake_stripe, way):
+    account, _ = paid_moments_ago
+    fake_stripe.failing_status = 500
+
+    answer = admin_delete(admin_client, account.owner, way)
+
+    assert User.objects.filter(pk=account.owner.pk).exists()
+    assert Account.objects.filter(pk=account.pk).exists()
+    page = text_of(admin_client.get(answer.url)) if answer.status_code == 302 else text_of(answer)
+    assert "Nothing was deleted: Stripe could not be reached" in page
+    assert "Successfully deleted" not in page

@@ -99,7 +99,8 @@ def test_an_api_call_over_plain_http_is_refused_with_json_where_a_page_is_redire
     assert response.json()["code"] == "BAD_REQUEST"
     assert f"https://testserver{path}" in response.json()["error"]
     assert response["X-Content-Type-Options"] == "nosniff"
-    assert client.get("/pricing/").headers["Location"] == "https://testserver/pricing/"
+    for page in ("/pricing/", "/api/explorer/"):
+        assert client.get(page).headers["Location"] == f"https://testserver{page}"
     assert client.post(path, secure=True).status_code == 401  # over HTTPS the call goes on
 
 

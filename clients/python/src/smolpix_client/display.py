@@ -104,8 +104,14 @@ class JsonReporter:
         except BrokenPipeError:
             # Onto /dev/null, as Python's documentation advises: what is left in the stream's buffer
             # is flushed again at exit, which would fail the same way.
-            os.dup2(os.open(os.devnull, os.O_WRONLY), self._stream.fileno())
+            _to_devnull(self._stream.fileno())
             self._on_reader_gone()
+
+
+def _to_devnull(fileno: int) -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fileno)
+    os.close(devnull)
 
 
 class _StdoutConsole(Console):
@@ -119,7 +125,7 @@ class _StdoutConsole(Console):
 
     def on_broken_pipe(self) -> None:
         self.quiet = True
-        os.dup2(os.open(os.devnull, os.O_WRONLY), self.file.fileno())  # see JsonReporter._write
+        _to_devnull(self.file.fileno())  # see JsonReporter._write
         self._on_reader_gone()
 
 
