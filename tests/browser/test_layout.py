@@ -4,7 +4,7 @@ box, and the actions a customer came for are on screen without scrolling sideway
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.steps import SIGN_UP_PASSWORD, log_in, sign_in, sign_in_to_admin
+from tests.browser.steps import sign_in, sign_in_to_admin, sign_up
 
 # The live server reads committed data: these tests use a transactional database.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -82,13 +82,7 @@ def test_no_page_scrolls_sideways_with_a_long_address(browser, live_server, eage
     address = "christopher.alexander.montgomery.whitfield@mediaagencyworldwide.example.com"
     context = browser.new_context(base_url=live_server.url, viewport={"width": 360, "height": 844})
     page = context.new_page()
-    page.goto("/accounts/signup/")
-    page.get_by_label("Email").fill(address)
-    page.get_by_label("Password", exact=True).fill(SIGN_UP_PASSWORD)
-    page.get_by_label("Password confirmation").fill(SIGN_UP_PASSWORD)
-    page.get_by_role("button", name="Create account").click()
-    page.wait_for_url("**/accounts/signup/done/")
-    log_in(page, address, SIGN_UP_PASSWORD)
+    sign_up(page, address, verify=False)
     wide = {}
     for path in LONG_ADDRESS_PAGES:
         page.goto(path)
