@@ -141,6 +141,20 @@ def test_a_customer_who_used_the_api_is_deleted_with_its_keys_usage_and_records(
     assert not (ApiKey.objects.exists() or MonthlyUsage.objects.exists() or RequestRecord.objects.exists())
 
 
+def test_the_delete_page_counts_what_goes_with_the_user_without_listing_each_row(admin_client, pro_account):
+    """Django lists every row: a user's 100,000 request records took 17 s and a 13 MB page."""
+    records = RequestRecordFactory.create_batch(3, account=pro_account)
+    ApiKeyFactory(account=pro_account)
+    url = reverse("admin:accounts_user_delete", args=[pro_account.owner.pk])
+
+    page = " ".join(admin_client.get(url).content.decode().split())
+
+    assert f"User: {pro_account.owner}" in page
+    assert "Request records: 3" in page
+    assert "Api keys: 1" in page
+    assert not any(str(record) in page for record in records)
+
+
 @pytest.mark.parametrize(
     ("model", "factory"),
     [(ApiKey, ApiKeyFactory), (MonthlyUsage, MonthlyUsageFactory), (RequestRecord, RequestRecordFactory)],
