@@ -9,6 +9,7 @@ import asyncio
 import os
 import threading
 import time
+from email.utils import formatdate
 from pathlib import Path
 
 import pytest
@@ -122,6 +123,107 @@ def test_the_monthly_quota_is_never_retried(fake):
 
     assert api.statuses() == [429]
     assert (error.value.used, error.value.limit) == (10, 10)
+
+
+# --- Retry-After as an HTTP-date (RFC 9110), as a proxy or a load balancer in front of the API may send
+
+
+def http_date_in(seconds: float) -> str:
+    """The HTTP-date `seconds` from now, in whole seconds (cut, not rounded)."""
+    return formatdate(time.time() + seconds, usegmt=True)
+
+
+@pytest.mark.parametrize("refusal", [rate_limited, unavailable], ids=["429", "503"])
+def test_a_retry_after_date_is_waited_for_until_then(fake, refusal):
+    """It was taken for no Retry-After: asked again after the backoff's quarter second."""
+    refused = refusal()
+    api = fake([Answer(refused.status, refused.body, {"Retry-After": http_date_in(2)})])
+
+    with client_of(api) as client:
+        client.optimize(file=b"image")
+
+    assert api.statuses() == [refused.status, 200]
+    assert 1.0 <= gaps(api)[0] < 5  # 2 s from now in whole seconds, counted from the answer's Date (whole too)
+
+
+def test_a_retry_after_date_further_than_max_wait_is_not_waited_for(fake):
+    """It was taken for no Retry-After: asked again with backoff, as if it said a second."""
+    api = fake([Answer(429, rate_limited().body, {"Retry-After": http_date_in(3600)})])
+
+    started = time.monotonic()
+    with client_of(api) as client, pytest.raises(RateLimited) as error:
+        client.optimize(file=b"image")
+
+    assert time.monotonic() - started < 10
+    assert api.statuses() == [429]
+    assert 3590 <= error.value.retry_after <= 3600
+
+
+def test_a_retry_after_date_past_is_a_retry_after_of_0(fake):
+    """Sent again at once, as after Retry-After: 0, not after the backoff (here 1-2 s, then 2-4 s)."""
+    api = fake([Answer(503, unavailable().body, {"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"})] * 10)
+
+    client = client_of(api, retries=Retries(max_retries=2, backoff=2))
+    with client, pytest.raises(ServiceUnavailable) as error:
+        client.optimize(file=b"image")
+
+    assert api.statuses() == [503] * 3
+    assert max(gaps(api)) < 0.5
+    assert error.value.retry_after == 0
+
+
+@pytest.fixture
+def local_time_5_hours_behind_utc(monkeypatch):
+    """This process's local time UTC-5, whatever the machine's: a date that names no zone is UTC."""
+    if not hasattr(time, "tzset"):
+        pytest.skip("the local time zone is set with time.tzset, which only Unix has")
+    monkeypatch.setenv("TZ", "XXX+05")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.parametrize(
+    "retry_at",
+    ["Wed, 21 Oct 2015 07:28:01 GMT", "Wednesday, 21-Oct-15 07:28:01 GMT", "Wed Oct 21 07:28:01 2015"],
+    ids=["IMF-fixdate", "RFC 850", "asctime"],
+)
+def test_a_retry_after_date_counts_from_the_answers_date(fake, retry_at, local_time_5_hours_behind_utc):
+    """A second after the server's Date, whatever this machine's clock says (here: years later), in
+    each of the three forms RFC 9110 has recipients read; asctime's names no zone: UTC, not local."""
+    headers = {"Date": "Wed, 21 Oct 2015 07:28:00 GMT", "Retry-After": retry_at}
+    api = fake([Answer(429, rate_limited().body, headers)])
+
+    with client_of(api) as client:
+        client.optimize(file=b"image")
+
+    assert api.statuses() == [429, 200]
+    assert 1.0 <= gaps(api)[0] < 3
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "soon",
+        "1.5",
+        "-5",
+        "Wed, 32 Oct 2026 07:28:00 GMT",
+        "Wed, 21 Oct 99999 07:28:00 GMT",
+        "Wed, 21 Oct 2026 07:28:00 +9999",
+    ],
+)
+def test_a_retry_after_neither_seconds_nor_a_date_counts_as_absent(fake, value):
+    """Retried with backoff, and no retry_after on the error: never an exception of the parsing."""
+    api = fake([Answer(503, unavailable().body, {"Retry-After": value})] * 2)
+
+    client = client_of(api, retries=Retries(max_retries=1, backoff=0.2))
+    with client, pytest.raises(ServiceUnavailable) as error:
+        client.optimize(file=b"image")
+
+    assert api.statuses() == [503, 503]
+    assert 0.1 <= gaps(api)[0] < 1
+    assert error.value.retry_after is None
 
 
 # --- The month's last images held by requests in flight ---------------------------------------------

@@ -1,12 +1,15 @@
 """The API's errors as exceptions: one class per kind of answer, all under `SmolpixError`.
 
 Each carries what the API said: the HTTP status, the machine `code`, the human `message`, the whole
-JSON `body` and, where the server sent one, `retry_after` (seconds).
+JSON `body` and, where the server sent one, `retry_after` (seconds, also from a Retry-After date).
 """
 
 from __future__ import annotations
 
 import re
+import time
+from datetime import timezone
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -185,9 +188,32 @@ def _error_class(status: int, code: str | None, message: str) -> type[SmolpixErr
 
 
 def retry_after(response: httpx.Response) -> float | None:
-    """The Retry-After header in seconds (the API sends whole seconds, never a date)."""
-    seconds = whole_number(response.headers.get("Retry-After"))
-    return None if seconds is None else float(seconds)
+    """The Retry-After header in seconds; None when it is absent or neither seconds nor a date.
+
+    The API sends whole seconds; a proxy or load balancer in front of it may send an HTTP-date
+    (RFC 9110), which counts from the answer's Date, so that a skewed local clock does not matter
+    (from this clock's now without one), and is 0 once past."""
+    header = response.headers.get("Retry-After")
+    seconds = whole_number(header)
+    if seconds is not None:
+        return float(seconds)
+    retry_at = http_date(header)
+    if retry_at is None:
+        return None
+    sent_at = http_date(response.headers.get("Date"))
+    return max(0.0, retry_at - (time.time() if sent_at is None else sent_at))
+
+
+def http_date(header: str | None) -> float | None:
+    """A header's HTTP-date ("Wed, 21 Oct 2026 07:28:00 GMT") as a Unix time; None when it is absent
+    or not a date (Python 3.9 raises TypeError for what does not parse, later ones ValueError)."""
+    try:
+        moment = parsedate_to_datetime((header or "").strip())
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if moment.tzinfo is None:  # the forms without a zone (asctime's, "-0000"): HTTP-dates are in UTC
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()
 
 
 def whole_number(header: str | None) -> int | None:

@@ -14,7 +14,6 @@ import threading
 import time
 from collections.abc import Generator
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Union, cast
@@ -32,6 +31,7 @@ from smolpix_client.errors import (
     ServiceUnavailable,
     SmolpixError,
     error_from_response,
+    http_date,
     whole_number,
     without_credentials,
 )
@@ -417,8 +417,5 @@ def _form_value(value: Any) -> str:
 
 
 def _server_time(response: httpx.Response) -> float:
-    date = response.headers.get("Date")
-    try:
-        return parsedate_to_datetime(date).timestamp() if date else time.time()
-    except (TypeError, ValueError):
-        return time.time()
+    sent_at = http_date(response.headers.get("Date"))
+    return time.time() if sent_at is None else sent_at
