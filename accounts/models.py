@@ -119,6 +119,8 @@ class Account(models.Model):
                 fields=["stripe_customer_id"],
                 condition=~models.Q(stripe_customer_id=""),
                 name="account_unique_stripe_customer",
+                # Staff see it in the admin, where Django's own names only the constraint.
+                violation_error_message="Another account is already linked to this Stripe customer id.",
             )
         ]
 

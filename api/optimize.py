@@ -8,6 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.utils.cache import patch_vary_headers
+from django.utils.functional import lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -144,7 +145,16 @@ class StrictCharField(serializers.CharField):
 
 REQUESTED_FORMATS = [choice.value for choice in RequestedFormat]
 OUTPUT_FORMATS = [output.value for output in OutputFormat]
-URL_HELP = "URL of the image to optimize: http or https, on port 80 or 443, on the public internet."
+
+
+def _url_help() -> str:
+    *others, last = [str(port) for port in sorted(settings.OPTIMIZER_ALLOWED_PORTS)]
+    ports = f"{', '.join(others)} or {last}" if others else last
+    return f"URL of the image to optimize: http or https, on port {ports}, on the public internet."
+
+
+# Lazy: the ports are this deployment's (OPTIMIZER_ALLOWED_PORTS), read when the schema is drawn.
+URL_HELP = lazy(_url_help, str)()
 FILE_HELP = "The image itself (JPEG, PNG, GIF, WebP, AVIF/HEIC, TIFF or BMP), instead of a URL."
 
 
@@ -292,7 +302,7 @@ class OptimizeApi(MeteredApiView):
     options as form fields; any other field is refused:
 
     - `url` (string, required unless `file` is sent, never with it): http or https, at most 2048
-      characters, on port 80 or 443, and on the public internet.
+      characters, on a port the `url` field names, and on the public internet.
     - `format` (`auto`, `webp` or `avif`; default `auto`): `auto` returns whichever is smaller.
     - `quality` (integer 1-100; default 80).
     - `maxWidth` (integer 1-16384; default 1920): wider images are scaled down, keeping their

@@ -136,6 +136,8 @@ def _page(
     context = {
         "form": form,
         "result": result,
+        # What the result's `savings` (never below 0) cannot say: how much larger than the original it is.
+        "grown_by": result["optimizedSize"] - result["originalSize"] if result else 0,
         "error": error,
         "upgrade": upgrade,
         "usage": usage_this_month(account=account),

@@ -11,6 +11,7 @@ urlpatterns = [
     path("pricing/", views.pricing, name="pricing"),
     path("docs/", views.docs, name="docs"),
     path("status/", views.status, name="status"),
+    path("favicon.ico", views.favicon),
     path("admin/", admin.site.urls),
     path("", include("accounts.urls")),
     path("dashboard/keys/", include("apikeys.urls")),

@@ -1,4 +1,4 @@
-"""Site-wide pages (landing, pricing, docs, status) and the health check."""
+"""Site-wide pages (landing, pricing, docs, status), the favicon and the health check."""
 
 import json
 import logging
@@ -14,7 +14,8 @@ from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.urls import Resolver404, resolve
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -59,12 +60,19 @@ def docs(request: HttpRequest) -> HttpResponse:
             "newest_key": newest_key,
             "max_source_bytes": settings.OPTIMIZER_MAX_SOURCE_BYTES,
             "max_width": MAX_WIDTH_BOUNDS.max,
+            "allowed_ports": sorted(settings.OPTIMIZER_ALLOWED_PORTS),
             # The OpenAPI schema's example too: one source for both.
             "example_response": json.dumps(REFERENCE_EXAMPLE_RESPONSE, indent=2),
             # The URL examples fetch their sample from this site: under `make run`, from loopback.
             "sample_fetchable": fetch.may_fetch(f"{request.scheme}://{request.get_host()}/", policy=fetch_policy()),
         },
     )
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers ask for /favicon.ico where a page names no icon (Django's admin): the site's icon.
+    Not a permanent redirect: the icon's address carries its content's hash, which changes with it."""
+    return redirect(static("img/favicon.svg"))
 
 
 def _check_database() -> str:

@@ -208,6 +208,20 @@ def test_overrides_over_what_the_column_holds_are_refused_on_every_database(admi
     assert pro_account.monthly_limit_override == 2**31 - 1
 
 
+def test_a_stripe_customer_id_another_account_has_is_refused_in_a_sentence(admin_client, pro_account):
+    """Django's own message named only the constraint: 'Constraint "account_unique_stripe_customer" is violated.'"""
+    AccountFactory(stripe_customer_id="cus_taken")
+    change = reverse("admin:accounts_account_change", args=[pro_account.pk])
+    form = {"plan": pro_account.plan.pk, "monthly_limit_override": "", "rate_limit_override": ""}
+
+    answer = admin_client.post(change, {**form, "stripe_customer_id": "cus_taken"})
+
+    assert answer.status_code == 200
+    assert "Another account is already linked to this Stripe customer id." in answer.content.decode()
+    pro_account.refresh_from_db()
+    assert pro_account.stripe_customer_id != "cus_taken"
+
+
 def test_a_rate_limit_override_of_zero_is_refused_an_images_one_is_not(admin_client, pro_account):
     """0 requests a minute refused every request with a Retry-After that never helped; 0 images a
     month refuses until the next month, and says so."""

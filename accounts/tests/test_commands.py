@@ -1,6 +1,7 @@
 from io import StringIO
 
 import pytest
+from django.core import mail
 from django.core.management import CommandError, call_command
 
 from accounts.models import PlanCode, User
@@ -24,6 +25,38 @@ def test_createaccount_creates_a_signed_in_capable_account():
     assert user.email_verified  # an operator made it: no e-mail to confirm
     assert not user.is_staff
     assert "ops@example.com" in output
+
+
+@pytest.mark.usefixtures("eager_tasks")
+def test_createaccount_warns_that_without_site_url_the_welcome_emails_links_go_to_make_runs_address(
+    settings, django_capture_on_commit_callbacks
+):
+    """No request tells the command where the site is: its e-mail linked to 127.0.0.1 unannounced."""
+    settings.SITE_URL = ""
+    errors = StringIO()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("createaccount", "ops@example.com", stdout=StringIO(), stderr=errors)
+
+    assert (
+        "SITE_URL is not set: the links in the welcome e-mail to ops@example.com start with http://127.0.0.1:8000."
+        in (errors.getvalue())
+    )
+    [email] = mail.outbox
+    assert "http://127.0.0.1:8000/dashboard/" in email.body
+
+
+@pytest.mark.usefixtures("eager_tasks")
+def test_createaccount_with_site_url_links_there_without_a_warning(settings, django_capture_on_commit_callbacks):
+    settings.SITE_URL = "https://smolpix.example"
+    errors = StringIO()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("createaccount", "ops@example.com", stdout=StringIO(), stderr=errors)
+
+    assert errors.getvalue() == ""
+    [email] = mail.outbox
+    assert "https://smolpix.example/dashboard/" in email.body
 
 
 def test_createaccount_staff():

@@ -345,3 +345,17 @@ def test_the_request_bodies_refuse_unknown_fields_and_a_form_takes_a_url_or_a_fi
     assert "oneOf" not in upload  # openapi-python-client made such a body `Any`, and could not send it
     assert upload["additionalProperties"] is False
     assert as_json["additionalProperties"] is False
+
+
+@pytest.mark.parametrize(
+    ("ports", "named"), [([80, 443], "80 or 443"), ([8443, 443, 80], "80, 443 or 8443"), ([443], "443")]
+)
+def test_the_url_field_names_the_ports_this_server_fetches_from(client, settings, ports, named):
+    settings.OPTIMIZER_ALLOWED_PORTS = ports
+
+    schema = client.get(reverse("api-schema"), {"format": "json"}).json()
+
+    body = schema["paths"][OPTIMIZE]["post"]["requestBody"]["content"]
+    for content_type in (JSON, FORM):
+        request = schema["components"]["schemas"][body[content_type]["schema"]["$ref"].rsplit("/", 1)[-1]]
+        assert f"http or https, on port {named}, on the public internet" in request["properties"]["url"]["description"]

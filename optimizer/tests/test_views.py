@@ -5,9 +5,11 @@ from datetime import timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.template.defaultfilters import filesizeformat
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from PIL import Image
 
 from api.tests.checks import assert_reference_response
 from optimizer.tests import images
@@ -86,6 +88,38 @@ def test_without_javascript_the_page_shows_the_result(free_client):
     assert 'download="optimized.webp"' in body
     data = body.split('src="data:image/webp;base64,', 1)[1].split('"', 1)[0]
     assert images.decode(base64.b64decode(data)).format == "WEBP"
+
+
+TINY_GIF = images.encode(Image.new("RGB", (2, 2), (200, 30, 30)), "GIF")
+LOSSLESS_GRAPHIC = images.encode(images.graphic(), "WEBP", lossless=True)
+
+
+def test_without_javascript_a_result_larger_than_the_original_says_nothing_was_saved(free_client):
+    """`savings` is never below 0: "Saved 0% (0 bytes)" hid that the result grew."""
+    response = free_client.post(TRY_IT, form(file=upload(TINY_GIF, "dot.gif"), format="avif"))
+
+    body = response.content.decode()
+    optimized = base64.b64decode(body.split('src="data:image/avif;base64,', 1)[1].split('"', 1)[0])
+    grown_by = len(optimized) - len(TINY_GIF)
+    assert grown_by > 0  # AVIF's container alone outweighs a 2x2 GIF
+    assert f'nothing <small data-stat="unsaved">(the result is {filesizeformat(grown_by)} larger)</small>' in body
+    assert "<span data-some-saved hidden>" in body
+
+
+def test_without_javascript_a_result_the_size_of_the_original_says_nothing_was_saved(free_client):
+    response = free_client.post(TRY_IT, form(file=upload(LOSSLESS_GRAPHIC, "logo.webp"), format="webp"))
+
+    body = response.content.decode()
+    assert 'nothing <small data-stat="unsaved">(the same size)</small>' in body
+    assert "<span data-some-saved hidden>" in body
+
+
+def test_without_javascript_a_saving_is_shown_in_percent_and_bytes(free_client):
+    response = free_client.post(TRY_IT, form(file=upload(), format="webp"))
+
+    body = response.content.decode()
+    assert '<div class="saved" data-saved>' in body
+    assert "<span data-none-saved hidden>" in body
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ import re
 from itertools import pairwise
 
 import pytest
+from django.templatetags.static import static
 from django.urls import reverse
 
 from api.optimize import REFERENCE_EXAMPLE_RESPONSE
@@ -252,3 +253,21 @@ def test_every_curl_that_saves_the_answer_fails_on_an_error_answer(client, pro_a
     saving = [command for command in commands if "-OJ" in command]
     assert len(saving) >= 3
     assert all("--fail-with-body" in command for command in saving)
+
+
+def test_favicon_ico_leads_to_the_sites_icon(client):
+    """Django's admin names no icon, so browsers asked for /favicon.ico and got a 404."""
+    response = client.get("/favicon.ico")
+
+    assert response.status_code == 302
+    assert response["Location"] == static("img/favicon.svg")
+    assert f'<link rel="icon" href="{response["Location"]}"' in client.get(reverse("landing")).content.decode()
+
+
+@pytest.mark.parametrize(("ports", "named"), [([80, 443], "port 80/443"), ([8443, 443], "port 443/8443")])
+def test_docs_name_the_ports_an_image_url_may_use(client, settings, ports, named):
+    settings.OPTIMIZER_ALLOWED_PORTS = ports
+
+    body = client.get(reverse("docs")).content.decode()
+
+    assert f"The URL is not http(s) or not on {named}, or its host is private" in body

@@ -136,11 +136,19 @@
     optimized.src = optimizedUrl;
     optimized.width = data.width;
     optimized.height = data.height;
+    // As the server draws it: `savings` is never below 0, so a result no smaller than the original
+    // says so rather than "0%".
+    const saved = data.savings > 0;
+    const grownBy = data.optimizedSize - data.originalSize;
+    $("[data-saved]").classList.toggle("saved", saved);
+    $("[data-some-saved]").hidden = !saved;
+    $("[data-none-saved]").hidden = saved;
     const stats = {
       originalSize: formatBytes(data.originalSize),
       optimizedSize: formatBytes(data.optimizedSize),
       savingsPercent: String(data.savingsPercent),
       savings: formatBytes(data.savings),
+      unsaved: grownBy > 0 ? `(the result is ${formatBytes(grownBy)} larger)` : "(the same size)",
       format: { webp: "WebP", avif: "AVIF" }[data.format] || data.format,
       dimensions: `${data.width} × ${data.height}`,
     };

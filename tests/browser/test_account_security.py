@@ -171,7 +171,7 @@ def test_the_admin_asks_staff_for_a_code_from_their_authenticator_app(page):
     admin_second_factor(page, device)
 
     expect(page.get_by_role("heading", name="Site administration")).to_be_visible()
-    assert csp_violations(page) == []  # (Django's admin pages ask for a /favicon.ico we do not have: a 404)
+    assert csp_violations(page) == []
 
 
 # Every page, as each kind of visitor sees it, with the states its scripts draw.

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.utils import timezone
+from PIL import Image
 from playwright.sync_api import expect
 
 from accounts.models import Account, PlanCode
@@ -105,6 +106,30 @@ def test_try_it_shows_a_small_result_at_its_size_and_a_large_one_at_the_cards_wi
     # 48 px is shown at 12rem (room for both tags), not stretched to the card; 960 px fills the card.
     assert shown["icon.png"]["width"] == shown["icon.png"]["height"] == 192 < card["width"]
     assert shown["landscape.jpg"]["width"] == pytest.approx(card["width"], abs=0.5)
+    assert console_errors == []
+
+
+def test_try_it_says_nothing_was_saved_when_the_result_is_larger_then_shows_the_next_saving(
+    page, console_errors, eager_tasks, tmp_path
+):
+    dot = tmp_path / "dot.gif"  # AVIF's container alone outweighs a 2x2 GIF
+    dot.write_bytes(encode(Image.new("RGB", (2, 2), (200, 30, 30)), "GIF"))
+    sign_in(page, AccountFactory())
+    page.goto("/dashboard/try/")
+    saving = page.locator('[data-stat="savingsPercent"]')
+    nothing = page.locator('[data-stat="unsaved"]')
+
+    page.locator('input[type="file"]').set_input_files(dot)
+    page.get_by_text("AVIF", exact=True).click()
+    page.get_by_role("button", name="Optimize image").click()
+    expect(nothing).to_have_text(re.compile(r"^\(the result is \d+ bytes larger\)$"))
+    expect(saving).to_be_hidden()
+
+    page.locator('input[type="file"]').set_input_files(PHOTO)
+    page.get_by_role("button", name="Optimize image").click()
+    expect(saving).to_be_visible()
+    expect(nothing).to_be_hidden()
+    assert 0 < int(saving.inner_text()) < 100
     assert console_errors == []
 
 

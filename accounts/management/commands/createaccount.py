@@ -1,9 +1,11 @@
+from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import PlanCode, User
 from accounts.services import account_create
+from smolpix.emails import site_url
 
 
 class Command(BaseCommand):
@@ -23,6 +25,13 @@ class Command(BaseCommand):
         except ValidationError as error:
             raise CommandError(" ".join(error.messages)) from None
         self.stdout.write(f"Created {account.owner.email} on the {account.plan.name} plan.")
+        if not settings.SITE_URL:  # no request tells a command where the site is: its links go to make run's
+            self.stderr.write(
+                self.style.WARNING(
+                    f"SITE_URL is not set: the links in the welcome e-mail to {account.owner.email} start with "
+                    f"{site_url()}. Set SITE_URL to the site's public address, e.g. https://smolpix.co."
+                )
+            )
         if staff:
             self.stdout.write(
                 "The admin asks staff for a second factor too. Enrol one (an authenticator app and backup codes) "
