@@ -2,6 +2,7 @@
 
 import base64
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -81,6 +82,9 @@ REFERENCE_EXAMPLE_RESPONSE = {
 }
 
 
+FORM_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?")
+
+
 class _FromForm:
     """Form fields arrive as strings; JSON values must already have the right type."""
 
@@ -113,15 +117,14 @@ class WholeNumberField(_FromForm, serializers.IntegerField):
         return super().to_internal_value(data)
 
     def _number(self, text: str) -> int | float:
-        """A form field's text as the number it writes (`80`, `56.99`, `1e2`)."""
+        """A form field's text as the number it writes (`80`, `56.99`, `1e2`): only as JSON writes
+        numbers, in ASCII digits (Python's int() also takes `٨٠` and `8_0`)."""
+        if not FORM_NUMBER.fullmatch(text):
+            self.fail("invalid")
         try:
             return int(text)
-        except ValueError:
-            pass
-        try:
+        except ValueError:  # a fraction, an exponent, or more digits than int() converts
             return float(text)
-        except ValueError:
-            self.fail("invalid")
 
 
 def _shown(name: str) -> str:

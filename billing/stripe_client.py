@@ -31,6 +31,10 @@ class InvalidWebhook(Exception):
     """A webhook whose signature is missing, wrong or too old, or whose body is not a Stripe event."""
 
 
+# One answer for a wrong secret, a stale timestamp, a changed body or a secret not configured here.
+WRONG_SIGNATURE = "The Stripe-Signature does not match this body and endpoint's secret, or is too old."
+
+
 @dataclass(frozen=True)
 class SubscriptionSnapshot:
     """What Smolpix needs to know about a subscription, as Stripe says it is now."""
@@ -139,14 +143,24 @@ def subscription_cancel(*, subscription_id: str) -> None:
 def webhook_event_parse(*, payload: bytes, signature: str | None) -> dict[str, Any]:
     """Verify a webhook's `Stripe-Signature` against STRIPE_WEBHOOK_SECRET (with the library's
     default tolerance on its timestamp) and return the event as a plain dict."""
+    if not signature:
+        raise InvalidWebhook("No Stripe-Signature header.")
+    if not settings.STRIPE_WEBHOOK_SECRET:
+        # Only the operator can fix it; the sender is told no more than of a wrong signature.
+        logger.error("STRIPE_WEBHOOK_SECRET is not set: every Stripe webhook is refused")
+        raise InvalidWebhook(WRONG_SIGNATURE)
     try:
         # verify_header checks the timestamp only when given a tolerance (construct_event passes this one).
         stripe.WebhookSignature.verify_header(
             payload, signature, settings.STRIPE_WEBHOOK_SECRET, tolerance=stripe.Webhook.DEFAULT_TOLERANCE
         )
+    except stripe.SignatureVerificationError as error:
+        logger.warning("Stripe webhook refused: %s", error)  # the library's words, for the operator only
+        raise InvalidWebhook(WRONG_SIGNATURE) from error
+    try:
         event = json.loads(payload)
-    except (stripe.SignatureVerificationError, ValueError) as error:
-        raise InvalidWebhook(str(error)) from error
+    except ValueError as error:
+        raise InvalidWebhook("The body is not JSON.") from error
     if not isinstance(event, dict) or event.get("object") != "event":
         raise InvalidWebhook("The body is not a Stripe event.")
     if not (_is_text(event.get("id"), 255) and _is_text(event.get("type"), 100) and _is_time(event.get("created"))):

@@ -128,7 +128,7 @@ def webhook(request: HttpRequest) -> JsonResponse:
             payload=request.body, signature=request.headers.get("Stripe-Signature")
         )
     except stripe_client.InvalidWebhook as error:
-        return JsonResponse({"error": f"Invalid webhook: {error}"}, status=400)
+        return JsonResponse({"error": f"Invalid webhook: {error}", "code": "BAD_REQUEST"}, status=400)
     try:
         services.stripe_event_receive(payload=payload)
     except Exception:

@@ -381,6 +381,29 @@ def test_invalid_fields_are_400_bad_request_naming_the_field(post, body, field):
     assert_error(post(body), 400, "BAD_REQUEST", field)
 
 
+@pytest.mark.parametrize(
+    ("field", "text"),
+    [
+        ("quality", "\u0668\u0660"),  # 80 in Arabic-Indic digits, which Python's int() reads
+        ("quality", "8_0"),
+        ("quality", " 80"),
+        ("maxWidth", "1e2.5"),
+        ("maxWidth", "9" * 5000),  # too many digits for int(); as a float, infinite
+        ("maxWidth", "nan"),
+    ],
+)
+def test_a_form_number_is_written_as_json_writes_it(post, field, text):
+    assert_error(post({field: text}, upload=images.encode(images.graphic(), "PNG")), 400, "BAD_REQUEST", field)
+
+
+def test_a_form_number_may_have_a_fraction_or_an_exponent(post):
+    options = {"quality": "56.99", "maxWidth": "1e2", "smart": "false"}
+
+    response = post(options, upload=images.encode(images.photo(), "PNG"))
+
+    assert (response.status_code, response.json()["width"]) == (200, 100)
+
+
 def test_a_field_sent_twice_is_refused_in_json_and_in_a_form(client, pro_api_key):
     """Either would otherwise be answered with one of the two values, silently."""
     auth = {"HTTP_AUTHORIZATION": f"Bearer {pro_api_key}"}

@@ -19,6 +19,7 @@ from accounts.tests.factories import AccountFactory
 from apikeys.services import api_key_create
 from billing import services
 from billing.models import BillingEmail, StripeEvent, Subscription
+from billing.stripe_client import WRONG_SIGNATURE
 from billing.tests.fake_stripe import PRICE_AGENCY, PRICE_PRO, sign
 
 pytestmark = pytest.mark.django_db
@@ -266,7 +267,7 @@ def test_unsigned_events_are_refused_and_nothing_is_stored(client, fake_stripe):
     response = client.post(reverse("billing:webhook"), event, content_type="application/json")
 
     assert response.status_code == 400
-    assert "No Stripe-Signature header" in response.json()["error"]
+    assert response.json() == {"error": "Invalid webhook: No Stripe-Signature header.", "code": "BAD_REQUEST"}
     assert not StripeEvent.objects.exists()
 
 
@@ -282,17 +283,23 @@ def test_wrongly_signed_or_stale_events_are_refused(client, fake_stripe, signing
     response = _post(client, fake_stripe.event("customer.subscription.created", subscription), **signing)
 
     assert response.status_code == 400
+    assert response.json()["error"] == f"Invalid webhook: {WRONG_SIGNATURE}"  # not the library's words
     assert not StripeEvent.objects.exists()
     assert _plan(account) == "free"
     assert fake_stripe.requests == []
 
 
-def test_without_a_webhook_secret_every_event_is_refused(client, fake_stripe, settings):
+def test_without_a_webhook_secret_every_event_is_refused_as_wrongly_signed(client, fake_stripe, settings, caplog):
     settings.STRIPE_WEBHOOK_SECRET = ""
 
     response = _post(client, fake_stripe.event("customer.created", {"object": "customer"}))
 
+    # A sender learns nothing of how billing is configured here; the operator reads why in the log.
     assert response.status_code == 400
+    assert response.json()["error"] == f"Invalid webhook: {WRONG_SIGNATURE}"
+    assert ("ERROR", "STRIPE_WEBHOOK_SECRET is not set: every Stripe webhook is refused") in [
+        (record.levelname, record.getMessage()) for record in caplog.records
+    ]
     assert not StripeEvent.objects.exists()
 
 
