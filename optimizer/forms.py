@@ -43,6 +43,8 @@ class TryItForm(forms.Form):
         upload, url = cleaned.get("file"), (cleaned.get("url") or "").strip()
         if upload and url:
             raise forms.ValidationError("Choose a file or paste a URL, not both.", code="both")
+        if len(self.files.getlist("file")) > 1:  # the page's input takes one; the API refuses two as well
+            raise forms.ValidationError("Choose one image at a time.", code="several")
         if not upload and not url and "file" not in self.errors and "url" not in self.errors:
             raise forms.ValidationError("Choose an image, drop one here, or paste its URL.", code="missing")
         cleaned["url"] = url

@@ -127,6 +127,7 @@ def test_without_javascript_a_saving_is_shown_in_percent_and_bytes(free_client):
     [
         ({}, "BAD_REQUEST", None, "Choose an image, drop one here, or paste its URL."),
         ({"url": "https://example.com/a.png", "file": "UPLOAD"}, "BAD_REQUEST", None, "not both"),
+        ({"file": "TWO UPLOADS"}, "BAD_REQUEST", None, "Choose one image at a time."),
         ({"url": "ftp://example.com/a.png"}, "INVALID_URL", "url", "Only http and https URLs can be fetched."),
         ({"url": "http://127.0.0.1/a.png"}, "INVALID_URL", "url", "does not resolve to a public address"),
         ({"file": "SVG"}, "UNSUPPORTED_IMAGE", "file", "The file is not a supported image"),
@@ -136,7 +137,11 @@ def test_without_javascript_a_saving_is_shown_in_percent_and_bytes(free_client):
     ],
 )
 def test_every_mistake_gets_a_clear_message(free_client, fields, code, field, message):
-    files = {"UPLOAD": upload(), "SVG": upload(b"<svg xmlns='http://www.w3.org/2000/svg'/>", "logo.svg")}
+    files = {
+        "UPLOAD": upload(),
+        "TWO UPLOADS": [upload(), upload()],
+        "SVG": upload(b"<svg xmlns='http://www.w3.org/2000/svg'/>", "logo.svg"),
+    }
     fields = {name: files.get(value, value) for name, value in fields.items()}
 
     response = free_client.post(TRY_IT, form(**fields), **JSON)
