@@ -145,10 +145,20 @@ def permission_denied(request: HttpRequest, exception: Exception) -> HttpRespons
     return _client_error(request, exception, status=403)
 
 
+CSRF_FAILED_MESSAGE = (
+    "This page has expired (it was open too long, or your browser did not send our cookies): reload it and try again."
+)
+
+
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     """CSRF_FAILURE_VIEW: a form posted without its token, most often one left open until the token
     expired or sent by a browser that refuses cookies. Django's own page says so in terms meant for
-    developers, and its inline style is refused by our Content-Security-Policy."""
+    developers, and its inline style is refused by our Content-Security-Policy. A page's script
+    asking for JSON (try it) gets the page's advice as an error it shows: "try again" would not do."""
+    if not request.path.startswith("/api/") and request.get_preferred_type(["text/html", "application/json"]) == (
+        "application/json"
+    ):
+        return JsonResponse(ErrorAnswer(403, ErrorCode.FORBIDDEN, CSRF_FAILED_MESSAGE).body, status=403)
     return _client_error(request, PermissionDenied(reason), status=403, context={"csrf_failed": True})
 
 

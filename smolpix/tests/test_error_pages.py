@@ -8,7 +8,7 @@ from django.core.exceptions import PermissionDenied
 from django.test import Client
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from smolpix.views import csrf_failure
+from smolpix.views import CSRF_FAILED_MESSAGE, csrf_failure
 
 pytestmark = pytest.mark.django_db
 
@@ -159,6 +159,17 @@ def test_a_form_without_its_csrf_token_is_a_branded_403_that_says_to_reload(sett
     assert 'class="site-header"' in page
     assert "CSRF verification failed" not in page
     assert "<style" not in page  # the Content-Security-Policy refuses inline styles
+
+
+def test_a_csrf_failure_of_a_page_s_script_is_json_saying_to_reload(client, django_user_model):
+    """Try it's script posts with Accept: application/json and shows the answer's `error`."""
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(django_user_model.objects.create_user(email="ada@example.com", password="x"))
+
+    response = client.post("/dashboard/try/", {"url": "https://example.com/a.png"}, HTTP_ACCEPT="application/json")
+
+    assert response.status_code == 403
+    assert response.json() == {"error": CSRF_FAILED_MESSAGE, "code": "FORBIDDEN"}
 
 
 def test_a_csrf_failure_under_the_api_is_the_api_s_json_403(rf):
