@@ -8,6 +8,7 @@ from django.utils import timezone
 from accounts.models import Account
 from apikeys.keys import generate_key, hash_key, lookup_prefix
 from apikeys.models import ApiKey
+from smolpix.outages import traceback_due
 
 logger = logging.getLogger(__name__)
 
@@ -56,9 +57,13 @@ def api_key_record_use(*, api_key: ApiKey) -> None:
         first_use_this_minute = cache.add(
             f"apikeys:last-used:{api_key.prefix}", True, timeout=LAST_USED_RESOLUTION_SECONDS
         )
-    except Exception:
+    except Exception as error:
         # The time of last use is informative only: an unreachable cache must not refuse API calls.
-        logger.warning("cache unavailable: last use of API key id %s not recorded", api_key.pk, exc_info=True)
+        logger.warning(
+            "cache unavailable: last use of API key id %s not recorded",
+            api_key.pk,
+            exc_info=error if traceback_due(error) else None,
+        )
         return
     if first_use_this_minute:
         ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=timezone.now())

@@ -23,6 +23,8 @@ from collections.abc import Iterator
 
 from django.core.cache import cache
 
+from smolpix.outages import traceback_due
+
 logger = logging.getLogger(__name__)
 
 WORKERS_ALIVE_KEY = "optimizer:workers-alive"
@@ -58,8 +60,10 @@ def announce_worker_alive() -> None:
     """Called every WORKER_HEARTBEAT_SECONDS by each worker's main process."""
     try:
         cache.set(WORKERS_ALIVE_KEY, True, timeout=HEARTBEAT_EXPIRY_SECONDS)
-    except Exception:
-        logger.warning("cache unavailable: could not say this worker is alive", exc_info=True)
+    except Exception as error:
+        logger.warning(
+            "cache unavailable: could not say this worker is alive", exc_info=error if traceback_due(error) else None
+        )
 
 
 def job_claim(*, job_id: str) -> bool:

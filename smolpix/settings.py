@@ -184,6 +184,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_timeout": 5, "socket_connect_timeout"
 CELERY_REDIS_SOCKET_TIMEOUT = 5
 CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 2
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
+# And as few reconnections of the result store (Celery's default: 20, a second apart), which a
+# request waiting for its result makes while it holds its web thread. Giving up, Celery logs a
+# CRITICAL "must be restarted": untrue here, the next request connects afresh.
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"retry_policy": CELERY_TASK_PUBLISH_RETRY_POLICY}
 # A child whose memory stayed above this after a task (KiB) is replaced before its next one. Every
 # accepted image keeps a child under 1 GiB while it runs (optimizer/budget.py); what a large image
 # leaves behind (fragmented heap, library caches) should not stay with the child for later images,

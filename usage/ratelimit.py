@@ -11,6 +11,7 @@ from django_ratelimit.core import get_usage
 from accounts.models import Account
 from accounts.selectors import account_limits
 from smolpix.errors import SmolpixError
+from smolpix.outages import traceback_due
 
 logger = logging.getLogger(__name__)
 
@@ -60,8 +61,12 @@ def rate_limit_hit(*, account: Account) -> RateLimitState | None:
         usage = get_usage(
             None, group=GROUP, key=lambda group, request: str(account.pk), rate=f"{limit}/m", increment=True
         )
-    except Exception:
-        logger.warning("cache unavailable: rate limit of account %s not enforced", account.pk, exc_info=True)
+    except Exception as error:
+        logger.warning(
+            "cache unavailable: rate limit of account %s not enforced",
+            account.pk,
+            exc_info=error if traceback_due(error) else None,
+        )
         return None
     if usage is None:  # counting failed inside django-ratelimit (RATELIMIT_FAIL_OPEN)
         logger.warning("cache could not count: rate limit of account %s not enforced", account.pk)

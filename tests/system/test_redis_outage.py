@@ -3,15 +3,21 @@ what does not need Redis keeps working (usage, the keys page, signing up), /heal
 time, a welcome e-mail due meanwhile is sent once Redis is back, and everything recovers without
 restarting the stack."""
 
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 from tests.system import pictures
 from tests.system.http import assert_unavailable, request
+from tests.system.origins import HeldImage
 from tests.system.stack import MARKS, PASSWORD, ServeStack
 
 pytestmark = MARKS
 
 ANSWER_SECONDS = 10
+# A request already waiting for its job's result when Redis stops: Celery's result store retries
+# its connection (a second apart) and the answer comes once it gives up: within a few seconds.
+WAITING_ANSWER_SECONDS = 8
 HEALTH_SECONDS = 5
 RECOVERY_SECONDS = 60
 
@@ -30,6 +36,30 @@ def test_while_redis_is_stopped_the_api_refuses_optimizations_and_the_rest_works
     assert usage.status == 200, str(usage)
     assert keys.status == 200, str(keys)
 
+    redis.start()
+    serve.wait_until(serve.healthy, "/healthz answering 200 again", RECOVERY_SECONDS)
+    assert api.optimize(pictures.small()).status == 200
+
+
+def test_a_request_waiting_for_its_result_when_redis_stops_is_answered_503_in_seconds(serve, redis, origin):
+    """Celery's default was 20 reconnections a second apart: 20 s for every waiting request, with
+    their web threads, and /healthz behind them."""
+    _, api = serve.customer()
+    held = HeldImage(origin, pictures.small(), hold_seconds=2 * WAITING_ANSWER_SECONDS)
+
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(api.optimize_url, held.url, timeout=2 * WAITING_ANSWER_SECONDS)
+        held.fetched()  # the job is running; the web process waits for its result
+        stopped_at = time.monotonic()
+        redis.stop()
+        try:
+            answer = pending.result()
+        finally:
+            held.release()
+    answered_after = time.monotonic() - stopped_at
+
+    assert_unavailable(answer)
+    assert answered_after <= WAITING_ANSWER_SECONDS, f"answered {answered_after:.1f} s after Redis stopped"
     redis.start()
     serve.wait_until(serve.healthy, "/healthz answering 200 again", RECOVERY_SECONDS)
     assert api.optimize(pictures.small()).status == 200
