@@ -323,6 +323,8 @@ def probe(data: bytes, *, max_pixels: int) -> SourceInfo:
             animated=area is not None,
             placed_frame_pixels=area[2] * area[3] if placed else 0,
         )
+    if source_format in (SourceFormat.AVIF, SourceFormat.HEIC):
+        check_heif_frames(data)
     with new_image_reader(source_format.value) as image:
         try:
             read_source(image, data, ping=True)
@@ -517,6 +519,240 @@ def heif_alpha(data: bytes) -> HeifAlpha | None:
     return HeifAlpha(bytes(copy), turns, premultiplied=any(kind == b"prem" for kind, _, _ in meta.references))
 
 
+# --- AVIF and HEIC coded frames --------------------------------------------------------------
+
+_AV1_SEQUENCE_HEADER = 1  # the OBU type
+_HEVC_SPS = 33  # the NAL unit type
+# The most of a sequence header or SPS read: the sizes come within its first few hundred bytes.
+_CODEC_HEADER_BYTES = 1024
+# How much larger than its `ispe` an HEVC frame may be coded: encoders code whole blocks, of at most
+# 64 samples, and crop the rest away (the SPS's conformance window). AV1 codes any size exactly.
+_HEVC_PADDING = 63
+# The most OBUs or NAL units walked in a file's items, each a step in Python: encoders write a few an
+# item (a sequence header or parameter sets, then the frame in one or a few parts).
+MAX_CODED_UNITS = 100_000
+FRAME_LARGER_THAN_DECLARED = (
+    "The image's coded frame is larger than the size its header declares; the file is damaged or crafted."
+)
+TOO_MANY_CODED_UNITS = "The image's coded data is in more parts than encoders write; the file is damaged or crafted."
+
+
+def check_heif_frames(data: bytes) -> None:
+    """Refuse (UnsupportedImage) an AVIF or HEIC whose primary item, alpha plane, or their grid's
+    tiles, are coded larger than their `ispe` property declares. The size checks and the budget
+    trust `ispe`, while the decoder decodes the whole coded frame (then libheif crops it): a 12-bit
+    8192x4352 frame behind a 64x64 `ispe` took a worker to 992 MB. The coded size is read from every
+    AV1 sequence header or HEVC SPS of the item, in its configuration property (av1C, hvcC) and in
+    its data, as libheif hands both to the decoder. A header that cannot be found or read refuses
+    nothing: only a size that provably differs is refused (a decoder fails on a header it cannot
+    read before it decodes a pixel)."""
+    try:
+        meta = _heif_meta(data)
+        if meta is None:
+            return
+        images = [meta.primary, meta.alpha_item()]
+        images += [
+            tile for kind, item, tiles in meta.references if kind == b"dimg" and item in images for tile in tiles
+        ]
+        # Each item's properties by kind, the first of a kind kept (libheif reads that one).
+        items = {item: dict(reversed(list(meta.item_properties(item)))) for item in images if item}
+    except (struct.error, IndexError):
+        return  # heif_alpha says what is wrong with such a file
+    item_data, units = _items_data(data, set(items)), [0]
+    for item, properties in items.items():
+        if len(properties.get(b"ispe", b"")) < 12:
+            continue
+        width, height = struct.unpack_from(">II", properties[b"ispe"], 4)
+        coded = item_data.get(item, b"")
+        if b"av1C" in properties:
+            headers = _obus(properties[b"av1C"][4:], units) + _obus(coded, units)
+            sizes, padding = map(_av1_frame_size, headers), 0
+        elif b"hvcC" in properties:
+            headers = _hvcc_nal_units(properties[b"hvcC"]) + _nal_units(coded, units)
+            sizes, padding = map(_hevc_frame_size, headers), _HEVC_PADDING
+        else:
+            continue
+        for size in sizes:
+            if size and (size[0] > width + padding or size[1] > height + padding):
+                logger.info("A %dx%d frame behind an ispe of %dx%d (item %d)", *size, width, height, item)
+                raise UnsupportedImage(FRAME_LARGER_THAN_DECLARED)
+
+
+def _items_data(data: bytes, items: set[int]) -> dict[int, bytes | memoryview]:
+    """These items' data, as their `iloc` entries place it: in the file (construction method 0) or in
+    the `meta` box's `idat` (1); left out when it is elsewhere (another item, another file) or cannot
+    be read. Not copied unless in several extents; all copied together are at most the file's size
+    (else UnsupportedImage: the items share data, which encoders do not write)."""
+    children, found, copied = _meta_children(data), {}, 0
+    at, end = children.get(b"iloc", (0, 0))
+
+    def number(size: int) -> int:
+        nonlocal at
+        at += size
+        if at > end:
+            raise IndexError("iloc runs past its box")
+        return int.from_bytes(data[at - size : at], "big")
+
+    try:
+        version = number(4) >> 24  # and flags
+        offset_size, length_size = divmod(number(1), 16)
+        base_size, index_size = divmod(number(1), 16)
+        index_size, id_size = (index_size if version in (1, 2) else 0), (4 if version == 2 else 2)
+        for _ in range(number(id_size)):
+            item = number(id_size)
+            method = number(2) & 15 if version in (1, 2) else 0
+            reference, base = number(2), number(base_size)
+            extents = []
+            for _ in range(number(2)):
+                number(index_size)
+                extents.append((base + number(offset_size), number(length_size)))
+            if item not in items or reference or method not in (0, 1) or (method == 1 and b"idat" not in children):
+                continue
+            origin, stop = children[b"idat"] if method == 1 else (0, len(data))
+            pieces = [memoryview(data)[origin + offset : origin + offset + length if length else stop]
+                      for offset, length in extents]  # fmt: skip
+            if len(pieces) > 1:
+                copied += sum(map(len, pieces))
+                if copied > len(data):
+                    raise UnsupportedImage(TOO_MANY_CODED_UNITS)
+            found[item] = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+    except IndexError:
+        pass
+    return found
+
+
+def _obus(data: bytes | memoryview, units: list[int]) -> list[bytes]:
+    """The payloads of the AV1 sequence header OBUs in `data`, as far as sizes can be read; each OBU
+    walked counts in units[0] (at most MAX_CODED_UNITS)."""
+    found, at = [], 0
+    while at < len(data):
+        units[0] += 1
+        if units[0] > MAX_CODED_UNITS:
+            raise UnsupportedImage(TOO_MANY_CODED_UNITS)
+        header = data[at]
+        at += 2 if header & 0x04 else 1  # an extension byte
+        size = len(data) - at  # without a size field, to the end
+        if header & 0x02:
+            size = 0
+            for shift in range(0, 56, 7):  # leb128
+                if at >= len(data):
+                    return found
+                size |= (data[at] & 0x7F) << shift
+                at += 1
+                if not data[at - 1] & 0x80:
+                    break
+        if header >> 3 & 15 == _AV1_SEQUENCE_HEADER:
+            found.append(bytes(data[at : at + min(size, _CODEC_HEADER_BYTES)]))
+        at += size
+    return found
+
+
+def _hvcc_nal_units(hvcc: bytes) -> list[bytes]:
+    """The SPS NAL units in an `hvcC` property's arrays (after its 22 bytes of settings)."""
+    found, at = [], 23
+    try:
+        for _ in range(hvcc[22]):
+            at += 1  # completeness and the units' type
+            count, at = struct.unpack_from(">H", hvcc, at)[0], at + 2
+            for _ in range(count):
+                size, at = struct.unpack_from(">H", hvcc, at)[0], at + 2
+                if hvcc[at] >> 1 & 63 == _HEVC_SPS:
+                    found.append(hvcc[at : at + min(size, _CODEC_HEADER_BYTES)])
+                at += size
+    except (struct.error, IndexError):
+        pass
+    return found
+
+
+def _nal_units(data: bytes | memoryview, units: list[int]) -> list[bytes]:
+    """The SPS NAL units in an HEVC item's data, each after its length in 4 bytes (as libheif reads
+    it, whatever hvcC's lengthSizeMinusOne says); each unit walked counts in units[0]."""
+    found, at = [], 0
+    while at + 5 <= len(data):
+        units[0] += 1
+        if units[0] > MAX_CODED_UNITS:
+            raise UnsupportedImage(TOO_MANY_CODED_UNITS)
+        size, at = int.from_bytes(data[at : at + 4], "big"), at + 4
+        if data[at] >> 1 & 63 == _HEVC_SPS:
+            found.append(bytes(data[at : at + min(size, _CODEC_HEADER_BYTES)]))
+        at += size
+    return found
+
+
+class _Bits:
+    """A big-endian bit reader over a codec header; reading past its end is IndexError."""
+
+    def __init__(self, data: bytes) -> None:
+        self.value, self.left = int.from_bytes(data, "big"), 8 * len(data)
+
+    def read(self, count: int) -> int:
+        if count > self.left:
+            raise IndexError("the header is cut short")
+        self.left -= count
+        return self.value >> self.left & (1 << count) - 1
+
+    def golomb(self) -> int:
+        """An unsigned Exp-Golomb number: HEVC's ue(v), AV1's uvlc() (which stops at 32 zeros)."""
+        zeros = 0
+        while not self.read(1):
+            zeros += 1
+        return (1 << 32) - 1 if zeros >= 32 else (1 << zeros) - 1 + self.read(zeros)
+
+
+def _av1_frame_size(header: bytes) -> tuple[int, int] | None:
+    """The largest frame an AV1 sequence header (OBU payload) allows: max_frame_width_minus_1 + 1
+    and max_frame_height_minus_1 + 1 (AV1 specification, 5.5.1); None if it cannot be read."""
+    bits = _Bits(header)
+    try:
+        bits.read(4)  # seq_profile, still_picture
+        if bits.read(1):  # reduced_still_picture_header
+            bits.read(5)  # seq_level_idx
+        else:
+            decoder_model, delay_length = False, 0
+            if bits.read(1):  # timing_info_present_flag
+                bits.read(64)  # num_units_in_display_tick, time_scale
+                if bits.read(1):  # equal_picture_interval
+                    bits.golomb()  # num_ticks_per_picture_minus_1
+                decoder_model = bool(bits.read(1))
+                if decoder_model:
+                    delay_length = bits.read(5) + 1  # buffer_delay_length_minus_1
+                    bits.read(42)  # num_units_in_decoding_tick, two lengths
+            initial_display_delay = bits.read(1)
+            for _ in range(bits.read(5) + 1):  # operating points
+                bits.read(12)  # operating_point_idc
+                if bits.read(5) > 7:  # seq_level_idx
+                    bits.read(1)  # seq_tier
+                if decoder_model and bits.read(1):
+                    bits.read(2 * delay_length + 1)  # buffer delays, low_delay_mode_flag
+                if initial_display_delay and bits.read(1):
+                    bits.read(4)
+        width_bits, height_bits = bits.read(4) + 1, bits.read(4) + 1
+        return bits.read(width_bits) + 1, bits.read(height_bits) + 1
+    except IndexError:
+        return None
+
+
+def _hevc_frame_size(nal_unit: bytes) -> tuple[int, int] | None:
+    """The coded size an HEVC SPS declares (pic_width_in_luma_samples, pic_height_in_luma_samples;
+    H.265, 7.3.2.2), before its conformance window crops it; None if it cannot be read."""
+    bits = _Bits(re.sub(b"\x00\x00\x03", b"\x00\x00", nal_unit[2:]))  # without emulation prevention
+    try:
+        bits.read(4)  # sps_video_parameter_set_id
+        sub_layers = bits.read(3)  # sps_max_sub_layers_minus1
+        bits.read(1 + 88 + 8)  # sps_temporal_id_nesting_flag, the general profile, its level
+        present = [(bits.read(1), bits.read(1)) for _ in range(sub_layers)]  # profile, level
+        if sub_layers:
+            bits.read(2 * (8 - sub_layers))  # reserved_zero_2bits
+        for profile, level in present:
+            bits.read(88 * profile + 8 * level)
+        bits.golomb()  # sps_seq_parameter_set_id
+        if bits.golomb() == 3:  # chroma_format_idc
+            bits.read(1)  # separate_colour_plane_flag
+        return bits.golomb(), bits.golomb()
+    except IndexError:
+        return None
+
+
 @dataclass(frozen=True)
 class HeifColour:
     """An AVIF's or HEIC's colour properties (`colr`): an ICC profile, or nclx's colour primaries and
@@ -584,11 +820,14 @@ class _HeifMeta:
         )
 
 
-def _heif_meta(data: bytes) -> _HeifMeta | None:
+def _meta_children(data: bytes) -> dict[bytes, tuple[int, int]]:
+    """The boxes in the file's `meta` box (kind -> contents' start and end); none without one."""
     meta = next(((start, end) for kind, start, end in _boxes(data, 0, len(data)) if kind == b"meta"), None)
-    if meta is None:
-        return None
-    children = {kind: (start, end) for kind, start, end in _boxes(data, meta[0] + 4, meta[1])}
+    return {kind: (start, end) for kind, start, end in _boxes(data, meta[0] + 4, meta[1])} if meta else {}
+
+
+def _heif_meta(data: bytes) -> _HeifMeta | None:
+    children = _meta_children(data)
     if b"pitm" not in children:
         return None
     start, end = children[b"pitm"]

@@ -524,6 +524,13 @@ def test_an_upload_that_is_not_an_image_is_unsupported(post):
     assert_error(post(upload=b"hello, world"), 400, "UNSUPPORTED_IMAGE", "file")
 
 
+def test_an_avif_coded_larger_than_its_header_declares_is_unsupported(post):
+    data = images.with_ispe(images.encode(images.photo(256, 192), "AVIF"), 64, 48)
+
+    body = assert_error(post(upload=data), 400, "UNSUPPORTED_IMAGE", "file")
+    assert "coded frame is larger than the size its header declares" in body["error"]
+
+
 def test_a_source_over_the_byte_cap_is_too_large(post, reachable_origin, settings):
     settings.OPTIMIZER_MAX_SOURCE_BYTES = 1000
     url = reachable_origin.serve("/big.png", images.encode(images.photo(), "PNG"))

@@ -318,6 +318,16 @@ def heif_with_property(data: bytes, box: bytes) -> bytes:
     return data[: meta[0]] + head + body + data[meta[1] :]
 
 
+def with_ispe(data: bytes, width: int, height: int) -> bytes:
+    """An AVIF or HEIC whose every `ispe` property (its items' declared sizes) says width x height,
+    whatever size its items are coded at: the bytes after each `ispe` box's version and flags."""
+    patched, at = bytearray(data), data.find(b"ispe")
+    while at >= 0:
+        struct.pack_into(">II", patched, at + 8, width, height)
+        at = data.find(b"ispe", at + 4)
+    return bytes(patched)
+
+
 def content_light_level_box(max_cll: int, max_pall: int = 0) -> bytes:
     """An AVIF's or HEIC's `clli` property: the content's peak and frame average, in cd/m2."""
     return struct.pack(">I4sHH", 12, b"clli", max_cll, max_pall)

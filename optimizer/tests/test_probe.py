@@ -360,6 +360,82 @@ def test_damaged_avif_metadata_is_refused_or_read_never_an_error_of_another_kind
         assert alpha is None or len(alpha.copy) == len(sample)
 
 
+# --- AVIF and HEIC coded frames --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        pytest.param(lambda: images.encode(images.photo(256, 192), "AVIF"), id="AVIF"),
+        pytest.param(lambda: images.encode(images.transparent(256, 192), "AVIF"), id="transparent AVIF"),
+        pytest.param(lambda: images.heic(400, 300), id="HEIC, a grid of one tile"),
+    ],
+)
+def test_an_image_coded_larger_than_its_ispe_declares_is_refused_before_it_is_decoded(source, monkeypatch):
+    """libheif decodes the whole coded frame, then crops it to `ispe`: a 64x64 `ispe` in front of a
+    12-megapixel AVIF took a worker to 306 MB (136 for a genuine 64x64), past the budget's count."""
+    data = images.with_ispe(source(), 64, 48)
+    monkeypatch.setattr(probe, "read_source", lambda *args, **kwargs: pytest.fail("decoded"))
+
+    with pytest.raises(probe.UnsupportedImage, match="coded frame is larger than the size its header declares"):
+        probe.probe(data, max_pixels=MAX_PIXELS)
+
+
+@pytest.mark.parametrize(
+    ("data", "size"),
+    [
+        (images.encode(images.photo(256, 192), "AVIF"), (256, 192)),
+        (images.encode(images.transparent(95, 63), "AVIF"), (95, 63)),  # odd: AV1 codes it exactly
+        (images.heic(333, 211), (333, 211)),  # its tile coded at 336x216, cropped by the grid
+        (images.heic(16, 16), (16, 16)),  # its tile coded at 64x64
+    ],
+    ids=["AVIF", "transparent AVIF", "HEIC", "small HEIC"],
+)
+def test_genuine_avif_and_heic_images_pass_the_coded_frame_check(data, size):
+    info = probe.probe(data, max_pixels=MAX_PIXELS)
+
+    assert (info.width, info.height) == size
+    assert (prepare(data).pixels.width, prepare(data).pixels.height) == size
+
+
+def test_the_coded_size_is_read_from_the_av1_sequence_header_and_the_hevc_sps():
+    avif, heic = images.encode(images.photo(200, 120), "AVIF"), images.heic(200, 120)
+    meta = probe._heif_meta(avif)
+    (header,) = probe._obus(probe._items_data(avif, {meta.primary})[meta.primary], [0])
+    (sps,) = probe._hvcc_nal_units(heic[heic.index(b"hvcC") + 4 :])
+
+    assert probe._av1_frame_size(header) == (200, 120)
+    assert probe._hevc_frame_size(sps) == (200, 120)
+    assert probe._av1_frame_size(header[:3]) is None  # cut short: unread, not refused
+
+
+def test_an_image_whose_codec_header_cannot_be_read_is_left_to_the_decoder():
+    data = bytearray(images.encode(images.photo(64, 48), "AVIF"))
+    mdat = data.index(b"mdat") + 4
+    data[mdat : mdat + 2] = b"\x00\x00"  # the sequence header's OBU header and size: now a 0-byte OBU of type 0
+
+    probe.check_heif_frames(bytes(data))  # nothing refused here; the decoder refuses what it cannot decode
+    with pytest.raises(probe.UnsupportedImage, match="could not be decoded"):
+        prepare(bytes(data))
+
+
+def test_an_avif_in_more_coded_units_than_encoders_write_is_refused():
+    data = images.encode(images.photo(64, 48), "AVIF")
+    mdat = data.index(b"mdat") + 4
+    padding = b"\x7a\x00" * (probe.MAX_CODED_UNITS + 1)  # padding OBUs (type 15), each of 0 bytes
+    iloc = data.index(b"iloc") - 4
+    # Lengthen the item's one extent (the last 4 bytes of iloc: version 0, 4-byte lengths) and mdat.
+    end = iloc + int.from_bytes(data[iloc : iloc + 4], "big")
+    length = int.from_bytes(data[end - 4 : end], "big") + len(padding)
+    grown = data[: end - 4] + length.to_bytes(4, "big") + data[end : mdat - 8]
+    grown += (int.from_bytes(data[mdat - 8 : mdat - 4], "big") + len(padding)).to_bytes(4, "big") + b"mdat"
+    grown += data[mdat:] + padding
+
+    with pytest.raises(probe.UnsupportedImage, match="more parts than encoders write"):
+        probe.check_heif_frames(grown)
+    probe.check_heif_frames(data)
+
+
 @pytest.mark.parametrize("output", ["AVIF", "WEBP"])
 def test_an_animation_is_told_from_a_still_image(output):
     frames = [Image.new("RGB", (16, 16), (1, 2, 3)), Image.new("RGB", (16, 16), (200, 2, 3))]
