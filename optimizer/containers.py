@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from optimizer.formats import SourceFormat
+from optimizer.isobmff import item_locations
 
 # VP8X flags: ICC profile, EXIF, XMP (animation and alpha stay).
 _VP8X_METADATA_FLAGS = 0x20 | 0x08 | 0x04
@@ -144,32 +145,13 @@ def _file_extents(data: bytes, start: int, end: int) -> list[tuple[int, int]] | 
     box's contents; None if an item's data is elsewhere (another file) or runs to the end of the
     file (a length of 0), which this does not follow."""
     children = {kind: (at + header, stop) for kind, at, header, stop in _boxes(data, start, end)}
-    at, _ = children[b"iloc"]
-    version = data[at]
-    offset_size, length_size = data[at + 4] >> 4, data[at + 4] & 15
-    base_size, index_size = data[at + 5] >> 4, (data[at + 5] & 15) if version in (1, 2) else 0
-    id_size = 4 if version == 2 else 2
-    count, at = int.from_bytes(data[at + 6 : at + 6 + id_size], "big"), at + 6 + id_size
-
-    def number(size: int) -> int:
-        nonlocal at
-        at += size
-        if at > end:
-            raise IndexError("iloc runs past its box")
-        return int.from_bytes(data[at - size : at], "big")
-
     extents = []
-    for _ in range(count):
-        number(id_size)
-        method = number(2) & 15 if version in (1, 2) else 0
-        reference, base = number(2), number(base_size)
-        for _ in range(number(2)):
-            number(index_size)
-            offset, length = number(offset_size), number(length_size)
-            if method == 0:  # 1: in the meta box's idat; 2: another item's data
-                if reference != 0 or length == 0:
-                    return None
-                extents.append((base + offset, length))
+    for location in item_locations(data, *children[b"iloc"]):
+        if location.method != 0:  # 1: in the meta box's idat; 2: another item's data
+            continue
+        if location.reference != 0 or any(length == 0 for _, length in location.extents):
+            return None
+        extents += location.extents
     return extents
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from typing import NoReturn
 
 from optimizer.formats import SourceFormat
+from optimizer.isobmff import item_locations
 from optimizer.magick import Image, exceptions, holds_pixels, library, limits, new_image_reader, read_problem
 from smolpix.errors import SourceRefused
 
@@ -584,40 +585,24 @@ def _items_data(data: bytes, items: set[int]) -> dict[int, bytes | memoryview]:
     be read. Not copied unless in several extents; all copied together are at most the file's size
     (else UnsupportedImage: the items share data, which encoders do not write)."""
     children, found, copied = _meta_children(data), {}, 0
-    at, end = children.get(b"iloc", (0, 0))
-
-    def number(size: int) -> int:
-        nonlocal at
-        at += size
-        if at > end:
-            raise IndexError("iloc runs past its box")
-        return int.from_bytes(data[at - size : at], "big")
-
     try:
-        version = number(4) >> 24  # and flags
-        offset_size, length_size = divmod(number(1), 16)
-        base_size, index_size = divmod(number(1), 16)
-        index_size, id_size = (index_size if version in (1, 2) else 0), (4 if version == 2 else 2)
-        for _ in range(number(id_size)):
-            item = number(id_size)
-            method = number(2) & 15 if version in (1, 2) else 0
-            reference, base = number(2), number(base_size)
-            extents = []
-            for _ in range(number(2)):
-                number(index_size)
-                extents.append((base + number(offset_size), number(length_size)))
-            if item not in items or reference or method not in (0, 1) or (method == 1 and b"idat" not in children):
-                continue
-            origin, stop = children[b"idat"] if method == 1 else (0, len(data))
-            pieces = [memoryview(data)[origin + offset : origin + offset + length if length else stop]
-                      for offset, length in extents]  # fmt: skip
-            if len(pieces) > 1:
-                copied += sum(map(len, pieces))
-                if copied > len(data):
-                    raise UnsupportedImage(TOO_MANY_CODED_UNITS)
-            found[item] = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+        locations = item_locations(data, *children.get(b"iloc", (0, 0)))
     except IndexError:
-        pass
+        return found
+    for location in locations:
+        method = location.method
+        if location.item not in items or location.reference or method not in (0, 1):
+            continue
+        if method == 1 and b"idat" not in children:
+            continue
+        origin, stop = children[b"idat"] if method == 1 else (0, len(data))
+        pieces = [memoryview(data)[origin + offset : origin + offset + length if length else stop]
+                  for offset, length in location.extents]  # fmt: skip
+        if len(pieces) > 1:
+            copied += sum(map(len, pieces))
+            if copied > len(data):
+                raise UnsupportedImage(TOO_MANY_CODED_UNITS)
+        found[location.item] = pieces[0] if len(pieces) == 1 else b"".join(pieces)
     return found
 
 
