@@ -205,6 +205,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "prune-request-records": {"task": "usage.prune_request_records", "schedule": crontab(hour=3, minute=17)},
     "catch-up-quota-notices": {"task": "usage.catch_up_quota_notices", "schedule": crontab(minute=41)},
+    "give-back-lapsed-images": {"task": "usage.give_back_lapsed_images", "schedule": 60},
     "catch-up-welcome-emails": {"task": "accounts.catch_up_welcome_emails", "schedule": 600},
     "delete-unverified-accounts": {
         "task": "accounts.delete_unverified_accounts",

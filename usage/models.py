@@ -7,24 +7,19 @@ from apikeys.models import ApiKey
 
 class MonthlyUsage(models.Model):
     """The images an account optimized in one calendar month (UTC): the count its quota is checked
-    against. Only `usage.services` writes `used` and `in_flight`, always in one SQL statement."""
+    against. Only `usage.services` writes `used`, always in one SQL statement."""
 
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="monthly_usage")
     month = models.DateField(help_text="The first day of the month (UTC).")
     used = models.PositiveIntegerField(
         default=0,
         help_text="Images charged this month: successful optimizations, and those still running (given back if "
-        "they fail).",
+        "they fail or their process dies).",
     )
-    in_flight = models.PositiveIntegerField(
-        default=0, help_text="Of the images charged, those whose optimization is still running (until in_flight_until)."
-    )
-    in_flight_until = models.DateTimeField(
-        null=True,
-        blank=True,
-        help_text="When the latest of them must have ended; after it, in_flight is stale (a crashed request's image "
-        "stays charged).",
-    )
+    # Not read any more (each image in flight is an InFlightImage row). Kept for one release: during a
+    # deploy the previous release's processes, still serving, write them. The next release drops them.
+    in_flight = models.PositiveIntegerField(default=0, help_text="Not used: see images in flight.")
+    in_flight_until = models.DateTimeField(null=True, blank=True, help_text="Not used: see images in flight.")
     warning_sent_at = models.DateTimeField(null=True, blank=True, help_text="When the 80 % e-mail was sent.")
     limit_reached_sent_at = models.DateTimeField(null=True, blank=True, help_text="When the 100 % e-mail was sent.")
 
@@ -36,6 +31,26 @@ class MonthlyUsage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account} {self.month:%Y-%m}: {self.used}"
+
+
+class InFlightImage(models.Model):
+    """One image of a month's count held by a request still running. The request deletes it when its
+    optimization succeeds (the image stays charged) or fails (the image is given back). One still
+    here past `expires_at` belongs to a request whose process died: the task
+    usage.give_back_lapsed_images deletes it and gives its image back. Only the call that deletes
+    the row may give its image back, so no image is given back twice."""
+
+    monthly_usage = models.ForeignKey(MonthlyUsage, on_delete=models.CASCADE, related_name="in_flight_images")
+    expires_at = models.DateTimeField(
+        db_index=True, help_text="The longest its request can run; after it, the request has surely ended."
+    )
+
+    class Meta:
+        verbose_name = "image in flight"
+        verbose_name_plural = "images in flight"
+
+    def __str__(self) -> str:
+        return f"{self.monthly_usage}: in flight until {self.expires_at:%Y-%m-%d %H:%M:%S}"
 
 
 class RequestRecord(models.Model):

@@ -1,8 +1,9 @@
-"""Metering: the monthly quota (reserved before an optimization runs, refunded if it fails), the
-API request records, the quota e-mails and the pruning of old records."""
+"""Metering: the monthly quota (reserved before an optimization runs, refunded if it fails or its
+process dies), the API request records, the quota e-mails and the pruning of old records."""
 
 import logging
 import math
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -11,7 +12,8 @@ from enum import StrEnum
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Case, F, Q, QuerySet, Value, When
+from django.db.models import Count, F, Max, Q, QuerySet
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from accounts.models import Account
@@ -21,7 +23,7 @@ from optimizer.jobs import RESULT_GRACE_SECONDS
 from smolpix.emails import send_templated_email
 from smolpix.errors import SmolpixError
 from smolpix.outages import DATABASE_DOWN, REDIS_DOWN
-from usage.models import MonthlyUsage, RequestRecord
+from usage.models import InFlightImage, MonthlyUsage, RequestRecord
 from usage.selectors import month_start, next_month_start
 from usage.tasks import refund_quota, send_quota_notice
 
@@ -33,6 +35,10 @@ PRUNE_BATCH_SIZE = 5000
 # most optimizations end within a second or two, and those that fail give their images back. Short,
 # so that clients retry (the official one waits up to 60 s, three times) rather than give up.
 IN_FLIGHT_RETRY_SECONDS = 5
+# How long past its expiry an image in flight is left before its image is given back: its request
+# has surely ended by then (a request cannot hold an image longer than `_in_flight_seconds()`), so
+# its process died. The margin covers clocks that differ a little between machines.
+LAPSED_MARGIN_SECONDS = 60
 
 
 class QuotaExceeded(SmolpixError):
@@ -70,14 +76,15 @@ class QuotaHeldInFlight(SmolpixError):
 
 @dataclass
 class QuotaReservation:
-    """One image of an account's monthly quota, taken before its optimization runs. If the
-    optimization fails, `quota_refund` gives it back, at most once; if it succeeds, `quota_charge`
-    keeps it."""
+    """One image of an account's monthly quota, taken before its optimization runs, and held in
+    flight by an `InFlightImage` row. If the optimization fails, `quota_refund` gives it back, at
+    most once; if it succeeds, `quota_charge` keeps it; if its process dies, the task
+    usage.give_back_lapsed_images gives it back once the row has expired."""
 
     monthly_usage_id: int
+    in_flight_image_id: int
     used: int  # the month's count, this reservation included
     limit: int | None  # None: unlimited
-    refunded: bool = False
 
 
 def _in_flight_seconds() -> int:
@@ -89,17 +96,12 @@ def _in_flight_seconds() -> int:
 # Counts one image and checks the limit in one statement, so parallel requests can never take more
 # than the limit between them: PostgreSQL locks the account's row for the month and re-checks the
 # WHERE against the latest count (SQLite allows one writer at a time). No row comes back when the
-# limit is reached. The image is also counted as in flight until `until`, so that a refusal can
-# tell images held by running requests from the month's end; a count whose time is past belongs
-# to requests that crashed (their images stay charged) and starts again at this one.
+# limit is reached. (`in_flight` is the previous release's column, still NOT NULL: see MonthlyUsage.)
 _RESERVE_SQL = """
-INSERT INTO usage_monthlyusage (account_id, month, used, in_flight, in_flight_until)
-SELECT %(account)s, %(month)s, 1, 1, %(until)s
+INSERT INTO usage_monthlyusage (account_id, month, used, in_flight)
+SELECT %(account)s, %(month)s, 1, 0
     WHERE CAST(%(limit)s AS integer) IS NULL OR CAST(%(limit)s AS integer) > 0
-ON CONFLICT (account_id, month) DO UPDATE SET
-    used = usage_monthlyusage.used + 1,
-    in_flight = CASE WHEN usage_monthlyusage.in_flight_until > %(now)s THEN usage_monthlyusage.in_flight + 1 ELSE 1 END,
-    in_flight_until = %(until)s
+ON CONFLICT (account_id, month) DO UPDATE SET used = usage_monthlyusage.used + 1
     WHERE CAST(%(limit)s AS integer) IS NULL OR usage_monthlyusage.used < CAST(%(limit)s AS integer)
 RETURNING id, used
 """
@@ -116,46 +118,52 @@ def quota_reserve(*, account: Account) -> QuotaReservation:
     limit = account_limits(account=account).monthly_limit
     now = timezone.now()
     month = month_start(now)
-    params = {
-        "account": account.pk,
-        "month": connection.ops.adapt_datefield_value(month),
-        "limit": limit,
-        "now": connection.ops.adapt_datetimefield_value(now),
-        "until": connection.ops.adapt_datetimefield_value(now + timedelta(seconds=_in_flight_seconds())),
-    }
-    with connection.cursor() as cursor:
-        cursor.execute(_RESERVE_SQL, params)
-        row = cursor.fetchone()
+    params = {"account": account.pk, "month": connection.ops.adapt_datefield_value(month), "limit": limit}
+    # The image and its row in flight are written together or not at all: a process dying between
+    # them would leave an image charged that nothing gives back.
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(_RESERVE_SQL, params)
+            row = cursor.fetchone()
+        if row is not None:
+            in_flight = InFlightImage.objects.create(
+                monthly_usage_id=row[0], expires_at=now + timedelta(seconds=_in_flight_seconds())
+            )
     if row is None:
         raise _refusal(account=account, month=month, limit=limit, now=now)
     monthly_usage_id, used = row
-    return QuotaReservation(monthly_usage_id=monthly_usage_id, used=used, limit=limit)
+    return QuotaReservation(monthly_usage_id=monthly_usage_id, in_flight_image_id=in_flight.pk, used=used, limit=limit)
 
 
 def _refusal(*, account: Account, month: date, limit: int, now: datetime) -> SmolpixError:
     """Why no image is left: the month's are used up, or the last ones are still in flight."""
-    usage = MonthlyUsage.objects.filter(account=account, month=month).first() or MonthlyUsage(used=0)
-    in_flight = _live_in_flight(usage, now=now)
-    if usage.used - in_flight < limit:
+    usage = _with_in_flight(MonthlyUsage.objects.filter(account=account, month=month), now=now).first()
+    used, in_flight = (usage.used, usage.images_in_flight) if usage else (0, 0)
+    if used - in_flight < limit:
         # Images held by requests still running, or one given back since the reservation was
         # refused (a separate statement): worth trying again in seconds, either way.
-        settled_by = usage.in_flight_until if in_flight else now
-        return QuotaHeldInFlight(used=usage.used, in_flight=in_flight, limit=limit, settled_by=settled_by)
-    return QuotaExceeded(used=usage.used, limit=limit, resets_at=next_month_start(month))
+        settled_by = usage.settled_by if in_flight else now
+        return QuotaHeldInFlight(used=used, in_flight=in_flight, limit=limit, settled_by=settled_by)
+    return QuotaExceeded(used=used, limit=limit, resets_at=next_month_start(month))
 
 
-def _live_in_flight(usage: MonthlyUsage, *, now: datetime) -> int:
-    """The month's images held by requests still running (not those of requests that crashed)."""
-    return usage.in_flight if usage.in_flight_until is not None and usage.in_flight_until > now else 0
+def _with_in_flight(months: QuerySet[MonthlyUsage], *, now: datetime) -> QuerySet[MonthlyUsage]:
+    """`months`, each with `images_in_flight`, its images held by requests still running (not those of
+    requests whose process died: their rows have expired), and `settled_by`, when the last of those
+    requests has surely ended."""
+    running = Q(in_flight_images__expires_at__gt=now)
+    return months.annotate(
+        images_in_flight=Count("in_flight_images", filter=running),
+        settled_by=Max("in_flight_images__expires_at", filter=running),
+    )
 
 
 def quota_refund(*, reservation: QuotaReservation) -> bool:
-    """Give a reserved image back. Returns False, and changes nothing, if it was already refunded."""
-    if reservation.refunded:
-        return False
-    quota_give_back(monthly_usage_id=reservation.monthly_usage_id)
-    reservation.refunded = True
-    return True
+    """Give a reserved image back. Returns False, and changes nothing, if it was already given back
+    (or kept)."""
+    return quota_give_back(
+        in_flight_image_id=reservation.in_flight_image_id, monthly_usage_id=reservation.monthly_usage_id
+    )
 
 
 @contextmanager
@@ -178,85 +186,108 @@ def quota_charge(*, account: Account) -> Iterator[QuotaReservation]:
         transaction.on_commit(send_notice, robust=True)
 
 
-# The image stays charged; it is just no longer in flight. Returns what the quota e-mails need.
-# (The e-mail times are returned as they are: SQLite 3.40 gets `RETURNING column IS NULL` wrong.)
-_KEEP_SQL = """
-UPDATE usage_monthlyusage SET in_flight = CASE WHEN in_flight > 0 THEN in_flight - 1 ELSE 0 END
-WHERE id = %s
-RETURNING used, in_flight, in_flight_until, warning_sent_at, limit_reached_sent_at
-"""
-
-
 def _quota_keep(reservation: QuotaReservation) -> bool:
     """Keep a reserved image for good; returns whether a quota e-mail is due."""
     try:
-        with connection.cursor() as cursor:
-            cursor.execute(_KEEP_SQL, [reservation.monthly_usage_id])
-            row = cursor.fetchone()
+        InFlightImage.objects.filter(pk=reservation.in_flight_image_id).delete()
+        months = MonthlyUsage.objects.filter(pk=reservation.monthly_usage_id)
+        usage = _with_in_flight(months, now=timezone.now()).first()
     except DATABASE_DOWN:
-        # Nothing is lost: the image is charged already, its in-flight mark lapses by itself, and
-        # the hourly catch-up sends an e-mail that is due.
-        logger.warning("database unreachable: image of usage row %s kept in flight", reservation.monthly_usage_id)
+        # If its row in flight could not be deleted, the task usage.give_back_lapsed_images gives
+        # the image back once the row has expired: a success free of charge, rather than any risk of
+        # charging for a failure. The hourly catch-up sends an e-mail that is due.
+        logger.warning(
+            "database unreachable: image in flight %s kept, or left to lapse", reservation.in_flight_image_id
+        )
         return False
-    if row is None:
+    if usage is None:
         return False  # the month's row is gone with its account
-    used, in_flight, in_flight_until, warning_sent_at, limit_reached_sent_at = row
-    usage = MonthlyUsage(used=used, in_flight=in_flight, in_flight_until=_as_datetime(in_flight_until))
     notice = _due_notice(
         used=_done(usage),
         limit=reservation.limit,
-        warning_sent=warning_sent_at is not None,
-        limit_reached_sent=limit_reached_sent_at is not None,
+        warning_sent=usage.warning_sent_at is not None,
+        limit_reached_sent=usage.limit_reached_sent_at is not None,
     )
     return notice is not None
 
 
-def _as_datetime(value: datetime | str | None) -> datetime | None:
-    """`in_flight_until` as raw SQL returns it (SQLite: text), converted as the ORM would."""
-    column = MonthlyUsage._meta.get_field("in_flight_until").get_col(MonthlyUsage._meta.db_table)
-    for converter in connection.ops.get_db_converters(column):
-        value = converter(value, column, connection)
-    return value
-
-
 def _done(usage: MonthlyUsage) -> int:
-    """The month's images charged for good: those of requests still running may yet come back."""
-    return usage.used - _live_in_flight(usage, now=timezone.now())
+    """The month's images charged for good (`usage` comes `_with_in_flight`): those of requests
+    still running may yet come back."""
+    return usage.used - usage.images_in_flight
 
 
 def _refund_now_or_later(reservation: QuotaReservation) -> None:
     """Refund a failed image; with the database out of reach (the very reason the work may have
-    failed), a task retries the refund until it is back. A failed image is never charged."""
+    failed), a task retries the refund until it is back. Failing that too, its row in flight lapses
+    and usage.give_back_lapsed_images gives the image back. A failed image is never charged."""
     try:
         quota_refund(reservation=reservation)
     except DATABASE_DOWN:
+        image = reservation.in_flight_image_id
         if refund_quota.app.conf.task_always_eager:
-            logger.error("database unreachable: image of usage row %s not refunded", reservation.monthly_usage_id)
+            logger.warning("database unreachable: image in flight %s left to lapse", image)
             return
-        logger.warning("database unreachable: refund of usage row %s queued", reservation.monthly_usage_id)
+        logger.warning("database unreachable: refund of image in flight %s queued", image)
         try:
-            refund_quota.apply_async(kwargs={"monthly_usage_id": reservation.monthly_usage_id}, countdown=2)
-        except REDIS_DOWN:
-            logger.error(
-                "database and broker unreachable: image of usage row %s not refunded", reservation.monthly_usage_id
+            refund_quota.apply_async(
+                kwargs={"in_flight_image_id": image, "monthly_usage_id": reservation.monthly_usage_id}, countdown=2
             )
+        except REDIS_DOWN:
+            logger.warning("database and broker unreachable: image in flight %s left to lapse", image)
 
 
-def quota_give_back(*, monthly_usage_id: int) -> None:
-    """One image back to a month's count (by a refund, or later by the task usage.refund_quota),
-    no longer in flight."""
-    # used > 0: staff may have reset the month's count since the reservation. A refund late enough
-    # to find the in-flight count started again may take another request's mark: that only changes
-    # how a refusal is worded until it lapses, never how many images are charged.
-    MonthlyUsage.objects.filter(pk=monthly_usage_id, used__gt=0).update(
-        used=F("used") - 1, in_flight=Case(When(in_flight__gt=0, then=F("in_flight") - 1), default=Value(0))
-    )
+@transaction.atomic
+def quota_give_back(*, in_flight_image_id: int | None, monthly_usage_id: int) -> bool:
+    """Give back the image of a request that failed (by its refund, or later by the task
+    usage.refund_quota), if its row in flight is still there: only the call that deletes the row
+    gives the image back. Returns whether this call gave it back.
+
+    `in_flight_image_id` None: a refund queued before images in flight had rows, naming the month
+    only; its image was charged and not given back, so it is given back now."""
+    if in_flight_image_id is not None and not InFlightImage.objects.filter(pk=in_flight_image_id).delete()[0]:
+        return False
+    _give_back_images(monthly_usage_id=monthly_usage_id, images=1)
+    return True
 
 
+def quota_give_back_lapsed() -> int:
+    """Give back the images of the requests whose process died (a web worker killed mid-request, a
+    deploy's SIGKILL, or a keep that met the database down): their rows in flight expired more than
+    LAPSED_MARGIN_SECONDS ago. Run every minute by beat; returns how many images were given back.
+
+    Each row is locked, deleted and its image given back in one transaction, skipping rows that a
+    late refund holds: whoever deletes a row gives its image back, so none is given back twice."""
+    cutoff = timezone.now() - timedelta(seconds=LAPSED_MARGIN_SECONDS)
+    given_back = 0
+    while True:
+        with transaction.atomic():
+            lapsed = InFlightImage.objects.filter(expires_at__lt=cutoff).select_for_update(skip_locked=True)
+            rows = list(lapsed.order_by().values_list("pk", "monthly_usage_id")[:PRUNE_BATCH_SIZE])
+            if not rows:
+                return given_back
+            InFlightImage.objects.filter(pk__in=[pk for pk, _ in rows]).delete()
+            for monthly_usage_id, images in Counter(monthly_usage_id for _, monthly_usage_id in rows).items():
+                _give_back_images(monthly_usage_id=monthly_usage_id, images=images)
+        given_back += len(rows)
+
+
+def _give_back_images(*, monthly_usage_id: int, images: int) -> None:
+    # Never below zero (a count corrected by hand, or a refund queued before the rows in flight).
+    MonthlyUsage.objects.filter(pk=monthly_usage_id).update(used=Greatest(F("used") - images, 0))
+
+
+@transaction.atomic
 def usage_reset(*, account: Account) -> None:
-    """Start the account's count for this month again from zero, its quota e-mails with it."""
-    MonthlyUsage.objects.filter(account=account, month=month_start(timezone.now())).update(
-        used=0, in_flight=0, warning_sent_at=None, limit_reached_sent_at=None
+    """Start the account's count for this month again from zero, its quota e-mails with it. The
+    images of its requests still running are no longer counted, so none of them is given back."""
+    # The rows, then the count: the order in which refunds and usage.give_back_lapsed_images lock
+    # them, so that none waits for the other. A refund's image is given back before the reset, or
+    # not at all.
+    month = month_start(timezone.now())
+    InFlightImage.objects.filter(monthly_usage__account=account, monthly_usage__month=month).delete()
+    MonthlyUsage.objects.filter(account=account, month=month).update(
+        used=0, warning_sent_at=None, limit_reached_sent_at=None
     )
 
 
@@ -334,7 +365,8 @@ def quota_notice_send(*, monthly_usage_id: int) -> QuotaNotice | None:
     (released again if sending fails, for a retry). A crash between the claim and the sending
     loses that e-mail rather than risk sending it twice.
     """
-    usage = MonthlyUsage.objects.select_related("account__owner", "account__plan").filter(pk=monthly_usage_id).first()
+    months = MonthlyUsage.objects.select_related("account__owner", "account__plan").filter(pk=monthly_usage_id)
+    usage = _with_in_flight(months, now=timezone.now()).first()
     if usage is None or usage.month != month_start(timezone.now()):
         return None  # the account is gone, or the month is over and the news with it
     limit = account_limits(account=usage.account).monthly_limit

@@ -44,8 +44,18 @@ def catch_up_quota_notices() -> int:
     soft_time_limit=30,
     time_limit=45,
 )
-def refund_quota(*, monthly_usage_id: int) -> None:
-    """Give back the image of a failed optimization whose refund met the database down."""
+def refund_quota(*, monthly_usage_id: int, in_flight_image_id: int | None = None) -> bool:
+    """Give back the image of a failed optimization whose refund met the database down, unless
+    it was given back meanwhile. (Refunds queued before images in flight had rows carry no
+    `in_flight_image_id`.)"""
     from usage.services import quota_give_back
 
-    quota_give_back(monthly_usage_id=monthly_usage_id)
+    return quota_give_back(in_flight_image_id=in_flight_image_id, monthly_usage_id=monthly_usage_id)
+
+
+@shared_task(name="usage.give_back_lapsed_images", ignore_result=True, soft_time_limit=50, time_limit=60)
+def give_back_lapsed_images() -> int:
+    """Give back the images of requests whose process died (run every minute by beat)."""
+    from usage.services import quota_give_back_lapsed
+
+    return quota_give_back_lapsed()

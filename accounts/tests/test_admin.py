@@ -9,8 +9,8 @@ from accounts.models import Account, Plan, PlanCode, User
 from accounts.tests.factories import AccountFactory, user_change_form
 from apikeys.models import ApiKey
 from apikeys.tests.factories import ApiKeyFactory
-from usage.models import MonthlyUsage, RequestRecord
-from usage.tests.factories import MonthlyUsageFactory, RequestRecordFactory
+from usage.models import InFlightImage, MonthlyUsage, RequestRecord
+from usage.tests.factories import InFlightImageFactory, MonthlyUsageFactory, RequestRecordFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -127,7 +127,7 @@ def test_an_account_is_not_deleted_by_hand_but_goes_with_its_user(admin_client, 
 def test_a_customer_who_used_the_api_is_deleted_with_its_keys_usage_and_records(admin_client, pro_account, way):
     """Their admins refuse deleting them by hand, which made Django refuse to delete the user too."""
     api_key = ApiKeyFactory(account=pro_account)
-    MonthlyUsageFactory(account=pro_account, used=3)
+    InFlightImageFactory(monthly_usage=MonthlyUsageFactory(account=pro_account, used=3))
     RequestRecordFactory(account=pro_account, api_key=api_key)
     user = pro_account.owner
 
@@ -139,6 +139,7 @@ def test_a_customer_who_used_the_api_is_deleted_with_its_keys_usage_and_records(
 
     assert not User.objects.filter(pk=user.pk).exists()
     assert not (ApiKey.objects.exists() or MonthlyUsage.objects.exists() or RequestRecord.objects.exists())
+    assert not InFlightImage.objects.exists()
 
 
 def test_the_delete_page_counts_what_goes_with_the_user_without_listing_each_row(admin_client, pro_account):

@@ -14,7 +14,7 @@ from PIL import Image
 from api.tests.checks import assert_reference_response
 from optimizer.tests import images
 from usage.selectors import usage_this_month
-from usage.tests.factories import MonthlyUsageFactory
+from usage.tests.factories import InFlightImageFactory, MonthlyUsageFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_tasks")]
 
@@ -241,7 +241,7 @@ def test_the_fifty_first_image_of_a_free_month_is_refused_with_a_way_forward(fre
 
 def test_the_last_image_of_the_month_still_in_flight_is_told_to_wait_seconds(free_client, free_account):
     in_a_minute = timezone.now() + timedelta(minutes=1)
-    MonthlyUsageFactory(account=free_account, used=50, in_flight=1, in_flight_until=in_a_minute)
+    InFlightImageFactory(monthly_usage=MonthlyUsageFactory(account=free_account, used=50), expires_at=in_a_minute)
 
     response = free_client.post(TRY_IT, form(file=upload()), **JSON)
 
@@ -272,7 +272,7 @@ def test_without_javascript_the_limit_links_to_the_upgrade(free_client, free_acc
 
 def test_without_javascript_the_last_images_in_flight_are_not_sent_to_upgrade(free_client, free_account):
     in_a_minute = timezone.now() + timedelta(minutes=1)
-    MonthlyUsageFactory(account=free_account, used=50, in_flight=1, in_flight_until=in_a_minute)
+    InFlightImageFactory(monthly_usage=MonthlyUsageFactory(account=free_account, used=50), expires_at=in_a_minute)
 
     response = free_client.post(TRY_IT, form(file=upload()))
 

@@ -14,7 +14,7 @@ from accounts.models import Account, PlanCode
 from accounts.tests.factories import AccountFactory
 from optimizer.tests.images import encode, graphic
 from tests.browser.steps import sign_in, sign_up, verification_link
-from usage.tests.factories import MonthlyUsageFactory
+from usage.tests.factories import InFlightImageFactory, MonthlyUsageFactory
 
 # The live server reads committed data: these tests use a transactional database. It runs in this
 # process, so the tests that optimize run their Celery tasks here too (eager_tasks): no worker.
@@ -190,7 +190,8 @@ def test_try_it_offers_an_upgrade_only_when_the_months_images_are_used_up(
 ):
     account = AccountFactory()
     in_a_minute = timezone.now() + timedelta(minutes=1)
-    MonthlyUsageFactory(account=account, used=50, in_flight=in_flight, in_flight_until=in_a_minute)
+    usage = MonthlyUsageFactory(account=account, used=50)
+    InFlightImageFactory.create_batch(in_flight, monthly_usage=usage, expires_at=in_a_minute)
     sign_in(page, account)
     page.goto("/dashboard/try/")
 

@@ -1,10 +1,13 @@
+from datetime import timedelta
+
 import factory
 from django.utils import timezone
 from factory.django import DjangoModelFactory
 
 from accounts.tests.factories import AccountFactory
-from usage.models import MonthlyUsage, RequestRecord
+from usage.models import InFlightImage, MonthlyUsage, RequestRecord
 from usage.selectors import month_start
+from usage.services import _in_flight_seconds
 
 
 class MonthlyUsageFactory(DjangoModelFactory):
@@ -16,6 +19,16 @@ class MonthlyUsageFactory(DjangoModelFactory):
     account = factory.SubFactory(AccountFactory, pro=True)
     month = factory.LazyFunction(lambda: month_start(timezone.now()))
     used = 0
+
+
+class InFlightImageFactory(DjangoModelFactory):
+    """An image of a month's count held by a request still running (its `used` counts it already)."""
+
+    class Meta:
+        model = InFlightImage
+
+    monthly_usage = factory.SubFactory(MonthlyUsageFactory, used=1)
+    expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(seconds=_in_flight_seconds()))
 
 
 class RequestRecordFactory(DjangoModelFactory):

@@ -4,14 +4,24 @@
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 import pytest
 from django.core import mail
 from django.db import connection, connections
+from django.utils import timezone
 
 from accounts.tests.factories import AccountFactory
-from usage.models import MonthlyUsage
-from usage.services import QuotaExceeded, QuotaHeldInFlight, quota_charge, quota_notice_send, quota_reserve
+from usage.models import InFlightImage, MonthlyUsage
+from usage.services import (
+    QuotaExceeded,
+    QuotaHeldInFlight,
+    quota_charge,
+    quota_give_back_lapsed,
+    quota_notice_send,
+    quota_refund,
+    quota_reserve,
+)
 from usage.tests.factories import MonthlyUsageFactory
 
 # At most this many connections at once: the PostgreSQL server is shared.
@@ -113,7 +123,26 @@ def test_images_held_by_failing_requests_in_flight_go_to_the_requests_that_retry
     outcomes = in_parallel(optimize, 8)
 
     assert outcomes.count("done") == 2
-    assert MonthlyUsage.objects.values_list("used", "in_flight").get(account=account) == (5, 0)
+    assert MonthlyUsage.objects.get(account=account).used == 5
+    assert not InFlightImage.objects.exists()
+
+
+def test_late_refunds_racing_the_lapsed_task_give_each_image_back_once():
+    account = AccountFactory(agency=True)
+    MonthlyUsageFactory(account=account, used=10)  # kept: never given back
+    reservations = [quota_reserve(account=account) for _ in range(40)]
+    InFlightImage.objects.update(expires_at=timezone.now() - timedelta(hours=1))  # their processes "died"
+
+    def give_back(number: int) -> int:
+        if number % 2:
+            return quota_give_back_lapsed()
+        return int(quota_refund(reservation=reservations[number // 2]))
+
+    given_back = in_parallel(give_back, 80)  # each late refund racing a run of the task
+
+    assert sum(given_back) == 40
+    assert MonthlyUsage.objects.get(account=account).used == 10
+    assert not InFlightImage.objects.exists()
 
 
 def test_a_quota_e_mail_sent_from_many_places_at_once_goes_out_once(settings):

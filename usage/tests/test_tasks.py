@@ -8,9 +8,15 @@ from django.core import mail
 from django.utils import timezone
 
 from accounts.tests.factories import AccountFactory
-from usage.models import MonthlyUsage, RequestRecord
+from usage.models import InFlightImage, MonthlyUsage, RequestRecord
 from usage.services import QuotaNotice, quota_charge, quota_notice_send, quota_refund, quota_reserve
-from usage.tasks import catch_up_quota_notices, prune_request_records, refund_quota, send_quota_notice
+from usage.tasks import (
+    catch_up_quota_notices,
+    give_back_lapsed_images,
+    prune_request_records,
+    refund_quota,
+    send_quota_notice,
+)
 from usage.tests.factories import MonthlyUsageFactory, RequestRecordFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_tasks")]
@@ -99,12 +105,34 @@ def test_the_limit_e_mail_goes_out_when_the_last_image_in_flight_succeeds(
     assert "used all 10 of its images this month" in mail.outbox[0].body
 
 
-def test_a_refund_by_the_task_gives_the_image_back_and_ends_its_flight(ten_images):
+def test_a_refund_by_the_task_gives_the_image_back_once_and_ends_its_flight(ten_images):
     reservation = quota_reserve(account=ten_images)
+    ids = {"in_flight_image_id": reservation.in_flight_image_id, "monthly_usage_id": reservation.monthly_usage_id}
 
-    refund_quota.delay(monthly_usage_id=reservation.monthly_usage_id).get()
+    assert refund_quota.delay(**ids).get() is True
+    assert refund_quota.delay(**ids).get() is False  # a message delivered twice
+    assert quota_refund(reservation=reservation) is False
 
-    assert MonthlyUsage.objects.values_list("used", "in_flight").get() == (0, 0)
+    assert MonthlyUsage.objects.get().used == 0
+    assert not InFlightImage.objects.exists()
+
+
+def test_a_refund_queued_before_images_in_flight_had_rows_still_gives_the_image_back(ten_images):
+    usage = MonthlyUsageFactory(account=ten_images, used=3)
+
+    refund_quota.delay(monthly_usage_id=usage.pk).get()  # such a message names the month only
+
+    assert MonthlyUsage.objects.get().used == 2
+
+
+def test_the_task_gives_back_the_images_of_requests_whose_process_died(ten_images, django_capture_on_commit_callbacks):
+    charge(ten_images, times=1, capture=django_capture_on_commit_callbacks)
+    quota_reserve(account=ten_images)  # died
+
+    with time_machine.travel(timezone.now() + timedelta(hours=1)):
+        assert give_back_lapsed_images.delay().get() == 1
+
+    assert MonthlyUsage.objects.get().used == 1
 
 
 def test_falling_back_below_a_threshold_and_crossing_it_again_sends_nothing_new(
