@@ -4,6 +4,11 @@ read for the never-grow rule (optimizer.containers) and for the check of coded f
 
 from dataclasses import dataclass
 
+# More than encoders write (a grid of 16x16 tiles, each with its alpha, is 513 items of one extent
+# each): a box of a few bytes can declare millions of zero-byte extents, each a step in Python.
+MAX_ITEMS = 4096
+MAX_EXTENTS = 4096
+
 
 @dataclass(frozen=True)
 class ItemLocation:
@@ -15,7 +20,7 @@ class ItemLocation:
 
 def item_locations(data: bytes, start: int, end: int) -> list[ItemLocation]:
     """The entries of the `iloc` box whose contents are data[start:end] (ISO/IEC 14496-12, 8.11.3);
-    IndexError if they run past it."""
+    IndexError if they run past it, or number more than MAX_ITEMS items or MAX_EXTENTS extents."""
     at = start
 
     def number(size: int) -> int:
@@ -29,13 +34,18 @@ def item_locations(data: bytes, start: int, end: int) -> list[ItemLocation]:
     offset_size, length_size = divmod(number(1), 16)
     base_size, index_size = divmod(number(1), 16)
     index_size, id_size = (index_size if version in (1, 2) else 0), (4 if version == 2 else 2)
-    locations = []
-    for _ in range(number(id_size)):
+    locations, count, extent_count = [], number(id_size), 0
+    if count > MAX_ITEMS:
+        raise IndexError(f"iloc places {count} items")
+    for _ in range(count):
         item = number(id_size)
         method = number(2) & 15 if version in (1, 2) else 0
         reference, base = number(2), number(base_size)
-        extents = []
-        for _ in range(number(2)):
+        extents, extents_here = [], number(2)
+        extent_count += extents_here
+        if extent_count > MAX_EXTENTS:
+            raise IndexError(f"iloc places over {MAX_EXTENTS} extents")
+        for _ in range(extents_here):
             number(index_size)
             extents.append((base + number(offset_size), number(length_size)))
         locations.append(ItemLocation(item, method, reference, tuple(extents)))

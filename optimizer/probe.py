@@ -524,14 +524,15 @@ def heif_alpha(data: bytes) -> HeifAlpha | None:
 
 _AV1_SEQUENCE_HEADER = 1  # the OBU type
 _HEVC_SPS = 33  # the NAL unit type
-# The most of a sequence header or SPS read: the sizes come within its first few hundred bytes.
-_CODEC_HEADER_BYTES = 1024
-# How much larger than its `ispe` an HEVC frame may be coded: encoders code whole blocks, of at most
-# 64 samples, and crop the rest away (the SPS's conformance window). AV1 codes any size exactly.
-_HEVC_PADDING = 63
+# The most of a sequence header or SPS read: the sizes come within its first hundred bytes or so.
+_CODEC_HEADER_BYTES = 256
+# How much larger than its `ispe` a frame may be coded: HEVC encoders code whole blocks, of at most
+# 64 samples, and crop the rest away (the SPS's conformance window). AV1 codes any size exactly, but
+# what costs memory is a frame far larger, not a few samples of an encoder's alignment.
+_PADDING = 63
 # The most OBUs or NAL units walked in a file's items, each a step in Python: encoders write a few an
 # item (a sequence header or parameter sets, then the frame in one or a few parts).
-MAX_CODED_UNITS = 100_000
+MAX_CODED_UNITS = 10_000
 FRAME_LARGER_THAN_DECLARED = (
     "The image's coded frame is larger than the size its header declares; the file is damaged or crafted."
 )
@@ -551,12 +552,8 @@ def check_heif_frames(data: bytes) -> None:
         meta = _heif_meta(data)
         if meta is None:
             return
-        images = [meta.primary, meta.alpha_item()]
-        images += [
-            tile for kind, item, tiles in meta.references if kind == b"dimg" and item in images for tile in tiles
-        ]
         # Each item's properties by kind, the first of a kind kept (libheif reads that one).
-        items = {item: dict(reversed(list(meta.item_properties(item)))) for item in images if item}
+        items = {item: dict(reversed(list(meta.item_properties(item)))) for item in _decoded_items(meta)}
     except (struct.error, IndexError):
         return  # heif_alpha says what is wrong with such a file
     item_data, units = _items_data(data, set(items)), [0]
@@ -567,16 +564,26 @@ def check_heif_frames(data: bytes) -> None:
         coded = item_data.get(item, b"")
         if b"av1C" in properties:
             headers = _obus(properties[b"av1C"][4:], units) + _obus(coded, units)
-            sizes, padding = map(_av1_frame_size, headers), 0
+            frame_size = _av1_frame_size
         elif b"hvcC" in properties:
             headers = _hvcc_nal_units(properties[b"hvcC"]) + _nal_units(coded, units)
-            sizes, padding = map(_hevc_frame_size, headers), _HEVC_PADDING
+            frame_size = _hevc_frame_size
         else:
             continue
-        for size in sizes:
-            if size and (size[0] > width + padding or size[1] > height + padding):
+        for size in map(frame_size, set(headers)):  # each header once: a file may repeat one
+            if size and (size[0] > width + _PADDING or size[1] > height + _PADDING):
                 logger.info("A %dx%d frame behind an ispe of %dx%d (item %d)", *size, width, height, item)
                 raise UnsupportedImage(FRAME_LARGER_THAN_DECLARED)
+
+
+def _decoded_items(meta: "_HeifMeta") -> set[int]:
+    """The items decoded to show the image: the primary item and its alpha plane, and what a derived
+    one is made of (`dimg`), to the last level (the tiles of a grid inside an overlay, say)."""
+    items = {item for item in (meta.primary, meta.alpha_item()) if item}
+    derived_from = [(item, tiles) for kind, item, tiles in meta.references if kind == b"dimg"]
+    while more := {tile for item, tiles in derived_from if item in items for tile in tiles} - items:
+        items |= more
+    return items
 
 
 def _items_data(data: bytes, items: set[int]) -> dict[int, bytes | memoryview]:
@@ -677,11 +684,14 @@ class _Bits:
         return self.value >> self.left & (1 << count) - 1
 
     def golomb(self) -> int:
-        """An unsigned Exp-Golomb number: HEVC's ue(v), AV1's uvlc() (which stops at 32 zeros)."""
+        """An unsigned Exp-Golomb number: HEVC's ue(v), AV1's uvlc(); IndexError past 32 leading
+        zeros, more than either codes (and a header of zeros would be read a bit at a time)."""
         zeros = 0
         while not self.read(1):
             zeros += 1
-        return (1 << 32) - 1 if zeros >= 32 else (1 << zeros) - 1 + self.read(zeros)
+            if zeros > 32:
+                raise IndexError("an Exp-Golomb number longer than 32 bits")
+        return (1 << 32) - 1 if zeros == 32 else (1 << zeros) - 1 + self.read(zeros)
 
 
 def _av1_frame_size(header: bytes) -> tuple[int, int] | None:
