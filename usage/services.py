@@ -96,10 +96,10 @@ def _in_flight_seconds() -> int:
 # Counts one image and checks the limit in one statement, so parallel requests can never take more
 # than the limit between them: PostgreSQL locks the account's row for the month and re-checks the
 # WHERE against the latest count (SQLite allows one writer at a time). No row comes back when the
-# limit is reached. (`in_flight` is the previous release's column, still NOT NULL: see MonthlyUsage.)
+# limit is reached.
 _RESERVE_SQL = """
-INSERT INTO usage_monthlyusage (account_id, month, used, in_flight)
-SELECT %(account)s, %(month)s, 1, 0
+INSERT INTO usage_monthlyusage (account_id, month, used)
+SELECT %(account)s, %(month)s, 1
     WHERE CAST(%(limit)s AS integer) IS NULL OR CAST(%(limit)s AS integer) > 0
 ON CONFLICT (account_id, month) DO UPDATE SET used = usage_monthlyusage.used + 1
     WHERE CAST(%(limit)s AS integer) IS NULL OR usage_monthlyusage.used < CAST(%(limit)s AS integer)
@@ -190,6 +190,8 @@ def _quota_keep(reservation: QuotaReservation) -> bool:
     """Keep a reserved image for good; returns whether a quota e-mail is due."""
     try:
         InFlightImage.objects.filter(pk=reservation.in_flight_image_id).delete()
+        if reservation.limit is None:
+            return False  # no limit, no quota e-mails: the count need not be read
         months = MonthlyUsage.objects.filter(pk=reservation.monthly_usage_id)
         usage = _with_in_flight(months, now=timezone.now()).first()
     except DATABASE_DOWN:
@@ -226,7 +228,8 @@ def _refund_now_or_later(reservation: QuotaReservation) -> None:
     except DATABASE_DOWN:
         image = reservation.in_flight_image_id
         if refund_quota.app.conf.task_always_eager:
-            logger.warning("database unreachable: image in flight %s left to lapse", image)
+            # No broker to queue the refund on, and no beat to give lapsed images back (make run).
+            logger.error("database unreachable: image in flight %s not given back", image)
             return
         logger.warning("database unreachable: refund of image in flight %s queued", image)
         try:
@@ -267,7 +270,8 @@ def quota_give_back_lapsed() -> int:
             if not rows:
                 return given_back
             InFlightImage.objects.filter(pk__in=[pk for pk, _ in rows]).delete()
-            for monthly_usage_id, images in Counter(monthly_usage_id for _, monthly_usage_id in rows).items():
+            # The months in one order, so that two runs at once (a slow one and the next) never deadlock.
+            for monthly_usage_id, images in sorted(Counter(monthly_usage_id for _, monthly_usage_id in rows).items()):
                 _give_back_images(monthly_usage_id=monthly_usage_id, images=images)
         given_back += len(rows)
 
