@@ -98,7 +98,6 @@ class MonthlyUsageAdmin(NotDeletedByHand):
 
     list_display = ("account", "month", "used", "warning_sent_at", "limit_reached_sent_at")
     list_filter = ("month",)
-    exclude = ("in_flight", "in_flight_until")  # the previous release's, not used (see MonthlyUsage)
     search_fields = ("account__owner__email",)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[MonthlyUsage]:

@@ -16,12 +16,6 @@ class MonthlyUsage(models.Model):
         help_text="Images charged this month: successful optimizations, and those still running (given back if "
         "they fail or their process dies).",
     )
-    # Not read any more (each image in flight is an InFlightImage row). During a deploy the previous
-    # release's processes, still serving, write them, and every query of this one selects them: the
-    # next release removes them from the model only (SeparateDatabaseAndState), the one after drops
-    # the columns. In the meantime the database fills in `in_flight` (db_default).
-    in_flight = models.PositiveIntegerField(default=0, db_default=0, help_text="Not used: see images in flight.")
-    in_flight_until = models.DateTimeField(null=True, blank=True, help_text="Not used: see images in flight.")
     warning_sent_at = models.DateTimeField(null=True, blank=True, help_text="When the 80 % e-mail was sent.")
     limit_reached_sent_at = models.DateTimeField(null=True, blank=True, help_text="When the 100 % e-mail was sent.")
 
