@@ -249,7 +249,7 @@ def smart_choice(
     if best is None:
         best, notice = search.fallback(formats)
     if max_bytes is not None and best.size > max_bytes:
-        best, notice = search.below(target.floor, max_bytes, lanes) or (best, _larger_notice(max_bytes))
+        best, notice = search.below(target.floor, max_bytes, lanes) or (best, _larger_notice(max_bytes, notice))
     return Choice(encoded=best.encoded, score=best.score, notice=notice, trials=tuple(search.trials))
 
 
@@ -285,7 +285,11 @@ def _lanes(pixels: Pixels, formats: Sequence[OutputFormat], *, graphic: bool) ->
     return [lane for lane in lanes if lane.format in formats]
 
 
-def _larger_notice(max_bytes: int) -> str:
+def _larger_notice(max_bytes: int, missed: str | None) -> str:
+    """Why the result is larger than the source; `missed`, the notice of a result that did not
+    reach the target (AVIF alone), stays first: that result does not keep the quality either."""
+    if missed:
+        return f"{missed} It is larger than the original ({max_bytes:,} bytes)."
     return (
         f"No encoding of this image at this quality is smaller than the original ({max_bytes:,} bytes); "
         "this is the smallest that keeps the quality."

@@ -237,6 +237,18 @@ def test_when_nothing_at_the_floor_is_smaller_than_the_source_the_result_says_so
     assert "No encoding of this image at this quality is smaller than the original (100 bytes)" in choice.notice
 
 
+def test_an_avif_that_misses_the_target_and_is_larger_than_the_source_says_both(graphic):
+    """Lossless (quality 100) asked of AVIF alone, which cannot be lossless here (its 4:4:4 is
+    still YCbCr): the notice must not claim the quality was kept."""
+    choice = choose_encoding(graphic, format=RequestedFormat.AVIF, quality=100, smart=True, max_bytes=100)
+
+    assert recomputed_score(graphic, choice.encoded.data) < 100
+    assert choice.notice == (
+        "AVIF could not reach the quality target (100) on this image; this is its best. "
+        "It is larger than the original (100 bytes)."
+    )
+
+
 # --- the budget -----------------------------------------------------------------------------------
 
 
