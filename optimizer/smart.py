@@ -249,7 +249,18 @@ def smart_choice(
     if best is None:
         best, notice = search.fallback(formats)
     if max_bytes is not None and best.size > max_bytes:
-        best, notice = search.below(target.floor, max_bytes, lanes) or (best, _larger_notice(max_bytes, notice))
+        below = search.below(target.floor, max_bytes, lanes)
+        if below is None and OutputFormat.WEBP in formats:
+            # Lossless WebP, left out where lossy encodings are the smaller as a rule, may still be
+            # (a PNG of a pattern that no lossy encoding keeps in fewer bytes); exact, it keeps the
+            # quality.
+            exact = search.lossless_webp()
+            if exact is not None and exact.size < best.size:
+                best, notice = exact, None
+        if below is not None:
+            best, notice = below
+        elif best.size > max_bytes:
+            notice = _larger_notice(max_bytes, notice)
     return Choice(encoded=best.encoded, score=best.score, notice=notice, trials=tuple(search.trials))
 
 
@@ -461,6 +472,11 @@ class _Search:
         trial = Trial(encoded=_bytes_only(encoded), score=100.0, seconds=0.0)
         self.trials.append(trial)
         return trial
+
+    def lossless_webp(self) -> Trial | None:
+        """Lossless WebP's trial: the one made, else made now."""
+        made = [t for t in self.trials if t.encoded.settings == LOSSLESS_WEBP]
+        return made[0] if made else self.exact(encode_if_faithful(self.pixels, LOSSLESS_WEBP))
 
     def best(self, trials: Iterable[Trial] | None = None, *, at_least: float | None = None) -> Trial | None:
         at_least = self.target if at_least is None else at_least

@@ -9,10 +9,11 @@ import random
 import threading
 from dataclasses import replace
 
+import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from optimizer import encoders, smart
+from optimizer import encoders, imaging, smart
 from optimizer.choice import LOSSLESS_WEBP, OPAQUE_WEBP_METHOD, Trial, plain_settings
 from optimizer.compression import choose_encoding
 from optimizer.encoders import Encoded, EncoderSettings
@@ -247,6 +248,21 @@ def test_an_avif_that_misses_the_target_and_is_larger_than_the_source_says_both(
         "AVIF could not reach the quality target (100) on this image; this is its best. "
         "It is larger than the original (100 bytes)."
     )
+
+
+@pytest.mark.parametrize("format", [RequestedFormat.AUTO, RequestedFormat.WEBP])
+def test_a_pattern_no_lossy_encoding_keeps_smaller_than_its_png_comes_back_lossless_and_smaller(format):
+    """A 38 kB PNG of a pattern whose lossy encodings at the target are 54-63 kB, and which is not
+    a graphic (so lossless WebP is not tried from the start): lossless WebP, 28 kB, keeps it whole."""
+    x, y = np.meshgrid(np.arange(400), np.arange(300))
+    source = images.encode(Image.fromarray(np.dstack([x % 256, y % 256, x * y % 256]).astype(np.uint8)), "PNG")
+    pattern = imaging.prepare(source, max_width=4096, max_pixels=10_000_000)
+
+    choice = choose_encoding(pattern, format=format, quality=80, smart=True, max_bytes=len(source))
+
+    assert len(choice.encoded.data) < len(source)
+    assert recomputed_score(pattern, choice.encoded.data) == 100
+    assert choice.notice is None
 
 
 # --- the budget -----------------------------------------------------------------------------------
