@@ -9,7 +9,10 @@ every accepted image finishes within the worker's memory and ImageMagick's polic
   of 100 megapixels turned by their orientation, or 81 in CMYK, ran out of caches after seconds).
 - The worker's memory outside those caches: each encoder keeps its own copies of the pixels
   (libwebp its ARGB and YUV planes, libavif and libaom far more), so each output format has a
-  largest size that keeps a worker under WORKER_MEMORY_CEILING (measured: `make bench-memory`).
+  largest size that keeps a worker under WORKER_MEMORY_CEILING (measured: `make bench-memory`);
+  and libheif with its decoder (dav1d, libde265) holds an AVIF's or HEIC's planes, several times
+  over, while it decodes them at full size whatever the maxWidth: more with each bit above 8 and
+  with chroma not subsampled (a 12-bit 4:4:4 AVIF of 35.7 megapixels peaked at 1000 MB).
 
 A refusal names the largest maxWidth that passes both, found with the same rules (_accepted), or
 says that no width does.
@@ -56,6 +59,28 @@ MAX_OUTPUT_PIXELS = {
     (OutputFormat.WEBP, True): 16_000_000,
     (OutputFormat.AVIF, True): 24_000_000,
 }
+# What libheif and its decoder hold while they decode an AVIF or HEIC, outside ImageMagick's caches:
+# the decoder's frame, libheif's copy of its planes (and of the alpha plane, decoded with the
+# colour), the 8-bit 4:2:0 image libheif converts them to for ImageMagick 6, and its steps there.
+# Measured (VmHWM of a fresh worker-like process reading the file, less its 118-125 MB start) at 24
+# and 35.7 MP, bytes a pixel: AVIF (avifenc, libaom; dav1d decodes) 8-bit 4:2:0 7.6-8.1, 4:4:4 13.6,
+# 10- and 12-bit 4:2:0 15.2, 21.6 with alpha, 4:4:4 25.9-26.4, with alpha too; HEIC (heif-enc,
+# x265; libde265 decodes) 8-bit 4:2:0 5.4, 10- and 12-bit 15.3 (4:2:0 and 4:4:4), 21.5 with alpha;
+# an alpha plane decoded alone (imaging._add_alpha_plane: made 4:2:0 for ImageMagick) 8.1 at 8 bits,
+# 15.1-15.3 above. Counted: for each byte of planes a pixel (a sample's bytes, 1 up to 8 bits and 2
+# above, times its luma, chroma and alpha samples), DECODER_BYTES_PER_PLANE_BYTE, and
+# DECODER_BYTES_PER_PIXEL more: at or above every measurement (15.5 for 10-bit 4:2:0, 29 for 4:4:4).
+DECODER_BYTES_PER_PLANE_BYTE = 4.5
+DECODER_BYTES_PER_PIXEL = 2
+# Chroma samples a pixel (both planes); libheif makes a grey image 4:2:0 for ImageMagick.
+CHROMA_SAMPLES = {"4:0:0": 0.5, "4:2:0": 0.5, "4:2:2": 1, "4:4:4": 2}
+# A worker's resident memory before an image: 118-143 MB fresh, up to ~200 once it has run images.
+WORKER_START = 200 * MIB
+# What decoding may take a worker to: an eighth of the ceiling (128 MiB) is kept spare for what the
+# measurements did not vary: other encoders' files (tiles, film grain), more cores (more decoder
+# threads, more glibc arenas). A 12-bit 4:4:4 AVIF fits up to ~25 MP (~19 with alpha), a 10- or
+# 12-bit 4:2:0 one up to ~47 (~30), an 8-bit 4:2:0 one up to ~83 (~55).
+DECODING_CEILING = WORKER_MEMORY_CEILING - WORKER_MEMORY_CEILING // 8
 # The formats' names as the documentation writes them, in messages to the customer.
 FORMAT_NAMES = {OutputFormat.WEBP: "WebP", OutputFormat.AVIF: "AVIF"}
 
@@ -138,7 +163,28 @@ def _may_be_transparent(source: SourceInfo) -> bool:
 
 
 def _fits(source: SourceInfo, width: int, height: int) -> bool:
-    return all(_fit_together(caches) for caches in _caches(source, width, height))
+    return _decoder_fits(source) and all(_fit_together(caches) for caches in _caches(source, width, height))
+
+
+def _decoder_fits(source: SourceInfo) -> bool:
+    """Whether decoding an AVIF or HEIC keeps the worker under DECODING_CEILING: the colour planes
+    (with the alpha plane, which libheif decodes with them), then the alpha plane alone, beside the
+    decoded colour's cache when that is in memory. At full size whatever the maxWidth: no width helps."""
+    if source.format not in (SourceFormat.AVIF, SourceFormat.HEIC):
+        return True
+    pixels = source.stored_width * source.stored_height
+    sample = 1 if source.bit_depth <= 8 else 2
+    peak = _decoder_bytes(pixels, sample * (1 + CHROMA_SAMPLES[source.chroma] + source.separate_alpha))
+    if source.separate_alpha:
+        cache = DIRECT_CACHE_BYTES_PER_PIXEL * pixels
+        held = cache if cache <= limits["memory"] else 0
+        peak = max(peak, held + _decoder_bytes(pixels, sample * (1 + CHROMA_SAMPLES["4:2:0"])))
+    return WORKER_START + peak <= DECODING_CEILING
+
+
+def _decoder_bytes(pixels: int, plane_bytes: float) -> float:
+    """What libheif and its decoder hold at their peak for `pixels` of `plane_bytes` bytes a pixel."""
+    return pixels * (DECODER_BYTES_PER_PLANE_BYTE * plane_bytes + DECODER_BYTES_PER_PIXEL)
 
 
 def _caches(source: SourceInfo, width: int, height: int) -> list[list[int]]:

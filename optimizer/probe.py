@@ -75,6 +75,10 @@ class SourceInfo:
     # ImageMagick orients it (auto_orient: a whole copy), by any orientation but the first: a flip or
     # a turn by 180 degrees keeps the size, so width and height do not show it.
     reoriented: bool = False
+    # An AVIF's or HEIC's decoded planes, as its codec headers declare them (check_heif_frames): the
+    # most bits a sample of any item decoded, and the widest chroma subsampling (CHROMA_FORMATS).
+    bit_depth: int = 8
+    chroma: str = "4:2:0"
 
 
 # --- Sniffing -----------------------------------------------------------------------------
@@ -324,8 +328,9 @@ def probe(data: bytes, *, max_pixels: int) -> SourceInfo:
             animated=area is not None,
             placed_frame_pixels=area[2] * area[3] if placed else 0,
         )
+    bit_depth, chroma = 8, "4:2:0"
     if source_format in (SourceFormat.AVIF, SourceFormat.HEIC):
-        check_heif_frames(data)
+        bit_depth, chroma = check_heif_frames(data)
     with new_image_reader(source_format.value) as image:
         try:
             read_source(image, data, ping=True)
@@ -358,6 +363,8 @@ def probe(data: bytes, *, max_pixels: int) -> SourceInfo:
         png_colour_type=data[25] if source_format is SourceFormat.PNG and data[12:16] == b"IHDR" else None,
         animated=source_format is SourceFormat.AVIF and _is_avif_sequence(data),
         reoriented=orientation not in (None, "undefined", "top_left"),
+        bit_depth=bit_depth,
+        chroma=chroma,
     )
 
 
@@ -524,7 +531,8 @@ def heif_alpha(data: bytes) -> HeifAlpha | None:
 
 _AV1_SEQUENCE_HEADER = 1  # the OBU type
 _HEVC_SPS = 33  # the NAL unit type
-# The most of a sequence header or SPS read: the sizes come within its first hundred bytes or so.
+# The most of a sequence header or SPS read: the sizes and the bit depth come within its first hundred
+# bytes or so.
 _CODEC_HEADER_BYTES = 256
 # How much larger than its `ispe` a frame may be coded: HEVC encoders code whole blocks, of at most
 # 64 samples, and crop the rest away (the SPS's conformance window). AV1 codes any size exactly, but
@@ -538,42 +546,66 @@ FRAME_LARGER_THAN_DECLARED = (
 )
 TOO_MANY_CODED_UNITS = "The image's coded data is in more parts than encoders write; the file is damaged or crafted."
 
+# Chroma subsampling, from the least data a pixel to the most.
+CHROMA_FORMATS = ("4:0:0", "4:2:0", "4:2:2", "4:4:4")
+# What an AVIF's or HEIC's planes are counted as when a codec header cannot be read: the most either codes.
+WORST_CODING = (12, "4:4:4")
 
-def check_heif_frames(data: bytes) -> None:
+
+@dataclass(frozen=True)
+class CodedFrame:
+    """What an AV1 sequence header or an HEVC SPS declares of the frames it codes."""
+
+    width: int  # the largest frame (AV1), the coded size before the conformance window crops it (HEVC)
+    height: int
+    bit_depth: int
+    chroma: str  # one of CHROMA_FORMATS
+
+
+def check_heif_frames(data: bytes) -> tuple[int, str]:
     """Refuse (UnsupportedImage) an AVIF or HEIC whose primary item, alpha plane, or their grid's
-    tiles, are coded larger than their `ispe` property declares. The size checks and the budget
-    trust `ispe`, while the decoder decodes the whole coded frame (then libheif crops it): a 12-bit
-    8192x4352 frame behind a 64x64 `ispe` took a worker to 992 MB. The coded size is read from every
-    AV1 sequence header or HEVC SPS of the item, in its configuration property (av1C, hvcC) and in
-    its data, as libheif hands both to the decoder. A header that cannot be found or read refuses
-    nothing: only a size that provably differs is refused (a decoder fails on a header it cannot
-    read before it decodes a pixel)."""
+    tiles, are coded larger than their `ispe` property declares; else the most bits a sample and the
+    widest chroma subsampling of any of them, which the decoder's memory grows with (the budget).
+    The size checks and the budget trust `ispe`, while the decoder decodes the whole coded frame
+    (then libheif crops it): a 12-bit 8192x4352 frame behind a 64x64 `ispe` took a worker to 992 MB.
+    What is coded is read from every AV1 sequence header or HEVC SPS of the item, in its
+    configuration property (av1C, hvcC) and in its data, as libheif hands both to the decoder. A
+    header that cannot be found or read refuses nothing: only a size that provably differs is
+    refused (a decoder fails on a header it cannot read before it decodes a pixel); its planes are
+    counted at the most either codec codes (WORST_CODING), as are a file's whose items cannot be read."""
     try:
         meta = _heif_meta(data)
         if meta is None:
-            return
+            return WORST_CODING
         # Each item's properties by kind, the first of a kind kept (libheif reads that one).
         items = {item: dict(reversed(list(meta.item_properties(item)))) for item in _decoded_items(meta)}
     except (struct.error, IndexError):
-        return  # heif_alpha says what is wrong with such a file
-    item_data, units = _items_data(data, set(items)), [0]
+        return WORST_CODING  # heif_alpha says what is wrong with such a file
+    item_data, units, codings = _items_data(data, set(items)), [0], set()
     for item, properties in items.items():
-        if len(properties.get(b"ispe", b"")) < 12:
-            continue
-        width, height = struct.unpack_from(">II", properties[b"ispe"], 4)
         coded = item_data.get(item, b"")
         if b"av1C" in properties:
             headers = _obus(properties[b"av1C"][4:], units) + _obus(coded, units)
-            frame_size = _av1_frame_size
+            read_frame = _av1_frame
         elif b"hvcC" in properties:
             headers = _hvcc_nal_units(properties[b"hvcC"]) + _nal_units(coded, units)
-            frame_size = _hevc_frame_size
+            read_frame = _hevc_frame
         else:
+            continue  # a derived item (a grid, an overlay): its tiles are coded
+        frames = [read_frame(header) for header in set(headers)]  # each header once: a file may repeat one
+        codings |= {(frame.bit_depth, frame.chroma) if frame else WORST_CODING for frame in frames or [None]}
+        if len(properties.get(b"ispe", b"")) < 12:
             continue
-        for size in map(frame_size, set(headers)):  # each header once: a file may repeat one
-            if size and (size[0] > width + _PADDING or size[1] > height + _PADDING):
-                logger.info("A %dx%d frame behind an ispe of %dx%d (item %d)", *size, width, height, item)
+        width, height = struct.unpack_from(">II", properties[b"ispe"], 4)
+        for frame in filter(None, frames):
+            if frame.width > width + _PADDING or frame.height > height + _PADDING:
+                logger.info(
+                    "A %dx%d frame behind an ispe of %dx%d (item %d)", frame.width, frame.height, width, height, item
+                )
                 raise UnsupportedImage(FRAME_LARGER_THAN_DECLARED)
+    if not codings:
+        return WORST_CODING
+    return max(depth for depth, _ in codings), max((chroma for _, chroma in codings), key=CHROMA_FORMATS.index)
 
 
 def _decoded_items(meta: "_HeifMeta") -> set[int]:
@@ -694,13 +726,16 @@ class _Bits:
         return (1 << 32) - 1 if zeros == 32 else (1 << zeros) - 1 + self.read(zeros)
 
 
-def _av1_frame_size(header: bytes) -> tuple[int, int] | None:
-    """The largest frame an AV1 sequence header (OBU payload) allows: max_frame_width_minus_1 + 1
-    and max_frame_height_minus_1 + 1 (AV1 specification, 5.5.1); None if it cannot be read."""
+def _av1_frame(header: bytes) -> CodedFrame | None:
+    """What an AV1 sequence header (OBU payload) declares: max_frame_width_minus_1 + 1 and
+    max_frame_height_minus_1 + 1, then its color_config's bit depth and subsampling (AV1
+    specification, 5.5.1 and 5.5.2); None if it cannot be read."""
     bits = _Bits(header)
     try:
-        bits.read(4)  # seq_profile, still_picture
-        if bits.read(1):  # reduced_still_picture_header
+        profile = bits.read(3)
+        bits.read(1)  # still_picture
+        reduced = bits.read(1)  # reduced_still_picture_header
+        if reduced:
             bits.read(5)  # seq_level_idx
         else:
             decoder_model, delay_length = False, 0
@@ -722,14 +757,41 @@ def _av1_frame_size(header: bytes) -> tuple[int, int] | None:
                 if initial_display_delay and bits.read(1):
                     bits.read(4)
         width_bits, height_bits = bits.read(4) + 1, bits.read(4) + 1
-        return bits.read(width_bits) + 1, bits.read(height_bits) + 1
+        width, height = bits.read(width_bits) + 1, bits.read(height_bits) + 1
+        if not reduced and bits.read(1):  # frame_id_numbers_present_flag
+            bits.read(7)  # the frame ids' lengths
+        bits.read(3)  # use_128x128_superblock, enable_filter_intra, enable_intra_edge_filter
+        if not reduced:
+            bits.read(4)  # interintra and masked compound, warped motion, dual filter
+            order_hint = bits.read(1)
+            bits.read(2 * order_hint)  # enable_jnt_comp, enable_ref_frame_mvs
+            # seq_choose_screen_content_tools, else seq_force_screen_content_tools; then seq_choose_integer_mv
+            if (bits.read(1) or bits.read(1)) and not bits.read(1):
+                bits.read(1)  # seq_force_integer_mv
+            bits.read(3 * order_hint)  # order_hint_bits_minus_1
+        bits.read(3)  # enable_superres, enable_cdef, enable_restoration
+        high_bit_depth = bits.read(1)
+        bit_depth = 8 + 2 * high_bit_depth + 2 * (profile == 2 and high_bit_depth and bits.read(1))  # twelve_bit
+        monochrome = profile != 1 and bits.read(1)
+        colour = bits.read(24) if bits.read(1) else 0  # color_primaries, transfer and matrix, if present
+        if monochrome:
+            return CodedFrame(width, height, bit_depth, "4:0:0")
+        if colour == 0x010D00:  # BT.709 primaries, sRGB transfer, identity matrix: 4:4:4
+            return CodedFrame(width, height, bit_depth, "4:4:4")
+        bits.read(1)  # color_range
+        if profile == 0:
+            return CodedFrame(width, height, bit_depth, "4:2:0")
+        horizontal = profile == 2 and (bit_depth < 12 or bits.read(1))  # subsampling_x
+        vertical = horizontal and bit_depth == 12 and bits.read(1)  # subsampling_y
+        return CodedFrame(width, height, bit_depth, ["4:4:4", "4:2:2", "4:2:0"][horizontal + vertical])
     except IndexError:
         return None
 
 
-def _hevc_frame_size(nal_unit: bytes) -> tuple[int, int] | None:
-    """The coded size an HEVC SPS declares (pic_width_in_luma_samples, pic_height_in_luma_samples;
-    H.265, 7.3.2.2), before its conformance window crops it; None if it cannot be read."""
+def _hevc_frame(nal_unit: bytes) -> CodedFrame | None:
+    """What an HEVC SPS declares (H.265, 7.3.2.2): its coded size (pic_width_in_luma_samples,
+    pic_height_in_luma_samples), before its conformance window crops it, its chroma_format_idc and
+    the larger of its luma and chroma bit depths; None if it cannot be read."""
     bits = _Bits(re.sub(b"\x00\x00\x03", b"\x00\x00", nal_unit[2:]))  # without emulation prevention
     try:
         bits.read(4)  # sps_video_parameter_set_id
@@ -741,9 +803,15 @@ def _hevc_frame_size(nal_unit: bytes) -> tuple[int, int] | None:
         for profile, level in present:
             bits.read(88 * profile + 8 * level)
         bits.golomb()  # sps_seq_parameter_set_id
-        if bits.golomb() == 3:  # chroma_format_idc
+        chroma = bits.golomb()  # chroma_format_idc
+        if chroma == 3:
             bits.read(1)  # separate_colour_plane_flag
-        return bits.golomb(), bits.golomb()
+        width, height = bits.golomb(), bits.golomb()
+        if bits.read(1):  # conformance_window_flag
+            for _ in range(4):
+                bits.golomb()
+        bit_depth = 8 + max(bits.golomb(), bits.golomb())  # bit_depth_luma_minus8, bit_depth_chroma_minus8
+        return CodedFrame(width, height, bit_depth, CHROMA_FORMATS[min(chroma, 3)])
     except IndexError:
         return None
 

@@ -209,6 +209,31 @@ def test_an_avif_with_an_alpha_plane_counts_that_plane_and_its_turned_copy():
         affordable(replace(opaque, separate_alpha=True), width)
 
 
+@pytest.mark.parametrize("format", [SourceFormat.AVIF, SourceFormat.HEIC])
+def test_an_avif_or_heic_is_refused_where_its_decoder_s_planes_would_not_fit_a_worker(format):
+    """A 12-bit 4:4:4 AVIF of 8192x4352 (35.7 MP) took a worker to 1000 MB, within 3% of the ceiling,
+    where one of 8 bits in 4:2:0 took it to 375 MB: libheif and dav1d hold its planes several times
+    over, at 2 bytes a sample and without subsampled chroma. Decoded at full size, whatever the
+    maxWidth: no smaller width is advised."""
+    eight_bit = source(8192, 4352, format)
+    twelve_bit = replace(eight_bit, bit_depth=12, chroma="4:4:4")
+
+    for max_width in (1920, 8192):
+        affordable(eight_bit, max_width)
+        with pytest.raises(ImageTooLarge, match=r"^The image is 8192x4352 pixels: too large to decode here\.$"):
+            affordable(twelve_bit, max_width)
+    affordable(replace(twelve_bit, width=6000, height=4000, stored_width=6000, stored_height=4000), 1920)  # 723 MB
+
+
+def test_an_avif_s_alpha_plane_counts_in_its_decoder_s_memory():
+    """A 10-bit 4:2:0 AVIF of 35.7 MP took a worker to 634 MB, 853 with an alpha plane."""
+    opaque = replace(source(8192, 4352, SourceFormat.AVIF), bit_depth=10)
+
+    affordable(opaque, 1920)
+    with pytest.raises(ImageTooLarge, match="too large to decode here"):
+        affordable(replace(opaque, separate_alpha=True), 1920)
+
+
 def test_a_grey_png_counts_both_its_decodings_each_whole_in_memory_or_on_disk():
     """ImageMagick 6 decodes a grey PNG in RGB (8 bytes a pixel), then makes a palette image of it
     (10) while holding the first. At 64 MP both together (1.15 GB) are under memory and disk

@@ -3,9 +3,12 @@ Pillow as an independent decoder and through prepare, which reads every source t
 
 import random
 import struct
+import subprocess
 import time
 import zlib
 
+import imagecodecs
+import numpy as np
 import pytest
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
@@ -404,9 +407,52 @@ def test_the_coded_size_is_read_from_the_av1_sequence_header_and_the_hevc_sps():
     (header,) = probe._obus(probe._items_data(avif, {meta.primary})[meta.primary], [0])
     (sps,) = probe._hvcc_nal_units(heic[heic.index(b"hvcC") + 4 :])
 
-    assert probe._av1_frame_size(header) == (200, 120)
-    assert probe._hevc_frame_size(sps) == (200, 120)
-    assert probe._av1_frame_size(header[:3]) is None  # cut short: unread, not refused
+    assert probe._av1_frame(header) == probe.CodedFrame(200, 120, 8, "4:2:0")
+    assert probe._hevc_frame(sps) == probe.CodedFrame(200, 120, 8, "4:2:0")
+    assert probe._av1_frame(header[:3]) is None  # cut short: unread, not refused
+
+
+@pytest.mark.parametrize("bit_depth", [8, 10, 12])
+@pytest.mark.parametrize("chroma", ["4:0:0", "4:2:0", "4:2:2", "4:4:4"])
+def test_the_probe_reads_an_avif_s_bit_depth_and_chroma_from_its_sequence_header(bit_depth, chroma):
+    samples = np.zeros((48, 64) if chroma == "4:0:0" else (48, 64, 3), np.uint16 if bit_depth > 8 else np.uint8)
+    data = imagecodecs.avif_encode(samples, 90, bitspersample=bit_depth, pixelformat=chroma.replace(":", "")[:3])
+
+    info = probe.probe(data, max_pixels=MAX_PIXELS)
+
+    assert (info.bit_depth, info.chroma) == (bit_depth, chroma)
+
+
+def test_a_transparent_avif_counts_the_deepest_of_its_colour_and_alpha_planes():
+    rgba = np.zeros((48, 64, 4), np.uint16)
+    data = imagecodecs.avif_encode(rgba, 90, bitspersample=10, pixelformat="420")
+
+    assert probe.check_heif_frames(data) == (10, "4:2:0")
+    assert probe.check_heif_frames(images.encode(images.transparent(64, 48), "AVIF")) == (8, "4:2:0")
+
+
+@pytest.mark.parametrize(("bit_depth", "chroma"), [(8, "4:2:0"), (10, "4:4:4"), (12, "4:2:0")])
+def test_the_probe_reads_a_heic_s_bit_depth_and_chroma_from_its_sps(bit_depth, chroma, tmp_path):
+    """Made by libheif's heif-enc (x265): ImageMagick writes 8-bit 4:2:0 HEICs only."""
+    samples = np.random.default_rng(0).integers(0, 1 << 16, (48, 64, 3)).astype(np.uint16)
+    if bit_depth == 8:  # heif-enc 1.15 crashes asked for 8 bits of 16-bit samples
+        samples = (samples >> 8).astype(np.uint8)
+    (tmp_path / "in.png").write_bytes(imagecodecs.png_encode(samples))
+    made = tmp_path / "out.heic"
+    options = ["-b", str(bit_depth), "-p", f"chroma={chroma.replace(':', '')[:3]}"]
+    subprocess.run(["heif-enc", *options, str(tmp_path / "in.png"), "-o", str(made)], check=True, capture_output=True)
+
+    info = probe.probe(made.read_bytes(), max_pixels=MAX_PIXELS)
+
+    assert (info.bit_depth, info.chroma) == (bit_depth, chroma)
+
+
+def test_an_avif_whose_codec_header_cannot_be_read_is_counted_at_the_most_it_could_code():
+    data = bytearray(images.encode(images.photo(64, 48), "AVIF"))  # its av1C holds no copy of the header
+    mdat = data.index(b"mdat") + 4
+    data[mdat : mdat + 2] = b"\x00\x00"  # the sequence header's OBU header and size: now a 0-byte OBU of type 0
+
+    assert probe.check_heif_frames(bytes(data)) == probe.WORST_CODING
 
 
 def test_an_image_whose_codec_header_cannot_be_read_is_left_to_the_decoder():
@@ -451,7 +497,7 @@ def test_an_iloc_of_more_extents_than_encoders_write_is_not_read_extent_by_exten
 def test_a_codec_header_of_zeros_is_not_read_bit_by_bit():
     with pytest.raises(IndexError, match="longer than 32 bits"):
         probe._Bits(bytes(256)).golomb()
-    assert probe._hevc_frame_size(bytes(256)) is None
+    assert probe._hevc_frame(bytes(256)) is None
 
 
 def test_the_items_decoded_are_followed_through_every_level_of_derived_images():
