@@ -1,12 +1,14 @@
 """Colour management in numpy: the ICC maths ImageMagick 6 leaves out or does slowly. Reading
-matrix/TRC RGB profiles (primaries and tone curves), the profile a PNG's cICP, gAMA and cHRM
-chunks or an AVIF's nclx colour stand for (as Chromium reads them), converting 8-bit pixels
-to sRGB as LittleCMS would, and tone-mapping HDR sources (PQ, HLG) to sRGB as Chromium shows them.
+matrix/TRC RGB profiles (primaries and tone curves), the profile a PNG's colour chunks (cICP,
+iCCP, sRGB, gAMA and cHRM) or an AVIF's nclx colour stand for (as Chromium reads them),
+converting 8-bit pixels to sRGB as LittleCMS would, and tone-mapping HDR sources (PQ, HLG) to sRGB
+as Chromium shows them.
 """
 
 import functools
 import math
 import struct
+import zlib
 from dataclasses import dataclass
 
 import cv2
@@ -14,7 +16,7 @@ import numpy as np
 
 from optimizer.magick import LINEAR_GREY_COLORSPACE, SRGB_PROFILE
 from optimizer.pixels import CHUNK_PIXELS, Pixels
-from optimizer.probe import png_chunks
+from optimizer.probe import png_metadata_chunks
 
 
 @dataclass(frozen=True, repr=False)
@@ -125,18 +127,22 @@ _BRADFORD = np.array([[0.8951, 0.2664, -0.1614], [-0.7502, 1.7135, 0.0367], [0.0
 
 
 def png_colour_profile(data: bytes) -> bytes | None:
-    """The ICC profile a PNG's cICP, or gAMA (and cHRM), chunks stand for, read as Chromium reads
-    them, to be applied in place of any iCCP: a cICP chunk Chromium honours takes precedence over
-    every other (sRGB's included), then an iCCP or sRGB chunk (ImageMagick applies those); cHRM
-    counts only with gAMA, and a gAMA near 1/2.2 alone is sRGB. None when the chunks say nothing
-    beyond what ImageMagick reads. ImageMagick 6 ignores cICP, gAMA and cHRM, but for marking a
-    gAMA of 1.0 as linear."""
+    """The ICC profile a PNG's colour chunks stand for, read as Chromium reads them (intact chunks
+    before the image data: probe.png_metadata_chunks), to be applied in place of any profile
+    ImageMagick read: a cICP chunk Chromium honours takes precedence over every other (sRGB's
+    included), then the first iCCP chunk's profile, then an sRGB chunk; cHRM counts only with gAMA,
+    and a gAMA near 1/2.2 alone is sRGB. None where the chunks say sRGB (or nothing, or nothing
+    Chromium honours). ImageMagick 6 ignores cICP, gAMA and cHRM, but for marking a gAMA of 1.0 as
+    linear, and its libpng weighs iCCP unlike Chromium: it refuses an RGB profile on a grey PNG and
+    an iCCP after sRGB or PLTE, and uses a second one, or one whose CRC is wrong."""
     chunks = _png_colour_chunks(data)
     grey = chunks.get(b"IHDR", b"")[9:10] in (b"\0", b"\4")  # colour types 0 and 4
     cicp = chunks.get(b"cICP", b"")
     if len(cicp) == 4 and (profile := _png_cicp_profile(*cicp, grey=grey)):
         return profile
-    if b"iCCP" in chunks or b"sRGB" in chunks or len(chunks.get(b"gAMA", b"")) != 4:
+    if b"iCCP" in chunks and (profile := _png_icc_profile(chunks[b"iCCP"])):
+        return profile
+    if b"sRGB" in chunks or len(chunks.get(b"gAMA", b"")) != 4:
         return None
     gamma = int.from_bytes(chunks[b"gAMA"], "big") / 100_000
     chromaticities = chunks.get(b"cHRM", b"")
@@ -151,14 +157,32 @@ def png_colour_profile(data: bytes) -> bytes | None:
     return _gamma_profile(1 / gamma, None if grey else colorants)
 
 
+_PNG_COLOUR_CHUNKS = frozenset({b"IHDR", b"cICP", b"iCCP", b"sRGB", b"gAMA", b"cHRM", b"cLLI", b"mDCV"})
+# libpng's bound on a decompressed chunk (so what ImageMagick 6 read): a few kilobytes of iCCP may
+# inflate to gigabytes.
+MAX_ICC_PROFILE_BYTES = 8_000_000
+
+
 def _png_colour_chunks(data: bytes) -> dict[bytes, bytes]:
-    """The contents of a PNG's chunks before its palette and pixels (the first of each kind)."""
+    """The contents of a PNG's colour chunks (the first intact one of each kind)."""
     chunks: dict[bytes, bytes] = {}
-    for kind, start, end in png_chunks(data):
-        if kind in (b"PLTE", b"IDAT"):
-            break  # colour chunks come before these
-        chunks.setdefault(kind, data[start + 8 : end - 4])
+    for kind, contents in png_metadata_chunks(data, _PNG_COLOUR_CHUNKS):
+        chunks.setdefault(kind, contents)
     return chunks
+
+
+def _png_icc_profile(iccp: bytes) -> bytes | None:
+    """The profile an iCCP chunk holds (a name, then compression method 0 and zlib data); None if
+    it holds none that can be read, whereupon Chromium goes by the chunks after it in precedence."""
+    name_end = iccp.find(b"\0")
+    if name_end < 0 or iccp[name_end + 1 : name_end + 2] != b"\0":
+        return None
+    inflater = zlib.decompressobj()
+    try:
+        profile = inflater.decompress(iccp[name_end + 2 :], MAX_ICC_PROFILE_BYTES)
+    except zlib.error:
+        return None
+    return profile if inflater.eof and profile[36:40] == b"acsp" else None  # the profile's signature
 
 
 def png_hdr_colour(data: bytes) -> "HdrColour | None":

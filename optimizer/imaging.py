@@ -27,6 +27,7 @@ from optimizer.colour import (
 )
 from optimizer.formats import SourceFormat
 from optimizer.magick import (
+    SRGB_PROFILE,
     Color,
     Image,
     convert_to_srgb_profile,
@@ -234,10 +235,11 @@ def _decoded_to_rgb(image: Image) -> None:
 def _implied_colour(format: SourceFormat, data: bytes) -> bytes | HdrColour | None:
     """The colour of tags ImageMagick does not read, which takes precedence over any profile it
     read: an HDR transfer (PQ, HLG) of a PNG's cICP or an AVIF's or HEIC's nclx, or an ICC profile:
-    what a PNG's cICP, or gAMA and cHRM (only without iCCP), stand for; an AVIF's or HEIC's ICC
-    profile, else what its nclx primaries and transfer stand for."""
+    what a PNG's colour chunks stand for, sRGB's where they say nothing else (our reader of them
+    decides, not ImageMagick's); an AVIF's or HEIC's ICC profile, else what its nclx primaries and
+    transfer stand for."""
     if format is SourceFormat.PNG:
-        return png_hdr_colour(data) or png_colour_profile(data)
+        return png_hdr_colour(data) or png_colour_profile(data) or SRGB_PROFILE
     if format not in (SourceFormat.AVIF, SourceFormat.HEIC):
         return None
     colour = heif_colour(data)

@@ -7,6 +7,7 @@ ImageMagick (defused, then read_source), which preparation uses too.
 import logging
 import re
 import struct
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import NoReturn
@@ -248,6 +249,22 @@ def png_chunks(data: bytes) -> Iterator[tuple[bytes, int, int]]:
         index = end
 
 
+def png_metadata_chunks(data: bytes, kinds: frozenset[bytes]) -> Iterator[tuple[bytes, bytes]]:
+    """The kind and contents of each chunk of `kinds` before a PNG's image data, as Chromium reads
+    them: wherever they stand among the others (after PLTE too), and only when their CRC is right.
+    (libpng, as ImageMagick 6 sets it up, uses an iCCP chunk whose CRC is wrong.)"""
+    view = memoryview(data)  # no copy of a large chunk to check its CRC
+    for kind, start, end in png_chunks(data):
+        if kind == b"IDAT":
+            return
+        if (
+            kind in kinds
+            and end <= len(data)
+            and zlib.crc32(view[start + 4 : end - 4]) == int.from_bytes(view[end - 4 : end], "big")
+        ):
+            yield kind, data[start + 8 : end - 4]
+
+
 def webp_first_frame(data: bytes) -> bytes:
     """An animated WebP with its first frame only (its ANMF chunks after the first dropped, the
     RIFF size set to match), else `data` as it is. ImageMagick 6 decodes every frame of an animated
@@ -400,11 +417,8 @@ EXIF_ORIENTATIONS = (
 def png_orientation(data: bytes) -> str | None:
     """The orientation a PNG's eXIf chunk gives (as Wand names it), None without one: Chromium
     applies it, ImageMagick 6 does not read the chunk."""
-    for kind, start, end in png_chunks(data):
-        if kind == b"IDAT":
-            break  # as Chromium, only before the image data
-        if kind == b"eXIf":
-            return _exif_orientation(data[start + 8 : end - 4])
+    for _, exif in png_metadata_chunks(data, frozenset({b"eXIf"})):
+        return _exif_orientation(exif)
     return None
 
 

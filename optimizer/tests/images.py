@@ -183,6 +183,11 @@ def iccp_chunk(profile: bytes) -> bytes:
     return png_chunk(b"iCCP", b"profile\0\0" + zlib.compress(profile))
 
 
+def with_wrong_crc(chunk: bytes) -> bytes:
+    """A PNG chunk (as png_chunk makes it) with its CRC's first byte flipped."""
+    return chunk[:-4] + bytes([chunk[-4] ^ 0xFF]) + chunk[-3:]
+
+
 def png(rows: list[list[int]], width: int, height: int, *, chunks: bytes = b"", **writer) -> bytes:
     """A PNG of `rows` of samples, written by pypng with `writer`'s options (greyscale, alpha,
     bitdepth, gamma, ...), with `chunks` inserted right after IHDR (where colour chunks go)."""

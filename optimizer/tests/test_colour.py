@@ -4,6 +4,7 @@ chunks as Chromium reads them, and the numpy conversion checked against LittleCM
 import io
 import struct
 import tracemalloc
+import zlib
 from pathlib import Path
 from unittest.mock import Mock
 
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
-from optimizer import colour, imaging, magick
+from optimizer import colour, imaging, magick, probe
 from optimizer.perceptual import flattened
 from optimizer.pixels import Pixels
 from optimizer.tests import images
@@ -470,6 +471,104 @@ def test_a_linear_grey_png_s_grey_profile_is_applied():
     pixels = prepare(images.png([[100] * 4], 4, 1, greyscale=True, gamma=1.0, chunks=profile)).pixels
 
     assert set(pixels.data) == {119}
+
+
+# --- PNG colour chunks weighed as Chromium weighs them -----------------------------------------
+
+
+def png_with(stored: Image.Image, chunks: bytes = b"", *, after_palette: bytes = b"") -> bytes:
+    """`stored` as a PNG (Pillow writes no colour chunks), with `chunks` right after IHDR and
+    `after_palette` right after PLTE."""
+    data = images.encode(stored, "PNG")
+    data = data[:33] + chunks + data[33:]
+    if after_palette:
+        end = next(end for kind, _, end in probe.png_chunks(data) if kind == b"PLTE")
+        data = data[:end] + after_palette + data[end:]
+    return data
+
+
+def littlecms_block_colours(stored: Image.Image, profile: bytes | None) -> np.ndarray:
+    """The block colours of `stored` converted from `profile` to sRGB by LittleCMS, relative
+    colorimetric (grey read as R = G = B, as Chromium reads it under an RGB profile); without a
+    profile, as they are stored."""
+    if profile is None:
+        return block_colours(stored)
+    source, srgb = ImageCms.ImageCmsProfile(io.BytesIO(profile)), ImageCms.createProfile("sRGB")
+    return block_colours(
+        ImageCms.profileToProfile(
+            stored.convert("RGB"), source, srgb, renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC, outputMode="RGB"
+        )
+    )
+
+
+SWAPPED_ICCP = images.iccp_chunk(images.SWAPPED_PRIMARIES_PROFILE)
+LINEAR_GAMA = images.png_chunk(b"gAMA", struct.pack(">I", 100_000))
+# Each: the stored image's mode, chunks after IHDR, chunks after PLTE, and the profile Chromium 156
+# shows the samples through (None: as they are, sRGB). Checked in Chromium (a canvas's getImageData).
+PNG_CHUNKS_AS_CHROMIUM_WEIGHS_THEM = {
+    "grey, an RGB iCCP (libpng refuses it)": ("L", images.iccp_chunk(LINEAR_RGB_PROFILE), b"", LINEAR_RGB_PROFILE),
+    "grey and alpha, an RGB iCCP": ("LA", images.iccp_chunk(LINEAR_RGB_PROFILE), b"", LINEAR_RGB_PROFILE),
+    "the first of two iCCPs": (
+        "RGB",
+        SWAPPED_ICCP + images.iccp_chunk(images.ADOBE_RGB_PROFILE),
+        b"",
+        images.SWAPPED_PRIMARIES_PROFILE,
+    ),
+    "an iCCP after sRGB": ("RGB", SRGB_CHUNK + SWAPPED_ICCP, b"", images.SWAPPED_PRIMARIES_PROFILE),
+    "a palette, an iCCP after PLTE": ("P", b"", SWAPPED_ICCP, images.SWAPPED_PRIMARIES_PROFILE),
+    "a palette, a gAMA after PLTE": ("P", b"", LINEAR_GAMA, LINEAR_RGB_PROFILE),
+    "an iCCP whose CRC is wrong": ("RGB", images.with_wrong_crc(SWAPPED_ICCP), b"", None),
+    "an iCCP whose CRC is wrong, then an intact one": (
+        "RGB",
+        images.with_wrong_crc(SWAPPED_ICCP) + images.iccp_chunk(images.ADOBE_RGB_PROFILE),
+        b"",
+        images.ADOBE_RGB_PROFILE,
+    ),
+    "a gAMA whose CRC is wrong": ("RGB", images.with_wrong_crc(LINEAR_GAMA), b"", None),
+    "a gAMA, a cHRM whose CRC is wrong": (
+        "RGB",
+        LINEAR_GAMA + images.with_wrong_crc(WIDE_CHRM),
+        b"",
+        LINEAR_RGB_PROFILE,
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("mode", "chunks", "after_palette", "profile"),
+    PNG_CHUNKS_AS_CHROMIUM_WEIGHS_THEM.values(),
+    ids=PNG_CHUNKS_AS_CHROMIUM_WEIGHS_THEM,
+)
+def test_png_colour_chunks_are_weighed_as_chromium_weighs_them(mode, chunks, after_palette, profile):
+    """Our reader of the chunks decides, where ImageMagick's libpng refused an RGB profile on a
+    grey PNG, an iCCP after sRGB or PLTE (and a gAMA after PLTE), and used the second of two
+    iCCPs and one whose CRC is wrong; and our own reader used a gAMA or cHRM whose CRC is wrong."""
+    stored = blocks().quantize(3) if mode == "P" else blocks(mode)
+    expected = littlecms_block_colours(stored, profile)
+
+    shown = block_colours(as_pillow(prepare(png_with(stored, chunks, after_palette=after_palette)).pixels))
+
+    assert np.abs(shown - expected).max() <= 3
+    if profile:
+        assert np.abs(expected - block_colours(stored)).max() > 10  # the profile changes the colours
+
+
+def test_an_iccp_that_inflates_beyond_the_bound_is_not_inflated_and_counts_for_nothing():
+    """A few kilobytes of iCCP may inflate to gigabytes: it is inflated up to libpng's bound (what
+    ImageMagick read), then counts for nothing, as an iCCP that cannot be read: the chunks after it
+    in precedence count (here a gAMA of 1.0)."""
+    bomb = images.png_chunk(b"iCCP", b"bomb\0\0" + zlib.compress(bytes(64 * 2**20), 9))
+    data = png_with(blocks(), bomb + LINEAR_GAMA)
+
+    tracemalloc.start()
+    try:
+        profile = colour.png_colour_profile(data)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+    assert peak < 3 * colour.MAX_ICC_PROFILE_BYTES  # inflated whole: over 64 MiB
+    assert colour.matrix_shaper_profile(profile).to_linear[0, 128] == pytest.approx(128 / 255, abs=0.002)
 
 
 # --- AVIF and HEIC colour properties ------------------------------------------------------------

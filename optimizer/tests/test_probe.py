@@ -255,6 +255,23 @@ def test_probe_reports_the_displayed_size_of_a_rotated_jpeg():
 
 
 @pytest.mark.parametrize(
+    ("damage", "shown"),
+    [(lambda chunk: chunk, (40, 80)), (images.with_wrong_crc, (80, 40))],
+    ids=["intact", "wrong-crc"],
+)
+def test_a_png_is_oriented_by_an_exif_chunk_only_when_its_crc_is_right(damage, shown):
+    """As Chromium, which discards a chunk whose CRC is wrong."""
+    exif = images.png_chunk(b"eXIf", orientation_exif(6).tobytes()[6:])  # without JPEG's "Exif\0\0"
+    data = images.encode(images.photo(80, 40), "PNG")
+    data = data[:33] + damage(exif) + data[33:]
+
+    info = probe.probe(data, max_pixels=MAX_PIXELS)
+    pixels = prepare(data).pixels
+
+    assert (info.width, info.height) == (pixels.width, pixels.height) == shown
+
+
+@pytest.mark.parametrize(
     ("format", "orientation", "reoriented"),
     [("JPEG", 1, False), ("JPEG", 3, True), ("JPEG", 2, True), ("TIFF", 1, False), ("TIFF", 4, True), ("PNG", 3, True)],
 )
