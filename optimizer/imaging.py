@@ -12,6 +12,8 @@ is optimizer.encoders; deciding *which* encoding to return is optimizer.compress
 import logging
 from dataclasses import dataclass
 
+import numpy as np
+
 from optimizer.colour import (
     HDR_PEAK_NITS,
     HdrColour,
@@ -34,6 +36,7 @@ from optimizer.magick import (
     exceptions,
     new_image_reader,
     opaque,
+    replace_alpha,
     replace_rows,
     replace_samples,
     rows_of,
@@ -42,9 +45,12 @@ from optimizer.magick import (
 from optimizer.pixels import CHUNK_PIXELS, Pixels
 from optimizer.probe import (
     UNDECODABLE,
+    BmpAlpha,
+    BmpPixels,
     HeifAlpha,
     SourceInfo,
     UnsupportedImage,
+    bmp_32bit_pixels,
     defused,
     heif_alpha,
     heif_colour,
@@ -143,10 +149,8 @@ def prepare(data: bytes, *, max_width: int, max_pixels: int) -> PreparedImage:
                 _on_gif_screen(image)
             if source.format is SourceFormat.WEBP and (area := webp_first_frame_area(data)):
                 _on_webp_canvas(image, area)
-            if source.format is SourceFormat.BMP and image.alpha_channel and image.range_channel("alpha")[1] == 0:
-                # Browsers show a BMP whose alpha is 0 everywhere opaque: its writer left the alpha
-                # unused (Chromium's BMPImageReader: "opaque until we see a non-zero alpha value").
-                image.alpha_channel = False
+            if source.format is SourceFormat.BMP and (layout := bmp_32bit_pixels(data)):
+                _bmp_alpha_as_chromium_reads_it(image, data, layout)
             if source.format is SourceFormat.PNG:
                 # Browsers orient a PNG by its eXIf chunk alone (ImageMagick by an orNT chunk of its own).
                 image.orientation = png_orientation(data) or "top_left"
@@ -194,6 +198,29 @@ def _to_srgb_in_bands(image: Image, profile: MatrixShaperProfile) -> None:
     for top in range(0, image.height, rows):
         band = rows_of(image, top, min(rows, image.height - top), alpha=bool(image.alpha_channel))
         replace_rows(image, top, to_srgb(band, profile))
+
+
+def _bmp_alpha_as_chromium_reads_it(image: Image, data: bytes, layout: BmpPixels) -> None:
+    """Give a 32-bit BMP the alpha Chromium reads (probe.bmp_32bit_pixels). ImageMagick 6 takes a
+    40-byte header's fourth byte for alpha when some pixel's is not 0, reads a 52-byte header's
+    alpha mask from the pixels after it, and ignores a V4 or V5 header's alpha mask with BI_RGB:
+    that alpha is read from the pixel array here (32-bit rows need no padding), CHUNK_PIXELS at a
+    time."""
+    if layout.alpha is BmpAlpha.NONE:
+        image.alpha_channel = False
+    if layout.alpha is not BmpAlpha.FOURTH_BYTE:
+        return
+    width, height = image.width, image.height
+    if len(data) < layout.offset + 4 * width * height:
+        # ImageMagick refuses a pixel array cut short first; this guards the read should it not.
+        raise UnsupportedImage(UNDECODABLE)
+    alpha = np.frombuffer(data, np.uint8, 4 * width * height, layout.offset).reshape(height, width, 4)[..., 3]
+    if not layout.top_down:
+        alpha = alpha[::-1]  # the bottom row first
+    image.alpha_channel = "activate"
+    rows = max(1, CHUNK_PIXELS // width)
+    for top in range(0, height, rows):
+        replace_alpha(image, top, alpha[top : top + rows])
 
 
 def _add_alpha_plane(image: Image, format: SourceFormat, plane: HeifAlpha) -> None:

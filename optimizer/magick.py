@@ -242,6 +242,16 @@ def replace_samples(image: Image, top: int, samples: np.ndarray) -> None:
         image.raise_exception()
 
 
+def replace_alpha(image: Image, top: int, alpha: np.ndarray) -> None:
+    """Write 8-bit `alpha` (rows x the image's width) over the alpha of the image's rows from row
+    `top`, in place: its colour stays as it is. The image must have an alpha channel."""
+    alpha = np.ascontiguousarray(alpha, np.uint8)
+    if not library.MagickImportImagePixels(
+        image.wand, 0, top, image.width, len(alpha), b"A", _CHAR_PIXEL, alpha.ctypes.data_as(ctypes.c_void_p)
+    ):
+        image.raise_exception()
+
+
 def caches_in_use() -> int:
     """Bytes of pixel cache (heap, memory-mapped and disk) ImageMagick counts as taken now."""
     return sum(limits.resource(kind) for kind in ("memory", "map", "disk"))

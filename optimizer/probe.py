@@ -10,6 +10,7 @@ import struct
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from enum import Enum
 from typing import NoReturn
 
 from optimizer.formats import SourceFormat
@@ -87,6 +88,7 @@ class SourceInfo:
 _AVIF_BRANDS = {b"avif", b"avis"}
 _HEIC_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx"}
 _BMP_HEADER_SIZES = {12, 40, 52, 56, 64, 108, 124}
+_BI_RGB, _BI_BITFIELDS = 0, 3  # a BMP's compression
 # How AVIF and HEIC files declare an alpha plane: an auxiliary image ('auxl') of one of these types.
 _HEIF_ALPHA_TYPES = (b"urn:mpeg:mpegB:cicp:systems:auxiliary:alpha", b"urn:mpeg:hevc:2015:auxid:1")
 UNREADABLE_ALPHA = "The image's alpha plane could not be read; send a PNG or WebP."
@@ -159,11 +161,11 @@ def read_source(image: Image, data: bytes, *, ping: bool = False) -> None:
 
 def defused(source_format: SourceFormat, data: bytes) -> bytes:
     """The bytes ImageMagick is given: PNG text chunks removed, an animated WebP's frames after the
-    first, JPEGs with too many scans refused."""
+    first, a lossless WebP's alpha declared used, JPEGs with too many scans refused."""
     if source_format is SourceFormat.PNG:
         return without_png_text(data)
     if source_format is SourceFormat.WEBP:
-        return webp_first_frame(data)
+        return _with_vp8l_alpha_used(webp_first_frame(data))
     if source_format is SourceFormat.JPEG:
         scans = jpeg_scans(data)
         if scans.count > MAX_JPEG_SCANS:
@@ -285,6 +287,27 @@ def webp_first_frame(data: bytes) -> bytes:
     kept.append(data[index:])  # whatever cannot be read as chunks, for libwebp to judge
     body = b"".join(kept)[8:]
     return b"RIFF" + len(body).to_bytes(4, "little") + body
+
+
+def _with_vp8l_alpha_used(data: bytes) -> bytes:
+    """A WebP with the alpha_is_used bit of its first VP8L bitstream (a still image's or the first
+    frame's) set. Chromium shows a lossless WebP's alpha whatever that bit and the VP8X flags say;
+    ImageMagick 6 keeps alpha only when libwebp's features report it, which they take from that bit
+    alone. The bit is a hint the decoder does not read, and an alpha opaque everywhere is dropped
+    later (imaging._pixels_of)."""
+    index, end = 12, len(data)
+    while index + 13 <= end:
+        kind, size = data[index : index + 4], int.from_bytes(data[index + 4 : index + 8], "little")
+        if kind == b"ANMF":
+            index, end = index + 24, min(end, index + 8 + size)  # into the frame's own chunks
+        elif kind == b"VP8L":
+            flags = index + 12  # after the 0x2F signature, the header's fourth byte: bit 28 of the 32
+            if data[index + 8] != 0x2F or data[flags] & 0x10:
+                return data
+            return data[:flags] + bytes([data[flags] | 0x10]) + data[flags + 1 :]
+        else:
+            index += 8 + size + size % 2
+    return data
 
 
 def webp_first_frame_area(data: bytes) -> tuple[int, int, int, int] | None:
@@ -468,6 +491,43 @@ def _webp_bitstream_size(data: bytes, at: int, end: int) -> tuple[int, int] | No
     if chunk == b"VP8 " and len(header) >= 10 and header[3:6] == b"\x9d\x01\x2a":
         return int.from_bytes(header[6:8], "little") & 0x3FFF, int.from_bytes(header[8:10], "little") & 0x3FFF
     return None
+
+
+class BmpAlpha(Enum):
+    """Where Chromium takes a 32-bit BMP's alpha from."""
+
+    NONE = "none"  # opaque
+    FOURTH_BYTE = "fourth byte"  # each pixel's, whatever bits the alpha mask names
+    MASKED = "masked"  # the bits the alpha mask names (BI_BITFIELDS), as ImageMagick reads them
+
+
+@dataclass(frozen=True)
+class BmpPixels:
+    """Where a 32-bit BMP's pixels start, their order, and where Chromium takes their alpha from."""
+
+    offset: int
+    top_down: bool
+    alpha: BmpAlpha
+
+
+def bmp_32bit_pixels(data: bytes) -> BmpPixels | None:
+    """How Chromium (156, measured) reads a 32-bit BI_RGB or BI_BITFIELDS BMP's alpha, else None:
+    only where a V4 or V5 header (108 or 124 bytes) declares an alpha mask, whatever the compression,
+    or a V3 header (56 bytes) does with BI_BITFIELDS; with BI_RGB it then takes each pixel's fourth
+    byte whole. A 40- or 52-byte header's fourth byte is padding. An alpha of 0 everywhere is
+    transparent."""
+    header_size = int.from_bytes(data[14:18], "little")
+    if header_size < 40 or len(data) < 14 + header_size:
+        return None  # OS/2's first header has no 32-bit pixels; a cut header, no pixels at all
+    height, _, bits, compression = struct.unpack_from("<iHHI", data, 22)
+    if bits != 32 or compression not in (_BI_RGB, _BI_BITFIELDS):
+        return None
+    declared = header_size >= 108 or (header_size == 56 and compression == _BI_BITFIELDS)
+    if not (declared and int.from_bytes(data[66:70], "little")):
+        alpha = BmpAlpha.NONE
+    else:
+        alpha = BmpAlpha.MASKED if compression == _BI_BITFIELDS else BmpAlpha.FOURTH_BYTE
+    return BmpPixels(offset=int.from_bytes(data[10:14], "little"), top_down=height < 0, alpha=alpha)
 
 
 def _check_size(width: int, height: int, *, max_pixels: int) -> None:

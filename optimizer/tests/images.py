@@ -12,6 +12,7 @@ import random
 import struct
 import zlib
 
+import numpy as np
 import png as pypng
 from PIL import Image, ImageDraw
 
@@ -139,16 +140,42 @@ def webp_with_a_stray_frame(left: int, top: int, size: int = 10, *, flags: int =
     return b"RIFF" + struct.pack("<I", len(body)) + body
 
 
-def bmp_with_alpha_mask(alphas: list[int], colour: tuple[int, int, int] = (200, 120, 50)) -> bytes:
-    """A 32-bit BMP (BITMAPV5HEADER, BI_BITFIELDS with an alpha mask), one row of pixels of
-    `colour` with these alphas: the kind Windows tools write with every alpha left 0."""
-    red, green, blue = colour
-    row = b"".join(bytes([blue, green, red, alpha]) for alpha in alphas)
-    header = struct.pack("<IiiHHIIiiII", 124, len(alphas), -1, 1, 32, 3, len(row), 2835, 2835, 0, 0)
-    masks = struct.pack("<IIII", 0x00FF0000, 0x0000FF00, 0x000000FF, 0xFF000000)
-    header += masks + b"BGRs" + bytes(48) + struct.pack("<IIII", 4, 0, 0, 0)  # sRGB; no gamma, no profile
+def bmp_32bit(
+    alpha: np.ndarray,
+    *,
+    header_size: int = 124,
+    compression: int = 3,
+    alpha_mask: int = 0xFF000000,
+    top_down: bool = False,
+    colour: tuple[int, int, int] = (200, 120, 50),
+) -> bytes:
+    """A 32-bit BMP of `colour` with `alpha` (rows x columns, top row first) in each pixel's fourth
+    byte: a header of `header_size` bytes (40, 52, 56 (V3), 108 (V4) or 124 (V5)), BI_RGB (0) or
+    BI_BITFIELDS (3), masks for 0x00RRGGBB and `alpha_mask` wherever the header has room for them
+    (a 40-byte header's three after it, with BI_BITFIELDS), rows bottom-up unless `top_down`."""
+    pixels = np.empty((*alpha.shape, 4), np.uint8)
+    pixels[..., :3], pixels[..., 3] = colour[::-1], alpha
+    rows = (pixels if top_down else pixels[::-1]).tobytes()
+    height, width = alpha.shape
+    size = (width, -height if top_down else height)
+    header = struct.pack("<IiiHHIIiiII", header_size, *size, 1, 32, compression, len(rows), 2835, 2835, 0, 0)
+    masks = struct.pack("<IIII", 0x00FF0000, 0x0000FF00, 0x000000FF, alpha_mask)
+    if header_size > 40 or compression == 3:
+        header += masks[: 16 if header_size >= 56 else 12]
+    if header_size >= 108:
+        header += b"BGRs" + bytes(48)  # sRGB: no end points, no gamma
+    if header_size == 124:
+        header += struct.pack("<IIII", 4, 0, 0, 0)  # perceptual intent, no profile
     offset = 14 + len(header)
-    return b"BM" + struct.pack("<IHHI", offset + len(row), 0, 0, offset) + header + row
+    return b"BM" + struct.pack("<IHHI", offset + len(rows), 0, 0, offset) + header + rows
+
+
+def vp8l_alpha_unused(data: bytes) -> bytes:
+    """A lossless WebP with its first VP8L bitstream's alpha_is_used bit (bit 28 of the 32 after
+    the 0x2F signature) cleared, whatever its pixels' alpha."""
+    flags = data.index(b"VP8L") + 12
+    assert data[flags - 4] == 0x2F
+    return data[:flags] + bytes([data[flags] & ~0x10]) + data[flags + 1 :]
 
 
 def png_16bit(width: int = 64, height: int = 48) -> bytes:

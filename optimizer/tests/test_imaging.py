@@ -175,16 +175,117 @@ def test_a_webp_frame_beyond_the_decoded_canvas_is_damage_not_an_error(monkeypat
         prepare(data)
 
 
-def test_a_bmp_whose_alpha_is_0_everywhere_is_opaque_as_browsers_show_it():
-    unused = prepare(images.bmp_with_alpha_mask([0] * 12)).pixels
-    used = prepare(images.bmp_with_alpha_mask([0] * 6 + [255] * 6)).pixels
+def shown_alpha(pixels: Pixels) -> np.ndarray:
+    """The prepared pixels' alpha, rows x columns (255 everywhere without an alpha channel)."""
+    return np.array(as_pillow(pixels).convert("RGBA"))[..., 3]
 
-    assert not unused.has_alpha and as_pillow(unused).getpixel((0, 0)) == (200, 120, 50)
-    assert (
-        used.has_alpha
-        and as_pillow(used).getpixel((0, 0))[3] == 0
-        and as_pillow(used).getpixel((11, 0)) == (200, 120, 50, 255)
+
+BMP_ALPHA = np.array([[0, 0, 255, 255], [0, 128, 255, 64], [255, 255, 255, 0]], np.uint8)  # top row first
+
+
+# Chromium 156 (canvas getImageData) on these very files: alpha from a V4 or V5 header's alpha mask
+# whatever the compression, from a V3 header's with BI_BITFIELDS alone, never from a 40- or 52-byte
+# header's fourth byte.
+@pytest.mark.parametrize(
+    ("header_size", "compression", "alpha_used"),
+    [
+        (40, 0, False),  # ImageMagick took the fourth byte for alpha
+        (40, 3, False),
+        (52, 3, False),  # ImageMagick read an alpha mask from the pixels after the header
+        (56, 0, False),  # V3's alpha mask, with BI_RGB
+        (56, 3, True),
+        (108, 0, True),  # ImageMagick ignored the alpha mask with BI_RGB
+        (108, 3, True),
+        (124, 0, True),  # ImageMagick ignored the alpha mask with BI_RGB
+        (124, 3, True),
+    ],
+)
+@pytest.mark.parametrize("top_down", [False, True])
+def test_a_32bit_bmp_s_alpha_is_read_as_chromium_reads_it(header_size, compression, alpha_used, top_down):
+    data = images.bmp_32bit(BMP_ALPHA, header_size=header_size, compression=compression, top_down=top_down)
+
+    pixels = prepare(data).pixels
+
+    assert shown_alpha(pixels).tolist() == (BMP_ALPHA if alpha_used else np.full_like(BMP_ALPHA, 255)).tolist()
+    colours = np.array(as_pillow(pixels).convert("RGBA"))[..., :3]
+    assert (colours[shown_alpha(pixels) > 0] == (200, 120, 50)).all()
+
+
+def test_a_bmp_s_alpha_of_0_everywhere_is_transparent_as_chromium_shows_it():
+    """Chromium 156 shows such a BMP transparent (its BMPImageReader once showed it opaque: "opaque
+    until we see a non-zero alpha value")."""
+    for compression in (0, 3):
+        data = images.bmp_32bit(np.zeros((2, 6), np.uint8), compression=compression)
+
+        assert (shown_alpha(prepare(data).pixels) == 0).all()
+
+
+def test_a_bmp_s_alpha_under_bi_rgb_is_its_fourth_byte_whatever_bits_the_mask_names():
+    """Chromium 156 takes the whole byte under an alpha mask of 0xF0000000 with BI_RGB."""
+    alpha = np.array([[0x00, 0x10, 0x5A, 0xFF]], np.uint8)
+
+    pixels = prepare(images.bmp_32bit(alpha, compression=0, alpha_mask=0xF0000000)).pixels
+
+    assert (shown_alpha(pixels) == alpha).all()
+
+
+def test_a_bmp_whose_pixel_array_imagemagick_read_is_not_in_the_file_is_refused(monkeypatch):
+    """ImageMagick refuses a pixel array cut short itself; should it ever read one, the alpha read
+    from the file is the same refusal, not numpy's ValueError (a 500)."""
+    data = images.bmp_32bit(BMP_ALPHA, compression=0)
+    monkeypatch.setattr(
+        imaging, "bmp_32bit_pixels", lambda data: probe.BmpPixels(len(data), False, probe.BmpAlpha.FOURTH_BYTE)
     )
+
+    with pytest.raises(probe.UnsupportedImage, match="could not be decoded"):
+        prepare(data)
+
+
+def test_an_rgba_bmp_from_pillow_is_opaque_as_chromium_shows_it():
+    """Pillow writes RGBA as a 40-byte header with BI_RGB, its alpha in the fourth byte, which
+    Chromium takes for padding: a corner of alpha 0 is not a hole."""
+    written = np.full((64, 64, 4), (30, 140, 220, 255), np.uint8)
+    written[:20, :20, 3] = 0
+
+    pixels = prepare(images.encode(Image.fromarray(written, "RGBA"), "BMP")).pixels
+
+    assert not pixels.has_alpha
+    assert (np.array(as_pillow(pixels)) == written[..., :3]).all()
+
+
+def test_a_large_bmp_s_alpha_is_read_in_bands_each_in_its_place():
+    """More pixels than CHUNK_PIXELS (two bands), bottom-up, with an alpha that differs row by row
+    and column by column."""
+    rows, columns = np.mgrid[0:500, 0:600]
+    alpha = ((rows + 3 * columns) % 256).astype(np.uint8)
+    assert alpha.size > imaging.CHUNK_PIXELS
+
+    pixels = prepare(images.bmp_32bit(alpha, compression=0)).pixels
+
+    assert (shown_alpha(pixels) == alpha).all()
+
+
+@pytest.mark.parametrize(
+    "still",
+    [
+        lambda image: images.encode(image, "WEBP", lossless=True),  # a VP8L chunk alone
+        lambda image: images.encode(image, "WEBP", lossless=True, xmp=b"<x/>"),  # VP8X, its alpha flag set
+        lambda image: images.animated_webp([(image, 0, 0), (image, 0, 0)], canvas=image.size),  # a frame's VP8L
+    ],
+    ids=["simple", "extended", "animated"],
+)
+def test_a_lossless_webp_s_alpha_is_shown_whatever_its_header_says(still):
+    """A VP8L bitstream whose header's alpha_is_used bit is 0 over pixels with alpha: Chromium 156
+    shows the alpha, whatever the VP8X chunk says; ImageMagick 6 dropped it."""
+    written = np.full((8, 16, 4), (200, 120, 50, 255), np.uint8)
+    written[:4, :4, 3], written[4:, 8:, 3] = 0, 128
+    opaque = np.full((8, 16, 3), (200, 120, 50), np.uint8)
+
+    transparent = prepare(images.vp8l_alpha_unused(still(Image.fromarray(written, "RGBA")))).pixels
+    solid = prepare(still(Image.fromarray(opaque, "RGB"))).pixels
+
+    assert (shown_alpha(transparent) == written[..., 3]).all()
+    assert not solid.has_alpha
 
 
 def test_resizing_keeps_the_aspect_ratio_and_never_enlarges():
