@@ -96,7 +96,15 @@ class MonthlyUsageAdmin(NotDeletedByHand):
     """Each account's count, month by month. Read-only here: reset this month's count from the
     account's page (an action), where the limits are too."""
 
-    list_display = ("account", "month", "used", "warning_sent_at", "limit_reached_sent_at")
+    list_display = (
+        "account",
+        "month",
+        "used",
+        "warning_sent_at",
+        "warning_sent_limit",
+        "limit_reached_sent_at",
+        "limit_reached_sent_limit",
+    )
     list_filter = ("month",)
     search_fields = ("account__owner__email",)
 

@@ -16,8 +16,16 @@ class MonthlyUsage(models.Model):
         help_text="Images charged this month: successful optimizations, and those still running (given back if "
         "they fail or their process dies).",
     )
+    # Each quota e-mail is sent once per monthly limit: one sent for another limit (before a plan
+    # change, an override or `setquota`) leaves the e-mail due again for the limit in force.
     warning_sent_at = models.DateTimeField(null=True, blank=True, help_text="When the 80 % e-mail was sent.")
+    warning_sent_limit = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The monthly limit the 80 % e-mail was sent for."
+    )
     limit_reached_sent_at = models.DateTimeField(null=True, blank=True, help_text="When the 100 % e-mail was sent.")
+    limit_reached_sent_limit = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The monthly limit the 100 % e-mail was sent for."
+    )
 
     class Meta:
         verbose_name = "monthly usage"

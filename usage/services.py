@@ -204,13 +204,7 @@ def _quota_keep(reservation: QuotaReservation) -> bool:
         return False
     if usage is None:
         return False  # the month's row is gone with its account
-    notice = _due_notice(
-        used=_done(usage),
-        limit=reservation.limit,
-        warning_sent=usage.warning_sent_at is not None,
-        limit_reached_sent=usage.limit_reached_sent_at is not None,
-    )
-    return notice is not None
+    return _due_notice(usage=usage, used=_done(usage), limit=reservation.limit) is not None
 
 
 def _done(usage: MonthlyUsage) -> int:
@@ -288,7 +282,7 @@ def usage_reset(*, account: Account) -> None:
     month = month_start(timezone.now())
     InFlightImage.objects.filter(monthly_usage__account=account, monthly_usage__month=month).delete()
     MonthlyUsage.objects.filter(account=account, month=month).update(
-        used=0, warning_sent_at=None, limit_reached_sent_at=None
+        used=0, warning_sent_at=None, warning_sent_limit=None, limit_reached_sent_at=None, limit_reached_sent_limit=None
     )
 
 
@@ -347,20 +341,28 @@ class QuotaNotice(StrEnum):
     def sent_field(self) -> str:
         return f"{self.value}_sent_at"
 
+    @property
+    def sent_limit_field(self) -> str:
+        return f"{self.value}_sent_limit"
 
-def _due_notice(*, used: int, limit: int | None, warning_sent: bool, limit_reached_sent: bool) -> QuotaNotice | None:
+
+def _due_notice(*, usage: MonthlyUsage, used: int, limit: int | None) -> QuotaNotice | None:
+    """The e-mail due for `used` images of `limit`, unless it was sent for that limit already: one
+    sent for an earlier limit this month (a plan or override changed since) does not count."""
     if not limit:
         return None  # unlimited, or a limit of zero that nothing was ever counted against
     if used >= limit:
-        return None if limit_reached_sent else QuotaNotice.LIMIT_REACHED
-    if used * 100 >= limit * WARNING_PERCENT and not warning_sent:
-        return QuotaNotice.WARNING
-    return None
+        notice = QuotaNotice.LIMIT_REACHED
+    elif used * 100 >= limit * WARNING_PERCENT:
+        notice = QuotaNotice.WARNING
+    else:
+        return None
+    return None if getattr(usage, notice.sent_limit_field) == limit else notice
 
 
 def quota_notice_send(*, monthly_usage_id: int) -> QuotaNotice | None:
     """E-mail the account's owner that 80 % or all of this month's images are used, if that is so
-    and the e-mail was not sent yet this month; returns the notice sent, if any.
+    and the e-mail was not sent yet for the monthly limit in force; returns the notice sent, if any.
 
     Safe to run any number of times: each e-mail is claimed in the database before it is sent
     (released again if sending fails, for a retry). A crash between the claim and the sending
@@ -372,40 +374,48 @@ def quota_notice_send(*, monthly_usage_id: int) -> QuotaNotice | None:
         return None  # the account is gone, or the month is over and the news with it
     limit = account_limits(account=usage.account).monthly_limit
     done = _done(usage)
-    notice = _due_notice(
-        used=done,
-        limit=limit,
-        warning_sent=usage.warning_sent_at is not None,
-        limit_reached_sent=usage.limit_reached_sent_at is not None,
-    )
+    notice = _due_notice(usage=usage, used=done, limit=limit)
     if notice is None:
         return None
     now = timezone.now()
-    unsent = MonthlyUsage.objects.filter(pk=usage.pk, **{f"{notice.sent_field}__isnull": True})
-    if not unsent.update(**{notice.sent_field: now}):
+    if not _notice_claim(monthly_usage_id=usage.pk, notice=notice, limit=limit, now=now):
         return None  # another run claimed it
     try:
         _send_quota_e_mail(usage=usage, used=done, limit=limit, notice=notice)
     except Exception:
-        MonthlyUsage.objects.filter(pk=usage.pk, **{notice.sent_field: now}).update(**{notice.sent_field: None})
+        # Back to what it was before the claim, so that the e-mail is due again.
+        claimed = {notice.sent_field: now, notice.sent_limit_field: limit}
+        MonthlyUsage.objects.filter(pk=usage.pk, **claimed).update(
+            **{field: getattr(usage, field) for field in claimed}
+        )
         raise
     if notice is QuotaNotice.LIMIT_REACHED:
         # Whoever reached the limit needs no warning that they are close to it any more.
-        MonthlyUsage.objects.filter(pk=usage.pk, warning_sent_at__isnull=True).update(warning_sent_at=now)
+        _notice_claim(monthly_usage_id=usage.pk, notice=QuotaNotice.WARNING, limit=limit, now=now)
     return notice
+
+
+def _notice_claim(*, monthly_usage_id: int, notice: QuotaNotice, limit: int, now: datetime) -> bool:
+    """Record `notice` as sent for `limit`, unless it was already: in one conditional UPDATE, so that
+    of parallel runs only one claims it. Returns whether this call did."""
+    unsent = MonthlyUsage.objects.filter(pk=monthly_usage_id).exclude(**{notice.sent_limit_field: limit})
+    return bool(unsent.update(**{notice.sent_field: now, notice.sent_limit_field: limit}))
 
 
 def quota_notices_catch_up() -> int:
     """Queue the quota e-mail of every account that reached 80 % or all of this month's images
-    without its e-mail going out: a dispatch the broker refused, a task out of retries, a limit that
-    staff lowered. (At the limit no further request can queue it.) Run hourly by beat; returns how
-    many were queued. The candidates are a cheap superset: `quota_notice_send` decides exactly, and
-    sends each e-mail at most once, however often it is queued."""
+    without its e-mail going out for the limit in force: a dispatch the broker refused, a task out
+    of retries, a limit that staff lowered. (At the limit no further request can queue it.) Run
+    hourly by beat; returns how many were queued. The candidates are a cheap superset (images in
+    flight counted): `quota_notice_send` decides exactly, and sends each e-mail at most once per
+    limit, however often it is queued."""
+    limit_reached_unsent = Q(limit_reached_sent_limit__isnull=True) | ~Q(limit_reached_sent_limit=F("limit"))
+    warning_unsent = Q(warning_sent_limit__isnull=True) | ~Q(warning_sent_limit=F("limit"))
     candidates = (
-        MonthlyUsage.objects.filter(month=month_start(timezone.now()), limit_reached_sent_at__isnull=True)
+        MonthlyUsage.objects.filter(month=month_start(timezone.now()))
         .annotate(limit=account_limit_in_sql("monthly_limit", account="account__"))
         .filter(limit__gt=0, used__gte=F("limit") * WARNING_PERCENT / 100)
-        .filter(Q(used__gte=F("limit")) | Q(warning_sent_at__isnull=True))
+        .filter(Q(limit_reached_unsent, used__gte=F("limit")) | Q(warning_unsent, used__lt=F("limit")))
         .values_list("pk", flat=True)
     )
     monthly_usage_ids = list(candidates)

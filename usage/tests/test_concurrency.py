@@ -152,3 +152,14 @@ def test_a_quota_e_mail_sent_from_many_places_at_once_goes_out_once(settings):
     in_parallel(lambda number: quota_notice_send(monthly_usage_id=usage.pk), 20)
 
     assert len(mail.outbox) == 1
+
+
+def test_a_quota_e_mail_due_again_for_a_raised_limit_goes_out_once_from_many_places_at_once(settings):
+    account = AccountFactory(pro=True, monthly_limit_override=10)
+    sent_for_the_old_limit = {"warning_sent_at": timezone.now(), "warning_sent_limit": 5}
+    usage = MonthlyUsageFactory(account=account, used=8, **sent_for_the_old_limit)
+
+    in_parallel(lambda number: quota_notice_send(monthly_usage_id=usage.pk), 20)
+
+    assert len(mail.outbox) == 1
+    assert MonthlyUsage.objects.get().warning_sent_limit == 10

@@ -5,11 +5,13 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 import time_machine
 from django.core import mail
+from django.core.management import call_command
 from django.utils import timezone
 
+from accounts.models import Plan, PlanCode
 from accounts.tests.factories import AccountFactory
 from usage.models import InFlightImage, MonthlyUsage, RequestRecord
-from usage.services import QuotaNotice, quota_charge, quota_notice_send, quota_refund, quota_reserve
+from usage.services import QuotaExceeded, QuotaNotice, quota_charge, quota_notice_send, quota_refund, quota_reserve
 from usage.tasks import (
     catch_up_quota_notices,
     give_back_lapsed_images,
@@ -81,7 +83,7 @@ def test_a_failed_optimization_sends_no_e_mail(ten_images, django_capture_on_com
 def test_the_limit_e_mail_waits_for_the_images_in_flight_and_is_not_sent_if_one_fails(
     ten_images, django_capture_on_commit_callbacks
 ):
-    MonthlyUsageFactory(account=ten_images, used=8, warning_sent_at=timezone.now())
+    MonthlyUsageFactory(account=ten_images, used=8, warning_sent_at=timezone.now(), warning_sent_limit=10)
 
     with pytest.raises(RuntimeError), quota_charge(account=ten_images):  # the 9th, in flight, then failing
         charge(ten_images, times=1, capture=django_capture_on_commit_callbacks)  # the 10th, a success
@@ -95,7 +97,7 @@ def test_the_limit_e_mail_waits_for_the_images_in_flight_and_is_not_sent_if_one_
 def test_the_limit_e_mail_goes_out_when_the_last_image_in_flight_succeeds(
     ten_images, django_capture_on_commit_callbacks
 ):
-    MonthlyUsageFactory(account=ten_images, used=8, warning_sent_at=timezone.now())
+    MonthlyUsageFactory(account=ten_images, used=8, warning_sent_at=timezone.now(), warning_sent_limit=10)
 
     with django_capture_on_commit_callbacks(execute=True), quota_charge(account=ten_images):  # the 9th
         charge(ten_images, times=1, capture=django_capture_on_commit_callbacks)  # the 10th, done first
@@ -138,6 +140,89 @@ def test_falling_back_below_a_threshold_and_crossing_it_again_sends_nothing_new(
     charge(ten_images, times=1, capture=django_capture_on_commit_callbacks)
 
     assert len(mail.outbox) == 1
+
+
+WARNING_SUBJECT = "You have used 80 % of your Smolpix images this month"
+LIMIT_REACHED_SUBJECT = "You have used all of your Smolpix images this month"
+
+
+def test_a_limit_raised_with_setquota_after_its_e_mails_sends_them_again_for_the_new_limit(
+    pro_account, django_capture_on_commit_callbacks
+):
+    call_command("setquota", pro_account.owner.email, "--monthly-limit", "1")
+    pro_account.refresh_from_db()  # as each request reads it
+    charge(pro_account, times=1, capture=django_capture_on_commit_callbacks)
+    assert [message.subject for message in mail.outbox] == [LIMIT_REACHED_SUBJECT]
+
+    call_command("setquota", pro_account.owner.email, "--monthly-limit", "40")
+    pro_account.refresh_from_db()
+    MonthlyUsage.objects.update(used=28)
+    charge(pro_account, times=3, capture=django_capture_on_commit_callbacks)
+    assert len(mail.outbox) == 1  # 31 of 40
+    charge(pro_account, times=1, capture=django_capture_on_commit_callbacks)
+    assert mail.outbox[-1].subject == WARNING_SUBJECT
+    assert "used 32 of its 40 images this month (80 %)" in mail.outbox[-1].body
+    charge(pro_account, times=8, capture=django_capture_on_commit_callbacks)
+
+    assert [message.subject for message in mail.outbox] == [
+        LIMIT_REACHED_SUBJECT,
+        WARNING_SUBJECT,
+        LIMIT_REACHED_SUBJECT,
+    ]
+    assert "used all 40 of its images this month" in mail.outbox[-1].body
+    usage = MonthlyUsage.objects.get()
+    assert (usage.warning_sent_limit, usage.limit_reached_sent_limit) == (40, 40)
+
+
+def test_an_upgrade_after_the_free_plans_e_mails_brings_those_of_the_new_plan(
+    free_account, django_capture_on_commit_callbacks
+):
+    charge(free_account, times=50, capture=django_capture_on_commit_callbacks)
+    assert [message.subject for message in mail.outbox] == [WARNING_SUBJECT, LIMIT_REACHED_SUBJECT]
+
+    free_account.plan = Plan.objects.get(code=PlanCode.PRO)  # what the Stripe webhook does
+    free_account.save()
+    MonthlyUsage.objects.update(used=7_999)
+    charge(free_account, times=1, capture=django_capture_on_commit_callbacks)
+    MonthlyUsage.objects.update(used=9_999)
+    charge(free_account, times=1, capture=django_capture_on_commit_callbacks)
+
+    assert [message.subject for message in mail.outbox] == [WARNING_SUBJECT, LIMIT_REACHED_SUBJECT] * 2
+    assert "used all 10,000 of its images this month" in mail.outbox[-1].body
+
+
+def test_a_limit_lowered_below_the_count_sends_one_limit_e_mail_by_the_catch_up(
+    pro_account, django_capture_on_commit_callbacks
+):
+    MonthlyUsage.objects.create(account=pro_account, month=MonthlyUsageFactory.month.function(), used=7_999)
+    charge(pro_account, times=1, capture=django_capture_on_commit_callbacks)
+    MonthlyUsage.objects.update(used=60)
+    pro_account.monthly_limit_override = 50  # by staff, in the admin
+    pro_account.save()
+
+    with pytest.raises(QuotaExceeded):  # a refused request queues no e-mail
+        charge(pro_account, times=1, capture=django_capture_on_commit_callbacks)
+    assert catch_up_quota_notices.delay().get() == 1
+    assert catch_up_quota_notices.delay().get() == 0
+
+    assert [message.subject for message in mail.outbox] == [WARNING_SUBJECT, LIMIT_REACHED_SUBJECT]
+    assert "used all 50 of its images this month" in mail.outbox[-1].body
+
+
+def test_a_limit_changed_back_and_forth_sends_each_e_mail_once_per_change(ten_images):
+    usage = MonthlyUsageFactory(account=ten_images, used=9)
+
+    assert quota_notice_send(monthly_usage_id=usage.pk) is QuotaNotice.WARNING
+    ten_images.monthly_limit_override = 9
+    ten_images.save()
+    assert quota_notice_send(monthly_usage_id=usage.pk) is QuotaNotice.LIMIT_REACHED
+    assert quota_notice_send(monthly_usage_id=usage.pk) is None
+    ten_images.monthly_limit_override = 10
+    ten_images.save()
+    assert quota_notice_send(monthly_usage_id=usage.pk) is QuotaNotice.WARNING
+    assert quota_notice_send(monthly_usage_id=usage.pk) is None
+
+    assert len(mail.outbox) == 3
 
 
 def test_a_broker_that_cannot_take_the_e_mail_task_does_not_fail_the_charge(
@@ -189,6 +274,7 @@ def test_an_e_mail_that_could_not_be_sent_is_sent_by_the_retry(ten_images, monke
     with pytest.raises(OSError):
         quota_notice_send(monthly_usage_id=usage.pk)
     assert MonthlyUsage.objects.get().warning_sent_at is None
+    assert MonthlyUsage.objects.get().warning_sent_limit is None
 
     monkeypatch.undo()
     assert quota_notice_send(monthly_usage_id=usage.pk) is QuotaNotice.WARNING
