@@ -14,6 +14,7 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.template.defaultfilters import pluralize
 from django.utils.formats import date_format
 from django.views.decorators.http import require_http_methods
 from rest_framework import status
@@ -107,10 +108,12 @@ def _in_words(error: SmolpixError, answer: ErrorAnswer, *, account: Account) -> 
             f"Try again in {rate.retry_after} seconds."
         )
     if isinstance(error, QuotaExceeded):
-        return (
-            f"You have used all {error.limit:,} images of your {account.plan.name} plan this month. "
-            f"The count starts again on {date_format(error.resets_at, 'F j')}; upgrade for more images now."
-        )
+        if error.limit and error.used == error.limit:
+            used_up = f"You have used all {_images(error.limit)} of your {account.plan.name} plan this month."
+        else:  # a limit lowered below the month's count, or to none
+            used_up = f"Your account's limit this month is {_images(error.limit)}, and you have used {error.used:,}."
+        resets = date_format(error.resets_at, "F j")
+        return f"{used_up} The count starts again on {resets}; upgrade for more images now."
     if isinstance(error, QuotaHeldInFlight):
         return (
             f"This month's last images are still being optimized; any that fail are given back. "
@@ -121,6 +124,10 @@ def _in_words(error: SmolpixError, answer: ErrorAnswer, *, account: Account) -> 
     if isinstance(error, OptimizationFailed):
         return "Something went wrong on our side while optimizing this image. It was not counted; please try again."
     return answer.message
+
+
+def _images(count: int) -> str:
+    return f"{count:,} image{pluralize(count)}"
 
 
 def _page(

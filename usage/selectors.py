@@ -38,6 +38,16 @@ class MonthUsage:
         return None if self.limit is None else max(self.limit - self.used, 0)
 
     @property
+    def exceeded(self) -> bool:
+        """More images used than the limit allows: a limit lowered below the month's count."""
+        return self.limit is not None and self.used > self.limit
+
+    @property
+    def within_limit(self) -> int | None:
+        """The count as a progress bar up to the limit shows it: never past its end."""
+        return None if self.limit is None else min(self.used, self.limit)
+
+    @property
     def percent(self) -> int:
         """How much of the limit is used, 0-100 (0 when unlimited)."""
         if self.limit is None:

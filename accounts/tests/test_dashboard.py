@@ -60,14 +60,48 @@ def test_a_one_image_allowance_says_image(client, free_account):
     assert "1 image a month, no API access." in body
 
 
+def test_a_used_up_one_image_allowance_says_image(client, free_account):
+    free_account.monthly_limit_override = 1
+    free_account.save()
+    MonthlyUsageFactory(account=free_account, used=1)
+
+    body = dashboard(client, free_account)
+
+    assert 'aria-valuetext="1 of 1 image (100 %)"' in body
+    assert "Limit reached: new optimizations are refused" in body
+
+
+def test_a_limit_lowered_below_the_count_says_it_is_exceeded_and_keeps_the_bar_within_its_end(client, free_account):
+    free_account.monthly_limit_override = 0  # by staff, after 2 images this month
+    free_account.save()
+    MonthlyUsageFactory(account=free_account, used=2)
+
+    body = dashboard(client, free_account)
+
+    assert '2 <small class="muted">images, over the limit of 0</small>' in body
+    assert 'aria-valuemax="0" aria-valuenow="0"' in body
+    assert 'aria-valuetext="2 images, over the limit of 0"' in body
+    assert '<svg width="100%"' in body
+    assert "Over the limit: new optimizations are refused until July 1" in body
+    assert "2 of 0" not in body
+
+
 def test_an_unlimited_plan_shows_the_count_without_a_bar(client, agency_account):
     MonthlyUsageFactory(account=agency_account, used=123_456)
 
     body = dashboard(client, agency_account)
 
     assert "123,456" in body
-    assert "no limit on your plan" in body
+    assert "images optimized in June — no limit on your plan" in body
     assert 'role="progressbar"' not in body
+
+
+def test_one_image_of_an_unlimited_plan_says_image(client, agency_account):
+    MonthlyUsageFactory(account=agency_account, used=1)
+
+    body = dashboard(client, agency_account)
+
+    assert "image optimized in June — no limit on your plan" in body
 
 
 def test_the_30_day_chart_comes_with_a_table(client, pro_account):

@@ -239,6 +239,32 @@ def test_the_fifty_first_image_of_a_free_month_is_refused_with_a_way_forward(fre
     assert usage_this_month(account=free_account).used == 50
 
 
+def test_a_used_up_one_image_allowance_says_image(free_client, free_account):
+    free_account.monthly_limit_override = 1
+    free_account.save()
+    MonthlyUsageFactory(account=free_account, used=1)
+
+    assert "1</strong> of 1 image used this month" in free_client.get(TRY_IT).content.decode()
+    response = free_client.post(TRY_IT, form(file=upload()), **JSON)
+
+    assert response.status_code == 429
+    assert response.json()["error"].startswith("You have used all 1 image of your Free plan this month.")
+
+
+def test_a_limit_lowered_below_the_count_is_said_to_be_exceeded(free_client, free_account):
+    free_account.monthly_limit_override = 1  # by staff, after 2 images this month
+    free_account.save()
+    MonthlyUsageFactory(account=free_account, used=2)
+
+    body = free_client.get(TRY_IT).content.decode()
+    response = free_client.post(TRY_IT, form(file=upload()), **JSON)
+
+    assert "2</strong> images used this month, over your limit of 1" in body
+    assert 'aria-valuemax="1" aria-valuenow="1"' in body
+    assert response.status_code == 429
+    assert response.json()["error"].startswith("Your account's limit this month is 1 image, and you have used 2.")
+
+
 def test_the_last_image_of_the_month_still_in_flight_is_told_to_wait_seconds(free_client, free_account):
     in_a_minute = timezone.now() + timedelta(minutes=1)
     InFlightImageFactory(monthly_usage=MonthlyUsageFactory(account=free_account, used=50), expires_at=in_a_minute)
@@ -289,6 +315,7 @@ def test_an_unlimited_plan_is_counted_without_a_limit(client, agency_account):
 
     assert response.status_code == 200
     assert (response["X-Quota-Used"], response["X-Quota-Limit"]) == ("1", "unlimited")
+    assert "1</strong> image optimized this month" in client.get(TRY_IT).content.decode()
 
 
 @pytest.mark.usefixtures("frozen_clock")  # all its requests in one rate-limit minute

@@ -181,7 +181,8 @@
     const bar = $("[data-quota-bar]");
     if (bar && limit !== "unlimited") {
       const percent = Number(limit) ? Math.min(100, Math.floor((Number(used) * 100) / Number(limit))) : 100;
-      bar.setAttribute("aria-valuenow", used);
+      // Capped: a limit lowered below the month's count must not put the value past the bar's end.
+      bar.setAttribute("aria-valuenow", Math.min(Number(used), Number(limit)));
       bar.classList.toggle("full", percent >= 100);
       // The bar is an SVG whose width attribute the page drew (a style attribute would break the CSP).
       bar.firstElementChild.setAttribute("width", `${percent}%`);

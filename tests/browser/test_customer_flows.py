@@ -208,6 +208,27 @@ def test_try_it_offers_an_upgrade_only_when_the_months_images_are_used_up(
     assert [error for error in console_errors if "429" not in error] == []
 
 
+def test_try_it_keeps_the_bar_within_a_limit_lowered_below_the_count(page, console_errors):
+    account = AccountFactory(monthly_limit_override=1)  # lowered by staff after 2 images this month
+    MonthlyUsageFactory(account=account, used=2)
+    sign_in(page, account)
+    page.goto("/dashboard/try/")
+    expect(page.get_by_text("2 images used this month, over your limit of 1")).to_be_visible()
+
+    page.locator('input[type="file"]').set_input_files(PHOTO)
+    with page.expect_response("**/dashboard/try/") as answer:
+        page.get_by_role("button", name="Optimize image").click()
+
+    assert answer.value.headers["x-quota-used"] == "2"
+    expect(page.get_by_role("alert")).to_contain_text(
+        "Your account's limit this month is 1 image, and you have used 2."
+    )
+    bar = page.get_by_role("progressbar", name="Images used this month")
+    assert (bar.get_attribute("aria-valuenow"), bar.get_attribute("aria-valuemax")) == ("1", "1")
+    assert bar.locator("svg").get_attribute("width") == "100%"
+    assert [error for error in console_errors if "429" not in error] == []
+
+
 @pytest.mark.parametrize("path", ["/docs/", "/api/explorer/"])
 def test_the_docs_and_the_api_explorer_load_without_console_errors(page, console_errors, path):
     page.goto(path)
