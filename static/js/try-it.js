@@ -178,6 +178,9 @@
     if (used === null) return;
     const count = $("[data-quota-used]");
     if (count) count.textContent = Number(used).toLocaleString("en-US");
+    // The noun after a count that changes ("1 image", "2 images"); after a limit it follows the limit.
+    const noun = $("[data-quota-noun]");
+    if (noun) noun.textContent = Number(used) === 1 ? "image" : "images";
     const bar = $("[data-quota-bar]");
     if (bar && limit !== "unlimited") {
       const percent = Number(limit) ? Math.min(100, Math.floor((Number(used) * 100) / Number(limit))) : 100;

@@ -229,6 +229,20 @@ def test_try_it_keeps_the_bar_within_a_limit_lowered_below_the_count(page, conso
     assert [error for error in console_errors if "429" not in error] == []
 
 
+def test_try_it_says_image_or_images_as_the_count_of_an_unlimited_plan_changes(page, console_errors, eager_tasks):
+    sign_in(page, AccountFactory(agency=True))
+    page.goto("/dashboard/try/")
+    allowance = page.locator("#allowance")
+    expect(allowance).to_contain_text("0 images optimized this month")
+
+    page.locator('input[type="file"]').set_input_files(PHOTO)
+    for count, noun in ((1, "image"), (2, "images")):
+        with page.expect_response("**/dashboard/try/"):
+            page.get_by_role("button", name="Optimize image").click()
+        expect(allowance).to_contain_text(f"{count} {noun} optimized this month")
+    assert console_errors == []
+
+
 @pytest.mark.parametrize("path", ["/docs/", "/api/explorer/"])
 def test_the_docs_and_the_api_explorer_load_without_console_errors(page, console_errors, path):
     page.goto(path)
