@@ -220,10 +220,16 @@ def test_a_result_larger_than_the_source_goes_down_to_the_floor_and_says_so(larg
     already is the floor)."""
     target = image_target(large_photo, 90)
     assert target.floor < target.score
-    unbounded = choose_encoding(large_photo, format=RequestedFormat.AUTO, quality=90, smart=True)
+    untimed = Budget(seconds=60.0)  # its trials all run, however busy the machine (a search cut short falls back)
+    unbounded = choose_encoding(large_photo, format=RequestedFormat.AUTO, quality=90, smart=True, budget=untimed)
 
     choice = choose_encoding(
-        large_photo, format=RequestedFormat.AUTO, quality=90, smart=True, max_bytes=len(unbounded.encoded.data) - 1
+        large_photo,
+        format=RequestedFormat.AUTO,
+        quality=90,
+        smart=True,
+        max_bytes=len(unbounded.encoded.data) - 1,
+        budget=untimed,
     )
 
     assert len(choice.encoded.data) < len(unbounded.encoded.data)
