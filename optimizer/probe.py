@@ -289,12 +289,17 @@ def webp_first_frame(data: bytes) -> bytes:
     return b"RIFF" + len(body).to_bytes(4, "little") + body
 
 
+_VP8X_ALPHA = 0x10  # the VP8X chunk's flag of an image with alpha
+
+
 def _with_vp8l_alpha_used(data: bytes) -> bytes:
     """A WebP with the alpha_is_used bit of its first VP8L bitstream (a still image's or the first
     frame's) set. Chromium shows a lossless WebP's alpha whatever that bit and the VP8X flags say;
     ImageMagick 6 keeps alpha only when libwebp's features report it, which they take from that bit
     alone. The bit is a hint the decoder does not read, and an alpha opaque everywhere is dropped
-    later (imaging._pixels_of)."""
+    later (imaging._pixels_of). A VP8X chunk's alpha flag is set with it: libwebp's demuxer, which
+    ImageMagick reads an ICC profile through, refuses a file whose bitstream has alpha its flag
+    denies (the profile was lost)."""
     index, end = 12, len(data)
     while index + 13 <= end:
         kind, size = data[index : index + 4], int.from_bytes(data[index + 4 : index + 8], "little")
@@ -304,7 +309,11 @@ def _with_vp8l_alpha_used(data: bytes) -> bytes:
             flags = index + 12  # after the 0x2F signature, the header's fourth byte: bit 28 of the 32
             if data[index + 8] != 0x2F or data[flags] & 0x10:
                 return data
-            return data[:flags] + bytes([data[flags] | 0x10]) + data[flags + 1 :]
+            used = bytearray(data)
+            used[flags] |= 0x10
+            if used[12:16] == b"VP8X":
+                used[20] |= _VP8X_ALPHA
+            return bytes(used)
         else:
             index += 8 + size + size % 2
     return data

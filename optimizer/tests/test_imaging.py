@@ -288,6 +288,20 @@ def test_a_lossless_webp_s_alpha_is_shown_whatever_its_header_says(still):
     assert not solid.has_alpha
 
 
+def test_a_lossless_webp_keeps_its_colour_profile_when_its_alpha_is_declared_for_imagemagick():
+    """An opaque lossless WebP with a Display P3 profile (VP8X: alpha flag off, bitstream's bit 0):
+    declaring its alpha in the bitstream alone made libwebp's demuxer refuse the file, and
+    ImageMagick lost the profile. Its colours must be the same PNG's with the same profile."""
+    photo = images.photo(64, 48)
+    display_p3 = images.icc_profile((0.5151, 0.2412, -0.0011), (0.2920, 0.6922, 0.0419), (0.1571, 0.0666, 0.7841))
+
+    webp = prepare(images.encode(photo, "WEBP", lossless=True, icc_profile=display_p3)).pixels
+    png = prepare(images.encode(photo, "PNG", icc_profile=display_p3)).pixels
+
+    assert not webp.has_alpha
+    assert webp.data == png.data
+
+
 def test_resizing_keeps_the_aspect_ratio_and_never_enlarges():
     data = images.encode(images.photo(256, 192), "PNG")
 
