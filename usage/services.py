@@ -235,11 +235,15 @@ def _refund_now_or_later(reservation: QuotaReservation) -> None:
 
 
 @transaction.atomic
-def quota_give_back(*, in_flight_image_id: int, monthly_usage_id: int) -> bool:
+def quota_give_back(*, in_flight_image_id: int | None, monthly_usage_id: int) -> bool:
     """Give back the image of a request that failed (by its refund, or later by the task
     usage.refund_quota), if its row in flight is still there: only the call that deletes the row
-    gives the image back. Returns whether this call gave it back."""
-    if not InFlightImage.objects.filter(pk=in_flight_image_id).delete()[0]:
+    gives the image back. Returns whether this call gave it back.
+
+    `in_flight_image_id` None: a refund queued by a release before images in flight had rows (one
+    may still be serving while a deploy rolls), naming the month only; its image was charged and
+    not given back, so it is given back now."""
+    if in_flight_image_id is not None and not InFlightImage.objects.filter(pk=in_flight_image_id).delete()[0]:
         return False
     _give_back_images(monthly_usage_id=monthly_usage_id, images=1)
     return True
@@ -268,7 +272,7 @@ def quota_give_back_lapsed() -> int:
 
 
 def _give_back_images(*, monthly_usage_id: int, images: int) -> None:
-    # Never below zero (a count corrected by hand).
+    # Never below zero (a count corrected by hand, or a refund queued before the rows in flight).
     MonthlyUsage.objects.filter(pk=monthly_usage_id).update(used=Greatest(F("used") - images, 0))
 
 

@@ -44,9 +44,10 @@ def catch_up_quota_notices() -> int:
     soft_time_limit=30,
     time_limit=45,
 )
-def refund_quota(*, monthly_usage_id: int, in_flight_image_id: int) -> bool:
+def refund_quota(*, monthly_usage_id: int, in_flight_image_id: int | None = None) -> bool:
     """Give back the image of a failed optimization whose refund met the database down, unless
-    it was given back meanwhile."""
+    it was given back meanwhile. (Refunds queued before images in flight had rows carry no
+    `in_flight_image_id`.)"""
     from usage.services import quota_give_back
 
     return quota_give_back(in_flight_image_id=in_flight_image_id, monthly_usage_id=monthly_usage_id)

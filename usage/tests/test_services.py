@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from usage import services
 from usage.models import InFlightImage, MonthlyUsage
+from usage.selectors import month_start
 from usage.services import (
     QuotaExceeded,
     QuotaHeldInFlight,
@@ -349,6 +350,46 @@ def test_reset_zeroes_only_this_month_and_allows_the_e_mails_again(pro_account):
     assert (this_month.used, this_month.warning_sent_at) == (0, None)
     last_month.refresh_from_db()
     assert last_month.used == 7
+
+
+# The statements of the release before the rows in flight (usage/services.py), which its processes
+# may still run against this schema while a deploy rolls from one machine to the next.
+PREVIOUS_RESERVE_SQL = """
+INSERT INTO usage_monthlyusage (account_id, month, used, in_flight, in_flight_until)
+SELECT %(account)s, %(month)s, 1, 1, %(until)s
+    WHERE CAST(%(limit)s AS integer) IS NULL OR CAST(%(limit)s AS integer) > 0
+ON CONFLICT (account_id, month) DO UPDATE SET
+    used = usage_monthlyusage.used + 1,
+    in_flight = CASE WHEN usage_monthlyusage.in_flight_until > %(now)s THEN usage_monthlyusage.in_flight + 1 ELSE 1 END,
+    in_flight_until = %(until)s
+    WHERE CAST(%(limit)s AS integer) IS NULL OR usage_monthlyusage.used < CAST(%(limit)s AS integer)
+RETURNING id, used
+"""
+PREVIOUS_KEEP_SQL = """
+UPDATE usage_monthlyusage SET in_flight = CASE WHEN in_flight > 0 THEN in_flight - 1 ELSE 0 END
+WHERE id = %s
+RETURNING used, in_flight, in_flight_until, warning_sent_at, limit_reached_sent_at
+"""
+
+
+def test_the_release_before_the_rows_in_flight_still_reserves_and_keeps_beside_this_one(pro_account):
+    now = timezone.now()
+    params = {
+        "account": pro_account.pk,
+        "month": connection.ops.adapt_datefield_value(month_start(now)),
+        "limit": None,
+        "now": connection.ops.adapt_datetimefield_value(now),
+        "until": connection.ops.adapt_datetimefield_value(now + timedelta(seconds=100)),
+    }
+    ours = quota_reserve(account=pro_account)
+    with connection.cursor() as cursor:
+        cursor.execute(PREVIOUS_RESERVE_SQL, params)
+        monthly_usage_id, used = cursor.fetchone()
+        cursor.execute(PREVIOUS_KEEP_SQL, [monthly_usage_id])
+        assert cursor.fetchone() is not None
+
+    assert (monthly_usage_id, used) == (ours.monthly_usage_id, 2)
+    assert quota_reserve(account=pro_account).used == 3
 
 
 # What the previous release selects of every month's row (its model still had the old counter of

@@ -119,6 +119,14 @@ def test_a_refund_by_the_task_gives_the_image_back_once_and_ends_its_flight(ten_
     assert not InFlightImage.objects.exists()
 
 
+def test_a_refund_queued_before_images_in_flight_had_rows_still_gives_the_image_back(ten_images):
+    usage = MonthlyUsageFactory(account=ten_images, used=3)
+
+    refund_quota.delay(monthly_usage_id=usage.pk).get()  # such a message names the month only
+
+    assert MonthlyUsage.objects.get().used == 2
+
+
 def test_the_task_gives_back_the_images_of_requests_whose_process_died(ten_images, django_capture_on_commit_callbacks):
     charge(ten_images, times=1, capture=django_capture_on_commit_callbacks)
     quota_reserve(account=ten_images)  # died
