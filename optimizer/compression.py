@@ -15,7 +15,7 @@ from functools import partial
 
 from optimizer.choice import MAX_PARALLEL_PIXELS, Choice, encode_if_faithful, plain_settings
 from optimizer.encoders import EncoderSettings, encode
-from optimizer.formats import OutputFormat, RequestedFormat
+from optimizer.formats import LOSSLESS_SOURCES, OutputFormat, RequestedFormat
 from optimizer.imaging import PreparedImage
 from optimizer.pixels import Pixels
 from optimizer.smart import Budget, smart_choice
@@ -41,7 +41,10 @@ def choose_encoding(
     """`max_bytes`: the source's size, which smart tries not to exceed (see optimizer.smart)."""
     pixels = prepared.pixels
     if smart and pixels.width * pixels.height <= SMART_MAX_PIXELS:
-        return smart_choice(pixels, format=format, quality=quality, max_bytes=max_bytes, budget=budget)
+        lossless_source = prepared.source.format in LOSSLESS_SOURCES
+        return smart_choice(
+            pixels, format=format, quality=quality, max_bytes=max_bytes, budget=budget, lossless_source=lossless_source
+        )
     choice = _fixed_choice(pixels, format=format, quality=quality)
     if smart:
         choice = replace(choice, notice=choice.notice or TOO_LARGE_TO_MEASURE)

@@ -19,6 +19,10 @@ class SourceFormat(StrEnum):
     BMP = "BMP"
 
 
+# The sources that store their pixels without loss as a rule (a TIFF may hold JPEG data).
+LOSSLESS_SOURCES = frozenset({SourceFormat.PNG, SourceFormat.GIF, SourceFormat.BMP, SourceFormat.TIFF})
+
+
 class OutputFormat(StrEnum):
     WEBP = "webp"
     AVIF = "avif"

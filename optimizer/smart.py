@@ -26,7 +26,8 @@ quality nobody asked for. The search is bounded (trials and seconds); what it do
   (exact), so the target holds whenever WebP may be returned; AVIF alone (asked for explicitly)
   returns its best attempt, with a notice.
 A result larger than the source (`max_bytes`) is not given up on at once: the search goes down
-to the quality's floor for something smaller, and says so in the notice when nothing is.
+to the quality's floor for something smaller, then, for a source stored without loss (a PNG, say),
+tries lossless WebP if there is time, and says so in the notice when nothing is smaller.
 
 Whether to search at all is optimizer.compression's decision (choose_encoding).
 """
@@ -178,8 +179,16 @@ LOST_ALPHA_STEP = 5
 
 
 def smart_choice(
-    pixels: Pixels, *, format: RequestedFormat, quality: int, max_bytes: int | None, budget: Budget
+    pixels: Pixels,
+    *,
+    format: RequestedFormat,
+    quality: int,
+    max_bytes: int | None,
+    budget: Budget,
+    lossless_source: bool = False,
 ) -> Choice:
+    """`lossless_source`: the source (`max_bytes` long) stores its pixels without loss, so lossless
+    WebP may be smaller than it (see the module's docstring)."""
     target = QualityTarget.for_quality(quality)
     # The second core prepares the reference for scoring first (if anything is to be scored), then
     # encodes, meanwhile, what needs no score or no trial of a lane (below).
@@ -250,11 +259,11 @@ def smart_choice(
         best, notice = search.fallback(formats)
     if max_bytes is not None and best.size > max_bytes:
         below = search.below(target.floor, max_bytes, lanes)
-        if below is None and OutputFormat.WEBP in formats:
+        if below is None and lossless_source and OutputFormat.WEBP in formats:
             # Lossless WebP, left out where lossy encodings are the smaller as a rule, may still be
-            # (a PNG of a pattern that no lossy encoding keeps in fewer bytes); exact, it keeps the
-            # quality.
-            exact = search.lossless_webp()
+            # (a PNG of a pattern that no lossy encoding keeps in fewer bytes: libwebp's lossless
+            # is smaller than PNG as a rule, never than a lossy source); exact, it keeps the quality.
+            exact = search.lossless_trial()
             if exact is not None and exact.size < best.size:
                 best, notice = exact, None
         if below is not None:
@@ -473,10 +482,15 @@ class _Search:
         self.trials.append(trial)
         return trial
 
-    def lossless_webp(self) -> Trial | None:
-        """Lossless WebP's trial: the one made, else made now."""
+    def lossless_trial(self) -> Trial | None:
+        """Lossless WebP's trial: the one made, else made now if it ends before overtime_deadline
+        (taken to be as slow as the slowest trial so far)."""
         made = [t for t in self.trials if t.encoded.settings == LOSSLESS_WEBP]
-        return made[0] if made else self.exact(encode_if_faithful(self.pixels, LOSSLESS_WEBP))
+        if made:
+            return made[0]
+        if not self._in_time(LOSSLESS_WEBP, overtime=True):
+            return None
+        return self.exact(encode_if_faithful(self.pixels, LOSSLESS_WEBP))
 
     def best(self, trials: Iterable[Trial] | None = None, *, at_least: float | None = None) -> Trial | None:
         at_least = self.target if at_least is None else at_least

@@ -256,19 +256,36 @@ def test_an_avif_that_misses_the_target_and_is_larger_than_the_source_says_both(
     )
 
 
+def pattern() -> Image.Image:
+    """A pattern that is not a graphic (so lossless WebP is not tried from the start) and that no
+    lossy encoding keeps at the target in fewer bytes than PNG (38 kB; lossy 54-63 kB)."""
+    x, y = np.meshgrid(np.arange(400), np.arange(300))
+    return Image.fromarray(np.dstack([x % 256, y % 256, x * y % 256]).astype(np.uint8))
+
+
 @pytest.mark.parametrize("format", [RequestedFormat.AUTO, RequestedFormat.WEBP])
 def test_a_pattern_no_lossy_encoding_keeps_smaller_than_its_png_comes_back_lossless_and_smaller(format):
-    """A 38 kB PNG of a pattern whose lossy encodings at the target are 54-63 kB, and which is not
-    a graphic (so lossless WebP is not tried from the start): lossless WebP, 28 kB, keeps it whole."""
-    x, y = np.meshgrid(np.arange(400), np.arange(300))
-    source = images.encode(Image.fromarray(np.dstack([x % 256, y % 256, x * y % 256]).astype(np.uint8)), "PNG")
-    pattern = imaging.prepare(source, max_width=4096, max_pixels=10_000_000)
+    """Lossless WebP, 28 kB, keeps it whole."""
+    source = images.encode(pattern(), "PNG")
+    pattern_png = imaging.prepare(source, max_width=4096, max_pixels=10_000_000)
 
-    choice = choose_encoding(pattern, format=format, quality=80, smart=True, max_bytes=len(source))
+    choice = choose_encoding(pattern_png, format=format, quality=80, smart=True, max_bytes=len(source))
 
     assert len(choice.encoded.data) < len(source)
-    assert recomputed_score(pattern, choice.encoded.data) == 100
+    assert recomputed_score(pattern_png, choice.encoded.data) == 100
     assert choice.notice is None
+
+
+def test_a_lossy_source_no_encoding_keeps_smaller_than_is_not_tried_lossless():
+    """The same pattern as a JPEG: lossless WebP of its decoded pixels is many times its size (a
+    second of a worker on a 2,000-pixel photograph, for nothing)."""
+    source = images.encode(pattern(), "JPEG", quality=30)
+    pattern_jpeg = imaging.prepare(source, max_width=4096, max_pixels=10_000_000)
+
+    choice = choose_encoding(pattern_jpeg, format=RequestedFormat.AUTO, quality=80, smart=True, max_bytes=len(source))
+
+    assert len(choice.encoded.data) > len(source)  # nothing was smaller
+    assert LOSSLESS_WEBP not in [trial.encoded.settings for trial in choice.trials]
 
 
 # --- the budget -----------------------------------------------------------------------------------
