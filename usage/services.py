@@ -349,6 +349,19 @@ class QuotaNotice(StrEnum):
     def sent_limit_field(self) -> str:
         return f"{self.value}_sent_limit"
 
+    # While a deploy rolls, the release before limits were recorded sends an e-mail without one
+    # (taken as sent for the limit in force: not sent twice) and resets the time alone (due again).
+
+    def sent_for(self, usage: MonthlyUsage, limit: int) -> bool:
+        """Whether this e-mail was sent for `limit` this month (the same rule as `unsent`)."""
+        sent_limit = getattr(usage, self.sent_limit_field)
+        return getattr(usage, self.sent_field) is not None and sent_limit in (None, limit)
+
+    def unsent(self, limit: int | F) -> Q:
+        """The months whose e-mail was not sent for `limit` (the same rule as `sent_for`)."""
+        other_limit = Q(**{f"{self.sent_limit_field}__isnull": False}) & ~Q(**{self.sent_limit_field: limit})
+        return Q(**{f"{self.sent_field}__isnull": True}) | other_limit
+
 
 def _due_notice(*, usage: MonthlyUsage, used: int, limit: int | None) -> QuotaNotice | None:
     """The e-mail due for `used` images of `limit`, unless it was sent for that limit already: one
@@ -361,7 +374,7 @@ def _due_notice(*, usage: MonthlyUsage, used: int, limit: int | None) -> QuotaNo
         notice = QuotaNotice.WARNING
     else:
         return None
-    return None if getattr(usage, notice.sent_limit_field) == limit else notice
+    return None if notice.sent_for(usage, limit) else notice
 
 
 def quota_notice_send(*, monthly_usage_id: int) -> QuotaNotice | None:
@@ -402,7 +415,7 @@ def quota_notice_send(*, monthly_usage_id: int) -> QuotaNotice | None:
 def _notice_claim(*, monthly_usage_id: int, notice: QuotaNotice, limit: int, now: datetime) -> bool:
     """Record `notice` as sent for `limit`, unless it was already: in one conditional UPDATE, so that
     of parallel runs only one claims it. Returns whether this call did."""
-    unsent = MonthlyUsage.objects.filter(pk=monthly_usage_id).exclude(**{notice.sent_limit_field: limit})
+    unsent = MonthlyUsage.objects.filter(notice.unsent(limit), pk=monthly_usage_id)
     return bool(unsent.update(**{notice.sent_field: now, notice.sent_limit_field: limit}))
 
 
@@ -413,8 +426,8 @@ def quota_notices_catch_up() -> int:
     hourly by beat; returns how many were queued. The candidates are a cheap superset (images in
     flight counted): `quota_notice_send` decides exactly, and sends each e-mail at most once per
     limit, however often it is queued."""
-    limit_reached_unsent = Q(limit_reached_sent_limit__isnull=True) | ~Q(limit_reached_sent_limit=F("limit"))
-    warning_unsent = Q(warning_sent_limit__isnull=True) | ~Q(warning_sent_limit=F("limit"))
+    limit_reached_unsent = QuotaNotice.LIMIT_REACHED.unsent(F("limit"))
+    warning_unsent = QuotaNotice.WARNING.unsent(F("limit"))
     candidates = (
         MonthlyUsage.objects.filter(month=month_start(timezone.now()))
         .annotate(limit=account_limit_in_sql("monthly_limit", account="account__"))

@@ -259,6 +259,24 @@ def test_reaching_the_limit_without_the_warning_sends_only_the_limit_e_mail(pro_
     assert [message.subject for message in mail.outbox] == ["You have used all of your Smolpix images this month"]
 
 
+def test_while_a_deploy_rolls_an_e_mail_the_previous_release_sent_is_not_sent_again(ten_images):
+    """The release before limits were recorded sends the 80 % e-mail with a time and no limit."""
+    usage = MonthlyUsageFactory(account=ten_images, used=8, warning_sent_at=timezone.now())
+
+    assert catch_up_quota_notices.delay().get() == 0
+    assert quota_notice_send(monthly_usage_id=usage.pk) is None
+    assert mail.outbox == []
+
+
+def test_while_a_deploy_rolls_a_reset_by_the_previous_release_makes_the_e_mail_due_again(ten_images):
+    """The release before limits were recorded resets a month's e-mails by their times alone."""
+    MonthlyUsageFactory(account=ten_images, used=8, warning_sent_limit=10)
+
+    assert catch_up_quota_notices.delay().get() == 1
+    assert [message.subject for message in mail.outbox] == ["You have used 80 % of your Smolpix images this month"]
+    assert MonthlyUsage.objects.get().warning_sent_limit == 10
+
+
 def test_unlimited_plans_get_no_quota_e_mails(agency_account, django_capture_on_commit_callbacks):
     MonthlyUsageFactory(account=agency_account, used=1_000_000)
 
