@@ -12,6 +12,7 @@ urlpatterns = [
     path("docs/", views.docs, name="docs"),
     path("status/", views.status, name="status"),
     path("favicon.ico", views.favicon),
+    path(f"downloads/{views.CLIENT_SDIST_NAME}", views.client_sdist, name="client-sdist"),
     path("admin/", admin.site.urls),
     path("", include("accounts.urls")),
     path("dashboard/keys/", include("apikeys.urls")),

@@ -1,11 +1,19 @@
-"""Site-wide pages (landing, pricing, docs, status), the favicon and the health check."""
+"""Site-wide pages (landing, pricing, docs, status), the favicon, the Python client's download and
+the health check."""
 
+import functools
+import gzip
+import hashlib
+import io
 import json
 import logging
 import sys
+import tarfile
 import threading
+import tomllib
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 from time import monotonic
 
 from django.conf import settings
@@ -18,8 +26,10 @@ from django.shortcuts import redirect, render
 from django.templatetags.static import static
 from django.urls import Resolver404, resolve
 from django.utils import timezone
+from django.utils.http import content_disposition_header
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import condition, require_safe
 
 from accounts.selectors import plan_list
 from api.errors import SERVER_ERROR, ErrorAnswer, ErrorCode, error_answer
@@ -73,6 +83,57 @@ def favicon(request: HttpRequest) -> HttpResponse:
     """Browsers ask for /favicon.ico where a page names no icon (Django's admin): the site's icon.
     Not a permanent redirect: the icon's address carries its content's hash, which changes with it."""
     return redirect(static("img/favicon.svg"))
+
+
+CLIENT_SOURCE = Path(settings.BASE_DIR) / "clients" / "python"
+_CLIENT_VERSION = tomllib.loads((CLIENT_SOURCE / "pyproject.toml").read_text())["project"]["version"]
+# The name `hatch build` gives the client's sdist: pip reads the name and version from it, and keeps the
+# wheel it builds from this URL in its cache, so a changed client needs a new version.
+CLIENT_SDIST_NAME = f"smolpix_client-{_CLIENT_VERSION}.tar.gz"
+# hatchling's own time for reproducible builds: a wheel (a zip) cannot hold a time before 1980.
+_SDIST_MTIME = 1580601600
+
+
+def client_sdist_archive(source: Path, *, top: str) -> bytes:
+    """The client in `source` as a source distribution: its pyproject.toml, README.md and package, in
+    one folder `top`, without its tests or bytecode. The same files give the same bytes (sorted, with
+    fixed times and owners), so that the download's ETag changes only with them."""
+    package = (path for path in (source / "src").rglob("*") if path.is_file() and "__pycache__" not in path.parts)
+    names = ["pyproject.toml", "README.md", *sorted(path.relative_to(source).as_posix() for path in package)]
+    buffer = io.BytesIO()
+    with (
+        gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as compressed,
+        tarfile.open(fileobj=compressed, mode="w") as archive,
+    ):
+        for name in names:
+            data = (source / name).read_bytes()
+            member = tarfile.TarInfo(f"{top}/{name}")
+            member.size, member.mode, member.mtime = len(data), 0o644, _SDIST_MTIME
+            archive.addfile(member, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+@functools.cache
+def _client_sdist() -> tuple[bytes, str]:
+    data = client_sdist_archive(CLIENT_SOURCE, top=CLIENT_SDIST_NAME.removesuffix(".tar.gz"))
+    return data, hashlib.sha256(data).hexdigest()
+
+
+@require_safe
+@condition(etag_func=lambda request: _client_sdist()[1])
+def client_sdist(request: HttpRequest) -> HttpResponse:
+    """The Python client for `pip install <this URL>` (it is not on PyPI): built from this release's
+    clients/python on the first request, then kept for the process's life. Caches ask again on each
+    use, since a release may change it under the same name; its ETag makes that a 304."""
+    data, _ = _client_sdist()
+    return HttpResponse(
+        data,
+        content_type="application/gzip",
+        headers={
+            "Content-Disposition": content_disposition_header(True, CLIENT_SDIST_NAME),
+            "Cache-Control": "public, no-cache",
+        },
+    )
 
 
 def _check_database() -> str:
