@@ -259,7 +259,7 @@ def test_a_limit_lowered_below_the_count_is_said_to_be_exceeded(free_client, fre
     body = free_client.get(TRY_IT).content.decode()
     response = free_client.post(TRY_IT, form(file=upload()), **JSON)
 
-    assert "2</strong> images used this month, over your limit of 1" in body
+    assert "2</strong> <span data-quota-noun>images</span> used this month, over your limit of 1" in body
     assert 'aria-valuemax="1" aria-valuenow="1"' in body
     assert response.status_code == 429
     assert response.json()["error"].startswith("Your account's limit this month is 1 image, and you have used 2.")
@@ -315,7 +315,7 @@ def test_an_unlimited_plan_is_counted_without_a_limit(client, agency_account):
 
     assert response.status_code == 200
     assert (response["X-Quota-Used"], response["X-Quota-Limit"]) == ("1", "unlimited")
-    assert "1</strong> image optimized this month" in client.get(TRY_IT).content.decode()
+    assert "1</strong> <span data-quota-noun>image</span> optimized this month" in client.get(TRY_IT).content.decode()
 
 
 @pytest.mark.usefixtures("frozen_clock")  # all its requests in one rate-limit minute
