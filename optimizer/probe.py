@@ -34,6 +34,9 @@ MAX_JPEG_SCAN_PIXELS = 4_000_000_000
 # upload may have), and each chunk costs Python a step in every walk of them (2.5 million empty ones
 # took 12 s before a 10x10 image was decoded).
 MAX_PNG_CHUNKS = 100_000
+# The most chunks a WebP may have, for the same reason: libwebp writes a few, and one per frame of
+# an animation (3.9 million empty ones took 5.6 s of the probe).
+MAX_WEBP_CHUNKS = 100_000
 ARITHMETIC_SCAN_COST = 2
 _JPEG_FRAMES = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # SOFn; not DHT, JPG, DAC
 _JPEG_ARITHMETIC_FRAMES = frozenset(range(0xC9, 0xD0)) - {0xCC}
@@ -271,9 +274,13 @@ def webp_first_frame(data: bytes) -> bytes:
     """An animated WebP with its first frame only (its ANMF chunks after the first dropped, the
     RIFF size set to match), else `data` as it is. ImageMagick 6 decodes every frame of an animated
     WebP whatever frame is asked for: 16 frames passed the policy's list length (IMAGE_TOO_LARGE
-    for a small sticker), and a large canvas took a worker's memory once per frame."""
-    kept, index, frames = [data[:12]], 12, 0
+    for a small sticker), and a large canvas took a worker's memory once per frame. More than
+    MAX_WEBP_CHUNKS is UnsupportedImage (this is the first walk of them: probe.defused)."""
+    kept, index, frames, count = [data[:12]], 12, 0, 0
     while index + 8 <= len(data):
+        count += 1
+        if count > MAX_WEBP_CHUNKS:
+            raise UnsupportedImage(f"The WebP has more than {MAX_WEBP_CHUNKS:,} chunks; save it again.")
         kind = data[index : index + 4]
         end = index + 8 + int.from_bytes(data[index + 4 : index + 8], "little")
         end += end % 2  # chunks are padded to an even length
