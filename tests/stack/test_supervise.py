@@ -14,12 +14,13 @@ def test_a_process_that_ran_for_a_while_before_it_died_is_restarted_at_once(tmp_
     HEALTHY_RUN_SECONDS: it never went down, and after a few crashes hours apart each was 30 s of
     503s."""
     runs = tmp_path / "runs"
-    # Dies at once twice, then after a healthy 1.5 s, then at once for ever.
+    # Dies at once twice, then after a healthy 2.5 s, then at once for ever. Bash's SECONDS counts
+    # whole seconds, so a run that dies at once can count 1 when it spans a tick: healthy is 2.
     crashing = tmp_path / "crashing.sh"
-    crashing.write_text(f'echo run >> {runs}\n[ "$(wc -l < {runs})" -eq 3 ] && sleep 1.5\nexit 3\n')
+    crashing.write_text(f'echo run >> {runs}\n[ "$(wc -l < {runs})" -eq 3 ] && sleep 2.5\nexit 3\n')
     supervisor = subprocess.Popen(
         ["bash", "-c", f"cd {REPO} && source scripts/supervise.sh && supervise crashing 'bash {crashing}'"],
-        env={"PATH": "/usr/bin:/bin", "SERVE_HEALTHY_RUN_SECONDS": "1"},
+        env={"PATH": "/usr/bin:/bin", "SERVE_HEALTHY_RUN_SECONDS": "2"},
         stdout=subprocess.PIPE,
         text=True,
     )
