@@ -137,3 +137,11 @@ def test_setquota_refuses_a_rate_limit_of_zero():
     account.refresh_from_db()
     assert account.rate_limit_override is None
     assert "0 images/month" in run("setquota", "q@example.com", "--monthly-limit", "0")
+
+
+def test_setquota_says_one_image_and_one_request_in_the_singular():
+    AccountFactory(owner__email="q@example.com")
+
+    output = run("setquota", "q@example.com", "--monthly-limit", "1", "--rate-limit", "1")
+
+    assert "q@example.com: 1 image/month, 1 request/minute." in output

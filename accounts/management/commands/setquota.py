@@ -2,6 +2,7 @@ import argparse
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.template.defaultfilters import pluralize
 
 from accounts.models import Account
 from accounts.selectors import account_get_by_email, account_limits
@@ -44,7 +45,10 @@ class Command(BaseCommand):
             refusals = error.message_dict.items()
             raise CommandError(" ".join(f"{OPTIONS[field]} {' '.join(said)}" for field, said in refusals)) from None
         limits = account_limits(account=account)
-        monthly = "unlimited" if limits.monthly_limit is None else limits.monthly_limit
-        self.stdout.write(
-            f"{account.owner.email}: {monthly} images/month, {limits.rate_limit_per_minute} requests/minute."
-        )
+        images = "unlimited images" if limits.monthly_limit is None else _count(limits.monthly_limit, "image")
+        requests = _count(limits.rate_limit_per_minute, "request")
+        self.stdout.write(f"{account.owner.email}: {images}/month, {requests}/minute.")
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{pluralize(number)}"
