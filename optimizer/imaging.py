@@ -54,7 +54,7 @@ from optimizer.probe import (
     defused,
     heif_alpha,
     heif_colour,
-    png_orientation,
+    own_orientation,
     probe,
     raise_imaging_error,
     read_source,
@@ -151,9 +151,10 @@ def prepare(data: bytes, *, max_width: int, max_pixels: int) -> PreparedImage:
                 _on_webp_canvas(image, area)
             if source.format is SourceFormat.BMP and (layout := bmp_32bit_pixels(data)):
                 _bmp_alpha_as_chromium_reads_it(image, data, layout)
-            if source.format is SourceFormat.PNG:
-                # Browsers orient a PNG by its eXIf chunk alone (ImageMagick by an orNT chunk of its own).
-                image.orientation = png_orientation(data) or "top_left"
+            if orientation := own_orientation(source.format, data):
+                # Browsers orient a PNG by its eXIf chunk alone (ImageMagick by an orNT chunk of its
+                # own), and a JPEG by a narrower reading of its EXIF than ImageMagick's.
+                image.orientation = orientation
             # A matrix/TRC profile (Display P3, Adobe RGB: most photographs' that are not sRGB) is
             # applied to 8-bit samples in numpy, ~20x faster than LittleCMS in ImageMagick: last,
             # or before a resize, which must average in sRGB (the source's curve differs most in

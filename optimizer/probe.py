@@ -44,6 +44,10 @@ _JPEG_LOSSLESS_FRAMES = frozenset({0xC3, 0xC7, 0xCB, 0xCF})
 # A JPEG marker: 0xFF then a code that is not a stuffed 0x00, a restart marker or a fill byte.
 _JPEG_MARKER = re.compile(rb"\xff([\x01-\xcf\xd8-\xfe])")
 _JPEG_SOS, _JPEG_EOI = 0xDA, 0xD9
+_JPEG_APP1 = 0xE1
+# A JPEG's EXIF is an APP1 segment: "Exif\0", a byte Chromium does not read (a second NUL), then a TIFF structure.
+_EXIF_SIGNATURE, _EXIF_START = b"Exif\0", 6
+_EXIF_SHORT = 3  # a TIFF entry's type: unsigned 16-bit
 _JPEG_MARKERS_WITHOUT_LENGTH = {0xD8, 0x01}  # SOI, TEM
 # PNG chunks that only carry text, metadata the pipeline strips anyway. A compressed one can
 # inflate a thousandfold, and libpng as ImageMagick 6 sets it up puts no limit on that.
@@ -396,7 +400,7 @@ def probe(data: bytes, *, max_pixels: int) -> SourceInfo:
                 _check_size(*struct.unpack(">II", data[16:24]), max_pixels=max_pixels)
             raise
         stored_width, stored_height = shown_size(image, source_format)
-        orientation = png_orientation(data) if source_format is SourceFormat.PNG else image.orientation
+        orientation = own_orientation(source_format, data) or image.orientation
         turned = orientation in ("left_top", "right_top", "right_bottom", "left_bottom")
     _check_size(stored_width, stored_height, max_pixels=max_pixels)
     if source_format is SourceFormat.JPEG:
@@ -453,6 +457,16 @@ EXIF_ORIENTATIONS = (
 )
 
 
+def own_orientation(source_format: SourceFormat, data: bytes) -> str | None:
+    """The orientation browsers show a PNG or a JPEG in (as Wand names it; "top_left" without one),
+    read by our code as Chromium reads it; None for other formats, whose orientation ImageMagick reads."""
+    if source_format is SourceFormat.PNG:
+        return png_orientation(data) or "top_left"
+    if source_format is SourceFormat.JPEG:
+        return jpeg_orientation(data) or "top_left"
+    return None
+
+
 def png_orientation(data: bytes) -> str | None:
     """The orientation a PNG's eXIf chunk gives (as Wand names it), None without one: Chromium
     applies it, ImageMagick 6 does not read the chunk."""
@@ -461,17 +475,40 @@ def png_orientation(data: bytes) -> str | None:
     return None
 
 
+def jpeg_orientation(data: bytes) -> str | None:
+    """The orientation a JPEG's EXIF gives (as Wand names it), None without one, as Chromium 156
+    reads it: from the first EXIF segment with more than its signature, before the first scan;
+    later ones are not read, even when it gives none. ImageMagick 6 also took an orientation of any
+    number type or count, and one between a progressive JPEG's scans, which its ping does not reach
+    (the probe's size then disagreed with the decoded one)."""
+    index = 2  # after SOI
+    while found := _JPEG_MARKER.search(data, index):
+        marker, index = found[1][0], found.end()
+        if marker in (_JPEG_SOS, _JPEG_EOI):
+            return None
+        if marker in _JPEG_MARKERS_WITHOUT_LENGTH:
+            continue
+        start, end = index + 2, index + int.from_bytes(data[index : index + 2], "big")
+        if marker == _JPEG_APP1 and data.startswith(_EXIF_SIGNATURE, start) and len(data[start:end]) > _EXIF_START:
+            return _exif_orientation(data[start + _EXIF_START : end])
+        index = end
+    return None
+
+
 def _exif_orientation(exif: bytes) -> str | None:
-    """Tag 0x0112 of EXIF's first directory (a TIFF structure), if it is a valid orientation."""
+    """Tag 0x0112 of EXIF's first directory (a TIFF structure), as Chromium 156 reads it: the first
+    entry that is one SHORT from 1 to 8; one of another type, count or value is passed over."""
     order = {b"II": "<", b"MM": ">"}.get(exif[:2])
     if not order:
         return None
     try:
-        (directory,) = struct.unpack_from(order + "I", exif, 4)
+        magic, directory = struct.unpack_from(order + "HI", exif, 2)
+        if magic != 42:
+            return None
         (count,) = struct.unpack_from(order + "H", exif, directory)
         for index in range(count):
-            tag, kind, _, value = struct.unpack_from(order + "HHIH", exif, directory + 2 + 12 * index)
-            if tag == 0x0112 and kind == 3 and 1 <= value <= len(EXIF_ORIENTATIONS):  # one SHORT
+            tag, kind, values, value = struct.unpack_from(order + "HHIH", exif, directory + 2 + 12 * index)
+            if tag == 0x0112 and (kind, values) == (_EXIF_SHORT, 1) and 1 <= value <= len(EXIF_ORIENTATIONS):
                 return EXIF_ORIENTATIONS[value - 1]
     except struct.error:
         return None

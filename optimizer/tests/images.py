@@ -400,3 +400,34 @@ def progressive_grey_jpeg(width: int, height: int, scans: int, *, arithmetic_mar
         high, low = (0, 10) if bit == 0 else (11 - bit, 10 - bit)
         parts.append(scan(coefficient, coefficient, high, low, end_of_bands))
     return b"\xff\xd8" + quantization + frame + tables + b"".join(parts) + b"\xff\xd9"
+
+
+EXIF_SHORT, EXIF_LONG, EXIF_BYTE, EXIF_SSHORT = 3, 4, 1, 8  # TIFF entry types
+_EXIF_PACKING = {EXIF_SHORT: "H", EXIF_LONG: "I", EXIF_BYTE: "B", EXIF_SSHORT: "h"}
+
+
+def exif_tiff(*entries: tuple[int, int, list[int]], order: str = "<", magic: int = 42) -> bytes:
+    """EXIF's TIFF structure, byte `order` "<" or ">", with one directory of `entries` (tag, type,
+    values), each value inline as entries of four bytes or fewer hold it."""
+    directory = struct.pack(order + "H", len(entries))
+    for tag, kind, values in entries:
+        inline = b"".join(struct.pack(order + _EXIF_PACKING[kind], value) for value in values)
+        directory += struct.pack(order + "HHI", tag, kind, len(values)) + inline.ljust(4, b"\0")
+    header = (b"II" if order == "<" else b"MM") + struct.pack(order + "HI", magic, 8)
+    return header + directory + struct.pack(order + "I", 0)  # no next directory
+
+
+def jpeg_app1(contents: bytes) -> bytes:
+    return b"\xff\xe1" + struct.pack(">H", 2 + len(contents)) + contents
+
+
+def jpeg_exif(tiff: bytes, *, signature: bytes = b"Exif\0\0") -> bytes:
+    return jpeg_app1(signature + tiff)
+
+
+def jpeg_with(image: Image.Image, *segments: bytes, before: bytes = b"\xff\xdb", progressive: bool = False) -> bytes:
+    """`image` as a JPEG (quality 95, no chroma subsampling) with `segments` inserted before the first
+    marker `before` (by default DQT, after Pillow's JFIF APP0)."""
+    data = encode(image, "JPEG", quality=95, subsampling=0, progressive=progressive)
+    at = data.index(before)
+    return data[:at] + b"".join(segments) + data[at:]

@@ -10,13 +10,23 @@ import zlib
 import imagecodecs
 import numpy as np
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from optimizer import imaging, isobmff, magick, probe
 from optimizer.formats import SourceFormat
 from optimizer.tests import images
-from optimizer.tests.test_imaging import MAX_PIXELS, SOURCES, orientation_exif, prepare, turned_transparent_avif
+from optimizer.tests.test_imaging import (
+    MAX_PIXELS,
+    SOURCES,
+    as_pillow,
+    mean_difference,
+    orientation_exif,
+    prepare,
+    turned_transparent_avif,
+)
 
 
 def png_claiming(width: int, height: int) -> bytes:
@@ -302,6 +312,173 @@ def test_probe_says_whether_imagemagick_will_orient_the_image(format, orientatio
     info = probe.probe(stored, max_pixels=MAX_PIXELS)
 
     assert (info.width, info.height, info.reoriented) == (80, 40, reoriented)
+
+
+def quadrants(width: int = 64, height: int = 32) -> Image.Image:
+    """Red, green, blue and yellow quarters: each of the eight orientations shows it differently."""
+    image = Image.new("RGB", (width, height), (255, 0, 0))
+    image.paste((0, 255, 0), (width // 2, 0, width, height // 2))
+    image.paste((0, 0, 255), (0, height // 2, width // 2, height))
+    image.paste((255, 255, 0), (width // 2, height // 2, width, height))
+    return image
+
+
+# What each EXIF orientation does to the stored image, as Pillow's exif_transpose does it.
+_ORIENTED = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+SHORT, LONG = images.EXIF_SHORT, images.EXIF_LONG
+NOT_ORIENTATION = (0x010F, images.EXIF_BYTE, [0])  # any other entry (Make)
+
+
+def orientation(kind: int, *values: int, order: str = "<") -> bytes:
+    return images.jpeg_exif(images.exif_tiff((0x0112, kind, list(values)), order=order))
+
+
+def exif_between_scans() -> bytes:
+    """A progressive JPEG whose EXIF segment comes after its first scan (ImageMagick's ping stops
+    before it, its decoding reads it)."""
+    data = images.jpeg_with(quadrants(), progressive=True)
+    second_scan = data.index(b"\xff\xda", data.index(b"\xff\xda") + 2)
+    return data[:second_scan] + orientation(SHORT, 6) + data[second_scan:]
+
+
+def in_second_directory() -> bytes:
+    """A JPEG whose orientation (SHORT 6) is in EXIF's second directory (IFD1, the thumbnail's) alone."""
+    first = images.exif_tiff(NOT_ORIENTATION)
+    second = images.exif_tiff((0x0112, SHORT, [6]))[8:]  # without the TIFF header
+    return images.jpeg_with(quadrants(), images.jpeg_exif(first[:-4] + struct.pack("<I", len(first)) + second))
+
+
+def cut_after_orientation() -> bytes:
+    """A JPEG whose EXIF directory declares two entries and ends after its first, SHORT 6."""
+    tiff = images.exif_tiff((0x0112, SHORT, [6]), NOT_ORIENTATION)
+    return images.jpeg_with(quadrants(), images.jpeg_exif(tiff[: 8 + 2 + 12]))
+
+
+# JPEGs and the orientation Chromium 156 shows them in (measured: naturalWidth/naturalHeight and a
+# canvas's pixels, 2026-12-07). It applies the first 0x0112 entry of the first EXIF segment that
+# is one SHORT from 1 to 8, and nothing else. ImageMagick 6 applied LONG, BYTE, SSHORT, a count of
+# 2 and an orientation between scans, and passed over some that Chromium applies.
+JPEG_ORIENTATIONS = {
+    "SHORT 6": (lambda: images.jpeg_with(quadrants(), orientation(SHORT, 6)), 6),
+    "SHORT 3": (lambda: images.jpeg_with(quadrants(), orientation(SHORT, 3)), 3),
+    "SHORT 6 big-endian": (lambda: images.jpeg_with(quadrants(), orientation(SHORT, 6, order=">")), 6),
+    "SHORT 6 after the frame header": (
+        lambda: images.jpeg_with(quadrants(), orientation(SHORT, 6), before=b"\xff\xc4"),
+        6,
+    ),
+    "SHORT 6 after an XMP segment": (
+        lambda: images.jpeg_with(
+            quadrants(), images.jpeg_app1(b"http://ns.adobe.com/xap/1.0/\0"), orientation(SHORT, 6)
+        ),
+        6,
+    ),
+    "LONG 6": (lambda: images.jpeg_with(quadrants(), orientation(LONG, 6)), 1),
+    "LONG 3": (lambda: images.jpeg_with(quadrants(), orientation(LONG, 3)), 1),
+    "LONG 6 big-endian": (lambda: images.jpeg_with(quadrants(), orientation(LONG, 6, order=">")), 1),
+    "BYTE 6": (lambda: images.jpeg_with(quadrants(), orientation(images.EXIF_BYTE, 6)), 1),
+    "SSHORT 6": (lambda: images.jpeg_with(quadrants(), orientation(images.EXIF_SSHORT, 6)), 1),
+    "two SHORTs 6, 6": (lambda: images.jpeg_with(quadrants(), orientation(SHORT, 6, 6)), 1),
+    "SHORT 9": (lambda: images.jpeg_with(quadrants(), orientation(SHORT, 9)), 1),
+    "LONG 6 then SHORT 3": (
+        lambda: images.jpeg_with(
+            quadrants(), images.jpeg_exif(images.exif_tiff((0x0112, LONG, [6]), (0x0112, SHORT, [3])))
+        ),
+        3,
+    ),
+    "SHORT 9 then SHORT 6": (
+        lambda: images.jpeg_with(
+            quadrants(), images.jpeg_exif(images.exif_tiff((0x0112, SHORT, [9]), (0x0112, SHORT, [6])))
+        ),
+        6,
+    ),
+    "SHORT 6 then SHORT 3": (
+        lambda: images.jpeg_with(
+            quadrants(), images.jpeg_exif(images.exif_tiff((0x0112, SHORT, [6]), (0x0112, SHORT, [3])))
+        ),
+        6,
+    ),
+    "TIFF magic 43": (
+        lambda: images.jpeg_with(quadrants(), images.jpeg_exif(images.exif_tiff((0x0112, SHORT, [6]), magic=43))),
+        1,
+    ),
+    "a second EXIF segment's SHORT 6, the first's LONG 3": (
+        lambda: images.jpeg_with(quadrants(), orientation(LONG, 3), orientation(SHORT, 6)),
+        1,
+    ),
+    "a second EXIF segment's SHORT 6, the first without orientation": (
+        lambda: images.jpeg_with(
+            quadrants(), images.jpeg_exif(images.exif_tiff(NOT_ORIENTATION)), orientation(SHORT, 6)
+        ),
+        1,
+    ),
+    "a second EXIF segment's SHORT 6, the first holding only its signature": (
+        lambda: images.jpeg_with(quadrants(), images.jpeg_app1(b"Exif\0\0"), orientation(SHORT, 6)),
+        6,
+    ),
+    'SHORT 6 after "Exif\\0\\xff"': (
+        lambda: images.jpeg_with(
+            quadrants(), images.jpeg_exif(images.exif_tiff((0x0112, SHORT, [6])), signature=b"Exif\0\xff")
+        ),
+        6,
+    ),
+    "SHORT 6 between a progressive JPEG's scans": (exif_between_scans, 1),
+    "SHORT 6 in the second directory alone": (in_second_directory, 1),
+    "SHORT 6, the directory cut after it": (cut_after_orientation, 6),
+}
+
+
+@pytest.mark.parametrize("case", JPEG_ORIENTATIONS)
+def test_a_jpeg_is_oriented_as_chromium_shows_it(case):
+    """Its size as the probe reads it, the budget's copy and the pixels all follow the one reading."""
+    make, shown = JPEG_ORIENTATIONS[case]
+    data = make()
+
+    info = probe.probe(data, max_pixels=MAX_PIXELS)
+    pixels = prepare(data).pixels
+
+    expected = quadrants().transpose(_ORIENTED[shown]) if shown in _ORIENTED else quadrants()
+    assert (info.width, info.height) == (pixels.width, pixels.height) == expected.size
+    assert info.reoriented == (shown != 1)
+    assert mean_difference(as_pillow(pixels), expected) < 4
+
+
+@given(st.binary(max_size=48), st.binary(max_size=48))
+@example(b"II*\0\x08\0\0\0\xff\xff", b"")  # a directory of 65,535 entries, none there
+@example(b"", b"\xff\xe1\xff\xff")  # a segment longer than the file
+def test_reading_a_jpegs_orientation_never_raises(exif, segments):
+    data = b"\xff\xd8" + images.jpeg_exif(exif) + segments
+
+    assert probe.jpeg_orientation(data) in (None, *probe.EXIF_ORIENTATIONS)
+    assert probe.jpeg_orientation(b"\xff\xd8" + segments) in (None, *probe.EXIF_ORIENTATIONS)
+
+
+@pytest.mark.parametrize(
+    "tiff",
+    [
+        images.exif_tiff((0x0112, SHORT, [6, 6])),
+        images.exif_tiff((0x0112, SHORT, [6]), magic=43),
+    ],
+    ids=["two SHORTs", "TIFF magic 43"],
+)
+def test_a_png_is_not_oriented_by_an_exif_chunk_chromium_passes_over(tiff):
+    """Chromium 156 reads a PNG's eXIf as a JPEG's EXIF (measured): neither of these turns it."""
+    data = images.encode(quadrants(), "PNG")
+    data = data[:33] + images.png_chunk(b"eXIf", tiff) + data[33:]
+
+    info = probe.probe(data, max_pixels=MAX_PIXELS)
+    pixels = prepare(data).pixels
+
+    assert (info.width, info.height, info.reoriented) == (pixels.width, pixels.height, False) == (64, 32, False)
+    assert mean_difference(as_pillow(pixels), quadrants()) < 4
 
 
 WEBP_KINDS = {
