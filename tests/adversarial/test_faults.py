@@ -17,6 +17,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -162,9 +163,15 @@ class FreezableProxy:
 @pytest.mark.slow
 @committed
 @needs_postgresql
-def test_with_postgresql_hung_the_api_and_healthz_answer_within_seconds_then_recover(pro_api_key, tmp_path):
+def test_with_postgresql_hung_the_api_healthz_and_pages_answer_within_seconds_then_recover(
+    client, pro_account, pro_api_key, tmp_path
+):
+    client.force_login(pro_account.owner)
+    signed_in = f"sessionid={client.cookies['sessionid'].value}"
     proxy = FreezableProxy(connection.settings_dict["HOST"] or "127.0.0.1", int(connection.settings_dict["PORT"]))
-    env = processes.environment(DATABASE_TIMEOUT="2", CONN_MAX_AGE="60")  # a kept connection hangs too
+    # A kept connection hangs too. Pages name their static files from collectstatic's manifest.
+    env = processes.environment(DATABASE_TIMEOUT="2", CONN_MAX_AGE="60", STATIC_ROOT=str(tmp_path / "static"))
+    subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput"], cwd=processes.REPO, env=env, check=True)
     url = urlsplit(env["DATABASE_URL"])
     env["DATABASE_URL"] = urlunsplit(url._replace(netloc=f"{url.username}@127.0.0.1:{proxy.port}"))
     # Without a bound the requests below would wait until the proxy thaws, after them: this fails.
@@ -176,6 +183,8 @@ def test_with_postgresql_hung_the_api_and_healthz_answer_within_seconds_then_rec
         try:
             health, health_seconds = _timed(lambda: web.get("/healthz"))
             down, usage_seconds = _timed(lambda: web.get("/api/v1/usage", pro_api_key))
+            page, page_seconds = _timed(lambda: web.get("/dashboard/", cookie=signed_in))
+            landing, landing_seconds = _timed(lambda: web.get("/"))
         finally:
             proxy.thaw()
 
@@ -183,6 +192,12 @@ def test_with_postgresql_hung_the_api_and_healthz_answer_within_seconds_then_rec
         assert health_seconds < 4
         assert (down.status, json.loads(down.data), down.headers["Retry-After"]) == (503, SERVICE_UNAVAILABLE, "30")
         assert usage_seconds < 10  # the kept connection's check (2 s), then a new connection (2 s)
+        assert (page.status, page.headers["Retry-After"]) == (503, "30")
+        # Within 2 waits of 2 s, as the API: its session read once, not by the view and three
+        # middleware each (6-8 s).
+        assert page_seconds < 5
+        assert (landing.status, landing.headers["Retry-After"]) == (503, "30")
+        assert landing_seconds < 5
         assert _until_ok(lambda: web.get("/api/v1/usage", pro_api_key), RECOVERY_SECONDS).status == 200
         health = _until_ok(lambda: web.get("/healthz"), RECOVERY_SECONDS, ok=_database_ok)
         assert json.loads(health.data)["database"] == "ok"  # (no worker runs here: its status stays 503)
@@ -245,8 +260,10 @@ class WebServer:
         self.process, self.url = processes.start_server(env=env, log_path=log_path)
         self._http = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=5, read=read_timeout))
 
-    def get(self, path: str, key: str | None = None) -> urllib3.BaseHTTPResponse:
+    def get(self, path: str, key: str | None = None, *, cookie: str | None = None) -> urllib3.BaseHTTPResponse:
         headers = {"Authorization": f"Bearer {key}"} if key else {}
+        if cookie:
+            headers["Cookie"] = cookie
         return self._http.request("GET", self.url + path, headers=headers)
 
     def optimize(self, key: str) -> urllib3.BaseHTTPResponse:
