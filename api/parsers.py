@@ -54,7 +54,14 @@ class MultiPartParser(parsers.MultiPartParser):
 
     def parse(self, stream, media_type=None, parser_context=None):
         parser_context["request"].upload_handlers.append(_RefuseCutFile())
-        return super().parse(stream, media_type, parser_context)
+        return super().parse(stream, _type_in_lower_case(media_type), parser_context)
+
+
+def _type_in_lower_case(media_type: str) -> str:
+    """A media type is case-insensitive (RFC 9110), and Django's multipart parser refused
+    `Multipart/Form-Data` as an invalid Content-Type; the boundary's case is kept, it is not."""
+    kind, separator, parameters = media_type.partition(";")
+    return kind.lower() + separator + parameters
 
 
 class _RefuseCutFile(FileUploadHandler):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from celery._state import _set_task_join_will_block
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test.client import encode_multipart
 from PIL import Image
 
 from api.tests.checks import ENDPOINT, SERVER_ERROR_BODY, assert_error, assert_reference_response
@@ -275,6 +276,20 @@ def test_fractional_numbers_are_made_whole_quality_to_the_nearest_width_down(pos
 
     assert (fractional["width"], fractional["height"]) == (199, 149)
     assert fractional["data"] == whole["data"]
+
+
+def test_an_upload_whose_media_type_is_not_in_lower_case(client, pro_api_key):
+    boundary = "BoUnDaRy-Of-Mixed-Case"
+    form = encode_multipart(boundary, {"file": SimpleUploadedFile("image", images.encode(images.graphic(), "PNG"))})
+
+    response = client.post(
+        ENDPOINT,
+        form,
+        content_type=f"Multipart/Form-Data; boundary={boundary}",
+        HTTP_AUTHORIZATION=f"Bearer {pro_api_key}",
+    )
+
+    assert response.status_code == 200, response.content
 
 
 def test_an_upload_without_options_gets_the_defaults_smart_included(post):
