@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from optimizer import choice as choice_module
 from optimizer import encoders, imaging, smart
 from optimizer.choice import LOSSLESS_WEBP, OPAQUE_WEBP_METHOD, Trial, plain_settings
 from optimizer.compression import choose_encoding
@@ -286,6 +287,64 @@ def test_a_lossy_source_no_encoding_keeps_smaller_than_is_not_tried_lossless():
 
     assert len(choice.encoded.data) > len(source)  # nothing was smaller
     assert LOSSLESS_WEBP not in [trial.encoded.settings for trial in choice.trials]
+
+
+def gradient(width: int, height: int) -> Image.Image:
+    """A smooth gradient, red across and green down (back and forth every 255 pixels): no two
+    neighbours alike, so not a graphic, and lossless WebP is not tried from the start."""
+    x, y = np.meshgrid(np.arange(width), np.arange(height))
+    red, green = np.abs(x % 510 - 255), np.abs(y % 510 - 255)
+    return Image.fromarray(np.dstack([red, green, np.full_like(x, 128)]).astype(np.uint8))
+
+
+@pytest.mark.parametrize("size", [(256, 256), (640, 480)])  # encoded whole for the estimate; a sample of rows
+def test_a_png_whose_lossless_webp_is_smaller_than_the_lossy_result_comes_back_lossless(size):
+    """The lossy result is already smaller than the PNG (0.5-1.4 kB against 0.8-2 kB), yet lossless
+    WebP, 0.1-0.2 kB, is smaller still: it competes whenever it is expected to be smaller."""
+    source = images.encode(gradient(*size), "PNG")
+    gradient_png = imaging.prepare(source, max_width=4096, max_pixels=10_000_000)
+
+    choice = choose_encoding(gradient_png, format=RequestedFormat.AUTO, quality=80, smart=True, max_bytes=len(source))
+
+    target = image_target(gradient_png, 80).score
+    lossy = [t.size for t in choice.trials if not t.encoded.settings.lossless and t.score >= target]
+    assert min(lossy) < len(source)
+    assert choice.encoded.settings == LOSSLESS_WEBP
+    assert len(choice.encoded.data) < min(lossy)
+    assert recomputed_score(gradient_png, choice.encoded.data) == 100
+    assert choice.notice is None
+
+
+def test_a_png_photograph_is_not_encoded_whole_lossless_only_a_sample_of_its_rows(large_photo, monkeypatch):
+    """Lossless WebP of a photograph is 5-20 times its lossy result, and its encode 6-20 times a
+    lossy one: the estimate from a sample of its rows (an eighth here, and every other band of
+    that) says so, and it is not made."""
+    lossless_pixels = []
+
+    def recording(pixels, settings):
+        if settings.lossless:
+            lossless_pixels.append(pixels.width * pixels.height)
+        return encoders.encode(pixels, settings)
+
+    monkeypatch.setattr(choice_module, "encode", recording)  # every encode a transparency check passes
+    choice = choose_encoding(large_photo, format=RequestedFormat.AUTO, quality=80, smart=True)
+
+    assert not any(t.encoded.settings.lossless for t in choice.trials)
+    assert len(lossless_pixels) == 2  # the sample, and every other band of it
+    assert sum(lossless_pixels) <= large_photo.pixels.width * large_photo.pixels.height / 4
+
+
+def test_lossless_webp_is_estimated_from_a_sample_of_rows_and_its_fixed_part():
+    """A smooth gradient's lossless bytes are mostly the encoding's fixed part: scaled in
+    proportion to its rows, its sample would put them at over four times theirs (945 bytes for
+    204 here; 334 along the line through the sample and half of it)."""
+    pixels = prepared(gradient(640, 480)).pixels
+    exact = len(encoders.encode(pixels, LOSSLESS_WEBP).data)
+
+    estimate = smart.lossless_estimate(pixels)
+
+    assert estimate.whole is None
+    assert exact / 2 <= estimate.size <= 2 * exact
 
 
 # --- the budget -----------------------------------------------------------------------------------
