@@ -292,6 +292,16 @@ def test_an_upload_whose_media_type_is_not_in_lower_case(client, pro_api_key):
     assert response.status_code == 200, response.content
 
 
+def test_an_empty_form_field_counts_as_not_sent(post):
+    """As a browser sends a field left blank (DRF's reading of form input)."""
+    upload = images.encode(images.graphic(), "PNG")
+
+    blank = post({"format": "", "quality": "", "maxWidth": "", "smart": ""}, upload=upload)
+
+    assert blank.status_code == 200, blank.content
+    assert blank.json()["data"] == post(upload=upload).json()["data"]
+
+
 def test_an_upload_without_options_gets_the_defaults_smart_included(post):
     body = post(upload=images.encode(images.graphic(), "PNG")).json()
 
