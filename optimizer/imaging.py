@@ -54,7 +54,6 @@ from optimizer.probe import (
     defused,
     heif_alpha,
     heif_colour,
-    own_orientation,
     probe,
     raise_imaging_error,
     read_source,
@@ -151,7 +150,7 @@ def prepare(data: bytes, *, max_width: int, max_pixels: int) -> PreparedImage:
                 _on_webp_canvas(image, area)
             if source.format is SourceFormat.BMP and (layout := bmp_32bit_pixels(data)):
                 _bmp_alpha_as_chromium_reads_it(image, data, layout)
-            if orientation := own_orientation(source.format, data):
+            if orientation := source.own_orientation:
                 # Browsers orient a PNG by its eXIf chunk alone (ImageMagick by an orNT chunk of its
                 # own), and a JPEG by a narrower reading of its EXIF than ImageMagick's.
                 image.orientation = orientation

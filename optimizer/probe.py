@@ -37,6 +37,11 @@ MAX_PNG_CHUNKS = 100_000
 # The most chunks a WebP may have, for the same reason: libwebp writes a few, and one per frame of
 # an animation (3.9 million empty ones took 5.6 s of the probe).
 MAX_WEBP_CHUNKS = 100_000
+# The most markers a JPEG may have, for the same reason (each a step in Python in every walk of
+# them): encoders write a dozen; a progressive JPEG's at most MAX_JPEG_SCANS scans may each follow
+# their own tables (SOS with DHT, DQT, DRI: 2,000), and metadata comes in segments of 64 KB (an ICC
+# profile in at most 255, 32 MiB of XMP in 512). 8.4 million empty comments took 34 s.
+MAX_JPEG_MARKERS = 10_000
 ARITHMETIC_SCAN_COST = 2
 _JPEG_FRAMES = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # SOFn; not DHT, JPG, DAC
 _JPEG_ARITHMETIC_FRAMES = frozenset(range(0xC9, 0xD0)) - {0xCC}
@@ -84,6 +89,8 @@ class SourceInfo:
     # ImageMagick orients it (auto_orient: a whole copy), by any orientation but the first: a flip or
     # a turn by 180 degrees keeps the size, so width and height do not show it.
     reoriented: bool = False
+    # A PNG's or a JPEG's orientation as browsers show it (probe.own_orientation), read once here.
+    own_orientation: str | None = None
     # An AVIF's or HEIC's decoded planes, as its codec headers declare them (check_heif_frames): the
     # most bits a sample of any item decoded, and the widest chroma subsampling (CHROMA_FORMATS).
     bit_depth: int = 8
@@ -168,21 +175,12 @@ def read_source(image: Image, data: bytes, *, ping: bool = False) -> None:
 
 def defused(source_format: SourceFormat, data: bytes) -> bytes:
     """The bytes ImageMagick is given: PNG text chunks removed, an animated WebP's frames after the
-    first, a lossless WebP's alpha declared used, JPEGs with too many scans refused."""
+    first, a lossless WebP's alpha declared used. (A JPEG is given as it is, once probe has checked
+    it: check_jpeg.)"""
     if source_format is SourceFormat.PNG:
         return without_png_text(data)
     if source_format is SourceFormat.WEBP:
         return _with_vp8l_alpha_used(webp_first_frame(data))
-    if source_format is SourceFormat.JPEG:
-        scans = jpeg_scans(data)
-        if scans.count > MAX_JPEG_SCANS:
-            raise UnsupportedImage(f"The JPEG has {scans.count:,} scans; at most {MAX_JPEG_SCANS} are accepted.")
-        # libjpeg, as ImageMagick 6 links it, reads neither: it would be "may be damaged".
-        if scans.lossless or scans.precision != 8:
-            kind = "lossless" if scans.lossless else f"{scans.precision}-bit"
-            raise UnsupportedImage(
-                f"The JPEG is {kind}; only 8-bit lossy JPEGs are supported. Send it as a PNG or a TIFF."
-            )
     return data
 
 
@@ -211,10 +209,13 @@ class JpegScans:
 def jpeg_scans(data: bytes) -> JpegScans:
     """The scans of a JPEG (its SOS markers), found as libjpeg finds them: marker by marker, over
     each segment's length (an APPn or COM segment may hold any bytes, 0xFF 0xDA too), and over
-    entropy-coded data, where 0xFF is followed only by a stuffed 0x00 or a restart marker."""
-    scans, index, frame = 0, 2, None  # after SOI
+    entropy-coded data, where 0xFF is followed only by a stuffed 0x00 or a restart marker. More
+    than MAX_JPEG_MARKERS is UnsupportedImage."""
+    scans, index, frame, markers = 0, 2, None, 0  # after SOI
     while found := _JPEG_MARKER.search(data, index):
-        marker, index = found[1][0], found.end()
+        marker, index, markers = found[1][0], found.end(), markers + 1
+        if markers > MAX_JPEG_MARKERS:
+            raise UnsupportedImage(f"The JPEG has more than {MAX_JPEG_MARKERS:,} segments; save it again.")
         if marker == _JPEG_EOI:
             break
         if marker in _JPEG_MARKERS_WITHOUT_LENGTH:
@@ -229,9 +230,22 @@ def jpeg_scans(data: bytes) -> JpegScans:
     return JpegScans(scans, *(frame or ()))
 
 
-def check_jpeg_scans(data: bytes) -> None:
-    """Refuse a JPEG whose scans cost too much to decode for its size (MAX_JPEG_SCAN_PIXELS)."""
+def check_jpeg(data: bytes) -> JpegScans:
+    """A JPEG's scans, refused (UnsupportedImage) if more than MAX_JPEG_MARKERS markers or
+    MAX_JPEG_SCANS scans, lossless or not 8-bit: the first walk of its markers, before ImageMagick
+    reads it."""
     scans = jpeg_scans(data)
+    if scans.count > MAX_JPEG_SCANS:
+        raise UnsupportedImage(f"The JPEG has {scans.count:,} scans; at most {MAX_JPEG_SCANS} are accepted.")
+    # libjpeg, as ImageMagick 6 links it, reads neither: it would be "may be damaged".
+    if scans.lossless or scans.precision != 8:
+        kind = "lossless" if scans.lossless else f"{scans.precision}-bit"
+        raise UnsupportedImage(f"The JPEG is {kind}; only 8-bit lossy JPEGs are supported. Send it as a PNG or a TIFF.")
+    return scans
+
+
+def check_jpeg_scans(scans: JpegScans) -> None:
+    """Refuse a JPEG whose scans cost too much to decode for its size (MAX_JPEG_SCAN_PIXELS)."""
     if scans.cost > MAX_JPEG_SCAN_PIXELS:
         coding = "arithmetic-coded " if scans.arithmetic else ""
         raise UnsupportedImage(
@@ -371,6 +385,7 @@ def probe(data: bytes, *, max_pixels: int) -> SourceInfo:
     """Sniff the format and read the dimensions from the header alone; refuse images above
     `max_pixels`, or wider or taller than ImageMagick's limits, before any pixel is decoded."""
     source_format = sniff(data)
+    scans = check_jpeg(data) if source_format is SourceFormat.JPEG else None
     data = defused(source_format, data)
     webp_size = _webp_size(data) if source_format is SourceFormat.WEBP else None
     if webp_size:
@@ -400,11 +415,12 @@ def probe(data: bytes, *, max_pixels: int) -> SourceInfo:
                 _check_size(*struct.unpack(">II", data[16:24]), max_pixels=max_pixels)
             raise
         stored_width, stored_height = shown_size(image, source_format)
-        orientation = own_orientation(source_format, data) or image.orientation
+        own = own_orientation(source_format, data)
+        orientation = own or image.orientation
         turned = orientation in ("left_top", "right_top", "right_bottom", "left_bottom")
     _check_size(stored_width, stored_height, max_pixels=max_pixels)
-    if source_format is SourceFormat.JPEG:
-        check_jpeg_scans(data)  # after the size: a JPEG too large is that first
+    if scans:
+        check_jpeg_scans(scans)  # after the size: a JPEG too large is that first
     alpha = heif_alpha(data) if source_format in (SourceFormat.AVIF, SourceFormat.HEIC) else None
     if alpha:
         with new_image_reader(source_format.value) as plane:
@@ -423,6 +439,7 @@ def probe(data: bytes, *, max_pixels: int) -> SourceInfo:
         png_colour_type=data[25] if source_format is SourceFormat.PNG and data[12:16] == b"IHDR" else None,
         animated=source_format is SourceFormat.AVIF and _is_avif_sequence(data),
         reoriented=orientation not in (None, "undefined", "top_left"),
+        own_orientation=own,
         bit_depth=bit_depth,
         chroma=chroma,
     )
