@@ -9,6 +9,7 @@ WebP, and AVIF says sRGB in nclx); what never grow returns must be no more than 
 the source cannot be returned without being re-encoded.
 """
 
+import logging
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,7 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from optimizer.formats import SourceFormat
-from optimizer.isobmff import item_locations
+from optimizer.isobmff import NotForBrowsers, av1_sequence_header, av1c_depth, avif_items_for_browsers, item_locations
+from optimizer.probe import av1_frame
+
+logger = logging.getLogger(__name__)
 
 # VP8X flags: ICC profile, EXIF, XMP (animation and alpha stay).
 _VP8X_METADATA_FLAGS = 0x20 | 0x08 | 0x04
@@ -83,7 +87,8 @@ def _avif_image_only(data: bytes) -> ImageOnly | None:
     place: boxes other than the first ftyp and meta become `free` boxes of zeros, media data
     (`mdat`) keeps only what `iloc` points at, so every offset stays valid. None if the file holds
     items other than images (Exif, XMP, ...) or an ICC profile, which cannot be taken out without
-    rewriting the offsets of the media data, or data `iloc` does not describe plainly."""
+    rewriting the offsets of the media data, or data `iloc` does not describe plainly; and None if
+    what would be returned is not what browsers decode (_check_for_browsers)."""
     kept, seen, end = bytearray(), set(), 0
     for kind, start, header, stop in _boxes(data, 0, len(data)):
         if kind in _AVIF_BOXES and (kind == b"mdat" or kind not in seen):
@@ -113,7 +118,28 @@ def _avif_image_only(data: bytes) -> ImageOnly | None:
         unused[start : start + length] = False
     image = np.frombuffer(kept, np.uint8).copy()
     image[unused] = 0
-    return ImageOnly(image[:end].tobytes())
+    returned = image[:end].tobytes()
+    try:
+        _check_for_browsers(returned)
+    except NotForBrowsers as problem:
+        logger.info("An AVIF source is not returned as it is, libavif may refuse it: %s", problem)
+        return None
+    return ImageOnly(returned)
+
+
+def _check_for_browsers(data: bytes) -> None:
+    """NotForBrowsers unless libavif, which browsers decode AVIF with, accepts the file: ImageMagick
+    decoded it through libheif, which lets pass boxes libavif refuses (isobmff.avif_items_for_browsers),
+    and an item whose sequence header is in its av1C alone, or disagrees with it or with its ispe
+    (what encoders write: the largest frame is the image)."""
+    for item in avif_items_for_browsers(data):
+        header = av1_sequence_header(item.data)
+        frame = av1_frame(header) if header is not None else None
+        flags = item.config[2]
+        chroma = "4:0:0" if flags & 0x10 else {0x0C: "4:2:0", 0x08: "4:2:2", 0x00: "4:4:4"}.get(flags & 0x0C)
+        coded = (av1c_depth(item.config), chroma, item.width, item.height)
+        if frame is None or (frame.bit_depth, frame.chroma, frame.width, frame.height) != coded:
+            raise NotForBrowsers(f"item {item.item}'s sequence header is missing or disagrees with av1C or ispe")
 
 
 def _only_images(data: bytes, start: int, end: int) -> bool:
@@ -145,6 +171,8 @@ def _file_extents(data: bytes, start: int, end: int) -> list[tuple[int, int]] | 
     box's contents; None if an item's data is elsewhere (another file) or runs to the end of the
     file (a length of 0), which this does not follow."""
     children = {kind: (at + header, stop) for kind, at, header, stop in _boxes(data, start, end)}
+    if b"iloc" not in children:
+        return None
     extents = []
     for location in item_locations(data, *children[b"iloc"]):
         if location.method != 0:  # 1: in the meta box's idat; 2: another item's data

@@ -1,7 +1,9 @@
 """Where each item's data is in an AVIF or HEIC (ISO base media file format): its `iloc` box,
 read for the never-grow rule (optimizer.containers) and for the check of coded frame sizes
-(optimizer.probe)."""
+(optimizer.probe); and whether libavif, which browsers decode AVIF with, accepts an AVIF
+(avif_items_for_browsers, for the never-grow rule)."""
 
+import struct
 from dataclasses import dataclass
 
 # More than encoders write (a grid of 16x16 tiles, each with its alpha, is 513 items of one extent
@@ -50,3 +52,327 @@ def item_locations(data: bytes, start: int, end: int) -> list[ItemLocation]:
             extents.append((base + number(offset_size), number(length_size)))
         locations.append(ItemLocation(item, method, reference, tuple(extents)))
     return locations
+
+
+# --- What libavif accepts ---------------------------------------------------------------------
+#
+# Browsers decode AVIF with libavif (Chrome, Firefox), whose parser refuses what libheif, which
+# ImageMagick decodes with, lets pass: a damaged `av1C`, a `hdlr` whose pre_defined is not 0, a
+# `meta` box of another version, an `iinf` with fewer entries than it counts. A source is returned
+# as it is only if it holds what this reading accepts, which is no more than libavif accepts (its
+# src/read.c; checked by mutation against avifdec 0.11 and Pillow's libavif 1.4): what it does not
+# know, or libavif reads but this does not (grids, crops, layers), is refused, and the source is
+# re-encoded instead.
+
+# Item properties understood here (what encoders write to a still image); any other is refused.
+_PROPERTIES = {b"ispe", b"pixi", b"av1C", b"colr", b"auxC", b"irot", b"imir", b"pasp", b"clli"}
+_ONE_PER_ITEM = {b"ispe", b"pixi", b"av1C", b"auxC", b"irot", b"imir", b"pasp", b"clli"}
+_TRANSFORMS = {b"irot", b"imir"}  # essential, as MIAF requires
+_META_CHILDREN = {b"hdlr", b"pitm", b"iloc", b"iinf", b"iprp", b"iref", b"idat", b"dinf"}
+_REFERENCES = {b"auxl", b"dimg", b"thmb", b"cdsc", b"prem"}
+_ALPHA_URN = b"urn:mpeg:mpegB:cicp:systems:auxiliary:alpha"
+# nclx matrix coefficients libavif converts to RGB (0, the identity, at 4:4:4 only).
+_MATRICES = {0, 1, 2, 5, 6, 9}
+_AV1_SEQUENCE_HEADER = 1
+
+
+class NotForBrowsers(ValueError):
+    """An AVIF this reading does not vouch for: libavif may refuse it."""
+
+
+@dataclass(frozen=True)
+class Av1Item:
+    """An AV1 image item libavif decodes to show the image (the primary item, its alpha plane)."""
+
+    item: int
+    config: bytes  # the av1C property's contents
+    width: int  # as its ispe property declares
+    height: int
+    data: bytes  # its coded data, from iloc
+
+
+def _box_list(data: bytes, start: int, end: int) -> list[tuple[bytes, int, int]]:
+    """The boxes (kind, contents' start and end) that fill data[start:end] exactly, as libavif reads
+    a container: bytes left over are a box header it cannot read."""
+    boxes = []
+    while start < end:
+        if start + 8 > end:
+            raise NotForBrowsers("bytes after the last box")
+        size, kind = int.from_bytes(data[start : start + 4], "big"), data[start + 4 : start + 8]
+        header = 8
+        if size == 1:
+            if start + 16 > end:
+                raise NotForBrowsers("a large size cut short")
+            size, header = int.from_bytes(data[start + 8 : start + 16], "big"), 16
+        if size < header or start + size > end or kind == b"uuid":
+            raise NotForBrowsers(f"box {kind!r} does not fit")
+        boxes.append((bytes(kind), start + header, start + size))
+        start += size
+    return boxes
+
+
+def _full_box(data: bytes, start: int, end: int, *, versions: tuple[int, ...] = (0,)) -> int:
+    """A full box's version, refused unless one of `versions`, with flags 0 (what encoders write)."""
+    if end - start < 4 or data[start] not in versions or data[start + 1 : start + 4] != b"\0\0\0":
+        raise NotForBrowsers("a full box's version or flags")
+    return data[start]
+
+
+def _string_ends(data: bytes, start: int, end: int) -> int:
+    """Where a NUL-ended string starting at `start` ends (after its NUL); libavif refuses one without."""
+    nul = data.find(b"\0", start, end)
+    if nul < 0:
+        raise NotForBrowsers("a string without its NUL")
+    return nul + 1
+
+
+def avif_items_for_browsers(data: bytes) -> list[Av1Item]:
+    """The AV1 items browsers decode of a still AVIF, if libavif's parser accepts it; NotForBrowsers
+    (saying why) if it may not, or holds what this reading does not follow."""
+    try:
+        return _avif_items(data)
+    except IndexError as error:
+        raise NotForBrowsers(str(error)) from error
+
+
+def _avif_items(data: bytes) -> list[Av1Item]:
+    top = _box_list(data, 0, len(data))
+    kinds = [kind for kind, _, _ in top]
+    if not kinds or kinds[0] != b"ftyp" or kinds.count(b"ftyp") != 1 or kinds.count(b"meta") != 1:
+        raise NotForBrowsers("not one ftyp first and one meta")
+    _, start, end = top[0]
+    brands = data[start:end]
+    if len(brands) < 8 or len(brands) % 4 or b"avif" not in {brands[at : at + 4] for at in range(0, len(brands), 4)}:
+        raise NotForBrowsers("ftyp without the avif brand")
+
+    _, start, end = next(box for box in top if box[0] == b"meta")
+    _full_box(data, start, end)
+    children = _box_list(data, start + 4, end)
+    kinds = [kind for kind, _, _ in children]
+    if not kinds or kinds[0] != b"hdlr" or any(kinds.count(kind) > 1 for kind in kinds):
+        raise NotForBrowsers("meta: hdlr not first, or a box twice")
+    if set(kinds) - _META_CHILDREN or not {b"pitm", b"iloc", b"iinf", b"iprp"} <= set(kinds):
+        raise NotForBrowsers(f"meta holds {kinds}")
+    boxes = {kind: (start, end) for kind, start, end in children}
+
+    start, end = boxes[b"hdlr"]
+    _full_box(data, start, end)
+    if data[start + 4 : start + 12] != b"\0\0\0\0pict" or end - start < 24:
+        raise NotForBrowsers("hdlr: pre_defined or handler")
+    _string_ends(data, start + 24, end)
+
+    start, end = boxes[b"pitm"]
+    width = 2 if _full_box(data, start, end, versions=(0, 1)) == 0 else 4
+    if end - start != 4 + width:
+        raise NotForBrowsers("pitm's size")
+    primary = int.from_bytes(data[start + 4 : end], "big")
+
+    start, end = boxes[b"iinf"]
+    width = 2 if _full_box(data, start, end, versions=(0, 1)) == 0 else 4
+    count = int.from_bytes(data[start + 4 : start + 4 + width], "big")
+    entries = _box_list(data, start + 4 + width, end)
+    if len(entries) != count:
+        raise NotForBrowsers(f"iinf counts {count} entries and holds {len(entries)}")
+    types = {}
+    for kind, at, stop in entries:
+        _full_box(data, at, stop, versions=(2,))
+        item, protection, item_type = data[at + 4 : at + 6], data[at + 6 : at + 8], data[at + 8 : at + 12]
+        item = int.from_bytes(item, "big")
+        if kind != b"infe" or stop - at < 13 or not item or item in types or protection != b"\0\0":
+            raise NotForBrowsers("an infe entry")
+        name_end = _string_ends(data, at + 12, stop)
+        if item_type == b"mime":
+            _string_ends(data, name_end, stop)
+        types[item] = item_type
+    if types.get(primary) != b"av01":
+        raise NotForBrowsers("the primary item is not an AV1 image")
+
+    iprp = _box_list(data, *boxes[b"iprp"])
+    if not iprp or iprp[0][0] != b"ipco" or len(iprp) < 2 or any(kind != b"ipma" for kind, _, _ in iprp[1:]):
+        raise NotForBrowsers("iprp: ipco, then ipma")
+    properties = [(kind, data[at:stop]) for kind, at, stop in _box_list(data, iprp[0][1], iprp[0][2])]
+    for kind, contents in properties:
+        _check_property(kind, contents)
+    associations: dict[int, list[tuple[bytes, bytes]]] = {}
+    seen_headers = set()
+    for _, start, end in iprp[1:]:
+        version = _full_box_any_flags(data, start, end)
+        wide = data[start + 3] & 1
+        if data[start : start + 4] in seen_headers:
+            raise NotForBrowsers("two ipma of one version and flags")
+        seen_headers.add(data[start : start + 4])
+        count, at, last = int.from_bytes(data[start + 4 : start + 8], "big"), start + 8, 0
+        for _ in range(count):
+            width = 4 if version else 2
+            item = int.from_bytes(data[at : at + width], "big")
+            number, at = data[at + width], at + width + 1
+            if item <= last or item not in types or item in associations:
+                raise NotForBrowsers("ipma's items out of order, unknown or twice")
+            last, found = item, []
+            for _ in range(number):
+                value = int.from_bytes(data[at : at + 1 + wide], "big")
+                at += 1 + wide
+                essential, index = value >> (15 if wide else 7), value & (0x7FFF if wide else 0x7F)
+                if not index:
+                    continue
+                if index > len(properties):
+                    raise NotForBrowsers("ipma names a property ipco does not have")
+                kind, contents = properties[index - 1]
+                if kind in _TRANSFORMS and not essential:
+                    raise NotForBrowsers(f"{kind!r} not essential")
+                found.append((kind, contents))
+            associations[item] = found
+        if at > end:
+            raise NotForBrowsers("ipma runs past its box")
+
+    references: list[tuple[bytes, int, int]] = []
+    if b"iref" in boxes:
+        start, end = boxes[b"iref"]
+        width = 2 if _full_box(data, start, end, versions=(0, 1)) == 0 else 4
+        for kind, at, stop in _box_list(data, start + 4, end):
+            source = int.from_bytes(data[at : at + width], "big")
+            count, first = int.from_bytes(data[at + width : at + width + 2], "big"), at + width + 2
+            targets = [int.from_bytes(data[first + i * width : first + (i + 1) * width], "big") for i in range(count)]
+            if kind not in _REFERENCES or first + count * width != stop or {source, *targets} - set(types):
+                raise NotForBrowsers(f"an iref entry {kind!r}")
+            references += [(kind, source, target) for target in targets]
+    alphas = [
+        source
+        for kind, source, target in references
+        if kind == b"auxl" and target == primary and _is_alpha(associations.get(source, []))
+    ]
+    if len(alphas) > 1 or (alphas and types[alphas[0]] != b"av01"):
+        raise NotForBrowsers("alpha planes libavif may choose between")
+
+    locations = {}
+    start, end = boxes[b"iloc"]
+    if data[start] > 2 or data[start + 4] >> 4 not in (0, 4, 8) or data[start + 4] & 15 not in (0, 4, 8):
+        raise NotForBrowsers("iloc's version or sizes")
+    if data[start + 5] >> 4 not in (0, 4, 8) or (data[start] and data[start + 5] & 15):
+        raise NotForBrowsers("iloc's base offset size or extent indices")
+    for location in item_locations(data, start, end):
+        if location.item in locations or location.method not in (0, 1) or location.reference:
+            raise NotForBrowsers("an iloc entry")
+        locations[location.item] = location
+    idat = boxes.get(b"idat")
+
+    decoded = []
+    for item in [primary, *alphas]:
+        found = associations.get(item, [])
+        kinds = [kind for kind, _ in found]
+        if any(kinds.count(kind) > 1 for kind in _ONE_PER_ITEM) or b"av1C" not in kinds or b"ispe" not in kinds:
+            raise NotForBrowsers(f"item {item}'s properties: {kinds}")
+        location = locations.get(item)
+        if location is None or not location.extents:
+            raise NotForBrowsers(f"item {item} has no data")
+        origin, stop = 0, len(data)
+        if location.method == 1:
+            if idat is None:
+                raise NotForBrowsers(f"item {item}'s data is in an idat the file does not have")
+            origin, stop = idat
+        pieces = []
+        for offset, length in location.extents:
+            if not length or origin + offset + length > stop:
+                raise NotForBrowsers(f"item {item}'s data is not in the file")
+            pieces.append(data[origin + offset : origin + offset + length])
+        properties_of = dict(found)
+        _check_depth(properties_of[b"av1C"], properties_of.get(b"pixi"))
+        _check_matrix(properties_of[b"av1C"], [contents for kind, contents in found if kind == b"colr"])
+        width, height = struct.unpack_from(">II", properties_of[b"ispe"], 4)
+        decoded.append(Av1Item(item, properties_of[b"av1C"], width, height, b"".join(pieces)))
+    if alphas and dict(associations[alphas[0]])[b"ispe"] != dict(associations[primary])[b"ispe"]:
+        raise NotForBrowsers("the alpha plane is not the size of the image")
+    return decoded
+
+
+def _is_alpha(properties: list[tuple[bytes, bytes]]) -> bool:
+    return any(kind == b"auxC" and contents[4:].split(b"\0", 1)[0] == _ALPHA_URN for kind, contents in properties)
+
+
+def _full_box_any_flags(data: bytes, start: int, end: int) -> int:
+    """ipma's version (0 or 1), its flags 0 or 1 (two-byte property indices)."""
+    if end - start < 8 or data[start] > 1 or data[start + 1 : start + 3] != b"\0\0" or data[start + 3] > 1:
+        raise NotForBrowsers("ipma's version or flags")
+    return data[start]
+
+
+def _check_property(kind: bytes, contents: bytes) -> None:
+    """Refuse a property libavif may not parse, or that this reading does not know."""
+    if kind not in _PROPERTIES:
+        raise NotForBrowsers(f"property {kind!r}")
+    size = len(contents)
+    if kind == b"ispe":
+        if size != 12 or contents[:4] != b"\0\0\0\0" or b"\0\0\0\0" in (contents[4:8], contents[8:]):
+            raise NotForBrowsers("ispe")
+    elif kind == b"pixi":
+        if size < 5 or contents[:4] != b"\0\0\0\0" or contents[4] not in (1, 3) or size != 5 + contents[4]:
+            raise NotForBrowsers("pixi")
+    elif kind == b"av1C":
+        if size < 4 or contents[0] != 0x81:
+            raise NotForBrowsers("av1C's marker and version")
+    elif kind == b"colr":
+        if contents[:4] == b"nclx":
+            if size != 11 or contents[10] & 0x7F:
+                raise NotForBrowsers("colr nclx")
+        elif contents[:4] not in (b"prof", b"rICC") or size < 5:
+            raise NotForBrowsers("colr")
+    elif kind == b"auxC":
+        if contents[:4] != b"\0\0\0\0":
+            raise NotForBrowsers("auxC")
+        _string_ends(contents, 4, size)
+    elif kind == b"irot" and (size != 1 or contents[0] & 0xFC):
+        raise NotForBrowsers("irot")
+    elif kind == b"imir" and (size != 1 or contents[0] & 0xFE):
+        raise NotForBrowsers("imir")
+    elif kind == b"pasp" and size != 8:
+        raise NotForBrowsers("pasp")
+    elif kind == b"clli" and size != 4:
+        raise NotForBrowsers("clli")
+
+
+def av1c_depth(config: bytes) -> int:
+    """The bit depth an av1C property declares (high_bitdepth, twelve_bit)."""
+    return 12 if config[2] & 0x20 else 10 if config[2] & 0x40 else 8  # as libavif reads it
+
+
+def _check_depth(config: bytes, pixi: bytes | None) -> None:
+    """libavif refuses an item whose pixi depths are not its av1C's (and, strict, a plane count
+    other than its av1C's)."""
+    if pixi is None:
+        return
+    planes = 1 if config[2] & 0x10 else 3  # monochrome
+    if pixi[4] != planes or any(depth != av1c_depth(config) for depth in pixi[5:]):
+        raise NotForBrowsers("pixi disagrees with av1C")
+
+
+def _check_matrix(config: bytes, colours: list[bytes]) -> None:
+    """libavif converts to RGB through the matrices of _MATRICES; the identity at 4:4:4 only."""
+    for contents in colours:
+        if contents[:4] == b"nclx":
+            matrix = int.from_bytes(contents[8:10], "big")
+            subsampled = config[2] & 0x0C or config[2] & 0x10
+            if matrix not in _MATRICES or (matrix == 0 and subsampled):
+                raise NotForBrowsers(f"nclx matrix {matrix}")
+            return  # libavif reads the first nclx
+
+
+def av1_sequence_header(coded: bytes) -> bytes | None:
+    """The payload of the first sequence header OBU in an AV1 item's data, which libavif needs there
+    (it does not read av1C's copy, which libheif hands the decoder); None without one, or if the
+    data is not OBUs that end where it ends (an extent cut short: the decoder fails)."""
+    at, found = 0, None
+    while at < len(coded):
+        header = coded[at]
+        if header & 0x80 or not header & 0x02:  # the forbidden bit; an AVIF item's OBUs carry their size
+            return None
+        at += 2 if header & 0x04 else 1
+        size, shift = 0, 0
+        while at < len(coded) and shift < 56:
+            size |= (coded[at] & 0x7F) << shift
+            at, shift = at + 1, shift + 7
+            if not coded[at - 1] & 0x80:
+                break
+        if header >> 3 & 15 == _AV1_SEQUENCE_HEADER and found is None:
+            found = coded[at : at + size]
+        at += size
+    return found if at == len(coded) else None

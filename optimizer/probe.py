@@ -730,7 +730,7 @@ def check_heif_frames(data: bytes) -> tuple[int, str]:
         coded = item_data.get(item, b"")
         if b"av1C" in properties:
             headers = _obus(properties[b"av1C"][4:], units) + _obus(coded, units)
-            read_frame = _av1_frame
+            read_frame = av1_frame
         elif b"hvcC" in properties:
             headers = _hvcc_nal_units(properties[b"hvcC"]) + _nal_units(coded, units)
             read_frame = _hevc_frame
@@ -870,7 +870,7 @@ class _Bits:
         return (1 << 32) - 1 if zeros == 32 else (1 << zeros) - 1 + self.read(zeros)
 
 
-def _av1_frame(header: bytes) -> CodedFrame | None:
+def av1_frame(header: bytes) -> CodedFrame | None:
     """What an AV1 sequence header (OBU payload) declares: max_frame_width_minus_1 + 1 and
     max_frame_height_minus_1 + 1, then its color_config's bit depth and subsampling (AV1
     specification, 5.5.1 and 5.5.2); None if it cannot be read."""

@@ -1,11 +1,12 @@
 """Never grow returns the source's image, not the customer's file: no metadata, no colour profile
 our own encodings would not carry, nothing after the container (optimizer.containers)."""
 
+import io
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from optimizer import pipeline
 from optimizer.containers import ImageOnly, image_only
@@ -183,3 +184,86 @@ def test_avif_media_data_no_item_points_at_is_zeroed():
     assert result.notice == KEPT_SOURCE_NOTICE
     assert result.data == source[: len(plain)] + bytes(len(HTML)) + another[:8] + bytes(len(HTML))
     assert _same_pixels(result.data, plain)
+
+
+def _unbeatable_avif() -> bytes:
+    """The audit's AVIF: no re-encoding of it at the default target is smaller."""
+    picture = Image.new("RGB", (48, 40))
+    draw = ImageDraw.Draw(picture)
+    draw.ellipse([4, 4, 40, 36], fill=(200, 40, 90))
+    draw.line([(0, 0), (47, 39)], fill=(10, 200, 30), width=3)
+    return images.encode(picture, "AVIF", quality=60)
+
+
+def _libavif_decodes(data: bytes) -> bool:
+    """Whether libavif (Pillow's AVIF decoder; what Chrome and Firefox decode AVIF with) shows it."""
+    try:
+        with Image.open(io.BytesIO(data), formats=["AVIF"]) as image:
+            image.load()
+    except (OSError, RuntimeError, SyntaxError, ValueError):
+        return False
+    return True
+
+
+def _damaged(avif: bytes, box: bytes, at: int, value: int) -> bytes:
+    damaged = bytearray(avif)
+    damaged[avif.index(box) + at] = value
+    return bytes(damaged)
+
+
+@pytest.mark.parametrize("format", [RequestedFormat.AVIF, RequestedFormat.AUTO])
+def test_a_well_formed_avif_that_cannot_be_beaten_is_returned_as_it_is(format):
+    source = _unbeatable_avif()
+
+    result = optimize(source, OptimizeOptions(format=format), max_pixels=MAX_PIXELS)
+
+    assert (result.data, result.notice) == (source, KEPT_SOURCE_NOTICE)
+    assert _libavif_decodes(result.data)
+
+
+@pytest.mark.parametrize("format", [RequestedFormat.AVIF, RequestedFormat.AUTO])
+@pytest.mark.parametrize(
+    ("box", "at", "value"),
+    [(b"av1C", 4, 0xAA), (b"hdlr", 8, 1), (b"meta", 4, 1), (b"iinf", 9, 2)],
+    ids=["av1C-marker", "hdlr-pre_defined", "meta-version", "iinf-one-entry-short"],
+)
+def test_an_avif_libavif_refuses_is_not_returned_as_it_is(format, box, at, value):
+    """The audit's case: libheif (ImageMagick's) decoded these, libavif (browsers') refuses them, and
+    they came back as they were, 200 and charged. They are re-encoded, as a JPEG would be."""
+    source = _damaged(_unbeatable_avif(), box, at, value)
+    assert not _libavif_decodes(source)
+
+    result = optimize(source, OptimizeOptions(format=format), max_pixels=MAX_PIXELS)
+
+    assert result.notice != KEPT_SOURCE_NOTICE and result.data != source
+    if result.format is OutputFormat.AVIF:
+        assert _libavif_decodes(result.data)
+    else:
+        assert images.decode(result.data).size == (48, 40)
+
+
+def _cut_extent(avif: bytes) -> bytes:
+    """The primary item's one extent a byte short (its length is iloc's last field, 4 bytes here)."""
+    iloc = avif.index(b"iloc") - 4
+    end = iloc + int.from_bytes(avif[iloc : iloc + 4], "big")
+    length = int.from_bytes(avif[end - 4 : end], "big")
+    return avif[: end - 4] + (length - 1).to_bytes(4, "big") + avif[end:]
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda avif: _damaged(avif, b"av1C", 4, 0x01),  # marker without version
+        lambda avif: _damaged(avif, b"pixi", 9, 10),  # a depth other than av1C's
+        lambda avif: _damaged(avif, b"ispe", 11, 49),  # not the coded width (libavif shows it)
+        lambda avif: _damaged(avif, b"infe", 4, 3),  # infe version 3, which libavif 0.11 refuses
+        lambda avif: _damaged(avif, b"ipma", 4, 2),  # ipma version 2
+        _cut_extent,
+    ],
+    ids=["av1C-version", "pixi-depth", "ispe-width", "infe-version", "ipma-version", "extent-cut"],
+)
+def test_an_avif_this_reading_does_not_vouch_for_has_no_image_of_its_own(damage):
+    source = _unbeatable_avif()
+    assert image_only(source, SourceFormat.AVIF) == ImageOnly(source)
+
+    assert image_only(damage(source), SourceFormat.AVIF) is None

@@ -648,9 +648,9 @@ def test_the_coded_size_is_read_from_the_av1_sequence_header_and_the_hevc_sps():
     (header,) = probe._obus(probe._items_data(avif, {meta.primary})[meta.primary], [0])
     (sps,) = probe._hvcc_nal_units(heic[heic.index(b"hvcC") + 4 :])
 
-    assert probe._av1_frame(header) == probe.CodedFrame(200, 120, 8, "4:2:0")
+    assert probe.av1_frame(header) == probe.CodedFrame(200, 120, 8, "4:2:0")
     assert probe._hevc_frame(sps) == probe.CodedFrame(200, 120, 8, "4:2:0")
-    assert probe._av1_frame(header[:3]) is None  # cut short: unread, not refused
+    assert probe.av1_frame(header[:3]) is None  # cut short: unread, not refused
 
 
 @pytest.mark.parametrize("bit_depth", [8, 10, 12])
