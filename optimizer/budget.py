@@ -12,7 +12,10 @@ every accepted image finishes within the worker's memory and ImageMagick's polic
   largest size that keeps a worker under WORKER_MEMORY_CEILING (measured: `make bench-memory`);
   and libheif with its decoder (dav1d, libde265) holds an AVIF's or HEIC's planes, several times
   over, while it decodes them at full size whatever the maxWidth: more with each bit above 8 and
-  with chroma not subsampled (a 12-bit 4:4:4 AVIF of 35.7 megapixels peaked at 1000 MB).
+  with chroma not subsampled (a 12-bit 4:4:4 AVIF of 35.7 megapixels peaked at 1000 MB); and
+  libtiff with ImageMagick's TIFF coder holds a TIFF's strip or tile, whose size the header alone
+  tells (its samples, their bits, the rows of a strip or the size of a tile) and deflate lets a
+  small file declare: one 4096x4096 tile of 32 16-bit samples in a 64x64 TIFF of 1 MB took 1 GB.
 
 A refusal names the largest maxWidth that passes both, found with the same rules (_accepted), or
 says that no width does.
@@ -23,7 +26,7 @@ import math
 from optimizer.formats import OutputFormat, RequestedFormat, SourceFormat
 from optimizer.imaging import fit_width
 from optimizer.magick import limits
-from optimizer.probe import ImageTooLarge, SourceInfo
+from optimizer.probe import ImageTooLarge, SourceInfo, TiffLayout
 
 MIB = 2**20
 # Every accepted image keeps a worker process under this peak (resident memory).
@@ -81,6 +84,38 @@ WORKER_START = 200 * MIB
 # threads, more glibc arenas). A 12-bit 4:4:4 AVIF fits up to ~25 MP (~19 with alpha), a 10- or
 # 12-bit 4:2:0 one up to ~47 (~30), an 8-bit 4:2:0 one up to ~83 (~55).
 DECODING_CEILING = WORKER_MEMORY_CEILING - WORKER_MEMORY_CEILING // 8
+# What ImageMagick 6's TIFF coder and libtiff hold while they decode a TIFF's first directory,
+# besides its pixel cache. Measured (VmHWM of a fresh process reading synthetic TIFFs through
+# probe.read_source, less its start; 6000x6000 and 7000x7000 with 1 to 8 samples of 8 and 16 bits,
+# 2000x2000 with 16, 4000x4000 with 32, one strip to strips of 16 rows, tiles of 256 to 4096):
+# - TIFF_ROW_BYTES_PER_PIXEL for each pixel of the rows of a strip (columns x RowsPerStrip; the
+#   image's rows where the tag is absent, as in most tiled files): ImageMagick's row buffer;
+# - in strips, for each pixel of a strip: its bytes as stored (samples x bytes a sample), plus
+#   TIFF_STRIP_BYTES_PER_PIXEL, plus a sample's bytes and TIFF_EXTRA_SAMPLE_BYTES for each sample
+#   beyond the colour's (alpha, and any other, which ImageMagick reads and drops). Measured a strip
+#   pixel, with the row buffer: grey 8 bytes, RGB 9 (16-bit 12), CMYK 11, RGBA 13 (16-bit 18), 8
+#   samples of 8 bits 28, 16 of 16 bits 88, 32 of 16 bits 179; counted 8, 10 (13), 11, 14 (19), 30,
+#   91 and 187. Planes of their own (PlanarConfiguration 2) took what interleaved samples did.
+# - in tiles: one tile as stored (1.0x, a 3008x3008 one of 16 16-bit samples), and a row of tiles'
+#   pixels at up to 8 bytes each (columns x TileLength: 2048-row tiles of 6000-wide RGBA took 95 MB
+#   at 16 bits, 49 at 8; 256-row ones of 32 16-bit samples 13).
+# - JPEG-compressed, YCbCr and LogLuv TIFFs are read through libtiff's RGBA interface: 4 bytes for
+#   each pixel of the image besides (a 7000x7000 JPEG-compressed one took 189 MB).
+# - TIFF_DECODER_BYTES more, for what the rest did not vary (libtiff's and zlib's state: the counts
+#   above came within 1 MB of grey and CMYK strips, 0.3% under).
+TIFF_DECODER_BYTES = 16 * MIB
+TIFF_ROW_BYTES_PER_PIXEL = 4
+TIFF_STRIP_BYTES_PER_PIXEL = 3
+TIFF_EXTRA_SAMPLE_BYTES = 2
+TIFF_TILE_ROW_BYTES_PER_PIXEL = 8
+TIFF_RGBA_BYTES_PER_PIXEL = 4
+# The samples of each TIFF photometric interpretation's colour (libtiff's PHOTOMETRIC_*): grey
+# (0, 1), RGB, palette, CMYK, YCbCr, CIE, ICC and ITU L*a*b*, LogL, LogLuv. Any other counts 1.
+TIFF_COLOUR_SAMPLES = {0: 1, 1: 1, 2: 3, 3: 1, 5: 4, 6: 3, 8: 3, 9: 3, 10: 3, 32844: 1, 32845: 3}
+# What libtiff decodes through its RGBA interface in ImageMagick 6: JPEG compression (old and new),
+# YCbCr, LogL and LogLuv.
+TIFF_JPEG_COMPRESSIONS = {6, 7}
+TIFF_RGBA_PHOTOMETRICS = {6, 32844, 32845}
 # The formats' names as the documentation writes them, in messages to the customer.
 FORMAT_NAMES = {OutputFormat.WEBP: "WebP", OutputFormat.AVIF: "AVIF"}
 
@@ -169,7 +204,14 @@ def _fits(source: SourceInfo, width: int, height: int) -> bool:
 def _decoder_fits(source: SourceInfo) -> bool:
     """Whether decoding an AVIF or HEIC keeps the worker under DECODING_CEILING: the colour planes
     (with the alpha plane, which libheif decodes with them), then the alpha plane alone, beside the
-    decoded colour's cache when that is in memory. At full size whatever the maxWidth: no width helps."""
+    decoded colour's cache when that is in memory; and a TIFF's buffers (_tiff_decoder_bytes), beside
+    its cache when that is in memory. At full size whatever the maxWidth: no width helps."""
+    if source.tiff is not None:
+        pixels = source.stored_width * source.stored_height
+        cache = _decoding(source, pixels)[-1]
+        held = cache if cache <= limits["memory"] else 0
+        decoding = _tiff_decoder_bytes(source.tiff, source.stored_width, source.stored_height)
+        return WORKER_START + held + decoding <= DECODING_CEILING
     if source.format not in (SourceFormat.AVIF, SourceFormat.HEIC):
         return True
     pixels = source.stored_width * source.stored_height
@@ -182,6 +224,28 @@ def _decoder_fits(source: SourceInfo) -> bool:
         held = cache if cache <= limits["memory"] else 0
         peak = max(peak, held + _decoder_bytes(pixels, sample * (1 + CHROMA_SAMPLES["4:2:0"])))
     return WORKER_START + peak <= DECODING_CEILING
+
+
+def _tiff_decoder_bytes(layout: TiffLayout, columns: int, rows: int) -> int:
+    """What libtiff and ImageMagick's TIFF coder hold at their peak while they decode a first
+    directory of this layout and size, besides its pixel cache (see TIFF_ROW_BYTES_PER_PIXEL)."""
+    sample_bytes = -(-layout.bits_per_sample // 8)
+    pixel_bytes = layout.samples_per_pixel * sample_bytes
+    strip_rows = min(layout.rows_per_strip or rows, rows)
+    # ImageMagick's row buffer: the rows of a strip, or one row of samples at a power of two of bits.
+    rounded_bits = 1 << max(0, layout.bits_per_sample - 1).bit_length()
+    row_buffer = max(columns * strip_rows, columns * layout.samples_per_pixel * rounded_bits)
+    held = TIFF_DECODER_BYTES + TIFF_ROW_BYTES_PER_PIXEL * row_buffer
+    if layout.tile_width and layout.tile_length:
+        tile = layout.tile_width * layout.tile_length * (pixel_bytes if layout.planar == 1 else sample_bytes)
+        held += tile + columns * layout.tile_length * min(pixel_bytes, TIFF_TILE_ROW_BYTES_PER_PIXEL)
+    else:
+        extra = max(0, layout.samples_per_pixel - TIFF_COLOUR_SAMPLES.get(layout.photometric, 1))
+        strip_pixel = pixel_bytes + TIFF_STRIP_BYTES_PER_PIXEL + extra * (sample_bytes + TIFF_EXTRA_SAMPLE_BYTES)
+        held += columns * strip_rows * strip_pixel
+    if layout.compression in TIFF_JPEG_COMPRESSIONS or layout.photometric in TIFF_RGBA_PHOTOMETRICS:
+        held += TIFF_RGBA_BYTES_PER_PIXEL * columns * rows
+    return held
 
 
 def _decoder_bytes(pixels: int, plane_bytes: float) -> float:

@@ -95,6 +95,8 @@ class SourceInfo:
     # most bits a sample of any item decoded, and the widest chroma subsampling (CHROMA_FORMATS).
     bit_depth: int = 8
     chroma: str = "4:2:0"
+    # A TIFF's first directory (the page ImageMagick decodes), as our code reads it (tiff_layout).
+    tiff: "TiffLayout | None" = None
 
 
 # --- Sniffing -----------------------------------------------------------------------------
@@ -404,6 +406,7 @@ def probe(data: bytes, *, max_pixels: int) -> SourceInfo:
             placed_frame_pixels=area[2] * area[3] if placed else 0,
         )
     bit_depth, chroma = 8, "4:2:0"
+    tiff = tiff_layout(data) if source_format is SourceFormat.TIFF else None
     if source_format in (SourceFormat.AVIF, SourceFormat.HEIC):
         bit_depth, chroma = check_heif_frames(data)
     with new_image_reader(source_format.value) as image:
@@ -442,6 +445,7 @@ def probe(data: bytes, *, max_pixels: int) -> SourceInfo:
         own_orientation=own,
         bit_depth=bit_depth,
         chroma=chroma,
+        tiff=tiff,
     )
 
 
@@ -607,6 +611,73 @@ def _check_size(width: int, height: int, *, max_pixels: int) -> None:
         raise ImageTooLarge(
             f"The image is {width}x{height} pixels; the limit is {limits['width']} pixels in either direction."
         )
+
+
+# --- TIFF directories ------------------------------------------------------------------------
+
+# The tags of a TIFF directory that decide how libtiff and ImageMagick 6 decode its pixels, and the
+# entry types they come in (BYTE, SHORT, LONG and BigTIFF's LONG8: the struct format and its size).
+_TIFF_BITS_PER_SAMPLE, _TIFF_COMPRESSION, _TIFF_PHOTOMETRIC, _TIFF_SAMPLES_PER_PIXEL = 258, 259, 262, 277
+_TIFF_ROWS_PER_STRIP, _TIFF_PLANAR, _TIFF_TILE_WIDTH, _TIFF_TILE_LENGTH = 278, 284, 322, 323
+_TIFF_LAYOUT_TAGS = frozenset({258, 259, 262, 277, 278, 284, 322, 323})
+_TIFF_TYPES = {1: ("B", 1), 3: ("H", 2), 4: ("I", 4), 16: ("Q", 8)}
+_BIGTIFF = 43  # the magic number after the byte order (a TIFF's is 42)
+_BIGTIFF_MAX_ENTRIES = 4096
+
+
+@dataclass(frozen=True)
+class TiffLayout:
+    """How a TIFF's first directory stores its pixels, with libtiff's defaults for absent tags."""
+
+    samples_per_pixel: int = 1
+    bits_per_sample: int = 1  # the most any sample has
+    compression: int = 1  # 1 none, 5 LZW, 6 and 7 JPEG, 8 and 32946 Deflate, ...
+    photometric: int | None = None  # 0-1 grey, 2 RGB, 3 palette, 5 CMYK, 6 YCbCr, ...
+    planar: int = 1  # 1 the samples of a pixel together, 2 each sample in planes of its own
+    rows_per_strip: int | None = None  # as tagged (None: absent, as in most tiled files)
+    tile_width: int = 0  # 0 in a TIFF stored in strips
+    tile_length: int = 0
+
+
+def tiff_layout(data: bytes) -> TiffLayout:
+    """The layout of a TIFF's (or BigTIFF's) first directory, read as libtiff reads it: the first
+    entry of each tag, its values inline when they fit the entry, else where it points. A directory
+    that cannot be read is damaged, as libtiff finds it."""
+    order = "<" if data[:2] == b"II" else ">"
+    try:
+        big = struct.unpack_from(order + "H", data, 2)[0] == _BIGTIFF
+        # A BigTIFF's offsets and counts take 8 bytes (and its entries 20), a TIFF's 4 (and 12).
+        offset, entry_size, field = (order + "Q", 20, 8) if big else (order + "I", 12, 4)
+        (directory,) = struct.unpack_from(offset, data, 8 if big else 4)
+        (entries,) = struct.unpack_from(order + ("Q" if big else "H"), data, directory)
+        if entries > _BIGTIFF_MAX_ENTRIES:  # libtiff's sanity check; a TIFF's count is a SHORT
+            raise UnsupportedImage(UNDECODABLE)
+        start = directory + (8 if big else 2)
+        values: dict[int, tuple[int, ...]] = {}
+        for index in range(entries):
+            at = start + entry_size * index
+            tag, kind, count = struct.unpack_from(order + "HH" + offset[1], data, at)
+            if tag not in _TIFF_LAYOUT_TAGS or tag in values or kind not in _TIFF_TYPES:
+                continue
+            item, size = _TIFF_TYPES[kind]
+            at += 4 + field
+            if count * size > field:
+                (at,) = struct.unpack_from(offset, data, at)
+            wanted = count if tag == _TIFF_BITS_PER_SAMPLE else min(count, 1)
+            values[tag] = struct.unpack_from(f"{order}{wanted}{item}", data, at)
+    except struct.error as error:
+        raise UnsupportedImage(UNDECODABLE) from error
+    first = {tag: found[0] for tag, found in values.items() if found}
+    return TiffLayout(
+        samples_per_pixel=first.get(_TIFF_SAMPLES_PER_PIXEL, 1),
+        bits_per_sample=max(values.get(_TIFF_BITS_PER_SAMPLE) or (1,)),
+        compression=first.get(_TIFF_COMPRESSION, 1),
+        photometric=first.get(_TIFF_PHOTOMETRIC),
+        planar=first.get(_TIFF_PLANAR, 1),
+        rows_per_strip=first.get(_TIFF_ROWS_PER_STRIP),
+        tile_width=first.get(_TIFF_TILE_WIDTH, 0),
+        tile_length=first.get(_TIFF_TILE_LENGTH, 0),
+    )
 
 
 # --- AVIF and HEIC alpha planes --------------------------------------------------------------

@@ -431,3 +431,65 @@ def jpeg_with(image: Image.Image, *segments: bytes, before: bytes = b"\xff\xdb",
     data = encode(image, "JPEG", quality=95, subsampling=0, progressive=progressive)
     at = data.index(before)
     return data[:at] + b"".join(segments) + data[at:]
+
+
+def tiff_of_layout(
+    width: int,
+    height: int,
+    *,
+    samples: int = 3,
+    bits: int = 8,
+    photometric: int = 2,
+    compression: int = 8,
+    tile: tuple[int, int] | None = None,
+    rows_per_strip: int | None = None,
+    planar: int = 1,
+    pixels: bytes = b"",
+    order: str = "<",
+    big: bool = False,
+) -> bytes:
+    """A TIFF (a BigTIFF when `big`) of one directory of this layout, byte `order` "<" or ">", whose
+    every strip or tile is `pixels` (as compressed): a header may declare strips or tiles far larger
+    than the file holds. Samples beyond the colour's are extra samples of unspecified meaning."""
+    chunk_width, chunk_height = tile or (width, rows_per_strip or height)
+    chunks = -(-width // chunk_width) * -(-height // chunk_height) * (samples if planar == 2 else 1)
+    colour = {1: 1, 2: 3, 5: 4}[photometric]
+    entries = [
+        (256, 4, [width]),
+        (257, 4, [height]),
+        (258, 3, [bits] * samples),
+        (259, 3, [compression]),
+        (262, 3, [photometric]),
+        (277, 3, [samples]),
+        (284, 3, [planar]),
+        *([(278, 4, [rows_per_strip])] if rows_per_strip else []),
+        *([(322, 4, [tile[0]]), (323, 4, [tile[1]])] if tile else []),
+        *([(338, 3, [0] * (samples - colour))] if samples > colour else []),
+    ]
+    offsets, counts = (324, 325) if tile else (273, 279)
+    entries += [(offsets, 4, [0] * chunks), (counts, 4, [len(pixels)] * chunks)]
+    entries.sort()
+    field, count_format = (8, "Q") if big else (4, "I")
+    entry_size = 4 + 2 * field
+    head = 16 if big else 8
+    values_at = head + (8 if big else 2) + entry_size * len(entries) + field
+    packing = {3: "H", 4: "I"}
+    sizes = [len(values) * (2 if kind == 3 else 4) for _, kind, values in entries]
+    pixels_at = values_at + sum(size for size in sizes if size > field)
+    directory, values_blob = struct.pack(order + ("Q" if big else "H"), len(entries)), b""
+    for (tag, kind, values), size in zip(entries, sizes, strict=True):
+        if tag == offsets:
+            values = [pixels_at] * chunks
+        packed = b"".join(struct.pack(order + packing[kind], value) for value in values)
+        directory += struct.pack(order + "HH" + count_format, tag, kind, len(values))
+        if size <= field:
+            directory += packed.ljust(field, b"\0")
+        else:
+            directory += struct.pack(order + count_format, values_at + len(values_blob))
+            values_blob += packed
+    byte_order = b"II" if order == "<" else b"MM"
+    if big:
+        header = byte_order + struct.pack(order + "HHHQ", 43, 8, 0, head)
+    else:
+        header = byte_order + struct.pack(order + "HI", 42, head)
+    return header + directory + bytes(field) + values_blob + pixels

@@ -2,6 +2,7 @@
 
 import re
 import time
+import zlib
 from dataclasses import replace
 from typing import NoReturn
 
@@ -11,7 +12,7 @@ from PIL import Image
 from optimizer import budget, magick, pipeline
 from optimizer.formats import RequestedFormat, SourceFormat
 from optimizer.pipeline import OptimizeOptions, optimize
-from optimizer.probe import ImageTooLarge, SourceInfo
+from optimizer.probe import ImageTooLarge, SourceInfo, TiffLayout
 from optimizer.tests import images
 
 MAX_PIXELS = 100_000_000
@@ -367,4 +368,84 @@ def test_the_pipeline_s_first_refusal_advises_a_width_it_then_takes(rgb_9000, mo
         optimize(rgb_9000, replace(options, max_width=largest), max_pixels=MAX_PIXELS)
     with pytest.raises(ImageTooLarge, match=rf"at most {largest}\.$"):
         optimize(rgb_9000, replace(options, max_width=largest + 1), max_pixels=MAX_PIXELS)
+    assert magick.caches_in_use() == 0
+
+
+def tiff_source(width: int, height: int, **layout) -> SourceInfo:
+    """A TIFF's header: its size and the layout of its first directory."""
+    size = {"width": width, "height": height, "stored_width": width, "stored_height": height}
+    return SourceInfo(SourceFormat.TIFF, **size, tiff=TiffLayout(**layout))
+
+
+RGB, CMYK, YCBCR = 2, 5, 6  # photometric interpretations
+LZW, JPEG, DEFLATE = 5, 7, 8  # compressions
+
+
+@pytest.mark.parametrize(
+    ("size", "layout"),
+    [
+        ((8000, 6000), {"samples_per_pixel": 3, "bits_per_sample": 8, "compression": LZW, "rows_per_strip": 8}),
+        ((8000, 6000), {"samples_per_pixel": 3, "bits_per_sample": 16, "compression": DEFLATE, "rows_per_strip": 4}),
+        ((7000, 7000), {"samples_per_pixel": 4, "bits_per_sample": 8, "compression": DEFLATE, "rows_per_strip": 2}),
+        ((8000, 6000), {"samples_per_pixel": 3, "bits_per_sample": 8, "tile_width": 256, "tile_length": 256}),
+        ((7000, 7000), {"samples_per_pixel": 4, "bits_per_sample": 16, "tile_width": 256, "tile_length": 256}),
+        ((6000, 4000), {"samples_per_pixel": 4, "bits_per_sample": 8, "compression": LZW, "rows_per_strip": 2}),
+        ((7000, 7000), {"samples_per_pixel": 3, "bits_per_sample": 8, "compression": JPEG, "rows_per_strip": 8}),
+        ((7680, 7680), {"samples_per_pixel": 3, "bits_per_sample": 8, "compression": DEFLATE, "rows_per_strip": 7680}),
+        ((7000, 7000), {"samples_per_pixel": 4, "bits_per_sample": 8, "compression": DEFLATE, "rows_per_strip": 7000}),
+        ((4000, 4000), {"samples_per_pixel": 32, "bits_per_sample": 16, "compression": DEFLATE, "rows_per_strip": 16}),
+    ],
+    ids=[
+        "rgb8-lzw-strips-318mb",
+        "rgb16-deflate-strips-227mb",
+        "rgba8-deflate-strips-248mb",
+        "rgb8-tiles-303mb",
+        "rgba16-tiles-314mb",
+        "cmyk8-lzw-strips-345mb",
+        "rgb8-jpeg-strips-303mb",
+        "rgb8-59mp-one-strip-620mb",
+        "rgba8-49mp-one-strip-721mb",
+        "32-samples-of-16-bits-strips-326mb",
+    ],
+)
+def test_a_tiff_whose_decoding_fits_a_worker_is_accepted(size, layout):
+    """Ordinary TIFFs of 24-59 megapixels, and one of 32 samples in strips of 16 rows: the peak of a
+    fresh worker-like process preparing each (maxWidth 1920) is in the id, all under 1 GiB."""
+    photometric = CMYK if size == (6000, 4000) else RGB
+    source = tiff_source(*size, photometric=photometric, **layout)
+    assert affordable(source, 1920) is RequestedFormat.WEBP
+
+
+@pytest.mark.parametrize(
+    ("size", "layout"),
+    [
+        ((64, 64), {"samples_per_pixel": 32, "bits_per_sample": 16, "tile_width": 4096, "tile_length": 4096}),
+        ((4000, 4000), {"samples_per_pixel": 32, "bits_per_sample": 16, "rows_per_strip": 4000}),
+        ((7000, 7000), {"samples_per_pixel": 4, "bits_per_sample": 16, "rows_per_strip": 7000}),
+    ],
+    ids=["1gb-tile-1354mb", "one-strip-of-32-samples-3.3gb", "rgba16-49mp-one-strip-1225mb"],
+)
+def test_a_tiff_whose_strip_or_tile_would_not_fit_is_refused_at_every_width(size, layout):
+    """libtiff and ImageMagick decode a whole strip or tile, at full size whatever the maxWidth: a
+    64x64 TIFF of 1 MB holding one 4096x4096 tile of 32 16-bit samples took a worker from 328 to
+    1354 MB, one strip of them over 4000x4000 to 3.3 GB, a 49 MP 16-bit RGBA one in one strip to
+    1225 MB (measured on the API)."""
+    source = tiff_source(*size, photometric=RGB, compression=layout.pop("compression", DEFLATE), **layout)
+    refusal = rf"^The image is {size[0]}x{size[1]} pixels: too large to decode here\.$"
+    for max_width in (size[0], 100):
+        with pytest.raises(ImageTooLarge, match=refusal):
+            affordable(source, max_width)
+
+
+def test_the_pipeline_refuses_a_tiff_whose_tile_would_not_fit_from_its_header():
+    """The file declares one 4096x4096 tile of 32 16-bit samples (1 GiB decoded) and holds a few
+    bytes of it: refused from the header, before libtiff allocates the tile."""
+    data = images.tiff_of_layout(64, 64, samples=32, bits=16, tile=(4096, 4096), pixels=zlib.compress(bytes(1 << 16)))
+    data += bytes(1 << 14)  # as long as ImageMagick wants a file of this width to be before it decodes
+    started = time.perf_counter()
+
+    with pytest.raises(ImageTooLarge, match=r"^The image is 64x64 pixels: too large to decode here\.$"):
+        optimize(data, OptimizeOptions(smart=False), max_pixels=MAX_PIXELS)
+
+    assert time.perf_counter() - started < 1
     assert magick.caches_in_use() == 0

@@ -792,3 +792,34 @@ def test_an_animated_webp_s_first_frame_is_as_large_as_its_bitstream_whatever_it
     assert probe.probe(bytes(animation), max_pixels=MAX_PIXELS).placed_frame_pixels == 40 * 30
     whole = images.animated_webp([(images.photo(60, 40), 0, 0)], canvas=(60, 40))
     assert probe.probe(whole, max_pixels=MAX_PIXELS).placed_frame_pixels == 0  # covers its canvas: not copied
+
+
+@pytest.mark.parametrize("order", ["<", ">"])
+@pytest.mark.parametrize("big", [False, True], ids=["tiff", "bigtiff"])
+def test_a_tiff_s_layout_is_read_from_its_first_directory(order, big):
+    tiled = images.tiff_of_layout(64, 48, samples=32, bits=16, tile=(4096, 1024), order=order, big=big)
+    strips = images.tiff_of_layout(64, 48, samples=4, bits=8, rows_per_strip=5, planar=2, order=order, big=big)
+
+    assert probe.tiff_layout(tiled) == probe.TiffLayout(
+        samples_per_pixel=32, bits_per_sample=16, compression=8, photometric=2, tile_width=4096, tile_length=1024
+    )
+    assert probe.tiff_layout(strips) == probe.TiffLayout(
+        samples_per_pixel=4, bits_per_sample=8, compression=8, photometric=2, planar=2, rows_per_strip=5
+    )
+
+
+def test_probe_gives_a_tiff_s_layout_as_pillow_writes_it():
+    data = images.encode(images.photo(300, 200), "TIFF", compression="tiff_lzw")
+
+    layout = probe.probe(data, max_pixels=MAX_PIXELS).tiff
+
+    assert layout is not None
+    assert (layout.samples_per_pixel, layout.bits_per_sample, layout.compression) == (3, 8, 5)
+    assert (layout.photometric, layout.planar, layout.tile_width) == (2, 1, 0)
+    assert 1 <= layout.rows_per_strip <= 200
+
+
+def test_a_tiff_whose_first_directory_lies_beyond_the_file_is_damaged():
+    data = images.tiff_of_layout(64, 48)
+    with pytest.raises(probe.UnsupportedImage):
+        probe.tiff_layout(data[:4] + struct.pack("<I", len(data) + 100) + data[8:])
