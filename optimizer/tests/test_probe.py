@@ -823,3 +823,18 @@ def test_a_tiff_whose_first_directory_lies_beyond_the_file_is_damaged():
     data = images.tiff_of_layout(64, 48)
     with pytest.raises(probe.UnsupportedImage):
         probe.tiff_layout(data[:4] + struct.pack("<I", len(data) + 100) + data[8:])
+
+
+def test_a_tiff_s_bits_per_sample_are_read_only_as_far_as_a_pixel_can_hold_them(monkeypatch):
+    """16 million values (2 bytes each, within the upload limit) are not read whole."""
+    count = 16_000_000
+    entry = struct.pack("<HHII", 258, 3, count, 26)  # BitsPerSample: SHORTs, at offset 26
+    data = b"II*\0" + struct.pack("<IH", 8, 1) + entry + b"\0\0\0\0" + struct.pack("<H", 12) * count
+    read = []
+    unpack_from = struct.unpack_from
+    monkeypatch.setattr(
+        probe.struct, "unpack_from", lambda layout, *rest: read.append(layout) or unpack_from(layout, *rest)
+    )
+
+    assert probe.tiff_layout(data).bits_per_sample == 12
+    assert "<64H" in read
