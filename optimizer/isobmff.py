@@ -74,6 +74,9 @@ _ALPHA_URN = b"urn:mpeg:mpegB:cicp:systems:auxiliary:alpha"
 # nclx matrix coefficients libavif converts to RGB (0, the identity, at 4:4:4 only).
 _MATRICES = {0, 1, 2, 5, 6, 9}
 _AV1_SEQUENCE_HEADER = 1
+# The most OBUs or NAL units walked in a file's items, each a step in Python: encoders write a few an
+# item (a sequence header or parameter sets, then the frame in one or a few parts).
+MAX_CODED_UNITS = 10_000
 
 
 class NotForBrowsers(ValueError):
@@ -359,9 +362,12 @@ def _check_matrix(config: bytes, colours: list[bytes]) -> None:
 def av1_sequence_header(coded: bytes) -> bytes | None:
     """The payload of the first sequence header OBU in an AV1 item's data, which libavif needs there
     (it does not read av1C's copy, which libheif hands the decoder); None without one, or if the
-    data is not OBUs that end where it ends (an extent cut short: the decoder fails)."""
+    data is not OBUs that end where it ends (an extent cut short: the decoder fails), or more of
+    them than MAX_CODED_UNITS (16 million empty ones took 10 s to walk)."""
     at, found = 0, None
-    while at < len(coded):
+    for _ in range(MAX_CODED_UNITS):
+        if at >= len(coded):
+            break
         header = coded[at]
         if header & 0x80 or not header & 0x02:  # the forbidden bit; an AVIF item's OBUs carry their size
             return None

@@ -299,24 +299,24 @@ ADOBE_RGB_PRIMARIES = (0.6097, 0.3111, 0.0195), (0.2053, 0.6257, 0.0609), (0.149
 ADOBE_RGB_PROFILE = icc_profile(*ADOBE_RGB_PRIMARIES)
 
 
+def _heif_boxes(data: bytes, start: int, end: int) -> dict[bytes, tuple[int, int]]:
+    """The boxes in data[start:end]: kind -> (start, end), headers included (the last of a kind)."""
+    found = {}
+    while start < end:
+        size, kind = struct.unpack_from(">I4s", data, start)
+        found[kind], start = (start, start + size), start + size
+    return found
+
+
 def heif_with_property(data: bytes, box: bytes) -> bytes:
     """An AVIF or HEIC with one more property box (a `clli`, say) for its primary item: appended to
-    `ipco`, associated in `ipma` (version 0, 8-bit property numbers), and the `iloc` offsets into
-    `mdat` moved by the bytes the `meta` box grew."""
-
-    def children(start: int, end: int) -> dict[bytes, tuple[int, int]]:  # kind -> (start, end), headers included
-        found = {}
-        while start < end:
-            size, kind = struct.unpack_from(">I4s", data, start)
-            found[kind], start = (start, start + size), start + size
-        return found
-
-    meta = children(0, len(data))[b"meta"]
-    boxes = children(meta[0] + 12, meta[1])
-    properties = children(boxes[b"iprp"][0] + 8, boxes[b"iprp"][1])
+    `ipco`, associated in `ipma` (version 0, 8-bit property numbers)."""
+    meta = _heif_boxes(data, 0, len(data))[b"meta"]
+    boxes = _heif_boxes(data, meta[0] + 12, meta[1])
+    properties = _heif_boxes(data, boxes[b"iprp"][0] + 8, boxes[b"iprp"][1])
     ipco, ipma = (bytearray(data[slice(*properties[kind])]) for kind in (b"ipco", b"ipma"))
     assert ipma[8] == 0 and ipma[11] & 1 == 0, "ipma version 0 with 8-bit property numbers only"
-    number = len(children(properties[b"ipco"][0] + 8, properties[b"ipco"][1])) + 1
+    number = len(_heif_boxes(data, properties[b"ipco"][0] + 8, properties[b"ipco"][1])) + 1
     primary = struct.unpack_from(">H", data, boxes[b"pitm"][0] + 12)[0]
     at = 16
     for _ in range(struct.unpack_from(">I", ipma, 12)[0]):
@@ -331,7 +331,15 @@ def heif_with_property(data: bytes, box: bytes) -> bytes:
         struct.pack_into(">I", grown, 0, len(grown))
     iprp = b"".join(bytes(ipco) if kind == b"ipco" else bytes(ipma) if kind == b"ipma" else data[slice(*where)]
                     for kind, where in properties.items())  # fmt: skip
-    iprp = struct.pack(">I4s", 8 + len(iprp), b"iprp") + iprp
+    return heif_with_iprp(data, iprp)
+
+
+def heif_with_iprp(data: bytes, contents: bytes) -> bytes:
+    """An AVIF or HEIC whose `iprp` box holds `contents` (its `ipco` and `ipma`, say), and the `iloc`
+    offsets into `mdat` moved by the bytes the `meta` box grew."""
+    meta = _heif_boxes(data, 0, len(data))[b"meta"]
+    boxes = _heif_boxes(data, meta[0] + 12, meta[1])
+    iprp = struct.pack(">I4s", 8 + len(contents), b"iprp") + contents
     moved = len(iprp) - (boxes[b"iprp"][1] - boxes[b"iprp"][0])
     iloc = bytearray(data[slice(*boxes[b"iloc"])])
     version, offset_size, base_size = iloc[8], iloc[12] >> 4, iloc[13] >> 4
@@ -348,6 +356,14 @@ def heif_with_property(data: bytes, box: bytes) -> bytes:
                     for kind, where in boxes.items())  # fmt: skip
     head = struct.pack(">I4s", 12 + len(body), b"meta") + data[meta[0] + 8 : meta[0] + 12]
     return data[: meta[0]] + head + body + data[meta[1] :]
+
+
+def heif_with_empty_ipma(data: bytes) -> bytes:
+    """An AVIF or HEIC with a second `ipma` box after its first, associating nothing."""
+    meta = _heif_boxes(data, 0, len(data))[b"meta"]
+    iprp = _heif_boxes(data, meta[0] + 12, meta[1])[b"iprp"]
+    empty = struct.pack(">I4sBxxBI", 16, b"ipma", 0, 1, 0)  # version 0, flags 1, no entries
+    return heif_with_iprp(data, data[iprp[0] + 8 : iprp[1]] + empty)
 
 
 def with_ispe(data: bytes, width: int, height: int) -> bytes:

@@ -11,6 +11,7 @@ from PIL import Image, ImageDraw
 from optimizer import pipeline
 from optimizer.containers import ImageOnly, image_only
 from optimizer.formats import OutputFormat, RequestedFormat, SourceFormat
+from optimizer.isobmff import MAX_CODED_UNITS, av1_sequence_header
 from optimizer.pipeline import KEPT_SOURCE_NOTICE, OptimizeOptions, optimize
 from optimizer.tests import images
 
@@ -267,3 +268,11 @@ def test_an_avif_this_reading_does_not_vouch_for_has_no_image_of_its_own(damage)
     assert image_only(source, SourceFormat.AVIF) == ImageOnly(source)
 
     assert image_only(damage(source), SourceFormat.AVIF) is None
+
+
+def test_an_items_obus_are_walked_only_as_far_as_encoders_write_them():
+    """16 million empty OBUs after the sequence header took 10 s to walk (review, 2026-12-07)."""
+    sequence_header, padding = b"\x0a\x01\x00", b"\x7a\x00"  # OBU types 1 and 15, each with its size
+
+    assert av1_sequence_header(sequence_header + padding * 100) == b"\x00"
+    assert av1_sequence_header(sequence_header + padding * MAX_CODED_UNITS) is None

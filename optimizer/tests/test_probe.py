@@ -625,6 +625,16 @@ def test_an_image_coded_larger_than_its_ispe_declares_is_refused_before_it_is_de
         probe.probe(data, max_pixels=MAX_PIXELS)
 
 
+def test_the_coded_frame_is_checked_whichever_ipma_box_gives_its_properties(monkeypatch):
+    """libheif reads every ipma box: with the last alone, a second, empty one hid the primary
+    item's av1C, and the frame behind a small `ispe` went unchecked (review, 2026-12-07)."""
+    data = images.heif_with_empty_ipma(images.with_ispe(images.encode(images.photo(256, 192), "AVIF"), 64, 48))
+    monkeypatch.setattr(probe, "read_source", lambda *args, **kwargs: pytest.fail("decoded"))
+
+    with pytest.raises(probe.UnsupportedImage, match="coded frame is larger than the size its header declares"):
+        probe.probe(data, max_pixels=MAX_PIXELS)
+
+
 @pytest.mark.parametrize(
     ("data", "size"),
     [
@@ -838,3 +848,9 @@ def test_a_tiff_s_bits_per_sample_are_read_only_as_far_as_a_pixel_can_hold_them(
 
     assert probe.tiff_layout(data).bits_per_sample == 12
     assert "<64H" in read
+
+
+def test_a_bigtiff_whose_directory_offset_is_past_what_python_indexes_is_damaged():
+    data = images.tiff_of_layout(64, 48, big=True)
+    with pytest.raises(probe.UnsupportedImage):
+        probe.tiff_layout(data[:8] + struct.pack("<Q", 2**63) + data[16:])
