@@ -356,6 +356,8 @@ def lossless_estimate(pixels: Pixels) -> LosslessEstimate:
         return taken.size, len(encoded.data) if encoded else math.inf
 
     all_rows, all_bytes = encoded_rows(starts)
+    if len(starts) == 1:  # one band (a short, wide image): no line to follow, its bytes in proportion
+        return LosslessEstimate(size=all_bytes * pixels.height / all_rows, whole=None)
     half_rows, half_bytes = encoded_rows(starts[::2])
     if math.inf in (all_bytes, half_bytes):  # lossless WebP lost its transparency: no candidate
         return LosslessEstimate(size=math.inf, whole=None)

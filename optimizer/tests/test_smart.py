@@ -993,3 +993,14 @@ def test_the_closest_miss_is_judged_on_the_bytes_per_point_its_own_settings_meas
     search.closest_goes_on()
 
     assert search.trials[-1].encoded.settings.full_chroma
+
+
+def test_lossless_webp_of_a_short_wide_image_is_estimated_from_its_one_band_in_proportion():
+    """With one band, every other band of it is the same rows: the line through the two was flat,
+    and the estimate 8 rows' bytes, an eighth of a photograph's (review, 2026-12-07)."""
+    pixels = prepared(images.photo(4000, 60)).pixels
+    exact = len(encoders.encode(pixels, LOSSLESS_WEBP).data)
+
+    estimate = smart.lossless_estimate(pixels)
+
+    assert exact / 2 <= estimate.size <= 2 * exact
