@@ -52,7 +52,8 @@ _JPEG_SOS, _JPEG_EOI = 0xDA, 0xD9
 _JPEG_APP1 = 0xE1
 # A JPEG's EXIF is an APP1 segment: "Exif\0", a byte Chromium does not read (a second NUL), then a TIFF structure.
 _EXIF_SIGNATURE, _EXIF_START = b"Exif\0", 6
-_EXIF_SHORT = 3  # a TIFF entry's type: unsigned 16-bit
+_EXIF_SHORT, _EXIF_LONG = 3, 4  # a TIFF entry's types: unsigned 16-bit, 32-bit
+_EXIF_DIRECTORY = 0x8769  # the tag of the Exif directory's offset, in EXIF's first directory
 _JPEG_MARKERS_WITHOUT_LENGTH = {0xD8, 0x01}  # SOI, TEM
 # PNG chunks that only carry text, metadata the pipeline strips anyway. A compressed one can
 # inflate a thousandfold, and libpng as ImageMagick 6 sets it up puts no limit on that.
@@ -518,19 +519,34 @@ def jpeg_orientation(data: bytes) -> str | None:
 
 def _exif_orientation(exif: bytes) -> str | None:
     """Tag 0x0112 of EXIF's first directory (a TIFF structure), as Chromium 156 reads it: the first
-    entry that is one SHORT from 1 to 8; one of another type, count or value is passed over."""
+    entry that is one SHORT from 1 to 8; one of another type, count or value is passed over. The
+    Exif directory (0x8769) that the first points to is read where its entry stands, one level
+    deep: its orientation counts as the first's own (measured in Chromium, with or without one
+    there; a GPS directory's, or one two levels down, does not)."""
     order = {b"II": "<", b"MM": ">"}.get(exif[:2])
     if not order:
         return None
     try:
         magic, directory = struct.unpack_from(order + "HI", exif, 2)
-        if magic != 42:
-            return None
+    except struct.error:
+        return None
+    return _directory_orientation(exif, order, directory, exif_directory=True) if magic == 42 else None
+
+
+def _directory_orientation(exif: bytes, order: str, directory: int, *, exif_directory: bool) -> str | None:
+    """The first orientation of one EXIF directory (see _exif_orientation), and of the Exif
+    directory it points to if `exif_directory`; None without one, or where the directory is cut short."""
+    try:
         (count,) = struct.unpack_from(order + "H", exif, directory)
         for index in range(count):
-            tag, kind, values, value = struct.unpack_from(order + "HHIH", exif, directory + 2 + 12 * index)
+            entry = directory + 2 + 12 * index
+            tag, kind, values, value = struct.unpack_from(order + "HHIH", exif, entry)
             if tag == 0x0112 and (kind, values) == (_EXIF_SHORT, 1) and 1 <= value <= len(EXIF_ORIENTATIONS):
                 return EXIF_ORIENTATIONS[value - 1]
+            if tag == _EXIF_DIRECTORY and exif_directory and (kind, values) == (_EXIF_LONG, 1):
+                (pointed,) = struct.unpack_from(order + "I", exif, entry + 8)
+                if found := _directory_orientation(exif, order, pointed, exif_directory=False):
+                    return found
     except struct.error:
         return None
     return None

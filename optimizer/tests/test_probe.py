@@ -393,6 +393,23 @@ def cut_after_orientation() -> bytes:
     return images.jpeg_with(quadrants(), images.jpeg_exif(tiff[: 8 + 2 + 12]))
 
 
+def with_directory(first: list, pointed: list, *, tag: int = 0x8769, kind: int = LONG, last: bool = True) -> bytes:
+    """A JPEG whose EXIF's first directory holds `first` and an entry `tag` (the Exif directory's,
+    by default) pointing at a second directory of `pointed` entries (after `first`, or before)."""
+    entries = len(first) + 1
+    pointer = (tag, kind, [8 + 2 + 12 * entries + 4])  # the second directory follows the first
+    tiff = images.exif_tiff(*([*first, pointer] if last else [pointer, *first]))
+    return images.jpeg_with(quadrants(), images.jpeg_exif(tiff + images.exif_tiff(*pointed)[8:]))
+
+
+def in_exif_directory_two_levels_down() -> bytes:
+    """A JPEG whose orientation (SHORT 6) is in a directory the Exif directory points to."""
+    first, exif, deepest = 8, 8 + 2 + 12 + 4, 8 + 2 * (2 + 12 + 4)
+    tiff = images.exif_tiff((0x8769, LONG, [exif]))
+    tiff += images.exif_tiff((0x8769, LONG, [deepest]))[first:] + images.exif_tiff((0x0112, SHORT, [6]))[first:]
+    return images.jpeg_with(quadrants(), images.jpeg_exif(tiff))
+
+
 # JPEGs and the orientation Chromium 156 shows them in (measured: naturalWidth/naturalHeight and a
 # canvas's pixels, 2026-12-07). It applies the first 0x0112 entry of the first EXIF segment that
 # is one SHORT from 1 to 8, and nothing else. ImageMagick 6 applied LONG, BYTE, SSHORT, a count of
@@ -463,6 +480,28 @@ JPEG_ORIENTATIONS = {
     "SHORT 6 between a progressive JPEG's scans": (exif_between_scans, 1),
     "SHORT 6 in the second directory alone": (in_second_directory, 1),
     "SHORT 6, the directory cut after it": (cut_after_orientation, 6),
+    # The Exif directory (0x8769), read where its entry stands (measured 2026-12-07).
+    "SHORT 6 in the Exif directory alone": (lambda: with_directory([], [(0x0112, SHORT, [6])]), 6),
+    "SHORT 3, then the Exif directory's SHORT 6": (
+        lambda: with_directory([(0x0112, SHORT, [3])], [(0x0112, SHORT, [6])]),
+        3,
+    ),
+    "the Exif directory's SHORT 6, then SHORT 3": (
+        lambda: with_directory([(0x0112, SHORT, [3])], [(0x0112, SHORT, [6])], last=False),
+        6,
+    ),
+    "LONG 3, then the Exif directory's SHORT 6": (
+        lambda: with_directory([(0x0112, LONG, [3])], [(0x0112, SHORT, [6])]),
+        6,
+    ),
+    "the Exif directory's LONG 6": (lambda: with_directory([], [(0x0112, LONG, [6])]), 1),
+    "the Exif directory's offset as a SHORT": (lambda: with_directory([], [(0x0112, SHORT, [6])], kind=SHORT), 1),
+    "SHORT 6 in the GPS directory": (lambda: with_directory([], [(0x0112, SHORT, [6])], tag=0x8825), 1),
+    "SHORT 6 two directories down": (in_exif_directory_two_levels_down, 1),
+    "an Exif directory that is the first again": (
+        lambda: images.jpeg_with(quadrants(), images.jpeg_exif(images.exif_tiff((0x8769, LONG, [8])))),
+        1,
+    ),
 }
 
 
