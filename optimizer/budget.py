@@ -22,6 +22,7 @@ says that no width does.
 """
 
 import math
+from dataclasses import replace
 
 from optimizer.formats import OutputFormat, RequestedFormat, SourceFormat
 from optimizer.imaging import fit_width
@@ -161,7 +162,7 @@ def _too_large(source: SourceInfo, requested: RequestedFormat, max_width: int, *
         if smaller is not None or whole:
             break
     if smaller is None and not whole:
-        return ImageTooLarge(f"The image is {source.width}x{source.height} pixels: too large to decode here.")
+        return ImageTooLarge(_too_large_to_decode(source, requested, transparent=transparent))
     if not _fitting_formats(requested, width * height, transparent=transparent):
         largest = max(requested.candidates, key=lambda output: MAX_OUTPUT_PIXELS[output, transparent])
         reason = (
@@ -183,6 +184,32 @@ def _too_large(source: SourceInfo, requested: RequestedFormat, max_width: int, *
     if assumed == transparent:
         return ImageTooLarge(f"{reason} {advice[0].upper()}{advice[1:]}")
     return ImageTooLarge(f"{reason} As it may be transparent, {advice}")
+
+
+def _too_large_to_decode(source: SourceInfo, requested: RequestedFormat, *, transparent: bool) -> str:
+    """The refusal of an image that no maxWidth helps. A TIFF whose strips or tiles are the cause
+    (the decoder holds a whole one: _tiff_decoder_bytes) is told so, and how to save it instead
+    where strips of one row would be accepted (at some maxWidth): nothing in the image shows it."""
+    refusal = f"The image is {source.width}x{source.height} pixels: too large to decode here."
+    layout = source.tiff
+    if layout is None or _decoder_fits(source):
+        return refusal
+    if layout.tile_width and layout.tile_length:
+        part, parts = "tile", f"tiles of {layout.tile_width}x{layout.tile_length} pixels"
+    else:
+        rows = min(layout.rows_per_strip or source.stored_height, source.stored_height)
+        part, parts = "strip", f"strips of {rows} row{'s' * (rows != 1)}"
+    samples = f"{layout.samples_per_pixel} sample{'s' * (layout.samples_per_pixel != 1)}"
+    refusal = (
+        f"The image is {source.width}x{source.height} pixels, stored in {parts} of {samples} of "
+        f"{layout.bits_per_sample} bits a pixel: its decoder would hold a whole {part} at once, more "
+        f"memory than an image may use here."
+    )
+    in_rows = replace(source, tiff=replace(layout, rows_per_strip=1, tile_width=0, tile_length=0))
+    fits_in_rows = _accepted(in_rows, requested, source.width, transparent=transparent)
+    if fits_in_rows or _largest_resize(in_rows, requested, transparent=transparent) is not None:
+        refusal += " Saved in strips of a few rows (most programs' default), it would be accepted."
+    return refusal
 
 
 def _may_be_transparent(source: SourceInfo) -> bool:

@@ -429,12 +429,35 @@ def test_a_tiff_whose_strip_or_tile_would_not_fit_is_refused_at_every_width(size
     """libtiff and ImageMagick decode a whole strip or tile, at full size whatever the maxWidth: a
     64x64 TIFF of 1 MB holding one 4096x4096 tile of 32 16-bit samples took a worker from 328 to
     1354 MB, one strip of them over 4000x4000 to 3.3 GB, a 49 MP 16-bit RGBA one in one strip to
-    1225 MB (measured on the API)."""
+    1225 MB (measured on the API). The refusal names the cause, which nothing in the image shows,
+    and the way out: in strips of a row, each would be accepted."""
     source = tiff_source(*size, photometric=RGB, compression=layout.pop("compression", DEFLATE), **layout)
-    refusal = rf"^The image is {size[0]}x{size[1]} pixels: too large to decode here\.$"
+    stored = (
+        f"tiles of {layout['tile_width']}x{layout['tile_length']} pixels"
+        if "tile_width" in layout
+        else f"strips of {layout['rows_per_strip']} rows"
+    )
+    refusal = (
+        f"^The image is {size[0]}x{size[1]} pixels, stored in {stored} of {layout['samples_per_pixel']} samples "
+        f"of 16 bits a pixel: its decoder would hold a whole (tile|strip) at once, more memory than an image may "
+        r"use here\. Saved in strips of a few rows \(most programs' default\), it would be accepted\.$"
+    )
     for max_width in (size[0], 100):
         with pytest.raises(ImageTooLarge, match=refusal):
             affordable(source, max_width)
+
+
+def test_a_tiff_too_large_in_any_layout_is_not_advised_to_change_it():
+    """81 MP in one strip: its strip is too large, and so would be its pixels in strips of a row."""
+    source = tiff_source(9000, 9000, photometric=RGB, samples_per_pixel=3, bits_per_sample=8, rows_per_strip=9000)
+    refusal = (
+        "The image is 9000x9000 pixels, stored in strips of 9000 rows of 3 samples of 8 bits a pixel: its "
+        "decoder would hold a whole strip at once, more memory than an image may use here."
+    )
+    with pytest.raises(ImageTooLarge) as refused:
+        affordable(source, 1920)
+
+    assert str(refused.value) == refusal
 
 
 def test_the_pipeline_refuses_a_tiff_whose_tile_would_not_fit_from_its_header():
@@ -444,7 +467,7 @@ def test_the_pipeline_refuses_a_tiff_whose_tile_would_not_fit_from_its_header():
     data += bytes(1 << 14)  # as long as ImageMagick wants a file of this width to be before it decodes
     started = time.perf_counter()
 
-    with pytest.raises(ImageTooLarge, match=r"^The image is 64x64 pixels: too large to decode here\.$"):
+    with pytest.raises(ImageTooLarge, match=r"^The image is 64x64 pixels, stored in tiles of 4096x4096 pixels"):
         optimize(data, OptimizeOptions(smart=False), max_pixels=MAX_PIXELS)
 
     assert time.perf_counter() - started < 1
