@@ -6,10 +6,10 @@ out, no decoding (the pipeline decodes the result before returning it).
 
 Our own encodings carry no metadata and no colour profile (sRGB, untagged: encoders strips the
 WebP, and AVIF says sRGB in nclx); what never grow returns must be no more than that. None means
-the source cannot be returned without being re-encoded.
+the source cannot be returned without being re-encoded; NotForBrowsers, that it must not be (an
+AVIF that browsers may not decode).
 """
 
-import logging
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,8 +19,6 @@ import numpy as np
 from optimizer.formats import SourceFormat
 from optimizer.isobmff import NotForBrowsers, av1_sequence_header, av1c_depth, avif_items_for_browsers, item_locations
 from optimizer.probe import av1_frame
-
-logger = logging.getLogger(__name__)
 
 # VP8X flags: ICC profile, EXIF, XMP (animation and alpha stay).
 _VP8X_METADATA_FLAGS = 0x20 | 0x08 | 0x04
@@ -42,7 +40,8 @@ class ImageOnly:
 
 def image_only(data: bytes, source_format: SourceFormat) -> ImageOnly | None:
     """The source reduced to its image, never larger than it; None for a source whose metadata
-    cannot be left out here, an animation (whose answer is its first frame), or another format."""
+    cannot be left out here, an animation (whose answer is its first frame), or another format;
+    NotForBrowsers for an AVIF that browsers may not decode."""
     if source_format is SourceFormat.WEBP:
         return _webp_image_only(data)
     if source_format is SourceFormat.AVIF:
@@ -87,8 +86,9 @@ def _avif_image_only(data: bytes) -> ImageOnly | None:
     place: boxes other than the first ftyp and meta become `free` boxes of zeros, media data
     (`mdat`) keeps only what `iloc` points at, so every offset stays valid. None if the file holds
     items other than images (Exif, XMP, ...) or an ICC profile, which cannot be taken out without
-    rewriting the offsets of the media data, or data `iloc` does not describe plainly; and None if
-    what would be returned is not what browsers decode (_check_for_browsers)."""
+    rewriting the offsets of the media data, or data `iloc` does not describe plainly.
+    NotForBrowsers if what would be returned is not what browsers decode (_check_for_browsers):
+    the customer is told why (the pipeline's notice)."""
     kept, seen, end = bytearray(), set(), 0
     for kind, start, header, stop in _boxes(data, 0, len(data)):
         if kind in _AVIF_BOXES and (kind == b"mdat" or kind not in seen):
@@ -119,11 +119,7 @@ def _avif_image_only(data: bytes) -> ImageOnly | None:
     image = np.frombuffer(kept, np.uint8).copy()
     image[unused] = 0
     returned = image[:end].tobytes()
-    try:
-        _check_for_browsers(returned)
-    except NotForBrowsers as problem:
-        logger.info("An AVIF source is not returned as it is, libavif may refuse it: %s", problem)
-        return None
+    _check_for_browsers(returned)
     return ImageOnly(returned)
 
 

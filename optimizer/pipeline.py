@@ -4,6 +4,7 @@ prepare (imaging) -> choose an encoding (compression) -> never grow. No ORM, no 
 Celery task runs it on bytes it fetched or was handed.
 """
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,7 +16,10 @@ from optimizer.containers import ImageOnly, image_only
 from optimizer.encoders import EncoderSettings, encode
 from optimizer.formats import OutputFormat, RequestedFormat
 from optimizer.imaging import PreparedImage, prepare
+from optimizer.isobmff import NotForBrowsers
 from optimizer.probe import ImagingError, probe
+
+logger = logging.getLogger(__name__)
 
 QUALITY_METRIC = "ssimulacra2"
 KEPT_SOURCE_NOTICE = (
@@ -35,6 +39,10 @@ NEAR_LOSSLESS_AVIF = EncoderSettings(OutputFormat.AVIF, 100, speed=AVIF_SPEED, f
 TOO_SMALL_TO_MEASURE_AVIF = (
     "Images under 8x8 pixels cannot be scored (SSIMULACRA2 is not defined there); this one was encoded "
     "as AVIF at its highest quality, within a few levels of the original."
+)
+# An AVIF source that browsers may not decode is re-encoded, even where that is larger: said first.
+NOT_FOR_BROWSERS_NOTICE = (
+    "The original is not returned as it was: browsers' AVIF decoder (libavif) may refuse it ({problem})."
 )
 
 
@@ -91,7 +99,11 @@ def optimize(source: bytes, options: OptimizeOptions, *, max_pixels: int) -> Opt
     measurable = min(prepared.pixels.width, prepared.pixels.height) >= MEASURABLE_SIDE
     # Never grow: a source that may be returned as it is answers for itself (below); any other
     # source's size is what smart tries to stay under.
-    own = _own_image(source, prepared, options, max_pixels=max_pixels)
+    try:
+        own, not_for_browsers = _own_image(source, prepared, options, max_pixels=max_pixels), None
+    except NotForBrowsers as problem:
+        logger.info("An AVIF source is not returned as it is, libavif may refuse it: %s", problem)
+        own, not_for_browsers = None, problem
     returnable = own is not None and _source_fits(prepared, options, returned=None)
     if measurable:
         choice = choose_encoding(
@@ -126,6 +138,9 @@ def optimize(source: bytes, options: OptimizeOptions, *, max_pixels: int) -> Opt
             # The source is the image the score is measured against, exactly.
             score=100.0 if options.smart and measurable else None,
         )
+    notice = choice.notice
+    if not_for_browsers is not None and len(encoded.data) > len(source):
+        notice = " ".join(filter(None, (NOT_FOR_BROWSERS_NOTICE.format(problem=not_for_browsers), notice)))
     return Optimized(
         data=encoded.data,
         format=encoded.format,
@@ -133,7 +148,7 @@ def optimize(source: bytes, options: OptimizeOptions, *, max_pixels: int) -> Opt
         height=prepared.pixels.height,
         original_size=len(source),
         lossless=encoded.lossless,
-        notice=choice.notice,
+        notice=notice,
         score=choice.score,
         encoding=str(encoded.settings),
     )
@@ -145,7 +160,8 @@ def _own_image(
     """What never grow may return of a source that fits: its image without its metadata
     (containers.image_only). One that had a colour profile is decoded again at once, since it
     decides whether the size of the source bounds the search: it is returned only if it shows the
-    same without the profile, i.e. the profile was sRGB (our encodings carry none)."""
+    same without the profile, i.e. the profile was sRGB (our encodings carry none).
+    NotForBrowsers for an AVIF that browsers may not decode (image_only)."""
     if not _source_fits(prepared, options, returned=OutputFormat.of_source(prepared.source.format)):
         return None
     own = image_only(source, prepared.source.format)
