@@ -53,6 +53,12 @@ class Choice:
     trials: tuple[Trial, ...] = ()
 
 
+def with_larger_notice(notice: str | None, original_size: int) -> str:
+    """`notice` (why the result differs from what was asked), then that the result is larger than
+    the original: `savings` says 0 (it is never negative), and the customer is told why."""
+    return " ".join(filter(None, (notice, f"It is larger than the original ({original_size:,} bytes).")))
+
+
 def plain_settings(pixels: Pixels, output: OutputFormat, quality: int) -> EncoderSettings:
     """`output` at `quality`, at the WebP effort for the image or AVIF's speed."""
     if output is OutputFormat.AVIF:

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from functools import partial
 
-from optimizer.choice import MAX_PARALLEL_PIXELS, Choice, encode_if_faithful, plain_settings
+from optimizer.choice import MAX_PARALLEL_PIXELS, Choice, encode_if_faithful, plain_settings, with_larger_notice
 from optimizer.encoders import EncoderSettings, encode
 from optimizer.formats import LOSSLESS_SOURCES, OutputFormat, RequestedFormat
 from optimizer.imaging import PreparedImage
@@ -48,9 +48,10 @@ def choose_encoding(
     choice = _fixed_choice(pixels, format=format, quality=quality)
     if smart:
         choice = replace(choice, notice=choice.notice or TOO_LARGE_TO_MEASURE)
-    if max_bytes is not None and len(choice.encoded.data) > max_bytes and choice.notice is None:
-        # `savings` says 0 (it is never negative): the notice says why.
-        choice = replace(choice, notice=_larger_notice(max_bytes))
+    if max_bytes is not None and len(choice.encoded.data) > max_bytes:
+        # `savings` says 0 (it is never negative): the notice says why, after any other it has.
+        notice = with_larger_notice(choice.notice, max_bytes) if choice.notice else _larger_notice(max_bytes)
+        choice = replace(choice, notice=notice)
     return choice
 
 

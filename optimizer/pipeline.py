@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from optimizer import budget
-from optimizer.choice import AVIF_SPEED, LOSSLESS_WEBP, Choice
+from optimizer.choice import AVIF_SPEED, LOSSLESS_WEBP, Choice, with_larger_notice
 from optimizer.compression import choose_encoding
 from optimizer.containers import ImageOnly, image_only
 from optimizer.encoders import EncoderSettings, encode
@@ -139,6 +139,9 @@ def optimize(source: bytes, options: OptimizeOptions, *, max_pixels: int) -> Opt
             score=100.0 if options.smart and measurable else None,
         )
     notice = choice.notice
+    if len(encoded.data) > len(source) and (returnable or not measurable):
+        # Encoded without the source's size as its bound (that bound's notices say so themselves).
+        notice = with_larger_notice(notice, len(source))
     if not_for_browsers is not None and len(encoded.data) > len(source):
         notice = " ".join(filter(None, (NOT_FOR_BROWSERS_NOTICE.format(problem=not_for_browsers), notice)))
     return Optimized(

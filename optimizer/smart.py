@@ -52,6 +52,7 @@ from optimizer.choice import (
     encode_if_faithful,
     plain_settings,
     webp_method,
+    with_larger_notice,
 )
 from optimizer.encoders import Encoded, EncoderSettings, decode, encode
 from optimizer.formats import OutputFormat, RequestedFormat
@@ -369,7 +370,7 @@ def _larger_notice(max_bytes: int, missed: str | None) -> str:
     """Why the result is larger than the source; `missed`, the notice of a result that did not
     reach the target (AVIF alone), stays first: that result does not keep the quality either."""
     if missed:
-        return f"{missed} It is larger than the original ({max_bytes:,} bytes)."
+        return with_larger_notice(missed, max_bytes)
     return (
         f"No encoding of this image at this quality is smaller than the original ({max_bytes:,} bytes); "
         "this is the smallest that keeps the quality."

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from optimizer import choice as choice_module
-from optimizer import encoders, imaging
+from optimizer import compression, encoders, imaging
 from optimizer.choice import AVIF_SPEED, OPAQUE_WEBP_METHOD, plain_settings
 from optimizer.compression import choose_encoding
 from optimizer.encoders import EncoderSettings
@@ -83,6 +83,20 @@ def test_a_result_larger_than_the_source_says_so(photo):
     assert larger.encoded.data == exact.encoded.data  # smart: false encodes as asked, whatever the size
     assert f"larger than the original ({len(exact.encoded.data) - 1:,} bytes)" in larger.notice
     assert within.notice is None
+
+
+def test_a_result_too_large_to_measure_and_larger_than_the_source_says_both(photo, monkeypatch):
+    """A 14.7 MP JPEG at its own width came back 2% larger, its notice saying only that it was too
+    large to measure (the audit, 2026-12-07)."""
+    monkeypatch.setattr(compression, "SMART_MAX_PIXELS", photo.pixels.width * photo.pixels.height - 1)
+    plain = choose_encoding(photo, format=RequestedFormat.AUTO, quality=80, smart=False)
+
+    choice = choose_encoding(
+        photo, format=RequestedFormat.AUTO, quality=80, smart=True, max_bytes=len(plain.encoded.data) - 1
+    )
+
+    larger = f"It is larger than the original ({len(plain.encoded.data) - 1:,} bytes)."
+    assert choice.notice == f"{compression.TOO_LARGE_TO_MEASURE} {larger}"
 
 
 @pytest.mark.parametrize("quality", [1, 50, 100])

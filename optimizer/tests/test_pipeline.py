@@ -108,11 +108,13 @@ def test_an_image_under_8x8_comes_back_exact_without_a_score(size, smart, format
     """A 2x1 palette PNG used to come back lossy, 38 levels off per pixel, with a score of 100:
     SSIMULACRA2 is not defined below 8x8."""
     picture = images.photo(*size)
+    source = images.encode(picture, "PNG")
 
-    result = optimize(images.encode(picture, "PNG"), OptimizeOptions(format=format, smart=smart), max_pixels=MAX_PIXELS)
+    result = optimize(source, OptimizeOptions(format=format, smart=smart), max_pixels=MAX_PIXELS)
 
     assert (result.score, result.quality_score) == (None, None)
-    assert (result.format, result.lossless, result.notice) == (OutputFormat.WEBP, True, TOO_SMALL_TO_MEASURE)
+    assert (result.format, result.lossless) == (OutputFormat.WEBP, True)
+    assert result.notice == TOO_SMALL_TO_MEASURE + _larger_than(source, result)
     assert images.decode(result.data).convert("RGB").tobytes() == picture.tobytes()
 
 
@@ -121,12 +123,13 @@ def test_an_image_under_8x8_comes_back_exact_without_a_score(size, smart, format
 def test_an_image_under_8x8_asked_for_as_avif_comes_back_as_avif_within_a_few_levels(picture, smart):
     """`format: avif` is what the customer's pages can show: it used to come back as WebP. Opaque,
     exact (libavif's lossless identity matrix at quality 100)."""
-    result = optimize(
-        images.encode(picture, "PNG"), OptimizeOptions(format=RequestedFormat.AVIF, smart=smart), max_pixels=MAX_PIXELS
-    )
+    source = images.encode(picture, "PNG")
+
+    result = optimize(source, OptimizeOptions(format=RequestedFormat.AVIF, smart=smart), max_pixels=MAX_PIXELS)
 
     assert (result.score, result.quality_score) == (None, None)
-    assert (result.format, result.lossless, result.notice) == (OutputFormat.AVIF, False, TOO_SMALL_TO_MEASURE_AVIF)
+    assert (result.format, result.lossless) == (OutputFormat.AVIF, False)
+    assert result.notice == TOO_SMALL_TO_MEASURE_AVIF + _larger_than(source, result)
     decoded = images.decode(result.data)
     assert (decoded.format, decoded.mode, decoded.size) == ("AVIF", picture.mode, picture.size)
     difference = np.abs(np.asarray(decoded, dtype=np.int16) - np.asarray(picture, dtype=np.int16))
@@ -134,6 +137,22 @@ def test_an_image_under_8x8_asked_for_as_avif_comes_back_as_avif_within_a_few_le
     shown = np.asarray(picture.convert("RGBA"))[..., 3] > 0
     assert difference[shown].max() <= (3 if picture.mode == "RGBA" else 0)
     assert picture.mode == "RGB" or difference[..., 3].max() <= 3
+
+
+def _larger_than(source: bytes, result) -> str:
+    """What a notice adds for a result larger than its source."""
+    return f" It is larger than the original ({len(source):,} bytes)." if result.optimized_size > len(source) else ""
+
+
+def test_an_image_under_8x8_whose_result_is_larger_than_its_source_says_so():
+    """A 72-byte 2x1 PNG comes back as a 300-byte AVIF (its container): `savings` says 0, and the
+    notice said only that it could not be scored."""
+    source = images.encode(images.photo(2, 1), "PNG")
+
+    result = optimize(source, OptimizeOptions(format=RequestedFormat.AVIF), max_pixels=MAX_PIXELS)
+
+    assert result.optimized_size > len(source)
+    assert result.notice == f"{TOO_SMALL_TO_MEASURE_AVIF} It is larger than the original ({len(source):,} bytes)."
 
 
 def test_an_image_of_8x8_is_scored():
