@@ -25,6 +25,18 @@ from usage.selectors import account_annotate_month_used
 from usage.services import usage_reset
 
 
+class SecretsNotFiltered(admin.ModelAdmin):
+    """An admin of rows holding what signs in (`secrets`: its fields or relations), which staff never
+    see. The list filters on any field of the model's own from its query string: counting the rows
+    `?key__startswith=…` lists, a guess at a time, reads the secret (Django's UserAdmin refuses
+    `password` lookups likewise)."""
+
+    secrets: tuple[str, ...] = ()
+
+    def lookup_allowed(self, lookup: str, value, request=None) -> bool:
+        return lookup.split(LOOKUP_SEP)[0] not in self.secrets and super().lookup_allowed(lookup, value, request)
+
+
 class NotDeletedByHand(admin.ModelAdmin):
     """Rows staff do not delete by hand, but that go with their user when it is deleted: an account
     and what mirrors Stripe, API keys (revoked instead: a deleted key would leave no trace of who used
@@ -308,25 +320,18 @@ class PlanAdmin(admin.ModelAdmin):
         return False  # code refers to the plans by their codes
 
 
-class SecondFactorDeviceAdmin(admin.ModelAdmin):
+class SecondFactorDeviceAdmin(SecretsNotFiltered):
     """Who has which second factor, whether it is confirmed and when it was last used, and nothing
     that signs in: not an authenticator app's key, not a backup code. Devices are made only by
     `manage.py secondfactor` (a key typed into this admin, or a backup code added here, would be
     one whoever typed it knows); a superuser deletes one to shut out a lost phone. Other staff
     cannot, whatever their permissions: it locks its owner out of the admin, superusers too."""
 
-    secrets: tuple[str, ...] = ()  # the device's fields (or relations) holding what signs in
     list_display = ("user", "name", "confirmed", "created_at", "last_used_at")
     list_filter = ("confirmed", "created_at", "last_used_at")
     list_select_related = ("user",)
     search_fields = ("user__email",)
     fields = list_display
-
-    def lookup_allowed(self, lookup: str, value, request=None) -> bool:
-        # The list filters on any field of the device's own from its query string: counting the
-        # rows `?key__startswith=…` lists, a guess at a time, reads the key (Django's UserAdmin
-        # refuses `password` lookups likewise).
-        return lookup.split(LOOKUP_SEP)[0] not in self.secrets and super().lookup_allowed(lookup, value, request)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

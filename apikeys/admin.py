@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from accounts.admin import NotDeletedByHand
+from accounts.admin import NotDeletedByHand, SecretsNotFiltered
 from apikeys.models import ApiKey
 from apikeys.services import api_key_revoke
 
@@ -23,9 +23,11 @@ class RevokedFilter(admin.SimpleListFilter):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(NotDeletedByHand):
+class ApiKeyAdmin(NotDeletedByHand, SecretsNotFiltered):
     """Keys are created by their customers (or `createapikey`), who alone see them once; staff can
-    only look at them and revoke them. The hash is never shown."""
+    only look at them and revoke them. The hash is never shown, nor filtered on."""
+
+    secrets = ("key_hash",)
 
     list_display = ("key_prefix", "name", "account", "created_at", "last_used_at", "revoked_at")
     list_filter = (RevokedFilter,)

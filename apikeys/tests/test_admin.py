@@ -27,6 +27,19 @@ def test_staff_see_keys_with_their_prefix_never_the_secret_or_its_hash(staff_cli
         assert api_key.key_hash not in body
 
 
+@pytest.mark.parametrize("lookup", ["key_hash__startswith", "key_hash", "key_hash__regex"])
+@pytest.mark.parametrize("guess", ["right", "wrong"])
+def test_the_list_does_not_filter_on_the_hash_a_guess_at_a_time(staff_client, lookup, guess):
+    """Counting the rows `?key_hash__startswith=e` listed, a character at a time, read any key's
+    hash (the account audit, 2026-12-07); the answer is now the same whatever the guess."""
+    key_hash = ApiKeyFactory().key_hash
+    value = key_hash if guess == "right" else key_hash[::-1]
+
+    response = staff_client.get(CHANGELIST_URL, {lookup: value[:1] if lookup.endswith("startswith") else value})
+
+    assert response.status_code == 400
+
+
 def test_staff_revoke_keys_with_an_action(staff_client):
     to_revoke, to_keep = ApiKeyFactory(), ApiKeyFactory()
 
