@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm, SetPasswordMixin
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxLengthValidator
 from django.http import HttpRequest
 from django_otp import user_has_device
 from django_otp.admin import OTPAdminAuthenticationForm
@@ -26,7 +27,18 @@ class SignUpForm(SetPasswordMixin, forms.Form):
         return super().clean()
 
 
-class SignInForm(AuthenticationForm):
+class UsernameWithinItsLength(AuthenticationForm):
+    """Django's sign-in form gives its username field a maximum length as an HTML attribute only: a
+    longer name reached authenticate(), and django-axes then stored the failure in a column of 255
+    characters (a 500 on PostgreSQL). It is refused as too long instead, before any sign-in."""
+
+    def __init__(self, request: HttpRequest | None = None, *args, **kwargs) -> None:
+        super().__init__(request, *args, **kwargs)
+        username = self.fields["username"]
+        username.validators.append(MaxLengthValidator(username.max_length))
+
+
+class SignInForm(UsernameWithinItsLength):
     """Django's sign-in form, saying what is true of ours: the address is read in any case."""
 
     error_messages = {
@@ -42,7 +54,7 @@ NO_SECOND_FACTOR = (
 )
 
 
-class AdminSignInForm(OTPAdminAuthenticationForm):
+class AdminSignInForm(UsernameWithinItsLength, OTPAdminAuthenticationForm):
     """The admin's sign-in (django-otp's): the address and the password, then one of the staff
     member's devices (authenticator app, backup codes) and its code. It tells staff who have no
     device what is missing, once their password is right only: whether an address is staff is

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from axes.models import AccessAttempt
 from django.conf import settings
 from django.core import mail, signing
 from django.urls import reverse
@@ -53,6 +54,17 @@ def test_five_wrong_passwords_lock_the_account_and_then_the_right_one_fails_too(
     page = right.content.decode()
     assert "even the right password is refused" in page
     assert f'href="{reverse("password_reset")}"' in page
+
+
+@pytest.mark.parametrize("page", ["login", "admin:login"])
+def test_a_name_longer_than_an_address_is_refused_as_too_long_before_any_sign_in(client, page):
+    """A 256-character name was a 500 on PostgreSQL: django-axes stored the failure in a column of
+    255 (the account audit, 2026-12-07). It is told it is too long, and nothing is counted."""
+    response = client.post(reverse(page), {"username": "a" * 251 + "@x.yz", "password": "wrong"})
+
+    assert response.status_code == 200
+    assert "Ensure this value has at most 254 characters (it has 256)." in response.content.decode()
+    assert not AccessAttempt.objects.exists()
 
 
 def test_the_account_is_counted_whatever_the_case_of_its_address(client):
