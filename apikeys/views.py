@@ -24,7 +24,8 @@ NEW_KEY_DISPLAY_WINDOW_SECONDS = 300
 @require_http_methods(["GET", "POST"])
 def key_list(request: HttpRequest) -> HttpResponse:
     """The account's keys and the form to create one. After a creation (post/redirect/get), the
-    new key is shown once, on the next display of this page."""
+    new key is shown once, on the next display of this page: each one created since it was last
+    shown (two tabs, or a form sent twice without JavaScript, create two before either is shown)."""
     account = request.user.account
     form = ApiKeyCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -44,7 +45,7 @@ def key_list(request: HttpRequest) -> HttpResponse:
         {
             "form": form,
             "keys": keys,
-            "new_key": _take_new_key(request) if request.method == "GET" else None,
+            "new_keys": _take_new_keys(request, keys) if request.method == "GET" else [],
             "max_keys": MAX_ACTIVE_KEYS,
             "can_create": len(keys) < MAX_ACTIVE_KEYS,
             "api_access": account_limits(account=account).api_access,
@@ -67,25 +68,25 @@ def key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "apikeys/revoke.html", {"api_key": api_key})
 
 
-# The new key waits in the cache, under this browser session, rather than in the session itself:
-# sessions are stored in the database, and the key must never be.
-def _new_key_cache_key(request: HttpRequest) -> str:
-    return f"apikeys:new-key:{request.session.session_key}"
+# A new key waits in the cache, under this browser session and its own id, rather than in the
+# session itself: sessions are stored in the database, and the key must never be.
+def _new_key_cache_key(request: HttpRequest, pk: int) -> str:
+    return f"apikeys:new-key:{request.session.session_key}:{pk}"
 
 
 def _hold_new_key(request: HttpRequest, *, api_key: ApiKey, key: str) -> None:
-    new_key = {"name": api_key.name, "key": key}
-    cache.set(_new_key_cache_key(request), new_key, timeout=NEW_KEY_DISPLAY_WINDOW_SECONDS)
+    new_key = {"pk": api_key.pk, "name": api_key.name, "key": key}
+    cache.set(_new_key_cache_key(request, api_key.pk), new_key, timeout=NEW_KEY_DISPLAY_WINDOW_SECONDS)
 
 
-def _take_new_key(request: HttpRequest) -> dict | None:
-    """The key created just before, once: taking it removes it. With the cache out of reach there
-    is none to show (none could have been created: see key_list), and the page works without it."""
-    cache_key = _new_key_cache_key(request)
+def _take_new_keys(request: HttpRequest, keys: list[ApiKey]) -> list[dict]:
+    """The keys of `keys` this session created and has not been shown, once: taking them removes
+    them. With the cache out of reach there are none to show (none could have been created: see
+    key_list), and the page works without them."""
+    cache_keys = [_new_key_cache_key(request, api_key.pk) for api_key in keys]
     try:
-        new_key = cache.get(cache_key)
-        if new_key is not None:
-            cache.delete(cache_key)
+        new_keys = cache.get_many(cache_keys)
+        cache.delete_many(new_keys)
     except REDIS_DOWN:
-        return None
-    return new_key
+        return []
+    return sorted(new_keys.values(), key=lambda new_key: new_key["pk"])

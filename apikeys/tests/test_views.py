@@ -37,7 +37,7 @@ def test_create_show_once_list_revoke_flow(signed_in_client, pro_account):
     body = page.content.decode()
     assert "Your new key “Production”" in body
     assert "it will not be shown again" in body
-    assert 'data-copy="new-key-value"' in body
+    assert f'data-copy="new-key-value-{ApiKey.objects.get().pk}"' in body
     assert in_commands == [key, key]
     assert f"export SMOLPIX_API_KEY='{key}'" in body
     assert "curl -X POST http://testserver/api/v1/optimize" in body
@@ -70,6 +70,21 @@ def test_create_show_once_list_revoke_flow(signed_in_client, pro_account):
     assert f"Revoked “Production” ({api_key.display_prefix}): it no longer works." in body
     assert "No active keys yet" in body
     assert call_api(signed_in_client, key) == 401
+
+
+def test_two_keys_created_before_the_page_is_shown_are_both_shown_once(signed_in_client):
+    """Two tabs, or a form sent twice without JavaScript: the first key created was never shown,
+    the second had taken its place (the account audit, 2026-12-07)."""
+    for name in ("Tab A", "Tab B"):
+        assert signed_in_client.post(LIST_URL, {"name": name}).status_code == 302
+
+    page = signed_in_client.get(LIST_URL)
+
+    body = page.content.decode()
+    assert "Your new key “Tab A”" in body and "Your new key “Tab B”" in body
+    shown = set(keys_in(page))
+    assert len(shown) == 2 and all(call_api(signed_in_client, key) == 200 for key in shown)
+    assert keys_in(signed_in_client.get(LIST_URL)) == []
 
 
 def test_the_new_key_never_reaches_the_database(signed_in_client):
