@@ -406,7 +406,10 @@ class OptimizeApi(MeteredApiView):
         self.metering.note_image(
             bytes_in=result.original_size, bytes_out=result.optimized_size, output_format=result.format.value
         )
-        response = _image_response(result) if accepted.wants_image else Response(OptimizeOutputSerializer(result).data)
+        if accepted.wants(result.format):
+            response = _image_response(result)
+        else:
+            response = Response(OptimizeOutputSerializer(result).data)
         patch_vary_headers(response, ["Accept"])
         return response
 
@@ -455,15 +458,15 @@ class AcceptedImages:
         # Named, or image/*: */* alone (curl's default) asks for no image, so it gets JSON.
         return self._quality(output.content_type, "image/*") > 0
 
-    @property
-    def wants_image(self) -> bool:
-        """An image type we serve is asked for, and preferred at least as much as JSON."""
-        image = max(self._quality(output.content_type, "image/*") for output in OutputFormat)
+    def wants(self, output: OutputFormat) -> bool:
+        """The image in `output` is asked for, and preferred at least as much as JSON. An answer in
+        a format the client refuses (`format: avif` with `Accept: image/webp`) comes as JSON."""
+        image = self._quality(output.content_type, "image/*")
         return image > 0 and image >= self._quality("application/json", "application/*", "*/*")
 
     def narrow(self, requested: RequestedFormat) -> RequestedFormat:
         """`auto` limited to the one image format the client accepts, if it names only one."""
-        if requested is not RequestedFormat.AUTO or not self.wants_image:
+        if requested is not RequestedFormat.AUTO or not any(self.wants(output) for output in OutputFormat):
             return requested
         accepted = [output for output in OutputFormat if self._accepts(output)]
         return RequestedFormat(accepted[0].value) if len(accepted) == 1 else requested
