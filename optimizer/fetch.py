@@ -111,6 +111,13 @@ class SourceTooLarge(FetchError):
         return cls(f"The image is larger than the {max_bytes:,}-byte limit.")
 
 
+def size_limit_in_words(max_bytes: int) -> str:
+    """The source's size limit as the errors write it, and in MiB where it is whole ones, for pages:
+    Django's filesizeformat wrote 32 MiB as "32.0 MB", which decimal tools show 33,554,432 bytes as."""
+    mebibytes = f" ({max_bytes >> 20} MiB)" if max_bytes % (1 << 20) == 0 else ""
+    return f"{max_bytes:,} bytes{mebibytes}"
+
+
 @dataclass(frozen=True)
 class FetchPolicy:
     max_bytes: int

@@ -24,6 +24,7 @@ from accounts.selectors import account_limits
 from api.errors import ErrorAnswer, error_answer
 from api.metering import quota_headers
 from api.optimize import OptimizeOutputSerializer, refuse_oversized_body
+from optimizer.fetch import size_limit_in_words
 from optimizer.forms import TryItForm
 from optimizer.services import OptimizationFailed, optimize_image
 from smolpix import thread_wait
@@ -149,5 +150,6 @@ def _page(
         "upgrade": upgrade,
         "usage": usage_this_month(account=account),
         "max_bytes": settings.OPTIMIZER_MAX_SOURCE_BYTES,
+        "max_size": size_limit_in_words(settings.OPTIMIZER_MAX_SOURCE_BYTES),
     }
     return render(request, "optimizer/try_it.html", context, status=status_code)

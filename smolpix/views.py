@@ -68,7 +68,7 @@ def docs(request: HttpRequest) -> HttpResponse:
         {
             "plans": plan_list(),
             "newest_key": newest_key,
-            "max_source_bytes": settings.OPTIMIZER_MAX_SOURCE_BYTES,
+            "max_source_size": fetch.size_limit_in_words(settings.OPTIMIZER_MAX_SOURCE_BYTES),
             "max_width": MAX_WIDTH_BOUNDS.max,
             "allowed_ports": sorted(settings.OPTIMIZER_ALLOWED_PORTS),
             # The OpenAPI schema's example too: one source for both.

@@ -56,6 +56,8 @@ def test_the_page_has_a_labelled_form_with_the_api_defaults(free_client):
     assert 'id="id_smart" checked' in body
     assert "csrfmiddlewaretoken" in body
     assert "0</strong> of 50 images used this month" in body
+    # The upload limit as the API's errors write it (it said "32.0 MB"), and in bytes for the script.
+    assert "up to 33,554,432 bytes (32 MiB)." in body and 'data-max-bytes="33554432"' in body
 
 
 def test_an_upload_answers_the_apis_json(free_client):

@@ -83,6 +83,18 @@ def test_docs_describe_the_usage_endpoint_and_headers(client):
 
     for fragment in ("/api/v1/usage", "resetsAt", "X-RateLimit-Remaining", "X-Quota-Limit", "Retry-After"):
         assert fragment in body
+    # Both answers that carry it (it said "On a 429 only").
+    assert "On a <code>429</code> or a <code>503</code> only: seconds to wait before retrying" in body
+
+
+@pytest.mark.parametrize(("limit", "written"), [(1 << 25, "33,554,432 bytes (32 MiB)"), (10**7, "10,000,000 bytes")])
+def test_docs_give_the_upload_limit_in_bytes_as_the_errors_do(client, settings, limit, written):
+    """Django's filesizeformat wrote 32 MiB as "32.0 MB", which the client shows 33.0 MB as."""
+    settings.OPTIMIZER_MAX_SOURCE_BYTES = limit
+
+    body = client.get(reverse("docs")).content.decode()
+
+    assert f"form fields (up to {written})" in body and f"Over {written} or too many pixels" in body
 
 
 def test_pages_load_no_third_party_assets(client):
