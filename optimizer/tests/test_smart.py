@@ -442,6 +442,26 @@ def test_when_nothing_reaches_the_target_the_search_ends_once_the_budget_passed_
     assert best.encoded.settings == LOSSLESS_WEBP and notice is None
 
 
+@pytest.mark.parametrize("formats", [[OutputFormat.AVIF], [OutputFormat.AVIF, OutputFormat.WEBP]])
+def test_a_last_try_that_passes_far_above_the_target_comes_down_between_it_and_the_miss_below(
+    photo, monkeypatch, formats
+):
+    """At quality 50 a photograph fitted to 100 pixels missed its target (59) with everything the
+    lanes tried, AVIF 4:4:4 at 42 included, and the last try (AVIF 4:4:4 at 90) passed at 78.6: it
+    was the answer, byte for byte quality 80's (the API audit, 2026-12-07). Its settings come down
+    between the two: here a score of (level - 10) lands at the target at once."""
+    search = _Search(photo.pixels, 59.0, Budget())
+    full_chroma = smart.LAST_TRIES[0]
+    levels: list[int] = []
+    monkeypatch.setattr(search, "_trial", scored_by_level(lambda level: level - 10.0, levels))
+    search.trials.append(trial(260 * 42, 32.0, replace(full_chroma, quality=42)))
+
+    best, notice = search.fallback(formats)
+
+    assert levels[0] == 90 and len(levels) == 2 and 59 <= levels[1] - 10 <= 61
+    assert (best.encoded.settings, notice) == (replace(full_chroma, quality=levels[1]), None)
+
+
 def test_a_trial_keeps_its_bytes_not_the_pixels_decoded_to_check_its_alpha(transparent):
     """4 bytes a pixel for each trial of a transparent image: 250 MB for eight at 7.8 MP."""
     choice = choose_encoding(transparent, format=RequestedFormat.AUTO, quality=80, smart=True)
