@@ -7,6 +7,7 @@ that are not UTF-8 is refused, and the rest planned."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -324,3 +325,16 @@ def test_under_out_a_folder_and_its_subfolder_named_together_send_each_image_onc
     result = batch.plan([str(photos), str(photos / "2024")], out=out, options=batch.Options(), overwrite=False)
 
     assert [(job.name, job.out_dir) for job in result.jobs] == [("a.png", out.resolve() / "2024")]
+
+
+def test_options_given_as_the_apis_defaults_are_keyed_as_manifests_have_always_keyed_none(tmp_path):
+    source = Path("/p/a.png")
+    job = batch.Job(label="a.png", source=str(source), path=source, out_dir=tmp_path, name="a.png", size=9, mtime_ns=5)
+    # The key 0.1.0 wrote for a run without options: its manifests still count after an upgrade.
+    unset = {"format": "auto", "quality": None, "max_width": None, "smart": True}
+    written = hashlib.sha256(json.dumps(["/p/a.png", 9, 5, unset], sort_keys=True).encode()).hexdigest()
+
+    assert job.key(batch.Options(format="auto", quality=80, max_width=1920, smart=True)) == written
+    assert job.key(batch.Options()) == written
+    assert job.key(batch.Options(quality=79)) != written
+    assert job.key(batch.Options(max_width=1919)) != written

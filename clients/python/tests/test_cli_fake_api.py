@@ -110,6 +110,23 @@ def test_under_out_a_subfolder_named_has_its_results_in_another_place(fake, make
     assert (tmp_path / "small" / "2024" / "b.webp").read_bytes() == IMAGE
 
 
+def test_options_given_as_the_apis_defaults_are_the_same_options_as_none(fake, make_photo, tmp_path):
+    """`--quality 80 --max-width 1920` sent (and charged) every image again, and a run without them
+    after it, a third time."""
+    api = fake()
+    for name in ("a.jpg", "b.jpg", "c.png"):
+        make_photo(tmp_path / "nest" / name, width=64, height=48)
+    assert smolpix(api, "optimize", "nest", "--out", "nest/small", cwd=tmp_path).returncode == 0
+
+    for options in (["--quality", "80", "--max-width", "1920"], ["--format", "auto"], []):
+        run = smolpix(api, "optimize", "nest", "--out", "nest/small", *options, "--json", cwd=tmp_path)
+        _, summary = parsed(run.stdout.splitlines())
+
+        assert run.returncode == 0, run.stdout
+        assert (summary["done"], summary["skipped"]) == (0, 3), options
+    assert len(api.statuses()) == 3  # each image once
+
+
 def test_a_torn_last_line_of_the_manifest_is_ended_not_written_onto(fake, make_photo, tmp_path):
     api = fake()
     make_photo(tmp_path / "t" / "a.jpg", width=64, height=48)

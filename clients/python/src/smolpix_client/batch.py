@@ -48,6 +48,9 @@ _UNNAMEABLE = re.compile(r"[\x00-\x1f\x7f/\\]")
 SPARE_OPEN_FILES = 256
 # What a manifest line must hold to be used; any other line (torn, or not a record) is passed over.
 RECORD_FIELDS = {"key": str, "source": str, "output": str, "format": str, "originalSize": int, "optimizedSize": int}
+# The API's defaults of the options a run may leave unset (None): given explicitly, they ask for
+# what leaving them out does (format auto and smart true are the run's own defaults, never None).
+API_DEFAULTS = {"quality": 80, "max_width": 1920}
 
 
 class CannotStart(Exception):
@@ -65,6 +68,15 @@ class Options:
 
     def as_arguments(self) -> dict[str, Any]:
         return {"format": self.format, "quality": self.quality, "max_width": self.max_width, "smart": self.smart}
+
+    def keyed(self) -> dict[str, Any]:
+        """The options as a manifest's key holds them: one given as the API's default is the same
+        option as one left unset, and keyed as such (None), as manifests have always keyed it."""
+        arguments = self.as_arguments()
+        return {
+            name: None if name in API_DEFAULTS and value == API_DEFAULTS[name] else value
+            for name, value in arguments.items()
+        }
 
     def possible_formats(self) -> tuple[str, ...]:
         return OUTPUT_FORMATS if self.format == "auto" else (self.format,)
@@ -91,8 +103,9 @@ class Job:
         return self.out_dir / f"{self.stem}.{format}"
 
     def key(self, options: Options) -> str:
-        """The same source (path, size and modification time, or URL) with the same options."""
-        identity = [self.source, self.size, self.mtime_ns, options.as_arguments()]
+        """The same source (path, size and modification time, or URL) with the same options (see
+        Options.keyed: `--quality 80` is the same option as none)."""
+        identity = [self.source, self.size, self.mtime_ns, options.keyed()]
         return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
 
