@@ -8,7 +8,7 @@ import asyncio
 import errno
 from pathlib import Path
 
-from fake_api import IMAGE
+from fake_api import IMAGE, Answer
 
 from smolpix_client import AsyncClient, batch
 
@@ -97,3 +97,13 @@ def test_a_manifest_that_cannot_be_appended_to_fails_its_images_before_they_are_
     ]
     assert [(outcome.label, outcome.status) for outcome in outcomes] == [(str(photos / "a.png"), "done")]
     assert len(api.statuses()) == 1
+
+
+def test_a_results_savings_percent_is_the_apis(fake, make_photo, tmp_path):
+    """Not worked out again from the sizes, which may round otherwise (see test_display)."""
+    api = fake([Answer(200, None, {"X-Smolpix-Savings-Percent": "97"})])
+    make_photo(tmp_path / "photos" / "a.png", width=64, height=48)
+
+    _, [outcome] = optimized(api, [str(tmp_path / "photos")])
+
+    assert (outcome.status, outcome.savings_percent) == ("done", 97)

@@ -24,7 +24,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from smolpix_client.batch import Job, Outcome, Plan, Summary
+from smolpix_client.batch import Job, Outcome, Plan, Summary, savings_percent
 
 # C0 and C1 control characters: in a file name, an ESC sequence would colour the terminal, a
 # newline split a line of the display.
@@ -175,7 +175,7 @@ class RichReporter:
             self._before += outcome.original_size
             self._after += outcome.optimized_size
         saved = self._before - self._after
-        percent = round(100 * saved / self._before) if self._before else 0
+        percent = savings_percent(self._before, self._after)
         self._overall.update(self._overall_task, advance=1, saved=f"saved {decimal(saved)} ({percent}%)")
 
     def stopping(self) -> None:
@@ -217,8 +217,11 @@ class RichReporter:
         if outcome.status == "failed":
             self._console.print(f"[red]✗[/] {label}: {_printable(outcome.reason or '')}")
         elif outcome.output is not None:
-            change = round(100 * -outcome.savings / outcome.original_size) if outcome.original_size else 0
+            if outcome.savings < 0 < outcome.original_size:  # a re-encoding larger than a tiny source
+                change = f"+{-outcome.savings * 100 // outcome.original_size}%"
+            else:
+                change = f"-{outcome.savings_percent}%"
             self._console.print(
                 f"[green]✓[/] {label} → {_printable(shown(outcome.output))}  "
-                f"{decimal(outcome.original_size)} → {decimal(outcome.optimized_size)} ({change:+d}%)"
+                f"{decimal(outcome.original_size)} → {decimal(outcome.optimized_size)} ({change})"
             )
