@@ -83,6 +83,23 @@ def test_a_file_named_directly_is_judged_by_its_first_bytes_one_in_a_folder_by_i
     assert (scanned.jobs, scanned.ignored, refusals(scanned)) == ([], 1, {"notes.jpg": batch.NOT_AN_IMAGE})
 
 
+@pytest.mark.parametrize("folder_first", [True, False], ids=["folder first", "file first"])
+def test_a_file_named_directly_is_not_also_counted_as_ignored_in_its_folder(folder_first, tmp_path):
+    """`smolpix optimize ig ig/scan` summed up "files": 1, "done": 1 and "ignored": 1."""
+    folder = tmp_path / "ig"
+    folder.mkdir()
+    (folder / "scan").write_bytes(images.encode(images.photo(64, 48), "JPEG"))  # no extension
+    (folder / "notes").write_text("no image")
+    (folder / "readme.txt").write_text("no image")
+    named = [str(folder / "scan"), str(folder / "notes")]
+
+    result = plan_for([str(folder), *named] if folder_first else [*named, str(folder)])
+
+    assert [job.name for job in result.jobs] == ["scan"]
+    assert refusals(result) == {"notes": batch.NOT_AN_IMAGE}
+    assert result.ignored == 1  # readme.txt alone
+
+
 def test_a_file_larger_than_the_api_takes_is_refused_without_being_sent(tmp_path):
     for name, size in (("huge.jpg", MAX_UPLOAD_BYTES + 1), ("largest.jpg", MAX_UPLOAD_BYTES)):
         with (tmp_path / name).open("wb") as file:

@@ -252,10 +252,16 @@ class Plan:
     jobs: list[Job] = field(default_factory=list)  # to send
     skipped: list[Outcome] = field(default_factory=list)  # done by an earlier run, unchanged since
     refused: list[Outcome] = field(default_factory=list)  # failed without being sent
-    ignored: int = 0  # files in the folders that are not named like images
+    passed_over: set[Path] = field(default_factory=set)  # files in the folders not named like images
+    named: set[Path] = field(default_factory=set)  # files named on the command line: sent or refused
     manifests: dict[Path, Manifest] = field(default_factory=dict)  # by folder (see _lock_folders)
     locks: list[int] = field(default_factory=list)  # descriptors of the folders results go to, locked
     warnings: list[str] = field(default_factory=list)  # for stderr: what was passed over, and why
+
+    @property
+    def ignored(self) -> int:
+        """The files passed over in the folders, but for those named too (done or failed as named)."""
+        return len(self.passed_over - self.named)
 
     def manifest(self, folder: Path) -> Manifest:
         if folder not in self.manifests:
@@ -489,6 +495,7 @@ def _jobs(argument: str, *, out: Path | None, into: Plan) -> list[Job]:
     if not path.exists():
         into.refused.append(Outcome(argument, "failed", reason="no such file or folder"))
         return []
+    into.named.add(_resolved(path))
     refusal = _refusal(path)
     if refusal:
         into.refused.append(Outcome(argument, "failed", reason=refusal))
@@ -535,10 +542,11 @@ def _folder_jobs(folder: Path, *, out: Path | None, into: Plan) -> list[Job]:
             into.refused.append(Outcome(str(here / name), "failed", reason=LINK_NOT_FOLLOWED))
         for name in sorted(files):
             path = here / name
-            if name.startswith(".") or into.latest(_resolved(path)):  # a result of a run
+            resolved = _resolved(path)
+            if name.startswith(".") or into.latest(resolved):  # a result of a run
                 continue
             if path.suffix.lower() not in IMAGE_EXTENSIONS:
-                into.ignored += 1
+                into.passed_over.add(resolved)
             elif refusal := _refusal(path):
                 into.refused.append(Outcome(str(path), "failed", reason=refusal))
             else:
