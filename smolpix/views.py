@@ -95,22 +95,40 @@ _SDIST_MTIME = 1580601600
 
 
 def client_sdist_archive(source: Path, *, top: str) -> bytes:
-    """The client in `source` as a source distribution: its pyproject.toml, README.md and package, in
-    one folder `top`, without its tests or bytecode. The same files give the same bytes (sorted, with
-    fixed times and owners), so that the download's ETag changes only with them."""
+    """The client in `source` as a source distribution: its PKG-INFO, pyproject.toml, README.md and
+    package, in one folder `top`, without its tests or bytecode. The same files give the same bytes
+    (sorted, with fixed times and owners), so that the download's ETag changes only with them."""
     package = (path for path in (source / "src").rglob("*") if path.is_file() and "__pycache__" not in path.parts)
     names = ["pyproject.toml", "README.md", *sorted(path.relative_to(source).as_posix() for path in package)]
+    files = {"PKG-INFO": client_sdist_metadata(source)} | {name: (source / name).read_bytes() for name in names}
     buffer = io.BytesIO()
     with (
         gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as compressed,
         tarfile.open(fileobj=compressed, mode="w") as archive,
     ):
-        for name in names:
-            data = (source / name).read_bytes()
+        for name, data in files.items():
             member = tarfile.TarInfo(f"{top}/{name}")
             member.size, member.mode, member.mtime = len(data), 0o644, _SDIST_MTIME
             archive.addfile(member, io.BytesIO(data))
     return buffer.getvalue()
+
+
+def client_sdist_metadata(source: Path) -> bytes:
+    """The PKG-INFO a source distribution holds (core metadata 2.1): the fields hatchling writes from
+    the client's pyproject.toml, in its order, and the README (Markdown) as the description."""
+    project = tomllib.loads((source / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    fields = [
+        ("Metadata-Version", "2.1"),
+        ("Name", project["name"]),
+        ("Version", project["version"]),
+        ("Summary", project["description"]),
+        *(("Classifier", classifier) for classifier in project.get("classifiers", [])),
+        ("Requires-Python", project["requires-python"]),
+        *(("Requires-Dist", requirement) for requirement in project.get("dependencies", [])),
+        ("Description-Content-Type", "text/markdown"),
+    ]
+    headers = "".join(f"{name}: {value}\n" for name, value in fields)
+    return f"{headers}\n{(source / 'README.md').read_text(encoding='utf-8')}".encode()
 
 
 @functools.cache

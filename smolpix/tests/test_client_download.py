@@ -1,6 +1,7 @@
 """The Python client as customers get it: `pip install` of the URL the docs give, which the site
 answers with a source distribution of its own clients/python."""
 
+import email
 import io
 import os
 import re
@@ -8,14 +9,16 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import tomllib
 import zipfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings
+from packaging.metadata import Metadata
 
-from smolpix.views import client_sdist_archive
+from smolpix.views import CLIENT_SDIST_NAME, client_sdist_archive, client_sdist_metadata
 
 pytestmark = pytest.mark.django_db
 
@@ -64,8 +67,52 @@ def test_the_download_is_a_public_gzipped_archive_of_the_clients_files(client):
         assert all(member.isfile() and member.name.startswith(f"{top}/") for member in members)
         files = {member.name.removeprefix(f"{top}/"): archive.extractfile(member).read() for member in members}
     expected = {"pyproject.toml", "README.md"} | _clone_files()
-    assert set(files) == expected
+    assert set(files) == {"PKG-INFO"} | expected
     assert all(files[name] == (CLIENT / name).read_bytes() for name in expected)
+    assert files["PKG-INFO"] == client_sdist_metadata(CLIENT)
+
+
+def test_the_archives_pkg_info_is_valid_core_metadata_with_the_fields_hatchling_writes(tmp_path):
+    """A source distribution holds a PKG-INFO (core metadata 2.1 or later): the one hatchling's own
+    sdist of the client holds, field for field but its Metadata-Version, the README its description."""
+    built = subprocess.run(
+        [sys.executable, "-c", f"from hatchling.build import build_sdist; build_sdist({str(tmp_path)!r})"],
+        cwd=CLIENT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert built.returncode == 0, built.stderr
+    [sdist] = tmp_path.glob("*.tar.gz")
+    with tarfile.open(sdist) as archive:
+        hatchlings = archive.extractfile(f"{sdist.name.removesuffix('.tar.gz')}/PKG-INFO").read()
+    ours = client_sdist_metadata(CLIENT)
+
+    metadata = Metadata.from_email(ours, validate=True)  # raises on a field missing or malformed
+    assert (metadata.metadata_version, metadata.name, str(metadata.version)) == ("2.1", "smolpix-client", "0.1.0")
+    assert metadata.description == (CLIENT / "README.md").read_text()
+    assert metadata.description_content_type == "text/markdown"
+    expected = Metadata.from_email(hatchlings, validate=False)
+    for field in ("name", "version", "summary", "classifiers", "requires_python", "requires_dist", "description"):
+        assert getattr(metadata, field) == getattr(expected, field), field
+    assert sorted(set(email.message_from_bytes(hatchlings)) - {"Metadata-Version"}) == sorted(
+        set(email.message_from_bytes(ours)) - {"Metadata-Version"}
+    )
+
+
+def test_the_archive_is_all_a_customer_needs(client):
+    """Nothing in it leads out of it (ruff's settings, with the repository's paths, are in ruff.toml),
+    and its README installs it as the site says, not from a checkout customers do not have."""
+    with tarfile.open(fileobj=io.BytesIO(_download(client).content), mode="r:gz") as archive:
+        top = CLIENT_SDIST_NAME.removesuffix(".tar.gz")
+        pyproject = archive.extractfile(f"{top}/pyproject.toml").read().decode()
+        readme = archive.extractfile(f"{top}/README.md").read().decode()
+
+    assert "ruff" not in tomllib.loads(pyproject).get("tool", {})
+    assert "../" not in pyproject
+    assert f"pip install https://smolpix.co/downloads/{CLIENT_SDIST_NAME}\n" in readme
+    assert "https://smolpix.co/docs/" in readme
+    assert "checkout" not in readme and "repository" not in readme
 
 
 def test_the_download_is_revalidated_by_its_etag(client):
