@@ -55,7 +55,8 @@ def checkout_session_create(*, account: Account, plan_code: str, success_url: st
     """Start Stripe Checkout for `plan_code` with the account's Stripe customer; returns its URL.
 
     The plan does not change here: only the webhook, once Stripe confirms the subscription, changes it.
-    An earlier Checkout still open is expired first, so the customer cannot pay for two.
+    An earlier Checkout still open is expired first, and a customer with a subscription Stripe may still
+    bill (ours, or one whose webhook event has not applied yet) gets none, so nobody pays for two.
     """
     price_id = plan_price_id(plan_code=plan_code)
     if not price_id:
@@ -77,10 +78,20 @@ def checkout_session_create(*, account: Account, plan_code: str, success_url: st
         # Checkout and then expires it, or this one finds the account gone (else it could be paid for
         # a customer deleted meanwhile, and billed with nobody's account).
         with transaction.atomic():
-            if Account.objects.select_for_update(of=("self",)).filter(pk=account.pk).first() is None:
+            locked = Account.objects.select_for_update(of=("self",)).filter(pk=account.pk).first()
+            if locked is None:
                 raise BillingError("This account has been deleted.")
+            had_customer = bool(locked.stripe_customer_id)
             customer_id = stripe_customer_ensure(account=account)
             stripe_client.checkout_sessions_expire_open(customer_id=customer_id)
+            # Our rows come from webhook events: one paid moments ago (its event not applied yet, or
+            # failing) is known to Stripe alone. Asked after the expiry, so no Session can still start
+            # one; a customer created just now has none, so it is not asked.
+            if had_customer and stripe_client.subscriptions_billable(customer_id=customer_id):
+                raise BillingError(
+                    "Stripe has a subscription of yours we are still setting up: if you paid moments ago, "
+                    "your plan changes in a minute. Change or cancel it with “Manage subscription”."
+                )
             return stripe_client.checkout_session_create(
                 customer_id=customer_id,
                 price_id=price_id,

@@ -142,6 +142,46 @@ def test_a_new_checkout_expires_the_one_left_open_so_only_one_can_be_paid(free_c
     assert len(fake_stripe.subscriptions) == 1
 
 
+def test_checkout_is_refused_while_stripe_bills_a_subscription_whose_event_has_not_applied(
+    free_client, free_account, fake_stripe
+):
+    # What the audit paid twice for: Pro paid while its events could not apply (no row here yet),
+    # the billing page still offered the plans, and Agency's Checkout went through as well.
+    free_client.post(reverse("billing:checkout", args=["pro"]))
+    (session,) = fake_stripe.checkout_sessions.values()
+    fake_stripe.checkout_complete(session["id"])  # no webhook_url: no event reaches Smolpix
+
+    response = free_client.post(reverse("billing:checkout", args=["agency"]), follow=True)
+
+    assert response.redirect_chain == [(reverse("billing:home"), 302)]
+    assert _messages(response) == [
+        "Stripe has a subscription of yours we are still setting up: if you paid moments ago, "
+        "your plan changes in a minute. Change or cancel it with “Manage subscription”."
+    ]
+    assert len(fake_stripe.checkout_sessions) == 1
+    free_account.refresh_from_db()
+    (request,) = fake_stripe.api_requests("GET", "/v1/subscriptions")
+    assert request.params["customer"] == free_account.stripe_customer_id
+
+
+def test_checkout_does_not_ask_stripe_for_the_subscriptions_of_a_customer_it_creates(free_client, fake_stripe):
+    free_client.post(reverse("billing:checkout", args=["pro"]))
+
+    assert fake_stripe.api_requests("GET", "/v1/subscriptions") == []
+
+
+def test_a_subscription_stripe_no_longer_bills_does_not_stop_a_checkout(free_client, free_account, fake_stripe):
+    free_client.post(reverse("billing:checkout", args=["pro"]))
+    free_account.refresh_from_db()
+    for status in ("canceled", "incomplete_expired"):
+        fake_stripe.subscription_put(customer=free_account.stripe_customer_id, price=PRICE_AGENCY, status=status)
+
+    response = free_client.post(reverse("billing:checkout", args=["agency"]))
+
+    assert response.status_code == 303
+    assert len(fake_stripe.api_requests("GET", "/v1/subscriptions")) == 1
+
+
 def test_checkout_reuses_a_customer_linked_before(free_client, free_account, fake_stripe):
     free_client.post(reverse("billing:checkout", args=["pro"]))
     fake_stripe.requests.clear()
