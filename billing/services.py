@@ -8,7 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.utils import dateformat, timezone
 
 from accounts.models import Account, Plan, PlanCode
@@ -283,6 +283,7 @@ def subscription_sync(
     subscription = Subscription.objects.filter(stripe_subscription_id=snapshot.id).first() or Subscription(
         account=account, stripe_subscription_id=snapshot.id
     )
+    gave_plan = subscription.pk is None or _subscription_gives_plan(subscription, account=account)
     subscription.status = snapshot.status
     subscription.price_id = price_id
     subscription.plan = Plan.objects.get(code=plan_code) if plan_code else None
@@ -293,8 +294,20 @@ def subscription_sync(
     else:
         subscription.past_due_since = None
     subscription.save()
-    account_plan_refresh(account=account, event=event)
+    # A subscription known to give nothing already (ended, unpaid...) says nothing new about the plan:
+    # its late or re-processed events leave alone a plan staff set by hand since.
+    if gave_plan or subscription_granting(account=account) is not None:
+        account_plan_refresh(account=account, event=event)
     return subscription
+
+
+def _subscription_gives_plan(subscription: Subscription, *, account: Account) -> bool:
+    """Whether a stored subscription gives the account its plan: it grants access, or Stripe may still
+    bill it and the account is still on its plan (past due beyond the grace, before the hourly task
+    moves the account to Free)."""
+    if subscription.grants_access(now=timezone.now()):
+        return True
+    return subscription.status not in ENDED_STATUSES and subscription.plan_id == account.plan_id
 
 
 def _plan_price(price_ids: tuple[str, ...]) -> tuple[str, str | None]:
@@ -329,10 +342,11 @@ def past_due_grace_expire() -> int:
     """Move to Free the accounts whose past-due subscription outlived the grace period (no Stripe event
     marks that moment). Returns how many accounts changed plan."""
     cutoff = timezone.now() - timedelta(days=settings.BILLING_PAST_DUE_GRACE_DAYS)
+    # Only accounts still on the plan of such a subscription: one staff set by hand since stays.
     account_ids = set(
-        Subscription.objects.filter(status=SubscriptionStatus.PAST_DUE, past_due_since__lte=cutoff)
-        .exclude(account__plan__code=PlanCode.FREE)
-        .values_list("account_id", flat=True)
+        Subscription.objects.filter(
+            status=SubscriptionStatus.PAST_DUE, past_due_since__lte=cutoff, account__plan=F("plan")
+        ).values_list("account_id", flat=True)
     )
     changed = 0
     for account_id in account_ids:

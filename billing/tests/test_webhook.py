@@ -13,7 +13,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import Account
+from accounts.models import Account, Plan
 from accounts.selectors import account_limits
 from accounts.tests.factories import AccountFactory
 from apikeys.services import api_key_create
@@ -388,6 +388,89 @@ def test_an_update_arriving_after_the_deletion_cannot_revive_the_plan(fake_strip
 
     assert _plan(account) == "free"
     assert Subscription.objects.get().status == "canceled"
+
+
+def _comp(admin_client, account: Account, plan_code: str) -> None:
+    """Staff set the plan by hand in the admin, as for a customer given a plan for free."""
+    response = admin_client.post(
+        reverse("admin:accounts_account_change", args=[account.pk]),
+        {"plan": Plan.objects.get(code=plan_code).pk, "stripe_customer_id": account.stripe_customer_id},
+    )
+    assert response.status_code == 302
+
+
+def test_a_plan_staff_set_after_the_subscription_ended_survives_its_late_and_reprocessed_events(
+    admin_client, fake_stripe, send_event, mailoutbox, django_capture_on_commit_callbacks
+):
+    account = _linked_account()
+    subscription = fake_stripe.subscription_put(customer="cus_linked", price=PRICE_PRO)
+    paid = fake_stripe.event("invoice.paid", fake_stripe.invoice(subscription))
+    send_event(fake_stripe.event("customer.subscription.created", subscription))
+    deleted = fake_stripe.event(
+        "customer.subscription.deleted", fake_stripe.subscription_update(subscription["id"], status="canceled")
+    )
+    send_event(deleted)
+    assert _plan(account) == "free"
+    _comp(admin_client, account, "agency")
+    mailoutbox.clear()
+
+    send_event(paid)  # late: the invoice of the first month
+    with django_capture_on_commit_callbacks(execute=True):
+        services.stripe_events_reprocess(events=StripeEvent.objects.filter(stripe_id=deleted["id"]))
+
+    assert _plan(account) == "agency"
+    assert StripeEvent.objects.filter(processed_at__isnull=True).count() == 0
+    assert mailoutbox == []
+
+
+def test_a_plan_staff_set_on_a_subscription_past_its_grace_survives_its_events(
+    admin_client, fake_stripe, send_event, settings
+):
+    account = _linked_account()
+    subscription = fake_stripe.subscription_put(customer="cus_linked", price=PRICE_PRO, status="past_due")
+    send_event(fake_stripe.event("invoice.payment_failed", fake_stripe.invoice(subscription)))
+    Subscription.objects.update(past_due_since=timezone.now() - timedelta(days=30))
+    services.past_due_grace_expire()
+    assert _plan(account) == "free"
+    _comp(admin_client, account, "agency")
+
+    send_event(fake_stripe.event("invoice.payment_failed", fake_stripe.invoice(subscription)))  # resent
+    assert services.past_due_grace_expire() == 0
+    canceled = fake_stripe.subscription_update(subscription["id"], status="canceled")
+    send_event(fake_stripe.event("customer.subscription.deleted", canceled))
+
+    assert _plan(account) == "agency"
+
+
+def test_ending_a_subscription_past_its_grace_before_the_hourly_task_still_means_free(fake_stripe, send_event):
+    account = _linked_account()
+    subscription = fake_stripe.subscription_put(customer="cus_linked", price=PRICE_PRO)
+    send_event(fake_stripe.event("customer.subscription.created", subscription))
+    past_due = fake_stripe.subscription_update(subscription["id"], status="past_due")
+    send_event(fake_stripe.event("invoice.payment_failed", fake_stripe.invoice(past_due)))
+    Subscription.objects.update(past_due_since=timezone.now() - timedelta(days=30))
+    assert _plan(account) == "pro"  # the hourly task has not run
+
+    canceled = fake_stripe.subscription_update(subscription["id"], status="canceled")
+    send_event(fake_stripe.event("customer.subscription.deleted", canceled))
+
+    assert _plan(account) == "free"
+
+
+@pytest.mark.parametrize("status", ["unpaid", "incomplete_expired", "canceled", "paused", "past_due"])
+def test_a_known_subscription_that_stops_granting_returns_the_account_to_free(fake_stripe, send_event, status):
+    account = _linked_account()
+    subscription = fake_stripe.subscription_put(customer="cus_linked", price=PRICE_AGENCY)
+    send_event(fake_stripe.event("customer.subscription.created", subscription))
+    assert _plan(account) == "agency"
+    Subscription.objects.update(past_due_since=timezone.now() - timedelta(days=30))  # for past_due: no grace
+
+    ended = fake_stripe.subscription_update(subscription["id"], status=status)
+    send_event(fake_stripe.event("customer.subscription.updated", ended))
+    if status == "past_due":
+        services.past_due_grace_expire()
+
+    assert _plan(account) == "free"
 
 
 def test_subscription_events_before_checkout_completed_still_apply(client, fake_stripe, send_event):
