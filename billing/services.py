@@ -42,6 +42,7 @@ SUBSCRIPTION_EVENT_TYPES = frozenset(
 STALE_EVENT_AFTER = timedelta(hours=6)
 STALE_EVENT_GIVE_UP_AFTER = timedelta(days=3)
 STRIPE_DOWN_MESSAGE = "We could not reach our payment provider. Please try again in a minute."
+ACCOUNT_DELETED_MESSAGE = "This account has been deleted."
 
 
 class BillingError(Exception):
@@ -74,20 +75,20 @@ def checkout_session_create(*, account: Account, plan_code: str, success_url: st
             "pay, resume or cancel it with “Manage subscription” before choosing a plan."
         )
     try:
+        # In a transaction of its own, committed before the Checkout's: a customer Stripe made is kept
+        # even when the Checkout call fails, and the next attempt uses it rather than make another.
+        customer_id, created = stripe_customer_ensure(account=account)
         # Under the account's lock, as account_billing_end: a deletion under way waits for this
         # Checkout and then expires it, or this one finds the account gone (else it could be paid for
         # a customer deleted meanwhile, and billed with nobody's account).
         with transaction.atomic():
-            locked = Account.objects.select_for_update(of=("self",)).filter(pk=account.pk).first()
-            if locked is None:
-                raise BillingError("This account has been deleted.")
-            had_customer = bool(locked.stripe_customer_id)
-            customer_id = stripe_customer_ensure(account=account)
+            if Account.objects.select_for_update(of=("self",)).filter(pk=account.pk).first() is None:
+                raise BillingError(ACCOUNT_DELETED_MESSAGE)
             stripe_client.checkout_sessions_expire_open(customer_id=customer_id)
             # Our rows come from webhook events: one paid moments ago (its event not applied yet, or
             # failing) is known to Stripe alone. Asked after the expiry, so no Session can still start
             # one; a customer created just now has none, so it is not asked.
-            if had_customer and stripe_client.subscriptions_billable(customer_id=customer_id):
+            if not created and stripe_client.subscriptions_billable(customer_id=customer_id):
                 raise BillingError(
                     "Stripe has a subscription of yours we are still setting up: if you paid moments ago, "
                     "your plan changes in a minute. Change or cancel it with “Manage subscription”."
@@ -103,16 +104,21 @@ def checkout_session_create(*, account: Account, plan_code: str, success_url: st
         raise BillingError(STRIPE_DOWN_MESSAGE) from error
 
 
-def stripe_customer_ensure(*, account: Account) -> str:
-    """The account's Stripe customer id, creating the customer (account id in its metadata) the first
-    time. The account row stays locked meanwhile, so two browser tabs cannot create two customers."""
+def stripe_customer_ensure(*, account: Account) -> tuple[str, bool]:
+    """The account's Stripe customer id, and whether it was created now: the first time, with the
+    account id in its metadata. The account row stays locked meanwhile, so two browser tabs cannot
+    create two customers, and a deletion under way either comes first (then this raises BillingError)
+    or finds the customer saved. Commits at once when called outside a transaction, as Checkout does."""
     with transaction.atomic():
-        locked = Account.objects.select_for_update(of=("self",)).select_related("owner").get(pk=account.pk)
-        if not locked.stripe_customer_id:
+        locked = Account.objects.select_for_update(of=("self",)).select_related("owner").filter(pk=account.pk).first()
+        if locked is None:
+            raise BillingError(ACCOUNT_DELETED_MESSAGE)
+        created = not locked.stripe_customer_id
+        if created:
             locked.stripe_customer_id = stripe_client.customer_create(email=locked.owner.email, account_id=locked.pk)
             locked.save(update_fields=["stripe_customer_id"])
     account.stripe_customer_id = locked.stripe_customer_id
-    return account.stripe_customer_id
+    return account.stripe_customer_id, created
 
 
 def portal_session_create(*, account: Account, return_url: str) -> str:

@@ -85,6 +85,8 @@ class FakeStripe:
             self.portal_sessions: dict[str, dict] = {}
             self.subscriptions: dict[str, dict] = {}
             self.failing_status: int | None = None  # set to e.g. 500 to make every API call fail
+            # (method, path) -> status, e.g. {("POST", "/v1/checkout/sessions"): 500}: that call alone fails
+            self.failing_requests: dict[tuple[str, str], int] = {}
             self.webhook_url: str | None = None
 
     def close(self) -> None:
@@ -219,8 +221,9 @@ class FakeStripe:
     def _api(self, method: str, path: str, params: dict, headers: dict[str, str]) -> tuple[int, dict]:
         with self._lock:
             self.requests.append(RecordedRequest(method, path, params, headers))
-            if self.failing_status:
-                return self.failing_status, _error("api_error", "The fake Stripe is failing on purpose.")
+            failing_status = self.failing_status or self.failing_requests.get((method, path))
+            if failing_status:
+                return failing_status, _error("api_error", "The fake Stripe is failing on purpose.")
             if headers.get("authorization") != f"Bearer {SECRET_KEY}":
                 return 401, _error("invalid_request_error", "Invalid API Key provided.")
             if (method, path) == ("POST", "/v1/customers"):

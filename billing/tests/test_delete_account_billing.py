@@ -286,6 +286,18 @@ def test_no_checkout_starts_for_an_account_deleted_meanwhile(fake_stripe):
     assert fake_stripe.api_requests("POST", "/v1/checkout/sessions") == []
 
 
+def test_no_stripe_customer_is_made_for_an_account_deleted_meanwhile(fake_stripe):
+    account = AccountFactory()
+    Account.objects.filter(pk=account.pk).delete()
+
+    with pytest.raises(services.BillingError, match="deleted"):
+        services.checkout_session_create(
+            account=account, plan_code="pro", success_url="https://a.example/ok", cancel_url="https://a.example/no"
+        )
+
+    assert fake_stripe.requests == []
+
+
 # --- Deleted by staff in the admin ----------------------------------------------------------------------
 
 

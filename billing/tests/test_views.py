@@ -254,6 +254,25 @@ def test_checkout_when_stripe_is_down_says_so(free_client, fake_stripe):
     assert "could not reach our payment provider" in _messages(response)[0]
 
 
+def test_a_checkout_stripe_refuses_keeps_the_customer_it_made_for_the_next_attempt(
+    free_client, free_account, fake_stripe
+):
+    # Each failed attempt used to leave a customer in Stripe that no account was linked to.
+    fake_stripe.failing_requests[("POST", "/v1/checkout/sessions")] = 500
+
+    for _ in range(2):
+        response = free_client.post(reverse("billing:checkout", args=["pro"]), follow=True)
+        assert _messages(response) == ["We could not reach our payment provider. Please try again in a minute."]
+
+    (customer,) = fake_stripe.customers.values()
+    free_account.refresh_from_db()
+    assert free_account.stripe_customer_id == customer["id"]
+    fake_stripe.failing_requests.clear()
+    assert free_client.post(reverse("billing:checkout", args=["pro"])).status_code == 303
+    (session,) = fake_stripe.checkout_sessions.values()
+    assert (session["customer"], len(fake_stripe.customers)) == (customer["id"], 1)
+
+
 def test_checkout_without_stripe_configured_goes_nowhere(free_client):
     response = free_client.post(reverse("billing:checkout", args=["pro"]), follow=True)
 
