@@ -78,42 +78,60 @@ def checkout_session_create(*, account: Account, plan_code: str, success_url: st
         # In a transaction of its own, committed before the Checkout's: a customer Stripe made is kept
         # even when the Checkout call fails, and the next attempt uses it rather than make another.
         customer_id, created = stripe_customer_ensure(account=account)
-        # Under the account's lock, as account_billing_end: a deletion under way waits for this
-        # Checkout and then expires it, or this one finds the account gone (else it could be paid for
-        # a customer deleted meanwhile, and billed with nobody's account).
-        with transaction.atomic():
-            if Account.objects.select_for_update(of=("self",)).filter(pk=account.pk).first() is None:
-                raise BillingError(ACCOUNT_DELETED_MESSAGE)
-            stripe_client.checkout_sessions_expire_open(customer_id=customer_id)
-            # Our rows come from webhook events: one paid moments ago (its event not applied yet, or
-            # failing) is known to Stripe alone. Asked after the expiry, so no Session can still start
-            # one; a customer created just now has none, so it is not asked.
-            if not created and stripe_client.subscriptions_billable(customer_id=customer_id):
-                raise BillingError(
-                    "Stripe has a subscription of yours we are still setting up: if you paid moments ago, "
-                    "your plan changes in a minute. Change or cancel it with “Manage subscription”."
-                )
-            return stripe_client.checkout_session_create(
-                customer_id=customer_id,
-                price_id=price_id,
-                account_id=account.pk,
-                success_url=success_url,
-                cancel_url=cancel_url,
+        start = partial(
+            _checkout_session_start, account=account, price_id=price_id, success_url=success_url, cancel_url=cancel_url
+        )
+        try:
+            return start(customer_id=customer_id, created=created)
+        except stripe_client.CustomerMissing:
+            # Deleted in the Dashboard, or a wrong id set in the admin: it would fail forever.
+            logger.warning(
+                "Stripe has no customer %s of account %s: creating a new one in its place.", customer_id, account.pk
             )
+            customer_id, created = stripe_customer_ensure(account=account, replacing=customer_id)
+            return start(customer_id=customer_id, created=created)
     except stripe_client.StripeUnavailable as error:
         raise BillingError(STRIPE_DOWN_MESSAGE) from error
 
 
-def stripe_customer_ensure(*, account: Account) -> tuple[str, bool]:
+def _checkout_session_start(
+    *, account: Account, customer_id: str, created: bool, price_id: str, success_url: str, cancel_url: str
+) -> str:
+    # Under the account's lock, as account_billing_end: a deletion under way waits for this
+    # Checkout and then expires it, or this one finds the account gone (else it could be paid for
+    # a customer deleted meanwhile, and billed with nobody's account).
+    with transaction.atomic():
+        if Account.objects.select_for_update(of=("self",)).filter(pk=account.pk).first() is None:
+            raise BillingError(ACCOUNT_DELETED_MESSAGE)
+        stripe_client.checkout_sessions_expire_open(customer_id=customer_id)
+        # Our rows come from webhook events: one paid moments ago (its event not applied yet, or
+        # failing) is known to Stripe alone. Asked after the expiry, so no Session can still start
+        # one; a customer created just now has none, so it is not asked.
+        if not created and stripe_client.subscriptions_billable(customer_id=customer_id):
+            raise BillingError(
+                "Stripe has a subscription of yours we are still setting up: if you paid moments ago, "
+                "your plan changes in a minute. Change or cancel it with “Manage subscription”."
+            )
+        return stripe_client.checkout_session_create(
+            customer_id=customer_id,
+            price_id=price_id,
+            account_id=account.pk,
+            success_url=success_url,
+            cancel_url=cancel_url,
+        )
+
+
+def stripe_customer_ensure(*, account: Account, replacing: str = "") -> tuple[str, bool]:
     """The account's Stripe customer id, and whether it was created now: the first time, with the
-    account id in its metadata. The account row stays locked meanwhile, so two browser tabs cannot
-    create two customers, and a deletion under way either comes first (then this raises BillingError)
-    or finds the customer saved. Commits at once when called outside a transaction, as Checkout does."""
+    account id in its metadata, or in place of `replacing`, a customer Stripe no longer has. The
+    account row stays locked meanwhile, so two browser tabs cannot create two customers, and a deletion
+    under way either comes first (then this raises BillingError) or finds the customer saved. Commits
+    at once when called outside a transaction, as Checkout does."""
     with transaction.atomic():
         locked = Account.objects.select_for_update(of=("self",)).select_related("owner").filter(pk=account.pk).first()
         if locked is None:
             raise BillingError(ACCOUNT_DELETED_MESSAGE)
-        created = not locked.stripe_customer_id
+        created = locked.stripe_customer_id in ("", replacing)
         if created:
             locked.stripe_customer_id = stripe_client.customer_create(email=locked.owner.email, account_id=locked.pk)
             locked.save(update_fields=["stripe_customer_id"])
@@ -127,6 +145,13 @@ def portal_session_create(*, account: Account, return_url: str) -> str:
         raise BillingError("You have no subscription to manage yet: choose a plan on the pricing page.")
     try:
         return stripe_client.portal_session_create(customer_id=account.stripe_customer_id, return_url=return_url)
+    except stripe_client.CustomerMissing as error:
+        # Stripe cancels a deleted customer's subscriptions: nothing is left there to manage.
+        logger.warning("Stripe has no customer %s of account %s: no portal.", account.stripe_customer_id, account.pk)
+        raise BillingError(
+            "Our payment provider has no subscription of yours to manage: choose a plan on the pricing page. "
+            "If you think you are still being billed, write to us."
+        ) from error
     except stripe_client.StripeUnavailable as error:
         raise BillingError(STRIPE_DOWN_MESSAGE) from error
 

@@ -27,6 +27,11 @@ class StripeUnavailable(Exception):
     """Stripe could not be reached or refused the request; the message is for logs, not customers."""
 
 
+class CustomerMissing(StripeUnavailable):
+    """Stripe has no such customer (deleted in the Dashboard, or a wrong id set in the admin): asking
+    again will not help. A StripeUnavailable, so that a caller not expecting it still stops safely."""
+
+
 class InvalidWebhook(Exception):
     """A webhook whose signature is missing, wrong or too old, or whose body is not a Stripe event."""
 
@@ -244,7 +249,8 @@ def _call(request):
 
 
 def _unavailable(error: stripe.StripeError) -> StripeUnavailable:
-    """Logged: a refused key as an ERROR, since only the operator can end it (retrying never will)."""
+    """Logged: a refused key as an ERROR, since only the operator can end it (retrying never will).
+    A customer Stripe does not have is CustomerMissing."""
     if isinstance(error, stripe.AuthenticationError | stripe.PermissionError):
         logger.error(
             "Stripe refused our key (STRIPE_SECRET_KEY wrong, or a restricted key without this "
@@ -253,4 +259,6 @@ def _unavailable(error: stripe.StripeError) -> StripeUnavailable:
         )
     else:
         logger.warning("Stripe request failed: %r", error)
+    if isinstance(error, stripe.InvalidRequestError) and (error.code, error.param) == ("resource_missing", "customer"):
+        return CustomerMissing(str(error))
     return StripeUnavailable(str(error))

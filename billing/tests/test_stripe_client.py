@@ -83,6 +83,16 @@ def test_a_missing_subscription_is_stripe_unavailable(fake_stripe):
         stripe_client.subscription_retrieve(subscription_id="sub_missing")
 
 
+def test_a_customer_stripe_does_not_have_is_told_apart_from_stripe_being_unreachable(fake_stripe):
+    with pytest.raises(stripe_client.CustomerMissing, match="No such customer: 'cus_deleted'"):
+        stripe_client.portal_session_create(customer_id="cus_deleted", return_url="https://a.example/billing/")
+
+    fake_stripe.failing_status = 500
+    with pytest.raises(stripe_client.StripeUnavailable) as raised:
+        stripe_client.portal_session_create(customer_id="cus_deleted", return_url="https://a.example/billing/")
+    assert not isinstance(raised.value, stripe_client.CustomerMissing)
+
+
 def test_the_wrong_api_key_is_refused_by_the_fake(fake_stripe, settings):
     settings.STRIPE_SECRET_KEY = "sk_test_wrong"
 

@@ -273,6 +273,24 @@ def test_a_checkout_stripe_refuses_keeps_the_customer_it_made_for_the_next_attem
     assert (session["customer"], len(fake_stripe.customers)) == (customer["id"], 1)
 
 
+def test_checkout_for_a_customer_stripe_no_longer_has_makes_a_new_one_in_its_place(client, fake_stripe, caplog):
+    # Deleted in the Stripe Dashboard (or a wrong id set in the admin): it was "could not reach" forever.
+    account = AccountFactory(stripe_customer_id="cus_deleted")
+    client.force_login(account.owner)
+
+    response = client.post(reverse("billing:checkout", args=["pro"]))
+
+    assert response.status_code == 303
+    (customer,) = fake_stripe.customers.values()
+    (session,) = fake_stripe.checkout_sessions.values()
+    account.refresh_from_db()
+    assert account.stripe_customer_id == customer["id"] == session["customer"]
+    assert customer["metadata"] == {"account_id": str(account.pk)}
+    assert f"Stripe has no customer cus_deleted of account {account.pk}: creating a new one in its place." in [
+        r.getMessage() for r in caplog.records if r.levelname == "WARNING"
+    ]
+
+
 def test_checkout_without_stripe_configured_goes_nowhere(free_client):
     response = free_client.post(reverse("billing:checkout", args=["pro"]), follow=True)
 
@@ -439,6 +457,19 @@ def test_portal_without_a_customer_says_so(free_client, fake_stripe):
 
     assert "no subscription to manage" in _messages(response)[0]
     assert fake_stripe.requests == []
+
+
+def test_portal_for_a_customer_stripe_no_longer_has_says_there_is_nothing_to_manage(client, fake_stripe):
+    account = AccountFactory(stripe_customer_id="cus_deleted")
+    client.force_login(account.owner)
+
+    response = client.post(reverse("billing:portal"), follow=True)
+
+    assert response.redirect_chain == [(reverse("billing:home"), 302)]
+    assert _messages(response) == [
+        "Our payment provider has no subscription of yours to manage: choose a plan on the pricing page. "
+        "If you think you are still being billed, write to us."
+    ]
 
 
 def test_portal_without_stripe_configured_goes_nowhere(client):
