@@ -89,7 +89,7 @@ def test_the_archives_pkg_info_is_valid_core_metadata_with_the_fields_hatchling_
     ours = client_sdist_metadata(CLIENT)
 
     metadata = Metadata.from_email(ours, validate=True)  # raises on a field missing or malformed
-    assert (metadata.metadata_version, metadata.name, str(metadata.version)) == ("2.1", "smolpix-client", "0.1.0")
+    assert (metadata.metadata_version, metadata.name, str(metadata.version)) == ("2.1", "smolpix-client", "0.1.1")
     assert metadata.description == (CLIENT / "README.md").read_text()
     assert metadata.description_content_type == "text/markdown"
     expected = Metadata.from_email(hatchlings, validate=False)
