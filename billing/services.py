@@ -169,13 +169,25 @@ def account_billing_end(*, account: Account) -> int:
     )
     try:
         if account.stripe_customer_id:
-            stripe_client.checkout_sessions_expire_open(customer_id=account.stripe_customer_id)
-            live.update(stripe_client.subscriptions_billable(customer_id=account.stripe_customer_id))
+            _customer_billing_end(account=account, live=live)
         for subscription_id in sorted(live):
             stripe_client.subscription_cancel(subscription_id=subscription_id)
     except stripe_client.StripeUnavailable as error:
         raise BillingError(STRIPE_DOWN_MESSAGE) from error
     return len(live)
+
+
+def _customer_billing_end(*, account: Account, live: set[str]) -> None:
+    """Expire the customer's open Checkouts and add what Stripe may still bill it for to `live`. A
+    customer Stripe no longer has (deleted in the Dashboard, which cancels its subscriptions, or a
+    wrong id set in the admin) has none of either: its deletion went on failing as if Stripe were down."""
+    try:
+        stripe_client.checkout_sessions_expire_open(customer_id=account.stripe_customer_id)
+        live.update(stripe_client.subscriptions_billable(customer_id=account.stripe_customer_id))
+    except stripe_client.CustomerMissing:
+        logger.warning(
+            "Stripe has no customer %s of account %s: nothing of it to end.", account.stripe_customer_id, account.pk
+        )
 
 
 # --- Webhook events ------------------------------------------------------------------------------
@@ -314,7 +326,8 @@ def subscription_sync(
     subscription = Subscription.objects.filter(stripe_subscription_id=snapshot.id).first() or Subscription(
         account=account, stripe_subscription_id=snapshot.id
     )
-    gave_plan = subscription.pk is None or _subscription_gives_plan(subscription, account=account)
+    # One Smolpix did not know gave nothing: the account's plan is not Stripe's doing (staff's, say).
+    gave_plan = subscription.pk is not None and _subscription_gives_plan(subscription, account=account)
     subscription.status = snapshot.status
     subscription.price_id = price_id
     subscription.plan = Plan.objects.get(code=plan_code) if plan_code else None
@@ -333,12 +346,12 @@ def subscription_sync(
 
 
 def _subscription_gives_plan(subscription: Subscription, *, account: Account) -> bool:
-    """Whether a stored subscription gives the account its plan: it grants access, or Stripe may still
-    bill it and the account is still on its plan (past due beyond the grace, before the hourly task
-    moves the account to Free)."""
+    """Whether a stored subscription gives the account its plan: it grants access, or it is past due
+    beyond the grace and the account is still on its plan (before the hourly task moves it to Free).
+    An unpaid, paused or incomplete one gave nothing: the account went to Free when it became so."""
     if subscription.grants_access(now=timezone.now()):
         return True
-    return subscription.status not in ENDED_STATUSES and subscription.plan_id == account.plan_id
+    return subscription.status == SubscriptionStatus.PAST_DUE and subscription.plan_id == account.plan_id
 
 
 def _plan_price(price_ids: tuple[str, ...]) -> tuple[str, str | None]:

@@ -87,6 +87,8 @@ class FakeStripe:
             self.failing_status: int | None = None  # set to e.g. 500 to make every API call fail
             # (method, path) -> status, e.g. {("POST", "/v1/checkout/sessions"): 500}: that call alone fails
             self.failing_requests: dict[tuple[str, str], int] = {}
+            # Customers Stripe no longer has (deleted in the Dashboard): its lists refuse them, as Stripe does
+            self.missing_customers: set[str] = set()
             self.webhook_url: str | None = None
 
     def close(self) -> None:
@@ -265,7 +267,7 @@ class FakeStripe:
         if params["mode"] == "subscription" and not params.get("line_items"):
             return 400, _error("invalid_request_error", "line_items is required in subscription mode.", "line_items")
         if params.get("customer") and params["customer"] not in self.customers:
-            return 400, _error("invalid_request_error", f"No such customer: '{params['customer']}'", "customer")
+            return _no_such_customer(params)
         session_id = _new_id("cs_test")
         session = {
             "id": session_id,
@@ -290,6 +292,8 @@ class FakeStripe:
         return 200, session
 
     def _checkout_session_list(self, params: dict) -> tuple[int, dict]:
+        if params.get("customer") in self.missing_customers:
+            return _no_such_customer(params)
         sessions = [
             self._public(session)
             for session in self.checkout_sessions.values()
@@ -299,6 +303,8 @@ class FakeStripe:
 
     def _subscription_list(self, params: dict) -> tuple[int, dict]:
         """Without a `status`, Stripe lists the subscriptions that are not canceled."""
+        if params.get("customer") in self.missing_customers:
+            return _no_such_customer(params)
         subscriptions = [
             subscription
             for subscription in self.subscriptions.values()
@@ -331,7 +337,7 @@ class FakeStripe:
 
     def _portal_session_create(self, params: dict) -> tuple[int, dict]:
         if params.get("customer") not in self.customers:
-            return 400, _error("invalid_request_error", f"No such customer: '{params.get('customer')}'", "customer")
+            return _no_such_customer(params)
         session_id = _new_id("bps")
         session = {
             "id": session_id,
@@ -441,6 +447,10 @@ def _lists(node: Any) -> Any:
     if node and all(key.isdigit() for key in node):
         return [node[key] for key in sorted(node, key=int)]
     return node
+
+
+def _no_such_customer(params: dict) -> tuple[int, dict]:
+    return 400, _error("invalid_request_error", f"No such customer: '{params.get('customer')}'", "customer")
 
 
 def _error(error_type: str, message: str, param: str | None = None) -> dict:

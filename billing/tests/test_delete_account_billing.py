@@ -115,6 +115,21 @@ def test_deleting_cancels_the_subscription_and_expires_open_checkouts_then_delet
     assert "_auth_user_id" not in client.session
 
 
+def test_an_account_whose_stripe_customer_is_gone_is_deleted_its_known_subscriptions_cancelled(
+    client, subscriber, fake_stripe
+):
+    """Deleted in the Dashboard (or a wrong id set in the admin): Stripe's lists answer "No such
+    customer", and the deletion was refused as if Stripe were down, every time (the review)."""
+    account, held = subscriber
+    fake_stripe.missing_customers.add(CUSTOMER)
+
+    response = delete_account(client)
+
+    assert (response.status_code, response.url) == (302, reverse("account_deleted"))
+    assert len(fake_stripe.api_requests("DELETE", f"/v1/subscriptions/{held['id']}")) == 1
+    assert not Account.objects.filter(pk=account.pk).exists()
+
+
 def test_a_subscription_stripe_holds_that_no_event_told_us_of_yet_is_cancelled_too(client, subscriber, fake_stripe):
     """Paid moments before the deletion, its webhook event not processed yet: it would go on billing."""
     _, held = subscriber

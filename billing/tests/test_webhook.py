@@ -133,13 +133,17 @@ def test_a_paid_invoice_ends_past_due(fake_stripe, send_event):
 
 
 @pytest.mark.parametrize("status", ["unpaid", "incomplete_expired", "canceled", "paused"])
-def test_statuses_without_access_return_the_account_to_free(fake_stripe, send_event, status):
+def test_a_subscription_first_seen_giving_nothing_leaves_the_plan_stripe_did_not_give(fake_stripe, send_event, status):
+    """Its events apply Stripe's state at the time (subscription_sync): one first seen without access
+    never gave the account anything, so its plan is not Stripe's doing (staff's, say) and stays. (The
+    review, 2026-12-07: an event of an unknown, canceled subscription turned staff's Agency to Free.)"""
     account = _linked_account(pro=True)
     subscription = fake_stripe.subscription_put(customer="cus_linked", price=PRICE_PRO, status=status)
 
     send_event(fake_stripe.event("customer.subscription.updated", subscription))
 
-    assert _plan(account) == "free"
+    assert Subscription.objects.get().status == status
+    assert _plan(account) == "pro"
 
 
 def test_a_trial_grants_the_plan(fake_stripe, send_event):
@@ -442,6 +446,28 @@ def test_a_plan_staff_set_on_a_subscription_past_its_grace_survives_its_events(
     assert _plan(account) == "agency"
 
 
+@pytest.mark.parametrize("status", ["unpaid", "paused", "incomplete_expired"])
+def test_a_plan_staff_set_after_a_subscription_stopped_granting_survives_its_end(
+    admin_client, fake_stripe, send_event, status
+):
+    """Unpaid (or paused, or an incomplete Checkout's) took the account to Free; staff then set a
+    plan by hand, and the subscription's end turned it back to Free (the review, 2026-12-07)."""
+    account = _linked_account()
+    first = "incomplete" if status == "incomplete_expired" else "active"
+    subscription = fake_stripe.subscription_put(customer="cus_linked", price=PRICE_PRO, status=first)
+    send_event(fake_stripe.event("customer.subscription.created", subscription))
+    if first == "active":
+        stopped = fake_stripe.subscription_update(subscription["id"], status=status)
+        send_event(fake_stripe.event("customer.subscription.updated", stopped))
+    assert _plan(account) == "free"
+    _comp(admin_client, account, "pro")
+
+    ended = fake_stripe.subscription_update(subscription["id"], status="canceled" if first == "active" else status)
+    send_event(fake_stripe.event("customer.subscription.deleted", ended))
+
+    assert _plan(account) == "pro"
+
+
 def test_ending_a_subscription_past_its_grace_before_the_hourly_task_still_means_free(fake_stripe, send_event):
     account = _linked_account()
     subscription = fake_stripe.subscription_put(customer="cus_linked", price=PRICE_PRO)
@@ -463,12 +489,13 @@ def test_a_known_subscription_that_stops_granting_returns_the_account_to_free(fa
     subscription = fake_stripe.subscription_put(customer="cus_linked", price=PRICE_AGENCY)
     send_event(fake_stripe.event("customer.subscription.created", subscription))
     assert _plan(account) == "agency"
-    Subscription.objects.update(past_due_since=timezone.now() - timedelta(days=30))  # for past_due: no grace
 
     ended = fake_stripe.subscription_update(subscription["id"], status=status)
     send_event(fake_stripe.event("customer.subscription.updated", ended))
-    if status == "past_due":
-        services.past_due_grace_expire()
+    if status == "past_due":  # the grace keeps the plan, then the hourly task ends it
+        assert _plan(account) == "agency"
+        Subscription.objects.update(past_due_since=timezone.now() - timedelta(days=30))
+        assert services.past_due_grace_expire() == 1
 
     assert _plan(account) == "free"
 
