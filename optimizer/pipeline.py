@@ -142,7 +142,12 @@ def optimize(source: bytes, options: OptimizeOptions, *, max_pixels: int) -> Opt
     if len(encoded.data) > len(source) and (returnable or not measurable):
         # Encoded without the source's size as its bound (that bound's notices say so themselves).
         notice = with_larger_notice(notice, len(source))
-    if not_for_browsers is not None and len(encoded.data) > len(source):
+    # Said only where the source could have been the answer: not to `format: webp`, which no AVIF is.
+    if (
+        not_for_browsers is not None
+        and len(encoded.data) > len(source)
+        and _source_fits(prepared, options, returned=encoded.format)
+    ):
         notice = " ".join(filter(None, (NOT_FOR_BROWSERS_NOTICE.format(problem=not_for_browsers), notice)))
     return Optimized(
         data=encoded.data,

@@ -854,6 +854,8 @@ class _Search:
         if any(t.encoded.settings == settings for t in self.trials):
             return None
         if trial := self._trial(settings, with_a_chance=with_a_chance):
+            # Timed, as run's: the next trial of these settings is afforded on it (_come_down's).
+            self._seconds_per_trial[_family(settings)] = trial.seconds
             self.trials.append(trial)
         return trial
 

@@ -462,6 +462,29 @@ def test_a_last_try_that_passes_far_above_the_target_comes_down_between_it_and_t
     assert (best.encoded.settings, notice) == (replace(full_chroma, quality=levels[1]), None)
 
 
+def test_a_last_try_comes_down_only_with_the_time_its_own_settings_took(photo, monkeypatch):
+    """On a clock where a trial of the last try's settings takes 12 s, with a budget of 10 s (20 of
+    overtime): the last try ends at 12 s, and another of its settings would end at 24: none starts.
+    Its time was not recorded (the review, 2026-12-07): it was taken to be 0."""
+    clock = [0.0]
+    monkeypatch.setattr("optimizer.smart.monotonic", lambda: clock[0])
+    search = _Search(photo.pixels, 59.0, Budget(seconds=10.0, seconds_per_megapixel=0.0))
+    full_chroma = smart.LAST_TRIES[0]
+    search.trials.append(trial(260 * 42, 32.0, replace(full_chroma, quality=42)))
+    levels: list[int] = []
+    scored = scored_by_level(lambda level: level - 10.0, levels)
+
+    def twelve_seconds(settings: EncoderSettings, **kwargs) -> Trial:
+        clock[0] += 12.0
+        return replace(scored(settings, **kwargs), seconds=12.0)
+
+    monkeypatch.setattr(search, "_trial", twelve_seconds)
+
+    best, _ = search.fallback([OutputFormat.AVIF])
+
+    assert levels == [90] and best.encoded.settings == full_chroma
+
+
 def test_a_trial_keeps_its_bytes_not_the_pixels_decoded_to_check_its_alpha(transparent):
     """4 bytes a pixel for each trial of a transparent image: 250 MB for eight at 7.8 MP."""
     choice = choose_encoding(transparent, format=RequestedFormat.AUTO, quality=80, smart=True)
