@@ -330,9 +330,10 @@ class OptimizeApi(MeteredApiView):
     in a suitable format and smaller than any re-encoding, its image is returned as it is, without
     its metadata (`savings` 0, or the bytes the metadata took).
 
-    With `Accept: image/webp`, `image/avif` or `image/*` the image bytes are the response body
-    and the figures are in `X-Smolpix-*` headers. With `format: auto`, an Accept header naming only
-    one of WebP or AVIF picks that one.
+    With `Accept: image/webp`, `image/avif` or `image/*` (preferred at least as much as JSON) the
+    image bytes are the response body and the figures are in `X-Smolpix-*` headers, if the header
+    takes the format returned (an explicit `format` it refuses comes as JSON). With `format: auto`,
+    an Accept header preferring only one of WebP or AVIF to JSON picks that one.
 
     Errors are JSON `{"error", "code", "field"}`: 400 `BAD_REQUEST`, `INVALID_URL`, `FETCH_FAILED`,
     `UNSUPPORTED_IMAGE` or `IMAGE_TOO_LARGE`; 401 `UNAUTHORIZED`; 403 `FORBIDDEN`; 429
@@ -454,22 +455,18 @@ class AcceptedImages:
         most specific range wins (RFC 9110), so `image/*, image/avif;q=0` refuses AVIF."""
         return next((self._qualities[media_range] for media_range in ranges if media_range in self._qualities), 0.0)
 
-    def _accepts(self, output: OutputFormat) -> bool:
-        # Named, or image/*: */* alone (curl's default) asks for no image, so it gets JSON.
-        return self._quality(output.content_type, "image/*") > 0
-
     def wants(self, output: OutputFormat) -> bool:
         """The image in `output` is asked for, and preferred at least as much as JSON. An answer in
         a format the client refuses (`format: avif` with `Accept: image/webp`) comes as JSON."""
-        image = self._quality(output.content_type, "image/*")
+        image = self._quality(output.content_type, "image/*")  # not */*: curl's default asks for JSON
         return image > 0 and image >= self._quality("application/json", "application/*", "*/*")
 
     def narrow(self, requested: RequestedFormat) -> RequestedFormat:
-        """`auto` limited to the one image format the client accepts, if it names only one."""
-        if requested is not RequestedFormat.AUTO or not any(self.wants(output) for output in OutputFormat):
-            return requested
-        accepted = [output for output in OutputFormat if self._accepts(output)]
-        return RequestedFormat(accepted[0].value) if len(accepted) == 1 else requested
+        """`auto` limited to the one image format the client wants as the body, if there is one: one
+        it takes but likes less than JSON would come as JSON (`image/webp, image/avif;q=0.1,
+        application/json;q=0.5` is WebP's bytes, where AVIF could win and come as JSON)."""
+        wanted = [output for output in OutputFormat if self.wants(output)]
+        return RequestedFormat(wanted[0].value) if requested is RequestedFormat.AUTO and len(wanted) == 1 else requested
 
 
 def _image_response(result: Optimized) -> HttpResponse:

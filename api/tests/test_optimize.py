@@ -11,11 +11,13 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test.client import encode_multipart
 from PIL import Image
 
+from api.optimize import AcceptedImages
 from api.tests.checks import ENDPOINT, SERVER_ERROR_BODY, assert_error, assert_reference_response
 from apikeys.keys import generate_key
 from apikeys.tests.factories import ApiKeyFactory
 from optimizer import imaging, pipeline
 from optimizer.encoders import ALPHA_MEAN_TOLERANCE
+from optimizer.formats import RequestedFormat
 from optimizer.tests import images
 from optimizer.tests.test_compression import image_target, recomputed_score
 from optimizer.tests.test_fetch import LOOPBACK_SPELLINGS
@@ -360,6 +362,20 @@ def test_an_explicit_format_wins_over_the_accept_header_in_json_when_its_bytes_a
     assert response["Content-Type"] == "application/json"
     assert response.json()["format"] == format
     assert response["Vary"] == "Accept"
+
+
+@pytest.mark.parametrize(
+    ("accept", "narrowed"),
+    [
+        ("image/webp, image/avif;q=0.1, application/json;q=0.5", "webp"),  # AVIF taken, but not as the body
+        ("image/webp, image/avif", "auto"),
+        ("image/avif;q=0.5, application/json;q=0.5", "avif"),
+        ("application/json, image/*;q=0.5", "auto"),  # no image as the body: JSON, in either format
+    ],
+)
+def test_auto_is_narrowed_to_the_one_format_wanted_as_the_body(accept, narrowed):
+    """One the client takes but likes less than JSON could win, and come as JSON (the review)."""
+    assert AcceptedImages.from_header(accept).narrow(RequestedFormat.AUTO) is RequestedFormat(narrowed)
 
 
 @pytest.mark.parametrize(
