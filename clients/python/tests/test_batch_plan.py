@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from optimizer.services import DEFAULT_OPTIONS
 from optimizer.tests import images
 from smolpix_client import batch
 from smolpix_client.protocol import MAX_UPLOAD_BYTES
@@ -282,6 +283,26 @@ def manifest_line(job: batch.Job, options: batch.Options, output: str, result: b
     return json.dumps({**record, "originalSize": 1000, "optimizedSize": len(result)}) + "\n"
 
 
+@pytest.mark.parametrize("given", [{"quality": 80}, {"max_width": 1920}, {"quality": 80, "max_width": 1920}])
+def test_a_result_0_1_0_recorded_for_options_given_as_the_apis_defaults_is_done(tmp_path, given):
+    """0.1.0 keyed `--quality 80` as given, 0.1.1 as unset: a run with it after the upgrade sent, and
+    charged, every image again (the review, 2026-12-07)."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "a.png").write_bytes(images.encode(images.photo(64, 48), "PNG"))
+    [job] = plan_for([str(photos)]).jobs
+    options = batch.Options(**given)
+    as_given = [job.source, job.size, job.mtime_ns, options.as_arguments()]
+    legacy = hashlib.sha256(json.dumps(as_given, sort_keys=True).encode()).hexdigest()
+    (photos / "a.webp").write_bytes(b"its result")
+    record = {"key": legacy, "source": job.source, "output": "a.webp", "format": "webp"}
+    (photos / batch.MANIFEST_NAME).write_text(json.dumps({**record, "originalSize": 1000, "optimizedSize": 10}) + "\n")
+
+    again = batch.plan([str(photos)], out=None, options=options, overwrite=False)
+
+    assert (again.jobs, [outcome.status for outcome in again.skipped]) == ([], ["skipped"])
+
+
 def test_a_record_whose_result_never_replaced_an_earlier_one_is_not_taken_as_done(tmp_path):
     """A run killed between appending a record and putting its result in place, where an earlier
     run (other options) had put its own: what is there is not the recorded result."""
@@ -342,6 +363,14 @@ def test_under_out_a_folder_and_its_subfolder_named_together_send_each_image_onc
     result = batch.plan([str(photos), str(photos / "2024")], out=out, options=batch.Options(), overwrite=False)
 
     assert [(job.name, job.out_dir) for job in result.jobs] == [("a.png", out.resolve() / "2024")]
+
+
+def test_the_clients_copy_of_the_apis_defaults_is_the_apis():
+    """The client cannot ask the API for them; a change of the API's would key runs wrongly."""
+    options = batch.Options()
+
+    assert {"quality": DEFAULT_OPTIONS.quality, "max_width": DEFAULT_OPTIONS.max_width} == batch.API_DEFAULTS
+    assert (options.format, options.smart) == (DEFAULT_OPTIONS.format.value, DEFAULT_OPTIONS.smart)
 
 
 def test_options_given_as_the_apis_defaults_are_keyed_as_manifests_have_always_keyed_none(tmp_path):

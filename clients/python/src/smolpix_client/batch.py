@@ -105,7 +105,16 @@ class Job:
     def key(self, options: Options) -> str:
         """The same source (path, size and modification time, or URL) with the same options (see
         Options.keyed: `--quality 80` is the same option as none)."""
-        identity = [self.source, self.size, self.mtime_ns, options.keyed()]
+        return self._key(options.keyed())
+
+    def keys_recorded(self, options: Options) -> list[str]:
+        """What a result of these options may be recorded under: `key`, and what 0.1.0 recorded it
+        under when an option was given as the API's default (keyed as given): its runs with
+        `--quality 80` are not done again, and charged, after an upgrade."""
+        return list(dict.fromkeys([self.key(options), self._key(options.as_arguments())]))
+
+    def _key(self, options: dict[str, Any]) -> str:
+        identity = [self.source, self.size, self.mtime_ns, options]
         return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
 
@@ -340,7 +349,7 @@ def plan(arguments: list[str], *, out: Path | None, options: Options, overwrite:
     appendable: dict[Path, str | None] = {}  # why each folder's manifest cannot be appended to, if so
     to_send = []
     for job in result.jobs:
-        finished = result.finished(job, job.key(options))
+        finished = next(filter(None, (result.finished(job, key) for key in job.keys_recorded(options))), None)
         if finished:
             output, entry = finished
             result.skipped.append(
