@@ -41,6 +41,11 @@
     return `${value.toFixed(1)} ${units[unit]}`;
   };
 
+  // Said as the API's refusal says it: in bytes, and the limit as the page's help writes it (32 MiB
+  // in KB/MB of 1024 read "32.0 MB", which tools that count in 1000s show 33.0 MB as).
+  const tooLarge = (file) =>
+    `This file is ${file.size.toLocaleString("en-US")} bytes; the most we take is ${form.dataset.maxSize}.`;
+
   const showError = (message, { upgrade = false } = {}) => {
     errorBox.textContent = message;
     if (upgrade) {
@@ -78,7 +83,7 @@
     if (!file) return;
     urlInput.value = "";
     if (file.size > maxBytes) {
-      showError(`This file is ${formatBytes(file.size)}; the most we take is ${formatBytes(maxBytes)}.`);
+      showError(tooLarge(file));
     } else if (file.type && !file.type.startsWith("image/")) {
       showError("That file is not an image. Choose a JPEG, PNG, GIF, WebP, AVIF, HEIC, TIFF or BMP file.");
     }
@@ -202,7 +207,7 @@
       return;
     }
     if (file && file.size > maxBytes) {
-      fail(`This file is ${formatBytes(file.size)}; the most we take is ${formatBytes(maxBytes)}.`);
+      fail(tooLarge(file));
       return;
     }
     submit.disabled = true;

@@ -156,6 +156,22 @@ def test_try_it_explains_an_unsupported_file_where_it_is_seen(page, console_erro
     assert [error for error in console_errors if "400" not in error] == []
 
 
+def test_try_it_refuses_a_file_over_the_limit_in_bytes_as_the_api_does(page, console_errors, settings, tmp_path):
+    """It said "This file is 32.0 MB; the most we take is 32.0 MB." of a file a byte over 32 MiB."""
+    settings.OPTIMIZER_MAX_SOURCE_BYTES = 1 << 20
+    sign_in(page, AccountFactory())
+    page.goto("/dashboard/try/")
+    large = tmp_path / "large.png"
+    large.write_bytes(bytes((1 << 20) + 1))
+
+    page.locator('input[type="file"]').set_input_files(large)
+
+    alert = page.get_by_role("alert")
+    alert.wait_for()
+    assert alert.inner_text() == "This file is 1,048,577 bytes; the most we take is 1,048,576 bytes (1 MiB)."
+    assert console_errors == []
+
+
 def test_try_it_takes_the_previous_result_away_when_the_next_image_fails(page, console_errors, eager_tasks, tmp_path):
     sign_in(page, AccountFactory())
     page.goto("/dashboard/try/")
