@@ -13,6 +13,7 @@ urlpatterns = [
     path("status/", views.status, name="status"),
     path("favicon.ico", views.favicon),
     path(f"downloads/{views.CLIENT_SDIST_NAME}", views.client_sdist, name="client-sdist"),
+    re_path(r"^downloads/smolpix_client-[0-9][0-9a-z.+-]*\.tar\.gz$", views.client_sdist_earlier),
     path("admin/", admin.site.urls),
     path("", include("accounts.urls")),
     path("dashboard/keys/", include("apikeys.urls")),

@@ -138,6 +138,14 @@ def _client_sdist() -> tuple[bytes, str]:
 
 
 @require_safe
+def client_sdist_earlier(request: HttpRequest) -> HttpResponse:
+    """An earlier version's URL, as a requirements file pins it: this one's archive (pip takes it
+    there; one that built the earlier version before keeps its own wheel). Not permanent: the
+    next release moves it on."""
+    return redirect("client-sdist")
+
+
+@require_safe
 @condition(etag_func=lambda request: _client_sdist()[1])
 def client_sdist(request: HttpRequest) -> HttpResponse:
     """The Python client for `pip install <this URL>` (it is not on PyPI): built from this release's

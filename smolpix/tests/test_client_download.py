@@ -54,6 +54,15 @@ def test_the_docs_install_the_client_from_this_site(client):
     assert re.fullmatch(r"https://testserver/downloads/smolpix_client-[0-9.]+\.tar\.gz", url)
 
 
+@pytest.mark.parametrize("earlier", ["0.1.0", "0.0.9", "1.0.0rc1"])
+def test_an_earlier_versions_url_leads_to_this_ones_archive(client, earlier):
+    """A requirements file or CI pinned to the URL the docs gave before: a 404 after each release."""
+    response = client.get(f"/downloads/smolpix_client-{earlier}.tar.gz")
+
+    assert (response.status_code, response.url) == (302, f"/downloads/{CLIENT_SDIST_NAME}")
+    assert client.get("/downloads/smolpix_client-.tar.gz").status_code == 404
+
+
 def test_the_download_is_a_public_gzipped_archive_of_the_clients_files(client):
     response = _download(client)
 
