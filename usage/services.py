@@ -189,11 +189,15 @@ def quota_charge(*, account: Account) -> Iterator[QuotaReservation]:
 def _quota_keep(reservation: QuotaReservation) -> bool:
     """Keep a reserved image for good; returns whether a quota e-mail is due."""
     try:
-        InFlightImage.objects.filter(pk=reservation.in_flight_image_id).delete()
-        if reservation.limit is None:
-            return False  # no limit, no quota e-mails: the count need not be read
-        months = MonthlyUsage.objects.filter(pk=reservation.monthly_usage_id)
-        usage = _with_in_flight(months, now=timezone.now()).first()
+        return _keep(reservation)
+    except DATABASE_DOWN:
+        # The request's connection may be one that an outage broke while the image was optimized
+        # (seconds, in a worker), though the database is back by now: once more, on a new one (not
+        # inside a transaction, which closing would end; quota_charge's callers hold none).
+        if not connection.in_atomic_block:
+            connection.close()
+    try:
+        return _keep(reservation)
     except DATABASE_DOWN:
         # If its row in flight could not be deleted, the task usage.give_back_lapsed_images gives
         # the image back once the row has expired: a success free of charge, rather than any risk of
@@ -202,6 +206,14 @@ def _quota_keep(reservation: QuotaReservation) -> bool:
             "database unreachable: image in flight %s kept, or left to lapse", reservation.in_flight_image_id
         )
         return False
+
+
+def _keep(reservation: QuotaReservation) -> bool:
+    InFlightImage.objects.filter(pk=reservation.in_flight_image_id).delete()
+    if reservation.limit is None:
+        return False  # no limit, no quota e-mails: the count need not be read
+    months = MonthlyUsage.objects.filter(pk=reservation.monthly_usage_id)
+    usage = _with_in_flight(months, now=timezone.now()).first()
     if usage is None:
         return False  # the month's row is gone with its account
     return _due_notice(usage=usage, used=_done(usage), limit=reservation.limit) is not None

@@ -1,5 +1,6 @@
 """The monthly quota under concurrency, at the service level. It rests on PostgreSQL's row locks
-(INSERT … ON CONFLICT … DO UPDATE … WHERE), so it runs there; the endpoint has its own such test."""
+(INSERT … ON CONFLICT … DO UPDATE … WHERE), so it runs there; the endpoint has its own such test.
+Also here, as it needs PostgreSQL: a request's connection broken by a restart meanwhile."""
 
 import threading
 import time
@@ -7,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
+import time_machine
 from django.core import mail
 from django.db import connection, connections
 from django.utils import timezone
@@ -163,3 +165,32 @@ def test_a_quota_e_mail_due_again_for_a_raised_limit_goes_out_once_from_many_pla
 
     assert len(mail.outbox) == 1
     assert MonthlyUsage.objects.get().warning_sent_limit == 10
+
+
+def test_a_success_whose_connection_a_restart_broke_meanwhile_is_charged():
+    """The audit's case: PostgreSQL restarted while the image was optimized, and was back before
+    it was done. Keeping it met the request's broken connection and gave up; the lapsed task then
+    gave the image back: a success free of charge."""
+    account = AccountFactory(pro=True)
+
+    with quota_charge(account=account):
+        _terminate(connection.connection.info.backend_pid)  # what a restart does to every connection
+
+    with time_machine.travel(timezone.now() + timedelta(hours=1)):
+        assert quota_give_back_lapsed() == 0
+    assert MonthlyUsage.objects.get(account=account).used == 1
+
+
+def _terminate(backend_pid: int) -> None:
+    """End a PostgreSQL backend from another connection (this thread's is the one ended)."""
+
+    def terminate() -> None:
+        try:
+            with connection.cursor() as cursor:  # the thread's own connection
+                cursor.execute("SELECT pg_terminate_backend(%s)", [backend_pid])
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=terminate)
+    thread.start()
+    thread.join()
