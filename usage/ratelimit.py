@@ -16,6 +16,7 @@ from smolpix.outages import traceback_due
 logger = logging.getLogger(__name__)
 
 GROUP = "api"
+COUNTED_RATE = "1/m"  # what django-ratelimit is told: the minute is its window, the limit ours
 
 
 @dataclass(frozen=True)
@@ -57,9 +58,11 @@ def rate_limit_hit(*, account: Account) -> RateLimitState | None:
     """
     limit = account_limits(account=account).rate_limit_per_minute
     try:
-        # Keyed by the account, for every method: django-ratelimit has no use for a request.
+        # Keyed by the account, for every method: django-ratelimit has no use for a request. Its
+        # key holds the rate too: one rate whatever the limit, or a limit changed within a minute
+        # (staff's, a new plan's) would start the minute's count again. Only the count is used.
         usage = get_usage(
-            None, group=GROUP, key=lambda group, request: str(account.pk), rate=f"{limit}/m", increment=True
+            None, group=GROUP, key=lambda group, request: str(account.pk), rate=COUNTED_RATE, increment=True
         )
     except Exception as error:
         logger.warning(

@@ -89,6 +89,24 @@ def test_all_keys_of_an_account_share_its_limit(client, pro_account):
     assert get_usage(client, someone_else).status_code == 200
 
 
+def test_a_limit_changed_within_the_minute_keeps_the_minutes_count(client, pro_account):
+    """The audit's case: an account's limit raised from 5 to 6 after its 6th request started the
+    minute's count again (django-ratelimit keys it by the rate): 11 requests in a minute got through."""
+    pro_account.rate_limit_override = 5
+    pro_account.save()
+    key = full_key_for(pro_account)
+
+    with time_machine.travel(time.time(), tick=False):
+        before = [get_usage(client, key).status_code for _ in range(6)]
+        pro_account.rate_limit_override = 6
+        pro_account.save()
+        after = get_usage(client, key)
+
+    assert before == [200] * 5 + [429]
+    assert after.status_code == 429
+    assert (after.json()["used"], after.json()["limit"]) == (7, 6)
+
+
 @pytest.mark.parametrize(("plan", "override", "limit"), [("pro", 2, 2), ("agency", 3, 3), ("pro", None, 60)])
 def test_the_accounts_override_takes_precedence_over_the_plan(client, plan, override, limit):
     account = AccountFactory(**{plan: True}, rate_limit_override=override)
