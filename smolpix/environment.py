@@ -8,6 +8,7 @@ its settings here too."""
 import ipaddress
 import math
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 
@@ -63,6 +64,23 @@ class Env(environ.Env):
         if raw.upper() not in LOG_LEVELS:
             raise InvalidSetting(var, raw, f"one of {', '.join(LOG_LEVELS)}")
         return raw.upper()
+
+    def http_url(self, var: str) -> str:
+        """An absolute http(s) URL with a host, which links continue, or "" when unset (`smolpix.co`
+        made every e-mail's link `smolpix.co/dashboard/`). A path and a trailing slash are fine
+        (smolpix.emails drops the slash); a query or fragment would land in the middle of links."""
+        raw = self._raw(var, "")
+        if not raw:
+            return raw
+        try:
+            parts = urlsplit(raw)
+            parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
+        except ValueError:
+            parts = None
+        if not parts or parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+            expected = "an absolute http:// or https:// URL with a host, without a query (e.g. https://smolpix.co)"
+            raise InvalidSetting(var, raw, expected)
+        return raw
 
     def ports(self, var: str, default: list[int]) -> list[int]:
         """Port numbers separated by commas (`abc` stopped the start with a ValueError that did not

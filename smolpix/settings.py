@@ -288,7 +288,7 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # Seconds before an SMTP connection gives up, so a stuck mail server fails the task (which retries).
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10, minimum=1)
 # The base of links in e-mails; unset, the host the request reached us at (see smolpix.emails).
-SITE_URL = env.str("SITE_URL", default="")
+SITE_URL = env.http_url("SITE_URL")
 
 # --- Static files -------------------------------------------------------------------------
 

@@ -1,6 +1,8 @@
 """The environment read strictly (smolpix.environment): a value its setting cannot take stops the
 process at start, naming the variable, where it used to pass for something else."""
 
+import re
+
 import pytest
 
 from smolpix.environment import Env, InvalidSetting
@@ -88,6 +90,22 @@ def test_networks_are_addresses_or_networks(env):
             env(PROXIES=value).networks("PROXIES", default=[])
 
 
+@pytest.mark.parametrize(
+    "value", ["https://smolpix.co", "https://smolpix.co/", "http://127.0.0.1:8000", "https://x.co/app"]
+)
+def test_a_site_url_is_an_absolute_http_url(env, value):
+    assert env(SITE_URL=value).http_url("SITE_URL") == value
+
+
+@pytest.mark.parametrize(
+    "value", ["smolpix.co", "ftp://smolpix.co", "https://", "https:smolpix.co", "https://x.co?a=1", "http://x.co:abc"]
+)
+def test_a_site_url_that_links_cannot_start_with_is_refused(env, value):
+    """SITE_URL=smolpix.co made every e-mail's link smolpix.co/dashboard/, which no mail reader opens."""
+    with pytest.raises(InvalidSetting, match=f"SITE_URL='{re.escape(value)}' is not an absolute http"):
+        env(SITE_URL=value).http_url("SITE_URL")
+
+
 def test_a_log_level_in_any_case(env):
     """LOG_LEVEL=debug stopped every process, in words that did not name LOG_LEVEL."""
     assert env(LOG_LEVEL="debug").log_level("LOG_LEVEL", default="INFO") == "DEBUG"
@@ -105,6 +123,7 @@ def test_a_log_level_in_any_case(env):
         ({"OPTIMIZER_MAX_SOURCE_BYTES": "0"}, "OPTIMIZER_MAX_SOURCE_BYTES='0' is not at least 1"),
         ({"OPTIMIZER_ALLOWED_PORTS": "abc"}, "OPTIMIZER_ALLOWED_PORTS='abc' is not port numbers"),
         ({"FORWARDED_ALLOW_IPS": "*"}, "FORWARDED_ALLOW_IPS='*' is not IP addresses"),
+        ({"SITE_URL": "smolpix.co"}, "SITE_URL='smolpix.co' is not an absolute http"),
         (
             {"CELERY_TASK_SOFT_TIME_LIMIT": "30", "CELERY_TASK_TIME_LIMIT": "2"},
             "CELERY_TASK_SOFT_TIME_LIMIT must be less than CELERY_TASK_TIME_LIMIT",
@@ -118,7 +137,7 @@ def test_a_log_level_in_any_case(env):
 def test_the_settings_refuse_to_start_on_a_value_they_cannot_take(values, message):
     """Each of these started, and then: the API took keys over plain HTTP; every answer was 503 with
     PostgreSQL up; every upload was too large; every optimization was a 500."""
-    result = manage("check", **PRODUCTION, **values)
+    result = manage("check", **PRODUCTION | values)
 
     assert result.returncode != 0
     assert message in result.stderr
