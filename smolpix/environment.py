@@ -82,6 +82,15 @@ class Env(environ.Env):
             raise InvalidSetting(var, raw, expected)
         return raw
 
+    def redis_url(self, var: str, default: str = "") -> str:
+        """A Redis URL, `redis://` or `rediss://` (TLS), or `default` when unset: the scheme the cache
+        (redis-py), Celery's broker (kombu) and its results all take (`notaurl` passed every check,
+        then no task was queued; redis-py's `unix://` is no transport of kombu's)."""
+        raw = self._raw(var, default)
+        if raw and urlsplit(raw).scheme not in ("redis", "rediss"):
+            raise InvalidSetting(var, raw, "a redis:// or rediss:// URL (e.g. redis://127.0.0.1:6379/0)")
+        return raw
+
     def ports(self, var: str, default: list[int]) -> list[int]:
         """Port numbers separated by commas (`abc` stopped the start with a ValueError that did not
         name the variable, and `99999` was taken)."""

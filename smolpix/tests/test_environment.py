@@ -106,6 +106,18 @@ def test_a_site_url_that_links_cannot_start_with_is_refused(env, value):
         env(SITE_URL=value).http_url("SITE_URL")
 
 
+@pytest.mark.parametrize("value", ["redis://127.0.0.1:6379/0", "rediss://:secret@redis.internal:6380/1"])
+def test_a_redis_url(env, value):
+    assert env(REDIS_URL=value).redis_url("REDIS_URL") == value
+
+
+@pytest.mark.parametrize("value", ["notaurl", "127.0.0.1:6379", "unix:///run/redis.sock", "amqp://localhost"])
+def test_a_redis_url_that_the_cache_or_celery_cannot_use_is_refused(env, value):
+    """REDIS_URL=notaurl passed `check --deploy` and make serve's check; then no task was queued."""
+    with pytest.raises(InvalidSetting, match=f"REDIS_URL='{value}' is not a redis:// or rediss:// URL"):
+        env(REDIS_URL=value).redis_url("REDIS_URL")
+
+
 def test_a_log_level_in_any_case(env):
     """LOG_LEVEL=debug stopped every process, in words that did not name LOG_LEVEL."""
     assert env(LOG_LEVEL="debug").log_level("LOG_LEVEL", default="INFO") == "DEBUG"
@@ -124,6 +136,8 @@ def test_a_log_level_in_any_case(env):
         ({"OPTIMIZER_ALLOWED_PORTS": "abc"}, "OPTIMIZER_ALLOWED_PORTS='abc' is not port numbers"),
         ({"FORWARDED_ALLOW_IPS": "*"}, "FORWARDED_ALLOW_IPS='*' is not IP addresses"),
         ({"SITE_URL": "smolpix.co"}, "SITE_URL='smolpix.co' is not an absolute http"),
+        ({"REDIS_URL": "notaurl"}, "REDIS_URL='notaurl' is not a redis:// or rediss:// URL"),
+        ({"CELERY_BROKER_URL": "notaurl"}, "CELERY_BROKER_URL='notaurl' is not a redis:// or rediss:// URL"),
         (
             {"CELERY_TASK_SOFT_TIME_LIMIT": "30", "CELERY_TASK_TIME_LIMIT": "2"},
             "CELERY_TASK_SOFT_TIME_LIMIT must be less than CELERY_TASK_TIME_LIMIT",
