@@ -7,6 +7,7 @@ its settings here too."""
 
 import ipaddress
 import math
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -14,6 +15,10 @@ import environ
 
 TRUE = ("true", "yes", "on", "1")
 FALSE = ("false", "no", "off", "0")
+# Numbers as JSON writes them (as the API's form fields, api.optimize.FORM_NUMBER): int() and
+# float() also take `1_000`, `+5` and other scripts' digits (an Arabic-Indic five, U+0665).
+WHOLE_NUMBER = re.compile(r"-?[0-9]+")
+NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "WARN", "ERROR", "CRITICAL", "FATAL", "NOTSET")  # logging's names
 
 
@@ -26,15 +31,14 @@ class InvalidSetting(ValueError):
 
 class Env(environ.Env):
     # (Before the methods named after the built-in types, whose names its annotations mean.)
-    def _number(self, var: str, default, *, parse: type, expected: str, minimum: float | None):
+    def _number(self, var: str, default, *, written: re.Pattern, parse: type, expected: str, minimum: float | None):
         raw = self._raw(var, default)
         if not isinstance(raw, str):
             return raw
-        try:
-            value = parse(raw)
-        except ValueError:
-            raise InvalidSetting(var, raw, expected) from None
-        if not math.isfinite(value):
+        if not written.fullmatch(raw):
+            raise InvalidSetting(var, raw, expected)
+        value = parse(raw)
+        if not math.isfinite(value):  # 1e999
             raise InvalidSetting(var, raw, "a finite number")
         if minimum is not None and value < minimum:
             raise InvalidSetting(var, raw, f"at least {minimum:g}")
@@ -52,10 +56,10 @@ class Env(environ.Env):
         raise InvalidSetting(var, raw, f"one of {', '.join(TRUE)} or {', '.join(FALSE)}")
 
     def int(self, var: str, default=environ.Env.NOTSET, *, minimum: int | None = None) -> int:
-        return self._number(var, default, parse=int, expected="a whole number", minimum=minimum)
+        return self._number(var, default, written=WHOLE_NUMBER, parse=int, expected="a whole number", minimum=minimum)
 
     def float(self, var: str, default=environ.Env.NOTSET, *, minimum: float | None = None) -> float:
-        return self._number(var, default, parse=float, expected="a number", minimum=minimum)
+        return self._number(var, default, written=NUMBER, parse=float, expected="a number", minimum=minimum)
 
     def log_level(self, var: str, default: str) -> str:
         """A logging level's name, in any case (`debug` stopped every process, in words that did not
