@@ -124,6 +124,17 @@ class Env(environ.Env):
         raw = self._raw(var, None)
         return None if raw is None else [item.strip() for item in raw.split(",")]
 
+    # (After the methods whose annotations mean the built-in list.)
+    def list(self, var: str, default: list[str]) -> list[str]:
+        """Items separated by commas, none empty, as ports and networks are (`ALLOWED_HOSTS=' '` was
+        the host ' ', set: every page would have answered 400; now it is unset, as any blank)."""
+        items = self._items(var)
+        if items is None:
+            return default
+        if not all(items):
+            raise InvalidSetting(var, self.ENVIRON[var], "items separated by commas, none of them empty")
+        return items
+
     def _raw(self, var: str, default):
         """The variable's text, or `default` when it is unset or empty (django-environ's get_value
         would cast the text by the default's type, as loosely as above)."""

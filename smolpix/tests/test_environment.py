@@ -98,6 +98,17 @@ def test_ports_are_numbers_in_range(env):
             env(PORTS=value).ports("PORTS", default=[443])
 
 
+def test_a_list_has_its_items_stripped(env):
+    assert env(HOSTS=" smolpix.co , www.smolpix.co").list("HOSTS", default=[]) == ["smolpix.co", "www.smolpix.co"]
+    assert env(HOSTS=" ").list("HOSTS", default=["localhost"]) == ["localhost"]  # blank is unset
+
+
+@pytest.mark.parametrize("value", [",", "smolpix.co,", "smolpix.co, ,www.smolpix.co"])
+def test_a_list_with_an_empty_item_is_refused(env, value):
+    with pytest.raises(InvalidSetting, match=f"HOSTS='{value}' is not items separated by commas, none of them empty"):
+        env(HOSTS=value).list("HOSTS", default=[])
+
+
 def test_networks_are_addresses_or_networks(env):
     """FORWARDED_ALLOW_IPS=proxy.internal was taken, and every sign-in then raised reading the client's address."""
     assert env(PROXIES="10.0.0.1, 192.168.0.0/16,::1").networks("PROXIES", default=[]) == [
@@ -157,6 +168,8 @@ def test_a_log_level_in_any_case(env):
         ({"OPTIMIZER_MAX_SOURCE_BYTES": "0"}, "OPTIMIZER_MAX_SOURCE_BYTES='0' is not at least 1"),
         ({"OPTIMIZER_ALLOWED_PORTS": "abc"}, "OPTIMIZER_ALLOWED_PORTS='abc' is not port numbers"),
         ({"FORWARDED_ALLOW_IPS": "*"}, "FORWARDED_ALLOW_IPS='*' is not IP addresses"),
+        ({"ALLOWED_HOSTS": " "}, "ALLOWED_HOSTS must be set when DEBUG is off"),  # it was the host ' '
+        ({"ALLOWED_HOSTS": "smolpix.co,"}, "ALLOWED_HOSTS='smolpix.co,' is not items separated by commas"),
         ({"SITE_URL": "smolpix.co"}, "SITE_URL='smolpix.co' is not an absolute http"),
         ({"REDIS_URL": "notaurl"}, "REDIS_URL='notaurl' is not a redis:// or rediss:// URL"),
         ({"CELERY_BROKER_URL": "notaurl"}, "CELERY_BROKER_URL='notaurl' is not a redis:// or rediss:// URL"),
