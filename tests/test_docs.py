@@ -1,8 +1,13 @@
 """The README and bench/README.md link to each other's sections: every relative link must reach a
 file of the repository, and every #anchor a heading of its file, as GitHub renders them. And
-.env.example, which the README says lists every variable, names each one the settings read."""
+.env.example, which the README says lists every variable with its default, names each one the settings
+read, and changes none of them."""
 
+import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -55,3 +60,25 @@ def test_env_example_names_every_variable_the_settings_read():
 
     assert len(read) > 40
     assert read - listed == set()
+
+
+def test_env_example_copied_as_env_changes_no_setting(tmp_path):
+    """Its DATABASE_URL=sqlite:///db.sqlite3 was not the default: relative, it was db.sqlite3 in the
+    directory a process started in (from /tmp, /tmp/db.sqlite3), not at the repository's root."""
+    example = (ROOT / ".env.example").read_text()
+    named = set(re.findall(r"^#? ?([A-Z0-9_]+)=", example, re.MULTILINE))
+    values = dict(re.findall(r"^([A-Z0-9_]+)=(.*)$", example, re.MULTILINE))
+    unset = {key: value for key, value in os.environ.items() if key not in named} | {"PYTHONPATH": str(ROOT)}
+    dump = (  # without a .env of the checkout's own
+        "import json; from smolpix import environment; environment.read_env_file = lambda folder: None; "
+        "from smolpix import settings; "
+        "print(json.dumps({name: repr(value) for name, value in vars(settings).items() if name.isupper()}))"
+    )
+
+    def settings(env: dict[str, str]) -> dict[str, str]:
+        read = subprocess.run(
+            [sys.executable, "-c", dump], cwd=tmp_path, env=env, capture_output=True, text=True, check=True
+        )
+        return json.loads(read.stdout)
+
+    assert settings(unset | values) == settings(unset)
