@@ -21,6 +21,12 @@ if [[ -v WEB_CONCURRENCY && -z "${WEB_CONCURRENCY//[[:space:]]/}" ]]; then unset
 python - <<'EOF'
 import runpy
 import sys
+from smolpix.environment import Env
+
+# Read from the environment alone, as supervise.sh reads it (the settings below read .env too): a
+# value that is not a whole number ended every supervisor at its first restart, or logged a bash
+# error at each; 0 would restart a process that keeps dying every second.
+Env().int("SERVE_HEALTHY_RUN_SECONDS", default=60, minimum=1)
 from smolpix import settings
 
 problems = []

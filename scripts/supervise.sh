@@ -2,7 +2,10 @@
 # SIGTERM or SIGINT (passed on to it; then it waits for the command to finish), restarting it
 # whenever it exits: after 1 s, doubling to at most 30 s while it keeps dying, back to 1 s once it
 # ran for HEALTHY_RUN_SECONDS.
-HEALTHY_RUN_SECONDS=${SERVE_HEALTHY_RUN_SECONDS:-60}
+# As serve.sh checked it (smolpix/environment.py): blank is unset, and 010 is ten, not octal.
+HEALTHY_RUN_SECONDS=${SERVE_HEALTHY_RUN_SECONDS:-}
+HEALTHY_RUN_SECONDS=${HEALTHY_RUN_SECONDS//[[:space:]]/}
+HEALTHY_RUN_SECONDS=$((10#${HEALTHY_RUN_SECONDS:-60}))
 say() { echo "$@" 2>/dev/null || true; }  # a line of the log; its output closed is no reason to stop
 supervise() {
   local name=$1 command=$2 delay=1 child status started stopping=""

@@ -72,6 +72,17 @@ def test_make_serve_refuses_a_bad_gunicorn_setting_before_it_starts_anything():
     assert "migrat" not in served.stdout + served.stderr.lower()
 
 
+@pytest.mark.parametrize("value", ["abc", "1e1", "60s", "-5", "0"])
+def test_make_serve_refuses_a_healthy_run_that_is_not_a_whole_number_of_seconds(value):
+    """supervise.sh counts in it: `abc` ended every supervisor at a process's first death (never
+    restarted), `1e1` and `60s` logged a bash error at each restart, `-5` and `0` never backed off."""
+    served = make_serve(DEBUG="false", SERVE_HEALTHY_RUN_SECONDS=value)
+
+    assert served.returncode != 0
+    assert f"SERVE_HEALTHY_RUN_SECONDS='{value}' is not" in served.stderr
+    assert "migrat" not in served.stdout + served.stderr.lower()
+
+
 @pytest.mark.parametrize("process", ["worker", "beat"])
 @pytest.mark.parametrize("debug", [None, "true"], ids=["unset", "on"])
 def test_the_worker_and_beat_refuse_debug(process, debug, tmp_path):

@@ -6,6 +6,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -34,3 +36,18 @@ def test_a_process_that_ran_for_a_while_before_it_died_is_restarted_at_once(tmp_
 
     delays = [int(delay) for delay in re.findall(r"exited with status 3; restarting it in (\d+) s", output)]
     assert delays[:3] == [1, 2, 1], output
+
+
+@pytest.mark.parametrize(("value", "seconds"), [(None, 60), (" ", 60), ("010", 10), (" 5 ", 5)])
+def test_the_healthy_run_is_read_as_serve_sh_checked_it(value, seconds):
+    """Blank is unset, as for every setting; 010 was octal to bash: 8 seconds."""
+    read = subprocess.run(
+        ["bash", "-c", "set -euo pipefail; source scripts/supervise.sh; echo $HEALTHY_RUN_SECONDS"],
+        cwd=REPO,
+        env={"PATH": "/usr/bin:/bin"} | ({"SERVE_HEALTHY_RUN_SECONDS": value} if value is not None else {}),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+    assert read.stdout == f"{seconds}\n"
