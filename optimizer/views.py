@@ -105,12 +105,14 @@ def _in_words(error: SmolpixError, answer: ErrorAnswer, *, account: Account) -> 
     if isinstance(error, RateLimited):
         rate = error.rate
         return (
-            f"That is {rate.used} images this minute, more than your plan's {rate.limit}. "
-            f"Try again in {rate.retry_after} seconds."
+            # Requests, not images: refused ones count too.
+            f"That is {rate.used} requests this minute, refused ones included; your plan allows "
+            f"{rate.limit} a minute. Try again in {rate.retry_after} seconds."
         )
     if isinstance(error, QuotaExceeded):
         if error.limit and error.used == error.limit:
-            used_up = f"You have used all {_images(error.limit)} of your {account.plan.name} plan this month."
+            all_of = "all " if error.limit > 1 else ""  # not "all 1 image"
+            used_up = f"You have used {all_of}{_images(error.limit)} of your {account.plan.name} plan this month."
         else:  # a limit lowered below the month's count, or to none
             used_up = f"Your account's limit this month is {_images(error.limit)}, and you have used {error.used:,}."
         resets = date_format(error.resets_at, "F j")

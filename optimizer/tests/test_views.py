@@ -250,7 +250,7 @@ def test_a_used_up_one_image_allowance_says_image(free_client, free_account):
     response = free_client.post(TRY_IT, form(file=upload()), **JSON)
 
     assert response.status_code == 429
-    assert response.json()["error"].startswith("You have used all 1 image of your Free plan this month.")
+    assert response.json()["error"].startswith("You have used 1 image of your Free plan this month.")
 
 
 def test_a_limit_lowered_below_the_count_is_said_to_be_exceeded(free_client, free_account):
@@ -332,7 +332,9 @@ def test_the_page_shares_the_accounts_per_minute_rate_limit(free_client, free_ac
     assert response.status_code == 429
     body = response.json()
     assert (body["code"], body["used"], body["limit"]) == ("LIMIT_REACHED", 3, 2)
-    assert body["error"].startswith("That is 3 images this minute, more than your plan's 2.")
+    assert body["error"].startswith(
+        "That is 3 requests this minute, refused ones included; your plan allows 2 a minute."
+    )
     assert "upgrade" not in body  # over in a minute: the script offers no upgrade
     assert 0 < int(response["Retry-After"]) <= 60
     assert usage_this_month(account=free_account).used == 0
