@@ -4,7 +4,9 @@ box, and the actions a customer came for are on screen without scrolling sideway
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.steps import sign_in, sign_in_to_admin, sign_up
+from apikeys.models import ApiKey
+from tests.browser.steps import create_key, sign_in, sign_in_to_admin, sign_up
+from usage.tests.factories import RequestRecordFactory
 
 # The live server reads committed data: these tests use a transactional database.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -93,6 +95,34 @@ def test_no_page_scrolls_sideways_with_a_long_address(browser, live_server, eage
     wide["/accounts/verify/ sent again"] = overflow(page)
 
     assert {path: pixels for path, pixels in wide.items() if pixels > 0} == {}
+    context.close()
+
+
+# A key's name is the customer's own text, here one word as long as a name may be: browsers break
+# lines only between words.
+LONG_KEY_NAME = "w" * 100
+
+
+@pytest.mark.parametrize("width", [1280, 360])
+def test_no_page_scrolls_sideways_with_a_long_key_name(browser, live_server, customer, width):
+    context = browser.new_context(base_url=live_server.url, viewport={"width": width, "height": 844})
+    page = context.new_page()
+    sign_in(page, customer)
+    create_key(page, LONG_KEY_NAME)
+    # Once loaded (its stylesheet, copy.js): one run measured this page 977 px too wide without waiting.
+    page.wait_for_load_state()
+    wide = {"/dashboard/keys/ with the new key": overflow(page)}
+    api_key = ApiKey.objects.get(name=LONG_KEY_NAME)
+    RequestRecordFactory(account=customer, api_key=api_key)  # the dashboard's recent requests name it
+    tables = {}
+    for path in ["/dashboard/keys/", "/dashboard/", "/docs/", f"/dashboard/keys/{api_key.pk}/revoke/"]:
+        page.goto(path)
+        wide[path], tables[path] = overflow(page), wide_tables(page)
+    page.goto("/dashboard/keys/")
+
+    assert {path: pixels for path, pixels in wide.items() if pixels > 0} == {}
+    assert {path: found for path, found in tables.items() if found} == {}
+    assert_across(page, page.get_by_role("link", name="Revoke"))
     context.close()
 
 
