@@ -46,6 +46,11 @@ class SignInForm(UsernameWithinItsLength):
         "invalid_login": "Please enter a correct email and password. The password is case-sensitive.",
     }
 
+    def __init__(self, request: HttpRequest | None = None, *args, **kwargs) -> None:
+        super().__init__(request, *args, **kwargs)
+        # Django's is a text input: phones then show no e-mail keyboard, as sign-up's field does.
+        self.fields["username"].widget.input_type = "email"
+
 
 NO_SECOND_FACTOR = (
     "{email} has no second factor yet, and the admin asks staff for one. An operator gives you one "

@@ -277,6 +277,14 @@ def test_log_in_with_email_in_any_case_and_log_out(client):
     assert client.get(reverse("dashboard")).status_code == 302
 
 
+def test_the_log_in_address_is_an_email_input_that_browsers_fill_in_as_the_username(client):
+    """Sign-up's and password reset's are e-mail inputs: phones showed no e-mail keyboard for this one."""
+    page = client.get(reverse("login")).content.decode()
+
+    tag = re.search(r'<input[^>]* name="username"[^>]*>', page).group(0)
+    assert 'type="email"' in tag and 'autocomplete="username"' in tag, tag
+
+
 def test_opening_the_log_out_address_asks_first_and_its_button_logs_out():
     UserFactory(email="me@example.com")
     client = Client(enforce_csrf_checks=True)
