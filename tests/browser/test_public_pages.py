@@ -75,3 +75,22 @@ def test_sign_up_shows_each_error_under_its_field_in_the_sites_error_colour(page
     assert field["y"] + field["height"] <= box["y"] < field["y"] + field["height"] + 40  # right under its input
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     assert console_errors == []
+
+
+@pytest.mark.parametrize(
+    ("path", "fill", "button", "first_error"),
+    [
+        # A valid address: the first field in error is the password, below it.
+        ("/accounts/signup/", {"Email": "someone@example.com", "Password": "abc"}, "Create account", "Password"),
+        # The address field has autofocus of its own, and gives it way.
+        ("/accounts/login/", {"Email": "someone@example.com"}, "Log in", "Password"),
+    ],
+)
+def test_a_refused_form_comes_back_with_its_first_field_in_error_focused(page, path, fill, button, first_error):
+    page.goto(path)
+    for label, value in fill.items():
+        page.get_by_label(label, exact=True).fill(value)
+    page.get_by_role("button", name=button).click()
+
+    expect(page.get_by_label(first_error, exact=True)).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_label(first_error, exact=True)).to_be_focused()
