@@ -89,8 +89,12 @@ def checkout(request: HttpRequest, plan_code: str) -> HttpResponse:
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def portal(request: HttpRequest) -> HttpResponse:
+    """POST opens Stripe's customer portal. A GET (a bookmark, the address typed again) goes to the
+    billing page, whose "Manage subscription" button does it, instead of a blank 405."""
+    if request.method == "GET":
+        return redirect("billing:home")
     if not billing_configured():
         messages.error(request, NOT_CONFIGURED_MESSAGE)
         return redirect("billing:home")

@@ -452,6 +452,17 @@ def test_portal_redirects_to_a_stripe_portal_session_for_the_customer(client, fa
     }
 
 
+def test_opening_the_portal_address_goes_to_the_billing_page_and_opens_no_session(client, fake_stripe):
+    """Its POST-only view answered a GET an empty 405, which browsers showed as their own error page."""
+    client = _subscribed_client(client, status="active")
+
+    response = client.get(reverse("billing:portal"))
+
+    assert response.status_code == 302
+    assert response["Location"] == reverse("billing:home")
+    assert fake_stripe.requests == []
+
+
 def test_portal_without_a_customer_says_so(free_client, fake_stripe):
     response = free_client.post(reverse("billing:portal"), follow=True)
 
