@@ -48,6 +48,19 @@ def test_pricing_marks_a_signed_in_customer_s_plan_and_offers_no_sign_up(request
 
 
 @pytest.mark.parametrize("page", ["landing", "pricing"])
+def test_the_plan_pages_offer_sign_up_signed_out_and_try_it_signed_in(client, free_account, page):
+    """Signed in, "Start free" and "Try it free" led to sign-up, which sends its visitor to the dashboard."""
+    signed_out = client.get(reverse(page)).content.decode().split("<main")[1]
+    client.force_login(free_account.owner)
+    signed_in = client.get(reverse(page)).content.decode().split("<main")[1]
+
+    assert f'href="{reverse("signup")}"' in signed_out
+    assert reverse("try-it") not in signed_out
+    assert reverse("signup") not in signed_in
+    assert f'href="{reverse("try-it")}"' in signed_in
+
+
+@pytest.mark.parametrize("page", ["landing", "pricing"])
 def test_the_plan_pages_headings_go_down_one_level_at_a_time(client, page):
     levels = [int(level) for level in re.findall(r"<h([1-6])", client.get(reverse(page)).content.decode())]
 
