@@ -169,6 +169,10 @@ if CELERY_TASK_SOFT_TIME_LIMIT >= CELERY_TASK_TIME_LIMIT:
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A worker takes a message only when one of its processes is free: none waits in the main process,
+# where a worker killed outright (SIGKILL) would keep it from every other worker until Redis's
+# visibility timeout, its request answered 503 after the queue timeout.
+CELERY_WORKER_DISABLE_PREFETCH = True
 CELERY_WORKER_MAX_TASKS_PER_CHILD = env.int("CELERY_WORKER_MAX_TASKS_PER_CHILD", default=200, minimum=1)
 # The prefork pool (what `--pool prefork` names), looked after more often than Celery's own: see smolpix.pool.
 CELERY_WORKER_POOL = "smolpix.pool:TaskPool"

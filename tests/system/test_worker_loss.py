@@ -76,6 +76,27 @@ def test_a_worker_process_killed_mid_job_is_a_quick_json_error_and_not_charged(s
     assert again.status == 200, str(again)
 
 
+def test_a_job_queued_when_the_worker_is_killed_goes_to_its_replacement(serve, origin):
+    """A worker killed outright (SIGKILL) kept the message it had taken ahead of its process from
+    every other worker until Redis's visibility timeout (an hour): its request was answered 503
+    after the queue timeout, though the worker was back in seconds (the audit: 2 of 6)."""
+    _, api = serve.customer()
+    worker = serve.worker()
+    held = HeldImage(origin, pictures.small(), hold_seconds=NOTICE_SECONDS)
+
+    with ThreadPoolExecutor(2) as pool:
+        running = pool.submit(api.optimize_url, held.url)
+        held.fetched()  # the worker's one process is busy with it
+        queued = pool.submit(api.optimize, pictures.small())
+        time.sleep(1)  # queued behind it
+        os.kill(worker.pid, signal.SIGKILL)
+        held.release()
+        answers = running.result(), queued.result()
+
+    assert (answers[0].status, answers[0].code) in {(200, None), (500, "SERVER_ERROR")}, str(answers[0])
+    assert answers[1].status == 200, str(answers[1])
+
+
 def test_a_running_job_survives_the_clock_of_redis_jumping_forward(serve, origin):
     """A host paused and resumed (a virtual machine suspended or migrated): Redis's clock jumps,
     and every heartbeat expires at once while every worker is well. The job still succeeds."""
