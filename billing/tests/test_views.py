@@ -1,6 +1,7 @@
 """The billing pages and the pricing buttons, through the HTTP client, against the local fake Stripe."""
 
 from datetime import timedelta
+from urllib.parse import unquote
 
 import pytest
 from django.test import Client
@@ -419,6 +420,17 @@ def test_billing_page_for_a_free_account_offers_the_plans(free_client, fake_stri
     assert "50 images a month, no API access." in body
     assert f'href="{reverse("pricing")}">Choose a plan<' in body
     assert reverse("billing:portal") not in body
+
+
+@pytest.mark.parametrize("page", ["landing", "pricing"])
+def test_plans_shown_signed_out_without_stripe_configured_are_not_offered_for_sale(client, page):
+    """They led to sign-up, whose pages and e-mail promised "Stripe's secure checkout" at the end,
+    and then to the billing page saying billing is not configured."""
+    body = client.get(reverse(page)).content.decode()
+
+    assert reverse("billing:checkout", args=["pro"]) not in unquote(body)
+    assert body.count(NOT_CONFIGURED) == 2  # Pro's card and Agency's
+    assert 'href="/accounts/signup/">Start free<' in body
 
 
 def test_billing_page_without_stripe_configured_says_so(free_client):
