@@ -234,6 +234,16 @@ def test_the_deleted_page_sends_a_signed_in_visitor_to_the_dashboard(client, cus
     assert (response.status_code, response.url) == (302, reverse("dashboard"))
 
 
+@pytest.mark.parametrize("with_stripe", [True, False])
+def test_the_deleted_page_speaks_of_stripe_only_where_it_sells_plans(request, client, with_stripe):
+    if with_stripe:
+        request.getfixturevalue("fake_stripe")
+
+    page = client.get(reverse("account_deleted")).content.decode()
+
+    assert ("stay in Stripe." in page) == with_stripe
+
+
 def test_request_records_are_deleted_in_batches(customer, monkeypatch):
     """An account's millions of them in one statement outlasted DATABASE_TIMEOUT on every try, after
     Stripe had cancelled the subscription."""
