@@ -112,6 +112,7 @@ def test_the_30_day_chart_comes_with_a_table(client, pro_account):
     body = dashboard(client, pro_account)
 
     assert "4 requests, 1 refused or failed" in body
+    assert '<span class="legend" aria-hidden="true">' in body  # not read out as "…failed succeeded refused or failed"
     assert '<svg class="chart"' in body and 'role="img"' in body
     assert body.count('<rect class="ok"') == 1 and body.count('<rect class="failed"') == 1
     assert "the busiest day was June 13 with 4 requests" in body
