@@ -10,6 +10,9 @@ says `"upgrade": true` in its JSON (the API's own answer never does), and the pa
 then link to the pricing page.
 """
 
+import re
+from urllib.parse import urlsplit
+
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -61,7 +64,15 @@ def try_it(request: HttpRequest) -> HttpResponse:
     if _wants_json(request):
         monthly_limit = account_limits(account=account).monthly_limit
         return JsonResponse(body, headers=quota_headers(used=optimization.quota_used, limit=monthly_limit))
-    return _page(request, form, result=body)
+    return _page(request, form, result=body, download_stem=_source_stem(form))
+
+
+def _source_stem(form: TryItForm) -> str:
+    """The name the result is downloaded under, before its extension: the source's, as the page's
+    script names it (the uploaded file's, or the URL's last segment), else "optimized"."""
+    upload = form.cleaned_data.get("file")
+    name = upload.name if upload else urlsplit(form.cleaned_data["url"]).path.rsplit("/", 1)[-1]
+    return re.sub(r"\.[^.]*$", "", name) or "optimized"
 
 
 def _usage_headers(request: HttpRequest) -> dict[str, str]:
@@ -140,6 +151,7 @@ def _page(
     result: dict | None = None,
     error: str | None = None,
     upgrade: bool = False,
+    download_stem: str = "optimized",
     status_code: int = status.HTTP_200_OK,
 ) -> HttpResponse:
     account = request.user.account
@@ -148,6 +160,7 @@ def _page(
         "result": result,
         # What the result's `savings` (never below 0) cannot say: how much larger than the original it is.
         "grown_by": result["optimizedSize"] - result["originalSize"] if result else 0,
+        "download_stem": download_stem,
         "error": error,
         "upgrade": upgrade,
         "usage": usage_this_month(account=account),

@@ -87,9 +87,21 @@ def test_without_javascript_the_page_shows_the_result(free_client):
     assert response.status_code == 200
     body = response.content.decode()
     assert 'src="data:image/webp;base64,' in body
-    assert 'download="optimized.webp"' in body
+    assert 'download="photo.webp"' in body  # after its source, as the page's script names it
+    assert "The optimized image.</figcaption>" in body  # alone: the script shows the original beside it
     data = body.split('src="data:image/webp;base64,', 1)[1].split('"', 1)[0]
     assert images.decode(base64.b64decode(data)).format == "WEBP"
+
+
+@pytest.mark.parametrize(
+    ("path", "stem"), [("/photos/beach.2024.jpg", "beach.2024"), ("/photos/beach", "beach"), ("/", "optimized")]
+)
+def test_without_javascript_a_url_s_result_is_downloaded_after_its_name(free_client, reachable_origin, path, stem):
+    url = reachable_origin.serve(path, PHOTO)
+
+    body = free_client.post(TRY_IT, form(url=url, format="webp")).content.decode()
+
+    assert f'download="{stem}.webp"' in body
 
 
 TINY_GIF = images.encode(Image.new("RGB", (2, 2), (200, 30, 30)), "GIF")

@@ -26,6 +26,7 @@
   const optimized = $("[data-optimized]");
   const range = $("[data-compare-range]");
   const download = $("[data-download]");
+  const caption = $("[data-compare-caption]");
   let originalUrl = null;
   let optimizedUrl = null;
 
@@ -128,6 +129,9 @@
       range.hidden = !visible;
       originalNote.hidden = visible;
       compare.classList.toggle("comparing", visible);
+      caption.textContent = visible
+        ? "The original on the left, the optimized image on the right."
+        : "The optimized image.";
     };
     original.onload = () => shown(true);
     original.onerror = () => shown(false);

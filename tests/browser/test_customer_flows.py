@@ -65,6 +65,10 @@ def test_try_it_shows_the_original_and_the_optimized_image_with_the_savings(page
     optimized = page.get_by_role("img", name="The optimized image")
     original.wait_for(state="visible")
     assert optimized.is_visible()
+    # The figure's caption names both now (without the script, the page shows the optimized alone).
+    expect(page.locator("[data-compare-caption]")).to_have_text(
+        "The original on the left, the optimized image on the right."
+    )
     for image in (original, optimized):  # both decoded by the browser, not broken
         assert image.evaluate("image => image.complete && image.naturalWidth") == 960
     saved = int(page.locator('[data-stat="savingsPercent"]').inner_text())
