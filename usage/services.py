@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from time import monotonic
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -188,24 +189,35 @@ def quota_charge(*, account: Account) -> Iterator[QuotaReservation]:
 
 def _quota_keep(reservation: QuotaReservation) -> bool:
     """Keep a reserved image for good; returns whether a quota e-mail is due."""
+    started = monotonic()
     try:
         return _keep(reservation)
     except DATABASE_DOWN:
-        # The request's connection may be one that an outage broke while the image was optimized
-        # (seconds, in a worker), though the database is back by now: once more, on a new one (not
-        # inside a transaction, which closing would end; quota_charge's callers hold none).
-        if not connection.in_atomic_block:
-            connection.close()
+        if _waited_in_vain(since=started) or connection.in_atomic_block:
+            return _left_to_lapse(reservation)
+    # PostgreSQL ended the request's connection while the image was optimized (a restart, seconds
+    # in a worker), and may be back by now: once more, on a new connection (outside a transaction,
+    # which closing it would end: quota_charge's callers hold none).
+    connection.close()
     try:
         return _keep(reservation)
     except DATABASE_DOWN:
-        # If its row in flight could not be deleted, the task usage.give_back_lapsed_images gives
-        # the image back once the row has expired: a success free of charge, rather than any risk of
-        # charging for a failure. The hourly catch-up sends an e-mail that is due.
-        logger.warning(
-            "database unreachable: image in flight %s kept, or left to lapse", reservation.in_flight_image_id
-        )
-        return False
+        return _left_to_lapse(reservation)
+
+
+def _waited_in_vain(*, since: float) -> bool:
+    """Whether what failed took the database's whole timeout (DATABASE_TIMEOUT): a hung server, on
+    which a second try would wait as long again. A connection the server ended fails at once."""
+    timeout = settings.DATABASE_TIMEOUT
+    return bool(timeout) and monotonic() - since >= timeout
+
+
+def _left_to_lapse(reservation: QuotaReservation) -> bool:
+    # If its row in flight could not be deleted, the task usage.give_back_lapsed_images gives the
+    # image back once the row has expired: a success free of charge, rather than any risk of
+    # charging for a failure. The hourly catch-up sends an e-mail that is due.
+    logger.warning("database unreachable: image in flight %s kept, or left to lapse", reservation.in_flight_image_id)
+    return False
 
 
 def _keep(reservation: QuotaReservation) -> bool:

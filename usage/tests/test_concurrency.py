@@ -10,7 +10,8 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.core import mail
-from django.db import connection, connections
+from django.db import OperationalError, connection, connections
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.tests.factories import AccountFactory
@@ -179,6 +180,41 @@ def test_a_success_whose_connection_a_restart_broke_meanwhile_is_charged():
     with time_machine.travel(timezone.now() + timedelta(hours=1)):
         assert quota_give_back_lapsed() == 0
     assert MonthlyUsage.objects.get(account=account).used == 1
+
+
+def test_a_success_whose_connection_a_restart_broke_is_left_to_lapse_if_the_database_stays_down(monkeypatch):
+    account = AccountFactory(pro=True)
+
+    def still_down(*args, **kwargs):
+        raise OperationalError("connection refused")
+
+    with quota_charge(account=account):
+        _terminate(connection.connection.info.backend_pid)
+        monkeypatch.setattr(connection, "connect", still_down)  # the second try's new connection
+    monkeypatch.undo()
+
+    assert MonthlyUsage.objects.get(account=account).used == 1  # until its row in flight lapses
+    with time_machine.travel(timezone.now() + timedelta(hours=1)):
+        assert quota_give_back_lapsed() == 1
+    assert MonthlyUsage.objects.get(account=account).used == 0
+
+
+def test_a_keep_that_waited_on_a_hung_database_is_not_tried_again(settings, monkeypatch):
+    """A hung PostgreSQL costs the answer DATABASE_TIMEOUT once: a second try would wait as long again."""
+    settings.DATABASE_TIMEOUT = 0.2
+    account = AccountFactory(pro=True)
+    tries = []
+
+    def hung(*args, **kwargs):
+        tries.append(args)
+        time.sleep(settings.DATABASE_TIMEOUT)
+        raise OperationalError("wait timeout expired")
+
+    with quota_charge(account=account):
+        monkeypatch.setattr(QuerySet, "delete", hung)  # the keep's DELETE
+    monkeypatch.undo()
+
+    assert len(tries) == 1
 
 
 def _terminate(backend_pid: int) -> None:
