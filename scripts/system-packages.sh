@@ -14,8 +14,9 @@ imagemagick_ok() {
   grep -qE '^ *WEBP\*? +WEBP +rw' <<<"$formats" && grep -qE '^ *AVIF\*? +HEIC +rw' <<<"$formats"
 }
 imagemagick_ok || missing+=(imagemagick libmagickwand-6.q16-6 libheif1 libwebp7)
-# `python3 -m venv` (the Makefile's .venv): Debian ships ensurepip, which it needs, in python3-venv.
-python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)
+# `python3 -m venv`, for the Makefile's .venv while there is none: Debian ships ensurepip, which it
+# needs, in python3-venv.
+[ -d .venv ] || python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)
 
 for package in "$@"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
