@@ -81,7 +81,7 @@ class Env(environ.Env):
             parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
         except ValueError:
             parts = None
-        if not parts or parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        if not parts or parts.scheme not in ("http", "https") or not parts.hostname or "?" in raw or "#" in raw:
             expected = "an absolute http:// or https:// URL with a host, without a query (e.g. https://smolpix.co)"
             raise InvalidSetting(var, raw, expected)
         return raw

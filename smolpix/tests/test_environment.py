@@ -129,7 +129,17 @@ def test_a_site_url_is_an_absolute_http_url(env, value):
 
 
 @pytest.mark.parametrize(
-    "value", ["smolpix.co", "ftp://smolpix.co", "https://", "https:smolpix.co", "https://x.co?a=1", "http://x.co:abc"]
+    "value",
+    [
+        "smolpix.co",
+        "ftp://smolpix.co",
+        "https://",
+        "https:smolpix.co",
+        "https://x.co?a=1",
+        "http://x.co:abc",
+        "https://x.co?",  # links https://x.co?/dashboard/: an empty query is no query to urlsplit
+        "https://x.co/#",
+    ],
 )
 def test_a_site_url_that_links_cannot_start_with_is_refused(env, value):
     """SITE_URL=smolpix.co made every e-mail's link smolpix.co/dashboard/, which no mail reader opens."""
