@@ -3,6 +3,7 @@
 billing/tests/test_delete_account_billing.py."""
 
 import logging
+import re
 
 import pytest
 from django.db import connection
@@ -50,7 +51,7 @@ def customer(client) -> Account:
     return account
 
 
-def test_the_dashboard_links_to_the_page_which_says_what_happens(client, customer):
+def test_the_dashboard_links_to_the_page_which_says_what_happens(client, customer, fake_stripe):
     dashboard = client.get(reverse("dashboard")).content.decode()
     page = client.get(DELETE_URL)
 
@@ -103,6 +104,7 @@ def test_a_wrong_password_deletes_nothing_and_asks_again(client, customer):
 
     assert response.status_code == 200
     assert "Your password was entered incorrectly" in response.content.decode()
+    assert re.search(r'<input type="password" name="password"[^>]* autofocus', response.content.decode())
     assert User.objects.filter(pk=customer.owner.pk).exists()
     assert ApiKey.objects.filter(account=customer).exists()
     assert signed_in(client)
@@ -113,6 +115,7 @@ def test_without_the_confirmation_nothing_is_deleted(client, customer):
 
     assert response.status_code == 200
     assert "Tick this box to confirm" in response.content.decode()
+    assert re.search(r'<input type="checkbox" name="confirm"[^>]* autofocus', response.content.decode())
     assert User.objects.filter(pk=customer.owner.pk).exists()
 
 
@@ -235,13 +238,16 @@ def test_the_deleted_page_sends_a_signed_in_visitor_to_the_dashboard(client, cus
 
 
 @pytest.mark.parametrize("with_stripe", [True, False])
-def test_the_deleted_page_speaks_of_stripe_only_where_it_sells_plans(request, client, with_stripe):
+def test_the_pages_speak_of_stripe_only_where_it_sells_plans(request, client, customer, with_stripe):
     if with_stripe:
         request.getfixturevalue("fake_stripe")
 
-    page = client.get(reverse("account_deleted")).content.decode()
+    before = client.get(DELETE_URL).content.decode()
+    client.logout()
+    after = client.get(reverse("account_deleted")).content.decode()
 
-    assert ("stay in Stripe." in page) == with_stripe
+    assert ("in Stripe, our payment provider" in before) == with_stripe
+    assert ("stay in Stripe." in after) == with_stripe
 
 
 def test_request_records_are_deleted_in_batches(customer, monkeypatch):
