@@ -198,5 +198,7 @@ def test_the_settings_refuse_to_start_on_a_value_they_cannot_take(values, messag
     PostgreSQL up; every upload was too large; every optimization was a 500."""
     result = manage("check", **PRODUCTION | values)
 
-    assert result.returncode != 0
-    assert message in result.stderr
+    assert result.returncode == 1
+    # One line, not the end of a traceback.
+    assert result.stderr.startswith(f"Smolpix cannot start: {message}")
+    assert result.stderr.count("\n") == 1

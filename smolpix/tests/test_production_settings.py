@@ -79,7 +79,8 @@ def test_make_serve_refuses_a_healthy_run_that_is_not_a_whole_number_of_seconds(
     served = make_serve(DEBUG="false", SERVE_HEALTHY_RUN_SECONDS=value)
 
     assert served.returncode != 0
-    assert f"SERVE_HEALTHY_RUN_SECONDS='{value}' is not" in served.stderr
+    assert served.stderr.startswith(f"Smolpix cannot start: SERVE_HEALTHY_RUN_SECONDS='{value}' is not")
+    assert served.stderr.count("\n") == 1
     assert "migrat" not in served.stdout + served.stderr.lower()
 
 
@@ -106,6 +107,24 @@ def test_the_worker_and_beat_refuse_debug(process, debug, tmp_path):
     assert "celery refuses to run with DEBUG on" in started.stderr
     assert "Starting" not in started.stdout + started.stderr
     assert not list(tmp_path.iterdir())  # no schedule file
+
+
+@pytest.mark.parametrize("process", ["worker", "beat"])
+def test_the_worker_and_beat_name_a_setting_they_cannot_take_in_one_line(process, tmp_path):
+    env = {key: value for key, value in os.environ.items() if key != "DEBUG"} | PRODUCTION
+    env |= {"DEBUG": "false", "OPTIMIZER_MAX_PIXELS": "1_000", "REDIS_URL": "redis://127.0.0.1:9/0"}
+
+    started = subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "smolpix", process],
+        cwd=tmp_path,
+        env=env | {"PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert started.returncode == 1
+    assert started.stderr == "Smolpix cannot start: OPTIMIZER_MAX_PIXELS='1_000' is not a whole number.\n"
 
 
 def test_gunicorn_gives_a_request_in_flight_at_a_stop_the_longest_an_optimization_waits():
