@@ -432,5 +432,7 @@ LOGGING = {
         "django.request": {"handlers": [], "level": LOG_LEVEL, "propagate": True, "filters": ["outage_tracebacks"]},
         # django-axes' own lines mask the account and address; accounts.signals logs sign-ins in full.
         "axes": {"handlers": [], "level": "WARNING", "propagate": True},
+        # Celery's "Task ... received" line, without the request id: smolpix.celery writes it with one.
+        "celery.worker.strategy": {"handlers": [], "level": "WARNING", "propagate": True},
     },
 }

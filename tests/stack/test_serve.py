@@ -213,6 +213,11 @@ def test_an_image_is_optimized_in_the_worker_under_the_request_id(stack, pro_acc
     assert (request_line["status"], request_line["bytes"]) == (200, len(body))
     task_line = stack.log_line(request_id="stack-test-optimize-0001", logger="smolpix.task")
     assert (task_line["task"], task_line["state"]) == ("optimizer.optimize_image", "SUCCESS")
+    received = stack.log_line(request_id="stack-test-optimize-0001", logger="smolpix.task.received")
+    assert (received["task"], received["task_id"]) == ("optimizer.optimize_image", task_line["task_id"])
+    # Every line about the task carries the request id (Celery's own "received" line had none).
+    about_the_task = [line for line in stack.lines() if task_line["task_id"] in line["message"]]
+    assert {line["request_id"] for line in about_the_task} <= {"stack-test-optimize-0001"}
 
 
 def test_a_generated_request_id_comes_back_in_the_header(stack):
