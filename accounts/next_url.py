@@ -15,6 +15,11 @@ from accounts.selectors import plan_list
 def next_url(request: HttpRequest) -> str:
     """The request's `next` (form, else query string) if it stays on this site, else ""."""
     candidate = request.POST.get("next") or request.GET.get("next") or ""
+    # Django checks only the first character for control characters: a NUL later on failed the
+    # sign-up's insert in PostgreSQL, a 500 for a new address and none for a known one (which told
+    # whether an address has an account).
+    if not candidate.isprintable():
+        return ""
     safe = url_has_allowed_host_and_scheme(
         candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     )

@@ -37,8 +37,10 @@ def test_sign_up_creates_an_unverified_free_account_and_asks_to_check_the_email(
     assert user.account.plan.code == PlanCode.FREE
     assert not user.email_verified
     assert "_auth_user_id" not in client.session  # signing in would tell a new address from a customer's
-    page = client.get(response.url).content.decode()
-    assert "Check your e-mail" in page and "new.person@example.com" in page
+    done = client.get(response.url)
+    assert "Check your e-mail" in done.content.decode() and "new.person@example.com" in done.content.decode()
+    # The address, to a session not signed in: for no shared cache to keep.
+    assert {"private", "no-store"} <= set(re.split(r",\s*", done["Cache-Control"]))
 
 
 CHOOSER = {"email": "chooser@example.com", **SIGN_UP}
@@ -126,6 +128,19 @@ def test_sign_up_never_sends_anyone_to_another_site(client, next_url, django_cap
     assert "evil.example" not in done and "javascript" not in done
     [welcome] = mail.outbox
     assert "next=" not in welcome.body and "evil.example" not in welcome.body
+
+
+@pytest.mark.parametrize("known", [False, True], ids=["new address", "known address"])
+def test_a_next_with_a_control_character_is_dropped_and_sign_up_answers_alike(client, known):
+    """A NUL in `next` failed a new address's insert in PostgreSQL (500) where a known address, whose
+    sign-up writes nothing, was answered as usual: that told whether an address has an account."""
+    if known:
+        UserFactory(email=CHOOSER["email"])
+
+    response = client.post(reverse("signup"), {**CHOOSER, "next": f"{reverse('billing:checkout', args=['pro'])}\x00"})
+
+    assert (response.status_code, response.url) == (302, reverse("signup_done"))
+    assert User.objects.get(email=CHOOSER["email"]).account.sign_up_next_path == ""
 
 
 def test_sign_up_names_no_plan_for_other_next_pages(client):
