@@ -8,6 +8,7 @@ from django.contrib.auth.forms import PasswordChangeForm, PasswordResetForm, Set
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from accounts import throttles
@@ -75,6 +76,7 @@ def signup(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/signup.html", context)
 
 
+@never_cache  # it shows the address just typed, to a session not signed in (see SignedInPagesArePrivate)
 def signup_done(request: HttpRequest) -> HttpResponse:
     """ "Check your e-mail", naming the plan the link leads on to, with a way to log in that does too."""
     next_path = next_url(request)
