@@ -209,7 +209,8 @@ def _pixels(width: int, height: int, content: str, alpha: str, seed: int) -> Ima
         "faint": np.full((height, width), 2),
         "holes": (random.random((height, width)) < 0.5) * 255,
     }[alpha].astype(np.uint8)
-    opacity[0, 0] = min(opacity[0, 0], 254)  # some transparency, whatever the draw
+    # A hole, whatever the draw: a 254 beside a 255 resized into one pixel is rightly opaque.
+    opacity[0, 0] = 0
     picture = Image.fromarray(np.dstack([samples, opacity]), "RGBA")
     return picture.convert("RGB") if alpha == "opaque" else picture
 
