@@ -40,11 +40,12 @@ workers = env.int("WEB_CONCURRENCY", default=os.cpu_count() or 2, minimum=1)
 # PostgreSQL connection open (CONN_MAX_AGE), so workers * threads counts against max_connections.
 threads = env.int("GUNICORN_THREADS", default=8, minimum=1)
 
-# An optimization waits at most 100 s: OPTIMIZER_QUEUE_TIMEOUT (10 s) for a worker, the task's hard
-# time limit (CELERY_TASK_TIME_LIMIT, 60 s) and 30 s for its result (optimizer.jobs.RESULT_GRACE_SECONDS).
+# An optimization waits at most 110 s: OPTIMIZER_FETCH_TIMEOUT (10 s) for a URL's image,
+# OPTIMIZER_QUEUE_TIMEOUT (10 s) for a worker, the task's hard time limit (CELERY_TASK_TIME_LIMIT,
+# 60 s) and 30 s for its result (optimizer.jobs.RESULT_GRACE_SECONDS).
 # On SIGTERM (a deploy, a scale-in) gunicorn stops accepting connections and gives the requests in
 # flight this long to finish before it stops the workers.
-graceful_timeout = env.int("GUNICORN_GRACEFUL_TIMEOUT", default=110, minimum=0)
+graceful_timeout = env.int("GUNICORN_GRACEFUL_TIMEOUT", default=120, minimum=0)
 # A worker whose main loop has not reported for this long is hung, and is replaced. (With threads the
 # main loop keeps reporting while requests wait, so this is not a request timeout.)
 timeout = env.int("GUNICORN_TIMEOUT", default=60, minimum=0)

@@ -1,10 +1,10 @@
 """Optimizing an image, as the API (and the web "try it" page) ask for it: the web process's half.
 
-`optimize_image` checks what it can without the network or ImageMagick, charges the image, hands
-the job to a Celery worker and waits for the answer, watching that a worker takes the job and
-stays alive (optimizer.jobs). The worker's half is optimizer.worker. ImageMagick never runs in the
-web process unless tasks run eagerly (the embedded defaults), and then one image at a time, as
-in a worker's child process.
+`optimize_image` checks what it can without the network or ImageMagick, charges the image, fetches
+a URL's image on the request's own thread, hands the job to a Celery worker and waits for the
+answer, watching that a worker takes the job and stays alive (optimizer.jobs). The worker's half
+is optimizer.worker. ImageMagick never runs in the web process unless tasks run eagerly (the
+embedded defaults), and then one image at a time, as in a worker's child process.
 """
 
 import contextlib
@@ -71,7 +71,7 @@ class NoCapacity(ServiceUnavailable):
 
 @dataclass(frozen=True)
 class ImageSource:
-    """Where the image comes from: a URL the worker fetches, or uploaded bytes."""
+    """Where the image comes from: a URL to fetch, or uploaded bytes."""
 
     url: str | None = None
     upload: bytes | None = None
@@ -115,6 +115,28 @@ def optimize_image(
     with quota_charge(account=account) as reservation:
         image = _optimize_in_worker(source=source, options=options, queue_seconds=queue_seconds)
     return Optimization(image=image, quota_used=reservation.used)
+
+
+def fetch_policy() -> fetch.FetchPolicy:
+    return fetch.FetchPolicy(
+        max_bytes=settings.OPTIMIZER_MAX_SOURCE_BYTES,
+        timeout=settings.OPTIMIZER_FETCH_TIMEOUT,
+        allowed_ports=frozenset(settings.OPTIMIZER_ALLOWED_PORTS),
+        exempt_networks=fetch.EVERY_ADDRESS if settings.OPTIMIZER_ALLOW_PRIVATE_NETWORKS else (),
+    )
+
+
+def _source_data(source: ImageSource) -> bytes:
+    """The image's bytes: the upload, or the URL's body, fetched here, on the thread that waits for
+    the job anyway. (Fetched in the worker, a slow origin held one of its processes, which
+    optimize everyone's images, for up to OPTIMIZER_FETCH_TIMEOUT without using it: a few requests
+    of one account kept every other account's images waiting until they were answered 503.)"""
+    if source.upload is not None:
+        return source.upload
+    try:
+        return fetch.fetch(source.url, policy=fetch_policy())
+    except fetch.FetchError as refused:
+        raise refused.concerning(source.field) from None
 
 
 def _optimize_in_worker(*, source: ImageSource, options: OptimizeOptions, queue_seconds: float) -> Optimized:
@@ -165,13 +187,15 @@ def _check_before_queueing(source: ImageSource) -> None:
 
 
 def _run_job(*, job_id: str, source: ImageSource, options: OptimizeOptions, queue_seconds: float) -> dict[str, Any]:
-    """The job's outcome, run eagerly or by a worker that takes it within `queue_seconds`."""
-    task_options = {"kwargs": {"job_id": job_id, "url": source.url, "options": asdict(options)}}
+    """The job's outcome, run eagerly or by a worker that takes it within `queue_seconds` (counted
+    from the end of a URL's fetch, which is tried only when there is a worker to take the job)."""
+    task_options = {"kwargs": {"job_id": job_id, "options": asdict(options)}}
     if optimize_image_task.app.conf.task_always_eager:
+        data = _source_data(source)  # before taking the turn: a slow origin holds up no other image
         if not _ONE_IMAGE_AT_A_TIME.acquire(timeout=max(queue_seconds, 0)):
             raise NoCapacity("the images before it took too long", retry_after=settings.OPTIMIZER_QUEUE_TIMEOUT)
         try:
-            _put_upload(job_id=job_id, source=source)
+            transfer.put(job_id=job_id, part=SOURCE, data=data)
             # The web process is not a task, so waiting cannot deadlock a pool: no sync-subtask check
             # (it reads a process-wide flag that eager tasks in other threads set and reset).
             return optimize_image_task.apply(**task_options).get(disable_sync_subtasks=False)
@@ -183,7 +207,7 @@ def _run_job(*, job_id: str, source: ImageSource, options: OptimizeOptions, queu
         raise NoCapacity("jobs just before it waited in vain", retry_after=settings.OPTIMIZER_QUEUE_TIMEOUT)
     if queue_seconds <= 0:  # its whole wait went on a web thread
         raise _busy()
-    _put_upload(job_id=job_id, source=source)
+    transfer.put(job_id=job_id, part=SOURCE, data=_source_data(source))
     result = optimize_image_task.apply_async(
         **task_options,
         # The limits travel in the message, so the worker enforces what this process waits for.
@@ -196,11 +220,6 @@ def _run_job(*, job_id: str, source: ImageSource, options: OptimizeOptions, queu
     finally:
         result.forget()
         jobs.job_forget(job_id=job_id)
-
-
-def _put_upload(*, job_id: str, source: ImageSource) -> None:
-    if source.upload is not None:
-        transfer.put(job_id=job_id, part=SOURCE, data=source.upload)
 
 
 def _await(result, *, job_id: str, queue_seconds: float) -> dict[str, Any]:

@@ -19,11 +19,11 @@ from optimizer.worker import RECYCLE_MARKER, optimization_job_run
 
 
 @shared_task(name="optimizer.optimize_image", acks_late=False)
-def optimize_image_task(*, job_id: str, url: str | None, options: dict[str, Any]) -> dict[str, Any]:
-    """Fetch (or take the upload of) one image and optimize it. Runs under the hard time limit
-    CELERY_TASK_TIME_LIMIT; acknowledged on receipt, so an image that crashes or hangs a worker
+def optimize_image_task(*, job_id: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Optimize one image, its bytes handed over by the web process (optimizer.transfer). Runs under
+    the hard time limit CELERY_TASK_TIME_LIMIT; acknowledged on receipt, so an image that crashes or hangs a worker
     is never delivered to another one (the web process, watching the job's heartbeat, answers)."""
-    return optimization_job_run(job_id=job_id, url=url, options=options)
+    return optimization_job_run(job_id=job_id, options=options)
 
 
 @signals.worker_ready.connect

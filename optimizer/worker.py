@@ -1,5 +1,6 @@
 """The worker's half of an optimization job (run by the Celery task optimizer.optimize_image):
-claim the job, fetch or take the source, run the pipeline, hand the result back.
+claim the job, take its source (the web process fetched a URL's), run the pipeline, hand the
+result back.
 
 The web process's half, which queues the job and waits for it, is optimizer.services.
 """
@@ -11,7 +12,7 @@ from typing import Any
 
 from django.conf import settings
 
-from optimizer import fetch, jobs, magick, transfer
+from optimizer import jobs, magick, transfer
 from optimizer.formats import RequestedFormat
 from optimizer.pipeline import OptimizeOptions, optimize
 from optimizer.probe import ImageTooLarge, UnsupportedImage
@@ -23,15 +24,14 @@ SOURCE, RESULT = "source", "result"
 # Left in the process's own ImageMagick folder when ImageMagick leaked caches: the worker's main
 # process then replaces this child (optimizer.tasks.OptimizationRequest).
 RECYCLE_MARKER = "recycle"
-# What the customer's image or URL can be refused as. The worker reports a refusal as data, its
-# kind (the class's name) and message, and the web process raises it again (optimizer.services).
+# What the customer's image can be refused as. The worker reports a refusal as data, its kind (the
+# class's name) and message, and the web process raises it again (optimizer.services).
 SOURCE_REFUSALS: dict[str, type[SourceRefused]] = {
-    refusal.__name__: refusal
-    for refusal in (fetch.InvalidUrl, fetch.FetchFailed, fetch.SourceTooLarge, UnsupportedImage, ImageTooLarge)
+    refusal.__name__: refusal for refusal in (UnsupportedImage, ImageTooLarge)
 }
 
 
-def optimization_job_run(*, job_id: str, url: str | None, options: dict[str, Any]) -> dict[str, Any]:
+def optimization_job_run(*, job_id: str, options: dict[str, Any]) -> dict[str, Any]:
     """Run one job: {"result": facts} with the bytes stored for the web process,
     {"error": {"kind", "message"}} for a problem with the customer's image or URL, or
     {"abandoned": True} when the web process stopped waiting before the job started."""
@@ -41,7 +41,7 @@ def optimization_job_run(*, job_id: str, url: str | None, options: dict[str, Any
     try:
         with jobs.job_heartbeat(job_id=job_id):
             optimized = optimize(
-                _source_bytes(job_id=job_id, url=url), _options(options), max_pixels=settings.OPTIMIZER_MAX_PIXELS
+                _source_bytes(job_id=job_id), _options(options), max_pixels=settings.OPTIMIZER_MAX_PIXELS
             )
             if optimized.optimized_size > settings.OPTIMIZER_MAX_SOURCE_BYTES:
                 raise ImageTooLarge("The optimized image would be larger than the size limit; try a smaller maxWidth.")
@@ -74,12 +74,10 @@ def _check_for_leaked_caches(job_id: str) -> None:
         (Path(os.environ["MAGICK_TEMPORARY_PATH"]) / RECYCLE_MARKER).touch()
 
 
-def _source_bytes(*, job_id: str, url: str | None) -> bytes:
-    if url is not None:
-        return fetch.fetch(url, policy=fetch_policy())
+def _source_bytes(*, job_id: str) -> bytes:
     data = transfer.take(job_id=job_id, part=SOURCE)
     if data is None:
-        raise RuntimeError(f"job {job_id}: the upload expired before a worker took it")
+        raise RuntimeError(f"job {job_id}: the source expired before a worker took it")
     return data
 
 
@@ -89,13 +87,4 @@ def _options(options: dict[str, Any]) -> OptimizeOptions:
         quality=int(options["quality"]),
         max_width=int(options["max_width"]),
         smart=bool(options["smart"]),
-    )
-
-
-def fetch_policy() -> fetch.FetchPolicy:
-    return fetch.FetchPolicy(
-        max_bytes=settings.OPTIMIZER_MAX_SOURCE_BYTES,
-        timeout=settings.OPTIMIZER_FETCH_TIMEOUT,
-        allowed_ports=frozenset(settings.OPTIMIZER_ALLOWED_PORTS),
-        exempt_networks=fetch.EVERY_ADDRESS if settings.OPTIMIZER_ALLOW_PRIVATE_NETWORKS else (),
     )

@@ -36,8 +36,7 @@ from api.errors import SERVER_ERROR, ErrorAnswer, ErrorCode, error_answer
 from api.optimize import REFERENCE_EXAMPLE_RESPONSE
 from apikeys.selectors import api_key_list
 from optimizer import fetch, jobs
-from optimizer.services import MAX_WIDTH_BOUNDS
-from optimizer.worker import fetch_policy
+from optimizer.services import MAX_WIDTH_BOUNDS, fetch_policy
 from smolpix.celery import app as celery_app
 from smolpix.examples import example_list
 from smolpix.outages import OUTAGES, RETRY_AFTER_SECONDS

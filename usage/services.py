@@ -89,9 +89,11 @@ class QuotaReservation:
 
 
 def _in_flight_seconds() -> int:
-    """The longest a request can hold a reservation: waiting for a worker, running in it, and the
-    grace after the worker's time limit after which the web process gives up on it."""
-    return settings.OPTIMIZER_QUEUE_TIMEOUT + settings.CELERY_TASK_TIME_LIMIT + RESULT_GRACE_SECONDS
+    """The longest a request can hold a reservation: fetching a URL's image, waiting for a worker,
+    running in it, and the grace after the worker's time limit after which the web process gives up
+    on it."""
+    fetching = math.ceil(settings.OPTIMIZER_FETCH_TIMEOUT)
+    return fetching + settings.OPTIMIZER_QUEUE_TIMEOUT + settings.CELERY_TASK_TIME_LIMIT + RESULT_GRACE_SECONDS
 
 
 # Counts one image and checks the limit in one statement, so parallel requests can never take more

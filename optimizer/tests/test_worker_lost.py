@@ -20,10 +20,8 @@ pytestmark = [
 
 
 def test_a_worker_killed_outright_is_noticed_in_seconds(post, worker_origin, settings, tmp_path):
-    env = processes.environment(
-        OPTIMIZER_ALLOW_PRIVATE_NETWORKS="true", OPTIMIZER_ALLOWED_PORTS=str(worker_origin.port)
-    )
-    doomed = processes.start_worker(env=env, log_path=tmp_path / "worker.log")
+    doomed = processes.start_worker(env=processes.environment(), log_path=tmp_path / "worker.log")
+    settings.OPTIMIZER_ALLOW_PRIVATE_NETWORKS = True
     settings.OPTIMIZER_ALLOWED_PORTS = [worker_origin.port]
     settings.OPTIMIZER_QUEUE_TIMEOUT = 60  # the answer must not come from waiting in the queue
     url = worker_origin.serve("/photo.png", images.encode(images.photo(), "PNG"))

@@ -187,10 +187,6 @@ def test_a_log_level_in_any_case(env):
             {"CELERY_TASK_SOFT_TIME_LIMIT": "30", "CELERY_TASK_TIME_LIMIT": "2"},
             "CELERY_TASK_SOFT_TIME_LIMIT must be less than CELERY_TASK_TIME_LIMIT",
         ),
-        (
-            {"OPTIMIZER_FETCH_TIMEOUT": "2", "CELERY_TASK_SOFT_TIME_LIMIT": "2"},
-            "OPTIMIZER_FETCH_TIMEOUT must be less than CELERY_TASK_SOFT_TIME_LIMIT",
-        ),
     ],
 )
 def test_the_settings_refuse_to_start_on_a_value_they_cannot_take(values, message):

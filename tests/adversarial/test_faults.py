@@ -34,8 +34,8 @@ from django.db import connection
 from billing.models import StripeEvent
 from billing.tests.fake_stripe import sign
 from optimizer.tests import images
-from optimizer.tests.origin import Route
 from tests import processes
+from tests.holds import HeldImage
 
 # Transactional: the web server and the worker started here must see the rows a test creates, and
 # the database must be restored afterwards (the plans are seeded by a migration).
@@ -386,23 +386,23 @@ def test_with_redis_hung_healthz_and_the_api_answer_within_seconds_then_recover(
 @pytest.mark.skipif(not settings.CELERY_BROKER_URL, reason="no Celery broker configured")
 @pytest.mark.parametrize("fault", ["killed", "over its time limit"])
 def test_a_failed_job_is_refunded_exactly_once_and_the_next_request_counts(
-    post_to_worker, worker, worker_origin, fault
+    post_to_worker, worker, worker_origin, fault, tmp_path
 ):
-    def kill_the_pool_child() -> None:
+    doomed = HeldImage(worker_origin, PHOTO, folder=tmp_path, hold_seconds=60)  # the time limit ends it
+
+    def kill_the_pool_child_mid_job() -> None:
+        doomed.running()
         for pid in processes.pool_children(worker):
             os.kill(pid, signal.SIGKILL)
 
-    route = (
-        Route(body=b"x" * 1000, stall=True, on_request=kill_the_pool_child)
-        if fault == "killed"
-        else Route(body=b"x" * 1000, drip_seconds=0.5)  # never a read timeout: the time limit ends it
-    )
-    path = "/" + fault.replace(" ", "-") + ".png"
-    worker_origin.routes[path] = route
     good = worker_origin.serve("/photo.png", PHOTO)
 
     assert post_to_worker({"url": good})["X-Quota-Used"] == "1"
-    failed = post_to_worker({"url": worker_origin.url(path)})
+    # Over its time limit, the job is left to it.
+    killer = threading.Thread(target=kill_the_pool_child_mid_job if fault == "killed" else doomed.running)
+    killer.start()
+    failed = post_to_worker({"url": doomed.url})
+    killer.join()
     after = post_to_worker({"url": good})
 
     assert (failed.status_code, failed.json()["code"], failed["X-Quota-Used"]) == (500, "SERVER_ERROR", "1")

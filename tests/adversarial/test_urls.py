@@ -14,7 +14,7 @@ import zlib
 import pytest
 
 from api.tests.checks import assert_error, assert_reference_response
-from optimizer import fetch, worker
+from optimizer import fetch, services
 from optimizer.tests import images
 from optimizer.tests.origin import Origin, Route, origins_on_one_port
 from optimizer.tests.test_fetch import LOOPBACK_SPELLINGS, OTHER_NON_PUBLIC_SPELLINGS
@@ -231,9 +231,9 @@ def origins(settings, monkeypatch) -> tuple[Origin, Origin]:
     port; the rest of 127/8 and ::1 stays refused as in production."""
     public, internal = origins_on_one_port(("127.0.0.2",), ("127.0.0.1", "::1"))
     settings.OPTIMIZER_ALLOWED_PORTS = [public.port]
-    production_policy = worker.fetch_policy
+    production_policy = services.fetch_policy
     monkeypatch.setattr(
-        worker,
+        services,
         "fetch_policy",
         lambda: dataclasses.replace(production_policy(), exempt_networks=(ipaddress.ip_network("127.0.0.2/32"),)),
     )

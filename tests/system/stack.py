@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.holds import HOOKS
 from tests.system import procs
 from tests.system.http import Answer, Client, NoAnswer, request
 from tests.system.services import Postgres, Redis
@@ -240,6 +241,7 @@ class ServeStack(Stack):
             "MAGICK_TEMPORARY_PATH": str(self.temporary),
             "OPTIMIZER_ALLOW_PRIVATE_NETWORKS": "true",
             "OPTIMIZER_ALLOWED_PORTS": str(origin_port),
+            "PYTHONPATH": str(HOOKS),  # the worker holds a job whose image is marked so (tests.holds)
         }
         super().__init__(copy, folder, environment | overrides)
         self.redis = redis

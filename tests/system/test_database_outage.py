@@ -11,9 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from tests.holds import HeldImage
 from tests.system import pictures
 from tests.system.http import Client, NoAnswer, assert_unavailable, request
-from tests.system.origins import HeldImage
 from tests.system.stack import MARKS, PASSWORD, ServeStack
 
 pytestmark = MARKS
@@ -56,14 +56,16 @@ def test_while_postgresql_is_stopped_the_api_pages_and_health_check_say_so(serve
 
 
 @pytest.mark.parametrize("worker_killed", [False, True], ids=["database-lost", "database-and-worker-process-lost"])
-def test_postgresql_lost_mid_request_gives_json_and_charges_only_a_success(serve, postgres, origin, worker_killed):
+def test_postgresql_lost_mid_request_gives_json_and_charges_only_a_success(
+    serve, postgres, origin, worker_killed, tmp_path
+):
     _, api = serve.customer()
     used_before = api.used()
-    held = HeldImage(origin, pictures.small())
+    held = HeldImage(origin, pictures.small(), folder=tmp_path)
 
     with ThreadPoolExecutor(1) as pool:
         pending = pool.submit(api.optimize_url, held.url)
-        held.fetched()  # the job is in the worker
+        held.running()  # the job is in the worker
         postgres.stop()
         if worker_killed:
             for child in serve.pool():

@@ -7,9 +7,9 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
+from tests.holds import HeldImage
 from tests.system import pictures
 from tests.system.http import assert_unavailable, request
-from tests.system.origins import HeldImage
 from tests.system.stack import MARKS, PASSWORD, ServeStack
 
 pytestmark = MARKS
@@ -41,15 +41,15 @@ def test_while_redis_is_stopped_the_api_refuses_optimizations_and_the_rest_works
     assert api.optimize(pictures.small()).status == 200
 
 
-def test_a_request_waiting_for_its_result_when_redis_stops_is_answered_503_in_seconds(serve, redis, origin):
+def test_a_request_waiting_for_its_result_when_redis_stops_is_answered_503_in_seconds(serve, redis, origin, tmp_path):
     """Celery's default was 20 reconnections a second apart: 20 s for every waiting request, with
     their web threads, and /healthz behind them."""
     _, api = serve.customer()
-    held = HeldImage(origin, pictures.small(), hold_seconds=2 * WAITING_ANSWER_SECONDS)
+    held = HeldImage(origin, pictures.small(), folder=tmp_path, hold_seconds=2 * WAITING_ANSWER_SECONDS)
 
     with ThreadPoolExecutor(1) as pool:
         pending = pool.submit(api.optimize_url, held.url, timeout=2 * WAITING_ANSWER_SECONDS)
-        held.fetched()  # the job is running; the web process waits for its result
+        held.running()  # the job is running; the web process waits for its result
         stopped_at = time.monotonic()
         redis.stop()
         try:

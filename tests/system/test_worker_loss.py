@@ -11,9 +11,9 @@ from concurrent.futures import TimeoutError as StillWaiting
 
 import pytest
 
+from tests.holds import HeldImage
 from tests.system import pictures, procs
 from tests.system.http import Answer, Client, answer_of, assert_unavailable, stalled, summary
-from tests.system.origins import HeldImage
 from tests.system.stack import MARKS
 
 pytestmark = MARKS
@@ -29,8 +29,8 @@ OVERLOAD = 12
 # Long enough for any answer to come, a slow one included: the web process waits for a job at most
 # 75 s (the task's time limit and the queue's 15 s), after waiting for one of its 8 threads.
 OVERLOAD_ANSWER_SECONDS = 180
-# The slow host sends its image in this many pieces a second apart: within the fetcher's 10 s.
-SLOW_HOST_PIECES = 9
+# How long each of the overload's jobs keeps the worker's one process.
+OVERLOAD_JOB_SECONDS = 3
 CLOCK_JUMP_SECONDS = 10
 THREAD_WAIT_SECONDS = 7
 
@@ -53,14 +53,16 @@ def test_the_worker_killed_while_idle_is_noticed_in_seconds_and_replaced(serve):
     assert worker.pid not in [proc.pid for proc in serve.worker_processes()]
 
 
-def test_a_worker_process_killed_mid_job_is_a_quick_json_error_and_not_charged(serve, origin):
+def test_a_worker_process_killed_mid_job_is_a_quick_json_error_and_not_charged(serve, origin, tmp_path):
     _, api = serve.customer()
     used_before = api.used()
-    held = HeldImage(origin, pictures.small(), hold_seconds=NOTICE_SECONDS)  # the job cannot end by itself
+    held = HeldImage(
+        origin, pictures.small(), folder=tmp_path, hold_seconds=NOTICE_SECONDS
+    )  # the job cannot end by itself
 
     with ThreadPoolExecutor(1) as pool:
         pending = pool.submit(api.optimize_url, held.url)
-        held.fetched()  # the job is in the worker process
+        held.running()  # the job is in the worker process
         for child in serve.pool():
             os.kill(child.pid, signal.SIGKILL)
         try:
@@ -76,17 +78,17 @@ def test_a_worker_process_killed_mid_job_is_a_quick_json_error_and_not_charged(s
     assert again.status == 200, str(again)
 
 
-def test_a_job_queued_when_the_worker_is_killed_goes_to_its_replacement(serve, origin):
+def test_a_job_queued_when_the_worker_is_killed_goes_to_its_replacement(serve, origin, tmp_path):
     """A worker killed outright (SIGKILL) kept the message it had taken ahead of its process from
     every other worker until Redis's visibility timeout (an hour): its request was answered 503
     after the queue timeout, though the worker was back in seconds (the audit: 2 of 6)."""
     _, api = serve.customer()
     worker = serve.worker()
-    held = HeldImage(origin, pictures.small(), hold_seconds=NOTICE_SECONDS)
+    held = HeldImage(origin, pictures.small(), folder=tmp_path, hold_seconds=NOTICE_SECONDS)
 
     with ThreadPoolExecutor(2) as pool:
         running = pool.submit(api.optimize_url, held.url)
-        held.fetched()  # the worker's one process is busy with it
+        held.running()  # the worker's one process is busy with it
         queued = pool.submit(api.optimize, pictures.small())
         time.sleep(1)  # queued behind it
         os.kill(worker.pid, signal.SIGKILL)
@@ -97,15 +99,15 @@ def test_a_job_queued_when_the_worker_is_killed_goes_to_its_replacement(serve, o
     assert answers[1].status == 200, str(answers[1])
 
 
-def test_a_running_job_survives_the_clock_of_redis_jumping_forward(serve, origin):
+def test_a_running_job_survives_the_clock_of_redis_jumping_forward(serve, origin, tmp_path):
     """A host paused and resumed (a virtual machine suspended or migrated): Redis's clock jumps,
     and every heartbeat expires at once while every worker is well. The job still succeeds."""
     _, api = serve.customer()
-    held = HeldImage(origin, pictures.small(), hold_seconds=NOTICE_SECONDS)
+    held = HeldImage(origin, pictures.small(), folder=tmp_path, hold_seconds=NOTICE_SECONDS)
 
     with ThreadPoolExecutor(1) as pool:
         pending = pool.submit(api.optimize_url, held.url)
-        held.fetched()  # the job is running in the worker process
+        held.running()  # the job is running in the worker process
         expired = serve.redis.jump_clock(CLOCK_JUMP_SECONDS)
         time.sleep(CLOCK_JUMP_SECONDS / 5)  # the web process looks at the heartbeats meanwhile
         held.release()
@@ -115,16 +117,13 @@ def test_a_running_job_survives_the_clock_of_redis_jumping_forward(serve, origin
     assert answer.status == 200, str(answer)
 
 
-def test_overload_is_answered_with_a_quick_503_never_a_500(serve, origin):
-    """More big jobs at once than one worker process can do within the wait cap: 100 MP photos
-    from a slow host, each about 8 s to fetch and 1-2 s to optimize, so that the last of 12 would
-    wait about two minutes. (The host's slowness is wall-clock time: a busy machine only makes
+def test_overload_is_answered_with_a_quick_503_never_a_500(serve, origin, tmp_path):
+    """More jobs at once than one worker process can do within the wait cap: each keeps it 3 s, so
+    that the last of 12 would wait over half a minute. (Wall-clock time: a busy machine only makes
     the jobs longer.) Those that waited for a web thread have only the rest of the queue timeout
     to wait for the worker: every refusal comes within it."""
     _, api = serve.customer()
-    photo = pictures.photo_jpeg(10_000, 10_000)
-    pieces = len(photo) // SLOW_HOST_PIECES + 1
-    url = origin.serve("/slow-100-megapixels.jpg", photo, drip_seconds=1.0, drip_bytes=pieces)
+    url = HeldImage(origin, pictures.small(), folder=tmp_path, hold_seconds=OVERLOAD_JOB_SECONDS).url
 
     with ThreadPoolExecutor(OVERLOAD) as pool:
         answers = list(pool.map(lambda _: api.optimize_url(url, timeout=OVERLOAD_ANSWER_SECONDS), range(OVERLOAD)))

@@ -54,9 +54,10 @@ USER_AGENT = f"smolpix-python/{_version()}"
 DEFAULT_TIMEOUT = httpx.Timeout(120.0, connect=10.0)
 # The largest image the API takes (the server's OPTIMIZER_MAX_SOURCE_BYTES, 32 MiB by default).
 MAX_UPLOAD_BYTES = 32 * 1024 * 1024
-# The longest a request holds one of the month's images on the server, 100 s with its defaults (a
-# worker's wait, OPTIMIZER_QUEUE_TIMEOUT, 10 s, its run, CELERY_TASK_TIME_LIMIT, 60 s, and 30 s of
-# grace), with a margin: as long as this client gives an optimization to answer (DEFAULT_TIMEOUT).
+# The longest a request holds one of the month's images on the server, 110 s with its defaults (the
+# image's fetch, OPTIMIZER_FETCH_TIMEOUT, 10 s, a worker's wait, OPTIMIZER_QUEUE_TIMEOUT, 10 s, its
+# run, CELERY_TASK_TIME_LIMIT, 60 s, and 30 s of grace), with a margin: as long as this client
+# gives an optimization to answer (DEFAULT_TIMEOUT).
 IN_FLIGHT_WAIT_SECONDS = 120.0
 # The formats the API returns; the result is saved under its format's name, so no other is taken.
 OUTPUT_FORMATS = ("webp", "avif")
