@@ -30,21 +30,39 @@ class InvalidSetting(ValueError):
         super().__init__(f"{name}={value!r} is not {expected}.")
 
 
+SETTINGS_MODULE_FILE = Path(__file__).resolve().with_name("settings.py")
+
+
 def stop_in_one_line_on_invalid_settings() -> None:
-    """Make a setting the process cannot take (ours, or Django's ImproperlyConfigured) end it in one
-    line naming it, on stderr with status 1: it was the last line of a 35-line traceback. Any other
-    uncaught exception is reported as before."""
+    """Make a setting the process cannot take end it in one line naming it, on stderr with status
+    1: it was the last line of a 35-line traceback. Any other uncaught exception is reported as
+    before, with its traceback."""
     report = sys.excepthook
 
     def hook(kind, error, traceback) -> None:
-        from django.core.exceptions import ImproperlyConfigured  # here: gunicorn.conf.py imports this module
-
-        if issubclass(kind, InvalidSetting | ImproperlyConfigured):
+        if _names_a_setting(error, traceback):
             print(f"Smolpix cannot start: {error}", file=sys.stderr)
         else:
             report(kind, error, traceback)
 
     sys.excepthook = hook
+
+
+def _names_a_setting(error: BaseException, traceback) -> bool:
+    """Ours, or Django's ImproperlyConfigured raised by our settings module on no other error. Django
+    raises it elsewhere too (a missing database driver, an app that does not import), and there the
+    traceback, and the error under it, are what the reader needs."""
+    from django.core.exceptions import ImproperlyConfigured  # here: gunicorn.conf.py imports this module
+
+    if isinstance(error, InvalidSetting):
+        return True
+    if not isinstance(error, ImproperlyConfigured) or traceback is None:
+        return False
+    if error.__cause__ is not None or (error.__context__ is not None and not error.__suppress_context__):
+        return False
+    while traceback.tb_next is not None:
+        traceback = traceback.tb_next
+    return Path(traceback.tb_frame.f_code.co_filename).resolve() == SETTINGS_MODULE_FILE
 
 
 class Env(environ.Env):

@@ -2,6 +2,8 @@
 process at start, naming the variable, where it used to pass for something else."""
 
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -198,3 +200,25 @@ def test_the_settings_refuse_to_start_on_a_value_they_cannot_take(values, messag
     # One line, not the end of a traceback.
     assert result.stderr.startswith(f"Smolpix cannot start: {message}")
     assert result.stderr.count("\n") == 1
+
+
+def test_an_improperly_configured_from_elsewhere_keeps_its_traceback():
+    """Django raises ImproperlyConfigured on errors that are not settings' (a database driver that
+    does not import): there the error under it is the news, not a line."""
+    raised = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import smolpix\n"
+            "from django.core.exceptions import ImproperlyConfigured\n"
+            "try:\n    import a_driver_that_is_not_installed\n"
+            "except ImportError as missing:\n    raise ImproperlyConfigured('Error loading a driver') from missing\n",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert raised.returncode == 1
+    assert "ModuleNotFoundError: No module named 'a_driver_that_is_not_installed'" in raised.stderr
+    assert "Smolpix cannot start" not in raised.stderr
