@@ -25,8 +25,8 @@ wsgi_app = "smolpix.wsgi:application"
 bind = env.str("GUNICORN_BIND", default="") or f"0.0.0.0:{env.int('PORT', default=8000, minimum=1)}"
 
 # Worker class: threads. The web process serves two kinds of requests: short ones (pages, API keys,
-# usage: milliseconds of CPU and a few queries) and optimizations, which spend seconds waiting for a
-# Celery worker to fetch and encode the image (ImageMagick never runs in the web process). A sync worker
+# usage: milliseconds of CPU and a few queries) and optimizations, which spend seconds fetching a
+# URL's image and waiting for a Celery worker to encode it (ImageMagick never runs in the web process). A sync worker
 # would be held by each of those waits; a thread waiting on Redis or PostgreSQL releases the GIL, so
 # a few processes with several threads each keep answering short requests while others wait, at a
 # fraction of the memory of as many processes. gevent would give more waiting slots still, but

@@ -136,6 +136,8 @@ def _source_data(source: ImageSource) -> bytes:
     try:
         return fetch.fetch(source.url, policy=fetch_policy())
     except fetch.FetchError as refused:
+        # The customer sees the message; the log keeps why a URL failed, under the request's id.
+        logger.info("URL not fetched: %s: %s", type(refused).__name__, refused.message)
         raise refused.concerning(source.field) from None
 
 
@@ -189,7 +191,8 @@ def _check_before_queueing(source: ImageSource) -> None:
 def _run_job(*, job_id: str, source: ImageSource, options: OptimizeOptions, queue_seconds: float) -> dict[str, Any]:
     """The job's outcome, run eagerly or by a worker that takes it within `queue_seconds` (counted
     from the end of a URL's fetch, which is tried only when there is a worker to take the job)."""
-    task_options = {"kwargs": {"job_id": job_id, "options": asdict(options)}}
+    # url: None for workers of the release before (optimizer.tasks).
+    task_options = {"kwargs": {"job_id": job_id, "url": None, "options": asdict(options)}}
     if optimize_image_task.app.conf.task_always_eager:
         data = _source_data(source)  # before taking the turn: a slow origin holds up no other image
         if not _ONE_IMAGE_AT_A_TIME.acquire(timeout=max(queue_seconds, 0)):

@@ -19,10 +19,14 @@ from optimizer.worker import RECYCLE_MARKER, optimization_job_run
 
 
 @shared_task(name="optimizer.optimize_image", acks_late=False)
-def optimize_image_task(*, job_id: str, options: dict[str, Any]) -> dict[str, Any]:
+def optimize_image_task(*, job_id: str, options: dict[str, Any], url: None = None) -> dict[str, Any]:
     """Optimize one image, its bytes handed over by the web process (optimizer.transfer). Runs under
-    the hard time limit CELERY_TASK_TIME_LIMIT; acknowledged on receipt, so an image that crashes or hangs a worker
-    is never delivered to another one (the web process, watching the job's heartbeat, answers)."""
+    the hard time limit CELERY_TASK_TIME_LIMIT; acknowledged on receipt, so an image that crashes or
+    hangs a worker is never delivered to another one (the web process, watching the job's heartbeat,
+    answers).
+
+    `url` is always None: workers of the release before fetched a URL's image themselves, and take
+    None for an image handed over, so they run these jobs during a deploy."""
     return optimization_job_run(job_id=job_id, options=options)
 
 

@@ -1,8 +1,9 @@
 """Image bytes between the web process and the Celery workers.
 
-Uploads and results travel under short-lived, size-capped keys of the shared cache (Redis when
-REDIS_URL is set; with the embedded defaults the cache is process-local, which is right because
-tasks then run in the same process). Task messages and results carry only the key's job id.
+Sources (uploads, and the images of URLs the web process fetched) and results travel under
+short-lived, size-capped keys of the shared cache (Redis when REDIS_URL is set; with the embedded
+defaults the cache is process-local, which is right because tasks then run in the same process).
+Task messages and results carry only the key's job id.
 """
 
 import contextlib

@@ -24,8 +24,9 @@ SOURCE, RESULT = "source", "result"
 # Left in the process's own ImageMagick folder when ImageMagick leaked caches: the worker's main
 # process then replaces this child (optimizer.tasks.OptimizationRequest).
 RECYCLE_MARKER = "recycle"
-# What the customer's image can be refused as. The worker reports a refusal as data, its kind (the
-# class's name) and message, and the web process raises it again (optimizer.services).
+# What the customer's image can be refused as (its URL is refused by the web process, before the
+# job). The worker reports a refusal as data, its kind (the class's name) and message, and the web
+# process raises it again (optimizer.services).
 SOURCE_REFUSALS: dict[str, type[SourceRefused]] = {
     refusal.__name__: refusal for refusal in (UnsupportedImage, ImageTooLarge)
 }
@@ -33,7 +34,7 @@ SOURCE_REFUSALS: dict[str, type[SourceRefused]] = {
 
 def optimization_job_run(*, job_id: str, options: dict[str, Any]) -> dict[str, Any]:
     """Run one job: {"result": facts} with the bytes stored for the web process,
-    {"error": {"kind", "message"}} for a problem with the customer's image or URL, or
+    {"error": {"kind", "message"}} for a problem with the customer's image, or
     {"abandoned": True} when the web process stopped waiting before the job started."""
     if not jobs.job_claim(job_id=job_id):
         logger.info("optimization job %s skipped: nobody waits for it any more", job_id)

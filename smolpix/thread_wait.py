@@ -3,8 +3,8 @@
 gunicorn's worker (smolpix.gunicorn_worker) queues each request for one of its process's threads,
 and notes here how long it waited. Waiting for a web thread is waiting for capacity, as waiting
 for a Celery worker is, so an optimization's OPTIMIZER_QUEUE_TIMEOUT counts both: a customer is
-refused for lack of capacity within that timeout of the request's arrival, never a thread's wait
-later. Outside gunicorn (runserver starts a thread per connection; tests) nothing waited: 0.
+refused for lack of capacity within that timeout of the request's arrival (plus a URL's fetch),
+never a thread's wait later. Outside gunicorn (runserver starts a thread per connection; tests) nothing waited: 0.
 """
 
 import contextlib

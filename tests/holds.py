@@ -3,6 +3,7 @@ a worker, and to keep it there. The processes tests start get `HOOKS` on their P
 sitecustomize holds a job whose image is marked so (the web process fetches a URL's image, so a
 slow origin no longer keeps a job in a worker)."""
 
+import os
 import time
 import uuid
 from pathlib import Path
@@ -11,6 +12,13 @@ from optimizer.tests.origin import Origin
 from tests.hooks.sitecustomize import held
 
 HOOKS = Path(__file__).resolve().parent / "hooks"
+
+
+def python_path() -> str:
+    """The PYTHONPATH of a process a test starts from this one's environment: HOOKS first."""
+    return os.pathsep.join(filter(None, [str(HOOKS), os.environ.get("PYTHONPATH")]))
+
+
 # Long enough for a test's steps while the job runs; a test that fails to let go waits no longer.
 HOLD_SECONDS = 4
 

@@ -7,7 +7,7 @@ from optimizer import worker as worker_half
 from optimizer.tests.origin import Origin
 from smolpix.celery import app as celery_app
 from tests import processes
-from tests.holds import HOOKS
+from tests.holds import python_path
 
 # Time limits of the jobs sent to it (they travel in the task message).
 SOFT_TIME_LIMIT = 5
@@ -24,7 +24,7 @@ def worker_origin():
 @pytest.fixture(scope="module")
 def worker(tmp_path_factory):
     """A prefork worker with one child (its jobs' time limits, 5 and 7 s, travel in their messages)."""
-    env = processes.environment(PYTHONPATH=str(HOOKS))
+    env = processes.environment(PYTHONPATH=python_path())
     process = processes.start_worker(env=env, log_path=tmp_path_factory.mktemp("worker") / "worker.log")
     yield process
     processes.stop(process)

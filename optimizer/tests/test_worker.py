@@ -202,8 +202,9 @@ def test_a_url_being_fetched_holds_no_worker_process(post_to_worker, worker_orig
     done_meanwhile = []
 
     def optimize_another_image() -> None:
-        job = _job_sent_to_worker(images.encode(images.photo(), "PNG"))
-        done_meanwhile.append(job.get(timeout=10))
+        # Within the fetch's wait for the headers (fetch.READ_TIMEOUT, 5 s).
+        job = _job_sent_to_worker(images.encode(images.photo(64, 48), "PNG"))
+        done_meanwhile.append(job.get(timeout=4))
 
     url = worker_origin.serve("/meanwhile.png", images.encode(images.photo(), "PNG"), on_request=optimize_another_image)
 

@@ -11,6 +11,7 @@ from django.conf import settings
 from api.tests.checks import assert_error
 from optimizer import jobs
 from optimizer.tests import images
+from smolpix.celery import app as celery_app
 from tests import processes
 
 pytestmark = [
@@ -20,6 +21,7 @@ pytestmark = [
 
 
 def test_a_worker_killed_outright_is_noticed_in_seconds(post, worker_origin, settings, tmp_path):
+    assert not celery_app.conf.task_always_eager  # so the 200 below came from the worker
     doomed = processes.start_worker(env=processes.environment(), log_path=tmp_path / "worker.log")
     settings.OPTIMIZER_ALLOW_PRIVATE_NETWORKS = True
     settings.OPTIMIZER_ALLOWED_PORTS = [worker_origin.port]

@@ -27,7 +27,8 @@ QUEUE_TIMEOUT = 10  # OPTIMIZER_QUEUE_TIMEOUT, as make serve leaves it
 REFUSAL_SECONDS = QUEUE_TIMEOUT + 3
 OVERLOAD = 12
 # Long enough for any answer to come, a slow one included: the web process waits for a job at most
-# 75 s (the task's time limit and the queue's 15 s), after waiting for one of its 8 threads.
+# 110 s (a URL's fetch, the queue, the task's time limit and its grace), after waiting for one of its
+# 8 threads.
 OVERLOAD_ANSWER_SECONDS = 180
 # How long each of the overload's jobs keeps the worker's one process.
 OVERLOAD_JOB_SECONDS = 3

@@ -217,7 +217,8 @@ def test_a_success_whose_keeping_met_the_database_down_is_given_back_free_of_cha
 
 
 def test_the_lapsed_task_gives_back_each_image_of_several_months_and_accounts(pro_account, agency_account, settings):
-    settings.OPTIMIZER_QUEUE_TIMEOUT, settings.CELERY_TASK_TIME_LIMIT = 10, 60  # with a 30 s grace: 100 s
+    settings.OPTIMIZER_FETCH_TIMEOUT, settings.OPTIMIZER_QUEUE_TIMEOUT, settings.CELERY_TASK_TIME_LIMIT = 10, 10, 60
+    # with a 30 s grace: 110 s
     start = datetime(2031, 5, 31, 23, 59, tzinfo=UTC)
     with time_machine.travel(start, tick=False):
         for account in (pro_account, pro_account, agency_account):
