@@ -13,7 +13,8 @@ from django.core.cache import cache
 
 from smolpix.outages import REDIS_DOWN
 
-# Long enough for a job to wait in the queue and run to its hard time limit, then be picked up.
+# Beyond the longest a job may wait in the queue and run (its hard time limit): for the result to
+# be picked up.
 EXTRA_SECONDS = 60
 
 
@@ -24,7 +25,11 @@ def _key(job_id: str, part: str) -> str:
 def put(*, job_id: str, part: str, data: bytes) -> None:
     if len(data) > settings.OPTIMIZER_MAX_SOURCE_BYTES:
         raise ValueError(f"{len(data)} bytes is over the {settings.OPTIMIZER_MAX_SOURCE_BYTES}-byte transfer cap")
-    cache.set(_key(job_id, part), data, timeout=settings.CELERY_TASK_TIME_LIMIT + EXTRA_SECONDS)
+    cache.set(
+        _key(job_id, part),
+        data,
+        timeout=settings.OPTIMIZER_QUEUE_TIMEOUT + settings.CELERY_TASK_TIME_LIMIT + EXTRA_SECONDS,
+    )
 
 
 def take(*, job_id: str, part: str) -> bytes | None:
