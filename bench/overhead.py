@@ -103,7 +103,9 @@ class UnmeteredOptimize(APIView):
     def post(self, request: Request) -> Response:
         options = OptimizeOptions(format=RequestedFormat.WEBP, quality=80, max_width=1920, smart=False)
         source = optimizer_services.ImageSource(upload=request.data["file"].read())
-        result = optimizer_services._optimize_in_worker(source=source, options=options)
+        result = optimizer_services._optimize_job(
+            source=source, options=options, queue_seconds=settings.OPTIMIZER_QUEUE_TIMEOUT
+        )
         return Response(OptimizeOutputSerializer(result).data)
 
 

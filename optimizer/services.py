@@ -17,6 +17,7 @@ from typing import Any
 
 from celery import states
 from celery.exceptions import TimeoutError as ResultNotReady
+from celery.result import AsyncResult
 from django.conf import settings
 
 from accounts.models import Account
@@ -113,7 +114,7 @@ def optimize_image(
     _check_before_queueing(source)
     queue_seconds = settings.OPTIMIZER_QUEUE_TIMEOUT - already_waited
     with quota_charge(account=account) as reservation:
-        image = _optimize_in_worker(source=source, options=options, queue_seconds=queue_seconds)
+        image = _optimize_job(source=source, options=options, queue_seconds=queue_seconds)
     return Optimization(image=image, quota_used=reservation.used)
 
 
@@ -141,7 +142,7 @@ def _source_data(source: ImageSource) -> bytes:
         raise refused.concerning(source.field) from None
 
 
-def _optimize_in_worker(*, source: ImageSource, options: OptimizeOptions, queue_seconds: float) -> Optimized:
+def _optimize_job(*, source: ImageSource, options: OptimizeOptions, queue_seconds: float) -> Optimized:
     job_id = uuid.uuid4().hex
     try:
         outcome = _run_job(job_id=job_id, source=source, options=options, queue_seconds=queue_seconds)
@@ -191,26 +192,44 @@ def _check_before_queueing(source: ImageSource) -> None:
 def _run_job(*, job_id: str, source: ImageSource, options: OptimizeOptions, queue_seconds: float) -> dict[str, Any]:
     """The job's outcome, run eagerly or by a worker that takes it within `queue_seconds` (counted
     from the end of a URL's fetch, which is tried only when there is a worker to take the job)."""
-    # url: None for workers of the release before (optimizer.tasks).
+    # url: None for workers of the release before 00e7038, which fetched a job's URL themselves
+    # (optimizer.tasks); remove it there and here once no worker runs that release.
     task_options = {"kwargs": {"job_id": job_id, "url": None, "options": asdict(options)}}
     if optimize_image_task.app.conf.task_always_eager:
         data = _source_data(source)  # before taking the turn: a slow origin holds up no other image
-        if not _ONE_IMAGE_AT_A_TIME.acquire(timeout=max(queue_seconds, 0)):
-            raise NoCapacity("the images before it took too long", retry_after=settings.OPTIMIZER_QUEUE_TIMEOUT)
-        try:
-            transfer.put(job_id=job_id, part=SOURCE, data=data)
-            # The web process is not a task, so waiting cannot deadlock a pool: no sync-subtask check
-            # (it reads a process-wide flag that eager tasks in other threads set and reset).
-            return optimize_image_task.apply(**task_options).get(disable_sync_subtasks=False)
-        finally:
-            _ONE_IMAGE_AT_A_TIME.release()
+        return _run_eagerly(job_id=job_id, data=data, task_options=task_options, queue_seconds=queue_seconds)
+    _refuse_without_capacity(queue_seconds)
+    data = _source_data(source)
+    return _run_queued(job_id=job_id, data=data, task_options=task_options, queue_seconds=queue_seconds)
+
+
+def _run_eagerly(*, job_id: str, data: bytes, task_options: dict[str, Any], queue_seconds: float) -> dict[str, Any]:
+    """Runs the job in this process (no broker: `make run`), one image at a time."""
+    if not _ONE_IMAGE_AT_A_TIME.acquire(timeout=max(queue_seconds, 0)):
+        raise NoCapacity("the images before it took too long", retry_after=settings.OPTIMIZER_QUEUE_TIMEOUT)
+    try:
+        transfer.put(job_id=job_id, part=SOURCE, data=data)
+        # The web process is not a task, so waiting cannot deadlock a pool: no sync-subtask check
+        # (it reads a process-wide flag that eager tasks in other threads set and reset).
+        return optimize_image_task.apply(**task_options).get(disable_sync_subtasks=False)
+    finally:
+        _ONE_IMAGE_AT_A_TIME.release()
+
+
+def _refuse_without_capacity(queue_seconds: float) -> None:
+    """NoCapacity when no worker is alive, jobs just before waited in vain, or the request's whole
+    wait went on a web thread."""
     if not jobs.workers_alive(patience=jobs.HEARTBEAT_PATIENCE_SECONDS):
         raise NoCapacity("no worker is alive", retry_after=RETRY_AFTER_NO_WORKER)
     if jobs.overloaded():
         raise NoCapacity("jobs just before it waited in vain", retry_after=settings.OPTIMIZER_QUEUE_TIMEOUT)
-    if queue_seconds <= 0:  # its whole wait went on a web thread
+    if queue_seconds <= 0:
         raise _busy()
-    transfer.put(job_id=job_id, part=SOURCE, data=_source_data(source))
+
+
+def _run_queued(*, job_id: str, data: bytes, task_options: dict[str, Any], queue_seconds: float) -> dict[str, Any]:
+    """Hands the job to the workers through the queue and waits for its outcome."""
+    transfer.put(job_id=job_id, part=SOURCE, data=data)
     result = optimize_image_task.apply_async(
         **task_options,
         # The limits travel in the message, so the worker enforces what this process waits for.
@@ -225,7 +244,7 @@ def _run_job(*, job_id: str, source: ImageSource, options: OptimizeOptions, queu
         jobs.job_forget(job_id=job_id)
 
 
-def _await(result, *, job_id: str, queue_seconds: float) -> dict[str, Any]:
+def _await(result: AsyncResult, *, job_id: str, queue_seconds: float) -> dict[str, Any]:
     """The job's outcome, as soon as it is there; WorkerLost as soon as the worker running it
     stopped beating; NoCapacity when no worker took it within `queue_seconds` (or none is alive any
     more), after which no worker will start it: whether this process gives up first or a worker
@@ -234,7 +253,7 @@ def _await(result, *, job_id: str, queue_seconds: float) -> dict[str, Any]:
     running_until = None
     while True:
         with contextlib.suppress(ResultNotReady):
-            # Not a task either: see _run_job.
+            # Not a task either: see _run_eagerly.
             outcome = result.get(timeout=POLL_SECONDS, propagate=False, disable_sync_subtasks=False)
             if result.state == states.REVOKED:  # expired in the queue: nothing of it ran
                 raise _busy()
