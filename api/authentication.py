@@ -22,6 +22,8 @@ from apikeys.models import ApiKey
 from apikeys.selectors import api_key_verify
 from apikeys.services import api_key_record_use
 
+WWW_AUTHENTICATE = 'Bearer realm="api"'  # on every 401 (api.errors)
+
 NO_API_ACCESS_MESSAGE = "API access requires Pro plan or higher"
 
 
@@ -48,7 +50,8 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         return api_key.account.owner, api_key
 
     def authenticate_header(self, request: Request) -> str:
-        return f'{self.keyword} realm="api"'
+        # Only its presence matters to DRF (a 401 rather than a 403): api.errors sends the header.
+        return WWW_AUTHENTICATE
 
 
 class HasApiAccess(permissions.BasePermission):

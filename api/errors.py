@@ -27,6 +27,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
+from api.authentication import WWW_AUTHENTICATE
 from optimizer.fetch import FetchFailed, InvalidUrl, SourceTooLarge
 from optimizer.probe import ImageTooLarge, UnsupportedImage
 from optimizer.services import OptimizationFailed
@@ -128,7 +129,7 @@ def error_answer(exc: BaseException) -> ErrorAnswer:
             status.HTTP_401_UNAUTHORIZED,
             ErrorCode.UNAUTHORIZED,
             UNAUTHORIZED_MESSAGE,
-            headers={"WWW-Authenticate": 'Bearer realm="api"'},
+            headers={"WWW-Authenticate": WWW_AUTHENTICATE},
         )
     if isinstance(exc, exceptions.PermissionDenied | DjangoPermissionDenied):
         return ErrorAnswer(status.HTTP_403_FORBIDDEN, ErrorCode.FORBIDDEN, _detail(exc, "Forbidden"))

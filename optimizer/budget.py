@@ -25,7 +25,7 @@ import math
 from dataclasses import replace
 
 from optimizer.formats import OutputFormat, RequestedFormat, SourceFormat
-from optimizer.imaging import fit_width
+from optimizer.imaging import JPEG_SIZE_HINT_MARGIN, fit_width
 from optimizer.magick import limits
 from optimizer.probe import ImageTooLarge, SourceInfo, TiffLayout
 
@@ -288,7 +288,7 @@ def _caches(source: SourceInfo, width: int, height: int) -> list[list[int]]:
     (_oriented); an animated WebP's first frame cut out of its canvas and placed on a new one; then,
     when it is resized, the decoded image, the resize's intermediate image (it
     filters one direction at a time) and the result, both without an index channel."""
-    pixels = _decoded_pixels(source, width, height)
+    pixels = _decoded_pixels(source, width)
     decoding = _decoding(source, pixels)
     decoded = decoding[-1]
     peaks = [decoding + [decoded] * (2 if source.separate_alpha else 0)]
@@ -347,13 +347,14 @@ def _fit_together(caches: list[int]) -> bool:
     return True
 
 
-def _decoded_pixels(source: SourceInfo, width: int, height: int) -> int:
+def _decoded_pixels(source: SourceInfo, width: int) -> int:
     """The pixels ImageMagick decodes: all of them, except for JPEGs, which libjpeg scales down
-    by k/8 while decoding when the target is much smaller (see imaging.jpeg_size_hint)."""
+    by k/8 while decoding when the target `width` is much smaller (imaging.jpeg_size_hint)."""
     stored = source.stored_width * source.stored_height
-    if source.format is not SourceFormat.JPEG or width >= source.width:
+    hint_width = width * JPEG_SIZE_HINT_MARGIN  # the width jpeg_size_hint asks for
+    if source.format is not SourceFormat.JPEG or hint_width >= source.width:
         return stored
-    denominator = source.width // width  # ImageMagick asks for 1/denominator; libjpeg-turbo rounds up to k/8
+    denominator = source.width // hint_width  # ImageMagick asks for 1/denominator; libjpeg-turbo rounds up to k/8
     scale = min(math.ceil(8 / denominator), 8) / 8
     return math.ceil(source.stored_width * scale) * math.ceil(source.stored_height * scale)
 

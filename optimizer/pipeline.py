@@ -1,7 +1,7 @@
 """The whole pipeline, pure: source bytes and typed options in, optimized bytes and facts out.
 
-prepare (imaging) -> choose an encoding (compression) -> never grow. No ORM, no network; the
-Celery task runs it on bytes it fetched or was handed.
+prepare (imaging) -> choose an encoding (compression) -> never grow. No ORM, no network: its
+caller hands it the source's bytes (a worker, from optimizer.transfer).
 """
 
 import logging
@@ -64,7 +64,7 @@ class Optimized:
     lossless: bool
     notice: str | None = None
     score: float | None = None  # SSIMULACRA2 against the prepared image, measured (smart only)
-    encoding: str | None = None  # the encoder settings, e.g. "webp q77 sharp YUV" (for logs and benchmarks)
+    encoding: str | None = None  # the encoder settings, e.g. "webp q77 sharp YUV" (for benchmarks)
 
     @property
     def optimized_size(self) -> int:
@@ -119,10 +119,11 @@ def optimize(source: bytes, options: OptimizeOptions, *, max_pixels: int) -> Opt
     else:
         choice = Choice(encoded=encode(prepared.pixels, NEAR_LOSSLESS_AVIF), notice=TOO_SMALL_TO_MEASURE_AVIF)
     encoded = choice.encoded
+    # The source is smaller, and of a format the request takes.
+    source_could_answer = len(encoded.data) > len(source) and _source_fits(prepared, options, returned=encoded.format)
     if (
         own is not None
-        and len(encoded.data) > len(source)
-        and _source_fits(prepared, options, returned=encoded.format)
+        and source_could_answer
         # One that dropped a profile was decoded again already (_own_image).
         and (own.dropped_profile or _shows(own.data, prepared, options, max_pixels=max_pixels))
     ):
@@ -143,11 +144,7 @@ def optimize(source: bytes, options: OptimizeOptions, *, max_pixels: int) -> Opt
         # Encoded without the source's size as its bound (that bound's notices say so themselves).
         notice = with_larger_notice(notice, len(source))
     # Said only where the source could have been the answer: not to `format: webp`, which no AVIF is.
-    if (
-        not_for_browsers is not None
-        and len(encoded.data) > len(source)
-        and _source_fits(prepared, options, returned=encoded.format)
-    ):
+    if not_for_browsers is not None and source_could_answer:
         notice = " ".join(filter(None, (NOT_FOR_BROWSERS_NOTICE.format(problem=not_for_browsers), notice)))
     return Optimized(
         data=encoded.data,

@@ -25,8 +25,9 @@ def optimize_image_task(*, job_id: str, options: dict[str, Any], url: None = Non
     hangs a worker is never delivered to another one (the web process, watching the job's heartbeat,
     answers).
 
-    `url` is always None: workers of the release before fetched a URL's image themselves, and take
-    None for an image handed over, so they run these jobs during a deploy."""
+    `url` is always None: workers of the release before 00e7038 fetched a URL's image themselves,
+    and take None for an image handed over, so they run these jobs during a deploy. Remove it here
+    and in optimizer.services once no worker runs that release."""
     return optimization_job_run(job_id=job_id, options=options)
 
 

@@ -7,6 +7,7 @@ The web process's half, which queues the job and waits for it, is optimizer.serv
 
 import logging
 import os
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from django.conf import settings
 
 from optimizer import jobs, magick, transfer
 from optimizer.formats import RequestedFormat
-from optimizer.pipeline import OptimizeOptions, optimize
+from optimizer.pipeline import Optimized, OptimizeOptions, optimize
 from optimizer.probe import ImageTooLarge, UnsupportedImage
 from smolpix.errors import SourceRefused
 
@@ -22,7 +23,7 @@ logger = logging.getLogger(__name__)
 
 SOURCE, RESULT = "source", "result"
 # Left in the process's own ImageMagick folder when ImageMagick leaked caches: the worker's main
-# process then replaces this child (optimizer.tasks.OptimizationRequest).
+# process then replaces this child (optimizer.tasks._replace_children_that_asked).
 RECYCLE_MARKER = "recycle"
 # What the customer's image can be refused as (its URL is refused by the web process, before the
 # job). The worker reports a refusal as data, its kind (the class's name) and message, and the web
@@ -51,18 +52,9 @@ def optimization_job_run(*, job_id: str, options: dict[str, Any]) -> dict[str, A
         return {"error": {"kind": type(refused).__name__, "message": refused.message}}
     finally:
         _check_for_leaked_caches(job_id)
-    return {
-        "result": {
-            "format": optimized.format,
-            "width": optimized.width,
-            "height": optimized.height,
-            "original_size": optimized.original_size,
-            "lossless": optimized.lossless,
-            "notice": optimized.notice,
-            "score": optimized.score,
-            "encoding": optimized.encoding,
-        }
-    }
+    # Every fact but the bytes, which travel through the cache: the web process rebuilds Optimized.
+    facts = {field.name: getattr(optimized, field.name) for field in fields(Optimized) if field.name != "data"}
+    return {"result": facts}
 
 
 def _check_for_leaked_caches(job_id: str) -> None:

@@ -362,7 +362,8 @@ OPTIMIZER_ALLOW_PRIVATE_NETWORKS = env.bool("OPTIMIZER_ALLOW_PRIVATE_NETWORKS", 
 OPTIMIZER_MAX_SOURCE_BYTES = env.int("OPTIMIZER_MAX_SOURCE_BYTES", default=32 * 1024 * 1024, minimum=1)
 OPTIMIZER_MAX_PIXELS = env.int("OPTIMIZER_MAX_PIXELS", default=100_000_000, minimum=1)
 OPTIMIZER_FETCH_TIMEOUT = env.float("OPTIMIZER_FETCH_TIMEOUT", default=10.0, minimum=0.1)
-# Seconds a job may wait for a worker to start it; then the API answers 503 with Retry-After.
+# Seconds an optimization may wait for capacity: for a gunicorn thread, then (after a URL's image
+# is fetched) for a worker to start its job; then the API answers 503 with Retry-After.
 OPTIMIZER_QUEUE_TIMEOUT = env.int("OPTIMIZER_QUEUE_TIMEOUT", default=10, minimum=1)
 # Ports customer URLs may use (SPEC §8: the default ports or explicitly allowed ones).
 OPTIMIZER_ALLOWED_PORTS = env.ports("OPTIMIZER_ALLOWED_PORTS", default=[80, 443])
