@@ -19,7 +19,7 @@ from optimizer.worker import RECYCLE_MARKER, optimization_job_run
 
 
 @shared_task(name="optimizer.optimize_image", acks_late=False)
-def optimize_image_task(*, job_id: str, options: dict[str, Any], url: None = None) -> dict[str, Any]:
+def optimize_image_task(*, job_id: str, options: dict[str, Any], url: str | None = None) -> dict[str, Any]:
     """Optimize one image, its bytes handed over by the web process (optimizer.transfer). Runs under
     the hard time limit CELERY_TASK_TIME_LIMIT; acknowledged on receipt, so an image that crashes or
     hangs a worker is never delivered to another one (the web process, watching the job's heartbeat,
@@ -27,7 +27,10 @@ def optimize_image_task(*, job_id: str, options: dict[str, Any], url: None = Non
 
     `url` is always None: workers of the release before 00e7038 fetched a URL's image themselves,
     and take None for an image handed over, so they run these jobs during a deploy. Remove it here
-    and in optimizer.services once no worker runs that release."""
+    and in optimizer.services once no worker runs that release. A URL comes from a web process of
+    that release, which handed over no image: its job fails, saying why."""
+    if url is not None:
+        raise RuntimeError(f"job {job_id}: a web process of a release before 00e7038 sent a URL; upgrade web first")
     return optimization_job_run(job_id=job_id, options=options)
 
 

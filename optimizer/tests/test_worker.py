@@ -221,3 +221,8 @@ def _job_sent_to_worker(data: bytes):
     return optimize_image_task.apply_async(
         kwargs={"job_id": job_id, "options": asdict(OptimizeOptions())}, soft_time_limit=SOFT_TIME_LIMIT
     )
+
+
+def test_a_url_from_a_web_process_of_the_release_before_fails_its_job_saying_why():
+    with pytest.raises(RuntimeError, match="upgrade web first"):
+        optimize_image_task.run(job_id=uuid.uuid4().hex, options={}, url="https://example.com/photo.jpg")
