@@ -1,0 +1,133 @@
+"""How each reader of an AVIF's or HEIC's boxes takes the boxes encoders do not write (a size of 0,
+a 64-bit size cut short, a box past its parent, bytes after the last box): the probe reads what it
+can, never grow returns only whole boxes, and what browsers decode (libavif) refuses them all."""
+
+import struct
+
+import pytest
+
+from optimizer import isobmff, probe
+from optimizer.containers import ImageOnly, image_only
+from optimizer.formats import SourceFormat
+from optimizer.isobmff import NotForBrowsers
+from optimizer.tests import images
+
+
+def _box(kind: bytes, contents: bytes = b"") -> bytes:
+    return struct.pack(">I4s", 8 + len(contents), kind) + contents
+
+
+def _large_box(kind: bytes, contents: bytes = b"") -> bytes:
+    return struct.pack(">I4sQ", 1, kind, 16 + len(contents)) + contents
+
+
+HDLR = _box(b"hdlr", bytes(8) + b"pict" + bytes(13))
+FTYP = _box(b"ftyp", b"avif" + bytes(4) + b"mif1avif")
+
+
+def _meta(contents: bytes) -> bytes:
+    return _box(b"meta", bytes(4) + contents)
+
+
+def _meta_children(data: bytes) -> dict[bytes, tuple[int, int]]:
+    """What the probe reads of a file's meta box: kind -> contents, as bytes."""
+    return {kind: data[start:end] for kind, (start, end) in probe._meta_children(data).items()}
+
+
+# --- The probe: as much as can be read ---------------------------------------------------------
+
+
+def test_the_probe_reads_a_box_of_size_0_to_the_end_of_its_parent():
+    """ISO's size 0 is "to the end of the file"; the probe reads it, at any level, to the end of the
+    box it is in."""
+    data = FTYP + b"\0\0\0\0meta" + bytes(4) + HDLR + b"\0\0\0\0pitm" + b"\0\0\0\0\0\1"
+
+    assert _meta_children(data) == {b"hdlr": HDLR[8:], b"pitm": b"\0\0\0\0\0\1"}
+
+
+IINF = _box(b"iinf", bytes(6))
+
+
+@pytest.mark.parametrize(
+    "damaged",
+    [
+        struct.pack(">I4s", 64, b"pitm") + bytes(8),  # runs past the meta box
+        struct.pack(">I4s", 4, b"pitm") + IINF,  # smaller than its header
+        struct.pack(">I4sQ", 1, b"pitm", 8) + IINF,  # a 64-bit size smaller than its header
+        struct.pack(">I4sQ", 1, b"pitm", 0) + IINF,  # a 64-bit size of 0 is not "to the end"
+        struct.pack(">I4sI", 1, b"pitm", 0),  # a 64-bit size cut short by the meta box's end
+        b"\0\0\0",  # bytes after the last box
+    ],
+    ids=["past-parent", "under-header", "large-under-header", "large-0", "large-cut", "leftover"],
+)
+def test_the_probe_reads_the_boxes_before_one_that_does_not_fit(damaged):
+    data = FTYP + _meta(HDLR + damaged) + _box(b"mdat", bytes(64))
+
+    assert _meta_children(data) == {b"hdlr": HDLR[8:]}
+
+
+def test_the_probe_reads_a_64_bit_size():
+    data = FTYP + _meta(HDLR + _large_box(b"pitm", bytes(6)))
+
+    assert _meta_children(data) == {b"hdlr": HDLR[8:], b"pitm": bytes(6)}
+
+
+# --- Never grow: whole boxes only ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def avif() -> bytes:
+    return images.encode(images.photo(), "AVIF", quality=5)
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        b"\0\0\0\0free" + b"<html>",  # size 0: to the end of the file
+        struct.pack(">I4sI", 1, b"free", 0),  # a 64-bit size cut short by the end of the file
+        struct.pack(">I4s", 64, b"free") + b"<html>",  # runs past the end of the file
+        struct.pack(">I4s", 4, b"free") + b"<html>",  # smaller than its header
+        b"<html",  # fewer bytes than a box header
+    ],
+    ids=["size-0", "large-cut", "past-end", "under-header", "leftover"],
+)
+def test_never_grow_returns_the_boxes_before_one_that_is_not_whole(avif, tail):
+    """A box of size 0 included: a file that ends in one is not what libavif reads (below), and what
+    comes before it is a whole AVIF."""
+    assert image_only(avif + tail, SourceFormat.AVIF) == ImageOnly(avif)
+
+
+def test_never_grow_blanks_a_box_of_64_bit_size_after_its_header(avif):
+    note = _large_box(b"uuid", b"<html>")
+
+    assert image_only(avif + note, SourceFormat.AVIF) == ImageOnly(avif + note[:4] + b"free" + note[8:16] + bytes(6))
+
+
+# --- What browsers decode: every box whole, and nothing else ------------------------------------
+
+
+def test_libavif_s_reading_takes_boxes_that_fill_their_parent_exactly():
+    data = _box(b"free", b"ab") + _large_box(b"skip", b"cd")
+
+    assert isobmff._box_list(data, 0, len(data)) == [(b"free", 8, 10), (b"skip", 26, 28)]
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        b"\0\0\0\0free",  # size 0: libavif 0.11 and this reading refuse it
+        struct.pack(">I4sI", 1, b"free", 0),  # a 64-bit size cut short
+        struct.pack(">I4s", 64, b"free"),  # runs past its parent
+        struct.pack(">I4s", 4, b"free") + bytes(4),  # smaller than its header
+        b"\0\0\0",  # bytes after the last box
+        _box(b"uuid"),  # what this reading does not follow
+    ],
+    ids=["size-0", "large-cut", "past-parent", "under-header", "leftover", "uuid"],
+)
+def test_libavif_s_reading_refuses_a_box_that_does_not_fit(avif, tail):
+    data = _box(b"free") + tail
+
+    with pytest.raises(NotForBrowsers):
+        isobmff._box_list(data, 0, len(data))
+    with pytest.raises(NotForBrowsers):
+        isobmff.avif_items_for_browsers(avif + tail)
