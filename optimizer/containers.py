@@ -11,13 +11,20 @@ AVIF that browsers may not decode).
 """
 
 import struct
-from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
 from optimizer.formats import SourceFormat
-from optimizer.isobmff import NotForBrowsers, av1_sequence_header, av1c_depth, avif_items_for_browsers, item_locations
+from optimizer.isobmff import (
+    NotForBrowsers,
+    av1_sequence_header,
+    av1c_depth,
+    avif_items_for_browsers,
+    boxes,
+    item_locations,
+)
 from optimizer.probe import av1_frame
 
 # VP8X flags: ICC profile, EXIF, XMP (animation and alpha stay).
@@ -29,6 +36,9 @@ _WEBP_ANIMATION_CHUNKS = {b"ANIM", b"ANMF"}
 _AVIF_BOXES = {b"ftyp", b"meta", b"mdat"}
 # Item types that are images (coded, derived); any other (Exif, mime: XMP, ...) is metadata.
 _AVIF_IMAGE_ITEMS = {b"av01", b"grid", b"iden", b"iovl"}
+# Whole boxes only, and a box of size 0 (to the end of the file) is not one: the file returned ends
+# before it, as libavif refuses it (isobmff._box_list) and what comes before is a whole AVIF.
+_boxes = partial(boxes, zero_runs_to_end=False)
 
 
 @dataclass(frozen=True)
@@ -90,14 +100,14 @@ def _avif_image_only(data: bytes) -> ImageOnly | None:
     NotForBrowsers if what would be returned is not what browsers decode (_check_for_browsers):
     the customer is told why (the pipeline's notice)."""
     kept, seen, end = bytearray(), set(), 0
-    for kind, start, header, stop in _boxes(data, 0, len(data)):
+    for kind, start, contents, stop in _boxes(data, 0, len(data)):
         if kind in _AVIF_BOXES and (kind == b"mdat" or kind not in seen):
             kept += data[start:stop]
         else:
-            kept += data[start : start + 4] + b"free" + data[start + 8 : start + header] + bytes(stop - start - header)
+            kept += data[start : start + 4] + b"free" + data[start + 8 : contents] + bytes(stop - contents)
         seen.add(kind)
         end = stop
-    meta = next(((start + header, stop) for kind, start, header, stop in _boxes(kept, 0, end) if kind == b"meta"), None)
+    meta = next(((contents, stop) for kind, _, contents, stop in _boxes(kept, 0, end) if kind == b"meta"), None)
     if meta is None:
         return None
     try:
@@ -109,9 +119,9 @@ def _avif_image_only(data: bytes) -> ImageOnly | None:
     if extents is None:
         return None
     unused = np.zeros(len(kept), bool)  # media data no item points at
-    for kind, start, header, stop in _boxes(kept, 0, end):
+    for kind, _, contents, stop in _boxes(kept, 0, end):
         if kind == b"mdat":
-            unused[start + header : stop] = True
+            unused[contents:stop] = True
     for start, length in extents:
         if start + length > end:
             return None
@@ -141,24 +151,23 @@ def _check_for_browsers(data: bytes) -> None:
 def _only_images(data: bytes, start: int, end: int) -> bool:
     """Whether a `meta` box's contents (after its version and flags) hold image items alone and no
     ICC profile."""
-    children = {kind: (at + header, stop) for kind, at, header, stop in _boxes(data, start, end)}
+    children = {kind: (contents, stop) for kind, _, contents, stop in _boxes(data, start, end)}
     if b"iinf" not in children:
         return False
     start, end = children[b"iinf"]
     first = start + (6 if data[start] == 0 else 8)  # version and flags, then the entry count
-    for kind, at, header, _ in _boxes(data, first, end):
-        contents = at + header
+    for kind, _, contents, _ in _boxes(data, first, end):
         version = data[contents]
         if kind != b"infe" or version < 2:
             return False  # before version 2 an item has no type: nothing says it is an image
         type_at = contents + (8 if version == 2 else 10)  # after the item's number and protection index
         if data[type_at : type_at + 4] not in _AVIF_IMAGE_ITEMS:
             return False
-    properties = {kind: (at + header, stop) for kind, at, header, stop in _boxes(data, *children.get(b"iprp", (0, 0)))}
+    properties = {kind: (contents, stop) for kind, _, contents, stop in _boxes(data, *children.get(b"iprp", (0, 0)))}
     ipco = properties.get(b"ipco", (0, 0))
     return not any(
-        kind == b"colr" and data[at + header : at + header + 4] in (b"prof", b"rICC")
-        for kind, at, header, stop in _boxes(data, *ipco)
+        kind == b"colr" and data[contents : contents + 4] in (b"prof", b"rICC")
+        for kind, _, contents, _ in _boxes(data, *ipco)
     )
 
 
@@ -166,7 +175,7 @@ def _file_extents(data: bytes, start: int, end: int) -> list[tuple[int, int]] | 
     """Where in the file the items' data is (offset, length), from the `iloc` box among a `meta`
     box's contents; None if an item's data is elsewhere (another file) or runs to the end of the
     file (a length of 0), which this does not follow."""
-    children = {kind: (at + header, stop) for kind, at, header, stop in _boxes(data, start, end)}
+    children = {kind: (contents, stop) for kind, _, contents, stop in _boxes(data, start, end)}
     if b"iloc" not in children:
         return None
     extents = []
@@ -177,19 +186,3 @@ def _file_extents(data: bytes, start: int, end: int) -> list[tuple[int, int]] | 
             return None
         extents += location.extents
     return extents
-
-
-def _boxes(data: bytes | bytearray, start: int, end: int) -> Iterator[tuple[bytes, int, int, int]]:
-    """The kind, start, header length and end of each whole ISOBMFF box in data[start:end]; a box
-    whose size is 0 (to the end of the file) or runs past `end` ends the walk."""
-    while start + 8 <= end:
-        size, kind = struct.unpack_from(">I4s", data, start)
-        header = 8
-        if size == 1:
-            if start + 16 > end:
-                return
-            size, header = struct.unpack_from(">Q", data, start + 8)[0], 16
-        if size < header or start + size > end:
-            return
-        yield bytes(kind), start, header, start + size
-        start += size

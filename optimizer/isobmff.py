@@ -4,6 +4,7 @@ read for the never-grow rule (optimizer.containers) and for the check of coded f
 (avif_items_for_browsers, for the never-grow rule)."""
 
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 # More than encoders write (a grid of 16x16 tiles, each with its alpha, is 513 items of one extent
@@ -94,24 +95,36 @@ class Av1Item:
     data: bytes  # its coded data, from iloc
 
 
-def _box_list(data: bytes, start: int, end: int) -> list[tuple[bytes, int, int]]:
-    """The boxes (kind, contents' start and end) that fill data[start:end] exactly, as libavif reads
-    a container: bytes left over are a box header it cannot read."""
-    boxes = []
-    while start < end:
-        if start + 8 > end:
-            raise NotForBrowsers("bytes after the last box")
-        size, kind = int.from_bytes(data[start : start + 4], "big"), data[start + 4 : start + 8]
+def boxes(
+    data: bytes | bytearray, start: int, end: int, *, zero_runs_to_end: bool = True
+) -> Iterator[tuple[bytes, int, int, int]]:
+    """Each box in data[start:end] (its kind, and where it starts, its contents start and it ends), as
+    far as they are whole: a box past `end`, or smaller than its header, ends the walk. A size of 0
+    (ISO: to the end of the file) runs to `end`, or ends the walk unless `zero_runs_to_end`."""
+    while start + 8 <= end:
+        size, kind = struct.unpack_from(">I4s", data, start)
         header = 8
         if size == 1:
             if start + 16 > end:
-                raise NotForBrowsers("a large size cut short")
-            size, header = int.from_bytes(data[start + 8 : start + 16], "big"), 16
-        if size < header or start + size > end or kind == b"uuid":
-            raise NotForBrowsers(f"box {kind!r} does not fit")
-        boxes.append((bytes(kind), start + header, start + size))
+                return
+            size, header = struct.unpack_from(">Q", data, start + 8)[0], 16
+        elif size == 0 and zero_runs_to_end:
+            size = end - start
+        if size < header or start + size > end:
+            return
+        yield kind, start, start + header, start + size
         start += size
-    return boxes
+
+
+def _box_list(data: bytes, start: int, end: int) -> list[tuple[bytes, int, int]]:
+    """The boxes (kind, contents' start and end) that fill data[start:end] exactly, as libavif reads
+    a container: a box of size 0, or bytes left over, are a box header it cannot read."""
+    found = [(kind, contents, stop) for kind, _, contents, stop in boxes(data, start, end, zero_runs_to_end=False)]
+    if (found[-1][2] if found else start) < end:
+        raise NotForBrowsers("a box that does not fit, or bytes after the last box")
+    if any(kind == b"uuid" for kind, _, _ in found):
+        raise NotForBrowsers("a uuid box")
+    return found
 
 
 def _full_box(data: bytes, start: int, end: int, *, versions: tuple[int, ...] = (0,)) -> int:

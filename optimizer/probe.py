@@ -14,7 +14,7 @@ from enum import Enum
 from typing import NoReturn
 
 from optimizer.formats import SourceFormat
-from optimizer.isobmff import MAX_CODED_UNITS, item_locations
+from optimizer.isobmff import MAX_CODED_UNITS, boxes, item_locations
 from optimizer.magick import Image, exceptions, holds_pixels, library, limits, new_image_reader, read_problem
 from smolpix.errors import SourceRefused
 
@@ -1115,9 +1115,11 @@ class _HeifMeta:
 
 
 def _meta_children(data: bytes) -> dict[bytes, tuple[int, int]]:
-    """The boxes in the file's `meta` box (kind -> contents' start and end); none without one."""
-    meta = next(((start, end) for kind, start, end in _boxes(data, 0, len(data)) if kind == b"meta"), None)
-    return {kind: (start, end) for kind, start, end in _boxes(data, meta[0] + 4, meta[1])} if meta else {}
+    """The boxes in the file's `meta` box (kind -> contents' start and end); none without one. Read
+    leniently (isobmff.boxes), as far as they are whole: what cannot be read here refuses nothing,
+    the decoder refuses what it cannot decode."""
+    meta = next(((start, end) for kind, _, start, end in boxes(data, 0, len(data)) if kind == b"meta"), None)
+    return {kind: (start, end) for kind, _, start, end in boxes(data, meta[0] + 4, meta[1])} if meta else {}
 
 
 def _heif_meta(data: bytes) -> _HeifMeta | None:
@@ -1133,7 +1135,7 @@ def _heif_meta(data: bytes) -> _HeifMeta | None:
     if b"iref" in children:
         start, end = children[b"iref"]
         width = 4 if data[start] else 2
-        for kind, at, stop in _boxes(data, start + 4, end):
+        for kind, _, at, stop in boxes(data, start + 4, end):
             source = int.from_bytes(data[at : at + width], "big")
             count = struct.unpack_from(">H", data, at + width)[0]
             first = at + width + 2
@@ -1142,10 +1144,10 @@ def _heif_meta(data: bytes) -> _HeifMeta | None:
             targets = [int.from_bytes(data[first + i * width : first + (i + 1) * width], "big") for i in range(count)]
             meta_info.references.append((kind, source, targets))
     if b"iprp" in children:
-        properties = list(_boxes(data, *children[b"iprp"]))
+        properties = [(kind, start, end) for kind, _, start, end in boxes(data, *children[b"iprp"])]
         ipco = next(((start, end) for kind, start, end in properties if kind == b"ipco"), None)
         if ipco:
-            meta_info.properties = [(kind, data[start:end]) for kind, start, end in _boxes(data, *ipco)]
+            meta_info.properties = [(kind, data[start:end]) for kind, _, start, end in boxes(data, *ipco)]
         # Every ipma box, as libheif and libavif read them: with the last alone, a second one made
         # the primary item's av1C unseen here, and its frame unchecked (review, 2026-12-07).
         for start, end in ((start, end) for kind, start, end in properties if kind == b"ipma"):
@@ -1173,18 +1175,3 @@ def _associations(data: bytes, start: int, end: int) -> dict[int, list[int]]:
             raise IndexError("an ipma entry runs past its box")
         associations[item] = indices
     return associations
-
-
-def _boxes(data: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
-    """The kind, contents' start and end of each ISOBMFF box in data[start:end], as far as they fit."""
-    while start + 8 <= end:
-        size, kind = struct.unpack_from(">I4s", data, start)
-        header = 8
-        if size == 1:
-            size, header = struct.unpack_from(">Q", data, start + 8)[0], 16
-        elif size == 0:
-            size = end - start
-        if size < header or start + size > end:
-            return
-        yield kind, start + header, start + size
-        start += size

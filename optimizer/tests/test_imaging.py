@@ -11,7 +11,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageChops, ImageOps, ImageStat
 
-from optimizer import imaging, magick, probe
+from optimizer import imaging, isobmff, magick, probe
 from optimizer.formats import SourceFormat
 from optimizer.pixels import Pixels
 from optimizer.probe import SourceInfo
@@ -421,7 +421,7 @@ def turned_transparent_avif(*, turn: str = "both") -> bytes:
     if turn != "both":
         ipma = data.index(b"ipma") + 4
         assert data[ipma] == 0 and data[ipma + 3] & 1 == 0  # 16-bit items, 8-bit property numbers
-        at, irot = ipma + 8, 1 + [kind for kind, _, _ in probe._boxes(data, *_ipco(data))].index(b"irot")
+        at, irot = ipma + 8, 1 + [kind for kind, *_ in isobmff.boxes(data, *_ipco(data))].index(b"irot")
         for _ in range(int.from_bytes(data[ipma + 4 : ipma + 8], "big")):
             item, count = int.from_bytes(data[at : at + 2], "big"), data[at + 2]
             for index in range(at + 3, at + 3 + count):

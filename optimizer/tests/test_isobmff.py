@@ -66,6 +66,22 @@ def test_the_probe_reads_the_boxes_before_one_that_does_not_fit(damaged):
     assert _meta_children(data) == {b"hdlr": HDLR[8:]}
 
 
+def test_the_probe_reads_a_64_bit_size_cut_short_by_the_end_of_the_file_as_by_its_parent_s_end():
+    """It raised struct.error where the meta box is the file's last (no bytes to read the size from)
+    and so dropped all of it: the frame check passed a frame larger than its ispe. libheif refuses
+    such a file ("No 'meta' box"), but the probe's reading of a meta box did not depend on what
+    follows it anywhere else."""
+    cut = struct.pack(">I4s", 1, b"free")
+    assert _meta_children(FTYP + _meta(HDLR + cut)) == {b"hdlr": HDLR[8:]}
+
+    avif = images.with_ispe(images.encode(images.photo(256, 192), "AVIF"), 16, 16)
+    meta = slice(*images._heif_boxes(avif, 0, len(avif))[b"meta"])
+    before = avif[: meta.start] + _box(b"free", bytes(meta.stop - meta.start - 8)) + avif[meta.stop :]  # offsets kept
+    for last in (bytes(avif[meta]), _box(b"meta", avif[meta][8:] + cut)):
+        with pytest.raises(probe.UnsupportedImage, match="larger than the size its header declares"):
+            probe.check_heif_frames(before + last)
+
+
 def test_the_probe_reads_a_64_bit_size():
     data = FTYP + _meta(HDLR + _large_box(b"pitm", bytes(6)))
 
