@@ -147,3 +147,97 @@ def test_libavif_s_reading_refuses_a_box_that_does_not_fit(avif, tail):
         isobmff._box_list(data, 0, len(data))
     with pytest.raises(NotForBrowsers):
         isobmff.avif_items_for_browsers(avif + tail)
+
+
+# --- Item references and property associations, read by both ------------------------------------
+
+ALPHA = b"urn:mpeg:mpegB:cicp:systems:auxiliary:alpha\0"
+CODED = bytes(16)  # each item's data: not decoded here
+
+
+def _avif(*, ipma: bytes | None = None, iref: bytes | None = None) -> bytes:
+    """A transparent AVIF of items 1 (colour) and 2 (its alpha plane, an auxl reference), built box by
+    box: ipma's contents (after version and flags) and iref's can be replaced."""
+    properties = [_box(b"ispe", bytes(4) + struct.pack(">II", 8, 8)), _box(b"av1C", b"\x81\x00\x0c\x00")]
+    ipco = _box(b"ipco", b"".join(properties) + _box(b"auxC", bytes(4) + ALPHA))
+    if ipma is None:
+        ipma = struct.pack(">IHB2BHB3B", 2, 1, 2, 0x81, 0x82, 2, 3, 0x81, 0x82, 0x83)
+    if iref is None:
+        iref = _box(b"auxl", struct.pack(">HHH", 2, 1, 1))
+    infe = [_box(b"infe", struct.pack(">BxxxHH4sx", 2, item, 0, b"av01")) for item in (1, 2)]
+    boxes = [
+        HDLR,
+        _box(b"pitm", bytes(4) + b"\0\1"),
+        _box(b"iloc", bytes(4) + b"\x44\x00" + struct.pack(">H", 2) + bytes(2 * 14)),  # placed below
+        _box(b"iinf", bytes(4) + struct.pack(">H", 2) + b"".join(infe)),
+        _box(b"iprp", ipco + _box(b"ipma", bytes(4) + ipma)),
+        _box(b"iref", bytes(4) + iref),
+    ]
+    head = FTYP + _meta(b"".join(boxes))
+    mdat = len(head) + 8
+    entries = b"".join(struct.pack(">HHHII", item, 0, 1, mdat + (item - 1) * 16, 16) for item in (1, 2))
+    iloc = _box(b"iloc", bytes(4) + b"\x44\x00" + struct.pack(">H", 2) + entries)
+    return FTYP + _meta(b"".join(iloc if box[4:8] == b"iloc" else box for box in boxes)) + _box(b"mdat", CODED * 2)
+
+
+def test_a_built_avif_is_read_alike_by_the_probe_and_libavif_s_reading():
+    data = _avif()
+
+    assert [(item.item, item.width) for item in isobmff.avif_items_for_browsers(data)] == [(1, 8), (2, 8)]
+    assert probe._heif_meta(data).alpha_item() == 2
+
+
+@pytest.mark.parametrize(
+    "iref",
+    [
+        _box(b"auxl", struct.pack(">HHHx", 2, 1, 1)),  # a byte after the entry's targets
+        _box(b"auxl", struct.pack(">HHH", 2, 1, 1)) + b"\0\0\0",  # bytes after the last entry
+        b"\0\0\0\0auxl" + struct.pack(">HHH", 2, 1, 1),  # an entry of size 0: to iref's end
+    ],
+    ids=["after-targets", "after-entries", "size-0"],
+)
+def test_an_iref_the_probe_reads_and_libavif_s_reading_refuses(iref):
+    data = _avif(iref=iref)
+
+    assert probe._heif_meta(data).alpha_item() == 2
+    with pytest.raises(NotForBrowsers):
+        isobmff.avif_items_for_browsers(data)
+
+
+@pytest.mark.parametrize(
+    ("ipma", "iref"),
+    [
+        (None, _box(b"auxl", struct.pack(">HHH", 2, 2, 1))),  # counts 2 targets, holds 1
+        (None, _box(b"auxl", struct.pack(">HH", 2, 1))),  # cut short before its targets
+        (None, _box(b"auxl", b"\0")),  # cut short before its count
+        (struct.pack(">IHB2BHB3B", 3, 1, 2, 0x81, 0x82, 2, 3, 0x81, 0x82, 0x83), None),  # 3 entries of 2
+        (struct.pack(">IHB2BHB2B", 2, 1, 2, 0x81, 0x82, 2, 3, 0x81, 0x82), None),  # 3 properties of 2
+    ],
+    ids=["iref-targets", "iref-cut", "iref-count-cut", "ipma-entries", "ipma-properties"],
+)
+def test_a_reference_or_association_past_its_box_is_unread_by_the_probe_and_refused(ipma, iref):
+    data = _avif(ipma=ipma, iref=iref)
+
+    with pytest.raises((IndexError, struct.error)):
+        probe._heif_meta(data)
+    with pytest.raises(NotForBrowsers):
+        isobmff.avif_items_for_browsers(data)
+
+
+def test_an_item_associated_twice_in_an_ipma_takes_its_last_entry_in_the_probe_and_is_refused():
+    twice = struct.pack(">IHB2BHB3BHB1B", 3, 1, 2, 0x81, 0x82, 2, 3, 0x81, 0x82, 0x83, 2, 1, 0x81)
+    data = _avif(ipma=twice)
+
+    assert probe._heif_meta(data).associations == {1: [1, 2], 2: [1]}
+    with pytest.raises(NotForBrowsers):
+        isobmff.avif_items_for_browsers(data)
+
+
+def test_an_alpha_plane_s_essential_bit_is_not_its_property_number():
+    """ipma's 16-bit property numbers (flags 1): the top bit of each says essential."""
+    wide = struct.pack(">IHB2HHB3H", 2, 1, 2, 0x8001, 0x8002, 2, 3, 0x8001, 0x8002, 0x0003)
+    data = _avif(ipma=wide)
+    data = data.replace(b"ipma\0\0\0\0", b"ipma\0\0\0\1")
+
+    assert probe._heif_meta(data).associations == {1: [1, 2], 2: [1, 2, 3]}
+    assert [item.item for item in isobmff.avif_items_for_browsers(data)] == [1, 2]
