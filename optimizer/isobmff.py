@@ -1,16 +1,21 @@
-"""Where each item's data is in an AVIF or HEIC (ISO base media file format): its `iloc` box,
-read for the never-grow rule (optimizer.containers) and for the check of coded frame sizes
-(optimizer.probe); and whether libavif, which browsers decode AVIF with, accepts an AVIF
-(avif_items_for_browsers, for the never-grow rule)."""
+"""How an AVIF or HEIC (ISO base media file format) is read before ImageMagick reads it. Leniently,
+as far as it is whole, for the never-grow rule (optimizer.containers) and the probe's checks of alpha
+planes, colour and coded frame sizes (optimizer.probe): its boxes, where each item's data is (`iloc`),
+its primary item (`pitm`), item references (`iref`) and property associations (`ipma`). Strictly:
+whether libavif, which browsers decode AVIF with, accepts an AVIF (avif_items_for_browsers, for the
+never-grow rule)."""
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 # More than encoders write (a grid of 16x16 tiles, each with its alpha, is 513 items of one extent
 # each): a box of a few bytes can declare millions of zero-byte extents, each a step in Python.
 MAX_ITEMS = 4096
 MAX_EXTENTS = 4096
+# The auxiliary type of an AV1 alpha plane (MIAF; libavif knows no other).
+ALPHA_TYPE = b"urn:mpeg:mpegB:cicp:systems:auxiliary:alpha"
 
 
 @dataclass(frozen=True)
@@ -55,46 +60,6 @@ def item_locations(data: bytes, start: int, end: int) -> list[ItemLocation]:
     return locations
 
 
-# --- What libavif accepts ---------------------------------------------------------------------
-#
-# Browsers decode AVIF with libavif (Chrome, Firefox), whose parser refuses what libheif, which
-# ImageMagick decodes with, lets pass: a damaged `av1C`, a `hdlr` whose pre_defined is not 0, a
-# `meta` box of another version, an `iinf` with fewer entries than it counts. A source is returned
-# as it is only if it holds what this reading accepts, which is no more than libavif accepts (its
-# src/read.c; checked by mutation against avifdec 0.11 and Pillow's libavif 1.4): what it does not
-# know, or libavif reads but this does not (grids, crops, layers), is refused, and the source is
-# re-encoded instead.
-
-# Item properties understood here (what encoders write to a still image); any other is refused.
-_PROPERTIES = {b"ispe", b"pixi", b"av1C", b"colr", b"auxC", b"irot", b"imir", b"pasp", b"clli"}
-_ONE_PER_ITEM = {b"ispe", b"pixi", b"av1C", b"auxC", b"irot", b"imir", b"pasp", b"clli"}
-_TRANSFORMS = {b"irot", b"imir"}  # essential, as MIAF requires
-_META_CHILDREN = {b"hdlr", b"pitm", b"iloc", b"iinf", b"iprp", b"iref", b"idat", b"dinf"}
-_REFERENCES = {b"auxl", b"dimg", b"thmb", b"cdsc", b"prem"}
-_ALPHA_URN = b"urn:mpeg:mpegB:cicp:systems:auxiliary:alpha"
-# nclx matrix coefficients libavif converts to RGB (0, the identity, at 4:4:4 only).
-_MATRICES = {0, 1, 2, 5, 6, 9}
-_AV1_SEQUENCE_HEADER = 1
-# The most OBUs or NAL units walked in a file's items, each a step in Python: encoders write a few an
-# item (a sequence header or parameter sets, then the frame in one or a few parts).
-MAX_CODED_UNITS = 10_000
-
-
-class NotForBrowsers(ValueError):
-    """An AVIF this reading does not vouch for: libavif may refuse it."""
-
-
-@dataclass(frozen=True)
-class Av1Item:
-    """An AV1 image item libavif decodes to show the image (the primary item, its alpha plane)."""
-
-    item: int
-    config: bytes  # the av1C property's contents
-    width: int  # as its ispe property declares
-    height: int
-    data: bytes  # its coded data, from iloc
-
-
 def boxes(
     data: bytes | bytearray, start: int, end: int, *, zero_runs_to_end: bool = True
 ) -> Iterator[tuple[bytes, int, int, int]]:
@@ -116,9 +81,111 @@ def boxes(
         start += size
 
 
+def primary_item(data: bytes, start: int, end: int) -> tuple[int, int]:
+    """The primary item's number in the `pitm` box whose contents are data[start:end], and how many
+    bytes it takes there (2, or 4 after version 0); IndexError if it is cut short."""
+    width = 4 if data[start] else 2
+    if end - start < 4 + width:
+        raise IndexError("pitm is cut short")
+    return int.from_bytes(data[start + 4 : start + 4 + width], "big"), width
+
+
+class ItemReference(NamedTuple):
+    kind: bytes  # auxl, dimg, thmb, ...
+    source: int  # the item that refers
+    targets: list[int]  # the items it refers to
+    end: int  # where its targets end: libavif refuses bytes after them in the entry's box
+
+
+def item_references(data: bytes, start: int, end: int) -> list[ItemReference]:
+    """The entries of the `iref` box whose contents are data[start:end], each a box read as far as
+    boxes are whole (boxes); IndexError if an entry's targets run past its box."""
+    width = 4 if data[start] else 2
+    references = []
+    for kind, _, at, stop in boxes(data, start + 4, end):
+        source = int.from_bytes(data[at : at + width], "big")
+        count, first = int.from_bytes(data[at + width : at + width + 2], "big"), at + width + 2
+        if first + count * width > stop:
+            raise IndexError("an iref entry runs past its box")
+        targets = [int.from_bytes(data[first + i * width : first + (i + 1) * width], "big") for i in range(count)]
+        references.append(ItemReference(kind, source, targets, first + count * width))
+    return references
+
+
+def property_associations(data: bytes, start: int, end: int) -> list[tuple[int, list[tuple[int, bool]]]]:
+    """The entries of the `ipma` box whose contents are data[start:end], in its order: each item and
+    its properties, as (number in ipco, counted from 1 and 0 for none; whether essential); IndexError
+    if an entry runs past the box."""
+    version, flags = data[start], int.from_bytes(data[start + 1 : start + 4], "big")
+    item_width, index_width = (4 if version else 2), (2 if flags & 1 else 1)
+    essential = 1 << (8 * index_width - 1)  # the top bit; the number is the rest
+    (count,), at = struct.unpack_from(">I", data, start + 4), start + 8
+    entries = []
+    for _ in range(count):
+        item = int.from_bytes(data[at : at + item_width], "big")
+        number = data[at + item_width]
+        at += item_width + 1
+        values = [int.from_bytes(data[at + i * index_width : at + (i + 1) * index_width], "big") for i in range(number)]
+        at += number * index_width
+        if at > end:
+            raise IndexError("an ipma entry runs past its box")
+        entries.append((item, [(value & (essential - 1), bool(value & essential)) for value in values]))
+    return entries
+
+
+def is_alpha(properties: Iterable[tuple[bytes, bytes]], alpha_types: Collection[bytes]) -> bool:
+    """Whether an item's properties (kind, contents) make it an alpha plane: an auxC (a full box) whose
+    auxiliary type, a NUL-ended name after its version and flags, is one of `alpha_types`."""
+    return any(kind == b"auxC" and contents[4:].split(b"\0", 1)[0] in alpha_types for kind, contents in properties)
+
+
+# --- What libavif accepts ---------------------------------------------------------------------
+#
+# Browsers decode AVIF with libavif (Chrome, Firefox), whose parser refuses what libheif, which
+# ImageMagick decodes with, lets pass: a damaged `av1C`, a `hdlr` whose pre_defined is not 0, a
+# `meta` box of another version, an `iinf` with fewer entries than it counts. A source is returned
+# as it is only if it holds what this reading accepts, which is no more than libavif accepts (its
+# src/read.c; checked by mutation against avifdec 0.11 and Pillow's libavif 1.4): what it does not
+# know, or libavif reads but this does not (grids, crops, layers), is refused, and the source is
+# re-encoded instead.
+
+# Item properties understood here (what encoders write to a still image); any other is refused.
+_PROPERTIES = {b"ispe", b"pixi", b"av1C", b"colr", b"auxC", b"irot", b"imir", b"pasp", b"clli"}
+_ONE_PER_ITEM = {b"ispe", b"pixi", b"av1C", b"auxC", b"irot", b"imir", b"pasp", b"clli"}
+_TRANSFORMS = {b"irot", b"imir"}  # essential, as MIAF requires
+_META_CHILDREN = {b"hdlr", b"pitm", b"iloc", b"iinf", b"iprp", b"iref", b"idat", b"dinf"}
+_REFERENCES = {b"auxl", b"dimg", b"thmb", b"cdsc", b"prem"}
+# nclx matrix coefficients libavif converts to RGB (0, the identity, at 4:4:4 only).
+_MATRICES = {0, 1, 2, 5, 6, 9}
+_AV1_SEQUENCE_HEADER = 1
+# The most OBUs or NAL units walked in a file's items, each a step in Python: encoders write a few an
+# item (a sequence header or parameter sets, then the frame in one or a few parts).
+MAX_CODED_UNITS = 10_000
+
+
+class NotForBrowsers(ValueError):
+    """An AVIF this reading does not vouch for: libavif may refuse it."""
+
+
+# Each item's properties (kind, contents), in their order.
+_Associations = dict[int, list[tuple[bytes, bytes]]]
+
+
+@dataclass(frozen=True)
+class Av1Item:
+    """An AV1 image item libavif decodes to show the image (the primary item, its alpha plane)."""
+
+    item: int
+    config: bytes  # the av1C property's contents
+    width: int  # as its ispe property declares
+    height: int
+    data: bytes  # its coded data, from iloc
+
+
 def _box_list(data: bytes, start: int, end: int) -> list[tuple[bytes, int, int]]:
     """The boxes (kind, contents' start and end) that fill data[start:end] exactly, as libavif reads
-    a container: a box of size 0, or bytes left over, are a box header it cannot read."""
+    a container: a box of size 0, or bytes left over, are a box header it cannot read. Strict where
+    the lenient walk stops quietly, since a source it passes is returned to browsers as it is."""
     found = [(kind, contents, stop) for kind, _, contents, stop in boxes(data, start, end, zero_runs_to_end=False)]
     if (found[-1][2] if found else start) < end:
         raise NotForBrowsers("a box that does not fit, or bytes after the last box")
@@ -156,12 +223,37 @@ def _avif_items(data: bytes) -> list[Av1Item]:
     kinds = [kind for kind, _, _ in top]
     if not kinds or kinds[0] != b"ftyp" or kinds.count(b"ftyp") != 1 or kinds.count(b"meta") != 1:
         raise NotForBrowsers("not one ftyp first and one meta")
-    _, start, end = top[0]
+    _check_ftyp(data, *top[0][1:])
+    meta = _meta_boxes(data, *next(box[1:] for box in top if box[0] == b"meta"))
+    _check_hdlr(data, *meta[b"hdlr"])
+    primary = _primary_item(data, *meta[b"pitm"])
+    types = _item_types(data, *meta[b"iinf"])
+    if types.get(primary) != b"av01":
+        raise NotForBrowsers("the primary item is not an AV1 image")
+    associations = _associations(data, *meta[b"iprp"], types=types)
+    references = _references(data, *meta[b"iref"], types=types) if b"iref" in meta else []
+    alphas = [
+        source
+        for kind, source, target in references
+        if kind == b"auxl" and target == primary and is_alpha(associations.get(source, []), (ALPHA_TYPE,))
+    ]
+    if len(alphas) > 1 or (alphas and types[alphas[0]] != b"av01"):
+        raise NotForBrowsers("alpha planes libavif may choose between")
+    locations = _locations(data, *meta[b"iloc"])
+    decoded = [_av1_item(data, item, associations, locations, meta.get(b"idat")) for item in [primary, *alphas]]
+    if any((item.width, item.height) != (decoded[0].width, decoded[0].height) for item in decoded):
+        raise NotForBrowsers("the alpha plane is not the size of the image")
+    return decoded
+
+
+def _check_ftyp(data: bytes, start: int, end: int) -> None:
     brands = data[start:end]
     if len(brands) < 8 or len(brands) % 4 or b"avif" not in {brands[at : at + 4] for at in range(0, len(brands), 4)}:
         raise NotForBrowsers("ftyp without the avif brand")
 
-    _, start, end = next(box for box in top if box[0] == b"meta")
+
+def _meta_boxes(data: bytes, start: int, end: int) -> dict[bytes, tuple[int, int]]:
+    """The boxes in the `meta` box (kind -> contents' start and end), each once, hdlr first."""
     _full_box(data, start, end)
     children = _box_list(data, start + 4, end)
     kinds = [kind for kind, _, _ in children]
@@ -169,21 +261,26 @@ def _avif_items(data: bytes) -> list[Av1Item]:
         raise NotForBrowsers("meta: hdlr not first, or a box twice")
     if set(kinds) - _META_CHILDREN or not {b"pitm", b"iloc", b"iinf", b"iprp"} <= set(kinds):
         raise NotForBrowsers(f"meta holds {kinds}")
-    boxes = {kind: (start, end) for kind, start, end in children}
+    return {kind: (start, end) for kind, start, end in children}
 
-    start, end = boxes[b"hdlr"]
+
+def _check_hdlr(data: bytes, start: int, end: int) -> None:
     _full_box(data, start, end)
     if data[start + 4 : start + 12] != b"\0\0\0\0pict" or end - start < 24:
         raise NotForBrowsers("hdlr: pre_defined or handler")
     _string_ends(data, start + 24, end)
 
-    start, end = boxes[b"pitm"]
-    width = 2 if _full_box(data, start, end, versions=(0, 1)) == 0 else 4
+
+def _primary_item(data: bytes, start: int, end: int) -> int:
+    primary, width = primary_item(data, start, end)
+    _full_box(data, start, end, versions=(0, 1))
     if end - start != 4 + width:
         raise NotForBrowsers("pitm's size")
-    primary = int.from_bytes(data[start + 4 : end], "big")
+    return primary
 
-    start, end = boxes[b"iinf"]
+
+def _item_types(data: bytes, start: int, end: int) -> dict[int, bytes]:
+    """Each item's type, from the `iinf` box: version 2 entries, as many as it counts."""
     width = 2 if _full_box(data, start, end, versions=(0, 1)) == 0 else 4
     count = int.from_bytes(data[start + 4 : start + 4 + width], "big")
     entries = _box_list(data, start + 4 + width, end)
@@ -200,35 +297,30 @@ def _avif_items(data: bytes) -> list[Av1Item]:
         if item_type == b"mime":
             _string_ends(data, name_end, stop)
         types[item] = item_type
-    if types.get(primary) != b"av01":
-        raise NotForBrowsers("the primary item is not an AV1 image")
+    return types
 
-    iprp = _box_list(data, *boxes[b"iprp"])
+
+def _associations(data: bytes, start: int, end: int, *, types: dict[int, bytes]) -> _Associations:
+    """Each item's properties (kind, contents), from the `iprp` box: its ipco, then its ipma boxes."""
+    iprp = _box_list(data, start, end)
     if not iprp or iprp[0][0] != b"ipco" or len(iprp) < 2 or any(kind != b"ipma" for kind, _, _ in iprp[1:]):
         raise NotForBrowsers("iprp: ipco, then ipma")
     properties = [(kind, data[at:stop]) for kind, at, stop in _box_list(data, iprp[0][1], iprp[0][2])]
     for kind, contents in properties:
         _check_property(kind, contents)
-    associations: dict[int, list[tuple[bytes, bytes]]] = {}
+    associations: _Associations = {}
     seen_headers = set()
     for _, start, end in iprp[1:]:
-        version = _full_box_any_flags(data, start, end)
-        wide = data[start + 3] & 1
+        _check_ipma_header(data, start, end)  # before it is read: its entry count is there
         if data[start : start + 4] in seen_headers:
             raise NotForBrowsers("two ipma of one version and flags")
         seen_headers.add(data[start : start + 4])
-        count, at, last = int.from_bytes(data[start + 4 : start + 8], "big"), start + 8, 0
-        for _ in range(count):
-            width = 4 if version else 2
-            item = int.from_bytes(data[at : at + width], "big")
-            number, at = data[at + width], at + width + 1
+        last = 0
+        for item, indices in property_associations(data, start, end):
             if item <= last or item not in types or item in associations:
                 raise NotForBrowsers("ipma's items out of order, unknown or twice")
             last, found = item, []
-            for _ in range(number):
-                value = int.from_bytes(data[at : at + 1 + wide], "big")
-                at += 1 + wide
-                essential, index = value >> (15 if wide else 7), value & (0x7FFF if wide else 0x7F)
+            for index, essential in indices:
                 if not index:
                     continue
                 if index > len(properties):
@@ -238,78 +330,73 @@ def _avif_items(data: bytes) -> list[Av1Item]:
                     raise NotForBrowsers(f"{kind!r} not essential")
                 found.append((kind, contents))
             associations[item] = found
-        if at > end:
-            raise NotForBrowsers("ipma runs past its box")
+    return associations
 
-    references: list[tuple[bytes, int, int]] = []
-    if b"iref" in boxes:
-        start, end = boxes[b"iref"]
-        width = 2 if _full_box(data, start, end, versions=(0, 1)) == 0 else 4
-        for kind, at, stop in _box_list(data, start + 4, end):
-            source = int.from_bytes(data[at : at + width], "big")
-            count, first = int.from_bytes(data[at + width : at + width + 2], "big"), at + width + 2
-            targets = [int.from_bytes(data[first + i * width : first + (i + 1) * width], "big") for i in range(count)]
-            if kind not in _REFERENCES or first + count * width != stop or {source, *targets} - set(types):
-                raise NotForBrowsers(f"an iref entry {kind!r}")
-            references += [(kind, source, target) for target in targets]
-    alphas = [
-        source
-        for kind, source, target in references
-        if kind == b"auxl" and target == primary and _is_alpha(associations.get(source, []))
-    ]
-    if len(alphas) > 1 or (alphas and types[alphas[0]] != b"av01"):
-        raise NotForBrowsers("alpha planes libavif may choose between")
 
-    locations = {}
-    start, end = boxes[b"iloc"]
+def _references(data: bytes, start: int, end: int, *, types: dict[int, bytes]) -> list[tuple[bytes, int, int]]:
+    """The `iref` box's references (kind, from item, to item)."""
+    references = item_references(data, start, end)
+    _full_box(data, start, end, versions=(0, 1))
+    # libavif reads entries that fill the box, each filled by its targets: the lenient reading stops
+    # at, or skips, what it refuses.
+    if [reference.end for reference in references] != [stop for _, _, stop in _box_list(data, start + 4, end)]:
+        raise NotForBrowsers("iref's entries do not fill their boxes, or it")
+    for kind, source, targets, _ in references:
+        if kind not in _REFERENCES or {source, *targets} - set(types):
+            raise NotForBrowsers(f"an iref entry {kind!r}")
+    return [(kind, source, target) for kind, source, targets, _ in references for target in targets]
+
+
+def _locations(data: bytes, start: int, end: int) -> dict[int, ItemLocation]:
+    """Each item's location, from the `iloc` box: in the file or its idat, as encoders write it."""
     if data[start] > 2 or data[start + 4] >> 4 not in (0, 4, 8) or data[start + 4] & 15 not in (0, 4, 8):
         raise NotForBrowsers("iloc's version or sizes")
     if data[start + 5] >> 4 not in (0, 4, 8) or (data[start] and data[start + 5] & 15):
         raise NotForBrowsers("iloc's base offset size or extent indices")
+    locations = {}
     for location in item_locations(data, start, end):
         if location.item in locations or location.method not in (0, 1) or location.reference:
             raise NotForBrowsers("an iloc entry")
         locations[location.item] = location
-    idat = boxes.get(b"idat")
-
-    decoded = []
-    for item in [primary, *alphas]:
-        found = associations.get(item, [])
-        kinds = [kind for kind, _ in found]
-        if any(kinds.count(kind) > 1 for kind in _ONE_PER_ITEM) or b"av1C" not in kinds or b"ispe" not in kinds:
-            raise NotForBrowsers(f"item {item}'s properties: {kinds}")
-        location = locations.get(item)
-        if location is None or not location.extents:
-            raise NotForBrowsers(f"item {item} has no data")
-        origin, stop = 0, len(data)
-        if location.method == 1:
-            if idat is None:
-                raise NotForBrowsers(f"item {item}'s data is in an idat the file does not have")
-            origin, stop = idat
-        pieces = []
-        for offset, length in location.extents:
-            if not length or origin + offset + length > stop:
-                raise NotForBrowsers(f"item {item}'s data is not in the file")
-            pieces.append(data[origin + offset : origin + offset + length])
-        properties_of = dict(found)
-        _check_depth(properties_of[b"av1C"], properties_of.get(b"pixi"))
-        _check_matrix(properties_of[b"av1C"], [contents for kind, contents in found if kind == b"colr"])
-        width, height = struct.unpack_from(">II", properties_of[b"ispe"], 4)
-        decoded.append(Av1Item(item, properties_of[b"av1C"], width, height, b"".join(pieces)))
-    if alphas and dict(associations[alphas[0]])[b"ispe"] != dict(associations[primary])[b"ispe"]:
-        raise NotForBrowsers("the alpha plane is not the size of the image")
-    return decoded
+    return locations
 
 
-def _is_alpha(properties: list[tuple[bytes, bytes]]) -> bool:
-    return any(kind == b"auxC" and contents[4:].split(b"\0", 1)[0] == _ALPHA_URN for kind, contents in properties)
+def _av1_item(
+    data: bytes,
+    item: int,
+    associations: _Associations,
+    locations: dict[int, ItemLocation],
+    idat: tuple[int, int] | None,
+) -> Av1Item:
+    """An AV1 item libavif decodes: its properties, and its data, whole in the file or the idat."""
+    found = associations.get(item, [])
+    kinds = [kind for kind, _ in found]
+    if any(kinds.count(kind) > 1 for kind in _ONE_PER_ITEM) or b"av1C" not in kinds or b"ispe" not in kinds:
+        raise NotForBrowsers(f"item {item}'s properties: {kinds}")
+    location = locations.get(item)
+    if location is None or not location.extents:
+        raise NotForBrowsers(f"item {item} has no data")
+    origin, stop = 0, len(data)
+    if location.method == 1:
+        if idat is None:
+            raise NotForBrowsers(f"item {item}'s data is in an idat the file does not have")
+        origin, stop = idat
+    pieces = []
+    for offset, length in location.extents:
+        if not length or origin + offset + length > stop:
+            raise NotForBrowsers(f"item {item}'s data is not in the file")
+        pieces.append(data[origin + offset : origin + offset + length])
+    properties = dict(found)
+    _check_depth(properties[b"av1C"], properties.get(b"pixi"))
+    _check_matrix(properties[b"av1C"], [contents for kind, contents in found if kind == b"colr"])
+    width, height = struct.unpack_from(">II", properties[b"ispe"], 4)
+    return Av1Item(item, properties[b"av1C"], width, height, b"".join(pieces))
 
 
-def _full_box_any_flags(data: bytes, start: int, end: int) -> int:
-    """ipma's version (0 or 1), its flags 0 or 1 (two-byte property indices)."""
+def _check_ipma_header(data: bytes, start: int, end: int) -> None:
+    """ipma's version (0 or 1), its flags 0 or 1 (two-byte property indices), and its entry count."""
     if end - start < 8 or data[start] > 1 or data[start + 1 : start + 3] != b"\0\0" or data[start + 3] > 1:
         raise NotForBrowsers("ipma's version or flags")
-    return data[start]
 
 
 def _check_property(kind: bytes, contents: bytes) -> None:

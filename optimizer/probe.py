@@ -14,7 +14,16 @@ from enum import Enum
 from typing import NoReturn
 
 from optimizer.formats import SourceFormat
-from optimizer.isobmff import MAX_CODED_UNITS, boxes, item_locations
+from optimizer.isobmff import (
+    ALPHA_TYPE,
+    MAX_CODED_UNITS,
+    boxes,
+    is_alpha,
+    item_locations,
+    item_references,
+    primary_item,
+    property_associations,
+)
 from optimizer.magick import Image, exceptions, holds_pixels, library, limits, new_image_reader, read_problem
 from smolpix.errors import SourceRefused
 
@@ -107,7 +116,7 @@ _HEIC_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx"}
 _BMP_HEADER_SIZES = {12, 40, 52, 56, 64, 108, 124}
 _BI_RGB, _BI_BITFIELDS = 0, 3  # a BMP's compression
 # How AVIF and HEIC files declare an alpha plane: an auxiliary image ('auxl') of one of these types.
-_HEIF_ALPHA_TYPES = (b"urn:mpeg:mpegB:cicp:systems:auxiliary:alpha", b"urn:mpeg:hevc:2015:auxid:1")
+_HEIF_ALPHA_TYPES = (ALPHA_TYPE, b"urn:mpeg:hevc:2015:auxid:1")
 UNREADABLE_ALPHA = "The image's alpha plane could not be read; send a PNG or WebP."
 # The item properties that turn, mirror and crop an item as libheif decodes it.
 _HEIF_TRANSFORMS = {b"irot", b"imir", b"clap"}
@@ -1102,16 +1111,13 @@ class _HeifMeta:
     def alpha_item(self) -> int | None:
         """The auxiliary image of the primary item that is its alpha plane."""
         for kind, source, targets in self.references:
-            if kind == b"auxl" and self.primary in targets and self._is_alpha(source):
+            if (
+                kind == b"auxl"
+                and self.primary in targets
+                and is_alpha(self.item_properties(source), _HEIF_ALPHA_TYPES)
+            ):
                 return source
         return None
-
-    def _is_alpha(self, item: int) -> bool:
-        # auxC is a full box: version and flags, then the auxiliary type's NUL-ended name.
-        return any(
-            kind == b"auxC" and contents[4:].split(b"\0", 1)[0] in _HEIF_ALPHA_TYPES
-            for kind, contents in self.item_properties(item)
-        )
 
 
 def _meta_children(data: bytes) -> dict[bytes, tuple[int, int]]:
@@ -1127,51 +1133,20 @@ def _heif_meta(data: bytes) -> _HeifMeta | None:
     if b"pitm" not in children:
         return None
     start, end = children[b"pitm"]
-    width = 4 if data[start] else 2
-    if end - start < 4 + width:
-        raise IndexError("pitm is cut short")
-    primary = int.from_bytes(data[start + 4 : start + 4 + width], "big")
+    primary, width = primary_item(data, start, end)
     meta_info = _HeifMeta((start + 4, width), primary, [], [], {})
     if b"iref" in children:
-        start, end = children[b"iref"]
-        width = 4 if data[start] else 2
-        for kind, _, at, stop in boxes(data, start + 4, end):
-            source = int.from_bytes(data[at : at + width], "big")
-            count = struct.unpack_from(">H", data, at + width)[0]
-            first = at + width + 2
-            if first + count * width > stop:
-                raise IndexError("an iref entry runs past its box")
-            targets = [int.from_bytes(data[first + i * width : first + (i + 1) * width], "big") for i in range(count)]
-            meta_info.references.append((kind, source, targets))
+        references = item_references(data, *children[b"iref"])
+        meta_info.references = [(kind, source, targets) for kind, source, targets, _ in references]
     if b"iprp" in children:
         properties = [(kind, start, end) for kind, _, start, end in boxes(data, *children[b"iprp"])]
         ipco = next(((start, end) for kind, start, end in properties if kind == b"ipco"), None)
         if ipco:
             meta_info.properties = [(kind, data[start:end]) for kind, _, start, end in boxes(data, *ipco)]
         # Every ipma box, as libheif and libavif read them: with the last alone, a second one made
-        # the primary item's av1C unseen here, and its frame unchecked (review, 2026-12-07).
+        # the primary item's av1C unseen here, and its frame unchecked (review, 2026-12-07). Within
+        # one, an item's last entry.
         for start, end in ((start, end) for kind, start, end in properties if kind == b"ipma"):
-            for item, indices in _associations(data, start, end).items():
-                meta_info.associations.setdefault(item, []).extend(indices)
+            for item, indices in dict(property_associations(data, start, end)).items():
+                meta_info.associations.setdefault(item, []).extend(index for index, _ in indices)
     return meta_info
-
-
-def _associations(data: bytes, start: int, end: int) -> dict[int, list[int]]:
-    """An `ipma` box: each item's property numbers (1-based; 0 is none)."""
-    version, flags = data[start], int.from_bytes(data[start + 1 : start + 4], "big")
-    item_width, index_width = (4 if version else 2), (2 if flags & 1 else 1)
-    mask = 0x7FFF if flags & 1 else 0x7F  # the top bit says whether the property is essential
-    (count,), at = struct.unpack_from(">I", data, start + 4), start + 8
-    associations = {}
-    for _ in range(count):
-        item = int.from_bytes(data[at : at + item_width], "big")
-        number = data[at + item_width]
-        at += item_width + 1
-        indices = [
-            int.from_bytes(data[at + i * index_width : at + (i + 1) * index_width], "big") & mask for i in range(number)
-        ]
-        at += number * index_width
-        if at > end:
-            raise IndexError("an ipma entry runs past its box")
-        associations[item] = indices
-    return associations
