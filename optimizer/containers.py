@@ -23,6 +23,7 @@ from optimizer.isobmff import (
     av1c_depth,
     avif_items_for_browsers,
     boxes,
+    item_info,
     item_locations,
 )
 from optimizer.probe import av1_frame
@@ -157,12 +158,9 @@ def _only_images(data: bytes, start: int, end: int) -> bool:
     start, end = children[b"iinf"]
     first = start + (6 if data[start] == 0 else 8)  # version and flags, then the entry count
     for kind, _, contents, _ in _boxes(data, first, end):
-        version = data[contents]
-        if kind != b"infe" or version < 2:
-            return False  # before version 2 an item has no type: nothing says it is an image
-        type_at = contents + (8 if version == 2 else 10)  # after the item's number and protection index
-        if data[type_at : type_at + 4] not in _AVIF_IMAGE_ITEMS:
-            return False
+        info = item_info(data, contents) if kind == b"infe" else None
+        if info is None or info[1] not in _AVIF_IMAGE_ITEMS:
+            return False  # not an image, or (before version 2, an entry without a type) not said to be
     properties = {kind: (contents, stop) for kind, _, contents, stop in _boxes(data, *children.get(b"iprp", (0, 0)))}
     ipco = properties.get(b"ipco", (0, 0))
     return not any(

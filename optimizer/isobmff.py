@@ -90,6 +90,16 @@ def primary_item(data: bytes, start: int, end: int) -> tuple[int, int]:
     return int.from_bytes(data[start + 4 : start + 4 + width], "big"), width
 
 
+def item_info(data: bytes, start: int) -> tuple[int, bytes] | None:
+    """The item and its type (av01, Exif, mime, ...) in an `infe` box whose contents start at `start`;
+    None before version 2, where an entry has no type."""
+    version = data[start]
+    if version < 2:
+        return None
+    type_at = start + (8 if version == 2 else 10)  # after the item's number and protection index
+    return int.from_bytes(data[start + 4 : type_at - 2], "big"), data[type_at : type_at + 4]
+
+
 class ItemReference(NamedTuple):
     kind: bytes  # auxl, dimg, thmb, ...
     source: int  # the item that refers
@@ -289,9 +299,8 @@ def _item_types(data: bytes, start: int, end: int) -> dict[int, bytes]:
     types = {}
     for kind, at, stop in entries:
         _full_box(data, at, stop, versions=(2,))
-        item, protection, item_type = data[at + 4 : at + 6], data[at + 6 : at + 8], data[at + 8 : at + 12]
-        item = int.from_bytes(item, "big")
-        if kind != b"infe" or stop - at < 13 or not item or item in types or protection != b"\0\0":
+        item, item_type = item_info(data, at)
+        if kind != b"infe" or stop - at < 13 or not item or item in types or data[at + 6 : at + 8] != b"\0\0":
             raise NotForBrowsers("an infe entry")
         name_end = _string_ends(data, at + 12, stop)
         if item_type == b"mime":
