@@ -233,8 +233,9 @@ def _avif_items(data: bytes) -> list[Av1Item]:
     kinds = [kind for kind, _, _ in top]
     if not kinds or kinds[0] != b"ftyp" or kinds.count(b"ftyp") != 1 or kinds.count(b"meta") != 1:
         raise NotForBrowsers("not one ftyp first and one meta")
-    _check_ftyp(data, *top[0][1:])
-    meta = _meta_boxes(data, *next(box[1:] for box in top if box[0] == b"meta"))
+    where = {kind: (start, end) for kind, start, end in top}  # the one ftyp and meta
+    _check_ftyp(data, *where[b"ftyp"])
+    meta = _meta_boxes(data, *where[b"meta"])
     _check_hdlr(data, *meta[b"hdlr"])
     primary = _primary_item(data, *meta[b"pitm"])
     types = _item_types(data, *meta[b"iinf"])
