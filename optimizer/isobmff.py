@@ -122,15 +122,14 @@ def item_references(data: bytes, start: int, end: int) -> list[ItemReference]:
     return references
 
 
-def property_associations(data: bytes, start: int, end: int) -> list[tuple[int, list[tuple[int, bool]]]]:
+def property_associations(data: bytes, start: int, end: int) -> Iterator[tuple[int, list[tuple[int, bool]]]]:
     """The entries of the `ipma` box whose contents are data[start:end], in its order: each item and
     its properties, as (number in ipco, counted from 1 and 0 for none; whether essential); IndexError
-    if an entry runs past the box."""
+    when one runs past the box. One entry at a time: a box of megabytes holds millions of numbers."""
     version, flags = data[start], int.from_bytes(data[start + 1 : start + 4], "big")
     item_width, index_width = (4 if version else 2), (2 if flags & 1 else 1)
     essential = 1 << (8 * index_width - 1)  # the top bit; the number is the rest
     (count,), at = struct.unpack_from(">I", data, start + 4), start + 8
-    entries = []
     for _ in range(count):
         item = int.from_bytes(data[at : at + item_width], "big")
         number = data[at + item_width]
@@ -139,8 +138,7 @@ def property_associations(data: bytes, start: int, end: int) -> list[tuple[int, 
         at += number * index_width
         if at > end:
             raise IndexError("an ipma entry runs past its box")
-        entries.append((item, [(value & (essential - 1), bool(value & essential)) for value in values]))
-    return entries
+        yield item, [(value & (essential - 1), bool(value & essential)) for value in values]
 
 
 def is_alpha(properties: Iterable[tuple[bytes, bytes]], alpha_types: Collection[bytes]) -> bool:

@@ -1144,9 +1144,11 @@ def _heif_meta(data: bytes) -> _HeifMeta | None:
         if ipco:
             meta_info.properties = [(kind, data[start:end]) for kind, _, start, end in boxes(data, *ipco)]
         # Every ipma box, as libheif and libavif read them: with the last alone, a second one made
-        # the primary item's av1C unseen here, and its frame unchecked (review, 2026-12-07). Within
-        # one, an item's last entry.
+        # the primary item's av1C unseen here, and its frame unchecked (review, 2026-12-07).
         for start, end in ((start, end) for kind, start, end in properties if kind == b"ipma"):
-            for item, indices in dict(property_associations(data, start, end)).items():
-                meta_info.associations.setdefault(item, []).extend(index for index, _ in indices)
+            associations = {
+                item: [index for index, _ in found] for item, found in property_associations(data, start, end)
+            }
+            for item, indices in associations.items():
+                meta_info.associations.setdefault(item, []).extend(indices)
     return meta_info
