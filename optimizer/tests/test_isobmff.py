@@ -1,6 +1,7 @@
 """How each reader of an AVIF's or HEIC's boxes takes the boxes encoders do not write (a size of 0,
-a 64-bit size cut short, a box past its parent, bytes after the last box): the probe reads what it
-can, never grow returns only whole boxes, and what browsers decode (libavif) refuses them all."""
+a 64-bit size cut short, a box past its parent, bytes after the last box), and the item references
+and property associations the probe and libavif's reading share: the probe reads what it can,
+never grow returns only whole boxes, and what browsers decode (libavif) refuses them all."""
 
 import struct
 
