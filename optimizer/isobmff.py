@@ -14,6 +14,9 @@ from typing import NamedTuple
 # each): a box of a few bytes can declare millions of zero-byte extents, each a step in Python.
 MAX_ITEMS = 4096
 MAX_EXTENTS = 4096
+# Property associations (ipma), in all: encoders write a few per item; each is a step in Python, and
+# 32 MiB of them took the probe ~9 s a reading.
+MAX_ASSOCIATIONS = 16 * MAX_ITEMS
 # The auxiliary type of an AV1 alpha plane (MIAF; libavif knows no other).
 ALPHA_TYPE = b"urn:mpeg:mpegB:cicp:systems:auxiliary:alpha"
 
@@ -125,14 +128,21 @@ def item_references(data: bytes, start: int, end: int) -> list[ItemReference]:
 def property_associations(data: bytes, start: int, end: int) -> Iterator[tuple[int, list[tuple[int, bool]]]]:
     """The entries of the `ipma` box whose contents are data[start:end], in its order: each item and
     its properties, as (number in ipco, counted from 1 and 0 for none; whether essential); IndexError
-    when one runs past the box. One entry at a time: a box of megabytes holds millions of numbers."""
+    when one runs past the box, or it associates more than MAX_ITEMS items or MAX_ASSOCIATIONS
+    properties."""
     version, flags = data[start], int.from_bytes(data[start + 1 : start + 4], "big")
     item_width, index_width = (4 if version else 2), (2 if flags & 1 else 1)
     essential = 1 << (8 * index_width - 1)  # the top bit; the number is the rest
     (count,), at = struct.unpack_from(">I", data, start + 4), start + 8
+    if count > MAX_ITEMS:
+        raise IndexError(f"ipma associates {count} items")
+    associated = 0
     for _ in range(count):
         item = int.from_bytes(data[at : at + item_width], "big")
         number = data[at + item_width]
+        associated += number
+        if associated > MAX_ASSOCIATIONS:
+            raise IndexError(f"ipma associates over {MAX_ASSOCIATIONS} properties")
         at += item_width + 1
         values = [int.from_bytes(data[at + i * index_width : at + (i + 1) * index_width], "big") for i in range(number)]
         at += number * index_width

@@ -242,3 +242,25 @@ def test_an_alpha_plane_s_essential_bit_is_not_its_property_number():
 
     assert probe._heif_meta(data).associations == {1: [1, 2], 2: [1, 2, 3]}
     assert [item.item for item in isobmff.avif_items_for_browsers(data)] == [1, 2]
+
+
+@pytest.mark.parametrize(
+    "entries",
+    [
+        [(1 + entry % 2, 1) for entry in range(isobmff.MAX_ITEMS + 1)],  # more items than encoders write
+        [(1 + entry % 2, 255) for entry in range(isobmff.MAX_ASSOCIATIONS // 255 + 1)],  # more properties
+    ],
+    ids=["items", "properties"],
+)
+def test_an_ipma_of_more_associations_than_encoders_write_is_not_read_through(entries):
+    """Each association is a step in Python: 32 MiB of them took the probe ~9 s a reading."""
+    ipma = struct.pack(">I", len(entries)) + b"".join(
+        struct.pack(">HB", item, number) + b"\x81" * number for item, number in entries
+    )
+    data = _avif(ipma=ipma)
+
+    with pytest.raises(IndexError, match="ipma associates"):
+        probe._heif_meta(data)
+    with pytest.raises(NotForBrowsers):
+        isobmff.avif_items_for_browsers(data)
+    assert probe.heif_colour(data) == probe.HeifColour()  # what cannot be read refuses nothing
