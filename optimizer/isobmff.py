@@ -14,9 +14,12 @@ from typing import NamedTuple
 # each): a box of a few bytes can declare millions of zero-byte extents, each a step in Python.
 MAX_ITEMS = 4096
 MAX_EXTENTS = 4096
-# Property associations (ipma), in all: encoders write a few per item; each is a step in Python, and
-# 32 MiB of them took the probe ~9 s a reading.
+# Property associations (ipma) and item references (iref), each in all, and boxes side by side:
+# encoders write a few per item. Each is a step in Python: 32 MiB of references took the probe ~11 s
+# a reading, of associations ~9 s.
 MAX_ASSOCIATIONS = 16 * MAX_ITEMS
+MAX_REFERENCES = 4 * MAX_ITEMS
+MAX_BOXES = 4 * MAX_ITEMS
 # The auxiliary type of an AV1 alpha plane (MIAF; libavif knows no other).
 ALPHA_TYPE = b"urn:mpeg:mpegB:cicp:systems:auxiliary:alpha"
 
@@ -67,9 +70,12 @@ def boxes(
     data: bytes | bytearray, start: int, end: int, *, zero_runs_to_end: bool = True
 ) -> Iterator[tuple[bytes, int, int, int]]:
     """Each box in data[start:end] (its kind, and where it starts, its contents start and it ends), as
-    far as they are whole: a box past `end`, or smaller than its header, ends the walk. A size of 0
-    (ISO: to the end of the file) runs to `end`, or ends the walk unless `zero_runs_to_end`."""
-    while start + 8 <= end:
+    far as they are whole: a box past `end`, or smaller than its header, ends the walk, as does the
+    MAX_BOXES-th. A size of 0 (ISO: to the end of the file) runs to `end`, or ends the walk unless
+    `zero_runs_to_end`."""
+    for _ in range(MAX_BOXES):
+        if start + 8 > end:
+            return
         size, kind = struct.unpack_from(">I4s", data, start)
         header = 8
         if size == 1:
@@ -112,14 +118,18 @@ class ItemReference(NamedTuple):
 
 def item_references(data: bytes, start: int, end: int) -> list[ItemReference]:
     """The entries of the `iref` box whose contents are data[start:end], each a box read as far as
-    boxes are whole (boxes); IndexError if an entry's targets run past its box."""
+    boxes are whole (boxes); IndexError if an entry's targets run past its box, or the entries refer
+    to more than MAX_REFERENCES items in all."""
     width = 4 if data[start] else 2
-    references = []
+    references, referred = [], 0
     for kind, _, at, stop in boxes(data, start + 4, end):
         source = int.from_bytes(data[at : at + width], "big")
         count, first = int.from_bytes(data[at + width : at + width + 2], "big"), at + width + 2
         if first + count * width > stop:
             raise IndexError("an iref entry runs past its box")
+        referred += max(count, 1)  # an entry of no target is a step too
+        if referred > MAX_REFERENCES:
+            raise IndexError(f"iref refers to over {MAX_REFERENCES} items")
         targets = [int.from_bytes(data[first + i * width : first + (i + 1) * width], "big") for i in range(count)]
         references.append(ItemReference(kind, source, targets, first + count * width))
     return references

@@ -264,3 +264,21 @@ def test_an_ipma_of_more_associations_than_encoders_write_is_not_read_through(en
     with pytest.raises(NotForBrowsers):
         isobmff.avif_items_for_browsers(data)
     assert probe.heif_colour(data) == probe.HeifColour()  # what cannot be read refuses nothing
+
+
+def test_an_iref_of_more_references_than_encoders_write_is_not_read_through():
+    many = _box(b"dimg", struct.pack(">HH", 1, isobmff.MAX_REFERENCES) + b"\0\2" * isobmff.MAX_REFERENCES)
+    data = _avif(iref=_box(b"auxl", struct.pack(">HHH", 2, 1, 1)) + many)
+
+    with pytest.raises(IndexError, match="iref refers to over"):
+        probe._heif_meta(data)
+    with pytest.raises(NotForBrowsers):
+        isobmff.avif_items_for_browsers(data)
+
+
+def test_a_walk_ends_at_the_most_boxes_encoders_write_side_by_side():
+    data = _box(b"free") * (isobmff.MAX_BOXES + 1)
+
+    assert len(list(isobmff.boxes(data, 0, len(data)))) == isobmff.MAX_BOXES
+    with pytest.raises(NotForBrowsers):
+        isobmff._box_list(data, 0, len(data))
