@@ -192,10 +192,11 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "inte
 # request waiting for its result makes while it holds its web thread. Giving up, Celery logs a
 # CRITICAL "must be restarted": untrue here, the next request connects afresh.
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"retry_policy": CELERY_TASK_PUBLISH_RETRY_POLICY}
-# A child whose memory stayed above this after a task (KiB) is replaced before its next one. Every
-# accepted image keeps a child under 1 GiB while it runs (optimizer/budget.py); what a large image
-# leaves behind (fragmented heap, library caches) should not stay with the child for later images,
-# while the ~150-300 MB of an idle child that has run ordinary images stays below it.
+# A child whose peak memory went above this (KiB; billiard reads ru_maxrss after each task) is
+# replaced before its next task. Every accepted image keeps a child under 1 GiB while it runs
+# (optimizer/budget.py); what a large image leaves behind (fragmented heap, library caches) should
+# not stay with the child for later images, while the ~150-300 MB of an idle child that has run
+# ordinary images stays below it.
 CELERY_WORKER_MAX_MEMORY_PER_CHILD = env.int("CELERY_WORKER_MAX_MEMORY_PER_CHILD", default=600_000, minimum=1)
 CELERY_TIMEZONE = "UTC"
 # Periodic jobs, sent by the one `celery -A smolpix beat` process. Each task is idempotent, so a
