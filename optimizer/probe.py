@@ -11,6 +11,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from enum import Enum
+from itertools import islice
 from typing import NoReturn
 
 from optimizer.formats import SourceFormat
@@ -63,6 +64,10 @@ _JPEG_APP1 = 0xE1
 _EXIF_SIGNATURE, _EXIF_START = b"Exif\0", 6
 _EXIF_SHORT, _EXIF_LONG = 3, 4  # a TIFF entry's types: unsigned 16-bit, 32-bit
 _EXIF_DIRECTORY = 0x8769  # the tag of the Exif directory's offset, in EXIF's first directory
+# Entries read for an orientation, the Exif directory's included: cameras write a few dozen. Entries
+# that each point to a directory of thousands made the reading grow with the square of their count
+# (a PNG's eXIf of 138 KB took a worker 50 s; a JPEG's, held to 64 KB, 11 s).
+MAX_EXIF_ENTRIES = 4096
 _JPEG_MARKERS_WITHOUT_LENGTH = {0xD8, 0x01}  # SOI, TEM
 # PNG chunks that only carry text, metadata the pipeline strips anyway. A compressed one can
 # inflate a thousandfold, and libpng as ImageMagick 6 sets it up puts no limit on that.
@@ -531,7 +536,8 @@ def _exif_orientation(exif: bytes) -> str | None:
     entry that is one SHORT from 1 to 8; one of another type, count or value is passed over. The
     Exif directory (0x8769) that the first points to is read where its entry stands, one level
     deep: its orientation counts as the first's own (measured in Chromium, with or without one
-    there; a GPS directory's, or one two levels down, does not)."""
+    there; a GPS directory's, or one two levels down, does not). At most MAX_EXIF_ENTRIES entries
+    are read in all."""
     order = {b"II": "<", b"MM": ">"}.get(exif[:2])
     if not order:
         return None
@@ -539,26 +545,32 @@ def _exif_orientation(exif: bytes) -> str | None:
         magic, directory = struct.unpack_from(order + "HI", exif, 2)
     except struct.error:
         return None
-    return _directory_orientation(exif, order, directory, exif_directory=True) if magic == 42 else None
+    if magic != 42:
+        return None
+    entries = _directory_entries(exif, order, directory, exif_directory=True)
+    for tag, kind, values, value in islice(entries, MAX_EXIF_ENTRIES):
+        if tag == 0x0112 and (kind, values) == (_EXIF_SHORT, 1) and 1 <= value <= len(EXIF_ORIENTATIONS):
+            return EXIF_ORIENTATIONS[value - 1]
+    return None
 
 
-def _directory_orientation(exif: bytes, order: str, directory: int, *, exif_directory: bool) -> str | None:
-    """The first orientation of one EXIF directory (see _exif_orientation), and of the Exif
-    directory it points to if `exif_directory`; None without one, or where the directory is cut short."""
+def _directory_entries(
+    exif: bytes, order: str, directory: int, *, exif_directory: bool
+) -> Iterator[tuple[int, int, int, int]]:
+    """The entries (tag, type, count, first value as a SHORT) of one EXIF directory, each followed,
+    if `exif_directory` and it points to the Exif directory, by that directory's (see
+    _exif_orientation); as far as each directory is whole."""
     try:
         (count,) = struct.unpack_from(order + "H", exif, directory)
         for index in range(count):
             entry = directory + 2 + 12 * index
             tag, kind, values, value = struct.unpack_from(order + "HHIH", exif, entry)
-            if tag == 0x0112 and (kind, values) == (_EXIF_SHORT, 1) and 1 <= value <= len(EXIF_ORIENTATIONS):
-                return EXIF_ORIENTATIONS[value - 1]
+            yield tag, kind, values, value
             if tag == _EXIF_DIRECTORY and exif_directory and (kind, values) == (_EXIF_LONG, 1):
                 (pointed,) = struct.unpack_from(order + "I", exif, entry + 8)
-                if found := _directory_orientation(exif, order, pointed, exif_directory=False):
-                    return found
+                yield from _directory_entries(exif, order, pointed, exif_directory=False)
     except struct.error:
-        return None
-    return None
+        return
 
 
 def _webp_size(data: bytes) -> tuple[int, int] | None:

@@ -530,6 +530,20 @@ def test_reading_a_jpegs_orientation_never_raises(exif, segments):
     assert probe.jpeg_orientation(b"\xff\xd8" + segments) in (None, *probe.EXIF_ORIENTATIONS)
 
 
+def test_an_orientation_is_read_within_the_most_entries_cameras_write():
+    """Entries that each pointed to a directory of thousands made the reading grow with the square of
+    their count: an orientation after MAX_EXIF_ENTRIES entries read is not read."""
+    dummies = probe.MAX_EXIF_ENTRIES + 1
+    pointed = 8 + 2 + 12 + 4  # after the header and a first directory of one entry
+    first = struct.pack("<HHHII", 1, 0x8769, LONG, 1, pointed) + struct.pack("<I", 0)
+    exif_directory = struct.pack("<H", dummies + 1) + struct.pack("<HHIHxx", 0x010F, SHORT, 1, 0) * dummies
+    tiff = b"II" + struct.pack("<HI", 42, 8) + first + exif_directory + struct.pack("<HHIHxx", 0x0112, SHORT, 1, 6)
+    near = b"II" + struct.pack("<HI", 42, 8) + first + struct.pack("<H", 2) + exif_directory[2:14] + tiff[-12:]
+
+    assert probe.jpeg_orientation(b"\xff\xd8" + images.jpeg_exif(near)) == probe.EXIF_ORIENTATIONS[5]
+    assert probe.jpeg_orientation(b"\xff\xd8" + images.jpeg_exif(tiff)) is None
+
+
 @pytest.mark.parametrize(
     "tiff",
     [
