@@ -310,17 +310,20 @@ def webp_first_frame(data: bytes) -> bytes:
     RIFF size set to match), else `data` as it is. ImageMagick 6 decodes every frame of an animated
     WebP whatever frame is asked for: 16 frames passed the policy's list length (IMAGE_TOO_LARGE
     for a small sticker), and a large canvas took a worker's memory once per frame. More than
-    MAX_WEBP_CHUNKS is UnsupportedImage (this is the first walk of them: probe.defused)."""
+    MAX_WEBP_CHUNKS, the first frame's own chunks included, is UnsupportedImage (this is the first
+    walk of them: probe.defused)."""
     kept, index, frames, count = [data[:12]], 12, 0, 0
     while index + 8 <= len(data):
-        count += 1
-        if count > MAX_WEBP_CHUNKS:
-            raise UnsupportedImage(f"The WebP has more than {MAX_WEBP_CHUNKS:,} chunks; save it again.")
         kind = data[index : index + 4]
         end = index + 8 + int.from_bytes(data[index + 4 : index + 8], "little")
         end += end % 2  # chunks are padded to an even length
+        count += 1
         if kind == b"ANMF":
             frames += 1
+            if frames == 1:  # walked again for its bitstream (_with_vp8l_alpha_used, webp_first_frame_area)
+                count += _chunks_counted(data, index + 24, min(end, len(data)), most=MAX_WEBP_CHUNKS)
+        if count > MAX_WEBP_CHUNKS:
+            raise UnsupportedImage(f"The WebP has more than {MAX_WEBP_CHUNKS:,} chunks; save it again.")
         if kind != b"ANMF" or frames == 1:
             kept.append(data[index:end])
         index = end
@@ -329,6 +332,15 @@ def webp_first_frame(data: bytes) -> bytes:
     kept.append(data[index:])  # whatever cannot be read as chunks, for libwebp to judge
     body = b"".join(kept)[8:]
     return b"RIFF" + len(body).to_bytes(4, "little") + body
+
+
+def _chunks_counted(data: bytes, index: int, end: int, *, most: int) -> int:
+    """How many RIFF chunks start in data[index:end], counted up to `most` + 1."""
+    count = 0
+    while index + 8 <= end and count <= most:
+        size = int.from_bytes(data[index + 4 : index + 8], "little")
+        index, count = index + 8 + size + size % 2, count + 1
+    return count
 
 
 _VP8X_ALPHA = 0x10  # the VP8X chunk's flag of an image with alpha

@@ -217,6 +217,27 @@ def test_a_webp_of_more_chunks_than_the_limit_is_refused():
     assert prepare(at_the_limit).pixels.width == 10
 
 
+def test_an_animated_webp_whose_first_frame_holds_more_chunks_than_the_limit_is_refused():
+    """The first frame's own chunks are walked for its bitstream: 4.2 million empty ones in 32 MiB
+    took 10.6 s before they counted."""
+    animation = images.animated_webp([(images.photo(10, 10), 0, 0)], canvas=(10, 10))
+    frame = animation.index(b"ANMF")
+
+    def with_empty_chunks_in_its_frame(count: int) -> bytes:
+        padding = b"abCd\0\0\0\0" * count
+        size = int.from_bytes(animation[frame + 4 : frame + 8], "little") + len(padding)
+        body = animation[12:frame] + b"ANMF" + size.to_bytes(4, "little") + animation[frame + 8 : frame + 24]
+        body += padding + animation[frame + 24 :]
+        return b"RIFF" + (len(body) + 4).to_bytes(4, "little") + b"WEBP" + body
+
+    at_the_limit = with_empty_chunks_in_its_frame(probe.MAX_WEBP_CHUNKS - 4)  # VP8X, ANIM, ANMF, VP8L
+
+    with pytest.raises(probe.UnsupportedImage, match="more than 100,000 chunks"):
+        probe.probe(with_empty_chunks_in_its_frame(probe.MAX_WEBP_CHUNKS - 3), max_pixels=MAX_PIXELS)
+
+    assert probe.probe(at_the_limit, max_pixels=MAX_PIXELS).width == 10
+
+
 def test_a_jpeg_of_more_segments_than_the_limit_is_refused_at_once():
     """8.4 million empty comments in 32 MB took 34 s to answer (each walk of the markers 9 s);
     encoders write a dozen, a progressive JPEG at most a few thousand."""
